@@ -1,0 +1,61 @@
+"""The FastAPI application: REST under ``/api/v1``, OpenAPI docs at ``/api/v1/docs``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, Depends, FastAPI
+
+from trainops.api.deps import require_token
+from trainops.api.errors import install_error_handlers
+from trainops.api.limits import BodySizeLimitMiddleware
+from trainops.api.routes import health, operations
+from trainops.service.bootstrap import open_service, trainops_version
+from trainops.service.operations import OperationsService
+from trainops.settings import Settings, get_settings
+
+API_PREFIX = "/api/v1"
+
+logger = logging.getLogger("trainops.api")
+
+
+def create_app(settings: Settings | None = None, *, service: OperationsService | None = None) -> FastAPI:
+    """Build the API app.
+
+    Args:
+        settings: Configuration; :func:`get_settings` when omitted.
+        service: An already open service (tests, embedding); otherwise one is opened on ``settings``' database
+            at start-up, and operations a previous server left running are marked failed.
+    """
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if getattr(app.state, "service", None) is None:
+            app.state.service = open_service(settings)
+            orphans = app.state.service.recover_orphans("local")
+            if orphans:
+                logger.warning("marked %d operation(s) left running by a previous server as failed", len(orphans))
+        yield
+
+    app = FastAPI(
+        title="trainops",
+        version=trainops_version(),
+        summary="Run, watch and steer model training.",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=f"{API_PREFIX}/redoc",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.state.api_token = settings.api_token
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    install_error_handlers(app)
+
+    api = APIRouter(prefix=API_PREFIX)
+    api.include_router(health.router)
+    api.include_router(operations.router, dependencies=[Depends(require_token)])
+    app.include_router(api)
+    return app

@@ -1,0 +1,49 @@
+"""Dependencies shared by the routes: the service, authentication, and parsed JSON bodies."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from trainops.errors import AuthenticationError, InvalidInputError
+from trainops.service.operations import OperationsService
+
+
+def get_service(request: Request) -> OperationsService:
+    service: OperationsService = request.app.state.service
+    return service
+
+
+ServiceDep = Annotated[OperationsService, Depends(get_service)]
+
+
+def require_token(request: Request) -> None:
+    """Bearer-token check, active when the server was given a token."""
+    expected: str | None = request.app.state.api_token
+    if expected is None:
+        return
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    # compare_digest: the time taken must not reveal how much of a guessed token was right
+    if scheme.lower() != "bearer" or not secrets.compare_digest(token.strip().encode(), expected.encode()):
+        raise AuthenticationError(
+            "missing or wrong bearer token: send 'Authorization: Bearer <TRAINOPS_API_TOKEN>' "
+            "(the client does this when TRAINOPS_API_TOKEN is set)"
+        )
+
+
+async def json_body(request: Request) -> Any:
+    """The request's JSON, accepting Python's NaN/Infinity literals (JSON itself has none)."""
+    raw = await request.body()
+    if not raw:
+        raise InvalidInputError("the request needs a JSON body")
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InvalidInputError(f"the body is not valid JSON: {error}") from None
+
+
+JsonBody = Annotated[Any, Depends(json_body)]

@@ -1,0 +1,63 @@
+"""Turning exceptions into the error envelope, in one place."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from trainops.api.responses import error_response
+from trainops.errors import TrainOpsError, http_status_for
+
+logger = logging.getLogger("trainops.api")
+
+
+def describe_validation_errors(errors: list[Any]) -> tuple[str, list[dict[str, Any]]]:
+    """A one-line message naming each bad field, and the structured list for ``details``."""
+    parts = []
+    cleaned = []
+    for error in errors:
+        location = ".".join(str(part) for part in error.get("loc", ()) if part not in ("body",)) or "body"
+        message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+        parts.append(f"{location}: {message}")
+        cleaned.append({"loc": [str(part) for part in error.get("loc", ())], "msg": message, "type": error.get("type")})
+    return "; ".join(parts[:10]) + (f" (and {len(parts) - 10} more)" if len(parts) > 10 else ""), cleaned
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(TrainOpsError)
+    async def _trainops_error(_: Request, error: TrainOpsError) -> Response:
+        response = error_response(http_status_for(error), error.code, error.message, error.details)
+        if error.code == "unauthorized":
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_validation(_: Request, error: RequestValidationError) -> Response:
+        message, details = describe_validation_errors(list(error.errors()))
+        return error_response(422, "invalid_input", message, {"errors": details})
+
+    @app.exception_handler(ValidationError)
+    async def _validation(_: Request, error: ValidationError) -> Response:
+        message, details = describe_validation_errors(list(error.errors()))
+        return error_response(422, "invalid_input", message, {"errors": details})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException) -> Response:
+        if error.status_code == 404:
+            message = f"no such endpoint: {request.method} {request.url.path}; see /api/v1/docs"
+        elif error.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path}; see /api/v1/docs"
+        else:
+            message = str(error.detail)
+        code = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}.get(error.status_code, "http_error")
+        return error_response(error.status_code, code, message)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> Response:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal_error", f"internal error: {type(error).__name__}; see the server log")

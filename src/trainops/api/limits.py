@@ -1,0 +1,68 @@
+"""Request body limit: bodies above ``max_bytes`` get 413 before anything is parsed or stored."""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from trainops.api.responses import error_response
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BodySizeLimitMiddleware:
+    """Refuses oversized bodies, whether announced by Content-Length or streamed in chunks."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def _response(self, size: int | None) -> tuple[int, str, str, dict[str, int | None]]:
+        told = f" ({size:,} bytes)" if size is not None else ""
+        message = (
+            f"request body too large{told}: the limit is {self.max_bytes:,} bytes "
+            "(TRAINOPS_MAX_REQUEST_BYTES); send epochs in smaller batches"
+        )
+        return 413, "payload_too_large", message, {"limit_bytes": self.max_bytes, "size_bytes": size}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    size = int(value)
+                except ValueError:
+                    size = None
+                if size is not None and size > self.max_bytes:
+                    status, code, message, details = self._response(size)
+                    await error_response(status, code, message, details)(scope, receive, send)
+                    return
+
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLarge:
+            if started:
+                raise
+            status, code, message, details = self._response(None)
+            await error_response(status, code, message, details)(scope, receive, send)

@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from trainops.api.deps import ServiceDep
+from trainops.api.responses import Envelope, envelope
+from trainops.service.bootstrap import Health, check_health
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", response_model=Envelope[Health])
+def health(service: ServiceDep) -> Response:
+    """Liveness and what the server runs on (version, database, schema revision). Needs no token."""
+    return envelope(check_health(service))

@@ -1,0 +1,235 @@
+"""``/operations``: register, list, inspect, report into, cancel and finish operations."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from pydantic import ValidationError
+
+from trainops.api.deps import JsonBody, ServiceDep
+from trainops.api.responses import Envelope, WriteEnvelope, envelope
+from trainops.api.schemas import (
+    CancelRequestBody,
+    CompleteRequest,
+    CreateOperationRequest,
+    EpochBatch,
+    StartRequest,
+)
+from trainops.core.diagnosis import OperationMetrics
+from trainops.core.epoch import EpochRecord
+from trainops.core.operation import Operation, OperationPage, OperationStatus, WriteAck
+from trainops.core.policy import MonitorPolicy
+from trainops.core.progress import ProgressState
+from trainops.errors import InvalidInputError
+from trainops.service.operations import OperationResults
+
+router = APIRouter(prefix="/operations", tags=["operations"])
+
+OperationId = Annotated[str, "operation id, e.g. op_training_20250610_123456_ab12cd34"]
+
+_EPOCH_BODY_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {"$ref": "#/components/schemas/EpochRecord"},
+                        {"$ref": "#/components/schemas/EpochBatch"},
+                    ]
+                },
+                "examples": {
+                    "one epoch": {"value": {"epoch": 3, "train_loss": 0.52, "val_loss": 0.59, "f1": 0.71}},
+                    "a batch": {"value": {"epochs": [{"epoch": 0, "val_loss": 0.9}, {"epoch": 1, "val_loss": 0.8}]}},
+                    "diverged": {"value": {"epoch": 7, "train_loss": "NaN", "val_loss": "Infinity"}},
+                },
+            }
+        },
+    }
+}
+
+
+def monitor_policy(
+    monitor: Annotated[str | None, Query(description="metric to judge by (default val_loss)")] = None,
+    mode: Annotated[Literal["min", "max", "auto"] | None, Query()] = None,
+    min_delta: Annotated[float | None, Query(ge=0)] = None,
+    patience: Annotated[int | None, Query(ge=1)] = None,
+    window: Annotated[int | None, Query(ge=3)] = None,
+    divergence_threshold: Annotated[float | None, Query()] = None,
+    divergence_factor: Annotated[float | None, Query(gt=1)] = None,
+    check_finite: Annotated[bool | None, Query()] = None,
+    flat_tolerance_pct: Annotated[float | None, Query(ge=0)] = None,
+    rising_tolerance_pct: Annotated[float | None, Query(ge=0)] = None,
+) -> MonitorPolicy:
+    """Diagnosis parameters from the query string; any left out keep their defaults."""
+    given = {name: value for name, value in locals().items() if value is not None}
+    try:
+        return MonitorPolicy(**given)
+    except ValidationError as error:
+        raise InvalidInputError(f"invalid diagnosis parameters: {error.errors()[0]['msg']}") from None
+
+
+PolicyDep = Annotated[MonitorPolicy, Depends(monitor_policy)]
+
+
+def _parse(model: type[Any], payload: Any) -> Any:
+    return model.model_validate(payload)
+
+
+@router.post("", status_code=201, response_model=Envelope[Operation])
+def create_operation(request: CreateOperationRequest, service: ServiceDep) -> Response:
+    """Register an operation that a training script outside trainops runs (it then posts progress and
+    metrics here). Answers 201 with the pending operation."""
+    operation = service.create(request.operation_type, metadata=request.metadata, total_epochs=request.total_epochs)
+    return envelope(operation, status_code=201)
+
+
+@router.get("", response_model=Envelope[OperationPage])
+def list_operations(
+    service: ServiceDep,
+    status: Annotated[list[OperationStatus] | None, Query(description="repeat to match several")] = None,
+    operation_type: Annotated[str | None, Query()] = None,
+    active_only: Annotated[bool, Query(description="only pending and running")] = False,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    """Operations, newest first, with the total and active counts of everything that matches."""
+    page = service.list_operations(
+        status=status, operation_type=operation_type, active_only=active_only, limit=limit, offset=offset
+    )
+    return envelope(page)
+
+
+@router.get("/{operation_id}", response_model=Envelope[Operation])
+def get_operation(
+    operation_id: OperationId,
+    service: ServiceDep,
+    include_metrics: Annotated[bool, Query(description="add the metrics block")] = False,
+) -> Response:
+    """One operation: status, progress, metadata, cancel request, result or error."""
+    operation = service.get(operation_id)
+    if not include_metrics:
+        return envelope(operation)
+    payload = operation.model_dump(mode="json")
+    payload["metrics"] = service.metrics(operation_id).metrics.model_dump(mode="json")
+    return envelope(payload)
+
+
+@router.delete("/{operation_id}", response_model=WriteEnvelope[Operation])
+def cancel_operation(
+    operation_id: OperationId,
+    service: ServiceDep,
+    body: Annotated[CancelRequestBody | None, Body()] = None,
+    reason: Annotated[str | None, Query(description="for clients that cannot send a DELETE body")] = None,
+) -> Response:
+    """Ask an operation to stop, with a reason. A pending one is cancelled at once; a running one stops at its
+    trainer's next check and ends ``cancelled``. 409 if it already ended."""
+    given = body.reason if body else reason
+    if not given:
+        raise InvalidInputError('cancelling needs a reason: send {"reason": "..."} (or ?reason=...)')
+    operation = service.cancel(operation_id, given, requested_by=body.requested_by if body else "user")
+    return envelope(operation, cancel=_ack_of(operation))
+
+
+@router.post("/{operation_id}/cancel", response_model=WriteEnvelope[Operation])
+def cancel_operation_post(operation_id: OperationId, body: CancelRequestBody, service: ServiceDep) -> Response:
+    """The same as ``DELETE /operations/{id}``, for clients that cannot send a body with DELETE."""
+    operation = service.cancel(operation_id, body.reason, requested_by=body.requested_by)
+    return envelope(operation, cancel=_ack_of(operation))
+
+
+@router.get("/{operation_id}/results", response_model=Envelope[OperationResults])
+def get_results(operation_id: OperationId, service: ServiceDep) -> Response:
+    """What a finished operation produced; 409 while it still runs."""
+    return envelope(service.results(operation_id))
+
+
+@router.post("/{operation_id}/start", response_model=WriteEnvelope[Operation])
+def start_operation(
+    operation_id: OperationId, service: ServiceDep, body: Annotated[StartRequest | None, Body()] = None
+) -> Response:
+    """Mark a pending operation running (posting progress or metrics does this too)."""
+    operation = service.start(operation_id, worker=body.worker if body else None)
+    return envelope(operation, cancel=_ack_of(operation))
+
+
+@router.post("/{operation_id}/progress", response_model=WriteEnvelope[WriteAck])
+def report_progress(operation_id: OperationId, state: ProgressState, service: ServiceDep) -> Response:
+    """Where the job is now. Throttled per operation; phase changes and epoch ends are always stored."""
+    ack = service.report_progress(operation_id, state)
+    return envelope(ack, cancel=ack)
+
+
+@router.post("/{operation_id}/heartbeat", response_model=WriteEnvelope[WriteAck])
+def heartbeat(operation_id: OperationId, service: ServiceDep) -> Response:
+    """I am alive; answers whether a stop was requested."""
+    ack = service.heartbeat(operation_id)
+    return envelope(ack, cancel=ack)
+
+
+@router.post("/{operation_id}/metrics", response_model=WriteEnvelope[WriteAck], openapi_extra=_EPOCH_BODY_SCHEMA)
+def add_metrics(operation_id: OperationId, payload: JsonBody, service: ServiceDep) -> Response:
+    """One epoch record, or ``{"epochs": [...]}``. Re-sending an epoch replaces it. NaN and infinities are
+    accepted as ``"NaN"``/``"Infinity"``/``"-Infinity"`` (or bare literals) and kept: they signal divergence."""
+    if isinstance(payload, dict) and "epochs" in payload:
+        records = _parse(EpochBatch, payload).epochs
+    elif isinstance(payload, dict):
+        records = [_parse(EpochRecord, payload)]
+    else:
+        raise InvalidInputError('send one epoch record {"epoch": 0, ...} or {"epochs": [...]}')
+    ack = service.add_epochs(operation_id, records)
+    return envelope(ack, cancel=ack)
+
+
+@router.post("/{operation_id}/complete", response_model=WriteEnvelope[Operation])
+def complete_operation(operation_id: OperationId, body: CompleteRequest, service: ServiceDep) -> Response:
+    """End the operation as completed, failed (with ``error``) or cancelled, with its result summary."""
+    operation = service.finish(operation_id, OperationStatus(body.status), result=body.result, error=body.error)
+    return envelope(operation, cancel=_ack_of(operation))
+
+
+@router.get(
+    "/{operation_id}/metrics",
+    response_model=Envelope[OperationMetrics],
+    responses={304: {"description": "unchanged since the ETag sent in If-None-Match"}},
+)
+def get_metrics(
+    operation_id: OperationId,
+    request: Request,
+    service: ServiceDep,
+    policy: PolicyDep,
+    since_epoch: Annotated[int | None, Query(ge=-1, description="only epochs after this one")] = None,
+) -> Response:
+    """The per-epoch history (oldest first) and the diagnosis over all of it: best epoch, epochs since
+    improvement, overfitting, plateau, divergence, trend, signals with evidence and a recommendation.
+
+    Poll with ``since_epoch`` for new epochs only, and ``If-None-Match`` with the last ETag: an unchanged
+    history answers 304 with no body."""
+    query_key = f"{since_epoch}|{policy.model_dump_json()}"
+    tag = _etag(operation_id, service.version(operation_id).version, query_key)
+    if _matches(request.headers.get("if-none-match"), tag):
+        return Response(status_code=304, headers={"ETag": tag})
+    version, metrics = service.metrics_snapshot(operation_id, since_epoch=since_epoch, policy=policy)
+    return envelope(metrics, headers={"ETag": _etag(operation_id, version, query_key), "Cache-Control": "no-cache"})
+
+
+def _etag(operation_id: str, version: int, query_key: str) -> str:
+    digest = hashlib.blake2b(f"{operation_id}|{version}|{query_key}".encode(), digest_size=12).hexdigest()
+    return f'"{digest}"'
+
+
+def _matches(header: str | None, tag: str) -> bool:
+    if not header:
+        return False
+    return header.strip() == "*" or tag in {part.strip() for part in header.split(",")}
+
+
+def _ack_of(operation: Operation) -> WriteAck:
+    return WriteAck(
+        operation_id=operation.operation_id,
+        status=operation.status,
+        cancel_requested=operation.cancel_requested,
+        cancel_reason=operation.cancel_reason,
+    )

@@ -1,0 +1,46 @@
+"""Running the API server (what ``trainops serve`` does), with the one safety rule about binding."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+
+import uvicorn
+
+from trainops.api.app import create_app
+from trainops.errors import ConfigurationError
+from trainops.settings import Settings
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        try:
+            return all(ipaddress.ip_address(info[4][0]).is_loopback for info in socket.getaddrinfo(host, None))
+        except (OSError, ValueError):
+            return False
+
+
+def check_bind(host: str, settings: Settings, *, insecure: bool) -> None:
+    """Refuse to expose an unauthenticated API beyond this machine.
+
+    Raises:
+        ConfigurationError: ``host`` is not loopback, no ``TRAINOPS_API_TOKEN`` is set, and ``insecure`` is off.
+    """
+    if is_loopback(host) or settings.api_token or insecure:
+        return
+    raise ConfigurationError(
+        f"refusing to serve on {host} without authentication: anyone who can reach it could start or cancel "
+        "training. Set TRAINOPS_API_TOKEN (e.g. `export TRAINOPS_API_TOKEN=$(openssl rand -hex 32)`), bind "
+        "127.0.0.1, or pass --insecure if the network is trusted."
+    )
+
+
+def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000, insecure: bool = False) -> None:
+    """Serve the API until interrupted."""
+    check_bind(host, settings, insecure=insecure)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)

@@ -1,0 +1,65 @@
+"""The ``trainops`` command. Commands are thin adapters: logic lives in the client and the services."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from trainops.api.server import serve as run_server
+from trainops.cli import db, ops
+from trainops.cli.common import err_console
+from trainops.errors import TrainOpsError
+from trainops.service.bootstrap import trainops_version
+from trainops.settings import get_settings
+
+
+class _FriendlyErrors(TyperGroup):
+    """Every trainops error becomes a one-line message and exit code 1, never a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's vendored click.Context
+        try:
+            return super().invoke(ctx)
+        except TrainOpsError as error:
+            err_console.print(f"[bold red]Error:[/bold red] {error.message}", highlight=False)
+            raise typer.Exit(code=1) from None
+
+
+app = typer.Typer(
+    cls=_FriendlyErrors,
+    help="trainops: run, watch and steer model training.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(ops.app, name="ops")
+app.add_typer(db.app, name="db")
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str, typer.Option(help="Address to bind; anything but loopback needs TRAINOPS_API_TOKEN.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Serve a non-loopback address without a token (trusted networks only).")
+    ] = False,
+) -> None:
+    """Serve the REST API (docs at /api/v1/docs) on the configured database.
+
+    Example: trainops serve --port 8000
+    """
+    settings = get_settings()
+    err_console.print(f"trainops {trainops_version()}: API on http://{host}:{port}/api/v1 (docs at /api/v1/docs)")
+    run_server(settings, host=host, port=port, insecure=insecure)
+
+
+@app.command()
+def version() -> None:
+    """Print the trainops version."""
+    typer.echo(trainops_version())
+
+
+def main() -> None:
+    app()

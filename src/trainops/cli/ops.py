@@ -1,0 +1,239 @@
+"""``trainops ops``: list, show, follow and cancel operations."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Literal
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from trainops.cli.common import JsonOption, TokenOption, UrlOption, console, open_client, print_json
+from trainops.cli.render import (
+    diagnosis_panel,
+    epoch_row,
+    epochs_table,
+    metric_columns,
+    operation_panel,
+    operations_table,
+    percentage,
+    signal_text,
+    status_text,
+)
+from trainops.client import TrainOps
+from trainops.core.operation import OperationStatus
+from trainops.core.policy import MonitorPolicy
+
+app = typer.Typer(help="Inspect, follow and cancel operations.", no_args_is_help=True)
+
+MonitorOption = Annotated[str, typer.Option(help="Metric the diagnosis judges by.")]
+ModeOption = Annotated[str, typer.Option(help="min (lower is better), max, or auto (max for accuracy-like names).")]
+PatienceOption = Annotated[int, typer.Option(min=1, help="Epochs without improvement before a run counts as stalled.")]
+MinDeltaOption = Annotated[float, typer.Option(min=0.0, help="Smallest change that counts as an improvement.")]
+WindowOption = Annotated[int, typer.Option(min=3, help="Recent epochs the trend and overfitting tests look at.")]
+
+
+def _policy(monitor: str, mode: str, patience: int, min_delta: float, window: int) -> MonitorPolicy:
+    if mode not in ("min", "max", "auto"):
+        raise typer.BadParameter(f"{mode!r}: use min, max or auto", param_hint="--mode")
+    checked: Literal["min", "max", "auto"] = mode  # type: ignore[assignment]
+    return MonitorPolicy(monitor=monitor, mode=checked, patience=patience, min_delta=min_delta, window=window)
+
+
+@app.command("list")
+def list_operations(
+    status: Annotated[
+        list[OperationStatus] | None, typer.Option("--status", "-s", help="Only these statuses (repeatable).")
+    ] = None,
+    operation_type: Annotated[str | None, typer.Option("--type", help="Only this operation type.")] = None,
+    active: Annotated[bool, typer.Option("--active", help="Only pending and running operations.")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many (1-1000).")] = 20,
+    offset: Annotated[int, typer.Option(min=0, help="Skip this many (for paging).")] = 0,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """List operations, newest first.
+
+    Example: trainops ops list --active
+    """
+    with open_client(url, token) as ops:
+        page = ops.list_operations(
+            status=status, operation_type=operation_type, active_only=active, limit=limit, offset=offset
+        )
+    if json:
+        print_json(page)
+        return
+    console.print(operations_table(page))
+    if not page.items:
+        console.print("Nothing yet. Track a run from Python with trainops.connect().run(), or POST /api/v1/operations.")
+
+
+@app.command()
+def show(
+    operation_id: Annotated[str, typer.Argument(help="Operation id (see `trainops ops list`).")],
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Show one operation: status, progress, metadata, cancel request, result.
+
+    Example: trainops ops show op_training_20250610_123456_ab12cd34
+    """
+    with open_client(url, token) as ops:
+        operation = ops.get_operation(operation_id)
+    if json:
+        print_json(operation)
+        return
+    console.print(operation_panel(operation))
+
+
+@app.command()
+def metrics(
+    operation_id: Annotated[str, typer.Argument(help="Operation id.")],
+    since_epoch: Annotated[int | None, typer.Option(help="Only epochs after this one.")] = None,
+    monitor: MonitorOption = "val_loss",
+    mode: ModeOption = "auto",
+    patience: PatienceOption = 10,
+    min_delta: MinDeltaOption = 0.0,
+    window: WindowOption = 10,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Show the per-epoch history and its diagnosis (best epoch, overfitting, plateau, divergence, trend,
+    recommendation).
+
+    Example: trainops ops metrics op_training_20250610_123456_ab12cd34 --patience 5
+    """
+    policy = _policy(monitor, mode, patience, min_delta, window)
+    with open_client(url, token) as ops:
+        result = ops.get_metrics(operation_id, since_epoch=since_epoch, policy=policy)
+    if json:
+        print_json(result)
+        return
+    block = result.metrics
+    planned = f" of {block.total_epochs_planned}" if block.total_epochs_planned else ""
+    console.print(f"[bold]{operation_id}[/bold]: {block.total_epochs_completed}{planned} epoch(s)")
+    if block.epochs:
+        console.print(epochs_table(block.epochs, block.best_epoch))
+    console.print(diagnosis_panel(block))
+
+
+@app.command()
+def watch(
+    operation_id: Annotated[str, typer.Argument(help="Operation id.")],
+    interval: Annotated[float, typer.Option(min=0.05, help="Seconds between polls.")] = 1.0,
+    timeout: Annotated[float | None, typer.Option(help="Give up after this many seconds.")] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Follow an operation live: a progress bar, each new epoch as a row, signals as they appear, and the
+    diagnosis when it ends. Exits 1 if the operation fails.
+
+    Example: trainops ops watch op_training_20250610_123456_ab12cd34
+    """
+    with open_client(url, token) as ops:
+        final = (
+            _watch_json(ops, operation_id, interval, timeout) if json else _watch(ops, operation_id, interval, timeout)
+        )
+    if final is OperationStatus.FAILED:
+        raise typer.Exit(code=1)
+
+
+def _watch(ops: TrainOps, operation_id: str, interval: float, timeout: float | None) -> OperationStatus:
+    deadline = None if timeout is None else time.monotonic() + timeout
+    since: int | None = None
+    seen_rules: set[str] = set()
+    columns: list[str] | None = None
+    progress = Progress(
+        TextColumn("[bold]{task.fields[status]}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f}%"),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+    with progress:
+        task = progress.add_task("", total=100.0, status="")
+        while True:
+            operation = ops.get_operation(operation_id)
+            result = ops.get_metrics(operation_id, since_epoch=since)
+            block = result.metrics
+            if block.epochs:
+                if columns is None:
+                    columns = metric_columns(block.epochs)
+                    progress.console.print("  ".join(["epoch", *columns, "duration"]), style="bold")
+                for record in block.epochs:
+                    progress.console.print("  ".join(epoch_row(record, columns)))
+                since = block.epochs[-1].epoch
+            for signal in block.signals:
+                if signal.rule not in seen_rules:
+                    seen_rules.add(signal.rule)
+                    progress.console.print(signal_text(signal))
+            progress.update(
+                task,
+                completed=percentage(operation),
+                description=operation.progress.message or "",
+                status=status_text(operation.status).markup,
+            )
+            if operation.status.is_terminal or (deadline is not None and time.monotonic() > deadline):
+                break
+            time.sleep(interval)
+    console.print(operation_panel(operation))
+    full = ops.get_metrics(operation_id).metrics
+    if full.epochs:
+        console.print(diagnosis_panel(full))
+    if not operation.status.is_terminal:
+        console.print(f"Stopped watching after {timeout}s; {operation_id} is still {operation.status.value}.")
+    return operation.status
+
+
+def _watch_json(ops: TrainOps, operation_id: str, interval: float, timeout: float | None) -> OperationStatus:
+    """JSON lines: one ``epoch`` event per new epoch, ``signal`` events, and a final ``operation`` event."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    since: int | None = None
+    seen_rules: set[str] = set()
+    while True:
+        operation = ops.get_operation(operation_id)
+        block = ops.get_metrics(operation_id, since_epoch=since).metrics
+        for record in block.epochs:
+            print_json({"event": "epoch", **record.model_dump(mode="json")})
+            since = record.epoch
+        for signal in block.signals:
+            if signal.rule not in seen_rules:
+                seen_rules.add(signal.rule)
+                print_json({"event": "signal", **signal.model_dump(mode="json")})
+        if operation.status.is_terminal or (deadline is not None and time.monotonic() > deadline):
+            print_json({"event": "operation", **operation.model_dump(mode="json")})
+            return operation.status
+        time.sleep(interval)
+
+
+@app.command()
+def cancel(
+    operation_id: Annotated[str, typer.Argument(help="Operation id.")],
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why it should stop (kept in its history).")],
+    requested_by: Annotated[str, typer.Option(help="Who asks (user, agent, ...).")] = "user",
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Ask a running operation to stop, with a reason. It stops at its trainer's next check.
+
+    Example: trainops ops cancel op_training_20250610_123456_ab12cd34 --reason "val_loss rising since epoch 30"
+    """
+    with open_client(url, token) as ops:
+        operation = ops.cancel_operation(operation_id, reason, requested_by=requested_by)
+    if json:
+        print_json(operation)
+        return
+    if operation.status is OperationStatus.CANCELLED:
+        console.print(f"Cancelled {operation_id} (it had not started).")
+    else:
+        console.print(
+            f"Asked {operation_id} to stop; it ends at its trainer's next check. Follow it with: "
+            f"trainops ops watch {operation_id}"
+        )

@@ -1,0 +1,175 @@
+"""Rich renderings of operations, epochs and diagnoses (no Typer here: the commands decide what to show)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from rich import box
+from rich.console import Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from trainops.core.diagnosis import Action, Signal, TrainingMetrics
+from trainops.core.epoch import STANDARD_METRICS, EpochRecord
+from trainops.core.operation import Operation, OperationPage, OperationStatus
+
+STATUS_STYLE = {
+    OperationStatus.PENDING: "yellow",
+    OperationStatus.RUNNING: "cyan",
+    OperationStatus.COMPLETED: "green",
+    OperationStatus.FAILED: "red",
+    OperationStatus.CANCELLED: "magenta",
+}
+ACTION_STYLE = {Action.CONTINUE: "green", Action.STOP: "red", Action.STOP_AND_RESTORE_BEST: "yellow"}
+SEVERITY_STYLE = {"info": "blue", "warning": "yellow", "critical": "red"}
+
+
+def number(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return f"{value:.4g}" if abs(value) < 1e-3 or abs(value) >= 1e4 else f"{value:.4f}"
+
+
+def when(moment: datetime | None, *, short: bool = False) -> str:
+    if moment is None:
+        return "-"
+    return moment.astimezone(UTC).strftime("%m-%d %H:%M" if short else "%Y-%m-%d %H:%M:%S")
+
+
+def status_text(status: OperationStatus) -> Text:
+    return Text(status.value, style=STATUS_STYLE[status])
+
+
+def percentage(operation: Operation) -> float:
+    """Reported progress, or epochs done of planned when the trainer reports only epochs."""
+    if operation.progress.percentage or not operation.total_epochs:
+        return operation.progress.percentage
+    return 100.0 * operation.epochs_completed / operation.total_epochs
+
+
+def progress_text(operation: Operation) -> str:
+    percent = percentage(operation)
+    message = operation.progress.message or ""
+    return f"{percent:5.1f}% {message}".rstrip()
+
+
+def operations_table(page: OperationPage) -> Table:
+    table = Table(
+        title=f"{page.total} operation(s), {page.active} active"
+        + (f" (showing {page.offset + 1}-{page.offset + len(page.items)})" if page.total > len(page.items) else ""),
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        show_edge=False,
+    )
+    for column in ("id", "status", "done", "epochs", "created"):
+        table.add_column(column, no_wrap=True)
+    for operation in page.items:
+        epochs = str(operation.epochs_completed)
+        if operation.total_epochs:
+            epochs += f"/{operation.total_epochs}"
+        table.add_row(
+            operation.operation_id,
+            status_text(operation.status),
+            f"{percentage(operation):.0f}%",
+            epochs,
+            when(operation.created_at, short=True),
+        )
+    return table
+
+
+def operation_panel(operation: Operation) -> Panel:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row("status", status_text(operation.status))
+    grid.add_row("type", operation.operation_type)
+    grid.add_row("progress", progress_text(operation))
+    epochs = str(operation.epochs_completed) + (f" of {operation.total_epochs}" if operation.total_epochs else "")
+    grid.add_row("epochs", epochs)
+    grid.add_row("created", when(operation.created_at))
+    grid.add_row("started", when(operation.started_at))
+    grid.add_row("ended", when(operation.completed_at))
+    metadata = operation.metadata.model_dump(exclude_none=True, exclude_defaults=True)
+    if metadata:
+        grid.add_row("metadata", ", ".join(f"{key}={value}" for key, value in metadata.items()))
+    if operation.cancel_request:
+        request = operation.cancel_request
+        grid.add_row("cancel", f"requested by {request.requested_by} at {when(request.requested_at)}: {request.reason}")
+    if operation.error:
+        grid.add_row("error", Text(operation.error, style="red"))
+    if operation.result:
+        grid.add_row("result", ", ".join(f"{key}={value}" for key, value in operation.result.items()))
+    return Panel(grid, title=operation.operation_id, title_align="left")
+
+
+def metric_columns(epochs: Sequence[EpochRecord]) -> list[str]:
+    """The standard metrics any epoch reported, then custom ones, in first-seen order."""
+    standard = [name for name in STANDARD_METRICS if any(record.value(name) is not None for record in epochs)]
+    custom: dict[str, None] = {}
+    for record in epochs:
+        custom.update(dict.fromkeys(record.metrics))
+    return standard + list(custom)
+
+
+def epoch_row(record: EpochRecord, columns: Sequence[str]) -> list[str]:
+    duration = f"{record.duration:.2f}s" if record.duration is not None else "-"
+    return [str(record.epoch), *(number(record.value(name)) for name in columns), duration]
+
+
+def epochs_table(epochs: Sequence[EpochRecord], best_epoch: int | None = None) -> Table:
+    columns = metric_columns(epochs)
+    table = Table(title_justify="left")
+    table.add_column("epoch", justify="right")
+    for name in columns:
+        table.add_column(name, justify="right")
+    table.add_column("duration", justify="right")
+    for record in epochs:
+        table.add_row(*epoch_row(record, columns), style="bold green" if record.epoch == best_epoch else None)
+    return table
+
+
+def signal_text(signal: Signal) -> Text:
+    text = Text(f"[{signal.rule}] ", style=SEVERITY_STYLE.get(signal.severity, ""))
+    text.append(signal.message)
+    return text
+
+
+def diagnosis_panel(metrics: TrainingMetrics) -> Panel:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    best = (
+        "-"
+        if metrics.best_epoch is None
+        else f"epoch {metrics.best_epoch} ({metrics.monitor} {number(metrics.best_value)})"
+    )
+    grid.add_row("best", best)
+    grid.add_row("since improvement", f"{metrics.epochs_since_improvement} epoch(s)")
+    trend = metrics.trend
+    change = "" if trend.percent_change is None else f" {trend.percent_change:+.2f}%"
+    span = "" if trend.from_epoch is None else f" over epochs {trend.from_epoch}-{trend.to_epoch}"
+    grid.add_row("trend", f"{trend.direction.value}{change}{span}")
+    flags = [
+        name
+        for name, on in (
+            ("overfitting", metrics.is_overfitting),
+            ("plateau", metrics.is_plateaued),
+            ("diverging", metrics.is_diverging),
+        )
+        if on
+    ]
+    grid.add_row("verdict", Text(", ".join(flags) or "healthy", style="red" if flags else "green"))
+    for signal in metrics.signals:
+        grid.add_row("signal", signal_text(signal))
+    action = metrics.recommendation.action
+    grid.add_row("recommendation", Text(action.value, style=f"bold {ACTION_STYLE[action]}"))
+    grid.add_row("", metrics.recommendation.reason)
+    return Panel(Group(grid), title="diagnosis", title_align="left")

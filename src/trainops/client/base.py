@@ -1,0 +1,140 @@
+"""The TrainOps interface: one set of operations, two transports (in-process and HTTP).
+
+Every method is documented here once. :class:`~trainops.client.local.LocalTrainOps` calls the service in the same
+process; :class:`~trainops.client.http.HttpTrainOps` calls a trainops server. Both raise the same
+:mod:`trainops.errors` exceptions, so callers never care which they hold.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from types import TracebackType
+from typing import Any, Self
+
+from trainops.client.run import Run
+from trainops.core.diagnosis import OperationMetrics
+from trainops.core.epoch import EpochRecord
+from trainops.core.operation import Operation, OperationMetadata, OperationPage, OperationStatus, WriteAck
+from trainops.core.policy import MonitorPolicy
+from trainops.core.progress import ProgressState
+from trainops.service.bootstrap import Health
+from trainops.service.operations import OperationResults
+
+
+class TrainOps(ABC):
+    """Operations, their progress and metric history, diagnosis and cancellation."""
+
+    @abstractmethod
+    def health(self) -> Health:
+        """Whether trainops is reachable, and what it runs on."""
+
+    @abstractmethod
+    def create_operation(
+        self,
+        operation_type: str = "training",
+        *,
+        metadata: OperationMetadata | dict[str, Any] | None = None,
+        total_epochs: int | None = None,
+    ) -> Operation:
+        """Register a pending operation that the caller will run and report into.
+
+        Raises:
+            InvalidInputError: a malformed type or ``total_epochs`` < 1.
+        """
+
+    @abstractmethod
+    def get_operation(self, operation_id: str) -> Operation:
+        """One operation. Raises :class:`~trainops.errors.NotFoundError` for an unknown id."""
+
+    @abstractmethod
+    def list_operations(
+        self,
+        *,
+        status: OperationStatus | Iterable[OperationStatus] | None = None,
+        operation_type: str | None = None,
+        active_only: bool = False,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> OperationPage:
+        """Operations newest first, with total and active counts; ``limit`` at most 1000."""
+
+    @abstractmethod
+    def start_operation(self, operation_id: str, *, worker: str | None = None) -> Operation:
+        """Mark a pending operation running."""
+
+    @abstractmethod
+    def report_progress(self, operation_id: str, state: ProgressState) -> WriteAck:
+        """Record progress (throttled); the answer says whether a stop was requested."""
+
+    @abstractmethod
+    def add_epochs(self, operation_id: str, records: Sequence[EpochRecord]) -> WriteAck:
+        """Store epoch records (re-sent epochs replace stored ones); the answer says whether to stop.
+
+        Raises:
+            ConflictError: the operation already ended.
+        """
+
+    def add_epoch(self, operation_id: str, record: EpochRecord) -> WriteAck:
+        """Store one epoch record; see :meth:`add_epochs`."""
+        return self.add_epochs(operation_id, [record])
+
+    @abstractmethod
+    def heartbeat(self, operation_id: str) -> WriteAck:
+        """Say the job is alive and learn whether a stop was requested."""
+
+    @abstractmethod
+    def finish_operation(
+        self,
+        operation_id: str,
+        status: OperationStatus | str = OperationStatus.COMPLETED,
+        *,
+        result: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> Operation:
+        """End the operation as completed, failed (``error`` required) or cancelled."""
+
+    @abstractmethod
+    def cancel_operation(self, operation_id: str, reason: str, *, requested_by: str = "user") -> Operation:
+        """Ask the operation to stop, saying why.
+
+        Raises:
+            ConflictError: it already ended.
+            InvalidInputError: an empty reason.
+        """
+
+    @abstractmethod
+    def get_metrics(
+        self,
+        operation_id: str,
+        *,
+        since_epoch: int | None = None,
+        policy: MonitorPolicy | None = None,
+    ) -> OperationMetrics:
+        """The epochs after ``since_epoch`` (all by default) and the diagnosis over the whole history."""
+
+    @abstractmethod
+    def get_results(self, operation_id: str) -> OperationResults:
+        """A finished operation's results. Raises :class:`~trainops.errors.ConflictError` while it runs."""
+
+    def run(
+        self,
+        operation_type: str = "training",
+        *,
+        metadata: OperationMetadata | dict[str, Any] | None = None,
+        total_epochs: int | None = None,
+    ) -> Run:
+        """Register an operation and return a :class:`Run` reporting into it (use it with ``with``)."""
+        operation = self.create_operation(operation_type, metadata=metadata, total_epochs=total_epochs)
+        return Run(self, operation)
+
+    def close(self) -> None:
+        """Release connections. The object is unusable afterwards."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

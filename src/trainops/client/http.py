@@ -1,0 +1,221 @@
+"""TrainOps over HTTP: the same interface, talking to a trainops server with httpx.
+
+Every method has the same shape: build the request, call the endpoint, parse the domain object. Server errors
+come back as the same exception types the service raises in-process.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import httpx
+from pydantic import BaseModel
+
+from trainops.client.base import TrainOps
+from trainops.core.diagnosis import OperationMetrics
+from trainops.core.epoch import EpochRecord
+from trainops.core.operation import Operation, OperationMetadata, OperationPage, OperationStatus, WriteAck
+from trainops.core.policy import MonitorPolicy
+from trainops.core.progress import ProgressState
+from trainops.errors import ServiceUnavailableError, TrainOpsError, error_from_dict
+from trainops.service.bootstrap import Health
+from trainops.service.operations import OperationResults
+
+_RETRY_STATUSES = frozenset({502, 503, 504})
+
+
+class HttpTrainOps(TrainOps):
+    """The :class:`TrainOps` interface against a trainops server.
+
+    Args:
+        url: The server, e.g. ``http://127.0.0.1:8000``.
+        token: Bearer token, when the server requires one.
+        timeout: Seconds per request.
+        retries: Extra attempts on connection errors and 502/503/504, with exponential back-off. Every call is
+            safe to repeat: epoch writes are upserts.
+        transport: An httpx transport (tests plug fakes in here).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        timeout: float = 30.0,
+        retries: int = 3,
+        backoff: float = 0.2,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.retries = retries
+        self.backoff = backoff
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=f"{self.url}/api/v1", headers=headers, timeout=timeout, transport=transport)
+        self._etags: dict[tuple[str, str], tuple[str, OperationMetrics]] = {}
+        self._lock = threading.Lock()
+
+    # -- transport ------------------------------------------------------------------------------------------
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        content = None
+        request_headers = dict(headers or {})
+        if body is not None:
+            content = body.model_dump_json() if isinstance(body, BaseModel) else json.dumps(body, allow_nan=False)
+            request_headers["Content-Type"] = "application/json"
+        query = {key: value for key, value in (params or {}).items() if value is not None}
+        attempt = 0
+        while True:
+            try:
+                response = self._http.request(method, path, content=content, params=query, headers=request_headers)
+            except httpx.TransportError as error:
+                if attempt >= self.retries:
+                    raise ServiceUnavailableError(
+                        f"cannot reach the trainops server at {self.url} ({type(error).__name__}: {error}); "
+                        "is `trainops serve` running, and is TRAINOPS_URL right?",
+                        details={"url": self.url},
+                    ) from None
+            else:
+                if response.status_code not in _RETRY_STATUSES or attempt >= self.retries:
+                    return response
+            time.sleep(self.backoff * 2**attempt)
+            attempt += 1
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._send(method, path, **kwargs)
+        return self._data(response)
+
+    def _data(self, response: httpx.Response) -> Any:
+        try:
+            payload = response.json()
+        except ValueError:
+            raise TrainOpsError(
+                f"the server at {self.url} answered HTTP {response.status_code} without JSON: "
+                f"{response.text[:200]!r}; is it a trainops server?"
+            ) from None
+        if response.is_success and isinstance(payload, dict) and payload.get("success"):
+            return payload.get("data")
+        error = payload.get("error") if isinstance(payload, dict) else None
+        if isinstance(error, dict):
+            raise error_from_dict(error)
+        raise TrainOpsError(f"HTTP {response.status_code} from {self.url}: {response.text[:200]}")
+
+    # -- operations -----------------------------------------------------------------------------------------
+
+    def health(self) -> Health:
+        return Health.model_validate(self._call("GET", "/health"))
+
+    def create_operation(
+        self,
+        operation_type: str = "training",
+        *,
+        metadata: OperationMetadata | dict[str, Any] | None = None,
+        total_epochs: int | None = None,
+    ) -> Operation:
+        meta = metadata.model_dump(mode="json") if isinstance(metadata, OperationMetadata) else (metadata or {})
+        body = {"operation_type": operation_type, "metadata": meta, "total_epochs": total_epochs}
+        return Operation.model_validate(self._call("POST", "/operations", body=body))
+
+    def get_operation(self, operation_id: str) -> Operation:
+        return Operation.model_validate(self._call("GET", f"/operations/{operation_id}"))
+
+    def list_operations(
+        self,
+        *,
+        status: OperationStatus | Iterable[OperationStatus] | None = None,
+        operation_type: str | None = None,
+        active_only: bool = False,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> OperationPage:
+        statuses = None
+        if isinstance(status, str):
+            statuses = [OperationStatus(status).value]
+        elif status is not None:
+            statuses = [OperationStatus(s).value for s in status]
+        params = {
+            "status": statuses,
+            "operation_type": operation_type,
+            "active_only": "true" if active_only else None,
+            "limit": limit,
+            "offset": offset,
+        }
+        return OperationPage.model_validate(self._call("GET", "/operations", params=params))
+
+    def start_operation(self, operation_id: str, *, worker: str | None = None) -> Operation:
+        data = self._call("POST", f"/operations/{operation_id}/start", body={"worker": worker})
+        return Operation.model_validate(data)
+
+    def report_progress(self, operation_id: str, state: ProgressState) -> WriteAck:
+        return WriteAck.model_validate(self._call("POST", f"/operations/{operation_id}/progress", body=state))
+
+    def add_epochs(self, operation_id: str, records: Sequence[EpochRecord]) -> WriteAck:
+        body: Any = records[0] if len(records) == 1 else {"epochs": [_record_json(r) for r in records]}
+        return WriteAck.model_validate(self._call("POST", f"/operations/{operation_id}/metrics", body=body))
+
+    def heartbeat(self, operation_id: str) -> WriteAck:
+        return WriteAck.model_validate(self._call("POST", f"/operations/{operation_id}/heartbeat"))
+
+    def finish_operation(
+        self,
+        operation_id: str,
+        status: OperationStatus | str = OperationStatus.COMPLETED,
+        *,
+        result: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> Operation:
+        body = {"status": str(status), "result": result, "error": error}
+        return Operation.model_validate(self._call("POST", f"/operations/{operation_id}/complete", body=body))
+
+    def cancel_operation(self, operation_id: str, reason: str, *, requested_by: str = "user") -> Operation:
+        body = {"reason": reason, "requested_by": requested_by}
+        return Operation.model_validate(self._call("DELETE", f"/operations/{operation_id}", body=body))
+
+    def get_metrics(
+        self,
+        operation_id: str,
+        *,
+        since_epoch: int | None = None,
+        policy: MonitorPolicy | None = None,
+    ) -> OperationMetrics:
+        """As :meth:`TrainOps.get_metrics`; repeated polls send the last ETag, so an unchanged history costs
+        the server one tiny query and no body."""
+        params: dict[str, Any] = {"since_epoch": since_epoch}
+        if policy is not None:
+            params.update(policy.model_dump(exclude_defaults=True))
+        cache_key = (operation_id, json.dumps(params, sort_keys=True, default=str))
+        with self._lock:
+            cached = self._etags.get(cache_key)
+        headers = {"If-None-Match": cached[0]} if cached else None
+        response = self._send("GET", f"/operations/{operation_id}/metrics", params=params, headers=headers)
+        if response.status_code == 304 and cached:
+            return cached[1]
+        metrics = OperationMetrics.model_validate(self._data(response))
+        etag = response.headers.get("etag")
+        if etag:
+            with self._lock:
+                self._etags[cache_key] = (etag, metrics)
+                if len(self._etags) > 256:
+                    self._etags.pop(next(iter(self._etags)))
+        return metrics
+
+    def get_results(self, operation_id: str) -> OperationResults:
+        return OperationResults.model_validate(self._call("GET", f"/operations/{operation_id}/results"))
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def _record_json(record: EpochRecord) -> Any:
+    return record.model_dump(mode="json", exclude_none=True)

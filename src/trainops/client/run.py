@@ -1,0 +1,169 @@
+"""A Run: a Reporter bound to one operation, and the easiest way to track a training loop.
+
+>>> import trainops
+>>> with trainops.connect().run(total_epochs=20, metadata={"strategy": "digits-mlp"}) as run:  # doctest: +SKIP
+...     for epoch in range(20):
+...         run.log(epoch, train_loss=..., val_loss=...)
+...         if run.should_stop():
+...             break
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from trainops.core.cancellation import CancelRequest
+from trainops.core.epoch import EpochRecord
+from trainops.core.operation import Operation, OperationStatus, WriteAck
+from trainops.core.progress import ProgressState
+from trainops.errors import OperationCancelledError, TrainOpsError
+
+
+class RunClient(Protocol):
+    """The part of :class:`~trainops.client.base.TrainOps` a Run uses."""
+
+    def get_operation(self, operation_id: str) -> Operation: ...
+
+    def start_operation(self, operation_id: str, *, worker: str | None = None) -> Operation: ...
+
+    def report_progress(self, operation_id: str, state: ProgressState) -> WriteAck: ...
+
+    def add_epoch(self, operation_id: str, record: EpochRecord) -> WriteAck: ...
+
+    def heartbeat(self, operation_id: str) -> WriteAck: ...
+
+    def finish_operation(
+        self,
+        operation_id: str,
+        status: OperationStatus | str = OperationStatus.COMPLETED,
+        *,
+        result: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> Operation: ...
+
+
+class Run:
+    """Reports one operation's progress and epochs, and ends it properly whatever happens.
+
+    As a context manager it starts the operation on entry and, on exit, completes it, fails it with the
+    exception's message, or ends it ``cancelled`` when a stop was requested (by anyone, anywhere) and honoured.
+    It implements the :class:`~trainops.core.reporter.Reporter` protocol, so pipelines and callbacks accept it.
+
+    Args:
+        client: Where to report.
+        operation: The operation to report into (see :meth:`TrainOps.run`).
+        stop_check_interval: Seconds between heartbeats that ask the server whether to stop, when no write has
+            answered that more recently.
+        batch_interval: Seconds between batch-level progress writes.
+    """
+
+    def __init__(
+        self,
+        client: RunClient,
+        operation: Operation,
+        *,
+        stop_check_interval: float = 1.0,
+        batch_interval: float = 0.5,
+    ) -> None:
+        self.client = client
+        self.operation = operation
+        self.result: dict[str, Any] = {}
+        self.artifacts: list[dict[str, str]] = []
+        self._stop: CancelRequest | None = operation.cancel_request
+        self._stop_check_interval = stop_check_interval
+        self._batch_interval = batch_interval
+        self._last_answer = time.monotonic()
+        self._last_batch_report = 0.0
+        self._finished = False
+
+    @property
+    def operation_id(self) -> str:
+        return self.operation.operation_id
+
+    # -- Reporter -------------------------------------------------------------------------------------------
+
+    def progress(self, state: ProgressState) -> None:
+        self._learn(self.client.report_progress(self.operation_id, state))
+
+    def epoch(self, record: EpochRecord) -> None:
+        self._learn(self.client.add_epoch(self.operation_id, record))
+
+    def batch(
+        self,
+        epoch: int,
+        batch: int,
+        total_batches: int | None = None,
+        metrics: Mapping[str, float] | None = None,
+    ) -> None:
+        now = time.monotonic()
+        last = total_batches is not None and batch >= total_batches
+        if not last and now - self._last_batch_report < self._batch_interval:
+            return
+        self._last_batch_report = now
+        total_epochs = self.operation.total_epochs or epoch + 1
+        state = ProgressState.training(epoch + 1, total_epochs, batch=batch, total_batches=total_batches)
+        if metrics:
+            state = state.model_copy(update={"context": {key: float(value) for key, value in metrics.items()}})
+        self.progress(state)
+
+    def artifact(self, name: str, path: str, kind: str = "file") -> None:
+        self.artifacts.append({"name": name, "path": path, "kind": kind})
+
+    def should_stop(self) -> CancelRequest | None:
+        if self._stop is None and time.monotonic() - self._last_answer >= self._stop_check_interval:
+            self._learn(self.client.heartbeat(self.operation_id))
+        return self._stop
+
+    # -- conveniences ---------------------------------------------------------------------------------------
+
+    def log(self, epoch: int, **metrics: Any) -> None:
+        """Record an epoch from keyword metrics: ``run.log(3, train_loss=0.4, val_loss=0.5, f1=0.7)``."""
+        self.epoch(EpochRecord.model_validate({"epoch": epoch, **metrics}))
+
+    def raise_if_stopped(self) -> None:
+        """Raise :class:`OperationCancelledError` when a stop was requested; the run then ends cancelled."""
+        request = self.should_stop()
+        if request is not None:
+            raise OperationCancelledError(f"stopped by {request.requested_by}: {request.reason}")
+
+    def finish(self, status: OperationStatus | str = OperationStatus.COMPLETED, *, error: str | None = None) -> None:
+        """End the operation now (the context manager does this for you)."""
+        if self._finished:
+            return
+        result = dict(self.result)
+        if self.artifacts:
+            result.setdefault("artifacts", self.artifacts)
+        self.operation = self.client.finish_operation(self.operation_id, status, result=result or None, error=error)
+        self._finished = True
+
+    def _learn(self, ack: WriteAck) -> None:
+        self._last_answer = time.monotonic()
+        if ack.cancel_requested and self._stop is None:
+            # The full request (who, when) is one read away; the reason already came with the answer.
+            self._stop = self.client.get_operation(self.operation_id).cancel_request
+
+    # -- context manager ------------------------------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        if self.operation.status is OperationStatus.PENDING:
+            self.operation = self.client.start_operation(self.operation_id)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._finished:
+            return
+        if exc is None:
+            self.finish(OperationStatus.CANCELLED if self._stop else OperationStatus.COMPLETED)
+        elif isinstance(exc, OperationCancelledError) or (self._stop and isinstance(exc, KeyboardInterrupt)):
+            self.finish(OperationStatus.CANCELLED)
+        else:
+            message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            # the original exception matters more than a failure to record it
+            with contextlib.suppress(TrainOpsError):
+                self.finish(OperationStatus.FAILED, error=message)

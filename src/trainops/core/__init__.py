@@ -1,0 +1,57 @@
+"""The pure domain of trainops: operations, progress, epoch records, policies and the diagnosis.
+
+Nothing here does I/O or imports FastAPI, SQLAlchemy or torch.
+"""
+
+from trainops.core.analysis import analyze
+from trainops.core.cancellation import CancellationToken, CancelRequest
+from trainops.core.diagnosis import (
+    Action,
+    Diagnosis,
+    OperationMetrics,
+    Recommendation,
+    Signal,
+    TrainingMetrics,
+    Trend,
+    TrendDirection,
+)
+from trainops.core.epoch import STANDARD_METRICS, EpochRecord
+from trainops.core.operation import (
+    Operation,
+    OperationMetadata,
+    OperationPage,
+    OperationStatus,
+    WriteAck,
+    new_operation_id,
+)
+from trainops.core.policy import MonitorPolicy
+from trainops.core.progress import Phase, ProgressState, band_percentage
+from trainops.core.reporter import NullReporter, Reporter
+
+__all__ = [
+    "STANDARD_METRICS",
+    "Action",
+    "CancelRequest",
+    "CancellationToken",
+    "Diagnosis",
+    "EpochRecord",
+    "MonitorPolicy",
+    "NullReporter",
+    "Operation",
+    "OperationMetadata",
+    "OperationMetrics",
+    "OperationPage",
+    "OperationStatus",
+    "Phase",
+    "ProgressState",
+    "Recommendation",
+    "Reporter",
+    "Signal",
+    "TrainingMetrics",
+    "Trend",
+    "TrendDirection",
+    "WriteAck",
+    "analyze",
+    "band_percentage",
+    "new_operation_id",
+]

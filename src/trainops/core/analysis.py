@@ -1,0 +1,151 @@
+"""``analyze``: from a metric history to a diagnosis with evidence and a recommendation."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from trainops.core import rules
+from trainops.core.diagnosis import Action, Diagnosis, Recommendation, Signal, Trend, TrendDirection
+from trainops.core.epoch import EpochRecord
+from trainops.core.policy import MonitorPolicy
+from trainops.core.rules import Best, Point
+
+DIVERGENCE_RULES = frozenset({"non_finite", "divergence_threshold", "loss_blowup", "train_loss_rising"})
+STALL_RULES = frozenset({"plateau", "no_improvement"})
+
+
+def series(history: Sequence[EpochRecord], name: str) -> list[Point]:
+    """The ``(epoch, value)`` points of one metric, skipping epochs that did not report it."""
+    points: list[Point] = []
+    for record in history:
+        value = record.value(name)
+        if value is not None:
+            points.append((record.epoch, value))
+    return points
+
+
+def analyze(
+    history: Sequence[EpochRecord],
+    policy: MonitorPolicy | None = None,
+    *,
+    total_epochs_planned: int | None = None,
+) -> Diagnosis:
+    """Judge a run from its per-epoch history. Pure: same history and policy, same diagnosis.
+
+    Args:
+        history: Epoch records, oldest first.
+        policy: What to monitor and how patient to be; the defaults watch ``val_loss``.
+        total_epochs_planned: The run's planned length, when known; mentioned in the reasons.
+
+    Returns:
+        The best epoch, epochs since improvement, overfitting / plateau / divergence verdicts, the trend, every
+        signal that fired with its evidence, and a recommendation with a reason a person can act on.
+
+    Example:
+        >>> records = [EpochRecord(epoch=e, train_loss=1 / (e + 1), val_loss=1 / (e + 1)) for e in range(20)]
+        >>> diagnosis = analyze(records)
+        >>> diagnosis.best_epoch, diagnosis.recommendation.action.value
+        (19, 'continue')
+    """
+    policy = policy or MonitorPolicy()
+    mode = policy.resolved_mode
+    monitored = series(history, policy.monitor)
+    train = series(history, "train_loss")
+    val = series(history, "val_loss")
+
+    best = rules.find_best(monitored, mode, policy.min_delta)
+    best_val = best if policy.monitor == "val_loss" else rules.find_best(val, "min", 0.0)
+    current_trend = rules.trend(policy.monitor, monitored, policy, mode)
+    latest = rules.last_window(monitored, 1)
+
+    candidates: list[Signal | None] = []
+    if policy.check_finite:
+        watched = {policy.monitor: monitored, "train_loss": train}
+        candidates.append(rules.non_finite(watched))
+    if latest:
+        candidates.append(rules.divergence_threshold(policy.monitor, latest[0], policy, mode))
+        if best is not None:
+            candidates.append(rules.blowup(policy.monitor, latest[0], best, policy, mode))
+    candidates.append(rules.train_loss_rising(train, policy))
+    candidates.append(rules.overfitting(train, val, policy, policy.min_delta if best_val is best else 0.0))
+    if best is not None:
+        candidates.append(rules.no_improvement(policy.monitor, best, policy, current_trend))
+    signals = [signal for signal in candidates if signal is not None]
+    fired = {signal.rule: signal for signal in signals}
+
+    overfit = fired.get("overfitting")
+    last_epoch = monitored[-1][0] if monitored else (history[-1].epoch if history else None)
+    return Diagnosis(
+        monitor=policy.monitor,
+        mode=mode,
+        best_epoch=best.epoch if best else None,
+        best_value=best.value if best else None,
+        best_val_loss=best_val.value if best_val else None,
+        epochs_since_improvement=best.since if best else len(monitored),
+        is_plateaued="plateau" in fired,
+        is_overfitting=overfit is not None,
+        overfitting_since_epoch=_int(overfit.evidence["since_epoch"]) if overfit else None,
+        is_diverging=bool(DIVERGENCE_RULES & fired.keys()),
+        trend=current_trend,
+        signals=signals,
+        recommendation=recommend(signals, best, current_trend, policy, monitored, last_epoch, total_epochs_planned),
+        epochs_analyzed=len(history),
+    )
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) else None
+
+
+def recommend(
+    signals: Sequence[Signal],
+    best: Best | None,
+    current_trend: Trend,
+    policy: MonitorPolicy,
+    monitored: Sequence[Point],
+    last_epoch: int | None,
+    total_epochs_planned: int | None = None,
+) -> Recommendation:
+    """Pick one action from the signals: divergence first, then overfitting, then a stall; else continue."""
+    restore = best.epoch if best is not None and best.epoch != last_epoch else None
+
+    def stop(signal: Signal) -> Recommendation:
+        if restore is not None:
+            return Recommendation(
+                action=Action.STOP_AND_RESTORE_BEST,
+                reason=f"Stop and use epoch {restore}: {signal.message}",
+                restore_epoch=restore,
+            )
+        return Recommendation(action=Action.STOP, reason=f"Stop: {signal.message}")
+
+    for group in (DIVERGENCE_RULES, frozenset({"overfitting"}), STALL_RULES):
+        for signal in signals:
+            if signal.rule in group:
+                return stop(signal)
+
+    metric = policy.monitor
+    if not monitored:
+        return Recommendation(
+            action=Action.CONTINUE,
+            reason=f"No {metric} reported yet: keep training and check again after a few epochs.",
+        )
+    planned = f" of {total_epochs_planned} planned" if total_epochs_planned else ""
+    if current_trend.direction is TrendDirection.UNKNOWN or best is None:
+        finite = sum(1 for _, value in monitored if math.isfinite(value))
+        return Recommendation(
+            action=Action.CONTINUE,
+            reason=f"Only {finite} epoch(s){planned} with {metric}: too few to judge a trend; keep training.",
+        )
+    progress = f"; at epoch {last_epoch} of {total_epochs_planned} planned" if total_epochs_planned else ""
+    change = current_trend.percent_change
+    change_text = f"{change:+.1f}%" if change is not None else "no measurable change"
+    where = f"over epochs {current_trend.from_epoch}-{current_trend.to_epoch}"
+    return Recommendation(
+        action=Action.CONTINUE,
+        reason=(
+            f"Continue: {metric} is {current_trend.direction.value} ({change_text} {where}); "
+            f"best {best.value:.4g} at epoch {best.epoch}, {best.since} epoch(s) without improvement "
+            f"(patience {policy.patience}){progress}."
+        ),
+    )

@@ -1,0 +1,91 @@
+"""What the metric history says about a run: the types of a diagnosis."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from trainops.core.epoch import EpochRecord
+from trainops.core.numbers import Metric
+
+Evidence = dict[str, float | int | str | bool | None]
+
+
+class TrendDirection(StrEnum):
+    IMPROVING = "improving"
+    FLAT = "flat"
+    WORSENING = "worsening"
+    UNKNOWN = "unknown"
+
+
+class Action(StrEnum):
+    CONTINUE = "continue"
+    STOP = "stop"
+    STOP_AND_RESTORE_BEST = "stop_and_restore_best"
+
+
+class Trend(BaseModel):
+    """The monitored metric's direction over the last ``window`` epochs, from a least-squares fit."""
+
+    metric: str
+    direction: TrendDirection
+    percent_change: float | None = Field(
+        None, description="fitted change over the window, in percent of the fitted start (signed)"
+    )
+    slope: float | None = Field(None, description="fitted change per epoch, in the metric's units")
+    window: int
+    from_epoch: int | None = None
+    to_epoch: int | None = None
+
+
+class Signal(BaseModel):
+    """One rule that fired, with the parameters it used and the numbers that made it fire."""
+
+    rule: str
+    severity: Literal["info", "warning", "critical"]
+    message: str
+    parameters: Evidence = Field(default_factory=dict)
+    evidence: Evidence = Field(default_factory=dict)
+
+
+class Recommendation(BaseModel):
+    action: Action
+    reason: str
+    restore_epoch: int | None = Field(None, description="the epoch whose weights to keep, when stopping")
+
+
+class Diagnosis(BaseModel):
+    """The verdict on a metric history; produced by :func:`trainops.core.analysis.analyze`."""
+
+    monitor: str
+    mode: Literal["min", "max"]
+    best_epoch: int | None = None
+    best_value: Metric | None = None
+    best_val_loss: Metric | None = None
+    epochs_since_improvement: int = 0
+    is_plateaued: bool = False
+    is_overfitting: bool = False
+    overfitting_since_epoch: int | None = None
+    is_diverging: bool = False
+    trend: Trend
+    signals: list[Signal] = Field(default_factory=list)
+    recommendation: Recommendation
+    epochs_analyzed: int = 0
+
+
+class TrainingMetrics(Diagnosis):
+    """The metrics block of an operation: its epochs (oldest first) and the diagnosis over all of them."""
+
+    epochs: list[EpochRecord] = Field(default_factory=list)
+    total_epochs_planned: int | None = None
+    total_epochs_completed: int = 0
+
+
+class OperationMetrics(BaseModel):
+    """``GET /operations/{id}/metrics``'s data: which operation, and its metrics block."""
+
+    operation_id: str
+    operation_type: str
+    metrics: TrainingMetrics

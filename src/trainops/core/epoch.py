@@ -1,0 +1,93 @@
+"""One epoch of training, as reported by any training loop."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, ClassVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from trainops.core.numbers import Metric
+
+_METRIC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-/]{0,127}$")
+
+STANDARD_METRICS: tuple[str, ...] = (
+    "train_loss",
+    "val_loss",
+    "train_accuracy",
+    "val_accuracy",
+    "learning_rate",
+)
+
+
+def _check_metric_names(metrics: dict[str, float]) -> dict[str, float]:
+    for name in metrics:
+        if not _METRIC_NAME.match(name):
+            raise ValueError(
+                f"metric name {name!r} is not allowed: use letters, digits, '_', '.', '-', '/' "
+                "(starting with a letter or '_', at most 128 characters)"
+            )
+        if name in STANDARD_METRICS:
+            raise ValueError(f"{name!r} is a standard field: send it at the top level, not inside 'metrics'")
+    return metrics
+
+
+class EpochRecord(BaseModel):
+    """The metrics of one epoch.
+
+    The standard fields cover what every loop reports; anything else (``f1``, ``grad_norm``, ...) goes in
+    ``metrics``. Unknown top-level numeric fields are moved into ``metrics`` too, so ``{"epoch": 3, "f1": 0.8}``
+    works as a training script would expect. Values may be NaN or infinite: that is evidence, not an error.
+
+    ``epoch`` is whatever numbering the loop uses (Keras and Lightning count from 0); records of one operation
+    are keyed by it, so re-sending an epoch replaces it.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    MAX_CUSTOM_METRICS: ClassVar[int] = 256
+
+    epoch: int = Field(ge=0, le=10_000_000, strict=True)
+    train_loss: Metric | None = None
+    val_loss: Metric | None = None
+    train_accuracy: Metric | None = None
+    val_accuracy: Metric | None = None
+    learning_rate: Metric | None = None
+    duration: float | None = Field(None, ge=0.0, allow_inf_nan=False, description="seconds the epoch took")
+    timestamp: datetime | None = None
+    metrics: Annotated[dict[str, Metric], Field(max_length=MAX_CUSTOM_METRICS), AfterValidator(_check_metric_names)] = (
+        Field(default_factory=dict)
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_custom_metrics(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        known = cls.model_fields.keys()
+        extra = {key: value for key, value in data.items() if key not in known}
+        if not extra:
+            return data
+        merged = dict(data.get("metrics") or {}) if isinstance(data.get("metrics"), dict) else {}
+        clashes = sorted(set(extra) & set(merged))
+        if clashes:
+            raise ValueError(f"metric(s) {clashes} sent both at the top level and inside 'metrics'")
+        merged.update(extra)
+        cleaned = {key: value for key, value in data.items() if key in known}
+        cleaned["metrics"] = merged
+        return cleaned
+
+    def value(self, name: str) -> float | None:
+        """The value of a standard field or custom metric, ``None`` when this epoch did not report it."""
+        if name in STANDARD_METRICS:
+            standard: float | None = getattr(self, name)
+            return standard
+        if name == "duration":
+            return self.duration
+        return self.metrics.get(name)
+
+    def metric_names(self) -> list[str]:
+        """Names of every metric this record carries."""
+        names = [name for name in STANDARD_METRICS if getattr(self, name) is not None]
+        return names + list(self.metrics)

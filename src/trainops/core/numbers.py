@@ -1,0 +1,74 @@
+"""Metric values: finite or not, as JSON can and cannot carry them.
+
+JSON has no NaN or Infinity, yet a diverging run produces exactly those, and hiding them would hide the most
+important signal there is. trainops accepts the strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"`` (and
+Python's non-standard JSON literals) wherever a metric is expected, keeps the non-finite value, and writes it
+back out as the same string.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, PlainSerializer
+
+_NON_FINITE_SPELLINGS = {
+    "nan": math.nan,
+    "+nan": math.nan,
+    "-nan": math.nan,
+    "inf": math.inf,
+    "+inf": math.inf,
+    "infinity": math.inf,
+    "+infinity": math.inf,
+    "-inf": -math.inf,
+    "-infinity": -math.inf,
+}
+
+
+def parse_metric(value: Any) -> float:
+    """Turn a metric as sent over the wire into a float.
+
+    Accepts numbers and the spellings of NaN and infinity; refuses booleans and other strings, which are far
+    more often a bug in the sender than a metric.
+
+    >>> parse_metric("Infinity")
+    inf
+    >>> parse_metric(0.25)
+    0.25
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"a metric must be a number, got the boolean {value}")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        special = _NON_FINITE_SPELLINGS.get(value.strip().lower())
+        if special is not None:
+            return special
+        try:
+            return float(value)
+        except ValueError:
+            pass
+        raise ValueError(f'a metric must be a number or one of "NaN", "Infinity", "-Infinity", got {value!r}')
+    raise ValueError(f"a metric must be a number, got {type(value).__name__}")
+
+
+def format_metric(value: float) -> float | str:
+    """A float as JSON can carry it: finite values unchanged, non-finite ones as their string spelling."""
+    if math.isfinite(value):
+        return value
+    if math.isnan(value):
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"
+
+
+def format_optional_metric(value: float | None) -> float | str | None:
+    return None if value is None else format_metric(value)
+
+
+Metric = Annotated[
+    float,
+    BeforeValidator(parse_metric),
+    PlainSerializer(format_metric, return_type=float | str, when_used="json"),
+]
+"""A float that may be NaN or infinite and survives a round trip through JSON."""

@@ -1,0 +1,53 @@
+"""How a run is judged: which metric, which direction is better, how patient to be."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Mode = Literal["min", "max"]
+
+_MAX_MODE_HINTS = ("acc", "accuracy", "auc", "f1", "precision", "recall", "iou", "map", "r2", "score")
+
+
+class MonitorPolicy(BaseModel):
+    """The parameters of the diagnosis, with Keras/Lightning meanings.
+
+    Args:
+        monitor: Metric to judge the run by (``val_loss``, ``val_accuracy`` or any custom metric).
+        mode: ``min`` when lower is better, ``max`` when higher is; ``auto`` picks ``max`` for accuracy-like names
+            (``acc``, ``f1``, ``auc``, ...), else ``min``.
+        min_delta: A change smaller than this does not count as an improvement (absolute, in the metric's units).
+        patience: Epochs without improvement before the run counts as stalled. It counts epochs that reported
+            ``monitor``, not wall-clock epochs: a run validating every other epoch needs half the patience.
+        window: Recent epochs the trend, overfitting and rising-loss tests look at (least-squares slopes).
+        divergence_threshold: For ``min`` mode, a ``monitor`` value above this means the run diverged
+            (below it for ``max``); ``None`` disables the test.
+        divergence_factor: For ``min`` mode with positive values, the latest value above this multiple of the best
+            means the run blew up.
+        check_finite: Treat NaN or infinite ``monitor`` / ``train_loss`` values as divergence.
+        flat_tolerance_pct: A fitted change smaller than this percentage over the window counts as flat.
+        rising_tolerance_pct: ``train_loss`` rising by more than this percentage over the window (and
+            significantly, given its noise) counts as divergence.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    monitor: str = Field("val_loss", min_length=1, max_length=128)
+    mode: Literal["min", "max", "auto"] = "auto"
+    min_delta: float = Field(0.0, ge=0.0, allow_inf_nan=False)
+    patience: int = Field(10, ge=1, le=100_000)
+    window: int = Field(10, ge=3, le=100_000)
+    divergence_threshold: float | None = Field(None, allow_inf_nan=False)
+    divergence_factor: float = Field(3.0, gt=1.0, allow_inf_nan=False)
+    check_finite: bool = True
+    flat_tolerance_pct: float = Field(1.0, ge=0.0, le=100.0, allow_inf_nan=False)
+    rising_tolerance_pct: float = Field(5.0, ge=0.0, le=1000.0, allow_inf_nan=False)
+
+    @property
+    def resolved_mode(self) -> Mode:
+        if self.mode != "auto":
+            return self.mode
+        name = self.monitor.lower()
+        return "max" if any(hint in name for hint in _MAX_MODE_HINTS) else "min"

@@ -1,0 +1,88 @@
+"""Progress of an operation: one state object, with the phase bands every producer shares."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Phase(StrEnum):
+    PREPROCESSING = "preprocessing"
+    PREPARATION = "preparation"
+    TRAINING = "training"
+    EVALUATION = "evaluation"
+    FINISHED = "finished"
+
+
+PHASE_BANDS: dict[Phase, tuple[float, float]] = {
+    Phase.PREPROCESSING: (0.0, 5.0),
+    Phase.PREPARATION: (5.0, 5.0),
+    Phase.TRAINING: (5.0, 95.0),
+    Phase.EVALUATION: (95.0, 100.0),
+    Phase.FINISHED: (100.0, 100.0),
+}
+"""Where each phase sits on the 0-100% bar, so every producer's percentage means the same thing."""
+
+
+def band_percentage(phase: Phase, fraction: float) -> float:
+    """The overall percentage for ``fraction`` (0-1) of the way through ``phase``."""
+    low, high = PHASE_BANDS[phase]
+    return round(low + (high - low) * min(max(fraction, 0.0), 1.0), 3)
+
+
+class ProgressState(BaseModel):
+    """Where an operation is now.
+
+    ``message`` is what a person reads (``Epoch 5/100 · Batch 120/500``); the other fields are what a program
+    reads. ``context`` carries anything phase-specific (symbol, timeframe, indicator, ...).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    percentage: float = Field(0.0, ge=0.0, le=100.0, allow_inf_nan=False)
+    phase: str | None = Field(None, max_length=64)
+    current_step: str | None = Field(None, max_length=256)
+    message: str | None = Field(None, max_length=1024)
+    items_done: int | None = Field(None, ge=0)
+    items_total: int | None = Field(None, ge=0)
+    epoch: int | None = Field(None, ge=0)
+    total_epochs: int | None = Field(None, ge=0)
+    batch: int | None = Field(None, ge=0)
+    total_batches: int | None = Field(None, ge=0)
+    context: dict[str, Any] = Field(default_factory=dict)
+    updated_at: datetime | None = None
+
+    @classmethod
+    def training(
+        cls,
+        epoch: int,
+        total_epochs: int,
+        *,
+        batch: int | None = None,
+        total_batches: int | None = None,
+    ) -> ProgressState:
+        """Progress inside the training band for ``epoch`` (1-based count of the epoch under way).
+
+        >>> ProgressState.training(5, 100, batch=120, total_batches=500).message
+        'Epoch 5/100 · Batch 120/500'
+        """
+        fraction_of_epoch = batch / total_batches if batch is not None and total_batches else 1.0
+        done = (max(epoch - 1, 0) + fraction_of_epoch) / total_epochs if total_epochs else 0.0
+        message = f"Epoch {epoch}/{total_epochs}"
+        if batch is not None and total_batches:
+            message += f" · Batch {batch}/{total_batches}"
+        return cls(
+            percentage=band_percentage(Phase.TRAINING, done),
+            phase=Phase.TRAINING,
+            current_step=f"epoch {epoch}",
+            message=message,
+            items_done=epoch,
+            items_total=total_epochs,
+            epoch=epoch,
+            total_epochs=total_epochs,
+            batch=batch,
+            total_batches=total_batches,
+        )

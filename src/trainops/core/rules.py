@@ -1,0 +1,268 @@
+"""The diagnosis rules: small pure functions over a metric history.
+
+Each rule looks at ``(epoch, value)`` points and returns a :class:`Signal` with the parameters it used and the
+numbers that made it fire, or ``None``. :func:`trainops.core.analysis.analyze` runs them and decides.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from trainops.core.diagnosis import Signal, Trend, TrendDirection
+from trainops.core.policy import Mode, MonitorPolicy
+from trainops.core.stats import fit_line, percent_change
+
+Point = tuple[int, float]
+"""(epoch, value)"""
+
+
+def _r(value: float | None, digits: int = 6) -> float | None:
+    """Evidence numbers, rounded for reading; non-finite ones (a perfect fit's t-statistic) become None."""
+    return None if value is None or not math.isfinite(value) else round(value, digits)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def _span(points: Sequence[Point]) -> str:
+    return f"epochs {points[0][0]}-{points[-1][0]}"
+
+
+@dataclass(frozen=True, slots=True)
+class Best:
+    epoch: int
+    value: float
+    since: int
+    """Points reported after the best one (Keras' ``wait``)."""
+
+
+def is_improvement(value: float, reference: float, mode: Mode, min_delta: float) -> bool:
+    """Whether ``value`` beats ``reference`` by more than ``min_delta`` (shared by every rule that compares)."""
+    if mode == "min":
+        return value < reference - min_delta
+    return value > reference + min_delta
+
+
+def find_best(points: Sequence[Point], mode: Mode, min_delta: float) -> Best | None:
+    """The best finite point, counting only improvements larger than ``min_delta`` (Keras semantics).
+
+    >>> find_best([(0, 1.0), (1, 0.5), (2, 0.6), (3, 0.7)], "min", 0.0)
+    Best(epoch=1, value=0.5, since=2)
+    """
+    best: Best | None = None
+    since = 0
+    for epoch, value in points:
+        if not math.isfinite(value):
+            since += 1
+            continue
+        if best is None or is_improvement(value, best.value, mode, min_delta):
+            best = Best(epoch, value, 0)
+            since = 0
+        else:
+            since += 1
+    return None if best is None else Best(best.epoch, best.value, since)
+
+
+def last_window(points: Sequence[Point], window: int) -> list[Point]:
+    """The last ``window`` finite points."""
+    finite = [point for point in points if math.isfinite(point[1])]
+    return finite[-window:]
+
+
+def trend(metric: str, points: Sequence[Point], policy: MonitorPolicy, mode: Mode) -> Trend:
+    """Direction of ``metric`` over the window: a least-squares line, flat unless its change is both larger
+    than ``flat_tolerance_pct`` and significant given the noise around it."""
+    recent = last_window(points, policy.window)
+    fit = fit_line([e for e, _ in recent], [v for _, v in recent])
+    if fit is None:
+        return Trend(metric=metric, direction=TrendDirection.UNKNOWN, window=policy.window)
+    first, last = recent[0][0], recent[-1][0]
+    change = percent_change(fit.at(first), fit.at(last))
+    if change is None or abs(change) < policy.flat_tolerance_pct or not fit.is_significant:
+        direction = TrendDirection.FLAT
+    elif (change < 0) == (mode == "min"):
+        direction = TrendDirection.IMPROVING
+    else:
+        direction = TrendDirection.WORSENING
+    return Trend(
+        metric=metric,
+        direction=direction,
+        percent_change=_r(change, 3),
+        slope=_r(fit.slope, 9),
+        window=policy.window,
+        from_epoch=first,
+        to_epoch=last,
+    )
+
+
+def non_finite(series: Mapping[str, Sequence[Point]]) -> Signal | None:
+    """NaN or infinity in a watched series: the run has diverged (Lightning's ``check_finite``)."""
+    bad = {name: [epoch for epoch, value in points if not math.isfinite(value)] for name, points in series.items()}
+    bad = {name: epochs for name, epochs in bad.items() if epochs}
+    if not bad:
+        return None
+    first_epoch = min(epochs[0] for epochs in bad.values())
+    names = ", ".join(sorted(bad))
+    return Signal(
+        rule="non_finite",
+        severity="critical",
+        message=f"{names} became non-finite (NaN or infinity) at epoch {first_epoch}",
+        parameters={"check_finite": True},
+        evidence={
+            "first_epoch": first_epoch,
+            "metrics": names,
+            "non_finite_epochs": sum(len(epochs) for epochs in bad.values()),
+        },
+    )
+
+
+def divergence_threshold(metric: str, latest: Point, policy: MonitorPolicy, mode: Mode) -> Signal | None:
+    """The latest value is past the absolute ``divergence_threshold`` (Lightning semantics)."""
+    threshold = policy.divergence_threshold
+    if threshold is None:
+        return None
+    epoch, value = latest
+    crossed = value > threshold if mode == "min" else value < threshold
+    if not crossed:
+        return None
+    side = "above" if mode == "min" else "below"
+    return Signal(
+        rule="divergence_threshold",
+        severity="critical",
+        message=f"{metric} is {_fmt(value)} at epoch {epoch}, {side} the divergence threshold {_fmt(threshold)}",
+        parameters={"divergence_threshold": threshold, "mode": mode},
+        evidence={"epoch": epoch, "value": _r(value)},
+    )
+
+
+def blowup(metric: str, latest: Point, best: Best, policy: MonitorPolicy, mode: Mode) -> Signal | None:
+    """The latest value is more than ``divergence_factor`` times the best (losses only: ``min`` mode, > 0)."""
+    if mode != "min" or best.value <= 0:
+        return None
+    epoch, value = latest
+    ratio = value / best.value
+    if ratio <= policy.divergence_factor:
+        return None
+    return Signal(
+        rule="loss_blowup",
+        severity="critical",
+        message=(
+            f"{metric} is {_fmt(value)} at epoch {epoch}, {ratio:.1f}x its best {_fmt(best.value)} (epoch {best.epoch})"
+        ),
+        parameters={"divergence_factor": policy.divergence_factor},
+        evidence={
+            "epoch": epoch,
+            "value": _r(value),
+            "best_epoch": best.epoch,
+            "best_value": _r(best.value),
+            "ratio": _r(ratio, 3),
+        },
+    )
+
+
+def train_loss_rising(points: Sequence[Point], policy: MonitorPolicy) -> Signal | None:
+    """Training loss rising over the window, beyond ``rising_tolerance_pct`` and beyond its noise: the
+    optimiser is no longer descending (learning rate too high, bad data, numerical trouble)."""
+    recent = last_window(points, policy.window)
+    fit = fit_line([e for e, _ in recent], [v for _, v in recent])
+    if fit is None or fit.slope <= 0 or not fit.is_significant:
+        return None
+    change = percent_change(fit.at(recent[0][0]), fit.at(recent[-1][0]))
+    if change is None or change <= policy.rising_tolerance_pct:
+        return None
+    return Signal(
+        rule="train_loss_rising",
+        severity="critical",
+        message=f"train_loss rose {change:.1f}% over {_span(recent)} (least-squares fit)",
+        parameters={"window": policy.window, "rising_tolerance_pct": policy.rising_tolerance_pct},
+        evidence={
+            "from_epoch": recent[0][0],
+            "to_epoch": recent[-1][0],
+            "percent_change": _r(change, 3),
+            "slope": _r(fit.slope, 9),
+            "t_stat": _r(fit.t_stat, 3),
+        },
+    )
+
+
+def overfitting(train: Sequence[Point], val: Sequence[Point], policy: MonitorPolicy, min_delta: float) -> Signal | None:
+    """Training loss falling while validation loss rises, measured from validation's best epoch to now.
+
+    Both directions come from least-squares slopes over that span, so one noisy epoch neither makes nor breaks
+    the verdict: validation must rise significantly (given its noise) and by more than ``flat_tolerance_pct``
+    above its best, while training falls by more than that tolerance. The onset is the first epoch after
+    validation loss was at its best. Measuring from the best (not only over the last ``window``) catches slow
+    overfitting too, where validation creeps up a fraction of a percent per epoch for fifty epochs.
+    """
+    train_by_epoch = dict(train)
+    paired = [(epoch, train_by_epoch[epoch], value) for epoch, value in val if epoch in train_by_epoch]
+    paired = [p for p in paired if math.isfinite(p[1]) and math.isfinite(p[2])]
+    best = find_best([(e, v) for e, _, v in paired], "min", min_delta)
+    if best is None or best.since < 2:
+        return None
+    span = [p for p in paired if p[0] >= best.epoch]
+    epochs = [p[0] for p in span]
+    train_fit = fit_line(epochs, [p[1] for p in span])
+    val_fit = fit_line(epochs, [p[2] for p in span])
+    if train_fit is None or val_fit is None:
+        return None
+    last_epoch = epochs[-1]
+    val_rise = percent_change(best.value, val_fit.at(last_epoch))
+    # Training loss often decays exponentially, where a fitted line overshoots: report the measured change.
+    train_fall = percent_change(span[0][1], span[-1][1])
+    if val_rise is None or train_fall is None:
+        return None
+    tolerance = policy.flat_tolerance_pct
+    val_rising = val_fit.slope > 0 and val_fit.is_significant and val_rise >= tolerance
+    train_falling = train_fit.slope < 0 and train_fall <= -tolerance
+    if not (val_rising and train_falling):
+        return None
+    onset = span[1][0]
+    return Signal(
+        rule="overfitting",
+        severity="warning",
+        message=(
+            f"val_loss rose {val_rise:.1f}% over epochs {onset}-{last_epoch} while train_loss fell {-train_fall:.1f}%"
+        ),
+        parameters={"flat_tolerance_pct": tolerance, "min_delta": min_delta},
+        evidence={
+            "since_epoch": onset,
+            "best_val_epoch": best.epoch,
+            "best_val_loss": _r(best.value),
+            "latest_val_loss": _r(span[-1][2]),
+            "val_change_pct": _r(val_rise, 3),
+            "train_change_pct": _r(train_fall, 3),
+            "val_slope": _r(val_fit.slope, 9),
+            "train_slope": _r(train_fit.slope, 9),
+            "val_t_stat": _r(val_fit.t_stat, 3),
+        },
+    )
+
+
+def no_improvement(metric: str, best: Best, policy: MonitorPolicy, current_trend: Trend) -> Signal | None:
+    """``patience`` epochs without an improvement larger than ``min_delta`` (Keras/Lightning early stopping).
+
+    It is a plateau when the trend over the window is also flat; otherwise the metric is drifting.
+    """
+    if best.since < policy.patience:
+        return None
+    flat = current_trend.direction in (TrendDirection.FLAT, TrendDirection.UNKNOWN)
+    return Signal(
+        rule="plateau" if flat else "no_improvement",
+        severity="warning",
+        message=(
+            f"{metric} has not improved by more than {_fmt(policy.min_delta)} for {best.since} epochs "
+            f"(patience {policy.patience}); best {_fmt(best.value)} at epoch {best.epoch}"
+        ),
+        parameters={"patience": policy.patience, "min_delta": policy.min_delta},
+        evidence={
+            "best_epoch": best.epoch,
+            "best_value": _r(best.value),
+            "epochs_since_improvement": best.since,
+            "trend": current_trend.direction.value,
+            "trend_percent_change": current_trend.percent_change,
+        },
+    )

@@ -1,0 +1,63 @@
+"""The little statistics the diagnosis needs: least-squares lines and percent changes.
+
+Pure Python on purpose: windows hold tens of points, and the core stays free of heavy imports.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+SIGNIFICANT_T = 2.0
+"""|t| of a slope at or above this is taken as a real trend rather than noise (about 95% for a dozen points)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LineFit:
+    slope: float
+    intercept: float
+    t_stat: float
+    """The slope divided by its standard error; infinite for a perfect non-flat line."""
+
+    def at(self, x: float) -> float:
+        return self.intercept + self.slope * x
+
+    @property
+    def is_significant(self) -> bool:
+        return abs(self.t_stat) >= SIGNIFICANT_T
+
+
+def fit_line(xs: Sequence[float], ys: Sequence[float]) -> LineFit | None:
+    """Ordinary least squares of ``ys`` on ``xs``; ``None`` below three points or with a single x.
+
+    >>> fit = fit_line([0, 1, 2, 3], [1.0, 3.0, 5.0, 7.0])
+    >>> fit.slope, fit.intercept, fit.is_significant
+    (2.0, 1.0, True)
+    """
+    n = len(xs)
+    if n < 3 or n != len(ys):
+        return None
+    mean_x = sum(xs) / n
+    mean_y = sum(ys) / n
+    sxx = sum((x - mean_x) ** 2 for x in xs)
+    if sxx == 0:
+        return None
+    sxy = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True))
+    slope = sxy / sxx
+    intercept = mean_y - slope * mean_x
+    residual = sum((y - (intercept + slope * x)) ** 2 for x, y in zip(xs, ys, strict=True))
+    scale = max(abs(mean_y), 1.0)
+    if residual <= (1e-12 * scale) ** 2 * n:
+        t_stat = 0.0 if slope == 0 else math.copysign(math.inf, slope)
+    else:
+        standard_error = math.sqrt(residual / (n - 2) / sxx)
+        t_stat = slope / standard_error
+    return LineFit(slope=slope, intercept=intercept, t_stat=t_stat)
+
+
+def percent_change(start: float, end: float) -> float | None:
+    """``(end - start) / |start|`` in percent; ``None`` when ``start`` is zero."""
+    if start == 0:
+        return None
+    return (end - start) / abs(start) * 100.0

@@ -1,0 +1,117 @@
+"""The one exception hierarchy of trainops.
+
+Every error carries a stable ``code``; :data:`HTTP_STATUS` maps codes to HTTP statuses in one place, so the API
+answers with the right status and the HTTP client rebuilds the same exception from the error body. Local and
+remote callers therefore fail alike.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class TrainOpsError(Exception):
+    """Base class of every error trainops raises on purpose.
+
+    Args:
+        message: What went wrong and how to fix it, written for the person who will read it.
+        details: Machine-readable context (the bad value, the valid options, ...).
+    """
+
+    code: ClassVar[str] = "internal_error"
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = details or {}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "details": self.details}
+
+
+class InvalidInputError(TrainOpsError):
+    """A value the caller sent is malformed or out of range."""
+
+    code = "invalid_input"
+
+
+class NotFoundError(TrainOpsError):
+    """The requested object (operation, model, ...) does not exist."""
+
+    code = "not_found"
+
+
+class ConflictError(TrainOpsError):
+    """The request does not fit the object's current state (e.g. writing to a finished operation)."""
+
+    code = "conflict"
+
+
+class PayloadTooLargeError(TrainOpsError):
+    """The request body exceeds the server's documented limit."""
+
+    code = "payload_too_large"
+
+
+class AuthenticationError(TrainOpsError):
+    """The request lacks a valid bearer token."""
+
+    code = "unauthorized"
+
+
+class ConfigurationError(TrainOpsError):
+    """trainops is configured in a way that cannot work (bad URL, schema out of date, unsafe binding)."""
+
+    code = "configuration_error"
+
+
+class ServiceUnavailableError(TrainOpsError):
+    """The server could not be reached or is not ready."""
+
+    code = "service_unavailable"
+
+
+class OperationCancelledError(TrainOpsError):
+    """Raised inside a training loop when its operation was asked to stop."""
+
+    code = "operation_cancelled"
+
+
+HTTP_STATUS: dict[str, int] = {
+    InvalidInputError.code: 422,
+    NotFoundError.code: 404,
+    ConflictError.code: 409,
+    PayloadTooLargeError.code: 413,
+    AuthenticationError.code: 401,
+    ConfigurationError.code: 500,
+    ServiceUnavailableError.code: 503,
+    OperationCancelledError.code: 409,
+    TrainOpsError.code: 500,
+}
+
+_BY_CODE: dict[str, type[TrainOpsError]] = {
+    cls.code: cls
+    for cls in (
+        TrainOpsError,
+        InvalidInputError,
+        NotFoundError,
+        ConflictError,
+        PayloadTooLargeError,
+        AuthenticationError,
+        ConfigurationError,
+        ServiceUnavailableError,
+        OperationCancelledError,
+    )
+}
+
+
+def http_status_for(error: TrainOpsError) -> int:
+    """The HTTP status an error is served with."""
+    return HTTP_STATUS.get(error.code, 500)
+
+
+def error_from_dict(payload: dict[str, Any]) -> TrainOpsError:
+    """Rebuild the exception a server reported in its ``{"code", "message", "details"}`` error body."""
+    cls = _BY_CODE.get(str(payload.get("code")), TrainOpsError)
+    details = payload.get("details")
+    return cls(str(payload.get("message", "unknown error")), details=details if isinstance(details, dict) else {})

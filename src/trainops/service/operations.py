@@ -1,0 +1,339 @@
+"""OperationsService: the lifecycle of operations, their progress and metric history, and queries over them."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from trainops.core.analysis import analyze
+from trainops.core.cancellation import CancelRequest
+from trainops.core.diagnosis import Diagnosis, OperationMetrics, TrainingMetrics
+from trainops.core.epoch import EpochRecord
+from trainops.core.operation import (
+    ACTIVE_STATUSES,
+    OPERATION_TYPE_PATTERN,
+    Operation,
+    OperationMetadata,
+    OperationPage,
+    OperationStatus,
+    WriteAck,
+    new_operation_id,
+)
+from trainops.core.policy import MonitorPolicy
+from trainops.core.progress import ProgressState
+from trainops.errors import ConflictError, InvalidInputError
+from trainops.service.throttle import ProgressThrottle
+from trainops.store.operations import OperationStore, OperationVersion
+
+MAX_LIST_LIMIT = 1000
+MAX_REASON_LENGTH = 2000
+MAX_EPOCHS_PER_WRITE = 100_000
+ORPHAN_REASON = (
+    "The trainops process running this operation stopped before it finished (server restart or crash); "
+    "start the training again."
+)
+
+_TYPE = re.compile(OPERATION_TYPE_PATTERN)
+
+
+class OperationResults(BaseModel):
+    """What an operation produced: its result summary (or error) and the headline of its metric history."""
+
+    operation_id: str
+    operation_type: str
+    status: OperationStatus
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    duration_seconds: float | None
+    result: dict[str, Any] | None
+    error: str | None
+    cancel_request: CancelRequest | None
+    epochs_completed: int
+    total_epochs_planned: int | None
+    best_epoch: int | None
+    best_val_loss: float | str | None
+    final_epoch: EpochRecord | None
+    diagnosis: Diagnosis | None = Field(None, description="the diagnosis at the end, when epochs were recorded")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+_Analyzed = tuple[Operation, int, list[EpochRecord], Diagnosis]
+
+
+class _HistoryCache:
+    """Full histories and their diagnoses by (operation, version): concurrent pollers of one run share one
+    database read and one analysis per change. Correct across processes because the version lives in the DB."""
+
+    def __init__(self, size: int = 128) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[str, int, str], _Analyzed] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, int, str]) -> _Analyzed | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is not None:
+                self._items.move_to_end(key)
+            return item
+
+    def put(self, key: tuple[str, int, str], item: _Analyzed) -> None:
+        with self._lock:
+            self._items[key] = item
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+class OperationsService:
+    """Everything that happens to an operation goes through here, whichever interface asked.
+
+    Args:
+        store: Where operations and epochs live.
+        progress_interval: Minimum seconds between stored progress updates of one operation.
+        clock: Current time (tests pass a fake one).
+    """
+
+    def __init__(
+        self,
+        store: OperationStore,
+        *,
+        progress_interval: float = 0.5,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self._clock = clock
+        self._throttle = ProgressThrottle(progress_interval)
+        self._cache = _HistoryCache()
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+
+    def create(
+        self,
+        operation_type: str = "training",
+        *,
+        metadata: OperationMetadata | dict[str, Any] | None = None,
+        total_epochs: int | None = None,
+    ) -> Operation:
+        """Register a new pending operation.
+
+        Raises:
+            InvalidInputError: ``operation_type`` is not a short lowercase name, or ``total_epochs`` < 1.
+        """
+        if not _TYPE.match(operation_type):
+            raise InvalidInputError(
+                f"operation_type {operation_type!r} is invalid: use a lowercase name such as 'training' "
+                "(letters, digits and '_', at most 32 characters)"
+            )
+        if total_epochs is not None and not 1 <= total_epochs <= 10_000_000:
+            raise InvalidInputError(f"total_epochs must be between 1 and 10,000,000, got {total_epochs}")
+        meta = metadata if isinstance(metadata, OperationMetadata) else OperationMetadata.model_validate(metadata or {})
+        now = self._clock()
+        operation = Operation(
+            operation_id=new_operation_id(operation_type, now),
+            operation_type=operation_type,
+            status=OperationStatus.PENDING,
+            created_at=now,
+            updated_at=now,
+            metadata=meta,
+            total_epochs=total_epochs,
+        )
+        return self.store.insert(operation)
+
+    def start(self, operation_id: str, *, worker: str | None = None) -> Operation:
+        """Mark a pending operation running (writing progress or metrics to it does so too)."""
+        return self.store.start(operation_id, self._clock(), worker)
+
+    def report_progress(self, operation_id: str, state: ProgressState) -> WriteAck:
+        """Record where the operation is. Throttled per operation; milestones always stored."""
+        if not self._throttle.admit(operation_id, state, time.monotonic()):
+            return self.store.acknowledge(operation_id)
+        now = self._clock()
+        return self.store.write_progress(operation_id, state.model_copy(update={"updated_at": now}), now)
+
+    def add_epoch(self, operation_id: str, record: EpochRecord) -> WriteAck:
+        return self.add_epochs(operation_id, [record])
+
+    def add_epochs(self, operation_id: str, records: Sequence[EpochRecord]) -> WriteAck:
+        """Store epoch records; re-sending an epoch replaces it. Starts a pending operation."""
+        if len(records) > MAX_EPOCHS_PER_WRITE:
+            raise InvalidInputError(
+                f"{len(records)} epochs in one write; send at most {MAX_EPOCHS_PER_WRITE:,} per request"
+            )
+        return self.store.write_epochs(operation_id, records, self._clock())
+
+    def heartbeat(self, operation_id: str) -> WriteAck:
+        return self.store.heartbeat(operation_id, self._clock())
+
+    def complete(self, operation_id: str, result: dict[str, Any] | None = None) -> Operation:
+        return self.finish(operation_id, OperationStatus.COMPLETED, result=result)
+
+    def fail(self, operation_id: str, error: str, result: dict[str, Any] | None = None) -> Operation:
+        return self.finish(operation_id, OperationStatus.FAILED, result=result, error=error)
+
+    def finish(
+        self,
+        operation_id: str,
+        status: OperationStatus,
+        *,
+        result: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> Operation:
+        """End an operation as completed, failed or cancelled.
+
+        Raises:
+            InvalidInputError: ``status`` is not terminal, or a failure comes without an error message.
+            ConflictError: the operation already ended.
+        """
+        if not status.is_terminal:
+            raise InvalidInputError(f"an operation ends as completed, failed or cancelled, not {status.value!r}")
+        if status is OperationStatus.FAILED and not (error and error.strip()):
+            raise InvalidInputError("a failed operation needs an 'error' saying what went wrong")
+        self._throttle.forget(operation_id)
+        return self.store.finish(operation_id, status, self._clock(), result=result, error=error)
+
+    def cancel(self, operation_id: str, reason: str, *, requested_by: str = "user") -> Operation:
+        """Ask an operation to stop, saying why. The trainer learns of it from its next write.
+
+        Raises:
+            InvalidInputError: the reason is empty or longer than 2,000 characters.
+            ConflictError: the operation already ended.
+        """
+        reason = reason.strip() if isinstance(reason, str) else ""
+        if not reason:
+            raise InvalidInputError("cancelling needs a reason, e.g. 'val_loss rising since epoch 30'")
+        if len(reason) > MAX_REASON_LENGTH:
+            raise InvalidInputError(f"the reason is {len(reason)} characters; keep it under {MAX_REASON_LENGTH}")
+        requested_by = (requested_by or "user").strip()[:64] or "user"
+        return self.store.request_cancel(operation_id, reason, requested_by, self._clock())
+
+    def recover_orphans(self, executor: str = "local") -> list[str]:
+        """Fail the operations a previous process of ``executor`` left active: nobody will ever finish them."""
+        return self.store.fail_orphans(executor, ORPHAN_REASON, self._clock())
+
+    # -- queries --------------------------------------------------------------------------------------------
+
+    def get(self, operation_id: str) -> Operation:
+        return self.store.get(operation_id)
+
+    def version(self, operation_id: str) -> OperationVersion:
+        """Cheap: what changes when anything about the operation does (for ETags)."""
+        return self.store.version(operation_id)
+
+    def list_operations(
+        self,
+        *,
+        status: OperationStatus | Iterable[OperationStatus] | None = None,
+        operation_type: str | None = None,
+        active_only: bool = False,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> OperationPage:
+        """Operations, newest first. ``limit`` is 1-1000."""
+        if not 1 <= limit <= MAX_LIST_LIMIT:
+            raise InvalidInputError(f"limit must be between 1 and {MAX_LIST_LIMIT}, got {limit}")
+        if offset < 0:
+            raise InvalidInputError(f"offset must be 0 or more, got {offset}")
+        statuses: set[OperationStatus] = set()
+        if isinstance(status, OperationStatus):
+            statuses = {status}
+        elif status is not None:
+            statuses = set(status)
+        if active_only:
+            statuses = (statuses & ACTIVE_STATUSES) if statuses else set(ACTIVE_STATUSES)
+            if not statuses:
+                return OperationPage(items=[], total=0, active=0, limit=limit, offset=offset)
+        items, total, active = self.store.list_operations(
+            statuses=statuses or None, operation_type=operation_type, limit=limit, offset=offset
+        )
+        return OperationPage(items=items, total=total, active=active, limit=limit, offset=offset)
+
+    def metrics(
+        self,
+        operation_id: str,
+        *,
+        since_epoch: int | None = None,
+        policy: MonitorPolicy | None = None,
+    ) -> OperationMetrics:
+        """The epochs after ``since_epoch`` (all by default) and the diagnosis over the whole history."""
+        return self.metrics_snapshot(operation_id, since_epoch=since_epoch, policy=policy)[1]
+
+    def metrics_snapshot(
+        self,
+        operation_id: str,
+        *,
+        since_epoch: int | None = None,
+        policy: MonitorPolicy | None = None,
+    ) -> tuple[int, OperationMetrics]:
+        """:meth:`metrics` and the operation version they were computed at (for ETags)."""
+        policy = policy or MonitorPolicy()
+        operation, version, epochs, diagnosis = self._analyzed(operation_id, policy)
+        if since_epoch is not None:
+            epochs = [record for record in epochs if record.epoch > since_epoch]
+        metrics = TrainingMetrics.model_construct(
+            **{name: getattr(diagnosis, name) for name in Diagnosis.model_fields},
+            epochs=epochs,
+            total_epochs_planned=operation.total_epochs,
+            total_epochs_completed=operation.epochs_completed,
+        )
+        return version, OperationMetrics.model_construct(
+            operation_id=operation.operation_id, operation_type=operation.operation_type, metrics=metrics
+        )
+
+    def results(self, operation_id: str) -> OperationResults:
+        """What a finished operation produced.
+
+        Raises:
+            ConflictError: the operation has not ended yet (its metrics are readable meanwhile).
+        """
+        operation, _, epochs, diagnosis = self._analyzed(operation_id, MonitorPolicy())
+        if not operation.status.is_terminal:
+            where = f" at epoch {operation.last_epoch}" if operation.last_epoch is not None else ""
+            raise ConflictError(
+                f"operation {operation_id} is still {operation.status.value}{where}; results exist once it ends. "
+                "Follow it meanwhile with `trainops ops watch` or GET /api/v1/operations/{id}/metrics.",
+                details={"operation_id": operation_id, "status": operation.status.value},
+            )
+        duration = None
+        if operation.started_at and operation.completed_at:
+            duration = (operation.completed_at - operation.started_at).total_seconds()
+        return OperationResults(
+            operation_id=operation.operation_id,
+            operation_type=operation.operation_type,
+            status=operation.status,
+            created_at=operation.created_at,
+            started_at=operation.started_at,
+            completed_at=operation.completed_at,
+            duration_seconds=duration,
+            result=operation.result,
+            error=operation.error,
+            cancel_request=operation.cancel_request,
+            epochs_completed=operation.epochs_completed,
+            total_epochs_planned=operation.total_epochs,
+            best_epoch=diagnosis.best_epoch if epochs else None,
+            best_val_loss=diagnosis.best_val_loss if epochs else None,
+            final_epoch=epochs[-1] if epochs else None,
+            diagnosis=diagnosis if epochs else None,
+        )
+
+    def _analyzed(self, operation_id: str, policy: MonitorPolicy) -> _Analyzed:
+        policy_key = policy.model_dump_json()
+        version = self.store.version(operation_id).version
+        cached = self._cache.get((operation_id, version, policy_key))
+        if cached is not None:
+            return cached
+        operation, version, epochs = self.store.history(operation_id)
+        diagnosis = analyze(epochs, policy, total_epochs_planned=operation.total_epochs)
+        item = (operation, version, epochs, diagnosis)
+        self._cache.put((operation_id, version, policy_key), item)
+        return item

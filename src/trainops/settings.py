@@ -1,0 +1,61 @@
+"""Settings: one pydantic-settings class read from ``TRAINOPS_*`` variables, reached through ``get_settings()``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MAX_REQUEST_BYTES = 8 * 1024 * 1024
+"""Largest request body the API accepts (8 MiB): about 40,000 epoch records in one batch."""
+
+
+class Settings(BaseSettings):
+    """trainops configuration. Every field reads ``TRAINOPS_<NAME>`` from the environment.
+
+    Args:
+        home: Where trainops keeps its SQLite database and artifacts (``TRAINOPS_HOME``, default ``~/.trainops``).
+        database_url: SQLAlchemy URL of the store (``TRAINOPS_DATABASE_URL``); SQLite under ``home`` by default,
+            ``postgresql+psycopg://user@host/db`` in production.
+        url: A trainops server to talk to (``TRAINOPS_URL``); unset means in-process on the local database.
+        api_token: Bearer token the server requires and the client sends (``TRAINOPS_API_TOKEN``).
+        max_request_bytes: Request bodies above this get HTTP 413.
+        progress_interval: Seconds between stored progress updates of one operation (phase changes and epoch ends
+            are always stored).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="TRAINOPS_", extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".trainops")
+    database_url: str | None = None
+    url: str | None = None
+    api_token: str | None = None
+    max_request_bytes: int = Field(DEFAULT_MAX_REQUEST_BYTES, ge=1024)
+    progress_interval: float = Field(0.5, ge=0.0)
+    auto_migrate: bool = True
+
+    @field_validator("api_token")
+    @classmethod
+    def _token_strength(cls, token: str | None) -> str | None:
+        if token is not None and len(token) < 16:
+            raise ValueError(
+                "TRAINOPS_API_TOKEN must be at least 16 characters; generate one with `openssl rand -hex 32`"
+            )
+        return token or None
+
+    @field_validator("database_url", "url")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home.expanduser() / 'trainops.db'}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once; tests call ``get_settings.cache_clear()`` after changing the env."""
+    return Settings()

@@ -1,0 +1,16 @@
+"""Storage: SQLAlchemy tables, Alembic migrations and the operation store."""
+
+from trainops.store.engine import create_database_engine, parse_database_url
+from trainops.store.migrate import current_revision, ensure_schema, head_revision, upgrade
+from trainops.store.operations import OperationStore, OperationVersion
+
+__all__ = [
+    "OperationStore",
+    "OperationVersion",
+    "create_database_engine",
+    "current_revision",
+    "ensure_schema",
+    "head_revision",
+    "parse_database_url",
+    "upgrade",
+]

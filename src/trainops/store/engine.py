@@ -1,0 +1,76 @@
+"""Database engines: SQLite (WAL, several processes) by default, PostgreSQL in production."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from trainops.errors import ConfigurationError
+
+WRITE_OPTION = "trainops_write"
+"""Execution option marking a connection whose transaction writes (SQLite takes the write lock up front)."""
+
+
+def parse_database_url(url: str) -> URL:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigurationError(
+            f"TRAINOPS_DATABASE_URL {url!r} is not a database URL; use e.g. "
+            "sqlite:////path/trainops.db or postgresql+psycopg://user@host:5432/trainops"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigurationError(
+            f"unsupported database {backend!r} in {parsed.render_as_string(hide_password=True)}: "
+            "trainops runs on sqlite or postgresql"
+        )
+    if backend == "postgresql" and parsed.get_driver_name() in ("psycopg2", "postgresql"):
+        # psycopg 3 is the supported driver; a bare postgresql:// URL means it too.
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def create_database_engine(url: str) -> Engine:
+    """An engine for ``url``, tuned for trainops' workload of many small writes and frequent polls.
+
+    SQLite runs in WAL mode so a trainer, a server and an MCP server in three processes can share one file:
+    readers never block the writer. Each write transaction starts with ``BEGIN IMMEDIATE`` so two writers queue
+    on the busy timeout instead of failing when one upgrades a read lock.
+    """
+    parsed = parse_database_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed)
+    return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    database = url.database
+    if not database or database == ":memory:":
+        raise ConfigurationError(
+            "an in-memory SQLite database cannot be shared between threads and processes; give a file path, "
+            "e.g. sqlite:////tmp/trainops.db"
+        )
+    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        write = connection.get_execution_options().get(WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine

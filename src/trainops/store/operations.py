@@ -1,0 +1,407 @@
+"""The operation store: operations and their epoch metrics in SQL, handed out as domain objects.
+
+Rows never leave this module; integrity problems become trainops errors here, not in the API.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Engine, Row, case, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+
+from trainops.core.cancellation import CancelRequest
+from trainops.core.epoch import EpochRecord
+from trainops.core.numbers import format_metric, parse_metric
+from trainops.core.operation import (
+    ACTIVE_STATUSES,
+    Operation,
+    OperationMetadata,
+    OperationStatus,
+    WriteAck,
+)
+from trainops.core.progress import ProgressState
+from trainops.errors import ConflictError, NotFoundError
+from trainops.store.engine import WRITE_OPTION
+from trainops.store.tables import STANDARD_COLUMNS, epoch_metrics, operations
+
+_METRIC_COLUMNS = (*STANDARD_COLUMNS, "duration", "timestamp", "extra", "non_finite")
+
+
+@dataclass(frozen=True, slots=True)
+class OperationVersion:
+    """What an ETag needs: changes whenever the operation or any of its epochs does."""
+
+    operation_id: str
+    status: OperationStatus
+    version: int
+
+
+def _not_found(operation_id: str) -> NotFoundError:
+    return NotFoundError(
+        f"no operation {operation_id!r}; list operations with `trainops ops list` or GET /api/v1/operations",
+        details={"operation_id": operation_id},
+    )
+
+
+def _finished(operation_id: str, status: str, action: str) -> ConflictError:
+    return ConflictError(
+        f"operation {operation_id} is already {status}; it accepts no more {action}. "
+        "Register a new operation to record another run.",
+        details={"operation_id": operation_id, "status": status},
+    )
+
+
+class OperationStore:
+    """SQL persistence of operations and epoch metrics (SQLite or PostgreSQL, same behaviour)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._insert = postgresql_insert if engine.dialect.name == "postgresql" else sqlite_insert
+
+    # -- transactions ---------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        with self.engine.connect() as connection, connection.begin():
+            yield connection
+
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        with self.engine.connect() as connection:
+            connection.execution_options(**{WRITE_OPTION: True})
+            with connection.begin():
+                yield connection
+
+    def _lock(self, connection: Connection, operation_id: str) -> Row[Any]:
+        """The operation's row, locked for the rest of the write transaction."""
+        row = connection.execute(select(operations).where(operations.c.id == operation_id).with_for_update()).first()
+        if row is None:
+            raise _not_found(operation_id)
+        return row
+
+    # -- operations -----------------------------------------------------------------------------------------
+
+    def insert(self, operation: Operation) -> Operation:
+        values = {
+            "id": operation.operation_id,
+            "operation_type": operation.operation_type,
+            "status": operation.status.value,
+            "executor": operation.metadata.executor,
+            "created_at": operation.created_at,
+            "started_at": operation.started_at,
+            "updated_at": operation.updated_at,
+            "progress": operation.progress.model_dump(mode="json"),
+            "metadata": operation.metadata.model_dump(mode="json"),
+            "total_epochs": operation.total_epochs,
+            "epochs_completed": 0,
+            "version": 0,
+        }
+        try:
+            with self._writing() as connection:
+                connection.execute(insert(operations).values(**values))
+        except IntegrityError:
+            raise ConflictError(
+                f"operation {operation.operation_id} already exists",
+                details={"operation_id": operation.operation_id},
+            ) from None
+        return self.get(operation.operation_id)
+
+    def get(self, operation_id: str) -> Operation:
+        with self._reading() as connection:
+            row = connection.execute(select(operations).where(operations.c.id == operation_id)).first()
+        if row is None:
+            raise _not_found(operation_id)
+        return _operation(row)
+
+    def version(self, operation_id: str) -> OperationVersion:
+        with self._reading() as connection:
+            row = connection.execute(
+                select(operations.c.status, operations.c.version).where(operations.c.id == operation_id)
+            ).first()
+        if row is None:
+            raise _not_found(operation_id)
+        return OperationVersion(operation_id, OperationStatus(row.status), row.version)
+
+    def acknowledge(self, operation_id: str) -> WriteAck:
+        """The answer to a write that was accepted but not stored (a throttled progress update)."""
+        with self._reading() as connection:
+            row = connection.execute(
+                select(
+                    operations.c.id,
+                    operations.c.status,
+                    operations.c.cancel_requested_at,
+                    operations.c.cancel_reason,
+                ).where(operations.c.id == operation_id)
+            ).first()
+        if row is None:
+            raise _not_found(operation_id)
+        if OperationStatus(row.status).is_terminal:
+            raise _finished(operation_id, row.status, "progress")
+        return _ack(row, OperationStatus(row.status), accepted=0)
+
+    def list_operations(
+        self,
+        *,
+        statuses: Collection[OperationStatus] | None = None,
+        operation_type: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[Operation], int, int]:
+        """A page of operations, newest first, with the total and active counts over all matches."""
+        conditions: list[ColumnElement[bool]] = []
+        if statuses:
+            conditions.append(operations.c.status.in_([status.value for status in statuses]))
+        if operation_type:
+            conditions.append(operations.c.operation_type == operation_type)
+        is_active = case((operations.c.status.in_([s.value for s in ACTIVE_STATUSES]), 1), else_=0)
+        with self._reading() as connection:
+            total, active = connection.execute(
+                select(func.count(), func.coalesce(func.sum(is_active), 0)).select_from(operations).where(*conditions)
+            ).one()
+            rows = connection.execute(
+                select(operations)
+                .where(*conditions)
+                .order_by(operations.c.created_at.desc(), operations.c.seq.desc())
+                .limit(limit)
+                .offset(offset)
+            ).all()
+        return [_operation(row) for row in rows], int(total), int(active)
+
+    def start(self, operation_id: str, now: datetime, worker: str | None = None) -> Operation:
+        with self._writing() as connection:
+            row = self._lock(connection, operation_id)
+            if row.status != OperationStatus.PENDING:
+                raise ConflictError(
+                    f"operation {operation_id} is {row.status}; only a pending operation can be started",
+                    details={"operation_id": operation_id, "status": row.status},
+                )
+            values: dict[str, Any] = {"status": OperationStatus.RUNNING.value, "started_at": now}
+            if worker:
+                values["metadata"] = {**(row.metadata or {}), "worker": worker}
+            self._touch(connection, row, now, **values)
+        return self.get(operation_id)
+
+    def write_progress(self, operation_id: str, progress: ProgressState, now: datetime) -> WriteAck:
+        with self._writing() as connection:
+            row = self._lock(connection, operation_id)
+            if OperationStatus(row.status).is_terminal:
+                raise _finished(operation_id, row.status, "progress")
+            values = self._running_values(row, now)
+            values["progress"] = progress.model_dump(mode="json")
+            values["last_heartbeat"] = now
+            status = self._touch(connection, row, now, **values)
+        return _ack(row, status, accepted=1)
+
+    def heartbeat(self, operation_id: str, now: datetime) -> WriteAck:
+        with self._writing() as connection:
+            row = self._lock(connection, operation_id)
+            if OperationStatus(row.status).is_terminal:
+                raise _finished(operation_id, row.status, "heartbeats")
+            connection.execute(update(operations).where(operations.c.seq == row.seq).values(last_heartbeat=now))
+        return _ack(row, OperationStatus(row.status), accepted=0)
+
+    def write_epochs(self, operation_id: str, records: Sequence[EpochRecord], now: datetime) -> WriteAck:
+        """Upsert epoch records: a re-sent epoch replaces the stored one, never duplicates it."""
+        latest: dict[int, EpochRecord] = {record.epoch: record for record in records}
+        with self._writing() as connection:
+            row = self._lock(connection, operation_id)
+            if OperationStatus(row.status).is_terminal:
+                raise _finished(operation_id, row.status, "metrics")
+            if latest:
+                statement = self._insert(epoch_metrics)
+                statement = statement.on_conflict_do_update(
+                    index_elements=[epoch_metrics.c.operation_seq, epoch_metrics.c.epoch],
+                    set_={name: statement.excluded[name] for name in _METRIC_COLUMNS},
+                )
+                connection.execute(statement, [_metric_row(row.seq, record, now) for record in latest.values()])
+            count, last_epoch = connection.execute(
+                select(func.count(), func.max(epoch_metrics.c.epoch)).where(epoch_metrics.c.operation_seq == row.seq)
+            ).one()
+            values = self._running_values(row, now)
+            status = self._touch(
+                connection,
+                row,
+                now,
+                epochs_completed=count,
+                last_epoch=last_epoch,
+                last_heartbeat=now,
+                **values,
+            )
+        return _ack(row, status, accepted=len(latest))
+
+    def finish(
+        self,
+        operation_id: str,
+        status: OperationStatus,
+        now: datetime,
+        *,
+        result: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> Operation:
+        with self._writing() as connection:
+            row = self._lock(connection, operation_id)
+            if OperationStatus(row.status).is_terminal:
+                raise _finished(operation_id, row.status, "completion")
+            values: dict[str, Any] = {
+                "status": status.value,
+                "completed_at": now,
+                "result": result,
+                "error": error,
+            }
+            if row.started_at is None:
+                values["started_at"] = now
+            self._touch(connection, row, now, **values)
+        return self.get(operation_id)
+
+    def request_cancel(self, operation_id: str, reason: str, requested_by: str, now: datetime) -> Operation:
+        """Record a stop request. A pending operation has nobody to tell, so it is cancelled at once; a
+        running one keeps running until its trainer sees the request and ends it."""
+        with self._writing() as connection:
+            row = self._lock(connection, operation_id)
+            if OperationStatus(row.status).is_terminal:
+                raise _finished(operation_id, row.status, "cancel requests")
+            values: dict[str, Any] = {}
+            if row.cancel_requested_at is None:  # the first request's reason is the one that stands
+                values = {
+                    "cancel_reason": reason,
+                    "cancel_requested_by": requested_by,
+                    "cancel_requested_at": now,
+                }
+            if row.status == OperationStatus.PENDING:
+                values.update(status=OperationStatus.CANCELLED.value, completed_at=now, error=None)
+            self._touch(connection, row, now, **values)
+        return self.get(operation_id)
+
+    def fail_orphans(self, executor: str, reason: str, now: datetime) -> list[str]:
+        """Mark every active operation of ``executor`` failed (called when that executor restarts)."""
+        active = [status.value for status in ACTIVE_STATUSES]
+        with self._writing() as connection:
+            rows = connection.execute(
+                select(operations.c.id)
+                .where(operations.c.executor == executor, operations.c.status.in_(active))
+                .with_for_update()
+            ).all()
+            ids = [row.id for row in rows]
+            if ids:
+                connection.execute(
+                    update(operations)
+                    .where(operations.c.id.in_(ids))
+                    .values(
+                        status=OperationStatus.FAILED.value,
+                        error=reason,
+                        completed_at=now,
+                        updated_at=now,
+                        version=operations.c.version + 1,
+                    )
+                )
+        return ids
+
+    # -- epochs ---------------------------------------------------------------------------------------------
+
+    def history(self, operation_id: str, since_epoch: int | None = None) -> tuple[Operation, int, list[EpochRecord]]:
+        """The operation, its version and its epochs after ``since_epoch`` (all when ``None``), oldest first,
+        read in one transaction so the three agree."""
+        with self._reading() as connection:
+            row = connection.execute(select(operations).where(operations.c.id == operation_id)).first()
+            if row is None:
+                raise _not_found(operation_id)
+            query = select(epoch_metrics.c.epoch, *[epoch_metrics.c[name] for name in _METRIC_COLUMNS]).where(
+                epoch_metrics.c.operation_seq == row.seq
+            )
+            if since_epoch is not None:
+                query = query.where(epoch_metrics.c.epoch > since_epoch)
+            rows = connection.execute(query.order_by(epoch_metrics.c.epoch)).all()
+        return _operation(row), row.version, [_epoch(metric_row) for metric_row in rows]
+
+    # -- helpers --------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _running_values(row: Row[Any], now: datetime) -> dict[str, Any]:
+        """A trainer writing to a pending operation has started it."""
+        if row.status == OperationStatus.PENDING:
+            return {"status": OperationStatus.RUNNING.value, "started_at": row.started_at or now}
+        return {}
+
+    @staticmethod
+    def _touch(connection: Connection, row: Row[Any], now: datetime, **values: Any) -> OperationStatus:
+        connection.execute(
+            update(operations)
+            .where(operations.c.seq == row.seq)
+            .values(updated_at=now, version=operations.c.version + 1, **values)
+        )
+        return OperationStatus(values.get("status", row.status))
+
+
+def _ack(row: Any, status: OperationStatus, *, accepted: int) -> WriteAck:
+    return WriteAck(
+        operation_id=row.id,
+        status=status,
+        cancel_requested=row.cancel_requested_at is not None,
+        cancel_reason=row.cancel_reason,
+        accepted=accepted,
+    )
+
+
+def _operation(row: Row[Any]) -> Operation:
+    cancel = None
+    if row.cancel_requested_at is not None:
+        cancel = CancelRequest(
+            reason=row.cancel_reason or "",
+            requested_by=row.cancel_requested_by or "user",
+            requested_at=row.cancel_requested_at,
+        )
+    return Operation(
+        operation_id=row.id,
+        operation_type=row.operation_type,
+        status=OperationStatus(row.status),
+        created_at=row.created_at,
+        started_at=row.started_at,
+        completed_at=row.completed_at,
+        updated_at=row.updated_at,
+        progress=ProgressState.model_validate(row.progress or {}),
+        metadata=OperationMetadata.model_validate(row.metadata or {}),
+        result=row.result,
+        error=row.error,
+        cancel_request=cancel,
+        total_epochs=row.total_epochs,
+        epochs_completed=row.epochs_completed,
+        last_epoch=row.last_epoch,
+        last_heartbeat=row.last_heartbeat,
+    )
+
+
+def _metric_row(seq: int, record: EpochRecord, now: datetime) -> dict[str, Any]:
+    values: dict[str, Any] = {"operation_seq": seq, "epoch": record.epoch, "duration": record.duration}
+    non_finite: dict[str, str | float] = {}
+    for name in STANDARD_COLUMNS:
+        value: float | None = getattr(record, name)
+        if value is not None and not math.isfinite(value):
+            non_finite[name] = format_metric(value)
+            value = None
+        values[name] = value
+    values["non_finite"] = non_finite or None
+    values["extra"] = {name: format_metric(value) for name, value in record.metrics.items()} or None
+    values["timestamp"] = (record.timestamp or now).timestamp()
+    return values
+
+
+def _epoch(row: Row[Any]) -> EpochRecord:
+    fields: dict[str, Any] = {name: getattr(row, name) for name in STANDARD_COLUMNS}
+    if row.non_finite:
+        fields.update({name: parse_metric(value) for name, value in row.non_finite.items()})
+    metrics = {name: parse_metric(value) for name, value in row.extra.items()} if row.extra else {}
+    return EpochRecord.model_construct(
+        epoch=row.epoch,
+        duration=row.duration,
+        timestamp=datetime.fromtimestamp(row.timestamp, UTC),
+        metrics=metrics,
+        **fields,
+    )

@@ -1,0 +1,110 @@
+"""The tables. Alembic migrations under ``migrations/`` create them; this module is their one definition."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite would otherwise hand back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use datetime.now(UTC)")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JsonDocument = JSON().with_variant(JSONB(), "postgresql")
+
+operations = Table(
+    "operations",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(64), nullable=False, unique=True),
+    Column("operation_type", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("executor", String(32), nullable=False, server_default="external"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime),
+    Column("completed_at", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("last_heartbeat", UTCDateTime),
+    Column("progress", JsonDocument),
+    Column("metadata", JsonDocument),
+    Column("result", JsonDocument),
+    Column("error", Text),
+    Column("cancel_reason", Text),
+    Column("cancel_requested_by", String(64)),
+    Column("cancel_requested_at", UTCDateTime),
+    Column("total_epochs", Integer),
+    Column("epochs_completed", Integer, nullable=False, server_default="0"),
+    Column("last_epoch", Integer),
+    # Bumped by every change to the operation or its epochs: the cheap half of an ETag.
+    Column("version", Integer, nullable=False, server_default="0"),
+    Index("ix_operations_status_created", "status", "created_at"),
+    Index("ix_operations_type_created", "operation_type", "created_at"),
+    Index("ix_operations_created_at", "created_at"),
+)
+
+epoch_metrics = Table(
+    "epoch_metrics",
+    metadata,
+    Column("operation_seq", Integer, ForeignKey("operations.seq", ondelete="CASCADE"), primary_key=True),
+    Column("epoch", Integer, primary_key=True),
+    Column("train_loss", Float),
+    Column("val_loss", Float),
+    Column("train_accuracy", Float),
+    Column("val_accuracy", Float),
+    Column("learning_rate", Float),
+    Column("duration", Float),
+    Column("timestamp", Float, nullable=False),  # seconds since the epoch, UTC: compact and sortable
+    # Custom metrics, and standard ones that are NaN/infinite (SQLite stores NaN as NULL), as JSON whose
+    # non-finite numbers are spelled "NaN" / "Infinity" / "-Infinity".
+    Column("extra", JsonDocument),
+    Column("non_finite", JsonDocument),
+    sqlite_with_rowid=False,
+)
+
+STANDARD_COLUMNS: tuple[str, ...] = (
+    "train_loss",
+    "val_loss",
+    "train_accuracy",
+    "val_accuracy",
+    "learning_rate",
+)

@@ -1,0 +1,133 @@
+"""Shared fixtures: a fresh database per test on SQLite, and on a real PostgreSQL server when asked.
+
+Tests that take ``database_url`` (directly or through ``store``, ``service``, ``settings``, ...) run once on
+SQLite and once on PostgreSQL. The PostgreSQL server is started once per session from the machine's binaries
+(see ``tests/postgres.py``); where none exist those cases skip with the reason shown in the summary.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import create_engine, text
+
+from trainops.api import create_app
+from trainops.client import HttpTrainOps, LocalTrainOps, TrainOps
+from trainops.service import OperationsService
+from trainops.service.bootstrap import open_service
+from trainops.settings import Settings, get_settings
+from trainops.store import OperationStore, create_database_engine, upgrade
+from tests import postgres
+
+_database_numbers = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def postgres_base_url() -> Iterator[str]:
+    reason = postgres.missing_reason()
+    if reason:
+        pytest.skip(f"SKIPPING POSTGRESQL TESTS: {reason}")
+    with postgres.postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL of an empty database with the current schema."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'trainops.db'}"
+    else:
+        base = request.getfixturevalue("postgres_base_url")
+        name = f"trainops_test_{next(_database_numbers)}"
+        admin = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f"CREATE DATABASE {name}"))
+        admin.dispose()
+        url = f"{base}/{name}"
+    engine = create_database_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    yield url
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """Settings on the test database, also installed as the process's settings (for ``connect()``)."""
+    monkeypatch.setenv("TRAINOPS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("TRAINOPS_DATABASE_URL", database_url)
+    monkeypatch.delenv("TRAINOPS_URL", raising=False)
+    monkeypatch.delenv("TRAINOPS_API_TOKEN", raising=False)
+    get_settings.cache_clear()
+    yield get_settings()
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[OperationStore]:
+    engine = create_database_engine(database_url)
+    yield OperationStore(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def service(settings: Settings) -> Iterator[OperationsService]:
+    service = open_service(settings)
+    yield service
+    service.store.engine.dispose()
+
+
+class LiveServer:
+    """The API served by uvicorn on a loopback port, in a thread of the test process."""
+
+    def __init__(self, settings: Settings, service: OperationsService | None = None) -> None:
+        app = create_app(settings, service=service)
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.01)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(settings: Settings) -> Iterator[LiveServer]:
+    with LiveServer(settings) as server:
+        yield server
+
+
+@pytest.fixture
+def api(live_server: LiveServer) -> Iterator[httpx.Client]:
+    """An httpx client on the live server's ``/api/v1``."""
+    with httpx.Client(base_url=f"{live_server.url}/api/v1", timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(params=["local", "http"])
+def ops(request: pytest.FixtureRequest, settings: Settings) -> Iterator[TrainOps]:
+    """The TrainOps facade, once in-process and once over HTTP against a live server: the contract suite."""
+    if request.param == "local":
+        client: TrainOps = LocalTrainOps(open_service(settings))
+        yield client
+        client.close()
+        return
+    with LiveServer(settings) as server, HttpTrainOps(server.url, retries=0) as http_client:
+        yield http_client
