@@ -18,13 +18,13 @@ import pytest
 import uvicorn
 from sqlalchemy import create_engine, text
 
+from tests import postgres
 from trainops.api import create_app
 from trainops.client import HttpTrainOps, LocalTrainOps, TrainOps
 from trainops.service import OperationsService
 from trainops.service.bootstrap import open_service
 from trainops.settings import Settings, get_settings
 from trainops.store import OperationStore, create_database_engine, upgrade
-from tests import postgres
 
 _database_numbers = itertools.count()
 
@@ -39,7 +39,7 @@ def postgres_base_url() -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A URL of an empty database with the current schema."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'trainops.db'}"
@@ -54,7 +54,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     engine = create_database_engine(url)
     upgrade(engine)
     engine.dispose()
-    yield url
+    return url
 
 
 @pytest.fixture

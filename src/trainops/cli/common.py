@@ -34,11 +34,15 @@ def open_client(url: str | None, token: str | None) -> TrainOps:
     return connect(url=url, token=token)
 
 
-def print_json(value: BaseModel | dict[str, Any] | list[Any]) -> None:
-    """One JSON document on stdout (no Rich markup, no wrapping): safe to pipe into jq."""
+def print_json(value: BaseModel | dict[str, Any] | list[Any], *, line: bool = False) -> None:
+    """One JSON document on stdout (no Rich markup, no wrapping): safe to pipe into jq.
+
+    With ``line`` it is a single compact line, for streams of events (JSON Lines).
+    """
+    indent = None if line else 2
     if isinstance(value, BaseModel):
-        text = value.model_dump_json(indent=2)
+        text = value.model_dump_json(indent=indent)
     else:
-        text = TypeAdapter(Any).dump_json(value, indent=2).decode()
+        text = TypeAdapter(Any).dump_json(value, indent=indent).decode()
     sys.stdout.write(text + "\n")
     sys.stdout.flush()

@@ -200,14 +200,14 @@ def _watch_json(ops: TrainOps, operation_id: str, interval: float, timeout: floa
         operation = ops.get_operation(operation_id)
         block = ops.get_metrics(operation_id, since_epoch=since).metrics
         for record in block.epochs:
-            print_json({"event": "epoch", **record.model_dump(mode="json")})
+            print_json({"event": "epoch", **record.model_dump(mode="json")}, line=True)
             since = record.epoch
         for signal in block.signals:
             if signal.rule not in seen_rules:
                 seen_rules.add(signal.rule)
-                print_json({"event": "signal", **signal.model_dump(mode="json")})
+                print_json({"event": "signal", **signal.model_dump(mode="json")}, line=True)
         if operation.status.is_terminal or (deadline is not None and time.monotonic() > deadline):
-            print_json({"event": "operation", **operation.model_dump(mode="json")})
+            print_json({"event": "operation", **operation.model_dump(mode="json")}, line=True)
             return operation.status
         time.sleep(interval)
 

@@ -20,6 +20,9 @@ STANDARD_METRICS: tuple[str, ...] = (
     "learning_rate",
 )
 
+RESERVED_NAMES = frozenset({*STANDARD_METRICS, "epoch", "duration", "timestamp", "metrics"})
+"""Names a custom metric may not take: they would be shadowed by the record's own fields."""
+
 
 def _check_metric_names(metrics: dict[str, float]) -> dict[str, float]:
     for name in metrics:
@@ -28,7 +31,7 @@ def _check_metric_names(metrics: dict[str, float]) -> dict[str, float]:
                 f"metric name {name!r} is not allowed: use letters, digits, '_', '.', '-', '/' "
                 "(starting with a letter or '_', at most 128 characters)"
             )
-        if name in STANDARD_METRICS:
+        if name in RESERVED_NAMES:
             raise ValueError(f"{name!r} is a standard field: send it at the top level, not inside 'metrics'")
     return metrics
 
@@ -69,7 +72,10 @@ class EpochRecord(BaseModel):
         extra = {key: value for key, value in data.items() if key not in known}
         if not extra:
             return data
-        merged = dict(data.get("metrics") or {}) if isinstance(data.get("metrics"), dict) else {}
+        given = data.get("metrics")
+        if given is not None and not isinstance(given, dict):
+            return data  # let validation report the malformed 'metrics' instead of dropping it
+        merged = dict(given or {})
         clashes = sorted(set(extra) & set(merged))
         if clashes:
             raise ValueError(f"metric(s) {clashes} sent both at the top level and inside 'metrics'")

@@ -9,6 +9,7 @@ back out as the same string.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer
@@ -39,8 +40,14 @@ def parse_metric(value: Any) -> float:
     """
     if isinstance(value, bool):
         raise ValueError(f"a metric must be a number, got the boolean {value}")
-    if isinstance(value, int | float):
-        return float(value)
+    if isinstance(value, numbers.Real) or (hasattr(value, "__float__") and not isinstance(value, str | bytes)):
+        # numpy scalars and one-element tensors arrive here straight from training loops
+        try:
+            return float(value)
+        except OverflowError:
+            raise ValueError("a metric must fit in a 64-bit float; this number is too large") from None
+        except (TypeError, ValueError):
+            raise ValueError(f"a metric must be a single number, got {type(value).__name__}") from None
     if isinstance(value, str):
         special = _NON_FINITE_SPELLINGS.get(value.strip().lower())
         if special is not None:

@@ -2,13 +2,49 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 Mode = Literal["min", "max"]
 
-_MAX_MODE_HINTS = ("acc", "accuracy", "auc", "f1", "precision", "recall", "iou", "map", "r2", "score")
+_MIN_MODE_WORDS = frozenset({"loss", "error", "err", "mse", "mae", "rmse", "mape", "perplexity", "ppl", "wer", "cer"})
+_MAX_MODE_WORDS = frozenset(
+    {
+        "acc",
+        "accuracy",
+        "auc",
+        "auroc",
+        "f1",
+        "fmeasure",
+        "precision",
+        "recall",
+        "iou",
+        "miou",
+        "map",
+        "r2",
+        "score",
+        "dice",
+        "bleu",
+        "rouge",
+        "sharpe",
+    }
+)
+
+
+def mode_for(metric: str) -> Mode:
+    """``max`` for accuracy-like metric names, ``min`` otherwise, judged word by word.
+
+    >>> mode_for("val_acc"), mode_for("val_heatmap_loss"), mode_for("mAP50"), mode_for("grad_accum_loss")
+    ('max', 'min', 'max', 'min')
+    """
+    words = [word for word in re.split(r"[^a-z0-9]+", metric.lower()) if word]
+    if any(word in _MIN_MODE_WORDS for word in words):
+        return "min"
+    if any(word in _MAX_MODE_WORDS or word.startswith("map") or word.startswith("f1") for word in words):
+        return "max"
+    return "min"
 
 
 class MonitorPolicy(BaseModel):
@@ -17,7 +53,7 @@ class MonitorPolicy(BaseModel):
     Args:
         monitor: Metric to judge the run by (``val_loss``, ``val_accuracy`` or any custom metric).
         mode: ``min`` when lower is better, ``max`` when higher is; ``auto`` picks ``max`` for accuracy-like names
-            (``acc``, ``f1``, ``auc``, ...), else ``min``.
+            (a word such as ``acc``, ``f1``, ``auc``, ``map`` in the name, and no ``loss``/``error``), else ``min``.
         min_delta: A change smaller than this does not count as an improvement (absolute, in the metric's units).
         patience: Epochs without improvement before the run counts as stalled. It counts epochs that reported
             ``monitor``, not wall-clock epochs: a run validating every other epoch needs half the patience.
@@ -49,5 +85,4 @@ class MonitorPolicy(BaseModel):
     def resolved_mode(self) -> Mode:
         if self.mode != "auto":
             return self.mode
-        name = self.monitor.lower()
-        return "max" if any(hint in name for hint in _MAX_MODE_HINTS) else "min"
+        return mode_for(self.monitor)

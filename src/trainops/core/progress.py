@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -30,6 +31,8 @@ PHASE_BANDS: dict[Phase, tuple[float, float]] = {
 def band_percentage(phase: Phase, fraction: float) -> float:
     """The overall percentage for ``fraction`` (0-1) of the way through ``phase``."""
     low, high = PHASE_BANDS[phase]
+    if math.isnan(fraction):
+        fraction = 0.0
     return round(low + (high - low) * min(max(fraction, 0.0), 1.0), 3)
 
 
@@ -69,7 +72,7 @@ class ProgressState(BaseModel):
         >>> ProgressState.training(5, 100, batch=120, total_batches=500).message
         'Epoch 5/100 · Batch 120/500'
         """
-        fraction_of_epoch = batch / total_batches if batch is not None and total_batches else 1.0
+        fraction_of_epoch = min(batch / total_batches, 1.0) if batch is not None and total_batches else 1.0
         done = (max(epoch - 1, 0) + fraction_of_epoch) / total_epochs if total_epochs else 0.0
         message = f"Epoch {epoch}/{total_epochs}"
         if batch is not None and total_batches:

@@ -114,7 +114,7 @@ def non_finite(series: Mapping[str, Sequence[Point]]) -> Signal | None:
         evidence={
             "first_epoch": first_epoch,
             "metrics": names,
-            "non_finite_epochs": sum(len(epochs) for epochs in bad.values()),
+            "non_finite_epochs": len({epoch for epochs in bad.values() for epoch in epochs}),
         },
     )
 

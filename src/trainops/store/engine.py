@@ -29,7 +29,7 @@ def parse_database_url(url: str) -> URL:
             f"unsupported database {backend!r} in {parsed.render_as_string(hide_password=True)}: "
             "trainops runs on sqlite or postgresql"
         )
-    if backend == "postgresql" and parsed.get_driver_name() in ("psycopg2", "postgresql"):
+    if parsed.drivername in ("postgresql", "postgresql+psycopg2"):
         # psycopg 3 is the supported driver; a bare postgresql:// URL means it too.
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed

@@ -1,0 +1,370 @@
+"""The REST API over a real HTTP server on loopback: paths, JSON fields, statuses and bad input."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.conftest import LiveServer
+from trainops.settings import Settings
+
+METRICS_FIELDS = {
+    "epochs",
+    "best_epoch",
+    "best_val_loss",
+    "epochs_since_improvement",
+    "is_overfitting",
+    "is_plateaued",
+    "is_diverging",
+    "trend",
+    "signals",
+    "recommendation",
+    "total_epochs_planned",
+    "total_epochs_completed",
+}
+
+
+def create(api: httpx.Client, **body: object) -> str:
+    response = api.post("/operations", json={"operation_type": "training", **body})
+    assert response.status_code == 201, response.text
+    operation_id: str = response.json()["data"]["operation_id"]
+    return operation_id
+
+
+def post_raw(api: httpx.Client, path: str, raw: str | bytes) -> httpx.Response:
+    return api.post(path, content=raw, headers={"Content-Type": "application/json"})
+
+
+def refuse_constant(name: str) -> None:
+    """Strict JSON: what the API sends back never holds bare NaN/Infinity, which many parsers reject."""
+    raise AssertionError(f"non-standard JSON constant {name} in a response")
+
+
+def epochs_of(api: httpx.Client, operation_id: str) -> list[dict[str, object]]:
+    data = api.get(f"/operations/{operation_id}/metrics").json()["data"]
+    epochs: list[dict[str, object]] = data["metrics"]["epochs"]
+    return epochs
+
+
+def test_create_answers_201_with_the_operation(api: httpx.Client) -> None:
+    response = api.post(
+        "/operations", json={"operation_type": "training", "metadata": {"symbol": "AAPL"}, "total_epochs": 50}
+    )
+
+    assert response.status_code == 201
+    body = response.json()
+    assert body["success"] is True
+    data = body["data"]
+    assert data["status"] == "pending"
+    assert data["total_epochs"] == 50
+    assert data["metadata"]["symbol"] == "AAPL"
+    assert data["operation_id"].startswith("op_training_")
+
+
+def test_metrics_block_has_the_contract_fields(api: httpx.Client) -> None:
+    operation_id = create(api, total_epochs=10)
+    for epoch in range(6):
+        api.post(f"/operations/{operation_id}/metrics", json={"epoch": epoch, "train_loss": 1 / (epoch + 1)})
+
+    response = api.get(f"/operations/{operation_id}/metrics")
+
+    assert response.status_code == 200
+    data = response.json()["data"]
+    assert data["operation_id"] == operation_id
+    assert data["operation_type"] == "training"
+    assert set(data["metrics"]) >= METRICS_FIELDS
+    assert data["metrics"]["total_epochs_planned"] == 10
+    assert data["metrics"]["total_epochs_completed"] == 6
+    assert set(data["metrics"]["recommendation"]) >= {"action", "reason"}
+    assert set(data["metrics"]["trend"]) >= {"direction", "percent_change"}
+
+
+def test_get_operation_can_include_metrics(api: httpx.Client) -> None:
+    operation_id = create(api)
+    api.post(f"/operations/{operation_id}/metrics", json={"epoch": 0, "val_loss": 0.5})
+
+    plain = api.get(f"/operations/{operation_id}").json()["data"]
+    full = api.get(f"/operations/{operation_id}", params={"include_metrics": "true"}).json()["data"]
+
+    assert "metrics" not in plain
+    assert full["metrics"]["best_epoch"] == 0
+    assert full["status"] == "running"
+
+
+def test_every_write_answers_with_the_cancel_state(api: httpx.Client) -> None:
+    operation_id = create(api)
+    first = api.post(f"/operations/{operation_id}/metrics", json={"epoch": 0, "val_loss": 1.0}).json()
+    assert first["cancel_requested"] is False and first["cancel_reason"] is None
+
+    cancel = api.request("DELETE", f"/operations/{operation_id}", json={"reason": "overfitting since epoch 3"})
+    assert cancel.status_code == 200
+    assert cancel.json()["data"]["cancel_request"]["reason"] == "overfitting since epoch 3"
+
+    for response in (
+        api.post(f"/operations/{operation_id}/metrics", json={"epoch": 1, "val_loss": 0.9}),
+        api.post(f"/operations/{operation_id}/progress", json={"percentage": 40.0, "phase": "training"}),
+        api.post(f"/operations/{operation_id}/heartbeat"),
+    ):
+        body = response.json()
+        assert response.status_code == 200, body
+        assert body["cancel_requested"] is True
+        assert body["cancel_reason"] == "overfitting since epoch 3"
+        assert body["data"]["cancel_requested"] is True
+
+    done = api.post(f"/operations/{operation_id}/complete", json={"status": "cancelled"})
+    assert done.json()["data"]["status"] == "cancelled"
+    assert done.json()["cancel_requested"] is True
+
+
+def test_cancel_needs_a_reason_and_a_live_operation(api: httpx.Client) -> None:
+    operation_id = create(api)
+    missing = api.request("DELETE", f"/operations/{operation_id}")
+    assert missing.status_code == 422
+    assert "reason" in missing.json()["error"]["message"]
+
+    assert api.request("DELETE", f"/operations/{operation_id}", params={"reason": "by query"}).status_code == 200
+    again = api.request("DELETE", f"/operations/{operation_id}", json={"reason": "twice"})
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "conflict"
+
+
+def test_complete_with_failure_and_results(api: httpx.Client) -> None:
+    operation_id = create(api)
+    api.post(f"/operations/{operation_id}/metrics", json={"epoch": 0, "val_loss": 0.5})
+    assert api.get(f"/operations/{operation_id}/results").status_code == 409
+
+    failed = api.post(f"/operations/{operation_id}/complete", json={"status": "failed", "error": "loader crashed"})
+    assert failed.status_code == 200
+    results = api.get(f"/operations/{operation_id}/results").json()["data"]
+    assert results["status"] == "failed"
+    assert results["error"] == "loader crashed"
+    assert results["final_epoch"]["val_loss"] == 0.5
+
+
+@pytest.mark.parametrize(
+    ("raw", "field", "expected"),
+    [
+        ('{"epoch": 0, "val_loss": NaN}', "val_loss", "NaN"),
+        ('{"epoch": 0, "val_loss": Infinity}', "val_loss", "Infinity"),
+        ('{"epoch": 0, "val_loss": -Infinity}', "val_loss", "-Infinity"),
+        ('{"epoch": 0, "val_loss": "NaN"}', "val_loss", "NaN"),
+        ('{"epoch": 0, "train_loss": "Infinity"}', "train_loss", "Infinity"),
+    ],
+)
+def test_non_finite_values_round_trip(api: httpx.Client, raw: str, field: str, expected: str) -> None:
+    operation_id = create(api)
+    assert post_raw(api, f"/operations/{operation_id}/metrics", raw).status_code == 200
+
+    response = api.get(f"/operations/{operation_id}/metrics")
+    data = json.loads(response.text, parse_constant=refuse_constant)["data"]["metrics"]
+    assert data["epochs"][0][field] == expected
+    assert data["is_diverging"] is True
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({"epoch": -1}, "epoch"),
+        ({"epoch": 1.5}, "epoch"),
+        ({"epoch": "3"}, "epoch"),
+        ({"val_loss": 0.5}, "epoch"),
+        ({"epoch": 0, "val_loss": "low"}, "val_loss"),
+        ({"epoch": 0, "val_loss": True}, "val_loss"),
+        ({"epoch": 0, "duration": -2}, "duration"),
+        ({"epoch": 0, "bad name!": 1.0}, "bad name!"),
+        ({"epoch": 0, "metrics": {"f1": "x"}}, "f1"),
+        ({"epochs": [{"epoch": 0}, {"epoch": "x"}]}, "epochs.1.epoch"),
+        ({"epochs": "no"}, "epochs"),
+        ([1, 2], "epoch record"),
+    ],
+)
+def test_bad_metrics_are_refused_and_nothing_is_stored(api: httpx.Client, payload: object, message: str) -> None:
+    operation_id = create(api)
+    api.post(f"/operations/{operation_id}/metrics", json={"epoch": 0, "val_loss": 1.0})
+
+    response = api.post(f"/operations/{operation_id}/metrics", json=payload)
+
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "invalid_input"
+    assert message in error["message"]
+    stored = epochs_of(api, operation_id)
+    assert [(e["epoch"], e["val_loss"]) for e in stored] == [(0, 1.0)]
+
+
+def test_malformed_json_is_a_clear_422(api: httpx.Client) -> None:
+    operation_id = create(api)
+    response = post_raw(api, f"/operations/{operation_id}/metrics", "{epoch: 0")
+    assert response.status_code == 422
+    assert "not valid JSON" in response.json()["error"]["message"]
+
+
+def test_duplicate_epochs_in_one_batch_keep_the_last(api: httpx.Client) -> None:
+    operation_id = create(api)
+    body = {"epochs": [{"epoch": 0, "val_loss": 1.0}, {"epoch": 0, "val_loss": 0.5}, {"epoch": 1, "val_loss": 0.4}]}
+    response = api.post(f"/operations/{operation_id}/metrics", json=body)
+
+    assert response.json()["data"]["accepted"] == 2
+    assert [(e["epoch"], e["val_loss"]) for e in epochs_of(api, operation_id)] == [(0, 0.5), (1, 0.4)]
+
+
+def test_unknown_operation_is_404_everywhere(api: httpx.Client) -> None:
+    missing = "op_training_20250101_000000_00000000"
+    for response in (
+        api.get(f"/operations/{missing}"),
+        api.get(f"/operations/{missing}/metrics"),
+        api.get(f"/operations/{missing}/results"),
+        api.post(f"/operations/{missing}/metrics", json={"epoch": 0}),
+        api.post(f"/operations/{missing}/progress", json={"percentage": 1}),
+        api.post(f"/operations/{missing}/complete", json={"status": "completed"}),
+        api.request("DELETE", f"/operations/{missing}", json={"reason": "x"}),
+    ):
+        assert response.status_code == 404, response.text
+        body = response.json()
+        assert body["success"] is False
+        assert body["error"]["code"] == "not_found"
+        assert missing in body["error"]["message"]
+
+
+def test_writes_to_a_finished_operation_are_409(api: httpx.Client) -> None:
+    operation_id = create(api)
+    api.post(f"/operations/{operation_id}/metrics", json={"epoch": 0, "val_loss": 1.0})
+    api.post(f"/operations/{operation_id}/complete", json={"status": "completed", "result": {"ok": True}})
+
+    for response in (
+        api.post(f"/operations/{operation_id}/metrics", json={"epoch": 1, "val_loss": 0.5}),
+        api.post(f"/operations/{operation_id}/progress", json={"percentage": 99}),
+        api.post(f"/operations/{operation_id}/complete", json={"status": "failed", "error": "x"}),
+    ):
+        assert response.status_code == 409
+        assert "already completed" in response.json()["error"]["message"]
+    assert len(epochs_of(api, operation_id)) == 1
+    assert api.get(f"/operations/{operation_id}").json()["data"]["result"] == {"ok": True}
+
+
+def test_oversized_bodies_are_413(api: httpx.Client, settings: Settings) -> None:
+    operation_id = create(api)
+    too_big = b'{"epochs": [' + b" " * settings.max_request_bytes + b"]}"
+    announced = post_raw(api, f"/operations/{operation_id}/metrics", too_big)
+    assert announced.status_code == 413
+    assert "TRAINOPS_MAX_REQUEST_BYTES" in announced.json()["error"]["message"]
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the limit is enforced while streaming
+        yield b'{"epochs": ['
+        for _ in range(settings.max_request_bytes // 65536 + 2):
+            yield b" " * 65536
+        yield b"]}"
+
+    streamed = api.post(f"/operations/{operation_id}/metrics", content=chunks())
+    assert streamed.status_code == 413
+    assert epochs_of(api, operation_id) == []
+
+
+def test_etag_makes_unchanged_polls_304(api: httpx.Client) -> None:
+    operation_id = create(api)
+    api.post(f"/operations/{operation_id}/metrics", json={"epoch": 0, "val_loss": 1.0})
+    first = api.get(f"/operations/{operation_id}/metrics", params={"since_epoch": 0})
+    tag = first.headers["etag"]
+    assert tag.startswith('"') and not tag.startswith("W/")
+
+    unchanged = api.get(
+        f"/operations/{operation_id}/metrics", params={"since_epoch": 0}, headers={"If-None-Match": tag}
+    )
+    assert unchanged.status_code == 304
+    assert unchanged.content == b""
+
+    other_query = api.get(
+        f"/operations/{operation_id}/metrics", params={"since_epoch": 0, "patience": 3}, headers={"If-None-Match": tag}
+    )
+    assert other_query.status_code == 200
+
+    api.post(f"/operations/{operation_id}/metrics", json={"epoch": 1, "val_loss": 0.5})
+    changed = api.get(f"/operations/{operation_id}/metrics", params={"since_epoch": 0}, headers={"If-None-Match": tag})
+    assert changed.status_code == 200
+    assert changed.headers["etag"] != tag
+    assert [e["epoch"] for e in changed.json()["data"]["metrics"]["epochs"]] == [1]
+
+
+def test_policy_query_parameters_are_validated(api: httpx.Client) -> None:
+    operation_id = create(api)
+    for epoch, loss in enumerate([1.0, 0.5, 0.5, 0.5, 0.5]):
+        api.post(f"/operations/{operation_id}/metrics", json={"epoch": epoch, "val_loss": loss})
+
+    strict = api.get(f"/operations/{operation_id}/metrics", params={"patience": 2}).json()["data"]["metrics"]
+    assert strict["recommendation"]["action"] == "stop_and_restore_best"
+    accuracy = api.get(f"/operations/{operation_id}/metrics", params={"monitor": "val_accuracy"})
+    assert accuracy.json()["data"]["metrics"]["monitor"] == "val_accuracy"
+
+    for params in ({"patience": 0}, {"mode": "sideways"}, {"window": 2}, {"since_epoch": "x"}):
+        response = api.get(f"/operations/{operation_id}/metrics", params=params)
+        assert response.status_code == 422, params
+        assert response.json()["success"] is False
+
+
+def test_list_validates_and_filters(api: httpx.Client) -> None:
+    create(api)
+    response = api.get("/operations", params={"limit": 1001})
+    assert response.status_code == 422
+    assert "limit" in response.json()["error"]["message"]
+    assert api.get("/operations", params={"status": "exploded"}).status_code == 422
+    page = api.get("/operations", params={"status": ["pending", "running"], "limit": 10}).json()["data"]
+    assert page["total"] == 1 and page["active"] == 1
+
+
+def test_create_validates_its_body(api: httpx.Client) -> None:
+    for body in (
+        {"operation_type": "Training!"},
+        {"total_epochs": 0},
+        {"total_epochs": "many"},
+        {"metadata": "x"},
+        {"unexpected": 1},
+    ):
+        response = api.post("/operations", json=body)
+        assert response.status_code == 422, body
+    assert api.get("/operations").json()["data"]["total"] == 0
+
+
+def test_unknown_paths_and_methods_use_the_error_envelope(api: httpx.Client) -> None:
+    missing = api.get("/nothing-here")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found"
+    wrong = api.put("/operations")
+    assert wrong.status_code == 405
+    assert wrong.json()["success"] is False
+
+
+def test_health_and_docs(api: httpx.Client, live_server: LiveServer) -> None:
+    health = api.get("/health").json()
+    assert health["success"] is True and health["data"]["status"] == "ok"
+    assert httpx.get(f"{live_server.url}/api/v1/docs").status_code == 200
+    schema = httpx.get(f"{live_server.url}/api/v1/openapi.json").json()
+    paths = schema["paths"]
+    for path in (
+        "/api/v1/operations",
+        "/api/v1/operations/{operation_id}",
+        "/api/v1/operations/{operation_id}/metrics",
+        "/api/v1/operations/{operation_id}/progress",
+        "/api/v1/operations/{operation_id}/complete",
+        "/api/v1/operations/{operation_id}/results",
+        "/api/v1/health",
+    ):
+        assert path in paths
+    assert "delete" in paths["/api/v1/operations/{operation_id}"]
+
+
+def test_bearer_token_protects_the_api(settings: Settings) -> None:
+    token = "s3cret-token-0123456789"
+    secured = settings.model_copy(update={"api_token": token})
+    with LiveServer(secured) as server, httpx.Client(base_url=f"{server.url}/api/v1") as client:
+        refused = client.get("/operations")
+        assert refused.status_code == 401
+        assert refused.headers["www-authenticate"] == "Bearer"
+        assert "TRAINOPS_API_TOKEN" in refused.json()["error"]["message"]
+        wrong = client.get("/operations", headers={"Authorization": "Bearer wrong-token-wrong-token"})
+        assert wrong.status_code == 401
+        assert client.get("/health").status_code == 200
+        allowed = client.get("/operations", headers={"Authorization": f"Bearer {token}"})
+        assert allowed.status_code == 200

@@ -1,0 +1,211 @@
+"""The ``trainops`` command, end to end: on the local database, against a live server, and as a process."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import LiveServer
+from trainops.cli.main import app
+from trainops.client import HttpTrainOps
+from trainops.core import EpochRecord, OperationStatus, ProgressState
+from trainops.errors import ServiceUnavailableError
+from trainops.service import OperationsService
+from trainops.settings import Settings
+
+runner = CliRunner()
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args), catch_exceptions=False, env={"COLUMNS": "160"})
+    return result.exit_code, result.stdout, result.stderr
+
+
+def finished_run(service: OperationsService, epochs: int = 12) -> str:
+    operation = service.create(total_epochs=epochs, metadata={"strategy": "cli-test"})
+    service.add_epochs(
+        operation.operation_id,
+        [EpochRecord(epoch=e, train_loss=1.0 / (e + 1), val_loss=1.0 / (e + 1) + 0.01, f1=0.5) for e in range(epochs)],
+    )
+    service.complete(operation.operation_id, result={"accuracy": 0.93})
+    return operation.operation_id
+
+
+def test_list_show_and_metrics(service: OperationsService) -> None:
+    code, out, _ = invoke("ops", "list")
+    assert code == 0 and "Nothing yet" in out
+
+    operation_id = finished_run(service)
+    code, out, _ = invoke("ops", "list")
+    assert code == 0 and operation_id in out and "completed" in out and "12/12" in out
+
+    code, out, _ = invoke("ops", "show", operation_id)
+    assert code == 0 and "strategy=cli-test" in out and "accuracy=0.93" in out
+
+    code, out, _ = invoke("ops", "metrics", operation_id)
+    assert code == 0
+    assert "val_loss" in out and "f1" in out and "recommendation" in out
+    assert "best               epoch 11" in out
+
+
+def test_json_output_is_machine_readable(service: OperationsService) -> None:
+    operation_id = finished_run(service)
+
+    page = json.loads(invoke("ops", "list", "--json")[1])
+    assert page["items"][0]["operation_id"] == operation_id
+    shown = json.loads(invoke("ops", "show", operation_id, "--json")[1])
+    assert shown["status"] == "completed"
+    metrics = json.loads(invoke("ops", "metrics", operation_id, "--since-epoch", "9", "--json")[1])
+    assert metrics["operation_id"] == operation_id
+    assert [e["epoch"] for e in metrics["metrics"]["epochs"]] == [10, 11]
+    assert metrics["metrics"]["best_epoch"] == 11
+
+
+def test_metrics_policy_options_change_the_verdict(service: OperationsService) -> None:
+    operation = service.create()
+    service.add_epochs(operation.operation_id, [EpochRecord(epoch=e, val_loss=0.5 if e else 1.0) for e in range(6)])
+    default = json.loads(invoke("ops", "metrics", operation.operation_id, "--json")[1])
+    strict = json.loads(invoke("ops", "metrics", operation.operation_id, "--patience", "3", "--json")[1])
+    assert default["metrics"]["recommendation"]["action"] == "continue"
+    assert strict["metrics"]["recommendation"]["action"] == "stop_and_restore_best"
+    code, _, err = invoke("ops", "metrics", operation.operation_id, "--mode", "sideways")
+    assert code == 2 and "use min, max or auto" in err
+
+
+def test_cancel(service: OperationsService) -> None:
+    operation = service.create()
+    service.start(operation.operation_id)
+
+    code, out, _ = invoke("ops", "cancel", operation.operation_id, "--reason", "loss exploded")
+    assert code == 0 and f"trainops ops watch {operation.operation_id}" in out
+    assert service.get(operation.operation_id).cancel_reason == "loss exploded"
+
+    code, _, err = invoke("ops", "cancel", operation.operation_id)
+    assert code == 2 and "--reason" in err
+
+
+def test_errors_are_one_line_messages_not_tracebacks(service: OperationsService) -> None:
+    code, out, err = invoke("ops", "show", "op_training_20250101_000000_00000000")
+    assert code == 1
+    assert err.startswith("Error: no operation")
+    assert "Traceback" not in out + err
+
+    done = finished_run(service)
+    code, _, err = invoke("ops", "cancel", done, "--reason", "late")
+    assert code == 1 and "already completed" in err
+
+
+def test_watch_follows_a_run_to_its_end(service: OperationsService) -> None:
+    operation = service.create(total_epochs=6)
+
+    def train() -> None:
+        for epoch in range(6):
+            time.sleep(0.05)
+            service.report_progress(operation.operation_id, ProgressState.training(epoch + 1, 6))
+            service.add_epoch(
+                operation.operation_id, EpochRecord(epoch=epoch, train_loss=1 / (epoch + 1), val_loss=0.5)
+            )
+        service.complete(operation.operation_id)
+
+    trainer = threading.Thread(target=train)
+    trainer.start()
+    code, out, _ = invoke("ops", "watch", operation.operation_id, "--interval", "0.05", "--timeout", "60")
+    trainer.join()
+
+    assert code == 0
+    for epoch in range(6):
+        assert f"\n{epoch}  " in out
+    assert "completed" in out
+    assert "diagnosis" in out
+
+
+def test_watch_json_streams_events_and_fails_with_the_run(service: OperationsService) -> None:
+    operation = service.create()
+    service.add_epochs(
+        operation.operation_id, [EpochRecord(epoch=0, val_loss=1.0), EpochRecord(epoch=1, val_loss="NaN")]
+    )
+    service.fail(operation.operation_id, "NaN loss")
+
+    code, out, _ = invoke("ops", "watch", operation.operation_id, "--json")
+
+    events = [json.loads(line) for line in out.splitlines()]
+    kinds = [event["event"] for event in events]
+    assert code == 1
+    assert kinds == ["epoch", "epoch", "signal", "operation"]
+    assert events[1]["val_loss"] == "NaN"
+    assert events[2]["rule"] == "non_finite"
+    assert events[3]["status"] == "failed"
+
+
+def test_commands_work_against_a_server(live_server: LiveServer, service: OperationsService) -> None:
+    operation_id = finished_run(service)
+    code, out, _ = invoke("ops", "show", operation_id, "--url", live_server.url)
+    assert code == 0 and "completed" in out
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    code, _, err = invoke("ops", "list", "--url", dead)
+    assert code == 1 and "cannot reach the trainops server" in err
+
+
+def test_db_upgrade_and_current(tmp_path: Path, settings: Settings) -> None:
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    code, out, _ = invoke("db", "upgrade", "--database-url", url)
+    assert code == 0 and "from empty to 0001" in out
+    code, out, _ = invoke("db", "upgrade", "--database-url", url)
+    assert code == 0 and "already at revision 0001" in out
+    code, out, _ = invoke("db", "current", "--database-url", url)
+    assert "database: 0001" in out
+
+
+def test_serve_refuses_an_open_address_without_a_token(settings: Settings) -> None:
+    code, _, err = invoke("serve", "--host", "0.0.0.0", "--port", str(free_port()))
+    assert code == 1
+    assert "TRAINOPS_API_TOKEN" in err and "--insecure" in err
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_serve_runs_the_api_and_fails_orphaned_local_runs(service: OperationsService, settings: Settings) -> None:
+    orphan = service.create(metadata={"executor": "local"})
+    service.start(orphan.operation_id)
+    port = free_port()
+    env = {**os.environ, "TRAINOPS_HOME": str(settings.home), "TRAINOPS_DATABASE_URL": settings.resolved_database_url}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "trainops.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        client = HttpTrainOps(f"http://127.0.0.1:{port}", retries=0)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                health = client.health()
+                break
+            except ServiceUnavailableError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    pytest.fail(f"server did not start: {server.stderr.read() if server.stderr else ''}")
+                time.sleep(0.1)
+        assert health.status == "ok"
+        recovered = client.get_operation(orphan.operation_id)
+        assert recovered.status is OperationStatus.FAILED
+        assert "stopped before it finished" in (recovered.error or "")
+        client.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

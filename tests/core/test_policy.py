@@ -1,0 +1,87 @@
+"""MonitorPolicy: which metric, which direction is better, and the bounds on every knob."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from trainops.core import MonitorPolicy
+
+
+def test_defaults_watch_val_loss_like_keras() -> None:
+    policy = MonitorPolicy()
+
+    assert policy.monitor == "val_loss"
+    assert policy.mode == "auto"
+    assert policy.resolved_mode == "min"
+    assert policy.min_delta == 0.0
+    assert policy.patience == 10
+    assert policy.window == 10
+    assert policy.divergence_threshold is None
+    assert policy.divergence_factor == 3.0
+    assert policy.check_finite is True
+    assert policy.flat_tolerance_pct == 1.0
+    assert policy.rising_tolerance_pct == 5.0
+
+
+@pytest.mark.parametrize(
+    ("monitor", "mode", "resolved"),
+    [
+        pytest.param("val_loss", "auto", "min", id="loss"),
+        pytest.param("train_loss", "auto", "min", id="train-loss"),
+        pytest.param("my_custom_loss", "auto", "min", id="custom-loss"),
+        pytest.param("val_accuracy", "auto", "max", id="accuracy"),
+        pytest.param("val_acc", "auto", "max", id="acc"),
+        pytest.param("VAL_ACCURACY", "auto", "max", id="case-insensitive"),
+        pytest.param("val_f1", "auto", "max", id="f1"),
+        pytest.param("roc_auc", "auto", "max", id="auc"),
+        pytest.param("precision", "auto", "max", id="precision"),
+        pytest.param("recall", "auto", "max", id="recall"),
+        pytest.param("mean_iou", "auto", "max", id="iou"),
+        pytest.param("val_mAP", "auto", "max", id="map"),
+        pytest.param("r2", "auto", "max", id="r2"),
+        pytest.param("val_score", "auto", "max", id="score"),
+        pytest.param("perplexity", "auto", "min", id="perplexity"),
+        pytest.param("val_accuracy", "min", "min", id="explicit-min-wins"),
+        pytest.param("val_loss", "max", "max", id="explicit-max-wins"),
+    ],
+)
+def test_resolved_mode(monitor: str, mode: str, resolved: str) -> None:
+    assert MonitorPolicy(monitor=monitor, mode=mode).resolved_mode == resolved
+
+
+@pytest.mark.parametrize("monitor", ["val_heatmap_loss", "grad_accum_loss", "previous_loss"])
+def test_auto_mode_treats_loss_names_as_min(monitor: str) -> None:
+    assert MonitorPolicy(monitor=monitor).resolved_mode == "min"
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        pytest.param({"patience": 0}, "patience\n  Input should be greater than or equal to 1", id="patience-0"),
+        pytest.param({"window": 2}, "window\n  Input should be greater than or equal to 3", id="window-2"),
+        pytest.param({"min_delta": -0.1}, "min_delta\n  Input should be greater than or equal to 0", id="min-delta"),
+        pytest.param({"min_delta": float("nan")}, "min_delta\n  Input should be a finite number", id="min-delta-nan"),
+        pytest.param({"divergence_factor": 1.0}, "divergence_factor\n  Input should be greater than 1", id="factor"),
+        pytest.param(
+            {"divergence_threshold": float("inf")}, "divergence_threshold\n  Input should be a finite", id="threshold"
+        ),
+        pytest.param({"flat_tolerance_pct": 101}, "flat_tolerance_pct\n  Input should be less than", id="flat-tol"),
+        pytest.param({"rising_tolerance_pct": -1}, "rising_tolerance_pct\n  Input should be greater", id="rise-tol"),
+        pytest.param({"monitor": ""}, "monitor\n  String should have at least 1 character", id="empty-monitor"),
+        pytest.param({"mode": "minimize"}, "mode\n  Input should be 'min', 'max' or 'auto'", id="bad-mode"),
+        pytest.param({"patiense": 3}, "patiense\n  Extra inputs are not permitted", id="typo-field"),
+    ],
+)
+def test_policy_refuses_bad_values(fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        MonitorPolicy(**fields)
+
+
+def test_policy_is_frozen() -> None:
+    policy = MonitorPolicy()
+
+    with pytest.raises(ValidationError, match="frozen"):
+        policy.patience = 3  # type: ignore[misc]

@@ -1,0 +1,58 @@
+"""OperationsService behaviour that the facade contract does not show: recovery, throttling, caching."""
+
+from __future__ import annotations
+
+from trainops.core import EpochRecord, OperationStatus, ProgressState
+from trainops.service import OperationsService
+from trainops.service.operations import ORPHAN_REASON
+
+
+def test_recover_orphans_fails_local_runs_left_behind(service: OperationsService) -> None:
+    local = service.create(metadata={"executor": "local"})
+    service.start(local.operation_id, worker="host:1")
+    external = service.create()
+    service.start(external.operation_id)
+
+    assert service.recover_orphans("local") == [local.operation_id]
+
+    failed = service.get(local.operation_id)
+    assert failed.status is OperationStatus.FAILED
+    assert failed.error == ORPHAN_REASON
+    assert failed.metadata.worker == "host:1"
+    assert service.get(external.operation_id).status is OperationStatus.RUNNING
+
+
+def test_progress_is_throttled_but_milestones_get_through(service: OperationsService) -> None:
+    operation = service.create(total_epochs=3)
+    service._throttle.interval = 3600  # nothing passes on time alone
+    first = ProgressState.training(1, 3, batch=1, total_batches=100)
+    service.report_progress(operation.operation_id, first)
+    skipped = service.report_progress(operation.operation_id, ProgressState.training(1, 3, batch=2, total_batches=100))
+    assert skipped.accepted == 0
+    assert service.get(operation.operation_id).progress.batch == 1
+
+    next_epoch = ProgressState.training(2, 3, batch=1, total_batches=100)
+    assert service.report_progress(operation.operation_id, next_epoch).accepted == 1
+    evaluation = ProgressState(percentage=96, phase="evaluation", message="Evaluating")
+    assert service.report_progress(operation.operation_id, evaluation).accepted == 1
+    stored = service.get(operation.operation_id).progress
+    assert stored.phase == "evaluation" and stored.updated_at is not None
+
+
+def test_metrics_reflect_each_new_epoch_despite_caching(service: OperationsService) -> None:
+    operation = service.create()
+    service.add_epoch(operation.operation_id, EpochRecord(epoch=0, val_loss=1.0))
+    assert service.metrics(operation.operation_id).metrics.best_epoch == 0
+    assert service.metrics(operation.operation_id).metrics.best_epoch == 0  # served from the cache
+    service.add_epoch(operation.operation_id, EpochRecord(epoch=1, val_loss=0.5))
+    block = service.metrics(operation.operation_id).metrics
+    assert block.best_epoch == 1
+    assert [record.epoch for record in block.epochs] == [0, 1]
+
+
+def test_cancel_records_who_asked_and_trims_the_reason(service: OperationsService) -> None:
+    operation = service.create()
+    service.start(operation.operation_id)
+    cancelled = service.cancel(operation.operation_id, "  diverging  ", requested_by="agent")
+    assert cancelled.cancel_request is not None
+    assert (cancelled.cancel_request.reason, cancelled.cancel_request.requested_by) == ("diverging", "agent")
