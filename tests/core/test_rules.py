@@ -325,4 +325,5 @@ def test_no_improvement(best: Best, direction: TrendDirection, expected_rule: st
     }
     assert signal.message == (
         f"val_loss has not improved by more than 0.01 for {best.since} epochs (patience 10); best 0.5 at epoch 4"
+        f"; since then {direction.value} (+2.5%)"
     )

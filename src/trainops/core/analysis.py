@@ -70,7 +70,12 @@ def analyze(
     candidates.append(rules.train_loss_rising(train, policy))
     candidates.append(rules.overfitting(train, val, policy, policy.min_delta if best_val is best else 0.0))
     if best is not None:
-        candidates.append(rules.no_improvement(policy.monitor, best, policy, current_trend))
+        # Judge the stall on what happened since the best epoch: a window reaching back past it would average
+        # the fall into the best with the rise after it and call a rising metric flat.
+        since_best = [point for point in monitored if point[0] > best.epoch]
+        candidates.append(
+            rules.no_improvement(policy.monitor, best, policy, rules.trend(policy.monitor, since_best, policy, mode))
+        )
     signals = [signal for signal in candidates if signal is not None]
     fired = {signal.rule: signal for signal in signals}
 

@@ -245,17 +245,20 @@ def overfitting(train: Sequence[Point], val: Sequence[Point], policy: MonitorPol
 def no_improvement(metric: str, best: Best, policy: MonitorPolicy, current_trend: Trend) -> Signal | None:
     """``patience`` epochs without an improvement larger than ``min_delta`` (Keras/Lightning early stopping).
 
-    It is a plateau when the trend over the window is also flat; otherwise the metric is drifting.
+    ``current_trend`` is the metric's trend since its best epoch: a flat one makes this a plateau; otherwise the
+    metric is drifting (``no_improvement``).
     """
     if best.since < policy.patience:
         return None
     flat = current_trend.direction in (TrendDirection.FLAT, TrendDirection.UNKNOWN)
+    change = current_trend.percent_change
+    since_then = "" if change is None else f"; since then {current_trend.direction.value} ({change:+.1f}%)"
     return Signal(
         rule="plateau" if flat else "no_improvement",
         severity="warning",
         message=(
             f"{metric} has not improved by more than {_fmt(policy.min_delta)} for {best.since} epochs "
-            f"(patience {policy.patience}); best {_fmt(best.value)} at epoch {best.epoch}"
+            f"(patience {policy.patience}); best {_fmt(best.value)} at epoch {best.epoch}{since_then}"
         ),
         parameters={"patience": policy.patience, "min_delta": policy.min_delta},
         evidence={

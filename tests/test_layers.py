@@ -1,0 +1,69 @@
+"""The tree shows the architecture: imports point downward only (docs/architecture.md)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import trainops
+
+PACKAGE = Path(trainops.__file__).parent
+
+# What each layer may import from trainops (besides itself). Third-party limits are checked for core below.
+ALLOWED: dict[str, set[str]] = {
+    "core": {"errors"},
+    "store": {"core", "errors"},
+    "service": {"core", "errors", "store", "settings"},
+    "client": {"core", "errors", "service", "settings"},
+    "api": {"core", "errors", "service", "settings", "store"},
+    "cli": {"core", "errors", "service", "settings", "store", "client", "api"},
+}
+CORE_FORBIDDEN = ("fastapi", "sqlalchemy", "torch", "httpx", "uvicorn", "typer", "rich", "alembic", "starlette")
+
+
+def imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("layer", sorted(ALLOWED))
+def test_layers_import_downward_only(layer: str) -> None:
+    offending = []
+    for path in sorted((PACKAGE / layer).rglob("*.py")):
+        for name in imports_of(path):
+            parts = name.split(".")
+            if parts[0] != "trainops" or len(parts) < 2:
+                continue
+            target = parts[1]
+            if target != layer and target not in ALLOWED[layer]:
+                offending.append(f"{path.relative_to(PACKAGE)} imports {name}")
+    assert offending == []
+
+
+def test_core_is_pure() -> None:
+    offending = [
+        f"{path.relative_to(PACKAGE)} imports {name}"
+        for path in sorted((PACKAGE / "core").rglob("*.py"))
+        for name in imports_of(path)
+        if name.split(".")[0] in CORE_FORBIDDEN
+    ]
+    assert offending == []
+
+
+def test_public_names_are_exported_and_exist() -> None:
+    assert sorted(trainops.__all__) == sorted(set(trainops.__all__))
+    for name in trainops.__all__:
+        assert getattr(trainops, name) is not None, name
+    assert {"connect", "TrainOps", "EpochRecord", "MonitorPolicy", "analyze"} <= set(trainops.__all__)
+
+
+def test_package_is_typed() -> None:
+    assert (PACKAGE / "py.typed").exists()
