@@ -32,9 +32,7 @@ def load_data(train_size: int, seed: int) -> tuple[torch.Tensor, ...]:
     digits = load_digits()
     x = torch.tensor(digits.data / 16.0, dtype=torch.float32)
     y = torch.tensor(digits.target, dtype=torch.long)
-    x_train, x_val, y_train, y_val = train_test_split(
-        x, y, train_size=train_size, random_state=seed, stratify=y
-    )
+    x_train, x_val, y_train, y_val = train_test_split(x, y, train_size=train_size, random_state=seed, stratify=y)
     return x_train, x_val, y_train, y_val
 
 
@@ -71,7 +69,9 @@ def main() -> None:
     ops = trainops.connect()
     metadata = {"strategy": "digits-mlp", "parameters": vars(args), "device": "cpu"}
     with ops.run(total_epochs=args.epochs, metadata=metadata) as run:
-        console.print(f"Tracking [bold]{run.operation_id}[/bold]; follow it with: trainops ops watch {run.operation_id}")
+        console.print(
+            f"Tracking [bold]{run.operation_id}[/bold]; follow it with: trainops ops watch {run.operation_id}"
+        )
         for epoch in range(args.epochs):
             started = time.perf_counter()
             model.train()
