@@ -7,7 +7,6 @@ SQLite and once on PostgreSQL. The PostgreSQL server is started once per session
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -26,33 +25,39 @@ from trainops.service.bootstrap import open_service
 from trainops.settings import Settings, get_settings
 from trainops.store import OperationStore, create_database_engine, upgrade
 
-_database_numbers = itertools.count()
-
 
 @pytest.fixture(scope="session")
-def postgres_base_url() -> Iterator[str]:
+def postgres_database_url() -> Iterator[str]:
+    """One migrated database on a throwaway server for the whole session (tests empty it, see below)."""
     reason = postgres.missing_reason()
     if reason:
         pytest.skip(f"SKIPPING POSTGRESQL TESTS: {reason}")
-    with postgres.postgres_server() as url:
+    with postgres.postgres_server() as base:
+        admin = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text("CREATE DATABASE trainops_test"))
+        admin.dispose()
+        url = f"{base}/trainops_test"
+        engine = create_database_engine(url)
+        upgrade(engine)
+        engine.dispose()
         yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A URL of an empty database with the current schema."""
+    """A URL of an empty database with the current schema: a new SQLite file, or the session's PostgreSQL
+    database emptied (truncating is far cheaper than creating a database per test)."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'trainops.db'}"
-    else:
-        base = request.getfixturevalue("postgres_base_url")
-        name = f"trainops_test_{next(_database_numbers)}"
-        admin = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text(f"CREATE DATABASE {name}"))
-        admin.dispose()
-        url = f"{base}/{name}"
+        engine = create_database_engine(url)
+        upgrade(engine)
+        engine.dispose()
+        return url
+    url: str = request.getfixturevalue("postgres_database_url")
     engine = create_database_engine(url)
-    upgrade(engine)
+    with engine.begin() as connection:
+        connection.execute(text("TRUNCATE epoch_metrics, operations RESTART IDENTITY CASCADE"))
     engine.dispose()
     return url
 
