@@ -5,8 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from trainops.errors import ConfigurationError
 
 DEFAULT_MAX_REQUEST_BYTES = 8 * 1024 * 1024
 """Largest request body the API accepts (8 MiB): about 40,000 epoch records in one batch."""
@@ -57,5 +59,17 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process's settings, read once; tests call ``get_settings.cache_clear()`` after changing the env."""
-    return Settings()
+    """The process's settings, read once; tests call ``get_settings.cache_clear()`` after changing the env.
+
+    Raises:
+        ConfigurationError: a ``TRAINOPS_*`` variable holds a value that cannot work, named in the message.
+    """
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"TRAINOPS_{'_'.join(str(part) for part in item['loc']).upper()}: "
+            + item["msg"].removeprefix("Value error, ")
+            for item in error.errors()
+        )
+        raise ConfigurationError(f"invalid trainops settings: {problems}") from None

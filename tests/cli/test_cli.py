@@ -20,7 +20,7 @@ from trainops.client import HttpTrainOps
 from trainops.core import EpochRecord, OperationStatus, ProgressState
 from trainops.errors import ServiceUnavailableError
 from trainops.service import OperationsService
-from trainops.settings import Settings
+from trainops.settings import Settings, get_settings
 
 runner = CliRunner()
 
@@ -209,3 +209,23 @@ def test_serve_runs_the_api_and_fails_orphaned_local_runs(service: OperationsSer
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("TRAINOPS_API_TOKEN", "short", "TRAINOPS_API_TOKEN must be at least 16 characters"),
+        ("TRAINOPS_DATABASE_URL", "mysql://db/trainops", "unsupported database 'mysql'"),
+        ("TRAINOPS_DATABASE_URL", "::nonsense::", "not a database URL"),
+    ],
+)
+def test_bad_configuration_is_a_message(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    get_settings.cache_clear()
+    for command in (["ops", "list"], ["serve", "--port", str(free_port())]):
+        code, out, err = invoke(*command)
+        assert code == 1
+        assert message in err
+        assert "Traceback" not in out + err

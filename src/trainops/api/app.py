@@ -21,6 +21,15 @@ API_PREFIX = "/api/v1"
 logger = logging.getLogger("trainops.api")
 
 
+def start_service(settings: Settings) -> OperationsService:
+    """Open the service a server runs on, and fail the operations a previous server left running."""
+    service = open_service(settings)
+    orphans = service.recover_orphans("local")
+    if orphans:
+        logger.warning("marked %d operation(s) left running by a previous server as failed", len(orphans))
+    return service
+
+
 def create_app(settings: Settings | None = None, *, service: OperationsService | None = None) -> FastAPI:
     """Build the API app.
 
@@ -34,10 +43,7 @@ def create_app(settings: Settings | None = None, *, service: OperationsService |
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if getattr(app.state, "service", None) is None:
-            app.state.service = open_service(settings)
-            orphans = app.state.service.recover_orphans("local")
-            if orphans:
-                logger.warning("marked %d operation(s) left running by a previous server as failed", len(orphans))
+            app.state.service = start_service(settings)
         yield
 
     app = FastAPI(

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable
 
 import uvicorn
 
-from trainops.api.app import create_app
+from trainops.api.app import create_app, start_service
 from trainops.errors import ConfigurationError
+from trainops.service.bootstrap import trainops_version
 from trainops.settings import Settings
 
 
@@ -40,7 +42,20 @@ def check_bind(host: str, settings: Settings, *, insecure: bool) -> None:
     )
 
 
-def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000, insecure: bool = False) -> None:
-    """Serve the API until interrupted."""
+def serve(
+    settings: Settings,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    insecure: bool = False,
+    announce: Callable[[str], None] | None = None,
+) -> None:
+    """Serve the API until interrupted; ``announce`` receives a one-line banner once the database is open."""
     check_bind(host, settings, insecure=insecure)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
+    service = start_service(settings)  # a bad database or schema fails here, with its message, not in uvicorn
+    if announce:
+        database = service.store.engine.url.render_as_string(hide_password=True)
+        announce(
+            f"trainops {trainops_version()} on {database}: API at http://{host}:{port}/api/v1 (docs: /api/v1/docs)"
+        )
+    uvicorn.run(create_app(settings, service=service), host=host, port=port, log_level="info", access_log=False)

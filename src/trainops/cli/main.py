@@ -50,9 +50,7 @@ def serve(
 
     Example: trainops serve --port 8000
     """
-    settings = get_settings()
-    err_console.print(f"trainops {trainops_version()}: API on http://{host}:{port}/api/v1 (docs at /api/v1/docs)")
-    run_server(settings, host=host, port=port, insecure=insecure)
+    run_server(get_settings(), host=host, port=port, insecure=insecure, announce=err_console.print)
 
 
 @app.command()
