@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+
+def machine() -> str:
+    """Cores and the 1-minute load average: figures taken while other work loads the machine are not comparable."""
+    load = os.getloadavg()[0]
+    return f"{os.cpu_count()} cores, load average {load:.2f} before the run"
 
 
 def percentile(values: Sequence[float], pct: float) -> float:
@@ -52,7 +59,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     lines = []
     for row in cells:
-        parts = [row[0].ljust(widths[0])] + [value.rjust(width) for value, width in zip(row[1:], widths[1:], strict=True)]
+        parts = [row[0].ljust(widths[0])] + [
+            value.rjust(width) for value, width in zip(row[1:], widths[1:], strict=True)
+        ]
         lines.append("  ".join(parts).rstrip())
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)

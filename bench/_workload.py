@@ -62,7 +62,9 @@ def create_operation(client: httpx.Client, total_epochs: int) -> str:
 def post_epochs(client: httpx.Client, operation_id: str, records: list[dict[str, Any]], *, batch: int = 1000) -> None:
     """Store ``records`` in batches of ``batch`` (fast set-up of a history; not what is measured)."""
     for start in range(0, len(records), batch):
-        response = client.post(f"/api/v1/operations/{operation_id}/metrics", json={"epochs": records[start : start + batch]})
+        response = client.post(
+            f"/api/v1/operations/{operation_id}/metrics", json={"epochs": records[start : start + batch]}
+        )
         response.raise_for_status()
 
 

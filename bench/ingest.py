@@ -7,6 +7,8 @@ Measured against one real server (uvicorn, one process, fresh SQLite database in
   with many runs at once.
 * one epoch per POST through ``trainops.HttpTrainOps.add_epoch``: the same with the client library's own
   validation and serialisation on top.
+* several writers at once (threads, each its own client and operation), one epoch per POST: what the server
+  sustains when many runs report together, with less of the client's own latency in the figure.
 * ``{"epochs": [...]}`` batches of 10, 100 and 1,000: what a buffering reporter or a bulk import gets.
 
 Every write is a real upsert in its own transaction (re-sending an epoch replaces it), so the figures include
@@ -18,12 +20,13 @@ Run: ``.venv/bin/python bench/ingest.py`` (``--quick`` for a short run, ``--help
 from __future__ import annotations
 
 import argparse
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import httpx
-from _report import LatencySummary, table, verdict
+from _report import LatencySummary, machine, table, verdict
 from _server import trainops_server
 from _workload import create_operation, epoch_record
 
@@ -78,17 +81,55 @@ def sequential_httpx(client: httpx.Client, epochs: int) -> IngestResult:
 def sequential_client_library(url: str, epochs: int) -> IngestResult:
     """One epoch per POST through ``HttpTrainOps.add_epoch`` (builds an ``EpochRecord`` per epoch, as a
     training script using the library does)."""
-    ops = HttpTrainOps(url, retries=0)
-    try:
+    with HttpTrainOps(url, retries=0) as ops:
         operation_id = ops.create_operation("training", total_epochs=epochs).operation_id
-        records = [epoch_record(e, epochs) for e in range(epochs)]
 
         def sender(record: dict[str, object]) -> Callable[[], None]:
-            return lambda: ops.add_epoch(operation_id, EpochRecord.model_validate(record)) and None
+            def send() -> None:
+                ops.add_epoch(operation_id, EpochRecord.model_validate(record))
 
-        return _timed_requests("1 epoch/POST, HttpTrainOps", epochs, [sender(r) for r in records])
-    finally:
-        ops.close()
+            return send
+
+        sends = [sender(epoch_record(e, epochs)) for e in range(epochs)]
+        return _timed_requests("1 epoch/POST, HttpTrainOps", epochs, sends)
+
+
+def concurrent_writers(url: str, writers: int, epochs_each: int) -> IngestResult:
+    """``writers`` threads, each with its own ``httpx.Client`` and operation, posting one epoch per request.
+
+    Throughput is all epochs over the wall time from the first request to the last; latency is per request.
+    """
+    with httpx.Client(base_url=url, timeout=60.0) as setup:
+        operation_ids = [create_operation(setup, epochs_each) for _ in range(writers)]
+    latencies: list[list[float]] = [[] for _ in range(writers)]
+    errors: list[BaseException] = []
+    start = threading.Barrier(writers + 1)
+
+    def write(index: int) -> None:
+        path = f"/api/v1/operations/{operation_ids[index]}/metrics"
+        records = [epoch_record(e, epochs_each, seed=index) for e in range(epochs_each)]
+        with httpx.Client(base_url=url, timeout=60.0) as client:
+            start.wait()
+            try:
+                for record in records:
+                    t0 = time.perf_counter()
+                    client.post(path, json=record).raise_for_status()
+                    latencies[index].append(time.perf_counter() - t0)
+            except (httpx.HTTPError, OSError) as error:
+                errors.append(error)
+
+    threads = [threading.Thread(target=write, args=(i,), daemon=True) for i in range(writers)]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise RuntimeError(f"{len(errors)} writer(s) failed; the first: {errors[0]!r}")
+    flat = [value for per_writer in latencies for value in per_writer]
+    return IngestResult(f"{writers} writers, 1 epoch/POST", len(flat), len(flat), elapsed, LatencySummary.of(flat))
 
 
 def batched(client: httpx.Client, epochs: int, batch_size: int) -> IngestResult:
@@ -113,14 +154,23 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--batch-epochs", type=int, default=20_000, help="epochs sent for each batch size (default 20,000)"
     )
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[10, 100, 1000], help="epochs per batch POST")
+    parser.add_argument(
+        "--writers",
+        type=int,
+        default=4,
+        help="concurrent writers sharing the --epochs between them (default 4; 1: skip)",
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes: 500 single epochs, 3,000 per batch size")
     args = parser.parse_args(argv)
     epochs, batch_epochs = (500, 3000) if args.quick else (args.epochs, args.batch_epochs)
 
     with trainops_server() as server, httpx.Client(base_url=server.url, timeout=60.0) as client:
         print(f"trainops ingest: server {server.url} (uvicorn, 1 process, pid {server.pid}), SQLite in {server.home}")
+        print(machine())
         _warm_up(client)
         results = [sequential_httpx(client, epochs), sequential_client_library(server.url, epochs)]
+        if args.writers > 1:
+            results.append(concurrent_writers(server.url, args.writers, max(epochs // args.writers, 1)))
         results += [batched(client, batch_epochs, size) for size in args.batch_sizes]
 
     rows = [

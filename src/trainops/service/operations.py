@@ -16,6 +16,7 @@ from trainops.core.analysis import analyze
 from trainops.core.cancellation import CancelRequest
 from trainops.core.diagnosis import Diagnosis, OperationMetrics, TrainingMetrics
 from trainops.core.epoch import EpochRecord
+from trainops.core.numbers import Metric
 from trainops.core.operation import (
     ACTIVE_STATUSES,
     OPERATION_TYPE_PATTERN,
@@ -59,7 +60,7 @@ class OperationResults(BaseModel):
     epochs_completed: int
     total_epochs_planned: int | None
     best_epoch: int | None
-    best_val_loss: float | str | None
+    best_val_loss: Metric | None
     final_epoch: EpochRecord | None
     diagnosis: Diagnosis | None = Field(None, description="the diagnosis at the end, when epochs were recorded")
 
