@@ -12,7 +12,8 @@ from trainops.errors import AuthenticationError, InvalidInputError
 from trainops.service.operations import OperationsService
 
 
-def get_service(request: Request) -> OperationsService:
+async def get_service(request: Request) -> OperationsService:
+    # async: a plain attribute read should not cost a hop through the thread pool on every request
     service: OperationsService = request.app.state.service
     return service
 
@@ -20,7 +21,7 @@ def get_service(request: Request) -> OperationsService:
 ServiceDep = Annotated[OperationsService, Depends(get_service)]
 
 
-def require_token(request: Request) -> None:
+async def require_token(request: Request) -> None:
     """Bearer-token check, active when the server was given a token."""
     expected: str | None = request.app.state.api_token
     if expected is None:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import re
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +28,7 @@ from trainops.core.operation import (
 from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
 from trainops.errors import ConflictError, InvalidInputError
+from trainops.service.history_cache import History, HistoryCache
 from trainops.service.throttle import ProgressThrottle
 from trainops.store.operations import OperationStore, OperationVersion
 
@@ -69,33 +68,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-_Analyzed = tuple[Operation, int, list[EpochRecord], Diagnosis]
-
-
-class _HistoryCache:
-    """Full histories and their diagnoses by (operation, version): concurrent pollers of one run share one
-    database read and one analysis per change. Correct across processes because the version lives in the DB."""
-
-    def __init__(self, size: int = 128) -> None:
-        self._size = size
-        self._items: OrderedDict[tuple[str, int, str], _Analyzed] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple[str, int, str]) -> _Analyzed | None:
-        with self._lock:
-            item = self._items.get(key)
-            if item is not None:
-                self._items.move_to_end(key)
-            return item
-
-    def put(self, key: tuple[str, int, str], item: _Analyzed) -> None:
-        with self._lock:
-            self._items[key] = item
-            self._items.move_to_end(key)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-
-
 class OperationsService:
     """Everything that happens to an operation goes through here, whichever interface asked.
 
@@ -115,7 +87,7 @@ class OperationsService:
         self.store = store
         self._clock = clock
         self._throttle = ProgressThrottle(progress_interval)
-        self._cache = _HistoryCache()
+        self._histories = HistoryCache(store)
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
@@ -275,10 +247,14 @@ class OperationsService:
         *,
         since_epoch: int | None = None,
         policy: MonitorPolicy | None = None,
+        version: int | None = None,
     ) -> tuple[int, OperationMetrics]:
-        """:meth:`metrics` and the operation version they were computed at (for ETags)."""
-        policy = policy or MonitorPolicy()
-        operation, version, epochs, diagnosis = self._analyzed(operation_id, policy)
+        """:meth:`metrics` and the operation version they were computed at (for ETags).
+
+        ``version`` is one the caller just read (saves a query); the answer is at that version or newer.
+        """
+        history, diagnosis = self._analyzed(operation_id, policy or MonitorPolicy(), version=version)
+        operation, epochs = history.operation, history.epochs
         if since_epoch is not None:
             epochs = [record for record in epochs if record.epoch > since_epoch]
         metrics = TrainingMetrics.model_construct(
@@ -287,7 +263,7 @@ class OperationsService:
             total_epochs_planned=operation.total_epochs,
             total_epochs_completed=operation.epochs_completed,
         )
-        return version, OperationMetrics.model_construct(
+        return history.version, OperationMetrics.model_construct(
             operation_id=operation.operation_id, operation_type=operation.operation_type, metrics=metrics
         )
 
@@ -297,7 +273,8 @@ class OperationsService:
         Raises:
             ConflictError: the operation has not ended yet (its metrics are readable meanwhile).
         """
-        operation, _, epochs, diagnosis = self._analyzed(operation_id, MonitorPolicy())
+        history, diagnosis = self._analyzed(operation_id, MonitorPolicy())
+        operation, epochs = history.operation, history.epochs
         if not operation.status.is_terminal:
             where = f" at epoch {operation.last_epoch}" if operation.last_epoch is not None else ""
             raise ConflictError(
@@ -327,14 +304,16 @@ class OperationsService:
             diagnosis=diagnosis if epochs else None,
         )
 
-    def _analyzed(self, operation_id: str, policy: MonitorPolicy) -> _Analyzed:
-        policy_key = policy.model_dump_json()
-        version = self.store.version(operation_id).version
-        cached = self._cache.get((operation_id, version, policy_key))
-        if cached is not None:
-            return cached
-        operation, version, epochs = self.store.history(operation_id)
-        diagnosis = analyze(epochs, policy, total_epochs_planned=operation.total_epochs)
-        item = (operation, version, epochs, diagnosis)
-        self._cache.put((operation_id, version, policy_key), item)
-        return item
+    def _analyzed(
+        self, operation_id: str, policy: MonitorPolicy, *, version: int | None = None
+    ) -> tuple[History, Diagnosis]:
+        if version is None:
+            version = self.store.version(operation_id).version
+        history = self._histories.current(operation_id, version)
+        diagnosis = self._histories.diagnosis(
+            operation_id,
+            history,
+            policy.model_dump_json(),
+            lambda: analyze(history.epochs, policy, total_epochs_planned=history.operation.total_epochs),
+        )
+        return history, diagnosis

@@ -45,7 +45,7 @@ def create_database_engine(url: str) -> Engine:
     parsed = parse_database_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)
-    return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(parsed, pool_pre_ping=True, pool_size=20, max_overflow=20)
 
 
 def _sqlite_engine(url: URL) -> Engine:
@@ -56,7 +56,9 @@ def _sqlite_engine(url: URL) -> Engine:
             "e.g. sqlite:////tmp/trainops.db"
         )
     Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    # The pool matches the API's thread pool (40 workers) so busy servers reuse connections instead of opening
+    # (and configuring) overflow ones per request.
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=40, max_overflow=10)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

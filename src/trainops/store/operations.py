@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Row, case, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Row, bindparam, case, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -33,6 +33,19 @@ from trainops.store.engine import WRITE_OPTION
 from trainops.store.tables import STANDARD_COLUMNS, epoch_metrics, operations
 
 _METRIC_COLUMNS = (*STANDARD_COLUMNS, "duration", "timestamp", "extra", "non_finite")
+_LOCKED_COLUMNS = (
+    operations.c.seq,
+    operations.c.id,
+    operations.c.status,
+    operations.c.started_at,
+    operations.c.metadata,
+    operations.c.cancel_requested_at,
+    operations.c.cancel_reason,
+    operations.c.epochs_completed,
+    operations.c.last_epoch,
+    operations.c.version,
+)
+_IN_LIST_CHUNK = 1000  # stay far below SQLite's limit on bound parameters per statement
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +77,17 @@ class OperationStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._insert = postgresql_insert if engine.dialect.name == "postgresql" else sqlite_insert
+        # Statements on the write path are built once: SQLAlchemy then reuses their compiled form.
+        insert_into = (postgresql_insert if engine.dialect.name == "postgresql" else sqlite_insert)(epoch_metrics)
+        self._upsert_epochs = insert_into.on_conflict_do_update(
+            index_elements=[epoch_metrics.c.operation_seq, epoch_metrics.c.epoch],
+            set_={name: insert_into.excluded[name] for name in (*_METRIC_COLUMNS, "revision")},
+        )
+        self._stored_epochs = select(epoch_metrics.c.epoch).where(
+            epoch_metrics.c.operation_seq == bindparam("seq"),
+            epoch_metrics.c.epoch.in_(bindparam("epochs", expanding=True)),
+        )
+        self._lock_row = select(*_LOCKED_COLUMNS).where(operations.c.id == bindparam("id")).with_for_update()
 
     # -- transactions ---------------------------------------------------------------------------------------
 
@@ -80,9 +103,9 @@ class OperationStore:
             with connection.begin():
                 yield connection
 
-    def _lock(self, connection: Connection, operation_id: str) -> Row[Any]:
-        """The operation's row, locked for the rest of the write transaction."""
-        row = connection.execute(select(operations).where(operations.c.id == operation_id).with_for_update()).first()
+    def _lock(self, connection: Connection, operation_id: str) -> Any:
+        """The operation's row (the columns writes need), locked for the rest of the write transaction."""
+        row = connection.execute(self._lock_row, {"id": operation_id}).first()
         if row is None:
             raise _not_found(operation_id)
         return row
@@ -209,31 +232,32 @@ class OperationStore:
         return _ack(row, OperationStatus(row.status), accepted=0)
 
     def write_epochs(self, operation_id: str, records: Sequence[EpochRecord], now: datetime) -> WriteAck:
-        """Upsert epoch records: a re-sent epoch replaces the stored one, never duplicates it."""
+        """Upsert epoch records: a re-sent epoch replaces the stored one, never duplicates it.
+
+        The cost is in the size of the write, not of the history: new epochs are counted by looking up only
+        the epochs being written.
+        """
         latest: dict[int, EpochRecord] = {record.epoch: record for record in records}
         with self._writing() as connection:
             row = self._lock(connection, operation_id)
             if OperationStatus(row.status).is_terminal:
                 raise _finished(operation_id, row.status, "metrics")
+            completed, last_epoch = row.epochs_completed, row.last_epoch
             if latest:
-                statement = self._insert(epoch_metrics)
-                statement = statement.on_conflict_do_update(
-                    index_elements=[epoch_metrics.c.operation_seq, epoch_metrics.c.epoch],
-                    set_={name: statement.excluded[name] for name in _METRIC_COLUMNS},
+                epochs = list(latest)
+                stored = sum(
+                    len(connection.execute(self._stored_epochs, {"seq": row.seq, "epochs": chunk}).all())
+                    for chunk in (epochs[i : i + _IN_LIST_CHUNK] for i in range(0, len(epochs), _IN_LIST_CHUNK))
                 )
-                connection.execute(statement, [_metric_row(row.seq, record, now) for record in latest.values()])
-            count, last_epoch = connection.execute(
-                select(func.count(), func.max(epoch_metrics.c.epoch)).where(epoch_metrics.c.operation_seq == row.seq)
-            ).one()
+                revision = row.version + 1  # the version _touch gives the operation below, under our lock
+                connection.execute(
+                    self._upsert_epochs, [_metric_row(row.seq, record, now, revision) for record in latest.values()]
+                )
+                completed += len(latest) - stored
+                last_epoch = max(epochs) if last_epoch is None else max(last_epoch, *epochs)
             values = self._running_values(row, now)
             status = self._touch(
-                connection,
-                row,
-                now,
-                epochs_completed=count,
-                last_epoch=last_epoch,
-                last_heartbeat=now,
-                **values,
+                connection, row, now, epochs_completed=completed, last_epoch=last_epoch, last_heartbeat=now, **values
             )
         return _ack(row, status, accepted=len(latest))
 
@@ -306,9 +330,16 @@ class OperationStore:
 
     # -- epochs ---------------------------------------------------------------------------------------------
 
-    def history(self, operation_id: str, since_epoch: int | None = None) -> tuple[Operation, int, list[EpochRecord]]:
-        """The operation, its version and its epochs after ``since_epoch`` (all when ``None``), oldest first,
-        read in one transaction so the three agree."""
+    def history(
+        self, operation_id: str, since_epoch: int | None = None, *, after_version: int | None = None
+    ) -> tuple[Operation, int, list[EpochRecord]]:
+        """The operation, its version and its epochs, oldest first, read in one transaction so they agree.
+
+        Args:
+            since_epoch: Only epochs numbered after this one.
+            after_version: Only epochs written after the operation was at this version (what a cached copy of
+                the history at that version is missing).
+        """
         with self._reading() as connection:
             row = connection.execute(select(operations).where(operations.c.id == operation_id)).first()
             if row is None:
@@ -318,6 +349,8 @@ class OperationStore:
             )
             if since_epoch is not None:
                 query = query.where(epoch_metrics.c.epoch > since_epoch)
+            if after_version is not None:
+                query = query.where(epoch_metrics.c.revision > after_version)
             rows = connection.execute(query.order_by(epoch_metrics.c.epoch)).all()
         return _operation(row), row.version, [_epoch(metric_row) for metric_row in rows]
 
@@ -378,8 +411,13 @@ def _operation(row: Row[Any]) -> Operation:
     )
 
 
-def _metric_row(seq: int, record: EpochRecord, now: datetime) -> dict[str, Any]:
-    values: dict[str, Any] = {"operation_seq": seq, "epoch": record.epoch, "duration": record.duration}
+def _metric_row(seq: int, record: EpochRecord, now: datetime, revision: int) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "operation_seq": seq,
+        "epoch": record.epoch,
+        "duration": record.duration,
+        "revision": revision,
+    }
     non_finite: dict[str, str | float] = {}
     for name in STANDARD_COLUMNS:
         value: float | None = getattr(record, name)

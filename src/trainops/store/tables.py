@@ -50,7 +50,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-JsonDocument = JSON().with_variant(JSONB(), "postgresql")
+JsonDocument = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+"""JSON (JSONB on PostgreSQL); Python ``None`` is SQL NULL, so empty columns cost nothing to store or decode."""
 
 operations = Table(
     "operations",
@@ -94,6 +95,9 @@ epoch_metrics = Table(
     Column("learning_rate", Float),
     Column("duration", Float),
     Column("timestamp", Float, nullable=False),  # seconds since the epoch, UTC: compact and sortable
+    # The operation's version when this row was last written: readers that cached a history at version V
+    # fetch only the rows with revision > V.
+    Column("revision", Integer, nullable=False, server_default="0"),
     # Custom metrics, and standard ones that are NaN/infinite (SQLite stores NaN as NULL), as JSON whose
     # non-finite numbers are spelled "NaN" / "Infinity" / "-Infinity".
     Column("extra", JsonDocument),

@@ -51,7 +51,7 @@ _EPOCH_BODY_SCHEMA = {
 }
 
 
-def monitor_policy(
+async def monitor_policy(
     monitor: Annotated[str | None, Query(description="metric to judge by (default val_loss)")] = None,
     mode: Annotated[Literal["min", "max", "auto"] | None, Query()] = None,
     min_delta: Annotated[float | None, Query(ge=0)] = None,
@@ -208,10 +208,11 @@ def get_metrics(
     Poll with ``since_epoch`` for new epochs only, and ``If-None-Match`` with the last ETag: an unchanged
     history answers 304 with no body."""
     query_key = f"{since_epoch}|{policy.model_dump_json()}"
-    tag = _etag(operation_id, service.version(operation_id).version, query_key)
+    current = service.version(operation_id).version
+    tag = _etag(operation_id, current, query_key)
     if _matches(request.headers.get("if-none-match"), tag):
         return Response(status_code=304, headers={"ETag": tag})
-    version, metrics = service.metrics_snapshot(operation_id, since_epoch=since_epoch, policy=policy)
+    version, metrics = service.metrics_snapshot(operation_id, since_epoch=since_epoch, policy=policy, version=current)
     return envelope(metrics, headers={"ETag": _etag(operation_id, version, query_key), "Cache-Control": "no-cache"})
 
 

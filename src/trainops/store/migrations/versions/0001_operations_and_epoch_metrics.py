@@ -59,6 +59,7 @@ def upgrade() -> None:
         sa.Column("learning_rate", sa.Float()),
         sa.Column("duration", sa.Float()),
         sa.Column("timestamp", sa.Float(), nullable=False),
+        sa.Column("revision", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("extra", JsonDocument),
         sa.Column("non_finite", JsonDocument),
         sa.ForeignKeyConstraint(

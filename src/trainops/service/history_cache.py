@@ -1,0 +1,99 @@
+"""Metric histories kept current in memory, so polling a live run costs what changed, not the whole history."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from trainops.core.diagnosis import Diagnosis
+from trainops.core.epoch import EpochRecord
+from trainops.core.operation import Operation
+from trainops.store.operations import OperationStore
+
+
+@dataclass
+class History:
+    """An operation's full history at one version, and the diagnoses computed over it (by policy)."""
+
+    operation: Operation
+    version: int
+    epochs: list[EpochRecord]
+    diagnoses: dict[str, Diagnosis] = field(default_factory=dict)
+
+
+def merge(epochs: list[EpochRecord], changed: list[EpochRecord]) -> list[EpochRecord]:
+    """``epochs`` with ``changed`` records added or replaced, still ordered by epoch."""
+    if not changed:
+        return epochs
+    if not epochs or changed[0].epoch > epochs[-1].epoch:
+        return [*epochs, *changed]  # the common case: a live run appending epochs
+    by_epoch = {record.epoch: record for record in epochs}
+    by_epoch.update((record.epoch, record) for record in changed)
+    return [by_epoch[epoch] for epoch in sorted(by_epoch)]
+
+
+class HistoryCache:
+    """Histories by operation, brought up to date incrementally.
+
+    The store's per-operation ``version`` says whether a cached history is current; when it is not, only the
+    rows written since (``revision > cached version``) are read and merged. Loads and analyses of one operation
+    happen once at a time (single flight): thirty pollers arriving right after an epoch share one read and one
+    analysis. Correct across processes, because versions live in the database.
+    """
+
+    def __init__(self, store: OperationStore, size: int = 128) -> None:
+        self._store = store
+        self._size = size
+        self._entries: OrderedDict[str, History] = OrderedDict()
+        self._lock = threading.Lock()
+        self._flights: dict[str, threading.Lock] = {}
+
+    def _cached(self, operation_id: str, version: int) -> History | None:
+        with self._lock:
+            entry = self._entries.get(operation_id)
+            if entry is not None and entry.version >= version:
+                self._entries.move_to_end(operation_id)
+                return entry
+            return None
+
+    def _flight(self, operation_id: str) -> threading.Lock:
+        with self._lock:
+            return self._flights.setdefault(operation_id, threading.Lock())
+
+    def current(self, operation_id: str, version: int) -> History:
+        """The history at ``version`` or newer."""
+        entry = self._cached(operation_id, version)
+        if entry is not None:
+            return entry
+        with self._flight(operation_id):
+            entry = self._cached(operation_id, version)  # another thread may have loaded it meanwhile
+            if entry is not None:
+                return entry
+            with self._lock:
+                stale = self._entries.get(operation_id)
+            if stale is None:
+                operation, loaded, epochs = self._store.history(operation_id)
+            else:
+                operation, loaded, changed = self._store.history(operation_id, after_version=stale.version)
+                epochs = merge(stale.epochs, changed)
+            entry = History(operation, loaded, epochs)
+            with self._lock:
+                self._entries[operation_id] = entry
+                self._entries.move_to_end(operation_id)
+                while len(self._entries) > self._size:
+                    evicted, _ = self._entries.popitem(last=False)
+                    self._flights.pop(evicted, None)
+            return entry
+
+    def diagnosis(self, operation_id: str, entry: History, key: str, compute: Callable[[], Diagnosis]) -> Diagnosis:
+        """``entry``'s diagnosis under the policy ``key``, computed once however many callers ask at once."""
+        found = entry.diagnoses.get(key)
+        if found is not None:
+            return found
+        with self._flight(operation_id):
+            found = entry.diagnoses.get(key)
+            if found is None:
+                found = entry.diagnoses[key] = compute()
+            return found

@@ -1,0 +1,93 @@
+"""The incremental history cache: merging, replacing re-sent epochs, single flight."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from trainops.core import EpochRecord
+from trainops.service import OperationsService
+from trainops.service.history_cache import HistoryCache, merge
+from trainops.store import OperationStore
+
+
+def records(*pairs: tuple[int, float]) -> list[EpochRecord]:
+    return [EpochRecord(epoch=epoch, val_loss=value) for epoch, value in pairs]
+
+
+@pytest.mark.parametrize(
+    ("cached", "changed", "expected"),
+    [
+        pytest.param([], [(0, 1.0)], [(0, 1.0)], id="first"),
+        pytest.param([(0, 1.0)], [], [(0, 1.0)], id="nothing-new"),
+        pytest.param([(0, 1.0), (1, 0.9)], [(2, 0.8), (3, 0.7)], [(0, 1.0), (1, 0.9), (2, 0.8), (3, 0.7)], id="append"),
+        pytest.param([(0, 1.0), (1, 0.9)], [(1, 0.5)], [(0, 1.0), (1, 0.5)], id="replace"),
+        pytest.param(
+            [(0, 1.0), (2, 0.8)], [(1, 0.9), (3, 0.7)], [(0, 1.0), (1, 0.9), (2, 0.8), (3, 0.7)], id="fill-gap"
+        ),
+    ],
+)
+def test_merge(
+    cached: list[tuple[int, float]], changed: list[tuple[int, float]], expected: list[tuple[int, float]]
+) -> None:
+    merged = merge(records(*cached), records(*changed))
+    assert [(record.epoch, record.val_loss) for record in merged] == expected
+
+
+def test_cached_history_follows_appends_and_rewrites(service: OperationsService) -> None:
+    operation = service.create()
+    service.add_epochs(operation.operation_id, records((0, 1.0), (1, 0.8), (2, 0.9)))
+    assert service.metrics(operation.operation_id).metrics.best_epoch == 1
+
+    service.add_epochs(operation.operation_id, records((2, 0.1), (3, 0.95)))  # rewrite an old epoch, add one
+    block = service.metrics(operation.operation_id).metrics
+
+    assert [(record.epoch, record.val_loss) for record in block.epochs] == [(0, 1.0), (1, 0.8), (2, 0.1), (3, 0.95)]
+    assert block.best_epoch == 2
+    assert block.total_epochs_completed == 4
+
+
+def test_a_change_from_another_process_is_seen(service: OperationsService) -> None:
+    operation = service.create()
+    service.add_epoch(operation.operation_id, EpochRecord(epoch=0, val_loss=1.0))
+    assert service.metrics(operation.operation_id).metrics.total_epochs_completed == 1
+
+    other = OperationsService(OperationStore(service.store.engine))  # its own cache, as another process has
+    other.add_epoch(operation.operation_id, EpochRecord(epoch=1, val_loss=0.5))
+
+    block = service.metrics(operation.operation_id).metrics
+    assert [record.epoch for record in block.epochs] == [0, 1]
+    assert block.best_epoch == 1
+
+
+def test_concurrent_readers_share_one_load(service: OperationsService) -> None:
+    operation = service.create()
+    service.add_epochs(operation.operation_id, records(*[(e, 1.0 / (e + 1)) for e in range(200)]))
+    loads: list[int] = []
+    store = service.store
+    original = store.history
+
+    def counting_history(*args: object, **kwargs: object) -> object:
+        loads.append(1)
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    store.history = counting_history  # type: ignore[method-assign]
+    cache = HistoryCache(store)
+    version = store.version(operation.operation_id).version
+    barrier = threading.Barrier(16)
+    results = []
+
+    def read() -> None:
+        barrier.wait()
+        results.append(cache.current(operation.operation_id, version))
+
+    threads = [threading.Thread(target=read) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(loads) == 1
+    assert len({id(result) for result in results}) == 1
+    assert len(results[0].epochs) == 200
