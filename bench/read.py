@@ -12,8 +12,9 @@ Measured against one real server (uvicorn, one process, fresh SQLite database in
 
    Also the cost of a poll that changed nothing: ``If-None-Match`` with the current ETag, answered 304.
 
-2. A live run under load: one writer adds an epoch every 100 ms while 32 pollers (threads, each with its own
-   ``httpx.Client``) poll it for a bounded time, each once per ``--poll-interval``:
+2. A live run under load: one writer adds an epoch every 100 ms while 32 pollers (threads spread over 4 client
+   processes, each with its own ``httpx.Client``) poll it for a bounded time, each once per ``--poll-interval``:
+   first every second (what ``trainops ops watch`` does), then every 100 ms as a stress test.
 
    * ``incremental``: what a real poller does (``?since_epoch=<last seen>`` and ``If-None-Match: <last ETag>``):
      mostly 304s, and one small answer per new epoch. Goal: p99 <= 50 ms and no errors.
@@ -28,9 +29,11 @@ Run: ``.venv/bin/python bench/read.py`` (``--quick`` for a short run, ``--help``
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import httpx
@@ -227,35 +230,61 @@ def _writer(url: str, path: str, first_epoch: int, total: int, every: float, sto
     return stats
 
 
+def _poller_group(
+    url: str, path: str, mode: str, interval: float, offsets: Sequence[float], seconds: float
+) -> list[PollerStats]:
+    """Run one thread per offset, polling for ``seconds``; returns each poller's stats."""
+    stop = threading.Event()
+    stats = [PollerStats() for _ in offsets]
+    threads = [
+        threading.Thread(target=_poller, args=(url, path, mode, interval, offset, stop, stats[i]), daemon=True)
+        for i, offset in enumerate(offsets)
+    ]
+    for thread in threads:
+        thread.start()
+    stop.wait(seconds)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=60.0)
+    return stats
+
+
 def under_load(
-    url: str, *, mode: str, history: int, pollers: int, seconds: float, poll_interval: float, write_every: float
+    url: str,
+    *,
+    mode: str,
+    history: int,
+    pollers: int,
+    seconds: float,
+    poll_interval: float,
+    write_every: float,
+    processes: int = 1,
 ) -> LoadResult:
-    """``pollers`` threads polling one operation in ``mode`` while a writer thread adds an epoch every
-    ``write_every`` seconds, for ``seconds``; pollers start spread over one interval."""
+    """``pollers`` pollers of one operation in ``mode`` while a writer thread adds an epoch every
+    ``write_every`` seconds, for ``seconds``; pollers start spread over one interval.
+
+    The pollers are threads spread over ``processes`` client processes: in a single Python process, 32 client
+    threads queue for one GIL and the queueing shows up as server latency that the server never caused.
+    """
     with httpx.Client(base_url=url, timeout=60.0) as setup:
         operation_id = seeded_operation(setup, history)
     path = _metrics_path(operation_id)
+    offsets = [poll_interval * i / pollers for i in range(pollers)]
+    groups = [offsets[i::processes] for i in range(processes)]
     stop = threading.Event()
-    stats = [PollerStats() for _ in range(pollers)]
-    threads = [
-        threading.Thread(
-            target=_poller,
-            args=(url, path, mode, poll_interval, poll_interval * i / pollers, stop, stats[i]),
-            daemon=True,
-        )
-        for i in range(pollers)
-    ]
     writer_stats: list[PollerStats] = []
     writer = threading.Thread(
         target=lambda: writer_stats.append(_writer(url, path, history, 2 * history, write_every, stop)), daemon=True
     )
     started = time.perf_counter()
-    for thread in [writer, *threads]:
-        thread.start()
-    stop.wait(seconds)
+    writer.start()
+    with ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [
+            pool.submit(_poller_group, url, path, mode, poll_interval, group, seconds) for group in groups if group
+        ]
+        stats = [item for future in futures for item in future.result()]
     stop.set()
-    for thread in [writer, *threads]:
-        thread.join(timeout=60.0)
+    writer.join(timeout=60.0)
     elapsed = time.perf_counter() - started
     latencies = [value for s in stats for value in s.latencies]
     written = writer_stats[0] if writer_stats else PollerStats(errors=1)
@@ -344,11 +373,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--pollers", type=int, default=32, help="concurrent pollers under load (default 32)")
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each load run (default 10)")
     parser.add_argument(
-        "--poll-interval", type=float, default=0.1, help="seconds between one poller's polls (default 0.1; 0: flat out)"
+        "--poll-interval",
+        type=float,
+        nargs="+",
+        default=[1.0, 0.1],
+        help="seconds between one poller's polls; one load run per value (default: 1.0, as `trainops ops watch`, "
+        "then 0.1 as a stress test; 0: flat out)",
     )
     parser.add_argument("--write-every", type=float, default=0.1, help="seconds between epochs (default 0.1)")
     parser.add_argument("--load-history", type=int, default=1000, help="epochs already stored (default 1,000)")
     parser.add_argument("--skip-full-load", action="store_true", help="only incremental polls under load")
+    parser.add_argument(
+        "--client-processes", type=int, default=4, help="client processes the pollers are spread over (default 4)"
+    )
     parser.add_argument("--quick", action="store_true", help="50 reads per case, 3 s load runs")
     args = parser.parse_args(argv)
     reads, seconds = (50, 3.0) if args.quick else (args.reads, args.seconds)
@@ -358,24 +395,27 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(machine())
         print("\none poller, full history with diagnosis:")
         _print_single(single_poller(server.url, args.sizes, reads))
-        print(
-            f"\n{args.pollers} pollers every {args.poll_interval * 1000:.0f} ms, one writer every "
-            f"{args.write_every * 1000:.0f} ms, {seconds:.0f} s each, history starting at {args.load_history:,} epochs:"
-        )
         modes = ["incremental"] if args.skip_full_load else ["incremental", "full"]
-        load = [
-            under_load(
-                server.url,
-                mode=mode,
-                history=args.load_history,
-                pollers=args.pollers,
-                seconds=seconds,
-                poll_interval=args.poll_interval,
-                write_every=args.write_every,
+        for interval in args.poll_interval:
+            print(
+                f"\n{args.pollers} pollers ({args.client_processes} client processes) every "
+                f"{interval * 1000:.0f} ms, one writer every {args.write_every * 1000:.0f} ms, {seconds:.0f} s each, "
+                f"history starting at {args.load_history:,} epochs:"
             )
-            for mode in modes
-        ]
-        _print_load(load)
+            load = [
+                under_load(
+                    server.url,
+                    mode=mode,
+                    history=args.load_history,
+                    pollers=args.pollers,
+                    seconds=seconds,
+                    poll_interval=interval,
+                    write_every=args.write_every,
+                    processes=args.client_processes,
+                )
+                for mode in modes
+            ]
+            _print_load(load)
 
 
 if __name__ == "__main__":

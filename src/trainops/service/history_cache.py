@@ -58,6 +58,11 @@ class HistoryCache:
                 return entry
             return None
 
+    def ready(self, operation_id: str, version: int, key: str) -> bool:
+        """Whether the history at ``version`` and its diagnosis under ``key`` are in memory (no I/O needed)."""
+        entry = self._cached(operation_id, version)
+        return entry is not None and key in entry.diagnoses
+
     def _flight(self, operation_id: str) -> threading.Lock:
         with self._lock:
             return self._flights.setdefault(operation_id, threading.Lock())

@@ -304,6 +304,10 @@ class OperationsService:
             diagnosis=diagnosis if epochs else None,
         )
 
+    def metrics_in_memory(self, operation_id: str, policy: MonitorPolicy, version: int) -> bool:
+        """Whether :meth:`metrics_snapshot` at ``version`` would be answered from memory, without I/O."""
+        return self._histories.ready(operation_id, version, policy.model_dump_json())
+
     def _analyzed(
         self, operation_id: str, policy: MonitorPolicy, *, version: int | None = None
     ) -> tuple[History, Diagnosis]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from trainops.api.deps import JsonBody, ServiceDep
 from trainops.api.responses import Envelope, WriteEnvelope, envelope
@@ -195,7 +197,7 @@ def complete_operation(operation_id: OperationId, body: CompleteRequest, service
     response_model=Envelope[OperationMetrics],
     responses={304: {"description": "unchanged since the ETag sent in If-None-Match"}},
 )
-def get_metrics(
+async def get_metrics(
     operation_id: OperationId,
     request: Request,
     service: ServiceDep,
@@ -207,12 +209,18 @@ def get_metrics(
 
     Poll with ``since_epoch`` for new epochs only, and ``If-None-Match`` with the last ETag: an unchanged
     history answers 304 with no body."""
+    # The polling hot path runs on the event loop: one indexed single-row read for the version, then memory.
+    # Only a history that changed since it was cached is loaded and analysed in the thread pool.
     query_key = f"{since_epoch}|{policy.model_dump_json()}"
     current = service.version(operation_id).version
     tag = _etag(operation_id, current, query_key)
     if _matches(request.headers.get("if-none-match"), tag):
         return Response(status_code=304, headers={"ETag": tag})
-    version, metrics = service.metrics_snapshot(operation_id, since_epoch=since_epoch, policy=policy, version=current)
+    snapshot = partial(service.metrics_snapshot, operation_id, since_epoch=since_epoch, policy=policy, version=current)
+    if service.metrics_in_memory(operation_id, policy, current):
+        version, metrics = snapshot()
+    else:
+        version, metrics = await run_in_threadpool(snapshot)
     return envelope(metrics, headers={"ETag": _etag(operation_id, version, query_key), "Cache-Control": "no-cache"})
 
 
