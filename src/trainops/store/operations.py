@@ -77,6 +77,8 @@ class OperationStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.is_local = engine.dialect.name == "sqlite"
+        """A local file: calls take well under a millisecond and writes queue for one lock anyway."""
         # Statements on the write path are built once: SQLAlchemy then reuses their compiled form.
         insert_into = (postgresql_insert if engine.dialect.name == "postgresql" else sqlite_insert)(epoch_metrics)
         self._upsert_epochs = insert_into.on_conflict_do_update(
@@ -245,10 +247,12 @@ class OperationStore:
             completed, last_epoch = row.epochs_completed, row.last_epoch
             if latest:
                 epochs = list(latest)
-                stored = sum(
-                    len(connection.execute(self._stored_epochs, {"seq": row.seq, "epochs": chunk}).all())
-                    for chunk in (epochs[i : i + _IN_LIST_CHUNK] for i in range(0, len(epochs), _IN_LIST_CHUNK))
-                )
+                stored = 0
+                if last_epoch is not None and min(epochs) <= last_epoch:  # appending needs no look-up
+                    stored = sum(
+                        len(connection.execute(self._stored_epochs, {"seq": row.seq, "epochs": chunk}).all())
+                        for chunk in (epochs[i : i + _IN_LIST_CHUNK] for i in range(0, len(epochs), _IN_LIST_CHUNK))
+                    )
                 revision = row.version + 1  # the version _touch gives the operation below, under our lock
                 connection.execute(
                     self._upsert_epochs, [_metric_row(row.seq, record, now, revision) for record in latest.values()]

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, Response
 
-from trainops.api.deps import ServiceDep
+from trainops.api.deps import ServiceDep, call_service
 from trainops.api.responses import Envelope, envelope
 from trainops.service.bootstrap import Health, check_health
 
@@ -10,6 +12,6 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/health", response_model=Envelope[Health])
-def health(service: ServiceDep) -> Response:
+async def health(service: ServiceDep) -> Response:
     """Liveness and what the server runs on (version, database, schema revision). Needs no token."""
-    return envelope(check_health(service))
+    return envelope(await call_service(service, partial(check_health, service)))

@@ -8,9 +8,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 
-from trainops.api.deps import JsonBody, ServiceDep
+from trainops.api.deps import JsonBody, ServiceDep, call_service
 from trainops.api.responses import Envelope, WriteEnvelope, envelope
 from trainops.api.schemas import (
     CancelRequestBody,
@@ -81,15 +80,18 @@ def _parse(model: type[Any], payload: Any) -> Any:
 
 
 @router.post("", status_code=201, response_model=Envelope[Operation])
-def create_operation(request: CreateOperationRequest, service: ServiceDep) -> Response:
+async def create_operation(request: CreateOperationRequest, service: ServiceDep) -> Response:
     """Register an operation that a training script outside trainops runs (it then posts progress and
     metrics here). Answers 201 with the pending operation."""
-    operation = service.create(request.operation_type, metadata=request.metadata, total_epochs=request.total_epochs)
+    operation = await call_service(
+        service,
+        partial(service.create, request.operation_type, metadata=request.metadata, total_epochs=request.total_epochs),
+    )
     return envelope(operation, status_code=201)
 
 
 @router.get("", response_model=Envelope[OperationPage])
-def list_operations(
+async def list_operations(
     service: ServiceDep,
     status: Annotated[list[OperationStatus] | None, Query(description="repeat to match several")] = None,
     operation_type: Annotated[str | None, Query()] = None,
@@ -98,29 +100,36 @@ def list_operations(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
     """Operations, newest first, with the total and active counts of everything that matches."""
-    page = service.list_operations(
-        status=status, operation_type=operation_type, active_only=active_only, limit=limit, offset=offset
+    query = partial(
+        service.list_operations,
+        status=status,
+        operation_type=operation_type,
+        active_only=active_only,
+        limit=limit,
+        offset=offset,
     )
+    page = await call_service(service, query)
     return envelope(page)
 
 
 @router.get("/{operation_id}", response_model=Envelope[Operation])
-def get_operation(
+async def get_operation(
     operation_id: OperationId,
     service: ServiceDep,
     include_metrics: Annotated[bool, Query(description="add the metrics block")] = False,
 ) -> Response:
     """One operation: status, progress, metadata, cancel request, result or error."""
-    operation = service.get(operation_id)
+    operation = await call_service(service, partial(service.get, operation_id))
     if not include_metrics:
         return envelope(operation)
     payload = operation.model_dump(mode="json")
-    payload["metrics"] = service.metrics(operation_id).metrics.model_dump(mode="json")
+    metrics = await call_service(service, partial(service.metrics, operation_id))
+    payload["metrics"] = metrics.metrics.model_dump(mode="json")
     return envelope(payload)
 
 
 @router.delete("/{operation_id}", response_model=WriteEnvelope[Operation])
-def cancel_operation(
+async def cancel_operation(
     operation_id: OperationId,
     service: ServiceDep,
     body: Annotated[CancelRequestBody | None, Body()] = None,
@@ -131,48 +140,52 @@ def cancel_operation(
     given = body.reason if body else reason
     if not given:
         raise InvalidInputError('cancelling needs a reason: send {"reason": "..."} (or ?reason=...)')
-    operation = service.cancel(operation_id, given, requested_by=body.requested_by if body else "user")
+    requested_by = body.requested_by if body else "user"
+    operation = await call_service(service, partial(service.cancel, operation_id, given, requested_by=requested_by))
     return envelope(operation, cancel=_ack_of(operation))
 
 
 @router.post("/{operation_id}/cancel", response_model=WriteEnvelope[Operation])
-def cancel_operation_post(operation_id: OperationId, body: CancelRequestBody, service: ServiceDep) -> Response:
+async def cancel_operation_post(operation_id: OperationId, body: CancelRequestBody, service: ServiceDep) -> Response:
     """The same as ``DELETE /operations/{id}``, for clients that cannot send a body with DELETE."""
-    operation = service.cancel(operation_id, body.reason, requested_by=body.requested_by)
+    operation = await call_service(
+        service, partial(service.cancel, operation_id, body.reason, requested_by=body.requested_by)
+    )
     return envelope(operation, cancel=_ack_of(operation))
 
 
 @router.get("/{operation_id}/results", response_model=Envelope[OperationResults])
-def get_results(operation_id: OperationId, service: ServiceDep) -> Response:
+async def get_results(operation_id: OperationId, service: ServiceDep) -> Response:
     """What a finished operation produced; 409 while it still runs."""
-    return envelope(service.results(operation_id))
+    return envelope(await call_service(service, partial(service.results, operation_id)))
 
 
 @router.post("/{operation_id}/start", response_model=WriteEnvelope[Operation])
-def start_operation(
+async def start_operation(
     operation_id: OperationId, service: ServiceDep, body: Annotated[StartRequest | None, Body()] = None
 ) -> Response:
     """Mark a pending operation running (posting progress or metrics does this too)."""
-    operation = service.start(operation_id, worker=body.worker if body else None)
+    worker = body.worker if body else None
+    operation = await call_service(service, partial(service.start, operation_id, worker=worker))
     return envelope(operation, cancel=_ack_of(operation))
 
 
 @router.post("/{operation_id}/progress", response_model=WriteEnvelope[WriteAck])
-def report_progress(operation_id: OperationId, state: ProgressState, service: ServiceDep) -> Response:
+async def report_progress(operation_id: OperationId, state: ProgressState, service: ServiceDep) -> Response:
     """Where the job is now. Throttled per operation; phase changes and epoch ends are always stored."""
-    ack = service.report_progress(operation_id, state)
+    ack = await call_service(service, partial(service.report_progress, operation_id, state))
     return envelope(ack, cancel=ack)
 
 
 @router.post("/{operation_id}/heartbeat", response_model=WriteEnvelope[WriteAck])
-def heartbeat(operation_id: OperationId, service: ServiceDep) -> Response:
+async def heartbeat(operation_id: OperationId, service: ServiceDep) -> Response:
     """I am alive; answers whether a stop was requested."""
-    ack = service.heartbeat(operation_id)
+    ack = await call_service(service, partial(service.heartbeat, operation_id))
     return envelope(ack, cancel=ack)
 
 
 @router.post("/{operation_id}/metrics", response_model=WriteEnvelope[WriteAck], openapi_extra=_EPOCH_BODY_SCHEMA)
-def add_metrics(operation_id: OperationId, payload: JsonBody, service: ServiceDep) -> Response:
+async def add_metrics(operation_id: OperationId, payload: JsonBody, service: ServiceDep) -> Response:
     """One epoch record, or ``{"epochs": [...]}``. Re-sending an epoch replaces it. NaN and infinities are
     accepted as ``"NaN"``/``"Infinity"``/``"-Infinity"`` (or bare literals) and kept: they signal divergence."""
     if isinstance(payload, dict) and "epochs" in payload:
@@ -181,14 +194,15 @@ def add_metrics(operation_id: OperationId, payload: JsonBody, service: ServiceDe
         records = [_parse(EpochRecord, payload)]
     else:
         raise InvalidInputError('send one epoch record {"epoch": 0, ...} or {"epochs": [...]}')
-    ack = service.add_epochs(operation_id, records)
+    ack = await call_service(service, partial(service.add_epochs, operation_id, records))
     return envelope(ack, cancel=ack)
 
 
 @router.post("/{operation_id}/complete", response_model=WriteEnvelope[Operation])
-def complete_operation(operation_id: OperationId, body: CompleteRequest, service: ServiceDep) -> Response:
+async def complete_operation(operation_id: OperationId, body: CompleteRequest, service: ServiceDep) -> Response:
     """End the operation as completed, failed (with ``error``) or cancelled, with its result summary."""
-    operation = service.finish(operation_id, OperationStatus(body.status), result=body.result, error=body.error)
+    finish = partial(service.finish, operation_id, OperationStatus(body.status), result=body.result, error=body.error)
+    operation = await call_service(service, finish)
     return envelope(operation, cancel=_ack_of(operation))
 
 
@@ -212,7 +226,7 @@ async def get_metrics(
     # The polling hot path runs on the event loop: one indexed single-row read for the version, then memory.
     # Only a history that changed since it was cached is loaded and analysed in the thread pool.
     query_key = f"{since_epoch}|{policy.model_dump_json()}"
-    current = service.version(operation_id).version
+    current = (await call_service(service, partial(service.version, operation_id))).version
     tag = _etag(operation_id, current, query_key)
     if _matches(request.headers.get("if-none-match"), tag):
         return Response(status_code=304, headers={"ETag": tag})
@@ -220,7 +234,7 @@ async def get_metrics(
     if service.metrics_in_memory(operation_id, policy, current):
         version, metrics = snapshot()
     else:
-        version, metrics = await run_in_threadpool(snapshot)
+        version, metrics = await call_service(service, snapshot)
     return envelope(metrics, headers={"ETag": _etag(operation_id, version, query_key), "Cache-Control": "no-cache"})
 
 
