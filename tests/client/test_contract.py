@@ -6,6 +6,7 @@ Every test here runs four times (local/http x sqlite/postgresql) through the ``o
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 
@@ -268,7 +269,7 @@ def test_run_completes_fails_or_cancels(ops: TrainOps) -> None:
     assert failed.status is OperationStatus.FAILED
     assert failed.error == "RuntimeError: CUDA out of memory"
 
-    with ops.run(total_epochs=100) as stopped:
+    with ops.run(total_epochs=100, flush_interval=None) as stopped:
         for epoch in range(100):
             stopped.log(epoch, val_loss=1.0 / (epoch + 1))
             if epoch == 2:
@@ -282,12 +283,48 @@ def test_run_completes_fails_or_cancels(ops: TrainOps) -> None:
     assert cancelled.status is OperationStatus.CANCELLED
     assert cancelled.epochs_completed == 4
 
-    with ops.run() as raising:
+    with ops.run(flush_interval=None) as raising:
         ops.cancel_operation(raising.operation_id, "stop now")
         raising.log(0, val_loss=1.0)
         with pytest.raises(OperationCancelledError, match="stop now"):
             raising.raise_if_stopped()
     assert ops.get_operation(raising.operation_id).status is OperationStatus.CANCELLED
+
+
+def test_buffered_run_stores_every_epoch_and_hears_a_stop(ops: TrainOps) -> None:
+    with ops.run(total_epochs=1000, flush_interval=0.05) as run:
+        for epoch in range(1000):
+            run.log(epoch, train_loss=1.0 / (epoch + 1), val_loss=1.0 / (epoch + 1))
+            if epoch == 10:
+                run.flush()
+                assert ops.get_operation(run.operation_id).epochs_completed == 11
+                ops.cancel_operation(run.operation_id, "enough for now", requested_by="agent")
+            if run.should_stop():
+                break
+            time.sleep(0.002)
+        assert epoch < 999, "the stop request never reached the buffered run"
+    cancelled = ops.get_operation(run.operation_id)
+    assert cancelled.status is OperationStatus.CANCELLED
+    assert cancelled.cancel_reason == "enough for now"
+    assert cancelled.epochs_completed == epoch + 1  # the last epochs were sent before the run ended
+    metrics = ops.get_metrics(run.operation_id).metrics
+    assert [record.epoch for record in metrics.epochs] == list(range(epoch + 1))
+
+
+def test_buffered_run_reports_epochs_it_could_not_store(ops: TrainOps) -> None:
+    run = ops.run(flush_interval=0.05)
+
+    def train() -> None:
+        with run:
+            run.log(0, val_loss=1.0)
+            run.flush()
+            ops.cancel_operation(run.operation_id, "stop")
+            ops.finish_operation(run.operation_id, OperationStatus.CANCELLED)  # ended elsewhere
+            run.log(1, val_loss=0.9)
+
+    with pytest.raises(ConflictError, match="already cancelled"):
+        train()
+    assert ops.get_metrics(run.operation_id).metrics.total_epochs_completed == 1
 
 
 def test_health(ops: TrainOps) -> None:

@@ -40,6 +40,8 @@ class HttpTrainOps(TrainOps):
         transport: An httpx transport (tests plug fakes in here).
     """
 
+    default_flush_interval: float | None = 0.5
+
     def __init__(
         self,
         url: str,

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+from trainops.client.buffer import EpochBuffer
 from trainops.core.cancellation import CancelRequest
 from trainops.core.epoch import EpochRecord
 from trainops.core.operation import Operation, OperationStatus, WriteAck
@@ -33,6 +34,8 @@ class RunClient(Protocol):
     def report_progress(self, operation_id: str, state: ProgressState) -> WriteAck: ...
 
     def add_epoch(self, operation_id: str, record: EpochRecord) -> WriteAck: ...
+
+    def add_epochs(self, operation_id: str, records: Sequence[EpochRecord]) -> WriteAck: ...
 
     def heartbeat(self, operation_id: str) -> WriteAck: ...
 
@@ -59,6 +62,9 @@ class Run:
         stop_check_interval: Seconds between heartbeats that ask the server whether to stop, when no write has
             answered that more recently.
         batch_interval: Seconds between batch-level progress writes.
+        flush_interval: ``None`` stores each epoch before :meth:`epoch` returns. A number queues epochs and sends
+            them in batches from a background thread every that many seconds, so the loop never waits on the
+            network (the default over HTTP); ending the run sends what is left first.
     """
 
     def __init__(
@@ -68,6 +74,7 @@ class Run:
         *,
         stop_check_interval: float = 1.0,
         batch_interval: float = 0.5,
+        flush_interval: float | None = None,
     ) -> None:
         self.client = client
         self.operation = operation
@@ -79,6 +86,9 @@ class Run:
         self._last_answer = time.monotonic()
         self._last_batch_report = 0.0
         self._finished = False
+        self._buffer = (
+            None if flush_interval is None else EpochBuffer(self._send_epochs, self._learn, interval=flush_interval)
+        )
 
     @property
     def operation_id(self) -> str:
@@ -90,7 +100,18 @@ class Run:
         self._learn(self.client.report_progress(self.operation_id, state))
 
     def epoch(self, record: EpochRecord) -> None:
-        self._learn(self.client.add_epoch(self.operation_id, record))
+        if self._buffer is not None:
+            self._buffer.add(record)
+        else:
+            self._learn(self.client.add_epoch(self.operation_id, record))
+
+    def _send_epochs(self, records: list[EpochRecord]) -> WriteAck:
+        return self.client.add_epochs(self.operation_id, records)
+
+    def flush(self) -> None:
+        """Wait until every epoch reported so far is stored (a no-op without buffering)."""
+        if self._buffer is not None:
+            self._buffer.flush()
 
     def batch(
         self,
@@ -134,6 +155,8 @@ class Run:
         """End the operation now (the context manager does this for you)."""
         if self._finished:
             return
+        if self._buffer is not None:
+            self._buffer.close()
         result = dict(self.result)
         if self.artifacts:
             result.setdefault("artifacts", self.artifacts)

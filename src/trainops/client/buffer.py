@@ -1,0 +1,126 @@
+"""Sending epochs from a background thread, in batches, so a training loop never waits on the network."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from trainops.core.epoch import EpochRecord
+from trainops.core.operation import WriteAck
+from trainops.errors import ServiceUnavailableError, TrainOpsError
+
+
+class EpochBuffer:
+    """Queues epoch records and sends them in batches every ``interval`` seconds (sooner when ``max_batch``
+    records wait), through ``send``; each answer goes to ``on_answer`` (it carries any stop request).
+
+    An unreachable server is retried at every interval, keeping the records in order; any other error (the
+    operation ended, was deleted) is final and raised by :meth:`flush`. Re-sending is safe: epochs are upserted.
+
+    Args:
+        send: Stores a batch and answers like ``TrainOps.add_epochs``.
+        on_answer: Receives every answer (called from the sending thread).
+        interval: Seconds between sends.
+        max_batch: Records that trigger an early send, and the most one request carries.
+    """
+
+    def __init__(
+        self,
+        send: Callable[[list[EpochRecord]], WriteAck],
+        on_answer: Callable[[WriteAck], None],
+        *,
+        interval: float = 0.5,
+        max_batch: int = 500,
+    ) -> None:
+        self._send = send
+        self._on_answer = on_answer
+        self._interval = interval
+        self._max_batch = max_batch
+        self._pending: list[EpochRecord] = []
+        self._in_flight = 0
+        self._urgent = False
+        self._closed = False
+        self._retry_error: TrainOpsError | None = None
+        self._fatal: TrainOpsError | None = None
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def add(self, record: EpochRecord) -> None:
+        with self._cond:
+            if self._closed:
+                raise TrainOpsError("this run has finished; it takes no more epochs")
+            self._pending.append(record)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="trainops-epochs", daemon=True)
+                self._thread.start()
+            if len(self._pending) >= self._max_batch:
+                self._cond.notify_all()
+
+    def _ready(self) -> bool:
+        return self._closed or self._urgent or len(self._pending) >= self._max_batch
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(self._ready, timeout=self._interval)
+                if self._fatal is not None or (self._closed and not self._pending):
+                    self._cond.notify_all()
+                    return
+                batch = self._pending[: self._max_batch]
+                del self._pending[: len(batch)]
+                self._in_flight = len(batch)
+            if not batch:
+                continue
+            try:
+                answer = self._send(batch)
+            except ServiceUnavailableError as error:
+                with self._cond:
+                    self._pending[:0] = batch  # keep the order; try again at the next interval
+                    self._retry_error = error
+                    self._in_flight = 0
+                    self._cond.notify_all()
+                    self._cond.wait(self._interval)  # back off even when a flush is waiting
+                continue
+            except TrainOpsError as error:
+                with self._cond:
+                    self._fatal = error
+                    self._in_flight = 0
+                    self._cond.notify_all()
+                return
+            self._on_answer(answer)
+            with self._cond:
+                self._retry_error = None
+                self._in_flight = 0
+                self._cond.notify_all()
+
+    def flush(self, timeout: float = 60.0) -> None:
+        """Send everything queued now and wait until it is stored.
+
+        Raises:
+            TrainOpsError: the records cannot be stored (the operation ended), or the server stayed unreachable
+                for ``timeout`` seconds; the message says how many epochs were not sent.
+        """
+        with self._cond:
+            self._urgent = True
+            self._cond.notify_all()
+            done = self._cond.wait_for(
+                lambda: self._fatal is not None or (not self._pending and not self._in_flight), timeout=timeout
+            )
+            self._urgent = False
+            if self._fatal is not None:
+                raise self._fatal
+            if not done:
+                unsent = len(self._pending) + self._in_flight
+                reason = f": {self._retry_error.message}" if self._retry_error else ""
+                raise ServiceUnavailableError(f"{unsent} epoch(s) could not be sent within {timeout:.0f} s{reason}")
+
+    def close(self, timeout: float = 60.0) -> None:
+        """Flush, then stop the sending thread. Raises as :meth:`flush` does."""
+        try:
+            self.flush(timeout)
+        finally:
+            with self._cond:
+                self._closed = True
+                self._cond.notify_all()
+            if self._thread is not None:
+                self._thread.join(timeout=5.0)
