@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from functools import partial
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from pydantic import ValidationError
 
 from trainops.api.deps import JsonBody, ServiceDep, call_service
@@ -28,7 +28,7 @@ from trainops.service.operations import OperationResults
 
 router = APIRouter(prefix="/operations", tags=["operations"])
 
-OperationId = Annotated[str, "operation id, e.g. op_training_20250610_123456_ab12cd34"]
+OperationId = Annotated[str, Path(description="operation id, e.g. op_training_20250610_123456_ab12cd34", max_length=64)]
 
 _EPOCH_BODY_SCHEMA = {
     "requestBody": {
@@ -73,10 +73,6 @@ async def monitor_policy(
 
 
 PolicyDep = Annotated[MonitorPolicy, Depends(monitor_policy)]
-
-
-def _parse(model: type[Any], payload: Any) -> Any:
-    return model.model_validate(payload)
 
 
 @router.post("", status_code=201, response_model=Envelope[Operation])
@@ -189,9 +185,9 @@ async def add_metrics(operation_id: OperationId, payload: JsonBody, service: Ser
     """One epoch record, or ``{"epochs": [...]}``. Re-sending an epoch replaces it. NaN and infinities are
     accepted as ``"NaN"``/``"Infinity"``/``"-Infinity"`` (or bare literals) and kept: they signal divergence."""
     if isinstance(payload, dict) and "epochs" in payload:
-        records = _parse(EpochBatch, payload).epochs
+        records = EpochBatch.model_validate(payload).epochs
     elif isinstance(payload, dict):
-        records = [_parse(EpochRecord, payload)]
+        records = [EpochRecord.model_validate(payload)]
     else:
         raise InvalidInputError('send one epoch record {"epoch": 0, ...} or {"epochs": [...]}')
     ack = await call_service(service, partial(service.add_epochs, operation_id, records))
