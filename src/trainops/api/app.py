@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import Depends, FastAPI
 
 from trainops.api.deps import require_token
 from trainops.api.errors import install_error_handlers
@@ -66,8 +66,8 @@ def create_app(settings: Settings | None = None, *, service: OperationsService |
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
     install_error_handlers(app)
 
-    api = APIRouter(prefix=API_PREFIX)
-    api.include_router(health.router)
-    api.include_router(operations.router, dependencies=[Depends(require_token)])
-    app.include_router(api)
+    # Routers are mounted on the app itself, not nested under a prefix router: each level of nesting adds a
+    # round of route matching to every request.
+    app.include_router(health.router, prefix=API_PREFIX)
+    app.include_router(operations.router, prefix=API_PREFIX, dependencies=[Depends(require_token)])
     return app

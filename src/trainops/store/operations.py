@@ -90,6 +90,19 @@ class OperationStore:
             epoch_metrics.c.epoch.in_(bindparam("epochs", expanding=True)),
         )
         self._lock_row = select(*_LOCKED_COLUMNS).where(operations.c.id == bindparam("id")).with_for_update()
+        self._record_epochs = (
+            update(operations)
+            .where(operations.c.seq == bindparam("b_seq"))
+            .values(
+                status=bindparam("b_status"),
+                started_at=bindparam("b_started_at"),
+                epochs_completed=bindparam("b_completed"),
+                last_epoch=bindparam("b_last_epoch"),
+                last_heartbeat=bindparam("b_now"),
+                updated_at=bindparam("b_now"),
+                version=operations.c.version + 1,
+            )
+        )
 
     # -- transactions ---------------------------------------------------------------------------------------
 
@@ -259,9 +272,17 @@ class OperationStore:
                 )
                 completed += len(latest) - stored
                 last_epoch = max(epochs) if last_epoch is None else max(last_epoch, *epochs)
-            values = self._running_values(row, now)
-            status = self._touch(
-                connection, row, now, epochs_completed=completed, last_epoch=last_epoch, last_heartbeat=now, **values
+            status = OperationStatus.RUNNING  # writing to a pending operation starts it
+            connection.execute(
+                self._record_epochs,
+                {
+                    "b_seq": row.seq,
+                    "b_status": status.value,
+                    "b_started_at": row.started_at or now,
+                    "b_completed": completed,
+                    "b_last_epoch": last_epoch,
+                    "b_now": now,
+                },
             )
         return _ack(row, status, accepted=len(latest))
 
