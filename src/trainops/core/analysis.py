@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from trainops.core import rules
 from trainops.core.diagnosis import Action, Diagnosis, Recommendation, Signal, Trend, TrendDirection
-from trainops.core.epoch import EpochRecord
+from trainops.core.epoch import FIELD_METRICS, EpochRecord
 from trainops.core.policy import MonitorPolicy
 from trainops.core.rules import Best, Point
 
@@ -17,12 +17,9 @@ STALL_RULES = frozenset({"plateau", "no_improvement"})
 
 def series(history: Sequence[EpochRecord], name: str) -> list[Point]:
     """The ``(epoch, value)`` points of one metric, skipping epochs that did not report it."""
-    points: list[Point] = []
-    for record in history:
-        value = record.value(name)
-        if value is not None:
-            points.append((record.epoch, value))
-    return points
+    if name in FIELD_METRICS:  # read the attribute directly: this runs over every epoch on every analysis
+        return [(record.epoch, value) for record in history if (value := getattr(record, name)) is not None]
+    return [(record.epoch, value) for record in history if (value := record.metrics.get(name)) is not None]
 
 
 def analyze(

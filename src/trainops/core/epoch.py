@@ -20,6 +20,9 @@ STANDARD_METRICS: tuple[str, ...] = (
     "learning_rate",
 )
 
+FIELD_METRICS = frozenset({*STANDARD_METRICS, "duration"})
+"""Metrics that are fields of :class:`EpochRecord` rather than entries of its ``metrics``."""
+
 RESERVED_NAMES = frozenset({*STANDARD_METRICS, "epoch", "duration", "timestamp", "metrics"})
 """Names a custom metric may not take: they would be shadowed by the record's own fields."""
 

@@ -52,24 +52,28 @@ def find_best(points: Sequence[Point], mode: Mode, min_delta: float) -> Best | N
     >>> find_best([(0, 1.0), (1, 0.5), (2, 0.6), (3, 0.7)], "min", 0.0)
     Best(epoch=1, value=0.5, since=2)
     """
-    best: Best | None = None
-    since = 0
+    best_epoch, best_value, since = -1, math.nan, 0
+    found = False
     for epoch, value in points:
         if not math.isfinite(value):
             since += 1
-            continue
-        if best is None or is_improvement(value, best.value, mode, min_delta):
-            best = Best(epoch, value, 0)
-            since = 0
+        elif not found or is_improvement(value, best_value, mode, min_delta):
+            best_epoch, best_value, since, found = epoch, value, 0, True
         else:
             since += 1
-    return None if best is None else Best(best.epoch, best.value, since)
+    return Best(best_epoch, best_value, since) if found else None
 
 
 def last_window(points: Sequence[Point], window: int) -> list[Point]:
-    """The last ``window`` finite points."""
-    finite = [point for point in points if math.isfinite(point[1])]
-    return finite[-window:]
+    """The last ``window`` finite points (scanning back from the end: histories can be long)."""
+    recent: list[Point] = []
+    for point in reversed(points):
+        if math.isfinite(point[1]):
+            recent.append(point)
+            if len(recent) == window:
+                break
+    recent.reverse()
+    return recent
 
 
 def trend(metric: str, points: Sequence[Point], policy: MonitorPolicy, mode: Mode) -> Trend:
