@@ -122,8 +122,9 @@ def test_watch_follows_a_run_to_its_end(service: OperationsService) -> None:
     trainer.join()
 
     assert code == 0
-    for epoch in range(6):
-        assert f"\n{epoch}  " in out
+    rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert [int(row[0]) for row in rows[:6]] == list(range(6))
+    assert out.splitlines()[0].split() == ["epoch", "train_loss", "val_loss", "duration"]
     assert "completed" in out
     assert "diagnosis" in out
 

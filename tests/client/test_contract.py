@@ -332,3 +332,17 @@ def test_health(ops: TrainOps) -> None:
     assert health.status == "ok"
     assert health.database in ("sqlite", "postgresql")
     assert health.schema_revision == "0001"
+
+
+def test_completion_fills_the_progress_bar_but_failure_keeps_where_it_stopped(ops: TrainOps) -> None:
+    done = ops.create_operation(total_epochs=4)
+    ops.report_progress(done.operation_id, ProgressState.training(3, 4))
+    completed = ops.finish_operation(done.operation_id)
+    assert completed.progress.percentage == 100.0
+    assert (completed.progress.phase, completed.progress.message) == ("finished", "Completed")
+
+    broken = ops.create_operation(total_epochs=4)
+    ops.report_progress(broken.operation_id, ProgressState.training(3, 4))
+    failed = ops.finish_operation(broken.operation_id, OperationStatus.FAILED, error="out of memory")
+    assert failed.progress.message == "Epoch 3/4"
+    assert failed.progress.percentage < 100.0

@@ -325,5 +325,22 @@ def test_no_improvement(best: Best, direction: TrendDirection, expected_rule: st
     }
     assert signal.message == (
         f"val_loss has not improved by more than 0.01 for {best.since} epochs (patience 10); best 0.5 at epoch 4"
-        f"; since then {direction.value} (+2.5%)"
+        f"; {direction.value} (+2.5%)"
     )
+
+
+@pytest.mark.parametrize(
+    ("epochs_after_best", "fires"),
+    [pytest.param(1, False, id="one"), pytest.param(2, False, id="two"), pytest.param(3, True, id="three")],
+)
+def test_overfitting_needs_three_epochs_after_the_best(epochs_after_best: int, fires: bool) -> None:
+    best = 10
+    epochs = range(best + epochs_after_best + 1)
+    train = [(e, 1.0 - 0.02 * e) for e in epochs]
+    val = [(e, 1.0 - 0.03 * e if e <= best else 0.7 + 0.02 * (e - best)) for e in epochs]
+
+    signal = overfitting(train, val, MonitorPolicy(), 0.0)
+
+    assert (signal is not None) is fires
+    if signal is not None:
+        assert signal.evidence["since_epoch"] == best + 1

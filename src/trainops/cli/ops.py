@@ -147,6 +147,7 @@ def _watch(ops: TrainOps, operation_id: str, interval: float, timeout: float | N
     since: int | None = None
     seen_rules: set[str] = set()
     columns: list[str] | None = None
+    widths: list[int] = []
     progress = Progress(
         TextColumn("[bold]{task.fields[status]}"),
         BarColumn(),
@@ -165,9 +166,11 @@ def _watch(ops: TrainOps, operation_id: str, interval: float, timeout: float | N
             if block.epochs:
                 if columns is None:
                     columns = metric_columns(block.epochs)
-                    progress.console.print("  ".join(["epoch", *columns, "duration"]), style="bold")
+                    headings = ["epoch", *columns, "duration"]
+                    widths = [max(len(heading), 10) for heading in headings]
+                    progress.console.print(_aligned(headings, widths), style="bold", highlight=False)
                 for record in block.epochs:
-                    progress.console.print("  ".join(epoch_row(record, columns)))
+                    progress.console.print(_aligned(epoch_row(record, columns), widths), highlight=False)
                 since = block.epochs[-1].epoch
             for signal in block.signals:
                 if signal.rule not in seen_rules:
@@ -189,6 +192,10 @@ def _watch(ops: TrainOps, operation_id: str, interval: float, timeout: float | N
     if not operation.status.is_terminal:
         console.print(f"Stopped watching after {timeout}s; {operation_id} is still {operation.status.value}.")
     return operation.status
+
+
+def _aligned(cells: list[str], widths: list[int]) -> str:
+    return "  ".join(cell.rjust(width) for cell, width in zip(cells, widths, strict=True))
 
 
 def _watch_json(ops: TrainOps, operation_id: str, interval: float, timeout: float | None) -> OperationStatus:

@@ -17,6 +17,9 @@ from trainops.core.stats import fit_line, percent_change
 Point = tuple[int, float]
 """(epoch, value)"""
 
+MIN_EPOCHS_AFTER_BEST = 3
+"""Validation epochs after its best before a rise can count as overfitting: two points always fit a line."""
+
 
 def _r(value: float | None, digits: int = 6) -> float | None:
     """Evidence numbers, rounded for reading; non-finite ones (a perfect fit's t-statistic) become None."""
@@ -205,7 +208,7 @@ def overfitting(train: Sequence[Point], val: Sequence[Point], policy: MonitorPol
     paired = [(epoch, train_by_epoch[epoch], value) for epoch, value in val if epoch in train_by_epoch]
     paired = [p for p in paired if math.isfinite(p[1]) and math.isfinite(p[2])]
     best = find_best([(e, v) for e, _, v in paired], "min", min_delta)
-    if best is None or best.since < 2:
+    if best is None or best.since < MIN_EPOCHS_AFTER_BEST:
         return None
     span = [p for p in paired if p[0] >= best.epoch]
     epochs = [p[0] for p in span]
@@ -256,7 +259,10 @@ def no_improvement(metric: str, best: Best, policy: MonitorPolicy, current_trend
         return None
     flat = current_trend.direction in (TrendDirection.FLAT, TrendDirection.UNKNOWN)
     change = current_trend.percent_change
-    since_then = "" if change is None else f"; since then {current_trend.direction.value} ({change:+.1f}%)"
+    span = (
+        "" if current_trend.from_epoch is None else f" over epochs {current_trend.from_epoch}-{current_trend.to_epoch}"
+    )
+    since_then = "" if change is None else f"; {current_trend.direction.value}{span} ({change:+.1f}%)"
     return Signal(
         rule="plateau" if flat else "no_improvement",
         severity="warning",

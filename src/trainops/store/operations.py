@@ -27,7 +27,7 @@ from trainops.core.operation import (
     OperationStatus,
     WriteAck,
 )
-from trainops.core.progress import ProgressState
+from trainops.core.progress import Phase, ProgressState
 from trainops.errors import ConflictError, NotFoundError
 from trainops.store.engine import WRITE_OPTION
 from trainops.store.tables import STANDARD_COLUMNS, epoch_metrics, operations
@@ -39,6 +39,7 @@ _LOCKED_COLUMNS = (
     operations.c.status,
     operations.c.started_at,
     operations.c.metadata,
+    operations.c.progress,
     operations.c.cancel_requested_at,
     operations.c.cancel_reason,
     operations.c.epochs_completed,
@@ -305,6 +306,8 @@ class OperationStore:
                 "result": result,
                 "error": error,
             }
+            if status is OperationStatus.COMPLETED:  # failed and cancelled runs keep where they stopped
+                values["progress"] = _finished_progress(row.progress, now)
             if row.started_at is None:
                 values["started_at"] = now
             self._touch(connection, row, now, **values)
@@ -396,6 +399,14 @@ class OperationStore:
             .values(updated_at=now, version=operations.c.version + 1, **values)
         )
         return OperationStatus(values.get("status", row.status))
+
+
+def _finished_progress(progress: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
+    state = ProgressState.model_validate(progress or {})
+    done = state.model_copy(
+        update={"percentage": 100.0, "phase": Phase.FINISHED.value, "message": "Completed", "updated_at": now}
+    )
+    return done.model_dump(mode="json")
 
 
 def _ack(row: Any, status: OperationStatus, *, accepted: int) -> WriteAck:
