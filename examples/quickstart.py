@@ -114,11 +114,28 @@ def main() -> None:
     metrics = ops.get_metrics(run.operation_id).metrics
     console.print(epochs_table(metrics.epochs, metrics.best_epoch))
     console.print(diagnosis_panel(metrics))
+    first_stop = first_stop_advice(metrics.epochs, args.epochs)
+    if first_stop is not None:
+        epoch, reason = first_stop
+        console.print(
+            f"trainops first advised stopping after epoch {epoch} ({epoch + 1} of {len(metrics.epochs)} epochs run): "
+            f"{reason}"
+        )
     console.print(
         f"Kept the weights of the best epoch: val_loss {final_loss:.4f}, val_accuracy {final_accuracy:.1%}.\n"
-        f"Stored in {ops.health().database}; see it again with: trainops ops metrics {run.operation_id}"
+        f"Stored in the {ops.health().database} database; see it again with: "
+        f"trainops ops metrics {run.operation_id}"
     )
     ops.close()
+
+
+def first_stop_advice(epochs: list[trainops.EpochRecord], planned: int) -> tuple[int, str] | None:
+    """Replay the diagnosis epoch by epoch (it is a pure function): when would trainops have said stop?"""
+    for end in range(1, len(epochs) + 1):
+        advice = trainops.analyze(epochs[:end], total_epochs_planned=planned).recommendation
+        if advice.action is not trainops.Action.CONTINUE:
+            return epochs[end - 1].epoch, advice.reason
+    return None
 
 
 if __name__ == "__main__":

@@ -165,6 +165,13 @@ def test_db_upgrade_and_current(tmp_path: Path, settings: Settings) -> None:
     assert code == 0 and "already at revision 0001" in out
     code, out, _ = invoke("db", "current", "--database-url", url)
     assert "database: 0001" in out
+    assert json.loads(invoke("db", "current", "--database-url", url, "--json")[1]) == {
+        "revision": "0001",
+        "required": "0001",
+        "current": True,
+    }
+    upgraded = json.loads(invoke("db", "upgrade", "--database-url", url, "--json")[1])
+    assert (upgraded["from_revision"], upgraded["to_revision"]) == ("0001", "0001")
 
 
 def test_serve_refuses_an_open_address_without_a_token(settings: Settings) -> None:
