@@ -88,3 +88,11 @@ def test_percent_change(start: float, end: float, expected: float | None) -> Non
         assert result is None
     else:
         assert result == pytest.approx(expected)
+
+
+def test_fit_line_on_values_near_the_float_limit_gives_no_line() -> None:
+    from trainops.core import EpochRecord, analyze
+
+    assert fit_line([0, 1, 2], [1e200, 1e300, 1e308]) is None
+    history = [EpochRecord(epoch=e, train_loss=0.5 * 10 ** (4 * e), val_loss=0.6 * 10 ** (4 * e)) for e in range(42)]
+    assert analyze(history).is_diverging

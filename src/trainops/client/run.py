@@ -21,7 +21,7 @@ from trainops.core.cancellation import CancelRequest
 from trainops.core.epoch import EpochRecord
 from trainops.core.operation import Operation, OperationStatus, WriteAck
 from trainops.core.progress import ProgressState
-from trainops.errors import OperationCancelledError, TrainOpsError
+from trainops.errors import OperationCancelledError
 
 
 class RunClient(Protocol):
@@ -188,5 +188,5 @@ class Run:
         else:
             message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             # the original exception matters more than a failure to record it
-            with contextlib.suppress(TrainOpsError):
+            with contextlib.suppress(Exception):
                 self.finish(OperationStatus.FAILED, error=message)

@@ -38,6 +38,13 @@ def fit_line(xs: Sequence[float], ys: Sequence[float]) -> LineFit | None:
     n = len(xs)
     if n < 3 or n != len(ys):
         return None
+    try:
+        return _fit(xs, ys, n)
+    except OverflowError:  # values near the float limit (a blown-up loss): no line to fit
+        return None
+
+
+def _fit(xs: Sequence[float], ys: Sequence[float], n: int) -> LineFit | None:
     mean_x = sum(xs) / n
     mean_y = sum(ys) / n
     sxx = sum((x - mean_x) ** 2 for x in xs)
