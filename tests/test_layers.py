@@ -15,6 +15,7 @@ PACKAGE = Path(trainops.__file__).parent
 ALLOWED: dict[str, set[str]] = {
     "core": {"errors"},
     "store": {"core", "errors"},
+    "pipeline": {"core", "errors"},
     "service": {"core", "errors", "store", "settings"},
     "client": {"core", "errors", "service", "settings"},
     "api": {"core", "errors", "service", "settings", "store"},
@@ -67,3 +68,14 @@ def test_public_names_are_exported_and_exist() -> None:
 
 def test_package_is_typed() -> None:
     assert (PACKAGE / "py.typed").exists()
+
+
+def test_pipeline_knows_nothing_of_storage_or_transport() -> None:
+    forbidden = ("fastapi", "sqlalchemy", "httpx", "uvicorn", "typer", "rich", "alembic", "starlette")
+    offending = [
+        f"{path.relative_to(PACKAGE)} imports {name}"
+        for path in sorted((PACKAGE / "pipeline").rglob("*.py"))
+        for name in imports_of(path)
+        if name.split(".")[0] in forbidden
+    ]
+    assert offending == []

@@ -35,6 +35,18 @@ class InvalidInputError(TrainOpsError):
     code = "invalid_input"
 
 
+class StrategyError(InvalidInputError):
+    """A strategy file or training request is invalid; the message names the field path and the fix."""
+
+    code = "invalid_strategy"
+
+
+class DataError(InvalidInputError):
+    """Market data is missing or unusable (no such file, unsorted or duplicate timestamps, NaNs, too few bars)."""
+
+    code = "data_error"
+
+
 class NotFoundError(TrainOpsError):
     """The requested object (operation, model, ...) does not exist."""
 
@@ -79,6 +91,8 @@ class OperationCancelledError(TrainOpsError):
 
 HTTP_STATUS: dict[str, int] = {
     InvalidInputError.code: 422,
+    StrategyError.code: 422,
+    DataError.code: 422,
     NotFoundError.code: 404,
     ConflictError.code: 409,
     PayloadTooLargeError.code: 413,
@@ -94,6 +108,8 @@ _BY_CODE: dict[str, type[TrainOpsError]] = {
     for cls in (
         TrainOpsError,
         InvalidInputError,
+        StrategyError,
+        DataError,
         NotFoundError,
         ConflictError,
         PayloadTooLargeError,

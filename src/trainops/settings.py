@@ -24,6 +24,9 @@ class Settings(BaseSettings):
         url: A trainops server to talk to (``TRAINOPS_URL``); unset means in-process on the local database.
         api_token: Bearer token the server requires and the client sends (``TRAINOPS_API_TOKEN``).
         max_request_bytes: Request bodies above this get HTTP 413.
+        data_dir: Market data files ``{SYMBOL}_{TIMEFRAME}.csv|.parquet`` (``TRAINOPS_DATA_DIR``, default
+            ``home/data``).
+        models_dir: The model registry's files (``TRAINOPS_MODELS_DIR``, default ``home/models``).
         progress_interval: Seconds between stored progress updates of one operation (phase changes and epoch ends
             are always stored).
     """
@@ -33,6 +36,8 @@ class Settings(BaseSettings):
     home: Path = Field(default_factory=lambda: Path.home() / ".trainops")
     database_url: str | None = None
     url: str | None = None
+    data_dir: Path | None = None
+    models_dir: Path | None = None
     api_token: str | None = None
     max_request_bytes: int = Field(DEFAULT_MAX_REQUEST_BYTES, ge=1024)
     progress_interval: float = Field(0.5, ge=0.0)
@@ -51,6 +56,14 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        return (self.data_dir or self.home / "data").expanduser()
+
+    @property
+    def resolved_models_dir(self) -> Path:
+        return (self.models_dir or self.home / "models").expanduser()
 
     @property
     def resolved_database_url(self) -> str:
