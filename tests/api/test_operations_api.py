@@ -261,6 +261,12 @@ def test_oversized_bodies_are_413(api: httpx.Client, settings: Settings) -> None
     streamed = api.post(f"/operations/{operation_id}/metrics", content=chunks())
     assert streamed.status_code == 413
     assert epochs_of(api, operation_id) == []
+    # routes whose body FastAPI parses into a model must not turn the refusal into a generic 400
+    for path in ("/operations", f"/operations/{operation_id}/progress", f"/operations/{operation_id}/complete"):
+        refused = api.post(path, content=chunks(), headers={"content-type": "application/json"})
+        assert refused.status_code == 413, path
+        assert refused.json()["error"]["code"] == "payload_too_large"
+    assert api.get(f"/operations/{operation_id}").json()["data"]["status"] == "pending"
 
 
 def test_etag_makes_unchanged_polls_304(api: httpx.Client) -> None:
@@ -368,3 +374,40 @@ def test_bearer_token_protects_the_api(settings: Settings) -> None:
         assert client.get("/health").status_code == 200
         allowed = client.get("/operations", headers={"Authorization": f"Bearer {token}"})
         assert allowed.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path_of", "raw"),
+    [
+        (lambda op: "/operations", '{"metadata": {"note": "\\ud800"}}'),
+        (lambda op: "/operations", '{"metadata": {"symbol": "EUR\\u0000USD"}}'),
+        (lambda op: f"/operations/{op}/progress", '{"percentage": 3, "message": "bad \\udfff text"}'),
+        (lambda op: f"/operations/{op}/progress", '{"percentage": 3, "context": {"k": ["\\u0000"]}}'),
+        (lambda op: f"/operations/{op}/complete", '{"status": "completed", "result": {"\\ud800": 1}}'),
+        (lambda op: f"/operations/{op}/complete", '{"status": "failed", "error": "nul \\u0000 here"}'),
+        (lambda op: f"/operations/{op}/cancel", '{"reason": "\\ud83d alone"}'),
+        (lambda op: f"/operations/{op}/metrics", '{"epoch": 0, "val_loss": 1' + "0" * 5000 + "}"),
+    ],
+)
+def test_text_and_numbers_that_cannot_be_stored_are_refused(api: httpx.Client, path_of: object, raw: str) -> None:
+    operation_id = create(api, metadata={"symbol": "EURUSD"})
+    response = post_raw(api, path_of(operation_id), raw)  # type: ignore[operator]
+    assert response.status_code == 422, response.text
+    assert response.json()["success"] is False
+    # nothing stored: every read still works and the operation is unchanged
+    listed = api.get("/operations")
+    assert listed.status_code == 200
+    operation = api.get(f"/operations/{operation_id}").json()["data"]
+    assert operation["status"] == "pending"
+    assert operation["metadata"]["symbol"] == "EURUSD"
+
+
+def test_non_finite_numbers_in_results_are_kept_as_their_spelling(api: httpx.Client) -> None:
+    operation_id = create(api)
+    body = '{"status": "completed", "result": {"final_loss": NaN, "ratios": [Infinity, -Infinity, 0.5]}}'
+    assert post_raw(api, f"/operations/{operation_id}/complete", body).status_code == 200
+    stored = api.get(f"/operations/{operation_id}").json()["data"]["result"]
+    assert stored == {"final_loss": "NaN", "ratios": ["Infinity", "-Infinity", 0.5]}
+    # valid text beyond the basic plane survives unchanged
+    other = create(api, metadata={"note": "rocket \U0001f680 café"})
+    assert api.get(f"/operations/{other}").json()["data"]["metadata"]["note"] == "rocket \U0001f680 café"

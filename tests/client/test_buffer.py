@@ -66,3 +66,28 @@ def test_a_final_error_stops_sending_and_is_raised() -> None:
         buffer.close(timeout=10)
     with pytest.raises(TrainOpsError, match="finished"):
         buffer.add(EpochRecord(epoch=1))
+
+
+def test_a_failing_listener_does_not_stop_the_sending() -> None:
+    server = FakeServer()
+
+    def broken_listener(answer: WriteAck) -> None:
+        raise ServiceUnavailableError("the read that follows a stop request failed")
+
+    buffer = EpochBuffer(server.send, broken_listener, interval=0.01)
+    buffer.add(EpochRecord(epoch=0))
+    buffer.flush(timeout=5)
+    buffer.add(EpochRecord(epoch=1))
+    buffer.close(timeout=5)
+    assert [epoch for batch in server.batches for epoch in batch] == [0, 1]
+
+
+def test_close_with_the_server_down_stops_the_thread() -> None:
+    server = FakeServer(failures=[ServiceUnavailableError("connection refused")] * 100_000)
+    buffer = EpochBuffer(server.send, lambda _: None, interval=0.01)
+    buffer.add(EpochRecord(epoch=0))
+    with pytest.raises(ServiceUnavailableError, match="could not be sent"):
+        buffer.close(timeout=0.2)
+    assert buffer._thread is not None
+    buffer._thread.join(timeout=2)
+    assert not buffer._thread.is_alive()

@@ -346,3 +346,15 @@ def test_completion_fills_the_progress_bar_but_failure_keeps_where_it_stopped(op
     failed = ops.finish_operation(broken.operation_id, OperationStatus.FAILED, error="out of memory")
     assert failed.progress.message == "Epoch 3/4"
     assert failed.progress.percentage < 100.0
+
+
+def test_a_loop_that_never_asked_to_stop_ends_completed(ops: TrainOps) -> None:
+    with ops.run(total_epochs=3, flush_interval=None) as run:
+        run.log(0, val_loss=1.0)
+        ops.cancel_operation(run.operation_id, "stop please", requested_by="agent")
+        run.log(1, val_loss=0.9)  # the answer carries the request, but the loop never looks
+        run.log(2, val_loss=0.8)
+    ended = ops.get_operation(run.operation_id)
+    assert ended.status is OperationStatus.COMPLETED
+    assert ended.cancel_reason == "stop please"  # the request stays on record
+    assert ended.epochs_completed == 3

@@ -47,6 +47,10 @@ async def json_body(request: Request) -> Any:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise InvalidInputError(f"the body is not valid JSON: {error}") from None
+    except ValueError as error:  # e.g. an integer of more than 4,300 digits
+        raise InvalidInputError(f"the body holds a value that cannot be read: {error}") from None
+    except RecursionError:
+        raise InvalidInputError("the body is nested too deeply to read; flatten it") from None
 
 
 JsonBody = Annotated[Any, Depends(json_body)]

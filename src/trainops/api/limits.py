@@ -7,7 +7,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from trainops.api.responses import error_response
 
 
-class _TooLarge(Exception):
+class _TooLarge(BaseException):
+    # A BaseException on purpose: FastAPI turns any Exception raised while it reads a model body into a generic
+    # 400 "error parsing the body"; this one must pass through it to the middleware and become a 413.
     pass
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 
@@ -75,6 +76,11 @@ class EpochBuffer:
                 answer = self._send(batch)
             except ServiceUnavailableError as error:
                 with self._cond:
+                    if self._closed:  # close() gave up waiting: nobody will flush these any more
+                        self._fatal = error
+                        self._in_flight = 0
+                        self._cond.notify_all()
+                        return
                     self._pending[:0] = batch  # keep the order; try again at the next interval
                     self._retry_error = error
                     self._in_flight = 0
@@ -87,7 +93,10 @@ class EpochBuffer:
                     self._in_flight = 0
                     self._cond.notify_all()
                 return
-            self._on_answer(answer)
+            # A failing listener must not kill the thread: the records are stored, and a stop request it missed
+            # is heard again from the next answer.
+            with contextlib.suppress(Exception):
+                self._on_answer(answer)
             with self._cond:
                 self._retry_error = None
                 self._in_flight = 0

@@ -19,13 +19,26 @@ from trainops.client.base import TrainOps
 from trainops.core.diagnosis import OperationMetrics
 from trainops.core.epoch import EpochRecord
 from trainops.core.operation import Operation, OperationMetadata, OperationPage, OperationStatus, WriteAck
+from trainops.core.payload import storable
 from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
-from trainops.errors import ServiceUnavailableError, TrainOpsError, error_from_dict
+from trainops.errors import InvalidInputError, ServiceUnavailableError, TrainOpsError, error_from_dict
 from trainops.service.bootstrap import Health
 from trainops.service.operations import OperationResults
 
 _RETRY_STATUSES = frozenset({502, 503, 504})
+# A request that may have reached the server is retried only when repeating it is harmless. Creating an operation
+# or finishing one is not: a retry after a read timeout could create a twin or answer "already completed". Those
+# are retried only when the request surely never arrived: no connection, or our server's own 503 (refused before
+# doing anything).
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout)
+
+
+def _encode(body: Any) -> bytes:
+    try:
+        return json.dumps(storable(body, "the request"), allow_nan=False).encode()
+    except ValueError as problem:
+        raise InvalidInputError(str(problem)) from None
 
 
 class HttpTrainOps(TrainOps):
@@ -70,11 +83,12 @@ class HttpTrainOps(TrainOps):
         body: Any = None,
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        idempotent: bool = True,
     ) -> httpx.Response:
         content = None
         request_headers = dict(headers or {})
         if body is not None:
-            content = body.model_dump_json() if isinstance(body, BaseModel) else json.dumps(body, allow_nan=False)
+            content = body.model_dump_json() if isinstance(body, BaseModel) else _encode(body)
             request_headers["Content-Type"] = "application/json"
         query = {key: value for key, value in (params or {}).items() if value is not None}
         attempt = 0
@@ -82,14 +96,15 @@ class HttpTrainOps(TrainOps):
             try:
                 response = self._http.request(method, path, content=content, params=query, headers=request_headers)
             except httpx.TransportError as error:
-                if attempt >= self.retries:
+                if attempt >= self.retries or not (idempotent or isinstance(error, _NEVER_SENT)):
                     raise ServiceUnavailableError(
                         f"cannot reach the trainops server at {self.url} ({type(error).__name__}: {error}); "
                         "is `trainops serve` running, and is TRAINOPS_URL right?",
                         details={"url": self.url},
                     ) from None
             else:
-                if response.status_code not in _RETRY_STATUSES or attempt >= self.retries:
+                retry_status = _RETRY_STATUSES if idempotent else {503}
+                if response.status_code not in retry_status or attempt >= self.retries:
                     return response
             time.sleep(self.backoff * 2**attempt)
             attempt += 1
@@ -127,7 +142,7 @@ class HttpTrainOps(TrainOps):
     ) -> Operation:
         meta = metadata.model_dump(mode="json") if isinstance(metadata, OperationMetadata) else (metadata or {})
         body = {"operation_type": operation_type, "metadata": meta, "total_epochs": total_epochs}
-        return Operation.model_validate(self._call("POST", "/operations", body=body))
+        return Operation.model_validate(self._call("POST", "/operations", body=body, idempotent=False))
 
     def get_operation(self, operation_id: str) -> Operation:
         return Operation.model_validate(self._call("GET", f"/operations/{operation_id}"))
@@ -178,7 +193,9 @@ class HttpTrainOps(TrainOps):
         error: str | None = None,
     ) -> Operation:
         body = {"status": str(status), "result": result, "error": error}
-        return Operation.model_validate(self._call("POST", f"/operations/{operation_id}/complete", body=body))
+        return Operation.model_validate(
+            self._call("POST", f"/operations/{operation_id}/complete", body=body, idempotent=False)
+        )
 
     def cancel_operation(self, operation_id: str, reason: str, *, requested_by: str = "user") -> Operation:
         body = {"reason": reason, "requested_by": requested_by}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from datetime import UTC, datetime
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -21,7 +22,7 @@ from trainops.core.cancellation import CancelRequest
 from trainops.core.epoch import EpochRecord
 from trainops.core.operation import Operation, OperationStatus, WriteAck
 from trainops.core.progress import ProgressState
-from trainops.errors import OperationCancelledError
+from trainops.errors import OperationCancelledError, TrainOpsError
 
 
 class RunClient(Protocol):
@@ -65,6 +66,7 @@ class Run:
         flush_interval: ``None`` stores each epoch before :meth:`epoch` returns. A number queues epochs and sends
             them in batches from a background thread every that many seconds, so the loop never waits on the
             network (the default over HTTP); ending the run sends what is left first.
+        flush_timeout: Seconds ending the run waits for queued epochs to be stored before giving up on them.
     """
 
     def __init__(
@@ -75,12 +77,15 @@ class Run:
         stop_check_interval: float = 1.0,
         batch_interval: float = 0.5,
         flush_interval: float | None = None,
+        flush_timeout: float = 60.0,
     ) -> None:
         self.client = client
+        self.flush_timeout = flush_timeout
         self.operation = operation
         self.result: dict[str, Any] = {}
         self.artifacts: list[dict[str, str]] = []
         self._stop: CancelRequest | None = operation.cancel_request
+        self._stop_seen = False  # whether the loop was told: only then did it stop because of the request
         self._stop_check_interval = stop_check_interval
         self._batch_interval = batch_interval
         self._last_answer = time.monotonic()
@@ -137,6 +142,8 @@ class Run:
     def should_stop(self) -> CancelRequest | None:
         if self._stop is None and time.monotonic() - self._last_answer >= self._stop_check_interval:
             self._learn(self.client.heartbeat(self.operation_id))
+        if self._stop is not None:
+            self._stop_seen = True
         return self._stop
 
     # -- conveniences ---------------------------------------------------------------------------------------
@@ -152,22 +159,40 @@ class Run:
             raise OperationCancelledError(f"stopped by {request.requested_by}: {request.reason}")
 
     def finish(self, status: OperationStatus | str = OperationStatus.COMPLETED, *, error: str | None = None) -> None:
-        """End the operation now (the context manager does this for you)."""
+        """End the operation now (the context manager does this for you).
+
+        The operation is ended even when queued epochs could not be sent; that error is raised afterwards, so
+        the run is never left ``running`` because the network failed at the end.
+        """
         if self._finished:
             return
+        unsent: TrainOpsError | None = None
         if self._buffer is not None:
-            self._buffer.close()
+            try:
+                self._buffer.close(self.flush_timeout)
+            except TrainOpsError as problem:
+                unsent = problem
         result = dict(self.result)
         if self.artifacts:
             result.setdefault("artifacts", self.artifacts)
+        if unsent is not None:
+            result.setdefault("unsent_epochs_error", unsent.message)
         self.operation = self.client.finish_operation(self.operation_id, status, result=result or None, error=error)
         self._finished = True
+        if unsent is not None:
+            raise unsent
 
     def _learn(self, ack: WriteAck) -> None:
         self._last_answer = time.monotonic()
         if ack.cancel_requested and self._stop is None:
             # The full request (who, when) is one read away; the reason already came with the answer.
-            self._stop = self.client.get_operation(self.operation_id).cancel_request
+            try:
+                self._stop = self.client.get_operation(self.operation_id).cancel_request
+            except TrainOpsError:
+                self._stop = None
+            if self._stop is None:
+                reason = ack.cancel_reason or "a stop was requested"
+                self._stop = CancelRequest(reason=reason, requested_by="unknown", requested_at=datetime.now(UTC))
 
     # -- context manager ------------------------------------------------------------------------------------
 
@@ -182,7 +207,8 @@ class Run:
         if self._finished:
             return
         if exc is None:
-            self.finish(OperationStatus.CANCELLED if self._stop else OperationStatus.COMPLETED)
+            # cancelled only when the loop was told to stop; a loop that never asked ran to its end
+            self.finish(OperationStatus.CANCELLED if self._stop and self._stop_seen else OperationStatus.COMPLETED)
         elif isinstance(exc, OperationCancelledError) or (self._stop and isinstance(exc, KeyboardInterrupt)):
             self.finish(OperationStatus.CANCELLED)
         else:

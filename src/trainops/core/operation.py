@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from trainops.core.cancellation import CancelRequest
+from trainops.core.payload import storable
 from trainops.core.progress import ProgressState
 
 OPERATION_TYPE_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
@@ -56,6 +57,12 @@ class OperationMetadata(BaseModel):
     executor: str = Field("external", description="who runs it: 'external' (a script), 'local', 'ray'")
     worker: str | None = Field(None, description="host:pid (or Ray node) running the job")
     device: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        # refused here, not when a later read fails to encode it: see core/payload.py
+        return storable(data, "metadata") if isinstance(data, dict) else data
 
 
 class Operation(BaseModel):

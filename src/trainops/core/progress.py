@@ -7,7 +7,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from trainops.core.payload import StorableText, storable
 
 
 class Phase(StrEnum):
@@ -46,9 +48,9 @@ class ProgressState(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     percentage: float = Field(0.0, ge=0.0, le=100.0, allow_inf_nan=False)
-    phase: str | None = Field(None, max_length=64)
-    current_step: str | None = Field(None, max_length=256)
-    message: str | None = Field(None, max_length=1024)
+    phase: StorableText | None = Field(None, max_length=64)
+    current_step: StorableText | None = Field(None, max_length=256)
+    message: StorableText | None = Field(None, max_length=1024)
     items_done: int | None = Field(None, ge=0)
     items_total: int | None = Field(None, ge=0)
     epoch: int | None = Field(None, ge=0)
@@ -57,6 +59,13 @@ class ProgressState(BaseModel):
     total_batches: int | None = Field(None, ge=0)
     context: dict[str, Any] = Field(default_factory=dict)
     updated_at: datetime | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_context(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("context"):
+            data = {**data, "context": storable(data["context"], "progress context")}
+        return data
 
     @classmethod
     def training(

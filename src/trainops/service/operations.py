@@ -25,6 +25,7 @@ from trainops.core.operation import (
     WriteAck,
     new_operation_id,
 )
+from trainops.core.payload import check_text, storable
 from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
 from trainops.errors import ConflictError, InvalidInputError
@@ -125,6 +126,11 @@ class OperationsService:
 
     def start(self, operation_id: str, *, worker: str | None = None) -> Operation:
         """Mark a pending operation running (writing progress or metrics to it does so too)."""
+        if worker is not None:
+            try:
+                check_text(worker, "worker")
+            except ValueError as problem:
+                raise InvalidInputError(str(problem)) from None
         return self.store.start(operation_id, self._clock(), worker)
 
     def report_progress(self, operation_id: str, state: ProgressState) -> WriteAck:
@@ -172,6 +178,11 @@ class OperationsService:
             raise InvalidInputError(f"an operation ends as completed, failed or cancelled, not {status.value!r}")
         if status is OperationStatus.FAILED and not (error and error.strip()):
             raise InvalidInputError("a failed operation needs an 'error' saying what went wrong")
+        try:
+            result = storable(result, "result") if result is not None else None
+            error = check_text(error, "error") if error is not None else None
+        except ValueError as problem:
+            raise InvalidInputError(str(problem)) from None
         self._throttle.forget(operation_id)
         return self.store.finish(operation_id, status, self._clock(), result=result, error=error)
 
@@ -188,6 +199,11 @@ class OperationsService:
         if len(reason) > MAX_REASON_LENGTH:
             raise InvalidInputError(f"the reason is {len(reason)} characters; keep it under {MAX_REASON_LENGTH}")
         requested_by = (requested_by or "user").strip()[:64] or "user"
+        try:
+            check_text(reason, "the reason")
+            check_text(requested_by, "requested_by")
+        except ValueError as problem:
+            raise InvalidInputError(str(problem)) from None
         return self.store.request_cancel(operation_id, reason, requested_by, self._clock())
 
     def recover_orphans(self, executor: str = "local") -> list[str]:

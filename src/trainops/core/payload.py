@@ -1,0 +1,86 @@
+"""Free-form values (metadata, progress context, results) made safe to store and to serve as JSON.
+
+Callers put whatever they like in metadata and results, and two kinds of value would be accepted today and
+break every later read: text that is not valid Unicode (an unpaired UTF-16 surrogate such as ``"\\ud800"``,
+which no UTF-8 encoder can write, and the NUL character, which PostgreSQL refuses in text and JSONB) and
+non-finite floats (JSON has no NaN; PostgreSQL's JSONB refuses it). Text is refused up front with the place it
+was found; non-finite numbers are kept, spelled ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` as metrics are.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import AfterValidator
+
+from trainops.core.numbers import format_metric
+
+MAX_DEPTH = 32
+"""Deeper nesting than this is refused: no honest summary needs it, and it guards the recursion."""
+
+
+def check_text(text: str, where: str) -> str:
+    """``text`` unchanged when it can be stored and encoded; a ``ValueError`` naming ``where`` otherwise.
+
+    >>> check_text("café", "reason")
+    'café'
+    """
+    if "\x00" in text:
+        raise ValueError(f"{where} contains a NUL character (\\u0000); remove it, text cannot hold one")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(
+                f"{where} contains an unpaired UTF-16 surrogate, which is not valid Unicode; "
+                "send the text as UTF-8 (in JSON, escape characters beyond U+FFFF as a surrogate pair)"
+            ) from None
+    return text
+
+
+def storable(value: Any, where: str, _depth: int = 0) -> Any:
+    """A copy of a JSON-like ``value`` that every database and JSON encoder accepts.
+
+    Mappings (with text keys), lists, tuples, text, numbers, booleans and ``None`` are kept; numpy scalars and
+    other real numbers become ``int``/``float``; non-finite floats become their string spelling.
+
+    Raises:
+        ValueError: invalid text, a non-text key, nesting deeper than :data:`MAX_DEPTH`, or a value JSON cannot
+            hold (the message names where it was found).
+
+    >>> storable({"loss": float("nan"), "tags": ("a", "b")}, "result")
+    {'loss': 'NaN', 'tags': ['a', 'b']}
+    """
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return check_text(value, where)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        number = float(value)
+        return number if math.isfinite(number) else format_metric(number)
+    if _depth >= MAX_DEPTH:
+        raise ValueError(f"{where} is nested more than {MAX_DEPTH} levels deep; flatten it")
+    if isinstance(value, Mapping):
+        cleaned: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValueError(f"{where} has a key of type {type(key).__name__}; JSON keys are text")
+            check_text(key, f"a key of {where}")
+            cleaned[key] = storable(item, f"{where}.{key}", _depth + 1)
+        return cleaned
+    if isinstance(value, list | tuple):
+        return [storable(item, f"{where}[{index}]", _depth + 1) for index, item in enumerate(value)]
+    raise ValueError(f"{where} holds a {type(value).__name__}, which JSON cannot carry; send text or a number")
+
+
+def _checked(text: str) -> str:
+    return check_text(text, "the text")
+
+
+StorableText = Annotated[str, AfterValidator(_checked)]
+"""Text a pydantic model accepts only when it can be stored and encoded (see :func:`check_text`)."""
