@@ -30,9 +30,9 @@ def test_the_operation_ends_even_when_queued_epochs_cannot_be_sent(
 
     operation = local_ops.create_operation(total_epochs=2)
     monkeypatch.setattr(local_ops, "add_epochs", unreachable)
-    with pytest.raises(ServiceUnavailableError, match=r"1 epoch\(s\) could not be sent"):  # noqa: PT012
-        with Run(local_ops, operation, flush_interval=0.01, flush_timeout=0.2) as run:
-            run.log(0, val_loss=1.0)
+    run = Run(local_ops, operation, flush_interval=0.01, flush_timeout=0.2)
+    with pytest.raises(ServiceUnavailableError, match=r"1 epoch\(s\) could not be sent"), run:
+        run.log(0, val_loss=1.0)
 
     ended = local_ops.get_operation(run.operation_id)
     assert ended.status is OperationStatus.COMPLETED

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from datetime import UTC, datetime
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
