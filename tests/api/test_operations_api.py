@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -411,3 +414,25 @@ def test_non_finite_numbers_in_results_are_kept_as_their_spelling(api: httpx.Cli
     # valid text beyond the basic plane survives unchanged
     other = create(api, metadata={"note": "rocket \U0001f680 café"})
     assert api.get(f"/operations/{other}").json()["data"]["metadata"]["note"] == "rocket \U0001f680 café"
+
+
+def test_the_server_answers_while_a_write_waits_for_another_process_lock(api: httpx.Client, settings: Settings) -> None:
+    url = settings.resolved_database_url
+    if not url.startswith("sqlite"):
+        pytest.skip("SQLite's single write lock")
+    operation_id = create(api)
+    holder = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process's write, holding the lock
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(api.post, f"/operations/{operation_id}/metrics", json={"epoch": 0, "val_loss": 1.0})
+            time.sleep(0.3)
+            assert not waiting.done()
+            # the write waits in the thread pool, not on the event loop: reads and health still answer
+            assert api.get("/health", timeout=5).status_code == 200
+            assert api.get(f"/operations/{operation_id}", timeout=5).json()["data"]["epochs_completed"] == 0
+            holder.execute("ROLLBACK")
+            assert waiting.result(timeout=30).status_code == 200
+    finally:
+        holder.close()
+    assert epochs_of(api, operation_id)[0]["val_loss"] == 1.0

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import textwrap
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from trainops.core import EpochRecord, OperationStatus
+from trainops.errors import ServiceUnavailableError
 from trainops.service.bootstrap import open_service
 from trainops.settings import Settings
+from trainops.store import OperationStore, create_database_engine
 
 TRAINER = textwrap.dedent(
     """
@@ -67,4 +73,26 @@ def test_processes_starting_together_migrate_once(tmp_path: Path) -> None:
     service = open_service(Settings(home=home))
     operation = service.create()
     assert service.add_epoch(operation.operation_id, EpochRecord(epoch=0)).accepted == 1
+    service.store.engine.dispose()
+
+
+def test_a_write_lock_held_too_long_is_a_retryable_503_and_reads_go_on(tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    service = open_service(Settings(home=tmp_path, database_url=f"sqlite:///{path}"))
+    operation = service.create(total_epochs=3)
+    service.add_epoch(operation.operation_id, EpochRecord(epoch=0, val_loss=1.0))
+    impatient = OperationStore(create_database_engine(f"sqlite:///{path}", busy_timeout=0.2))
+
+    holder = sqlite3.connect(path, isolation_level=None)  # another process's long write, in effect
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(ServiceUnavailableError, match=r"database is busy.*database is locked"):
+            impatient.write_epochs(operation.operation_id, [EpochRecord(epoch=1, val_loss=0.9)], datetime.now(UTC))
+        assert impatient.get(operation.operation_id).epochs_completed == 1  # WAL: the read did not wait
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    impatient.write_epochs(operation.operation_id, [EpochRecord(epoch=1, val_loss=0.9)], datetime.now(UTC))
+    assert service.get(operation.operation_id).epochs_completed == 2
+    impatient.engine.dispose()
     service.store.engine.dispose()

@@ -59,13 +59,23 @@ T = TypeVar("T")
 
 
 async def call_service(service: OperationsService, call: Callable[[], T]) -> T:
-    """Run a blocking service call from an async route.
+    """Run a blocking service call that only reads, from an async route.
 
-    On SQLite it runs inline: the database is a local file, a call takes a fraction of a millisecond and writes
-    queue for one lock anyway, so a thread-pool hop would only add GIL contention (measured: four concurrent
-    writers went from ~400 to ~700 epochs/s inline). On PostgreSQL it goes to the thread pool, so network
-    round trips never stall the event loop.
+    On SQLite it runs inline: in WAL mode a read never waits for a writer, the database is a local file and a
+    read takes a fraction of a millisecond, so a thread-pool hop would only add GIL contention. On PostgreSQL it
+    goes to the thread pool, so network round trips never stall the event loop.
     """
     if service.store.is_local:
         return call()
+    return await run_in_threadpool(call)
+
+
+async def call_blocking(call: Callable[[], T]) -> T:
+    """Run a blocking service call that writes (or loads a whole history), always in the thread pool.
+
+    A write may wait for the database's write lock, which another process (``trainops train`` reporting
+    in-process, a second server) can hold; waiting on the event loop would stall every request, ``/health``
+    included. Inline SQLite writes were faster under load (four writers: ~700 vs ~400 epochs/s), but a server
+    that stops answering while someone else writes is not a trade worth making.
+    """
     return await run_in_threadpool(call)

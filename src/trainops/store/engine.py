@@ -35,20 +35,20 @@ def parse_database_url(url: str) -> URL:
     return parsed
 
 
-def create_database_engine(url: str) -> Engine:
+def create_database_engine(url: str, *, busy_timeout: float = 30.0) -> Engine:
     """An engine for ``url``, tuned for trainops' workload of many small writes and frequent polls.
 
     SQLite runs in WAL mode so a trainer, a server and an MCP server in three processes can share one file:
     readers never block the writer. Each write transaction starts with ``BEGIN IMMEDIATE`` so two writers queue
-    on the busy timeout instead of failing when one upgrades a read lock.
+    on the busy timeout (``busy_timeout`` seconds) instead of failing when one upgrades a read lock.
     """
     parsed = parse_database_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(parsed)
+        return _sqlite_engine(parsed, busy_timeout)
     return create_engine(parsed, pool_pre_ping=True, pool_size=20, max_overflow=20)
 
 
-def _sqlite_engine(url: URL) -> Engine:
+def _sqlite_engine(url: URL, busy_timeout: float) -> Engine:
     database = url.database
     if not database or database == ":memory:":
         raise ConfigurationError(
@@ -58,7 +58,9 @@ def _sqlite_engine(url: URL) -> Engine:
     Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     # The pool matches the API's thread pool (40 workers) so busy servers reuse connections instead of opening
     # (and configuring) overflow ones per request.
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=40, max_overflow=10)
+    engine = create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": busy_timeout}, pool_size=40, max_overflow=10
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -67,7 +69,7 @@ def _sqlite_engine(url: URL) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -6,6 +6,7 @@ Rows never leave this module; integrity problems become trainops errors here, no
 from __future__ import annotations
 
 import math
+import sqlite3
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Engine, Row, bindparam, case, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from trainops.core.cancellation import CancelRequest
 from trainops.core.epoch import EpochRecord
@@ -28,7 +29,7 @@ from trainops.core.operation import (
     WriteAck,
 )
 from trainops.core.progress import Phase, ProgressState
-from trainops.errors import ConflictError, NotFoundError
+from trainops.errors import ConflictError, NotFoundError, ServiceUnavailableError
 from trainops.store.engine import WRITE_OPTION
 from trainops.store.tables import STANDARD_COLUMNS, epoch_metrics, operations
 
@@ -56,6 +57,23 @@ class OperationVersion:
     operation_id: str
     status: OperationStatus
     version: int
+
+
+@contextmanager
+def _unavailable_as_domain_error() -> Iterator[None]:
+    """A database that is locked past the busy timeout, or unreachable, is a 503 the client may retry."""
+    try:
+        yield
+    except (OperationalError, sqlite3.OperationalError) as error:
+        # sqlite3's own error when SQLite's BEGIN IMMEDIATE (issued on the driver, see engine.py) times out
+        cause = error.orig if isinstance(error, OperationalError) else error
+        if isinstance(cause, sqlite3.Error) and "locked" not in str(cause) and "busy" not in str(cause):
+            raise  # a missing table or a broken file is not a reason to retry
+        raise ServiceUnavailableError(
+            f"the database is busy or unreachable ({str(cause).strip() or type(cause).__name__}); "
+            "nothing was changed, try again (a long write by another process holds SQLite's lock: "
+            "PostgreSQL serves many writers)"
+        ) from None
 
 
 def _not_found(operation_id: str) -> NotFoundError:
@@ -109,12 +127,12 @@ class OperationStore:
 
     @contextmanager
     def _reading(self) -> Iterator[Connection]:
-        with self.engine.connect() as connection, connection.begin():
+        with _unavailable_as_domain_error(), self.engine.connect() as connection, connection.begin():
             yield connection
 
     @contextmanager
     def _writing(self) -> Iterator[Connection]:
-        with self.engine.connect() as connection:
+        with _unavailable_as_domain_error(), self.engine.connect() as connection:
             connection.execution_options(**{WRITE_OPTION: True})
             with connection.begin():
                 yield connection

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from pydantic import ValidationError
 
-from trainops.api.deps import JsonBody, ServiceDep, call_service
+from trainops.api.deps import JsonBody, ServiceDep, call_blocking, call_service
 from trainops.api.responses import Envelope, WriteEnvelope, envelope
 from trainops.api.schemas import (
     CancelRequestBody,
@@ -79,9 +79,8 @@ PolicyDep = Annotated[MonitorPolicy, Depends(monitor_policy)]
 async def create_operation(request: CreateOperationRequest, service: ServiceDep) -> Response:
     """Register an operation that a training script outside trainops runs (it then posts progress and
     metrics here). Answers 201 with the pending operation."""
-    operation = await call_service(
-        service,
-        partial(service.create, request.operation_type, metadata=request.metadata, total_epochs=request.total_epochs),
+    operation = await call_blocking(
+        partial(service.create, request.operation_type, metadata=request.metadata, total_epochs=request.total_epochs)
     )
     return envelope(operation, status_code=201)
 
@@ -119,7 +118,7 @@ async def get_operation(
     if not include_metrics:
         return envelope(operation)
     payload = operation.model_dump(mode="json")
-    metrics = await call_service(service, partial(service.metrics, operation_id))
+    metrics = await call_blocking(partial(service.metrics, operation_id))
     payload["metrics"] = metrics.metrics.model_dump(mode="json")
     return envelope(payload)
 
@@ -137,23 +136,21 @@ async def cancel_operation(
     if not given:
         raise InvalidInputError('cancelling needs a reason: send {"reason": "..."} (or ?reason=...)')
     requested_by = body.requested_by if body else "user"
-    operation = await call_service(service, partial(service.cancel, operation_id, given, requested_by=requested_by))
+    operation = await call_blocking(partial(service.cancel, operation_id, given, requested_by=requested_by))
     return envelope(operation, cancel=_ack_of(operation))
 
 
 @router.post("/{operation_id}/cancel", response_model=WriteEnvelope[Operation])
 async def cancel_operation_post(operation_id: OperationId, body: CancelRequestBody, service: ServiceDep) -> Response:
     """The same as ``DELETE /operations/{id}``, for clients that cannot send a body with DELETE."""
-    operation = await call_service(
-        service, partial(service.cancel, operation_id, body.reason, requested_by=body.requested_by)
-    )
+    operation = await call_blocking(partial(service.cancel, operation_id, body.reason, requested_by=body.requested_by))
     return envelope(operation, cancel=_ack_of(operation))
 
 
 @router.get("/{operation_id}/results", response_model=Envelope[OperationResults])
 async def get_results(operation_id: OperationId, service: ServiceDep) -> Response:
     """What a finished operation produced; 409 while it still runs."""
-    return envelope(await call_service(service, partial(service.results, operation_id)))
+    return envelope(await call_blocking(partial(service.results, operation_id)))
 
 
 @router.post("/{operation_id}/start", response_model=WriteEnvelope[Operation])
@@ -162,21 +159,21 @@ async def start_operation(
 ) -> Response:
     """Mark a pending operation running (posting progress or metrics does this too)."""
     worker = body.worker if body else None
-    operation = await call_service(service, partial(service.start, operation_id, worker=worker))
+    operation = await call_blocking(partial(service.start, operation_id, worker=worker))
     return envelope(operation, cancel=_ack_of(operation))
 
 
 @router.post("/{operation_id}/progress", response_model=WriteEnvelope[WriteAck])
 async def report_progress(operation_id: OperationId, state: ProgressState, service: ServiceDep) -> Response:
     """Where the job is now. Throttled per operation; phase changes and epoch ends are always stored."""
-    ack = await call_service(service, partial(service.report_progress, operation_id, state))
+    ack = await call_blocking(partial(service.report_progress, operation_id, state))
     return envelope(ack, cancel=ack)
 
 
 @router.post("/{operation_id}/heartbeat", response_model=WriteEnvelope[WriteAck])
 async def heartbeat(operation_id: OperationId, service: ServiceDep) -> Response:
     """I am alive; answers whether a stop was requested."""
-    ack = await call_service(service, partial(service.heartbeat, operation_id))
+    ack = await call_blocking(partial(service.heartbeat, operation_id))
     return envelope(ack, cancel=ack)
 
 
@@ -190,7 +187,7 @@ async def add_metrics(operation_id: OperationId, payload: JsonBody, service: Ser
         records = [EpochRecord.model_validate(payload)]
     else:
         raise InvalidInputError('send one epoch record {"epoch": 0, ...} or {"epochs": [...]}')
-    ack = await call_service(service, partial(service.add_epochs, operation_id, records))
+    ack = await call_blocking(partial(service.add_epochs, operation_id, records))
     return envelope(ack, cancel=ack)
 
 
@@ -198,7 +195,7 @@ async def add_metrics(operation_id: OperationId, payload: JsonBody, service: Ser
 async def complete_operation(operation_id: OperationId, body: CompleteRequest, service: ServiceDep) -> Response:
     """End the operation as completed, failed (with ``error``) or cancelled, with its result summary."""
     finish = partial(service.finish, operation_id, OperationStatus(body.status), result=body.result, error=body.error)
-    operation = await call_service(service, finish)
+    operation = await call_blocking(finish)
     return envelope(operation, cancel=_ack_of(operation))
 
 
@@ -230,7 +227,7 @@ async def get_metrics(
     if service.metrics_in_memory(operation_id, policy, current):
         version, metrics = snapshot()
     else:
-        version, metrics = await call_service(service, snapshot)
+        version, metrics = await call_blocking(snapshot)  # loading and analysing a history is not a quick read
     return envelope(metrics, headers={"ETag": _etag(operation_id, version, query_key), "Cache-Control": "no-cache"})
 
 
