@@ -436,3 +436,10 @@ def test_the_server_answers_while_a_write_waits_for_another_process_lock(api: ht
     finally:
         holder.close()
     assert epochs_of(api, operation_id)[0]["val_loss"] == 1.0
+
+
+def test_operations_registered_over_the_api_are_external(api: httpx.Client) -> None:
+    operation_id = create(api, metadata={"executor": "local", "worker": "host:1"})
+    metadata = api.get(f"/operations/{operation_id}").json()["data"]["metadata"]
+    assert metadata["executor"] == "external"  # so a server restart's orphan recovery never touches it
+    assert metadata["worker"] == "host:1"

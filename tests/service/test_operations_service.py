@@ -2,24 +2,39 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+
 from trainops.core import EpochRecord, OperationStatus, ProgressState
 from trainops.service import OperationsService
 from trainops.service.operations import ORPHAN_REASON
+from trainops.service.workers import this_worker
 
 
-def test_recover_orphans_fails_local_runs_left_behind(service: OperationsService) -> None:
-    local = service.create(metadata={"executor": "local"})
-    service.start(local.operation_id, worker="host:1")
+def dead_worker() -> str:
+    """``host:pid`` of a process of this host that has ended."""
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return f"{socket.gethostname()}:{int(finished.stdout)}"
+
+
+def test_recover_orphans_fails_local_runs_whose_process_is_gone(service: OperationsService) -> None:
+    orphan = service.create(metadata={"executor": "local"})
+    service.start(orphan.operation_id, worker=dead_worker())
+    mine = service.create(metadata={"executor": "local"})
+    service.start(mine.operation_id, worker=this_worker())  # e.g. `trainops train` still running
+    elsewhere = service.create(metadata={"executor": "local"})
+    service.start(elsewhere.operation_id, worker="another-host:1")
     external = service.create()
     service.start(external.operation_id)
 
-    assert service.recover_orphans("local") == [local.operation_id]
+    assert service.recover_orphans("local") == [orphan.operation_id]
 
-    failed = service.get(local.operation_id)
+    failed = service.get(orphan.operation_id)
     assert failed.status is OperationStatus.FAILED
     assert failed.error == ORPHAN_REASON
-    assert failed.metadata.worker == "host:1"
-    assert service.get(external.operation_id).status is OperationStatus.RUNNING
+    for alive in (mine, elsewhere, external):
+        assert service.get(alive.operation_id).status is OperationStatus.RUNNING
 
 
 def test_progress_is_throttled_but_milestones_get_through(service: OperationsService) -> None:

@@ -96,13 +96,22 @@ def test_fail_orphans_only_touches_active_operations_of_that_executor(store: Ope
     external = insert(store, "external")
     store.start(external.operation_id, NOW)
 
-    failed = store.fail_orphans("local", "server restarted", NOW)
+    failed = store.fail_orphans("local", "server restarted", NOW, lambda worker: True)
 
     assert set(failed) == {running_local.operation_id, pending_local.operation_id}
     assert store.get(running_local.operation_id).status is OperationStatus.FAILED
     assert store.get(running_local.operation_id).error == "server restarted"
     assert store.get(finished_local.operation_id).status is OperationStatus.COMPLETED
     assert store.get(external.operation_id).status is OperationStatus.RUNNING
+
+
+def test_fail_orphans_asks_about_each_worker(store: OperationStore) -> None:
+    alive, gone = insert(store, "local"), insert(store, "local")
+    store.start(alive.operation_id, NOW, worker="host:1")
+    store.start(gone.operation_id, NOW, worker="host:2")
+
+    assert store.fail_orphans("local", "gone", NOW, lambda worker: worker == "host:2") == [gone.operation_id]
+    assert store.get(alive.operation_id).status is OperationStatus.RUNNING
 
 
 def test_list_orders_newest_first_and_counts(store: OperationStore) -> None:

@@ -31,6 +31,7 @@ from trainops.core.progress import ProgressState
 from trainops.errors import ConflictError, InvalidInputError
 from trainops.service.history_cache import History, HistoryCache
 from trainops.service.throttle import ProgressThrottle
+from trainops.service.workers import worker_is_gone
 from trainops.store.operations import OperationStore, OperationVersion
 
 MAX_LIST_LIMIT = 1000
@@ -207,8 +208,9 @@ class OperationsService:
         return self.store.request_cancel(operation_id, reason, requested_by, self._clock())
 
     def recover_orphans(self, executor: str = "local") -> list[str]:
-        """Fail the operations a previous process of ``executor`` left active: nobody will ever finish them."""
-        return self.store.fail_orphans(executor, ORPHAN_REASON, self._clock())
+        """Fail the active operations of ``executor`` whose worker process on this host is gone: nobody will
+        ever finish them. Runs of live processes (and of other hosts) are left alone."""
+        return self.store.fail_orphans(executor, ORPHAN_REASON, self._clock(), worker_is_gone)
 
     # -- queries --------------------------------------------------------------------------------------------
 

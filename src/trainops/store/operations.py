@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -350,16 +350,18 @@ class OperationStore:
             self._touch(connection, row, now, **values)
         return self.get(operation_id)
 
-    def fail_orphans(self, executor: str, reason: str, now: datetime) -> list[str]:
-        """Mark every active operation of ``executor`` failed (called when that executor restarts)."""
+    def fail_orphans(
+        self, executor: str, reason: str, now: datetime, is_orphan: Callable[[str | None], bool]
+    ) -> list[str]:
+        """Mark failed the active operations of ``executor`` whose worker ``is_orphan`` says is gone."""
         active = [status.value for status in ACTIVE_STATUSES]
         with self._writing() as connection:
             rows = connection.execute(
-                select(operations.c.id)
+                select(operations.c.id, operations.c.metadata)
                 .where(operations.c.executor == executor, operations.c.status.in_(active))
                 .with_for_update()
             ).all()
-            ids = [row.id for row in rows]
+            ids = [row.id for row in rows if is_orphan((row.metadata or {}).get("worker"))]
             if ids:
                 connection.execute(
                     update(operations)

@@ -79,8 +79,11 @@ PolicyDep = Annotated[MonitorPolicy, Depends(monitor_policy)]
 async def create_operation(request: CreateOperationRequest, service: ServiceDep) -> Response:
     """Register an operation that a training script outside trainops runs (it then posts progress and
     metrics here). Answers 201 with the pending operation."""
+    # Operations registered over the API are run by whoever registered them; only trainops' own executors
+    # may claim "local" or "ray" (whose runs are failed when their worker process is found gone).
+    metadata = request.metadata.model_copy(update={"executor": "external"})
     operation = await call_blocking(
-        partial(service.create, request.operation_type, metadata=request.metadata, total_epochs=request.total_epochs)
+        partial(service.create, request.operation_type, metadata=metadata, total_epochs=request.total_epochs)
     )
     return envelope(operation, status_code=201)
 
