@@ -572,3 +572,17 @@ def test_analyze_is_pure() -> None:
 
     assert first == second
     assert records == before
+
+
+def test_a_run_that_recovered_from_one_nan_long_ago_may_continue() -> None:
+    records = [EpochRecord(epoch=0, train_loss=1.0, val_loss=1.0)]
+    records.append(EpochRecord(epoch=1, train_loss=math.nan, val_loss=math.nan))
+    records += [EpochRecord(epoch=e, train_loss=1 / e, val_loss=1 / e + 0.01) for e in range(2, 30)]
+
+    diagnosis = analyze(records)
+
+    assert diagnosis.is_diverging is False
+    assert diagnosis.recommendation.action is Action.CONTINUE
+    assert [signal.rule for signal in diagnosis.signals] == ["non_finite_recovered"]
+    # while the NaN is recent, the same run is diverging
+    assert analyze(records[:8]).is_diverging is True

@@ -149,8 +149,21 @@ def test_non_finite_evidence() -> None:
     assert signal.rule == "non_finite"
     assert signal.severity == "critical"
     assert signal.message == "train_loss, val_loss became non-finite (NaN or infinity) at epoch 1"
-    assert signal.parameters == {"check_finite": True}
+    assert signal.parameters == {"check_finite": True, "window": 10}
     assert signal.evidence == {"first_epoch": 1, "metrics": "train_loss, val_loss", "non_finite_epochs": 3}
+
+
+def test_non_finite_long_ago_is_a_recovery_not_a_divergence() -> None:
+    recovered = [(0, 1.0), (1, NAN), *points([0.9 - 0.01 * i for i in range(12)], start=2)]
+    signal = non_finite({"val_loss": recovered, "train_loss": []}, window=10)
+
+    assert signal is not None
+    assert signal.rule == "non_finite_recovered"
+    assert signal.severity == "warning"
+    assert signal.evidence == {"first_epoch": 1, "metrics": "val_loss", "non_finite_epochs": 1, "last_epoch": 1}
+    assert "has been finite for the last 10 epochs" in signal.message
+    # the same NaN inside the window is still a divergence
+    assert non_finite({"val_loss": recovered[:11], "train_loss": []}, window=10).rule == "non_finite"  # type: ignore[union-attr]
 
 
 def test_non_finite_silent_on_finite_series() -> None:

@@ -59,7 +59,7 @@ def analyze(
     candidates: list[Signal | None] = []
     if policy.check_finite:
         watched = {policy.monitor: monitored, "train_loss": train}
-        candidates.append(rules.non_finite(watched))
+        candidates.append(rules.non_finite(watched, policy.window))
     if latest:
         candidates.append(rules.divergence_threshold(policy.monitor, latest[0], policy, mode))
         if best is not None:

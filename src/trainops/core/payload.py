@@ -12,9 +12,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping
-from typing import Annotated, Any
-
-from pydantic import AfterValidator
+from typing import Any
 
 from trainops.core.numbers import format_metric
 
@@ -76,11 +74,3 @@ def storable(value: Any, where: str, _depth: int = 0) -> Any:
     if isinstance(value, list | tuple):
         return [storable(item, f"{where}[{index}]", _depth + 1) for index, item in enumerate(value)]
     raise ValueError(f"{where} holds a {type(value).__name__}, which JSON cannot carry; send text or a number")
-
-
-def _checked(text: str) -> str:
-    return check_text(text, "the text")
-
-
-StorableText = Annotated[str, AfterValidator(_checked)]
-"""Text a pydantic model accepts only when it can be stored and encoded (see :func:`check_text`)."""

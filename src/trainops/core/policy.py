@@ -29,6 +29,16 @@ _MAX_MODE_WORDS = frozenset(
         "bleu",
         "rouge",
         "sharpe",
+        # trading and reinforcement learning: more is better
+        "sortino",
+        "calmar",
+        "pnl",
+        "profit",
+        "return",
+        "returns",
+        "reward",
+        "win",
+        "winrate",
     }
 )
 
@@ -38,6 +48,8 @@ def mode_for(metric: str) -> Mode:
 
     >>> mode_for("val_acc"), mode_for("val_heatmap_loss"), mode_for("mAP50"), mode_for("grad_accum_loss")
     ('max', 'min', 'max', 'min')
+    >>> mode_for("val_pnl"), mode_for("win_rate"), mode_for("max_drawdown")
+    ('max', 'max', 'min')
     """
     words = [word for word in re.split(r"[^a-z0-9]+", metric.lower()) if word]
     if any(word in _MIN_MODE_WORDS for word in words):

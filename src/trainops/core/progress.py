@@ -7,9 +7,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from trainops.core.payload import StorableText, storable
+from trainops.core.payload import check_text, storable
 
 
 class Phase(StrEnum):
@@ -48,9 +48,9 @@ class ProgressState(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     percentage: float = Field(0.0, ge=0.0, le=100.0, allow_inf_nan=False)
-    phase: StorableText | None = Field(None, max_length=64)
-    current_step: StorableText | None = Field(None, max_length=256)
-    message: StorableText | None = Field(None, max_length=1024)
+    phase: str | None = Field(None, max_length=64)
+    current_step: str | None = Field(None, max_length=256)
+    message: str | None = Field(None, max_length=1024)
     items_done: int | None = Field(None, ge=0)
     items_total: int | None = Field(None, ge=0)
     epoch: int | None = Field(None, ge=0)
@@ -59,6 +59,11 @@ class ProgressState(BaseModel):
     total_batches: int | None = Field(None, ge=0)
     context: dict[str, Any] = Field(default_factory=dict)
     updated_at: datetime | None = None
+
+    @field_validator("phase", "current_step", "message")
+    @classmethod
+    def _storable_text(cls, text: str | None, info: ValidationInfo) -> str | None:
+        return None if text is None else check_text(text, str(info.field_name))
 
     @model_validator(mode="before")
     @classmethod

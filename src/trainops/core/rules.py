@@ -105,24 +105,47 @@ def trend(metric: str, points: Sequence[Point], policy: MonitorPolicy, mode: Mod
     )
 
 
-def non_finite(series: Mapping[str, Sequence[Point]]) -> Signal | None:
-    """NaN or infinity in a watched series: the run has diverged (Lightning's ``check_finite``)."""
+def non_finite(series: Mapping[str, Sequence[Point]], window: int = 10) -> Signal | None:
+    """NaN or infinity in a watched series (Lightning's ``check_finite``).
+
+    Within the last ``window`` points of a series it means the run has diverged (critical). Only further back,
+    the run has recovered (a skipped step under mixed precision, one bad batch): a warning that keeps the
+    evidence but does not count as diverging, or one bad epoch long ago would block every later verdict.
+    """
     bad = {name: [epoch for epoch, value in points if not math.isfinite(value)] for name, points in series.items()}
     bad = {name: epochs for name, epochs in bad.items() if epochs}
     if not bad:
         return None
+    recent = {
+        name: epochs
+        for name, epochs in bad.items()
+        if any(not math.isfinite(value) for _, value in series[name][-window:])
+    }
     first_epoch = min(epochs[0] for epochs in bad.values())
-    names = ", ".join(sorted(bad))
+    evidence: dict[str, float | int | str] = {
+        "first_epoch": first_epoch,
+        "metrics": ", ".join(sorted(recent or bad)),
+        "non_finite_epochs": len({epoch for epochs in bad.values() for epoch in epochs}),
+    }
+    if recent:
+        return Signal(
+            rule="non_finite",
+            severity="critical",
+            message=f"{evidence['metrics']} became non-finite (NaN or infinity) at epoch {first_epoch}",
+            parameters={"check_finite": True, "window": window},
+            evidence=evidence,
+        )
+    last_bad = max(epochs[-1] for epochs in bad.values())
+    evidence["last_epoch"] = last_bad
     return Signal(
-        rule="non_finite",
-        severity="critical",
-        message=f"{names} became non-finite (NaN or infinity) at epoch {first_epoch}",
-        parameters={"check_finite": True},
-        evidence={
-            "first_epoch": first_epoch,
-            "metrics": names,
-            "non_finite_epochs": len({epoch for epochs in bad.values() for epoch in epochs}),
-        },
+        rule="non_finite_recovered",
+        severity="warning",
+        message=(
+            f"{evidence['metrics']} was non-finite at {evidence['non_finite_epochs']} epoch(s), last at epoch "
+            f"{last_bad}, and has been finite for the last {window} epochs"
+        ),
+        parameters={"check_finite": True, "window": window},
+        evidence=evidence,
     )
 
 
