@@ -104,6 +104,26 @@ def test_errors_are_one_line_messages_not_tracebacks(service: OperationsService)
     assert code == 1 and "already completed" in err
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(["metrics", "{done}", "--monitor", ""], "monitor: String should have at least 1", id="monitor"),
+        pytest.param(["metrics", "{done}", "--min-delta", "inf"], "min_delta: Input should be a finite", id="delta"),
+        pytest.param(["metrics", "{done}", "--patience", "200000"], "patience: Input should be less", id="patience"),
+        pytest.param(["list", "--url", "localhost:8000"], "needs http:// or https://", id="url-scheme"),
+        pytest.param(["list", "--url", "http:///no-host"], "is not usable", id="url-host"),
+        pytest.param(["list", "--offset", "99999999999999999999"], "offset must be between 0 and", id="offset"),
+    ],
+)
+def test_bad_options_are_one_line_messages(service: OperationsService, args: list[str], message: str) -> None:
+    done = finished_run(service)
+    code, out, err = invoke("ops", *[arg.format(done=done) for arg in args])
+    assert code == 1
+    assert err.startswith("Error: ")
+    assert message in " ".join(err.split())
+    assert "Traceback" not in out + err
+
+
 def test_watch_follows_a_run_to_its_end(service: OperationsService) -> None:
     operation = service.create(total_epochs=6)
 

@@ -6,7 +6,10 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 from trainops.core import EpochRecord, OperationStatus, ProgressState
+from trainops.errors import ConflictError, NotFoundError
 from trainops.service import OperationsService
 from trainops.service.operations import ORPHAN_REASON
 from trainops.service.workers import this_worker
@@ -71,3 +74,14 @@ def test_cancel_records_who_asked_and_trims_the_reason(service: OperationsServic
     cancelled = service.cancel(operation.operation_id, "  diverging  ", requested_by="agent")
     assert cancelled.cancel_request is not None
     assert (cancelled.cancel_request.reason, cancelled.cancel_request.requested_by) == ("diverging", "agent")
+
+
+def test_progress_for_unknown_or_ended_operations_leaves_no_throttle_state(service: OperationsService) -> None:
+    for missing in range(50):
+        with pytest.raises(NotFoundError):
+            service.report_progress(f"op_training_20250101_000000_{missing:08x}", ProgressState(percentage=1))
+    ended = service.create()
+    service.complete(ended.operation_id)
+    with pytest.raises(ConflictError):
+        service.report_progress(ended.operation_id, ProgressState(percentage=1))
+    assert service._throttle._last == {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from typer.core import TyperGroup
 
 from trainops.api.server import serve as run_server
@@ -23,6 +24,12 @@ class _FriendlyErrors(TyperGroup):
             return super().invoke(ctx)
         except TrainOpsError as error:
             err_console.print(f"[bold red]Error:[/bold red] {error.message}", highlight=False)
+            raise typer.Exit(code=1) from None
+        except ValidationError as error:  # an option a model refused (e.g. --patience out of range)
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in item['loc']) or 'value'}: {item['msg']}" for item in error.errors()
+            )
+            err_console.print(f"[bold red]Error:[/bold red] {problems}", highlight=False)
             raise typer.Exit(code=1) from None
 
 

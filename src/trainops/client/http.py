@@ -22,7 +22,13 @@ from trainops.core.operation import Operation, OperationMetadata, OperationPage,
 from trainops.core.payload import storable
 from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
-from trainops.errors import InvalidInputError, ServiceUnavailableError, TrainOpsError, error_from_dict
+from trainops.errors import (
+    ConfigurationError,
+    InvalidInputError,
+    ServiceUnavailableError,
+    TrainOpsError,
+    error_from_dict,
+)
 from trainops.service.bootstrap import Health
 from trainops.service.operations import OperationResults
 
@@ -32,6 +38,23 @@ _RETRY_STATUSES = frozenset({502, 503, 504})
 # are retried only when the request surely never arrived: no connection, or our server's own 503 (refused before
 # doing anything).
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout)
+
+
+def _checked_url(url: str) -> str:
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as error:
+        parsed, problem = None, str(error)
+    else:
+        problem = (
+            "" if parsed.scheme in {"http", "https"} and parsed.host else "it needs http:// or https:// and a host"
+        )
+    if parsed is None or problem:
+        raise ConfigurationError(
+            f"the trainops server URL {url!r} is not usable ({problem}); give one like http://127.0.0.1:8000 "
+            "(--url or TRAINOPS_URL)"
+        )
+    return url.rstrip("/")
 
 
 def _encode(body: Any) -> bytes:
@@ -65,7 +88,7 @@ class HttpTrainOps(TrainOps):
         backoff: float = 0.2,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.url = url.rstrip("/")
+        self.url = _checked_url(url)
         self.retries = retries
         self.backoff = backoff
         headers = {"Authorization": f"Bearer {token}"} if token else {}

@@ -28,7 +28,7 @@ from trainops.core.operation import (
 from trainops.core.payload import check_text, storable
 from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
-from trainops.errors import ConflictError, InvalidInputError
+from trainops.errors import ConflictError, InvalidInputError, NotFoundError
 from trainops.service.history_cache import History, HistoryCache
 from trainops.service.throttle import ProgressThrottle
 from trainops.service.workers import worker_is_gone
@@ -37,6 +37,9 @@ from trainops.store.operations import OperationStore, OperationVersion
 MAX_LIST_LIMIT = 1000
 MAX_REASON_LENGTH = 2000
 MAX_EPOCHS_PER_WRITE = 100_000
+MAX_LIST_OFFSET = 10**12
+"""Past any real table, and within every database's integer range."""
+
 ORPHAN_REASON = (
     "The trainops process running this operation stopped before it finished (server restart or crash); "
     "start the training again."
@@ -139,7 +142,11 @@ class OperationsService:
         if not self._throttle.admit(operation_id, state, time.monotonic()):
             return self.store.acknowledge(operation_id)
         now = self._clock()
-        return self.store.write_progress(operation_id, state.model_copy(update={"updated_at": now}), now)
+        try:
+            return self.store.write_progress(operation_id, state.model_copy(update={"updated_at": now}), now)
+        except (NotFoundError, ConflictError):
+            self._throttle.forget(operation_id)  # unknown or ended: keep no state for it
+            raise
 
     def add_epoch(self, operation_id: str, record: EpochRecord) -> WriteAck:
         return self.add_epochs(operation_id, [record])
@@ -233,8 +240,8 @@ class OperationsService:
         """Operations, newest first. ``limit`` is 1-1000."""
         if not 1 <= limit <= MAX_LIST_LIMIT:
             raise InvalidInputError(f"limit must be between 1 and {MAX_LIST_LIMIT}, got {limit}")
-        if offset < 0:
-            raise InvalidInputError(f"offset must be 0 or more, got {offset}")
+        if not 0 <= offset <= MAX_LIST_OFFSET:
+            raise InvalidInputError(f"offset must be between 0 and {MAX_LIST_OFFSET:,}, got {offset}")
         statuses: set[OperationStatus] = set()
         if isinstance(status, OperationStatus):
             statuses = {status}

@@ -24,7 +24,7 @@ from trainops.core.operation import Operation, OperationPage, OperationStatus, W
 from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
 from trainops.errors import InvalidInputError
-from trainops.service.operations import OperationResults
+from trainops.service.operations import MAX_LIST_OFFSET, OperationResults
 
 router = APIRouter(prefix="/operations", tags=["operations"])
 
@@ -95,7 +95,7 @@ async def list_operations(
     operation_type: Annotated[str | None, Query()] = None,
     active_only: Annotated[bool, Query(description="only pending and running")] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_LIST_OFFSET)] = 0,
 ) -> Response:
     """Operations, newest first, with the total and active counts of everything that matches."""
     query = partial(
