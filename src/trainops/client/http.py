@@ -44,12 +44,11 @@ def _checked_url(url: str) -> str:
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as error:
-        parsed, problem = None, str(error)
+        problem = str(error)
     else:
-        problem = (
-            "" if parsed.scheme in {"http", "https"} and parsed.host else "it needs http:// or https:// and a host"
-        )
-    if parsed is None or problem:
+        usable = parsed.scheme in {"http", "https"} and parsed.host
+        problem = "" if usable else "it needs http:// or https:// and a host"
+    if problem:
         raise ConfigurationError(
             f"the trainops server URL {url!r} is not usable ({problem}); give one like http://127.0.0.1:8000 "
             "(--url or TRAINOPS_URL)"
