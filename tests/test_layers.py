@@ -16,10 +16,11 @@ ALLOWED: dict[str, set[str]] = {
     "core": {"errors"},
     "store": {"core", "errors"},
     "pipeline": {"core", "errors"},
-    "service": {"core", "errors", "store", "settings"},
-    "client": {"core", "errors", "service", "settings"},
-    "api": {"core", "errors", "service", "settings", "store"},
-    "cli": {"core", "errors", "service", "settings", "store", "client", "api"},
+    "service": {"core", "errors", "store", "settings", "pipeline"},
+    "executors": {"core", "errors", "store", "settings", "pipeline", "service"},
+    "client": {"core", "errors", "service", "settings", "pipeline", "executors"},
+    "api": {"core", "errors", "service", "settings", "store", "pipeline", "executors"},
+    "cli": {"core", "errors", "service", "settings", "store", "client", "api", "pipeline", "executors"},
 }
 CORE_FORBIDDEN = ("fastapi", "sqlalchemy", "torch", "httpx", "uvicorn", "typer", "rich", "alembic", "starlette")
 
