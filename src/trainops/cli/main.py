@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from typer.core import TyperGroup
 
 from trainops.api.server import serve as run_server
-from trainops.cli import db, ops
+from trainops.cli import data, db, ops
 from trainops.cli.common import err_console
 from trainops.errors import TrainOpsError
 from trainops.service.bootstrap import trainops_version
@@ -41,6 +41,7 @@ app = typer.Typer(
 )
 app.add_typer(ops.app, name="ops")
 app.add_typer(db.app, name="db")
+app.add_typer(data.app, name="data")
 
 
 @app.command()
