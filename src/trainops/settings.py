@@ -27,6 +27,9 @@ class Settings(BaseSettings):
         data_dir: Market data files ``{SYMBOL}_{TIMEFRAME}.csv|.parquet`` (``TRAINOPS_DATA_DIR``, default
             ``home/data``).
         models_dir: The model registry's files (``TRAINOPS_MODELS_DIR``, default ``home/models``).
+        strategies_dir: Strategy YAML files found by name (``TRAINOPS_STRATEGIES_DIR``; default ``./strategies``
+            when the working directory has one, else ``home/strategies``).
+        max_concurrent_jobs: Training jobs the server runs at once; more wait in a queue, pending.
         progress_interval: Seconds between stored progress updates of one operation (phase changes and epoch ends
             are always stored).
     """
@@ -38,6 +41,8 @@ class Settings(BaseSettings):
     url: str | None = None
     data_dir: Path | None = None
     models_dir: Path | None = None
+    strategies_dir: Path | None = None
+    max_concurrent_jobs: int = Field(1, ge=1, le=64)
     api_token: str | None = None
     max_request_bytes: int = Field(DEFAULT_MAX_REQUEST_BYTES, ge=1024)
     progress_interval: float = Field(0.5, ge=0.0)
@@ -64,6 +69,13 @@ class Settings(BaseSettings):
     @property
     def resolved_models_dir(self) -> Path:
         return (self.models_dir or self.home / "models").expanduser()
+
+    @property
+    def resolved_strategies_dir(self) -> Path:
+        if self.strategies_dir is not None:
+            return self.strategies_dir.expanduser()
+        local = Path.cwd() / "strategies"
+        return local if local.is_dir() else self.home.expanduser() / "strategies"
 
     @property
     def resolved_database_url(self) -> str:

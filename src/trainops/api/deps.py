@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from trainops.errors import AuthenticationError, InvalidInputError
 from trainops.service.operations import OperationsService
+from trainops.settings import Settings
 
 
 async def get_service(request: Request) -> OperationsService:
@@ -21,6 +22,14 @@ async def get_service(request: Request) -> OperationsService:
 
 
 ServiceDep = Annotated[OperationsService, Depends(get_service)]
+
+
+async def get_app_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
 async def require_token(request: Request) -> None:

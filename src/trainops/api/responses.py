@@ -63,3 +63,15 @@ def envelope(
 def error_response(status_code: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response:
     body = ErrorEnvelope(error=ErrorBody(code=code, message=message, details=details or {}))
     return Response(body.model_dump_json(), status_code=status_code, media_type="application/json")
+
+
+def flat_envelope(data: BaseModel, *, status_code: int = 200) -> Response:
+    """``{"success": true, <the fields of data>, "data": {...}}``.
+
+    The training and model endpoints promise their fields at the top level (``task_id``, ``status``, ...);
+    ``data`` carries the same object, so clients that read every answer from ``data`` work unchanged.
+    """
+    fields = data.model_dump(mode="json")
+    fields.pop("success", None)
+    payload = {"success": True, **fields, "data": fields}
+    return Response(_ANY.dump_json(payload), status_code=status_code, media_type="application/json")

@@ -9,8 +9,9 @@ from pydantic import ValidationError
 from typer.core import TyperGroup
 
 from trainops.api.server import serve as run_server
-from trainops.cli import data, db, ops
+from trainops.cli import data, db, ops, strategies
 from trainops.cli.common import err_console
+from trainops.cli.train import train
 from trainops.errors import TrainOpsError
 from trainops.service.bootstrap import trainops_version
 from trainops.settings import get_settings
@@ -42,6 +43,8 @@ app = typer.Typer(
 app.add_typer(ops.app, name="ops")
 app.add_typer(db.app, name="db")
 app.add_typer(data.app, name="data")
+app.add_typer(strategies.app, name="strategies")
+app.command()(train)
 
 
 @app.command()

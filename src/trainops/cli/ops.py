@@ -136,13 +136,13 @@ def watch(
     """
     with open_client(url, token) as ops:
         final = (
-            _watch_json(ops, operation_id, interval, timeout) if json else _watch(ops, operation_id, interval, timeout)
+            follow_json(ops, operation_id, interval, timeout) if json else follow(ops, operation_id, interval, timeout)
         )
     if final is OperationStatus.FAILED:
         raise typer.Exit(code=1)
 
 
-def _watch(ops: TrainOps, operation_id: str, interval: float, timeout: float | None) -> OperationStatus:
+def follow(ops: TrainOps, operation_id: str, interval: float, timeout: float | None) -> OperationStatus:
     deadline = None if timeout is None else time.monotonic() + timeout
     since: int | None = None
     seen_rules: set[str] = set()
@@ -198,7 +198,7 @@ def _aligned(cells: list[str], widths: list[int]) -> str:
     return "  ".join(cell.rjust(width) for cell, width in zip(cells, widths, strict=True))
 
 
-def _watch_json(ops: TrainOps, operation_id: str, interval: float, timeout: float | None) -> OperationStatus:
+def follow_json(ops: TrainOps, operation_id: str, interval: float, timeout: float | None) -> OperationStatus:
     """JSON lines: one ``epoch`` event per new epoch, ``signal`` events, and a final ``operation`` event."""
     deadline = None if timeout is None else time.monotonic() + timeout
     since: int | None = None

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from rich import box
 from rich.console import Group
@@ -99,15 +100,85 @@ def operation_panel(operation: Operation) -> Panel:
     grid.add_row("ended", when(operation.completed_at))
     metadata = operation.metadata.model_dump(exclude_none=True, exclude_defaults=True)
     if metadata:
-        grid.add_row("metadata", ", ".join(f"{key}={value}" for key, value in metadata.items()))
+        grid.add_row("metadata", ", ".join(f"{key}={brief(value)}" for key, value in metadata.items()))
     if operation.cancel_request:
         request = operation.cancel_request
         grid.add_row("cancel", f"requested by {request.requested_by} at {when(request.requested_at)}: {request.reason}")
     if operation.error:
         grid.add_row("error", Text(operation.error, style="red"))
     if operation.result:
-        grid.add_row("result", ", ".join(f"{key}={value}" for key, value in operation.result.items()))
+        grid.add_row("result", ", ".join(f"{key}={brief(value)}" for key, value in operation.result.items()))
     return Panel(grid, title=operation.operation_id, title_align="left")
+
+
+def brief(value: Any) -> str:
+    """A value short enough for one cell: numbers rounded, mappings and lists as their size."""
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, float):
+        return number(value)
+    if isinstance(value, Mapping):
+        return f"{{{len(value)} fields}}"
+    if isinstance(value, list | tuple):
+        return f"[{len(value)} items]" if len(value) > 4 else "[" + ", ".join(brief(item) for item in value) + "]"
+    return str(value)
+
+
+def performance_panel(result: Mapping[str, Any], operation_id: str) -> Panel:
+    """A finished strategy training at a glance: how training went, how the model scored on the test split."""
+    training = result.get("training_metrics") or {}
+    test = result.get("test_metrics") or {}
+    model = result.get("model_info") or {}
+    data = result.get("data") or {}
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    epochs = f"{training.get('epochs_completed')} of {training.get('epochs_planned')}"
+    if training.get("early_stopped"):
+        epochs += " (early stopped)"
+    grid.add_row("epochs", epochs)
+    if training.get("best_epoch") is not None:
+        grid.add_row(
+            "best epoch", f"{training['best_epoch']} ({training.get('monitor')} {number(training.get('best_value'))})"
+        )
+    grid.add_row(
+        "final",
+        f"train loss {number(training.get('final_train_loss'))}, val loss {number(training.get('final_val_loss'))}, "
+        f"val accuracy {_percent(training.get('final_val_accuracy'))}",
+    )
+    grid.add_row(
+        "test",
+        f"accuracy {_percent(test.get('test_accuracy'))}, precision {number(test.get('precision'))}, "
+        f"recall {number(test.get('recall'))}, F1 {number(test.get('f1_score'))} (macro), "
+        f"loss {number(test.get('test_loss'))}",
+    )
+    per_class = test.get("per_class") or {}
+    if per_class:
+        grid.add_row(
+            "per class",
+            ", ".join(
+                f"{name} F1 {number(item.get('f1'))} (n={item.get('support')})" for name, item in per_class.items()
+            ),
+        )
+    rows = data.get("rows") or {}
+    if rows:
+        grid.add_row("rows", ", ".join(f"{split} {count:,}" for split, count in rows.items()))
+    balance = data.get("class_balance") or {}
+    if balance:
+        grid.add_row("labels", ", ".join(f"{name} {_percent(item.get('fraction'))}" for name, item in balance.items()))
+    grid.add_row(
+        "model",
+        f"{model.get('architecture')}, {model.get('parameters_count'):,} parameters, "
+        f"{number(model.get('model_size_mb'))} MB, {model.get('input_size')} features, on {model.get('device')}",
+    )
+    minutes = training.get("training_time_minutes")
+    if minutes is not None:
+        grid.add_row("time", f"{minutes * 60:.1f} s training, {training.get('samples_per_second') or 0:,.0f} samples/s")
+    return Panel(grid, title=f"performance of {operation_id}", title_align="left")
+
+
+def _percent(value: Any) -> str:
+    return f"{value:.1%}" if isinstance(value, int | float) and not isinstance(value, bool) else "-"
 
 
 def metric_columns(epochs: Sequence[EpochRecord]) -> list[str]:

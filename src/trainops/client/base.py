@@ -20,6 +20,14 @@ from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
 from trainops.service.bootstrap import Health
 from trainops.service.operations import OperationResults
+from trainops.service.training import (
+    StrategySummary,
+    StrategyValidation,
+    TrainingPerformance,
+    TrainingRequest,
+    TrainingStarted,
+    TrainingStatus,
+)
 
 
 class TrainOps(ABC):
@@ -119,6 +127,38 @@ class TrainOps(ABC):
     @abstractmethod
     def get_results(self, operation_id: str) -> OperationResults:
         """A finished operation's results. Raises :class:`~trainops.errors.ConflictError` while it runs."""
+
+    # -- strategy training ----------------------------------------------------------------------------------
+
+    @abstractmethod
+    def start_training(self, request: TrainingRequest) -> TrainingStarted:
+        """Start training a strategy; returns at once with the operation id (``task_id``).
+
+        In-process the training runs in a worker process of this machine (it outlives the caller); on a server,
+        in the server's executor. Follow it with :meth:`get_training_status`, :meth:`get_metrics` or
+        ``trainops ops watch TASK_ID``.
+
+        Raises:
+            StrategyError: the strategy or the overrides are invalid (every problem with its path).
+            NotFoundError: no such strategy.
+            DataError: the market data it needs is missing.
+        """
+
+    @abstractmethod
+    def get_training_status(self, task_id: str) -> TrainingStatus:
+        """Where a training is: status, progress, current epoch, estimated completion, last epoch's metrics."""
+
+    @abstractmethod
+    def get_training_performance(self, task_id: str) -> TrainingPerformance:
+        """A finished training's figures: training, test and model (a ``ConflictError`` while it runs)."""
+
+    @abstractmethod
+    def list_strategies(self) -> list[StrategySummary]:
+        """The strategies in the strategies directory, each valid or with its problem."""
+
+    @abstractmethod
+    def validate_strategy(self, strategy: dict[str, Any] | str) -> StrategyValidation:
+        """Check a strategy (a mapping, or YAML text) without training it."""
 
     def run(
         self,

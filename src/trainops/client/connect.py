@@ -27,4 +27,4 @@ def connect(url: str | None = None, token: str | None = None, *, settings: Setti
     url = url or settings.url
     if url:
         return HttpTrainOps(url, token=token or settings.api_token)
-    return LocalTrainOps(open_service(settings))
+    return LocalTrainOps(open_service(settings), settings=settings)

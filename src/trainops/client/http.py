@@ -31,6 +31,14 @@ from trainops.errors import (
 )
 from trainops.service.bootstrap import Health
 from trainops.service.operations import OperationResults
+from trainops.service.training import (
+    StrategySummary,
+    StrategyValidation,
+    TrainingPerformance,
+    TrainingRequest,
+    TrainingStarted,
+    TrainingStatus,
+)
 
 _RETRY_STATUSES = frozenset({502, 503, 504})
 # A request that may have reached the server is retried only when repeating it is harmless. Creating an operation
@@ -256,6 +264,26 @@ class HttpTrainOps(TrainOps):
 
     def close(self) -> None:
         self._http.close()
+
+    # -- strategy training ----------------------------------------------------------------------------------
+
+    def start_training(self, request: TrainingRequest) -> TrainingStarted:
+        body = request.model_dump(mode="json", exclude_none=True)
+        data = self._call("POST", "/training/start", body=body, idempotent=False)
+        return TrainingStarted.model_validate(data)
+
+    def get_training_status(self, task_id: str) -> TrainingStatus:
+        return TrainingStatus.model_validate(self._call("GET", f"/training/{task_id}"))
+
+    def get_training_performance(self, task_id: str) -> TrainingPerformance:
+        return TrainingPerformance.model_validate(self._call("GET", f"/training/{task_id}/performance"))
+
+    def list_strategies(self) -> list[StrategySummary]:
+        return [StrategySummary.model_validate(item) for item in self._call("GET", "/strategies")]
+
+    def validate_strategy(self, strategy: dict[str, Any] | str) -> StrategyValidation:
+        body = {"yaml": strategy} if isinstance(strategy, str) else {"config": strategy}
+        return StrategyValidation.model_validate(self._call("POST", "/strategies/validate", body=body))
 
 
 def _record_json(record: EpochRecord) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -11,16 +13,41 @@ from trainops.core.epoch import EpochRecord
 from trainops.core.operation import Operation, OperationMetadata, OperationPage, OperationStatus, WriteAck
 from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
-from trainops.errors import InvalidInputError
+from trainops.errors import InvalidInputError, ServiceUnavailableError, TrainOpsError
 from trainops.service.bootstrap import Health, check_health
 from trainops.service.operations import OperationResults, OperationsService
+from trainops.service.training import (
+    StrategySummary,
+    StrategyValidation,
+    TrainingPerformance,
+    TrainingRequest,
+    TrainingStarted,
+    TrainingStatus,
+    check_data,
+    create_training,
+    resolve_request,
+    started_answer,
+    strategy_of,
+    training_performance,
+    training_status,
+    validate_strategy_input,
+)
+from trainops.service.training import (
+    list_strategies as strategies_in,
+)
+from trainops.service.workers import spawn_worker, this_worker, worker_log_path
+from trainops.settings import Settings, get_settings
+
+WORKER_START_TIMEOUT = 120.0
+"""Seconds a new worker process gets to import torch and take its operation over."""
 
 
 class LocalTrainOps(TrainOps):
     """The :class:`TrainOps` interface on an :class:`OperationsService` in this process."""
 
-    def __init__(self, service: OperationsService) -> None:
+    def __init__(self, service: OperationsService, *, settings: Settings | None = None) -> None:
         self.service = service
+        self.settings = settings or get_settings()
 
     def health(self) -> Health:
         return check_health(self.service)
@@ -89,6 +116,46 @@ class LocalTrainOps(TrainOps):
 
     def close(self) -> None:
         self.service.store.engine.dispose()
+
+    # -- strategy training ----------------------------------------------------------------------------------
+
+    def start_training(self, request: TrainingRequest) -> TrainingStarted:
+        config = resolve_request(request, self.settings.resolved_strategies_dir, allow_paths=True)
+        check_data(config, self.settings.resolved_data_dir)
+        operation = create_training(
+            self.service, config, device=request.device, worker=this_worker(), task_id=request.task_id
+        )
+        process = spawn_worker(operation.operation_id, self.settings)
+        # Wait for the worker to take the operation over: until then this process is its recorded worker, and
+        # returning earlier would leave a pending operation that nobody is running if the worker failed to start.
+        deadline = time.monotonic() + WORKER_START_TIMEOUT
+        while self.service.get(operation.operation_id).status is OperationStatus.PENDING:
+            code = process.poll()
+            if code is not None or time.monotonic() > deadline:
+                log = worker_log_path(self.settings, operation.operation_id)
+                reason = f"exited with code {code}" if code is not None else "did not start in time"
+                with contextlib.suppress(TrainOpsError):
+                    self.service.fail(operation.operation_id, f"the worker process {reason}; its log is {log}")
+                raise ServiceUnavailableError(
+                    f"training {operation.operation_id} could not start: the worker process {reason}; its log is {log}"
+                )
+            time.sleep(0.05)
+        return started_answer(operation, config, self.settings.resolved_data_dir)
+
+    def get_training_status(self, task_id: str) -> TrainingStatus:
+        operation = self.service.get(task_id)
+        strategy_of(operation)  # a clear error for operations that are not strategy trainings
+        history = self.service.metrics(task_id).metrics.epochs
+        return training_status(operation, history[-1] if history else None)
+
+    def get_training_performance(self, task_id: str) -> TrainingPerformance:
+        return training_performance(self.service.get(task_id))
+
+    def list_strategies(self) -> list[StrategySummary]:
+        return strategies_in(self.settings.resolved_strategies_dir)
+
+    def validate_strategy(self, strategy: dict[str, Any] | str) -> StrategyValidation:
+        return validate_strategy_input(strategy)
 
 
 def _status(status: OperationStatus | str) -> OperationStatus:

@@ -266,7 +266,7 @@ def load_strategy(path: str | Path) -> StrategyConfig:
     if not file.is_file():
         raise StrategyError(
             f"strategy file {str(path)!r} does not exist; list the shipped ones with "
-            "`trainops strategies` or give a path to a .yaml file"
+            "`trainops strategies list` or give a path to a .yaml file"
         )
     if file.stat().st_size > MAX_STRATEGY_BYTES:
         raise StrategyError(f"strategy file {file} is larger than {MAX_STRATEGY_BYTES:,} bytes; is it a strategy?")

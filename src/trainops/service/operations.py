@@ -23,6 +23,7 @@ from trainops.core.operation import (
     OperationPage,
     OperationStatus,
     WriteAck,
+    looks_like_operation_id,
     new_operation_id,
 )
 from trainops.core.payload import check_text, storable
@@ -102,8 +103,12 @@ class OperationsService:
         *,
         metadata: OperationMetadata | dict[str, Any] | None = None,
         total_epochs: int | None = None,
+        operation_id: str | None = None,
     ) -> Operation:
         """Register a new pending operation.
+
+        ``operation_id`` lets a caller choose the id (``op_{type}_{YYYYmmdd}_{HHMMSS}_{8 hex}``), so a retried
+        request cannot start the same work twice: the second one is a conflict.
 
         Raises:
             InvalidInputError: ``operation_type`` is not a short lowercase name, or ``total_epochs`` < 1.
@@ -115,10 +120,17 @@ class OperationsService:
             )
         if total_epochs is not None and not 1 <= total_epochs <= 10_000_000:
             raise InvalidInputError(f"total_epochs must be between 1 and 10,000,000, got {total_epochs}")
+        if operation_id is not None and not (
+            looks_like_operation_id(operation_id) and operation_id.startswith(f"op_{operation_type}_")
+        ):
+            raise InvalidInputError(
+                f"operation id {operation_id!r} is invalid: use the form op_{operation_type}_20250610_123456_ab12cd34 "
+                "(or leave it out and one is made)"
+            )
         meta = metadata if isinstance(metadata, OperationMetadata) else OperationMetadata.model_validate(metadata or {})
         now = self._clock()
         operation = Operation(
-            operation_id=new_operation_id(operation_type, now),
+            operation_id=operation_id or new_operation_id(operation_type, now),
             operation_type=operation_type,
             status=OperationStatus.PENDING,
             created_at=now,

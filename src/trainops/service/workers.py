@@ -10,6 +10,11 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from trainops.settings import Settings
 
 
 def this_worker() -> str:
@@ -40,3 +45,41 @@ def worker_is_gone(worker: str | None) -> bool:
     except OverflowError:
         return True
     return False
+
+
+def worker_environment(settings: Settings) -> dict[str, str]:
+    """The environment of a worker process: this one's, pinned to the same database and directories."""
+    env = {key: value for key, value in os.environ.items() if key not in ("TRAINOPS_URL",)}
+    env.update(
+        TRAINOPS_HOME=str(settings.home.expanduser()),
+        TRAINOPS_DATABASE_URL=settings.resolved_database_url,
+        TRAINOPS_DATA_DIR=str(settings.resolved_data_dir),
+        TRAINOPS_MODELS_DIR=str(settings.resolved_models_dir),
+        TRAINOPS_STRATEGIES_DIR=str(settings.resolved_strategies_dir),
+    )
+    return env
+
+
+def worker_log_path(settings: Settings, operation_id: str) -> Path:
+    return settings.home.expanduser() / "logs" / f"{operation_id}.log"
+
+
+def spawn_worker(operation_id: str, settings: Settings) -> subprocess.Popen[bytes]:
+    """Start ``python -m trainops.executors.worker OPERATION_ID``: a process that runs one training operation.
+
+    The worker reads everything it needs from the operation (the strategy is recorded in it) and reports to the
+    database directly, so it outlives the process that started it: a server restart or a closed terminal does
+    not stop a training. Its own session keeps a Ctrl-C meant for the parent away from it; its output goes to
+    :func:`worker_log_path`.
+    """
+    log_path = worker_log_path(settings, operation_id)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "trainops.executors.worker", operation_id],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=worker_environment(settings),
+            start_new_session=True,
+        )

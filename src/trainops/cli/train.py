@@ -1,0 +1,146 @@
+"""``trainops train``: train a strategy, in this process or on a server, and watch every phase."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from trainops.cli.common import JsonOption, TokenOption, UrlOption, console, err_console, open_client, print_json
+from trainops.cli.ops import follow, follow_json
+from trainops.cli.render import performance_panel
+from trainops.client import TrainOps
+from trainops.client.local import LocalTrainOps
+from trainops.core.operation import OperationStatus
+from trainops.executors.jobs import run_training
+from trainops.service.training import (
+    ConfigOverrides,
+    TrainingRequest,
+    check_data,
+    create_training,
+    resolve_request,
+)
+from trainops.service.workers import this_worker
+
+
+def train(
+    strategy: Annotated[str, typer.Argument(help="A strategy YAML file, or the name of one in the strategies dir.")],
+    symbol: Annotated[str | None, typer.Option(help="Train on this symbol only.", show_default=False)] = None,
+    timeframe: Annotated[str | None, typer.Option(help="Train on this timeframe only.", show_default=False)] = None,
+    epochs: Annotated[
+        int | None, typer.Option(min=1, help="Override the strategy's epochs.", show_default=False)
+    ] = None,
+    start: Annotated[
+        datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="First date of the training data (YYYY-MM-DD).", show_default=False),
+    ] = None,
+    end: Annotated[
+        datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Last date of the training data (YYYY-MM-DD).", show_default=False),
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="cuda, cpu, ...; CUDA when available.", show_default=False)] = None,
+    detach: Annotated[
+        bool, typer.Option("--detach", help="Start it and return; it runs in a worker process (or on the server).")
+    ] = False,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Train a strategy on market data as a tracked operation: progress through every phase, an epoch table,
+    the diagnosis, and the performance on the test split.
+
+    In this process on the local database by default; on a server with --url (or TRAINOPS_URL). Ctrl-C asks the
+    run to stop; it keeps its history and its best weights.
+
+    Example: trainops train strategies/mean_reversion.yaml --epochs 20
+    """
+    request = TrainingRequest(
+        strategy=_strategy_reference(strategy),
+        symbol=symbol,
+        timeframe=timeframe,
+        config=ConfigOverrides(epochs=epochs) if epochs is not None else None,
+        start_date=_date(start),
+        end_date=_date(end),
+        device=device,
+    )
+    with open_client(url, token) as ops:
+        if detach or not isinstance(ops, LocalTrainOps):
+            started = ops.start_training(request)
+            task_id = started.task_id
+            if json and detach:
+                print_json(started)
+                return
+            err_console.print(started.message, highlight=False, soft_wrap=True)
+            if detach:
+                return
+            final = _follow(ops, task_id, json)
+        else:
+            task_id, final = _train_here(ops, request, json)
+        _finish(ops, task_id, final, json)
+
+
+def _train_here(ops: LocalTrainOps, request: TrainingRequest, json: bool) -> tuple[str, OperationStatus]:
+    """Run the job on a thread of this process while the main thread shows it (and catches Ctrl-C)."""
+    settings = ops.settings
+    config = resolve_request(request, settings.resolved_strategies_dir, allow_paths=True)
+    check_data(config, settings.resolved_data_dir)
+    operation = create_training(ops.service, config, device=request.device, worker=this_worker())
+    failure: list[BaseException] = []
+
+    def job() -> None:
+        try:
+            run_training(ops, operation, data_dir=settings.resolved_data_dir, worker=this_worker())
+        except BaseException as error:  # recorded on the operation; shown by the watcher
+            failure.append(error)
+
+    worker = threading.Thread(target=job, name="trainops-training", daemon=True)
+    worker.start()
+    if not json:
+        err_console.print(
+            f"Training {config.name} as {operation.operation_id} on {', '.join(config.symbols)} "
+            f"[{', '.join(config.timeframes)}]",
+            highlight=False,
+        )
+    try:
+        final = _follow(ops, operation.operation_id, json)
+    except KeyboardInterrupt:
+        ops.cancel_operation(operation.operation_id, "interrupted from the terminal (Ctrl-C)", requested_by="user")
+        err_console.print("Stopping at the next batch; the best weights are kept ...")
+        worker.join()
+        final = ops.get_operation(operation.operation_id).status
+    worker.join()
+    return operation.operation_id, final
+
+
+def _follow(ops: TrainOps, task_id: str, json: bool) -> OperationStatus:
+    return follow_json(ops, task_id, 0.5, None) if json else follow(ops, task_id, 0.5, None)
+
+
+def _finish(ops: TrainOps, task_id: str, final: OperationStatus, json: bool) -> None:
+    operation = ops.get_operation(task_id)
+    result = operation.result or {}
+    if json:
+        print_json({"event": "performance", "task_id": task_id, "status": final.value, **result}, line=True)
+    elif "test_metrics" in result:
+        console.print(performance_panel(result, task_id))
+        console.print(
+            f"Next: the full history and diagnosis with `trainops ops metrics {task_id}`; "
+            f"the figures as JSON with `trainops ops show {task_id} --json`",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if final is OperationStatus.FAILED:
+        raise typer.Exit(code=1)
+
+
+def _strategy_reference(strategy: str) -> str:
+    # a file here wins over a name in the strategies directory; absolute so a worker process finds it too
+    path = Path(strategy).expanduser()
+    return str(path.resolve()) if path.is_file() else strategy
+
+
+def _date(moment: datetime | None) -> date | None:
+    return moment.date() if moment is not None else None

@@ -1,0 +1,465 @@
+"""Strategy training as operations: requests, strategy lookup, overrides, and the views clients read.
+
+A training operation carries the whole strategy it trains (``metadata.parameters.config``, after overrides),
+so whoever runs it (an in-process CLI, a worker process the server spawned, later a Ray task) needs nothing
+but the operation id, and the record says exactly what was trained.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from trainops.core.epoch import EpochRecord
+from trainops.core.operation import Operation, OperationMetadata, OperationStatus
+from trainops.errors import ConflictError, DataError, InvalidInputError, NotFoundError, StrategyError
+from trainops.pipeline.data import available_data
+from trainops.pipeline.strategy import (
+    NAME_PATTERN,
+    StrategyConfig,
+    load_strategy,
+    parse_strategy,
+    strategy_from_yaml,
+)
+from trainops.pipeline.trainer import resolve_device
+from trainops.service.operations import OperationsService
+
+TRAINING = "training"
+DEFAULT_STRATEGY = "mean_reversion"
+"""The strategy ``POST /training/start`` trains when the request names none (only ``config`` overrides)."""
+
+ESTIMATED_SAMPLES_PER_SECOND = 20_000.0
+"""A deliberately modest CPU figure for the MLP trainer; the estimate is a hint, not a promise."""
+
+
+class EarlyStoppingOverride(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    patience: int | None = Field(None, ge=1, le=100_000)
+    monitor: str | None = None
+    min_delta: float | None = Field(None, ge=0.0, allow_inf_nan=False)
+
+
+class ConfigOverrides(BaseModel):
+    """The ``config`` of ``POST /training/start``: changes applied on top of the strategy file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model_type: Literal["mlp"] | None = None
+    hidden_layers: list[int] | None = None
+    epochs: int | None = Field(None, ge=1, le=100_000)
+    learning_rate: float | None = Field(None, gt=0.0, allow_inf_nan=False)
+    batch_size: int | None = Field(None, ge=1, le=65_536)
+    validation_split: float | None = Field(None, gt=0.0, lt=1.0, allow_inf_nan=False)
+    early_stopping: EarlyStoppingOverride | None = None
+    optimizer: Literal["adam", "sgd", "rmsprop"] | None = None
+    dropout_rate: float | None = Field(None, ge=0.0, lt=1.0, allow_inf_nan=False)
+
+
+class TrainingRequest(BaseModel):
+    """What to train: a strategy (by name, or a path on the machine that trains), optionally narrowed to one
+    symbol and timeframe, a date range, and config overrides."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    strategy: str | None = Field(None, max_length=1024, description="a strategy name or a .yaml path")
+    symbol: str | None = Field(None, max_length=32)
+    timeframe: str | None = Field(None, max_length=16)
+    config: ConfigOverrides | None = None
+    start_date: date | None = None
+    end_date: date | None = None
+    task_id: str | None = Field(None, max_length=64, description="choose the operation id (makes retries safe)")
+    device: str | None = Field(None, max_length=32, description="cuda, cpu, ...; CUDA when available by default")
+
+    @model_validator(mode="after")
+    def _dates(self) -> TrainingRequest:
+        if self.start_date and self.end_date and self.start_date > self.end_date:
+            raise ValueError(f"start_date {self.start_date} is after end_date {self.end_date}")
+        return self
+
+
+class TrainingStarted(BaseModel):
+    """The answer to ``POST /training/start``."""
+
+    success: bool = True
+    task_id: str
+    status: Literal["training_started"] = "training_started"
+    message: str
+    symbol: str
+    timeframe: str
+    config: dict[str, Any]
+    estimated_duration_minutes: float
+
+
+TrainingState = Literal["pending", "training", "completed", "failed", "cancelled"]
+_STATE: dict[OperationStatus, TrainingState] = {
+    OperationStatus.PENDING: "pending",
+    OperationStatus.RUNNING: "training",
+    OperationStatus.COMPLETED: "completed",
+    OperationStatus.FAILED: "failed",
+    OperationStatus.CANCELLED: "cancelled",
+}
+
+
+class TrainingStatus(BaseModel):
+    """The answer to ``GET /training/{task_id}``."""
+
+    task_id: str
+    status: TrainingState
+    progress: float = Field(description="percent, 0-100")
+    phase: str | None = None
+    message: str | None = None
+    current_epoch: int | None = Field(None, description="1-based count of the epoch under way or last finished")
+    total_epochs: int | None = None
+    started_at: datetime | None = None
+    estimated_completion: datetime | None = None
+    current_metrics: EpochRecord | None = Field(None, description="the last finished epoch")
+    error: str | None = None
+    cancel_reason: str | None = None
+    symbol: str | None = None
+    timeframe: str | None = None
+    strategy: str | None = None
+
+
+class TrainingPerformance(BaseModel):
+    """The answer to ``GET /training/{task_id}/performance``."""
+
+    task_id: str
+    status: TrainingState
+    training_metrics: dict[str, Any]
+    test_metrics: dict[str, Any]
+    model_info: dict[str, Any]
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class StrategySummary(BaseModel):
+    """One strategy file as ``GET /strategies`` lists it; ``valid`` is false with the problem when it is broken."""
+
+    name: str
+    path: str
+    valid: bool
+    description: str = ""
+    version: str | None = None
+    symbols: list[str] = Field(default_factory=list)
+    timeframes: list[str] = Field(default_factory=list)
+    indicators: list[str] = Field(default_factory=list)
+    architecture: list[int] = Field(default_factory=list)
+    epochs: int | None = None
+    error: str | None = None
+
+
+class StrategyValidation(BaseModel):
+    """The answer to ``POST /strategies/validate``."""
+
+    valid: bool
+    problems: list[str] = Field(default_factory=list)
+    message: str
+    strategy: StrategySummary | None = None
+
+
+# -- strategies -------------------------------------------------------------------------------------------------
+
+
+def find_strategy(reference: str, strategies_dir: Path, *, allow_paths: bool = True) -> Path:
+    """The file of a strategy given by name (``mean_reversion``) or, when ``allow_paths``, by path.
+
+    Over the API only names are accepted (a path would let a client read any YAML on the server).
+
+    Raises:
+        NotFoundError: no such strategy; the message lists the available names.
+        InvalidInputError: a path was given where only names are accepted.
+    """
+    candidate = Path(reference).expanduser()
+    looks_like_path = candidate.suffix in {".yaml", ".yml"} or "/" in reference or "\\" in reference
+    if looks_like_path:
+        inside = strategies_dir.resolve() in candidate.resolve().parents
+        if not (allow_paths or inside):
+            raise InvalidInputError(
+                f"strategy {reference!r}: give a strategy name (or a path inside {strategies_dir}); the server "
+                f"only reads its own strategies. Available: {', '.join(strategy_names(strategies_dir)) or 'none'}"
+            )
+        if candidate.is_file():
+            return candidate
+        raise NotFoundError(f"strategy file {reference!r} does not exist")
+    if not re.match(NAME_PATTERN, reference):
+        raise InvalidInputError(f"strategy name {reference!r} is invalid: letters, digits, '_', '.', '-' only")
+    for suffix in (".yaml", ".yml"):
+        path = strategies_dir / f"{reference}{suffix}"
+        if path.is_file():
+            return path
+    names = strategy_names(strategies_dir)
+    raise NotFoundError(
+        f"no strategy named {reference!r} in {strategies_dir}; available: {', '.join(names) or 'none'} "
+        "(set TRAINOPS_STRATEGIES_DIR to another directory)",
+        details={"available": names},
+    )
+
+
+def strategy_names(strategies_dir: Path) -> list[str]:
+    if not strategies_dir.is_dir():
+        return []
+    return sorted({path.stem for path in strategies_dir.iterdir() if path.suffix in {".yaml", ".yml"}})
+
+
+def summarize(config: StrategyConfig, path: str) -> StrategySummary:
+    return StrategySummary(
+        name=config.name,
+        path=path,
+        valid=True,
+        description=config.description.strip(),
+        version=config.version,
+        symbols=config.symbols,
+        timeframes=config.timeframes,
+        indicators=[indicator.feature_id for indicator in config.indicators],
+        architecture=list(config.model.architecture.hidden_layers),
+        epochs=config.model.training.epochs,
+    )
+
+
+def list_strategies(strategies_dir: Path) -> list[StrategySummary]:
+    """Every strategy file in ``strategies_dir``, valid or not (a broken one says why)."""
+    summaries = []
+    for name in strategy_names(strategies_dir):
+        path = find_strategy(name, strategies_dir)
+        try:
+            summaries.append(summarize(load_strategy(path), str(path)))
+        except StrategyError as error:
+            summaries.append(StrategySummary(name=name, path=str(path), valid=False, error=error.message))
+    return summaries
+
+
+def validate_strategy_input(data: Any, source: str = "strategy") -> StrategyValidation:
+    """Check a strategy (a parsed mapping, or YAML text) without training it."""
+    try:
+        config = strategy_from_yaml(data, source) if isinstance(data, str) else parse_strategy(data, source)
+    except StrategyError as error:
+        problems = error.details.get("problems") or [error.message]
+        return StrategyValidation(valid=False, problems=list(problems), message=error.message)
+    return StrategyValidation(
+        valid=True, message=f"{config.name} is a valid strategy", strategy=summarize(config, source)
+    )
+
+
+def apply_overrides(
+    config: StrategyConfig,
+    *,
+    symbol: str | None = None,
+    timeframe: str | None = None,
+    epochs: int | None = None,
+    start_date: date | None = None,
+    end_date: date | None = None,
+    overrides: ConfigOverrides | None = None,
+) -> StrategyConfig:
+    """The strategy with a request's changes applied, validated again as a whole.
+
+    ``symbol`` and ``timeframe`` narrow the strategy to that one symbol / timeframe; ``validation_split``
+    takes its share from the training split and keeps the test split.
+    """
+    data = config.to_dict()
+    training_data = data["training_data"]
+    if symbol:
+        training_data["symbols"] = {"mode": "single", "symbol": symbol}
+    if timeframe:
+        training_data["timeframes"] = {"mode": "single", "timeframe": timeframe}
+    if start_date:
+        training_data["start_date"] = start_date.isoformat()
+    if end_date:
+        training_data["end_date"] = end_date.isoformat()
+    model, training = data["model"], data["model"]["training"]
+    if epochs is not None:
+        training["epochs"] = epochs
+    if overrides is not None:
+        if overrides.hidden_layers is not None:
+            model["architecture"]["hidden_layers"] = overrides.hidden_layers
+        if overrides.dropout_rate is not None:
+            model["architecture"]["dropout"] = overrides.dropout_rate
+        for name in ("epochs", "learning_rate", "batch_size", "optimizer"):
+            value = getattr(overrides, name)
+            if value is not None:
+                training[name] = value
+        if overrides.early_stopping is not None:
+            early = training.get("early_stopping") or {}
+            early.update(overrides.early_stopping.model_dump(exclude_none=True))
+            training["early_stopping"] = early
+        if overrides.validation_split is not None:
+            split = data["training"]["data_split"]
+            test = split["test"]
+            if overrides.validation_split + test >= 1:
+                raise StrategyError(
+                    f"validation_split {overrides.validation_split} plus the strategy's test split {test} leaves "
+                    "nothing to train on; choose a smaller validation_split"
+                )
+            split.update(validation=overrides.validation_split, train=round(1 - overrides.validation_split - test, 10))
+    return parse_strategy(data, config.name)
+
+
+def resolve_request(request: TrainingRequest, strategies_dir: Path, *, allow_paths: bool) -> StrategyConfig:
+    """The strategy a request trains (``DEFAULT_STRATEGY`` when it names none), its overrides applied."""
+    path = find_strategy(request.strategy or DEFAULT_STRATEGY, strategies_dir, allow_paths=allow_paths)
+    return apply_overrides(
+        load_strategy(path),
+        symbol=request.symbol,
+        timeframe=request.timeframe,
+        start_date=request.start_date,
+        end_date=request.end_date,
+        overrides=request.config,
+    )
+
+
+def check_data(config: StrategyConfig, data_dir: Path) -> None:
+    """Refuse up front a training whose base-timeframe files are missing (higher timeframes can be resampled).
+
+    Raises:
+        DataError: naming the missing files and what is available.
+    """
+    files = available_data(data_dir)
+    present = {(item.symbol, item.timeframe) for item in files}
+    base = config.timeframes[0]
+    missing = [f"{symbol}_{base}" for symbol in config.symbols if (symbol, base) not in present]
+    if missing:
+        available = ", ".join(item.name for item in files) or "none (run `trainops data sample`)"
+        raise DataError(
+            f"no market data for {', '.join(missing)} in {data_dir}; available: {available}",
+            details={"missing": missing, "data_dir": str(data_dir)},
+        )
+
+
+def estimated_minutes(config: StrategyConfig, data_dir: Path) -> float:
+    """A rough duration: the bars the strategy trains on, times epochs, at a modest CPU speed."""
+    files = {(item.symbol, item.timeframe): item.bars for item in available_data(data_dir)}
+    base = config.timeframes[0]
+    bars = sum(files.get((symbol, base), 0) for symbol in config.symbols)
+    samples = bars * config.training.data_split.train * config.model.training.epochs
+    return round(0.05 + samples / ESTIMATED_SAMPLES_PER_SECOND / 60, 2)
+
+
+def training_metadata(config: StrategyConfig, *, device: str | None, worker: str | None) -> OperationMetadata:
+    """The metadata a training operation is created with: what it trains, on what, and who runs it."""
+    return OperationMetadata(
+        symbol=config.symbols[0] if len(config.symbols) == 1 else None,
+        timeframe=config.timeframes[0] if len(config.timeframes) == 1 else None,
+        strategy=config.name,
+        parameters={
+            "config": config.to_dict(),
+            "symbols": config.symbols,
+            "timeframes": config.timeframes,
+            "device": device,
+        },
+        executor="local",
+        worker=worker,
+        device=str(resolve_device(device)),
+    )
+
+
+def strategy_of(operation: Operation) -> StrategyConfig:
+    """The strategy a training operation trains, as recorded in it.
+
+    Raises:
+        InvalidInputError: the operation is not a strategy training (it has no recorded strategy).
+    """
+    config = operation.metadata.parameters.get("config")
+    if operation.operation_type != TRAINING or not isinstance(config, dict):
+        raise InvalidInputError(
+            f"operation {operation.operation_id} is not a strategy training started by trainops; "
+            "use /operations/{id} for operations that outside scripts report into"
+        )
+    return parse_strategy(config, operation.metadata.strategy or "strategy")
+
+
+def create_training(
+    service: OperationsService,
+    config: StrategyConfig,
+    *,
+    device: str | None = None,
+    worker: str | None = None,
+    task_id: str | None = None,
+) -> Operation:
+    """Register a pending training operation for ``config`` (someone must then run it)."""
+    return service.create(
+        TRAINING,
+        metadata=training_metadata(config, device=device, worker=worker),
+        total_epochs=config.model.training.epochs,
+        operation_id=task_id,
+    )
+
+
+def started_answer(operation: Operation, config: StrategyConfig, data_dir: Path) -> TrainingStarted:
+    """The answer to starting a training: what will train, and roughly for how long."""
+    symbols, timeframes = config.symbols, config.timeframes
+    return TrainingStarted(
+        task_id=operation.operation_id,
+        message=(
+            f"Training {config.name} on {', '.join(symbols)} [{', '.join(timeframes)}] for up to "
+            f"{config.model.training.epochs} epochs; follow it with: trainops ops watch {operation.operation_id}"
+        ),
+        symbol=",".join(symbols),
+        timeframe=",".join(timeframes),
+        config=config.to_dict(),
+        estimated_duration_minutes=estimated_minutes(config, data_dir),
+    )
+
+
+# -- views ------------------------------------------------------------------------------------------------------
+
+
+def training_status(operation: Operation, last_epoch: EpochRecord | None) -> TrainingStatus:
+    """What ``GET /training/{task_id}`` shows of an operation and its last finished epoch."""
+    progress = operation.progress
+    current = progress.epoch if progress.epoch is not None else (last_epoch.epoch + 1 if last_epoch else None)
+    return TrainingStatus(
+        task_id=operation.operation_id,
+        status=_STATE[operation.status],
+        progress=progress.percentage,
+        phase=progress.phase,
+        message=progress.message,
+        current_epoch=current,
+        total_epochs=operation.total_epochs,
+        started_at=operation.started_at,
+        estimated_completion=_estimated_completion(operation),
+        current_metrics=last_epoch,
+        error=operation.error,
+        cancel_reason=operation.cancel_reason,
+        symbol=operation.metadata.symbol,
+        timeframe=operation.metadata.timeframe,
+        strategy=operation.metadata.strategy,
+    )
+
+
+def _estimated_completion(operation: Operation) -> datetime | None:
+    """Linear extrapolation of the progress bar; ``completed_at`` once it ended."""
+    if operation.status.is_terminal:
+        return operation.completed_at
+    percentage = operation.progress.percentage
+    if operation.started_at is None or percentage < 5.0:  # preprocessing says little about training time
+        return None
+    elapsed = datetime.now(UTC) - operation.started_at
+    return operation.started_at + timedelta(seconds=elapsed.total_seconds() * 100.0 / percentage)
+
+
+def training_performance(operation: Operation) -> TrainingPerformance:
+    """What ``GET /training/{task_id}/performance`` shows: the figures of a finished training.
+
+    Raises:
+        ConflictError: the training has not finished, or ended without results (it failed before evaluating).
+    """
+    result = operation.result or {}
+    if not operation.status.is_terminal:
+        raise ConflictError(
+            f"training {operation.operation_id} is still {_STATE[operation.status]} "
+            f"({operation.progress.percentage:.0f}%); its performance exists once it ends"
+        )
+    if "test_metrics" not in result:
+        why = f": {operation.error}" if operation.error else ""
+        raise ConflictError(f"training {operation.operation_id} ended {operation.status.value} without results{why}")
+    return TrainingPerformance(
+        task_id=operation.operation_id,
+        status=_STATE[operation.status],
+        training_metrics=result.get("training_metrics", {}),
+        test_metrics=result["test_metrics"],
+        model_info=result.get("model_info", {}),
+        data=result.get("data", {}),
+    )
