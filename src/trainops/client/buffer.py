@@ -8,12 +8,16 @@ from collections.abc import Callable
 
 from trainops.core.epoch import EpochRecord
 from trainops.core.operation import WriteAck
+from trainops.core.progress import ProgressState
 from trainops.errors import ServiceUnavailableError, TrainOpsError
 
 
 class EpochBuffer:
     """Queues epoch records and sends them in batches every ``interval`` seconds (sooner when ``max_batch``
     records wait), through ``send``; each answer goes to ``on_answer`` (it carries any stop request).
+
+    With ``send_progress``, the latest progress state rides along too: only the newest is kept, and it is sent
+    after the epochs it follows, so the training thread never waits for a progress write either.
 
     An unreachable server is retried at every interval, keeping the records in order; any other error (the
     operation ended, was deleted) is final and raised by :meth:`flush`. Re-sending is safe: epochs are upserted.
@@ -32,8 +36,11 @@ class EpochBuffer:
         *,
         interval: float = 0.5,
         max_batch: int = 500,
+        send_progress: Callable[[ProgressState], WriteAck] | None = None,
     ) -> None:
         self._send = send
+        self._send_progress = send_progress
+        self._progress: ProgressState | None = None
         self._on_answer = on_answer
         self._interval = interval
         self._max_batch = max_batch
@@ -51,11 +58,22 @@ class EpochBuffer:
             if self._closed:
                 raise TrainOpsError("this run has finished; it takes no more epochs")
             self._pending.append(record)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="trainops-epochs", daemon=True)
-                self._thread.start()
+            self._ensure_thread()
             if len(self._pending) >= self._max_batch:
                 self._cond.notify_all()
+
+    def progress(self, state: ProgressState) -> None:
+        """Queue ``state`` as the latest progress (replacing one not yet sent)."""
+        with self._cond:
+            if self._closed:
+                return
+            self._progress = state
+            self._ensure_thread()
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="trainops-epochs", daemon=True)
+            self._thread.start()
 
     def _ready(self) -> bool:
         return self._closed or self._urgent or len(self._pending) >= self._max_batch
@@ -70,37 +88,56 @@ class EpochBuffer:
                 batch = self._pending[: self._max_batch]
                 del self._pending[: len(batch)]
                 self._in_flight = len(batch)
-            if not batch:
+            if batch and not self._send_batch(batch):
                 continue
-            try:
-                answer = self._send(batch)
-            except ServiceUnavailableError as error:
-                with self._cond:
-                    if self._closed:  # close() gave up waiting: nobody will flush these any more
-                        self._fatal = error
-                        self._in_flight = 0
-                        self._cond.notify_all()
-                        return
-                    self._pending[:0] = batch  # keep the order; try again at the next interval
-                    self._retry_error = error
-                    self._in_flight = 0
-                    self._cond.notify_all()
-                    self._cond.wait(self._interval)  # back off even when a flush is waiting
-                continue
-            except TrainOpsError as error:
-                with self._cond:
-                    self._fatal = error
-                    self._in_flight = 0
-                    self._cond.notify_all()
-                return
-            # A failing listener must not kill the thread: the records are stored, and a stop request it missed
-            # is heard again from the next answer.
-            with contextlib.suppress(Exception):
-                self._on_answer(answer)
             with self._cond:
-                self._retry_error = None
+                # the latest progress follows the epochs it came after, once none wait
+                progress, self._progress = (self._progress, None) if not self._pending else (None, self._progress)
+            if progress is not None:
+                self._report(progress)
+
+    def _send_batch(self, batch: list[EpochRecord]) -> bool:
+        """Send one batch; ``False`` when it must be tried again (or the thread must end)."""
+        try:
+            answer = self._send(batch)
+        except ServiceUnavailableError as error:
+            with self._cond:
+                self._in_flight = 0
+                if self._closed:  # close() gave up waiting: nobody will flush these any more
+                    self._fatal = error
+                    self._cond.notify_all()
+                    return False
+                self._pending[:0] = batch  # keep the order; try again at the next interval
+                self._retry_error = error
+                self._cond.notify_all()
+                self._cond.wait(self._interval)  # back off even when a flush is waiting
+            return False
+        except TrainOpsError as error:
+            with self._cond:
+                self._fatal = error
                 self._in_flight = 0
                 self._cond.notify_all()
+            return False
+        # A failing listener must not kill the thread: the records are stored, and a stop request it missed
+        # is heard again from the next answer.
+        with contextlib.suppress(Exception):
+            self._on_answer(answer)
+        with self._cond:
+            self._retry_error = None
+            self._in_flight = 0
+            self._cond.notify_all()
+        return True
+
+    def _report(self, state: ProgressState) -> None:
+        """Send one progress state; progress is best effort (the next one supersedes it), so errors are dropped
+        here: a final one (the operation ended) shows up on the next epoch send."""
+        try:
+            answer = self._send_progress(state) if self._send_progress is not None else None
+        except TrainOpsError:
+            return
+        if answer is not None:
+            with contextlib.suppress(Exception):
+                self._on_answer(answer)
 
     def flush(self, timeout: float = 60.0) -> None:
         """Send everything queued now and wait until it is stored.

@@ -23,6 +23,7 @@ from trainops.core.epoch import EpochRecord
 from trainops.core.operation import Operation, OperationStatus, WriteAck
 from trainops.core.progress import ProgressState
 from trainops.errors import OperationCancelledError, TrainOpsError
+from trainops.service.throttle import ProgressThrottle
 
 
 class RunClient(Protocol):
@@ -67,6 +68,8 @@ class Run:
             them in batches from a background thread every that many seconds, so the loop never waits on the
             network (the default over HTTP); ending the run sends what is left first.
         flush_timeout: Seconds ending the run waits for queued epochs to be stored before giving up on them.
+        progress_interval: Seconds between progress updates sent; phase changes, new epochs and 100% always go.
+            A skipped update costs nothing: no write, no round trip.
     """
 
     def __init__(
@@ -78,6 +81,7 @@ class Run:
         batch_interval: float = 0.5,
         flush_interval: float | None = None,
         flush_timeout: float = 60.0,
+        progress_interval: float = 0.5,
     ) -> None:
         self.client = client
         self.flush_timeout = flush_timeout
@@ -91,8 +95,11 @@ class Run:
         self._last_answer = time.monotonic()
         self._last_batch_report = 0.0
         self._finished = False
+        self._throttle = ProgressThrottle(progress_interval)
         self._buffer = (
-            None if flush_interval is None else EpochBuffer(self._send_epochs, self._learn, interval=flush_interval)
+            None
+            if flush_interval is None
+            else EpochBuffer(self._send_epochs, self._learn, interval=flush_interval, send_progress=self._send_progress)
         )
 
     @property
@@ -102,7 +109,15 @@ class Run:
     # -- Reporter -------------------------------------------------------------------------------------------
 
     def progress(self, state: ProgressState) -> None:
-        self._learn(self.client.report_progress(self.operation_id, state))
+        if not self._throttle.admit(self.operation_id, state, time.monotonic()):
+            return
+        if self._buffer is not None:
+            self._buffer.progress(state)
+        else:
+            self._learn(self.client.report_progress(self.operation_id, state))
+
+    def _send_progress(self, state: ProgressState) -> WriteAck:
+        return self.client.report_progress(self.operation_id, state)
 
     def epoch(self, record: EpochRecord) -> None:
         if self._buffer is not None:

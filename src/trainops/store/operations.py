@@ -122,6 +122,21 @@ class OperationStore:
                 version=operations.c.version + 1,
             )
         )
+        self._record_progress = (
+            update(operations)
+            .where(operations.c.seq == bindparam("b_seq"))
+            .values(
+                status=bindparam("b_status"),
+                started_at=bindparam("b_started_at"),
+                progress=bindparam("b_progress", type_=operations.c.progress.type),
+                last_heartbeat=bindparam("b_now"),
+                updated_at=bindparam("b_now"),
+                version=operations.c.version + 1,
+            )
+        )
+        self._record_heartbeat = (
+            update(operations).where(operations.c.seq == bindparam("b_seq")).values(last_heartbeat=bindparam("b_now"))
+        )
 
     # -- transactions ---------------------------------------------------------------------------------------
 
@@ -251,10 +266,18 @@ class OperationStore:
             row = self._lock(connection, operation_id)
             if OperationStatus(row.status).is_terminal:
                 raise _finished(operation_id, row.status, "progress")
-            values = self._running_values(row, now)
-            values["progress"] = progress.model_dump(mode="json")
-            values["last_heartbeat"] = now
-            status = self._touch(connection, row, now, **values)
+            running = self._running_values(row, now)
+            status = OperationStatus(running.get("status", row.status))
+            connection.execute(
+                self._record_progress,
+                {
+                    "b_seq": row.seq,
+                    "b_status": status.value,
+                    "b_started_at": running.get("started_at", row.started_at),
+                    "b_progress": progress.model_dump(mode="json"),
+                    "b_now": now,
+                },
+            )
         return _ack(row, status, accepted=1)
 
     def heartbeat(self, operation_id: str, now: datetime) -> WriteAck:
@@ -262,7 +285,7 @@ class OperationStore:
             row = self._lock(connection, operation_id)
             if OperationStatus(row.status).is_terminal:
                 raise _finished(operation_id, row.status, "heartbeats")
-            connection.execute(update(operations).where(operations.c.seq == row.seq).values(last_heartbeat=now))
+            connection.execute(self._record_heartbeat, {"b_seq": row.seq, "b_now": now})
         return _ack(row, OperationStatus(row.status), accepted=0)
 
     def write_epochs(self, operation_id: str, records: Sequence[EpochRecord], now: datetime) -> WriteAck:
