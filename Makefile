@@ -1,5 +1,6 @@
 # trainops: the two commands of the README.
-#   make demo   set up .venv and run the quickstart (a real PyTorch run, tracked and diagnosed by trainops)
+#   make demo   set up .venv, write the real sample market data, train an example strategy on it (tracked,
+#               diagnosed, evaluated) and print what happened
 #   make test   set up .venv with the dev tools, then ruff, ruff format --check, mypy, pytest
 # Installs follow constraints.txt: the exact versions the test suite last passed with.
 
@@ -10,7 +11,7 @@ BIN := $(VENV)/bin
 TORCH := torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest install lock bench clean
+.PHONY: demo quickstart test lint typecheck pytest install lock bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +24,11 @@ $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 install: $(STAMP)
 
 demo: $(STAMP)
+	$(BIN)/trainops data sample
+	$(BIN)/trainops train strategies/mean_reversion.yaml
+
+# The framework-agnostic quickstart: a plain PyTorch loop on scikit-learn's digits, reported through trainops.
+quickstart: $(STAMP)
 	$(BIN)/python examples/quickstart.py
 
 lint: $(STAMP)
