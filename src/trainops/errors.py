@@ -47,6 +47,12 @@ class DataError(InvalidInputError):
     code = "data_error"
 
 
+class ArtifactError(TrainOpsError):
+    """A stored model version is damaged or incomplete (a missing, truncated or tampered file)."""
+
+    code = "invalid_artifact"
+
+
 class NotFoundError(TrainOpsError):
     """The requested object (operation, model, ...) does not exist."""
 
@@ -94,6 +100,7 @@ HTTP_STATUS: dict[str, int] = {
     StrategyError.code: 422,
     DataError.code: 422,
     NotFoundError.code: 404,
+    ArtifactError.code: 409,
     ConflictError.code: 409,
     PayloadTooLargeError.code: 413,
     AuthenticationError.code: 401,
@@ -110,6 +117,7 @@ _BY_CODE: dict[str, type[TrainOpsError]] = {
         InvalidInputError,
         StrategyError,
         DataError,
+        ArtifactError,
         NotFoundError,
         ConflictError,
         PayloadTooLargeError,

@@ -163,6 +163,8 @@ class PreparedData:
     dropped_rows: int
     start: str | None
     end: str | None
+    split_index: dict[str, dict[str, pd.DatetimeIndex]] = field(default_factory=dict)
+    """Per symbol, the bars of each split (``train``, ``validation``, ``test``), in row order within the symbol."""
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -372,6 +374,7 @@ class StrategyTrainingJob:
         total_rows = sum(len(labels) for _, _, labels in rows)
         self._prepare(f"Combining {len(rows)} symbol(s): {total_rows:,} labelled rows", "combine")
         parts: dict[str, list[Any]] = {name: [] for name in ("train", "validation", "test")}
+        split_index: dict[str, dict[str, pd.DatetimeIndex]] = {}
         for symbol, features, labels in rows:
             count = len(labels)
             train_end = int(count * split.train)
@@ -388,6 +391,12 @@ class StrategyTrainingJob:
             parts["train"].append((x[:train_end], y[:train_end]))
             parts["validation"].append((x[train_end:val_end], y[train_end:val_end]))
             parts["test"].append((x[val_end:], y[val_end:]))
+            index = pd.DatetimeIndex(features.index)
+            split_index[symbol] = {
+                "train": index[:train_end],
+                "validation": index[train_end:val_end],
+                "test": index[val_end:],
+            }
 
         def stacked(name: str) -> tuple[FloatMatrix, LabelVector]:
             return (
@@ -423,6 +432,7 @@ class StrategyTrainingJob:
             dropped_rows=dropped,
             start=min(starts).isoformat() if starts else None,
             end=max(ends).isoformat() if ends else None,
+            split_index=split_index,
         )
 
     def _create_model(self, input_size: int) -> nn.Module:

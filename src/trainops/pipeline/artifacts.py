@@ -1,0 +1,241 @@
+"""Model versions on disk: weights in safetensors, everything else in JSON. Nothing is ever unpickled.
+
+Every finished training (completed, or cancelled with its best weights) writes one version::
+
+    {models_dir}/{strategy}/{symbols}_{timeframes}_v{N}/
+        model.safetensors   the MLP's weights (tensors only: loading one cannot run code)
+        config.json         the strategy exactly as trained
+        features.json       ordered feature names, the scaler's numbers, the lookback
+        metrics.json        training and test metrics
+        metadata.json       strategy, symbol, timeframe, created_at, architecture, input size, torch, operation
+    {models_dir}/{strategy}/{symbols}_{timeframes}_latest      the name of the newest version directory
+
+Several symbols or timeframes join with ``+`` (``EURUSD+GOOG``, ``1h+4h+1d``). A version is written to a
+temporary directory and renamed into place, so readers never see half of one; version numbers come from
+creating the directory, so two writers cannot take the same one. Reading checks every file (present, within
+size, valid JSON of the right shape, tensors matching the architecture) and says which one is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+from torch import nn
+
+from trainops.core.payload import storable
+from trainops.errors import ArtifactError
+from trainops.pipeline.features import FeatureScaler
+from trainops.pipeline.labels import LABEL_NAMES
+from trainops.pipeline.model import architecture_name, build_mlp
+from trainops.pipeline.strategy import StrategyConfig, parse_strategy
+from trainops.pipeline.training import TrainedStrategy
+
+WEIGHTS = "model.safetensors"
+JSON_FILES = ("config.json", "features.json", "metrics.json", "metadata.json")
+MAX_JSON_BYTES = 16 * 1024 * 1024
+MAX_WEIGHTS_BYTES = 1024 * 1024 * 1024
+FORMAT_VERSION = 1
+_VERSION_DIR = re.compile(r"^(?P<key>.+)_v(?P<number>[1-9][0-9]{0,8})$")
+
+
+def series_key(config: StrategyConfig) -> str:
+    """``EURUSD_1h``, ``EURUSD+GOOG_1d``, ``EURUSD_1h+4h+1d``: the part of a version's name before ``_vN``."""
+    return f"{'+'.join(config.symbols)}_{'+'.join(config.timeframes)}"
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """A model loaded from its version directory, ready to predict (in eval mode, on the CPU)."""
+
+    path: Path
+    config: StrategyConfig
+    model: nn.Module
+    feature_names: list[str]
+    scaler: FeatureScaler | None
+    metrics: dict[str, Any]
+    metadata: dict[str, Any]
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(file.stat().st_size for file in self.path.iterdir() if file.is_file())
+
+
+def write_model_version(
+    trained: TrainedStrategy, models_dir: Path, *, operation_id: str, created_at: datetime | None = None
+) -> Path:
+    """Write ``trained`` as the next version of its strategy, symbols and timeframes; return its directory."""
+    config = trained.config
+    parent = models_dir / config.name
+    parent.mkdir(parents=True, exist_ok=True)
+    key = series_key(config)
+    moment = created_at or datetime.now(UTC)
+    summary = trained.summary()
+    state = {name: tensor.detach().to("cpu").contiguous() for name, tensor in trained.model.state_dict().items()}
+    documents = {
+        "config.json": config.to_dict(),
+        "features.json": {
+            "feature_names": trained.data.feature_names,
+            "scaler": trained.data.scaler.to_dict() if trained.data.scaler is not None else None,
+            "lookback_periods": config.model.features.lookback_periods,
+            "class_names": list(LABEL_NAMES),
+        },
+        "metrics.json": storable(
+            {
+                "training_metrics": summary["training_metrics"],
+                "test_metrics": summary["test_metrics"],
+                "data": summary["data"],
+            },
+            "metrics",
+        ),
+        "metadata.json": {
+            "format_version": FORMAT_VERSION,
+            "strategy": config.name,
+            "symbol": "+".join(config.symbols),
+            "timeframe": "+".join(config.timeframes),
+            "symbols": config.symbols,
+            "timeframes": config.timeframes,
+            "created_at": moment.isoformat(),
+            "architecture": architecture_name(config.model.architecture),
+            "hidden_layers": list(config.model.architecture.hidden_layers),
+            "input_size": len(trained.data.feature_names),
+            "num_classes": len(LABEL_NAMES),
+            "torch_version": torch.__version__,
+            "source_operation": operation_id,
+            "cancelled": trained.cancelled,
+        },
+    }
+    staging = Path(tempfile.mkdtemp(prefix=".writing-", dir=parent))
+    try:
+        (staging / WEIGHTS).write_bytes(save_safetensors(state, metadata={"format": "pt", "operation": operation_id}))
+        for name, document in documents.items():
+            (staging / name).write_text(json.dumps(document, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        target = _claim_next_version(parent, key)
+        os.replace(staging, target)  # the claimed (empty) directory is replaced by the complete one
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _write_latest(parent, key, target.name)
+    return target
+
+
+def _claim_next_version(parent: Path, key: str) -> Path:
+    taken = [
+        int(match["number"]) for match in map(_VERSION_DIR.match, os.listdir(parent)) if match and match["key"] == key
+    ]
+    number = max(taken, default=0) + 1
+    while True:
+        candidate = parent / f"{key}_v{number}"
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            number += 1
+
+
+def _write_latest(parent: Path, key: str, version: str) -> None:
+    pointer = parent / f"{key}_latest"
+    temporary = parent / f".{key}_latest.{os.getpid()}"
+    temporary.write_text(version + "\n", encoding="utf-8")
+    os.replace(temporary, pointer)
+
+
+def latest_version(models_dir: Path, strategy: str, key: str) -> Path | None:
+    """The newest version directory of ``strategy``/``key`` per its ``latest`` pointer (``None`` if none)."""
+    pointer = models_dir / strategy / f"{key}_latest"
+    if not pointer.is_file():
+        return None
+    name = pointer.read_text(encoding="utf-8").strip()
+    if not _VERSION_DIR.match(name) or "/" in name or "\\" in name:
+        raise ArtifactError(f"the latest pointer {pointer} holds {name!r}, not a version directory name")
+    return models_dir / strategy / name
+
+
+def read_model_version(path: Path) -> ModelVersion:
+    """Load a version directory, checking every file.
+
+    Raises:
+        ArtifactError: a file is missing, too large, not valid JSON or of the wrong shape, or the weights do not
+            match the recorded architecture; the message names the file and what is wrong with it.
+    """
+    if not path.is_dir():
+        raise ArtifactError(f"model version {path} does not exist (or is not a directory)")
+    documents = {name: _read_json(path / name) for name in JSON_FILES}
+    try:
+        config = parse_strategy(documents["config.json"], f"{path.name}/config.json")
+    except Exception as error:
+        raise ArtifactError(f"{path / 'config.json'} is not a valid strategy: {error}") from None
+    features = documents["features.json"]
+    names = features.get("feature_names")
+    if not isinstance(names, list) or not names or not all(isinstance(name, str) for name in names):
+        raise ArtifactError(f"{path / 'features.json'}: feature_names must be a non-empty list of names")
+    scaler = None
+    if features.get("scaler") is not None:
+        try:
+            scaler = FeatureScaler.from_dict(features["scaler"])
+        except Exception as error:
+            raise ArtifactError(f"{path / 'features.json'}: the scaler is unusable: {error}") from None
+        if scaler.n_features != len(names):
+            raise ArtifactError(
+                f"{path / 'features.json'}: {scaler.n_features} scaler columns for {len(names)} features"
+            )
+    model = build_mlp(len(names), config.model.architecture, num_classes=len(LABEL_NAMES))
+    state = _read_weights(path / WEIGHTS)
+    expected = {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
+    found = {name: tuple(tensor.shape) for name, tensor in state.items()}
+    if expected != found:
+        raise ArtifactError(
+            f"{path / WEIGHTS} does not fit the recorded architecture "
+            f"{architecture_name(config.model.architecture)} with {len(names)} inputs: "
+            f"expected tensors {expected}, found {found}"
+        )
+    if any(not torch.isfinite(tensor).all() for tensor in state.values()):
+        raise ArtifactError(f"{path / WEIGHTS} holds non-finite weights; the model cannot predict")
+    model.load_state_dict(state)
+    model.eval()
+    return ModelVersion(
+        path=path,
+        config=config,
+        model=model,
+        feature_names=names,
+        scaler=scaler,
+        metrics=documents["metrics.json"],
+        metadata=documents["metadata.json"],
+    )
+
+
+def _read_json(file: Path) -> dict[str, Any]:
+    if not file.is_file():
+        raise ArtifactError(f"{file} is missing; the model version is incomplete")
+    if file.stat().st_size > MAX_JSON_BYTES:
+        raise ArtifactError(f"{file} is larger than {MAX_JSON_BYTES:,} bytes; it is not one trainops wrote")
+    try:
+        document = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise ArtifactError(f"{file} is not valid JSON ({error}); the file is damaged") from None
+    if not isinstance(document, dict):
+        raise ArtifactError(f"{file} must hold a JSON object, found {type(document).__name__}")
+    return document
+
+
+def _read_weights(file: Path) -> dict[str, torch.Tensor]:
+    if not file.is_file():
+        raise ArtifactError(f"{file} is missing; the model version is incomplete")
+    if file.stat().st_size > MAX_WEIGHTS_BYTES:
+        raise ArtifactError(f"{file} is larger than {MAX_WEIGHTS_BYTES:,} bytes; it is not one trainops wrote")
+    try:
+        # safetensors holds tensors and a JSON header only: reading it can never execute code
+        return dict(load_safetensors(file.read_bytes()))
+    except (SafetensorError, ValueError, RuntimeError) as error:
+        raise ArtifactError(f"{file} is not a readable safetensors file ({error}); the file is damaged") from None
