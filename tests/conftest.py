@@ -57,7 +57,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url: str = request.getfixturevalue("postgres_database_url")
     engine = create_database_engine(url)
     with engine.begin() as connection:
-        connection.execute(text("TRUNCATE epoch_metrics, operations RESTART IDENTITY CASCADE"))
+        connection.execute(text("TRUNCATE epoch_metrics, operations, models RESTART IDENTITY CASCADE"))
     engine.dispose()
     return url
 

@@ -180,18 +180,18 @@ def test_commands_work_against_a_server(live_server: LiveServer, service: Operat
 def test_db_upgrade_and_current(tmp_path: Path, settings: Settings) -> None:
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
     code, out, _ = invoke("db", "upgrade", "--database-url", url)
-    assert code == 0 and "from empty to 0001" in out
+    assert code == 0 and "from empty to 0002" in out
     code, out, _ = invoke("db", "upgrade", "--database-url", url)
-    assert code == 0 and "already at revision 0001" in out
+    assert code == 0 and "already at revision 0002" in out
     code, out, _ = invoke("db", "current", "--database-url", url)
-    assert "database: 0001" in out
+    assert "database: 0002" in out
     assert json.loads(invoke("db", "current", "--database-url", url, "--json")[1]) == {
-        "revision": "0001",
-        "required": "0001",
+        "revision": "0002",
+        "required": "0002",
         "current": True,
     }
     upgraded = json.loads(invoke("db", "upgrade", "--database-url", url, "--json")[1])
-    assert (upgraded["from_revision"], upgraded["to_revision"]) == ("0001", "0001")
+    assert (upgraded["from_revision"], upgraded["to_revision"]) == ("0002", "0002")
 
 
 def test_serve_refuses_an_open_address_without_a_token(settings: Settings) -> None:

@@ -331,7 +331,7 @@ def test_health(ops: TrainOps) -> None:
     health = ops.health()
     assert health.status == "ok"
     assert health.database in ("sqlite", "postgresql")
-    assert health.schema_revision == "0001"
+    assert health.schema_revision == "0002"
 
 
 def test_completion_fills_the_progress_bar_but_failure_keeps_where_it_stopped(ops: TrainOps) -> None:

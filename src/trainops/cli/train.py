@@ -92,7 +92,13 @@ def _train_here(ops: LocalTrainOps, request: TrainingRequest, json: bool) -> tup
 
     def job() -> None:
         try:
-            run_training(ops, operation, data_dir=settings.resolved_data_dir, worker=this_worker())
+            run_training(
+                ops,
+                operation,
+                data_dir=settings.resolved_data_dir,
+                models_dir=settings.resolved_models_dir,
+                worker=this_worker(),
+            )
         except BaseException as error:  # recorded on the operation; shown by the watcher
             failure.append(error)
 

@@ -20,6 +20,15 @@ from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
 from trainops.service.bootstrap import Health
 from trainops.service.operations import OperationResults
+from trainops.service.registry import (
+    LoadedModel,
+    ModelSummary,
+    PredictionAnswer,
+    PredictRequest,
+    RangePredictionAnswer,
+    SavedModel,
+    SaveModelRequest,
+)
 from trainops.service.training import (
     StrategySummary,
     StrategyValidation,
@@ -159,6 +168,34 @@ class TrainOps(ABC):
     @abstractmethod
     def validate_strategy(self, strategy: dict[str, Any] | str) -> StrategyValidation:
         """Check a strategy (a mapping, or YAML text) without training it."""
+
+    # -- model registry -------------------------------------------------------------------------------------
+
+    @abstractmethod
+    def save_model(self, request: SaveModelRequest) -> SavedModel:
+        """Name the model a finished training wrote (``ConflictError`` for a taken name or an unfinished task)."""
+
+    @abstractmethod
+    def list_models(
+        self, *, symbol: str | None = None, timeframe: str | None = None, strategy: str | None = None
+    ) -> list[ModelSummary]:
+        """Named models, newest first, optionally filtered."""
+
+    @abstractmethod
+    def get_model(self, model_name: str) -> ModelSummary:
+        """One named model."""
+
+    @abstractmethod
+    def load_model(self, model_name: str) -> LoadedModel:
+        """Load a model (checking every file) into the cache, and describe it."""
+
+    @abstractmethod
+    def predict(self, request: PredictRequest) -> PredictionAnswer | RangePredictionAnswer:
+        """A signal for one bar (``test_date``) or a range, from bars up to that date only."""
+
+    @abstractmethod
+    def delete_model(self, model_name: str) -> ModelSummary:
+        """Forget a named model and its files."""
 
     def run(
         self,

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel
@@ -31,6 +32,15 @@ from trainops.errors import (
 )
 from trainops.service.bootstrap import Health
 from trainops.service.operations import OperationResults
+from trainops.service.registry import (
+    LoadedModel,
+    ModelSummary,
+    PredictionAnswer,
+    PredictRequest,
+    RangePredictionAnswer,
+    SavedModel,
+    SaveModelRequest,
+)
 from trainops.service.training import (
     StrategySummary,
     StrategyValidation,
@@ -285,6 +295,40 @@ class HttpTrainOps(TrainOps):
         body = {"yaml": strategy} if isinstance(strategy, str) else {"config": strategy}
         return StrategyValidation.model_validate(self._call("POST", "/strategies/validate", body=body))
 
+    # -- model registry -------------------------------------------------------------------------------------
+
+    def save_model(self, request: SaveModelRequest) -> SavedModel:
+        data = self._call("POST", "/models/save", body=request.model_dump(mode="json"), idempotent=False)
+        return SavedModel.model_validate(data)
+
+    def list_models(
+        self, *, symbol: str | None = None, timeframe: str | None = None, strategy: str | None = None
+    ) -> list[ModelSummary]:
+        params = {"symbol": symbol, "timeframe": timeframe, "strategy": strategy}
+        data = self._call("GET", "/models", params=params)
+        return [ModelSummary.model_validate(item) for item in data["models"]]
+
+    def get_model(self, model_name: str) -> ModelSummary:
+        return ModelSummary.model_validate(self._call("GET", f"/models/{_segment(model_name)}"))
+
+    def load_model(self, model_name: str) -> LoadedModel:
+        return LoadedModel.model_validate(self._call("POST", f"/models/{_segment(model_name)}/load"))
+
+    def predict(self, request: PredictRequest) -> PredictionAnswer | RangePredictionAnswer:
+        data = self._call("POST", "/models/predict", body=request.model_dump(mode="json", exclude_none=True))
+        if "predictions" in data:
+            return RangePredictionAnswer.model_validate(data)
+        return PredictionAnswer.model_validate(data)
+
+    def delete_model(self, model_name: str) -> ModelSummary:
+        data = self._call("DELETE", f"/models/{_segment(model_name)}")
+        return ModelSummary.model_validate(data)
+
 
 def _record_json(record: EpochRecord) -> Any:
     return record.model_dump(mode="json", exclude_none=True)
+
+
+def _segment(value: str) -> str:
+    """One path segment: a name like ``../x`` stays a (refused) name instead of moving up the URL."""
+    return quote(value, safe="")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -14,8 +15,18 @@ from trainops.core.operation import Operation, OperationMetadata, OperationPage,
 from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
 from trainops.errors import InvalidInputError, ServiceUnavailableError, TrainOpsError
-from trainops.service.bootstrap import Health, check_health
+from trainops.service.bootstrap import Health, check_health, open_registry
 from trainops.service.operations import OperationResults, OperationsService
+from trainops.service.registry import (
+    LoadedModel,
+    ModelRegistry,
+    ModelSummary,
+    PredictionAnswer,
+    PredictRequest,
+    RangePredictionAnswer,
+    SavedModel,
+    SaveModelRequest,
+)
 from trainops.service.training import (
     StrategySummary,
     StrategyValidation,
@@ -156,6 +167,32 @@ class LocalTrainOps(TrainOps):
 
     def validate_strategy(self, strategy: dict[str, Any] | str) -> StrategyValidation:
         return validate_strategy_input(strategy)
+
+    # -- model registry -------------------------------------------------------------------------------------
+
+    @functools.cached_property
+    def registry(self) -> ModelRegistry:
+        return open_registry(self.settings, self.service)
+
+    def save_model(self, request: SaveModelRequest) -> SavedModel:
+        return self.registry.save(request)
+
+    def list_models(
+        self, *, symbol: str | None = None, timeframe: str | None = None, strategy: str | None = None
+    ) -> list[ModelSummary]:
+        return self.registry.list_models(symbol=symbol, timeframe=timeframe, strategy=strategy)
+
+    def get_model(self, model_name: str) -> ModelSummary:
+        return self.registry.get(model_name)
+
+    def load_model(self, model_name: str) -> LoadedModel:
+        return self.registry.load(model_name)
+
+    def predict(self, request: PredictRequest) -> PredictionAnswer | RangePredictionAnswer:
+        return self.registry.predict(request)
+
+    def delete_model(self, model_name: str) -> ModelSummary:
+        return self.registry.delete(model_name)
 
 
 def _status(status: OperationStatus | str) -> OperationStatus:

@@ -9,6 +9,7 @@ from trainops.client.base import TrainOps
 from trainops.client.run import Run
 from trainops.core.operation import Operation, OperationStatus
 from trainops.errors import OperationCancelledError
+from trainops.pipeline.artifacts import write_model_version
 from trainops.pipeline.training import StrategyTrainingJob, TrainedStrategy
 from trainops.service.training import strategy_of
 
@@ -23,6 +24,7 @@ def run_training(
     operation: Operation,
     *,
     data_dir: Path,
+    models_dir: Path | None = None,
     worker: str | None = None,
     on_trained: Callable[[TrainedStrategy], None] | None = None,
 ) -> Operation:
@@ -36,6 +38,8 @@ def run_training(
         ops: Where to report (in-process or a server).
         operation: A pending (or already started) training operation.
         data_dir: The market data directory.
+        models_dir: Where the trained model is written as a new version (also when cancelled during training:
+            its best weights); ``None`` keeps it in memory only.
         worker: ``host:pid`` recorded as the process running it.
         on_trained: Called with the trained model and its data before the operation ends (the model registry
             saves it here).
@@ -49,6 +53,10 @@ def run_training(
             job = StrategyTrainingJob(config, data_dir=data_dir, reporter=run, device=device)
             trained = job.run()
             run.result = trained.summary()
+            if models_dir is not None:
+                path = write_model_version(trained, models_dir, operation_id=operation.operation_id)
+                run.result["model_version"] = str(path.relative_to(models_dir))
+                run.result["model_info"]["model_path"] = str(path)
             if on_trained is not None:
                 on_trained(trained)
     except OperationCancelledError:

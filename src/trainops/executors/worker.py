@@ -26,7 +26,13 @@ def main(argv: list[str] | None = None) -> int:
     ops = LocalTrainOps(open_service(settings), settings=settings)
     try:
         operation = ops.get_operation(args[0])
-        final = run_training(ops, operation, data_dir=settings.resolved_data_dir, worker=this_worker())
+        final = run_training(
+            ops,
+            operation,
+            data_dir=settings.resolved_data_dir,
+            models_dir=settings.resolved_models_dir,
+            worker=this_worker(),
+        )
     except TrainOpsError as error:
         print(f"training {args[0]} did not complete: {error.message}", file=sys.stderr)
         return 1

@@ -8,8 +8,9 @@ from importlib.metadata import PackageNotFoundError, version
 from pydantic import BaseModel
 
 from trainops.service.operations import OperationsService, utcnow
+from trainops.service.registry import ModelRegistry
 from trainops.settings import Settings
-from trainops.store import OperationStore, create_database_engine, current_revision, ensure_schema
+from trainops.store import ModelStore, OperationStore, create_database_engine, current_revision, ensure_schema
 
 
 def trainops_version() -> str:
@@ -37,6 +38,16 @@ def open_service(settings: Settings) -> OperationsService:
     auto = settings.auto_migrate and engine.dialect.name == "sqlite"
     ensure_schema(engine, auto_migrate=auto)
     return OperationsService(OperationStore(engine), progress_interval=settings.progress_interval)
+
+
+def open_registry(settings: Settings, service: OperationsService) -> ModelRegistry:
+    """The model registry on the same database as ``service``, over the configured models and data directories."""
+    return ModelRegistry(
+        ModelStore(service.store.engine),
+        service,
+        models_dir=settings.resolved_models_dir,
+        data_dir=settings.resolved_data_dir,
+    )
 
 
 def check_health(service: OperationsService) -> Health:

@@ -60,7 +60,7 @@ class OperationVersion:
 
 
 @contextmanager
-def _unavailable_as_domain_error() -> Iterator[None]:
+def unavailable_as_domain_error() -> Iterator[None]:
     """A database that is locked past the busy timeout, or unreachable, is a 503 the client may retry."""
     try:
         yield
@@ -142,12 +142,12 @@ class OperationStore:
 
     @contextmanager
     def _reading(self) -> Iterator[Connection]:
-        with _unavailable_as_domain_error(), self.engine.connect() as connection, connection.begin():
+        with unavailable_as_domain_error(), self.engine.connect() as connection, connection.begin():
             yield connection
 
     @contextmanager
     def _writing(self) -> Iterator[Connection]:
-        with _unavailable_as_domain_error(), self.engine.connect() as connection:
+        with unavailable_as_domain_error(), self.engine.connect() as connection:
             connection.execution_options(**{WRITE_OPTION: True})
             with connection.begin():
                 yield connection

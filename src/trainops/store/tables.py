@@ -112,3 +112,22 @@ STANDARD_COLUMNS: tuple[str, ...] = (
     "val_accuracy",
     "learning_rate",
 )
+
+models = Table(
+    "models",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("version_path", Text, nullable=False),  # the version directory, relative to the models directory
+    Column("strategy", String(64), nullable=False),
+    Column("symbol", String(256), nullable=False),
+    Column("timeframe", String(64), nullable=False),
+    Column("source_operation", String(64)),
+    Column("description", Text),
+    Column("metrics", JsonDocument),  # the headline: training and test accuracy, F1, best epoch ...
+    Column("size_bytes", Integer, nullable=False, server_default="0"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("saved_at", UTCDateTime, nullable=False),
+    Index("ix_models_strategy", "strategy"),
+    Index("ix_models_symbol_timeframe", "symbol", "timeframe"),
+)

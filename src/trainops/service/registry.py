@@ -1,0 +1,465 @@
+"""The model registry: name a trained model, find it again, load it, ask it for signals, delete it.
+
+Every finished training writes a model version to the models directory (see ``pipeline/artifacts.py``); saving
+gives one of those versions a name in the ``models`` table. Loaded models stay in a small LRU cache, and so do the
+market data files predictions read, so a repeated prediction costs the feature computation and one forward pass.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import threading
+from collections import OrderedDict
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from trainops.core.operation import Operation, OperationStatus
+from trainops.errors import ArtifactError, ConflictError, InvalidInputError
+from trainops.pipeline.artifacts import ModelVersion, read_model_version
+from trainops.pipeline.data import normalize_symbol, parse_timeframe
+from trainops.pipeline.prediction import BarPrediction, Prediction, first_usable_bar, predict_bars, resolve_bar
+from trainops.pipeline.training import load_frames
+from trainops.service.operations import OperationsService, utcnow
+from trainops.store.models import ModelRecord, ModelStore
+
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_MODEL_NAME = re.compile(MODEL_NAME_PATTERN)
+DEFAULT_CACHE_SIZE = 8
+
+
+def check_model_name(name: str) -> str:
+    """``name`` when it is a safe model name.
+
+    Raises:
+        InvalidInputError: the name breaks the rule (a hostile ``../../etc`` included); the message states it.
+    """
+    if not isinstance(name, str) or not _MODEL_NAME.match(name) or ".." in name:
+        raise InvalidInputError(
+            f"model name {name!r} is invalid: it must match {MODEL_NAME_PATTERN} (start with a letter or digit; "
+            "then letters, digits, '_', '.', '-'; at most 64 characters; no '..')",
+            details={"model_name": name, "pattern": MODEL_NAME_PATTERN},
+        )
+    return name
+
+
+class SaveModelRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    task_id: str = Field(max_length=64, description="the training operation whose model to save")
+    model_name: str = Field(max_length=256)
+    description: str = Field("", max_length=4000)
+    overwrite: bool = False
+
+
+class SavedModel(BaseModel):
+    success: bool = True
+    model_id: int
+    model_name: str
+    model_path: str
+    task_id: str
+    saved_at: datetime
+    model_size_mb: float
+
+
+class ModelSummary(BaseModel):
+    """A model as ``GET /models`` lists it."""
+
+    model_id: int
+    model_name: str
+    strategy: str
+    symbol: str
+    timeframe: str
+    created_at: datetime
+    saved_at: datetime
+    training_accuracy: float | None
+    test_accuracy: float | None
+    f1_score: float | None = None
+    architecture: str | None = None
+    description: str | None
+    source_operation: str | None
+    model_path: str
+    model_size_mb: float
+
+
+class ModelInfo(BaseModel):
+    created_at: datetime
+    symbol: str
+    timeframe: str
+    strategy: str
+    architecture: str | None
+    training_accuracy: float | None
+    test_accuracy: float | None
+    input_size: int
+    features: list[str]
+    source_operation: str | None
+
+
+class LoadedModel(BaseModel):
+    success: bool = True
+    model_name: str
+    model_loaded: Literal[True] = True
+    model_info: ModelInfo
+
+
+class PredictRequest(BaseModel):
+    """One bar (``test_date``) or a range (``start_date`` and ``end_date``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model_name: str = Field(max_length=256)
+    symbol: str = Field(max_length=32)
+    timeframe: str = Field(max_length=16)
+    test_date: date | datetime | None = None
+    start_date: date | datetime | None = None
+    end_date: date | datetime | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> PredictRequest:
+        single = self.test_date is not None
+        ranged = self.start_date is not None or self.end_date is not None
+        if single == ranged:
+            raise ValueError("send either test_date (one bar) or start_date and end_date (a range), not both")
+        if ranged and (self.start_date is None or self.end_date is None):
+            raise ValueError("a range needs both start_date and end_date")
+        return self
+
+
+class PredictionAnswer(BaseModel):
+    success: bool = True
+    model_name: str
+    symbol: str
+    timeframe: str
+    test_date: datetime = Field(description="the bar predicted: the last one at or before the date asked")
+    prediction: Prediction
+    input_features: dict[str, float]
+    bar: dict[str, float]
+
+
+class RangePredictionAnswer(BaseModel):
+    success: bool = True
+    model_name: str
+    symbol: str
+    timeframe: str
+    start_date: datetime
+    end_date: datetime
+    count: int
+    predictions: list[Prediction]
+    signal_counts: dict[str, int]
+
+
+class ModelRegistry:
+    """Save, list, load, predict with and delete named models.
+
+    Args:
+        store: The ``models`` table.
+        operations: Where the trainings that produced the models are recorded.
+        models_dir: The model versions' files.
+        data_dir: The market data predictions read.
+        cache_size: Loaded models (and data files) kept in memory.
+    """
+
+    def __init__(
+        self,
+        store: ModelStore,
+        operations: OperationsService,
+        *,
+        models_dir: Path,
+        data_dir: Path,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+    ) -> None:
+        self.store = store
+        self.operations = operations
+        self.models_dir = models_dir
+        self.data_dir = data_dir
+        self.cache_size = cache_size
+        self._loaded: OrderedDict[str, tuple[str, ModelVersion]] = OrderedDict()
+        self._frames: OrderedDict[tuple[Any, ...], dict[str, pd.DataFrame]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    # -- saving -----------------------------------------------------------------------------------------------
+
+    def save(self, request: SaveModelRequest) -> SavedModel:
+        """Name the model a finished training wrote.
+
+        Raises:
+            InvalidInputError: a hostile or malformed name.
+            NotFoundError: no such task.
+            ConflictError: the name is taken (unless ``overwrite``), or the task has not finished, failed, or
+                left no model; the message says which.
+        """
+        name = check_model_name(request.model_name)
+        operation = self.operations.get(request.task_id)
+        path = self._version_of(operation)
+        version = read_model_version(path)
+        metrics = _headline(version)
+        now = utcnow()
+        record = self.store.insert(
+            ModelRecord(
+                model_id=0,
+                name=name,
+                version_path=str(path.relative_to(self.models_dir)),
+                strategy=version.config.name,
+                symbol=str(version.metadata.get("symbol", "+".join(version.config.symbols))),
+                timeframe=str(version.metadata.get("timeframe", "+".join(version.config.timeframes))),
+                source_operation=operation.operation_id,
+                description=request.description or None,
+                metrics=metrics,
+                size_bytes=version.size_bytes,
+                created_at=_created_at(version, operation),
+                saved_at=now,
+            ),
+            replace=request.overwrite,
+        )
+        with self._lock:
+            self._loaded.pop(name, None)
+        return SavedModel(
+            model_id=record.model_id,
+            model_name=record.name,
+            model_path=str(path),
+            task_id=operation.operation_id,
+            saved_at=record.saved_at,
+            model_size_mb=round(record.size_bytes / 2**20, 6),
+        )
+
+    def _version_of(self, operation: Operation) -> Path:
+        status = operation.status
+        result = operation.result or {}
+        if status in (OperationStatus.PENDING, OperationStatus.RUNNING):
+            raise ConflictError(
+                f"training {operation.operation_id} is still {status.value} ({operation.progress.percentage:.0f}%); "
+                "save its model once it has finished",
+                details={"status": status.value},
+            )
+        if status is OperationStatus.FAILED:
+            raise ConflictError(
+                f"training {operation.operation_id} failed, so it has no model to save: {operation.error}",
+                details={"status": status.value},
+            )
+        relative = result.get("model_version")
+        if not isinstance(relative, str):
+            raise ConflictError(
+                f"operation {operation.operation_id} ended {status.value} without a model "
+                "(it was stopped before training began, or it is not a strategy training)",
+                details={"status": status.value},
+            )
+        path = (self.models_dir / relative).resolve()
+        if self.models_dir.resolve() not in path.parents:
+            raise ArtifactError(f"operation {operation.operation_id} names a model outside the models directory")
+        return path
+
+    # -- reading ----------------------------------------------------------------------------------------------
+
+    def list_models(
+        self, *, symbol: str | None = None, timeframe: str | None = None, strategy: str | None = None
+    ) -> list[ModelSummary]:
+        return [
+            self._summary(record)
+            for record in self.store.list_models(symbol=symbol, timeframe=timeframe, strategy=strategy)
+        ]
+
+    def get(self, name: str) -> ModelSummary:
+        return self._summary(self.store.get(check_model_name(name)))
+
+    def _summary(self, record: ModelRecord) -> ModelSummary:
+        metrics = record.metrics
+        return ModelSummary(
+            model_id=record.model_id,
+            model_name=record.name,
+            strategy=record.strategy,
+            symbol=record.symbol,
+            timeframe=record.timeframe,
+            created_at=record.created_at,
+            saved_at=record.saved_at,
+            training_accuracy=metrics.get("training_accuracy"),
+            test_accuracy=metrics.get("test_accuracy"),
+            f1_score=metrics.get("f1_score"),
+            architecture=metrics.get("architecture"),
+            description=record.description,
+            source_operation=record.source_operation,
+            model_path=str(self.models_dir / record.version_path),
+            model_size_mb=round(record.size_bytes / 2**20, 6),
+        )
+
+    def load(self, name: str) -> LoadedModel:
+        """Load a model into the cache (reading and checking every file), and describe it."""
+        version = self._version(name, reload=True)
+        record = self.store.get(name)
+        metrics = record.metrics
+        return LoadedModel(
+            model_name=name,
+            model_info=ModelInfo(
+                created_at=record.created_at,
+                symbol=record.symbol,
+                timeframe=record.timeframe,
+                strategy=record.strategy,
+                architecture=metrics.get("architecture"),
+                training_accuracy=metrics.get("training_accuracy"),
+                test_accuracy=metrics.get("test_accuracy"),
+                input_size=len(version.feature_names),
+                features=version.feature_names,
+                source_operation=record.source_operation,
+            ),
+        )
+
+    def _version(self, name: str, *, reload: bool = False) -> ModelVersion:
+        record = self.store.get(check_model_name(name))
+        with self._lock:
+            cached = self._loaded.get(name)
+            if cached is not None and cached[0] == record.version_path and not reload:
+                self._loaded.move_to_end(name)
+                return cached[1]
+        version = read_model_version(self.models_dir / record.version_path)
+        with self._lock:
+            self._loaded[name] = (record.version_path, version)
+            self._loaded.move_to_end(name)
+            while len(self._loaded) > self.cache_size:
+                self._loaded.popitem(last=False)
+        return version
+
+    @property
+    def loaded(self) -> list[str]:
+        """Names of the models in memory, least recently used first."""
+        with self._lock:
+            return list(self._loaded)
+
+    # -- predicting -------------------------------------------------------------------------------------------
+
+    def predict(self, request: PredictRequest) -> PredictionAnswer | RangePredictionAnswer:
+        """A signal for one bar, or the signal series of a range, from bars up to the date asked only.
+
+        Raises:
+            InvalidInputError: the timeframe is not the model's, or a date is outside the data or before the
+                indicators' warm-up (the message gives the valid range).
+            DataError: no data for the symbol.
+        """
+        version = self._version(request.model_name)
+        symbol = normalize_symbol(request.symbol)
+        timeframe = parse_timeframe(request.timeframe)
+        base = version.config.timeframes[0]
+        if timeframe != base:
+            raise InvalidInputError(
+                f"model {request.model_name!r} predicts on {base} bars (it was trained on "
+                f"{'+'.join(version.config.timeframes)}); ask with timeframe {base!r}"
+            )
+        frames = self._frames_of(version, symbol)
+        first = first_usable_bar(version, frames)
+        bars = frames[base]
+        if request.test_date is not None:
+            bar = resolve_bar(bars, base, request.test_date, first_usable=first)
+            [single] = predict_bars(version, frames, bar, bar)
+            return _answer(request.model_name, symbol, timeframe, single)
+        assert request.start_date is not None and request.end_date is not None  # the request model checks
+        end = resolve_bar(bars, base, request.end_date, first_usable=first)
+        start = _first_bar_from(bars, request.start_date, first)
+        if start > end:
+            raise InvalidInputError(f"start_date {request.start_date} is after end_date {request.end_date}")
+        series = predict_bars(version, frames, start, end)
+        predictions = [item.prediction for item in series]
+        counts = {signal: sum(1 for item in predictions if item.signal == signal) for signal in ("buy", "hold", "sell")}
+        return RangePredictionAnswer(
+            model_name=request.model_name,
+            symbol=symbol,
+            timeframe=timeframe,
+            start_date=predictions[0].timestamp if predictions else start.to_pydatetime(),
+            end_date=end.to_pydatetime(),
+            count=len(predictions),
+            predictions=predictions,
+            signal_counts=counts,
+        )
+
+    def _frames_of(self, version: ModelVersion, symbol: str) -> dict[str, pd.DataFrame]:
+        """The symbol's bars in every timeframe of the model, cached while the files are unchanged."""
+        stamps = tuple(
+            (path.name, path.stat().st_mtime_ns) for path in sorted(self.data_dir.glob(f"{symbol}_*")) if path.is_file()
+        )
+        key = (symbol, tuple(version.config.timeframes), stamps)
+        with self._lock:
+            frames = self._frames.get(key)
+            if frames is not None:
+                self._frames.move_to_end(key)
+                return frames
+        frames = load_frames(version.config, self.data_dir, symbol, end_date=None)
+        with self._lock:
+            self._frames[key] = frames
+            while len(self._frames) > self.cache_size:
+                self._frames.popitem(last=False)
+        return frames
+
+    # -- deleting ---------------------------------------------------------------------------------------------
+
+    def delete(self, name: str) -> ModelSummary:
+        """Forget a named model; its files go too unless another name points at the same version."""
+        summary = self.get(name)
+        record = self.store.delete(name)
+        with self._lock:
+            self._loaded.pop(name, None)
+        if self.store.references(record.version_path) == 0:
+            path = (self.models_dir / record.version_path).resolve()
+            if self.models_dir.resolve() in path.parents:
+                shutil.rmtree(path, ignore_errors=True)
+        return summary
+
+
+def _first_bar_from(bars: pd.DataFrame, moment: date | datetime, first: pd.Timestamp) -> pd.Timestamp:
+    """The first base bar at or after ``moment`` (a date means that day's first bar).
+
+    Raises:
+        InvalidInputError: ``moment`` is before the first bar with complete features, or after the data.
+    """
+    stamp = pd.Timestamp(moment)
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    last = pd.Timestamp(bars.index[-1])
+    valid = f"predictions are possible from {first.isoformat()} to {last.isoformat()}"
+    if stamp < first.normalize() if not isinstance(moment, datetime) else stamp < first:
+        raise InvalidInputError(
+            f"start_date {moment} is before the first bar with complete features (the indicators' warm-up); {valid}",
+            details={"first": first.isoformat(), "last": last.isoformat()},
+        )
+    position = int(bars.index.searchsorted(stamp))
+    if position >= len(bars.index):
+        raise InvalidInputError(f"start_date {moment} is after the last bar of the data; {valid}")
+    return max(pd.Timestamp(bars.index[position]), first)
+
+
+def _answer(model_name: str, symbol: str, timeframe: str, single: BarPrediction) -> PredictionAnswer:
+    return PredictionAnswer(
+        model_name=model_name,
+        symbol=symbol,
+        timeframe=timeframe,
+        test_date=single.prediction.timestamp,
+        prediction=single.prediction,
+        input_features=single.input_features,
+        bar=single.bar,
+    )
+
+
+def _headline(version: ModelVersion) -> dict[str, Any]:
+    training = version.metrics.get("training_metrics") or {}
+    test = version.metrics.get("test_metrics") or {}
+    return {
+        "training_accuracy": _number(training.get("final_train_accuracy")),
+        "validation_accuracy": _number(training.get("final_val_accuracy")),
+        "test_accuracy": _number(test.get("test_accuracy")),
+        "f1_score": _number(test.get("f1_score")),
+        "best_epoch": training.get("best_epoch"),
+        "epochs_completed": training.get("epochs_completed"),
+        "architecture": version.metadata.get("architecture"),
+    }
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _created_at(version: ModelVersion, operation: Operation) -> datetime:
+    text = version.metadata.get("created_at")
+    try:
+        return datetime.fromisoformat(text) if isinstance(text, str) else operation.completed_at or utcnow()
+    except ValueError:
+        return operation.completed_at or utcnow()

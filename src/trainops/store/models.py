@@ -1,0 +1,115 @@
+"""The ``models`` table: named model versions. Rows become :class:`ModelRecord` before they leave."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import Engine, Row, delete, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from trainops.errors import ConflictError, NotFoundError
+from trainops.store.engine import WRITE_OPTION
+from trainops.store.operations import unavailable_as_domain_error
+from trainops.store.tables import models
+
+
+class ModelRecord(BaseModel):
+    """One named model: which version directory it is, where it came from, and its headline metrics."""
+
+    model_id: int
+    name: str
+    version_path: str
+    strategy: str
+    symbol: str
+    timeframe: str
+    source_operation: str | None
+    description: str | None
+    metrics: dict[str, Any]
+    size_bytes: int
+    created_at: datetime
+    saved_at: datetime
+
+
+class ModelStore:
+    """Named models in the database (their files live in the models directory)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def insert(self, record: ModelRecord, *, replace: bool = False) -> ModelRecord:
+        """Register ``record`` under its name; with ``replace``, a model of that name is replaced.
+
+        Raises:
+            ConflictError: the name is taken and ``replace`` is false.
+        """
+        values = record.model_dump(exclude={"model_id"})
+        values["name"] = record.name
+        try:
+            with unavailable_as_domain_error(), self.engine.connect() as connection:
+                connection.execution_options(**{WRITE_OPTION: True})
+                with connection.begin():
+                    if replace:
+                        connection.execute(delete(models).where(models.c.name == record.name))
+                    connection.execute(insert(models).values(**values))
+        except IntegrityError:
+            raise ConflictError(
+                f'a model named {record.name!r} already exists; choose another name or send "overwrite": true',
+                details={"model_name": record.name},
+            ) from None
+        return self.get(record.name)
+
+    def get(self, name: str) -> ModelRecord:
+        with unavailable_as_domain_error(), self.engine.connect() as connection:
+            row = connection.execute(select(models).where(models.c.name == name)).first()
+        if row is None:
+            raise NotFoundError(
+                f"no model named {name!r}; list them with GET /models or `trainops models list`",
+                details={"model_name": name},
+            )
+        return _record(row)
+
+    def list_models(
+        self, *, symbol: str | None = None, timeframe: str | None = None, strategy: str | None = None
+    ) -> list[ModelRecord]:
+        query = select(models).order_by(models.c.saved_at.desc(), models.c.seq.desc())
+        if symbol:
+            query = query.where(models.c.symbol == symbol)
+        if timeframe:
+            query = query.where(models.c.timeframe == timeframe)
+        if strategy:
+            query = query.where(models.c.strategy == strategy)
+        with unavailable_as_domain_error(), self.engine.connect() as connection:
+            return [_record(row) for row in connection.execute(query)]
+
+    def delete(self, name: str) -> ModelRecord:
+        record = self.get(name)
+        with unavailable_as_domain_error(), self.engine.connect() as connection:
+            connection.execution_options(**{WRITE_OPTION: True})
+            with connection.begin():
+                connection.execute(delete(models).where(models.c.name == name))
+        return record
+
+    def references(self, version_path: str) -> int:
+        """How many named models point at ``version_path``."""
+        with unavailable_as_domain_error(), self.engine.connect() as connection:
+            rows = connection.execute(select(models.c.seq).where(models.c.version_path == version_path)).all()
+        return len(rows)
+
+
+def _record(row: Row[Any]) -> ModelRecord:
+    return ModelRecord(
+        model_id=row.seq,
+        name=row.name,
+        version_path=row.version_path,
+        strategy=row.strategy,
+        symbol=row.symbol,
+        timeframe=row.timeframe,
+        source_operation=row.source_operation,
+        description=row.description,
+        metrics=row.metrics or {},
+        size_bytes=row.size_bytes,
+        created_at=row.created_at,
+        saved_at=row.saved_at,
+    )
