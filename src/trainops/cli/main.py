@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from typer.core import TyperGroup
 
 from trainops.api.server import serve as run_server
-from trainops.cli import data, db, ops, strategies
+from trainops.cli import data, db, models, ops, strategies
 from trainops.cli.common import err_console
 from trainops.cli.train import train
 from trainops.errors import TrainOpsError
@@ -44,6 +44,7 @@ app.add_typer(ops.app, name="ops")
 app.add_typer(db.app, name="db")
 app.add_typer(data.app, name="data")
 app.add_typer(strategies.app, name="strategies")
+app.add_typer(models.app, name="models")
 app.command()(train)
 
 

@@ -1,0 +1,234 @@
+"""``trainops models``: save a training's model under a name, list, show, load, predict with, delete."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from rich.panel import Panel
+from rich.table import Table
+
+from trainops.cli.common import JsonOption, TokenOption, UrlOption, console, open_client, print_json
+from trainops.cli.render import number, when
+from trainops.service.registry import PredictionAnswer, PredictRequest, SaveModelRequest
+
+app = typer.Typer(help="The model registry: save, list, show, load, predict, delete.", no_args_is_help=True)
+
+NameArgument = Annotated[str, typer.Argument(help="The model's name.")]
+DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+@app.command("list")
+def list_command(
+    symbol: Annotated[str | None, typer.Option(help="Only models of this symbol.", show_default=False)] = None,
+    timeframe: Annotated[str | None, typer.Option(help="Only models of this timeframe.", show_default=False)] = None,
+    strategy: Annotated[str | None, typer.Option(help="Only models of this strategy.", show_default=False)] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Named models, newest first.
+
+    Example: trainops models list --symbol EURUSD
+    """
+    with open_client(url, token) as ops:
+        models = ops.list_models(symbol=symbol, timeframe=timeframe, strategy=strategy)
+    if json:
+        print_json([model.model_dump(mode="json") for model in models])
+        return
+    if not models:
+        console.print("No models yet. Save one from a finished training: trainops models save TASK_ID NAME")
+        return
+    table = Table("name", "strategy", "symbol", "timeframe", "architecture", "train acc", "test acc", "saved")
+    for model in models:
+        table.add_row(
+            model.model_name,
+            model.strategy,
+            model.symbol,
+            model.timeframe,
+            model.architecture or "-",
+            _percent(model.training_accuracy),
+            _percent(model.test_accuracy),
+            when(model.saved_at, short=True),
+        )
+    console.print(table)
+
+
+@app.command()
+def show(name: NameArgument, url: UrlOption = None, token: TokenOption = None, json: JsonOption = False) -> None:
+    """One model: where it came from, its figures, its files.
+
+    Example: trainops models show eurusd-mr
+    """
+    with open_client(url, token) as ops:
+        model = ops.get_model(name)
+    if json:
+        print_json(model)
+        return
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    for label, value in (
+        ("strategy", model.strategy),
+        ("symbol", model.symbol),
+        ("timeframe", model.timeframe),
+        ("architecture", model.architecture or "-"),
+        ("accuracy", f"train {_percent(model.training_accuracy)}, test {_percent(model.test_accuracy)}"),
+        ("test F1", number(model.f1_score)),
+        ("trained by", model.source_operation or "-"),
+        ("created", when(model.created_at)),
+        ("saved", when(model.saved_at)),
+        ("files", f"{model.model_path} ({model.model_size_mb:.3f} MB)"),
+        ("description", model.description or "-"),
+    ):
+        grid.add_row(label, value)
+    console.print(Panel(grid, title=f"{model.model_name} (id {model.model_id})", title_align="left"))
+
+
+@app.command()
+def save(
+    task_id: Annotated[str, typer.Argument(help="The finished training whose model to save.")],
+    name: NameArgument,
+    description: Annotated[str, typer.Option(help="What this model is for.")] = "",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a model of the same name.")] = False,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Save the model a finished training wrote, under a name.
+
+    Example: trainops models save op_training_20250610_123456_ab12cd34 eurusd-mr
+    """
+    request = SaveModelRequest(task_id=task_id, model_name=name, description=description, overwrite=overwrite)
+    with open_client(url, token) as ops:
+        saved = ops.save_model(request)
+    if json:
+        print_json(saved)
+        return
+    console.print(
+        f"Saved [bold]{saved.model_name}[/bold] (id {saved.model_id}, {saved.model_size_mb:.3f} MB) from "
+        f"{saved.task_id}.\nPredict with: trainops models predict {saved.model_name} --symbol SYMBOL "
+        "--timeframe TIMEFRAME --date YYYY-MM-DD",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command()
+def load(name: NameArgument, url: UrlOption = None, token: TokenOption = None, json: JsonOption = False) -> None:
+    """Load a model (checking every file) and describe it.
+
+    Example: trainops models load eurusd-mr
+    """
+    with open_client(url, token) as ops:
+        loaded = ops.load_model(name)
+    if json:
+        print_json(loaded)
+        return
+    info = loaded.model_info
+    console.print(
+        f"Loaded [bold]{loaded.model_name}[/bold]: {info.architecture}, {info.input_size} features, "
+        f"{info.strategy} on {info.symbol} {info.timeframe}, test accuracy {_percent(info.test_accuracy)}",
+        highlight=False,
+    )
+
+
+@app.command()
+def predict(
+    name: NameArgument,
+    symbol: Annotated[str, typer.Option(help="Symbol to predict for.")],
+    timeframe: Annotated[str, typer.Option(help="The model's (base) timeframe.")],
+    date: Annotated[
+        datetime | None,
+        typer.Option(formats=DATE_FORMATS, help="Predict the last bar at or before this date.", show_default=False),
+    ] = None,
+    start: Annotated[
+        datetime | None,
+        typer.Option(formats=DATE_FORMATS, help="First date of a range of predictions.", show_default=False),
+    ] = None,
+    end: Annotated[
+        datetime | None,
+        typer.Option(formats=DATE_FORMATS, help="Last date of a range of predictions.", show_default=False),
+    ] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """A signal for one bar (--date), or the signals of a range (--start and --end), from bars up to it only.
+
+    Example: trainops models predict eurusd-mr --symbol EURUSD --timeframe 1h --date 2018-01-15
+    """
+    request = PredictRequest(
+        model_name=name,
+        symbol=symbol,
+        timeframe=timeframe,
+        test_date=_day_or_moment(date),
+        start_date=_day_or_moment(start),
+        end_date=_day_or_moment(end),
+    )
+    with open_client(url, token) as ops:
+        answer = ops.predict(request)
+    if json:
+        print_json(answer)
+        return
+    if isinstance(answer, PredictionAnswer):
+        p = answer.prediction
+        probabilities = ", ".join(f"{key} {value:.1%}" for key, value in p.probabilities.items())
+        console.print(
+            f"[bold]{p.signal.upper()}[/bold] at {answer.test_date:%Y-%m-%d %H:%M} ({answer.symbol} "
+            f"{answer.timeframe}): confidence {p.confidence:.1%}, strength {p.signal_strength:+.3f} "
+            f"({probabilities})",
+            highlight=False,
+        )
+        active = {key: value for key, value in p.fuzzy_outputs.items() if value > 0.0}
+        console.print("fuzzy: " + ", ".join(f"{key} {value:.2f}" for key, value in active.items()), highlight=False)
+        console.print(
+            "inputs: " + ", ".join(f"{key} {number(value)}" for key, value in answer.input_features.items()),
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
+    table = Table("bar", "signal", "confidence", "strength")
+    for item in answer.predictions:
+        table.add_row(
+            f"{item.timestamp:%Y-%m-%d %H:%M}", item.signal, f"{item.confidence:.1%}", f"{item.signal_strength:+.3f}"
+        )
+    console.print(table)
+    counts = ", ".join(f"{key} {value}" for key, value in answer.signal_counts.items())
+    console.print(f"{answer.count} bars: {counts}", highlight=False)
+
+
+@app.command()
+def delete(
+    name: NameArgument,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Delete a model and its files.
+
+    Example: trainops models delete eurusd-mr --yes
+    """
+    if not yes and not typer.confirm(f"Delete model {name!r} and its files?"):
+        raise typer.Exit(code=1)
+    with open_client(url, token) as ops:
+        deleted = ops.delete_model(name)
+    if json:
+        print_json(deleted)
+        return
+    console.print(f"Deleted {deleted.model_name}.", highlight=False)
+
+
+def _day_or_moment(moment: datetime | None) -> datetime | str | None:
+    """A bare date stays a date (meaning that whole day); a time makes it an instant."""
+    if moment is None:
+        return None
+    if moment.hour == moment.minute == moment.second == 0:
+        return moment.date().isoformat()
+    return moment
