@@ -27,11 +27,15 @@ class _FriendlyErrors(TyperGroup):
             err_console.print(f"[bold red]Error:[/bold red] {error.message}", highlight=False)
             raise typer.Exit(code=1) from None
         except ValidationError as error:  # an option a model refused (e.g. --patience out of range)
-            problems = "; ".join(
-                f"{'.'.join(str(part) for part in item['loc']) or 'value'}: {item['msg']}" for item in error.errors()
-            )
+            problems = "; ".join(_problem(item) for item in error.errors())
             err_console.print(f"[bold red]Error:[/bold red] {problems}", highlight=False)
             raise typer.Exit(code=1) from None
+
+
+def _problem(item: Any) -> str:
+    message = str(item["msg"]).removeprefix("Value error, ")
+    where = ".".join(str(part) for part in item["loc"])
+    return f"{where}: {message}" if where else message
 
 
 app = typer.Typer(

@@ -1,0 +1,198 @@
+"""LocalExecutor: training operations in worker processes, one at a time here, watched for crashes.
+
+The trainings are real: 2 epochs of ``mean_reversion`` on the sample data, or one that runs until it is stopped
+(cancelled or killed as soon as it runs).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from trainops.core import OperationStatus
+from trainops.core.operation import Operation
+from trainops.errors import ConflictError
+from trainops.executors.local import LocalExecutor
+from trainops.pipeline.data import write_sample_data
+from trainops.service import OperationsService
+from trainops.service.training import (
+    ConfigOverrides,
+    EarlyStoppingOverride,
+    TrainingRequest,
+    create_training,
+    resolve_request,
+)
+from trainops.service.workers import worker_environment, worker_log_path
+from trainops.settings import Settings, get_settings
+
+STRATEGIES = Path(__file__).resolve().parents[2] / "strategies"
+TIMEOUT = 90.0
+"""Seconds a 2-epoch training gets, worker start-up (importing torch) included."""
+SHORT = ConfigOverrides(epochs=2)
+UNTIL_STOPPED = ConfigOverrides(epochs=5000, early_stopping=EarlyStoppingOverride(patience=100_000))
+"""A training that runs until it is stopped: epochs take milliseconds here, and the strategy's own early stopping
+would end even a 200-epoch training within seconds."""
+
+
+@pytest.fixture(scope="module")
+def market_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample market data, written once for the module (trainings only read it)."""
+    directory = tmp_path_factory.mktemp("market")
+    write_sample_data(directory)
+    return directory
+
+
+@pytest.fixture
+def settings(settings: Settings, market_data: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The test database's settings plus the sample data and the repository's strategies (pinned into every
+    worker's environment)."""
+    monkeypatch.setenv("TRAINOPS_DATA_DIR", str(market_data))
+    monkeypatch.setenv("TRAINOPS_STRATEGIES_DIR", str(STRATEGIES))
+    get_settings.cache_clear()
+    return get_settings()
+
+
+@pytest.fixture
+def executor(service: OperationsService, settings: Settings) -> Iterator[LocalExecutor]:
+    executor = LocalExecutor(service, settings, max_concurrent=1)
+    yield executor
+    executor.shutdown()
+
+
+@pytest.fixture
+def submit(service: OperationsService, executor: LocalExecutor) -> Iterator[Callable[[ConfigOverrides], str]]:
+    """Create a pending ``mean_reversion`` training with these overrides and submit it; anything still active
+    at the end is cancelled, so no worker outlives its test."""
+    submitted: list[str] = []
+
+    def submit(overrides: ConfigOverrides) -> str:
+        request = TrainingRequest(strategy="mean_reversion", config=overrides)
+        config = resolve_request(request, STRATEGIES, allow_paths=False)
+        operation = create_training(service, config)
+        submitted.append(operation.operation_id)
+        executor.submit(operation.operation_id)
+        return operation.operation_id
+
+    yield submit
+    for operation_id in submitted:
+        if service.get(operation_id).is_active:
+            service.cancel(operation_id, "test cleanup")
+    for operation_id in submitted:
+        wait_for(service, operation_id, has_ended)
+
+
+def eventually(condition: Callable[[], object], what: str, timeout: float = TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not happen in {timeout:.0f}s")
+        time.sleep(0.05)
+
+
+def wait_for(
+    service: OperationsService, operation_id: str, done: Callable[[Operation], bool], timeout: float = TIMEOUT
+) -> Operation:
+    eventually(lambda: done(service.get(operation_id)), f"{operation_id}: {done.__name__}", timeout)
+    return service.get(operation_id)
+
+
+def is_running(operation: Operation) -> bool:
+    return operation.status is OperationStatus.RUNNING
+
+
+def has_ended(operation: Operation) -> bool:
+    return operation.status.is_terminal
+
+
+def test_trainings_run_one_after_the_other(
+    service: OperationsService, executor: LocalExecutor, submit: Callable[[ConfigOverrides], str]
+) -> None:
+    first, second = submit(SHORT), submit(SHORT)
+
+    wait_for(service, first, is_running)
+    assert service.get(second).status is OperationStatus.PENDING
+    assert executor.running == [first] and executor.queued == [second]
+
+    done_first = wait_for(service, first, has_ended)
+    done_second = wait_for(service, second, has_ended)
+
+    assert done_first.status is done_second.status is OperationStatus.COMPLETED, (done_first, done_second)
+    assert done_first.completed_at and done_second.started_at
+    assert done_second.started_at >= done_first.completed_at
+    assert done_first.epochs_completed == done_second.epochs_completed == 2
+
+
+def test_a_training_cancelled_while_queued_never_starts(
+    service: OperationsService, executor: LocalExecutor, settings: Settings, submit: Callable[[ConfigOverrides], str]
+) -> None:
+    running, queued = submit(UNTIL_STOPPED), submit(SHORT)
+    wait_for(service, running, is_running)
+
+    cancelled = service.cancel(queued, "not needed after all")
+
+    assert cancelled.status is OperationStatus.CANCELLED  # at once: nothing runs it
+    service.cancel(running, "free the slot")
+    eventually(lambda: not executor.queued and not executor.running, "the queue to empty")
+    never_started = service.get(queued)
+    assert never_started.status is OperationStatus.CANCELLED
+    assert never_started.started_at is None
+    assert not worker_log_path(settings, queued).exists()
+
+
+def test_a_worker_that_dies_gets_its_operation_failed(
+    service: OperationsService, executor: LocalExecutor, settings: Settings, submit: Callable[[ConfigOverrides], str]
+) -> None:
+    operation_id = submit(UNTIL_STOPPED)
+    running = wait_for(service, operation_id, is_running)
+    assert executor.running == [operation_id]
+    assert running.metadata.worker
+    pid = int(running.metadata.worker.rpartition(":")[2])
+    assert pid != os.getpid()
+
+    os.kill(pid, signal.SIGKILL)
+
+    failed = wait_for(service, operation_id, has_ended, timeout=10)
+    assert failed.status is OperationStatus.FAILED
+    assert f"the worker process (pid {pid}) exited with code -9" in (failed.error or "")
+    assert str(worker_log_path(settings, operation_id)) in (failed.error or "")
+    assert executor.running == []
+
+
+def test_shutdown_fails_the_queued_trainings(
+    service: OperationsService, executor: LocalExecutor, submit: Callable[[ConfigOverrides], str]
+) -> None:
+    running, queued = submit(UNTIL_STOPPED), submit(SHORT)
+    wait_for(service, running, is_running)
+
+    executor.shutdown()
+
+    stopped = service.get(queued)
+    assert stopped.status is OperationStatus.FAILED
+    assert "the server stopped before this training started; start it again" in (stopped.error or "")
+    assert service.get(running).status is OperationStatus.RUNNING  # its worker goes on, reporting to the database
+    with pytest.raises(ConflictError, match="the executor is shutting down"):
+        executor.submit(queued)
+
+
+def test_the_worker_refuses_an_unknown_operation(settings: Settings) -> None:
+    unknown = "op_training_20250101_000000_deadbeef"
+
+    finished = subprocess.run(
+        [sys.executable, "-m", "trainops.executors.worker", unknown],
+        env=worker_environment(settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert finished.returncode == 1
+    assert f"training {unknown} did not complete: " in finished.stderr
+    assert unknown in finished.stderr.partition("did not complete: ")[2]  # the store's "no such operation"
+    assert "Traceback" not in finished.stderr
