@@ -482,7 +482,7 @@ def test_fit_refuses_inputs_that_do_not_fit(train: Arrays, val: Arrays, change: 
         ({"batch_size": True}, r"batch_size\n.*valid integer"),
         (
             {"early_stopping": {"monitor": "val_f1"}},
-            r"monitor 'val_f1' is not a metric .* use one of val_loss, val_acc",
+            r"'val_f1' is not a metric .* use one of val_loss, val_acc",
         ),
         ({"early_stopping": {"patience": 0}}, r"early_stopping.patience\n.*greater than or equal to 1"),
         ({"lr_scheduler": {"type": "cosine"}}, r"lr_scheduler.type\n.*'step', 'exponential' or 'reduce_on_plateau'"),

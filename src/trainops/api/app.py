@@ -12,7 +12,7 @@ from fastapi import Depends, FastAPI
 from trainops.api.deps import require_token
 from trainops.api.errors import install_error_handlers
 from trainops.api.limits import BodySizeLimitMiddleware
-from trainops.api.routes import health, models, operations, strategies, training
+from trainops.api.routes import data, health, models, operations, strategies, training
 from trainops.executors.local import LocalExecutor
 from trainops.service.bootstrap import open_registry, open_service, trainops_version
 from trainops.service.operations import OperationsService
@@ -76,6 +76,6 @@ def create_app(settings: Settings | None = None, *, service: OperationsService |
     # Routers are mounted on the app itself, not nested under a prefix router: each level of nesting adds a
     # round of route matching to every request.
     app.include_router(health.router, prefix=API_PREFIX)
-    for router in (operations.router, training.router, strategies.router, models.router):
+    for router in (operations.router, training.router, strategies.router, models.router, data.router):
         app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(require_token)])
     return app

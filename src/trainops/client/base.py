@@ -18,6 +18,7 @@ from trainops.core.epoch import EpochRecord
 from trainops.core.operation import Operation, OperationMetadata, OperationPage, OperationStatus, WriteAck
 from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
+from trainops.pipeline.data import DataFile
 from trainops.service.bootstrap import Health
 from trainops.service.operations import OperationResults
 from trainops.service.registry import (
@@ -160,6 +161,10 @@ class TrainOps(ABC):
     @abstractmethod
     def get_training_performance(self, task_id: str) -> TrainingPerformance:
         """A finished training's figures: training, test and model (a ``ConflictError`` while it runs)."""
+
+    @abstractmethod
+    def list_data(self) -> list[DataFile]:
+        """The market data files available for training: symbol, timeframe, bars, first and last bar."""
 
     @abstractmethod
     def list_strategies(self) -> list[StrategySummary]:

@@ -30,6 +30,7 @@ from trainops.errors import (
     TrainOpsError,
     error_from_dict,
 )
+from trainops.pipeline.data import DataFile
 from trainops.service.bootstrap import Health
 from trainops.service.operations import OperationResults
 from trainops.service.registry import (
@@ -287,6 +288,9 @@ class HttpTrainOps(TrainOps):
 
     def get_training_performance(self, task_id: str) -> TrainingPerformance:
         return TrainingPerformance.model_validate(self._call("GET", f"/training/{task_id}/performance"))
+
+    def list_data(self) -> list[DataFile]:
+        return [DataFile.model_validate(item) for item in self._call("GET", "/data")]
 
     def list_strategies(self) -> list[StrategySummary]:
         return [StrategySummary.model_validate(item) for item in self._call("GET", "/strategies")]

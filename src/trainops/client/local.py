@@ -15,6 +15,7 @@ from trainops.core.operation import Operation, OperationMetadata, OperationPage,
 from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
 from trainops.errors import InvalidInputError, ServiceUnavailableError, TrainOpsError
+from trainops.pipeline.data import DataFile, available_data
 from trainops.service.bootstrap import Health, check_health, open_registry
 from trainops.service.operations import OperationResults, OperationsService
 from trainops.service.registry import (
@@ -161,6 +162,9 @@ class LocalTrainOps(TrainOps):
 
     def get_training_performance(self, task_id: str) -> TrainingPerformance:
         return training_performance(self.service.get(task_id))
+
+    def list_data(self) -> list[DataFile]:
+        return available_data(self.settings.resolved_data_dir)
 
     def list_strategies(self) -> list[StrategySummary]:
         return strategies_in(self.settings.resolved_strategies_dir)

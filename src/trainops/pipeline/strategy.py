@@ -214,9 +214,9 @@ class StrategyConfig(BaseModel):
                 raise ValueError(f"fuzzy_sets.{feature_id}.output: {error.message}") from None
         unused = [feature_id for feature_id in by_feature if feature_id not in self.fuzzy_sets]
         if unused:
+            which = f"indicator {unused[0]} has" if len(unused) == 1 else f"indicators {', '.join(unused)} have"
             raise ValueError(
-                f"indicators {', '.join(unused)} have no fuzzy_sets, so the model would never see them; "
-                "add sets for them under fuzzy_sets or remove them"
+                f"{which} no fuzzy_sets, so the model would never see them; add sets under fuzzy_sets or remove them"
             )
         return self
 
@@ -242,6 +242,10 @@ def parse_strategy(data: Any, source: str = "strategy") -> StrategyConfig:
     Raises:
         StrategyError: every problem found, each as ``path: what is wrong and how to fix it``.
     """
+    if data is None:
+        raise StrategyError(
+            f"{source} is empty; a strategy needs name, training_data, indicators, fuzzy_sets, model, training"
+        )
     if not isinstance(data, Mapping):
         raise StrategyError(
             f"{source}: a strategy is a mapping of sections (name, training_data, ...), got {type(data).__name__}"

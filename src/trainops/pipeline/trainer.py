@@ -70,8 +70,7 @@ class EarlyStoppingConfig(BaseModel):
     def _check_monitor(cls, monitor: str) -> str:
         if monitor not in MONITORABLE_METRICS:
             raise ValueError(
-                f"early_stopping.monitor {monitor!r} is not a metric the trainer reports; "
-                f"use one of {', '.join(MONITORABLE_METRICS)}"
+                f"{monitor!r} is not a metric the trainer reports; use one of {', '.join(MONITORABLE_METRICS)}"
             )
         return monitor
 
