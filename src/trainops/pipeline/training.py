@@ -379,10 +379,10 @@ class StrategyTrainingJob:
             count = len(labels)
             train_end = int(count * split.train)
             val_end = train_end + int(count * split.validation)
-            if count - val_end < MIN_ROWS_PER_SPLIT or val_end - train_end < MIN_ROWS_PER_SPLIT:
+            if min(train_end, val_end - train_end, count - val_end) < MIN_ROWS_PER_SPLIT:
                 raise DataError(
                     f"{symbol} has {count} labelled rows, too few for a {split.train:g}/{split.validation:g}/"
-                    f"{split.test:g} split with at least {MIN_ROWS_PER_SPLIT} rows in validation and test; "
+                    f"{split.test:g} split with at least {MIN_ROWS_PER_SPLIT} rows in each part; "
                     "widen the date range, use a shorter timeframe or a smaller zigzag_threshold"
                 )
             x = features.to_numpy(dtype=np.float32)
