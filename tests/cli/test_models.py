@@ -1,0 +1,276 @@
+"""``trainops models list | show | save | load | predict | delete`` as a user runs them: on the local database and
+against a live server, as tables and as ``--json``; errors as one-line messages; ``delete`` asks first.
+
+The models are real: ``strategies/mean_reversion.yaml`` trained for 2 epochs on the sample data in this process,
+into a temporary models directory.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import LiveServer
+from trainops.cli.main import app
+from trainops.client.local import LocalTrainOps
+from trainops.core.operation import Operation, OperationStatus
+from trainops.executors.jobs import run_training
+from trainops.pipeline.data import write_sample_data
+from trainops.pipeline.strategy import load_strategy
+from trainops.service.bootstrap import open_service
+from trainops.service.registry import MODEL_NAME_PATTERN
+from trainops.service.training import apply_overrides, create_training
+from trainops.settings import Settings, get_settings
+
+STRATEGIES = Path(__file__).resolve().parents[2] / "strategies"
+SIGNAL_LINE = re.compile(
+    r"^(BUY|HOLD|SELL) at 2018-01-15 23:00 \(EURUSD 1h\): confidence [\d.]+%, strength [+-][\d.]+ "
+    r"\(BUY [\d.]+%, HOLD [\d.]+%, SELL [\d.]+%\)$"
+)
+PREDICT = ["--symbol", "EURUSD", "--timeframe", "1h"]
+
+runner = CliRunner()
+
+
+def invoke(*args: str, answer: str | None = None) -> tuple[int, str, str]:
+    """``trainops models ARGS``; wide columns, so a message is one line because it is one, not by wrapping."""
+    result = runner.invoke(app, ["models", *args], input=answer, catch_exceptions=False, env={"COLUMNS": "300"})
+    return result.exit_code, result.stdout, result.stderr
+
+
+def one_line_error(code: int, out: str, err: str) -> str:
+    assert code == 1, (out, err)
+    assert err.startswith("Error: "), err
+    assert err.strip().count("\n") == 0, err
+    assert "Traceback" not in out + err
+    return err.strip()
+
+
+@pytest.fixture(scope="module")
+def market_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample market data, written once for the module (trainings and predictions only read it)."""
+    directory = tmp_path_factory.mktemp("market")
+    write_sample_data(directory)
+    return directory
+
+
+@pytest.fixture
+def settings(settings: Settings, market_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A temporary home on the test database, the sample data and a temporary models directory: the environment
+    every command below reads."""
+    monkeypatch.setenv("TRAINOPS_DATA_DIR", str(market_data))
+    monkeypatch.setenv("TRAINOPS_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("TRAINOPS_STRATEGIES_DIR", str(STRATEGIES))
+    get_settings.cache_clear()
+    return get_settings()
+
+
+@pytest.fixture
+def local(settings: Settings) -> Iterator[LocalTrainOps]:
+    ops = LocalTrainOps(open_service(settings), settings=settings)
+    yield ops
+    ops.close()
+
+
+@pytest.fixture
+def train(local: LocalTrainOps, settings: Settings) -> Callable[[], Operation]:
+    """``train()``: a finished 2-epoch mean reversion training whose model version is in the models directory."""
+
+    def run() -> Operation:
+        config = apply_overrides(load_strategy(STRATEGIES / "mean_reversion.yaml"), epochs=2)
+        operation = create_training(local.service, config, device="cpu")
+        ended = run_training(
+            local, operation, data_dir=settings.resolved_data_dir, models_dir=settings.resolved_models_dir
+        )
+        assert ended.status is OperationStatus.COMPLETED, ended.error
+        return ended
+
+    return run
+
+
+def names(local: LocalTrainOps) -> list[str]:
+    return [model.model_name for model in local.list_models()]
+
+
+def parsed(code: int, out: str, err: str) -> Any:
+    assert code == 0, err
+    return json.loads(out)
+
+
+# -- the flow --------------------------------------------------------------------------------------------------
+
+
+def test_save_list_show_load_predict_delete(
+    train: Callable[[], Operation], local: LocalTrainOps, settings: Settings
+) -> None:
+    code, out, _ = invoke("list")
+    assert code == 0 and "No models yet" in out and "trainops models save TASK_ID NAME" in out
+
+    task_id = train().operation_id
+    code, out, err = invoke("save", task_id, "eurusd-mr", "--description", "hourly mean reversion")
+    assert code == 0, err
+    assert re.match(rf"Saved eurusd-mr \(id \d+, [\d.]+ MB\) from {task_id}\.", out), out
+    assert "Predict with: trainops models predict eurusd-mr --symbol SYMBOL --timeframe TIMEFRAME" in out
+    assert names(local) == ["eurusd-mr"]
+    architecture = local.get_model("eurusd-mr").architecture
+    assert architecture
+
+    code, out, _ = invoke("list")
+    [row] = [line for line in out.splitlines() if "eurusd-mr" in line]
+    cells = row.replace("│", " ").split()
+    assert cells[:5] == ["eurusd-mr", "mean_reversion", "EURUSD", "1h", architecture]
+    assert all(cell.endswith("%") for cell in cells[5:7])
+    assert [line for line in invoke("list", "--symbol", "GOOG")[1].splitlines() if "eurusd-mr" in line] == []
+
+    code, out, _ = invoke("show", "eurusd-mr")
+    assert code == 0
+    for label, value in (
+        ("strategy", "mean_reversion"),
+        ("trained by", task_id),
+        ("description", "hourly mean reversion"),
+        ("files", str(settings.resolved_models_dir)),
+    ):
+        assert re.search(rf"{label}\s+{re.escape(value)}", out), (label, out)
+
+    code, out, _ = invoke("load", "eurusd-mr")
+    assert code == 0
+    assert re.match(rf"Loaded eurusd-mr: {architecture}, \d+ features, mean_reversion on EURUSD 1h, test accuracy", out)
+
+    code, out, err = invoke("predict", "eurusd-mr", *PREDICT, "--date", "2018-01-15")
+    assert code == 0, err
+    signal, fuzzy, inputs = out.splitlines()
+    assert SIGNAL_LINE.match(signal), signal
+    assert fuzzy.startswith("fuzzy: ") and inputs.startswith("inputs: rsi_14 ")
+
+    code, out, _ = invoke("predict", "eurusd-mr", *PREDICT, "--start", "2018-01-11", "--end", "2018-01-11")
+    assert code == 0
+    bars = re.findall(r"2018-01-11 \d\d:00 +. (buy|hold|sell) ", out)
+    assert len(bars) == 24  # every hour of the day
+    counts = {name: bars.count(name) for name in ("buy", "hold", "sell")}
+    assert f"24 bars: buy {counts['buy']}, hold {counts['hold']}, sell {counts['sell']}" in out
+
+    code, out, _ = invoke("delete", "eurusd-mr", answer="n\n")
+    assert code == 1
+    assert "Delete model 'eurusd-mr' and its files? [y/N]: n" in out
+    assert names(local) == ["eurusd-mr"]
+
+    model_path = Path(local.get_model("eurusd-mr").model_path)
+    code, out, _ = invoke("delete", "eurusd-mr", answer="y\n")
+    assert code == 0 and "Deleted eurusd-mr." in out
+    assert names(local) == [] and not model_path.exists()
+    assert "no model named 'eurusd-mr'" in one_line_error(*invoke("load", "eurusd-mr"))
+
+
+def test_json_output_parses(train: Callable[[], Operation], local: LocalTrainOps) -> None:
+    task_id = train().operation_id
+    saved = parsed(*invoke("save", task_id, "eurusd-mr", "--json"))
+    assert saved["success"] is True and saved["task_id"] == task_id and saved["model_name"] == "eurusd-mr"
+    assert {"model_id", "model_path", "saved_at", "model_size_mb"} <= set(saved)
+
+    [listed] = parsed(*invoke("list", "--json"))
+    assert listed["model_id"] == saved["model_id"]
+    assert (listed["symbol"], listed["timeframe"], listed["strategy"]) == ("EURUSD", "1h", "mean_reversion")
+    assert parsed(*invoke("list", "--timeframe", "4h", "--json")) == []
+    assert parsed(*invoke("show", "eurusd-mr", "--json")) == listed
+
+    loaded = parsed(*invoke("load", "eurusd-mr", "--json"))
+    assert loaded["model_loaded"] is True and loaded["model_info"]["symbol"] == "EURUSD"
+
+    single = parsed(*invoke("predict", "eurusd-mr", *PREDICT, "--date", "2018-01-15 10:00", "--json"))
+    assert single["test_date"].startswith("2018-01-15T10:00:00")
+    assert single["prediction"]["signal"] in ("buy", "hold", "sell")
+    assert single["input_features"]
+    series = parsed(*invoke("predict", "eurusd-mr", *PREDICT, "--start", "2018-01-10", "--end", "2018-01-12", "--json"))
+    assert series["count"] == len(series["predictions"]) > 0
+    assert sum(series["signal_counts"].values()) == series["count"]
+
+    deleted = parsed(*invoke("delete", "eurusd-mr", "--yes", "--json"))
+    assert deleted["model_name"] == "eurusd-mr"
+    assert names(local) == []
+
+
+# -- errors ----------------------------------------------------------------------------------------------------
+
+
+def test_errors_are_one_line_messages(train: Callable[[], Operation], local: LocalTrainOps) -> None:
+    task_id = train().operation_id
+    invoke("save", task_id, "eurusd-mr")
+    pending = create_training(local.service, load_strategy(STRATEGIES / "mean_reversion.yaml"), device="cpu")
+    for args, says in (
+        (["save", task_id, "../../etc"], f"model name '../../etc' is invalid: it must match {MODEL_NAME_PATTERN}"),
+        (["show", "../../etc"], "is invalid: it must match"),
+        (["load", ".."], "is invalid: it must match"),
+        (["delete", "a/b", "--yes"], "is invalid: it must match"),
+        (["save", task_id, "eurusd-mr"], "a model named 'eurusd-mr' already exists"),
+        (["save", pending.operation_id, "too-early"], "is still pending"),
+        (["save", "op_training_nope", "ghost"], "no operation 'op_training_nope'"),
+        (["show", "ghost"], "no model named 'ghost'"),
+        (["load", "ghost"], "no model named 'ghost'"),
+        (["delete", "ghost", "--yes"], "no model named 'ghost'"),
+        (["predict", "ghost", *PREDICT, "--date", "2018-01-15"], "no model named 'ghost'"),
+        (["predict", "eurusd-mr", *PREDICT, "--date", "2017-04-19"], "before the first bar with complete features"),
+        (["predict", "eurusd-mr", *PREDICT, "--date", "2018-03-01"], "is after the last bar of the data"),
+        (["predict", "eurusd-mr", *PREDICT, "--start", "2018-01-01", "--end", "2019-01-01"], "after the last bar"),
+        (["predict", "eurusd-mr", *PREDICT, "--start", "2018-01-12", "--end", "2018-01-10"], "is after end_date"),
+        (["predict", "eurusd-mr", *PREDICT], "send either test_date"),
+        (["predict", "eurusd-mr", *PREDICT, "--start", "2018-01-12"], "a range needs both"),
+        (["predict", "eurusd-mr", "--symbol", "EURUSD", "--timeframe", "4h", "--date", "2018-01-15"], "on 1h bars"),
+    ):
+        message = one_line_error(*invoke(*args))
+        assert says in message, (args, message)
+        if "predictions are possible" in message:
+            assert re.search(r"predictions are possible from 2017-04-2\dT\d\d:00:00 to 2018-02-07T15:00:00$", message)
+    assert names(local) == ["eurusd-mr"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="typer parses --date itself: a date it cannot read is a click usage error (exit 2, a boxed "
+    "multi-line panel) before trainops sees it, as other malformed options are (see --mode in test_cli.py)",
+)
+def test_an_unreadable_date_is_a_one_line_message(train: Callable[[], Operation]) -> None:
+    invoke("save", train().operation_id, "eurusd-mr")
+    code, out, err = invoke("predict", "eurusd-mr", *PREDICT, "--date", "2018-13-45")
+    assert "Traceback" not in out + err
+    assert "does not match the formats" in err
+    one_line_error(code, out, err)
+
+
+# -- against a server ------------------------------------------------------------------------------------------
+
+
+def test_the_same_flow_against_a_server(train: Callable[[], Operation], settings: Settings) -> None:
+    task_id = train().operation_id
+    with LiveServer(settings) as server:
+        url = ["--url", server.url]
+        assert parsed(*invoke("save", task_id, "eurusd-mr", *url, "--json"))["task_id"] == task_id
+        assert [model["model_name"] for model in parsed(*invoke("list", *url, "--json"))] == ["eurusd-mr"]
+        assert parsed(*invoke("load", "eurusd-mr", *url, "--json"))["model_loaded"] is True
+        code, out, _ = invoke("predict", "eurusd-mr", *PREDICT, "--date", "2018-01-15", *url)
+        assert code == 0 and SIGNAL_LINE.match(out.splitlines()[0]), out
+        message = one_line_error(*invoke("predict", "eurusd-mr", *PREDICT, "--date", "2018-03-01", *url))
+        assert "is after the last bar of the data; predictions are possible from" in message
+        message = one_line_error(*invoke("save", task_id, "../../etc", *url))
+        assert f"it must match {MODEL_NAME_PATTERN}" in message
+        code, out, _ = invoke("delete", "eurusd-mr", *url, answer="n\n")
+        assert code == 1 and parsed(*invoke("show", "eurusd-mr", *url, "--json"))["model_name"] == "eurusd-mr"
+        assert invoke("delete", "eurusd-mr", "--yes", *url)[0] == 0
+        assert "no model named 'eurusd-mr'" in one_line_error(*invoke("show", "eurusd-mr", *url))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="HttpTrainOps sends ../../etc as ..%2F..%2Fetc; the server routes on the decoded path, finds no "
+    "route and answers 'no such endpoint: GET /api/v1/models/../../etc' instead of the name rule",
+)
+def test_hostile_names_in_paths_state_the_rule_against_a_server(settings: Settings) -> None:
+    with LiveServer(settings) as server:
+        for command in ("show", "load"):
+            message = one_line_error(*invoke(command, "../../etc", "--url", server.url))
+            assert f"it must match {MODEL_NAME_PATTERN}" in message, (command, message)

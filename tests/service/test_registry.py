@@ -1,0 +1,611 @@
+"""The model registry on SQLite and PostgreSQL: name a finished training's model, find it, load it, predict, delete.
+
+The trainings are real (``run_training`` on the sample data, 2 epochs of a shipped strategy on the CPU, well under a
+second each), so each saved model is a version directory that a training actually wrote.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import torch
+from pydantic import ValidationError
+
+from trainops.client import LocalTrainOps
+from trainops.core import OperationStatus
+from trainops.core.epoch import EpochRecord
+from trainops.core.operation import Operation, WriteAck
+from trainops.errors import (
+    ArtifactError,
+    ConflictError,
+    DataError,
+    InvalidInputError,
+    NotFoundError,
+    TrainOpsError,
+)
+from trainops.executors.jobs import run_training
+from trainops.pipeline.artifacts import WEIGHTS
+from trainops.pipeline.data import write_sample_data
+from trainops.pipeline.strategy import StrategyConfig, load_strategy
+from trainops.service import OperationsService
+from trainops.service.registry import (
+    MODEL_NAME_PATTERN,
+    ModelRegistry,
+    PredictionAnswer,
+    PredictRequest,
+    RangePredictionAnswer,
+    SavedModel,
+    SaveModelRequest,
+)
+from trainops.service.training import (
+    ConfigOverrides,
+    EarlyStoppingOverride,
+    apply_overrides,
+    create_training,
+)
+from trainops.settings import Settings
+from trainops.store.models import ModelStore
+
+STRATEGIES = Path(__file__).resolve().parents[2] / "strategies"
+HOSTILE_NAMES = ["../../etc", "a/b", ".hidden", "x" * 65, "", "名字"]
+UNTIL_STOPPED = ConfigOverrides(epochs=5000, early_stopping=EarlyStoppingOverride(patience=100_000))
+"""A training that runs until it is stopped (its own early stopping would end it within seconds)."""
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Train on one thread: these models are tiny, and on a busy machine torch's thread pool makes a training of
+    a fraction of a second take tens of seconds (measured on 2 shared CPUs). Restored for the other modules."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def market_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample market data, written once for the module (trainings and predictions only read it)."""
+    directory = tmp_path_factory.mktemp("market")
+    write_sample_data(directory)
+    return directory
+
+
+@pytest.fixture
+def models_dir(tmp_path: Path) -> Path:
+    return tmp_path / "models"
+
+
+@pytest.fixture
+def make_registry(service: OperationsService, models_dir: Path, market_data: Path) -> Callable[..., ModelRegistry]:
+    def make(**options: Any) -> ModelRegistry:
+        return ModelRegistry(
+            ModelStore(service.store.engine), service, models_dir=models_dir, data_dir=market_data, **options
+        )
+
+    return make
+
+
+@pytest.fixture
+def registry(make_registry: Callable[..., ModelRegistry]) -> ModelRegistry:
+    return make_registry()
+
+
+def strategy(name: str = "mean_reversion", **changes: Any) -> StrategyConfig:
+    """A shipped strategy, 2 epochs unless ``changes`` (``apply_overrides`` arguments) say otherwise."""
+    return apply_overrides(load_strategy(STRATEGIES / f"{name}.yaml"), **{"epochs": 2, **changes})
+
+
+@pytest.fixture
+def train(
+    service: OperationsService, settings: Settings, market_data: Path, models_dir: Path
+) -> Callable[..., Operation]:
+    """``train(config=None, ops=None)``: create a training of ``config`` (2 epochs of ``mean_reversion`` by default)
+    and run it to its end here, writing its model version."""
+
+    def train(config: StrategyConfig | None = None, *, ops: LocalTrainOps | None = None) -> Operation:
+        operation = create_training(service, config or strategy(), device="cpu")
+        return run_training(
+            ops or LocalTrainOps(service, settings=settings),
+            operation,
+            data_dir=market_data,
+            models_dir=models_dir,
+        )
+
+    return train
+
+
+def save(registry: ModelRegistry, operation: Operation, name: str, **options: Any) -> SavedModel:
+    return registry.save(SaveModelRequest(task_id=operation.operation_id, model_name=name, **options))
+
+
+def predict(registry: ModelRegistry, name: str, **request: Any) -> PredictionAnswer | RangePredictionAnswer:
+    return registry.predict(PredictRequest(model_name=name, **{"symbol": "EURUSD", "timeframe": "1h", **request}))
+
+
+def predict_bar(registry: ModelRegistry, name: str, **request: Any) -> PredictionAnswer:
+    answer = predict(registry, name, **request)
+    assert isinstance(answer, PredictionAnswer)
+    return answer
+
+
+def files_under(directory: Path) -> set[str]:
+    return {str(path.relative_to(directory)) for path in directory.rglob("*")}
+
+
+def version_of(models_dir: Path, operation: Operation) -> Path:
+    assert operation.result is not None
+    return models_dir / str(operation.result["model_version"])
+
+
+def hourly_bars(market_data: Path) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(
+        pd.read_csv(market_data / "EURUSD_1h.csv", usecols=["timestamp"], parse_dates=True)["timestamp"]
+    )
+
+
+# -- the life of a model --------------------------------------------------------------------------------------
+
+
+def test_save_list_get_load_predict_delete(
+    registry: ModelRegistry, train: Callable[..., Operation], models_dir: Path, market_data: Path
+) -> None:
+    operation = train()
+    assert operation.status is OperationStatus.COMPLETED
+    assert operation.result is not None
+    version = version_of(models_dir, operation)
+
+    saved = save(registry, operation, "eurusd-mr", description="hourly mean reversion")
+
+    assert saved.model_name == "eurusd-mr"
+    assert saved.task_id == operation.operation_id
+    assert saved.model_path == str(version)
+    assert saved.model_size_mb > 0
+    [summary] = registry.list_models()
+    assert summary.model_name == "eurusd-mr"
+    assert (summary.strategy, summary.symbol, summary.timeframe) == ("mean_reversion", "EURUSD", "1h")
+    assert summary.source_operation == operation.operation_id
+    assert summary.description == "hourly mean reversion"
+    assert summary.architecture == "mlp_32_16"
+    assert summary.training_accuracy == operation.result["training_metrics"]["final_train_accuracy"]
+    assert summary.test_accuracy == operation.result["test_metrics"]["test_accuracy"]
+    assert summary.f1_score == operation.result["test_metrics"]["f1_score"]
+    assert summary.model_path == str(version)
+    assert registry.get("eurusd-mr") == summary
+
+    loaded = registry.load("eurusd-mr")
+
+    features = json.loads((version / "features.json").read_text(encoding="utf-8"))["feature_names"]
+    assert loaded.model_info.features == features
+    assert loaded.model_info.input_size == len(features) == 27
+    assert loaded.model_info.source_operation == operation.operation_id
+    assert registry.loaded == ["eurusd-mr"]
+
+    single = predict_bar(registry, "eurusd-mr", symbol="eurusd", test_date=date(2018, 1, 10))
+    series = predict(registry, "eurusd-mr", start_date=date(2018, 1, 8), end_date=date(2018, 1, 10))
+
+    assert (single.symbol, single.timeframe) == ("EURUSD", "1h")
+    assert single.test_date == datetime(2018, 1, 10, 23)
+    assert single.bar["close"] > 0
+    assert isinstance(series, RangePredictionAnswer)
+    bars = hourly_bars(market_data)
+    expected = bars[(bars >= pd.Timestamp("2018-01-08")) & (bars < pd.Timestamp("2018-01-11"))]
+    assert [item.timestamp for item in series.predictions] == list(expected.to_pydatetime())
+    assert series.count == len(expected) == 72
+    assert (series.start_date, series.end_date) == (datetime(2018, 1, 8), datetime(2018, 1, 10, 23))
+    assert sum(series.signal_counts.values()) == series.count
+    assert series.predictions[-1] == single.prediction  # one bar alone or at the end of a range: the same call
+
+    deleted = registry.delete("eurusd-mr")
+
+    assert deleted == summary
+    assert registry.list_models() == []
+    assert registry.loaded == []
+    assert not version.exists()
+    with pytest.raises(NotFoundError, match="no model named 'eurusd-mr'"):
+        registry.get("eurusd-mr")
+
+
+def test_list_filters_by_symbol_timeframe_and_strategy(
+    registry: ModelRegistry, train: Callable[..., Operation]
+) -> None:
+    save(registry, train(), "eurusd-hourly")
+    save(registry, train(strategy("multi_timeframe")), "eurusd-multi")
+    save(registry, train(strategy(symbol="GOOG", timeframe="1d")), "goog-daily")
+
+    def names(**filters: str) -> list[str]:
+        return [model.model_name for model in registry.list_models(**filters)]
+
+    assert names() == ["goog-daily", "eurusd-multi", "eurusd-hourly"]  # the newest first
+    assert names(symbol="EURUSD") == ["eurusd-multi", "eurusd-hourly"]
+    assert names(timeframe="1d") == ["goog-daily"]
+    assert names(timeframe="1h+4h+1d") == ["eurusd-multi"]
+    assert names(strategy="mean_reversion") == ["goog-daily", "eurusd-hourly"]
+    assert names(symbol="EURUSD", strategy="mean_reversion") == ["eurusd-hourly"]
+    assert names(symbol="GBPUSD") == []
+
+
+def test_files_stay_while_another_name_points_at_the_version(
+    registry: ModelRegistry, train: Callable[..., Operation], models_dir: Path
+) -> None:
+    operation = train()
+    version = version_of(models_dir, operation)
+    save(registry, operation, "first")
+    save(registry, operation, "second")
+
+    registry.delete("first")
+
+    assert version.is_dir()
+    assert registry.load("second").model_info.source_operation == operation.operation_id
+
+    registry.delete("second")
+
+    assert not version.exists()
+    assert registry.list_models() == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: version numbers come from the directories present, so after a delete the next training takes the "
+    "same _v1 again; the first training's result still names that directory, and save reads it without checking "
+    "metadata.json's source_operation, so it names the second training's model after the first",
+)
+def test_a_deleted_version_is_not_saved_again_as_another_trainings_model(
+    registry: ModelRegistry, train: Callable[..., Operation], models_dir: Path
+) -> None:
+    first = train()
+    save(registry, first, "first")
+    registry.delete("first")
+    second = train()
+    assert version_of(models_dir, second) == version_of(models_dir, first)  # the number was taken again
+
+    with pytest.raises(TrainOpsError):
+        save(registry, first, "first-again")
+
+
+# -- saving: what is refused ----------------------------------------------------------------------------------
+
+
+def test_hostile_names_are_refused_and_change_nothing(
+    registry: ModelRegistry, train: Callable[..., Operation], models_dir: Path
+) -> None:
+    operation = train()
+    save(registry, operation, "kept")
+    before = (registry.list_models(), files_under(models_dir))
+    actions: dict[str, Callable[[str], object]] = {
+        "save": lambda name: save(registry, operation, name, overwrite=True),
+        "get": registry.get,
+        "load": registry.load,
+        "predict": lambda name: predict(registry, name, test_date=date(2018, 1, 10)),
+        "delete": registry.delete,
+    }
+
+    outcomes = {(name, action): refusal(call, name) for name in HOSTILE_NAMES for action, call in actions.items()}
+
+    rule = f"it must match {MODEL_NAME_PATTERN}"
+    assert {key: outcome for key, outcome in outcomes.items() if rule not in outcome} == {}
+    assert (registry.list_models(), files_under(models_dir)) == before
+
+
+def refusal(call: Callable[[str], object], name: str) -> str:
+    """The message of the ``InvalidInputError`` that ``call(name)`` raises (``"accepted"`` if none)."""
+    try:
+        call(name)
+    except InvalidInputError as error:
+        return error.message
+    return "accepted"
+
+
+def test_a_taken_name_conflicts_unless_overwritten_which_drops_the_cached_model(
+    registry: ModelRegistry, train: Callable[..., Operation], models_dir: Path
+) -> None:
+    first, second = train(), train()
+    save(registry, first, "model")
+    registry.load("model")
+
+    with pytest.raises(ConflictError, match=r"a model named 'model' already exists; .* \"overwrite\": true"):
+        save(registry, second, "model")
+
+    assert registry.get("model").source_operation == first.operation_id
+    assert registry.loaded == ["model"]
+
+    save(registry, second, "model", overwrite=True)
+
+    assert registry.loaded == []
+    [summary] = registry.list_models()
+    assert summary.source_operation == second.operation_id
+    assert summary.model_path == str(version_of(models_dir, second))
+    assert registry.load("model").model_info.source_operation == second.operation_id
+
+
+def test_an_unknown_task_is_not_found(registry: ModelRegistry) -> None:
+    with pytest.raises(NotFoundError):
+        registry.save(SaveModelRequest(task_id="op_training_20250101_000000_0123abcd", model_name="model"))
+
+
+def test_an_unfinished_training_is_still_running(registry: ModelRegistry, service: OperationsService) -> None:
+    operation = create_training(service, strategy(), device="cpu")
+
+    with pytest.raises(ConflictError, match=r"is still pending \(0%\); save its model once it has finished"):
+        save(registry, operation, "model")
+
+    service.start(operation.operation_id)
+
+    with pytest.raises(ConflictError, match=r"is still running \(0%\); save its model once it has finished"):
+        save(registry, operation, "model")
+    assert registry.list_models() == []
+
+
+def test_a_failed_training_says_it_failed_and_why(registry: ModelRegistry, service: OperationsService) -> None:
+    operation = create_training(service, strategy(), device="cpu")
+    service.start(operation.operation_id)
+    service.fail(operation.operation_id, "DataError: EURUSD 1h has no bars")
+
+    with pytest.raises(ConflictError, match="failed, so it has no model to save: DataError: EURUSD 1h has no bars"):
+        save(registry, operation, "model")
+
+
+@pytest.mark.parametrize("operation_type", ["training", "evaluation"])
+def test_an_operation_that_is_not_a_strategy_training_has_no_model(
+    registry: ModelRegistry, service: OperationsService, operation_type: str
+) -> None:
+    operation = service.create(operation_type)  # what outside scripts report into: no strategy, no model
+    service.start(operation.operation_id)
+    service.complete(operation.operation_id, result={"accuracy": 0.9})
+
+    with pytest.raises(ConflictError, match=r"ended completed without a model .*not a strategy training"):
+        save(registry, operation, "model")
+
+
+def test_a_training_stopped_before_it_began_has_no_model(
+    registry: ModelRegistry,
+    service: OperationsService,
+    settings: Settings,
+    market_data: Path,
+    models_dir: Path,
+) -> None:
+    operation = create_training(service, strategy(), device="cpu")
+    service.start(operation.operation_id)
+    service.cancel(operation.operation_id, "changed my mind", requested_by="test")
+
+    ended = run_training(
+        LocalTrainOps(service, settings=settings),
+        service.get(operation.operation_id),
+        data_dir=market_data,
+        models_dir=models_dir,
+    )
+
+    assert ended.status is OperationStatus.CANCELLED
+    with pytest.raises(ConflictError, match="ended cancelled without a model"):
+        save(registry, ended, "model")
+    assert not models_dir.exists() or files_under(models_dir) == set()
+
+
+@pytest.mark.parametrize("where", ["../../etc", "/etc", "..", "", "escape"])
+def test_a_result_naming_a_path_outside_the_models_dir_is_refused(
+    registry: ModelRegistry, service: OperationsService, models_dir: Path, tmp_path: Path, where: str
+) -> None:
+    (tmp_path / "outside").mkdir()
+    models_dir.mkdir()
+    (models_dir / "escape").symlink_to(tmp_path / "outside", target_is_directory=True)
+    operation = create_training(service, strategy(), device="cpu")
+    service.start(operation.operation_id)
+    service.complete(operation.operation_id, result={"model_version": where})
+
+    with pytest.raises(ArtifactError, match="names a model outside the models directory"):
+        save(registry, operation, "model")
+
+    assert registry.list_models() == []
+
+
+# -- damaged versions -----------------------------------------------------------------------------------------
+
+
+def test_a_tampered_version_fails_to_load_and_leaves_the_others_usable(
+    registry: ModelRegistry, train: Callable[..., Operation], models_dir: Path
+) -> None:
+    damaged, intact = train(), train()
+    save(registry, damaged, "damaged")
+    save(registry, intact, "intact")
+    weights = version_of(models_dir, damaged) / WEIGHTS
+    weights.write_bytes(weights.read_bytes()[:100])
+
+    with pytest.raises(ArtifactError, match="is not a readable safetensors file") as loading:
+        registry.load("damaged")
+    with pytest.raises(ArtifactError, match="is not a readable safetensors file") as predicting:
+        predict(registry, "damaged", test_date=date(2018, 1, 10))
+    with pytest.raises(ArtifactError, match="is not a readable safetensors file"):
+        save(registry, damaged, "damaged-again")
+
+    assert str(weights) in loading.value.message
+    assert str(weights) in predicting.value.message
+    assert registry.loaded == []
+    assert registry.load("intact").model_info.source_operation == intact.operation_id
+    assert predict(registry, "intact", test_date=date(2018, 1, 10)).model_name == "intact"
+    assert [model.model_name for model in registry.list_models()] == ["intact", "damaged"]
+
+    registry.delete("damaged")
+
+    assert not weights.parent.exists()
+    assert [model.model_name for model in registry.list_models()] == ["intact"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AttributeError,
+    reason="BUG: read_model_version checks only that metrics.json is an object; registry._headline then calls "
+    ".get on its training_metrics/test_metrics, so a list or text there crashes save with AttributeError",
+)
+def test_metrics_of_the_wrong_shape_are_refused_on_save(
+    registry: ModelRegistry, train: Callable[..., Operation], models_dir: Path
+) -> None:
+    operation = train()
+    metrics = version_of(models_dir, operation) / "metrics.json"
+    metrics.write_text(json.dumps({"training_metrics": [0.5], "test_metrics": "good"}), encoding="utf-8")
+
+    with pytest.raises(ArtifactError, match=r"metrics\.json"):
+        save(registry, operation, "model")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: _headline keeps non-finite numbers (json.loads reads NaN): SQLite stores and lists test_accuracy "
+    "NaN, and PostgreSQL's JSONB refuses the row, so save fails with sqlalchemy's DataError, not a domain error",
+)
+def test_a_non_finite_metric_is_never_stored(
+    registry: ModelRegistry, train: Callable[..., Operation], models_dir: Path
+) -> None:
+    operation = train()
+    metrics = version_of(models_dir, operation) / "metrics.json"
+    document = json.loads(metrics.read_text(encoding="utf-8"))
+    document["test_metrics"]["test_accuracy"] = float("nan")
+    metrics.write_text(json.dumps(document), encoding="utf-8")  # json writes NaN, which json reads back
+
+    refused: ArtifactError | None = None
+    try:
+        save(registry, operation, "model")
+    except ArtifactError as error:
+        refused = error
+    if refused is not None:  # refusing the damaged file is right
+        assert str(metrics) in refused.message
+    else:  # and so is saving the model without the number
+        assert registry.get("model").test_accuracy is None
+
+
+# -- the cache ------------------------------------------------------------------------------------------------
+
+
+def test_the_cache_keeps_the_most_recently_used_models(
+    make_registry: Callable[..., ModelRegistry], train: Callable[..., Operation]
+) -> None:
+    registry = make_registry(cache_size=2)
+    operation = train()
+    for name in ("a", "b", "c"):
+        save(registry, operation, name)
+
+    registry.load("a")
+    registry.load("b")
+    assert registry.loaded == ["a", "b"]
+
+    registry.load("c")
+    assert registry.loaded == ["b", "c"]
+
+    predict(registry, "b", test_date=date(2018, 1, 10))
+    assert registry.loaded == ["c", "b"]
+
+    predict(registry, "a", test_date=date(2018, 1, 10))
+    assert registry.loaded == ["b", "a"]
+
+
+# -- predicting: what is refused ------------------------------------------------------------------------------
+
+
+def test_bad_predictions_say_what_to_ask_instead(registry: ModelRegistry, train: Callable[..., Operation]) -> None:
+    save(registry, train(), "model")
+    valid = "predictions are possible from 2017-04-20T06:00:00 to 2018-02-07T15:00:00"
+    cases: list[tuple[dict[str, Any], type[Exception], str]] = [
+        ({"timeframe": "4h", "test_date": date(2018, 1, 10)}, InvalidInputError, "predicts on 1h bars"),
+        ({"timeframe": "4h", "test_date": date(2018, 1, 10)}, InvalidInputError, "ask with timeframe '1h'"),
+        ({"symbol": "GBPUSD", "test_date": date(2018, 1, 10)}, DataError, "no market data for GBPUSD 1h"),
+        ({"symbol": "GBPUSD", "test_date": date(2018, 1, 10)}, DataError, "Available: EURUSD_1h, EURUSD_4h"),
+        ({"symbol": "../etc", "test_date": date(2018, 1, 10)}, DataError, "invalid symbol '../etc'"),
+        ({"start_date": date(2018, 1, 12), "end_date": date(2018, 1, 10)}, InvalidInputError, "is after end_date"),
+        ({"test_date": date(2017, 4, 19)}, InvalidInputError, valid),
+        ({"test_date": date(2018, 3, 1)}, InvalidInputError, valid),
+        ({"start_date": date(2017, 4, 19), "end_date": date(2017, 5, 1)}, InvalidInputError, valid),
+        ({"start_date": date(2018, 1, 8), "end_date": date(2018, 3, 1)}, InvalidInputError, valid),
+    ]
+
+    for request, error, message in cases:
+        with pytest.raises(error, match=message):
+            predict(registry, "model", **request)
+    with pytest.raises(NotFoundError, match="no model named 'other'"):
+        predict(registry, "other", test_date=date(2018, 1, 10))
+
+
+@pytest.mark.parametrize(
+    ("dates", "problem"),
+    [
+        ({"test_date": date(2018, 1, 10), "start_date": date(2018, 1, 8), "end_date": date(2018, 1, 9)}, "not both"),
+        ({"test_date": date(2018, 1, 10), "end_date": date(2018, 1, 9)}, "not both"),
+        ({}, "send either test_date"),
+        ({"start_date": date(2018, 1, 8)}, "a range needs both start_date and end_date"),
+    ],
+)
+def test_a_request_is_one_bar_or_a_range(dates: dict[str, date], problem: str) -> None:
+    with pytest.raises(ValidationError, match=problem):
+        PredictRequest(model_name="model", symbol="EURUSD", timeframe="1h", **dates)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="BUG: PredictRequest types the dates as `date | datetime`; pydantic's smart union accepts a datetime "
+    "string with a zero time ('2018-01-10T00:00') as a date, which resolve_bar reads as the whole day, so asking "
+    "about the midnight bar predicts the day's last bar (23:00), 23 hours later",
+)
+def test_a_midnight_datetime_means_the_midnight_bar(registry: ModelRegistry, train: Callable[..., Operation]) -> None:
+    save(registry, train(), "model")
+
+    answer = predict_bar(registry, "model", test_date="2018-01-10T00:00:00")
+
+    assert answer.test_date == datetime(2018, 1, 10, 0, 0)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=InvalidInputError,
+    reason="BUG: the registry reads the bars with load_frames(..., end_date=None), and load_frames takes None as "
+    "'the strategy's end_date', so a model trained up to a date cannot predict any bar after it",
+)
+def test_a_model_predicts_bars_after_its_training_window(
+    registry: ModelRegistry, train: Callable[..., Operation]
+) -> None:
+    save(registry, train(strategy(end_date=date(2017, 12, 31))), "model")
+
+    answer = predict_bar(registry, "model", test_date=date(2018, 1, 15))
+
+    assert answer.test_date == datetime(2018, 1, 15, 23)
+
+
+# -- a cancelled training -------------------------------------------------------------------------------------
+
+
+class CancelAfterTheFirstEpoch(LocalTrainOps):
+    """Asks the training to stop as its first epoch is stored: the answer to that write tells the trainer."""
+
+    def add_epochs(self, operation_id: str, records: Sequence[EpochRecord]) -> WriteAck:
+        if records and self.service.get(operation_id).cancel_request is None:
+            self.service.cancel(operation_id, "one epoch is enough", requested_by="test")
+        return super().add_epochs(operation_id, records)
+
+
+@pytest.fixture
+def cancelling_ops(service: OperationsService, settings: Settings) -> LocalTrainOps:
+    return CancelAfterTheFirstEpoch(service, settings=settings)
+
+
+def test_a_cancelled_training_writes_a_version_that_can_be_saved(
+    registry: ModelRegistry,
+    train: Callable[..., Operation],
+    cancelling_ops: LocalTrainOps,
+    models_dir: Path,
+) -> None:
+    operation = train(strategy(overrides=UNTIL_STOPPED), ops=cancelling_ops)
+
+    assert operation.status is OperationStatus.CANCELLED
+    assert operation.result is not None
+    assert operation.result["cancelled"] == {"reason": "one epoch is enough", "requested_by": "test"}
+    assert 1 <= operation.result["training_metrics"]["epochs_completed"] < 5000
+    version = version_of(models_dir, operation)
+    assert json.loads((version / "metadata.json").read_text(encoding="utf-8"))["cancelled"] is True
+
+    save(registry, operation, "stopped-early")
+
+    assert registry.get("stopped-early").source_operation == operation.operation_id
+    assert predict_bar(registry, "stopped-early", test_date=date(2018, 1, 10)).test_date == datetime(2018, 1, 10, 23)
