@@ -14,16 +14,21 @@ from pathlib import Path
 
 import httpx
 import pytest
+import torch
 import uvicorn
 from sqlalchemy import create_engine, text
 
 from tests import postgres
 from trainops.api import create_app
 from trainops.client import HttpTrainOps, LocalTrainOps, TrainOps
+from trainops.pipeline.data import write_sample_data
 from trainops.service import OperationsService
 from trainops.service.bootstrap import open_service
 from trainops.settings import Settings, get_settings
 from trainops.store import OperationStore, create_database_engine, upgrade
+
+REPO = Path(__file__).resolve().parent.parent
+STRATEGIES = REPO / "strategies"
 
 
 @pytest.fixture(scope="session")
@@ -54,16 +59,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         upgrade(engine)
         engine.dispose()
         return url
-    url: str = request.getfixturevalue("postgres_database_url")
-    engine = create_database_engine(url)
+    shared: str = request.getfixturevalue("postgres_database_url")
+    engine = create_database_engine(shared)
     with engine.begin() as connection:
         connection.execute(text("TRUNCATE epoch_metrics, operations, models RESTART IDENTITY CASCADE"))
     engine.dispose()
-    return url
+    return shared
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+def database_settings(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
     """Settings on the test database, also installed as the process's settings (for ``connect()``)."""
     monkeypatch.setenv("TRAINOPS_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("TRAINOPS_DATABASE_URL", database_url)
@@ -72,6 +77,44 @@ def settings(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     get_settings.cache_clear()
     yield get_settings()
     get_settings.cache_clear()
+
+
+@pytest.fixture
+def settings(database_settings: Settings) -> Settings:
+    """The settings every server, client and CLI test runs on; modules that train override it with
+    ``training_settings``."""
+    return database_settings
+
+
+@pytest.fixture(scope="session")
+def market_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real sample market data (``trainops data sample``), written once per session: tests only read it."""
+    directory = tmp_path_factory.mktemp("market")
+    write_sample_data(directory)
+    return directory
+
+
+@pytest.fixture
+def training_settings(
+    database_settings: Settings, market_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Settings:
+    """The test database's settings plus the sample data, the repository's strategies and a temporary models
+    directory, installed before any server starts (it pins them into the workers it spawns)."""
+    monkeypatch.setenv("TRAINOPS_DATA_DIR", str(market_data))
+    monkeypatch.setenv("TRAINOPS_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("TRAINOPS_STRATEGIES_DIR", str(STRATEGIES))
+    get_settings.cache_clear()
+    return get_settings()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    """Train on one thread: the test models are tiny, and on a busy 2-core machine torch's thread pool makes a
+    training of a fraction of a second take tens of seconds."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

@@ -22,12 +22,12 @@ from trainops.client.local import LocalTrainOps
 from trainops.core.operation import Operation, OperationStatus
 from trainops.errors import DataError
 from trainops.executors.jobs import run_training
-from trainops.pipeline.data import available_data, write_sample_data
+from trainops.pipeline.data import available_data
 from trainops.pipeline.strategy import StrategyConfig, load_strategy, parse_strategy
 from trainops.service.bootstrap import open_service
 from trainops.service.registry import MODEL_NAME_PATTERN
 from trainops.service.training import apply_overrides, create_training
-from trainops.settings import Settings, get_settings
+from trainops.settings import Settings
 
 STRATEGIES = Path(__file__).resolve().parents[2] / "strategies"
 SAVED_FIELDS = {"success", "model_id", "model_name", "model_path", "task_id", "saved_at", "model_size_mb"}
@@ -51,23 +51,9 @@ ENCODED_SLASHES = ["..%2F..%2Fetc", "%2E%2E%2Fetc", "a%2Fb"]
 VALID_RANGE = re.compile(r"predictions are possible from (\S+) to (\S+)$")
 
 
-@pytest.fixture(scope="module")
-def market_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sample market data, written once for the module (trainings and predictions only read it)."""
-    directory = tmp_path_factory.mktemp("market")
-    write_sample_data(directory)
-    return directory
-
-
 @pytest.fixture
-def settings(settings: Settings, market_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """The test database's settings with the sample data and a temporary models directory, installed before the
-    server starts (``live_server`` is built on these)."""
-    monkeypatch.setenv("TRAINOPS_DATA_DIR", str(market_data))
-    monkeypatch.setenv("TRAINOPS_MODELS_DIR", str(tmp_path / "models"))
-    monkeypatch.setenv("TRAINOPS_STRATEGIES_DIR", str(STRATEGIES))
-    get_settings.cache_clear()
-    return get_settings()
+def settings(training_settings: Settings) -> Settings:
+    return training_settings
 
 
 @pytest.fixture
@@ -277,11 +263,6 @@ def test_hostile_names_are_refused_with_the_rule(api: httpx.Client, train: Calla
     assert listed(api) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the server routes on the percent-decoded path, so a %2F in a name is a path separator: "
-    "/models/..%2F..%2Fetc/load matches no route and answers 404 'no such endpoint' instead of the name rule",
-)
 def test_encoded_slashes_in_path_names_are_refused_with_the_rule(api: httpx.Client) -> None:
     for name in ENCODED_SLASHES:
         for method, path in (

@@ -16,9 +16,8 @@ import httpx
 import pytest
 import yaml
 
-from trainops.pipeline.data import write_sample_data
 from trainops.service.workers import worker_log_path
-from trainops.settings import Settings, get_settings
+from trainops.settings import Settings
 
 STRATEGIES = Path(__file__).resolve().parents[2] / "strategies"
 TRAINING_TIMEOUT = 90.0
@@ -51,22 +50,9 @@ UNTIL_STOPPED = {"epochs": 5000, "early_stopping": {"patience": 100_000}}
 early stopping would end even a 200-epoch training within seconds."""
 
 
-@pytest.fixture(scope="module")
-def market_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sample market data, written once for the module (trainings only read it)."""
-    directory = tmp_path_factory.mktemp("market")
-    write_sample_data(directory)
-    return directory
-
-
 @pytest.fixture
-def settings(settings: Settings, market_data: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """The test database's settings plus the sample data and the repository's strategies, installed before the
-    server starts: it pins them into the environment of every worker process it spawns."""
-    monkeypatch.setenv("TRAINOPS_DATA_DIR", str(market_data))
-    monkeypatch.setenv("TRAINOPS_STRATEGIES_DIR", str(STRATEGIES))
-    get_settings.cache_clear()
-    return get_settings()
+def settings(training_settings: Settings) -> Settings:
+    return training_settings
 
 
 def start(api: httpx.Client, **body: Any) -> dict[str, Any]:
@@ -368,7 +354,10 @@ def test_validate_yaml_names_every_problem_with_its_path(api: httpx.Client) -> N
     assert valid["valid"] is True and valid["problems"] == []
     assert valid["strategy"]["name"] == "mean_reversion"
 
-    broken = text.replace("parameters: [0, 20, 40]", "parameters: [30, 20]").replace("epochs: 30", "epochs: 0")
+    broken = text.replace(
+        "oversold: {type: trapezoidal, parameters: [0, 0, 30, 42]}",
+        "oversold: {type: triangular, parameters: [30, 20]}",
+    ).replace("epochs: 30", "epochs: 0")
     invalid = validate(api, yaml=broken)
     assert invalid["valid"] is False and invalid["strategy"] is None
     assert "fuzzy_sets.rsi_14.oversold: triangular needs 3 numbers a <= b <= c, got [30, 20]" in invalid["problems"]

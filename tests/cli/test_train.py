@@ -20,9 +20,8 @@ from tests.conftest import LiveServer
 from trainops.cli.main import app
 from trainops.core import OperationStatus
 from trainops.core.operation import Operation
-from trainops.pipeline.data import write_sample_data
 from trainops.service.workers import worker_log_path
-from trainops.settings import Settings, get_settings
+from trainops.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 STRATEGIES = REPO / "strategies"
@@ -33,28 +32,16 @@ TASK_ID = re.compile(r"op_training_\d{8}_\d{6}_[0-9a-f]{8}")
 runner = CliRunner()
 
 
+@pytest.fixture
+def settings(training_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Run from the repository root, so ``strategies/mean_reversion.yaml`` is the path a user would type."""
+    monkeypatch.chdir(REPO)
+    return training_settings
+
+
 def invoke(*args: str) -> tuple[int, str, str]:
     result = runner.invoke(app, list(args), catch_exceptions=False, env={"COLUMNS": "300"})
     return result.exit_code, result.stdout, result.stderr
-
-
-@pytest.fixture(scope="module")
-def market_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sample market data, written once for the module (trainings only read it)."""
-    directory = tmp_path_factory.mktemp("market")
-    write_sample_data(directory)
-    return directory
-
-
-@pytest.fixture
-def settings(settings: Settings, market_data: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """A temporary home on the test database, the sample data, and the repository's strategies; run from the
-    repository root, so ``strategies/mean_reversion.yaml`` is the path a user would type."""
-    monkeypatch.setenv("TRAINOPS_DATA_DIR", str(market_data))
-    monkeypatch.setenv("TRAINOPS_STRATEGIES_DIR", str(STRATEGIES))
-    monkeypatch.chdir(REPO)
-    get_settings.cache_clear()
-    return get_settings()
 
 
 def operations() -> list[Operation]:
@@ -157,7 +144,11 @@ def test_train_with_url_trains_on_the_server(settings: Settings) -> None:
 def broken_strategy(directory: Path) -> Path:
     path = directory / "broken.yaml"
     text = (STRATEGIES / "mean_reversion.yaml").read_text()
-    path.write_text(text.replace("parameters: [0, 20, 40]", "parameters: [30, 20]"))
+    path.write_text(
+        text.replace("parameters: [0, 0, 30, 42]}", "parameters: [30, 20]}").replace(
+            "trapezoidal, parameters: [30, 20]", "triangular, parameters: [30, 20]"
+        )
+    )
     return path
 
 

@@ -20,7 +20,6 @@ from trainops.core import OperationStatus
 from trainops.core.operation import Operation
 from trainops.errors import ConflictError
 from trainops.executors.local import LocalExecutor
-from trainops.pipeline.data import write_sample_data
 from trainops.service import OperationsService
 from trainops.service.training import (
     ConfigOverrides,
@@ -30,7 +29,7 @@ from trainops.service.training import (
     resolve_request,
 )
 from trainops.service.workers import worker_environment, worker_log_path
-from trainops.settings import Settings, get_settings
+from trainops.settings import Settings
 
 STRATEGIES = Path(__file__).resolve().parents[2] / "strategies"
 TIMEOUT = 90.0
@@ -41,22 +40,9 @@ UNTIL_STOPPED = ConfigOverrides(epochs=5000, early_stopping=EarlyStoppingOverrid
 would end even a 200-epoch training within seconds."""
 
 
-@pytest.fixture(scope="module")
-def market_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sample market data, written once for the module (trainings only read it)."""
-    directory = tmp_path_factory.mktemp("market")
-    write_sample_data(directory)
-    return directory
-
-
 @pytest.fixture
-def settings(settings: Settings, market_data: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """The test database's settings plus the sample data and the repository's strategies (pinned into every
-    worker's environment)."""
-    monkeypatch.setenv("TRAINOPS_DATA_DIR", str(market_data))
-    monkeypatch.setenv("TRAINOPS_STRATEGIES_DIR", str(STRATEGIES))
-    get_settings.cache_clear()
-    return get_settings()
+def settings(training_settings: Settings) -> Settings:
+    return training_settings
 
 
 @pytest.fixture

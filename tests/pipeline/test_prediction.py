@@ -8,7 +8,7 @@ once for the module (3 epochs, CPU) on the real sample data.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
@@ -16,13 +16,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from trainops.core.reporter import NullReporter
 from trainops.errors import InvalidInputError
 from trainops.pipeline import prediction
 from trainops.pipeline.artifacts import ModelVersion, read_model_version, write_model_version
-from trainops.pipeline.data import timeframe_delta, write_sample_data
+from trainops.pipeline.data import timeframe_delta
 from trainops.pipeline.labels import LABEL_NAMES
 from trainops.pipeline.prediction import first_usable_bar, predict_bars, resolve_bar
 from trainops.pipeline.strategy import load_strategy, parse_strategy
@@ -32,16 +31,6 @@ from trainops.pipeline.training import StrategyTrainingJob, TrainedStrategy, loa
 STRATEGIES = Path(__file__).resolve().parents[2] / "strategies"
 SHIPPED = ["mean_reversion", "multi_timeframe"]
 TOLERANCE = 1e-6
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    """Train on one thread: these models are tiny, and on a busy machine torch's thread pool makes a training of
-    a fraction of a second take tens of seconds (measured on 2 shared CPUs). Restored for the other modules."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @dataclass(frozen=True)
@@ -55,13 +44,6 @@ class Saved:
     @property
     def test_bars(self) -> pd.DatetimeIndex:
         return self.trained.data.split_index["EURUSD"]["test"]
-
-
-@pytest.fixture(scope="module")
-def market_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("market")
-    write_sample_data(directory)
-    return directory
 
 
 @pytest.fixture(scope="module")

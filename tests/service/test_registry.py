@@ -7,14 +7,13 @@ second each), so each saved model is a version directory that a training actuall
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-import torch
 from pydantic import ValidationError
 
 from trainops.client import LocalTrainOps
@@ -31,7 +30,6 @@ from trainops.errors import (
 )
 from trainops.executors.jobs import run_training
 from trainops.pipeline.artifacts import WEIGHTS
-from trainops.pipeline.data import write_sample_data
 from trainops.pipeline.strategy import StrategyConfig, load_strategy
 from trainops.service import OperationsService
 from trainops.service.registry import (
@@ -56,24 +54,6 @@ STRATEGIES = Path(__file__).resolve().parents[2] / "strategies"
 HOSTILE_NAMES = ["../../etc", "a/b", ".hidden", "x" * 65, "", "名字"]
 UNTIL_STOPPED = ConfigOverrides(epochs=5000, early_stopping=EarlyStoppingOverride(patience=100_000))
 """A training that runs until it is stopped (its own early stopping would end it within seconds)."""
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    """Train on one thread: these models are tiny, and on a busy machine torch's thread pool makes a training of
-    a fraction of a second take tens of seconds (measured on 2 shared CPUs). Restored for the other modules."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def market_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sample market data, written once for the module (trainings and predictions only read it)."""
-    directory = tmp_path_factory.mktemp("market")
-    write_sample_data(directory)
-    return directory
 
 
 @pytest.fixture
@@ -249,12 +229,6 @@ def test_files_stay_while_another_name_points_at_the_version(
     assert registry.list_models() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: version numbers come from the directories present, so after a delete the next training takes the "
-    "same _v1 again; the first training's result still names that directory, and save reads it without checking "
-    "metadata.json's source_operation, so it names the second training's model after the first",
-)
 def test_a_deleted_version_is_not_saved_again_as_another_trainings_model(
     registry: ModelRegistry, train: Callable[..., Operation], models_dir: Path
 ) -> None:
@@ -262,10 +236,11 @@ def test_a_deleted_version_is_not_saved_again_as_another_trainings_model(
     save(registry, first, "first")
     registry.delete("first")
     second = train()
-    assert version_of(models_dir, second) == version_of(models_dir, first)  # the number was taken again
+    assert version_of(models_dir, second) != version_of(models_dir, first)  # numbers are never reused
 
-    with pytest.raises(TrainOpsError):
+    with pytest.raises(TrainOpsError, match="does not exist"):
         save(registry, first, "first-again")
+    assert save(registry, second, "second").model_name == "second"
 
 
 # -- saving: what is refused ----------------------------------------------------------------------------------
@@ -435,12 +410,6 @@ def test_a_tampered_version_fails_to_load_and_leaves_the_others_usable(
     assert [model.model_name for model in registry.list_models()] == ["intact"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AttributeError,
-    reason="BUG: read_model_version checks only that metrics.json is an object; registry._headline then calls "
-    ".get on its training_metrics/test_metrics, so a list or text there crashes save with AttributeError",
-)
 def test_metrics_of_the_wrong_shape_are_refused_on_save(
     registry: ModelRegistry, train: Callable[..., Operation], models_dir: Path
 ) -> None:
@@ -452,11 +421,6 @@ def test_metrics_of_the_wrong_shape_are_refused_on_save(
         save(registry, operation, "model")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _headline keeps non-finite numbers (json.loads reads NaN): SQLite stores and lists test_accuracy "
-    "NaN, and PostgreSQL's JSONB refuses the row, so save fails with sqlalchemy's DataError, not a domain error",
-)
 def test_a_non_finite_metric_is_never_stored(
     registry: ModelRegistry, train: Callable[..., Operation], models_dir: Path
 ) -> None:
@@ -542,13 +506,6 @@ def test_a_request_is_one_bar_or_a_range(dates: dict[str, date], problem: str) -
         PredictRequest(model_name="model", symbol="EURUSD", timeframe="1h", **dates)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: PredictRequest types the dates as `date | datetime`; pydantic's smart union accepts a datetime "
-    "string with a zero time ('2018-01-10T00:00') as a date, which resolve_bar reads as the whole day, so asking "
-    "about the midnight bar predicts the day's last bar (23:00), 23 hours later",
-)
 def test_a_midnight_datetime_means_the_midnight_bar(registry: ModelRegistry, train: Callable[..., Operation]) -> None:
     save(registry, train(), "model")
 
@@ -557,12 +514,6 @@ def test_a_midnight_datetime_means_the_midnight_bar(registry: ModelRegistry, tra
     assert answer.test_date == datetime(2018, 1, 10, 0, 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=InvalidInputError,
-    reason="BUG: the registry reads the bars with load_frames(..., end_date=None), and load_frames takes None as "
-    "'the strategy's end_date', so a model trained up to a date cannot predict any bar after it",
-)
 def test_a_model_predicts_bars_after_its_training_window(
     registry: ModelRegistry, train: Callable[..., Operation]
 ) -> None:

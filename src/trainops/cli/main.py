@@ -24,11 +24,12 @@ class _FriendlyErrors(TyperGroup):
         try:
             return super().invoke(ctx)
         except TrainOpsError as error:
-            err_console.print(f"[bold red]Error:[/bold red] {error.message}", highlight=False)
+            # soft_wrap: one line, whatever the terminal's width, so it can be copied and grepped whole
+            err_console.print(f"[bold red]Error:[/bold red] {error.message}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=1) from None
         except ValidationError as error:  # an option a model refused (e.g. --patience out of range)
             problems = "; ".join(_problem(item) for item in error.errors())
-            err_console.print(f"[bold red]Error:[/bold red] {problems}", highlight=False)
+            err_console.print(f"[bold red]Error:[/bold red] {problems}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=1) from None
 
 

@@ -20,6 +20,11 @@ from __future__ import annotations
 
 import json
 import os
+
+try:
+    import fcntl
+except ImportError:  # Windows: the pointer is still replaced atomically, without the ordering guarantee
+    fcntl = None  # type: ignore[assignment]
 import re
 import shutil
 import tempfile
@@ -131,32 +136,72 @@ def write_model_version(
 
 
 def _claim_next_version(parent: Path, key: str) -> Path:
+    """Create the next version directory. Numbers are never reused, even after a version was deleted: the
+    highest ever issued is kept in ``.{key}_issued`` (creating the directory is what makes the claim atomic)."""
     taken = [
         int(match["number"]) for match in map(_VERSION_DIR.match, os.listdir(parent)) if match and match["key"] == key
     ]
-    number = max(taken, default=0) + 1
+    issued = parent / f".{key}_issued"
+    try:
+        highest = int(issued.read_text(encoding="utf-8").strip() or 0)
+    except (FileNotFoundError, ValueError, UnicodeDecodeError):
+        highest = 0
+    number = max([*taken, highest], default=0) + 1
     while True:
         candidate = parent / f"{key}_v{number}"
         try:
             candidate.mkdir()
-            return candidate
         except FileExistsError:
             number += 1
+            continue
+        _replace_text(issued, str(number))
+        return candidate
 
 
 def _write_latest(parent: Path, key: str, version: str) -> None:
+    """Point ``{key}_latest`` at ``version`` unless it already names a newer one (writers may finish out of order).
+
+    The read-compare-write holds an exclusive lock on ``.{key}_latest.lock`` (where the platform has ``fcntl``), so
+    of two writers finishing together the newer version wins, not the later one.
+    """
     pointer = parent / f"{key}_latest"
-    temporary = parent / f".{key}_latest.{os.getpid()}"
-    temporary.write_text(version + "\n", encoding="utf-8")
-    os.replace(temporary, pointer)
+    with (parent / f".{key}_latest.lock").open("a") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        current = _VERSION_DIR.match(_read_pointer(pointer) or "")
+        new = _VERSION_DIR.match(version)
+        if current and new and int(current["number"]) > int(new["number"]):
+            return
+        _replace_text(pointer, version)
+
+
+def _replace_text(path: Path, text: str) -> None:
+    """Write ``path`` through a temporary file of its own and an atomic rename: readers see old or new, whole."""
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _read_pointer(pointer: Path) -> str | None:
+    if not pointer.is_file():
+        return None
+    try:
+        return pointer.read_text(encoding="utf-8").strip()
+    except UnicodeDecodeError:
+        raise ArtifactError(f"the latest pointer {pointer} is not text; delete it and train again") from None
 
 
 def latest_version(models_dir: Path, strategy: str, key: str) -> Path | None:
     """The newest version directory of ``strategy``/``key`` per its ``latest`` pointer (``None`` if none)."""
     pointer = models_dir / strategy / f"{key}_latest"
-    if not pointer.is_file():
+    name = _read_pointer(pointer)
+    if name is None:
         return None
-    name = pointer.read_text(encoding="utf-8").strip()
     if not _VERSION_DIR.match(name) or "/" in name or "\\" in name:
         raise ArtifactError(f"the latest pointer {pointer} holds {name!r}, not a version directory name")
     return models_dir / strategy / name
@@ -190,6 +235,9 @@ def read_model_version(path: Path) -> ModelVersion:
             raise ArtifactError(
                 f"{path / 'features.json'}: {scaler.n_features} scaler columns for {len(names)} features"
             )
+    for section in ("training_metrics", "test_metrics"):
+        if not isinstance(documents["metrics.json"].get(section, {}), dict):
+            raise ArtifactError(f"{path / 'metrics.json'}: {section} must be a JSON object; the file is damaged")
     model = build_mlp(len(names), config.model.architecture, num_classes=len(LABEL_NAMES))
     state = _read_weights(path / WEIGHTS)
     expected = {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
@@ -224,6 +272,8 @@ def _read_json(file: Path) -> dict[str, Any]:
         document = json.loads(file.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, ValueError) as error:
         raise ArtifactError(f"{file} is not valid JSON ({error}); the file is damaged") from None
+    except RecursionError:
+        raise ArtifactError(f"{file} is nested too deeply to be one trainops wrote; the file is damaged") from None
     if not isinstance(document, dict):
         raise ArtifactError(f"{file} must hold a JSON object, found {type(document).__name__}")
     return document

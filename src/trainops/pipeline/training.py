@@ -65,14 +65,20 @@ def _silent(message: str, context: Mapping[str, Any]) -> None:
 
 
 def load_frames(
-    config: StrategyConfig, data_dir: Path, symbol: str, *, end_date: date | None = None
+    config: StrategyConfig,
+    data_dir: Path,
+    symbol: str,
+    *,
+    end_date: date | None = None,
+    whole_history: bool = False,
 ) -> dict[str, pd.DataFrame]:
     """The bars of every timeframe of ``symbol`` up to ``end_date`` (default: the strategy's), base first.
 
-    Earlier bars than ``start_date`` are kept on purpose: indicators need them to warm up. A higher timeframe
-    without its own file is resampled from the base timeframe (complete bars only).
+    Earlier bars than ``start_date`` are kept on purpose: indicators need them to warm up. ``whole_history``
+    ignores the strategy's dates (predictions may ask about any bar). A higher timeframe without its own file is
+    resampled from the base timeframe (complete bars only).
     """
-    end = end_date or config.training_data.end_date
+    end = None if whole_history else end_date or config.training_data.end_date
     timeframes = config.timeframes
     frames = {timeframes[0]: load_ohlcv(data_dir, symbol, timeframes[0], end=end)}
     on_disk = {(item.symbol, item.timeframe) for item in available_data(data_dir)}

@@ -7,16 +7,17 @@ market data files predictions read, so a repeated prediction costs the feature c
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 import threading
 from collections import OrderedDict
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from trainops.core.operation import Operation, OperationStatus
 from trainops.errors import ArtifactError, ConflictError, InvalidInputError
@@ -106,6 +107,20 @@ class LoadedModel(BaseModel):
     model_info: ModelInfo
 
 
+def _moment(value: Any) -> Any:
+    """``"2018-01-10"`` is a date (that whole day); ``"2018-01-10T00:00"`` an instant, even at midnight."""
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a date; use YYYY-MM-DD or YYYY-MM-DDTHH:MM") from None
+    return value
+
+
+Moment = Annotated[date | datetime, BeforeValidator(_moment)]
+
+
 class PredictRequest(BaseModel):
     """One bar (``test_date``) or a range (``start_date`` and ``end_date``)."""
 
@@ -114,9 +129,9 @@ class PredictRequest(BaseModel):
     model_name: str = Field(max_length=256)
     symbol: str = Field(max_length=32)
     timeframe: str = Field(max_length=16)
-    test_date: date | datetime | None = None
-    start_date: date | datetime | None = None
-    end_date: date | datetime | None = None
+    test_date: Moment | None = None
+    start_date: Moment | None = None
+    end_date: Moment | None = None
 
     @model_validator(mode="after")
     def _one_form(self) -> PredictRequest:
@@ -179,6 +194,7 @@ class ModelRegistry:
         self.cache_size = cache_size
         self._loaded: OrderedDict[str, tuple[str, ModelVersion]] = OrderedDict()
         self._frames: OrderedDict[tuple[Any, ...], dict[str, pd.DataFrame]] = OrderedDict()
+        self._first: dict[tuple[str, tuple[Any, ...]], pd.Timestamp] = {}
         self._lock = threading.Lock()
 
     # -- saving -----------------------------------------------------------------------------------------------
@@ -196,6 +212,11 @@ class ModelRegistry:
         operation = self.operations.get(request.task_id)
         path = self._version_of(operation)
         version = read_model_version(path)
+        if version.metadata.get("source_operation") != operation.operation_id:
+            raise ConflictError(
+                f"the model version {path.name} was not written by {operation.operation_id} (it says "
+                f"{version.metadata.get('source_operation')!r}); that training's model is gone, train it again"
+            )
         metrics = _headline(version)
         now = utcnow()
         record = self.store.insert(
@@ -257,6 +278,9 @@ class ModelRegistry:
     def list_models(
         self, *, symbol: str | None = None, timeframe: str | None = None, strategy: str | None = None
     ) -> list[ModelSummary]:
+        """Named models, newest first; ``symbol`` and ``timeframe`` are matched in their canonical spelling."""
+        symbol = "+".join(normalize_symbol(part) for part in symbol.split("+")) if symbol else None
+        timeframe = "+".join(parse_timeframe(part) for part in timeframe.split("+")) if timeframe else None
         return [
             self._summary(record)
             for record in self.store.list_models(symbol=symbol, timeframe=timeframe, strategy=strategy)
@@ -313,7 +337,12 @@ class ModelRegistry:
             if cached is not None and cached[0] == record.version_path and not reload:
                 self._loaded.move_to_end(name)
                 return cached[1]
-        version = read_model_version(self.models_dir / record.version_path)
+        try:
+            version = read_model_version(self.models_dir / record.version_path)
+        except ArtifactError:
+            with self._lock:  # damaged since it was cached: do not keep serving the old copy
+                self._loaded.pop(name, None)
+            raise
         with self._lock:
             self._loaded[name] = (record.version_path, version)
             self._loaded.move_to_end(name)
@@ -346,8 +375,8 @@ class ModelRegistry:
                 f"model {request.model_name!r} predicts on {base} bars (it was trained on "
                 f"{'+'.join(version.config.timeframes)}); ask with timeframe {base!r}"
             )
-        frames = self._frames_of(version, symbol)
-        first = first_usable_bar(version, frames)
+        data_key, frames = self._frames_of(version, symbol)
+        first = self._first_usable(version, data_key, frames)
         bars = frames[base]
         if request.test_date is not None:
             bar = resolve_bar(bars, base, request.test_date, first_usable=first)
@@ -372,7 +401,7 @@ class ModelRegistry:
             signal_counts=counts,
         )
 
-    def _frames_of(self, version: ModelVersion, symbol: str) -> dict[str, pd.DataFrame]:
+    def _frames_of(self, version: ModelVersion, symbol: str) -> tuple[tuple[Any, ...], dict[str, pd.DataFrame]]:
         """The symbol's bars in every timeframe of the model, cached while the files are unchanged."""
         stamps = tuple(
             (path.name, path.stat().st_mtime_ns) for path in sorted(self.data_dir.glob(f"{symbol}_*")) if path.is_file()
@@ -382,13 +411,28 @@ class ModelRegistry:
             frames = self._frames.get(key)
             if frames is not None:
                 self._frames.move_to_end(key)
-                return frames
-        frames = load_frames(version.config, self.data_dir, symbol, end_date=None)
+                return key, frames
+        frames = load_frames(version.config, self.data_dir, symbol, whole_history=True)
         with self._lock:
             self._frames[key] = frames
             while len(self._frames) > self.cache_size:
                 self._frames.popitem(last=False)
-        return frames
+        return key, frames
+
+    def _first_usable(
+        self, version: ModelVersion, data_key: tuple[Any, ...], frames: dict[str, pd.DataFrame]
+    ) -> pd.Timestamp:
+        """The first bar with complete features: it depends only on the model and the data, so it is cached."""
+        key = (str(version.path), data_key)
+        with self._lock:
+            known = self._first.get(key)
+        if known is None:
+            known = first_usable_bar(version, frames)
+            with self._lock:
+                self._first[key] = known
+                while len(self._first) > 4 * self.cache_size:
+                    self._first.pop(next(iter(self._first)))
+        return known
 
     # -- deleting ---------------------------------------------------------------------------------------------
 
@@ -454,7 +498,10 @@ def _headline(version: ModelVersion) -> dict[str, Any]:
 
 
 def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    """A finite number, else ``None``: JSON from disk may hold NaN, which no listing should show as a score."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
 
 
 def _created_at(version: ModelVersion, operation: Operation) -> datetime:

@@ -22,6 +22,8 @@ from trainops.service.registry import (
 
 router = APIRouter(prefix="/models", tags=["models"])
 
+# ``:path`` so that a name holding an encoded slash (``..%2F..%2Fetc``) still reaches the route and is refused
+# with the naming rule, instead of matching no route at all.
 ModelName = Annotated[str, Path(max_length=256, description="the model's name")]
 
 
@@ -67,19 +69,19 @@ async def predict(body: PredictRequest, registry: RegistryDep) -> Response:
     return flat_envelope(await call_blocking(lambda: registry.predict(body)))
 
 
-@router.get("/{model_name}", response_model=ModelSummary)
+@router.get("/{model_name:path}", response_model=ModelSummary)
 async def get_model(model_name: ModelName, registry: RegistryDep) -> Response:
     """One named model."""
     return flat_envelope(await call_blocking(lambda: registry.get(model_name)))
 
 
-@router.post("/{model_name}/load", response_model=LoadedModel)
+@router.post("/{model_name:path}/load", response_model=LoadedModel)
 async def load_model(model_name: ModelName, registry: RegistryDep) -> Response:
     """Load the model into memory (every file checked; a damaged one is a 409 naming it) and describe it."""
     return flat_envelope(await call_blocking(lambda: registry.load(model_name)))
 
 
-@router.delete("/{model_name}", response_model=ModelSummary)
+@router.delete("/{model_name:path}", response_model=ModelSummary)
 async def delete_model(model_name: ModelName, registry: RegistryDep) -> Response:
     """Forget the model; its files are removed unless another name points at the same version."""
     return flat_envelope(await call_blocking(lambda: registry.delete(model_name)))
