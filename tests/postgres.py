@@ -74,7 +74,10 @@ def postgres_server() -> Iterator[str]:
         capture_output=True,
         env=env,
     )
-    options = f"-p {port} -k {root} -h 127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    options = (
+        f"-p {port} -k {root} -h 127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+        "-c max_connections=300"  # live servers, worker processes and the tests' own pools at once
+    )
     subprocess.run(
         [*prefix, pg_ctl, "-D", str(data), "-l", str(root / "log"), "-o", options, "-w", "-t", "60", "start"],
         check=True,

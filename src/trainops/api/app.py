@@ -44,7 +44,8 @@ def create_app(settings: Settings | None = None, *, service: OperationsService |
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if getattr(app.state, "service", None) is None:
+        opened = getattr(app.state, "service", None) is None
+        if opened:
             app.state.service = start_service(settings)
         app.state.executor = LocalExecutor(app.state.service, settings)
         app.state.registry = open_registry(settings, app.state.service)
@@ -57,6 +58,9 @@ def create_app(settings: Settings | None = None, *, service: OperationsService |
             yield
         finally:
             app.state.executor.shutdown()
+            if opened:  # a service handed in belongs to whoever opened it
+                app.state.service.store.engine.dispose()
+                app.state.service = None
 
     app = FastAPI(
         title="trainops",
