@@ -173,8 +173,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=None)
     args = parser.parse_args()
-    rounds = args.rounds or (3 if args.quick else 7)
-    epochs = args.epochs or (20 if args.quick else 60)
+    rounds = args.rounds or (3 if args.quick else 9)
+    epochs = args.epochs or (20 if args.quick else 150)
     torch.set_num_threads(1)  # the same for every variant; 2 shared cores make more threads only noisier
 
     print(f"bench/training.py: {machine()}, torch {torch.__version__}, {rounds} rounds, {epochs} epochs")
