@@ -165,9 +165,8 @@ def follow(ops: TrainOps, operation_id: str, interval: float, timeout: float | N
             block = result.metrics
             if block.epochs:
                 if columns is None:
-                    columns = metric_columns(block.epochs)
-                    headings = ["epoch", *columns, "duration"]
-                    widths = [max(len(heading), 10) for heading in headings]
+                    columns, widths = _fitting_columns(metric_columns(block.epochs), progress.console.width)
+                    headings = ["epoch", *(SHORT_HEADINGS.get(name, name) for name in columns), "duration"]
                     progress.console.print(_aligned(headings, widths), style="bold", highlight=False)
                 for record in block.epochs:
                     progress.console.print(_aligned(epoch_row(record, columns), widths), highlight=False)
@@ -192,6 +191,23 @@ def follow(ops: TrainOps, operation_id: str, interval: float, timeout: float | N
     if not operation.status.is_terminal:
         console.print(f"Stopped watching after {timeout}s; {operation_id} is still {operation.status.value}.")
     return operation.status
+
+
+SHORT_HEADINGS = {"train_accuracy": "train_acc", "val_accuracy": "val_acc", "learning_rate": "lr"}
+"""Narrower headings for the live view, so a training's usual columns fit an 80-column terminal."""
+
+
+def _fitting_columns(columns: list[str], width: int) -> tuple[list[str], list[int]]:
+    """The metric columns that fit ``width`` beside epoch and duration (later ones are left out), and each
+    column's width (its heading's, at least 7: numbers print as ``0.1234`` or ``1.234e-05``)."""
+
+    def widths_of(names: list[str]) -> list[int]:
+        return [max(len(SHORT_HEADINGS.get(name, name)), 7) for name in ["epoch", *names, "duration"]]
+
+    kept = list(columns)
+    while kept and sum(widths_of(kept)) + 2 * (len(kept) + 1) > width:
+        kept.pop()
+    return kept, widths_of(kept)
 
 
 def _aligned(cells: list[str], widths: list[int]) -> str:
