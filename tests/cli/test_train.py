@@ -90,7 +90,7 @@ def test_train_in_this_process_shows_the_performance_and_the_next_step(settings:
     assert f"performance of {task_id}" in out
     assert "2 of 2" in out
     assert "mlp_32_16" in out
-    assert f"Next: the full history and diagnosis with `trainops ops metrics {task_id}`" in out
+    assert f"Next: keep the model with `trainops models save {task_id} NAME`" in out
 
 
 def test_train_json_streams_events_ending_with_the_performance(settings: Settings) -> None:

@@ -133,8 +133,8 @@ def _finish(ops: TrainOps, task_id: str, final: OperationStatus, json: bool) -> 
     elif "test_metrics" in result:
         console.print(performance_panel(result, task_id))
         console.print(
-            f"Next: the full history and diagnosis with `trainops ops metrics {task_id}`; "
-            f"the figures as JSON with `trainops ops show {task_id} --json`",
+            f"Next: keep the model with `trainops models save {task_id} NAME`; the full history and diagnosis "
+            f"with `trainops ops metrics {task_id}`",
             highlight=False,
             soft_wrap=True,
         )
