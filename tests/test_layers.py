@@ -21,7 +21,8 @@ ALLOWED: dict[str, set[str]] = {
     "executors": {"core", "errors", "store", "settings", "pipeline", "service", "client"},
     "client": {"core", "errors", "service", "settings", "pipeline"},
     "api": {"core", "errors", "service", "settings", "store", "pipeline", "executors"},
-    "cli": {"core", "errors", "service", "settings", "store", "client", "api", "pipeline", "executors"},
+    "mcp": {"core", "errors", "service", "client"},
+    "cli": {"core", "errors", "service", "settings", "store", "client", "api", "pipeline", "executors", "mcp"},
 }
 CORE_FORBIDDEN = ("fastapi", "sqlalchemy", "torch", "httpx", "uvicorn", "typer", "rich", "alembic", "starlette")
 

@@ -11,6 +11,7 @@ from typer.core import TyperGroup
 from trainops.api.server import serve as run_server
 from trainops.cli import data, db, models, ops, strategies
 from trainops.cli.common import err_console
+from trainops.cli.mcp import mcp
 from trainops.cli.train import train
 from trainops.errors import TrainOpsError
 from trainops.service.bootstrap import trainops_version
@@ -51,6 +52,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(strategies.app, name="strategies")
 app.add_typer(models.app, name="models")
 app.command()(train)
+app.command()(mcp)
 
 
 @app.command()

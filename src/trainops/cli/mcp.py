@@ -1,0 +1,46 @@
+"""``trainops mcp``: serve trainops' tools to AI agents over the Model Context Protocol."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from trainops.cli.common import TokenOption, UrlOption, err_console
+from trainops.mcp.server import DEFAULT_PORT, Transport, serve
+
+
+def mcp(
+    transport: Annotated[
+        Transport,
+        typer.Option(
+            help="stdio when an agent launches this command itself (the default); http to serve streamable HTTP "
+            "at http://HOST:PORT/mcp for agents that connect to a URL."
+        ),
+    ] = "stdio",
+    host: Annotated[
+        str, typer.Option(help="Address to bind with --transport http: loopback only (the endpoint has no auth).")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(min=1, max=65535, help="Port to listen on with --transport http.")
+    ] = DEFAULT_PORT,
+    read_only: Annotated[
+        bool,
+        typer.Option(
+            "--read-only",
+            envvar="TRAINOPS_MCP_READ_ONLY",
+            help="Leave out the tools that start, stop or save (start_training, cancel_operation, save_model): "
+            "for agents that should watch and advise only.",
+        ),
+    ] = False,
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Serve the MCP tools (start and watch trainings, read metrics and diagnoses, cancel, compare, save
+    models, predict) on the local database, or on a trainops server with --url.
+
+    Example, in an MCP client's configuration: {"command": "trainops", "args": ["mcp"]}
+
+    Example: trainops mcp --transport http --port 8765
+    """
+    serve(transport, host=host, port=port, url=url, token=token, read_only=read_only, announce=err_console.print)

@@ -1,0 +1,595 @@
+"""The MCP server: trainops' tools for AI agents that run, watch and steer training.
+
+Every tool is a thin call on the :class:`~trainops.client.TrainOps` facade, so the server works in-process on the
+local database (training runs in worker processes of this machine) or against a trainops server (``url``).
+Answers are JSON objects (``model_dump(mode="json")``: NaN and infinity as the strings ``"NaN"``,
+``"Infinity"``); failures are tool errors whose message says what to do next.
+
+    trainops mcp                        # stdio: an agent launches it
+    trainops mcp --transport http       # streamable HTTP at http://127.0.0.1:8765/mcp
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import ipaddress
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import date
+from typing import Annotated, Any, Literal, ParamSpec, TypeVar
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import BaseModel, Field, ValidationError
+
+from trainops.client import TrainOps, connect
+from trainops.core.numbers import format_metric
+from trainops.core.operation import Operation, OperationStatus
+from trainops.core.policy import MonitorPolicy
+from trainops.errors import ConfigurationError, NotFoundError, TrainOpsError
+from trainops.mcp.compare import compare_runs as compare
+from trainops.service.registry import PredictRequest, SaveModelRequest
+from trainops.service.training import TRAINING, ConfigOverrides, TrainingRequest
+
+Transport = Literal["stdio", "http"]
+OpsFactory = Callable[[], TrainOps]
+
+DEFAULT_PORT = 8765
+HTTP_PATH = "/mcp"
+
+READ_TOOLS: tuple[str, ...] = (
+    "health",
+    "list_strategies",
+    "validate_strategy",
+    "list_data",
+    "list_operations",
+    "get_operation_status",
+    "get_training_metrics",
+    "get_operation_results",
+    "get_model_performance",
+    "compare_runs",
+    "list_models",
+    # Loading reads and checks a saved model's files into this server's memory; it changes nothing stored, so a
+    # read-only agent may load (and predict with) the models that people saved.
+    "load_model",
+    "predict",
+)
+WRITING_TOOLS: tuple[str, ...] = ("start_training", "cancel_operation", "save_model")
+"""Tools that start, stop or save something: left out in read-only mode."""
+
+INSTRUCTIONS = """\
+trainops runs model training as tracked operations and tells you whether a run is learning.
+Typical loop: list_strategies and list_data -> start_training (returns task_id, the operation id) ->
+poll get_training_metrics with since_epoch = the last epoch you saw (it returns only newer epochs, and the
+diagnosis over the whole history) -> when diagnosis.recommendation.action is 'stop' or 'stop_and_restore_best',
+call cancel_operation with the recommendation's reason -> poll get_operation_status until it ends ->
+get_model_performance, compare_runs, save_model, predict. Operation ids look like op_training_20250610_123456_ab12cd34;
+list_operations shows them."""
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def tool_error_message(error: TrainOpsError) -> str:
+    """The message an agent reads for a trainops error: what went wrong, and which tool helps next."""
+    message = error.message
+    if isinstance(error, NotFoundError):
+        if "operation_id" in error.details:
+            message += ". Call list_operations to see the operation ids (newest first)."
+        elif "model_name" in error.details:
+            message += ". Call list_models to see the saved models."
+        elif "available" in error.details:
+            message += ". Call list_strategies to see the strategies and whether each is valid."
+    return message
+
+
+def _validation_message(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"])
+        text = str(item["msg"]).removeprefix("Value error, ")
+        problems.append(f"{where}: {text}" if where else text)
+    return "invalid arguments: " + "; ".join(problems)
+
+
+def _tool_errors(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Turn trainops errors and refused values into tool errors with their message (never a crash)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return fn(*args, **kwargs)
+        except TrainOpsError as error:
+            raise ToolError(tool_error_message(error)) from None
+        except ValidationError as error:
+            raise ToolError(_validation_message(error)) from None
+
+    return wrapper
+
+
+def _dump(value: BaseModel) -> dict[str, Any]:
+    dumped: dict[str, Any] = _finite(value.model_dump(mode="json"))
+    return dumped
+
+
+def _finite(value: Any) -> Any:
+    """Non-finite floats as the strings metrics use (``"NaN"``, ``"Infinity"``): free-form results (a diverged
+    run's final loss) may hold them, and JSON has no spelling for them."""
+    if isinstance(value, float):
+        return format_metric(value)
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
+
+
+_LINE_FIELDS: dict[str, Any] = {
+    "operation_id": True,
+    "operation_type": True,
+    "status": True,
+    "created_at": True,
+    "completed_at": True,
+    "progress": {"percentage", "phase", "message"},
+    "metadata": {"strategy", "symbol", "timeframe"},
+    "epochs_completed": True,
+    "total_epochs": True,
+    "cancel_reason": True,
+    "error": True,
+}
+
+
+def _operation_line(operation: Operation) -> dict[str, Any]:
+    """The short form of an operation for lists, in the full record's shape (one get_operation_status away)."""
+    line: dict[str, Any] = operation.model_dump(mode="json", include=_LINE_FIELDS)
+    return line
+
+
+def _is_strategy_training(operation: Operation) -> bool:
+    return operation.operation_type == TRAINING and isinstance(operation.metadata.parameters.get("config"), dict)
+
+
+class _Facade:
+    """The facade the tools call, opened on first use and closed when the server stops.
+
+    Tools run in worker threads, so opening is locked: two first calls must not open two databases.
+    """
+
+    def __init__(self, factory: OpsFactory) -> None:
+        self._factory = factory
+        self._ops: TrainOps | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> TrainOps:
+        with self._lock:
+            if self._ops is None:
+                self._ops = self._factory()
+            return self._ops
+
+    def close(self) -> None:
+        with self._lock:
+            if self._ops is not None:
+                self._ops.close()
+                self._ops = None
+
+
+class TrainOpsTools:
+    """The tools, one method each; the docstrings are what agents read."""
+
+    def __init__(self, facade: _Facade, *, read_only: bool) -> None:
+        self._facade = facade
+        self._read_only = read_only
+
+    @property
+    def _ops(self) -> TrainOps:
+        return self._facade.get()
+
+    # -- discovery ------------------------------------------------------------------------------------------
+
+    @_tool_errors
+    def health(self) -> dict[str, Any]:
+        """Check that trainops is reachable. Call it first if other tools fail.
+
+        Returns: status ("ok"), trainops version, database kind, schema revision, server time (UTC), and
+        read_only (true when this server leaves out start_training, cancel_operation and save_model).
+        """
+        return {**_dump(self._ops.health()), "read_only": self._read_only}
+
+    @_tool_errors
+    def list_strategies(self) -> dict[str, Any]:
+        """List the strategies start_training can train, by name.
+
+        Returns: strategies, each with name, valid (false with an error message when the file is broken),
+        description, symbols, timeframes, indicators, architecture (hidden layer sizes) and default epochs.
+        """
+        return {"strategies": [_dump(item) for item in self._ops.list_strategies()]}
+
+    @_tool_errors
+    def validate_strategy(self, strategy: dict[str, Any] | str) -> dict[str, Any]:
+        """Check a strategy definition without training it: a mapping, or the YAML text of a strategy file.
+
+        Returns: valid, problems (each naming the field path and the fix), message, and the strategy summary
+        when valid. Call it before asking a person to save a new strategy file.
+        """
+        return _dump(self._ops.validate_strategy(strategy))
+
+    @_tool_errors
+    def list_data(self) -> dict[str, Any]:
+        """List the market data available for training.
+
+        Returns: symbols (symbol -> its timeframes, e.g. {"EURUSD": ["1h", "4h"]}) and files, each with symbol,
+        timeframe, bars (count), start and end (first and last bar, UTC). A strategy trains on its symbols at
+        its first timeframe's file; higher timeframes are resampled when missing.
+        """
+        files = self._ops.list_data()
+        symbols: dict[str, list[str]] = {}
+        for item in files:
+            symbols.setdefault(item.symbol, []).append(item.timeframe)
+        return {"symbols": symbols, "files": [_dump(item) for item in files]}
+
+    # -- training -------------------------------------------------------------------------------------------
+
+    @_tool_errors
+    def start_training(
+        self,
+        strategy: str | None = None,
+        symbol: str | None = None,
+        timeframe: str | None = None,
+        config: ConfigOverrides | None = None,
+        start_date: date | None = None,
+        end_date: date | None = None,
+        device: str | None = None,
+    ) -> dict[str, Any]:
+        """Start training a strategy (by name, see list_strategies; default mean_reversion). Returns at once.
+
+        Args:
+            strategy: Strategy name, e.g. "mean_reversion".
+            symbol: Train on this one symbol only (see list_data).
+            timeframe: Train on this one timeframe only.
+            config: Overrides of the strategy's training settings, e.g. {"epochs": 50, "learning_rate": 0.001,
+                "early_stopping": {"patience": 5}}. patience counts epochs without improvement.
+            start_date: First day of the training data (YYYY-MM-DD).
+            end_date: Last day of the training data (YYYY-MM-DD).
+            device: "cpu" or "cuda"; CUDA when available by default.
+
+        Returns: task_id (the operation id every other tool takes), what trains (symbol, timeframe, the
+        resolved config) and estimated_duration_minutes (a rough hint). Next: poll get_training_metrics with
+        since_epoch every few seconds, or get_operation_status for the phase and progress percent.
+        """
+        request = TrainingRequest(
+            strategy=strategy,
+            symbol=symbol,
+            timeframe=timeframe,
+            config=config,
+            start_date=start_date,
+            end_date=end_date,
+            device=device,
+        )
+        return _dump(self._ops.start_training(request))
+
+    @_tool_errors
+    def list_operations(
+        self,
+        status: list[OperationStatus] | None = None,
+        operation_type: str | None = None,
+        active_only: bool = False,
+        limit: Annotated[int, Field(ge=1, le=1000)] = 20,
+        offset: Annotated[int, Field(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        """List operations (training runs and others), newest first.
+
+        Args:
+            status: Only these statuses: pending, running, completed, failed, cancelled.
+            operation_type: Only this type, e.g. "training".
+            active_only: Only pending and running ones.
+            limit: At most this many (1-1000).
+            offset: Skip this many, for paging.
+
+        Returns: total (matching), active (still pending or running) and operations, each with operation_id,
+        operation_type, status, created_at, completed_at, progress (percentage 0-100, phase, message), metadata
+        (strategy, symbol, timeframe), epochs_completed, total_epochs, cancel_reason and error.
+        """
+        page = self._ops.list_operations(
+            status=status, operation_type=operation_type, active_only=active_only, limit=limit, offset=offset
+        )
+        return {
+            "total": page.total,
+            "active": page.active,
+            "limit": page.limit,
+            "offset": page.offset,
+            "operations": [_operation_line(item) for item in page.items],
+        }
+
+    @_tool_errors
+    def get_operation_status(self, operation_id: str) -> dict[str, Any]:
+        """Where an operation is. Poll it every few seconds after cancel_operation until the status is
+        terminal (completed, failed or cancelled).
+
+        Returns: operation: status (pending, running, completed, failed, cancelled), progress (percentage 0-100,
+        phase, message such as "Epoch 5/100 · Batch 120/500"), epochs_completed, total_epochs, cancel_request
+        (reason, requested_by, requested_at), error, result, metadata (strategy, symbol, timeframe, the config
+        trained) and timestamps (UTC). For strategy trainings, training adds current_epoch, estimated_completion
+        and current_metrics (the last finished epoch).
+        """
+        operation = self._ops.get_operation(operation_id)
+        answer: dict[str, Any] = {"operation": _dump(operation)}
+        if _is_strategy_training(operation):
+            answer["training"] = _dump(self._ops.get_training_status(operation_id))
+        return answer
+
+    @_tool_errors
+    def get_training_metrics(
+        self,
+        operation_id: str,
+        since_epoch: int | None = None,
+        monitor: str | None = None,
+        mode: Literal["min", "max", "auto"] | None = None,
+        patience: int | None = None,
+        min_delta: float | None = None,
+        window: int | None = None,
+    ) -> dict[str, Any]:
+        """The per-epoch metric history of a run and the diagnosis over all of it: the tool to judge whether
+        it is learning. Poll it with since_epoch = the last epoch you have seen to get only newer epochs.
+
+        Args:
+            operation_id: The run.
+            since_epoch: Return only epochs after this one (the diagnosis still covers the whole history).
+            monitor: Metric to judge by (default val_loss; any reported metric works, e.g. val_accuracy).
+            mode: "min" (lower is better), "max", or "auto" (max for accuracy-like names).
+            patience: Epochs without improvement before the run counts as stalled (default 10).
+            min_delta: Smallest change that counts as an improvement, in the metric's units (default 0).
+            window: Recent epochs the trend and overfitting tests fit lines over (default 10).
+
+        Returns: metrics.epochs (oldest first: epoch, train_loss, val_loss, train_accuracy, val_accuracy,
+        learning_rate, duration in seconds, custom metrics), total_epochs_completed, total_epochs_planned,
+        best_epoch, best_value, epochs_since_improvement, is_overfitting (overfitting_since_epoch),
+        is_plateaued, is_diverging, trend (direction, percent_change over the window), signals (rule, severity,
+        message, parameters, evidence numbers) and recommendation (action continue | stop |
+        stop_and_restore_best, reason, restore_epoch). Act on recommendation: cancel_operation with its reason.
+        """
+        given = {"monitor": monitor, "mode": mode, "patience": patience, "min_delta": min_delta, "window": window}
+        chosen = {name: value for name, value in given.items() if value is not None}
+        policy = MonitorPolicy.model_validate(chosen) if chosen else None
+        return _dump(self._ops.get_metrics(operation_id, since_epoch=since_epoch, policy=policy))
+
+    @_tool_errors
+    def cancel_operation(self, operation_id: str, reason: Annotated[str, Field(min_length=1)]) -> dict[str, Any]:
+        """Stop a run, saying why (recorded with requested_by "agent"). Use the diagnosis' recommendation
+        reason, e.g. "val_loss rising since epoch 30 (overfitting)".
+
+        A strategy training stops at its next batch boundary, keeps its history, evaluates and saves the best
+        weights seen so far as its model version; then its status becomes "cancelled". Poll
+        get_operation_status until then, and call save_model to keep the model under a name.
+
+        Returns: the operation (status still running until it stops), the recorded cancel_request (reason,
+        requested_by, requested_at) and what happens next.
+        """
+        operation = self._ops.cancel_operation(operation_id, reason, requested_by="agent")
+        return {
+            "operation": _operation_line(operation),
+            "cancel_request": _dump(operation.cancel_request) if operation.cancel_request else None,
+            "message": (
+                f"Stop requested for {operation_id}. It ends at its next check; poll get_operation_status until "
+                "its status is cancelled, then get_operation_results (and save_model for a strategy training)."
+            ),
+        }
+
+    @_tool_errors
+    def get_operation_results(self, operation_id: str) -> dict[str, Any]:
+        """What a finished run produced. An error while it still runs (poll get_operation_status first).
+
+        Returns: status, duration_seconds, result (for strategy trainings: training_metrics, test_metrics,
+        model_version, cancelled reason if stopped), error, cancel_request, epochs_completed, best_epoch,
+        best_val_loss, final_epoch and the final diagnosis.
+        """
+        return _dump(self._ops.get_results(operation_id))
+
+    @_tool_errors
+    def get_model_performance(self, operation_id: str) -> dict[str, Any]:
+        """A finished (or cancelled) strategy training's figures; an error while it still runs.
+
+        Returns: training_metrics (final_train_loss, final_val_loss, final accuracies, best_epoch, best_value,
+        monitor, epochs_completed, early_stopped, stopped_reason, restored_best_weights, training_time_minutes),
+        test_metrics on the held-out test split (test_loss, test_accuracy, precision, recall, f1_score: fractions
+        0-1; confusion_matrix, per_class), model_info (architecture, parameters_count, input_size, device) and
+        data (rows per split). Use it to judge a run on unseen data before save_model.
+        """
+        return _dump(self._ops.get_training_performance(operation_id))
+
+    @_tool_errors
+    def compare_runs(
+        self,
+        operation_ids: Annotated[list[str], Field(min_length=2, max_length=50)],
+        monitor: str = "val_loss",
+        mode: Literal["min", "max", "auto"] = "auto",
+        min_delta: Annotated[float, Field(ge=0.0)] = 0.0,
+    ) -> dict[str, Any]:
+        """Compare two or more runs side by side and say which is better and why.
+
+        Args:
+            operation_ids: The runs to compare.
+            monitor: Metric to judge by (default val_loss).
+            mode: "min" (lower is better), "max", or "auto".
+            min_delta: Best values closer than this count as a tie (then the healthier, faster run wins).
+
+        Returns: runs (each: status, epochs_run, best_epoch, best_value, epochs_to_best, final_metrics,
+        is_overfitting, is_plateaued, is_diverging, trend, recommendation), ranking (ids, best first),
+        best_run and reason (the margin, and caveats such as overfitting or still running).
+        """
+        policy = MonitorPolicy(monitor=monitor, mode=mode, min_delta=min_delta)
+        ids = list(dict.fromkeys(operation_ids))
+        runs = [(self._ops.get_operation(i), self._ops.get_metrics(i, policy=policy).metrics) for i in ids]
+        return _dump(compare(runs, min_delta=min_delta))
+
+    # -- models ---------------------------------------------------------------------------------------------
+
+    @_tool_errors
+    def save_model(
+        self, operation_id: str, model_name: str, description: str = "", overwrite: bool = False
+    ) -> dict[str, Any]:
+        """Keep the model a finished (or cancelled) strategy training wrote, under a name.
+
+        Args:
+            operation_id: The training (its task_id).
+            model_name: Letters, digits, '_', '.', '-'; at most 64 characters.
+            description: Why this model is worth keeping.
+            overwrite: Replace a model of the same name.
+
+        Returns: model_id, model_name, model_path, saved_at, model_size_mb. Then load_model / predict.
+        """
+        request = SaveModelRequest(
+            task_id=operation_id, model_name=model_name, description=description, overwrite=overwrite
+        )
+        return _dump(self._ops.save_model(request))
+
+    @_tool_errors
+    def list_models(
+        self, symbol: str | None = None, timeframe: str | None = None, strategy: str | None = None
+    ) -> dict[str, Any]:
+        """List saved models, newest first, optionally only those of a symbol, timeframe or strategy.
+
+        Returns: models, each with model_name, strategy, symbol, timeframe, training_accuracy, test_accuracy,
+        f1_score (fractions 0-1), architecture, description, source_operation and created_at / saved_at.
+        """
+        models = self._ops.list_models(symbol=symbol, timeframe=timeframe, strategy=strategy)
+        return {"count": len(models), "models": [_dump(item) for item in models]}
+
+    @_tool_errors
+    def load_model(self, model_name: str) -> dict[str, Any]:
+        """Load a saved model into memory, checking every file, and describe it (predict loads on demand
+        too; call this to check a model before relying on it).
+
+        Returns: model_info: symbol, timeframe, strategy, architecture, accuracies, input_size and features.
+        """
+        return _dump(self._ops.load_model(model_name))
+
+    @_tool_errors
+    def predict(
+        self,
+        model_name: str,
+        symbol: str,
+        timeframe: str,
+        test_date: str | None = None,
+        start_date: str | None = None,
+        end_date: str | None = None,
+    ) -> dict[str, Any]:
+        """A saved model's trading signal (buy, hold, sell with probabilities) from bars up to a date only.
+
+        Give test_date for one bar ("2018-01-10" for that day's last bar, or "2018-01-10T14:00"), or start_date
+        and end_date for every bar of a range (keep ranges short: one prediction per bar). timeframe must be
+        the model's base timeframe.
+
+        Returns: for one bar, test_date (the bar used), prediction (signal buy | hold | sell, confidence: the
+        chosen signal's probability, signal_strength: P(buy) - P(sell) from -1 to 1, probabilities),
+        input_features and the bar's OHLCV; for a range, count, predictions and signal_counts.
+        """
+        request = PredictRequest.model_validate(
+            {
+                "model_name": model_name,
+                "symbol": symbol,
+                "timeframe": timeframe,
+                "test_date": test_date,
+                "start_date": start_date,
+                "end_date": end_date,
+            }
+        )
+        return _dump(self._ops.predict(request))
+
+
+def create_server(
+    source: OpsFactory | str | None = None, *, token: str | None = None, read_only: bool = False
+) -> MCPServer[None]:
+    """The trainops MCP server.
+
+    Args:
+        source: What the tools call: a function returning a :class:`TrainOps` (the server owns it and closes
+            it when it stops), a trainops server URL, or ``None`` for :func:`trainops.connect`'s default
+            (``TRAINOPS_URL``, else in-process on the local database). Opened on the first tool call.
+        token: Bearer token for a server URL.
+        read_only: Leave out the tools that start, stop or save (:data:`WRITING_TOOLS`).
+
+    Example:
+        >>> server = create_server("http://127.0.0.1:8000", read_only=True)  # watch a server's runs, change nothing
+        >>> server.run("stdio")  # doctest: +SKIP
+    """
+    factory: OpsFactory = source if callable(source) else functools.partial(connect, source, token)
+    facade = _Facade(factory)
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[None]) -> AsyncIterator[None]:
+        try:
+            yield None
+        finally:
+            facade.close()
+
+    server: MCPServer[None] = MCPServer("trainops", instructions=INSTRUCTIONS, log_level="WARNING", lifespan=lifespan)
+    tools = TrainOpsTools(facade, read_only=read_only)
+    for name in READ_TOOLS:
+        _add(server, getattr(tools, name), ToolAnnotations(read_only_hint=True))
+    if not read_only:
+        for name in WRITING_TOOLS:
+            hints = ToolAnnotations(read_only_hint=False, destructive_hint=name == "cancel_operation")
+            _add(server, getattr(tools, name), hints)
+    return server
+
+
+def _add(server: MCPServer[None], tool: Callable[..., dict[str, Any]], annotations: ToolAnnotations) -> None:
+    # the docstring without its indentation is the description agents read
+    server.add_tool(tool, description=inspect.getdoc(tool), annotations=annotations)
+
+
+def check_loopback(host: str) -> None:
+    """Refuse to serve MCP over HTTP beyond this machine: the endpoint has no authentication.
+
+    Raises:
+        ConfigurationError: ``host`` is not a loopback address.
+    """
+    loopback = host == "localhost"
+    if not loopback:
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+    if not loopback:
+        raise ConfigurationError(
+            f"--host {host!r}: the MCP HTTP endpoint has no authentication, so it only binds loopback addresses "
+            "(127.0.0.1, ::1, localhost); reach it from elsewhere through an SSH tunnel or an authenticating proxy"
+        )
+
+
+def serve(
+    transport: Transport = "stdio",
+    *,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    url: str | None = None,
+    token: str | None = None,
+    read_only: bool = False,
+    announce: Callable[[str], Any] | None = None,
+) -> None:
+    """Serve the tools until the client disconnects (stdio) or the process is stopped (HTTP).
+
+    The facade is opened before serving, so a misconfiguration (a bad database URL, an unsafe host) fails here
+    with its message instead of on an agent's first call.
+
+    Raises:
+        ConfigurationError: a non-loopback ``host`` for HTTP, or trainops settings that cannot work.
+    """
+    if transport == "http":
+        check_loopback(host)
+    ops = connect(url, token)
+    server = create_server(lambda: ops, read_only=read_only)
+    if transport == "stdio":
+        server.run("stdio")
+        return
+    if announce is not None:
+        mode = " (read-only)" if read_only else ""
+        announce(f"trainops MCP server{mode} on http://{_url_host(host)}:{port}{HTTP_PATH} (streamable HTTP)")
+    server.run("streamable-http", host=host, port=port, streamable_http_path=HTTP_PATH)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

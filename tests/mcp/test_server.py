@@ -1,0 +1,369 @@
+"""``trainops mcp`` as an agent meets it: a real MCP ``ClientSession`` over stdio (and once over streamable HTTP)
+launching the real command line, on a temporary home with the sample market data.
+
+One server process serves the whole module (each start costs seconds). The training is real:
+``mean_reversion`` with thousands of epochs and early stopping out of reach, stopped by the agent.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+from mcp.client.session import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from typer.testing import CliRunner
+
+import trainops
+from trainops.cli.main import app
+from trainops.mcp import READ_TOOLS, WRITING_TOOLS
+from trainops.pipeline.data import write_sample_data
+from trainops.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+TIMEOUT = 90.0
+EVERY_TOOL = {
+    "health",
+    "list_strategies",
+    "validate_strategy",
+    "list_data",
+    "start_training",
+    "list_operations",
+    "get_operation_status",
+    "get_training_metrics",
+    "cancel_operation",
+    "get_operation_results",
+    "get_model_performance",
+    "compare_runs",
+    "save_model",
+    "list_models",
+    "load_model",
+    "predict",
+}
+UNKNOWN_ID = "op_training_20250101_000000_deadbeef"
+
+
+@dataclass
+class Home:
+    env: dict[str, str]
+    settings: Settings
+    logs: Path
+
+
+class Agent:
+    """A connected MCP client session, driven from synchronous tests through an anyio portal."""
+
+    def __init__(self, portal: BlockingPortal, session: ClientSession) -> None:
+        self.portal = portal
+        self.session = session
+
+    def tools(self) -> dict[str, Any]:
+        return {tool.name: tool for tool in self.portal.call(self.session.list_tools).tools}
+
+    def call(self, tool: str, **arguments: Any) -> dict[str, Any]:
+        """The tool's JSON answer; fails the test on a tool error."""
+        result = self.portal.call(self.session.call_tool, tool, arguments)
+        assert not result.is_error, result.content
+        assert result.structured_content is not None
+        return result.structured_content
+
+    def error(self, tool: str, **arguments: Any) -> str:
+        """The message of a tool error; fails the test when the tool succeeds."""
+        result = self.portal.call(self.session.call_tool, tool, arguments)
+        assert result.is_error, result.structured_content
+        return " ".join(block.text for block in result.content if block.type == "text")
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Home:
+    root = tmp_path_factory.mktemp("mcp")
+    write_sample_data(root / "data")
+    settings = Settings(
+        home=root / "home", data_dir=root / "data", models_dir=root / "models", strategies_dir=REPO / "strategies"
+    )
+    env = {
+        "TRAINOPS_HOME": str(settings.home),
+        "TRAINOPS_DATA_DIR": str(settings.data_dir),
+        "TRAINOPS_MODELS_DIR": str(settings.models_dir),
+        "TRAINOPS_STRATEGIES_DIR": str(settings.strategies_dir),
+    }
+    return Home(env=env, settings=settings, logs=root)
+
+
+@contextmanager
+def stdio_agent(home: Home, *args: str, env: dict[str, str] | None = None) -> Iterator[Agent]:
+    """``python -m trainops.cli mcp ARGS`` over stdio, as an agent's host launches it (its stderr to a log)."""
+    parameters = StdioServerParameters(
+        command=sys.executable, args=["-m", "trainops.cli", "mcp", *args], env={**home.env, **(env or {})}
+    )
+    with (
+        (home.logs / "mcp-stderr.log").open("a") as errlog,
+        start_blocking_portal() as portal,
+        portal.wrap_async_context_manager(stdio_client(parameters, errlog=errlog)) as (read, write),
+        portal.wrap_async_context_manager(ClientSession(read, write)) as session,
+    ):
+        portal.call(session.initialize)
+        yield Agent(portal, session)
+
+
+@pytest.fixture(scope="module")
+def agent(home: Home) -> Iterator[Agent]:
+    with stdio_agent(home) as connected:
+        yield connected
+
+
+def wait_for(predicate: Any, what: str, timeout: float = TIMEOUT) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(0.2)
+
+
+# -- the catalogue -------------------------------------------------------------------------------------------------
+
+
+def test_offers_every_tool_with_a_description_an_agent_can_act_on(agent: Agent) -> None:
+    tools = agent.tools()
+    assert set(tools) == EVERY_TOOL == {*READ_TOOLS, *WRITING_TOOLS}
+    for name, tool in tools.items():
+        assert tool.description and "Returns" in tool.description, name
+        assert not tool.description.startswith(" "), name
+        assert tool.annotations.read_only_hint is (name not in WRITING_TOOLS), name
+    assert tools["cancel_operation"].input_schema["required"] == ["operation_id", "reason"]
+    assert "since_epoch" in tools["get_training_metrics"].input_schema["properties"]
+
+
+def test_discovery_tools(agent: Agent) -> None:
+    assert agent.call("health")["status"] == "ok"
+    assert agent.call("health")["read_only"] is False
+    strategies = {item["name"]: item for item in agent.call("list_strategies")["strategies"]}
+    assert strategies["mean_reversion"]["valid"] is True
+    data = agent.call("list_data")
+    assert "1h" in data["symbols"]["EURUSD"]
+    assert {item["bars"] for item in data["files"] if item["symbol"] == "EURUSD" and item["timeframe"] == "1h"} == {
+        5000
+    }
+    text = (REPO / "strategies" / "mean_reversion.yaml").read_text()
+    assert agent.call("validate_strategy", strategy=text)["valid"] is True
+    broken = agent.call("validate_strategy", strategy={"name": "x"})
+    assert broken["valid"] is False
+    assert broken["problems"]
+
+
+# -- an agent steers a real training -------------------------------------------------------------------------------
+
+
+def test_an_agent_starts_watches_stops_and_keeps_a_training(agent: Agent) -> None:
+    started = agent.call(
+        "start_training",
+        strategy="mean_reversion",
+        config={"epochs": 5000, "early_stopping": {"patience": 100000}},
+    )
+    task_id = started["task_id"]
+    assert (started["symbol"], started["timeframe"]) == ("EURUSD", "1h")
+
+    seen: list[dict[str, Any]] = []
+
+    def new_epochs() -> bool:
+        since = seen[-1]["epoch"] if seen else None
+        answer = agent.call("get_training_metrics", operation_id=task_id, since_epoch=since)
+        assert answer["operation_id"] == task_id
+        epochs = answer["metrics"]["epochs"]
+        assert all(since is None or record["epoch"] > since for record in epochs)
+        seen.extend(epochs)
+        return len(seen) >= 3
+
+    wait_for(new_epochs, "three epochs")
+    assert agent.call("get_operation_status", operation_id=task_id)["training"]["status"] == "training"
+    assert "still" in agent.error("get_operation_results", operation_id=task_id)
+
+    reason = "val_loss flat for 10 epochs (test)"
+    stopping = agent.call("cancel_operation", operation_id=task_id, reason=reason)
+    assert stopping["cancel_request"]["requested_by"] == "agent"
+    assert "get_operation_status" in stopping["message"]
+
+    def ended() -> dict[str, Any] | None:
+        operation: dict[str, Any] = agent.call("get_operation_status", operation_id=task_id)["operation"]
+        return operation if operation["status"] not in ("pending", "running") else None
+
+    operation = wait_for(ended, "the training to stop")
+    assert operation["status"] == "cancelled"
+    assert operation["cancel_request"]["reason"] == reason
+    assert operation["cancel_request"]["requested_by"] == "agent"
+
+    # the history is intact: every epoch, in order, including those seen while it ran
+    history = agent.call("get_training_metrics", operation_id=task_id)["metrics"]
+    epochs = [record["epoch"] for record in history["epochs"]]
+    assert epochs == list(range(len(epochs)))
+    assert history["epochs"][: len(seen)] == seen
+    assert history["total_epochs_completed"] == len(epochs)
+
+    results = agent.call("get_operation_results", operation_id=task_id)
+    assert results["status"] == "cancelled"
+    assert results["epochs_completed"] == len(epochs)
+    assert results["result"]["model_version"]
+    assert results["result"]["cancelled"] == {"reason": reason, "requested_by": "agent"}
+    training = results["result"]["training_metrics"]
+    assert training["restored_best_weights"] is True
+    assert training["best_epoch"] in epochs
+    performance = agent.call("get_model_performance", operation_id=task_id)
+    assert performance["status"] == "cancelled"
+    assert 0.0 <= performance["test_metrics"]["test_accuracy"] <= 1.0
+
+    listed = agent.call("list_operations", status=["cancelled"])
+    assert [item["operation_id"] for item in listed["operations"]] == [task_id]
+    assert listed["operations"][0]["cancel_reason"] == reason
+
+    # the best weights are a model version: save it, load it, ask it for a signal
+    saved = agent.call("save_model", operation_id=task_id, model_name="agent_best", description="stopped by an agent")
+    assert saved["model_name"] == "agent_best"
+    models = agent.call("list_models", symbol="EURUSD")["models"]
+    assert [(model["model_name"], model["source_operation"]) for model in models] == [("agent_best", task_id)]
+    assert agent.call("load_model", model_name="agent_best")["model_info"]["strategy"] == "mean_reversion"
+    answer = agent.call("predict", model_name="agent_best", symbol="EURUSD", timeframe="1h", test_date="2018-01-10")
+    assert answer["prediction"]["signal"] in {"buy", "hold", "sell"}
+    assert "already exists" in agent.error("save_model", operation_id=task_id, model_name="agent_best")
+
+
+def test_compare_runs_says_which_is_better_and_why(agent: Agent, home: Home) -> None:
+    """Runs reported by outside training loops (through trainops.connect) compare like strategy trainings."""
+    ids = []
+    with trainops.connect(settings=home.settings) as ops:
+        for name, losses in (("steady", [0.9, 0.7, 0.6, 0.55]), ("worse", [0.9, 0.8, 0.75, 0.7])):
+            with ops.run(metadata={"strategy": name}, total_epochs=4) as run:
+                for epoch, loss in enumerate(losses):
+                    run.log(epoch, train_loss=loss, val_loss=loss + 0.05)
+            ids.append(run.operation_id)
+    comparison = agent.call("compare_runs", operation_ids=[ids[1], ids[0]])
+    assert comparison["ranking"] == [ids[0], ids[1]]
+    assert comparison["best_run"] == ids[0]
+    assert comparison["reason"].startswith(f"{ids[0]} is better: best val_loss 0.6 at epoch 3 vs 0.75")
+    assert [run["operation_id"] for run in comparison["runs"]] == [ids[1], ids[0]]
+    assert comparison["runs"][1]["final_metrics"] == {"train_loss": 0.55, "val_loss": pytest.approx(0.6)}
+
+    assert "list_operations" in agent.error("compare_runs", operation_ids=[ids[0], UNKNOWN_ID])
+
+
+# -- errors --------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "message"),
+    [
+        ("get_operation_status", {"operation_id": UNKNOWN_ID}, "Call list_operations"),
+        ("get_training_metrics", {"operation_id": UNKNOWN_ID, "since_epoch": 3}, "Call list_operations"),
+        ("cancel_operation", {"operation_id": UNKNOWN_ID, "reason": "test"}, "Call list_operations"),
+        ("get_operation_results", {"operation_id": UNKNOWN_ID}, "Call list_operations"),
+        ("cancel_operation", {"operation_id": UNKNOWN_ID, "reason": "   "}, "cancelling needs a reason"),
+        ("cancel_operation", {"operation_id": UNKNOWN_ID}, "reason\n  Field required"),
+        ("start_training", {"strategy": "no_such"}, "available: mean_reversion"),
+        ("start_training", {"strategy": "no/such/strategy.yaml"}, "does not exist"),
+        ("start_training", {"config": {"epochs": 0}}, "greater than or equal to 1"),
+        ("start_training", {"config": {"epocs": 5}}, "Extra inputs are not permitted"),
+        ("start_training", {"symbol": "AAPL"}, "no market data for AAPL_1h"),
+        ("get_training_metrics", {"operation_id": UNKNOWN_ID, "patience": 0}, "invalid arguments: patience"),
+        ("compare_runs", {"operation_ids": [UNKNOWN_ID]}, "at least 2"),
+        (
+            "predict",
+            {"model_name": "nope", "symbol": "EURUSD", "timeframe": "1h", "test_date": "2018-01-10"},
+            "list_models",
+        ),
+        (
+            "predict",
+            {
+                "model_name": "nope",
+                "symbol": "EURUSD",
+                "timeframe": "1h",
+                "test_date": "2018-01-10",
+                "end_date": "2018-01-11",
+            },
+            "either test_date",
+        ),
+        ("save_model", {"operation_id": UNKNOWN_ID, "model_name": "../evil"}, "model name '../evil' is invalid"),
+        ("list_operations", {"limit": 0}, "greater than or equal to 1"),
+        ("no_such_tool", {}, "Unknown tool"),
+    ],
+)
+def test_errors_are_tool_errors_that_say_what_to_do(
+    agent: Agent, tool: str, arguments: dict[str, Any], message: str
+) -> None:
+    assert message in agent.error(tool, **arguments)
+    assert agent.call("health")["status"] == "ok"  # the server keeps answering
+
+
+# -- read-only mode and other transports ---------------------------------------------------------------------------
+
+
+def test_read_only_mode_leaves_out_every_tool_that_starts_stops_or_saves(home: Home) -> None:
+    with stdio_agent(home, "--read-only") as watcher:
+        assert (
+            set(watcher.tools()) == set(READ_TOOLS) == EVERY_TOOL - {"start_training", "cancel_operation", "save_model"}
+        )
+        assert watcher.call("health")["read_only"] is True
+        assert "Unknown tool" in watcher.error("cancel_operation", operation_id=UNKNOWN_ID, reason="x")
+        assert watcher.call("list_operations")["total"] >= 0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_streamable_http_transport_with_read_only_from_the_environment(home: Home) -> None:
+    port = free_port()
+    env = {**os.environ, **home.env, "TRAINOPS_MCP_READ_ONLY": "1"}
+    with (home.logs / "mcp-http.log").open("w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "trainops.cli", "mcp", "--transport", "http", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+
+        def answers() -> bool:
+            assert server.poll() is None, (home.logs / "mcp-http.log").read_text()
+            try:
+                httpx.get(url, timeout=1)
+            except httpx.TransportError:
+                return False
+            return True
+
+        wait_for(answers, "the HTTP endpoint", timeout=60)
+
+        async def list_tools() -> set[str]:
+            async with streamable_http_client(url) as (read, write), ClientSession(read, write) as session:
+                await session.initialize()
+                return {tool.name for tool in (await session.list_tools()).tools}
+
+        with start_blocking_portal() as portal:
+            assert portal.call(list_tools) == set(READ_TOOLS)
+        assert "on http://127.0.0.1" in (home.logs / "mcp-http.log").read_text()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def test_http_refuses_addresses_beyond_this_machine() -> None:
+    result = CliRunner().invoke(app, ["mcp", "--transport", "http", "--host", "0.0.0.0"], env={"COLUMNS": "300"})
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: --host '0.0.0.0': the MCP HTTP endpoint has no authentication")
