@@ -10,9 +10,8 @@ from sqlalchemy import Engine, Row, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from trainops.errors import ConflictError, NotFoundError
-from trainops.store.engine import WRITE_OPTION
-from trainops.store.operations import unavailable_as_domain_error
 from trainops.store.tables import models
+from trainops.store.transactions import reading, writing
 
 
 class ModelRecord(BaseModel):
@@ -47,12 +46,10 @@ class ModelStore:
         values = record.model_dump(exclude={"model_id"})
         values["name"] = record.name
         try:
-            with unavailable_as_domain_error(), self.engine.connect() as connection:
-                connection.execution_options(**{WRITE_OPTION: True})
-                with connection.begin():
-                    if replace:
-                        connection.execute(delete(models).where(models.c.name == record.name))
-                    connection.execute(insert(models).values(**values))
+            with writing(self.engine) as connection:
+                if replace:
+                    connection.execute(delete(models).where(models.c.name == record.name))
+                connection.execute(insert(models).values(**values))
         except IntegrityError:
             raise ConflictError(
                 f'a model named {record.name!r} already exists; choose another name or send "overwrite": true',
@@ -61,7 +58,7 @@ class ModelStore:
         return self.get(record.name)
 
     def get(self, name: str) -> ModelRecord:
-        with unavailable_as_domain_error(), self.engine.connect() as connection:
+        with reading(self.engine) as connection:
             row = connection.execute(select(models).where(models.c.name == name)).first()
         if row is None:
             raise NotFoundError(
@@ -80,20 +77,18 @@ class ModelStore:
             query = query.where(models.c.timeframe == timeframe)
         if strategy:
             query = query.where(models.c.strategy == strategy)
-        with unavailable_as_domain_error(), self.engine.connect() as connection:
+        with reading(self.engine) as connection:
             return [_record(row) for row in connection.execute(query)]
 
     def delete(self, name: str) -> ModelRecord:
         record = self.get(name)
-        with unavailable_as_domain_error(), self.engine.connect() as connection:
-            connection.execution_options(**{WRITE_OPTION: True})
-            with connection.begin():
-                connection.execute(delete(models).where(models.c.name == name))
+        with writing(self.engine) as connection:
+            connection.execute(delete(models).where(models.c.name == name))
         return record
 
     def references(self, version_path: str) -> int:
         """How many named models point at ``version_path``."""
-        with unavailable_as_domain_error(), self.engine.connect() as connection:
+        with reading(self.engine) as connection:
             rows = connection.execute(select(models.c.seq).where(models.c.version_path == version_path)).all()
         return len(rows)
 

@@ -6,9 +6,8 @@ Rows never leave this module; integrity problems become trainops errors here, no
 from __future__ import annotations
 
 import math
-import sqlite3
-from collections.abc import Callable, Collection, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Engine, Row, bindparam, case, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
 from trainops.core.cancellation import CancelRequest
 from trainops.core.epoch import EpochRecord
@@ -29,9 +28,9 @@ from trainops.core.operation import (
     WriteAck,
 )
 from trainops.core.progress import Phase, ProgressState
-from trainops.errors import ConflictError, NotFoundError, ServiceUnavailableError
-from trainops.store.engine import WRITE_OPTION
+from trainops.errors import ConflictError, NotFoundError
 from trainops.store.tables import STANDARD_COLUMNS, epoch_metrics, operations
+from trainops.store.transactions import reading, writing
 
 _METRIC_COLUMNS = (*STANDARD_COLUMNS, "duration", "timestamp", "extra", "non_finite")
 _LOCKED_COLUMNS = (
@@ -57,23 +56,6 @@ class OperationVersion:
     operation_id: str
     status: OperationStatus
     version: int
-
-
-@contextmanager
-def unavailable_as_domain_error() -> Iterator[None]:
-    """A database that is locked past the busy timeout, or unreachable, is a 503 the client may retry."""
-    try:
-        yield
-    except (OperationalError, sqlite3.OperationalError) as error:
-        # sqlite3's own error when SQLite's BEGIN IMMEDIATE (issued on the driver, see engine.py) times out
-        cause = error.orig if isinstance(error, OperationalError) else error
-        if isinstance(cause, sqlite3.Error) and "locked" not in str(cause) and "busy" not in str(cause):
-            raise  # a missing table or a broken file is not a reason to retry
-        raise ServiceUnavailableError(
-            f"the database is busy or unreachable ({str(cause).strip() or type(cause).__name__}); "
-            "nothing was changed, try again (a long write by another process holds SQLite's lock: "
-            "PostgreSQL serves many writers)"
-        ) from None
 
 
 def _not_found(operation_id: str) -> NotFoundError:
@@ -140,17 +122,11 @@ class OperationStore:
 
     # -- transactions ---------------------------------------------------------------------------------------
 
-    @contextmanager
-    def _reading(self) -> Iterator[Connection]:
-        with unavailable_as_domain_error(), self.engine.connect() as connection, connection.begin():
-            yield connection
+    def _reading(self) -> AbstractContextManager[Connection]:
+        return reading(self.engine)
 
-    @contextmanager
-    def _writing(self) -> Iterator[Connection]:
-        with unavailable_as_domain_error(), self.engine.connect() as connection:
-            connection.execution_options(**{WRITE_OPTION: True})
-            with connection.begin():
-                yield connection
+    def _writing(self) -> AbstractContextManager[Connection]:
+        return writing(self.engine)
 
     def _lock(self, connection: Connection, operation_id: str) -> Any:
         """The operation's row (the columns writes need), locked for the rest of the write transaction."""
