@@ -11,7 +11,9 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from trainops.errors import AuthenticationError, InvalidInputError
+from trainops.executors.local import LocalExecutor
 from trainops.service.operations import OperationsService
+from trainops.service.registry import ModelRegistry
 from trainops.settings import Settings
 
 
@@ -30,6 +32,22 @@ async def get_app_settings(request: Request) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+async def get_executor(request: Request) -> LocalExecutor:
+    executor: LocalExecutor = request.app.state.executor
+    return executor
+
+
+ExecutorDep = Annotated[LocalExecutor, Depends(get_executor)]
+
+
+async def get_registry(request: Request) -> ModelRegistry:
+    registry: ModelRegistry = request.app.state.registry
+    return registry
+
+
+RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 
 
 async def require_token(request: Request) -> None:

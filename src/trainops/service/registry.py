@@ -311,8 +311,7 @@ class ModelRegistry:
 
     def load(self, name: str) -> LoadedModel:
         """Load a model into the cache (reading and checking every file), and describe it."""
-        version = self._version(name, reload=True)
-        record = self.store.get(name)
+        record, version = self._loaded_version(name, reload=True)
         metrics = record.metrics
         return LoadedModel(
             model_name=name,
@@ -330,13 +329,14 @@ class ModelRegistry:
             ),
         )
 
-    def _version(self, name: str, *, reload: bool = False) -> ModelVersion:
+    def _loaded_version(self, name: str, *, reload: bool = False) -> tuple[ModelRecord, ModelVersion]:
+        """The model's record and its version, from the cache unless ``reload`` (or its files changed)."""
         record = self.store.get(check_model_name(name))
         with self._lock:
             cached = self._loaded.get(name)
             if cached is not None and cached[0] == record.version_path and not reload:
                 self._loaded.move_to_end(name)
-                return cached[1]
+                return record, cached[1]
         try:
             version = read_model_version(self.models_dir / record.version_path)
         except ArtifactError:
@@ -348,7 +348,7 @@ class ModelRegistry:
             self._loaded.move_to_end(name)
             while len(self._loaded) > self.cache_size:
                 self._loaded.popitem(last=False)
-        return version
+        return record, version
 
     @property
     def loaded(self) -> list[str]:
@@ -366,7 +366,7 @@ class ModelRegistry:
                 indicators' warm-up (the message gives the valid range).
             DataError: no data for the symbol.
         """
-        version = self._version(request.model_name)
+        _, version = self._loaded_version(request.model_name)
         symbol = normalize_symbol(request.symbol)
         timeframe = parse_timeframe(request.timeframe)
         base = version.config.timeframes[0]
@@ -438,8 +438,8 @@ class ModelRegistry:
 
     def delete(self, name: str) -> ModelSummary:
         """Forget a named model; its files go too unless another name points at the same version."""
-        summary = self.get(name)
-        record = self.store.delete(name)
+        record = self.store.delete(check_model_name(name))
+        summary = self._summary(record)
         with self._lock:
             self._loaded.pop(name, None)
         if self.store.references(record.version_path) == 0:

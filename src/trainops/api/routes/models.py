@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel
 
-from trainops.api.deps import call_blocking
+from trainops.api.deps import RegistryDep, call_blocking
 from trainops.api.responses import flat_envelope
 from trainops.service.registry import (
     LoadedModel,
-    ModelRegistry,
     ModelSummary,
     PredictionAnswer,
     PredictRequest,
@@ -25,14 +24,6 @@ router = APIRouter(prefix="/models", tags=["models"])
 # ``:path`` so that a name holding an encoded slash (``..%2F..%2Fetc``) still reaches the route and is refused
 # with the naming rule, instead of matching no route at all.
 ModelName = Annotated[str, Path(max_length=256, description="the model's name")]
-
-
-async def get_registry(request: Request) -> ModelRegistry:
-    registry: ModelRegistry = request.app.state.registry
-    return registry
-
-
-RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 
 
 class ModelList(BaseModel):

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Path, Response
 
-from trainops.api.deps import ServiceDep, SettingsDep, call_blocking
+from trainops.api.deps import ExecutorDep, ServiceDep, SettingsDep, call_blocking
 from trainops.api.responses import flat_envelope
-from trainops.executors.local import LocalExecutor
 from trainops.service.training import (
     TrainingPerformance,
     TrainingRequest,
@@ -27,14 +26,6 @@ from trainops.service.workers import this_worker
 router = APIRouter(prefix="/training", tags=["training"])
 
 TaskId = Annotated[str, Path(max_length=64, description="the operation id returned by /training/start")]
-
-
-async def get_executor(request: Request) -> LocalExecutor:
-    executor: LocalExecutor = request.app.state.executor
-    return executor
-
-
-ExecutorDep = Annotated[LocalExecutor, Depends(get_executor)]
 
 
 @router.post("/start", response_model=TrainingStarted)
