@@ -460,7 +460,8 @@ def _first_bar_from(bars: pd.DataFrame, moment: date | datetime, first: pd.Times
         stamp = stamp.tz_convert("UTC").tz_localize(None)
     last = pd.Timestamp(bars.index[-1])
     valid = f"predictions are possible from {first.isoformat()} to {last.isoformat()}"
-    if stamp < first.normalize() if not isinstance(moment, datetime) else stamp < first:
+    earliest = first if isinstance(moment, datetime) else first.normalize()  # a date: any bar of that day
+    if stamp < earliest:
         raise InvalidInputError(
             f"start_date {moment} is before the first bar with complete features (the indicators' warm-up); {valid}",
             details={"first": first.isoformat(), "last": last.isoformat()},
