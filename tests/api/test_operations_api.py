@@ -443,3 +443,117 @@ def test_operations_registered_over_the_api_are_external(api: httpx.Client) -> N
     metadata = api.get(f"/operations/{operation_id}").json()["data"]["metadata"]
     assert metadata["executor"] == "external"  # so a server restart's orphan recovery never touches it
     assert metadata["worker"] == "host:1"
+
+
+# -- POST /operations/{id}/diagnose: a dry run of a policy -------------------------------------------------------
+
+PLATEAU = [1.0] + [0.5] * 14
+"""Best at epoch 1, then flat: patience 3 stops at epoch 4, patience 20 never does."""
+
+
+def plateau_run(api: httpx.Client, total_epochs: int = 30) -> str:
+    operation_id = create(api, total_epochs=total_epochs)
+    epochs = [{"epoch": epoch, "val_loss": value} for epoch, value in enumerate(PLATEAU)]
+    assert api.post(f"/operations/{operation_id}/metrics", json={"epochs": epochs}).status_code == 200
+    return operation_id
+
+
+def test_diagnose_replays_a_policy_over_the_stored_history(api: httpx.Client) -> None:
+    operation_id = plateau_run(api)
+
+    response = api.post(f"/operations/{operation_id}/diagnose", json={"policy": {"patience": 3}})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["success"] is True
+    assert set(body) == {"success", "data"}  # a read: no cancel fields
+    replay = body["data"]
+    assert (replay["stop_epoch"], replay["restore_epoch"], replay["epochs_saved"]) == (4, 1, 25)
+    assert replay["stop_reason"]
+    assert replay["policy"]["patience"] == 3 and replay["policy"]["monitor"] == "val_loss"
+    assert replay["total_epochs_planned"] == 30
+    assert replay["epochs_replayed"] == 15
+    steps = replay["steps"]
+    assert [step["epoch"] for step in steps] == list(range(15))
+    assert set(steps[4]) == {"epoch", "action", "reason", "restore_epoch", "rules"}
+    assert [step["action"] for step in steps[3:5]] == ["continue", "stop_and_restore_best"]
+    assert "plateau" in steps[4]["rules"]
+
+    patient = api.post(f"/operations/{operation_id}/diagnose", json={"policy": {"patience": 20}}).json()["data"]
+    assert (patient["stop_epoch"], patient["restore_epoch"], patient["epochs_saved"]) == (None, None, None)
+    assert {step["action"] for step in patient["steps"]} == {"continue"}
+
+
+def test_diagnose_defaults_and_plan_override(api: httpx.Client) -> None:
+    operation_id = plateau_run(api)
+
+    for request in ({}, {"content": b""}, {"json": {}}, {"json": {"policy": {}}}):
+        response = api.post(f"/operations/{operation_id}/diagnose", **request)  # type: ignore[arg-type]
+        assert response.status_code == 200, request
+        data = response.json()["data"]
+        assert data["policy"]["patience"] == 10  # the default policy
+        assert data["stop_epoch"] == 11
+    longer = api.post(
+        f"/operations/{operation_id}/diagnose", json={"policy": {"patience": 3}, "total_epochs_planned": 100}
+    ).json()["data"]
+    assert (longer["total_epochs_planned"], longer["epochs_saved"]) == (100, 95)
+
+    unplanned = plateau_run(api, total_epochs=1)
+    # the operation's own plan (1 epoch, exceeded) leaves nothing to save
+    assert (
+        api.post(f"/operations/{unplanned}/diagnose", json={"policy": {"patience": 3}}).json()["data"]["epochs_saved"]
+        == 0
+    )
+
+
+def test_diagnose_writes_nothing(api: httpx.Client) -> None:
+    operation_id = plateau_run(api)
+    before = api.get(f"/operations/{operation_id}")
+    metrics = api.get(f"/operations/{operation_id}/metrics")
+
+    for policy in ({"patience": 3}, {"patience": 20}, {"check_finite": False}):
+        assert api.post(f"/operations/{operation_id}/diagnose", json={"policy": policy}).status_code == 200
+
+    assert api.get(f"/operations/{operation_id}").json() == before.json()  # status, updated_at, heartbeat, ...
+    # the ETag follows the operation's version: unchanged history, unchanged version
+    unchanged = api.get(f"/operations/{operation_id}/metrics", headers={"If-None-Match": metrics.headers["etag"]})
+    assert unchanged.status_code == 304
+    pending = create(api)
+    assert api.post(f"/operations/{pending}/diagnose").json()["data"]["epochs_replayed"] == 0
+    assert api.get(f"/operations/{pending}").json()["data"]["status"] == "pending"  # not started by a dry run
+
+
+def test_diagnose_an_unknown_operation_is_404(api: httpx.Client) -> None:
+    missing = "op_training_20250101_000000_00000000"
+    response = api.post(f"/operations/{missing}/diagnose", json={"policy": {"patience": 3}})
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    assert missing in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        pytest.param({"policy": {"patience": 0}}, "policy.patience: Input should be greater than or equal", id="0"),
+        pytest.param({"policy": {"bogus": 1}}, "policy.bogus: Extra inputs are not permitted", id="field"),
+        pytest.param({"policy": {"mode": "up"}}, "policy.mode: Input should be 'min', 'max' or 'auto'", id="mode"),
+        pytest.param({"policy": {"window": 2}}, "policy.window: Input should be greater than or equal", id="window"),
+        pytest.param({"policy": "patience=3"}, "policy: Input should be a valid dictionary", id="not-an-object"),
+        pytest.param({"total_epochs_planned": 0}, "total_epochs_planned: Input should be greater than", id="plan"),
+        pytest.param({"patience": 3}, "patience: Extra inputs are not permitted", id="policy-outside-policy"),
+    ],
+)
+def test_diagnose_refuses_a_bad_policy_with_a_clear_422(api: httpx.Client, body: object, message: str) -> None:
+    operation_id = plateau_run(api)
+    response = api.post(f"/operations/{operation_id}/diagnose", json=body)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "invalid_input"
+    assert message in error["message"]
+
+
+def test_diagnose_refuses_malformed_json(api: httpx.Client) -> None:
+    operation_id = plateau_run(api)
+    response = post_raw(api, f"/operations/{operation_id}/diagnose", "{policy: 3")
+    assert response.status_code == 422
+    assert response.json()["success"] is False

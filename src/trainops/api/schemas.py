@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from trainops.core.epoch import EpochRecord
 from trainops.core.operation import OPERATION_TYPE_PATTERN, OperationMetadata
+from trainops.core.policy import MonitorPolicy
+from trainops.service.operations import MAX_PLANNED_EPOCHS
 
 
 class CreateOperationRequest(BaseModel):
@@ -47,3 +49,19 @@ class StartRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     worker: str | None = Field(None, max_length=256)
+
+
+class DiagnoseRequest(BaseModel):
+    """A policy to replay over an operation's stored history (``POST /operations/{id}/diagnose``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    policy: MonitorPolicy = Field(
+        default_factory=lambda: MonitorPolicy(), description="the policy to try; fields left out keep their defaults"
+    )
+    total_epochs_planned: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_PLANNED_EPOCHS,
+        description="the run's planned length; the operation's total_epochs by default",
+    )

@@ -15,6 +15,7 @@ from trainops.api.schemas import (
     CancelRequestBody,
     CompleteRequest,
     CreateOperationRequest,
+    DiagnoseRequest,
     EpochBatch,
     StartRequest,
 )
@@ -23,6 +24,7 @@ from trainops.core.epoch import EpochRecord
 from trainops.core.operation import Operation, OperationPage, OperationStatus, WriteAck
 from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
+from trainops.core.replay import Replay
 from trainops.errors import InvalidInputError
 from trainops.service.operations import MAX_LIST_OFFSET, OperationResults
 
@@ -232,6 +234,21 @@ async def get_metrics(
     else:
         version, metrics = await call_blocking(snapshot)  # loading and analysing a history is not a quick read
     return envelope(metrics, headers={"ETag": _etag(operation_id, version, query_key), "Cache-Control": "no-cache"})
+
+
+@router.post("/{operation_id}/diagnose", response_model=Envelope[Replay])
+async def diagnose(
+    operation_id: OperationId, service: ServiceDep, body: Annotated[DiagnoseRequest | None, Body()] = None
+) -> Response:
+    """A dry run of a diagnosis policy: what it would have recommended at every epoch of the stored history, the
+    epoch it would have stopped at and why, the epoch it would restore and the epochs it would have saved.
+    Nothing is written. The body is optional: ``{"policy": {"patience": 5}, "total_epochs_planned": 100}``."""
+    request = body or DiagnoseRequest()
+    replayed = partial(
+        service.diagnose, operation_id, request.policy, total_epochs_planned=request.total_epochs_planned
+    )
+    # one analysis per epoch: CPU work that must not hold the event loop, even on SQLite
+    return envelope(await call_blocking(replayed))
 
 
 def _etag(operation_id: str, version: int, query_key: str) -> str:
