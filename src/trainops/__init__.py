@@ -18,9 +18,12 @@ from trainops.core import (
     OperationMetrics,
     OperationStatus,
     ProgressState,
+    Replay,
+    ReplayStep,
     Reporter,
     TrainingMetrics,
     analyze,
+    replay,
 )
 from trainops.errors import (
     ConflictError,
@@ -50,6 +53,8 @@ __all__ = [
     "OperationMetrics",
     "OperationStatus",
     "ProgressState",
+    "Replay",
+    "ReplayStep",
     "Reporter",
     "Run",
     "TrainOps",
@@ -58,4 +63,5 @@ __all__ = [
     "__version__",
     "analyze",
     "connect",
+    "replay",
 ]

@@ -20,6 +20,7 @@ from trainops import (
     OperationCancelledError,
     OperationStatus,
     ProgressState,
+    Replay,
     TrainOps,
 )
 from trainops.core.operation import looks_like_operation_id
@@ -126,6 +127,77 @@ def test_policy_changes_the_diagnosis(ops: TrainOps) -> None:
     assert impatient.is_plateaued
     assert impatient.recommendation.action is Action.STOP_AND_RESTORE_BEST
     assert impatient.recommendation.restore_epoch == 1
+
+
+def plateau_history() -> list[EpochRecord]:
+    """Best at epoch 1, then flat: patience 3 would have stopped at epoch 4, patience 20 never."""
+    return [EpochRecord(epoch=e, val_loss=0.5 if e else 1.0) for e in range(15)]
+
+
+def test_diagnose_replays_a_policy_and_changes_nothing(ops: TrainOps) -> None:
+    operation = ops.create_operation(total_epochs=30)
+    ops.add_epochs(operation.operation_id, plateau_history())
+    before = ops.get_operation(operation.operation_id)
+    metrics_before = ops.get_metrics(operation.operation_id)
+
+    impatient = ops.diagnose(operation.operation_id, MonitorPolicy(patience=3))
+    patient = ops.diagnose(operation.operation_id, {"patience": 20})
+
+    assert isinstance(impatient, Replay)
+    assert (impatient.stop_epoch, impatient.restore_epoch, impatient.epochs_saved) == (4, 1, 25)
+    assert impatient.stop_reason
+    assert impatient.policy == MonitorPolicy(patience=3)
+    assert impatient.total_epochs_planned == 30
+    assert [step.epoch for step in impatient.steps] == list(range(15))
+    assert impatient.steps[4].action is Action.STOP_AND_RESTORE_BEST and "plateau" in impatient.steps[4].rules
+    assert (patient.stop_epoch, patient.restore_epoch, patient.epochs_saved) == (None, None, None)
+    assert {step.action for step in patient.steps} == {Action.CONTINUE}
+    # a dry run: the operation and its history are as they were
+    assert ops.get_operation(operation.operation_id) == before
+    assert ops.get_metrics(operation.operation_id) == metrics_before
+
+
+def test_diagnose_takes_a_policy_as_a_model_or_a_mapping_and_a_plan(ops: TrainOps) -> None:
+    operation = ops.create_operation(total_epochs=30)
+    ops.add_epochs(operation.operation_id, plateau_history())
+
+    as_model = ops.diagnose(operation.operation_id, MonitorPolicy(patience=3, min_delta=0.01))
+    as_mapping = ops.diagnose(operation.operation_id, {"patience": 3, "min_delta": 0.01})
+    default = ops.diagnose(operation.operation_id)
+    planned = ops.diagnose(operation.operation_id, {"patience": 3}, total_epochs_planned=100)
+
+    assert as_model == as_mapping
+    assert default.policy == MonitorPolicy() and default.stop_epoch == 11
+    assert (planned.total_epochs_planned, planned.epochs_saved) == (100, 95)
+
+
+def test_diagnose_a_pending_operation_leaves_it_pending(ops: TrainOps) -> None:
+    operation = ops.create_operation()
+
+    replayed = ops.diagnose(operation.operation_id, {"patience": 1})
+
+    assert (replayed.epochs_replayed, replayed.steps, replayed.stop_epoch) == (0, [], None)
+    assert ops.get_operation(operation.operation_id) == operation
+
+
+def test_diagnose_refuses_unknown_ids_bad_policies_and_overlong_histories(
+    ops: TrainOps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    operation = ops.create_operation()
+    ops.add_epochs(operation.operation_id, plateau_history())
+
+    with pytest.raises(NotFoundError, match="op_training_20250101_000000_deadbeef"):
+        ops.diagnose("op_training_20250101_000000_deadbeef")
+    with pytest.raises(InvalidInputError, match=r"policy\.patience: Input should be greater than or equal to 1"):
+        ops.diagnose(operation.operation_id, {"patience": 0})
+    with pytest.raises(InvalidInputError, match=r"policy\.patiense: Extra inputs are not permitted"):
+        ops.diagnose(operation.operation_id, {"patiense": 3})
+    with pytest.raises(InvalidInputError, match="total_epochs_planned"):
+        ops.diagnose(operation.operation_id, total_epochs_planned=0)
+    # the server of the http transport runs in this process, so the limit it reads is patched too
+    monkeypatch.setattr("trainops.service.operations.MAX_REPLAY_EPOCHS", 10)
+    with pytest.raises(InvalidInputError, match=r"has 15 epochs; a replay .* takes at most 10\b"):
+        ops.diagnose(operation.operation_id)
 
 
 def test_cancel_reaches_the_trainer_and_the_run_ends_cancelled(ops: TrainOps) -> None:

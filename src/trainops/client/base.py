@@ -12,12 +12,16 @@ from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import Any, Literal, Self
 
+from pydantic import ValidationError
+
 from trainops.client.run import Run
 from trainops.core.diagnosis import OperationMetrics
 from trainops.core.epoch import EpochRecord
 from trainops.core.operation import Operation, OperationMetadata, OperationPage, OperationStatus, WriteAck
 from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
+from trainops.core.replay import Replay
+from trainops.errors import InvalidInputError
 from trainops.pipeline.data import DataFile
 from trainops.service.bootstrap import Health
 from trainops.service.operations import OperationResults
@@ -135,6 +139,38 @@ class TrainOps(ABC):
         """The epochs after ``since_epoch`` (all by default) and the diagnosis over the whole history."""
 
     @abstractmethod
+    def diagnose(
+        self,
+        operation_id: str,
+        policy: MonitorPolicy | dict[str, Any] | None = None,
+        *,
+        total_epochs_planned: int | None = None,
+    ) -> Replay:
+        """Replay a diagnosis policy over the operation's stored history: a dry run that changes nothing.
+
+        It answers "had this policy been watching, when would it have stopped the run, and why?": the
+        recommendation at every epoch, the first epoch it says stop (``stop_epoch``, ``stop_reason``), the
+        epoch whose weights it would keep (``restore_epoch``) and the epochs that stop would have saved.
+
+        Args:
+            operation_id: The operation whose history to replay.
+            policy: A :class:`MonitorPolicy`, or a mapping of its fields (those left out keep their defaults);
+                the defaults when ``None``.
+            total_epochs_planned: The run's planned length, for ``epochs_saved``; the operation's
+                ``total_epochs`` when ``None``.
+
+        Raises:
+            NotFoundError: no such operation.
+            InvalidInputError: a policy field that does not exist or a bad value (``patience`` 0), a
+                ``total_epochs_planned`` below 1, or a history too long to replay.
+
+        Example:
+            >>> replay = ops.diagnose(operation_id, {"patience": 3})  # doctest: +SKIP
+            >>> replay.stop_epoch, replay.restore_epoch, replay.epochs_saved  # doctest: +SKIP
+            (5, 2, 44)
+        """
+
+    @abstractmethod
     def get_results(self, operation_id: str) -> OperationResults:
         """A finished operation's results. Raises :class:`~trainops.errors.ConflictError` while it runs."""
 
@@ -230,3 +266,22 @@ class TrainOps(ABC):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def policy_of(policy: MonitorPolicy | dict[str, Any] | None) -> MonitorPolicy | None:
+    """A policy given as a :class:`MonitorPolicy` or a mapping of its fields, checked the same way on both
+    transports.
+
+    Raises:
+        InvalidInputError: an unknown field or a bad value, each named with what is wrong.
+    """
+    if policy is None or isinstance(policy, MonitorPolicy):
+        return policy
+    try:
+        return MonitorPolicy.model_validate(policy)
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            where = ".".join(["policy", *(str(part) for part in item["loc"])])
+            problems.append(f"{where}: {str(item['msg']).removeprefix('Value error, ')}")
+        raise InvalidInputError("; ".join(problems), details={"fields": sorted(MonitorPolicy.model_fields)}) from None

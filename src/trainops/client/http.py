@@ -16,13 +16,14 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel
 
-from trainops.client.base import TrainOps
+from trainops.client.base import TrainOps, policy_of
 from trainops.core.diagnosis import OperationMetrics
 from trainops.core.epoch import EpochRecord
 from trainops.core.operation import Operation, OperationMetadata, OperationPage, OperationStatus, WriteAck
 from trainops.core.payload import storable
 from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
+from trainops.core.replay import Replay
 from trainops.errors import (
     ConfigurationError,
     InvalidInputError,
@@ -269,6 +270,19 @@ class HttpTrainOps(TrainOps):
                 if len(self._etags) > 256:
                     self._etags.pop(next(iter(self._etags)))
         return metrics
+
+    def diagnose(
+        self,
+        operation_id: str,
+        policy: MonitorPolicy | dict[str, Any] | None = None,
+        *,
+        total_epochs_planned: int | None = None,
+    ) -> Replay:
+        checked = policy_of(policy)
+        # only the fields that differ from the defaults: a server of another version fills in the rest
+        fields = checked.model_dump(mode="json", exclude_defaults=True) if checked else {}
+        body = {"policy": fields, "total_epochs_planned": total_epochs_planned}
+        return Replay.model_validate(self._call("POST", f"/operations/{operation_id}/diagnose", body=body))
 
     def get_results(self, operation_id: str) -> OperationResults:
         return OperationResults.model_validate(self._call("GET", f"/operations/{operation_id}/results"))

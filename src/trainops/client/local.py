@@ -8,12 +8,13 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from trainops.client.base import TrainOps
+from trainops.client.base import TrainOps, policy_of
 from trainops.core.diagnosis import OperationMetrics
 from trainops.core.epoch import EpochRecord
 from trainops.core.operation import Operation, OperationMetadata, OperationPage, OperationStatus, WriteAck
 from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
+from trainops.core.replay import Replay
 from trainops.errors import InvalidInputError, ServiceUnavailableError, TrainOpsError
 from trainops.pipeline.data import DataFile, available_data
 from trainops.service.bootstrap import Health, check_health, open_registry
@@ -122,6 +123,15 @@ class LocalTrainOps(TrainOps):
         policy: MonitorPolicy | None = None,
     ) -> OperationMetrics:
         return self.service.metrics(operation_id, since_epoch=since_epoch, policy=policy)
+
+    def diagnose(
+        self,
+        operation_id: str,
+        policy: MonitorPolicy | dict[str, Any] | None = None,
+        *,
+        total_epochs_planned: int | None = None,
+    ) -> Replay:
+        return self.service.diagnose(operation_id, policy_of(policy), total_epochs_planned=total_epochs_planned)
 
     def get_results(self, operation_id: str) -> OperationResults:
         return self.service.results(operation_id)

@@ -26,6 +26,7 @@ from trainops.core.operation import (
 )
 from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import Phase, ProgressState, band_percentage
+from trainops.core.replay import Replay, ReplayStep, replay
 from trainops.core.reporter import NullReporter, Reporter
 
 __all__ = [
@@ -45,6 +46,8 @@ __all__ = [
     "Phase",
     "ProgressState",
     "Recommendation",
+    "Replay",
+    "ReplayStep",
     "Reporter",
     "Signal",
     "TrainingMetrics",
@@ -54,4 +57,5 @@ __all__ = [
     "analyze",
     "band_percentage",
     "new_operation_id",
+    "replay",
 ]
