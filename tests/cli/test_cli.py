@@ -81,6 +81,113 @@ def test_metrics_policy_options_change_the_verdict(service: OperationsService) -
     assert code == 2 and "use min, max or auto" in err
 
 
+def plateau_run(service: OperationsService) -> str:
+    """Best at epoch 1, then flat: patience 3 would have stopped at epoch 4, patience 20 never."""
+    operation = service.create(total_epochs=30)
+    service.add_epochs(operation.operation_id, [EpochRecord(epoch=e, val_loss=0.5 if e else 1.0) for e in range(15)])
+    return operation.operation_id
+
+
+def table_epochs(out: str) -> list[int]:
+    """The epochs of the table's rows (a row starts with its epoch; wrapped lines start with a blank cell)."""
+    cells = [line.strip("│┃ ").split("│")[0].strip() for line in out.splitlines() if line.startswith("│")]
+    return [int(cell) for cell in cells if cell.isdigit()]
+
+
+def test_diagnose_says_where_a_policy_would_have_stopped(service: OperationsService) -> None:
+    operation_id = plateau_run(service)
+    version = service.version(operation_id).version
+
+    code, out, _ = invoke("ops", "diagnose", operation_id, "--patience", "3")
+
+    assert code == 0
+    text = " ".join(out.split())
+    assert "patience=3" in text
+    assert "15 epoch(s) of 30 planned" in text
+    assert "would stop at epoch 4 (stop_and_restore_best)" in text
+    assert "restore epoch 1" in text and "saved 25 epoch(s)" in text
+    assert "where the advice changed (2 of 15 epochs; --all for every epoch)" in text
+    assert table_epochs(out) == [0, 4]  # only where the recommendation changed
+    assert "plateau" in out
+
+    code, out, _ = invoke("ops", "diagnose", operation_id, "--patience", "3", "--all")
+    assert code == 0 and table_epochs(out) == list(range(15))
+
+    code, out, _ = invoke("ops", "diagnose", operation_id, "--patience", "20")
+    assert code == 0
+    assert "never: it says continue through epoch 14" in " ".join(out.split())
+    assert table_epochs(out) == [0]
+    assert service.version(operation_id).version == version  # a dry run writes nothing
+
+
+def test_diagnose_json_and_policy_options(service: OperationsService) -> None:
+    operation_id = plateau_run(service)
+
+    code, out, _ = invoke(
+        "ops",
+        "diagnose",
+        operation_id,
+        "--patience",
+        "3",
+        "--planned",
+        "100",
+        "--min-delta",
+        "0.001",
+        "--window",
+        "5",
+        "--monitor",
+        "val_loss",
+        "--mode",
+        "min",
+        "--divergence-threshold",
+        "50",
+        "--divergence-factor",
+        "4",
+        "--no-check-finite",
+        "--json",
+    )
+
+    assert code == 0
+    replay = json.loads(out)
+    assert (replay["stop_epoch"], replay["restore_epoch"], replay["epochs_saved"]) == (4, 1, 95)
+    assert replay["total_epochs_planned"] == 100
+    assert len(replay["steps"]) == 15
+    assert {key: replay["policy"][key] for key in ("patience", "min_delta", "window", "monitor", "mode")} == {
+        "patience": 3,
+        "min_delta": 0.001,
+        "window": 5,
+        "monitor": "val_loss",
+        "mode": "min",
+    }
+    assert replay["policy"]["divergence_threshold"] == 50.0
+    assert replay["policy"]["divergence_factor"] == 4.0
+    assert replay["policy"]["check_finite"] is False
+
+
+def test_diagnose_errors(service: OperationsService) -> None:
+    code, out, err = invoke("ops", "diagnose", "op_training_20250101_000000_00000000")
+    assert code == 1 and err.startswith("Error: no operation")
+    assert "Traceback" not in out + err
+
+    operation_id = plateau_run(service)
+    code, _, err = invoke("ops", "diagnose", operation_id, "--mode", "sideways")
+    assert code == 2 and "use min, max or auto" in err
+    code, _, err = invoke("ops", "diagnose", operation_id, "--patience", "0")
+    assert code == 2 and "--patience" in err
+    code, _, err = invoke("ops", "diagnose", operation_id, "--planned", "0")
+    assert code == 2 and "--planned" in err
+
+    empty = service.create().operation_id
+    code, out, _ = invoke("ops", "diagnose", empty)
+    assert code == 0 and "No epochs recorded yet" in out
+
+
+def test_diagnose_works_against_a_server(live_server: LiveServer, service: OperationsService) -> None:
+    operation_id = plateau_run(service)
+    code, out, _ = invoke("ops", "diagnose", operation_id, "--patience", "3", "--url", live_server.url, "--json")
+    assert code == 0 and json.loads(out)["stop_epoch"] == 4
+
+
 def test_cancel(service: OperationsService) -> None:
     operation = service.create()
     service.start(operation.operation_id)
@@ -110,6 +217,19 @@ def test_errors_are_one_line_messages_not_tracebacks(service: OperationsService)
         pytest.param(["metrics", "{done}", "--monitor", ""], "monitor: String should have at least 1", id="monitor"),
         pytest.param(["metrics", "{done}", "--min-delta", "inf"], "min_delta: Input should be a finite", id="delta"),
         pytest.param(["metrics", "{done}", "--patience", "200000"], "patience: Input should be less", id="patience"),
+        pytest.param(
+            ["diagnose", "{done}", "--divergence-factor", "1"],
+            "divergence_factor: Input should be greater than 1",
+            id="factor",
+        ),
+        pytest.param(
+            ["diagnose", "{done}", "--window", "100001"], "window: Input should be less", id="diagnose-window"
+        ),
+        pytest.param(
+            ["diagnose", "{done}", "--divergence-threshold", "nan"],
+            "divergence_threshold: Input should be a finite",
+            id="threshold",
+        ),
         pytest.param(["list", "--url", "localhost:8000"], "needs http:// or https://", id="url-scheme"),
         pytest.param(["list", "--url", "http:///no-host"], "is not usable", id="url-host"),
         pytest.param(["list", "--offset", "99999999999999999999"], "offset must be between 0 and", id="offset"),

@@ -1,9 +1,9 @@
-"""``trainops ops``: list, show, follow and cancel operations."""
+"""``trainops ops``: list, show, follow, diagnose and cancel operations."""
 
 from __future__ import annotations
 
 import time
-from typing import Annotated, Literal
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -17,27 +17,42 @@ from trainops.cli.render import (
     operation_panel,
     operations_table,
     percentage,
+    replay_panel,
+    replay_table,
     signal_text,
     status_text,
 )
 from trainops.client import TrainOps
 from trainops.core.operation import OperationStatus
 from trainops.core.policy import MonitorPolicy
+from trainops.core.recommendation_changes import recommendation_changes
 
 app = typer.Typer(help="Inspect, follow and cancel operations.", no_args_is_help=True)
+
+DEFAULT_POLICY = MonitorPolicy()
+"""Where the policy options take their defaults, so the CLI never drifts from the library's."""
 
 MonitorOption = Annotated[str, typer.Option(help="Metric the diagnosis judges by.")]
 ModeOption = Annotated[str, typer.Option(help="min (lower is better), max, or auto (max for accuracy-like names).")]
 PatienceOption = Annotated[int, typer.Option(min=1, help="Epochs without improvement before a run counts as stalled.")]
 MinDeltaOption = Annotated[float, typer.Option(min=0.0, help="Smallest change that counts as an improvement.")]
 WindowOption = Annotated[int, typer.Option(min=3, help="Recent epochs the trend and overfitting tests look at.")]
+DivergenceThresholdOption = Annotated[
+    float | None,
+    typer.Option(help="A monitored value past this (above it in min mode) means the run diverged; unset: no test."),
+]
+DivergenceFactorOption = Annotated[
+    float, typer.Option(help="A loss above this multiple of its best means the run blew up (more than 1).")
+]
+CheckFiniteOption = Annotated[
+    bool, typer.Option("--check-finite/--no-check-finite", help="Treat NaN or infinite values as divergence.")
+]
 
 
-def _policy(monitor: str, mode: str, patience: int, min_delta: float, window: int) -> MonitorPolicy:
+def _policy(mode: str, **fields: Any) -> MonitorPolicy:
     if mode not in ("min", "max", "auto"):
         raise typer.BadParameter(f"{mode!r}: use min, max or auto", param_hint="--mode")
-    checked: Literal["min", "max", "auto"] = mode  # type: ignore[assignment]
-    return MonitorPolicy(monitor=monitor, mode=checked, patience=patience, min_delta=min_delta, window=window)
+    return MonitorPolicy.model_validate({"mode": mode, **fields})
 
 
 @app.command("list")
@@ -92,11 +107,11 @@ def show(
 def metrics(
     operation_id: Annotated[str, typer.Argument(help="Operation id.")],
     since_epoch: Annotated[int | None, typer.Option(help="Only epochs after this one.")] = None,
-    monitor: MonitorOption = "val_loss",
-    mode: ModeOption = "auto",
-    patience: PatienceOption = 10,
-    min_delta: MinDeltaOption = 0.0,
-    window: WindowOption = 10,
+    monitor: MonitorOption = DEFAULT_POLICY.monitor,
+    mode: ModeOption = DEFAULT_POLICY.mode,
+    patience: PatienceOption = DEFAULT_POLICY.patience,
+    min_delta: MinDeltaOption = DEFAULT_POLICY.min_delta,
+    window: WindowOption = DEFAULT_POLICY.window,
     url: UrlOption = None,
     token: TokenOption = None,
     json: JsonOption = False,
@@ -106,7 +121,7 @@ def metrics(
 
     Example: trainops ops metrics op_training_20250610_123456_ab12cd34 --patience 5
     """
-    policy = _policy(monitor, mode, patience, min_delta, window)
+    policy = _policy(mode, monitor=monitor, patience=patience, min_delta=min_delta, window=window)
     with open_client(url, token) as ops:
         result = ops.get_metrics(operation_id, since_epoch=since_epoch, policy=policy)
     if json:
@@ -118,6 +133,63 @@ def metrics(
     if block.epochs:
         console.print(epochs_table(block.epochs, block.best_epoch))
     console.print(diagnosis_panel(block))
+
+
+@app.command()
+def diagnose(
+    operation_id: Annotated[str, typer.Argument(help="Operation id.")],
+    monitor: MonitorOption = DEFAULT_POLICY.monitor,
+    mode: ModeOption = DEFAULT_POLICY.mode,
+    patience: PatienceOption = DEFAULT_POLICY.patience,
+    min_delta: MinDeltaOption = DEFAULT_POLICY.min_delta,
+    window: WindowOption = DEFAULT_POLICY.window,
+    divergence_threshold: DivergenceThresholdOption = DEFAULT_POLICY.divergence_threshold,
+    divergence_factor: DivergenceFactorOption = DEFAULT_POLICY.divergence_factor,
+    check_finite: CheckFiniteOption = DEFAULT_POLICY.check_finite,
+    planned: Annotated[
+        int | None, typer.Option(min=1, help="The run's planned epochs, for the epochs saved (default: its own).")
+    ] = None,
+    every_epoch: Annotated[
+        bool, typer.Option("--all", help="Show every epoch, not only where the advice changed.")
+    ] = False,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Dry-run a diagnosis policy over a run's recorded history: where it would have stopped the run and why,
+    the epoch it would restore and the epochs it would have saved. Nothing is changed.
+
+    Use it to choose a patience (or other setting) before trusting it to stop runs.
+
+    Example: trainops ops diagnose op_training_20250610_123456_ab12cd34 --patience 5 --min-delta 0.001
+    """
+    policy = _policy(
+        mode,
+        monitor=monitor,
+        patience=patience,
+        min_delta=min_delta,
+        window=window,
+        divergence_threshold=divergence_threshold,
+        divergence_factor=divergence_factor,
+        check_finite=check_finite,
+    )
+    with open_client(url, token) as ops:
+        replay = ops.diagnose(operation_id, policy, total_epochs_planned=planned)
+    if json:
+        print_json(replay)
+        return
+    console.print(replay_panel(operation_id, replay))
+    if not replay.steps:
+        console.print(f"No epochs recorded yet; try again once {operation_id} has reported some.")
+        return
+    if every_epoch:
+        title = f"every epoch ({len(replay.steps)})"
+        steps = replay.steps
+    else:
+        steps = recommendation_changes(replay.steps)
+        title = f"where the advice changed ({len(steps)} of {len(replay.steps)} epochs; --all for every epoch)"
+    width = console.width if every_epoch else None
+    console.print(replay_table(steps, replay.stop_epoch, title=title, one_line_within=width))
 
 
 @app.command()

@@ -16,6 +16,8 @@ from rich.text import Text
 from trainops.core.diagnosis import Action, Signal, TrainingMetrics
 from trainops.core.epoch import STANDARD_METRICS, EpochRecord
 from trainops.core.operation import Operation, OperationPage, OperationStatus
+from trainops.core.policy import MonitorPolicy
+from trainops.core.replay import Replay, ReplayStep
 
 STATUS_STYLE = {
     OperationStatus.PENDING: "yellow",
@@ -244,3 +246,74 @@ def diagnosis_panel(metrics: TrainingMetrics) -> Panel:
     grid.add_row("recommendation", Text(action.value, style=f"bold {ACTION_STYLE[action]}"))
     grid.add_row("", metrics.recommendation.reason)
     return Panel(Group(grid), title="diagnosis", title_align="left")
+
+
+def policy_text(policy: MonitorPolicy) -> str:
+    """The metric judged and its direction, then only the settings that differ from the defaults."""
+    changed = policy.model_dump(exclude_defaults=True, exclude={"monitor", "mode"})
+    settings = ", ".join(f"{name}={brief(value)}" for name, value in changed.items()) or "default settings"
+    return f"{policy.monitor} ({policy.resolved_mode}), {settings}"
+
+
+def replay_panel(operation_id: str, replay: Replay) -> Panel:
+    """Where a replayed policy would have stopped the run, why, and what the stop would have kept and saved."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row("policy", policy_text(replay.policy))
+    planned = f" of {replay.total_epochs_planned} planned" if replay.total_epochs_planned else ""
+    grid.add_row("replayed", f"{replay.epochs_replayed} epoch(s){planned}")
+    stop = next((step for step in replay.steps if step.epoch == replay.stop_epoch), None)
+    if stop is None:
+        last = f" through epoch {replay.steps[-1].epoch}" if replay.steps else ""
+        grid.add_row("would stop", Text(f"never: it says continue{last}", style="green"))
+    else:
+        grid.add_row(
+            "would stop", Text(f"at epoch {stop.epoch} ({stop.action.value})", style=ACTION_STYLE[stop.action])
+        )
+        grid.add_row("why", replay.stop_reason or "-")
+        grid.add_row("restore", "-" if replay.restore_epoch is None else f"epoch {replay.restore_epoch}")
+        grid.add_row("saved", f"{replay.epochs_saved} epoch(s)")
+    return Panel(grid, title=f"dry run on {operation_id}", title_align="left")
+
+
+def replay_table(
+    steps: Sequence[ReplayStep], stop_epoch: int | None, *, title: str, one_line_within: int | None = None
+) -> Table:
+    """One row per step: the action, the epoch it would restore, the rules that fired and the reason.
+
+    With ``one_line_within`` (a terminal width) every row is one line, for a row per epoch: the reason is cut to
+    what the other columns leave, and left out when that is too little to read.
+    """
+    rows = [
+        [
+            str(step.epoch),
+            step.action.value,
+            "-" if step.restore_epoch is None else str(step.restore_epoch),
+            ", ".join(step.rules) or "-",
+        ]
+        for step in steps
+    ]
+    headings = ["epoch", "action", "restore", "rules"]
+    reason_width: int | None = None
+    if one_line_within is not None:
+        widths = [max([len(heading), *(len(row[i]) for row in rows)]) for i, heading in enumerate(headings)]
+        # five columns: a space either side of each, a border after each and one before the first
+        reason_width = one_line_within - sum(widths) - 3 * 5 - 1
+    show_reason = reason_width is None or reason_width >= 20
+    table = Table(title=title, title_justify="left")
+    table.add_column("epoch", justify="right", no_wrap=True)
+    table.add_column("action", no_wrap=True)
+    table.add_column("restore", justify="right", no_wrap=True)
+    table.add_column("rules", no_wrap=reason_width is not None)
+    if show_reason:
+        table.add_column("reason", no_wrap=reason_width is not None)
+    for step, (epoch, action, restore, rules) in zip(steps, rows, strict=True):
+        cells: list[str | Text] = [epoch, Text(action, style=ACTION_STYLE[step.action]), restore, rules]
+        if show_reason:
+            reason = Text(step.reason)
+            if reason_width is not None:
+                reason.truncate(reason_width, overflow="ellipsis")
+            cells.append(reason)
+        table.add_row(*cells, style="bold" if step.epoch == stop_epoch else None)
+    return table
