@@ -43,6 +43,7 @@ EVERY_TOOL = {
     "list_operations",
     "get_operation_status",
     "get_training_metrics",
+    "replay_diagnosis",
     "cancel_operation",
     "get_operation_results",
     "get_model_performance",
@@ -258,6 +259,39 @@ def test_compare_runs_says_which_is_better_and_why(agent: Agent, home: Home) -> 
     assert comparison["runs"][1]["final_metrics"] == {"train_loss": 0.55, "val_loss": pytest.approx(0.6)}
 
     assert "list_operations" in agent.error("compare_runs", operation_ids=[ids[0], UNKNOWN_ID])
+
+
+def test_replay_diagnosis_dry_runs_a_policy(agent: Agent, home: Home) -> None:
+    with trainops.connect(settings=home.settings) as ops:
+        operation = ops.create_operation(total_epochs=30)
+        ops.add_epochs(
+            operation.operation_id, [trainops.EpochRecord(epoch=e, val_loss=0.5 if e else 1.0) for e in range(15)]
+        )
+    before = agent.call("get_operation_status", operation_id=operation.operation_id)
+
+    impatient = agent.call("replay_diagnosis", operation_id=operation.operation_id, policy={"patience": 3})
+    patient = agent.call("replay_diagnosis", operation_id=operation.operation_id, policy={"patience": 20})
+    every = agent.call(
+        "replay_diagnosis", operation_id=operation.operation_id, total_epochs_planned=100, every_epoch=True
+    )
+
+    assert (impatient["stop_epoch"], impatient["restore_epoch"], impatient["epochs_saved"]) == (4, 1, 25)
+    assert impatient["stop_reason"] and impatient["policy"]["patience"] == 3
+    assert [step["epoch"] for step in impatient["changes"]] == [0, 4]
+    assert impatient["changes"][1]["action"] == "stop_and_restore_best"
+    assert "plateau" in impatient["changes"][1]["rules"]
+    assert "steps" not in impatient  # every epoch only when asked
+    assert (patient["stop_epoch"], patient["epochs_saved"]) == (None, None)
+    assert [step["action"] for step in patient["changes"]] == ["continue"]
+    assert len(every["steps"]) == every["epochs_replayed"] == 15
+    assert (every["stop_epoch"], every["epochs_saved"]) == (11, 88)  # the default patience of 10
+    assert agent.call("get_operation_status", operation_id=operation.operation_id) == before  # nothing changed
+
+    assert "list_operations" in agent.error("replay_diagnosis", operation_id=UNKNOWN_ID)
+    bad = agent.error("replay_diagnosis", operation_id=operation.operation_id, policy={"patience": 0})
+    assert "patience" in bad and "greater than or equal to 1" in bad
+    unknown = agent.error("replay_diagnosis", operation_id=operation.operation_id, policy={"patiense": 3})
+    assert "patiense" in unknown and "Extra inputs are not permitted" in unknown
 
 
 # -- errors --------------------------------------------------------------------------------------------------------

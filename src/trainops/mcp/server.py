@@ -29,6 +29,7 @@ from trainops.client import TrainOps, connect
 from trainops.core.numbers import format_metric
 from trainops.core.operation import Operation, OperationStatus
 from trainops.core.policy import MonitorPolicy
+from trainops.core.recommendation_changes import recommendation_changes
 from trainops.errors import ConfigurationError, NotFoundError, TrainOpsError
 from trainops.mcp.compare import compare_runs as compare
 from trainops.service.registry import PredictRequest, SaveModelRequest
@@ -48,6 +49,7 @@ READ_TOOLS: tuple[str, ...] = (
     "list_operations",
     "get_operation_status",
     "get_training_metrics",
+    "replay_diagnosis",
     "get_operation_results",
     "get_model_performance",
     "compare_runs",
@@ -66,8 +68,9 @@ Typical loop: list_strategies and list_data -> start_training (returns task_id, 
 poll get_training_metrics with since_epoch = the last epoch you saw (it returns only newer epochs, and the
 diagnosis over the whole history) -> when diagnosis.recommendation.action is 'stop' or 'stop_and_restore_best',
 call cancel_operation with the recommendation's reason -> poll get_operation_status until it ends ->
-get_model_performance, compare_runs, save_model, predict. Operation ids look like op_training_20250610_123456_ab12cd34;
-list_operations shows them."""
+get_model_performance, compare_runs, save_model, predict. To choose a patience (or other setting) before trusting
+it, replay_diagnosis shows when a policy would have stopped a run, changing nothing. Operation ids look like
+op_training_20250610_123456_ab12cd34; list_operations shows them."""
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -354,6 +357,40 @@ class TrainOpsTools:
         chosen = {name: value for name, value in given.items() if value is not None}
         policy = MonitorPolicy.model_validate(chosen) if chosen else None
         return _dump(self._ops.get_metrics(operation_id, since_epoch=since_epoch, policy=policy))
+
+    @_tool_errors
+    def replay_diagnosis(
+        self,
+        operation_id: str,
+        policy: MonitorPolicy | None = None,
+        total_epochs_planned: Annotated[int | None, Field(ge=1)] = None,
+        every_epoch: bool = False,
+    ) -> dict[str, Any]:
+        """Dry-run a diagnosis policy over a run's recorded epochs: when would it have said stop, and why? Changes
+        nothing (the run keeps going; nothing is stored). Use it to choose a policy before acting on one: try
+        patience 3, 5 and 10 on a finished or running run, then poll get_training_metrics with the one you trust.
+
+        Args:
+            operation_id: The run.
+            policy: The settings to try, e.g. {"patience": 5, "min_delta": 0.001}; fields left out keep their
+                defaults: monitor "val_loss", mode "auto", min_delta 0, patience 10, window 10,
+                divergence_threshold null, divergence_factor 3, check_finite true.
+            total_epochs_planned: The run's planned length, for epochs_saved (default: the run's own).
+            every_epoch: Also return steps, the recommendation at every epoch (long runs make it long).
+
+        Returns: policy (every setting used), epochs_replayed, total_epochs_planned, stop_epoch (the first epoch
+        the policy says stop; null if it never would), stop_reason, restore_epoch (whose weights the stop keeps),
+        epochs_saved (epochs left after stop_epoch; null if never stopped), and changes: the epochs where the
+        recommendation changed, each with epoch, action (continue | stop | stop_and_restore_best), reason,
+        restore_epoch and rules (the signals that fired). steps has the same for every epoch when asked.
+        """
+        replay = self._ops.diagnose(operation_id, policy, total_epochs_planned=total_epochs_planned)
+        answer = _dump(replay)
+        steps = answer.pop("steps")
+        answer["changes"] = [_dump(step) for step in recommendation_changes(replay.steps)]
+        if every_epoch:
+            answer["steps"] = steps
+        return answer
 
     @_tool_errors
     def cancel_operation(self, operation_id: str, reason: Annotated[str, Field(min_length=1)]) -> dict[str, Any]:
