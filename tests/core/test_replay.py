@@ -1,8 +1,9 @@
 """replay(): a policy replayed over every prefix of a history, and where it would have stopped the run.
 
 Table-driven in the style of Lightning's ``test_early_stopping_patience``: a history and a policy in; the stop
-epoch, the epoch to restore, the epochs saved and the rule that fired out. Reasons are analyze()'s wording and may
-change; the tests read actions, epochs and rule names only.
+epoch, the epoch to restore, the epochs saved and the rule that fired out. The table uses the patience rule, whose
+stops can be counted by hand; whatever the rules, every step is analyze()'s recommendation on the history so far.
+Reasons are analyze()'s wording and may change; the tests read actions, epochs and rule names only.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from trainops.core import Action, EpochRecord, MonitorPolicy
+from tests.policies import patience
+from trainops.core import Action, EpochRecord, MonitorPolicy, analyze
 from trainops.core.replay import replay
 
 
@@ -93,20 +95,41 @@ def test_where_a_policy_would_have_stopped(case: Case) -> None:
 
 def test_each_step_is_the_diagnosis_of_the_history_so_far() -> None:
     """A step judges only the epochs up to its own: the plateau is not seen before patience epochs passed."""
-    result = replay(records(PLATEAU), MonitorPolicy(patience=3))
+    result = replay(records(PLATEAU), MonitorPolicy(**patience(3)))
 
     assert [step.rules for step in result.steps[:4]] == [[], [], [], []]
     assert all("plateau" in step.rules for step in result.steps[4:])
     assert all(step.restore_epoch == 1 for step in result.steps[4:])
 
 
-def test_the_policy_and_plan_are_echoed_and_the_default_policy_is_used_when_none_is_given() -> None:
-    result = replay(records(PLATEAU), None, total_epochs_planned=30)
+@pytest.mark.parametrize("planned", [None, 30])
+@pytest.mark.parametrize(
+    "history",
+    [
+        pytest.param(records(PLATEAU), id="plateau"),
+        pytest.param(records([1.0 - 0.02 * e if e <= 20 else 0.6 + 0.01 * (e - 20) for e in range(30)]), id="rising"),
+        pytest.param(records([1.0, 0.9, math.nan, 0.8], [1.0, 0.9, math.nan, 0.8]), id="nan"),
+    ],
+)
+def test_every_step_is_what_analyze_says_of_the_epochs_so_far(history: list[EpochRecord], planned: int | None) -> None:
+    """Whatever the default rules are, a replay is analyze() on each prefix and stops at its first stop."""
+    result = replay(history, None, total_epochs_planned=planned)
 
-    assert result.policy == MonitorPolicy()
-    assert result.total_epochs_planned == 30
-    # patience 10 by default: ten epochs without improvement after the best at epoch 1
-    assert result.stop_epoch == 11
+    for end, step in enumerate(result.steps, start=1):
+        recommendation = analyze(history[:end], MonitorPolicy(), total_epochs_planned=planned).recommendation
+        assert (step.action, step.restore_epoch) == (recommendation.action, recommendation.restore_epoch)
+    stops = [step.epoch for step in result.steps if step.action is not Action.CONTINUE]
+    assert result.stop_epoch == (stops[0] if stops else None)
+
+
+def test_the_policy_and_plan_are_echoed_and_the_defaults_are_used_when_no_policy_is_given() -> None:
+    history = records(PLATEAU)
+
+    default = replay(history, None, total_epochs_planned=30)
+
+    assert default.policy == MonitorPolicy()
+    assert default == replay(history, MonitorPolicy(), total_epochs_planned=30)
+    assert default.total_epochs_planned == 30
 
 
 def test_replay_is_pure() -> None:
