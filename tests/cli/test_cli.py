@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.conftest import LiveServer
+from tests.policies import CLI_PATIENCE_RULE
 from trainops.cli.main import app
 from trainops.client import HttpTrainOps
 from trainops.core import EpochRecord, OperationStatus, ProgressState
@@ -98,7 +99,7 @@ def test_diagnose_says_where_a_policy_would_have_stopped(service: OperationsServ
     operation_id = plateau_run(service)
     version = service.version(operation_id).version
 
-    code, out, _ = invoke("ops", "diagnose", operation_id, "--patience", "3")
+    code, out, _ = invoke("ops", "diagnose", operation_id, "--patience", "3", *CLI_PATIENCE_RULE)
 
     assert code == 0
     text = " ".join(out.split())
@@ -110,10 +111,10 @@ def test_diagnose_says_where_a_policy_would_have_stopped(service: OperationsServ
     assert table_epochs(out) == [0, 4]  # only where the recommendation changed
     assert "plateau" in out
 
-    code, out, _ = invoke("ops", "diagnose", operation_id, "--patience", "3", "--all")
+    code, out, _ = invoke("ops", "diagnose", operation_id, "--patience", "3", "--all", *CLI_PATIENCE_RULE)
     assert code == 0 and table_epochs(out) == list(range(15))
 
-    code, out, _ = invoke("ops", "diagnose", operation_id, "--patience", "20")
+    code, out, _ = invoke("ops", "diagnose", operation_id, "--patience", "20", *CLI_PATIENCE_RULE)
     assert code == 0
     assert "never: it says continue through epoch 14" in " ".join(out.split())
     assert table_epochs(out) == [0]
@@ -144,6 +145,9 @@ def test_diagnose_json_and_policy_options(service: OperationsService) -> None:
         "--divergence-factor",
         "4",
         "--no-check-finite",
+        "--set",
+        "flat_tolerance_pct=2",
+        *CLI_PATIENCE_RULE,
         "--json",
     )
 
@@ -162,6 +166,7 @@ def test_diagnose_json_and_policy_options(service: OperationsService) -> None:
     assert replay["policy"]["divergence_threshold"] == 50.0
     assert replay["policy"]["divergence_factor"] == 4.0
     assert replay["policy"]["check_finite"] is False
+    assert replay["policy"]["flat_tolerance_pct"] == 2.0
 
 
 def test_diagnose_errors(service: OperationsService) -> None:
@@ -176,6 +181,12 @@ def test_diagnose_errors(service: OperationsService) -> None:
     assert code == 2 and "--patience" in err
     code, _, err = invoke("ops", "diagnose", operation_id, "--planned", "0")
     assert code == 2 and "--planned" in err
+    code, _, err = invoke("ops", "diagnose", operation_id, "--set", "flat_tolerance_pct")
+    assert code == 2 and "use FIELD=VALUE" in " ".join(err.split())
+    code, _, err = invoke("ops", "diagnose", operation_id, "--set", "patience=3")
+    assert code == 2 and "use --patience" in " ".join(err.split())
+    code, _, err = invoke("ops", "diagnose", operation_id, "--set", "patiense=3")
+    assert code == 1 and err.startswith("Error: patiense: Extra inputs are not permitted")
 
     empty = service.create().operation_id
     code, out, _ = invoke("ops", "diagnose", empty)
@@ -184,7 +195,9 @@ def test_diagnose_errors(service: OperationsService) -> None:
 
 def test_diagnose_works_against_a_server(live_server: LiveServer, service: OperationsService) -> None:
     operation_id = plateau_run(service)
-    code, out, _ = invoke("ops", "diagnose", operation_id, "--patience", "3", "--url", live_server.url, "--json")
+    code, out, _ = invoke(
+        "ops", "diagnose", operation_id, "--patience", "3", *CLI_PATIENCE_RULE, "--url", live_server.url, "--json"
+    )
     assert code == 0 and json.loads(out)["stop_epoch"] == 4
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 import typer
@@ -47,12 +48,34 @@ DivergenceFactorOption = Annotated[
 CheckFiniteOption = Annotated[
     bool, typer.Option("--check-finite/--no-check-finite", help="Treat NaN or infinite values as divergence.")
 ]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="FIELD=VALUE",
+        help="Any other policy setting, by its MonitorPolicy name (repeatable), e.g. --set flat_tolerance_pct=2.",
+        show_default=False,
+    ),
+]
 
 
 def _policy(mode: str, **fields: Any) -> MonitorPolicy:
     if mode not in ("min", "max", "auto"):
         raise typer.BadParameter(f"{mode!r}: use min, max or auto", param_hint="--mode")
     return MonitorPolicy.model_validate({"mode": mode, **fields})
+
+
+def _settings(pairs: list[str] | None, *, own_options: Iterable[str]) -> dict[str, str]:
+    """``--set FIELD=VALUE`` pairs as fields; the policy converts and checks the values (``2``, ``true``, ...)."""
+    fields: dict[str, str] = {}
+    for pair in pairs or []:
+        name, equals, value = (part.strip() for part in pair.partition("="))
+        if not equals or not name:
+            raise typer.BadParameter(f"{pair!r}: use FIELD=VALUE, e.g. flat_tolerance_pct=2", param_hint="--set")
+        if name in own_options:
+            raise typer.BadParameter(f"{name} has its own option: use --{name.replace('_', '-')}", param_hint="--set")
+        fields[name] = value
+    return fields
 
 
 @app.command("list")
@@ -146,6 +169,7 @@ def diagnose(
     divergence_threshold: DivergenceThresholdOption = DEFAULT_POLICY.divergence_threshold,
     divergence_factor: DivergenceFactorOption = DEFAULT_POLICY.divergence_factor,
     check_finite: CheckFiniteOption = DEFAULT_POLICY.check_finite,
+    settings: SetOption = None,
     planned: Annotated[
         int | None, typer.Option(min=1, help="The run's planned epochs, for the epochs saved (default: its own).")
     ] = None,
@@ -163,16 +187,16 @@ def diagnose(
 
     Example: trainops ops diagnose op_training_20250610_123456_ab12cd34 --patience 5 --min-delta 0.001
     """
-    policy = _policy(
-        mode,
-        monitor=monitor,
-        patience=patience,
-        min_delta=min_delta,
-        window=window,
-        divergence_threshold=divergence_threshold,
-        divergence_factor=divergence_factor,
-        check_finite=check_finite,
-    )
+    chosen: dict[str, Any] = {
+        "monitor": monitor,
+        "patience": patience,
+        "min_delta": min_delta,
+        "window": window,
+        "divergence_threshold": divergence_threshold,
+        "divergence_factor": divergence_factor,
+        "check_finite": check_finite,
+    }
+    policy = _policy(mode, **chosen, **_settings(settings, own_options={"mode", *chosen}))
     with open_client(url, token) as ops:
         replay = ops.diagnose(operation_id, policy, total_epochs_planned=planned)
     if json:
