@@ -12,6 +12,8 @@ import httpx
 import pytest
 
 from tests.conftest import LiveServer
+from tests.policies import patience
+from trainops.core.policy import MonitorPolicy
 from trainops.settings import Settings
 
 METRICS_FIELDS = {
@@ -461,7 +463,7 @@ def plateau_run(api: httpx.Client, total_epochs: int = 30) -> str:
 def test_diagnose_replays_a_policy_over_the_stored_history(api: httpx.Client) -> None:
     operation_id = plateau_run(api)
 
-    response = api.post(f"/operations/{operation_id}/diagnose", json={"policy": {"patience": 3}})
+    response = api.post(f"/operations/{operation_id}/diagnose", json={"policy": patience(3)})
 
     assert response.status_code == 200
     body = response.json()
@@ -479,7 +481,7 @@ def test_diagnose_replays_a_policy_over_the_stored_history(api: httpx.Client) ->
     assert [step["action"] for step in steps[3:5]] == ["continue", "stop_and_restore_best"]
     assert "plateau" in steps[4]["rules"]
 
-    patient = api.post(f"/operations/{operation_id}/diagnose", json={"policy": {"patience": 20}}).json()["data"]
+    patient = api.post(f"/operations/{operation_id}/diagnose", json={"policy": patience(20)}).json()["data"]
     assert (patient["stop_epoch"], patient["restore_epoch"], patient["epochs_saved"]) == (None, None, None)
     assert {step["action"] for step in patient["steps"]} == {"continue"}
 
@@ -491,18 +493,17 @@ def test_diagnose_defaults_and_plan_override(api: httpx.Client) -> None:
         response = api.post(f"/operations/{operation_id}/diagnose", **request)  # type: ignore[arg-type]
         assert response.status_code == 200, request
         data = response.json()["data"]
-        assert data["policy"]["patience"] == 10  # the default policy
-        assert data["stop_epoch"] == 11
+        assert data["policy"] == MonitorPolicy().model_dump(mode="json")  # the default policy
+        assert data["total_epochs_planned"] == 30  # the operation's own plan
     longer = api.post(
-        f"/operations/{operation_id}/diagnose", json={"policy": {"patience": 3}, "total_epochs_planned": 100}
+        f"/operations/{operation_id}/diagnose", json={"policy": patience(3), "total_epochs_planned": 100}
     ).json()["data"]
     assert (longer["total_epochs_planned"], longer["epochs_saved"]) == (100, 95)
 
     unplanned = plateau_run(api, total_epochs=1)
     # the operation's own plan (1 epoch, exceeded) leaves nothing to save
     assert (
-        api.post(f"/operations/{unplanned}/diagnose", json={"policy": {"patience": 3}}).json()["data"]["epochs_saved"]
-        == 0
+        api.post(f"/operations/{unplanned}/diagnose", json={"policy": patience(3)}).json()["data"]["epochs_saved"] == 0
     )
 
 
@@ -511,7 +512,7 @@ def test_diagnose_writes_nothing(api: httpx.Client) -> None:
     before = api.get(f"/operations/{operation_id}")
     metrics = api.get(f"/operations/{operation_id}/metrics")
 
-    for policy in ({"patience": 3}, {"patience": 20}, {"check_finite": False}):
+    for policy in (patience(3), patience(20), {"check_finite": False}):
         assert api.post(f"/operations/{operation_id}/diagnose", json={"policy": policy}).status_code == 200
 
     assert api.get(f"/operations/{operation_id}").json() == before.json()  # status, updated_at, heartbeat, ...

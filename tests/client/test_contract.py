@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from tests.policies import patience
 from trainops import (
     Action,
     ConflictError,
@@ -140,13 +141,13 @@ def test_diagnose_replays_a_policy_and_changes_nothing(ops: TrainOps) -> None:
     before = ops.get_operation(operation.operation_id)
     metrics_before = ops.get_metrics(operation.operation_id)
 
-    impatient = ops.diagnose(operation.operation_id, MonitorPolicy(patience=3))
-    patient = ops.diagnose(operation.operation_id, {"patience": 20})
+    impatient = ops.diagnose(operation.operation_id, MonitorPolicy(**patience(3)))
+    patient = ops.diagnose(operation.operation_id, patience(20))
 
     assert isinstance(impatient, Replay)
     assert (impatient.stop_epoch, impatient.restore_epoch, impatient.epochs_saved) == (4, 1, 25)
     assert impatient.stop_reason
-    assert impatient.policy == MonitorPolicy(patience=3)
+    assert impatient.policy == MonitorPolicy(**patience(3))
     assert impatient.total_epochs_planned == 30
     assert [step.epoch for step in impatient.steps] == list(range(15))
     assert impatient.steps[4].action is Action.STOP_AND_RESTORE_BEST and "plateau" in impatient.steps[4].rules
@@ -161,13 +162,15 @@ def test_diagnose_takes_a_policy_as_a_model_or_a_mapping_and_a_plan(ops: TrainOp
     operation = ops.create_operation(total_epochs=30)
     ops.add_epochs(operation.operation_id, plateau_history())
 
-    as_model = ops.diagnose(operation.operation_id, MonitorPolicy(patience=3, min_delta=0.01))
-    as_mapping = ops.diagnose(operation.operation_id, {"patience": 3, "min_delta": 0.01})
+    as_model = ops.diagnose(operation.operation_id, MonitorPolicy(**patience(3, min_delta=0.01)))
+    as_mapping = ops.diagnose(operation.operation_id, patience(3, min_delta=0.01))
     default = ops.diagnose(operation.operation_id)
-    planned = ops.diagnose(operation.operation_id, {"patience": 3}, total_epochs_planned=100)
+    planned = ops.diagnose(operation.operation_id, patience(3), total_epochs_planned=100)
 
     assert as_model == as_mapping
-    assert default.policy == MonitorPolicy() and default.stop_epoch == 11
+    assert (as_model.stop_epoch, as_model.restore_epoch) == (4, 1)
+    assert default.policy == MonitorPolicy()
+    assert default == ops.diagnose(operation.operation_id, MonitorPolicy())
     assert (planned.total_epochs_planned, planned.epochs_saved) == (100, 95)
 
 

@@ -27,6 +27,7 @@ from mcp.client.streamable_http import streamable_http_client
 from typer.testing import CliRunner
 
 import trainops
+from tests.policies import patience
 from trainops.cli.main import app
 from trainops.mcp import READ_TOOLS, WRITING_TOOLS
 from trainops.pipeline.data import write_sample_data
@@ -269,10 +270,14 @@ def test_replay_diagnosis_dry_runs_a_policy(agent: Agent, home: Home) -> None:
         )
     before = agent.call("get_operation_status", operation_id=operation.operation_id)
 
-    impatient = agent.call("replay_diagnosis", operation_id=operation.operation_id, policy={"patience": 3})
-    patient = agent.call("replay_diagnosis", operation_id=operation.operation_id, policy={"patience": 20})
+    impatient = agent.call("replay_diagnosis", operation_id=operation.operation_id, policy=patience(3))
+    patient = agent.call("replay_diagnosis", operation_id=operation.operation_id, policy=patience(20))
     every = agent.call(
-        "replay_diagnosis", operation_id=operation.operation_id, total_epochs_planned=100, every_epoch=True
+        "replay_diagnosis",
+        operation_id=operation.operation_id,
+        policy=patience(3),
+        total_epochs_planned=100,
+        every_epoch=True,
     )
 
     assert (impatient["stop_epoch"], impatient["restore_epoch"], impatient["epochs_saved"]) == (4, 1, 25)
@@ -284,7 +289,7 @@ def test_replay_diagnosis_dry_runs_a_policy(agent: Agent, home: Home) -> None:
     assert (patient["stop_epoch"], patient["epochs_saved"]) == (None, None)
     assert [step["action"] for step in patient["changes"]] == ["continue"]
     assert len(every["steps"]) == every["epochs_replayed"] == 15
-    assert (every["stop_epoch"], every["epochs_saved"]) == (11, 88)  # the default patience of 10
+    assert (every["stop_epoch"], every["epochs_saved"]) == (4, 95)
     assert agent.call("get_operation_status", operation_id=operation.operation_id) == before  # nothing changed
 
     assert "list_operations" in agent.error("replay_diagnosis", operation_id=UNKNOWN_ID)
