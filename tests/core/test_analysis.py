@@ -69,9 +69,13 @@ def test_contract_overfitting_scenario() -> None:
     recommendation = diagnosis.recommendation
     assert recommendation.action is Action.STOP_AND_RESTORE_BEST
     assert recommendation.restore_epoch == 30
-    match = re.fullmatch(
-        r"Stop and use epoch 30: val_loss rose (?P<val>\d+\.\d)% over epochs 31-49 "
-        r"while train_loss fell (?P<train>\d+\.\d)%",
+    # The projection decides; the overfitting it saw is named as evidence too.
+    assert recommendation.reason.startswith(
+        "Stop and use epoch 30: continuing 10 more epoch(s) is not projected to beat the best val_loss "
+        "(0.59 now against best 0.4 at epoch 30)"
+    ), recommendation.reason
+    match = re.search(
+        r"; val_loss rose (?P<val>\d+\.\d)% over epochs 31-49 while train_loss fell (?P<train>\d+\.\d)%;",
         recommendation.reason,
     )
     assert match, recommendation.reason
@@ -84,7 +88,7 @@ def test_contract_overfitting_evidence() -> None:
     diagnosis = analyze(contract_history())
 
     signals = {signal.rule: signal for signal in diagnosis.signals}
-    assert set(signals) == {"overfitting", "no_improvement"}
+    assert set(signals) == {"overfitting", "no_improvement", "projected_improvement"}
     overfit = signals["overfitting"]
     assert overfit.severity == "warning"
     assert overfit.parameters["flat_tolerance_pct"] == 1.0
@@ -390,7 +394,9 @@ CASES = [
 
 @pytest.mark.parametrize(("records", "policy", "expect"), CASES)
 def test_analyze(records: list[EpochRecord], policy: MonitorPolicy, expect: Expect) -> None:
-    diagnosis = analyze(records, policy)
+    """The rules one by one, under Keras/Lightning early stopping (``stop_rule="patience"``); the projection,
+    which decides by default, has tests of its own below."""
+    diagnosis = analyze(records, policy.model_copy(update={"stop_rule": "patience"}))
 
     assert diagnosis.mode == expect.mode
     assert diagnosis.best_epoch == expect.best_epoch
@@ -434,7 +440,7 @@ def test_early_stopping_patience(
     losses: list[float], patience: int, expected_stop_epoch: int | None, restore_epoch: int | None
 ) -> None:
     """Lightning's table: the first epoch whose history says stop, as EarlyStopping would have stopped."""
-    policy = MonitorPolicy(patience=patience)
+    policy = MonitorPolicy(patience=patience, stop_rule="patience")
     stop_epoch = None
     for last in range(len(losses)):
         recommendation = analyze(history(losses[: last + 1]), policy).recommendation
@@ -464,7 +470,8 @@ def test_divergence_outranks_overfitting() -> None:
 def test_threshold_reason_comes_before_blowup() -> None:
     diagnosis = analyze(history([1.0, 0.8, 0.6, 5.0]), MonitorPolicy(divergence_threshold=2.0))
 
-    assert [signal.rule for signal in diagnosis.signals] == ["divergence_threshold", "loss_blowup"]
+    rules = [signal.rule for signal in diagnosis.signals]
+    assert rules == ["divergence_threshold", "loss_blowup", "projected_improvement"]
     assert diagnosis.recommendation.reason == (
         "Stop and use epoch 2: val_loss is 5 at epoch 3, above the divergence threshold 2"
     )
@@ -495,9 +502,9 @@ def test_overfitting_is_judged_on_val_loss_while_another_metric_is_monitored() -
             id="too-few",
         ),
         pytest.param(
-            history(_down(20, step=0.02)),
-            "Continue: val_loss is improving (-22.5% over epochs 10-19); best 0.62 at epoch 19, "
-            "0 epoch(s) without improvement (patience 10); at epoch 19 of 100 planned.",
+            history([1 / (e + 1) for e in range(20)]),
+            "Continue: continuing 80 more epoch(s) is projected to improve val_loss by about 37.0% (needs more "
+            "than 1%); best 0.05 at epoch 19; val_loss is improving (-46.0% over epochs 10-19).",
             id="improving",
         ),
     ],

@@ -32,6 +32,10 @@ NAN_AT_2 = ([1.0, 0.9, math.nan], [1.0, 0.9, math.nan])
 """Best at epoch 1, then flat for 13 epochs: only the patience rules can fire (no train_loss, no trend)."""
 
 
+PATIENCE = {"stop_rule": "patience"}
+"""Most cases replay Keras/Lightning early stopping, whose stop epochs are easy to know by hand."""
+
+
 @dataclass
 class Case:
     history: list[EpochRecord]
@@ -70,7 +74,7 @@ CASES = {
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 def test_where_a_policy_would_have_stopped(case: Case) -> None:
-    result = replay(case.history, MonitorPolicy(**case.policy), total_epochs_planned=case.planned)
+    result = replay(case.history, MonitorPolicy(**PATIENCE | case.policy), total_epochs_planned=case.planned)
 
     assert result.epochs_replayed == len(case.history)
     assert [step.epoch for step in result.steps] == [record.epoch for record in case.history]
@@ -136,8 +140,8 @@ def test_replay_is_pure() -> None:
     history = records(PLATEAU)
     before = [record.model_copy() for record in history]
 
-    first = replay(history, MonitorPolicy(patience=3))
-    second = replay(history, MonitorPolicy(patience=3))
+    first = replay(history, MonitorPolicy(patience=3, stop_rule="patience"))
+    second = replay(history, MonitorPolicy(patience=3, stop_rule="patience"))
 
     assert history == before
     assert first == second
@@ -147,7 +151,7 @@ def test_epochs_need_not_start_at_zero_or_be_contiguous() -> None:
     """Validation every other epoch: steps carry the loop's own epoch numbers, and patience counts reports."""
     history = [EpochRecord(epoch=2 * index + 1, val_loss=value) for index, value in enumerate(PLATEAU)]
 
-    result = replay(history, MonitorPolicy(patience=3))
+    result = replay(history, MonitorPolicy(patience=3, stop_rule="patience"))
 
     assert [step.epoch for step in result.steps] == [2 * index + 1 for index in range(len(PLATEAU))]
     assert (result.stop_epoch, result.restore_epoch) == (9, 3)

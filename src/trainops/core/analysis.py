@@ -8,11 +8,17 @@ from collections.abc import Sequence
 from trainops.core import rules
 from trainops.core.diagnosis import Action, Diagnosis, Recommendation, Signal, Trend, TrendDirection
 from trainops.core.epoch import FIELD_METRICS, EpochRecord
-from trainops.core.policy import MonitorPolicy
+from trainops.core.policy import Mode, MonitorPolicy
 from trainops.core.rules import Best, Point
 
 DIVERGENCE_RULES = frozenset({"non_finite", "divergence_threshold", "loss_blowup", "train_loss_rising"})
 STALL_RULES = frozenset({"plateau", "no_improvement"})
+SECONDING_RULES = frozenset({"overfitting", *STALL_RULES})
+STOP_RULES: dict[str, tuple[frozenset[str], ...]] = {
+    # which signals mean stop, in order of precedence, for each ``policy.stop_rule``
+    "projection": (DIVERGENCE_RULES, frozenset({"projected_improvement"})),
+    "patience": (DIVERGENCE_RULES, frozenset({"overfitting"}), STALL_RULES),
+}
 
 
 def series(history: Sequence[EpochRecord], name: str) -> list[Point]:
@@ -73,6 +79,11 @@ def analyze(
         candidates.append(
             rules.no_improvement(policy.monitor, best, policy, rules.trend(policy.monitor, since_best, policy, mode))
         )
+    projected = None
+    if best is not None and policy.stop_rule == "projection":
+        projected = _projected(monitored, best, len(history), total_epochs_planned, policy, mode)
+        if projected is not None and projected.severity != "info":
+            candidates.append(projected)
     signals = [signal for signal in candidates if signal is not None]
     fired = {signal.rule: signal for signal in signals}
 
@@ -91,13 +102,34 @@ def analyze(
         is_diverging=bool(DIVERGENCE_RULES & fired.keys()),
         trend=current_trend,
         signals=signals,
-        recommendation=recommend(signals, best, current_trend, policy, monitored, last_epoch, total_epochs_planned),
+        projection=projected,
+        recommendation=recommend(
+            signals, best, current_trend, policy, monitored, last_epoch, total_epochs_planned, projected
+        ),
         epochs_analyzed=len(history),
     )
 
 
 def _int(value: object) -> int | None:
     return value if isinstance(value, int) else None
+
+
+def _projected(
+    monitored: Sequence[Point],
+    best: Best,
+    epochs_done: int,
+    total_epochs_planned: int | None,
+    policy: MonitorPolicy,
+    mode: Mode,
+) -> Signal | None:
+    """The projection over the epochs the run has left (the next ``patience`` when its length is unknown)."""
+    if total_epochs_planned:
+        projected = rules.projection(
+            monitored, best, max(total_epochs_planned - epochs_done, 0), "planned", policy, mode
+        )
+    else:
+        projected = rules.projection(monitored, best, policy.patience, "patience", policy, mode)
+    return None if projected is None else rules.projected_improvement(policy.monitor, projected, best, policy)
 
 
 def recommend(
@@ -108,20 +140,32 @@ def recommend(
     monitored: Sequence[Point],
     last_epoch: int | None,
     total_epochs_planned: int | None = None,
+    projected: Signal | None = None,
 ) -> Recommendation:
-    """Pick one action from the signals: divergence first, then overfitting, then a stall; else continue."""
+    """Pick one action from the signals; else continue.
+
+    With ``stop_rule="projection"``: divergence first, then a projection that continuing is not worth it. With
+    ``"patience"``: divergence, then overfitting, then a stall (Keras/Lightning early stopping).
+    """
     restore = best.epoch if best is not None and best.epoch != last_epoch else None
 
     def stop(signal: Signal) -> Recommendation:
+        # A projected stop names what else was seen (overfitting, a plateau): the evidence a person looks for.
+        seconded = [
+            other.message
+            for other in signals
+            if signal.rule == "projected_improvement" and other.rule in SECONDING_RULES
+        ]
+        message = "; ".join([signal.message, *seconded])
         if restore is not None:
             return Recommendation(
                 action=Action.STOP_AND_RESTORE_BEST,
-                reason=f"Stop and use epoch {restore}: {signal.message}",
+                reason=f"Stop and use epoch {restore}: {message}",
                 restore_epoch=restore,
             )
-        return Recommendation(action=Action.STOP, reason=f"Stop: {signal.message}")
+        return Recommendation(action=Action.STOP, reason=f"Stop: {message}")
 
-    for group in (DIVERGENCE_RULES, frozenset({"overfitting"}), STALL_RULES):
+    for group in STOP_RULES[policy.stop_rule]:
         for signal in signals:
             if signal.rule in group:
                 return stop(signal)
@@ -139,6 +183,17 @@ def recommend(
             action=Action.CONTINUE,
             reason=f"Only {finite} epoch(s){planned} with {metric}: too few to judge a trend; keep training.",
         )
+    if projected is not None:
+        change = current_trend.percent_change
+        trend = (
+            ""
+            if change is None
+            else (
+                f"; {metric} is {current_trend.direction.value} ({change:+.1f}% over epochs "
+                f"{current_trend.from_epoch}-{current_trend.to_epoch})"
+            )
+        )
+        return Recommendation(action=Action.CONTINUE, reason=f"Continue: {projected.message}{trend}.")
     progress = f"; at epoch {last_epoch} of {total_epochs_planned} planned" if total_epochs_planned else ""
     change = current_trend.percent_change
     change_text = f"{change:+.1f}%" if change is not None else "no measurable change"

@@ -71,6 +71,13 @@ class Diagnosis(BaseModel):
     is_diverging: bool = False
     trend: Trend
     signals: list[Signal] = Field(default_factory=list)
+    projection: Signal | None = Field(
+        None,
+        description=(
+            "what continuing to the end of the run is projected to gain (rule projected_improvement), whichever way "
+            "it went; it is also among the signals when it says stop"
+        ),
+    )
     recommendation: Recommendation
     epochs_analyzed: int = 0
 

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Mode = Literal["min", "max"]
+StopRule = Literal["projection", "patience"]
 
 _MIN_MODE_WORDS = frozenset({"loss", "error", "err", "mse", "mae", "rmse", "mape", "perplexity", "ppl", "wer", "cer"})
 _MAX_MODE_WORDS = frozenset(
@@ -60,7 +61,21 @@ def mode_for(metric: str) -> Mode:
 
 
 class MonitorPolicy(BaseModel):
-    """The parameters of the diagnosis, with Keras/Lightning meanings.
+    """The parameters of the diagnosis, with Keras/Lightning meanings where they have one.
+
+    Two ways to decide between stop and continue (``stop_rule``):
+
+    - ``projection`` (the default): stop when continuing to the end of the run is projected to improve the best
+      ``monitor`` value by no more than ``min_improvement_pct``. The projection extends the recent trend, slowing
+      as it has been slowing, and allows for the luck of a noisy metric; see
+      :func:`trainops.core.rules.projection` and ``docs/diagnosis.md``. The run's planned length is the horizon;
+      without one, the next ``patience`` epochs are.
+    - ``patience``: Keras/Lightning early stopping: stop after ``patience`` epochs without an improvement larger
+      than ``min_delta``, or when validation loss overfits.
+
+    Either way, divergence (non-finite values, ``divergence_threshold``, a blow-up past ``divergence_factor``,
+    rising training loss) means stop. The defaults of ``projection`` were calibrated on real training curves
+    (``bench/diagnosis.py``).
 
     Args:
         monitor: Metric to judge the run by (``val_loss``, ``val_accuracy`` or any custom metric).
@@ -78,6 +93,12 @@ class MonitorPolicy(BaseModel):
         flat_tolerance_pct: A fitted change smaller than this percentage over the window counts as flat.
         rising_tolerance_pct: ``train_loss`` rising by more than this percentage over the window (and
             significantly, given its noise) counts as divergence.
+        stop_rule: ``projection`` or ``patience``, as above.
+        min_improvement_pct: For ``projection``: continuing is worth it only if it is projected to improve the best
+            ``monitor`` value by more than this percentage of it.
+        noise_allowance: For ``projection``: how much a noisy metric's chance of a lucky new best counts, in units
+            of its noise (the residual standard deviation around the trend) times ``sqrt(2 ln epochs_left)``, the
+            expected best of that many noisy draws. ``0`` trusts the trend alone.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -92,6 +113,9 @@ class MonitorPolicy(BaseModel):
     check_finite: bool = True
     flat_tolerance_pct: float = Field(1.0, ge=0.0, le=100.0, allow_inf_nan=False)
     rising_tolerance_pct: float = Field(5.0, ge=0.0, le=1000.0, allow_inf_nan=False)
+    stop_rule: StopRule = "projection"
+    min_improvement_pct: float = Field(1.0, ge=0.0, le=1000.0, allow_inf_nan=False)
+    noise_allowance: float = Field(0.25, ge=0.0, le=10.0, allow_inf_nan=False)
 
     @property
     def resolved_mode(self) -> Mode:

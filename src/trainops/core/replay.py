@@ -59,7 +59,7 @@ def replay(
     Example:
         >>> losses = [1.0, 0.5, 0.4, 0.41, 0.42, 0.43, 0.44]
         >>> records = [EpochRecord(epoch=e, train_loss=v, val_loss=v) for e, v in enumerate(losses)]
-        >>> replay(records, MonitorPolicy(patience=3)).stop_epoch
+        >>> replay(records, MonitorPolicy(patience=3, stop_rule="patience")).stop_epoch
         5
     """
     policy = policy or MonitorPolicy()

@@ -19,6 +19,8 @@ class LineFit:
     intercept: float
     t_stat: float
     """The slope divided by its standard error; infinite for a perfect non-flat line."""
+    residual_std: float = 0.0
+    """The spread of the points around the line (residual standard deviation, n - 2 degrees of freedom)."""
 
     def at(self, x: float) -> float:
         return self.intercept + self.slope * x
@@ -55,12 +57,12 @@ def _fit(xs: Sequence[float], ys: Sequence[float], n: int) -> LineFit | None:
     intercept = mean_y - slope * mean_x
     residual = sum((y - (intercept + slope * x)) ** 2 for x, y in zip(xs, ys, strict=True))
     scale = max(abs(mean_y), 1.0)
+    residual_std = math.sqrt(residual / (n - 2))
     if residual <= (1e-12 * scale) ** 2 * n:
         t_stat = 0.0 if slope == 0 else math.copysign(math.inf, slope)
     else:
-        standard_error = math.sqrt(residual / (n - 2) / sxx)
-        t_stat = slope / standard_error
-    return LineFit(slope=slope, intercept=intercept, t_stat=t_stat)
+        t_stat = slope / (residual_std / math.sqrt(sxx))
+    return LineFit(slope=slope, intercept=intercept, t_stat=t_stat, residual_std=residual_std)
 
 
 def percent_change(start: float, end: float) -> float | None:

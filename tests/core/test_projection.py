@@ -1,0 +1,234 @@
+"""The projection: what continuing to the end of a run is likely to gain, and the stop it recommends.
+
+Table-driven on curves whose future is known: an exponential approach to a floor, a plateau, a rise (overfitting),
+an accuracy climbing to a ceiling; then how the horizon, ``min_improvement_pct`` and ``noise_allowance`` move
+the verdict, and the reason a person reads.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from trainops.core import Action, EpochRecord, MonitorPolicy, analyze
+from trainops.core.policy import Mode
+from trainops.core.rules import Point, Projection, find_best, projected_improvement, projection
+
+DEFAULT = MonitorPolicy()
+
+
+def curve(values: list[float]) -> list[Point]:
+    return list(enumerate(values))
+
+
+def decaying(n: int, rate: float = 0.1, floor: float = 0.2) -> list[float]:
+    """``floor + e^(-rate * epoch)``: fast at first, slower every epoch."""
+    return [floor + math.exp(-rate * epoch) for epoch in range(n)]
+
+
+def noisy(values: list[float], sigma: float, seed: int = 3) -> list[float]:
+    rng = random.Random(seed)
+    return [value + rng.gauss(0.0, sigma) for value in values]
+
+
+def project(
+    values: list[float], epochs_left: int, policy: MonitorPolicy = DEFAULT, mode: Mode = "min"
+) -> Projection | None:
+    points = curve(values)
+    best = find_best(points, mode, 0.0)
+    assert best is not None
+    return projection(points, best, epochs_left, "planned", policy, mode)
+
+
+@pytest.mark.parametrize(
+    ("values", "epochs_left", "mode", "worth"),
+    [
+        pytest.param(decaying(20), 80, "min", True, id="early-in-a-fall-continues"),
+        pytest.param(decaying(90), 10, "min", False, id="near-the-floor-stops"),
+        pytest.param([1.0, 0.8, 0.6, 0.5, 0.45] + [0.45] * 15, 80, "min", False, id="flat-stops-however-long-left"),
+        pytest.param(
+            [1.0 - 0.04 * e for e in range(8)] + [0.7 + 0.01 * e for e in range(12)], 80, "min", False, id="rising"
+        ),
+        pytest.param([0.9 - 0.5 * math.exp(-0.1 * e) for e in range(20)], 80, "max", True, id="accuracy-climbing"),
+        pytest.param([0.9 - 0.5 * math.exp(-0.1 * e) for e in range(95)], 5, "max", False, id="accuracy-at-ceiling"),
+    ],
+)
+def test_worth_continuing(values: list[float], epochs_left: int, mode: Mode, worth: bool) -> None:
+    projected = project(values, epochs_left, mode=mode)
+    assert projected is not None
+
+    best = find_best(curve(values), mode, 0.0)
+    assert best is not None
+    signal = projected_improvement("val_loss", projected, best, DEFAULT)
+    assert signal.evidence["worth_continuing"] is worth
+    assert signal.severity == ("info" if worth else "warning")
+    assert (projected.improvement_pct > DEFAULT.min_improvement_pct) is worth
+
+
+def test_a_slowing_fall_is_extended_as_it_slows() -> None:
+    values = decaying(40, rate=0.1, floor=0.0)
+    projected = project(values, 60)
+    assert projected is not None
+
+    # the window is 10 epochs; e^(-0.1 * 10) = 0.37 is how much the fall slows from one window to the next
+    assert projected.decay == pytest.approx(math.exp(-1.0), rel=0.05)
+    # a straight line would promise the whole remaining loss away; the geometric series promises about what is left
+    straight = -projected.slope * 60
+    assert projected.trend_gain < straight / 4
+    assert values[-1] * 0.5 < projected.trend_gain < values[-1] * 2  # about the loss that is left to lose
+
+
+def test_a_fall_after_a_flat_stretch_is_assumed_to_halve_each_window() -> None:
+    values = [1.0] * 10 + [1.0 - 0.01 * e for e in range(10)]
+    projected = project(values, 50)
+    assert projected is not None
+
+    assert projected.decay == 0.5
+
+
+def test_a_rise_adds_no_trend_gain() -> None:
+    values = [1.0 - 0.04 * e for e in range(8)] + [0.7 + 0.01 * e for e in range(12)]
+    projected = project(values, 80)
+    assert projected is not None
+
+    assert projected.trend_gain == 0.0
+    assert projected.slope > 0
+    assert projected.improvement_pct < 0
+
+
+def test_a_loss_is_never_projected_below_zero() -> None:
+    projected = project([1.0 - 0.04 * e for e in range(20)], 500)
+    assert projected is not None
+
+    assert projected.projected_best == 0.0
+    assert projected.improvement_pct == pytest.approx(100.0)
+
+
+def test_noise_counts_as_much_as_the_allowance_says() -> None:
+    values = noisy([0.5] * 40, sigma=0.02)
+    without = project(values, 60, MonitorPolicy(noise_allowance=0.0))
+    default = project(values, 60)
+    generous = project(values, 60, MonitorPolicy(noise_allowance=2.0))
+    assert without is not None and default is not None and generous is not None
+
+    assert without.noise_gain == 0.0
+    assert 0.0 < default.noise_gain < generous.noise_gain
+    # sqrt(2 ln 61) standard deviations, a quarter of them by default
+    assert default.noise_gain == pytest.approx(0.25 * default.noise * math.sqrt(2 * math.log(61)))
+    assert default.noise == pytest.approx(0.02, rel=0.35)
+    assert without.improvement_pct < default.improvement_pct < generous.improvement_pct
+
+
+def test_nothing_is_left_to_gain_at_the_planned_end() -> None:
+    values = decaying(30)
+    projected = project(values, 0)
+    assert projected is not None
+    best = find_best(curve(values), "min", 0.0)
+    assert best is not None
+
+    assert (projected.trend_gain, projected.noise_gain) == (0.0, 0.0)
+    signal = projected_improvement("val_loss", projected, best, DEFAULT)
+    assert signal.severity == "warning"
+    assert signal.message.startswith("the run has reached its planned length; best ")
+
+
+@pytest.mark.parametrize("values", [[0.5], [0.5, 0.4], [math.nan, 0.5, math.inf, 0.4]])
+def test_below_three_finite_points_there_is_no_projection(values: list[float]) -> None:
+    points = curve(values)
+    best = find_best(points, "min", 0.0)
+    assert best is not None
+
+    assert projection(points, best, 50, "planned", DEFAULT, "min") is None
+
+
+# ----------------------------------------------------------------------------------------- through analyze()
+
+
+def history(val: list[float], train: list[float] | None = None) -> list[EpochRecord]:
+    train = train or [v * 0.9 for v in val]
+    return [EpochRecord(epoch=e, train_loss=t, val_loss=v) for e, (v, t) in enumerate(zip(val, train, strict=True))]
+
+
+def test_the_planned_horizon_decides() -> None:
+    """The same 40 epochs of a slow, steady fall (0.2% an epoch): worth 160 more epochs, not 3."""
+    records = history([1.0 - 0.002 * e for e in range(40)])
+
+    long_run = analyze(records, total_epochs_planned=200)
+    short_run = analyze(records, total_epochs_planned=43)
+
+    assert long_run.recommendation.action is Action.CONTINUE
+    assert short_run.recommendation.action is Action.STOP
+    assert long_run.projection is not None and short_run.projection is not None
+    assert long_run.projection.evidence["epochs_left"] == 160
+    assert short_run.projection.evidence["epochs_left"] == 3
+
+
+def test_without_a_planned_length_the_next_patience_epochs_are_the_horizon() -> None:
+    records = history(decaying(40, rate=0.06, floor=0.3))
+
+    diagnosis = analyze(records, MonitorPolicy(patience=7))
+
+    assert diagnosis.projection is not None
+    assert diagnosis.projection.evidence["epochs_left"] == 7
+    assert diagnosis.projection.parameters["horizon"] == "patience"
+    assert "no planned length" in diagnosis.projection.message
+
+
+def test_min_improvement_pct_sets_what_is_worth_it() -> None:
+    records = history(decaying(40, rate=0.06, floor=0.3))
+    gain = analyze(records, total_epochs_planned=100).projection
+    assert gain is not None
+    projected = gain.evidence["projected_improvement_pct"]
+    assert isinstance(projected, float)
+
+    lenient = analyze(records, MonitorPolicy(min_improvement_pct=projected - 0.5), total_epochs_planned=100)
+    strict = analyze(records, MonitorPolicy(min_improvement_pct=projected + 0.5), total_epochs_planned=100)
+
+    assert lenient.recommendation.action is Action.CONTINUE
+    assert strict.recommendation.action is Action.STOP
+    assert [signal.rule for signal in strict.signals] == ["projected_improvement"]
+    assert lenient.signals == []  # a projection that says continue is evidence, not a finding
+
+
+def test_the_stop_reason_says_what_continuing_would_gain() -> None:
+    """The reason reads like the issue's example: epochs left, the bound, what is needed, the best epoch."""
+    val = [1.0 - 0.1 * e for e in range(6)] + [0.5 - 0.00005 * (e + 1) for e in range(24)]
+    diagnosis = analyze(history(val), total_epochs_planned=60)
+
+    assert diagnosis.recommendation.action is Action.STOP
+    assert diagnosis.recommendation.reason == (
+        "Stop: continuing 30 more epoch(s) is projected to improve val_loss by at most 0.3% (needs more than 1%); "
+        "best 0.4988 at epoch 29"
+    )
+
+
+def test_a_stop_with_an_earlier_best_names_what_else_was_seen() -> None:
+    val = [1.0 - 0.1 * e for e in range(6)] + [0.5 + 0.001 * (e % 2) for e in range(24)]
+    diagnosis = analyze(history(val), total_epochs_planned=60)
+
+    assert diagnosis.recommendation.action is Action.STOP_AND_RESTORE_BEST
+    assert diagnosis.recommendation.restore_epoch == 5
+    assert diagnosis.recommendation.reason.startswith(
+        "Stop and use epoch 5: continuing 30 more epoch(s) is not projected to beat the best val_loss "
+        "(0.5006 now against best 0.5 at epoch 5); val_loss has not improved by more than 0 for 24 epochs"
+    )
+
+
+def test_patience_rule_leaves_the_projection_out() -> None:
+    records = history(decaying(40, rate=0.06, floor=0.3))
+
+    diagnosis = analyze(records, MonitorPolicy(stop_rule="patience"), total_epochs_planned=45)
+
+    assert diagnosis.projection is None
+    assert diagnosis.recommendation.action is Action.CONTINUE
+
+
+def test_divergence_still_outranks_the_projection() -> None:
+    val = [*decaying(20), math.nan]
+    diagnosis = analyze(history(val, [v * 0.9 for v in val]), total_epochs_planned=100)
+
+    assert diagnosis.is_diverging is True
+    assert diagnosis.recommendation.action is Action.STOP_AND_RESTORE_BEST
+    assert "non-finite" in diagnosis.recommendation.reason
