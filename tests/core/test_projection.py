@@ -107,7 +107,7 @@ def test_a_loss_is_never_projected_below_zero() -> None:
 
 
 def test_noise_counts_as_much_as_the_allowance_says() -> None:
-    values = noisy([0.5] * 40, sigma=0.02)
+    values = noisy([0.5] * 200, sigma=0.02)  # 200 epochs: a 50-epoch window, its recent 25 give the noise
     without = project(values, 60, MonitorPolicy(noise_allowance=0.0))
     default = project(values, 60)
     generous = project(values, 60, MonitorPolicy(noise_allowance=2.0))

@@ -97,7 +97,7 @@ class MonitorPolicy(BaseModel):
         min_improvement_pct: For ``projection``: continuing is worth it only if it is projected to improve the best
             ``monitor`` value by more than this percentage of it.
         noise_allowance: For ``projection``: how much a noisy metric's chance of a lucky new best counts, in units
-            of its noise (the residual standard deviation around the trend) times ``sqrt(2 ln epochs_left)``, the
+            of its noise (the residual standard deviation around its recent trend) times ``sqrt(2 ln epochs_left)``, the
             expected best of that many noisy draws. ``0`` trusts the trend alone.
     """
 

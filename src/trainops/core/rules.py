@@ -336,7 +336,7 @@ class Projection:
     """The trend's pace in this window relative to the window before: 1 is not slowing, 0.5 is halving."""
     trend_gain: float
     noise: float
-    """Residual standard deviation around the trend."""
+    """The residual standard deviation around the line through the window's recent half."""
     noise_gain: float
     projected_best: float
     improvement_pct: float
@@ -356,15 +356,17 @@ def projection(
        approach to a floor is not extrapolated as a straight line. A rising or flat trend adds nothing.
     3. Luck: a noisy metric can post a new best without any trend, more likely the more epochs are left. The
        expected best of ``n`` noisy draws lies about ``sqrt(2 ln n)`` standard deviations below their level;
-       ``policy.noise_allowance`` says how much of that counts.
+       ``policy.noise_allowance`` says how much of that counts. The noise is the spread around the line through
+       the window's recent half, which a bend or a step further back does not inflate.
 
-    The projected best is the fitted level now, minus the trend's gain, minus the luck's; its improvement on the
-    best so far, in percent of the best, is what :func:`projected_improvement` judges.
+    The projected best is the level now (the line through the window's recent half, at the latest epoch), minus
+    the trend's gain, minus the luck's; its improvement on the best so far, in percent of the best, is what
+    :func:`projected_improvement` judges.
 
     >>> losses = [(e, 1.0 / (e + 1)) for e in range(20)]
     >>> p = projection(losses, find_best(losses, "min", 0.0), 80, "planned", MonitorPolicy(), "min")
     >>> round(p.improvement_pct), p.decay < 1
-    (37, True)
+    (29, True)
     """
     sign = 1.0 if mode == "min" else -1.0  # judged as "lower is better" below
     finite = [(epoch, sign * value) for epoch, value in points if math.isfinite(value)]
@@ -373,16 +375,23 @@ def projection(
     fit = fit_line([e for e, _ in recent], [v for _, v in recent])
     if fit is None:
         return None
-    level = fit.at(recent[-1][0])
+    # Curves bend: the whole window's line misses where the metric is now; the line through its recent half does
+    # not, and the spread around that line is the noise (a step or a bend in the older half would inflate it).
+    half = recent[len(recent) // 2 :]
+    near = fit_line([e for e, _ in half], [v for _, v in half]) or fit
+    level = near.at(recent[-1][0])
+    noise = near.residual_std
     decay, trend_gain = 1.0, 0.0
     if fit.slope < 0 and epochs_left > 0:
         before = fit_line([e for e, _ in earlier], [v for _, v in earlier])
         if before is not None:
             decay = min(1.0, fit.slope / before.slope) if before.slope < 0 else UNCOMPARED_DECAY
+        else:
+            decay = _decay_within(recent)
         per_epoch = decay ** (1.0 / len(recent))
         steps = epochs_left if per_epoch >= 1.0 else per_epoch * (1.0 - per_epoch**epochs_left) / (1.0 - per_epoch)
         trend_gain = -fit.slope * steps
-    noise_gain = policy.noise_allowance * fit.residual_std * math.sqrt(2.0 * math.log(epochs_left + 1))
+    noise_gain = policy.noise_allowance * noise * math.sqrt(2.0 * math.log(epochs_left + 1))
     projected = level - trend_gain - noise_gain
     if mode == "min" and all(value >= 0 for _, value in finite):
         projected = max(projected, 0.0)  # a loss that has never been negative will not become so
@@ -399,11 +408,22 @@ def projection(
         slope=sign * fit.slope,
         decay=decay,
         trend_gain=trend_gain,
-        noise=fit.residual_std,
+        noise=noise,
         noise_gain=noise_gain,
         projected_best=sign * projected,
         improvement_pct=improvement,
     )
+
+
+def _decay_within(recent: Sequence[Point]) -> float:
+    """How a window's fall slows when no window came before it (a young run): its second half's slope against its
+    first half's, squared to a whole window's worth. A drop followed by a flat stretch slows to nothing."""
+    half = len(recent) // 2
+    first = fit_line([e for e, _ in recent[:half]], [v for _, v in recent[:half]])
+    second = fit_line([e for e, _ in recent[half:]], [v for _, v in recent[half:]])
+    if first is None or second is None or first.slope >= 0:
+        return 1.0 if first is None or second is None else UNCOMPARED_DECAY
+    return max(0.0, min(1.0, second.slope / first.slope)) ** 2
 
 
 def projected_improvement(metric: str, projected: Projection, best: Best, policy: MonitorPolicy) -> Signal:
