@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from trainops.core.policy import MonitorPolicy
-
-PATIENCE_RULE: dict[str, Any] = {"stop_rule": "patience"} if "stop_rule" in MonitorPolicy.model_fields else {}
-"""Keras/Lightning early stopping: ``patience`` epochs without improvement stop the run.
-
-A policy without ``stop_rule`` knows no other rule; one with it may default to another (the projection rule), so
-tests that count epochs of patience ask for this one by name. Once ``stop_rule`` exists everywhere this is simply
-``{"stop_rule": "patience"}``."""
+PATIENCE_RULE: dict[str, Any] = {"stop_rule": "patience"}
+"""Keras/Lightning early stopping: ``patience`` epochs without improvement stop the run. The default rule
+(projection) stops on what continuing is projected to gain, which cannot be counted by hand; tests that count
+epochs of patience ask for this rule by name."""
 
 CLI_PATIENCE_RULE: list[str] = [f"--set={name}={value}" for name, value in PATIENCE_RULE.items()]
 """The same for ``trainops ops diagnose``."""
