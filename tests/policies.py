@@ -1,15 +1,14 @@
-"""Policies the diagnosis tests replay, whichever stop rule is the default."""
+"""Policies the diagnosis tests ask for by name."""
 
 from __future__ import annotations
 
 from typing import Any
 
 PATIENCE_RULE: dict[str, Any] = {"stop_rule": "patience"}
-"""Keras/Lightning early stopping: ``patience`` epochs without improvement stop the run. The default rule
-(projection) stops on what continuing is projected to gain, which cannot be counted by hand; tests that count
-epochs of patience ask for this rule by name."""
+"""Keras/Lightning early stopping: ``patience`` epochs without improvement stop the run. The default rule is the
+projection, so tests that count epochs of patience ask for this one by name."""
 
-CLI_PATIENCE_RULE: list[str] = [f"--set={name}={value}" for name, value in PATIENCE_RULE.items()]
+CLI_PATIENCE_RULE: list[str] = ["--stop-rule", "patience"]
 """The same for ``trainops ops diagnose``."""
 
 

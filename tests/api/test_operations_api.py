@@ -304,12 +304,28 @@ def test_policy_query_parameters_are_validated(api: httpx.Client) -> None:
     for epoch, loss in enumerate([1.0, 0.5, 0.5, 0.5, 0.5]):
         api.post(f"/operations/{operation_id}/metrics", json={"epoch": epoch, "val_loss": loss})
 
-    strict = api.get(f"/operations/{operation_id}/metrics", params={"patience": 2}).json()["data"]["metrics"]
-    assert strict["recommendation"]["action"] == "stop_and_restore_best"
+    strict = api.get(f"/operations/{operation_id}/metrics", params={"patience": 2, "stop_rule": "patience"})
+    assert strict.json()["data"]["metrics"]["recommendation"]["action"] == "stop_and_restore_best"
+    assert strict.json()["data"]["metrics"]["projection"] is None
+    lenient = api.get(f"/operations/{operation_id}/metrics", params={"patience": 20, "stop_rule": "patience"})
+    assert lenient.json()["data"]["metrics"]["recommendation"]["action"] == "continue"
+    projected = api.get(
+        f"/operations/{operation_id}/metrics", params={"min_improvement_pct": 5, "noise_allowance": 0}
+    ).json()["data"]["metrics"]["projection"]
+    assert projected["parameters"]["min_improvement_pct"] == 5
+    assert projected["parameters"]["noise_allowance"] == 0
     accuracy = api.get(f"/operations/{operation_id}/metrics", params={"monitor": "val_accuracy"})
     assert accuracy.json()["data"]["metrics"]["monitor"] == "val_accuracy"
 
-    for params in ({"patience": 0}, {"mode": "sideways"}, {"window": 2}, {"since_epoch": "x"}):
+    bad: list[dict[str, object]] = [
+        {"patience": 0},
+        {"mode": "sideways"},
+        {"window": 2},
+        {"since_epoch": "x"},
+        {"stop_rule": "hopeful"},
+        {"noise_allowance": -1},
+    ]
+    for params in bad:
         response = api.get(f"/operations/{operation_id}/metrics", params=params)
         assert response.status_code == 422, params
         assert response.json()["success"] is False

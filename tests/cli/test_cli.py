@@ -74,12 +74,25 @@ def test_json_output_is_machine_readable(service: OperationsService) -> None:
 def test_metrics_policy_options_change_the_verdict(service: OperationsService) -> None:
     operation = service.create()
     service.add_epochs(operation.operation_id, [EpochRecord(epoch=e, val_loss=0.5 if e else 1.0) for e in range(6)])
-    default = json.loads(invoke("ops", "metrics", operation.operation_id, "--json")[1])
-    strict = json.loads(invoke("ops", "metrics", operation.operation_id, "--patience", "3", "--json")[1])
-    assert default["metrics"]["recommendation"]["action"] == "continue"
+    patience_rule = ("--stop-rule", "patience")
+    patient = json.loads(invoke("ops", "metrics", operation.operation_id, *patience_rule, "--json")[1])
+    strict = json.loads(
+        invoke("ops", "metrics", operation.operation_id, *patience_rule, "--patience", "3", "--json")[1]
+    )
+    assert patient["metrics"]["recommendation"]["action"] == "continue"
     assert strict["metrics"]["recommendation"]["action"] == "stop_and_restore_best"
+    # the default projection rule judges the flat run over the next `patience` epochs: nothing to gain
+    projected = json.loads(invoke("ops", "metrics", operation.operation_id, "--json")[1])["metrics"]
+    assert projected["recommendation"]["action"] == "stop_and_restore_best"
+    assert projected["projection"]["evidence"]["epochs_left"] == 10
+    demanding = json.loads(
+        invoke("ops", "metrics", operation.operation_id, "--min-improvement-pct", "50", "--json")[1]
+    )["metrics"]
+    assert demanding["projection"]["parameters"]["min_improvement_pct"] == 50
     code, _, err = invoke("ops", "metrics", operation.operation_id, "--mode", "sideways")
     assert code == 2 and "use min, max or auto" in err
+    code, _, err = invoke("ops", "metrics", operation.operation_id, "--stop-rule", "hopeful")
+    assert code == 2 and "use projection or patience" in err
 
 
 def plateau_run(service: OperationsService) -> str:

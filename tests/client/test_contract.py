@@ -102,7 +102,10 @@ def test_overfitting_run_is_diagnosed_with_evidence(ops: TrainOps) -> None:
     assert block.is_overfitting and block.overfitting_since_epoch == 31
     assert block.recommendation.action is Action.STOP_AND_RESTORE_BEST
     assert block.recommendation.restore_epoch == 30
-    assert block.recommendation.reason.startswith("Stop and use epoch 30: val_loss rose")
+    # all 50 planned epochs are done: nothing is left to gain, and the overfitting is named as the evidence
+    assert block.recommendation.reason.startswith("Stop and use epoch 30: the run has reached its planned length")
+    assert "; val_loss rose 19.0% over epochs 31-49 while train_loss fell" in block.recommendation.reason
+    assert block.projection is not None and block.projection.evidence["epochs_left"] == 0
 
 
 def test_since_epoch_returns_newer_epochs_but_diagnoses_all(ops: TrainOps) -> None:
@@ -121,8 +124,12 @@ def test_policy_changes_the_diagnosis(ops: TrainOps) -> None:
     flat = [EpochRecord(epoch=e, train_loss=1.0 / (e + 1), val_loss=0.5 if e else 1.0) for e in range(8)]
     ops.add_epochs(operation.operation_id, flat)
 
-    patient = ops.get_metrics(operation.operation_id, policy=MonitorPolicy(patience=10)).metrics
-    impatient = ops.get_metrics(operation.operation_id, policy=MonitorPolicy(patience=3)).metrics
+    patient = ops.get_metrics(operation.operation_id, policy=MonitorPolicy(**patience(10))).metrics
+    impatient = ops.get_metrics(operation.operation_id, policy=MonitorPolicy(**patience(3))).metrics
+    projected = ops.get_metrics(operation.operation_id, policy=MonitorPolicy(patience=3)).metrics
+    assert patient.projection is None
+    assert projected.projection is not None  # the default rule: a flat run, judged over the next 3 epochs
+    assert projected.recommendation.action is Action.STOP_AND_RESTORE_BEST
 
     assert patient.recommendation.action is Action.CONTINUE
     assert impatient.is_plateaued

@@ -35,7 +35,14 @@ DEFAULT_POLICY = MonitorPolicy()
 
 MonitorOption = Annotated[str, typer.Option(help="Metric the diagnosis judges by.")]
 ModeOption = Annotated[str, typer.Option(help="min (lower is better), max, or auto (max for accuracy-like names).")]
-PatienceOption = Annotated[int, typer.Option(min=1, help="Epochs without improvement before a run counts as stalled.")]
+PatienceOption = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        help="Epochs without improvement before a run counts as stalled (the stop under --stop-rule patience; "
+        "the horizon of a run with no planned length under projection).",
+    ),
+]
 MinDeltaOption = Annotated[float, typer.Option(min=0.0, help="Smallest change that counts as an improvement.")]
 WindowOption = Annotated[int, typer.Option(min=3, help="Recent epochs the trend and overfitting tests look at.")]
 DivergenceThresholdOption = Annotated[
@@ -48,6 +55,25 @@ DivergenceFactorOption = Annotated[
 CheckFiniteOption = Annotated[
     bool, typer.Option("--check-finite/--no-check-finite", help="Treat NaN or infinite values as divergence.")
 ]
+StopRuleOption = Annotated[
+    str,
+    typer.Option(
+        help="projection: stop when continuing to the planned end is projected to gain too little; "
+        "patience: Keras/Lightning early stopping."
+    ),
+]
+MinImprovementOption = Annotated[
+    float,
+    typer.Option(
+        "--min-improvement-pct",
+        min=0.0,
+        help="projection: continuing is worth it only if projected to improve the best by more than this percentage.",
+    ),
+]
+NoiseAllowanceOption = Annotated[
+    float,
+    typer.Option(min=0.0, help="projection: how much a noisy metric's chance of a lucky new best counts (0 to 10)."),
+]
 SetOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -59,10 +85,12 @@ SetOption = Annotated[
 ]
 
 
-def _policy(mode: str, **fields: Any) -> MonitorPolicy:
+def _policy(mode: str, stop_rule: str, **fields: Any) -> MonitorPolicy:
     if mode not in ("min", "max", "auto"):
         raise typer.BadParameter(f"{mode!r}: use min, max or auto", param_hint="--mode")
-    return MonitorPolicy.model_validate({"mode": mode, **fields})
+    if stop_rule not in ("projection", "patience"):
+        raise typer.BadParameter(f"{stop_rule!r}: use projection or patience", param_hint="--stop-rule")
+    return MonitorPolicy.model_validate({"mode": mode, "stop_rule": stop_rule, **fields})
 
 
 def _settings(pairs: list[str] | None, *, own_options: Iterable[str]) -> dict[str, str]:
@@ -135,6 +163,9 @@ def metrics(
     patience: PatienceOption = DEFAULT_POLICY.patience,
     min_delta: MinDeltaOption = DEFAULT_POLICY.min_delta,
     window: WindowOption = DEFAULT_POLICY.window,
+    stop_rule: StopRuleOption = DEFAULT_POLICY.stop_rule,
+    min_improvement_pct: MinImprovementOption = DEFAULT_POLICY.min_improvement_pct,
+    noise_allowance: NoiseAllowanceOption = DEFAULT_POLICY.noise_allowance,
     url: UrlOption = None,
     token: TokenOption = None,
     json: JsonOption = False,
@@ -142,9 +173,18 @@ def metrics(
     """Show the per-epoch history and its diagnosis (best epoch, overfitting, plateau, divergence, trend,
     recommendation).
 
-    Example: trainops ops metrics op_training_20250610_123456_ab12cd34 --patience 5
+    Example: trainops ops metrics op_training_20250610_123456_ab12cd34 --stop-rule patience --patience 5
     """
-    policy = _policy(mode, monitor=monitor, patience=patience, min_delta=min_delta, window=window)
+    policy = _policy(
+        mode,
+        stop_rule,
+        monitor=monitor,
+        patience=patience,
+        min_delta=min_delta,
+        window=window,
+        min_improvement_pct=min_improvement_pct,
+        noise_allowance=noise_allowance,
+    )
     with open_client(url, token) as ops:
         result = ops.get_metrics(operation_id, since_epoch=since_epoch, policy=policy)
     if json:
@@ -169,6 +209,9 @@ def diagnose(
     divergence_threshold: DivergenceThresholdOption = DEFAULT_POLICY.divergence_threshold,
     divergence_factor: DivergenceFactorOption = DEFAULT_POLICY.divergence_factor,
     check_finite: CheckFiniteOption = DEFAULT_POLICY.check_finite,
+    stop_rule: StopRuleOption = DEFAULT_POLICY.stop_rule,
+    min_improvement_pct: MinImprovementOption = DEFAULT_POLICY.min_improvement_pct,
+    noise_allowance: NoiseAllowanceOption = DEFAULT_POLICY.noise_allowance,
     settings: SetOption = None,
     planned: Annotated[
         int | None, typer.Option(min=1, help="The run's planned epochs, for the epochs saved (default: its own).")
@@ -183,11 +226,14 @@ def diagnose(
     """Dry-run a diagnosis policy over a run's recorded history: where it would have stopped the run and why,
     the epoch it would restore and the epochs it would have saved. Nothing is changed.
 
-    Use it to choose a patience (or other setting) before trusting it to stop runs.
+    Use it to choose a rule and its settings before trusting them to stop runs: the default projection rule, or
+    Keras-style early stopping with --stop-rule patience.
 
-    Example: trainops ops diagnose op_training_20250610_123456_ab12cd34 --patience 5 --min-delta 0.001
+    Example: trainops ops diagnose op_training_20250610_123456_ab12cd34 --stop-rule patience --patience 5
     """
     chosen: dict[str, Any] = {
+        "min_improvement_pct": min_improvement_pct,
+        "noise_allowance": noise_allowance,
         "monitor": monitor,
         "patience": patience,
         "min_delta": min_delta,
@@ -196,7 +242,7 @@ def diagnose(
         "divergence_factor": divergence_factor,
         "check_finite": check_finite,
     }
-    policy = _policy(mode, **chosen, **_settings(settings, own_options={"mode", *chosen}))
+    policy = _policy(mode, stop_rule, **chosen, **_settings(settings, own_options={"mode", "stop_rule", *chosen}))
     with open_client(url, token) as ops:
         replay = ops.diagnose(operation_id, policy, total_epochs_planned=planned)
     if json:

@@ -76,13 +76,15 @@ def replay(
                 rules=[signal.rule for signal in diagnosis.signals],
             )
         )
-    stop = next((step for step in steps if step.action is not Action.CONTINUE), None)
+    stopped_at = next((index for index, step in enumerate(steps) if step.action is not Action.CONTINUE), None)
     result = Replay(policy=policy, total_epochs_planned=total_epochs_planned, epochs_replayed=len(history), steps=steps)
-    if stop is None:
+    if stopped_at is None:
         return result
-    last = total_epochs_planned - 1 if total_epochs_planned else history[-1].epoch
+    stop = steps[stopped_at]
+    # counted in epochs, not epoch numbers: loops number from 0 or 1, and may skip some
+    length = total_epochs_planned or len(history)
     result.stop_epoch = stop.epoch
     result.stop_reason = stop.reason
     result.restore_epoch = stop.restore_epoch
-    result.epochs_saved = max(last - stop.epoch, 0)
+    result.epochs_saved = max(length - (stopped_at + 1), 0)
     return result

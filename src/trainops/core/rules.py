@@ -386,6 +386,8 @@ def projection(
         before = fit_line([e for e, _ in earlier], [v for _, v in earlier])
         if before is not None:
             decay = min(1.0, fit.slope / before.slope) if before.slope < 0 else UNCOMPARED_DECAY
+        elif near.slope >= 0:
+            decay = 0.0  # a young run whose recent half has stopped falling: the fall is over
         else:
             decay = _decay_within(recent)
         per_epoch = decay ** (1.0 / len(recent))

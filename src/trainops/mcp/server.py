@@ -333,6 +333,8 @@ class TrainOpsTools:
         patience: int | None = None,
         min_delta: float | None = None,
         window: int | None = None,
+        stop_rule: Literal["projection", "patience"] | None = None,
+        min_improvement_pct: float | None = None,
     ) -> dict[str, Any]:
         """The per-epoch metric history of a run and the diagnosis over all of it: the tool to judge whether
         it is learning. Poll it with since_epoch = the last epoch you have seen to get only newer epochs.
@@ -342,18 +344,32 @@ class TrainOpsTools:
             since_epoch: Return only epochs after this one (the diagnosis still covers the whole history).
             monitor: Metric to judge by (default val_loss; any reported metric works, e.g. val_accuracy).
             mode: "min" (lower is better), "max", or "auto" (max for accuracy-like names).
-            patience: Epochs without improvement before the run counts as stalled (default 10).
+            patience: Epochs without improvement before the run counts as stalled (default 10); under the
+                projection rule also the horizon of a run with no planned length.
             min_delta: Smallest change that counts as an improvement, in the metric's units (default 0).
             window: Recent epochs the trend and overfitting tests fit lines over (default 10).
+            stop_rule: "projection" (default): stop when continuing to the planned end is projected to improve
+                the best by no more than min_improvement_pct; "patience": Keras/Lightning early stopping.
+            min_improvement_pct: For the projection rule: the improvement, in percent of the best, that makes
+                continuing worth it (default 1).
 
         Returns: metrics.epochs (oldest first: epoch, train_loss, val_loss, train_accuracy, val_accuracy,
         learning_rate, duration in seconds, custom metrics), total_epochs_completed, total_epochs_planned,
         best_epoch, best_value, epochs_since_improvement, is_overfitting (overfitting_since_epoch),
         is_plateaued, is_diverging, trend (direction, percent_change over the window), signals (rule, severity,
-        message, parameters, evidence numbers) and recommendation (action continue | stop |
+        message, parameters, evidence numbers), projection (what continuing is projected to gain, with its
+        evidence: epochs_left, projected_improvement_pct, ...) and recommendation (action continue | stop |
         stop_and_restore_best, reason, restore_epoch). Act on recommendation: cancel_operation with its reason.
         """
-        given = {"monitor": monitor, "mode": mode, "patience": patience, "min_delta": min_delta, "window": window}
+        given = {
+            "monitor": monitor,
+            "mode": mode,
+            "patience": patience,
+            "min_delta": min_delta,
+            "window": window,
+            "stop_rule": stop_rule,
+            "min_improvement_pct": min_improvement_pct,
+        }
         chosen = {name: value for name, value in given.items() if value is not None}
         policy = MonitorPolicy.model_validate(chosen) if chosen else None
         return _dump(self._ops.get_metrics(operation_id, since_epoch=since_epoch, policy=policy))

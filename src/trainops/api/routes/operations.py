@@ -65,6 +65,15 @@ async def monitor_policy(
     check_finite: Annotated[bool | None, Query()] = None,
     flat_tolerance_pct: Annotated[float | None, Query(ge=0)] = None,
     rising_tolerance_pct: Annotated[float | None, Query(ge=0)] = None,
+    stop_rule: Annotated[
+        Literal["projection", "patience"] | None,
+        Query(
+            description="projection (default): stop when continuing is projected to gain too little; "
+            "patience: Keras/Lightning early stopping"
+        ),
+    ] = None,
+    min_improvement_pct: Annotated[float | None, Query(ge=0)] = None,
+    noise_allowance: Annotated[float | None, Query(ge=0)] = None,
 ) -> MonitorPolicy:
     """Diagnosis parameters from the query string; any left out keep their defaults."""
     given = {name: value for name, value in locals().items() if value is not None}
