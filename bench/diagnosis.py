@@ -129,13 +129,14 @@ def report(title: str, cases: Sequence[Case], verdicts: dict[str, Verdict]) -> s
 
 
 def by_family(cases: Sequence[Case], verdict: Verdict) -> str:
-    groups: dict[str, list[Case]] = {}
-    for case in cases:
-        groups.setdefault(case.curve.family, []).append(case)
+    families: dict[str, list[Case]] = {}
+    cuts: dict[str, list[Case]] = {}
+    for case in sorted(cases, key=lambda case: case.curve.family):
+        families.setdefault(case.curve.family, []).append(case)
         fraction = min(FRACTIONS, key=lambda f: abs(case.seen - f * case.planned))
-        groups.setdefault(f"cut at {fraction:.0%}", []).append(case)
+        cuts.setdefault(f"cut at {fraction:.0%}", []).append(case)
     rows = []
-    for name, members in groups.items():
+    for name, members in [*families.items(), *sorted(cuts.items())]:
         s = score(verdict, members)
         rows.append(
             (

@@ -75,7 +75,7 @@ def test_contract_overfitting_scenario() -> None:
         "(0.59 now against best 0.4 at epoch 30)"
     ), recommendation.reason
     match = re.search(
-        r"; val_loss rose (?P<val>\d+\.\d)% over epochs 31-49 while train_loss fell (?P<train>\d+\.\d)%;",
+        r"; val_loss rose (?P<val>\d+\.\d)% over epochs 31-49 while train_loss fell (?P<train>\d+\.\d)%$",
         recommendation.reason,
     )
     assert match, recommendation.reason

@@ -150,13 +150,12 @@ def recommend(
     restore = best.epoch if best is not None and best.epoch != last_epoch else None
 
     def stop(signal: Signal) -> Recommendation:
-        # A projected stop names what else was seen (overfitting, a plateau): the evidence a person looks for.
-        seconded = [
-            other.message
-            for other in signals
-            if signal.rule == "projected_improvement" and other.rule in SECONDING_RULES
-        ]
-        message = "; ".join([signal.message, *seconded])
+        # A projected stop names what else was seen, overfitting before a stall: the evidence a person looks for.
+        seconded = [other.message for other in signals if other.rule in SECONDING_RULES]
+        if signal.rule == "projected_improvement" and seconded:
+            message = f"{signal.message}; {seconded[0]}"
+        else:
+            message = signal.message
         if restore is not None:
             return Recommendation(
                 action=Action.STOP_AND_RESTORE_BEST,
