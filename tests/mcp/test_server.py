@@ -292,6 +292,17 @@ def test_replay_diagnosis_dry_runs_a_policy(agent: Agent, home: Home) -> None:
     assert (every["stop_epoch"], every["epochs_saved"]) == (4, 95)
     assert agent.call("get_operation_status", operation_id=operation.operation_id) == before  # nothing changed
 
+    # the default projection rule, and get_training_metrics taking a stop rule of its own
+    projected = agent.call("replay_diagnosis", operation_id=operation.operation_id)
+    assert projected["policy"]["stop_rule"] == "projection"
+    assert projected["restore_epoch"] == 1
+    assert "projected_improvement" in projected["changes"][-1]["rules"]
+    metrics = agent.call("get_training_metrics", operation_id=operation.operation_id)["metrics"]
+    assert metrics["projection"]["evidence"]["epochs_left"] == 15
+    keras = agent.call("get_training_metrics", operation_id=operation.operation_id, stop_rule="patience", patience=20)
+    assert keras["metrics"]["projection"] is None
+    assert keras["metrics"]["recommendation"]["action"] == "continue"
+
     assert "list_operations" in agent.error("replay_diagnosis", operation_id=UNKNOWN_ID)
     bad = agent.error("replay_diagnosis", operation_id=operation.operation_id, policy={"patience": 0})
     assert "patience" in bad and "greater than or equal to 1" in bad
