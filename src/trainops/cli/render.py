@@ -240,12 +240,27 @@ def diagnosis_panel(metrics: TrainingMetrics) -> Panel:
         if on
     ]
     grid.add_row("verdict", Text(", ".join(flags) or "healthy", style="red" if flags else "green"))
+    if metrics.projection is not None:
+        grid.add_row("projection", projection_text(metrics.projection))
     for signal in metrics.signals:
         grid.add_row("signal", signal_text(signal))
     action = metrics.recommendation.action
     grid.add_row("recommendation", Text(action.value, style=f"bold {ACTION_STYLE[action]}"))
     grid.add_row("", metrics.recommendation.reason)
     return Panel(Group(grid), title="diagnosis", title_align="left")
+
+
+def projection_text(projection: Signal) -> Text:
+    """``+2.7% over 20 epoch(s) left (needs > 1%)``: what continuing is projected to gain, green when worth it."""
+    evidence, parameters = projection.evidence, projection.parameters
+    gain = evidence.get("projected_improvement_pct")
+    gain_text = f"{gain:+.1f}%" if isinstance(gain, int | float) else "?"
+    worth = evidence.get("worth_continuing") is True
+    return Text(
+        f"{gain_text} over {evidence.get('epochs_left')} epoch(s) left "
+        f"(needs > {parameters.get('min_improvement_pct')}%)",
+        style="green" if worth else "yellow",
+    )
 
 
 def policy_text(policy: MonitorPolicy) -> str:
