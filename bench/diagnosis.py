@@ -14,6 +14,7 @@ the figures that count are on the other, held-out half. For each tool:
 
     .venv/bin/python bench/diagnosis.py               # the table, held-out and calibration halves (~10 s)
     .venv/bin/python bench/diagnosis.py --by-family   # also trainops per family of runs and per cut
+    .venv/bin/python bench/diagnosis.py --bootstrap   # also 95% intervals, resampling the held-out runs (~15 s)
     .venv/bin/python bench/diagnosis.py --calibrate   # search trainops' projection parameters on the calibration half
 """
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -151,6 +153,47 @@ def by_family(cases: Sequence[Case], verdict: Verdict) -> str:
     return table(("group", "cases", "stop right", "balanced accuracy", "false stops", "missed stops"), rows)
 
 
+def bootstrap(cases: Sequence[Case], verdicts: dict[str, Verdict], rounds: int = 2000, seed: int = 7) -> str:
+    """How sure the held-out figures are: resample whole runs (a run's three cuts go together) and recompute.
+
+    Each verdict is taken once; rounds only re-weight them. Reports trainops' balanced accuracy and false-stop
+    rate with 95% intervals, and how often trainops beats each other tool on the same resampled runs.
+    """
+    by_run: dict[str, list[tuple[bool, dict[str, bool]]]] = {}
+    for case in cases:
+        said = {name: verdict(case) for name, verdict in verdicts.items()}
+        by_run.setdefault(case.curve.id, []).append((case.should_stop, said))
+    runs = list(by_run.values())
+    rng = random.Random(seed)
+    ours: list[tuple[float, float]] = []
+    wins = dict.fromkeys(verdicts, 0)
+    for _ in range(rounds):
+        sample = [case for _ in runs for case in rng.choice(runs)]
+        accuracy = {name: _balanced(sample, name) for name in verdicts}
+        ours.append((accuracy[TRAINOPS][0], accuracy[TRAINOPS][1]))
+        for name in verdicts:
+            wins[name] += accuracy[TRAINOPS][0] > accuracy[name][0]
+    accuracies = sorted(a for a, _ in ours)
+    false_stops = sorted(f for _, f in ours)
+    low, high = int(0.025 * rounds), int(0.975 * rounds) - 1
+    lines = [
+        f"trainops on resampled held-out runs ({rounds} rounds): balanced accuracy {accuracies[low]:.3f}-"
+        f"{accuracies[high]:.3f}, false stops {false_stops[low]:.1%}-{false_stops[high]:.1%} (95% intervals); "
+        f"balanced accuracy >= {GOAL_BALANCED_ACCURACY} in "
+        f"{sum(a >= GOAL_BALANCED_ACCURACY for a in accuracies) / rounds:.0%} of rounds",
+    ]
+    lines += [f"  beats {name} in {wins[name] / rounds:.1%} of rounds" for name in verdicts if name != TRAINOPS]
+    return "\n".join(lines)
+
+
+def _balanced(sample: Sequence[tuple[bool, dict[str, bool]]], name: str) -> tuple[float, float]:
+    stops = [said[name] for truth, said in sample if truth]
+    continues = [said[name] for truth, said in sample if not truth]
+    recall = sum(stops) / len(stops) if stops else float("nan")
+    false_stops = sum(continues) / len(continues) if continues else float("nan")
+    return (recall + 1.0 - false_stops) / 2.0, false_stops
+
+
 def calibrate(cases: Sequence[Case]) -> str:
     """Search the projection's parameters on the calibration half: the best balanced accuracy with false stops
     within the goal. The policy's fields and the two constants of ``trainops.core.rules`` are searched together."""
@@ -191,6 +234,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--by-family", action="store_true", help="trainops per family of runs and per cut")
     parser.add_argument("--calibrate", action="store_true", help="search the projection parameters (calibration half)")
+    parser.add_argument("--bootstrap", action="store_true", help="95%% intervals from resampling the held-out runs")
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
@@ -212,6 +256,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{GOAL_FALSE_STOPS:.0%}: {'met' if met else 'MISSED'} "
         f"({held.balanced_accuracy:.3f}, {held.false_stop_rate:.1%})"
     )
+    if args.bootstrap:
+        print()
+        print(bootstrap(held_cases, verdicts))
     if args.by_family:
         print("\ntrainops on the held-out half, by family and cut")
         print(by_family(held_cases, verdicts[TRAINOPS]))
