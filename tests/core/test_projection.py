@@ -232,3 +232,20 @@ def test_divergence_still_outranks_the_projection() -> None:
     assert diagnosis.is_diverging is True
     assert diagnosis.recommendation.action is Action.STOP_AND_RESTORE_BEST
     assert "non-finite" in diagnosis.recommendation.reason
+
+
+@pytest.mark.parametrize(
+    ("values", "decay", "worth"),
+    [
+        pytest.param([1.0, 0.5, 0.5, 0.5, 0.5], 0.0, False, id="a-drop-then-flat-has-stopped-falling"),
+        pytest.param([1.0, 0.9, 0.8, 0.7, 0.6, 0.5], 1.0, True, id="a-steady-fall-goes-on"),
+        pytest.param([1.0, 0.6, 0.4, 0.3, 0.25, 0.22, 0.2, 0.19], 0.0076, True, id="a-slowing-fall-slows"),
+    ],
+)
+def test_a_young_run_compares_the_halves_of_its_window(values: list[float], decay: float, worth: bool) -> None:
+    """Fewer epochs than two windows: no earlier window to measure the slowing against."""
+    projected = project(values, 50)
+    assert projected is not None
+
+    assert projected.decay == pytest.approx(decay, abs=0.001)
+    assert (projected.improvement_pct > DEFAULT.min_improvement_pct) is worth

@@ -329,7 +329,7 @@ class Projection:
     from_epoch: int
     to_epoch: int
     level: float
-    """The fitted value at the latest epoch."""
+    """Where the metric is now: the line through the window's recent half, at the latest epoch."""
     slope: float
     """Fitted change per epoch over the window (signed as the metric)."""
     decay: float
@@ -353,7 +353,8 @@ def projection(
     1. The trend: a least-squares line over the last quarter of the epochs seen (at least ``policy.window``).
     2. Its slowing: the slope against the slope of the window before it. A curve whose fall halved from one
        window to the next is extended as a geometric series that keeps halving, so an exponential or power-law
-       approach to a floor is not extrapolated as a straight line. A rising or flat trend adds nothing.
+       approach to a floor is not extrapolated as a straight line. A young run with no window before it compares
+       its window's two halves instead. A rising or flat trend adds nothing.
     3. Luck: a noisy metric can post a new best without any trend, more likely the more epochs are left. The
        expected best of ``n`` noisy draws lies about ``sqrt(2 ln n)`` standard deviations below their level;
        ``policy.noise_allowance`` says how much of that counts. The noise is the spread around the line through
@@ -423,8 +424,10 @@ def _decay_within(recent: Sequence[Point]) -> float:
     half = len(recent) // 2
     first = fit_line([e for e, _ in recent[:half]], [v for _, v in recent[:half]])
     second = fit_line([e for e, _ in recent[half:]], [v for _, v in recent[half:]])
-    if first is None or second is None or first.slope >= 0:
-        return 1.0 if first is None or second is None else UNCOMPARED_DECAY
+    if first is None or second is None:
+        return 1.0  # too few epochs to tell
+    if first.slope >= 0:
+        return UNCOMPARED_DECAY  # the fall has only just begun
     return max(0.0, min(1.0, second.slope / first.slope)) ** 2
 
 
