@@ -71,7 +71,7 @@ def test_contract_overfitting_scenario() -> None:
     assert recommendation.restore_epoch == 30
     # The projection decides; the overfitting it saw is named as evidence too.
     assert recommendation.reason.startswith(
-        "Stop and use epoch 30: continuing 10 more epoch(s) is not projected to beat the best val_loss "
+        "Stop and use epoch 30: continuing 50 more epoch(s) is not projected to beat the best val_loss "
         "(0.59 now against best 0.4 at epoch 30)"
     ), recommendation.reason
     match = re.search(

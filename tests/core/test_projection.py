@@ -165,15 +165,22 @@ def test_the_planned_horizon_decides() -> None:
     assert short_run.projection.evidence["epochs_left"] == 3
 
 
-def test_without_a_planned_length_the_next_patience_epochs_are_the_horizon() -> None:
+def test_without_a_planned_length_the_run_is_assumed_to_go_on_as_long_again() -> None:
     records = history(decaying(40, rate=0.06, floor=0.3))
 
     diagnosis = analyze(records, MonitorPolicy(patience=7))
 
     assert diagnosis.projection is not None
+    assert diagnosis.projection.evidence["epochs_left"] == 40
+    assert diagnosis.projection.parameters["horizon"] == "assumed"
+    assert diagnosis.projection.message.endswith("(no planned length: assumed to run as long again)")
+
+
+def test_without_a_planned_length_a_young_run_is_given_patience_epochs_at_least() -> None:
+    diagnosis = analyze(history(decaying(5)), MonitorPolicy(patience=7))
+
+    assert diagnosis.projection is not None
     assert diagnosis.projection.evidence["epochs_left"] == 7
-    assert diagnosis.projection.parameters["horizon"] == "patience"
-    assert "no planned length" in diagnosis.projection.message
 
 
 def test_min_improvement_pct_sets_what_is_worth_it() -> None:

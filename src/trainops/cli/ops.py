@@ -40,7 +40,7 @@ PatienceOption = Annotated[
     typer.Option(
         min=1,
         help="Epochs without improvement before a run counts as stalled (the stop under --stop-rule patience; "
-        "the horizon of a run with no planned length under projection).",
+        "the least horizon of a run with no planned length under projection).",
     ),
 ]
 MinDeltaOption = Annotated[float, typer.Option(min=0.0, help="Smallest change that counts as an improvement.")]

@@ -122,13 +122,15 @@ def _projected(
     policy: MonitorPolicy,
     mode: Mode,
 ) -> Signal | None:
-    """The projection over the epochs the run has left (the next ``patience`` when its length is unknown)."""
+    """The projection over the epochs the run has left; with no planned length, as many again as it has run."""
     if total_epochs_planned:
         projected = rules.projection(
             monitored, best, max(total_epochs_planned - epochs_done, 0), "planned", policy, mode
         )
     else:
-        projected = rules.projection(monitored, best, policy.patience, "patience", policy, mode)
+        # No plan: assume the run would go on as long again as it has run (at least `patience` epochs).
+        horizon = max(policy.patience, epochs_done)
+        projected = rules.projection(monitored, best, horizon, "assumed", policy, mode)
     return None if projected is None else rules.projected_improvement(policy.monitor, projected, best, policy)
 
 

@@ -69,7 +69,7 @@ class MonitorPolicy(BaseModel):
       ``monitor`` value by no more than ``min_improvement_pct``. The projection extends the recent trend, slowing
       as it has been slowing, and allows for the luck of a noisy metric; see
       :func:`trainops.core.rules.projection` and ``docs/diagnosis.md``. The run's planned length is the horizon;
-      without one, the next ``patience`` epochs are.
+      without one, as many epochs again as the run has done (at least ``patience``).
     - ``patience``: Keras/Lightning early stopping: stop after ``patience`` epochs without an improvement larger
       than ``min_delta``, or when validation loss overfits.
 
@@ -83,7 +83,8 @@ class MonitorPolicy(BaseModel):
             (a word such as ``acc``, ``f1``, ``auc``, ``map`` in the name, and no ``loss``/``error``), else ``min``.
         min_delta: A change smaller than this does not count as an improvement (absolute, in the metric's units).
         patience: Epochs without improvement before the run counts as stalled. It counts epochs that reported
-            ``monitor``, not wall-clock epochs: a run validating every other epoch needs half the patience.
+            ``monitor``, not wall-clock epochs: a run validating every other epoch needs half the patience. Under
+            ``stop_rule="projection"`` it is only the least horizon of a run with no planned length.
         window: Recent epochs the trend, overfitting and rising-loss tests look at (least-squares slopes).
         divergence_threshold: For ``min`` mode, a ``monitor`` value above this means the run diverged
             (below it for ``max``); ``None`` disables the test.

@@ -313,7 +313,7 @@ def no_improvement(metric: str, best: Best, policy: MonitorPolicy, current_trend
     )
 
 
-Horizon = Literal["planned", "patience"]
+Horizon = Literal["planned", "assumed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,7 +325,8 @@ class Projection:
 
     epochs_left: int
     horizon: Horizon
-    """``planned``: the epochs left of the planned run; ``patience``: no planned length, the next ``patience``."""
+    """``planned``: the epochs left of the planned run; ``assumed``: no planned length, so as many epochs again as
+    the run has done (at least ``patience``)."""
     from_epoch: int
     to_epoch: int
     level: float
@@ -453,8 +454,8 @@ def projected_improvement(metric: str, projected: Projection, best: Best, policy
             f"continuing {left} more epoch(s) is projected to improve {metric} by {bound} "
             f"{projected.improvement_pct:.1f}% (needs more than {policy.min_improvement_pct:g}%); {where}"
         )
-    if projected.horizon == "patience" and left:
-        message += " (no planned length: judged over the next `patience` epochs)"
+    if projected.horizon == "assumed" and left:
+        message += " (no planned length: assumed to run as long again)"
     return Signal(
         rule="projected_improvement",
         severity="info" if worth else "warning",

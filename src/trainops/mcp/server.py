@@ -345,7 +345,7 @@ class TrainOpsTools:
             monitor: Metric to judge by (default val_loss; any reported metric works, e.g. val_accuracy).
             mode: "min" (lower is better), "max", or "auto" (max for accuracy-like names).
             patience: Epochs without improvement before the run counts as stalled (default 10); under the
-                projection rule also the horizon of a run with no planned length.
+                projection rule also the least horizon of a run with no planned length.
             min_delta: Smallest change that counts as an improvement, in the metric's units (default 0).
             window: Recent epochs the trend and overfitting tests fit lines over (default 10).
             stop_rule: "projection" (default): stop when continuing to the planned end is projected to improve
