@@ -165,7 +165,7 @@ class TrainOps(ABC):
                 ``total_epochs_planned`` below 1, or a history too long to replay.
 
         Example:
-            >>> replay = ops.diagnose(operation_id, {"patience": 3})  # doctest: +SKIP
+            >>> replay = ops.diagnose(operation_id, {"stop_rule": "patience", "patience": 3})  # doctest: +SKIP
             >>> replay.stop_epoch, replay.restore_epoch, replay.epochs_saved  # doctest: +SKIP
             (5, 2, 44)
         """

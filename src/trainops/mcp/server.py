@@ -68,8 +68,9 @@ Typical loop: list_strategies and list_data -> start_training (returns task_id, 
 poll get_training_metrics with since_epoch = the last epoch you saw (it returns only newer epochs, and the
 diagnosis over the whole history) -> when diagnosis.recommendation.action is 'stop' or 'stop_and_restore_best',
 call cancel_operation with the recommendation's reason -> poll get_operation_status until it ends ->
-get_model_performance, compare_runs, save_model, predict. To choose a patience (or other setting) before trusting
-it, replay_diagnosis shows when a policy would have stopped a run, changing nothing. Operation ids look like
+get_model_performance, compare_runs, save_model, predict. The recommendation projects what continuing to the
+planned end would gain; to try another policy (a patience rule, a stricter min_improvement_pct) before trusting
+it, replay_diagnosis shows when it would have stopped a run, changing nothing. Operation ids look like
 op_training_20250610_123456_ab12cd34; list_operations shows them."""
 
 _P = ParamSpec("_P")
@@ -383,14 +384,17 @@ class TrainOpsTools:
         every_epoch: bool = False,
     ) -> dict[str, Any]:
         """Dry-run a diagnosis policy over a run's recorded epochs: when would it have said stop, and why? Changes
-        nothing (the run keeps going; nothing is stored). Use it to choose a policy before acting on one: try
-        patience 3, 5 and 10 on a finished or running run, then poll get_training_metrics with the one you trust.
+        nothing (the run keeps going; nothing is stored). Use it to choose a policy before acting on one: compare
+        the default projection rule with, say, {"stop_rule": "patience", "patience": 5} on a finished or running
+        run, then poll get_training_metrics with the one you trust.
 
         Args:
             operation_id: The run.
-            policy: The settings to try, e.g. {"patience": 5, "min_delta": 0.001}; fields left out keep their
-                defaults: monitor "val_loss", mode "auto", min_delta 0, patience 10, window 10,
-                divergence_threshold null, divergence_factor 3, check_finite true.
+            policy: The settings to try, e.g. {"min_improvement_pct": 2} or {"stop_rule": "patience", "patience": 5};
+                fields left out keep their defaults: stop_rule "projection" (stop when continuing to the planned
+                end is projected to improve the best by no more than min_improvement_pct 1), noise_allowance
+                0.25, monitor "val_loss", mode "auto", min_delta 0, patience 10, window 10, divergence_threshold
+                null, divergence_factor 3, check_finite true.
             total_epochs_planned: The run's planned length, for epochs_saved (default: the run's own).
             every_epoch: Also return steps, the recommendation at every epoch (long runs make it long).
 

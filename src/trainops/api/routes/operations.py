@@ -251,7 +251,8 @@ async def diagnose(
 ) -> Response:
     """A dry run of a diagnosis policy: what it would have recommended at every epoch of the stored history, the
     epoch it would have stopped at and why, the epoch it would restore and the epochs it would have saved.
-    Nothing is written. The body is optional: ``{"policy": {"patience": 5}, "total_epochs_planned": 100}``."""
+    Nothing is written. The body is optional: ``{"policy": {"stop_rule": "patience", "patience": 5},
+    "total_epochs_planned": 100}``."""
     request = body or DiagnoseRequest()
     replayed = partial(
         service.diagnose, operation_id, request.policy, total_epochs_planned=request.total_epochs_planned
