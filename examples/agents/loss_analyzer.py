@@ -125,6 +125,16 @@ def signal_lines(signal: dict[str, Any]) -> list[str]:
     return lines
 
 
+def projection_line(projection: dict[str, Any]) -> str:
+    """What continuing is projected to gain: the number the recommendation weighs against what is needed."""
+    evidence, parameters = projection["evidence"], projection["parameters"]
+    worth = "worth continuing" if evidence["worth_continuing"] else "not worth continuing"
+    return (
+        f"Projection: {evidence['projected_improvement_pct']:+.1f}% on the best over {evidence['epochs_left']} more "
+        f"epoch(s) ({worth}: needs more than {parameters['min_improvement_pct']}%)"
+    )
+
+
 def recommendation_line(recommendation: dict[str, Any]) -> str:
     action = recommendation["action"]
     advice = {
@@ -158,6 +168,8 @@ def report(operation: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
         + f"; judged on {metrics['monitor']} ({mode} is better)"
     )
     lines += [trend_line(metrics), best_line(metrics), *verdict_lines(metrics)]
+    if metrics.get("projection"):
+        lines.append(projection_line(metrics["projection"]))
     lines.append(recommendation_line(metrics["recommendation"]))
     if operation["status"] in ("completed", "failed", "cancelled"):
         lines.append(f"  note: the run has ended ({operation['status']}); the advice is a verdict on how it trained")
@@ -165,7 +177,8 @@ def report(operation: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
 
 
 async def main_async(args: argparse.Namespace) -> int:
-    policy = {name: value for name, value in (("monitor", args.monitor), ("patience", args.patience)) if value}
+    given = (("monitor", args.monitor), ("patience", args.patience), ("stop_rule", args.stop_rule))
+    policy = {name: value for name, value in given if value}
     async with stdio_client(server_parameters(args.url)) as (read, write), ClientSession(read, write) as session:
         await session.initialize()
         try:
@@ -183,6 +196,11 @@ def main() -> None:
     parser.add_argument("operation_id", help="the run to analyze (list_operations / `trainops ops list` shows ids)")
     parser.add_argument("--monitor", help="metric to judge by (default val_loss)")
     parser.add_argument("--patience", type=int, help="epochs without improvement before a run counts as stalled")
+    parser.add_argument(
+        "--stop-rule",
+        choices=("projection", "patience"),
+        help="projection (default): weigh what continuing would gain; patience: Keras-style early stopping",
+    )
     parser.add_argument("--url", help="a trainops server; by default the local database (or TRAINOPS_URL)")
     sys.exit(asyncio.run(main_async(parser.parse_args())))
 

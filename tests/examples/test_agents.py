@@ -210,6 +210,16 @@ def test_analyzer_reports_on_a_finished_run(
         metrics.recommendation.action.value, f"stop and use epoch {metrics.recommendation.restore_epoch}"
     )
     assert f"Recommendation: {advice}" in lines
+    assert metrics.projection is not None
+    projection = next(line for line in lines if line.startswith("Projection: "))
+    assert re.fullmatch(
+        r"Projection: [+-]\d+\.\d% on the best over \d+ more epoch\(s\) \((not )?worth continuing: needs more "
+        r"than 1\.0%\)",
+        projection,
+    ), projection
+    gain, left = metrics.projection.evidence["projected_improvement_pct"], metrics.projection.evidence["epochs_left"]
+    assert isinstance(gain, float)
+    assert projection.startswith(f"Projection: {gain:+.1f}% on the best over {left} more epoch(s)")
 
 
 def test_analyzer_on_a_run_without_epochs_says_to_wait(reports: dict[str, tuple[int, str, str]]) -> None:
