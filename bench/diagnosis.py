@@ -187,11 +187,11 @@ def bootstrap(cases: Sequence[Case], verdicts: dict[str, Verdict], rounds: int =
 
 
 def _balanced(sample: Sequence[tuple[bool, dict[str, bool]]], name: str) -> tuple[float, float]:
+    """(balanced accuracy, false-stop rate) of one tool's recorded verdicts on a resampled set of cases."""
     stops = [said[name] for truth, said in sample if truth]
-    continues = [said[name] for truth, said in sample if not truth]
-    recall = sum(stops) / len(stops) if stops else float("nan")
-    false_stops = sum(continues) / len(continues) if continues else float("nan")
-    return (recall + 1.0 - false_stops) / 2.0, false_stops
+    false_stops = sum(said[name] for truth, said in sample if not truth)
+    s = Score(cases=len(sample), stops=len(stops), right_stops=sum(stops), false_stops=false_stops)
+    return s.balanced_accuracy, s.false_stop_rate
 
 
 def calibrate(cases: Sequence[Case]) -> str:
