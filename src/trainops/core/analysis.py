@@ -184,25 +184,17 @@ def recommend(
             action=Action.CONTINUE,
             reason=f"Only {finite} epoch(s){planned} with {metric}: too few to judge a trend; keep training.",
         )
-    if projected is not None:
-        change = current_trend.percent_change
-        trend = (
-            ""
-            if change is None
-            else (
-                f"; {metric} is {current_trend.direction.value} ({change:+.1f}% over epochs "
-                f"{current_trend.from_epoch}-{current_trend.to_epoch})"
-            )
-        )
-        return Recommendation(action=Action.CONTINUE, reason=f"Continue: {projected.message}{trend}.")
-    progress = f"; at epoch {last_epoch} of {total_epochs_planned} planned" if total_epochs_planned else ""
     change = current_trend.percent_change
     change_text = f"{change:+.1f}%" if change is not None else "no measurable change"
     where = f"over epochs {current_trend.from_epoch}-{current_trend.to_epoch}"
+    trend = f"{metric} is {current_trend.direction.value} ({change_text} {where})"
+    if projected is not None:
+        return Recommendation(action=Action.CONTINUE, reason=f"Continue: {projected.message}; {trend}.")
+    progress = f"; at epoch {last_epoch} of {total_epochs_planned} planned" if total_epochs_planned else ""
     return Recommendation(
         action=Action.CONTINUE,
         reason=(
-            f"Continue: {metric} is {current_trend.direction.value} ({change_text} {where}); "
+            f"Continue: {trend}; "
             f"best {best.value:.4g} at epoch {best.epoch}, {best.since} epoch(s) without improvement "
             f"(patience {policy.patience}){progress}."
         ),
