@@ -49,8 +49,9 @@ from trainops.pipeline.data import write_sample_data
 from trainops.pipeline.prediction import first_usable_bar
 from trainops.pipeline.strategy import load_strategy
 from trainops.pipeline.training import load_frames
+from trainops.schemas.models import PredictRequest, RangePredictionAnswer, SaveModelRequest
 from trainops.service.bootstrap import open_registry, open_service
-from trainops.service.registry import ModelRegistry, PredictRequest, RangePredictionAnswer, SaveModelRequest
+from trainops.service.registry import ModelRegistry
 from trainops.service.training import apply_overrides, create_training
 from trainops.settings import Settings
 

@@ -24,8 +24,8 @@ from trainops.errors import DataError
 from trainops.executors.jobs import run_training
 from trainops.pipeline.data import available_data
 from trainops.pipeline.strategy import StrategyConfig, load_strategy, parse_strategy
+from trainops.schemas.models import MODEL_NAME_PATTERN
 from trainops.service.bootstrap import open_service
-from trainops.service.registry import MODEL_NAME_PATTERN
 from trainops.service.training import apply_overrides, create_training
 from trainops.settings import Settings
 

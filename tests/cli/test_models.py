@@ -22,8 +22,8 @@ from trainops.client.local import LocalTrainOps
 from trainops.core.operation import Operation, OperationStatus
 from trainops.executors.jobs import run_training
 from trainops.pipeline.strategy import load_strategy
+from trainops.schemas.models import MODEL_NAME_PATTERN
 from trainops.service.bootstrap import open_service
-from trainops.service.registry import MODEL_NAME_PATTERN
 from trainops.service.training import apply_overrides, create_training
 from trainops.settings import Settings
 

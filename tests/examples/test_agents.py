@@ -24,7 +24,7 @@ import pytest
 import trainops
 from trainops.core.operation import Operation, OperationStatus
 from trainops.pipeline.data import write_sample_data
-from trainops.service.training import ConfigOverrides, EarlyStoppingOverride, TrainingRequest
+from trainops.schemas.training import ConfigOverrides, EarlyStoppingOverride, TrainingRequest
 from trainops.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

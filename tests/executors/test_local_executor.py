@@ -20,14 +20,9 @@ from trainops.core import OperationStatus
 from trainops.core.operation import Operation
 from trainops.errors import ConflictError
 from trainops.executors.local import LocalExecutor
+from trainops.schemas.training import ConfigOverrides, EarlyStoppingOverride, TrainingRequest
 from trainops.service import OperationsService
-from trainops.service.training import (
-    ConfigOverrides,
-    EarlyStoppingOverride,
-    TrainingRequest,
-    create_training,
-    resolve_request,
-)
+from trainops.service.training import create_training, resolve_request
 from trainops.service.workers import worker_environment, worker_log_path
 from trainops.settings import Settings
 

@@ -31,22 +31,18 @@ from trainops.errors import (
 from trainops.executors.jobs import run_training
 from trainops.pipeline.artifacts import WEIGHTS
 from trainops.pipeline.strategy import StrategyConfig, load_strategy
-from trainops.service import OperationsService
-from trainops.service.registry import (
+from trainops.schemas.models import (
     MODEL_NAME_PATTERN,
-    ModelRegistry,
     PredictionAnswer,
     PredictRequest,
     RangePredictionAnswer,
     SavedModel,
     SaveModelRequest,
 )
-from trainops.service.training import (
-    ConfigOverrides,
-    EarlyStoppingOverride,
-    apply_overrides,
-    create_training,
-)
+from trainops.schemas.training import ConfigOverrides, EarlyStoppingOverride
+from trainops.service import OperationsService
+from trainops.service.registry import ModelRegistry
+from trainops.service.training import apply_overrides, create_training
 from trainops.settings import Settings
 from trainops.store.models import ModelStore
 

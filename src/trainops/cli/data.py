@@ -11,7 +11,8 @@ from rich import box
 from rich.table import Table
 
 from trainops.cli.common import JsonOption, console, print_json
-from trainops.pipeline.data import DataFile, available_data, write_sample_data
+from trainops.pipeline.data import available_data, write_sample_data
+from trainops.schemas.data import DataFile
 from trainops.settings import get_settings
 
 app = typer.Typer(help="Market data: write the sample data set and list the data files.", no_args_is_help=True)

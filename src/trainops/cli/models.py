@@ -11,7 +11,7 @@ from rich.table import Table
 
 from trainops.cli.common import JsonOption, TokenOption, UrlOption, console, open_client, print_json
 from trainops.cli.render import number, when
-from trainops.service.registry import PredictionAnswer, PredictRequest, SaveModelRequest
+from trainops.schemas.models import PredictionAnswer, PredictRequest, SaveModelRequest
 
 app = typer.Typer(help="The model registry: save, list, show, load, predict, delete.", no_args_is_help=True)
 

@@ -16,13 +16,8 @@ from trainops.client import TrainOps
 from trainops.client.local import LocalTrainOps
 from trainops.core.operation import OperationStatus
 from trainops.executors.jobs import run_training
-from trainops.service.training import (
-    ConfigOverrides,
-    TrainingRequest,
-    check_data,
-    create_training,
-    resolve_request,
-)
+from trainops.schemas.training import ConfigOverrides, TrainingRequest
+from trainops.service.training import check_data, create_training, resolve_request
 from trainops.service.workers import this_worker
 
 

@@ -22,10 +22,9 @@ from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
 from trainops.core.replay import Replay
 from trainops.errors import InvalidInputError
-from trainops.pipeline.data import DataFile
-from trainops.service.bootstrap import Health
-from trainops.service.operations import OperationResults
-from trainops.service.registry import (
+from trainops.schemas.data import DataFile
+from trainops.schemas.health import Health
+from trainops.schemas.models import (
     LoadedModel,
     ModelSummary,
     PredictionAnswer,
@@ -34,14 +33,9 @@ from trainops.service.registry import (
     SavedModel,
     SaveModelRequest,
 )
-from trainops.service.training import (
-    StrategySummary,
-    StrategyValidation,
-    TrainingPerformance,
-    TrainingRequest,
-    TrainingStarted,
-    TrainingStatus,
-)
+from trainops.schemas.operations import OperationResults
+from trainops.schemas.strategies import StrategySummary, StrategyValidation
+from trainops.schemas.training import TrainingPerformance, TrainingRequest, TrainingStarted, TrainingStatus
 
 
 class TrainOps(ABC):

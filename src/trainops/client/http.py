@@ -31,10 +31,9 @@ from trainops.errors import (
     TrainOpsError,
     error_from_dict,
 )
-from trainops.pipeline.data import DataFile
-from trainops.service.bootstrap import Health
-from trainops.service.operations import OperationResults
-from trainops.service.registry import (
+from trainops.schemas.data import DataFile
+from trainops.schemas.health import Health
+from trainops.schemas.models import (
     LoadedModel,
     ModelSummary,
     PredictionAnswer,
@@ -43,14 +42,9 @@ from trainops.service.registry import (
     SavedModel,
     SaveModelRequest,
 )
-from trainops.service.training import (
-    StrategySummary,
-    StrategyValidation,
-    TrainingPerformance,
-    TrainingRequest,
-    TrainingStarted,
-    TrainingStatus,
-)
+from trainops.schemas.operations import OperationResults
+from trainops.schemas.strategies import StrategySummary, StrategyValidation
+from trainops.schemas.training import TrainingPerformance, TrainingRequest, TrainingStarted, TrainingStatus
 
 _RETRY_STATUSES = frozenset({502, 503, 504})
 # A request that may have reached the server is retried only when repeating it is harmless. Creating an operation

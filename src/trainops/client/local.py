@@ -16,12 +16,11 @@ from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
 from trainops.core.replay import Replay
 from trainops.errors import InvalidInputError, ServiceUnavailableError, TrainOpsError
-from trainops.pipeline.data import DataFile, available_data
-from trainops.service.bootstrap import Health, check_health, open_registry
-from trainops.service.operations import OperationResults, OperationsService
-from trainops.service.registry import (
+from trainops.pipeline.data import available_data
+from trainops.schemas.data import DataFile
+from trainops.schemas.health import Health
+from trainops.schemas.models import (
     LoadedModel,
-    ModelRegistry,
     ModelSummary,
     PredictionAnswer,
     PredictRequest,
@@ -29,13 +28,13 @@ from trainops.service.registry import (
     SavedModel,
     SaveModelRequest,
 )
+from trainops.schemas.operations import OperationResults
+from trainops.schemas.strategies import StrategySummary, StrategyValidation
+from trainops.schemas.training import TrainingPerformance, TrainingRequest, TrainingStarted, TrainingStatus
+from trainops.service.bootstrap import check_health, open_registry
+from trainops.service.operations import OperationsService
+from trainops.service.registry import ModelRegistry
 from trainops.service.training import (
-    StrategySummary,
-    StrategyValidation,
-    TrainingPerformance,
-    TrainingRequest,
-    TrainingStarted,
-    TrainingStatus,
     check_data,
     create_training,
     resolve_request,

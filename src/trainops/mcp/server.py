@@ -32,8 +32,9 @@ from trainops.core.policy import MonitorPolicy
 from trainops.core.recommendation_changes import recommendation_changes
 from trainops.errors import ConfigurationError, NotFoundError, TrainOpsError
 from trainops.mcp.compare import compare_runs as compare
-from trainops.service.registry import PredictRequest, SaveModelRequest
-from trainops.service.training import TRAINING, ConfigOverrides, TrainingRequest
+from trainops.schemas.models import PredictRequest, SaveModelRequest
+from trainops.schemas.training import ConfigOverrides, TrainingRequest
+from trainops.service.training import TRAINING
 
 Transport = Literal["stdio", "http"]
 OpsFactory = Callable[[], TrainOps]

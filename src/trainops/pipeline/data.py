@@ -21,9 +21,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-from pydantic import BaseModel, ConfigDict
 
 from trainops.errors import DataError
+from trainops.schemas.data import DataFile
 
 __all__ = [
     "OHLCV_COLUMNS",
@@ -92,25 +92,6 @@ _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 DateLike = str | date | datetime | pd.Timestamp
 """A date filter bound: ``"2018-01-31"``, ``"2018-01-31 12:00"``, a ``date``, ``datetime`` or ``pd.Timestamp``."""
-
-
-class DataFile(BaseModel):
-    """One market data file and what it holds (``bars`` is 0 and ``start``/``end`` are None for an empty file)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    symbol: str
-    timeframe: str
-    path: Path
-    format: Literal["csv", "parquet"]
-    bars: int
-    start: datetime | None
-    end: datetime | None
-
-    @property
-    def name(self) -> str:
-        """``SYMBOL_TIMEFRAME``, the way users name a data set."""
-        return f"{self.symbol}_{self.timeframe}"
 
 
 # --- timeframes and symbols -------------------------------------------------------------------------------------

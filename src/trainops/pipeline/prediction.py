@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from trainops.errors import InvalidInputError
 from trainops.pipeline.artifacts import ModelVersion
@@ -23,22 +22,11 @@ from trainops.pipeline.data import align_to_base, timeframe_delta
 from trainops.pipeline.indicators import compute_indicator
 from trainops.pipeline.labels import LABEL_NAMES
 from trainops.pipeline.training import symbol_features
+from trainops.schemas.models import Prediction, Signal
 
-Signal = Literal["buy", "hold", "sell"]
 MAX_RANGE_BARS = 100_000
 OHLCV = ("open", "high", "low", "close", "volume")
 _SIGNALS: tuple[Signal, ...] = ("buy", "hold", "sell")  # in LABEL_NAMES order
-
-
-class Prediction(BaseModel):
-    """The model's call on one bar."""
-
-    timestamp: datetime
-    signal: Signal
-    confidence: float = Field(description="the probability of the chosen signal")
-    signal_strength: float = Field(description="P(buy) - P(sell): from -1 (surely sell) to 1 (surely buy)")
-    probabilities: dict[str, float]
-    fuzzy_outputs: dict[str, float] = Field(description="the fuzzy memberships of the bar itself (no lags)")
 
 
 class BarPrediction(BaseModel):

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 
-from pydantic import BaseModel
-
+from trainops.schemas.health import Health
 from trainops.service.operations import OperationsService, utcnow
 from trainops.service.registry import ModelRegistry
 from trainops.settings import Settings
@@ -18,14 +16,6 @@ def trainops_version() -> str:
         return version("trainops")
     except PackageNotFoundError:  # running from a source tree that was never installed
         return "0+unknown"
-
-
-class Health(BaseModel):
-    status: str
-    version: str
-    database: str
-    schema_revision: str | None
-    time: datetime
 
 
 def open_service(settings: Settings) -> OperationsService:

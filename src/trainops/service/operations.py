@@ -8,13 +8,9 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
-
 from trainops.core.analysis import analyze
-from trainops.core.cancellation import CancelRequest
 from trainops.core.diagnosis import Diagnosis, OperationMetrics, TrainingMetrics
 from trainops.core.epoch import EpochRecord
-from trainops.core.numbers import Metric
 from trainops.core.operation import (
     ACTIVE_STATUSES,
     OPERATION_TYPE_PATTERN,
@@ -31,17 +27,19 @@ from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
 from trainops.core.replay import Replay, replay
 from trainops.errors import ConflictError, InvalidInputError, NotFoundError
+from trainops.schemas.operations import (
+    MAX_EPOCHS_PER_WRITE,
+    MAX_LIST_LIMIT,
+    MAX_LIST_OFFSET,
+    MAX_PLANNED_EPOCHS,
+    MAX_REASON_LENGTH,
+    OperationResults,
+)
 from trainops.service.history_cache import History, HistoryCache
 from trainops.service.throttle import ProgressThrottle
 from trainops.service.workers import worker_is_gone
 from trainops.store.operations import OperationStore, OperationVersion
 
-MAX_LIST_LIMIT = 1000
-MAX_REASON_LENGTH = 2000
-MAX_EPOCHS_PER_WRITE = 100_000
-MAX_LIST_OFFSET = 10**12
-"""Past any real table, and within every database's integer range."""
-MAX_PLANNED_EPOCHS = 10_000_000
 MAX_REPLAY_EPOCHS = 5_000
 """A replay analyses every prefix of the history, so its cost grows with the square of its length: about 12 s of
 one CPU at 5,000 epochs (0.5 s at 1,000). Past this a request would hold a server thread for minutes."""
@@ -52,27 +50,6 @@ ORPHAN_REASON = (
 )
 
 _TYPE = re.compile(OPERATION_TYPE_PATTERN)
-
-
-class OperationResults(BaseModel):
-    """What an operation produced: its result summary (or error) and the headline of its metric history."""
-
-    operation_id: str
-    operation_type: str
-    status: OperationStatus
-    created_at: datetime
-    started_at: datetime | None
-    completed_at: datetime | None
-    duration_seconds: float | None
-    result: dict[str, Any] | None
-    error: str | None
-    cancel_request: CancelRequest | None
-    epochs_completed: int
-    total_epochs_planned: int | None
-    best_epoch: int | None
-    best_val_loss: Metric | None
-    final_epoch: EpochRecord | None
-    diagnosis: Diagnosis | None = Field(None, description="the diagnosis at the end, when epochs were recorded")
 
 
 def utcnow() -> datetime:

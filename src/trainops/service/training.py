@@ -10,12 +10,10 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing import Any
 
 from trainops.core.epoch import EpochRecord
-from trainops.core.operation import Operation, OperationMetadata, OperationStatus
+from trainops.core.operation import Operation, OperationMetadata
 from trainops.errors import ConflictError, DataError, InvalidInputError, NotFoundError, StrategyError
 from trainops.pipeline.data import available_data
 from trainops.pipeline.strategy import (
@@ -26,6 +24,15 @@ from trainops.pipeline.strategy import (
     strategy_from_yaml,
 )
 from trainops.pipeline.trainer import resolve_device
+from trainops.schemas.strategies import StrategySummary, StrategyValidation
+from trainops.schemas.training import (
+    TRAINING_STATE,
+    ConfigOverrides,
+    TrainingPerformance,
+    TrainingRequest,
+    TrainingStarted,
+    TrainingStatus,
+)
 from trainops.service.operations import OperationsService
 
 TRAINING = "training"
@@ -34,131 +41,6 @@ DEFAULT_STRATEGY = "mean_reversion"
 
 ESTIMATED_SAMPLES_PER_SECOND = 20_000.0
 """A deliberately modest CPU figure for the MLP trainer; the estimate is a hint, not a promise."""
-
-
-class EarlyStoppingOverride(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    patience: int | None = Field(None, ge=1, le=100_000)
-    monitor: str | None = None
-    min_delta: float | None = Field(None, ge=0.0, allow_inf_nan=False)
-
-
-class ConfigOverrides(BaseModel):
-    """The ``config`` of ``POST /training/start``: changes applied on top of the strategy file."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    model_type: Literal["mlp"] | None = None
-    hidden_layers: list[int] | None = None
-    epochs: int | None = Field(None, ge=1, le=100_000)
-    learning_rate: float | None = Field(None, gt=0.0, allow_inf_nan=False)
-    batch_size: int | None = Field(None, ge=1, le=65_536)
-    validation_split: float | None = Field(None, gt=0.0, lt=1.0, allow_inf_nan=False)
-    early_stopping: EarlyStoppingOverride | None = None
-    optimizer: Literal["adam", "sgd", "rmsprop"] | None = None
-    dropout_rate: float | None = Field(None, ge=0.0, lt=1.0, allow_inf_nan=False)
-
-
-class TrainingRequest(BaseModel):
-    """What to train: a strategy (by name, or a path on the machine that trains), optionally narrowed to one
-    symbol and timeframe, a date range, and config overrides."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    strategy: str | None = Field(None, max_length=1024, description="a strategy name or a .yaml path")
-    symbol: str | None = Field(None, max_length=32)
-    timeframe: str | None = Field(None, max_length=16)
-    config: ConfigOverrides | None = None
-    start_date: date | None = None
-    end_date: date | None = None
-    task_id: str | None = Field(None, max_length=64, description="choose the operation id (makes retries safe)")
-    device: str | None = Field(None, max_length=32, description="cuda, cpu, ...; CUDA when available by default")
-
-    @model_validator(mode="after")
-    def _dates(self) -> TrainingRequest:
-        if self.start_date and self.end_date and self.start_date > self.end_date:
-            raise ValueError(f"start_date {self.start_date} is after end_date {self.end_date}")
-        return self
-
-
-class TrainingStarted(BaseModel):
-    """The answer to ``POST /training/start``."""
-
-    success: bool = True
-    task_id: str
-    status: Literal["training_started"] = "training_started"
-    message: str
-    symbol: str
-    timeframe: str
-    config: dict[str, Any]
-    estimated_duration_minutes: float
-
-
-TrainingState = Literal["pending", "training", "completed", "failed", "cancelled"]
-_STATE: dict[OperationStatus, TrainingState] = {
-    OperationStatus.PENDING: "pending",
-    OperationStatus.RUNNING: "training",
-    OperationStatus.COMPLETED: "completed",
-    OperationStatus.FAILED: "failed",
-    OperationStatus.CANCELLED: "cancelled",
-}
-
-
-class TrainingStatus(BaseModel):
-    """The answer to ``GET /training/{task_id}``."""
-
-    task_id: str
-    status: TrainingState
-    progress: float = Field(description="percent, 0-100")
-    phase: str | None = None
-    message: str | None = None
-    current_epoch: int | None = Field(None, description="1-based count of the epoch under way or last finished")
-    total_epochs: int | None = None
-    started_at: datetime | None = None
-    estimated_completion: datetime | None = None
-    current_metrics: EpochRecord | None = Field(None, description="the last finished epoch")
-    error: str | None = None
-    cancel_reason: str | None = None
-    symbol: str | None = None
-    timeframe: str | None = None
-    strategy: str | None = None
-
-
-class TrainingPerformance(BaseModel):
-    """The answer to ``GET /training/{task_id}/performance``."""
-
-    task_id: str
-    status: TrainingState
-    training_metrics: dict[str, Any]
-    test_metrics: dict[str, Any]
-    model_info: dict[str, Any]
-    data: dict[str, Any] = Field(default_factory=dict)
-
-
-class StrategySummary(BaseModel):
-    """One strategy file as ``GET /strategies`` lists it; ``valid`` is false with the problem when it is broken."""
-
-    name: str
-    path: str
-    valid: bool
-    description: str = ""
-    version: str | None = None
-    symbols: list[str] = Field(default_factory=list)
-    timeframes: list[str] = Field(default_factory=list)
-    indicators: list[str] = Field(default_factory=list)
-    architecture: list[int] = Field(default_factory=list)
-    epochs: int | None = None
-    error: str | None = None
-
-
-class StrategyValidation(BaseModel):
-    """The answer to ``POST /strategies/validate``."""
-
-    valid: bool
-    problems: list[str] = Field(default_factory=list)
-    message: str
-    strategy: StrategySummary | None = None
 
 
 # -- strategies -------------------------------------------------------------------------------------------------
@@ -412,7 +294,7 @@ def training_status(operation: Operation, last_epoch: EpochRecord | None) -> Tra
     current = progress.epoch if progress.epoch is not None else (last_epoch.epoch + 1 if last_epoch else None)
     return TrainingStatus(
         task_id=operation.operation_id,
-        status=_STATE[operation.status],
+        status=TRAINING_STATE[operation.status],
         progress=progress.percentage,
         phase=progress.phase,
         message=progress.message,
@@ -449,7 +331,7 @@ def training_performance(operation: Operation) -> TrainingPerformance:
     result = operation.result or {}
     if not operation.status.is_terminal:
         raise ConflictError(
-            f"training {operation.operation_id} is still {_STATE[operation.status]} "
+            f"training {operation.operation_id} is still {TRAINING_STATE[operation.status]} "
             f"({operation.progress.percentage:.0f}%); its performance exists once it ends"
         )
     if "test_metrics" not in result:
@@ -457,7 +339,7 @@ def training_performance(operation: Operation) -> TrainingPerformance:
         raise ConflictError(f"training {operation.operation_id} ended {operation.status.value} without results{why}")
     return TrainingPerformance(
         task_id=operation.operation_id,
-        status=_STATE[operation.status],
+        status=TRAINING_STATE[operation.status],
         training_metrics=result.get("training_metrics", {}),
         test_metrics=result["test_metrics"],
         model_info=result.get("model_info", {}),

@@ -6,7 +6,8 @@ from fastapi import APIRouter, Response
 
 from trainops.api.deps import ServiceDep, call_service
 from trainops.api.responses import Envelope, envelope
-from trainops.service.bootstrap import Health, check_health
+from trainops.schemas.health import Health
+from trainops.service.bootstrap import check_health
 
 router = APIRouter(tags=["health"])
 

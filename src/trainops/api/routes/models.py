@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
-from pydantic import BaseModel
 
 from trainops.api.deps import RegistryDep, call_blocking
 from trainops.api.responses import flat_envelope
-from trainops.service.registry import (
+from trainops.schemas.models import (
     LoadedModel,
+    ModelList,
     ModelSummary,
     PredictionAnswer,
     PredictRequest,
@@ -24,11 +24,6 @@ router = APIRouter(prefix="/models", tags=["models"])
 # ``:path`` so that a name holding an encoded slash (``..%2F..%2Fetc``) still reaches the route and is refused
 # with the naming rule, instead of matching no route at all.
 ModelName = Annotated[str, Path(max_length=256, description="the model's name")]
-
-
-class ModelList(BaseModel):
-    models: list[ModelSummary]
-    count: int
 
 
 @router.post("/save", response_model=SavedModel)

@@ -11,14 +11,6 @@ from pydantic import ValidationError
 
 from trainops.api.deps import JsonBody, ServiceDep, call_blocking, call_service
 from trainops.api.responses import Envelope, WriteEnvelope, envelope
-from trainops.api.schemas import (
-    CancelRequestBody,
-    CompleteRequest,
-    CreateOperationRequest,
-    DiagnoseRequest,
-    EpochBatch,
-    StartRequest,
-)
 from trainops.core.diagnosis import OperationMetrics
 from trainops.core.epoch import EpochRecord
 from trainops.core.operation import Operation, OperationPage, OperationStatus, WriteAck
@@ -26,7 +18,16 @@ from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
 from trainops.core.replay import Replay
 from trainops.errors import InvalidInputError
-from trainops.service.operations import MAX_LIST_OFFSET, OperationResults
+from trainops.schemas.operations import (
+    MAX_LIST_OFFSET,
+    CancelRequestBody,
+    CompleteRequest,
+    CreateOperationRequest,
+    DiagnoseRequest,
+    EpochBatch,
+    OperationResults,
+    StartRequest,
+)
 
 router = APIRouter(prefix="/operations", tags=["operations"])
 

@@ -2,41 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from trainops.api.deps import SettingsDep, call_blocking
 from trainops.api.responses import Envelope, envelope
 from trainops.errors import InvalidInputError
 from trainops.pipeline.strategy import load_strategy
-from trainops.service.training import (
-    StrategySummary,
-    StrategyValidation,
-    find_strategy,
-    list_strategies,
-    validate_strategy_input,
-)
+from trainops.schemas.strategies import StrategySummary, StrategyValidation, ValidateRequest
+from trainops.service.training import find_strategy, list_strategies, validate_strategy_input
 
 router = APIRouter(prefix="/strategies", tags=["strategies"])
-
-
-class ValidateRequest(BaseModel):
-    """One of: ``yaml`` (the file's text), ``config`` (the parsed mapping), ``strategy`` (a name on the server)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    yaml: str | None = Field(None, max_length=1_000_000)
-    config: dict[str, Any] | None = None
-    strategy: str | None = Field(None, max_length=256)
-
-    @model_validator(mode="after")
-    def _one_source(self) -> ValidateRequest:
-        given = [name for name in ("yaml", "config", "strategy") if getattr(self, name) is not None]
-        if len(given) != 1:
-            raise ValueError(f"send exactly one of yaml, config or strategy (got {', '.join(given) or 'none'})")
-        return self
 
 
 @router.get("", response_model=Envelope[list[StrategySummary]])

@@ -8,11 +8,8 @@ from fastapi import APIRouter, Path, Response
 
 from trainops.api.deps import ExecutorDep, ServiceDep, SettingsDep, call_blocking
 from trainops.api.responses import flat_envelope
+from trainops.schemas.training import TrainingPerformance, TrainingRequest, TrainingStarted, TrainingStatus
 from trainops.service.training import (
-    TrainingPerformance,
-    TrainingRequest,
-    TrainingStarted,
-    TrainingStatus,
     check_data,
     create_training,
     resolve_request,

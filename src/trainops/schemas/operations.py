@@ -1,15 +1,30 @@
-"""Request bodies of the REST API (responses are the domain models themselves)."""
+"""Wire types of operations: what clients send to create, report into, cancel, finish and replay an operation,
+and the results they read back.
+
+The domain models themselves (:class:`~trainops.core.operation.Operation`, ``EpochRecord``, ``OperationMetrics``,
+``Replay``) cross the wire as they are; this module holds the request bodies and answers built around them.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from trainops.core.cancellation import CancelRequest
+from trainops.core.diagnosis import Diagnosis
 from trainops.core.epoch import EpochRecord
-from trainops.core.operation import OPERATION_TYPE_PATTERN, OperationMetadata
+from trainops.core.numbers import Metric
+from trainops.core.operation import OPERATION_TYPE_PATTERN, OperationMetadata, OperationStatus
 from trainops.core.policy import MonitorPolicy
-from trainops.service.operations import MAX_PLANNED_EPOCHS
+
+MAX_LIST_LIMIT = 1000
+MAX_LIST_OFFSET = 10**12
+"""Past any real table, and within every database's integer range."""
+MAX_REASON_LENGTH = 2000
+MAX_EPOCHS_PER_WRITE = 100_000
+MAX_PLANNED_EPOCHS = 10_000_000
 
 
 class CreateOperationRequest(BaseModel):
@@ -19,7 +34,7 @@ class CreateOperationRequest(BaseModel):
 
     operation_type: str = Field("training", pattern=OPERATION_TYPE_PATTERN)
     metadata: OperationMetadata = Field(default_factory=lambda: OperationMetadata())
-    total_epochs: int | None = Field(None, ge=1, le=10_000_000, description="epochs planned")
+    total_epochs: int | None = Field(None, ge=1, le=MAX_PLANNED_EPOCHS, description="epochs planned")
 
 
 class EpochBatch(BaseModel):
@@ -27,13 +42,13 @@ class EpochBatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    epochs: list[EpochRecord] = Field(max_length=100_000)
+    epochs: list[EpochRecord] = Field(max_length=MAX_EPOCHS_PER_WRITE)
 
 
 class CancelRequestBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=2000, description="why the operation should stop")
+    reason: str = Field(min_length=1, max_length=MAX_REASON_LENGTH, description="why the operation should stop")
     requested_by: str = Field("user", min_length=1, max_length=64, description="who asks: user, agent, ...")
 
 
@@ -65,3 +80,24 @@ class DiagnoseRequest(BaseModel):
         le=MAX_PLANNED_EPOCHS,
         description="the run's planned length; the operation's total_epochs by default",
     )
+
+
+class OperationResults(BaseModel):
+    """What an operation produced: its result summary (or error) and the headline of its metric history."""
+
+    operation_id: str
+    operation_type: str
+    status: OperationStatus
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    duration_seconds: float | None
+    result: dict[str, Any] | None
+    error: str | None
+    cancel_request: CancelRequest | None
+    epochs_completed: int
+    total_epochs_planned: int | None
+    best_epoch: int | None
+    best_val_loss: Metric | None
+    final_epoch: EpochRecord | None
+    diagnosis: Diagnosis | None = Field(None, description="the diagnosis at the end, when epochs were recorded")
