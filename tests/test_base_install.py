@@ -1,0 +1,204 @@
+"""``pip install trainops`` without extras: a working client, CLI, in-process store and server, no torch, no TA-Lib.
+
+A throwaway virtual environment gets the project from this source tree with only its base dependencies, at the
+versions of ``constraints.txt`` (pip's cache makes a second run fast; the package index must be reachable). In it:
+the training libraries are missing; ``trainops serve`` runs a real server; a plain-Python training loop reports to
+it through ``trainops.connect(url)``; and ``trainops train`` says which extra to install instead of failing with a
+traceback. Nothing here is skipped: a failing venv or pip fails the test with their output.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+import trainops
+
+ROOT = Path(__file__).resolve().parents[1]
+LOOPBACK = "127.0.0.1"
+TRAIN_EXTRA_HINT = "pip install 'trainops[train]'"
+
+TRAINING_LOOP = """
+import sys
+
+import trainops
+
+ops = trainops.connect(sys.argv[1])
+with ops.run(total_epochs=5) as run:
+    for epoch in range(5):
+        loss = 1.0 / (epoch + 1)  # a fake, decreasing loss: no torch in a base install
+        run.log(epoch, train_loss=loss, val_loss=loss * 1.1)
+print(run.operation_id)
+print(trainops.__file__)
+"""
+
+
+@dataclass(frozen=True)
+class BaseInstall:
+    """A virtual environment holding trainops and its base dependencies only."""
+
+    venv: Path
+    install_seconds: float
+
+    @property
+    def python(self) -> Path:
+        return self.venv / "bin" / "python"
+
+    @property
+    def trainops(self) -> Path:
+        return self.venv / "bin" / "trainops"
+
+
+def base_interpreter() -> str:
+    """The interpreter this test's venv was made from, so the throwaway one gets the same Python (3.11)."""
+    base = getattr(sys, "_base_executable", None) or shutil.which("python3")
+    assert base, "no base interpreter: neither sys._base_executable nor a python3 on PATH"
+    return base
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This environment without ``TRAINOPS_*`` settings and without anything that would make the throwaway
+    venv's Python see this venv or this source tree instead of what pip installed."""
+    dropped = {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP"}
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TRAINOPS_") and key not in dropped}
+    env["COLUMNS"] = "200"  # messages that rich would otherwise wrap stay on one line for the asserts
+    env.update(extra)
+    return env
+
+
+def run(
+    argv: Sequence[str | Path], *, env: dict[str, str], cwd: Path, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` to its end, its output captured as text."""
+    return subprocess.run(
+        [str(arg) for arg in argv],
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="module")
+def base_install(tmp_path_factory: pytest.TempPathFactory) -> BaseInstall:
+    """A new venv from the base interpreter with ``pip install -c constraints.txt <this tree>``, once per module
+    (about 35 s on 2 cores; the time is printed, shown with ``pytest -rP``)."""
+    venv = tmp_path_factory.mktemp("base-install") / "venv"
+    env = clean_env(PIP_DISABLE_PIP_VERSION_CHECK="1")
+    t0 = time.perf_counter()
+    created = run([base_interpreter(), "-m", "venv", venv], env=env, cwd=venv.parent, timeout=120)
+    assert created.returncode == 0, f"python -m venv failed:\n{created.stdout}\n{created.stderr}"
+    # no extras: what `pip install trainops` gives
+    installed = run(
+        [venv / "bin" / "python", "-m", "pip", "install", "--quiet", "-c", ROOT / "constraints.txt", ROOT],
+        env=env,
+        cwd=venv.parent,
+        timeout=240,
+    )
+    seconds = time.perf_counter() - t0
+    assert installed.returncode == 0, f"pip install of the base package failed:\n{installed.stdout}\n{installed.stderr}"
+    print(f"venv + base install of trainops: {seconds:.1f} s")
+    return BaseInstall(venv, seconds)
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    log: Path
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((LOOPBACK, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def base_server(base_install: BaseInstall, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """``trainops serve`` of the base install on a loopback port and a fresh SQLite database, until the module
+    ends; stopped with its whole process group."""
+    home = tmp_path_factory.mktemp("base-server")
+    port = free_port()
+    url = f"http://{LOOPBACK}:{port}"
+    log = home / "server.log"
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(
+            [str(base_install.trainops), "serve", "--host", LOOPBACK, "--port", str(port)],
+            cwd=home,
+            env=clean_env(TRAINOPS_HOME=str(home)),
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"`trainops serve` exited with code {process.returncode}:\n{log.read_text()[-5000:]}")
+            try:
+                if httpx.get(f"{url}/api/v1/health", timeout=1.0).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"`trainops serve` did not answer {url}/api/v1/health in 60 s:\n{log.read_text()[-5000:]}")
+            time.sleep(0.1)
+        yield Server(url, log)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(5)
+
+
+def test_the_base_install_has_no_training_libraries(base_install: BaseInstall, tmp_path: Path) -> None:
+    for module in ("torch", "talib"):
+        done = run([base_install.python, "-c", f"import {module}"], env=clean_env(), cwd=tmp_path, timeout=60)
+        assert done.returncode != 0, f"`import {module}` works in the base install: it must come only with an extra"
+        assert "ModuleNotFoundError" in done.stderr, done.stderr
+
+
+def test_a_plain_training_loop_reports_to_a_base_install_server(
+    base_install: BaseInstall, base_server: Server, tmp_path: Path
+) -> None:
+    script = tmp_path / "loop.py"
+    script.write_text(TRAINING_LOOP)
+    done = run([base_install.python, script, base_server.url], env=clean_env(), cwd=tmp_path, timeout=120)
+    assert done.returncode == 0, f"the training loop failed:\n{done.stdout}\n{done.stderr}"
+    operation_id, module_file = done.stdout.strip().splitlines()[-2:]
+    # the loop ran on the installed copy, not on this source tree
+    assert Path(module_file).is_relative_to(base_install.venv), module_file
+
+    with trainops.connect(base_server.url) as ops:
+        metrics = ops.get_metrics(operation_id).metrics
+        operation = ops.get_operation(operation_id)
+    assert [record.epoch for record in metrics.epochs] == [0, 1, 2, 3, 4]
+    assert metrics.epochs[-1].train_loss == pytest.approx(0.2)
+    assert operation.status is trainops.OperationStatus.COMPLETED, base_server.log.read_text()[-5000:]
+
+
+def test_train_without_the_extra_says_which_to_install(base_install: BaseInstall, tmp_path: Path) -> None:
+    env = clean_env(TRAINOPS_HOME=str(tmp_path / "home"), TRAINOPS_STRATEGIES_DIR=str(ROOT / "strategies"))
+    done = run([base_install.trainops, "train", "mean_reversion"], env=env, cwd=tmp_path, timeout=120)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert TRAIN_EXTRA_HINT in output, output
+    assert "Traceback" not in output, output
