@@ -45,10 +45,10 @@ from trainops.client.local import LocalTrainOps
 from trainops.core.operation import OperationStatus
 from trainops.executors.jobs import run_training
 from trainops.pipeline.artifacts import read_model_version
-from trainops.pipeline.data import write_sample_data
+from trainops.pipeline.data_files import write_sample_data
 from trainops.pipeline.prediction import first_usable_bar
 from trainops.pipeline.strategy import load_strategy
-from trainops.pipeline.training import load_frames
+from trainops.pipeline.symbol_frames import load_frames
 from trainops.schemas.models import PredictRequest, RangePredictionAnswer, SaveModelRequest
 from trainops.service.bootstrap import open_registry, open_service
 from trainops.service.registry import ModelRegistry

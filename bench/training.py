@@ -37,7 +37,7 @@ from trainops.client.local import LocalTrainOps
 from trainops.client.run import Run
 from trainops.core import CancelRequest, EpochRecord, NullReporter, ProgressState
 from trainops.executors.jobs import REPORT_INTERVAL
-from trainops.pipeline.data import write_sample_data
+from trainops.pipeline.data_files import write_sample_data
 from trainops.pipeline.model import build_mlp
 from trainops.pipeline.strategy import StrategyConfig, load_strategy, parse_strategy
 from trainops.pipeline.trainer import Trainer, build_optimizer

@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, text
 from tests import postgres
 from trainops.api import create_app
 from trainops.client import HttpTrainOps, LocalTrainOps, TrainOps
-from trainops.pipeline.data import write_sample_data
+from trainops.pipeline.data_files import write_sample_data
 from trainops.service import OperationsService
 from trainops.service.bootstrap import open_service
 from trainops.settings import Settings, get_settings

@@ -303,7 +303,7 @@ def train_strategy(spec: Mapping[str, Any]) -> dict[str, Any]:
 
     from trainops.core.epoch import EpochRecord
     from trainops.core.reporter import NullReporter
-    from trainops.pipeline.data import write_sample_data
+    from trainops.pipeline.data_files import write_sample_data
     from trainops.pipeline.strategy import parse_strategy
     from trainops.pipeline.training import StrategyTrainingJob
 

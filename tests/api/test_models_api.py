@@ -22,7 +22,7 @@ from trainops.client.local import LocalTrainOps
 from trainops.core.operation import Operation, OperationStatus
 from trainops.errors import DataError
 from trainops.executors.jobs import run_training
-from trainops.pipeline.data import available_data
+from trainops.pipeline.data_files import available_data
 from trainops.pipeline.strategy import StrategyConfig, load_strategy, parse_strategy
 from trainops.schemas.models import MODEL_NAME_PATTERN
 from trainops.service.bootstrap import open_service

@@ -23,7 +23,7 @@ import pytest
 
 import trainops
 from trainops.core.operation import Operation, OperationStatus
-from trainops.pipeline.data import write_sample_data
+from trainops.pipeline.data_files import write_sample_data
 from trainops.schemas.training import ConfigOverrides, EarlyStoppingOverride, TrainingRequest
 from trainops.settings import Settings
 

@@ -30,7 +30,7 @@ import trainops
 from tests.policies import patience
 from trainops.cli.main import app
 from trainops.mcp import READ_TOOLS, WRITING_TOOLS
-from trainops.pipeline.data import write_sample_data
+from trainops.pipeline.data_files import write_sample_data
 from trainops.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]

@@ -33,7 +33,7 @@ from trainops.pipeline.artifacts import (
     series_key,
     write_model_version,
 )
-from trainops.pipeline.data import write_sample_data
+from trainops.pipeline.data_files import write_sample_data
 from trainops.pipeline.model import architecture_name, build_mlp
 from trainops.pipeline.strategy import load_strategy, parse_strategy
 from trainops.pipeline.training import StrategyTrainingJob, TrainedStrategy

@@ -25,8 +25,9 @@ from trainops.pipeline.data import timeframe_delta
 from trainops.pipeline.labels import LABEL_NAMES
 from trainops.pipeline.prediction import first_usable_bar, predict_bars, resolve_bar
 from trainops.pipeline.strategy import load_strategy, parse_strategy
+from trainops.pipeline.symbol_frames import load_frames
 from trainops.pipeline.trainer import predict_proba
-from trainops.pipeline.training import StrategyTrainingJob, TrainedStrategy, load_frames
+from trainops.pipeline.training import StrategyTrainingJob, TrainedStrategy
 
 STRATEGIES = Path(__file__).resolve().parents[2] / "strategies"
 SHIPPED = ["mean_reversion", "multi_timeframe"]

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from trainops.errors import StrategyError
-from trainops.pipeline.data import load_ohlcv, write_sample_data
+from trainops.pipeline.data_files import load_ohlcv, write_sample_data
 from trainops.pipeline.fuzzy import fuzzify
 from trainops.pipeline.indicators import compute_indicator, output_column
 from trainops.pipeline.labels import class_balance, zigzag_labels

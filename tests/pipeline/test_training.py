@@ -22,16 +22,17 @@ import torch.nn.functional as F
 from trainops.core import CancelRequest, EpochRecord, ProgressState
 from trainops.core.progress import PHASE_BANDS, Phase
 from trainops.errors import DataError, OperationCancelledError
-from trainops.pipeline.data import load_ohlcv, timeframe_delta, write_sample_data
+from trainops.pipeline.data import timeframe_delta
+from trainops.pipeline.data_files import load_ohlcv, write_sample_data
 from trainops.pipeline.evaluation import evaluate
 from trainops.pipeline.labels import LABEL_NAMES
 from trainops.pipeline.strategy import StrategyConfig, load_strategy, parse_strategy
+from trainops.pipeline.symbol_frames import load_frames
 from trainops.pipeline.trainer import predict_logits
 from trainops.pipeline.training import (
     PreparedData,
     StrategyTrainingJob,
     TrainedStrategy,
-    load_frames,
     symbol_features,
     timeframe_memberships,
 )

@@ -11,7 +11,7 @@ from rich import box
 from rich.table import Table
 
 from trainops.cli.common import JsonOption, console, print_json
-from trainops.pipeline.data import available_data, write_sample_data
+from trainops.pipeline.data_files import available_data, write_sample_data
 from trainops.schemas.data import DataFile
 from trainops.settings import get_settings
 

@@ -16,7 +16,7 @@ from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
 from trainops.core.replay import Replay
 from trainops.errors import InvalidInputError, ServiceUnavailableError, TrainOpsError
-from trainops.pipeline.data import available_data
+from trainops.pipeline.data_files import available_data
 from trainops.schemas.data import DataFile
 from trainops.schemas.health import Health
 from trainops.schemas.models import (

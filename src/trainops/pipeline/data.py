@@ -1,45 +1,36 @@
-"""Market data for the strategy pipeline: OHLCV files, validation, resampling and multi-timeframe alignment.
+"""OHLCV frames for the strategy pipeline: timeframes, symbols, validation, resampling and multi-timeframe alignment.
 
 A bar is labelled by its open time and its values are only known at its close, so a higher-timeframe bar that
 opens at T and lasts D may feed a base bar opening at t and lasting d only when T + D <= t + d. Resampling keeps
 only complete bars for the same reason: a bar still forming would show values its period has not finished.
 
 An OHLCV frame is a ``pd.DataFrame`` with a sorted, unique, tz-naive ``DatetimeIndex`` named ``timestamp`` (bar
-open times in UTC, nanosecond unit) and float64 columns ``open, high, low, close, volume``. Files live in one
-directory as ``{SYMBOL}_{TIMEFRAME}.csv`` or ``.parquet`` with a canonical timeframe (``EURUSD_1h.csv``).
+open times in UTC, nanosecond unit) and float64 columns ``open, high, low, close, volume``. Everything here works
+on frames in memory; the files they are read from and written to are :mod:`trainops.pipeline.data_files`'.
 """
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Sequence
-from datetime import date, datetime
-from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from trainops.errors import DataError
-from trainops.schemas.data import DataFile
 
 __all__ = [
     "OHLCV_COLUMNS",
+    "SYMBOL_PATTERN",
     "TIMEFRAMES",
-    "DataFile",
-    "DateLike",
     "align_to_base",
-    "available_data",
-    "load_ohlcv",
+    "naive_utc",
     "normalize_symbol",
     "parse_timeframe",
+    "readable_time",
     "require_bars",
     "resample_ohlcv",
     "timeframe_delta",
     "validate_ohlcv",
-    "write_sample_data",
 ]
 
 OHLCV_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
@@ -83,18 +74,11 @@ _ALIASES: dict[str, str] = {
     "weekly": "1w",
 }
 
-_SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9._-]{0,31}")
-_FILE_NAME = re.compile(
-    rf"(?P<symbol>{_SYMBOL.pattern})_(?P<timeframe>{'|'.join(TIMEFRAMES)})\.(?P<format>csv|parquet)"
-)
-_TIMESTAMP_NAMES = ("timestamp", "datetime", "date", "time")
-_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-DateLike = str | date | datetime | pd.Timestamp
-"""A date filter bound: ``"2018-01-31"``, ``"2018-01-31 12:00"``, a ``date``, ``datetime`` or ``pd.Timestamp``."""
+SYMBOL_PATTERN = re.compile(r"[A-Z0-9][A-Z0-9._-]{0,31}")
+"""A symbol as :func:`normalize_symbol` returns it: safe in a file name, never ``..`` or a path."""
 
 
-# --- timeframes and symbols -------------------------------------------------------------------------------------
+# --- timeframes and symbols ---------------------------------------------------------------------------------------
 
 
 def parse_timeframe(text: str) -> str:
@@ -141,7 +125,7 @@ def normalize_symbol(symbol: str) -> str:
             letter or digit (so ``..`` and ``../etc`` can never leave the data directory), or exceeds 32 characters.
     """
     cleaned = str(symbol).strip().upper()
-    if not _SYMBOL.fullmatch(cleaned):
+    if not SYMBOL_PATTERN.fullmatch(cleaned):
         raise DataError(
             f"invalid symbol {symbol!r}: a symbol is 1-32 letters, digits, '.', '_' or '-' and starts with a letter "
             "or digit (e.g. EURUSD, BRK.B)",
@@ -150,59 +134,7 @@ def normalize_symbol(symbol: str) -> str:
     return cleaned
 
 
-# --- files --------------------------------------------------------------------------------------------------------
-
-
-def available_data(data_dir: Path) -> list[DataFile]:
-    """Every ``SYMBOL_TIMEFRAME.csv|.parquet`` file in ``data_dir``, sorted by symbol then timeframe duration.
-
-    Only the timestamp column is read, so listing a directory of large files stays cheap. Files whose names do not
-    follow the pattern (or use a non-canonical timeframe such as ``EURUSD_H1.csv``) are ignored. A missing
-    directory has no data and gives ``[]``.
-
-    Raises:
-        DataError: ``data_dir`` is a file, or a data file's timestamps cannot be read (the message names it).
-    """
-    return [_describe(path, symbol, timeframe, fmt) for path, symbol, timeframe, fmt in _scan(data_dir)]
-
-
-def load_ohlcv(
-    data_dir: Path,
-    symbol: str,
-    timeframe: str,
-    start: DateLike | None = None,
-    end: DateLike | None = None,
-) -> pd.DataFrame:
-    """Read and validate ``{data_dir}/{SYMBOL}_{TIMEFRAME}.csv`` (or ``.parquet``), optionally between two dates.
-
-    The timestamp column may be named ``timestamp``, ``datetime``, ``date`` or ``time`` (separate ``date`` and
-    ``time`` columns are joined) or be an unnamed first column; column names are case-insensitive and columns other
-    than OHLCV are dropped. Naive timestamps are taken as UTC; tz-aware ones are converted to UTC.
-
-    Both bounds are inclusive. A date without a time (``"2018-01-31"`` or a ``date``) as ``end`` includes that
-    whole day; a datetime or ``pd.Timestamp`` is an exact instant.
-
-    Returns:
-        An OHLCV frame; ``frame.attrs`` holds ``symbol`` and ``source`` (``"EURUSD 1h"``), which
-        :func:`require_bars` names in its message and :func:`resample_ohlcv` carries over.
-
-    Raises:
-        DataError: no such file (the message lists the available ones), unreadable or invalid content (see
-            :func:`validate_ohlcv`), bad bounds, or no bars between them (the message gives the file's own range).
-    """
-    symbol = normalize_symbol(symbol)
-    timeframe = parse_timeframe(timeframe)
-    path, fmt = _find_file(data_dir, symbol, timeframe)
-    label = f"{symbol} {timeframe}"
-    raw = _read_raw(path, fmt)
-    if raw.empty:
-        raise DataError(f"{path} has no bars; write OHLCV rows into it or delete it", details={"path": str(path)})
-    stamps = _parse_timestamps(raw, path)
-    values = raw.drop(columns=_timestamp_columns([str(column) for column in raw.columns]))
-    frame = validate_ohlcv(values.set_axis(stamps, axis=0), str(path))
-    frame = _between(frame, start, end, path)
-    frame.attrs.update(symbol=symbol, source=label)
-    return frame
+# --- validation ---------------------------------------------------------------------------------------------------
 
 
 def validate_ohlcv(frame: pd.DataFrame, source: str) -> pd.DataFrame:
@@ -226,7 +158,7 @@ def validate_ohlcv(frame: pd.DataFrame, source: str) -> pd.DataFrame:
             "set it with frame.set_index(pd.to_datetime(frame['timestamp']))",
             details={"source": source},
         )
-    index = _naive_utc(frame.index)
+    index = naive_utc(frame.index)
     found = {str(column).strip().lower(): column for column in frame.columns}
     missing = [column for column in OHLCV_COLUMNS if column not in found]
     if missing:
@@ -244,7 +176,7 @@ def validate_ohlcv(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     if low_high.any():
         first = int(np.argmax(low_high))
         raise DataError(
-            f"{source}: high is below low on {int(low_high.sum())} row(s), first at {_when(index[first])} "
+            f"{source}: high is below low on {int(low_high.sum())} row(s), first at {readable_time(index[first])} "
             f"(high {data['high'].iloc[first]}, low {data['low'].iloc[first]}); fix or drop those rows",
             details={"source": source, "rows": int(low_high.sum()), "first": index[first].isoformat()},
         )
@@ -258,7 +190,8 @@ def require_bars(frame: pd.DataFrame, needed: int, what: str, *, source: str | N
         frame: OHLCV (or feature) frame indexed by time.
         needed: Smallest usable number of bars.
         what: What needs them, read after "needed for", e.g. ``"the indicators (warm-up 33 + 27 to train on)"``.
-        source: The data's name in the message; defaults to ``frame.attrs["source"]`` set by :func:`load_ohlcv`.
+        source: The data's name in the message; defaults to ``frame.attrs["source"]`` set by
+            :func:`~trainops.pipeline.data_files.load_ohlcv`.
 
     Raises:
         DataError: e.g. "EURUSD 1d has 40 bars between 2017-04-19 and 2017-06-13; at least 60 are needed for the
@@ -268,7 +201,7 @@ def require_bars(frame: pd.DataFrame, needed: int, what: str, *, source: str | N
     if bars >= needed:
         return
     name = source or str(frame.attrs.get("source", "the data"))
-    span = f" between {_when(frame.index[0])} and {_when(frame.index[-1])}" if bars else ""
+    span = f" between {readable_time(frame.index[0])} and {readable_time(frame.index[-1])}" if bars else ""
     raise DataError(
         f"{name} has {bars} bar(s){span}; at least {needed} are needed for {what}. "
         "Load a wider date range or a shorter timeframe",
@@ -378,194 +311,34 @@ def align_to_base(
             f"align_to_base needs {parse_timeframe(timeframe)} values indexed by bar open times (a DatetimeIndex), "
             f"not {type(frame.index).__name__}",
         )
-    opens = _naive_utc(frame.index)
+    opens = naive_utc(frame.index)
     _check_order(opens, f"the {parse_timeframe(timeframe)} values")
     closes = opens.asi8 + higher.value
-    base_closes = _naive_utc(pd.DatetimeIndex(base_index)).asi8 + base.value
+    base_closes = naive_utc(pd.DatetimeIndex(base_index)).asi8 + base.value
     positions = np.searchsorted(closes, base_closes, side="right") - 1
     aligned = frame.reset_index(drop=True).reindex(positions)  # position -1 is not a label: a NaN row
     aligned.index = base_index
     return aligned
 
 
-# --- sample data --------------------------------------------------------------------------------------------------
+# --- timestamps ---------------------------------------------------------------------------------------------------
 
 
-def write_sample_data(data_dir: Path) -> list[DataFile]:
-    """Write real market history from the ``backtesting`` package into ``data_dir`` as CSV.
-
-    Files: ``EURUSD_1h`` (5000 hourly bars, 2017-04-19 to 2018-02-07) with ``EURUSD_4h`` and ``EURUSD_1d``
-    resampled from it, and ``GOOG_1d`` (2148 daily bars, 2004-08-19 to 2013-03-01) with ``GOOG_1w`` resampled.
-    Writing again overwrites these files (each atomically) and leaves every other file alone. Daily bars are UTC
-    days, so the forex market's Sunday-evening hours (21:00-23:00) form short Sunday bars, as at brokers on UTC.
-
-    Returns:
-        The written files, in :func:`available_data` order.
-
-    Raises:
-        DataError: ``data_dir`` cannot be created or written (e.g. it is a file).
-    """
-    # Imported here: backtesting pulls in bokeh (~0.4 s), a cost only this function should pay.
-    from backtesting.test import EURUSD, GOOG
-
-    _ensure_dir(data_dir)
-    eurusd = validate_ohlcv(EURUSD, "backtesting.test.EURUSD")
-    goog = validate_ohlcv(GOOG, "backtesting.test.GOOG")
-    frames = {
-        ("EURUSD", "1h"): eurusd,
-        ("EURUSD", "4h"): resample_ohlcv(eurusd, "4h", source_timeframe="1h"),
-        ("EURUSD", "1d"): resample_ohlcv(eurusd, "1d", source_timeframe="1h"),
-        ("GOOG", "1d"): goog,
-        ("GOOG", "1w"): resample_ohlcv(goog, "1w", source_timeframe="1d"),
-    }
-    written = []
-    for (symbol, timeframe), frame in frames.items():
-        path = data_dir / f"{symbol}_{timeframe}.csv"
-        _write_csv(frame, path)
-        written.append(
-            DataFile(
-                symbol=symbol,
-                timeframe=timeframe,
-                path=path,
-                format="csv",
-                bars=len(frame),
-                start=frame.index[0].to_pydatetime(),
-                end=frame.index[-1].to_pydatetime(),
-            )
-        )
-    return written
-
-
-# --- helpers ------------------------------------------------------------------------------------------------------
-
-
-def _scan(data_dir: Path) -> list[tuple[Path, str, str, Literal["csv", "parquet"]]]:
-    """Data file names in ``data_dir`` (nothing read), in listing order."""
-    if data_dir.exists() and not data_dir.is_dir():
-        raise DataError(
-            f"data directory {data_dir} is a file, not a directory; point --data-dir or TRAINOPS_DATA_DIR at a "
-            "directory of SYMBOL_TIMEFRAME.csv files",
-            details={"data_dir": str(data_dir)},
-        )
-    if not data_dir.is_dir():
-        return []
-    found: list[tuple[Path, str, str, Literal["csv", "parquet"]]] = []
-    for path in data_dir.iterdir():
-        match = _FILE_NAME.fullmatch(path.name)
-        if match and path.is_file():
-            fmt: Literal["csv", "parquet"] = "csv" if match["format"] == "csv" else "parquet"
-            found.append((path, match["symbol"], match["timeframe"], fmt))
-    return sorted(found, key=lambda item: (item[1], TIMEFRAMES[item[2]], item[3]))
-
-
-def _find_file(data_dir: Path, symbol: str, timeframe: str) -> tuple[Path, Literal["csv", "parquet"]]:
-    files = _scan(data_dir)
-    matches = [(path, fmt) for path, sym, tf, fmt in files if sym == symbol and tf == timeframe]
-    if len(matches) == 1:
-        return matches[0]
-    if len(matches) > 1:
-        raise DataError(
-            f"both {matches[0][0].name} and {matches[1][0].name} exist in {data_dir}; keep one so it is clear "
-            "which to train on",
-            details={"paths": [str(path) for path, _ in matches]},
-        )
-    wanted = f"{data_dir / f'{symbol}_{timeframe}'}.csv (or .parquet)"
-    if not files:
-        raise DataError(
-            f"no market data for {symbol} {timeframe}: {wanted} does not exist and {data_dir} holds no data files. "
-            f"Run `trainops data sample --data-dir {data_dir}` for sample data (EURUSD, GOOG), or put "
-            "SYMBOL_TIMEFRAME.csv files there",
-            details={"path": wanted, "available": []},
-        )
-    names = list(dict.fromkeys(f"{sym}_{tf}" for _, sym, tf, _ in files))
-    raise DataError(
-        f"no market data for {symbol} {timeframe}: {wanted} does not exist. Available: {', '.join(names)}",
-        details={"path": wanted, "available": names},
-    )
-
-
-def _read_raw(path: Path, fmt: Literal["csv", "parquet"], columns: Sequence[str] | None = None) -> pd.DataFrame:
-    """The file's table with the index (if the file stored one) as a column; only ``columns`` if given."""
-    try:
-        if fmt == "csv":
-            return pd.read_csv(path, usecols=list(columns) if columns is not None else None)
-        if columns is not None:
-            return pq.read_table(path, columns=list(columns)).to_pandas(ignore_metadata=True)  # type: ignore[no-any-return]
-        raw = pd.read_parquet(path)
-    except (OSError, ValueError, pd.errors.ParserError) as error:
-        raise DataError(
-            f"cannot read {path}: {error}; it should be a {fmt.upper()} file of OHLCV bars with a timestamp column",
-            details={"path": str(path)},
-        ) from None
-    if not isinstance(raw.index, pd.RangeIndex):
-        raw = raw.reset_index(names=str(raw.index.name or "timestamp"))
-    return raw
-
-
-def _header(path: Path, fmt: Literal["csv", "parquet"]) -> list[str]:
-    try:
-        if fmt == "csv":
-            return [str(column) for column in pd.read_csv(path, nrows=0).columns]
-        return [str(name) for name in pq.read_schema(path).names]
-    except (OSError, ValueError, pd.errors.ParserError) as error:
-        raise DataError(f"cannot read {path}: {error}", details={"path": str(path)}) from None
-
-
-def _timestamp_columns(columns: list[str]) -> list[str]:
-    """The column(s) holding bar times: a named one, separate date and time, or an unnamed first column."""
-    lowered = {column.strip().lower(): column for column in columns}
-    if "date" in lowered and "time" in lowered and not {"timestamp", "datetime"} & lowered.keys():
-        return [lowered["date"], lowered["time"]]
-    for name in _TIMESTAMP_NAMES:
-        if name in lowered:
-            return [lowered[name]]
-    if columns and (columns[0].startswith("Unnamed: 0") or columns[0] in ("", "__index_level_0__")):
-        return [columns[0]]
-    return []
-
-
-def _no_timestamp_column(path: Path, found: list[str]) -> DataError:
-    return DataError(
-        f"{path} has no timestamp column; name one timestamp, datetime, date or time (or leave the first column "
-        f"unnamed). Found: {', '.join(found) or 'no columns'}",
-        details={"path": str(path), "found": found},
-    )
-
-
-def _parse_timestamps(raw: pd.DataFrame, path: Path) -> pd.DatetimeIndex:
-    found = [str(column) for column in raw.columns]
-    columns = _timestamp_columns(found)
-    if not columns:
-        raise _no_timestamp_column(path, found)
-    if len(columns) == 2:
-        values = raw[columns[0]].astype(str) + " " + raw[columns[1]].astype(str)
-    else:
-        values = raw[columns[0]]
-        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-            raise DataError(
-                f"{path}: column {columns[0]!r} holds numbers, not dates (epoch numbers are ambiguous: seconds or "
-                "milliseconds?); write ISO dates such as 2018-01-31 14:00",
-                details={"path": str(path), "column": columns[0]},
-            )
-    parsed = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
-    if parsed.isna().any():
-        parsed = pd.to_datetime(values, utc=True, errors="coerce", format="mixed")
-    bad = parsed.isna().to_numpy()
-    if bad.any():
-        row = int(np.argmax(bad))
-        raise DataError(
-            f"{path}: {int(bad.sum())} row(s) have no readable timestamp, first data row {row + 1} "
-            f"({values.iloc[row]!r}); write dates such as 2018-01-31 or 2018-01-31 14:00",
-            details={"path": str(path), "rows": int(bad.sum()), "first_row": row + 1},
-        )
-    return _naive_utc(pd.DatetimeIndex(parsed))
-
-
-def _naive_utc(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
+def naive_utc(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
     """``index`` in UTC without a time zone, nanosecond unit, named ``timestamp``."""
     if index.tz is not None:
         index = index.tz_convert("UTC").tz_localize(None)
     return index.as_unit("ns").rename("timestamp")
+
+
+def readable_time(stamp: pd.Timestamp) -> str:
+    """A timestamp as people write it: the date alone at midnight, else date and minutes."""
+    if stamp == stamp.normalize():
+        return stamp.strftime("%Y-%m-%d")
+    return stamp.strftime("%Y-%m-%d %H:%M" if stamp.second == 0 else "%Y-%m-%d %H:%M:%S")
+
+
+# --- helpers ------------------------------------------------------------------------------------------------------
 
 
 def _numeric(column: pd.Series, name: str, index: pd.DatetimeIndex, source: str) -> np.ndarray:
@@ -576,7 +349,7 @@ def _numeric(column: pd.Series, name: str, index: pd.DatetimeIndex, source: str)
     if bad.any() or pd.api.types.is_bool_dtype(column):
         row = int(np.argmax(bad))
         raise DataError(
-            f"{source}: column {name} is not numeric (e.g. {column.iloc[row]!r} at {_when(index[row])}); "
+            f"{source}: column {name} is not numeric (e.g. {column.iloc[row]!r} at {readable_time(index[row])}); "
             "write plain numbers",
             details={"source": source, "column": name},
         )
@@ -589,7 +362,7 @@ def _check_finite(data: pd.DataFrame, source: str) -> None:
         row = int(np.argmax(bad))
         columns = [str(c) for c in data.columns if not np.isfinite(data[c].iloc[row])]
         raise DataError(
-            f"{source}: {int(bad.sum())} row(s) have NaN or infinite values, first at {_when(data.index[row])} "
+            f"{source}: {int(bad.sum())} row(s) have NaN or infinite values, first at {readable_time(data.index[row])} "
             f"(in {', '.join(columns)}); fill or drop those rows",
             details={"source": source, "rows": int(bad.sum()), "first": data.index[row].isoformat()},
         )
@@ -601,78 +374,18 @@ def _check_order(index: pd.DatetimeIndex, source: str) -> None:
     if backwards.any():
         row = int(np.argmax(backwards))
         raise DataError(
-            f"{source}: timestamps are not sorted: {_when(index[row + 1])} comes after {_when(index[row])}; "
-            "sort the rows by timestamp",
+            f"{source}: timestamps are not sorted: {readable_time(index[row + 1])} comes after "
+            f"{readable_time(index[row])}; sort the rows by timestamp",
             details={"source": source, "first": index[row].isoformat(), "then": index[row + 1].isoformat()},
         )
     repeated = steps == 0
     if repeated.any():
         row = int(np.argmax(repeated))
         raise DataError(
-            f"{source}: duplicate timestamp {_when(index[row])} ({int(repeated.sum())} repeat(s)); keep one bar per "
-            "timestamp",
+            f"{source}: duplicate timestamp {readable_time(index[row])} ({int(repeated.sum())} repeat(s)); keep one "
+            "bar per timestamp",
             details={"source": source, "first": index[row].isoformat(), "repeats": int(repeated.sum())},
         )
-
-
-def _bound(value: DateLike, name: str, path: Path) -> tuple[pd.Timestamp, bool]:
-    """The bound as a naive UTC timestamp, and whether it was a date without a time (an ``end`` covers that day)."""
-    whole_day = (isinstance(value, date) and not isinstance(value, datetime)) or (
-        isinstance(value, str) and _DATE_ONLY.fullmatch(value.strip()) is not None
-    )
-    try:
-        stamp = pd.Timestamp(value.strip() if isinstance(value, str) else value)
-    except (TypeError, ValueError):
-        raise DataError(
-            f"{name} {value!r} is not a date; use YYYY-MM-DD or 'YYYY-MM-DD HH:MM'",
-            details={name: str(value), "path": str(path)},
-        ) from None
-    if pd.isna(stamp):
-        raise DataError(f"{name} is empty; give a date such as 2018-01-31 or leave it out", details={name: str(value)})
-    if stamp.tz is not None:
-        stamp = stamp.tz_convert("UTC").tz_localize(None)
-    return stamp, whole_day
-
-
-def _between(frame: pd.DataFrame, start: DateLike | None, end: DateLike | None, path: Path) -> pd.DataFrame:
-    if start is None and end is None:
-        return frame
-    first, last = frame.index[0], frame.index[-1]
-    has = f"{path.name} has {len(frame)} bars from {_when(first)} to {_when(last)}"
-    low = _bound(start, "start", path)[0] if start is not None else first
-    high, whole_day = _bound(end, "end", path) if end is not None else (last, False)
-    stop = high + pd.Timedelta(days=1) if whole_day else high  # exclusive after a date-only end, else inclusive
-    if start is not None and end is not None and (low >= stop if whole_day else low > stop):
-        raise DataError(
-            f"start {_when(low)} is after end {_when(high)}; swap them ({has})",
-            details={"start": low.isoformat(), "end": high.isoformat(), "path": str(path)},
-        )
-    before_stop = (frame.index < stop) if whole_day else (frame.index <= stop)
-    mask = (frame.index >= low) & before_stop
-    if not mask.any():
-        raise DataError(
-            f"no bars between {_when(low)} and {_when(high)}: {has}; choose dates inside that range",
-            details={"start": low.isoformat(), "end": high.isoformat(), "path": str(path)},
-        )
-    return frame.loc[mask]
-
-
-def _describe(path: Path, symbol: str, timeframe: str, fmt: Literal["csv", "parquet"]) -> DataFile:
-    header = _header(path, fmt)
-    columns = _timestamp_columns(header)
-    if not columns:
-        raise _no_timestamp_column(path, header)
-    raw = _read_raw(path, fmt, columns)
-    stamps = _parse_timestamps(raw, path) if len(raw) else pd.DatetimeIndex([])
-    return DataFile(
-        symbol=symbol,
-        timeframe=timeframe,
-        path=path,
-        format=fmt,
-        bars=len(stamps),
-        start=stamps.min().to_pydatetime() if len(stamps) else None,
-        end=stamps.max().to_pydatetime() if len(stamps) else None,
-    )
 
 
 def _period_starts(index: pd.DatetimeIndex, timeframe: str) -> pd.DatetimeIndex:
@@ -690,35 +403,6 @@ def _inferred_step(index: pd.DatetimeIndex, target: str) -> pd.Timedelta:
             details={"bars": len(index)},
         )
     return pd.Timedelta(int(steps.min()), unit="ns")
-
-
-def _ensure_dir(data_dir: Path) -> None:
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        problem = "is a file, not a directory" if data_dir.is_file() else f"cannot be created ({error.strerror})"
-        raise DataError(
-            f"data directory {data_dir} {problem}; point --data-dir or TRAINOPS_DATA_DIR at a directory",
-            details={"data_dir": str(data_dir)},
-        ) from None
-
-
-def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    """Write through a temporary file so a reader never sees half a file."""
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        frame.to_csv(partial, index_label="timestamp")
-        os.replace(partial, path)
-    except OSError as error:
-        partial.unlink(missing_ok=True)
-        raise DataError(f"cannot write {path}: {error.strerror}", details={"path": str(path)}) from None
-
-
-def _when(stamp: pd.Timestamp) -> str:
-    """A timestamp as people write it: the date alone at midnight, else date and minutes."""
-    if stamp == stamp.normalize():
-        return stamp.strftime("%Y-%m-%d")
-    return stamp.strftime("%Y-%m-%d %H:%M" if stamp.second == 0 else "%Y-%m-%d %H:%M:%S")
 
 
 def _duration(delta: pd.Timedelta) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,13 +27,7 @@ from torch import nn
 from trainops.core.progress import Phase, ProgressState, band_percentage
 from trainops.core.reporter import Reporter
 from trainops.errors import DataError, OperationCancelledError
-from trainops.pipeline.data import (
-    align_to_base,
-    available_data,
-    load_ohlcv,
-    require_bars,
-    resample_ohlcv,
-)
+from trainops.pipeline.data import align_to_base, require_bars
 from trainops.pipeline.evaluation import EvaluationResult, evaluate
 from trainops.pipeline.features import FeatureScaler, add_lags
 from trainops.pipeline.fuzzy import fuzzify
@@ -41,6 +35,7 @@ from trainops.pipeline.indicators import compute_indicator, output_column, warmu
 from trainops.pipeline.labels import LABEL_NAMES, class_balance, zigzag_labels
 from trainops.pipeline.model import architecture_name, build_mlp, model_size_mb, parameter_count
 from trainops.pipeline.strategy import StrategyConfig
+from trainops.pipeline.symbol_frames import load_frames
 from trainops.pipeline.trainer import Trainer, TrainingOutcome, resolve_device
 
 MIN_ROWS_PER_SPLIT = 10
@@ -62,32 +57,6 @@ def _silent(message: str, context: Mapping[str, Any]) -> None:
 
 
 # -- features ---------------------------------------------------------------------------------------------------
-
-
-def load_frames(
-    config: StrategyConfig,
-    data_dir: Path,
-    symbol: str,
-    *,
-    end_date: date | None = None,
-    whole_history: bool = False,
-) -> dict[str, pd.DataFrame]:
-    """The bars of every timeframe of ``symbol`` up to ``end_date`` (default: the strategy's), base first.
-
-    Earlier bars than ``start_date`` are kept on purpose: indicators need them to warm up. ``whole_history``
-    ignores the strategy's dates (predictions may ask about any bar). A higher timeframe without its own file is
-    resampled from the base timeframe (complete bars only).
-    """
-    end = None if whole_history else end_date or config.training_data.end_date
-    timeframes = config.timeframes
-    frames = {timeframes[0]: load_ohlcv(data_dir, symbol, timeframes[0], end=end)}
-    on_disk = {(item.symbol, item.timeframe) for item in available_data(data_dir)}
-    for timeframe in timeframes[1:]:
-        if (symbol, timeframe) in on_disk:
-            frames[timeframe] = load_ohlcv(data_dir, symbol, timeframe, end=end)
-        else:
-            frames[timeframe] = resample_ohlcv(frames[timeframes[0]], timeframe, source_timeframe=timeframes[0])
-    return frames
 
 
 def warmup(config: StrategyConfig) -> int:

@@ -22,7 +22,7 @@ from trainops.errors import ArtifactError, ConflictError, InvalidInputError
 from trainops.pipeline.artifacts import ModelVersion, read_model_version
 from trainops.pipeline.data import normalize_symbol, parse_timeframe
 from trainops.pipeline.prediction import BarPrediction, first_usable_bar, predict_bars, resolve_bar
-from trainops.pipeline.training import load_frames
+from trainops.pipeline.symbol_frames import load_frames
 from trainops.schemas.models import (
     LoadedModel,
     ModelInfo,

@@ -15,7 +15,7 @@ from typing import Any
 from trainops.core.epoch import EpochRecord
 from trainops.core.operation import Operation, OperationMetadata
 from trainops.errors import ConflictError, DataError, InvalidInputError, NotFoundError, StrategyError
-from trainops.pipeline.data import available_data
+from trainops.pipeline.data_files import available_data
 from trainops.pipeline.strategy import (
     NAME_PATTERN,
     StrategyConfig,

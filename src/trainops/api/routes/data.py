@@ -6,7 +6,7 @@ from fastapi import APIRouter, Response
 
 from trainops.api.deps import SettingsDep, call_blocking
 from trainops.api.responses import Envelope, envelope
-from trainops.pipeline.data import available_data
+from trainops.pipeline.data_files import available_data
 from trainops.schemas.data import DataFile
 
 router = APIRouter(prefix="/data", tags=["data"])
