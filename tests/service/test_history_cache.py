@@ -91,3 +91,31 @@ def test_concurrent_readers_share_one_load(service: OperationsService) -> None:
     assert len(loads) == 1
     assert len({id(result) for result in results}) == 1
     assert len(results[0].epochs) == 200
+
+
+def test_the_least_recently_read_history_is_dropped_first(service: OperationsService) -> None:
+    store = service.store
+    ids = [service.create().operation_id for _ in range(3)]
+    for operation_id in ids:
+        service.add_epochs(operation_id, records((0, 1.0)))
+    loads: list[str] = []
+    original = store.history
+
+    def counting_history(operation_id: str, **kwargs: object) -> object:
+        loads.append(operation_id)
+        return original(operation_id, **kwargs)  # type: ignore[arg-type]
+
+    store.history = counting_history  # type: ignore[method-assign]
+    cache = HistoryCache(store, size=2)
+    a, b, c = ids
+
+    def read(operation_id: str) -> None:
+        cache.current(operation_id, store.version(operation_id).version)
+
+    for operation_id in (a, b, a, c):  # reading a again makes b the least recently used
+        read(operation_id)
+    assert loads == [a, b, c]
+    read(a)
+    assert loads == [a, b, c]  # still cached
+    read(b)
+    assert loads == [a, b, c, b]  # evicted when c came in

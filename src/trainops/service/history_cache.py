@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from trainops.core.diagnosis import Diagnosis
 from trainops.core.epoch import EpochRecord
+from trainops.core.lru import LRUCache
 from trainops.core.operation import Operation
 from trainops.store.operations import OperationStore
 
@@ -45,18 +45,13 @@ class HistoryCache:
 
     def __init__(self, store: OperationStore, size: int = 128) -> None:
         self._store = store
-        self._size = size
-        self._entries: OrderedDict[str, History] = OrderedDict()
-        self._lock = threading.Lock()
+        self._entries: LRUCache[str, History] = LRUCache(size)
+        self._lock = threading.Lock()  # guards _flights
         self._flights: dict[str, threading.Lock] = {}
 
     def _cached(self, operation_id: str, version: int) -> History | None:
-        with self._lock:
-            entry = self._entries.get(operation_id)
-            if entry is not None and entry.version >= version:
-                self._entries.move_to_end(operation_id)
-                return entry
-            return None
+        entry = self._entries.get(operation_id)
+        return entry if entry is not None and entry.version >= version else None
 
     def ready(self, operation_id: str, version: int, key: str) -> bool:
         """Whether the history at ``version`` and its diagnosis under ``key`` are in memory (no I/O needed)."""
@@ -76,20 +71,17 @@ class HistoryCache:
             entry = self._cached(operation_id, version)  # another thread may have loaded it meanwhile
             if entry is not None:
                 return entry
-            with self._lock:
-                stale = self._entries.get(operation_id)
+            stale = self._entries.get(operation_id)
             if stale is None:
                 operation, loaded, epochs = self._store.history(operation_id)
             else:
                 operation, loaded, changed = self._store.history(operation_id, after_version=stale.version)
                 epochs = merge(stale.epochs, changed)
             entry = History(operation, loaded, epochs)
+            evicted = self._entries.put(operation_id, entry)
             with self._lock:
-                self._entries[operation_id] = entry
-                self._entries.move_to_end(operation_id)
-                while len(self._entries) > self._size:
-                    evicted, _ = self._entries.popitem(last=False)
-                    self._flights.pop(evicted, None)
+                for gone, _ in evicted:
+                    self._flights.pop(gone, None)
             return entry
 
     def diagnosis(self, operation_id: str, entry: History, key: str, compute: Callable[[], Diagnosis]) -> Diagnosis:

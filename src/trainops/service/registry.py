@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import math
 import shutil
-import threading
-from collections import OrderedDict
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from trainops.core.lru import LRUCache
 from trainops.core.operation import Operation, OperationStatus
 from trainops.errors import ArtifactError, ConflictError, InvalidInputError
 from trainops.pipeline.artifacts import ModelVersion, read_model_version
@@ -65,10 +64,11 @@ class ModelRegistry:
         self.models_dir = models_dir
         self.data_dir = data_dir
         self.cache_size = cache_size
-        self._loaded: OrderedDict[str, tuple[str, ModelVersion]] = OrderedDict()
-        self._frames: OrderedDict[tuple[Any, ...], dict[str, pd.DataFrame]] = OrderedDict()
-        self._first: dict[tuple[str, tuple[Any, ...]], pd.Timestamp] = {}
-        self._lock = threading.Lock()
+        # name -> (the version's path when it was loaded, the version)
+        self._loaded: LRUCache[str, tuple[str, ModelVersion]] = LRUCache(cache_size)
+        self._frames: LRUCache[tuple[Any, ...], dict[str, pd.DataFrame]] = LRUCache(cache_size)
+        # a few per model and data file: the first bar with complete features is a small answer worth keeping
+        self._first: LRUCache[tuple[str, tuple[Any, ...]], pd.Timestamp] = LRUCache(4 * cache_size)
 
     # -- saving -----------------------------------------------------------------------------------------------
 
@@ -109,8 +109,7 @@ class ModelRegistry:
             ),
             replace=request.overwrite,
         )
-        with self._lock:
-            self._loaded.pop(name, None)
+        self._loaded.pop(name)
         return SavedModel(
             model_id=record.model_id,
             model_name=record.name,
@@ -205,29 +204,21 @@ class ModelRegistry:
     def _loaded_version(self, name: str, *, reload: bool = False) -> tuple[ModelRecord, ModelVersion]:
         """The model's record and its version, from the cache unless ``reload`` (or its files changed)."""
         record = self.store.get(check_model_name(name))
-        with self._lock:
-            cached = self._loaded.get(name)
-            if cached is not None and cached[0] == record.version_path and not reload:
-                self._loaded.move_to_end(name)
-                return record, cached[1]
+        cached = self._loaded.get(name)
+        if cached is not None and cached[0] == record.version_path and not reload:
+            return record, cached[1]
         try:
             version = read_model_version(self.models_dir / record.version_path)
         except ArtifactError:
-            with self._lock:  # damaged since it was cached: do not keep serving the old copy
-                self._loaded.pop(name, None)
+            self._loaded.pop(name)  # damaged since it was cached: do not keep serving the old copy
             raise
-        with self._lock:
-            self._loaded[name] = (record.version_path, version)
-            self._loaded.move_to_end(name)
-            while len(self._loaded) > self.cache_size:
-                self._loaded.popitem(last=False)
+        self._loaded.put(name, (record.version_path, version))
         return record, version
 
     @property
     def loaded(self) -> list[str]:
         """Names of the models in memory, least recently used first."""
-        with self._lock:
-            return list(self._loaded)
+        return self._loaded.keys()
 
     # -- predicting -------------------------------------------------------------------------------------------
 
@@ -280,16 +271,10 @@ class ModelRegistry:
             (path.name, path.stat().st_mtime_ns) for path in sorted(self.data_dir.glob(f"{symbol}_*")) if path.is_file()
         )
         key = (symbol, tuple(version.config.timeframes), stamps)
-        with self._lock:
-            frames = self._frames.get(key)
-            if frames is not None:
-                self._frames.move_to_end(key)
-                return key, frames
-        frames = load_frames(version.config, self.data_dir, symbol, whole_history=True)
-        with self._lock:
-            self._frames[key] = frames
-            while len(self._frames) > self.cache_size:
-                self._frames.popitem(last=False)
+        frames = self._frames.get(key)
+        if frames is None:
+            frames = load_frames(version.config, self.data_dir, symbol, whole_history=True)
+            self._frames.put(key, frames)
         return key, frames
 
     def _first_usable(
@@ -297,14 +282,10 @@ class ModelRegistry:
     ) -> pd.Timestamp:
         """The first bar with complete features: it depends only on the model and the data, so it is cached."""
         key = (str(version.path), data_key)
-        with self._lock:
-            known = self._first.get(key)
+        known = self._first.get(key)
         if known is None:
             known = first_usable_bar(version, frames)
-            with self._lock:
-                self._first[key] = known
-                while len(self._first) > 4 * self.cache_size:
-                    self._first.pop(next(iter(self._first)))
+            self._first.put(key, known)
         return known
 
     # -- deleting ---------------------------------------------------------------------------------------------
@@ -313,8 +294,7 @@ class ModelRegistry:
         """Forget a named model; its files go too unless another name points at the same version."""
         record = self.store.delete(check_model_name(name))
         summary = self._summary(record)
-        with self._lock:
-            self._loaded.pop(name, None)
+        self._loaded.pop(name)
         if self.store.references(record.version_path) == 0:
             path = (self.models_dir / record.version_path).resolve()
             if self.models_dir.resolve() in path.parents:
