@@ -18,12 +18,12 @@ ALLOWED: dict[str, set[str]] = {
     "schemas": {"core", "errors"},
     "store": {"core", "errors"},
     "pipeline": {"core", "errors", "schemas"},
-    "service": {"core", "errors", "schemas", "store", "settings", "pipeline", "extras"},
+    "service": {"core", "errors", "schemas", "store", "settings", "pipeline", "extras", "version"},
     # executors run jobs that report through the facade's Run, so they sit just above the client
     "executors": {"core", "errors", "schemas", "store", "settings", "pipeline", "service", "client", "extras"},
     # the client never imports the pipeline or the registry: a training script imports it (see test_light_import)
     "client": {"core", "errors", "schemas", "service", "settings", "extras"},
-    "api": {"core", "errors", "schemas", "service", "settings", "store", "pipeline", "executors", "extras"},
+    "api": {"core", "errors", "schemas", "service", "settings", "store", "pipeline", "executors", "extras", "version"},
     "mcp": {"core", "errors", "schemas", "client"},
     "cli": {
         "core",
@@ -38,6 +38,7 @@ ALLOWED: dict[str, set[str]] = {
         "executors",
         "mcp",
         "extras",
+        "version",
     },
 }
 

@@ -6,7 +6,11 @@
 ...     run.log(0, train_loss=0.9, val_loss=1.0)
 """
 
-from trainops.client import HttpTrainOps, LocalTrainOps, Run, TrainOps, connect
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from trainops.client import HttpTrainOps, Run, TrainOps, connect
 from trainops.core import (
     Action,
     CancellationToken,
@@ -32,7 +36,10 @@ from trainops.errors import (
     OperationCancelledError,
     TrainOpsError,
 )
-from trainops.service.bootstrap import trainops_version
+from trainops.version import trainops_version
+
+if TYPE_CHECKING:
+    from trainops.client.local import LocalTrainOps
 
 __version__ = trainops_version()
 
@@ -65,3 +72,12 @@ __all__ = [
     "connect",
     "replay",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # LocalTrainOps brings the store and the services: loaded when first named, not by `import trainops`
+    if name == "LocalTrainOps":
+        from trainops.client.local import LocalTrainOps
+
+        return LocalTrainOps
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

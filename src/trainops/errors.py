@@ -89,6 +89,12 @@ class ServiceUnavailableError(TrainOpsError):
     code = "service_unavailable"
 
 
+class MissingExtraError(TrainOpsError):
+    """A feature needs an optional part of trainops that is not installed (``pip install 'trainops[train]'``)."""
+
+    code = "missing_extra"
+
+
 class OperationCancelledError(TrainOpsError):
     """Raised inside a training loop when its operation was asked to stop."""
 
@@ -106,6 +112,7 @@ HTTP_STATUS: dict[str, int] = {
     AuthenticationError.code: 401,
     ConfigurationError.code: 500,
     ServiceUnavailableError.code: 503,
+    MissingExtraError.code: 501,
     OperationCancelledError.code: 409,
     TrainOpsError.code: 500,
 }
@@ -124,6 +131,7 @@ _BY_CODE: dict[str, type[TrainOpsError]] = {
         AuthenticationError,
         ConfigurationError,
         ServiceUnavailableError,
+        MissingExtraError,
         OperationCancelledError,
     )
 }

@@ -21,7 +21,7 @@ from trainops.core.operation import Operation
 from trainops.errors import ConflictError
 from trainops.executors.local import LocalExecutor
 from trainops.schemas.training import ConfigOverrides, EarlyStoppingOverride, TrainingRequest
-from trainops.service import OperationsService
+from trainops.service.operations import OperationsService
 from trainops.service.training import create_training, resolve_request
 from trainops.service.workers import worker_environment, worker_log_path
 from trainops.settings import Settings

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from trainops.core import EpochRecord
-from trainops.service import OperationsService
+from trainops.service.operations import OperationsService
 from trainops.service.history_cache import HistoryCache, merge
 from trainops.store import OperationStore
 

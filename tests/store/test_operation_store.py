@@ -14,6 +14,7 @@ from trainops.core.operation import OperationMetadata, new_operation_id
 from trainops.errors import ConfigurationError, ConflictError, NotFoundError
 from trainops.store import OperationStore, create_database_engine, current_revision, ensure_schema, head_revision
 from trainops.store.engine import parse_database_url
+from trainops.store.migrate import SCHEMA_REVISION
 from trainops.store.tables import epoch_metrics
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -167,6 +168,11 @@ def test_schema_is_at_head(database_url: str) -> None:
         ensure_schema(engine, auto_migrate=False)  # current: nothing to do, no error
     finally:
         engine.dispose()
+
+
+def test_the_schema_revision_trainops_needs_is_the_head_of_its_migrations() -> None:
+    # ensure_schema compares with SCHEMA_REVISION so that opening a database never loads Alembic's scripts
+    assert head_revision() == SCHEMA_REVISION
 
 
 def test_an_outdated_schema_is_refused_unless_migration_is_allowed(tmp_path: object) -> None:

@@ -13,7 +13,6 @@ from starlette.concurrency import run_in_threadpool
 from trainops.errors import AuthenticationError, InvalidInputError
 from trainops.executors.local import LocalExecutor
 from trainops.service.operations import OperationsService
-from trainops.service.registry import ModelRegistry
 from trainops.settings import Settings
 
 
@@ -40,14 +39,6 @@ async def get_executor(request: Request) -> LocalExecutor:
 
 
 ExecutorDep = Annotated[LocalExecutor, Depends(get_executor)]
-
-
-async def get_registry(request: Request) -> ModelRegistry:
-    registry: ModelRegistry = request.app.state.registry
-    return registry
-
-
-RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 
 
 async def require_token(request: Request) -> None:

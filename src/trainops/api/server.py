@@ -10,8 +10,8 @@ import uvicorn
 
 from trainops.api.app import create_app, start_service
 from trainops.errors import ConfigurationError
-from trainops.service.bootstrap import trainops_version
 from trainops.settings import Settings
+from trainops.version import trainops_version
 
 
 def is_loopback(host: str) -> bool:

@@ -10,8 +10,8 @@ import typer
 from rich import box
 from rich.table import Table
 
+from trainops import extras
 from trainops.cli.common import JsonOption, console, print_json
-from trainops.pipeline.data_files import available_data, write_sample_data
 from trainops.schemas.data import DataFile
 from trainops.settings import get_settings
 
@@ -37,6 +37,9 @@ def sample(data_dir: DataDirOption = None, json: JsonOption = False) -> None:
 
     Example: trainops data sample
     """
+    extras.require("train", "the sample data")
+    from trainops.pipeline.data_files import write_sample_data  # the train extra: pandas, backtesting
+
     directory = _directory(data_dir)
     files = write_sample_data(directory)
     if json:
@@ -54,6 +57,9 @@ def list_files(data_dir: DataDirOption = None, json: JsonOption = False) -> None
 
     Example: trainops data list --json
     """
+    extras.require("train", "reading market data files")
+    from trainops.pipeline.data_files import available_data  # the train extra: pandas
+
     directory = _directory(data_dir)
     files = available_data(directory)
     if json:

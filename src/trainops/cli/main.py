@@ -8,14 +8,13 @@ import typer
 from pydantic import ValidationError
 from typer.core import TyperGroup
 
-from trainops.api.server import serve as run_server
 from trainops.cli import data, db, models, ops, strategies
 from trainops.cli.common import err_console
 from trainops.cli.mcp import mcp
 from trainops.cli.train import train
 from trainops.errors import TrainOpsError
-from trainops.service.bootstrap import trainops_version
 from trainops.settings import get_settings
+from trainops.version import trainops_version
 
 
 class _FriendlyErrors(TyperGroup):
@@ -69,6 +68,8 @@ def serve(
 
     Example: trainops serve --port 8000
     """
+    from trainops.api.server import serve as run_server  # FastAPI and uvicorn, imported when the command runs
+
     run_server(get_settings(), host=host, port=port, insecure=insecure, announce=err_console.print)
 
 

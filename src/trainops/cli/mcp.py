@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from trainops.cli.common import TokenOption, UrlOption, err_console
-from trainops.mcp.server import DEFAULT_PORT, Transport, serve
+from trainops.mcp.transport import DEFAULT_PORT, Transport
 
 
 def mcp(
@@ -43,4 +43,6 @@ def mcp(
 
     Example: trainops mcp --transport http --port 8765
     """
+    from trainops.mcp.server import serve  # the MCP SDK, imported when the command runs
+
     serve(transport, host=host, port=port, url=url, token=token, read_only=read_only, announce=err_console.print)

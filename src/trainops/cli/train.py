@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -14,10 +17,8 @@ from trainops.cli.ops import follow, follow_json
 from trainops.cli.render import performance_panel
 from trainops.client import TrainOps
 from trainops.client.local import LocalTrainOps
-from trainops.core.operation import OperationStatus
-from trainops.executors.jobs import run_training
+from trainops.core.operation import Operation, OperationStatus
 from trainops.schemas.training import ConfigOverrides, TrainingRequest
-from trainops.service.training import check_data, create_training, resolve_request
 from trainops.service.workers import this_worker
 
 
@@ -64,56 +65,76 @@ def train(
     with open_client(url, token) as ops:
         if detach or not isinstance(ops, LocalTrainOps):
             started = ops.start_training(request)
-            task_id = started.task_id
             if json and detach:
                 print_json(started)
                 return
             err_console.print(started.message, highlight=False, soft_wrap=True)
             if detach:
                 return
-            final = _follow(ops, task_id, json)
+            task_id = started.task_id
+            final = _until_interrupted(ops, task_id, lambda: _follow(ops, task_id, json))
         else:
             task_id, final = _train_here(ops, request, json)
         _finish(ops, task_id, final, json)
+        if final is INTERRUPTED:
+            raise typer.Exit(code=EXIT_INTERRUPTED)
+
+
+EXIT_INTERRUPTED = 130
+"""What a shell reports for a command ended by Ctrl-C (128 + SIGINT)."""
+INTERRUPTED = OperationStatus.CANCELLED
 
 
 def _train_here(ops: LocalTrainOps, request: TrainingRequest, json: bool) -> tuple[str, OperationStatus]:
     """Run the job on a thread of this process while the main thread shows it (and catches Ctrl-C)."""
-    settings = ops.settings
-    config = resolve_request(request, settings.resolved_strategies_dir, allow_paths=True)
-    check_data(config, settings.resolved_data_dir)
-    operation = create_training(ops.service, config, device=request.device, worker=this_worker())
-    failure: list[BaseException] = []
+    training = ops.training  # a clear error when the train extra is missing, before anything is recorded
+    from trainops.executors.jobs import run_training  # the strategy pipeline: torch, TA-Lib, pandas
 
-    def job() -> None:
-        try:
-            run_training(
-                ops,
-                operation,
-                data_dir=settings.resolved_data_dir,
-                models_dir=settings.resolved_models_dir,
-                worker=this_worker(),
-            )
-        except BaseException as error:  # recorded on the operation; shown by the watcher
-            failure.append(error)
+    threads: list[threading.Thread] = []
 
-    worker = threading.Thread(target=job, name="trainops-training", daemon=True)
-    worker.start()
+    def launch(operation: Operation) -> None:
+        def job() -> None:
+            # an error is recorded on the operation by the run, and the watcher shows it
+            with contextlib.suppress(BaseException):
+                run_training(
+                    ops, operation, data_dir=training.data_dir, models_dir=training.models_dir, worker=this_worker()
+                )
+
+        thread = threading.Thread(target=job, name="trainops-training", daemon=True)
+        threads.append(thread)
+        thread.start()
+
+    started = training.start(request, launch, allow_paths=True, worker=this_worker())
     if not json:
         err_console.print(
-            f"Training {config.name} as {operation.operation_id} on {', '.join(config.symbols)} "
-            f"[{', '.join(config.timeframes)}]",
+            f"Training {started.config.get('name', 'strategy')} as {started.task_id} on {started.symbol} "
+            f"[{started.timeframe}]",
             highlight=False,
         )
+    final = _until_interrupted(ops, started.task_id, lambda: _follow(ops, started.task_id, json), threads[0])
+    threads[0].join()
+    return started.task_id, final
+
+
+def _until_interrupted(
+    ops: TrainOps, task_id: str, watch: Callable[[], OperationStatus], thread: threading.Thread | None = None
+) -> OperationStatus:
+    """``watch()`` the training to its end; on Ctrl-C, ask it to stop, wait for it to end (a second Ctrl-C
+    leaves at once) and answer :data:`INTERRUPTED`, so the command exits 130 with the cancellation recorded."""
     try:
-        final = _follow(ops, operation.operation_id, json)
+        return watch()
     except KeyboardInterrupt:
-        ops.cancel_operation(operation.operation_id, "interrupted from the terminal (Ctrl-C)", requested_by="user")
-        err_console.print("Stopping at the next batch; the best weights are kept ...")
-        worker.join()
-        final = ops.get_operation(operation.operation_id).status
-    worker.join()
-    return operation.operation_id, final
+        ops.cancel_operation(task_id, "interrupted from the terminal (Ctrl-C)", requested_by="user")
+        err_console.print("Stopping at the next batch; the best weights are kept (Ctrl-C again to leave now) ...")
+        try:
+            if thread is not None:
+                thread.join()
+            else:
+                while not ops.get_operation(task_id).status.is_terminal:
+                    time.sleep(0.2)
+        except KeyboardInterrupt:
+            raise typer.Exit(code=EXIT_INTERRUPTED) from None
+        return INTERRUPTED
 
 
 def _follow(ops: TrainOps, task_id: str, json: bool) -> OperationStatus:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from trainops.client.base import TrainOps
 from trainops.client.http import HttpTrainOps
-from trainops.client.local import LocalTrainOps
-from trainops.service.bootstrap import open_service
 from trainops.settings import Settings, get_settings
 
 
@@ -27,4 +25,8 @@ def connect(url: str | None = None, token: str | None = None, *, settings: Setti
     url = url or settings.url
     if url:
         return HttpTrainOps(url, token=token or settings.api_token)
+    # In-process: the store and the services load here, so a script that reports to a server never imports them.
+    from trainops.client.local import LocalTrainOps
+    from trainops.service.bootstrap import open_service
+
     return LocalTrainOps(open_service(settings), settings=settings)

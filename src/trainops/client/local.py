@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trainops.client.base import TrainOps, policy_of
 from trainops.core.diagnosis import OperationMetrics
@@ -15,8 +14,7 @@ from trainops.core.operation import Operation, OperationMetadata, OperationPage,
 from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
 from trainops.core.replay import Replay
-from trainops.errors import InvalidInputError, ServiceUnavailableError, TrainOpsError
-from trainops.pipeline.data_files import available_data
+from trainops.errors import InvalidInputError, ServiceUnavailableError
 from trainops.schemas.data import DataFile
 from trainops.schemas.health import Health
 from trainops.schemas.models import (
@@ -31,24 +29,14 @@ from trainops.schemas.models import (
 from trainops.schemas.operations import OperationResults
 from trainops.schemas.strategies import StrategySummary, StrategyValidation
 from trainops.schemas.training import TrainingPerformance, TrainingRequest, TrainingStarted, TrainingStatus
-from trainops.service.bootstrap import check_health, open_registry
+from trainops.service.bootstrap import check_health, open_registry, open_training
 from trainops.service.operations import OperationsService
-from trainops.service.registry import ModelRegistry
-from trainops.service.training import (
-    check_data,
-    create_training,
-    resolve_request,
-    started_answer,
-    strategy_of,
-    training_performance,
-    training_status,
-    validate_strategy_input,
-)
-from trainops.service.training import (
-    list_strategies as strategies_in,
-)
 from trainops.service.workers import spawn_worker, this_worker, worker_log_path
 from trainops.settings import Settings, get_settings
+
+if TYPE_CHECKING:  # the train extra's services, opened on first use (the client must import without them)
+    from trainops.service.registry import ModelRegistry
+    from trainops.service.training import TrainingService
 
 WORKER_START_TIMEOUT = 120.0
 """Seconds a new worker process gets to import torch and take its operation over."""
@@ -140,51 +128,50 @@ class LocalTrainOps(TrainOps):
 
     # -- strategy training ----------------------------------------------------------------------------------
 
+    @functools.cached_property
+    def training(self) -> TrainingService:
+        """The strategy training service (needs the ``train`` extra: a clear error names it when missing)."""
+        return open_training(self.settings, self.service)
+
     def start_training(self, request: TrainingRequest) -> TrainingStarted:
-        config = resolve_request(request, self.settings.resolved_strategies_dir, allow_paths=True)
-        check_data(config, self.settings.resolved_data_dir)
-        operation = create_training(
-            self.service, config, device=request.device, worker=this_worker(), task_id=request.task_id
-        )
+        return self.training.start(request, self._spawn_worker, allow_paths=True, worker=this_worker())
+
+    def _spawn_worker(self, operation: Operation) -> None:
+        """Run the training in a worker process of this machine (it outlives the caller), and wait until the
+        worker has taken the operation over: until then this process is its recorded worker, and returning
+        earlier would leave a pending operation that nobody runs if the worker failed to start."""
         process = spawn_worker(operation.operation_id, self.settings)
-        # Wait for the worker to take the operation over: until then this process is its recorded worker, and
-        # returning earlier would leave a pending operation that nobody is running if the worker failed to start.
         deadline = time.monotonic() + WORKER_START_TIMEOUT
         while self.service.get(operation.operation_id).status is OperationStatus.PENDING:
             code = process.poll()
             if code is not None or time.monotonic() > deadline:
                 log = worker_log_path(self.settings, operation.operation_id)
                 reason = f"exited with code {code}" if code is not None else "did not start in time"
-                with contextlib.suppress(TrainOpsError):
-                    self.service.fail(operation.operation_id, f"the worker process {reason}; its log is {log}")
                 raise ServiceUnavailableError(
                     f"training {operation.operation_id} could not start: the worker process {reason}; its log is {log}"
                 )
             time.sleep(0.05)
-        return started_answer(operation, config, self.settings.resolved_data_dir)
 
     def get_training_status(self, task_id: str) -> TrainingStatus:
-        operation = self.service.get(task_id)
-        strategy_of(operation)  # a clear error for operations that are not strategy trainings
-        history = self.service.metrics(task_id).metrics.epochs
-        return training_status(operation, history[-1] if history else None)
+        return self.training.status(task_id)
 
     def get_training_performance(self, task_id: str) -> TrainingPerformance:
-        return training_performance(self.service.get(task_id))
+        return self.training.performance(task_id)
 
     def list_data(self) -> list[DataFile]:
-        return available_data(self.settings.resolved_data_dir)
+        return self.training.data()
 
     def list_strategies(self) -> list[StrategySummary]:
-        return strategies_in(self.settings.resolved_strategies_dir)
+        return self.training.strategies()
 
     def validate_strategy(self, strategy: dict[str, Any] | str) -> StrategyValidation:
-        return validate_strategy_input(strategy)
+        return self.training.validate(strategy)
 
     # -- model registry -------------------------------------------------------------------------------------
 
     @functools.cached_property
     def registry(self) -> ModelRegistry:
+        """The model registry (needs the ``train`` extra: a clear error names it when missing)."""
         return open_registry(self.settings, self.service)
 
     def save_model(self, request: SaveModelRequest) -> SavedModel:

@@ -1,6 +1,5 @@
-"""The MCP server: trainops' tools for AI agents (``trainops mcp``)."""
+"""The MCP server: trainops' tools for AI agents (``trainops mcp``).
 
-from trainops.mcp.compare import RunComparison, RunSummary, compare_runs
-from trainops.mcp.server import READ_TOOLS, WRITING_TOOLS, create_server, serve
-
-__all__ = ["READ_TOOLS", "WRITING_TOOLS", "RunComparison", "RunSummary", "compare_runs", "create_server", "serve"]
+``trainops.mcp.server`` holds the server (it imports the MCP SDK); ``trainops.mcp.compare`` the run comparison.
+Nothing is imported here, so the CLI can name the transports (``trainops.mcp.transport``) without the SDK.
+"""

@@ -1,7 +1,6 @@
-"""Services: the operations lifecycle (and, later, the model registry and executors)."""
+"""Services: the operations lifecycle, strategy training and the model registry, over the store.
 
-from trainops.schemas.operations import OperationResults
-from trainops.service.operations import OperationsService
-from trainops.service.throttle import ProgressThrottle
-
-__all__ = ["OperationResults", "OperationsService", "ProgressThrottle"]
+Nothing is imported here: a training script that imports the client's ``Run`` (which uses the progress throttle)
+should not load the store with it. Import from the modules: ``trainops.service.operations``, ``.training``,
+``.registry``, ``.bootstrap``.
+"""

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
+from trainops import extras
 from trainops.schemas.health import Health
 from trainops.service.operations import OperationsService, utcnow
-from trainops.service.registry import ModelRegistry
 from trainops.settings import Settings
 from trainops.store import ModelStore, OperationStore, create_database_engine, current_revision, ensure_schema
+from trainops.version import trainops_version
 
-
-def trainops_version() -> str:
-    try:
-        return version("trainops")
-    except PackageNotFoundError:  # running from a source tree that was never installed
-        return "0+unknown"
+if TYPE_CHECKING:  # the train extra's services: imported when opened, so the base install works without them
+    from trainops.service.registry import ModelRegistry
+    from trainops.service.training import TrainingService
 
 
 def open_service(settings: Settings) -> OperationsService:
@@ -31,12 +29,36 @@ def open_service(settings: Settings) -> OperationsService:
 
 
 def open_registry(settings: Settings, service: OperationsService) -> ModelRegistry:
-    """The model registry on the same database as ``service``, over the configured models and data directories."""
+    """The model registry on the same database as ``service``, over the configured models and data directories.
+
+    Raises:
+        MissingExtraError: the ``train`` extra (torch, TA-Lib, pandas) is not installed.
+    """
+    extras.require("train", "the model registry")
+    from trainops.service.registry import ModelRegistry  # the train extra, imported on demand
+
     return ModelRegistry(
         ModelStore(service.store.engine),
         service,
         models_dir=settings.resolved_models_dir,
         data_dir=settings.resolved_data_dir,
+    )
+
+
+def open_training(settings: Settings, service: OperationsService) -> TrainingService:
+    """The strategy training service on ``service``, over the configured strategies, data and models directories.
+
+    Raises:
+        MissingExtraError: the ``train`` extra (torch, TA-Lib, pandas) is not installed.
+    """
+    extras.require("train", "strategy training")
+    from trainops.service.training import TrainingService  # the train extra, imported on demand
+
+    return TrainingService(
+        service,
+        strategies_dir=settings.resolved_strategies_dir,
+        data_dir=settings.resolved_data_dir,
+        models_dir=settings.resolved_models_dir,
     )
 
 

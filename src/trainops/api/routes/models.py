@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from trainops.api.deps import RegistryDep, call_blocking
+from trainops.api.deps import call_blocking
 from trainops.api.responses import flat_envelope
+from trainops.api.train_deps import RegistryDep
 from trainops.schemas.models import (
     LoadedModel,
     ModelList,
