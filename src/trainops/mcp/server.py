@@ -32,15 +32,12 @@ from trainops.core.policy import MonitorPolicy
 from trainops.core.recommendation_changes import recommendation_changes
 from trainops.errors import ConfigurationError, NotFoundError, TrainOpsError
 from trainops.mcp.compare import compare_runs as compare
+from trainops.mcp.transport import DEFAULT_PORT, HTTP_PATH, Transport
 from trainops.schemas.models import PredictRequest, SaveModelRequest
-from trainops.schemas.training import ConfigOverrides, TrainingRequest
-from trainops.service.training import TRAINING
+from trainops.schemas.training import TRAINING, ConfigOverrides, TrainingRequest
 
-Transport = Literal["stdio", "http"]
 OpsFactory = Callable[[], TrainOps]
 
-DEFAULT_PORT = 8765
-HTTP_PATH = "/mcp"
 
 READ_TOOLS: tuple[str, ...] = (
     "health",
@@ -113,6 +110,27 @@ def _tool_errors(fn: Callable[_P, _R]) -> Callable[_P, _R]:
             raise ToolError(_validation_message(error)) from None
 
     return wrapper
+
+
+def _policy_parameters(tool: Callable[..., _R]) -> Callable[..., _R]:
+    """Declare every :class:`MonitorPolicy` field as an optional parameter of ``tool``, which receives them in
+    ``**policy``. Its input schema then shows each field as the model defines it (type, bounds, default and
+    description), so it cannot drift from the model; the model checks the values, so agents read its messages.
+    A parameter left out (or null) keeps the model's default."""
+    fields = MonitorPolicy.model_json_schema()["properties"]
+    signature = inspect.signature(tool, eval_str=True)
+    own = [parameter for parameter in signature.parameters.values() if parameter.kind is not parameter.VAR_KEYWORD]
+    settings = [
+        inspect.Parameter(
+            name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[Any, Field(json_schema_extra=fields[name])],
+        )
+        for name in MonitorPolicy.model_fields
+    ]
+    tool.__signature__ = signature.replace(parameters=[*own, *settings])  # type: ignore[attr-defined]
+    return tool
 
 
 def _dump(value: BaseModel) -> dict[str, Any]:
@@ -326,34 +344,18 @@ class TrainOpsTools:
         return answer
 
     @_tool_errors
-    def get_training_metrics(
-        self,
-        operation_id: str,
-        since_epoch: int | None = None,
-        monitor: str | None = None,
-        mode: Literal["min", "max", "auto"] | None = None,
-        patience: int | None = None,
-        min_delta: float | None = None,
-        window: int | None = None,
-        stop_rule: Literal["projection", "patience"] | None = None,
-        min_improvement_pct: float | None = None,
-    ) -> dict[str, Any]:
+    @_policy_parameters
+    def get_training_metrics(self, operation_id: str, since_epoch: int | None = None, **policy: Any) -> dict[str, Any]:
         """The per-epoch metric history of a run and the diagnosis over all of it: the tool to judge whether
         it is learning. Poll it with since_epoch = the last epoch you have seen to get only newer epochs.
 
         Args:
             operation_id: The run.
             since_epoch: Return only epochs after this one (the diagnosis still covers the whole history).
-            monitor: Metric to judge by (default val_loss; any reported metric works, e.g. val_accuracy).
-            mode: "min" (lower is better), "max", or "auto" (max for accuracy-like names).
-            patience: Epochs without improvement before the run counts as stalled (default 10); under the
-                projection rule also the least horizon of a run with no planned length.
-            min_delta: Smallest change that counts as an improvement, in the metric's units (default 0).
-            window: Recent epochs the trend and overfitting tests fit lines over (default 10).
-            stop_rule: "projection" (default): stop when continuing to the planned end is projected to improve
-                the best by no more than min_improvement_pct; "patience": Keras/Lightning early stopping.
-            min_improvement_pct: For the projection rule: the improvement, in percent of the best, that makes
-                continuing worth it (default 1).
+            monitor, mode, patience, stop_rule, min_improvement_pct, ...: The diagnosis policy, one parameter per
+                setting (each parameter's description says what it does; left out, its default). The default
+                projection rule stops when continuing to the planned end is projected to improve the best by no
+                more than min_improvement_pct; stop_rule "patience" is Keras/Lightning early stopping.
 
         Returns: metrics.epochs (oldest first: epoch, train_loss, val_loss, train_accuracy, val_accuracy,
         learning_rate, duration in seconds, custom metrics), total_epochs_completed, total_epochs_planned,
@@ -363,18 +365,9 @@ class TrainOpsTools:
         evidence: epochs_left, projected_improvement_pct, ...) and recommendation (action continue | stop |
         stop_and_restore_best, reason, restore_epoch). Act on recommendation: cancel_operation with its reason.
         """
-        given = {
-            "monitor": monitor,
-            "mode": mode,
-            "patience": patience,
-            "min_delta": min_delta,
-            "window": window,
-            "stop_rule": stop_rule,
-            "min_improvement_pct": min_improvement_pct,
-        }
-        chosen = {name: value for name, value in given.items() if value is not None}
-        policy = MonitorPolicy.model_validate(chosen) if chosen else None
-        return _dump(self._ops.get_metrics(operation_id, since_epoch=since_epoch, policy=policy))
+        chosen = {name: value for name, value in policy.items() if value is not None}
+        judged_by = MonitorPolicy.model_validate(chosen) if chosen else None
+        return _dump(self._ops.get_metrics(operation_id, since_epoch=since_epoch, policy=judged_by))
 
     @_tool_errors
     def replay_diagnosis(

@@ -1,15 +1,20 @@
-"""Wire types of strategy training: what ``POST /training/start`` takes, and what a training's status and
-performance look like to every client."""
+"""Wire types of strategy training: what ``POST /training/start`` takes, and what a training's status,
+result and performance look like to every client."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from trainops.core.epoch import EpochRecord
+from trainops.core.numbers import Metric
 from trainops.core.operation import OperationStatus
+
+TRAINING = "training"
+"""The operation type of a strategy training started by trainops."""
 
 
 class EarlyStoppingOverride(BaseModel):
@@ -103,12 +108,207 @@ class TrainingStatus(BaseModel):
     strategy: str | None = None
 
 
+# -- the result of a strategy training ---------------------------------------------------------------------------
+
+
+class _StoredResult(BaseModel):
+    """Base of the parts of a strategy training's result.
+
+    Results are stored (in the operations table, in ``metrics.json``) and read back by name, by this version and by
+    later ones. So every field has a default (a result written before a field existed still reads), and keys this
+    version does not know are kept and written back out (``extra="allow"``), never dropped.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+
+class StrategyTrainingMetrics(_StoredResult):
+    """How training went: the last epoch's figures, the best epoch, and why the run ended.
+
+    Epochs are numbered from 0, as the epoch history is; ``best_value`` is ``monitor`` at ``best_epoch``. The
+    ``final_*`` figures are those of the last finished epoch (``None`` when none finished) and may be NaN or
+    infinite when the run diverged.
+    """
+
+    final_train_loss: Metric | None = None
+    final_val_loss: Metric | None = None
+    final_train_accuracy: Metric | None = None
+    final_val_accuracy: Metric | None = None
+    best_epoch: int | None = None
+    best_value: Metric | None = None
+    monitor: str | None = None
+    epochs_completed: int = 0
+    epochs_planned: int | None = None
+    early_stopped: bool = False
+    stopped_reason: str | None = Field(None, description="why the run ended before its last planned epoch")
+    restored_best_weights: bool = False
+    diverged: str | None = Field(None, description="why the run was judged diverged, if it was")
+    training_time_minutes: float | None = None
+    samples_per_second: float | None = None
+
+
+class ClassMetrics(BaseModel):
+    """How the model does on one class of the test split.
+
+    ``accuracy`` is the share of this class's samples classified correctly (equal to its recall; torchmetrics'
+    per-class accuracy), the number a trader reads as "how often a real BUY was called BUY".
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    precision: Metric
+    recall: Metric
+    f1: Metric
+    support: int
+    accuracy: Metric
+
+
+class StrategyTestMetrics(_StoredResult):
+    """How the model scored on the held-out test split (fractions 0-1).
+
+    ``precision``, ``recall`` and ``f1_score`` are macro averages (every class weighs the same); the ``*_weighted``
+    ones weigh classes by their support. ``confusion_matrix[i][j]`` counts samples of true class ``i`` predicted as
+    ``j``, in the order of ``per_class``. ``support`` is the number of test samples.
+    """
+
+    test_loss: Metric | None = None
+    test_accuracy: Metric | None = None
+    precision: Metric | None = None
+    recall: Metric | None = None
+    f1_score: Metric | None = None
+    precision_weighted: Metric | None = None
+    recall_weighted: Metric | None = None
+    f1_weighted: Metric | None = None
+    confusion_matrix: list[list[int]] = Field(default_factory=list)
+    per_class: dict[str, ClassMetrics] = Field(default_factory=dict)
+    support: int = 0
+
+
+class StrategyModelInfo(_StoredResult):
+    """The trained model: its architecture and size, where it trained, and where its version was written."""
+
+    model_type: str | None = None
+    architecture: str | None = None
+    parameters_count: int | None = None
+    model_size_mb: float | None = None
+    input_size: int | None = None
+    device: str | None = None
+    model_path: str | None = Field(
+        None,
+        exclude_if=lambda path: path is None,
+        description="the model version's directory; absent when the training kept its model in memory only",
+    )
+
+
+class SplitRows(_StoredResult):
+    """Labelled rows in each split."""
+
+    train: int = 0
+    validation: int = 0
+    test: int = 0
+
+
+class ClassShare(_StoredResult):
+    """How many labelled rows of one class, and their share of all labelled rows."""
+
+    count: int = 0
+    fraction: float = 0.0
+
+
+class DataSummary(_StoredResult):
+    """The rows the model learned from: features, rows per split and symbol, labels, and the time span."""
+
+    features: int = 0
+    rows: SplitRows = Field(default_factory=SplitRows)
+    rows_per_symbol: dict[str, int] = Field(default_factory=dict)
+    dropped_rows: int = Field(0, description="rows left out for missing features (warm-up) or labels")
+    class_balance: dict[str, ClassShare] = Field(default_factory=dict)
+    start: str | None = Field(None, description="the first labelled bar, ISO 8601")
+    end: str | None = Field(None, description="the last labelled bar, ISO 8601")
+
+
+class CancelledBy(_StoredResult):
+    """The stop request that ended a training before its last planned epoch."""
+
+    reason: str = ""
+    requested_by: str = "user"
+
+
+class StrategyResult(_StoredResult):
+    """The result of a strategy training: what ``GET /operations/{id}`` returns as a training's ``result``.
+
+    A training stopped during training still has one (its history, best weights and test scores), with
+    ``cancelled`` saying who stopped it. ``model_version`` (relative to the models directory) and
+    ``model_info.model_path`` are present when the model was written as a version, absent otherwise.
+
+    Read a stored result with :func:`strategy_result`, which tells a strategy result from any other.
+    """
+
+    strategy: str | None = None
+    symbols: list[str] = Field(default_factory=list)
+    timeframes: list[str] = Field(default_factory=list)
+    training_metrics: StrategyTrainingMetrics = Field(default_factory=StrategyTrainingMetrics)
+    test_metrics: StrategyTestMetrics = Field(default_factory=StrategyTestMetrics)
+    model_info: StrategyModelInfo = Field(default_factory=StrategyModelInfo)
+    data: DataSummary = Field(default_factory=DataSummary)
+    cancelled: CancelledBy | None = None
+    duration_seconds: float | None = None
+    timings: dict[str, float] = Field(default_factory=dict, description="seconds per phase of the job")
+    model_version: str | None = Field(None, exclude_if=lambda version: version is None)
+
+
+def strategy_result(result: Mapping[str, Any] | None) -> StrategyResult | None:
+    """The typed view of an operation's ``result`` when a strategy training wrote it, else ``None``.
+
+    Any script may store any result; one holding ``training_metrics`` and ``test_metrics`` objects that read as a
+    strategy training's is one.
+
+    >>> strategy_result({"test_accuracy": 0.9}) is None
+    True
+    >>> typed = strategy_result({"training_metrics": {"best_epoch": 4}, "test_metrics": {"f1_score": 0.5}})
+    >>> typed.training_metrics.best_epoch, typed.test_metrics.f1_score
+    (4, 0.5)
+    """
+    if not result or not all(isinstance(result.get(key), Mapping) for key in ("training_metrics", "test_metrics")):
+        return None
+    try:
+        return StrategyResult.model_validate(result)
+    except ValidationError:
+        return None
+
+
 class TrainingPerformance(BaseModel):
     """The answer to ``GET /training/{task_id}/performance``."""
 
     task_id: str
     status: TrainingState
-    training_metrics: dict[str, Any]
-    test_metrics: dict[str, Any]
-    model_info: dict[str, Any]
-    data: dict[str, Any] = Field(default_factory=dict)
+    training_metrics: StrategyTrainingMetrics
+    test_metrics: StrategyTestMetrics
+    model_info: StrategyModelInfo
+    data: DataSummary = Field(default_factory=DataSummary)
+
+    @classmethod
+    def of(cls, task_id: str, status: TrainingState, result: StrategyResult | Mapping[str, Any]) -> TrainingPerformance:
+        """The performance part of a training's result (a stored one is read as a :class:`StrategyResult`).
+
+        Raises:
+            ValueError: a stored ``result`` that does not read as a strategy training's; the message names the
+                first field that does not.
+        """
+        if isinstance(result, StrategyResult):
+            typed = result
+        else:
+            try:
+                typed = StrategyResult.model_validate(result)
+            except ValidationError as error:
+                problem = error.errors()[0]
+                where = ".".join(str(part) for part in problem["loc"]) or "result"
+                raise ValueError(f"{where}: {problem['msg']}") from None
+        return cls(
+            task_id=task_id,
+            status=status,
+            training_metrics=typed.training_metrics,
+            test_metrics=typed.test_metrics,
+            model_info=typed.model_info,
+            data=typed.data,
+        )

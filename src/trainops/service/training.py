@@ -8,13 +8,14 @@ but the operation id, and the record says exactly what was trained.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from trainops.core.epoch import EpochRecord
 from trainops.core.operation import Operation, OperationMetadata
-from trainops.errors import ConflictError, DataError, InvalidInputError, NotFoundError, StrategyError
+from trainops.errors import ConflictError, DataError, InvalidInputError, NotFoundError, StrategyError, TrainOpsError
 from trainops.pipeline.data_files import available_data
 from trainops.pipeline.strategy import (
     NAME_PATTERN,
@@ -24,8 +25,10 @@ from trainops.pipeline.strategy import (
     strategy_from_yaml,
 )
 from trainops.pipeline.trainer import resolve_device
+from trainops.schemas.data import DataFile
 from trainops.schemas.strategies import StrategySummary, StrategyValidation
 from trainops.schemas.training import (
+    TRAINING,
     TRAINING_STATE,
     ConfigOverrides,
     TrainingPerformance,
@@ -35,7 +38,6 @@ from trainops.schemas.training import (
 )
 from trainops.service.operations import OperationsService
 
-TRAINING = "training"
 DEFAULT_STRATEGY = "mean_reversion"
 """The strategy ``POST /training/start`` trains when the request names none (only ``config`` overrides)."""
 
@@ -337,11 +339,108 @@ def training_performance(operation: Operation) -> TrainingPerformance:
     if "test_metrics" not in result:
         why = f": {operation.error}" if operation.error else ""
         raise ConflictError(f"training {operation.operation_id} ended {operation.status.value} without results{why}")
-    return TrainingPerformance(
-        task_id=operation.operation_id,
-        status=TRAINING_STATE[operation.status],
-        training_metrics=result.get("training_metrics", {}),
-        test_metrics=result["test_metrics"],
-        model_info=result.get("model_info", {}),
-        data=result.get("data", {}),
-    )
+    try:
+        return TrainingPerformance.of(operation.operation_id, TRAINING_STATE[operation.status], result)
+    except ValueError as error:  # pydantic's ValidationError: the result is not one a strategy training writes
+        raise ConflictError(
+            f"the result of {operation.operation_id} is not a strategy training's, so it has no performance: {error}"
+        ) from None
+
+
+# -- the service ------------------------------------------------------------------------------------------------
+
+
+class TrainingService:
+    """Strategy training as operations: start, status, performance, strategies, validation, data listing.
+
+    The training route, :class:`~trainops.client.local.LocalTrainOps`, ``trainops train`` and the worker all go
+    through it, so a training starts, reads and validates the same way whoever asks.
+
+    Args:
+        operations: The operations service the trainings are recorded in.
+        strategies_dir: Where strategies are found by name.
+        data_dir: The market data files trainings read.
+        models_dir: Where a finished training writes its model version.
+    """
+
+    def __init__(
+        self, operations: OperationsService, *, strategies_dir: Path, data_dir: Path, models_dir: Path
+    ) -> None:
+        self.operations = operations
+        self.strategies_dir = strategies_dir
+        self.data_dir = data_dir
+        self.models_dir = models_dir
+
+    def start(
+        self,
+        request: TrainingRequest,
+        launch: Callable[[Operation], None],
+        *,
+        allow_paths: bool,
+        worker: str | None = None,
+    ) -> TrainingStarted:
+        """Check a request, register its pending operation and hand it to ``launch``, which runs it somewhere.
+
+        Args:
+            request: What to train.
+            launch: Called with the new pending operation: an executor queues it, a client spawns a worker, the
+                CLI starts a thread. If it raises, the operation is failed with the error before it propagates.
+            allow_paths: Whether ``request.strategy`` may be a path (on this machine) besides a name; a server
+                only reads its own strategies.
+            worker: ``host:pid`` of the process that records the operation until a runner takes it over.
+
+        Raises:
+            StrategyError: the strategy or the overrides are invalid (every problem with its path).
+            NotFoundError: no such strategy.
+            DataError: the market data it needs is missing.
+        """
+        config = resolve_request(request, self.strategies_dir, allow_paths=allow_paths)
+        check_data(config, self.data_dir)
+        operation = create_training(
+            self.operations, config, device=request.device, worker=worker, task_id=request.task_id
+        )
+        try:
+            launch(operation)
+        except BaseException as error:
+            if not self.operations.get(operation.operation_id).status.is_terminal:
+                message = error.message if isinstance(error, TrainOpsError) else f"{type(error).__name__}: {error}"
+                self.operations.fail(operation.operation_id, message)
+            raise
+        return started_answer(operation, config, self.data_dir)
+
+    def status(self, task_id: str) -> TrainingStatus:
+        """Where a training is: status, progress, current epoch, estimated completion, last epoch's metrics.
+
+        Raises:
+            NotFoundError: no such operation.
+            InvalidInputError: the operation is not a strategy training.
+        """
+        operation = self.operations.get(task_id)
+        strategy_of(operation)  # a clear error for operations that are not strategy trainings
+        history = self.operations.metrics(task_id).metrics.epochs
+        return training_status(operation, history[-1] if history else None)
+
+    def performance(self, task_id: str) -> TrainingPerformance:
+        """A finished training's figures (a ``ConflictError`` while it runs)."""
+        return training_performance(self.operations.get(task_id))
+
+    def strategy(self, operation: Operation) -> StrategyConfig:
+        """The strategy a training operation trains, as recorded in it."""
+        return strategy_of(operation)
+
+    def strategies(self) -> list[StrategySummary]:
+        """Every strategy in the strategies directory, valid or with its problem."""
+        return list_strategies(self.strategies_dir)
+
+    def validate(self, strategy: dict[str, Any] | str, source: str = "strategy") -> StrategyValidation:
+        """Check a strategy (a mapping, or YAML text) without training it."""
+        return validate_strategy_input(strategy, source)
+
+    def validate_named(self, name: str, *, allow_paths: bool) -> StrategyValidation:
+        """Check a strategy found by name (or path, when ``allow_paths``) without training it."""
+        path = find_strategy(name, self.strategies_dir, allow_paths=allow_paths)
+        return validate_strategy_input(load_strategy(path).to_dict(), path.name)
+
+    def data(self) -> list[DataFile]:
+        """The market data files trainings can read: symbol, timeframe, bars, first and last bar."""
+        return available_data(self.data_dir)
