@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 
 from trainops.cli.common import JsonOption, console, print_json
-from trainops.settings import get_settings
-from trainops.store import create_database_engine, current_revision, head_revision, upgrade
+from trainops.service.bootstrap import database_status, upgrade_database
+from trainops.settings import Settings, get_settings
 
 app = typer.Typer(help="Manage the trainops database schema.", no_args_is_help=True)
 
@@ -16,6 +16,11 @@ DatabaseOption = Annotated[
     str | None,
     typer.Option("--database-url", envvar="TRAINOPS_DATABASE_URL", help="Database to migrate.", show_default=False),
 ]
+
+
+def _settings(database_url: str | None) -> Settings:
+    settings = get_settings()
+    return settings.model_copy(update={"database_url": database_url}) if database_url else settings
 
 
 @app.command("upgrade")
@@ -28,30 +33,20 @@ def upgrade_command(
 
     Example: TRAINOPS_DATABASE_URL=postgresql+psycopg://trainops@db/trainops trainops db upgrade
     """
-    engine = create_database_engine(database_url or get_settings().resolved_database_url)
-    try:
-        before = current_revision(engine)
-        after = upgrade(engine, revision)
-    finally:
-        engine.dispose()
-    shown = engine.url.render_as_string(hide_password=True)
+    done = upgrade_database(_settings(database_url), revision)
     if json:
-        print_json({"database": shown, "from_revision": before, "to_revision": after})
-    elif before == after:
-        console.print(f"{shown} is already at revision {after}.")
+        print_json(done)
+    elif done.from_revision == done.to_revision:
+        console.print(f"{done.database} is already at revision {done.to_revision}.")
     else:
-        console.print(f"Upgraded {shown} from {before or 'empty'} to {after}.")
+        console.print(f"Upgraded {done.database} from {done.from_revision or 'empty'} to {done.to_revision}.")
 
 
 @app.command()
 def current(database_url: DatabaseOption = None, json: JsonOption = False) -> None:
     """Show the database's schema revision and the one this trainops needs."""
-    engine = create_database_engine(database_url or get_settings().resolved_database_url)
-    try:
-        revision = current_revision(engine)
-    finally:
-        engine.dispose()
+    status = database_status(_settings(database_url))
     if json:
-        print_json({"revision": revision, "required": head_revision(), "current": revision == head_revision()})
+        print_json(status)
     else:
-        console.print(f"database: {revision or 'empty'}; trainops needs: {head_revision()}")
+        console.print(f"database: {status.revision or 'empty'}; trainops needs: {status.required}")

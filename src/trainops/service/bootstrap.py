@@ -5,10 +5,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from trainops import extras
-from trainops.schemas.health import Health
+from trainops.schemas.health import DatabaseStatus, DatabaseUpgrade, Health
 from trainops.service.operations import OperationsService, utcnow
 from trainops.settings import Settings
-from trainops.store import ModelStore, OperationStore, create_database_engine, current_revision, ensure_schema
+from trainops.store import (
+    ModelStore,
+    OperationStore,
+    create_database_engine,
+    current_revision,
+    ensure_schema,
+    head_revision,
+    upgrade,
+)
 from trainops.version import trainops_version
 
 if TYPE_CHECKING:  # the train extra's services: imported when opened, so the base install works without them
@@ -71,3 +79,37 @@ def check_health(service: OperationsService) -> Health:
         schema_revision=current_revision(engine),
         time=utcnow(),
     )
+
+
+def database_status(settings: Settings) -> DatabaseStatus:
+    """The schema revision of ``settings``' database and the one this trainops needs; nothing is changed.
+
+    Raises:
+        ConfigurationError: the database URL is malformed or names a database trainops does not run on.
+    """
+    engine = create_database_engine(settings.resolved_database_url)
+    try:
+        revision = current_revision(engine)
+    finally:
+        engine.dispose()
+    return DatabaseStatus(revision=revision, required=head_revision())
+
+
+def upgrade_database(settings: Settings, revision: str = "head") -> DatabaseUpgrade:
+    """Migrate the schema of ``settings``' database to ``revision`` (the newest by default).
+
+    SQLite databases are migrated when a service opens them; PostgreSQL ones need this deliberate step (see
+    :func:`open_service`). Upgrading a current database does nothing and says so (``from_revision ==
+    to_revision``).
+
+    Raises:
+        ConfigurationError: the database URL is malformed or names a database trainops does not run on.
+    """
+    engine = create_database_engine(settings.resolved_database_url)
+    try:
+        before = current_revision(engine)
+        after = upgrade(engine, revision)
+    finally:
+        engine.dispose()
+    shown = engine.url.render_as_string(hide_password=True)
+    return DatabaseUpgrade(database=shown, from_revision=before, to_revision=after)
