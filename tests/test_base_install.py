@@ -202,3 +202,18 @@ def test_train_without_the_extra_says_which_to_install(base_install: BaseInstall
     assert done.returncode == 1, output
     assert TRAIN_EXTRA_HINT in output, output
     assert "Traceback" not in output, output
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/strategies"), ("POST", "/training/start"), ("GET", "/models"), ("GET", "/data")],
+)
+def test_a_base_install_server_names_the_extra_on_training_routes(base_server: Server, method: str, path: str) -> None:
+    response = httpx.request(method, f"{base_server.url}/api/v1{path}", json={} if method == "POST" else None)
+    assert response.status_code == 501, response.text
+    error = response.json()["error"]
+    assert error["code"] == "missing_extra"
+    assert TRAIN_EXTRA_HINT in error["message"]
+    # and the client rebuilds the same error
+    with trainops.connect(base_server.url) as ops, pytest.raises(trainops.TrainOpsError, match=r"trainops\[train\]"):
+        ops.list_strategies()
