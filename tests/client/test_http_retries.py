@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import httpx
@@ -77,10 +78,11 @@ def test_reads_are_retried_after_a_timeout() -> None:
 def test_non_finite_numbers_in_a_result_are_sent_as_their_spelling() -> None:
     transport = FlakyTransport(httpx.ConnectError("unused"), failures=0)
     client(transport).finish_operation(OPERATION["operation_id"], result={"loss": math.nan, "best": math.inf})
-    assert (
-        transport.requests[0].content == b'{"status": "completed", "result": {"loss": "NaN", "best": "Infinity"}, '
-        b'"error": null}'
-    )
+    assert json.loads(transport.requests[0].content) == {
+        "status": "completed",
+        "result": {"loss": "NaN", "best": "Infinity"},
+        "error": None,
+    }
 
 
 def test_a_result_json_cannot_carry_is_refused_before_sending() -> None:

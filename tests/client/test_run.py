@@ -1,12 +1,15 @@
-"""Run ends its operation whatever happens to the network at the end."""
+"""Run ends its operation whatever happens to the network at the end, and refuses a bad metric where it is
+logged."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from trainops import OperationStatus
+from trainops import InvalidInputError, OperationStatus, TrainOps
 from trainops.client.local import LocalTrainOps
 from trainops.client.run import Run
 from trainops.core import EpochRecord, WriteAck
@@ -37,3 +40,41 @@ def test_the_operation_ends_even_when_queued_epochs_cannot_be_sent(
     ended = local_ops.get_operation(run.operation_id)
     assert ended.status is OperationStatus.COMPLETED
     assert ended.result is not None and "could not be sent" in ended.result["unsent_epochs_error"]
+
+
+FIX = "log numbers only, or put text in run.result"
+
+
+@pytest.mark.parametrize(
+    ("bad", "says"),
+    [
+        ({"val_loss": "high"}, f"metric 'val_loss' must be a number (int or float), got str 'high'; {FIX}"),
+        ({"f1": [0.1, 0.2]}, f"metric 'f1' must be a number (int or float), got list [0.1, 0.2]; {FIX}"),
+        ({"train_loss": True}, f"metric 'train_loss' must be a number (int or float), got bool True; {FIX}"),
+        ({"grad_norm": {"a": 1}}, f"metric 'grad_norm' must be a number (int or float), got dict {{'a': 1}}; {FIX}"),
+        ({"val_loss": 10**400}, "metric 'val_loss': a metric must fit in a 64-bit float; this number is too large"),
+        ({"bad name": 1.0}, "metrics: metric name 'bad name' is not allowed"),
+    ],
+    ids=["text", "list", "bool", "dict", "huge", "name"],
+)
+def test_a_bad_metric_is_refused_by_log_itself(ops: TrainOps, bad: dict[str, Any], says: str) -> None:
+    # over HTTP the run sends epochs from a background thread: the error must still come from log(), here
+    with ops.run(total_epochs=3) as run:
+        run.log(0, val_loss=1.0)
+        with pytest.raises(InvalidInputError) as raised:
+            run.log(1, **bad)
+        run.log(2, val_loss=0.5, f1=math.nan)  # the run goes on; NaN is a number
+    assert raised.value.message.startswith(says), raised.value.message
+    assert "pydantic" not in str(raised.value)
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__
+    ended = ops.get_operation(run.operation_id)
+    assert ended.status is OperationStatus.COMPLETED
+    assert [record.epoch for record in ops.get_metrics(run.operation_id).metrics.epochs] == [0, 2]
+
+
+def test_a_bad_epoch_number_is_named(ops: TrainOps) -> None:
+    with (
+        ops.run() as run,
+        pytest.raises(InvalidInputError, match=r"^epoch: Input should be greater than or equal to 0$"),
+    ):
+        run.log(-1, val_loss=1.0)

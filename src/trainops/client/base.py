@@ -274,8 +274,38 @@ def policy_of(policy: MonitorPolicy | dict[str, Any] | None) -> MonitorPolicy | 
     try:
         return MonitorPolicy.model_validate(policy)
     except ValidationError as error:
-        problems = []
-        for item in error.errors():
-            where = ".".join(["policy", *(str(part) for part in item["loc"])])
-            problems.append(f"{where}: {str(item['msg']).removeprefix('Value error, ')}")
-        raise InvalidInputError("; ".join(problems), details={"fields": sorted(MonitorPolicy.model_fields)}) from None
+        raise invalid_input(error, within="policy", details={"fields": sorted(MonitorPolicy.model_fields)}) from None
+
+
+MAX_LISTED_PROBLEMS = 10
+
+
+def invalid_input(
+    error: ValidationError, *, within: str | None = None, details: dict[str, Any] | None = None
+) -> InvalidInputError:
+    """The trainops error for a model that refused its input: ``field: message`` for each problem, worded as the
+    API words a refused request body, without pydantic's links to its documentation.
+
+    Args:
+        error: What pydantic refused.
+        within: The field the model sits in (``policy`` makes ``patience`` read ``policy.patience``).
+        details: Extra context; ``errors`` (each problem's ``loc``, ``msg`` and ``type``) is always added.
+
+    >>> from trainops.core.policy import MonitorPolicy
+    >>> try:
+    ...     MonitorPolicy(patience=0)
+    ... except ValidationError as refused:
+    ...     print(invalid_input(refused, within="policy").message)
+    policy.patience: Input should be greater than or equal to 1
+    """
+    parts = []
+    problems = []
+    for item in error.errors():
+        location = [str(part) for part in ([within] if within else []) + list(item["loc"])]
+        message = str(item["msg"]).removeprefix("Value error, ")
+        parts.append(f"{'.'.join(location)}: {message}" if location else message)
+        problems.append({"loc": location, "msg": message, "type": item["type"]})
+    text = "; ".join(parts[:MAX_LISTED_PROBLEMS])
+    if len(parts) > MAX_LISTED_PROBLEMS:
+        text += f" (and {len(parts) - MAX_LISTED_PROBLEMS} more)"
+    return InvalidInputError(text, details={**(details or {}), "errors": problems})

@@ -10,13 +10,13 @@ import json
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from trainops.client.base import TrainOps, policy_of
+from trainops.client.base import TrainOps, invalid_input, policy_of
 from trainops.core.diagnosis import OperationMetrics
 from trainops.core.epoch import EpochRecord
 from trainops.core.operation import Operation, OperationMetadata, OperationPage, OperationStatus, WriteAck
@@ -35,6 +35,7 @@ from trainops.schemas.data import DataFile
 from trainops.schemas.health import Health
 from trainops.schemas.models import (
     LoadedModel,
+    ModelList,
     ModelSummary,
     PredictionAnswer,
     PredictRequest,
@@ -42,8 +43,16 @@ from trainops.schemas.models import (
     SavedModel,
     SaveModelRequest,
 )
-from trainops.schemas.operations import OperationResults
-from trainops.schemas.strategies import StrategySummary, StrategyValidation
+from trainops.schemas.operations import (
+    CancelRequestBody,
+    CompleteRequest,
+    CreateOperationRequest,
+    DiagnoseRequest,
+    EpochBatch,
+    OperationResults,
+    StartRequest,
+)
+from trainops.schemas.strategies import StrategySummary, StrategyValidation, ValidateRequest
 from trainops.schemas.training import TrainingPerformance, TrainingRequest, TrainingStarted, TrainingStatus
 
 _RETRY_STATUSES = frozenset({502, 503, 504})
@@ -54,7 +63,16 @@ _RETRY_STATUSES = frozenset({502, 503, 504})
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout)
 
 
+_API_PREFIX = "/api/v1"
+
+
 def _checked_url(url: str) -> str:
+    """The server's base URL, under which the client adds ``/api/v1`` itself.
+
+    Both the origin (``http://127.0.0.1:8000``) and the API's URL that ``trainops serve`` prints
+    (``http://127.0.0.1:8000/api/v1``, a trailing slash or not) name the same server; any other path is kept, for
+    a server mounted under a prefix (``http://host/trainops`` or ``http://host/trainops/api/v1``).
+    """
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as error:
@@ -67,21 +85,37 @@ def _checked_url(url: str) -> str:
             f"the trainops server URL {url!r} is not usable ({problem}); give one like http://127.0.0.1:8000 "
             "(--url or TRAINOPS_URL)"
         )
-    return url.rstrip("/")
+    return url.rstrip("/").removesuffix(_API_PREFIX)
 
 
-def _encode(body: Any) -> bytes:
+_Request = TypeVar("_Request", bound=BaseModel)
+
+
+def _request(model: type[_Request], **fields: Any) -> _Request:
+    """A request body, checked here: a bad argument is an :class:`InvalidInputError` naming the field, as the
+    server would answer, without the round trip."""
     try:
-        return json.dumps(storable(body, "the request"), allow_nan=False).encode()
+        return model.model_validate(fields)
+    except ValidationError as error:
+        raise invalid_input(error) from None
+
+
+def _free_form(value: dict[str, Any] | None, where: str) -> dict[str, Any] | None:
+    """A caller's free-form mapping as JSON can carry it (non-finite numbers spelled ``"NaN"``, ... as metrics
+    are); a value JSON cannot hold is an :class:`InvalidInputError` naming where it was found."""
+    try:
+        cleaned: dict[str, Any] | None = storable(value, where)
     except ValueError as problem:
         raise InvalidInputError(str(problem)) from None
+    return cleaned
 
 
 class HttpTrainOps(TrainOps):
     """The :class:`TrainOps` interface against a trainops server.
 
     Args:
-        url: The server, e.g. ``http://127.0.0.1:8000``.
+        url: The server, e.g. ``http://127.0.0.1:8000``, or the API's URL that ``trainops serve`` prints
+            (``http://127.0.0.1:8000/api/v1``).
         token: Bearer token, when the server requires one.
         timeout: Seconds per request.
         retries: Extra attempts on connection errors and 502/503/504, with exponential back-off. Every call is
@@ -105,7 +139,9 @@ class HttpTrainOps(TrainOps):
         self.retries = retries
         self.backoff = backoff
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=f"{self.url}/api/v1", headers=headers, timeout=timeout, transport=transport)
+        self._http = httpx.Client(
+            base_url=f"{self.url}{_API_PREFIX}", headers=headers, timeout=timeout, transport=transport
+        )
         self._etags: dict[tuple[str, str], tuple[str, OperationMetrics]] = {}
         self._lock = threading.Lock()
 
@@ -116,15 +152,19 @@ class HttpTrainOps(TrainOps):
         method: str,
         path: str,
         *,
-        body: Any = None,
+        body: BaseModel | None = None,
+        exclude_none: bool = False,
+        exclude_defaults: bool = False,
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
         idempotent: bool = True,
     ) -> httpx.Response:
+        """One request, retried as :attr:`retries` says; ``body`` is sent as its JSON (``exclude_none`` and
+        ``exclude_defaults`` as in ``model_dump_json``)."""
         content = None
         request_headers = dict(headers or {})
         if body is not None:
-            content = body.model_dump_json() if isinstance(body, BaseModel) else _encode(body)
+            content = body.model_dump_json(exclude_none=exclude_none, exclude_defaults=exclude_defaults)
             request_headers["Content-Type"] = "application/json"
         query = {key: value for key, value in (params or {}).items() if value is not None}
         attempt = 0
@@ -176,8 +216,12 @@ class HttpTrainOps(TrainOps):
         metadata: OperationMetadata | dict[str, Any] | None = None,
         total_epochs: int | None = None,
     ) -> Operation:
-        meta = metadata.model_dump(mode="json") if isinstance(metadata, OperationMetadata) else (metadata or {})
-        body = {"operation_type": operation_type, "metadata": meta, "total_epochs": total_epochs}
+        body = _request(
+            CreateOperationRequest,
+            operation_type=operation_type,
+            metadata=metadata if metadata is not None else OperationMetadata(),
+            total_epochs=total_epochs,
+        )
         return Operation.model_validate(self._call("POST", "/operations", body=body, idempotent=False))
 
     def get_operation(self, operation_id: str) -> Operation:
@@ -207,15 +251,18 @@ class HttpTrainOps(TrainOps):
         return OperationPage.model_validate(self._call("GET", "/operations", params=params))
 
     def start_operation(self, operation_id: str, *, worker: str | None = None) -> Operation:
-        data = self._call("POST", f"/operations/{operation_id}/start", body={"worker": worker})
+        data = self._call("POST", f"/operations/{operation_id}/start", body=_request(StartRequest, worker=worker))
         return Operation.model_validate(data)
 
     def report_progress(self, operation_id: str, state: ProgressState) -> WriteAck:
         return WriteAck.model_validate(self._call("POST", f"/operations/{operation_id}/progress", body=state))
 
     def add_epochs(self, operation_id: str, records: Sequence[EpochRecord]) -> WriteAck:
-        body: Any = records[0] if len(records) == 1 else {"epochs": [_record_json(r) for r in records]}
-        return WriteAck.model_validate(self._call("POST", f"/operations/{operation_id}/metrics", body=body))
+        path = f"/operations/{operation_id}/metrics"
+        if len(records) == 1:  # the common case of an unbuffered run: the record posted bare
+            return WriteAck.model_validate(self._call("POST", path, body=records[0]))
+        batch = _request(EpochBatch, epochs=list(records))
+        return WriteAck.model_validate(self._call("POST", path, body=batch, exclude_none=True))
 
     def heartbeat(self, operation_id: str) -> WriteAck:
         return WriteAck.model_validate(self._call("POST", f"/operations/{operation_id}/heartbeat"))
@@ -228,13 +275,13 @@ class HttpTrainOps(TrainOps):
         result: dict[str, Any] | None = None,
         error: str | None = None,
     ) -> Operation:
-        body = {"status": str(status), "result": result, "error": error}
+        body = _request(CompleteRequest, status=str(status), result=_free_form(result, "result"), error=error)
         return Operation.model_validate(
             self._call("POST", f"/operations/{operation_id}/complete", body=body, idempotent=False)
         )
 
     def cancel_operation(self, operation_id: str, reason: str, *, requested_by: str = "user") -> Operation:
-        body = {"reason": reason, "requested_by": requested_by}
+        body = _request(CancelRequestBody, reason=reason, requested_by=requested_by)
         return Operation.model_validate(self._call("DELETE", f"/operations/{operation_id}", body=body))
 
     def get_metrics(
@@ -272,11 +319,11 @@ class HttpTrainOps(TrainOps):
         *,
         total_epochs_planned: int | None = None,
     ) -> Replay:
-        checked = policy_of(policy)
+        checked = policy_of(policy) or MonitorPolicy()
+        body = _request(DiagnoseRequest, policy=checked, total_epochs_planned=total_epochs_planned)
         # only the fields that differ from the defaults: a server of another version fills in the rest
-        fields = checked.model_dump(mode="json", exclude_defaults=True) if checked else {}
-        body = {"policy": fields, "total_epochs_planned": total_epochs_planned}
-        return Replay.model_validate(self._call("POST", f"/operations/{operation_id}/diagnose", body=body))
+        data = self._call("POST", f"/operations/{operation_id}/diagnose", body=body, exclude_defaults=True)
+        return Replay.model_validate(data)
 
     def get_results(self, operation_id: str) -> OperationResults:
         return OperationResults.model_validate(self._call("GET", f"/operations/{operation_id}/results"))
@@ -287,8 +334,7 @@ class HttpTrainOps(TrainOps):
     # -- strategy training ----------------------------------------------------------------------------------
 
     def start_training(self, request: TrainingRequest) -> TrainingStarted:
-        body = request.model_dump(mode="json", exclude_none=True)
-        data = self._call("POST", "/training/start", body=body, idempotent=False)
+        data = self._call("POST", "/training/start", body=request, exclude_none=True, idempotent=False)
         return TrainingStarted.model_validate(data)
 
     def get_training_status(self, task_id: str) -> TrainingStatus:
@@ -304,21 +350,24 @@ class HttpTrainOps(TrainOps):
         return [StrategySummary.model_validate(item) for item in self._call("GET", "/strategies")]
 
     def validate_strategy(self, strategy: dict[str, Any] | str) -> StrategyValidation:
-        body = {"yaml": strategy} if isinstance(strategy, str) else {"config": strategy}
-        return StrategyValidation.model_validate(self._call("POST", "/strategies/validate", body=body))
+        if isinstance(strategy, str):
+            body = _request(ValidateRequest, yaml=strategy)
+        else:
+            body = _request(ValidateRequest, config=_free_form(strategy, "config"))
+        data = self._call("POST", "/strategies/validate", body=body, exclude_none=True)
+        return StrategyValidation.model_validate(data)
 
     # -- model registry -------------------------------------------------------------------------------------
 
     def save_model(self, request: SaveModelRequest) -> SavedModel:
-        data = self._call("POST", "/models/save", body=request.model_dump(mode="json"), idempotent=False)
+        data = self._call("POST", "/models/save", body=request, idempotent=False)
         return SavedModel.model_validate(data)
 
     def list_models(
         self, *, symbol: str | None = None, timeframe: str | None = None, strategy: str | None = None
     ) -> list[ModelSummary]:
         params = {"symbol": symbol, "timeframe": timeframe, "strategy": strategy}
-        data = self._call("GET", "/models", params=params)
-        return [ModelSummary.model_validate(item) for item in data["models"]]
+        return ModelList.model_validate(self._call("GET", "/models", params=params)).models
 
     def get_model(self, model_name: str) -> ModelSummary:
         return ModelSummary.model_validate(self._call("GET", f"/models/{_segment(model_name)}"))
@@ -327,7 +376,7 @@ class HttpTrainOps(TrainOps):
         return LoadedModel.model_validate(self._call("POST", f"/models/{_segment(model_name)}/load"))
 
     def predict(self, request: PredictRequest) -> PredictionAnswer | RangePredictionAnswer:
-        data = self._call("POST", "/models/predict", body=request.model_dump(mode="json", exclude_none=True))
+        data = self._call("POST", "/models/predict", body=request, exclude_none=True)
         if "predictions" in data:
             return RangePredictionAnswer.model_validate(data)
         return PredictionAnswer.model_validate(data)
@@ -335,10 +384,6 @@ class HttpTrainOps(TrainOps):
     def delete_model(self, model_name: str) -> ModelSummary:
         data = self._call("DELETE", f"/models/{_segment(model_name)}")
         return ModelSummary.model_validate(data)
-
-
-def _record_json(record: EpochRecord) -> Any:
-    return record.model_dump(mode="json", exclude_none=True)
 
 
 def _segment(value: str) -> str:

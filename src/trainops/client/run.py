@@ -11,18 +11,23 @@
 from __future__ import annotations
 
 import contextlib
+import numbers
+import reprlib
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
 from trainops.client.buffer import EpochBuffer
 from trainops.core.cancellation import CancelRequest
-from trainops.core.epoch import EpochRecord
+from trainops.core.epoch import FIELD_METRICS, EpochRecord
 from trainops.core.operation import Operation, OperationStatus, WriteAck
 from trainops.core.progress import ProgressState
-from trainops.errors import OperationCancelledError, TrainOpsError
+from trainops.errors import InvalidInputError, OperationCancelledError, TrainOpsError
 from trainops.service.throttle import ProgressThrottle
 
 
@@ -165,8 +170,20 @@ class Run:
     # -- conveniences ---------------------------------------------------------------------------------------
 
     def log(self, epoch: int, **metrics: Any) -> None:
-        """Record an epoch from keyword metrics: ``run.log(3, train_loss=0.4, val_loss=0.5, f1=0.7)``."""
-        self.epoch(EpochRecord.model_validate({"epoch": epoch, **metrics}))
+        """Record an epoch from keyword metrics: ``run.log(3, train_loss=0.4, val_loss=0.5, f1=0.7)``.
+
+        Values are numbers (numpy scalars and one-element tensors included); NaN and infinity are kept.
+
+        Raises:
+            InvalidInputError: a value that is not a number (text belongs in :attr:`result`), a metric name
+                that is not allowed, or a bad ``epoch``; raised here, before anything is queued or sent.
+        """
+        try:
+            record = EpochRecord.model_validate({"epoch": epoch, **metrics})
+        except ValidationError as error:
+            problems = [_logged_problem(item) for item in error.errors()]
+            raise InvalidInputError("; ".join(problems), details={"epoch": epoch, "metrics": sorted(metrics)}) from None
+        self.epoch(record)
 
     def raise_if_stopped(self) -> None:
         """Raise :class:`OperationCancelledError` when a stop was requested; the run then ends cancelled."""
@@ -232,3 +249,23 @@ class Run:
             # the original exception matters more than a failure to record it
             with contextlib.suppress(Exception):
                 self.finish(OperationStatus.FAILED, error=message)
+
+
+def _logged_problem(item: ErrorDetails) -> str:
+    """One problem of a :meth:`Run.log` call, in the words of the call rather than of the record's fields."""
+    location = item["loc"]
+    message = str(item["msg"]).removeprefix("Value error, ")
+    if len(location) == 2 and location[0] == "metrics":
+        name = str(location[1])  # a custom metric, gathered into the record's ``metrics``
+    elif len(location) == 1 and location[0] in FIELD_METRICS:
+        name = str(location[0])
+    else:
+        return f"{'.'.join(str(part) for part in location)}: {message}" if location else message
+    value = item["input"]
+    numeric = isinstance(value, numbers.Real) or (hasattr(value, "__float__") and not isinstance(value, str | bytes))
+    if isinstance(value, bool) or not numeric:
+        return (
+            f"metric {name!r} must be a number (int or float), got {type(value).__name__} {reprlib.repr(value)}; "
+            "log numbers only, or put text in run.result"
+        )
+    return f"metric {name!r}: {message}"
