@@ -202,9 +202,9 @@ def test_errors_are_one_line_messages(train: Callable[[], Operation], local: Loc
         (["predict", "eurusd-mr", *PREDICT, "--date", "2017-04-19"], "before the first bar with complete features"),
         (["predict", "eurusd-mr", *PREDICT, "--date", "2018-03-01"], "is after the last bar of the data"),
         (["predict", "eurusd-mr", *PREDICT, "--start", "2018-01-01", "--end", "2019-01-01"], "after the last bar"),
-        (["predict", "eurusd-mr", *PREDICT, "--start", "2018-01-12", "--end", "2018-01-10"], "is after end_date"),
-        (["predict", "eurusd-mr", *PREDICT], "send either test_date"),
-        (["predict", "eurusd-mr", *PREDICT, "--start", "2018-01-12"], "a range needs both"),
+        (["predict", "eurusd-mr", *PREDICT, "--start", "2018-01-12", "--end", "2018-01-10"], "is after --end"),
+        (["predict", "eurusd-mr", *PREDICT], "give either --date (one bar) or --start and --end (a range)"),
+        (["predict", "eurusd-mr", *PREDICT, "--start", "2018-01-12"], "a range needs both --start and --end"),
         (["predict", "eurusd-mr", "--symbol", "EURUSD", "--timeframe", "4h", "--date", "2018-01-15"], "on 1h bars"),
     ):
         message = one_line_error(*invoke(*args))
@@ -212,6 +212,34 @@ def test_errors_are_one_line_messages(train: Callable[[], Operation], local: Loc
         if "predictions are possible" in message:
             assert re.search(r"predictions are possible from 2017-04-2\dT\d\d:00:00 to 2018-02-07T15:00:00$", message)
     assert names(local) == ["eurusd-mr"]
+
+
+def assert_speaks_options(message: str) -> None:
+    """No JSON field, no JSON syntax, no pydantic link: what a user of the CLI cannot type."""
+    for json_word in ('"', "send ", "_date", "task_id", "model_name", "errors.pydantic.dev"):
+        assert json_word not in message, (json_word, message)
+
+
+def test_errors_name_the_options_not_the_json_fields(train: Callable[[], Operation], local: LocalTrainOps) -> None:
+    task_id = train().operation_id
+    invoke("save", task_id, "eurusd-mr", "--description", "first")
+    for args, says in (
+        (
+            ["save", task_id, "eurusd-mr"],
+            "a model named 'eurusd-mr' already exists; choose another name or pass --overwrite",
+        ),
+        (["save", "op_" + "x" * 70, "m"], "TASK_ID: String should have at most 64 characters"),
+        (["save", task_id, "m", "--description", "x" * 4001], "--description: String should have at most 4000"),
+        (["predict", "eurusd-mr", "--symbol", "X" * 33, "--timeframe", "1h", "--date", "2018-01-15"], "--symbol: "),
+        (["predict", "eurusd-mr", *PREDICT, "--start", "2018-01-12", "--end", "2018-01-10"], "--start 2018-01-12"),
+    ):
+        message = one_line_error(*invoke(*args))
+        assert says in message, (args, message)
+        assert_speaks_options(message)
+    # and the option it names does what the message says
+    code, _, err = invoke("save", task_id, "eurusd-mr", "--overwrite", "--description", "second")
+    assert code == 0, err
+    assert local.get_model("eurusd-mr").description == "second"
 
 
 def test_an_unreadable_date_is_a_usage_error(train: Callable[[], Operation]) -> None:
@@ -239,6 +267,9 @@ def test_the_same_flow_against_a_server(train: Callable[[], Operation], settings
         assert "is after the last bar of the data; predictions are possible from" in message
         message = one_line_error(*invoke("save", task_id, "../../etc", *url))
         assert f"it must match {MODEL_NAME_PATTERN}" in message
+        message = one_line_error(*invoke("save", task_id, "eurusd-mr", *url))
+        assert message.endswith("already exists; choose another name or pass --overwrite"), message
+        assert_speaks_options(message)
         code, out, _ = invoke("delete", "eurusd-mr", *url, answer="n\n")
         assert code == 1 and parsed(*invoke("show", "eurusd-mr", *url, "--json"))["model_name"] == "eurusd-mr"
         assert invoke("delete", "eurusd-mr", "--yes", *url)[0] == 0

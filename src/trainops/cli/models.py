@@ -9,7 +9,15 @@ import typer
 from rich.panel import Panel
 from rich.table import Table
 
-from trainops.cli.common import JsonOption, TokenOption, UrlOption, console, open_client, print_json
+from trainops.cli.common import (
+    JsonOption,
+    TokenOption,
+    UrlOption,
+    console,
+    open_client,
+    print_json,
+    speaking_options,
+)
 from trainops.cli.render import number, when
 from trainops.schemas.models import PredictionAnswer, PredictRequest, SaveModelRequest
 
@@ -17,6 +25,17 @@ app = typer.Typer(help="The model registry: save, list, show, load, predict, del
 
 NameArgument = Annotated[str, typer.Argument(help="The model's name.")]
 DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
+
+# What the user typed for each field of the request a command sends, so that errors name it (see speaking_options)
+SAVE_OPTIONS = {"task_id": "TASK_ID", "model_name": "NAME", "description": "--description", "overwrite": "--overwrite"}
+PREDICT_OPTIONS = {
+    "model_name": "NAME",
+    "symbol": "--symbol",
+    "timeframe": "--timeframe",
+    "test_date": "--date",
+    "start_date": "--start",
+    "end_date": "--end",
+}
 
 
 def _percent(value: float | None) -> str:
@@ -104,9 +123,10 @@ def save(
 
     Example: trainops models save op_training_20250610_123456_ab12cd34 eurusd-mr
     """
-    request = SaveModelRequest(task_id=task_id, model_name=name, description=description, overwrite=overwrite)
-    with open_client(url, token) as ops:
-        saved = ops.save_model(request)
+    with speaking_options(SAVE_OPTIONS):
+        request = SaveModelRequest(task_id=task_id, model_name=name, description=description, overwrite=overwrite)
+        with open_client(url, token) as ops:
+            saved = ops.save_model(request)
     if json:
         print_json(saved)
         return
@@ -163,16 +183,17 @@ def predict(
 
     Example: trainops models predict eurusd-mr --symbol EURUSD --timeframe 1h --date 2018-01-15
     """
-    request = PredictRequest(
-        model_name=name,
-        symbol=symbol,
-        timeframe=timeframe,
-        test_date=_day_or_moment(date),
-        start_date=_day_or_moment(start),
-        end_date=_day_or_moment(end),
-    )
-    with open_client(url, token) as ops:
-        answer = ops.predict(request)
+    with speaking_options(PREDICT_OPTIONS):
+        request = PredictRequest(
+            model_name=name,
+            symbol=symbol,
+            timeframe=timeframe,
+            test_date=_day_or_moment(date),
+            start_date=_day_or_moment(start),
+            end_date=_day_or_moment(end),
+        )
+        with open_client(url, token) as ops:
+            answer = ops.predict(request)
     if json:
         print_json(answer)
         return
