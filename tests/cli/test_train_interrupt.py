@@ -1,0 +1,71 @@
+"""Ctrl-C during ``trainops train``: the cancellation is recorded, the run keeps its history and best weights, and
+the command exits 130 as a shell expects of an interrupted command.
+
+The command runs as a user runs it, in its own process, and gets a real SIGINT.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import trainops
+from trainops.core import OperationStatus
+from trainops.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+TRAINOPS = Path(sys.executable).parent / "trainops"
+
+
+@pytest.fixture
+def settings(training_settings: Settings) -> Settings:
+    return training_settings
+
+
+def test_ctrl_c_records_the_cancellation_and_exits_130(settings: Settings, tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if key.startswith("TRAINOPS_") or key == "PATH"}
+    env |= {"COLUMNS": "200", "HOME": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    log = tmp_path / "train.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [str(TRAINOPS), "train", "strategies/mean_reversion.yaml", "--epochs", "500", "--json"],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        with trainops.connect() as ops:
+            deadline = time.monotonic() + 120
+            while True:  # wait until it trains: a few epochs stored
+                running = ops.list_operations(status=OperationStatus.RUNNING).items
+                if running and ops.get_metrics(running[0].operation_id).metrics.total_epochs_completed >= 2:
+                    break
+                assert process.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, f"the training did not reach epoch 2 in 120 s:\n{log.read_text()}"
+                time.sleep(0.1)
+            operation_id = running[0].operation_id
+            process.send_signal(signal.SIGINT)
+            code = process.wait(120)
+            operation = ops.get_operation(operation_id)
+            epochs = ops.get_metrics(operation_id).metrics.total_epochs_completed
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    output = log.read_text()
+    assert code == 130, output
+    assert "Traceback" not in output, output
+    assert operation.status is OperationStatus.CANCELLED
+    assert operation.cancel_request is not None
+    assert operation.cancel_request.reason == "interrupted from the terminal (Ctrl-C)"
+    assert 2 <= epochs < 500
+    # still evaluated on its best weights, and its model version written
+    assert operation.result is not None and "test_metrics" in operation.result

@@ -1,0 +1,82 @@
+"""TrainingService: one way to start, read and validate strategy trainings, whoever asks."""
+
+from __future__ import annotations
+
+import pytest
+
+from trainops.core.operation import Operation, OperationStatus
+from trainops.errors import DataError, NotFoundError, ServiceUnavailableError
+from trainops.schemas.training import ConfigOverrides, TrainingRequest
+from trainops.service.bootstrap import open_training
+from trainops.service.operations import OperationsService
+from trainops.service.training import TrainingService
+from trainops.settings import Settings
+
+
+@pytest.fixture
+def settings(training_settings: Settings) -> Settings:
+    return training_settings
+
+
+@pytest.fixture
+def training(settings: Settings, service: OperationsService) -> TrainingService:
+    return open_training(settings, service)
+
+
+def test_start_records_a_pending_training_and_hands_it_to_launch(training: TrainingService) -> None:
+    launched: list[Operation] = []
+    request = TrainingRequest(
+        strategy="mean_reversion", config=ConfigOverrides(epochs=3), task_id="op_training_20261204_120000_ab12cd34"
+    )
+
+    started = training.start(request, launched.append, allow_paths=False, worker="host:1")
+
+    assert (
+        [operation.operation_id for operation in launched]
+        == ["op_training_20261204_120000_ab12cd34"]
+        == [started.task_id]
+    )
+    operation = training.operations.get(started.task_id)
+    assert operation.status is OperationStatus.PENDING
+    assert operation.total_epochs == 3
+    assert training.strategy(operation).model.training.epochs == 3
+    assert training.status(started.task_id).status == "pending"
+    assert "trainops ops watch op_training_20261204_120000_ab12cd34" in started.message
+
+
+def test_a_launch_that_fails_fails_the_operation_with_its_message(training: TrainingService) -> None:
+    def broken(operation: Operation) -> None:
+        raise ServiceUnavailableError("the worker process exited with code 3; its log is /tmp/x.log")
+
+    with pytest.raises(ServiceUnavailableError):
+        training.start(TrainingRequest(strategy="mean_reversion"), broken, allow_paths=False)
+
+    (operation,) = training.operations.list_operations().items
+    assert operation.status is OperationStatus.FAILED
+    assert operation.error == "the worker process exited with code 3; its log is /tmp/x.log"
+
+
+@pytest.mark.parametrize(
+    ("request_", "error", "message"),
+    [
+        (TrainingRequest(strategy="no_such_strategy"), NotFoundError, "available: .*mean_reversion"),
+        (TrainingRequest(strategy="mean_reversion", symbol="NOPE"), DataError, "no market data for NOPE_1h"),
+    ],
+)
+def test_a_request_that_cannot_train_records_nothing(
+    training: TrainingService, request_: TrainingRequest, error: type[Exception], message: str
+) -> None:
+    launched: list[Operation] = []
+    with pytest.raises(error, match=message):
+        training.start(request_, launched.append, allow_paths=False)
+    assert launched == []
+    assert training.operations.list_operations().total == 0
+
+
+def test_strategies_validation_and_data(training: TrainingService) -> None:
+    names = {summary.name: summary for summary in training.strategies()}
+    assert names["mean_reversion"].valid
+    assert training.validate_named("mean_reversion", allow_paths=False).valid
+    invalid = training.validate({"name": "x"})
+    assert not invalid.valid and invalid.problems
+    assert {(item.symbol, item.timeframe) for item in training.data()} >= {("EURUSD", "1h"), ("GOOG", "1d")}
