@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from trainops.cli.common import JsonOption, console, print_json
-from trainops.service.bootstrap import database_status, upgrade_database
 from trainops.settings import Settings, get_settings
 
 app = typer.Typer(help="Manage the trainops database schema.", no_args_is_help=True)
@@ -33,6 +32,8 @@ def upgrade_command(
 
     Example: TRAINOPS_DATABASE_URL=postgresql+psycopg://trainops@db/trainops trainops db upgrade
     """
+    from trainops.service.bootstrap import upgrade_database  # the store, loaded when the command runs
+
     done = upgrade_database(_settings(database_url), revision)
     if json:
         print_json(done)
@@ -45,6 +46,8 @@ def upgrade_command(
 @app.command()
 def current(database_url: DatabaseOption = None, json: JsonOption = False) -> None:
     """Show the database's schema revision and the one this trainops needs."""
+    from trainops.service.bootstrap import database_status  # the store, loaded when the command runs
+
     status = database_status(_settings(database_url))
     if json:
         print_json(status)

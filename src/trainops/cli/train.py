@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,10 +16,12 @@ from trainops.cli.common import JsonOption, TokenOption, UrlOption, console, err
 from trainops.cli.ops import follow, follow_json
 from trainops.cli.render import performance_panel
 from trainops.client import TrainOps
-from trainops.client.local import LocalTrainOps
 from trainops.core.operation import Operation, OperationStatus
 from trainops.schemas.training import ConfigOverrides, TrainingRequest
 from trainops.service.workers import this_worker
+
+if TYPE_CHECKING:
+    from trainops.client.local import LocalTrainOps
 
 
 def train(
@@ -62,6 +64,8 @@ def train(
         end_date=_date(end),
         device=device,
     )
+    from trainops.client.local import LocalTrainOps  # the store and the services, loaded when the command runs
+
     with open_client(url, token) as ops:
         if detach or not isinstance(ops, LocalTrainOps):
             started = ops.start_training(request)
