@@ -22,8 +22,8 @@ from tests import postgres
 from trainops.api import create_app
 from trainops.client import HttpTrainOps, LocalTrainOps, TrainOps
 from trainops.pipeline.data_files import write_sample_data
-from trainops.service import OperationsService
 from trainops.service.bootstrap import open_service
+from trainops.service.operations import OperationsService
 from trainops.settings import Settings, get_settings
 from trainops.store import OperationStore, create_database_engine, upgrade
 

@@ -92,6 +92,21 @@ def test_train_in_this_process_shows_the_performance_and_the_next_step(settings:
     assert "mlp_32_16" in out
     assert f"Next: keep the model with `trainops models save {task_id} NAME`" in out
 
+    # and `ops show` reads the training's result as its headline
+    code, shown, _ = invoke("ops", "show", task_id)
+    assert code == 0
+    rows = {
+        label: value.strip()
+        for label, _, value in (line.strip("│ ").partition("  ") for line in shown.splitlines())
+        if value
+    }
+    assert re.fullmatch(r"accuracy \d+\.\d%, F1 0\.\d{4} \(macro\)", rows["test"]), rows
+    assert re.fullmatch(r"[01] of epochs 0-1 \(val_loss \d\.\d{4}\)", rows["best epoch"]), rows
+    assert rows["early stopping"] == "no, every planned epoch ran"
+    assert rows["model version"].startswith("mean_reversion/EURUSD_1h_v1 in ")
+    assert re.fullmatch(r"\d+\.\d s", rows["duration"]), rows
+    assert [line for line in shown.splitlines() if "fields}" in line and "metadata" not in line] == []
+
 
 def test_train_json_streams_events_ending_with_the_performance(settings: Settings) -> None:
     code, out, _ = invoke("train", MEAN_REVERSION, "--epochs", "2", "--json")
@@ -169,7 +184,7 @@ def broken_strategy(directory: Path) -> Path:
         ),
         pytest.param(
             [MEAN_REVERSION, "--start", "2018-01-01", "--end", "2017-01-01"],
-            "start_date 2018-01-01 is after end_date 2017-01-01",
+            "--start 2018-01-01 is after --end 2017-01-01",
             id="start-after-end",
         ),
     ],
@@ -193,7 +208,7 @@ def test_unknown_symbol_error_lists_the_available_data(settings: Settings) -> No
 def test_train_request_errors_read_like_the_other_messages(settings: Settings) -> None:
     _, _, err = invoke("train", MEAN_REVERSION, "--start", "2018-01-01", "--end", "2017-01-01")
 
-    assert err.strip() == "Error: start_date 2018-01-01 is after end_date 2017-01-01"
+    assert err.strip() == "Error: --start 2018-01-01 is after --end 2017-01-01"
 
 
 def test_train_bad_date_format_is_a_usage_error(settings: Settings) -> None:

@@ -7,8 +7,8 @@ import threading
 import pytest
 
 from trainops.core import EpochRecord
-from trainops.service.operations import OperationsService
 from trainops.service.history_cache import HistoryCache, merge
+from trainops.service.operations import OperationsService
 from trainops.store import OperationStore
 
 

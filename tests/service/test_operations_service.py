@@ -10,8 +10,7 @@ import pytest
 
 from trainops.core import EpochRecord, OperationStatus, ProgressState
 from trainops.errors import ConflictError, NotFoundError
-from trainops.service.operations import OperationsService
-from trainops.service.operations import ORPHAN_REASON
+from trainops.service.operations import ORPHAN_REASON, OperationsService
 from trainops.service.workers import this_worker
 
 

@@ -40,7 +40,7 @@ from trainops.schemas.models import (
     SaveModelRequest,
 )
 from trainops.schemas.training import ConfigOverrides, EarlyStoppingOverride
-from trainops.service import OperationsService
+from trainops.service.operations import OperationsService
 from trainops.service.registry import ModelRegistry
 from trainops.service.training import apply_overrides, create_training
 from trainops.settings import Settings

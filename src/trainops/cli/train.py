@@ -12,7 +12,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from trainops.cli.common import JsonOption, TokenOption, UrlOption, console, err_console, open_client, print_json
+from trainops.cli.common import (
+    JsonOption,
+    TokenOption,
+    UrlOption,
+    console,
+    err_console,
+    open_client,
+    print_json,
+    speaking_options,
+)
 from trainops.cli.ops import follow, follow_json
 from trainops.cli.render import performance_panel
 from trainops.client import TrainOps
@@ -22,6 +31,18 @@ from trainops.service.workers import this_worker
 
 if TYPE_CHECKING:
     from trainops.client.local import LocalTrainOps
+
+# What the user typed for each field of the training request, so that errors name it (see speaking_options)
+TRAIN_OPTIONS = {
+    "strategy": "STRATEGY",
+    "symbol": "--symbol",
+    "timeframe": "--timeframe",
+    "config.epochs": "--epochs",
+    "epochs": "--epochs",
+    "start_date": "--start",
+    "end_date": "--end",
+    "device": "--device",
+}
 
 
 def train(
@@ -55,20 +76,22 @@ def train(
 
     Example: trainops train strategies/mean_reversion.yaml --epochs 20
     """
-    request = TrainingRequest(
-        strategy=_strategy_reference(strategy),
-        symbol=symbol,
-        timeframe=timeframe,
-        config=ConfigOverrides(epochs=epochs) if epochs is not None else None,
-        start_date=_date(start),
-        end_date=_date(end),
-        device=device,
-    )
+    with speaking_options(TRAIN_OPTIONS):
+        request = TrainingRequest(
+            strategy=_strategy_reference(strategy),
+            symbol=symbol,
+            timeframe=timeframe,
+            config=ConfigOverrides(epochs=epochs) if epochs is not None else None,
+            start_date=_date(start),
+            end_date=_date(end),
+            device=device,
+        )
     from trainops.client.local import LocalTrainOps  # the store and the services, loaded when the command runs
 
     with open_client(url, token) as ops:
         if detach or not isinstance(ops, LocalTrainOps):
-            started = ops.start_training(request)
+            with speaking_options(TRAIN_OPTIONS):
+                started = ops.start_training(request)
             if json and detach:
                 print_json(started)
                 return
@@ -108,7 +131,8 @@ def _train_here(ops: LocalTrainOps, request: TrainingRequest, json: bool) -> tup
         threads.append(thread)
         thread.start()
 
-    started = training.start(request, launch, allow_paths=True, worker=this_worker())
+    with speaking_options(TRAIN_OPTIONS):
+        started = training.start(request, launch, allow_paths=True, worker=this_worker())
     if not json:
         err_console.print(
             f"Training {started.config.get('name', 'strategy')} as {started.task_id} on {started.symbol} "

@@ -7,7 +7,6 @@ come back as the same exception types the service raises in-process.
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
@@ -19,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from trainops.client.base import TrainOps, invalid_input, policy_of
 from trainops.core.diagnosis import OperationMetrics
 from trainops.core.epoch import EpochRecord
+from trainops.core.lru import LRUCache
 from trainops.core.operation import Operation, OperationMetadata, OperationPage, OperationStatus, WriteAck
 from trainops.core.payload import storable
 from trainops.core.policy import MonitorPolicy
@@ -142,8 +142,8 @@ class HttpTrainOps(TrainOps):
         self._http = httpx.Client(
             base_url=f"{self.url}{_API_PREFIX}", headers=headers, timeout=timeout, transport=transport
         )
-        self._etags: dict[tuple[str, str], tuple[str, OperationMetrics]] = {}
-        self._lock = threading.Lock()
+        # (operation, query) -> (ETag, the answer it names): the last 256 metric queries polled
+        self._etags: LRUCache[tuple[str, str], tuple[str, OperationMetrics]] = LRUCache(256)
 
     # -- transport ------------------------------------------------------------------------------------------
 
@@ -297,8 +297,7 @@ class HttpTrainOps(TrainOps):
         if policy is not None:
             params.update(policy.model_dump(exclude_defaults=True))
         cache_key = (operation_id, json.dumps(params, sort_keys=True, default=str))
-        with self._lock:
-            cached = self._etags.get(cache_key)
+        cached = self._etags.get(cache_key)
         headers = {"If-None-Match": cached[0]} if cached else None
         response = self._send("GET", f"/operations/{operation_id}/metrics", params=params, headers=headers)
         if response.status_code == 304 and cached:
@@ -306,10 +305,7 @@ class HttpTrainOps(TrainOps):
         metrics = OperationMetrics.model_validate(self._data(response))
         etag = response.headers.get("etag")
         if etag:
-            with self._lock:
-                self._etags[cache_key] = (etag, metrics)
-                if len(self._etags) > 256:
-                    self._etags.pop(next(iter(self._etags)))
+            self._etags.put(cache_key, (etag, metrics))
         return metrics
 
     def diagnose(
