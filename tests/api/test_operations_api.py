@@ -302,7 +302,7 @@ def test_etag_makes_unchanged_polls_304(api: httpx.Client) -> None:
 def test_policy_query_parameters_are_validated(api: httpx.Client) -> None:
     operation_id = create(api)
     for epoch, loss in enumerate([1.0, 0.5, 0.5, 0.5, 0.5]):
-        api.post(f"/operations/{operation_id}/metrics", json={"epoch": epoch, "val_loss": loss})
+        api.post(f"/operations/{operation_id}/metrics", json={"epoch": epoch, "val_loss": loss, "val_accuracy": 0.7})
 
     strict = api.get(f"/operations/{operation_id}/metrics", params={"patience": 2, "stop_rule": "patience"})
     assert strict.json()["data"]["metrics"]["recommendation"]["action"] == "stop_and_restore_best"
@@ -317,18 +317,60 @@ def test_policy_query_parameters_are_validated(api: httpx.Client) -> None:
     accuracy = api.get(f"/operations/{operation_id}/metrics", params={"monitor": "val_accuracy"})
     assert accuracy.json()["data"]["metrics"]["monitor"] == "val_accuracy"
 
-    bad: list[dict[str, object]] = [
-        {"patience": 0},
-        {"mode": "sideways"},
-        {"window": 2},
-        {"since_epoch": "x"},
-        {"stop_rule": "hopeful"},
-        {"noise_allowance": -1},
-    ]
-    for params in bad:
-        response = api.get(f"/operations/{operation_id}/metrics", params=params)
-        assert response.status_code == 422, params
-        assert response.json()["success"] is False
+    # query parameters that are not the policy's are left alone
+    assert api.get(f"/operations/{operation_id}/metrics", params={"patience": 2, "_": "123"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"patience": 0}, "query.patience: Input should be greater than or equal to 1"),
+        ({"patience": 200000}, "query.patience: Input should be less than or equal to 100000"),
+        ({"patience": "many"}, "query.patience: Input should be a valid integer"),
+        ({"mode": "sideways"}, "query.mode: Input should be 'min', 'max' or 'auto'"),
+        ({"window": 2}, "query.window: Input should be greater than or equal to 3"),
+        ({"since_epoch": "x"}, "query.since_epoch: Input should be a valid integer"),
+        ({"stop_rule": "hopeful"}, "query.stop_rule: Input should be 'projection' or 'patience'"),
+        ({"noise_allowance": -1}, "query.noise_allowance: Input should be greater than or equal to 0"),
+        ({"divergence_factor": 1}, "query.divergence_factor: Input should be greater than 1"),
+        ({"min_delta": "nan"}, "query.min_delta: Input should be a finite number"),
+        ({"check_finite": "perhaps"}, "query.check_finite: Input should be a valid boolean"),
+        ({"monitor": ""}, "query.monitor: String should have at least 1 character"),
+    ],
+)
+def test_bad_policy_query_parameters_are_a_422_naming_the_field(
+    api: httpx.Client, params: dict[str, object], message: str
+) -> None:
+    operation_id = create(api)
+    api.post(f"/operations/{operation_id}/metrics", json={"epoch": 0, "val_loss": 1.0})
+    response = api.get(f"/operations/{operation_id}/metrics", params=params)
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_input"
+    assert error["message"].startswith(message)
+
+
+def test_metrics_refuse_a_monitor_the_run_never_reported(api: httpx.Client) -> None:
+    operation_id = create(api)
+    api.post(f"/operations/{operation_id}/metrics", json={"epoch": 0, "train_loss": 0.9, "val_loss": 1.0, "f1": 0.4})
+
+    response = api.get(f"/operations/{operation_id}/metrics", params={"monitor": "val_los"})
+
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "invalid_input"
+    assert error["message"] == (
+        "monitor 'val_los' is not a metric this run has reported; it has reported: f1, train_loss, val_loss. "
+        "Pass one of them as monitor (metrics a run reports later become available then)"
+    )
+    assert error["details"] == {"monitor": "val_los", "reported": ["f1", "train_loss", "val_loss"]}
+    replayed = api.post(f"/operations/{operation_id}/diagnose", json={"policy": {"monitor": "val_los"}})
+    assert replayed.status_code == 422 and replayed.json()["error"]["message"] == error["message"]
+    # a monitor the run reports, and the default one on a run without validation, are judged as before
+    assert api.get(f"/operations/{operation_id}/metrics", params={"monitor": "f1"}).status_code == 200
+    unvalidated = create(api)
+    api.post(f"/operations/{unvalidated}/metrics", json={"epoch": 0, "train_loss": 0.9})
+    assert api.get(f"/operations/{unvalidated}/metrics").status_code == 200
 
 
 def test_list_validates_and_filters(api: httpx.Client) -> None:

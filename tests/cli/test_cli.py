@@ -20,7 +20,7 @@ from trainops.cli.main import app
 from trainops.client import HttpTrainOps
 from trainops.core import EpochRecord, OperationStatus, ProgressState
 from trainops.errors import ServiceUnavailableError
-from trainops.service import OperationsService
+from trainops.service.operations import OperationsService
 from trainops.settings import Settings, get_settings
 
 runner = CliRunner()
@@ -89,10 +89,26 @@ def test_metrics_policy_options_change_the_verdict(service: OperationsService) -
         invoke("ops", "metrics", operation.operation_id, "--min-improvement-pct", "50", "--json")[1]
     )["metrics"]
     assert demanding["projection"]["parameters"]["min_improvement_pct"] == 50
+    by_setting = invoke("ops", "metrics", operation.operation_id, "--set", "patience=3", *patience_rule, "--json")
+    assert json.loads(by_setting[1])["metrics"] == strict["metrics"]  # --set reaches every field too
     code, _, err = invoke("ops", "metrics", operation.operation_id, "--mode", "sideways")
-    assert code == 2 and "use min, max or auto" in err
+    assert code == 2 and "'sideways' is not one of 'min', 'max', 'auto'" in err
     code, _, err = invoke("ops", "metrics", operation.operation_id, "--stop-rule", "hopeful")
-    assert code == 2 and "use projection or patience" in err
+    assert code == 2 and "'hopeful' is not one of 'projection', 'patience'" in err
+
+
+def test_metrics_refuses_a_monitor_the_run_never_reported(service: OperationsService) -> None:
+    done = finished_run(service)
+    code, out, err = invoke("ops", "metrics", done, "--monitor", "val_los")
+    assert code == 1
+    assert " ".join(err.split()) == (
+        "Error: monitor 'val_los' is not a metric this run has reported; it has reported: f1, train_loss, val_loss. "
+        "Pass one of them as monitor (metrics a run reports later become available then)"
+    )
+    assert "Traceback" not in out + err
+    code, _, err = invoke("ops", "diagnose", done, "--monitor", "val_los")
+    assert code == 1 and "it has reported: f1, train_loss, val_loss" in " ".join(err.split())
+    assert invoke("ops", "metrics", done, "--monitor", "f1", "--json")[0] == 0
 
 
 def plateau_run(service: OperationsService) -> str:
@@ -189,17 +205,18 @@ def test_diagnose_errors(service: OperationsService) -> None:
 
     operation_id = plateau_run(service)
     code, _, err = invoke("ops", "diagnose", operation_id, "--mode", "sideways")
-    assert code == 2 and "use min, max or auto" in err
+    assert code == 2 and "'sideways' is not one of 'min', 'max', 'auto'" in err
     code, _, err = invoke("ops", "diagnose", operation_id, "--patience", "0")
-    assert code == 2 and "--patience" in err
+    assert code == 1 and err.startswith("Error: patience: Input should be greater than or equal to 1")
     code, _, err = invoke("ops", "diagnose", operation_id, "--planned", "0")
     assert code == 2 and "--planned" in err
     code, _, err = invoke("ops", "diagnose", operation_id, "--set", "flat_tolerance_pct")
     assert code == 2 and "use FIELD=VALUE" in " ".join(err.split())
-    code, _, err = invoke("ops", "diagnose", operation_id, "--set", "patience=3")
-    assert code == 2 and "use --patience" in " ".join(err.split())
+    code, _, err = invoke("ops", "diagnose", operation_id, "--patience", "5", "--set", "patience=3")
+    assert code == 2 and "patience is given twice: use --patience or --set patience=..., once" in " ".join(err.split())
     code, _, err = invoke("ops", "diagnose", operation_id, "--set", "patiense=3")
-    assert code == 1 and err.startswith("Error: patiense: Extra inputs are not permitted")
+    assert code == 1 and err.startswith("Error: --set patiense=3: 'patiense' is not a policy setting; use one of")
+    assert "monitor, mode, min_delta, patience" in " ".join(err.split())
 
     empty = service.create().operation_id
     code, out, _ = invoke("ops", "diagnose", empty)

@@ -29,7 +29,7 @@ from typer.testing import CliRunner
 import trainops
 from tests.policies import patience
 from trainops.cli.main import app
-from trainops.mcp import READ_TOOLS, WRITING_TOOLS
+from trainops.mcp.server import READ_TOOLS, WRITING_TOOLS
 from trainops.pipeline.data_files import write_sample_data
 from trainops.settings import Settings
 
@@ -302,6 +302,19 @@ def test_replay_diagnosis_dry_runs_a_policy(agent: Agent, home: Home) -> None:
     keras = agent.call("get_training_metrics", operation_id=operation.operation_id, stop_rule="patience", patience=20)
     assert keras["metrics"]["projection"] is None
     assert keras["metrics"]["recommendation"]["action"] == "continue"
+    # every policy setting is a parameter of its own (noise_allowance is one the tool lacked); null keeps the default
+    settings = {"noise_allowance": 2, "window": 5, "check_finite": False, "patience": None}
+    tuned = agent.call("get_training_metrics", operation_id=operation.operation_id, **settings)["metrics"]
+    assert tuned["trend"]["window"] == 5
+    assert tuned["projection"]["parameters"]["noise_allowance"] == 2
+
+    # a monitor the run never reported is refused, naming the metrics it did report
+    for tool, arguments in (
+        ("get_training_metrics", {"monitor": "val_los"}),
+        ("replay_diagnosis", {"policy": {"monitor": "val_los"}}),
+    ):
+        refused = agent.error(tool, operation_id=operation.operation_id, **arguments)
+        assert "monitor 'val_los' is not a metric this run has reported; it has reported: val_loss." in refused
 
     assert "list_operations" in agent.error("replay_diagnosis", operation_id=UNKNOWN_ID)
     bad = agent.error("replay_diagnosis", operation_id=operation.operation_id, policy={"patience": 0})

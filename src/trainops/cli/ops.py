@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from trainops.cli.common import JsonOption, TokenOption, UrlOption, console, open_client, print_json
+from trainops.cli.policy_options import policy_options
 from trainops.cli.render import (
     diagnosis_panel,
     epoch_row,
@@ -29,81 +29,6 @@ from trainops.core.policy import MonitorPolicy
 from trainops.core.recommendation_changes import recommendation_changes
 
 app = typer.Typer(help="Inspect, follow and cancel operations.", no_args_is_help=True)
-
-DEFAULT_POLICY = MonitorPolicy()
-"""Where the policy options take their defaults, so the CLI never drifts from the library's."""
-
-MonitorOption = Annotated[str, typer.Option(help="Metric the diagnosis judges by.")]
-ModeOption = Annotated[str, typer.Option(help="min (lower is better), max, or auto (max for accuracy-like names).")]
-PatienceOption = Annotated[
-    int,
-    typer.Option(
-        min=1,
-        help="Epochs without improvement before a run counts as stalled (the stop under --stop-rule patience; "
-        "the least horizon of a run with no planned length under projection).",
-    ),
-]
-MinDeltaOption = Annotated[float, typer.Option(min=0.0, help="Smallest change that counts as an improvement.")]
-WindowOption = Annotated[int, typer.Option(min=3, help="Recent epochs the trend and overfitting tests look at.")]
-DivergenceThresholdOption = Annotated[
-    float | None,
-    typer.Option(help="A monitored value past this (above it in min mode) means the run diverged; unset: no test."),
-]
-DivergenceFactorOption = Annotated[
-    float, typer.Option(help="A loss above this multiple of its best means the run blew up (more than 1).")
-]
-CheckFiniteOption = Annotated[
-    bool, typer.Option("--check-finite/--no-check-finite", help="Treat NaN or infinite values as divergence.")
-]
-StopRuleOption = Annotated[
-    str,
-    typer.Option(
-        help="projection: stop when continuing to the planned end is projected to gain too little; "
-        "patience: Keras/Lightning early stopping."
-    ),
-]
-MinImprovementOption = Annotated[
-    float,
-    typer.Option(
-        "--min-improvement-pct",
-        min=0.0,
-        help="projection: continuing is worth it only if projected to improve the best by more than this percentage.",
-    ),
-]
-NoiseAllowanceOption = Annotated[
-    float,
-    typer.Option(min=0.0, help="projection: how much a noisy metric's chance of a lucky new best counts (0 to 10)."),
-]
-SetOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--set",
-        metavar="FIELD=VALUE",
-        help="Any other policy setting, by its MonitorPolicy name (repeatable), e.g. --set flat_tolerance_pct=2.",
-        show_default=False,
-    ),
-]
-
-
-def _policy(mode: str, stop_rule: str, **fields: Any) -> MonitorPolicy:
-    if mode not in ("min", "max", "auto"):
-        raise typer.BadParameter(f"{mode!r}: use min, max or auto", param_hint="--mode")
-    if stop_rule not in ("projection", "patience"):
-        raise typer.BadParameter(f"{stop_rule!r}: use projection or patience", param_hint="--stop-rule")
-    return MonitorPolicy.model_validate({"mode": mode, "stop_rule": stop_rule, **fields})
-
-
-def _settings(pairs: list[str] | None, *, own_options: Iterable[str]) -> dict[str, str]:
-    """``--set FIELD=VALUE`` pairs as fields; the policy converts and checks the values (``2``, ``true``, ...)."""
-    fields: dict[str, str] = {}
-    for pair in pairs or []:
-        name, equals, value = (part.strip() for part in pair.partition("="))
-        if not equals or not name:
-            raise typer.BadParameter(f"{pair!r}: use FIELD=VALUE, e.g. flat_tolerance_pct=2", param_hint="--set")
-        if name in own_options:
-            raise typer.BadParameter(f"{name} has its own option: use --{name.replace('_', '-')}", param_hint="--set")
-        fields[name] = value
-    return fields
 
 
 @app.command("list")
@@ -155,17 +80,12 @@ def show(
 
 
 @app.command()
+@policy_options
 def metrics(
     operation_id: Annotated[str, typer.Argument(help="Operation id.")],
+    *,
     since_epoch: Annotated[int | None, typer.Option(help="Only epochs after this one.")] = None,
-    monitor: MonitorOption = DEFAULT_POLICY.monitor,
-    mode: ModeOption = DEFAULT_POLICY.mode,
-    patience: PatienceOption = DEFAULT_POLICY.patience,
-    min_delta: MinDeltaOption = DEFAULT_POLICY.min_delta,
-    window: WindowOption = DEFAULT_POLICY.window,
-    stop_rule: StopRuleOption = DEFAULT_POLICY.stop_rule,
-    min_improvement_pct: MinImprovementOption = DEFAULT_POLICY.min_improvement_pct,
-    noise_allowance: NoiseAllowanceOption = DEFAULT_POLICY.noise_allowance,
+    policy: MonitorPolicy,  # one option per field: --monitor, --patience, --stop-rule, ... (policy_options)
     url: UrlOption = None,
     token: TokenOption = None,
     json: JsonOption = False,
@@ -175,16 +95,6 @@ def metrics(
 
     Example: trainops ops metrics op_training_20250610_123456_ab12cd34 --stop-rule patience --patience 5
     """
-    policy = _policy(
-        mode,
-        stop_rule,
-        monitor=monitor,
-        patience=patience,
-        min_delta=min_delta,
-        window=window,
-        min_improvement_pct=min_improvement_pct,
-        noise_allowance=noise_allowance,
-    )
     with open_client(url, token) as ops:
         result = ops.get_metrics(operation_id, since_epoch=since_epoch, policy=policy)
     if json:
@@ -199,20 +109,11 @@ def metrics(
 
 
 @app.command()
+@policy_options
 def diagnose(
     operation_id: Annotated[str, typer.Argument(help="Operation id.")],
-    monitor: MonitorOption = DEFAULT_POLICY.monitor,
-    mode: ModeOption = DEFAULT_POLICY.mode,
-    patience: PatienceOption = DEFAULT_POLICY.patience,
-    min_delta: MinDeltaOption = DEFAULT_POLICY.min_delta,
-    window: WindowOption = DEFAULT_POLICY.window,
-    divergence_threshold: DivergenceThresholdOption = DEFAULT_POLICY.divergence_threshold,
-    divergence_factor: DivergenceFactorOption = DEFAULT_POLICY.divergence_factor,
-    check_finite: CheckFiniteOption = DEFAULT_POLICY.check_finite,
-    stop_rule: StopRuleOption = DEFAULT_POLICY.stop_rule,
-    min_improvement_pct: MinImprovementOption = DEFAULT_POLICY.min_improvement_pct,
-    noise_allowance: NoiseAllowanceOption = DEFAULT_POLICY.noise_allowance,
-    settings: SetOption = None,
+    *,
+    policy: MonitorPolicy,  # one option per field: --monitor, --patience, --stop-rule, ... (policy_options)
     planned: Annotated[
         int | None, typer.Option(min=1, help="The run's planned epochs, for the epochs saved (default: its own).")
     ] = None,
@@ -231,18 +132,6 @@ def diagnose(
 
     Example: trainops ops diagnose op_training_20250610_123456_ab12cd34 --stop-rule patience --patience 5
     """
-    chosen: dict[str, Any] = {
-        "min_improvement_pct": min_improvement_pct,
-        "noise_allowance": noise_allowance,
-        "monitor": monitor,
-        "patience": patience,
-        "min_delta": min_delta,
-        "window": window,
-        "divergence_threshold": divergence_threshold,
-        "divergence_factor": divergence_factor,
-        "check_finite": check_finite,
-    }
-    policy = _policy(mode, stop_rule, **chosen, **_settings(settings, own_options={"mode", "stop_rule", *chosen}))
     with open_client(url, token) as ops:
         replay = ops.diagnose(operation_id, policy, total_epochs_planned=planned)
     if json:

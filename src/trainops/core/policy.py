@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from trainops.core.epoch import EpochRecord
+from trainops.errors import InvalidInputError
 
 Mode = Literal["min", "max"]
 StopRule = Literal["projection", "patience"]
@@ -68,7 +72,7 @@ class MonitorPolicy(BaseModel):
     - ``projection`` (the default): stop when continuing to the end of the run is projected to improve the best
       ``monitor`` value by no more than ``min_improvement_pct``. The projection extends the recent trend, slowing
       as it has been slowing, and allows for the luck of a noisy metric; see
-      :func:`trainops.core.rules.projection` and ``docs/diagnosis.md``. The run's planned length is the horizon;
+      :func:`trainops.core.projection.projection` and ``docs/diagnosis.md``. The run's planned length is the horizon;
       without one, as many epochs again as the run has done (at least ``patience``).
     - ``patience``: Keras/Lightning early stopping: stop after ``patience`` epochs without an improvement larger
       than ``min_delta``, or when validation loss overfits.
@@ -77,49 +81,136 @@ class MonitorPolicy(BaseModel):
     rising training loss) means stop. The defaults of ``projection`` were calibrated on real training curves
     (``bench/diagnosis.py``).
 
-    Args:
-        monitor: Metric to judge the run by (``val_loss``, ``val_accuracy`` or any custom metric).
-        mode: ``min`` when lower is better, ``max`` when higher is; ``auto`` picks ``max`` for accuracy-like names
-            (a word such as ``acc``, ``f1``, ``auc``, ``map`` in the name, and no ``loss``/``error``), else ``min``.
-        min_delta: A change smaller than this does not count as an improvement (absolute, in the metric's units).
-        patience: Epochs without improvement before the run counts as stalled. It counts epochs that reported
-            ``monitor``, not wall-clock epochs: a run validating every other epoch needs half the patience. Under
-            ``stop_rule="projection"`` it is only the least horizon of a run with no planned length.
-        window: Recent epochs the trend, overfitting and rising-loss tests look at (least-squares slopes).
-        divergence_threshold: For ``min`` mode, a ``monitor`` value above this means the run diverged
-            (below it for ``max``); ``None`` disables the test.
-        divergence_factor: For ``min`` mode with positive values, the latest value above this multiple of the best
-            means the run blew up.
-        check_finite: Treat NaN or infinite ``monitor`` / ``train_loss`` values as divergence.
-        flat_tolerance_pct: A fitted change smaller than this percentage over the window counts as flat.
-        rising_tolerance_pct: ``train_loss`` rising by more than this percentage over the window (and
-            significantly, given its noise) counts as divergence.
-        stop_rule: ``projection`` or ``patience``, as above.
-        min_improvement_pct: For ``projection``: continuing is worth it only if it is projected to improve the best
-            ``monitor`` value by more than this percentage of it.
-        noise_allowance: For ``projection``: how much a noisy metric's chance of a lucky new best counts, in units
-            of its noise (the residual standard deviation around its recent trend) times ``sqrt(2 ln epochs_left)``, the
-            expected best of that many noisy draws. ``0`` trusts the trend alone.
+    Each field's ``description`` says what it sets; the REST query, the MCP tool and the CLI options are generated
+    from these fields, so every edge shows the same names, bounds, defaults and text.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    monitor: str = Field("val_loss", min_length=1, max_length=128)
-    mode: Literal["min", "max", "auto"] = "auto"
-    min_delta: float = Field(0.0, ge=0.0, allow_inf_nan=False)
-    patience: int = Field(10, ge=1, le=100_000)
-    window: int = Field(10, ge=3, le=100_000)
-    divergence_threshold: float | None = Field(None, allow_inf_nan=False)
-    divergence_factor: float = Field(3.0, gt=1.0, allow_inf_nan=False)
-    check_finite: bool = True
-    flat_tolerance_pct: float = Field(1.0, ge=0.0, le=100.0, allow_inf_nan=False)
-    rising_tolerance_pct: float = Field(5.0, ge=0.0, le=1000.0, allow_inf_nan=False)
-    stop_rule: StopRule = "projection"
-    min_improvement_pct: float = Field(1.0, ge=0.0, le=1000.0, allow_inf_nan=False)
-    noise_allowance: float = Field(0.25, ge=0.0, le=10.0, allow_inf_nan=False)
+    monitor: str = Field(
+        "val_loss",
+        min_length=1,
+        max_length=128,
+        description="Metric to judge the run by: val_loss, val_accuracy or any custom metric the run reports.",
+    )
+    mode: Literal["min", "max", "auto"] = Field(
+        "auto",
+        description="min when lower is better, max when higher is; auto picks max for accuracy-like names (a word "
+        "such as acc, f1, auc or map in the name, and no loss or error), else min.",
+    )
+    min_delta: float = Field(
+        0.0,
+        ge=0.0,
+        allow_inf_nan=False,
+        description="A change smaller than this does not count as an improvement (absolute, in the metric's units).",
+    )
+    patience: int = Field(
+        10,
+        ge=1,
+        le=100_000,
+        description="Epochs without improvement before the run counts as stalled (the stop of stop_rule patience). "
+        "It counts epochs that reported monitor, not wall-clock epochs: a run validating every other epoch needs "
+        "half the patience. Under stop_rule projection it is only the least horizon of a run with no planned length.",
+    )
+    window: int = Field(
+        10,
+        ge=3,
+        le=100_000,
+        description="Recent epochs the trend, overfitting and rising-loss tests look at (least-squares slopes).",
+    )
+    divergence_threshold: float | None = Field(
+        None,
+        allow_inf_nan=False,
+        description="In min mode, a monitor value above this means the run diverged (below it in max mode); "
+        "left out, there is no such test.",
+    )
+    divergence_factor: float = Field(
+        3.0,
+        gt=1.0,
+        allow_inf_nan=False,
+        description="In min mode with positive values, the latest value above this multiple of the best means the "
+        "run blew up.",
+    )
+    check_finite: bool = Field(True, description="Treat NaN or infinite monitor or train_loss values as divergence.")
+    flat_tolerance_pct: float = Field(
+        1.0,
+        ge=0.0,
+        le=100.0,
+        allow_inf_nan=False,
+        description="A fitted change smaller than this percentage over the window counts as flat.",
+    )
+    rising_tolerance_pct: float = Field(
+        5.0,
+        ge=0.0,
+        le=1000.0,
+        allow_inf_nan=False,
+        description="train_loss rising by more than this percentage over the window (and significantly, given its "
+        "noise) counts as divergence.",
+    )
+    stop_rule: StopRule = Field(
+        "projection",
+        description="projection: stop when continuing to the end of the run is projected to improve the best "
+        "monitor value by no more than min_improvement_pct; patience: Keras/Lightning early stopping, after patience "
+        "epochs without an improvement larger than min_delta.",
+    )
+    min_improvement_pct: float = Field(
+        1.0,
+        ge=0.0,
+        le=1000.0,
+        allow_inf_nan=False,
+        description="For stop_rule projection: continuing is worth it only if it is projected to improve the best "
+        "monitor value by more than this percentage of it.",
+    )
+    noise_allowance: float = Field(
+        0.25,
+        ge=0.0,
+        le=10.0,
+        allow_inf_nan=False,
+        description="For stop_rule projection: how much a noisy metric's chance of a lucky new best counts, in "
+        "units of its noise (the residual standard deviation around its recent trend) times sqrt(2 ln epochs_left), "
+        "the expected best of that many noisy draws. 0 trusts the trend alone.",
+    )
 
     @property
     def resolved_mode(self) -> Mode:
         if self.mode != "auto":
             return self.mode
         return mode_for(self.monitor)
+
+
+def check_monitor(policy: MonitorPolicy, history: Sequence[EpochRecord]) -> None:
+    """Refuse a ``monitor`` the run has never reported, naming the metrics it has (Lightning's ``strict=True``).
+
+    A misspelt monitor would otherwise read as "no val_los reported yet" for ever. Only a monitor chosen
+    explicitly, other than the default ``val_loss``, is checked: runs without validation are legitimate, and
+    callers that always pass ``monitor`` (the CLI, the MCP server) pass the default by name. An empty history is
+    never an error either: there is nothing to compare with yet.
+
+    Args:
+        policy: The policy about to judge ``history``.
+        history: The run's epoch records.
+
+    Raises:
+        InvalidInputError: The monitor is not among the metrics any epoch reported; ``details`` holds
+            ``monitor`` and ``reported`` (sorted).
+
+    Example:
+        >>> history = [EpochRecord(epoch=0, train_loss=0.9, val_loss=1.0)]
+        >>> check_monitor(MonitorPolicy(monitor="val_loss"), history)  # reported: fine
+        >>> check_monitor(MonitorPolicy(monitor="val_los"), history)
+        Traceback (most recent call last):
+        ...
+        trainops.errors.InvalidInputError: monitor 'val_los' is not a metric this run has reported; ...
+    """
+    monitor = policy.monitor
+    if "monitor" not in policy.model_fields_set or monitor == MonitorPolicy.model_fields["monitor"].default:
+        return
+    if not history or any(record.value(monitor) is not None for record in history):
+        return
+    reported = sorted({name for record in history for name in record.metric_names()})
+    so_far = f"it has reported: {', '.join(reported)}" if reported else "it has reported no metrics yet"
+    raise InvalidInputError(
+        f"monitor {monitor!r} is not a metric this run has reported; {so_far}. Pass one of them as monitor "
+        "(metrics a run reports later become available then)",
+        details={"monitor": monitor, "reported": reported},
+    )

@@ -23,7 +23,7 @@ from trainops.core.operation import (
     new_operation_id,
 )
 from trainops.core.payload import check_text, storable
-from trainops.core.policy import MonitorPolicy
+from trainops.core.policy import MonitorPolicy, check_monitor
 from trainops.core.progress import ProgressState
 from trainops.core.replay import Replay, replay
 from trainops.errors import ConflictError, InvalidInputError, NotFoundError
@@ -271,6 +271,10 @@ class OperationsService:
         """:meth:`metrics` and the operation version they were computed at (for ETags).
 
         ``version`` is one the caller just read (saves a query); the answer is at that version or newer.
+
+        Raises:
+            NotFoundError: no such operation.
+            InvalidInputError: ``policy`` chose a ``monitor`` the run has never reported.
         """
         history, diagnosis = self._analyzed(operation_id, policy or MonitorPolicy(), version=version)
         operation, epochs = history.operation, history.epochs
@@ -340,8 +344,8 @@ class OperationsService:
 
         Raises:
             NotFoundError: no such operation.
-            InvalidInputError: ``total_epochs_planned`` out of range, or a history longer than
-                :data:`MAX_REPLAY_EPOCHS`.
+            InvalidInputError: ``total_epochs_planned`` out of range, a history longer than
+                :data:`MAX_REPLAY_EPOCHS`, or a ``monitor`` the run has never reported.
         """
         if total_epochs_planned is not None and not 1 <= total_epochs_planned <= MAX_PLANNED_EPOCHS:
             raise InvalidInputError(
@@ -356,6 +360,8 @@ class OperationsService:
                 "instead.",
                 details={"operation_id": operation_id, "epochs": len(history.epochs), "limit": MAX_REPLAY_EPOCHS},
             )
+        if policy is not None:
+            check_monitor(policy, history.epochs)
         planned = total_epochs_planned if total_epochs_planned is not None else history.operation.total_epochs
         return replay(history.epochs, policy, total_epochs_planned=planned)
 
@@ -369,6 +375,7 @@ class OperationsService:
         if version is None:
             version = self.store.version(operation_id).version
         history = self._histories.current(operation_id, version)
+        check_monitor(policy, history.epochs)  # a misspelt monitor is refused, not judged "not reported yet"
         diagnosis = self._histories.diagnosis(
             operation_id,
             history,

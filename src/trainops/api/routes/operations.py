@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from functools import partial
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
-from pydantic import ValidationError
+from pydantic import ConfigDict
 
 from trainops.api.deps import JsonBody, ServiceDep, call_blocking, call_service
 from trainops.api.responses import Envelope, WriteEnvelope, envelope
@@ -55,33 +55,18 @@ _EPOCH_BODY_SCHEMA = {
 }
 
 
-async def monitor_policy(
-    monitor: Annotated[str | None, Query(description="metric to judge by (default val_loss)")] = None,
-    mode: Annotated[Literal["min", "max", "auto"] | None, Query()] = None,
-    min_delta: Annotated[float | None, Query(ge=0)] = None,
-    patience: Annotated[int | None, Query(ge=1)] = None,
-    window: Annotated[int | None, Query(ge=3)] = None,
-    divergence_threshold: Annotated[float | None, Query()] = None,
-    divergence_factor: Annotated[float | None, Query(gt=1)] = None,
-    check_finite: Annotated[bool | None, Query()] = None,
-    flat_tolerance_pct: Annotated[float | None, Query(ge=0)] = None,
-    rising_tolerance_pct: Annotated[float | None, Query(ge=0)] = None,
-    stop_rule: Annotated[
-        Literal["projection", "patience"] | None,
-        Query(
-            description="projection (default): stop when continuing is projected to gain too little; "
-            "patience: Keras/Lightning early stopping"
-        ),
-    ] = None,
-    min_improvement_pct: Annotated[float | None, Query(ge=0)] = None,
-    noise_allowance: Annotated[float | None, Query(ge=0)] = None,
-) -> MonitorPolicy:
-    """Diagnosis parameters from the query string; any left out keep their defaults."""
-    given = {name: value for name, value in locals().items() if value is not None}
-    try:
-        return MonitorPolicy(**given)
-    except ValidationError as error:
-        raise InvalidInputError(f"invalid diagnosis parameters: {error.errors()[0]['msg']}") from None
+class PolicyQuery(MonitorPolicy):
+    """:class:`MonitorPolicy` read from the query string: every field is a query parameter with its description,
+    bounds and default. Query parameters that are not the policy's (``since_epoch``, a cache buster) are left to
+    others instead of refused."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+async def monitor_policy(query: Annotated[PolicyQuery, Query()]) -> MonitorPolicy:
+    """Diagnosis parameters from the query string; any left out keep their defaults (and stay unset, so
+    :func:`~trainops.core.policy.check_monitor` knows a ``monitor`` chosen from one left to its default)."""
+    return MonitorPolicy.model_validate(query.model_dump(include=query.model_fields_set))
 
 
 PolicyDep = Annotated[MonitorPolicy, Depends(monitor_policy)]
