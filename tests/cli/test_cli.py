@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import json
 import os
 import socket
@@ -10,10 +11,12 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
+import trainops.cli.render
 from tests.conftest import LiveServer
 from tests.policies import CLI_PATIENCE_RULE
 from trainops.cli.main import app
@@ -50,7 +53,7 @@ def test_list_show_and_metrics(service: OperationsService) -> None:
     assert code == 0 and operation_id in out and "completed" in out and "12/12" in out
 
     code, out, _ = invoke("ops", "show", operation_id)
-    assert code == 0 and "strategy=cli-test" in out and "accuracy=0.93" in out
+    assert code == 0 and "strategy=cli-test" in out and "accuracy = 0.9300" in out
 
     code, out, _ = invoke("ops", "metrics", operation_id)
     assert code == 0
@@ -69,6 +72,119 @@ def test_json_output_is_machine_readable(service: OperationsService) -> None:
     assert metrics["operation_id"] == operation_id
     assert [e["epoch"] for e in metrics["metrics"]["epochs"]] == [10, 11]
     assert metrics["metrics"]["best_epoch"] == 11
+
+
+STORED_RESULT = Path(__file__).parents[1] / "schemas" / "stored_strategy_result.json"
+"""A real strategy training's result as the operations table holds it (see tests/schemas)."""
+
+
+def strategy_run(service: OperationsService, **training_metrics: Any) -> tuple[str, dict[str, Any]]:
+    result = json.loads(STORED_RESULT.read_text(encoding="utf-8"))
+    result["training_metrics"].update(training_metrics)
+    operation = service.create(total_epochs=3, metadata={"strategy": "mean_reversion"})
+    service.complete(operation.operation_id, result=result)
+    return operation.operation_id, result
+
+
+def panel_rows(out: str) -> dict[str, str]:
+    """``label -> value`` of a panel's rows (the label is what precedes the first run of two spaces)."""
+    rows = {}
+    for line in out.splitlines():
+        label, _, value = line.strip("│ ").partition("  ")
+        if value:
+            rows[label] = value.strip()
+    return rows
+
+
+def test_show_reads_a_strategy_training_s_result(service: OperationsService) -> None:
+    operation_id, stored = strategy_run(service)
+
+    code, out, _ = invoke("ops", "show", operation_id)
+
+    assert code == 0
+    rows = panel_rows(out)
+    assert rows["test"] == "accuracy 46.8%, F1 0.4710 (macro)"
+    assert rows["best epoch"] == "2 of epochs 0-2 (val_loss 0.9877)"
+    assert rows["early stopping"] == "no, every planned epoch ran"
+    assert rows["model version"] == (
+        "mean_reversion/EURUSD_1h_v1 in /home/trader/.trainops/models/mean_reversion/EURUSD_1h_v1"
+    )
+    assert rows["duration"] == "4.0 s"
+    assert "fields}" not in out
+
+    shown = json.loads(invoke("ops", "show", operation_id, "--json")[1])
+    assert shown["result"] == stored  # --json is the stored result, untouched
+
+
+@pytest.mark.parametrize(
+    ("training_metrics", "ending"),
+    [
+        pytest.param(
+            {
+                "early_stopped": True,
+                "stopped_reason": "early stopping: val_loss did not improve by more than 0 for 5 epochs (patience 5); "
+                "best 0.98 at epoch 7",
+            },
+            "yes: val_loss did not improve by more than 0 for 5 epochs (patience 5); best 0.98 at epoch 7",
+            id="early-stopped",
+        ),
+        pytest.param(
+            {"stopped_reason": "cancelled by agent: val_loss rising"},
+            "no; cancelled by agent: val_loss rising",
+            id="cancelled",
+        ),
+        pytest.param(
+            {"diverged": "train_loss became nan at epoch 1", "stopped_reason": "train_loss became nan at epoch 1"},
+            "no; diverged: train_loss became nan at epoch 1",
+            id="diverged",
+        ),
+    ],
+)
+def test_show_says_how_a_strategy_training_ended(
+    service: OperationsService, training_metrics: dict[str, Any], ending: str
+) -> None:
+    operation_id, _ = strategy_run(service, **training_metrics)
+
+    code, out, _ = invoke("ops", "show", operation_id)
+
+    assert code == 0 and panel_rows(out)["early stopping"] == ending
+
+
+def test_show_lists_any_other_result_value_by_value(service: OperationsService) -> None:
+    operation = service.create()
+    result = {"test_accuracy": 0.9, "model": {"path": "m/v1", "layers": [32, 16]}, "notes": "[bold]as typed[/bold]"}
+    service.complete(operation.operation_id, result=result)
+
+    code, out, _ = invoke("ops", "show", operation.operation_id)
+
+    assert code == 0
+    lines = [line.strip("│ ") for line in out.splitlines()]
+    start = next(index for index, line in enumerate(lines) if line.startswith("result"))
+    # in the stored order of the keys, which PostgreSQL's JSONB does not keep
+    assert sorted(line.removeprefix("result").strip() for line in lines[start : start + 4]) == [
+        "model.layers = [32, 16]",
+        "model.path = m/v1",
+        "notes = [bold]as typed[/bold]",  # shown as written, not read as markup
+        "test_accuracy = 0.9000",
+    ]
+    assert "fields}" not in out
+
+
+def test_show_cuts_a_long_result_short_and_points_at_json(service: OperationsService) -> None:
+    operation = service.create()
+    service.complete(operation.operation_id, result={f"metric_{number:03d}": number for number in range(100)})
+
+    code, out, _ = invoke("ops", "show", operation.operation_id)
+
+    assert code == 0
+    assert sum(" = " in line for line in out.splitlines()) == 39
+    assert "... and 61 more (all of them with --json)" in out
+
+
+def test_render_docstring_examples() -> None:
+    result = doctest.testmod(trainops.cli.render)
+
+    assert result.attempted > 0 and result.failed == 0
 
 
 def test_metrics_policy_options_change_the_verdict(service: OperationsService) -> None:

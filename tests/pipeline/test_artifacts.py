@@ -28,6 +28,7 @@ from trainops.pipeline.artifacts import (
     MAX_JSON_BYTES,
     MAX_WEIGHTS_BYTES,
     WEIGHTS,
+    VersionMetrics,
     latest_version,
     read_model_version,
     series_key,
@@ -37,6 +38,7 @@ from trainops.pipeline.data_files import write_sample_data
 from trainops.pipeline.model import architecture_name, build_mlp
 from trainops.pipeline.strategy import load_strategy, parse_strategy
 from trainops.pipeline.training import StrategyTrainingJob, TrainedStrategy
+from trainops.schemas.training import DataSummary
 
 STRATEGIES = Path(__file__).resolve().parents[2] / "strategies"
 FILES = {WEIGHTS, *JSON_FILES}
@@ -179,6 +181,31 @@ def test_features_hold_the_ordered_names_the_scaler_and_the_lookback(trained: Tr
     assert features["class_names"] == ["BUY", "HOLD", "SELL"]
 
 
+def test_metrics_hold_the_training_test_and_data_parts_of_the_result(trained: TrainedStrategy, version: Path) -> None:
+    stored = read_json(version / "metrics.json")
+    result = trained.result().model_dump(mode="json")
+
+    assert stored == {key: result[key] for key in ("training_metrics", "test_metrics", "data")}
+    assert read_model_version(version).metrics == VersionMetrics.model_validate(stored)
+
+
+def test_metrics_written_by_an_older_version_still_read(version: Path) -> None:
+    """A key an older trainops did not write gets its default; one this version does not know is kept."""
+
+    def older(document: dict[str, Any]) -> dict[str, Any]:
+        training = {key: value for key, value in document["training_metrics"].items() if key != "diverged"}
+        return {"training_metrics": {**training, "lr_finder": {"best": 0.01}}, "test_metrics": document["test_metrics"]}
+
+    edited("metrics.json", older)(version)
+
+    metrics = read_model_version(version).metrics
+
+    assert metrics.training_metrics.diverged is None
+    assert metrics.training_metrics.model_extra == {"lr_finder": {"best": 0.01}}
+    assert metrics.data == DataSummary()
+    assert metrics.test_metrics.test_accuracy == read_json(version / "metrics.json")["test_metrics"]["test_accuracy"]
+
+
 def test_nothing_is_pickled(version: Path) -> None:
     raw = (version / WEIGHTS).read_bytes()
     [header_size] = struct.unpack("<Q", raw[:8])
@@ -204,7 +231,7 @@ def test_reading_gives_the_trained_model_back(trained: TrainedStrategy, version:
     assert all(torch.equal(tensor, original[name].cpu()) for name, tensor in loaded.model.state_dict().items())
     assert loaded.scaler is not None and trained.data.scaler is not None
     assert loaded.scaler.mean.tolist() == trained.data.scaler.mean.tolist()
-    assert loaded.metrics["test_metrics"]["test_accuracy"] == trained.evaluation.test_accuracy
+    assert loaded.metrics.test_metrics.test_accuracy == trained.evaluation.test_accuracy
     assert loaded.metadata["source_operation"] == OPERATION
     assert loaded.size_bytes == sum(path.stat().st_size for path in version.iterdir())
 
@@ -339,6 +366,18 @@ TAMPERING = [
     pytest.param(replaced("config.json", b"[]"), "config.json", "must hold a JSON object", id="config-a-list"),
     pytest.param(replaced("metadata.json", b'"v1"'), "metadata.json", "must hold a JSON object", id="metadata-text"),
     pytest.param(replaced("metrics.json", b"null"), "metrics.json", "must hold a JSON object", id="metrics-null"),
+    pytest.param(
+        edited("metrics.json", lambda document: {**document, "test_metrics": "good"}),
+        "metrics.json",
+        "test_metrics: Input should be a valid dictionary",
+        id="metrics-section-text",
+    ),
+    pytest.param(
+        edited("metrics.json", lambda document: {**document, "training_metrics": {"best_epoch": "the third"}}),
+        "metrics.json",
+        "training_metrics.best_epoch: Input should be a valid integer",
+        id="metrics-value-of-the-wrong-type",
+    ),
     pytest.param(
         edited("config.json", lambda document: {**document, "indicators": "rsi"}),
         "config.json",

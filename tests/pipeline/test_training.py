@@ -1,6 +1,6 @@
 """The strategy training job on the real sample data: what it reports and in which order, multi-timeframe
 features without look-ahead, the per-symbol time-ordered split and train-only scaling, cancellation, data
-errors, the summary contract, and reproducibility."""
+errors, the result contract, and reproducibility."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ from trainops.pipeline.training import (
     symbol_features,
     timeframe_memberships,
 )
+from trainops.schemas.training import CancelledBy, StrategyResult
 
 STRATEGIES_DIR = Path(__file__).resolve().parents[2] / "strategies"
 EPOCHS = 2
@@ -577,13 +578,14 @@ def test_stop_during_training_keeps_the_finished_epochs_and_evaluates_the_best_w
     assert result.cancelled
     assert result.outcome.epochs_completed == len(result.outcome.history) == 2
     assert reporter.records == result.outcome.history
-    summary = result.summary()
-    assert summary["cancelled"] == {"reason": "val_loss rising", "requested_by": "agent"}
-    assert summary["training_metrics"]["epochs_completed"] == 2
-    assert summary["training_metrics"]["stopped_reason"] == "cancelled by agent: val_loss rising"
-    assert summary["training_metrics"]["restored_best_weights"] is True
+    summary = result.result()
+    assert summary.cancelled == CancelledBy(reason="val_loss rising", requested_by="agent")
+    assert summary.model_dump(mode="json")["cancelled"] == {"reason": "val_loss rising", "requested_by": "agent"}
+    assert summary.training_metrics.epochs_completed == 2
+    assert summary.training_metrics.stopped_reason == "cancelled by agent: val_loss rising"
+    assert summary.training_metrics.restored_best_weights is True
     for name in ("test_loss", "test_accuracy", "precision", "recall", "f1_score"):
-        assert math.isfinite(summary["test_metrics"][name])
+        assert math.isfinite(getattr(summary.test_metrics, name))
     assert [state.percentage for state in reporter.states if state.phase == Phase.EVALUATION] == [95.0, 100.0]
 
     # the model holds the best epoch's weights (not those of the 7 batches after it), and those were scored
@@ -605,7 +607,7 @@ def test_stop_before_the_first_batch_still_returns_a_scored_run(data_dir: Path) 
     assert result.cancelled
     assert reporter.batches == []
     assert result.outcome.history == []
-    summary = json.loads(json.dumps(result.summary(), allow_nan=False))
+    summary = json.loads(json.dumps(result.result().model_dump(mode="json"), allow_nan=False))
     assert summary["training_metrics"]["epochs_completed"] == 0
     assert summary["training_metrics"]["final_val_loss"] is None
     assert summary["cancelled"]["requested_by"] == "agent"
@@ -660,55 +662,130 @@ def test_missing_data_error_lists_what_is_available(data_dir: Path) -> None:
     assert raised.value.details["available"] == ["EURUSD_1h", "EURUSD_4h", "EURUSD_1d", "GOOG_1d", "GOOG_1w"]
 
 
-# --------------------------------------------------------------------------------------------------- summary
+# ---------------------------------------------------------------------------------------------------- result
 
 
-def test_summary_holds_the_training_test_and_model_figures(
+def test_result_holds_the_training_test_and_model_figures(
     mean_reversion: tuple[TrainedStrategy, RecordingReporter],
 ) -> None:
     result, _ = mean_reversion
-    summary = result.summary()
+    summary = result.result()
     last = result.outcome.history[-1]
 
-    training = summary["training_metrics"]
-    assert {
-        key: training[key]
-        for key in ("final_train_loss", "final_val_loss", "final_train_accuracy", "final_val_accuracy")
-    } == {
-        "final_train_loss": last.train_loss,
-        "final_val_loss": last.val_loss,
-        "final_train_accuracy": last.train_accuracy,
-        "final_val_accuracy": last.val_accuracy,
-    }
-    assert training["epochs_completed"] == EPOCHS
-    assert training["early_stopped"] is False
-    assert training["training_time_minutes"] >= 0
-    assert summary["cancelled"] is None
+    training = summary.training_metrics
+    assert (
+        training.final_train_loss,
+        training.final_val_loss,
+        training.final_train_accuracy,
+        training.final_val_accuracy,
+    ) == (last.train_loss, last.val_loss, last.train_accuracy, last.val_accuracy)
+    assert training.epochs_completed == training.epochs_planned == EPOCHS
+    assert training.early_stopped is False
+    assert training.training_time_minutes is not None and training.training_time_minutes >= 0
+    assert summary.cancelled is None
+    assert summary.model_version is None and summary.model_info.model_path is None  # no version was written
 
-    test = summary["test_metrics"]
+    test = summary.test_metrics
     for name in ("test_loss", "test_accuracy", "precision", "recall", "f1_score"):
-        assert math.isfinite(test[name]), name
+        assert math.isfinite(getattr(test, name)), name
     for name in ("test_accuracy", "precision", "recall", "f1_score"):
-        assert 0.0 <= test[name] <= 1.0, name
-    assert test["support"] == len(result.data.y_test)
+        assert 0.0 <= getattr(test, name) <= 1.0, name
+    assert test.support == len(result.data.y_test)
+    assert test.per_class == result.evaluation.per_class
 
-    model = summary["model_info"]
-    assert model["architecture"] == "mlp_32_16"
-    assert model["parameters_count"] == sum(parameter.numel() for parameter in result.model.parameters())
-    assert model["model_size_mb"] == pytest.approx(model["parameters_count"] * 4 / 2**20, abs=1e-6)
-    assert model["input_size"] == 27
+    model = summary.model_info
+    assert model.architecture == "mlp_32_16"
+    assert model.parameters_count == sum(parameter.numel() for parameter in result.model.parameters())
+    assert model.model_size_mb == pytest.approx(model.parameters_count * 4 / 2**20, abs=1e-6)
+    assert model.input_size == 27
 
-    balance = summary["data"]["class_balance"]
+    balance = summary.data.class_balance
     assert list(balance) == ["BUY", "HOLD", "SELL"]
-    assert sum(share["fraction"] for share in balance.values()) == pytest.approx(1.0)
-    assert sum(share["count"] for share in balance.values()) == sum(summary["data"]["rows"].values())
+    assert sum(share.fraction for share in balance.values()) == pytest.approx(1.0)
+    rows = summary.data.rows
+    assert sum(share.count for share in balance.values()) == rows.train + rows.validation + rows.test
 
 
-def test_summary_is_json(mean_reversion: tuple[TrainedStrategy, RecordingReporter]) -> None:
+def test_result_json_has_the_stored_keys_in_their_order(
+    mean_reversion: tuple[TrainedStrategy, RecordingReporter],
+) -> None:
+    """REST clients and results stored in existing databases read these keys by name."""
     result, _ = mean_reversion
-    summary = result.summary()
+    stored = result.result().model_dump(mode="json")
 
-    assert json.loads(json.dumps(summary, allow_nan=False)) == summary
+    assert list(stored) == [
+        "strategy",
+        "symbols",
+        "timeframes",
+        "training_metrics",
+        "test_metrics",
+        "model_info",
+        "data",
+        "cancelled",
+        "duration_seconds",
+        "timings",
+    ]
+    assert list(stored["training_metrics"]) == [
+        "final_train_loss",
+        "final_val_loss",
+        "final_train_accuracy",
+        "final_val_accuracy",
+        "best_epoch",
+        "best_value",
+        "monitor",
+        "epochs_completed",
+        "epochs_planned",
+        "early_stopped",
+        "stopped_reason",
+        "restored_best_weights",
+        "diverged",
+        "training_time_minutes",
+        "samples_per_second",
+    ]
+    assert list(stored["test_metrics"]) == [
+        "test_loss",
+        "test_accuracy",
+        "precision",
+        "recall",
+        "f1_score",
+        "precision_weighted",
+        "recall_weighted",
+        "f1_weighted",
+        "confusion_matrix",
+        "per_class",
+        "support",
+    ]
+    assert stored["test_metrics"]["per_class"]["SELL"].keys() == {"precision", "recall", "f1", "support", "accuracy"}
+    assert list(stored["model_info"]) == [
+        "model_type",
+        "architecture",
+        "parameters_count",
+        "model_size_mb",
+        "input_size",
+        "device",
+    ]
+    assert list(stored["data"]) == [
+        "features",
+        "rows",
+        "rows_per_symbol",
+        "dropped_rows",
+        "class_balance",
+        "start",
+        "end",
+    ]
+    assert stored["data"]["rows"].keys() == {"train", "validation", "test"}
+    assert stored["data"]["class_balance"]["HOLD"].keys() == {"count", "fraction"}
+    assert stored["strategy"] == "mean_reversion" and stored["symbols"] == ["EURUSD"] and stored["timeframes"] == ["1h"]
+    assert set(stored["timings"]) == {"preprocessing", "model_creation", "training", "evaluation"}
+
+
+def test_result_is_json_and_reads_back(mean_reversion: tuple[TrainedStrategy, RecordingReporter]) -> None:
+    result, _ = mean_reversion
+    stored = result.result().model_dump(mode="json")
+
+    assert json.loads(json.dumps(stored, allow_nan=False)) == stored
+    assert StrategyResult.model_validate(stored) == result.result()
+    assert StrategyResult.model_validate(stored).model_dump(mode="json") == stored
 
 
 # ------------------------------------------------------------------------------------------ reproducibility

@@ -69,6 +69,10 @@ def show(
 ) -> None:
     """Show one operation: status, progress, metadata, cancel request, result.
 
+    A strategy training's result reads as its headline: test accuracy and macro F1, the epochs run and the best
+    one, whether early stopping ended it, the model version and the duration (every figure: --json). Any other
+    result is listed value by value, nested keys joined by dots.
+
     Example: trainops ops show op_training_20250610_123456_ab12cd34
     """
     with open_client(url, token) as ops:

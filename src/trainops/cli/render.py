@@ -18,6 +18,7 @@ from trainops.core.epoch import STANDARD_METRICS, EpochRecord
 from trainops.core.operation import Operation, OperationPage, OperationStatus
 from trainops.core.policy import MonitorPolicy
 from trainops.core.replay import Replay, ReplayStep
+from trainops.schemas.training import StrategyResult, StrategyTrainingMetrics, TrainingPerformance, strategy_result
 
 STATUS_STYLE = {
     OperationStatus.PENDING: "yellow",
@@ -109,8 +110,110 @@ def operation_panel(operation: Operation) -> Panel:
     if operation.error:
         grid.add_row("error", Text(operation.error, style="red"))
     if operation.result:
-        grid.add_row("result", ", ".join(f"{key}={brief(value)}" for key, value in operation.result.items()))
+        for label, value in result_rows(operation.result):
+            grid.add_row(label, value)
     return Panel(grid, title=operation.operation_id, title_align="left")
+
+
+MAX_RESULT_LINES = 40
+"""Lines of a free-form result ``ops show`` prints before pointing at ``--json`` for the rest."""
+
+
+def result_rows(result: Mapping[str, Any]) -> list[tuple[str, Text]]:
+    """An operation's result as panel rows: a strategy training's headline figures, any other result (a script's
+    ``run.result = {...}``) as every value by its dotted path."""
+    typed = strategy_result(result)
+    if typed is None:
+        return [("result", flat_text(result))]
+    rows = strategy_result_rows(typed)
+    if typed.model_extra:
+        rows.append(("result", flat_text(typed.model_extra)))
+    return rows
+
+
+def strategy_result_rows(result: StrategyResult) -> list[tuple[str, Text]]:
+    """Test accuracy and macro F1, the epochs and the best one, how the run ended, the model version, the time."""
+    training, test = result.training_metrics, result.test_metrics
+    rows = [("test", Text(f"accuracy {_percent(test.test_accuracy)}, F1 {number(test.f1_score)} (macro)"))]
+    rows.append(("best epoch", _best_epoch(training)))
+    rows.append(("early stopping", _ending(training)))
+    model = result.model_info
+    if result.model_version is not None:
+        where = f" in {model.model_path}" if model.model_path else ""
+        rows.append(("model version", Text(f"{result.model_version}{where}")))
+    else:
+        rows.append(("model version", Text("none written (the model was kept in memory only)", style="dim")))
+    if result.duration_seconds is not None:
+        rows.append(("duration", Text(duration(result.duration_seconds))))
+    return rows
+
+
+def _best_epoch(training: StrategyTrainingMetrics) -> Text:
+    """``2 of epochs 0-2 (val_loss 0.9877)``: epochs count from 0, as the history does."""
+    completed = training.epochs_completed
+    if completed == 0:
+        return Text("none: no epoch finished", style="yellow")
+    run = f"epochs 0-{completed - 1}" if completed > 1 else "epoch 0"
+    if training.best_epoch is None:
+        return Text(f"none: {training.monitor} was never finite in {run}", style="red")
+    return Text(f"{training.best_epoch} of {run} ({training.monitor} {number(training.best_value)})")
+
+
+def _ending(training: StrategyTrainingMetrics) -> Text:
+    reason = training.stopped_reason
+    if training.early_stopped:
+        return Text(f"yes: {(reason or '').removeprefix('early stopping: ') or 'the monitored metric stalled'}")
+    if training.diverged:
+        return Text(f"no; diverged: {training.diverged}", style="red")
+    if reason:
+        return Text(f"no; {reason}", style=STATUS_STYLE[OperationStatus.CANCELLED])
+    return Text("no, every planned epoch ran")
+
+
+def duration(seconds: float) -> str:
+    """``4.2 s``, ``3 min 07 s``, ``2 h 05 min``: a wall time as people read it.
+
+    >>> duration(3.98), duration(187.4), duration(7500.0)
+    ('4.0 s', '3 min 07 s', '2 h 05 min')
+    """
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {rest:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def flat_text(values: Mapping[str, Any]) -> Text:
+    """Every value of a free-form mapping on a line of its own, nested keys joined by dots (``model.path = ...``).
+
+    >>> print(flat_text({"test_accuracy": 0.9, "model": {"path": "m/v1", "layers": [32, 16]}}))
+    test_accuracy = 0.9000
+    model.path = m/v1
+    model.layers = [32, 16]
+    """
+    lines = [f"{path} = {brief(value)}" for path, value in flatten(values)]
+    if len(lines) > MAX_RESULT_LINES:
+        hidden = len(lines) - MAX_RESULT_LINES + 1
+        lines = [*lines[: MAX_RESULT_LINES - 1], f"... and {hidden} more (all of them with --json)"]
+    return Text("\n".join(lines))
+
+
+def flatten(values: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """``(dotted path, value)`` for every leaf of nested mappings; an empty mapping is a leaf.
+
+    >>> flatten({"a": {"b": 1, "c": {}}, "d": [1]})
+    [('a.b', 1), ('a.c', {}), ('d', [1])]
+    """
+    leaves: list[tuple[str, Any]] = []
+    for key, value in values.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, Mapping) and value:
+            leaves.extend(flatten(value, path))
+        else:
+            leaves.append((path, value))
+    return leaves
 
 
 def brief(value: Any) -> str:
@@ -120,67 +223,73 @@ def brief(value: Any) -> str:
     if isinstance(value, float):
         return number(value)
     if isinstance(value, Mapping):
-        return f"{{{len(value)} fields}}"
+        return f"{{{len(value)} fields}}" if value else "{}"
     if isinstance(value, list | tuple):
         return f"[{len(value)} items]" if len(value) > 4 else "[" + ", ".join(brief(item) for item in value) + "]"
     return str(value)
 
 
-def performance_panel(result: Mapping[str, Any], operation_id: str) -> Panel:
-    """A finished strategy training at a glance: how training went, how the model scored on the test split."""
-    training = result.get("training_metrics") or {}
-    test = result.get("test_metrics") or {}
-    model = result.get("model_info") or {}
-    data = result.get("data") or {}
+def performance_panel(result: StrategyResult | TrainingPerformance | Mapping[str, Any], operation_id: str) -> Panel:
+    """A finished strategy training at a glance: how training went, how the model scored on the test split.
+
+    ``result`` is the training's result or its performance; a stored result as a mapping is read as a
+    :class:`StrategyResult`.
+    """
+    if not isinstance(result, StrategyResult | TrainingPerformance):
+        result = StrategyResult.model_validate(result)
+    training, test, model, data = result.training_metrics, result.test_metrics, result.model_info, result.data
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
-    epochs = f"{training.get('epochs_completed')} of {training.get('epochs_planned')}"
-    if training.get("early_stopped"):
+    epochs = f"{training.epochs_completed} of {_count(training.epochs_planned)}"
+    if training.early_stopped:
         epochs += " (early stopped)"
     grid.add_row("epochs", epochs)
-    if training.get("best_epoch") is not None:
-        grid.add_row(
-            "best epoch", f"{training['best_epoch']} ({training.get('monitor')} {number(training.get('best_value'))})"
-        )
+    if training.best_epoch is not None:
+        grid.add_row("best epoch", f"{training.best_epoch} ({training.monitor} {number(training.best_value)})")
     grid.add_row(
         "final",
-        f"train loss {number(training.get('final_train_loss'))}, val loss {number(training.get('final_val_loss'))}, "
-        f"val accuracy {_percent(training.get('final_val_accuracy'))}",
+        f"train loss {number(training.final_train_loss)}, val loss {number(training.final_val_loss)}, "
+        f"val accuracy {_percent(training.final_val_accuracy)}",
     )
     grid.add_row(
         "test",
-        f"accuracy {_percent(test.get('test_accuracy'))}, precision {number(test.get('precision'))}, "
-        f"recall {number(test.get('recall'))}, F1 {number(test.get('f1_score'))} (macro), "
-        f"loss {number(test.get('test_loss'))}",
+        f"accuracy {_percent(test.test_accuracy)}, precision {number(test.precision)}, "
+        f"recall {number(test.recall)}, F1 {number(test.f1_score)} (macro), "
+        f"loss {number(test.test_loss)}",
     )
-    per_class = test.get("per_class") or {}
-    if per_class:
+    if test.per_class:
         grid.add_row(
             "per class",
-            ", ".join(
-                f"{name} F1 {number(item.get('f1'))} (n={item.get('support')})" for name, item in per_class.items()
-            ),
+            ", ".join(f"{name} F1 {number(item.f1)} (n={item.support})" for name, item in test.per_class.items()),
         )
-    rows = data.get("rows") or {}
-    if rows:
-        grid.add_row("rows", ", ".join(f"{split} {count:,}" for split, count in rows.items()))
-    balance = data.get("class_balance") or {}
-    if balance:
-        grid.add_row("labels", ", ".join(f"{name} {_percent(item.get('fraction'))}" for name, item in balance.items()))
+    rows = data.rows
+    if rows.train or rows.validation or rows.test:
+        grid.add_row("rows", f"train {rows.train:,}, validation {rows.validation:,}, test {rows.test:,}")
+    if data.class_balance:
+        grid.add_row(
+            "labels", ", ".join(f"{name} {_percent(share.fraction)}" for name, share in data.class_balance.items())
+        )
     grid.add_row(
         "model",
-        f"{model.get('architecture')}, {model.get('parameters_count'):,} parameters, "
-        f"{number(model.get('model_size_mb'))} MB, {model.get('input_size')} features, on {model.get('device')}",
+        f"{model.architecture}, {_count(model.parameters_count)} parameters, "
+        f"{number(model.model_size_mb)} MB, {_count(model.input_size)} features, on {model.device}",
     )
-    minutes = training.get("training_time_minutes")
+    minutes = training.training_time_minutes
     if minutes is not None:
-        grid.add_row("time", f"{minutes * 60:.1f} s training, {training.get('samples_per_second') or 0:,.0f} samples/s")
+        grid.add_row("time", f"{minutes * 60:.1f} s training, {training.samples_per_second or 0:,.0f} samples/s")
     return Panel(grid, title=f"performance of {operation_id}", title_align="left")
 
 
-def _percent(value: Any) -> str:
-    return f"{value:.1%}" if isinstance(value, int | float) and not isinstance(value, bool) else "-"
+def _count(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def _percent(value: float | None) -> str:
+    """``46.8%``; ``-`` when unknown, ``NaN``/``Infinity`` spelled as :func:`number` does."""
+    if value is None or not math.isfinite(value):
+        return number(value)
+    return f"{value:.1%}"
 
 
 def metric_columns(epochs: Sequence[EpochRecord]) -> list[str]:

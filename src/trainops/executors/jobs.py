@@ -52,11 +52,13 @@ def run_training(
             device = operation.metadata.parameters.get("device")
             job = StrategyTrainingJob(config, data_dir=data_dir, reporter=run, device=device)
             trained = job.run()
-            run.result = trained.summary()
+            result = trained.result()
+            run.result = result.model_dump(mode="json")  # kept if writing the model version fails
             if models_dir is not None:
                 path = write_model_version(trained, models_dir, operation_id=operation.operation_id)
-                run.result["model_version"] = str(path.relative_to(models_dir))
-                run.result["model_info"]["model_path"] = str(path)
+                result.model_version = str(path.relative_to(models_dir))
+                result.model_info.model_path = str(path)
+                run.result = result.model_dump(mode="json")
             if on_trained is not None:
                 on_trained(trained)
     except OperationCancelledError:

@@ -6,7 +6,7 @@ Every finished training (completed, or cancelled with its best weights) writes o
         model.safetensors   the MLP's weights (tensors only: loading one cannot run code)
         config.json         the strategy exactly as trained
         features.json       ordered feature names, the scaler's numbers, the lookback
-        metrics.json        training and test metrics
+        metrics.json        training and test metrics, the data summary (VersionMetrics)
         metadata.json       strategy, symbol, timeframe, created_at, architecture, input size, torch, operation
     {models_dir}/{strategy}/{symbols}_{timeframes}_latest      the name of the newest version directory
 
@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
@@ -46,6 +47,7 @@ from trainops.pipeline.labels import LABEL_NAMES
 from trainops.pipeline.model import architecture_name, build_mlp
 from trainops.pipeline.strategy import StrategyConfig, parse_strategy
 from trainops.pipeline.training import TrainedStrategy
+from trainops.schemas.training import DataSummary, StrategyTestMetrics, StrategyTrainingMetrics
 
 WEIGHTS = "model.safetensors"
 JSON_FILES = ("config.json", "features.json", "metrics.json", "metadata.json")
@@ -60,6 +62,20 @@ def series_key(config: StrategyConfig) -> str:
     return f"{'+'.join(config.symbols)}_{'+'.join(config.timeframes)}"
 
 
+class VersionMetrics(BaseModel):
+    """``metrics.json``: the training, test and data figures of the training that wrote the version.
+
+    The same parts, with the same defaults for keys an older version did not write, as the training's
+    :class:`~trainops.schemas.training.StrategyResult`; keys this version does not know are kept.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    training_metrics: StrategyTrainingMetrics = Field(default_factory=StrategyTrainingMetrics)
+    test_metrics: StrategyTestMetrics = Field(default_factory=StrategyTestMetrics)
+    data: DataSummary = Field(default_factory=DataSummary)
+
+
 @dataclass(frozen=True)
 class ModelVersion:
     """A model loaded from its version directory, ready to predict (in eval mode, on the CPU)."""
@@ -69,7 +85,7 @@ class ModelVersion:
     model: nn.Module
     feature_names: list[str]
     scaler: FeatureScaler | None
-    metrics: dict[str, Any]
+    metrics: VersionMetrics
     metadata: dict[str, Any]
 
     @property
@@ -86,7 +102,7 @@ def write_model_version(
     parent.mkdir(parents=True, exist_ok=True)
     key = series_key(config)
     moment = created_at or datetime.now(UTC)
-    summary = trained.summary()
+    result = trained.result()
     state = {name: tensor.detach().to("cpu").contiguous() for name, tensor in trained.model.state_dict().items()}
     documents = {
         "config.json": config.to_dict(),
@@ -97,11 +113,9 @@ def write_model_version(
             "class_names": list(LABEL_NAMES),
         },
         "metrics.json": storable(
-            {
-                "training_metrics": summary["training_metrics"],
-                "test_metrics": summary["test_metrics"],
-                "data": summary["data"],
-            },
+            VersionMetrics(
+                training_metrics=result.training_metrics, test_metrics=result.test_metrics, data=result.data
+            ).model_dump(mode="json"),
             "metrics",
         ),
         "metadata.json": {
@@ -235,9 +249,7 @@ def read_model_version(path: Path) -> ModelVersion:
             raise ArtifactError(
                 f"{path / 'features.json'}: {scaler.n_features} scaler columns for {len(names)} features"
             )
-    for section in ("training_metrics", "test_metrics"):
-        if not isinstance(documents["metrics.json"].get(section, {}), dict):
-            raise ArtifactError(f"{path / 'metrics.json'}: {section} must be a JSON object; the file is damaged")
+    metrics = _read_metrics(path / "metrics.json", documents["metrics.json"])
     model = build_mlp(len(names), config.model.architecture, num_classes=len(LABEL_NAMES))
     state = _read_weights(path / WEIGHTS)
     expected = {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
@@ -258,7 +270,7 @@ def read_model_version(path: Path) -> ModelVersion:
         model=model,
         feature_names=names,
         scaler=scaler,
-        metrics=documents["metrics.json"],
+        metrics=metrics,
         metadata=documents["metadata.json"],
     )
 
@@ -277,6 +289,15 @@ def _read_json(file: Path) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise ArtifactError(f"{file} must hold a JSON object, found {type(document).__name__}")
     return document
+
+
+def _read_metrics(file: Path, document: dict[str, Any]) -> VersionMetrics:
+    try:
+        return VersionMetrics.model_validate(document)
+    except ValidationError as error:
+        problem = error.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"]) or "the document"
+        raise ArtifactError(f"{file}: {where}: {problem['msg']}; the file is damaged") from None
 
 
 def _read_weights(file: Path) -> dict[str, torch.Tensor]:

@@ -18,24 +18,19 @@ from torch import nn
 
 from trainops.errors import InvalidInputError
 from trainops.pipeline.trainer import EVAL_BATCH_SIZE, predict_logits
+from trainops.schemas.training import ClassMetrics
+
+__all__ = [
+    "DEFAULT_CLASS_NAMES",
+    "ClassMetrics",
+    "EvaluationResult",
+    "confusion_matrix",
+    "cross_entropy",
+    "evaluate",
+    "evaluate_predictions",
+]
 
 DEFAULT_CLASS_NAMES: tuple[str, ...] = ("BUY", "HOLD", "SELL")
-
-
-class ClassMetrics(BaseModel):
-    """How the model does on one class.
-
-    ``accuracy`` is the share of this class's samples classified correctly (equal to its recall; torchmetrics'
-    per-class accuracy), the number a trader reads as "how often a real BUY was called BUY".
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    precision: float
-    recall: float
-    f1: float
-    support: int
-    accuracy: float
 
 
 class EvaluationResult(BaseModel):

@@ -37,6 +37,16 @@ from trainops.pipeline.model import architecture_name, build_mlp, model_size_mb,
 from trainops.pipeline.strategy import StrategyConfig
 from trainops.pipeline.symbol_frames import load_frames
 from trainops.pipeline.trainer import Trainer, TrainingOutcome, resolve_device
+from trainops.schemas.training import (
+    CancelledBy,
+    ClassShare,
+    DataSummary,
+    SplitRows,
+    StrategyModelInfo,
+    StrategyResult,
+    StrategyTestMetrics,
+    StrategyTrainingMetrics,
+)
 
 MIN_ROWS_PER_SPLIT = 10
 """Fewer labelled rows than this in the validation or test split cannot say anything; the job refuses."""
@@ -141,16 +151,16 @@ class PreparedData:
     split_index: dict[str, dict[str, pd.DatetimeIndex]] = field(default_factory=dict)
     """Per symbol, the bars of each split (``train``, ``validation``, ``test``), in row order within the symbol."""
 
-    def summary(self) -> dict[str, Any]:
-        return {
-            "features": len(self.feature_names),
-            "rows": {"train": len(self.y_train), "validation": len(self.y_val), "test": len(self.y_test)},
-            "rows_per_symbol": self.rows_per_symbol,
-            "dropped_rows": self.dropped_rows,
-            "class_balance": self.class_balance,
-            "start": self.start,
-            "end": self.end,
-        }
+    def summary(self) -> DataSummary:
+        return DataSummary(
+            features=len(self.feature_names),
+            rows=SplitRows(train=len(self.y_train), validation=len(self.y_val), test=len(self.y_test)),
+            rows_per_symbol=dict(self.rows_per_symbol),
+            dropped_rows=self.dropped_rows,
+            class_balance={name: ClassShare.model_validate(share) for name, share in self.class_balance.items()},
+            start=self.start,
+            end=self.end,
+        )
 
 
 @dataclass
@@ -170,63 +180,65 @@ class TrainedStrategy:
     def cancelled(self) -> bool:
         return self.outcome.cancelled is not None
 
-    def summary(self) -> dict[str, Any]:
-        """The operation's result: JSON-able training, test and model figures."""
-        history = self.outcome.history
-        last = history[-1] if history else None
+    def result(self) -> StrategyResult:
+        """The operation's result: training, test, model and data figures (``model_dump(mode="json")`` stores it).
+
+        ``model_version`` and ``model_info.model_path`` are left unset: whoever writes the model version fills them.
+        """
+        outcome = self.outcome
+        last = outcome.history[-1] if outcome.history else None
         evaluation = self.evaluation
-        training = self.config.model.training
-        return {
-            "strategy": self.config.name,
-            "symbols": self.config.symbols,
-            "timeframes": self.config.timeframes,
-            "training_metrics": {
-                "final_train_loss": last.train_loss if last else None,
-                "final_val_loss": last.val_loss if last else None,
-                "final_train_accuracy": last.train_accuracy if last else None,
-                "final_val_accuracy": last.val_accuracy if last else None,
-                "best_epoch": self.outcome.best_epoch,
-                "best_value": self.outcome.best_value,
-                "monitor": self.outcome.monitor,
-                "epochs_completed": self.outcome.epochs_completed,
-                "epochs_planned": training.epochs,
-                "early_stopped": self.outcome.early_stopped,
-                "stopped_reason": self.outcome.stop_reason,
-                "restored_best_weights": self.outcome.restored_best_weights,
-                "diverged": self.outcome.diverged,
-                "training_time_minutes": round(self.outcome.duration_seconds / 60, 4),
-                "samples_per_second": round(self.outcome.samples_per_second, 1),
-            },
-            "test_metrics": {
-                "test_loss": evaluation.test_loss,
-                "test_accuracy": evaluation.test_accuracy,
-                "precision": evaluation.precision,
-                "recall": evaluation.recall,
-                "f1_score": evaluation.f1_score,
-                "precision_weighted": evaluation.precision_weighted,
-                "recall_weighted": evaluation.recall_weighted,
-                "f1_weighted": evaluation.f1_weighted,
-                "confusion_matrix": evaluation.confusion_matrix,
-                "per_class": {name: metrics.model_dump() for name, metrics in evaluation.per_class.items()},
-                "support": evaluation.support,
-            },
-            "model_info": {
-                "model_type": self.config.model.type,
-                "architecture": architecture_name(self.config.model.architecture),
-                "parameters_count": parameter_count(self.model),
-                "model_size_mb": round(model_size_mb(self.model), 6),
-                "input_size": len(self.data.feature_names),
-                "device": self.device,
-            },
-            "data": self.data.summary(),
-            "cancelled": (
-                {"reason": self.outcome.cancelled.reason, "requested_by": self.outcome.cancelled.requested_by}
-                if self.outcome.cancelled
+        return StrategyResult(
+            strategy=self.config.name,
+            symbols=list(self.config.symbols),
+            timeframes=list(self.config.timeframes),
+            training_metrics=StrategyTrainingMetrics(
+                final_train_loss=last.train_loss if last else None,
+                final_val_loss=last.val_loss if last else None,
+                final_train_accuracy=last.train_accuracy if last else None,
+                final_val_accuracy=last.val_accuracy if last else None,
+                best_epoch=outcome.best_epoch,
+                best_value=outcome.best_value,
+                monitor=outcome.monitor,
+                epochs_completed=outcome.epochs_completed,
+                epochs_planned=self.config.model.training.epochs,
+                early_stopped=outcome.early_stopped,
+                stopped_reason=outcome.stop_reason,
+                restored_best_weights=outcome.restored_best_weights,
+                diverged=outcome.diverged,
+                training_time_minutes=round(outcome.duration_seconds / 60, 4),
+                samples_per_second=round(outcome.samples_per_second, 1),
+            ),
+            test_metrics=StrategyTestMetrics(
+                test_loss=evaluation.test_loss,
+                test_accuracy=evaluation.test_accuracy,
+                precision=evaluation.precision,
+                recall=evaluation.recall,
+                f1_score=evaluation.f1_score,
+                precision_weighted=evaluation.precision_weighted,
+                recall_weighted=evaluation.recall_weighted,
+                f1_weighted=evaluation.f1_weighted,
+                confusion_matrix=evaluation.confusion_matrix,
+                per_class=dict(evaluation.per_class),
+                support=evaluation.support,
+            ),
+            model_info=StrategyModelInfo(
+                model_type=self.config.model.type,
+                architecture=architecture_name(self.config.model.architecture),
+                parameters_count=parameter_count(self.model),
+                model_size_mb=round(model_size_mb(self.model), 6),
+                input_size=len(self.data.feature_names),
+                device=self.device,
+            ),
+            data=self.data.summary(),
+            cancelled=(
+                CancelledBy(reason=outcome.cancelled.reason, requested_by=outcome.cancelled.requested_by)
+                if outcome.cancelled
                 else None
             ),
-            "duration_seconds": round(self.duration_seconds, 3),
-            "timings": {name: round(seconds, 4) for name, seconds in self.timings.items()},
-        }
+            duration_seconds=round(self.duration_seconds, 3),
+            timings={name: round(seconds, 4) for name, seconds in self.timings.items()},
+        )
 
 
 class StrategyTrainingJob:

@@ -338,24 +338,23 @@ def _answer(model_name: str, symbol: str, timeframe: str, single: BarPrediction)
 
 
 def _headline(version: ModelVersion) -> dict[str, Any]:
-    training = version.metrics.get("training_metrics") or {}
-    test = version.metrics.get("test_metrics") or {}
+    """The figures the ``models`` table keeps for listing: read by name, so the keys are a stored contract."""
+    training = version.metrics.training_metrics
+    test = version.metrics.test_metrics
     return {
-        "training_accuracy": _number(training.get("final_train_accuracy")),
-        "validation_accuracy": _number(training.get("final_val_accuracy")),
-        "test_accuracy": _number(test.get("test_accuracy")),
-        "f1_score": _number(test.get("f1_score")),
-        "best_epoch": training.get("best_epoch"),
-        "epochs_completed": training.get("epochs_completed"),
+        "training_accuracy": _finite(training.final_train_accuracy),
+        "validation_accuracy": _finite(training.final_val_accuracy),
+        "test_accuracy": _finite(test.test_accuracy),
+        "f1_score": _finite(test.f1_score),
+        "best_epoch": training.best_epoch,
+        "epochs_completed": training.epochs_completed,
         "architecture": version.metadata.get("architecture"),
     }
 
 
-def _number(value: Any) -> float | None:
-    """A finite number, else ``None``: JSON from disk may hold NaN, which no listing should show as a score."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
+def _finite(value: float | None) -> float | None:
+    """``value`` when finite, else ``None``: a diverged run's NaN is no score for a listing to show."""
+    return value if value is not None and math.isfinite(value) else None
 
 
 def _created_at(version: ModelVersion, operation: Operation) -> datetime:
