@@ -31,10 +31,18 @@ def settings(training_settings: Settings) -> Settings:
 def test_ctrl_c_records_the_cancellation_and_exits_130(settings: Settings, tmp_path: Path) -> None:
     env = {key: value for key, value in os.environ.items() if key.startswith("TRAINOPS_") or key == "PATH"}
     env |= {"COLUMNS": "200", "HOME": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    # early stopping out of reach, so only the Ctrl-C can end the run before its 500 epochs
+    strategy = tmp_path / "long_mean_reversion.yaml"
+    strategy.write_text(
+        (REPO / "strategies" / "mean_reversion.yaml")
+        .read_text()
+        .replace("patience: 8, min_delta: 0.0001", "patience: 100000, min_delta: 0.0")
+    )
+    assert "patience: 100000" in strategy.read_text()
     log = tmp_path / "train.log"
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [str(TRAINOPS), "train", "strategies/mean_reversion.yaml", "--epochs", "500", "--json"],
+            [str(TRAINOPS), "train", str(strategy), "--epochs", "500", "--json"],
             cwd=REPO,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -69,3 +77,4 @@ def test_ctrl_c_records_the_cancellation_and_exits_130(settings: Settings, tmp_p
     assert 2 <= epochs < 500
     # still evaluated on its best weights, and its model version written
     assert operation.result is not None and "test_metrics" in operation.result
+    assert operation.result["training_metrics"]["early_stopped"] is False

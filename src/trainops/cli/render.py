@@ -229,14 +229,12 @@ def brief(value: Any) -> str:
     return str(value)
 
 
-def performance_panel(result: StrategyResult | TrainingPerformance | Mapping[str, Any], operation_id: str) -> Panel:
+def performance_panel(result: StrategyResult | TrainingPerformance, operation_id: str) -> Panel:
     """A finished strategy training at a glance: how training went, how the model scored on the test split.
 
-    ``result`` is the training's result or its performance; a stored result as a mapping is read as a
-    :class:`StrategyResult`.
+    ``result`` is the training's result (see :func:`~trainops.schemas.training.strategy_result`) or its
+    performance.
     """
-    if not isinstance(result, StrategyResult | TrainingPerformance):
-        result = StrategyResult.model_validate(result)
     training, test, model, data = result.training_metrics, result.test_metrics, result.model_info, result.data
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")

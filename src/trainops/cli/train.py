@@ -26,7 +26,7 @@ from trainops.cli.ops import follow, follow_json
 from trainops.cli.render import performance_panel
 from trainops.client import TrainOps
 from trainops.core.operation import Operation, OperationStatus
-from trainops.schemas.training import ConfigOverrides, TrainingRequest
+from trainops.schemas.training import ConfigOverrides, TrainingRequest, strategy_result
 from trainops.service.workers import this_worker
 
 if TYPE_CHECKING:
@@ -174,8 +174,8 @@ def _finish(ops: TrainOps, task_id: str, final: OperationStatus, json: bool) -> 
     result = operation.result or {}
     if json:
         print_json({"event": "performance", "task_id": task_id, "status": final.value, **result}, line=True)
-    elif "test_metrics" in result:
-        console.print(performance_panel(result, task_id))
+    elif (typed := strategy_result(result)) is not None:
+        console.print(performance_panel(typed, task_id))
         console.print(
             f"Next: keep the model with `trainops models save {task_id} NAME`; the full history and diagnosis "
             f"with `trainops ops metrics {task_id}`",
