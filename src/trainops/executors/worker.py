@@ -25,13 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
     ops = LocalTrainOps(open_service(settings), settings=settings)
     try:
+        training = ops.training  # the strategy training service: a clear error when the train extra is missing
         operation = ops.get_operation(args[0])
         final = run_training(
-            ops,
-            operation,
-            data_dir=settings.resolved_data_dir,
-            models_dir=settings.resolved_models_dir,
-            worker=this_worker(),
+            ops, operation, data_dir=training.data_dir, models_dir=training.models_dir, worker=this_worker()
         )
     except TrainOpsError as error:
         print(f"training {args[0]} did not complete: {error.message}", file=sys.stderr)
