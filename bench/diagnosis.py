@@ -31,7 +31,7 @@ from _baselines import BASELINES
 from _corpus import CORPUS, FRACTIONS, Case, cut, load, split
 from _report import table
 
-from trainops.core import Action, EpochRecord, MonitorPolicy, analyze, rules
+from trainops.core import Action, EpochRecord, MonitorPolicy, analyze, projection
 
 Verdict = Callable[[Case], bool]
 """True when the tool says stop at this cut."""
@@ -196,27 +196,27 @@ def _balanced(sample: Sequence[tuple[bool, dict[str, bool]]], name: str) -> tupl
 
 def calibrate(cases: Sequence[Case]) -> str:
     """Search the projection's parameters on the calibration half: the best balanced accuracy with false stops
-    within the goal. The policy's fields and the two constants of ``trainops.core.rules`` are searched together."""
+    within the goal. The policy's fields and the two constants of ``trainops.core.projection`` are searched together."""
     grid = {
         "noise_allowance": (0.0, 0.25, 0.5, 0.75, 1.0),
         "window": (5, 10, 15),
         "PROJECTION_WINDOW_FRACTION": (0.25, 0.5),
         "UNCOMPARED_DECAY": (0.5, 1.0),
     }
-    defaults = {name: getattr(rules, name) for name in grid if name.isupper()}
+    defaults = {name: getattr(projection, name) for name in grid if name.isupper()}
     results = []
     try:
         for values in itertools.product(*grid.values()):
             params = dict(zip(grid, values, strict=True))
             for name, value in params.items():
                 if name.isupper():
-                    setattr(rules, name, value)
+                    setattr(projection, name, value)
             policy = MonitorPolicy(**{name: value for name, value in params.items() if not name.isupper()})
             s = score(trainops_verdict(policy), cases)
             results.append((s.false_stop_rate <= GOAL_FALSE_STOPS, s.balanced_accuracy, params, s))
     finally:
         for name, value in defaults.items():
-            setattr(rules, name, value)
+            setattr(projection, name, value)
     results.sort(key=lambda item: (item[0], item[1]), reverse=True)
     rows = [
         (

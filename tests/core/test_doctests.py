@@ -10,6 +10,7 @@ import pytest
 MODULES = [
     "trainops.core.analysis",
     "trainops.core.policy",
+    "trainops.core.projection",
     "trainops.core.recommendation_changes",
     "trainops.core.replay",
     "trainops.core.rules",

@@ -14,7 +14,8 @@ import pytest
 
 from trainops.core import Action, EpochRecord, MonitorPolicy, analyze
 from trainops.core.policy import Mode
-from trainops.core.rules import Point, Projection, find_best, projected_improvement, projection
+from trainops.core.projection import Projection, projected_improvement, projection
+from trainops.core.rules import Point, find_best
 
 DEFAULT = MonitorPolicy()
 

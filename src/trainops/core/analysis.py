@@ -9,6 +9,7 @@ from trainops.core import rules
 from trainops.core.diagnosis import Action, Diagnosis, Recommendation, Signal, Trend, TrendDirection
 from trainops.core.epoch import FIELD_METRICS, EpochRecord
 from trainops.core.policy import Mode, MonitorPolicy
+from trainops.core.projection import projected_improvement, projection
 from trainops.core.rules import Best, Point
 
 DIVERGENCE_RULES = frozenset({"non_finite", "divergence_threshold", "loss_blowup", "train_loss_rising"})
@@ -124,14 +125,12 @@ def _projected(
 ) -> Signal | None:
     """The projection over the epochs the run has left; with no planned length, as many again as it has run."""
     if total_epochs_planned:
-        projected = rules.projection(
-            monitored, best, max(total_epochs_planned - epochs_done, 0), "planned", policy, mode
-        )
+        projected = projection(monitored, best, max(total_epochs_planned - epochs_done, 0), "planned", policy, mode)
     else:
         # No plan: assume the run would go on as long again as it has run (at least `patience` epochs).
         horizon = max(policy.patience, epochs_done)
-        projected = rules.projection(monitored, best, horizon, "assumed", policy, mode)
-    return None if projected is None else rules.projected_improvement(policy.monitor, projected, best, policy)
+        projected = projection(monitored, best, horizon, "assumed", policy, mode)
+    return None if projected is None else projected_improvement(policy.monitor, projected, best, policy)
 
 
 def recommend(

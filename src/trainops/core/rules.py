@@ -1,7 +1,9 @@
-"""The diagnosis rules: small pure functions over a metric history.
+"""The diagnosis rules: small pure functions over a metric history, and the helpers every rule shares.
 
 Each rule looks at ``(epoch, value)`` points and returns a :class:`Signal` with the parameters it used and the
-numbers that made it fire, or ``None``. :func:`trainops.core.analysis.analyze` runs them and decides.
+numbers that made it fire, or ``None``. :func:`trainops.core.analysis.analyze` runs them and decides. The projection
+rule, larger than the others, has a module of its own (:mod:`trainops.core.projection`) built on the helpers here
+(:func:`find_best`, :func:`last_window`, :class:`Best`).
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from trainops.core.diagnosis import Signal, Trend, TrendDirection
 from trainops.core.policy import Mode, MonitorPolicy
@@ -20,14 +21,6 @@ Point = tuple[int, float]
 
 MIN_EPOCHS_AFTER_BEST = 3
 """Validation epochs after its best before a rise can count as overfitting: two points always fit a line."""
-
-PROJECTION_WINDOW_FRACTION = 0.25
-"""The projection fits its trend over the last quarter of the epochs seen (at least ``policy.window``): long
-enough to see through noise, recent enough to follow a curve that bends."""
-
-UNCOMPARED_DECAY = 0.5
-"""A fall that follows a flat or rising stretch, with no earlier fall to measure its slowing against, is assumed
-to halve each window rather than to go on at full speed. Calibrated with ``bench/diagnosis.py --calibrate``."""
 
 
 def _r(value: float | None, digits: int = 6) -> float | None:
@@ -309,178 +302,5 @@ def no_improvement(metric: str, best: Best, policy: MonitorPolicy, current_trend
             "epochs_since_improvement": best.since,
             "trend": current_trend.direction.value,
             "trend_percent_change": current_trend.percent_change,
-        },
-    )
-
-
-Horizon = Literal["planned", "assumed"]
-
-
-@dataclass(frozen=True, slots=True)
-class Projection:
-    """Where the monitored metric is headed over the epochs left, and what that would gain on its best.
-
-    Values are in the metric's units; gains are improvements (positive is better in either mode).
-    """
-
-    epochs_left: int
-    horizon: Horizon
-    """``planned``: the epochs left of the planned run; ``assumed``: no planned length, so as many epochs again as
-    the run has done (at least ``patience``)."""
-    from_epoch: int
-    to_epoch: int
-    level: float
-    """Where the metric is now: the line through the window's recent half, at the latest epoch."""
-    slope: float
-    """Fitted change per epoch over the window (signed as the metric)."""
-    decay: float
-    """The trend's pace in this window relative to the window before: 1 is not slowing, 0.5 is halving."""
-    trend_gain: float
-    noise: float
-    """The residual standard deviation around the line through the window's recent half."""
-    noise_gain: float
-    projected_best: float
-    improvement_pct: float
-    """``projected_best`` against the best so far, in percent of the best (negative: no new best)."""
-
-
-def projection(
-    points: Sequence[Point], best: Best, epochs_left: int, horizon: Horizon, policy: MonitorPolicy, mode: Mode
-) -> Projection | None:
-    """Project the best value the next ``epochs_left`` epochs can reach; ``None`` below three finite points.
-
-    A careful person's reading of a curve, as arithmetic:
-
-    1. The trend: a least-squares line over the last quarter of the epochs seen (at least ``policy.window``).
-    2. Its slowing: the slope against the slope of the window before it. A curve whose fall halved from one
-       window to the next is extended as a geometric series that keeps halving, so an exponential or power-law
-       approach to a floor is not extrapolated as a straight line. A young run with no window before it compares
-       its window's two halves instead. A rising or flat trend adds nothing.
-    3. Luck: a noisy metric can post a new best without any trend, more likely the more epochs are left. The
-       expected best of ``n`` noisy draws lies about ``sqrt(2 ln n)`` standard deviations below their level;
-       ``policy.noise_allowance`` says how much of that counts. The noise is the spread around the line through
-       the window's recent half, which a bend or a step further back does not inflate.
-
-    The projected best is the level now (the line through the window's recent half, at the latest epoch), minus
-    the trend's gain, minus the luck's; its improvement on the best so far, in percent of the best, is what
-    :func:`projected_improvement` judges.
-
-    >>> losses = [(e, 1.0 / (e + 1)) for e in range(20)]
-    >>> p = projection(losses, find_best(losses, "min", 0.0), 80, "planned", MonitorPolicy(), "min")
-    >>> round(p.improvement_pct), p.decay < 1
-    (29, True)
-    """
-    sign = 1.0 if mode == "min" else -1.0  # judged as "lower is better" below
-    finite = [(epoch, sign * value) for epoch, value in points if math.isfinite(value)]
-    width = max(policy.window, round(PROJECTION_WINDOW_FRACTION * len(finite)))
-    recent, earlier = finite[-width:], finite[-2 * width : -width]
-    fit = fit_line([e for e, _ in recent], [v for _, v in recent])
-    if fit is None:
-        return None
-    # Curves bend: the whole window's line misses where the metric is now; the line through its recent half does
-    # not, and the spread around that line is the noise (a step or a bend in the older half would inflate it).
-    half = recent[len(recent) // 2 :]
-    near = fit_line([e for e, _ in half], [v for _, v in half]) or fit
-    level = near.at(recent[-1][0])
-    noise = near.residual_std
-    decay, trend_gain = 1.0, 0.0
-    if fit.slope < 0 and epochs_left > 0:
-        before = fit_line([e for e, _ in earlier], [v for _, v in earlier])
-        if before is not None:
-            decay = min(1.0, fit.slope / before.slope) if before.slope < 0 else UNCOMPARED_DECAY
-        elif near.slope >= 0:
-            decay = 0.0  # a young run whose recent half has stopped falling: the fall is over
-        else:
-            decay = _decay_within(recent)
-        per_epoch = decay ** (1.0 / len(recent))
-        steps = epochs_left if per_epoch >= 1.0 else per_epoch * (1.0 - per_epoch**epochs_left) / (1.0 - per_epoch)
-        trend_gain = -fit.slope * steps
-    noise_gain = policy.noise_allowance * noise * math.sqrt(2.0 * math.log(epochs_left + 1))
-    projected = level - trend_gain - noise_gain
-    if mode == "min" and all(value >= 0 for _, value in finite):
-        projected = max(projected, 0.0)  # a loss that has never been negative will not become so
-    best_value = sign * best.value
-    improvement = (best_value - projected) / max(abs(best_value), 1e-12) * 100.0
-    if epochs_left == 0:
-        improvement = 0.0  # no epochs, no new best: whatever the fitted line says about the one just seen
-    return Projection(
-        epochs_left=epochs_left,
-        horizon=horizon,
-        from_epoch=recent[0][0],
-        to_epoch=recent[-1][0],
-        level=sign * level,
-        slope=sign * fit.slope,
-        decay=decay,
-        trend_gain=trend_gain,
-        noise=noise,
-        noise_gain=noise_gain,
-        projected_best=sign * projected,
-        improvement_pct=improvement,
-    )
-
-
-def _decay_within(recent: Sequence[Point]) -> float:
-    """How a window's fall slows when no window came before it (a young run): its second half's slope against its
-    first half's, squared to a whole window's worth. A drop followed by a flat stretch slows to nothing."""
-    half = len(recent) // 2
-    first = fit_line([e for e, _ in recent[:half]], [v for _, v in recent[:half]])
-    second = fit_line([e for e, _ in recent[half:]], [v for _, v in recent[half:]])
-    if first is None or second is None:
-        return 1.0  # too few epochs to tell
-    if first.slope >= 0:
-        return UNCOMPARED_DECAY  # the fall has only just begun
-    return max(0.0, min(1.0, second.slope / first.slope)) ** 2
-
-
-def projected_improvement(metric: str, projected: Projection, best: Best, policy: MonitorPolicy) -> Signal:
-    """Whether continuing is worth it: the projected improvement against ``policy.min_improvement_pct``.
-
-    Always returns a signal, so the projection's evidence is there to read whichever way it went: ``info`` when
-    continuing is worth it, ``warning`` when it is not (the recommendation then says stop).
-    """
-    worth = projected.improvement_pct > policy.min_improvement_pct
-    left = projected.epochs_left
-    where = f"best {_fmt(best.value)} at epoch {best.epoch}"
-    if left == 0:
-        message = f"the run has reached its planned length; {where}"
-    elif projected.improvement_pct <= 0:
-        message = (
-            f"continuing {left} more epoch(s) is not projected to beat the best {metric} "
-            f"({_fmt(projected.level)} now against {where})"
-        )
-    else:
-        bound = "about" if worth else "at most"
-        message = (
-            f"continuing {left} more epoch(s) is projected to improve {metric} by {bound} "
-            f"{projected.improvement_pct:.1f}% (needs more than {policy.min_improvement_pct:g}%); {where}"
-        )
-    if projected.horizon == "assumed" and left:
-        message += " (no planned length: assumed to run as long again)"
-    return Signal(
-        rule="projected_improvement",
-        severity="info" if worth else "warning",
-        message=message,
-        parameters={
-            "min_improvement_pct": policy.min_improvement_pct,
-            "noise_allowance": policy.noise_allowance,
-            "window": policy.window,
-            "window_fraction": PROJECTION_WINDOW_FRACTION,
-            "horizon": projected.horizon,
-        },
-        evidence={
-            "epochs_left": left,
-            "best_epoch": best.epoch,
-            "best_value": _r(best.value),
-            "from_epoch": projected.from_epoch,
-            "to_epoch": projected.to_epoch,
-            "level": _r(projected.level),
-            "slope": _r(projected.slope, 9),
-            "decay_per_window": _r(projected.decay, 4),
-            "trend_gain": _r(projected.trend_gain),
-            "noise": _r(projected.noise),
-            "noise_gain": _r(projected.noise_gain),
-            "projected_best": _r(projected.projected_best),
-            "projected_improvement_pct": _r(projected.improvement_pct, 3),
-            "worth_continuing": worth,
         },
     )
