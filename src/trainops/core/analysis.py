@@ -6,19 +6,21 @@ import math
 from collections.abc import Sequence
 
 from trainops.core import rules
-from trainops.core.diagnosis import Action, Diagnosis, Recommendation, Signal, Trend, TrendDirection
+from trainops.core.diagnosis import Action, Diagnosis, Recommendation, Signal, SignalRule, Trend, TrendDirection
 from trainops.core.epoch import FIELD_METRICS, EpochRecord
 from trainops.core.policy import Mode, MonitorPolicy
 from trainops.core.projection import projected_improvement, projection
 from trainops.core.rules import Best, Point
 
-DIVERGENCE_RULES = frozenset({"non_finite", "divergence_threshold", "loss_blowup", "train_loss_rising"})
-STALL_RULES = frozenset({"plateau", "no_improvement"})
-SECONDING_RULES = frozenset({"overfitting", *STALL_RULES})
-STOP_RULES: dict[str, tuple[frozenset[str], ...]] = {
+DIVERGENCE_RULES = frozenset(
+    {SignalRule.NON_FINITE, SignalRule.DIVERGENCE_THRESHOLD, SignalRule.LOSS_BLOWUP, SignalRule.TRAIN_LOSS_RISING}
+)
+STALL_RULES = frozenset({SignalRule.PLATEAU, SignalRule.NO_IMPROVEMENT})
+SECONDING_RULES = frozenset({SignalRule.OVERFITTING, *STALL_RULES})
+STOP_RULES: dict[str, tuple[frozenset[SignalRule], ...]] = {
     # which signals mean stop, in order of precedence, for each ``policy.stop_rule``
-    "projection": (DIVERGENCE_RULES, frozenset({"projected_improvement"})),
-    "patience": (DIVERGENCE_RULES, frozenset({"overfitting"}), STALL_RULES),
+    "projection": (DIVERGENCE_RULES, frozenset({SignalRule.PROJECTED_IMPROVEMENT})),
+    "patience": (DIVERGENCE_RULES, frozenset({SignalRule.OVERFITTING}), STALL_RULES),
 }
 
 
@@ -88,7 +90,7 @@ def analyze(
     signals = [signal for signal in candidates if signal is not None]
     fired = {signal.rule: signal for signal in signals}
 
-    overfit = fired.get("overfitting")
+    overfit = fired.get(SignalRule.OVERFITTING)
     last_epoch = monitored[-1][0] if monitored else (history[-1].epoch if history else None)
     return Diagnosis(
         monitor=policy.monitor,
@@ -97,7 +99,7 @@ def analyze(
         best_value=best.value if best else None,
         best_val_loss=best_val.value if best_val else None,
         epochs_since_improvement=best.since if best else len(monitored),
-        is_plateaued="plateau" in fired,
+        is_plateaued=SignalRule.PLATEAU in fired,
         is_overfitting=overfit is not None,
         overfitting_since_epoch=_int(overfit.evidence["since_epoch"]) if overfit else None,
         is_diverging=bool(DIVERGENCE_RULES & fired.keys()),
@@ -153,7 +155,7 @@ def recommend(
     def stop(signal: Signal) -> Recommendation:
         # A projected stop names what else was seen, overfitting before a stall: the evidence a person looks for.
         seconded = [other.message for other in signals if other.rule in SECONDING_RULES]
-        if signal.rule == "projected_improvement" and seconded:
+        if signal.rule is SignalRule.PROJECTED_IMPROVEMENT and seconded:
             message = f"{signal.message}; {seconded[0]}"
         else:
             message = signal.message

@@ -26,6 +26,29 @@ class Action(StrEnum):
     STOP_AND_RESTORE_BEST = "stop_and_restore_best"
 
 
+class SignalRule(StrEnum):
+    """The rule behind a :class:`Signal`. The values are part of the JSON contract: clients match on them."""
+
+    NON_FINITE = "non_finite"
+    """NaN or infinity in a watched metric's recent epochs: the run diverged."""
+    NON_FINITE_RECOVERED = "non_finite_recovered"
+    """NaN or infinity only further back: the run recovered (a warning, not divergence)."""
+    DIVERGENCE_THRESHOLD = "divergence_threshold"
+    """The monitored value is past ``divergence_threshold``."""
+    LOSS_BLOWUP = "loss_blowup"
+    """The monitored loss is more than ``divergence_factor`` times its best."""
+    TRAIN_LOSS_RISING = "train_loss_rising"
+    """Training loss rising significantly over the window."""
+    OVERFITTING = "overfitting"
+    """Validation loss rising since its best while training loss falls."""
+    PLATEAU = "plateau"
+    """``patience`` epochs without improvement, flat since the best."""
+    NO_IMPROVEMENT = "no_improvement"
+    """``patience`` epochs without improvement, drifting since the best."""
+    PROJECTED_IMPROVEMENT = "projected_improvement"
+    """What continuing to the end of the run is projected to gain on the best."""
+
+
 class Trend(BaseModel):
     """The monitored metric's direction over the last ``window`` epochs, from a least-squares fit."""
 
@@ -43,7 +66,7 @@ class Trend(BaseModel):
 class Signal(BaseModel):
     """One rule that fired, with the parameters it used and the numbers that made it fire."""
 
-    rule: str
+    rule: SignalRule
     severity: Literal["info", "warning", "critical"]
     message: str
     parameters: Evidence = Field(default_factory=dict)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from trainops.core.diagnosis import Signal
+from trainops.core.diagnosis import Signal, SignalRule
 from trainops.core.policy import Mode, MonitorPolicy
 from trainops.core.rules import Best, Point, _fmt, _r
 from trainops.core.stats import fit_line
@@ -173,7 +173,7 @@ def projected_improvement(metric: str, projected: Projection, best: Best, policy
     if projected.horizon == "assumed" and left:
         message += " (no planned length: assumed to run as long again)"
     return Signal(
-        rule="projected_improvement",
+        rule=SignalRule.PROJECTED_IMPROVEMENT,
         severity="info" if worth else "warning",
         message=message,
         parameters={

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pydantic import BaseModel, Field
 
 from trainops.core.analysis import analyze
-from trainops.core.diagnosis import Action
+from trainops.core.diagnosis import Action, SignalRule
 from trainops.core.epoch import EpochRecord
 from trainops.core.policy import MonitorPolicy
 
@@ -19,7 +19,7 @@ class ReplayStep(BaseModel):
     action: Action
     reason: str
     restore_epoch: int | None = None
-    rules: list[str] = Field(default_factory=list, description="the rules that fired at this epoch")
+    rules: list[SignalRule] = Field(default_factory=list, description="the rules that fired at this epoch")
 
 
 class Replay(BaseModel):

@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from trainops.core.diagnosis import Signal, Trend, TrendDirection
+from trainops.core.diagnosis import Signal, SignalRule, Trend, TrendDirection
 from trainops.core.policy import Mode, MonitorPolicy
 from trainops.core.stats import fit_line, percent_change
 
@@ -131,7 +131,7 @@ def non_finite(series: Mapping[str, Sequence[Point]], window: int = 10) -> Signa
     }
     if recent:
         return Signal(
-            rule="non_finite",
+            rule=SignalRule.NON_FINITE,
             severity="critical",
             message=f"{evidence['metrics']} became non-finite (NaN or infinity) at epoch {first_epoch}",
             parameters={"check_finite": True, "window": window},
@@ -140,7 +140,7 @@ def non_finite(series: Mapping[str, Sequence[Point]], window: int = 10) -> Signa
     last_bad = max(epochs[-1] for epochs in bad.values())
     evidence["last_epoch"] = last_bad
     return Signal(
-        rule="non_finite_recovered",
+        rule=SignalRule.NON_FINITE_RECOVERED,
         severity="warning",
         message=(
             f"{evidence['metrics']} was non-finite at {evidence['non_finite_epochs']} epoch(s), last at epoch "
@@ -162,7 +162,7 @@ def divergence_threshold(metric: str, latest: Point, policy: MonitorPolicy, mode
         return None
     side = "above" if mode == "min" else "below"
     return Signal(
-        rule="divergence_threshold",
+        rule=SignalRule.DIVERGENCE_THRESHOLD,
         severity="critical",
         message=f"{metric} is {_fmt(value)} at epoch {epoch}, {side} the divergence threshold {_fmt(threshold)}",
         parameters={"divergence_threshold": threshold, "mode": mode},
@@ -179,7 +179,7 @@ def blowup(metric: str, latest: Point, best: Best, policy: MonitorPolicy, mode: 
     if ratio <= policy.divergence_factor:
         return None
     return Signal(
-        rule="loss_blowup",
+        rule=SignalRule.LOSS_BLOWUP,
         severity="critical",
         message=(
             f"{metric} is {_fmt(value)} at epoch {epoch}, {ratio:.1f}x its best {_fmt(best.value)} (epoch {best.epoch})"
@@ -206,7 +206,7 @@ def train_loss_rising(points: Sequence[Point], policy: MonitorPolicy) -> Signal 
     if change is None or change <= policy.rising_tolerance_pct:
         return None
     return Signal(
-        rule="train_loss_rising",
+        rule=SignalRule.TRAIN_LOSS_RISING,
         severity="critical",
         message=f"train_loss rose {change:.1f}% over {_span(recent)} (least-squares fit)",
         parameters={"window": policy.window, "rising_tolerance_pct": policy.rising_tolerance_pct},
@@ -254,7 +254,7 @@ def overfitting(train: Sequence[Point], val: Sequence[Point], policy: MonitorPol
         return None
     onset = span[1][0]
     return Signal(
-        rule="overfitting",
+        rule=SignalRule.OVERFITTING,
         severity="warning",
         message=(
             f"val_loss rose {val_rise:.1f}% over epochs {onset}-{last_epoch} while train_loss fell {-train_fall:.1f}%"
@@ -289,7 +289,7 @@ def no_improvement(metric: str, best: Best, policy: MonitorPolicy, current_trend
     )
     since_then = "" if change is None else f"; {current_trend.direction.value}{span} ({change:+.1f}%)"
     return Signal(
-        rule="plateau" if flat else "no_improvement",
+        rule=SignalRule.PLATEAU if flat else SignalRule.NO_IMPROVEMENT,
         severity="warning",
         message=(
             f"{metric} has not improved by more than {_fmt(policy.min_delta)} for {best.since} epochs "
