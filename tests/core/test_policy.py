@@ -1,13 +1,17 @@
-"""MonitorPolicy: which metric, which direction is better, and the bounds on every knob."""
+"""MonitorPolicy: which metric, which direction is better, and the bounds on every knob; check_monitor: a monitor
+the run has never reported is refused, with the metrics it has."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from trainops.core import MonitorPolicy
+from trainops.core import EpochRecord, MonitorPolicy
+from trainops.core.policy import check_monitor
+from trainops.errors import InvalidInputError
 
 
 def test_defaults_watch_val_loss_like_keras() -> None:
@@ -93,3 +97,55 @@ def test_policy_is_frozen() -> None:
 
     with pytest.raises(ValidationError, match="frozen"):
         policy.patience = 3  # type: ignore[misc]
+
+
+VALIDATED = [
+    EpochRecord(epoch=0, train_loss=1.0, val_loss=1.1, val_accuracy=0.5, duration=2.0),
+    EpochRecord(epoch=1, train_loss=0.8, val_loss=0.9, val_accuracy=0.6, duration=2.0),
+]
+NO_VALIDATION = [EpochRecord(epoch=e, train_loss=1.0 / (e + 1)) for e in range(3)]
+CUSTOM = [EpochRecord(epoch=0, train_loss=1.0), EpochRecord(epoch=1, train_loss=0.9, metrics={"val_f1": 0.7})]
+
+
+@pytest.mark.parametrize(
+    ("policy", "history"),
+    [
+        pytest.param(MonitorPolicy(), NO_VALIDATION, id="default-val_loss-without-validation"),
+        pytest.param(MonitorPolicy(monitor="val_loss"), NO_VALIDATION, id="val_loss-by-name-without-validation"),
+        pytest.param(MonitorPolicy(monitor="val_accuracy"), VALIDATED, id="explicit-standard-field-reported"),
+        pytest.param(MonitorPolicy(monitor="val_f1"), CUSTOM, id="custom-metric-reported-later"),
+        pytest.param(MonitorPolicy(monitor="duration"), VALIDATED, id="duration-reported"),
+        pytest.param(MonitorPolicy(monitor="val_los"), [], id="empty-history"),
+    ],
+)
+def test_check_monitor_accepts(policy: MonitorPolicy, history: list[EpochRecord]) -> None:
+    check_monitor(policy, history)
+
+
+@pytest.mark.parametrize(
+    ("monitor", "history", "reported"),
+    [
+        pytest.param("val_los", VALIDATED, ["train_loss", "val_accuracy", "val_loss"], id="misspelt-standard"),
+        pytest.param("val_accuracy", NO_VALIDATION, ["train_loss"], id="standard-never-set"),
+        pytest.param("f1", CUSTOM, ["train_loss", "val_f1"], id="misspelt-custom"),
+    ],
+)
+def test_check_monitor_refuses_a_metric_never_reported(
+    monitor: str, history: list[EpochRecord], reported: list[str]
+) -> None:
+    message = (
+        f"monitor '{monitor}' is not a metric this run has reported; it has reported: {', '.join(reported)}. "
+        "Pass one of them as monitor (metrics a run reports later become available then)"
+    )
+    with pytest.raises(InvalidInputError, match=f"^{re.escape(message)}$") as raised:
+        check_monitor(MonitorPolicy(monitor=monitor), history)
+
+    assert raised.value.details == {"monitor": monitor, "reported": reported}
+    assert raised.value.code == "invalid_input"
+
+
+def test_check_monitor_on_a_run_that_reported_no_metrics_says_so() -> None:
+    with pytest.raises(InvalidInputError, match="it has reported no metrics yet") as raised:
+        check_monitor(MonitorPolicy(monitor="val_f1"), [EpochRecord(epoch=0, duration=1.0)])
+
+    assert raised.value.details == {"monitor": "val_f1", "reported": []}
