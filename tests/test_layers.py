@@ -45,8 +45,14 @@ ALLOWED: dict[str, set[str]] = {
 CORE_FORBIDDEN = ("fastapi", "sqlalchemy", "torch", "httpx", "uvicorn", "typer", "rich", "alembic", "starlette")
 
 
-def imports_of(path: Path) -> set[str]:
+def imports_of(path: Path, *, runtime_only: bool = False) -> set[str]:
+    """Every module ``path`` imports, function-local imports included; with ``runtime_only``, leaving out the
+    ``if TYPE_CHECKING:`` blocks (annotations only: nothing is loaded)."""
     tree = ast.parse(path.read_text())
+    if runtime_only:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and ast.unparse(node.test) in {"TYPE_CHECKING", "typing.TYPE_CHECKING"}:
+                node.body = []
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -67,6 +73,18 @@ def test_layers_import_downward_only(layer: str) -> None:
             target = parts[1]
             if target != layer and target not in ALLOWED[layer]:
                 offending.append(f"{path.relative_to(PACKAGE)} imports {name}")
+    assert offending == []
+
+
+def test_the_client_imports_neither_the_pipeline_nor_the_training_services() -> None:
+    # a training script imports the client: the registry and the training service bring torch and TA-Lib, and
+    # are opened through service/bootstrap.py when first used
+    offending = [
+        f"{path.relative_to(PACKAGE)} imports {name}"
+        for path in sorted((PACKAGE / "client").rglob("*.py"))
+        for name in imports_of(path, runtime_only=True)
+        if name.startswith(("trainops.pipeline", "trainops.service.registry", "trainops.service.training"))
+    ]
     assert offending == []
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from trainops.errors import ConfigurationError
+from trainops.errors import ConfigurationError, InvalidInputError
 from trainops.service import bootstrap
 from trainops.service.bootstrap import database_status, upgrade_database
 from trainops.settings import Settings
@@ -33,6 +33,15 @@ def test_a_fresh_database_is_upgraded_step_by_step_then_left_alone(tmp_path: Pat
     again = upgrade_database(settings)
     assert (again.from_revision, again.to_revision) == (head, head)
     assert database_status(settings).current
+
+
+def test_an_unknown_revision_lists_the_migrations_and_changes_nothing(tmp_path: Path) -> None:
+    settings = fresh(tmp_path)
+    with pytest.raises(
+        InvalidInputError, match=r"no migration has revision 'bogus': use head \(the newest\) or one of 0001, 0002"
+    ):
+        upgrade_database(settings, "bogus")
+    assert database_status(settings).revision is None
 
 
 def test_the_test_database_is_current(settings: Settings) -> None:

@@ -104,6 +104,7 @@ def upgrade_database(settings: Settings, revision: str = "head") -> DatabaseUpgr
 
     Raises:
         ConfigurationError: the database URL is malformed or names a database trainops does not run on.
+        InvalidInputError: ``revision`` names no migration (the message lists them).
     """
     engine = create_database_engine(settings.resolved_database_url)
     try:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, inspect, text
 
-from trainops.errors import ConfigurationError
+from trainops.errors import ConfigurationError, InvalidInputError
 from trainops.store.engine import WRITE_OPTION
 
 if TYPE_CHECKING:
@@ -51,10 +51,27 @@ def current_revision(engine: Engine) -> str | None:
     return rows[0] if len(rows) == 1 else None
 
 
+def revisions() -> list[str]:
+    """Every migration's revision, oldest first."""
+    from alembic.script import ScriptDirectory
+
+    return [script.revision for script in reversed(list(ScriptDirectory.from_config(_config()).walk_revisions()))]
+
+
 def upgrade(engine: Engine, revision: str = "head") -> str:
-    """Bring the schema to ``revision``; returns the revision the database is at afterwards."""
+    """Bring the schema to ``revision``; returns the revision the database is at afterwards.
+
+    Raises:
+        InvalidInputError: ``revision`` names no migration; the message lists them.
+    """
     from alembic import command
 
+    known = revisions()
+    if revision != "head" and revision not in known:
+        raise InvalidInputError(
+            f"no migration has revision {revision!r}: use head (the newest) or one of {', '.join(known)}",
+            details={"revision": revision, "revisions": known},
+        )
     config = _config()
     # The write option makes SQLite take its lock first, so processes starting together migrate one at a time;
     # the later ones find the schema current and do nothing.
