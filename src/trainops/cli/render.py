@@ -217,13 +217,21 @@ def flatten(values: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]
 
 
 def brief(value: Any) -> str:
-    """A value short enough for one cell: numbers rounded, mappings and lists as their size."""
+    """A value short enough for one cell: numbers rounded, mappings by their keys, long lists by their size.
+
+    >>> brief({"config": {"name": "x"}, "symbols": ["EURUSD"], "device": None})
+    '{config, symbols, device}'
+    >>> brief({f"k{i}": i for i in range(6)})
+    '{k0, k1, k2, k3, ... 6 keys}'
+    """
     if isinstance(value, bool) or value is None:
         return str(value)
     if isinstance(value, float):
         return number(value)
     if isinstance(value, Mapping):
-        return f"{{{len(value)} fields}}" if value else "{}"
+        keys = [str(key) for key in value]
+        shown = ", ".join(keys[:4]) + (f", ... {len(keys)} keys" if len(keys) > 4 else "")
+        return "{" + shown + "}"
     if isinstance(value, list | tuple):
         return f"[{len(value)} items]" if len(value) > 4 else "[" + ", ".join(brief(item) for item in value) + "]"
     return str(value)
