@@ -195,9 +195,22 @@ def test_a_plain_training_loop_reports_to_a_base_install_server(
     assert operation.status is trainops.OperationStatus.COMPLETED, base_server.log.read_text()[-5000:]
 
 
-def test_train_without_the_extra_says_which_to_install(base_install: BaseInstall, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["train", "mean_reversion"],
+        ["data", "sample"],
+        ["data", "list"],
+        ["strategies", "list"],
+        ["models", "list"],
+    ],
+    ids=" ".join,
+)
+def test_commands_without_the_extra_say_which_to_install(
+    base_install: BaseInstall, tmp_path: Path, command: list[str]
+) -> None:
     env = clean_env(TRAINOPS_HOME=str(tmp_path / "home"), TRAINOPS_STRATEGIES_DIR=str(ROOT / "strategies"))
-    done = run([base_install.trainops, "train", "mean_reversion"], env=env, cwd=tmp_path, timeout=120)
+    done = run([base_install.trainops, *command], env=env, cwd=tmp_path, timeout=120)
     output = done.stdout + done.stderr
     assert done.returncode == 1, output
     assert TRAIN_EXTRA_HINT in output, output
