@@ -13,7 +13,7 @@ from trainops import extras
 from trainops.api.deps import require_token
 from trainops.api.errors import install_error_handlers
 from trainops.api.limits import BodySizeLimitMiddleware
-from trainops.api.routes import health, operations
+from trainops.api.routes import health, metrics, operations
 from trainops.executors.local import LocalExecutor
 from trainops.service.bootstrap import open_registry, open_service, open_training
 from trainops.service.operations import OperationsService
@@ -84,7 +84,7 @@ def create_app(settings: Settings | None = None, *, service: OperationsService |
     # Routers are mounted on the app itself, not nested under a prefix router: each level of nesting adds a
     # round of route matching to every request.
     app.include_router(health.router, prefix=API_PREFIX)
-    for router in (operations.router, *_train_routers()):
+    for router in (operations.router, metrics.router, *_train_routers()):
         app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(require_token)])
     return app
 

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from trainops.client.run import Run
 from trainops.core.diagnosis import OperationMetrics
 from trainops.core.epoch import EpochRecord
+from trainops.core.metric_definitions import TaskType
 from trainops.core.operation import Operation, OperationMetadata, OperationPage, OperationStatus, WriteAck
 from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
@@ -24,6 +25,7 @@ from trainops.core.replay import Replay
 from trainops.errors import InvalidInputError
 from trainops.schemas.data import DataFile
 from trainops.schemas.health import Health
+from trainops.schemas.metrics import MetricDefinitions
 from trainops.schemas.models import (
     LoadedModel,
     ModelSummary,
@@ -167,6 +169,25 @@ class TrainOps(ABC):
     @abstractmethod
     def get_results(self, operation_id: str) -> OperationResults:
         """A finished operation's results. Raises :class:`~trainops.errors.ConflictError` while it runs."""
+
+    @abstractmethod
+    def get_metric_definitions(self, task: TaskType | str | None = None) -> MetricDefinitions:
+        """What each task's metrics mean: its primary metric (the diagnosis's default monitor for a run whose
+        ``metadata.task`` names it) and every metric trainops knows for it, with label, format (percent, float,
+        int), direction and tier. Metrics a run reports beyond these are custom (tier three); the metrics answer
+        of a run carries the definitions of the metrics it reported (``metrics.definitions``).
+
+        Args:
+            task: Only this task's metrics (``"object_detection"``, a :class:`TaskType`); every task's when ``None``.
+
+        Raises:
+            InvalidInputError: an unknown task (the message lists the known ones).
+
+        Example:
+            >>> detection = ops.get_metric_definitions("object_detection").tasks["object_detection"]  # doctest: +SKIP
+            >>> detection.primary_metric, detection.definitions["mAP50"].higher_is_better  # doctest: +SKIP
+            ('mAP50', True)
+        """
 
     # -- strategy training ----------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from trainops.client.base import TrainOps, invalid_input, policy_of
 from trainops.core.diagnosis import OperationMetrics
 from trainops.core.epoch import EpochRecord
 from trainops.core.lru import LRUCache
+from trainops.core.metric_definitions import TaskType
 from trainops.core.operation import Operation, OperationMetadata, OperationPage, OperationStatus, WriteAck
 from trainops.core.payload import storable
 from trainops.core.policy import MonitorPolicy
@@ -33,6 +34,7 @@ from trainops.errors import (
 )
 from trainops.schemas.data import DataFile
 from trainops.schemas.health import Health
+from trainops.schemas.metrics import MetricDefinitions
 from trainops.schemas.models import (
     LoadedModel,
     ModelList,
@@ -100,6 +102,14 @@ def _request(model: type[_Request], **fields: Any) -> _Request:
         raise invalid_input(error) from None
 
 
+def _chosen(policy: MonitorPolicy) -> dict[str, Any]:
+    """The policy fields to send: those chosen or not at their defaults. A ``monitor`` chosen at its default
+    (``val_loss``) is sent too: left out, a run with a task would be judged on the task's primary metric."""
+    chosen: dict[str, Any] = policy.model_dump(mode="json", exclude_defaults=True)
+    chosen.update(policy.model_dump(mode="json", include=policy.model_fields_set))
+    return chosen
+
+
 def _free_form(value: dict[str, Any] | None, where: str) -> dict[str, Any] | None:
     """A caller's free-form mapping as JSON can carry it (non-finite numbers spelled ``"NaN"``, ... as metrics
     are); a value JSON cannot hold is an :class:`InvalidInputError` naming where it was found."""
@@ -155,16 +165,19 @@ class HttpTrainOps(TrainOps):
         body: BaseModel | None = None,
         exclude_none: bool = False,
         exclude_defaults: bool = False,
+        exclude_unset: bool = False,
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
         idempotent: bool = True,
     ) -> httpx.Response:
-        """One request, retried as :attr:`retries` says; ``body`` is sent as its JSON (``exclude_none`` and
-        ``exclude_defaults`` as in ``model_dump_json``)."""
+        """One request, retried as :attr:`retries` says; ``body`` is sent as its JSON (``exclude_none``,
+        ``exclude_defaults`` and ``exclude_unset`` as in ``model_dump_json``)."""
         content = None
         request_headers = dict(headers or {})
         if body is not None:
-            content = body.model_dump_json(exclude_none=exclude_none, exclude_defaults=exclude_defaults)
+            content = body.model_dump_json(
+                exclude_none=exclude_none, exclude_defaults=exclude_defaults, exclude_unset=exclude_unset
+            )
             request_headers["Content-Type"] = "application/json"
         query = {key: value for key, value in (params or {}).items() if value is not None}
         attempt = 0
@@ -295,7 +308,7 @@ class HttpTrainOps(TrainOps):
         the server one tiny query and no body."""
         params: dict[str, Any] = {"since_epoch": since_epoch}
         if policy is not None:
-            params.update(policy.model_dump(exclude_defaults=True))
+            params.update(_chosen(policy))
         cache_key = (operation_id, json.dumps(params, sort_keys=True, default=str))
         cached = self._etags.get(cache_key)
         headers = {"If-None-Match": cached[0]} if cached else None
@@ -315,14 +328,19 @@ class HttpTrainOps(TrainOps):
         *,
         total_epochs_planned: int | None = None,
     ) -> Replay:
-        checked = policy_of(policy) or MonitorPolicy()
-        body = _request(DiagnoseRequest, policy=checked, total_epochs_planned=total_epochs_planned)
-        # only the fields that differ from the defaults: a server of another version fills in the rest
-        data = self._call("POST", f"/operations/{operation_id}/diagnose", body=body, exclude_defaults=True)
+        checked = policy_of(policy)
+        given = {"policy": checked, "total_epochs_planned": total_epochs_planned}
+        body = _request(DiagnoseRequest, **{name: value for name, value in given.items() if value is not None})
+        # only the fields the caller chose: a server of another version fills in the rest. Not "those off their
+        # defaults": a monitor chosen at its default (val_loss) left out would read as "the task's primary metric"
+        data = self._call("POST", f"/operations/{operation_id}/diagnose", body=body, exclude_unset=True)
         return Replay.model_validate(data)
 
     def get_results(self, operation_id: str) -> OperationResults:
         return OperationResults.model_validate(self._call("GET", f"/operations/{operation_id}/results"))
+
+    def get_metric_definitions(self, task: TaskType | str | None = None) -> MetricDefinitions:
+        return MetricDefinitions.model_validate(self._call("GET", "/metrics/definitions", params={"task": task}))
 
     def close(self) -> None:
         self._http.close()

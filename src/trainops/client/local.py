@@ -7,9 +7,12 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from trainops.client.base import TrainOps, policy_of
+from pydantic import ValidationError
+
+from trainops.client.base import TrainOps, invalid_input, policy_of
 from trainops.core.diagnosis import OperationMetrics
 from trainops.core.epoch import EpochRecord
+from trainops.core.metric_definitions import TaskType
 from trainops.core.operation import Operation, OperationMetadata, OperationPage, OperationStatus, WriteAck
 from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
@@ -17,6 +20,7 @@ from trainops.core.replay import Replay
 from trainops.errors import InvalidInputError, ServiceUnavailableError
 from trainops.schemas.data import DataFile
 from trainops.schemas.health import Health
+from trainops.schemas.metrics import MetricDefinitions, metric_definitions
 from trainops.schemas.models import (
     LoadedModel,
     ModelSummary,
@@ -59,7 +63,7 @@ class LocalTrainOps(TrainOps):
         metadata: OperationMetadata | dict[str, Any] | None = None,
         total_epochs: int | None = None,
     ) -> Operation:
-        return self.service.create(operation_type, metadata=metadata, total_epochs=total_epochs)
+        return self.service.create(operation_type, metadata=_metadata(metadata), total_epochs=total_epochs)
 
     def get_operation(self, operation_id: str) -> Operation:
         return self.service.get(operation_id)
@@ -122,6 +126,9 @@ class LocalTrainOps(TrainOps):
 
     def get_results(self, operation_id: str) -> OperationResults:
         return self.service.results(operation_id)
+
+    def get_metric_definitions(self, task: TaskType | str | None = None) -> MetricDefinitions:
+        return metric_definitions(task)
 
     def close(self) -> None:
         self.service.store.engine.dispose()
@@ -193,6 +200,17 @@ class LocalTrainOps(TrainOps):
 
     def delete_model(self, model_name: str) -> ModelSummary:
         return self.registry.delete(model_name)
+
+
+def _metadata(metadata: OperationMetadata | dict[str, Any] | None) -> OperationMetadata | None:
+    """Metadata checked as the HTTP client checks it: a bad value (an unknown task) is an
+    :class:`InvalidInputError` naming ``metadata.<field>``."""
+    if metadata is None or isinstance(metadata, OperationMetadata):
+        return metadata
+    try:
+        return OperationMetadata.model_validate(metadata)
+    except ValidationError as error:
+        raise invalid_input(error, within="metadata") from None
 
 
 def _status(status: OperationStatus | str) -> OperationStatus:

@@ -17,6 +17,15 @@ from trainops.core.diagnosis import (
     TrendDirection,
 )
 from trainops.core.epoch import STANDARD_METRICS, EpochRecord
+from trainops.core.metric_definitions import (
+    TASK_PRIMARY_METRICS,
+    TASK_STANDARD_METRICS,
+    MetricDefinition,
+    MetricTier,
+    TaskType,
+    TieredDefinition,
+    definition_of,
+)
 from trainops.core.operation import (
     Operation,
     OperationMetadata,
@@ -32,11 +41,15 @@ from trainops.core.reporter import NullReporter, Reporter
 
 __all__ = [
     "STANDARD_METRICS",
+    "TASK_PRIMARY_METRICS",
+    "TASK_STANDARD_METRICS",
     "Action",
     "CancelRequest",
     "CancellationToken",
     "Diagnosis",
     "EpochRecord",
+    "MetricDefinition",
+    "MetricTier",
     "MonitorPolicy",
     "NullReporter",
     "Operation",
@@ -52,12 +65,15 @@ __all__ = [
     "Reporter",
     "Signal",
     "SignalRule",
+    "TaskType",
+    "TieredDefinition",
     "TrainingMetrics",
     "Trend",
     "TrendDirection",
     "WriteAck",
     "analyze",
     "band_percentage",
+    "definition_of",
     "new_operation_id",
     "replay",
 ]

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from trainops.core.epoch import EpochRecord
+from trainops.core.metric_definitions import TieredDefinition
 from trainops.core.numbers import Metric
 
 Evidence = dict[str, float | int | str | bool | None]
@@ -111,6 +112,11 @@ class TrainingMetrics(Diagnosis):
     epochs: list[EpochRecord] = Field(default_factory=list)
     total_epochs_planned: int | None = None
     total_epochs_completed: int = 0
+    definitions: dict[str, TieredDefinition] = Field(
+        default_factory=dict,
+        description="each metric the run has reported (in any epoch, whatever since_epoch says) with its tier "
+        "(primary, standard or custom), label, format and direction: the task's primary metric first",
+    )
 
 
 class OperationMetrics(BaseModel):

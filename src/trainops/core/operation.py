@@ -8,11 +8,13 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, computed_field, field_validator, model_validator
 
 from trainops.core.cancellation import CancelRequest
+from trainops.core.metric_definitions import TASK_NAMES, TaskType, parse_task
 from trainops.core.payload import storable
 from trainops.core.progress import ProgressState
+from trainops.errors import InvalidInputError
 
 OPERATION_TYPE_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 _OPERATION_ID = re.compile(r"^op_[a-z][a-z0-9_]{0,31}_\d{8}_\d{6}_[0-9a-f]{8}$")
@@ -57,12 +59,39 @@ class OperationMetadata(BaseModel):
     executor: str = Field("external", description="who runs it: 'external' (a script), 'local', 'ray'")
     worker: str | None = Field(None, description="host:pid (or Ray node) running the job")
     device: str | None = None
+    task: TaskType | None = Field(
+        None,
+        description="what the run learns (object_detection, image_classification, ...): its primary metric "
+        "(mAP50, val_accuracy, ...) is then the diagnosis's default monitor; see GET /metrics/definitions",
+    )
 
     @model_validator(mode="before")
     @classmethod
-    def _storable(cls, data: Any) -> Any:
+    def _storable(cls, data: Any, info: ValidationInfo) -> Any:
         # refused here, not when a later read fails to encode it: see core/payload.py
-        return storable(data, "metadata") if isinstance(data, dict) else data
+        if not isinstance(data, dict):
+            return data
+        data = storable(data, "metadata")
+        task = data.get("task")
+        if info.context == STORED and task is not None and task not in TASK_NAMES:
+            # a row written before `task` was a known key (any value was kept then): still readable
+            data = {**data, "task": None, "unrecognized_task": task}
+        return data
+
+    @field_validator("task", mode="before")
+    @classmethod
+    def _known_task(cls, value: Any) -> Any:
+        # trainops' own message, which lists the tasks, rather than pydantic's
+        if value is None or isinstance(value, TaskType) or not isinstance(value, str):
+            return value
+        try:
+            return parse_task(value)
+        except InvalidInputError as error:
+            raise ValueError(error.message) from None
+
+
+STORED = {"stored": True}
+"""The validation context of metadata read back from the database (``model_validate(row, context=STORED)``)."""
 
 
 class Operation(BaseModel):

@@ -364,6 +364,10 @@ class TrainOpsTools:
         message, parameters, evidence numbers), projection (what continuing is projected to gain, with its
         evidence: epochs_left, projected_improvement_pct, ...) and recommendation (action continue | stop |
         stop_and_restore_best, reason, restore_epoch). Act on recommendation: cancel_operation with its reason.
+        metrics.definitions names every metric the run reported with its tier (primary, standard, custom), label,
+        format (percent: a fraction shown as a percentage) and higher_is_better, the primary first. A run that
+        recorded its task (metadata.task, e.g. object_detection) is judged on the task's primary metric (mAP50,
+        maximised) unless you pass monitor; the diagnosis's monitor and mode say which.
         """
         chosen = {name: value for name, value in policy.items() if value is not None}
         judged_by = MonitorPolicy.model_validate(chosen) if chosen else None

@@ -11,6 +11,7 @@ from typing import Any
 from trainops.core.analysis import analyze
 from trainops.core.diagnosis import Diagnosis, OperationMetrics, TrainingMetrics
 from trainops.core.epoch import EpochRecord
+from trainops.core.metric_definitions import history_metric_names, policy_for_task, reported_definitions
 from trainops.core.operation import (
     ACTIVE_STATUSES,
     OPERATION_TYPE_PATTERN,
@@ -54,6 +55,17 @@ _TYPE = re.compile(OPERATION_TYPE_PATTERN)
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def policy_key(policy: MonitorPolicy) -> str:
+    """What distinguishes one requested policy's answers from another's (cache keys, ETags).
+
+    Every value, and whether ``monitor`` was chosen: left to its default, a run with a task is judged on the
+    task's primary metric (:func:`~trainops.core.metric_definitions.policy_for_task`), while ``val_loss`` named
+    explicitly is kept.
+    """
+    chosen = "monitor" in policy.model_fields_set
+    return f"{policy.model_dump_json()}|{'chosen' if chosen else 'default'}"
 
 
 class OperationsService:
@@ -270,7 +282,9 @@ class OperationsService:
     ) -> tuple[int, OperationMetrics]:
         """:meth:`metrics` and the operation version they were computed at (for ETags).
 
-        ``version`` is one the caller just read (saves a query); the answer is at that version or newer.
+        ``version`` is one the caller just read (saves a query); the answer is at that version or newer. A run
+        that recorded its task is judged on the task's primary metric unless ``policy`` chose a ``monitor``;
+        ``metrics.definitions`` gives each reported metric's tier and definition.
 
         Raises:
             NotFoundError: no such operation.
@@ -285,6 +299,7 @@ class OperationsService:
             epochs=epochs,
             total_epochs_planned=operation.total_epochs,
             total_epochs_completed=operation.epochs_completed,
+            definitions=reported_definitions(history_metric_names(history.epochs), operation.metadata.task),
         )
         return history.version, OperationMetrics.model_construct(
             operation_id=operation.operation_id, operation_type=operation.operation_type, metrics=metrics
@@ -360,14 +375,13 @@ class OperationsService:
                 "instead.",
                 details={"operation_id": operation_id, "epochs": len(history.epochs), "limit": MAX_REPLAY_EPOCHS},
             )
-        if policy is not None:
-            check_monitor(policy, history.epochs)
+        judged_by = self._judging(policy or MonitorPolicy(), history)
         planned = total_epochs_planned if total_epochs_planned is not None else history.operation.total_epochs
-        return replay(history.epochs, policy, total_epochs_planned=planned)
+        return replay(history.epochs, judged_by, total_epochs_planned=planned)
 
     def metrics_in_memory(self, operation_id: str, policy: MonitorPolicy, version: int) -> bool:
         """Whether :meth:`metrics_snapshot` at ``version`` would be answered from memory, without I/O."""
-        return self._histories.ready(operation_id, version, policy.model_dump_json())
+        return self._histories.ready(operation_id, version, policy_key(policy))
 
     def _analyzed(
         self, operation_id: str, policy: MonitorPolicy, *, version: int | None = None
@@ -375,11 +389,19 @@ class OperationsService:
         if version is None:
             version = self.store.version(operation_id).version
         history = self._histories.current(operation_id, version)
-        check_monitor(policy, history.epochs)  # a misspelt monitor is refused, not judged "not reported yet"
+        judged_by = self._judging(policy, history)
         diagnosis = self._histories.diagnosis(
             operation_id,
             history,
-            policy.model_dump_json(),
-            lambda: analyze(history.epochs, policy, total_epochs_planned=history.operation.total_epochs),
+            policy_key(policy),  # one history, one task: the same request always resolves to the same policy
+            lambda: analyze(history.epochs, judged_by, total_epochs_planned=history.operation.total_epochs),
         )
         return history, diagnosis
+
+    @staticmethod
+    def _judging(policy: MonitorPolicy, history: History) -> MonitorPolicy:
+        """The policy ``history`` is judged by: the task's primary metric as the monitor unless ``policy`` chose
+        one, and a chosen monitor the run never reported refused (not judged "not reported yet")."""
+        judged_by = policy_for_task(policy, history.operation.metadata.task, history.epochs)
+        check_monitor(judged_by, history.epochs)
+        return judged_by

@@ -22,6 +22,7 @@ from trainops.core.epoch import EpochRecord
 from trainops.core.numbers import format_metric, parse_metric
 from trainops.core.operation import (
     ACTIVE_STATUSES,
+    STORED,
     Operation,
     OperationMetadata,
     OperationStatus,
@@ -455,7 +456,7 @@ def _operation(row: Row[Any]) -> Operation:
         completed_at=row.completed_at,
         updated_at=row.updated_at,
         progress=ProgressState.model_validate(row.progress or {}),
-        metadata=OperationMetadata.model_validate(row.metadata or {}),
+        metadata=OperationMetadata.model_validate(row.metadata or {}, context=STORED),
         result=row.result,
         error=row.error,
         cancel_request=cancel,

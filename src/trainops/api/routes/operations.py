@@ -28,6 +28,7 @@ from trainops.schemas.operations import (
     OperationResults,
     StartRequest,
 )
+from trainops.service.operations import policy_key
 
 router = APIRouter(prefix="/operations", tags=["operations"])
 
@@ -218,7 +219,7 @@ async def get_metrics(
     history answers 304 with no body."""
     # The polling hot path runs on the event loop: one indexed single-row read for the version, then memory.
     # Only a history that changed since it was cached is loaded and analysed in the thread pool.
-    query_key = f"{since_epoch}|{policy.model_dump_json()}"
+    query_key = f"{since_epoch}|{policy_key(policy)}"
     current = (await call_service(service, partial(service.version, operation_id))).version
     tag = _etag(operation_id, current, query_key)
     if _matches(request.headers.get("if-none-match"), tag):
