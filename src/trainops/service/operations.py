@@ -11,7 +11,13 @@ from typing import Any
 from trainops.core.analysis import analyze
 from trainops.core.diagnosis import Diagnosis, OperationMetrics, TrainingMetrics
 from trainops.core.epoch import EpochRecord
-from trainops.core.metric_definitions import history_metric_names, policy_for_task, reported_definitions
+from trainops.core.lru import LRUCache
+from trainops.core.metric_definitions import (
+    TieredDefinition,
+    history_metric_names,
+    policy_for_task,
+    reported_definitions,
+)
 from trainops.core.operation import (
     ACTIVE_STATUSES,
     OPERATION_TYPE_PATTERN,
@@ -88,6 +94,9 @@ class OperationsService:
         self._clock = clock
         self._throttle = ProgressThrottle(progress_interval)
         self._histories = HistoryCache(store)
+        # (operation, version) -> the tier and definition of each metric its history reports: computed once per
+        # version, not on every poll (a walk over the whole history)
+        self._definitions: LRUCache[tuple[str, int], dict[str, TieredDefinition]] = LRUCache(128)
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
@@ -299,7 +308,7 @@ class OperationsService:
             epochs=epochs,
             total_epochs_planned=operation.total_epochs,
             total_epochs_completed=operation.epochs_completed,
-            definitions=reported_definitions(history_metric_names(history.epochs), operation.metadata.task),
+            definitions=self._definitions_of(history),
         )
         return history.version, OperationMetrics.model_construct(
             operation_id=operation.operation_id, operation_type=operation.operation_type, metrics=metrics
@@ -397,6 +406,14 @@ class OperationsService:
             lambda: analyze(history.epochs, judged_by, total_epochs_planned=history.operation.total_epochs),
         )
         return history, diagnosis
+
+    def _definitions_of(self, history: History) -> dict[str, TieredDefinition]:
+        key = (history.operation.operation_id, history.version)
+        found = self._definitions.get(key)
+        if found is None:
+            found = reported_definitions(history_metric_names(history.epochs), history.operation.metadata.task)
+            self._definitions.put(key, found)
+        return found
 
     @staticmethod
     def _judging(policy: MonitorPolicy, history: History) -> MonitorPolicy:
