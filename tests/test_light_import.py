@@ -88,3 +88,11 @@ def test_the_cli_app_loads_no_heavy_module(tmp_path: Path) -> None:
     assert not loaded, (
         f"`import trainops.cli.main` loaded {', '.join(sorted(loaded))}; first imported by:\n{describe(loaded)}"
     )
+
+
+def test_the_training_callbacks_load_no_heavy_module(tmp_path: Path) -> None:
+    # imported inside other people's training scripts: whatever the framework, trainops adds no torch of its own
+    loaded = heavy_modules_loaded("import trainops.callbacks", HEAVY, tmp_path)
+    assert not loaded, (
+        f"`import trainops.callbacks` loaded {', '.join(sorted(loaded))}; first imported by:\n{describe(loaded)}"
+    )

@@ -31,7 +31,6 @@ DETECTION = TaskType.OBJECT_DETECTION
 # Where a definition's direction differs from what the diagnosis's mode "auto" reads in the name, and why.
 MODE_EXCEPTIONS: dict[str, bool | None] = {
     "learning_rate": None,  # a setting, not a score: neither direction is better (auto reads "min")
-    "pck": True,  # percentage of correct keypoints: more is better, but "pck" is no word mode_for knows
 }
 
 

@@ -28,6 +28,8 @@ _MAX_MODE_WORDS = frozenset(
         "iou",
         "miou",
         "map",
+        "pck",
+        "oks",
         "r2",
         "score",
         "dice",

@@ -1,0 +1,261 @@
+"""TrainingCallbacks on both transports: the seven hooks, canonical names, stops, and tracking that never breaks
+the training it watches."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from trainops.callbacks import DIAGNOSIS, RunInfo, TrainingCallbacks
+from trainops.client.base import TrainOps
+from trainops.client.http import HttpTrainOps
+from trainops.core.epoch import EpochRecord
+from trainops.core.operation import OperationStatus
+from trainops.core.policy import MonitorPolicy
+
+# a Hugging Face-style loop: its own names, an index among the metrics
+LOSSES = [0.9, 0.6, 0.45, 0.44, 0.46]
+
+
+def framework_metrics(epoch: int) -> dict[str, Any]:
+    return {"loss": LOSSES[epoch] + 0.05, "eval_loss": LOSSES[epoch], "eval_f1": 0.5 + epoch / 20, "epoch": epoch}
+
+
+def test_a_loop_reports_every_epoch_under_canonical_names(ops: TrainOps) -> None:
+    tracker = TrainingCallbacks(ops, total_epochs=5, config={"lr": 3e-4, "optimizer": "adamw"})
+    tracker.on_train_begin()
+    assert tracker.operation_id is not None
+    assert ops.get_operation(tracker.operation_id).status is OperationStatus.RUNNING
+    for epoch in range(5):
+        tracker.on_epoch_begin(epoch)
+        for batch in range(3):
+            tracker.on_batch_end(batch, {"loss": 1.0})
+        tracker.on_epoch_end(epoch, framework_metrics(epoch))
+    tracker.on_train_end({"eval_accuracy": 0.91})
+    tracker.on_train_end()  # a second end changes nothing
+
+    operation = ops.get_operation(tracker.operation_id)
+    metrics = ops.get_metrics(tracker.operation_id).metrics
+    assert operation.status is OperationStatus.COMPLETED
+    assert operation.metadata.parameters == {"lr": 3e-4, "optimizer": "adamw"}
+    assert [record.epoch for record in metrics.epochs] == [0, 1, 2, 3, 4]
+    last = metrics.epochs[-1]
+    assert (last.val_loss, last.train_loss, last.metrics["val_f1"]) == (0.46, pytest.approx(0.51), 0.7)
+    assert "epoch" not in last.metrics and last.duration is not None and last.duration >= 0
+    assert metrics.best_epoch == 3 == tracker.best_epoch
+    # nothing renamed silently: the framework's names are kept as aliases
+    assert tracker.aliases == {"val_loss": "eval_loss", "val_f1": "eval_f1", "train_loss": "loss"}
+    assert operation.result is not None
+    assert operation.result["metric_aliases"] == tracker.aliases
+    assert operation.result["final_metrics"] == {"val_accuracy": 0.91}
+
+
+def test_tensors_and_numpy_numbers_are_numbers_and_text_is_skipped_with_one_warning(
+    ops: TrainOps, caplog: pytest.LogCaptureFixture
+) -> None:
+    with TrainingCallbacks(ops) as tracker, caplog.at_level(logging.WARNING, logger="trainops.callbacks"):
+        for epoch in range(2):
+            tracker.on_epoch_end(
+                epoch,
+                {"val_loss": torch.tensor(0.5), "val_accuracy": np.float32(0.75), "note": "fine", "grad": [1, 2]},
+            )
+    assert tracker.operation_id is not None
+    record = ops.get_metrics(tracker.operation_id).metrics.epochs[-1]
+    assert (record.val_loss, record.val_accuracy, record.metrics) == (0.5, 0.75, {})
+    warnings = [entry.getMessage() for entry in caplog.records]
+    assert len(warnings) == 1, warnings
+    assert "note, grad skipped: only numbers are tracked" in warnings[0]
+
+
+def test_leaving_the_block_on_an_error_fails_the_run_with_its_message(ops: TrainOps) -> None:
+    tracker = TrainingCallbacks(ops)
+
+    def train() -> None:
+        with tracker:
+            tracker.on_epoch_end(0, {"val_loss": 1.0})
+            raise RuntimeError("CUDA out of memory")
+
+    with pytest.raises(RuntimeError, match="CUDA out of memory"):
+        train()
+    assert tracker.operation_id is not None
+    operation = ops.get_operation(tracker.operation_id)
+    assert operation.status is OperationStatus.FAILED
+    assert operation.error == "RuntimeError: CUDA out of memory"
+
+
+def test_a_stop_asked_elsewhere_stops_the_loop_and_the_run_ends_cancelled(ops: TrainOps) -> None:
+    ran = []
+    with TrainingCallbacks(ops, total_epochs=100) as tracker:
+        assert tracker.operation_id is not None
+        for epoch in range(100):
+            time.sleep(0.05)  # an epoch takes time; over HTTP the run learns of a stop within a second
+            tracker.on_epoch_end(epoch, {"val_loss": 1.0 / (epoch + 1)})
+            ran.append(epoch)
+            if epoch == 2:  # an agent decides
+                ops.cancel_operation(tracker.operation_id, "enough", requested_by="agent")
+            stop = tracker.should_stop()
+            if stop is not None:
+                break
+    assert stop is not None and (stop.requested_by, stop.reason) == ("agent", "enough")
+    assert ran[-1] < 2 + 40
+    operation = ops.get_operation(tracker.operation_id)
+    assert operation.status is OperationStatus.CANCELLED
+    assert ops.get_metrics(tracker.operation_id).metrics.total_epochs_completed == len(ran)
+
+
+def test_the_diagnosis_can_stop_the_run(ops: TrainOps) -> None:
+    policy = MonitorPolicy(stop_rule="patience", patience=3)
+    losses = [1.0, 0.8, 0.7, 0.71, 0.72, 0.73, 0.74, 0.75, 0.76, 0.77]
+    with TrainingCallbacks(ops, total_epochs=len(losses), stop_on_recommendation=policy) as tracker:
+        for epoch, loss in enumerate(losses):
+            tracker.on_epoch_end(epoch, {"train_loss": loss * 0.9, "val_loss": loss})
+            if tracker.should_stop():
+                break
+    assert tracker.operation_id is not None
+    operation = ops.get_operation(tracker.operation_id)
+    assert operation.status is OperationStatus.CANCELLED
+    assert operation.cancel_request is not None and operation.cancel_request.requested_by == DIAGNOSIS
+    assert "epoch 2" in operation.cancel_request.reason
+    assert epoch == 5  # three epochs without improvement after the best (epoch 2)
+    assert tracker.best_epoch == 2
+
+
+def test_only_rank_zero_reports(ops: TrainOps, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RANK", "1")
+    with TrainingCallbacks(ops) as tracker:
+        tracker.on_epoch_end(0, {"val_loss": 1.0})
+        assert tracker.should_stop() is None
+    assert tracker.operation_id is None
+    assert ops.list_operations().total == 0
+    monkeypatch.setenv("RANK", "0")
+    with TrainingCallbacks(ops) as tracker:
+        tracker.on_epoch_end(0, {"val_loss": 1.0})
+    assert ops.list_operations().total == 1
+
+
+def test_an_unreachable_server_never_breaks_the_training(caplog: pytest.LogCaptureFixture) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ops = HttpTrainOps(f"http://127.0.0.1:{port}", retries=0, timeout=2.0)
+    with caplog.at_level(logging.WARNING, logger="trainops.callbacks"), TrainingCallbacks(ops) as tracker:
+        for epoch in range(3):
+            tracker.on_epoch_begin(epoch)
+            tracker.on_batch_end(0, {"loss": 1.0})
+            tracker.on_epoch_end(epoch, {"val_loss": 1.0})
+            assert tracker.should_stop() is None
+    assert tracker.operation_id is None and not tracker.is_reporting
+    warnings = [entry.getMessage() for entry in caplog.records]
+    assert len(warnings) == 1, warnings
+    assert "the run is not tracked" in warnings[0] and "training goes on" in warnings[0]
+
+
+class RecordingSink:
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    def begin(self, run: RunInfo) -> None:
+        self.calls.append(("begin", run.operation_id))
+
+    def epoch(self, record: EpochRecord) -> None:
+        self.calls.append(("epoch", record.epoch))
+
+    def artifact(self, path: Path, artifact_path: str | None) -> None:
+        self.calls.append(("artifact", path.name))
+
+    def end(self, status: OperationStatus, final_metrics: Mapping[str, float], error: str | None) -> None:
+        self.calls.append(("end", status))
+
+
+class BrokenSink(RecordingSink):
+    name = "broken"
+
+    def epoch(self, record: EpochRecord) -> None:
+        raise OSError("No space left on device")
+
+
+def test_a_failing_sink_is_dropped_with_one_warning_and_the_others_go_on(
+    ops: TrainOps, caplog: pytest.LogCaptureFixture
+) -> None:
+    good, broken = RecordingSink(), BrokenSink()
+    with (
+        caplog.at_level(logging.WARNING, logger="trainops.callbacks"),
+        TrainingCallbacks(ops, sinks=[broken, good]) as tracker,
+    ):
+        for epoch in range(3):
+            tracker.on_epoch_end(epoch, {"val_loss": 1.0})
+    assert good.calls == [
+        ("begin", tracker.operation_id),
+        ("epoch", 0),
+        ("epoch", 1),
+        ("epoch", 2),
+        ("end", OperationStatus.COMPLETED),
+    ]
+    assert broken.calls == [("begin", tracker.operation_id)]  # switched off after its failure
+    warnings = [entry.getMessage() for entry in caplog.records]
+    assert warnings == [
+        "trainops: reporting to broken failed in epoch (OSError: No space left on device); training goes on without it"
+    ]
+    assert tracker.operation_id is not None
+    assert ops.get_operation(tracker.operation_id).status is OperationStatus.COMPLETED
+
+
+def test_one_instance_reports_several_trainings_in_turn(ops: TrainOps) -> None:
+    tracker = TrainingCallbacks(ops)
+    ids = []
+    for _ in range(2):
+        tracker.on_train_begin()
+        tracker.on_epoch_end(0, {"val_loss": 1.0})
+        tracker.on_train_end()
+        ids.append(tracker.operation_id)
+    assert ids[0] != ids[1]
+    assert [ops.get_operation(str(op)).status for op in ids] == [OperationStatus.COMPLETED] * 2
+
+
+def test_the_console_shows_one_line_per_epoch(ops: TrainOps, capsys: pytest.CaptureFixture[str]) -> None:
+    with TrainingCallbacks(ops, console=True, total_epochs=2) as tracker:
+        tracker.on_epoch_end(0, {"eval_loss": 0.5, "f1": 0.25})
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"trainops: training as {tracker.operation_id} for 2 epochs"
+    assert err[1] == "epoch 0  val_loss 0.5  f1 0.25"
+    assert err[-1] == "trainops: training completed"
+
+
+def test_system_metrics_join_every_epoch(ops: TrainOps) -> None:
+    with TrainingCallbacks(ops, system_metrics=True) as tracker:
+        for epoch in range(2):
+            sum(i * i for i in range(200_000))  # some CPU work to measure
+            tracker.on_epoch_end(epoch, {"val_loss": 1.0})
+    assert tracker.operation_id is not None
+    for record in ops.get_metrics(tracker.operation_id).metrics.epochs:
+        assert {"cpu_percent", "system_cpu_percent", "memory_rss_mb", "system_memory_percent"} <= set(record.metrics)
+        assert record.metrics["memory_rss_mb"] > 10
+        assert 0 <= record.metrics["system_memory_percent"] <= 100
+
+
+def test_system_metrics_without_psutil_say_which_extra_and_training_goes_on(
+    ops: TrainOps, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setitem(sys.modules, "psutil", None)  # as if it were not installed
+    with (
+        caplog.at_level(logging.WARNING, logger="trainops.callbacks"),
+        TrainingCallbacks(ops, system_metrics=True) as tracker,
+    ):
+        tracker.on_epoch_end(0, {"val_loss": 1.0})
+    assert tracker.operation_id is not None
+    assert ops.get_metrics(tracker.operation_id).metrics.epochs[0].metrics == {}
+    assert [entry.getMessage() for entry in caplog.records] == [
+        "trainops: no system metrics: system metrics need psutil, which is not installed here; install it with: "
+        "pip install 'trainops[system]'"
+    ]
