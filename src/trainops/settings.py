@@ -13,6 +13,9 @@ from trainops.errors import ConfigurationError
 DEFAULT_MAX_REQUEST_BYTES = 8 * 1024 * 1024
 """Largest request body the API accepts (8 MiB): about 40,000 epoch records in one batch."""
 
+DEFAULT_MAX_ARTIFACT_BYTES = 512 * 1024 * 1024
+"""Largest artifact file trainops stores (512 MiB): a checkpoint of a model of about 130 M float32 parameters."""
+
 
 class Settings(BaseSettings):
     """trainops configuration. Every field reads ``TRAINOPS_<NAME>`` from the environment.
@@ -27,6 +30,10 @@ class Settings(BaseSettings):
         data_dir: Market data files ``{SYMBOL}_{TIMEFRAME}.csv|.parquet`` (``TRAINOPS_DATA_DIR``, default
             ``home/data``).
         models_dir: The model registry's files (``TRAINOPS_MODELS_DIR``, default ``home/models``).
+        artifacts_dir: Files logged to operations (``TRAINOPS_ARTIFACTS_DIR``, default ``home/artifacts``), one
+            directory per operation.
+        max_artifact_bytes: Artifact files above this get HTTP 413 (``TRAINOPS_MAX_ARTIFACT_BYTES``); the upload
+            route streams to disk, so this limit, not ``max_request_bytes``, bounds it.
         strategies_dir: Strategy YAML files found by name (``TRAINOPS_STRATEGIES_DIR``; default ``./strategies``
             when the working directory has one, else ``home/strategies``).
         max_concurrent_jobs: Training jobs the server runs at once; more wait in a queue, pending.
@@ -41,10 +48,12 @@ class Settings(BaseSettings):
     url: str | None = None
     data_dir: Path | None = None
     models_dir: Path | None = None
+    artifacts_dir: Path | None = None
     strategies_dir: Path | None = None
     max_concurrent_jobs: int = Field(1, ge=1, le=64)
     api_token: str | None = None
     max_request_bytes: int = Field(DEFAULT_MAX_REQUEST_BYTES, ge=1024)
+    max_artifact_bytes: int = Field(DEFAULT_MAX_ARTIFACT_BYTES, ge=1)
     progress_interval: float = Field(0.5, ge=0.0)
     auto_migrate: bool = True
 
@@ -69,6 +78,10 @@ class Settings(BaseSettings):
     @property
     def resolved_models_dir(self) -> Path:
         return (self.models_dir or self.home / "models").expanduser()
+
+    @property
+    def resolved_artifacts_dir(self) -> Path:
+        return (self.artifacts_dir or self.home / "artifacts").expanduser()
 
     @property
     def resolved_strategies_dir(self) -> Path:

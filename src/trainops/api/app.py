@@ -13,8 +13,9 @@ from trainops import extras
 from trainops.api.deps import require_token
 from trainops.api.errors import install_error_handlers
 from trainops.api.limits import BodySizeLimitMiddleware
-from trainops.api.routes import health, metrics, operations
+from trainops.api.routes import artifacts, health, metrics, operations
 from trainops.executors.local import LocalExecutor
+from trainops.service.artifacts import open_artifacts
 from trainops.service.bootstrap import open_registry, open_service, open_training
 from trainops.service.operations import OperationsService
 from trainops.settings import Settings, get_settings
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None, *, service: OperationsService |
         if opened:
             app.state.service = start_service(settings)
         app.state.executor = LocalExecutor(app.state.service, settings)
+        app.state.artifacts = open_artifacts(settings, app.state.service)
         if extras.is_installed("train"):
             app.state.training = open_training(settings, app.state.service)
             app.state.registry = open_registry(settings, app.state.service)
@@ -78,13 +80,14 @@ def create_app(settings: Settings | None = None, *, service: OperationsService |
     app.state.service = service
     app.state.settings = settings
     app.state.api_token = settings.api_token
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    # the artifact upload streams to disk and enforces TRAINOPS_MAX_ARTIFACT_BYTES itself
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes, exempt=[artifacts.UPLOAD_ROUTE])
     install_error_handlers(app)
 
     # Routers are mounted on the app itself, not nested under a prefix router: each level of nesting adds a
     # round of route matching to every request.
     app.include_router(health.router, prefix=API_PREFIX)
-    for router in (operations.router, metrics.router, *_train_routers()):
+    for router in (operations.router, metrics.router, artifacts.router, *_train_routers()):
         app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(require_token)])
     return app
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trainops.api.responses import error_response
@@ -14,11 +17,20 @@ class _TooLarge(BaseException):
 
 
 class BodySizeLimitMiddleware:
-    """Refuses oversized bodies, whether announced by Content-Length or streamed in chunks."""
+    """Refuses oversized bodies, whether announced by Content-Length or streamed in chunks.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    Args:
+        app: The application.
+        max_bytes: The limit for every route but the exempt ones.
+        exempt: ``(method, path pattern)`` of routes that stream their body to disk and enforce their own, larger
+            limit as they go (an artifact upload): they see their body untouched. A pattern matches the end of
+            the request's path, so it holds under any mount prefix.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, exempt: Iterable[tuple[str, re.Pattern[str]]] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.exempt = tuple(exempt)
 
     def _response(self, size: int | None) -> tuple[int, str, str, dict[str, int | None]]:
         told = f" ({size:,} bytes)" if size is not None else ""
@@ -28,8 +40,12 @@ class BodySizeLimitMiddleware:
         )
         return 413, "payload_too_large", message, {"limit_bytes": self.max_bytes, "size_bytes": size}
 
+    def _is_exempt(self, scope: Scope) -> bool:
+        method, path = scope.get("method"), scope.get("path", "")
+        return any(method == route_method and pattern.search(path) for route_method, pattern in self.exempt)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or self._is_exempt(scope):
             await self.app(scope, receive, send)
             return
         for name, value in scope.get("headers", []):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from trainops.cli.common import JsonOption, TokenOption, UrlOption, console, open_client, print_json
 from trainops.cli.policy_options import policy_options
@@ -22,6 +24,7 @@ from trainops.cli.render import (
     replay_table,
     signal_text,
     status_text,
+    when,
 )
 from trainops.client import TrainOps
 from trainops.core.operation import OperationStatus
@@ -295,3 +298,62 @@ def cancel(
             f"Asked {operation_id} to stop; it ends at its trainer's next check. Follow it with: "
             f"trainops ops watch {operation_id}"
         )
+
+
+@app.command()
+def artifacts(
+    operation_id: Annotated[str, typer.Argument(help="Operation id.")],
+    download: Annotated[
+        str | None,
+        typer.Option("--download", "-d", help="Download this artifact (its path as listed) instead of listing."),
+    ] = None,
+    to: Annotated[
+        Path, typer.Option("--to", help="Directory to download into; the artifact keeps its path below it.")
+    ] = Path(),
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """List the files logged to an operation (path, size, SHA-256, when stored), or download one.
+
+    Files are logged from Python with ops.log_artifact(ID, PATH) or TrainingCallbacks.log_artifact(PATH), or
+    posted to POST /api/v1/operations/ID/artifacts?path=NAME. A download is checked against the stored SHA-256.
+
+    Example: trainops ops artifacts op_training_20250610_123456_ab12cd34 --download checkpoints/best.pt --to ./run
+    """
+    with open_client(url, token) as ops:
+        if download is not None:
+            local = ops.download_artifact(operation_id, download, to)
+        else:
+            found = ops.list_artifacts(operation_id)
+    if download is not None:
+        if json:
+            print_json({"path": download, "file": str(local)})
+        else:
+            console.print(f"Downloaded {download} to {local}")
+        return
+    if json:
+        print_json([info.model_dump(mode="json") for info in found])
+        return
+    if not found:
+        console.print(
+            f"{operation_id} has no artifacts yet. Log files from Python with ops.log_artifact({operation_id!r}, PATH)."
+        )
+        return
+    table = Table("path", "size", "sha256", "stored (UTC)")
+    for info in found:
+        table.add_row(info.path, _file_size(info.size), info.sha256[:12], when(info.created_at))
+    console.print(table)
+    console.print(f"Download one with: trainops ops artifacts {operation_id} --download PATH --to DIR")
+
+
+def _file_size(size: int) -> str:
+    """``812 B``, ``1.5 KiB``, ``512.0 MiB``."""
+    if size < 1024:
+        return f"{size} B"
+    value = size / 1024
+    units = ["KiB", "MiB", "GiB", "TiB"]
+    while value >= 1024 and len(units) > 1:
+        value /= 1024
+        units.pop(0)
+    return f"{value:.1f} {units[0]}"

@@ -7,8 +7,13 @@ process; :class:`~trainops.client.http.HttpTrainOps` calls a trainops server. Bo
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
+import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
 
@@ -22,7 +27,8 @@ from trainops.core.operation import Operation, OperationMetadata, OperationPage,
 from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
 from trainops.core.replay import Replay
-from trainops.errors import InvalidInputError
+from trainops.errors import ArtifactError, InvalidInputError
+from trainops.schemas.artifacts import ArtifactInfo, artifact_location, check_artifact_path
 from trainops.schemas.data import DataFile
 from trainops.schemas.health import Health
 from trainops.schemas.metrics import MetricDefinitions
@@ -253,6 +259,85 @@ class TrainOps(ABC):
     def delete_model(self, model_name: str) -> ModelSummary:
         """Forget a named model and its files."""
 
+    # -- artifacts ------------------------------------------------------------------------------------------
+
+    @abstractmethod
+    def upload_artifact(self, operation_id: str, artifact_path: str, source: str | os.PathLike[str]) -> ArtifactInfo:
+        """Store the local file ``source`` as exactly ``artifact_path`` among the operation's artifacts (the
+        primitive under :meth:`log_artifact`, which names the file after itself). A file stored there is replaced.
+
+        Raises:
+            InvalidInputError: ``source`` is not a file, or ``artifact_path`` is not a plain relative path.
+            NotFoundError: no such operation.
+            PayloadTooLargeError: the file exceeds the limit (``TRAINOPS_MAX_ARTIFACT_BYTES``, default 512 MiB).
+        """
+
+    def log_artifact(
+        self, operation_id: str, path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> ArtifactInfo:
+        """Store a local file among the operation's artifacts, named as ``mlflow.log_artifact`` names it:
+        ``artifact_path`` is a directory among them and the file keeps its own name (``best.pt`` logged with
+        ``artifact_path="checkpoints"`` is ``checkpoints/best.pt``; with ``None``, ``best.pt``). A file already
+        stored there is replaced, so logging again is safe. An operation that has ended still accepts artifacts
+        (a run's final files often come after its last epoch).
+
+        Names are plain: ASCII letters, digits, ``.``, ``_`` and ``-`` between slashes; a file called
+        ``loss curve.png`` is refused (rename it, or give the name with :meth:`upload_artifact`).
+
+        Raises:
+            InvalidInputError: ``path`` is not a file, or its name or ``artifact_path`` is not plain.
+            NotFoundError: no such operation.
+            PayloadTooLargeError: the file exceeds the limit (``TRAINOPS_MAX_ARTIFACT_BYTES``, default 512 MiB).
+
+        Example:
+            >>> ops.log_artifact(operation_id, "runs/best.pt", artifact_path="checkpoints").path  # doctest: +SKIP
+            'checkpoints/best.pt'
+        """
+        source = local_file(path)
+        return self.upload_artifact(operation_id, artifact_location(source.name, artifact_path), source)
+
+    def log_artifacts(
+        self, operation_id: str, dir_path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> list[ArtifactInfo]:
+        """Store every file below a local directory, keeping their paths relative to it, as
+        ``mlflow.log_artifacts`` does: ``outputs/plots/loss.png`` logged from ``outputs`` with
+        ``artifact_path="run"`` is ``run/plots/loss.png``. Every name is checked before the first upload, so a
+        directory holding a name that cannot be stored stores nothing. An empty directory answers ``[]``.
+
+        Raises:
+            InvalidInputError: ``dir_path`` is not a directory, or a name below it (or ``artifact_path``) is not
+                plain; the message names the file.
+            NotFoundError: no such operation.
+            PayloadTooLargeError: a file exceeds the limit (the files before it are stored).
+        """
+        return [
+            self.upload_artifact(operation_id, name, source) for source, name in files_below(dir_path, artifact_path)
+        ]
+
+    @abstractmethod
+    def list_artifacts(self, operation_id: str) -> list[ArtifactInfo]:
+        """The operation's artifacts, by path, each with its size, SHA-256 and when it was stored.
+
+        Raises:
+            NotFoundError: no such operation.
+        """
+
+    @abstractmethod
+    def download_artifact(self, operation_id: str, artifact_path: str, destination: str | os.PathLike[str]) -> Path:
+        """Copy one artifact into the local directory ``destination`` (created if missing), keeping its path
+        below it as ``mlflow.artifacts.download_artifacts`` does: ``checkpoints/best.pt`` lands in
+        ``destination/checkpoints/best.pt``, replacing a file there. The copy is checked against the stored
+        SHA-256 and appears whole or not at all.
+
+        Returns:
+            The local file written.
+
+        Raises:
+            InvalidInputError: ``artifact_path`` is not a plain relative path, or ``destination`` is a file.
+            NotFoundError: no such operation, or no artifact at ``artifact_path``.
+            ArtifactError: the copy does not match the stored SHA-256 (a damaged transfer; nothing is written).
+        """
+
     def run(
         self,
         operation_type: str = "training",
@@ -330,3 +415,76 @@ def invalid_input(
     if len(parts) > MAX_LISTED_PROBLEMS:
         text += f" (and {len(parts) - MAX_LISTED_PROBLEMS} more)"
     return InvalidInputError(text, details={**(details or {}), "errors": problems})
+
+
+def local_file(path: str | os.PathLike[str]) -> Path:
+    """``path`` when it names a readable regular file, else an :class:`InvalidInputError` saying what it is."""
+    source = Path(path)
+    if not source.is_file():
+        what = "a directory (log it with log_artifacts)" if source.is_dir() else "not an existing file"
+        raise InvalidInputError(f"cannot log {str(source)!r} as an artifact: it is {what}")
+    return source
+
+
+def files_below(dir_path: str | os.PathLike[str], artifact_path: str | None) -> list[tuple[Path, str]]:
+    """Every file below ``dir_path`` with the artifact path it is stored as, by that path (symbolic links to
+    directories are not followed); all are checked before anything is sent."""
+    base = Path(dir_path)
+    if not base.is_dir():
+        raise InvalidInputError(f"cannot log {str(base)!r} as a directory of artifacts: it is not a directory")
+    found = []
+    for directory, _, files in os.walk(base):
+        for name in files:
+            source = Path(directory, name)
+            relative = source.relative_to(base)
+            try:
+                found.append((source, artifact_location(relative.as_posix(), artifact_path)))
+            except InvalidInputError as error:
+                raise InvalidInputError(
+                    f"cannot log {str(source)!r}: {error.message}; nothing was stored", details=error.details
+                ) from None
+    return sorted(found, key=lambda pair: pair[1])
+
+
+def download_target(destination: str | os.PathLike[str], artifact_path: str) -> Path:
+    """Where :meth:`TrainOps.download_artifact` writes ``artifact_path`` below ``destination``."""
+    check_artifact_path(artifact_path)
+    base = Path(destination)
+    if base.exists() and not base.is_dir():
+        raise InvalidInputError(f"cannot download into {str(base)!r}: it is a file; give a directory")
+    return base.joinpath(*artifact_path.split("/"))
+
+
+def write_verified(
+    target: Path, chunks: Iterable[bytes], artifact_path: str, *, sha256: str | None, size: int | None
+) -> Path:
+    """Write ``chunks`` to ``target`` through a temporary file beside it, renamed into place only when the content
+    has the stored ``sha256`` and ``size`` (each checked when known).
+
+    Raises:
+        ArtifactError: the content differs from what was stored (nothing is written).
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        digest = hashlib.sha256()
+        received_size = 0
+        with os.fdopen(descriptor, "wb") as out:
+            for chunk in chunks:
+                digest.update(chunk)
+                received_size += len(chunk)
+                out.write(chunk)
+        received = digest.hexdigest()
+        if (sha256 is not None and received != sha256) or (size is not None and received_size != size):
+            raise ArtifactError(
+                f"the copy of artifact {artifact_path!r} is damaged: {received_size:,} bytes with SHA-256 "
+                f"{received[:12]}..., stored {size if size is not None else '?'} bytes with "
+                f"{(sha256 or '?')[:12]}...; download it again",
+                details={"path": artifact_path, "sha256": sha256, "size": size, "received_sha256": received},
+            )
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    return target

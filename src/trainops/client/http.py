@@ -7,15 +7,24 @@ come back as the same exception types the service raises in-process.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any, BinaryIO, TypeVar
 from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from trainops.client.base import TrainOps, invalid_input, policy_of
+from trainops.client.base import (
+    TrainOps,
+    download_target,
+    invalid_input,
+    local_file,
+    policy_of,
+    write_verified,
+)
 from trainops.core.diagnosis import OperationMetrics
 from trainops.core.epoch import EpochRecord
 from trainops.core.lru import LRUCache
@@ -32,6 +41,7 @@ from trainops.errors import (
     TrainOpsError,
     error_from_dict,
 )
+from trainops.schemas.artifacts import ArtifactInfo, check_artifact_path
 from trainops.schemas.data import DataFile
 from trainops.schemas.health import Health
 from trainops.schemas.metrics import MetricDefinitions
@@ -66,6 +76,7 @@ _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout)
 
 
 _API_PREFIX = "/api/v1"
+_CHUNK_BYTES = 1024 * 1024
 
 
 def _checked_url(url: str) -> str:
@@ -169,9 +180,13 @@ class HttpTrainOps(TrainOps):
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
         idempotent: bool = True,
+        upload: BinaryIO | None = None,
+        stream: bool = False,
     ) -> httpx.Response:
         """One request, retried as :attr:`retries` says; ``body`` is sent as its JSON (``exclude_none``,
-        ``exclude_defaults`` and ``exclude_unset`` as in ``model_dump_json``)."""
+        ``exclude_defaults`` and ``exclude_unset`` as in ``model_dump_json``). ``upload`` is a file sent as the raw
+        body, streamed from its start by every attempt; with ``stream`` the answer's body is left for the caller
+        to read (and the response to close)."""
         content = None
         request_headers = dict(headers or {})
         if body is not None:
@@ -180,10 +195,16 @@ class HttpTrainOps(TrainOps):
             )
             request_headers["Content-Type"] = "application/json"
         query = {key: value for key, value in (params or {}).items() if value is not None}
+        if upload is not None:
+            request_headers["Content-Type"] = "application/octet-stream"
         attempt = 0
         while True:
+            if upload is not None:  # every attempt sends the file from its start
+                upload.seek(0)
             try:
-                response = self._http.request(method, path, content=content, params=query, headers=request_headers)
+                sent = content if upload is None else upload
+                request = self._http.build_request(method, path, content=sent, params=query, headers=request_headers)
+                response = self._http.send(request, stream=stream)
             except httpx.TransportError as error:
                 if attempt >= self.retries or not (idempotent or isinstance(error, _NEVER_SENT)):
                     raise ServiceUnavailableError(
@@ -195,6 +216,7 @@ class HttpTrainOps(TrainOps):
                 retry_status = _RETRY_STATUSES if idempotent else {503}
                 if response.status_code not in retry_status or attempt >= self.retries:
                     return response
+                response.close()
             time.sleep(self.backoff * 2**attempt)
             attempt += 1
 
@@ -398,6 +420,45 @@ class HttpTrainOps(TrainOps):
     def delete_model(self, model_name: str) -> ModelSummary:
         data = self._call("DELETE", f"/models/{_segment(model_name)}")
         return ModelSummary.model_validate(data)
+
+    # -- artifacts ------------------------------------------------------------------------------------------
+
+    def upload_artifact(self, operation_id: str, artifact_path: str, source: str | os.PathLike[str]) -> ArtifactInfo:
+        """As :meth:`TrainOps.upload_artifact`: the file is streamed from disk as the request body (never read
+        whole into memory), and sent again from its start when a retry is needed (storing it twice is harmless:
+        the second replaces the first). A bad name is refused here, before a byte is sent."""
+        checked = check_artifact_path(artifact_path)
+        path = f"/operations/{_segment(operation_id)}/artifacts"
+        with local_file(source).open("rb") as handle:
+            data = self._call("POST", path, params={"path": checked}, upload=handle)
+        return ArtifactInfo.model_validate(data)
+
+    def list_artifacts(self, operation_id: str) -> list[ArtifactInfo]:
+        data = self._call("GET", f"/operations/{_segment(operation_id)}/artifacts")
+        return [ArtifactInfo.model_validate(item) for item in data]
+
+    def download_artifact(self, operation_id: str, artifact_path: str, destination: str | os.PathLike[str]) -> Path:
+        """As :meth:`TrainOps.download_artifact`: streamed to disk, checked against the ETag (the SHA-256)."""
+        target = download_target(destination, artifact_path)
+        path = f"/operations/{_segment(operation_id)}/artifacts/{quote(artifact_path, safe='/')}"
+        response = self._send("GET", path, stream=True)
+        try:
+            if not response.is_success:
+                response.read()
+                self._data(response)  # raises the error the server answered
+            etag = response.headers.get("etag", "").removeprefix("W/").strip('"')
+            length = response.headers.get("content-length")
+            chunks = response.iter_bytes(_CHUNK_BYTES)
+            sha256 = etag if len(etag) == 64 else None
+            return write_verified(target, chunks, artifact_path, sha256=sha256, size=int(length) if length else None)
+        except httpx.TransportError as error:
+            raise ServiceUnavailableError(
+                f"the download of artifact {artifact_path!r} from {self.url} broke off ({type(error).__name__}: "
+                f"{error}); nothing was written, try again",
+                details={"url": self.url},
+            ) from None
+        finally:
+            response.close()
 
 
 def _segment(value: str) -> str:

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import functools
+import os
 import time
 from collections.abc import Iterable, Sequence
+from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from trainops.client.base import TrainOps, invalid_input, policy_of
+from trainops.client.base import (
+    TrainOps,
+    download_target,
+    invalid_input,
+    local_file,
+    policy_of,
+    write_verified,
+)
 from trainops.core.diagnosis import OperationMetrics
 from trainops.core.epoch import EpochRecord
 from trainops.core.metric_definitions import TaskType
@@ -18,6 +28,7 @@ from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
 from trainops.core.replay import Replay
 from trainops.errors import InvalidInputError, ServiceUnavailableError
+from trainops.schemas.artifacts import ArtifactInfo, check_artifact_path
 from trainops.schemas.data import DataFile
 from trainops.schemas.health import Health
 from trainops.schemas.metrics import MetricDefinitions, metric_definitions
@@ -33,6 +44,7 @@ from trainops.schemas.models import (
 from trainops.schemas.operations import OperationResults
 from trainops.schemas.strategies import StrategySummary, StrategyValidation
 from trainops.schemas.training import TrainingPerformance, TrainingRequest, TrainingStarted, TrainingStatus
+from trainops.service.artifacts import ArtifactService, open_artifacts
 from trainops.service.bootstrap import check_health, open_registry, open_training
 from trainops.service.operations import OperationsService
 from trainops.service.workers import spawn_worker, this_worker, worker_log_path
@@ -44,6 +56,7 @@ if TYPE_CHECKING:  # the train extra's services, opened on first use (the client
 
 WORKER_START_TIMEOUT = 120.0
 """Seconds a new worker process gets to import torch and take its operation over."""
+_CHUNK_BYTES = 1024 * 1024
 
 
 class LocalTrainOps(TrainOps):
@@ -200,6 +213,26 @@ class LocalTrainOps(TrainOps):
 
     def delete_model(self, model_name: str) -> ModelSummary:
         return self.registry.delete(model_name)
+
+    # -- artifacts ------------------------------------------------------------------------------------------
+
+    @functools.cached_property
+    def artifacts(self) -> ArtifactService:
+        """The artifact store under the settings' artifacts directory (``TRAINOPS_ARTIFACTS_DIR``)."""
+        return open_artifacts(self.settings, self.service)
+
+    def upload_artifact(self, operation_id: str, artifact_path: str, source: str | os.PathLike[str]) -> ArtifactInfo:
+        return self.artifacts.put_file(operation_id, check_artifact_path(artifact_path), local_file(source))
+
+    def list_artifacts(self, operation_id: str) -> list[ArtifactInfo]:
+        return self.artifacts.list(operation_id)
+
+    def download_artifact(self, operation_id: str, artifact_path: str, destination: str | os.PathLike[str]) -> Path:
+        target = download_target(destination, artifact_path)
+        info, handle = self.artifacts.open(operation_id, artifact_path)
+        with handle:
+            chunks = iter(partial(handle.read, _CHUNK_BYTES), b"")
+            return write_verified(target, chunks, artifact_path, sha256=info.sha256, size=info.size)
 
 
 def _metadata(metadata: OperationMetadata | dict[str, Any] | None) -> OperationMetadata | None:
