@@ -39,6 +39,8 @@ class Settings(BaseSettings):
         max_concurrent_jobs: Training jobs the server runs at once; more wait in a queue, pending.
         progress_interval: Seconds between stored progress updates of one operation (phase changes and epoch ends
             are always stored).
+        max_step_points: The most points of the per-step (batch) series one run keeps (``TRAINOPS_MAX_STEP_POINTS``);
+            a longer run keeps its whole span at an even spacing, its newest points and its latest step.
     """
 
     model_config = SettingsConfigDict(env_prefix="TRAINOPS_", extra="ignore")
@@ -55,6 +57,7 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(DEFAULT_MAX_REQUEST_BYTES, ge=1024)
     max_artifact_bytes: int = Field(DEFAULT_MAX_ARTIFACT_BYTES, ge=1)
     progress_interval: float = Field(0.5, ge=0.0)
+    max_step_points: int = Field(1000, ge=2)
     auto_migrate: bool = True
 
     @field_validator("api_token")

@@ -25,6 +25,7 @@ from trainops.core import EpochRecord, OperationStatus, ProgressState
 from trainops.errors import ServiceUnavailableError
 from trainops.service.operations import OperationsService
 from trainops.settings import Settings, get_settings
+from trainops.store.migrate import SCHEMA_REVISION
 
 runner = CliRunner()
 
@@ -459,18 +460,18 @@ def test_commands_work_against_a_server(live_server: LiveServer, service: Operat
 def test_db_upgrade_and_current(tmp_path: Path, settings: Settings) -> None:
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
     code, out, _ = invoke("db", "upgrade", "--database-url", url)
-    assert code == 0 and "from empty to 0002" in out
+    assert code == 0 and f"from empty to {SCHEMA_REVISION}" in out
     code, out, _ = invoke("db", "upgrade", "--database-url", url)
-    assert code == 0 and "already at revision 0002" in out
+    assert code == 0 and f"already at revision {SCHEMA_REVISION}" in out
     code, out, _ = invoke("db", "current", "--database-url", url)
-    assert "database: 0002" in out
+    assert f"database: {SCHEMA_REVISION}" in out
     assert json.loads(invoke("db", "current", "--database-url", url, "--json")[1]) == {
-        "revision": "0002",
-        "required": "0002",
+        "revision": SCHEMA_REVISION,
+        "required": SCHEMA_REVISION,
         "current": True,
     }
     upgraded = json.loads(invoke("db", "upgrade", "--database-url", url, "--json")[1])
-    assert (upgraded["from_revision"], upgraded["to_revision"]) == ("0002", "0002")
+    assert (upgraded["from_revision"], upgraded["to_revision"]) == (SCHEMA_REVISION, SCHEMA_REVISION)
 
 
 def test_serve_refuses_an_open_address_without_a_token(settings: Settings) -> None:

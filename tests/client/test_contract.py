@@ -25,6 +25,7 @@ from trainops import (
     TrainOps,
 )
 from trainops.core.operation import looks_like_operation_id
+from trainops.store.migrate import SCHEMA_REVISION
 
 
 def overfitting_history(epochs: int = 50, best: int = 30) -> list[EpochRecord]:
@@ -413,7 +414,7 @@ def test_health(ops: TrainOps) -> None:
     health = ops.health()
     assert health.status == "ok"
     assert health.database in ("sqlite", "postgresql")
-    assert health.schema_revision == "0002"
+    assert health.schema_revision == SCHEMA_REVISION
 
 
 def test_completion_fills_the_progress_bar_but_failure_keeps_where_it_stopped(ops: TrainOps) -> None:

@@ -27,6 +27,7 @@ from trainops.core.operation import Operation, OperationMetadata, OperationPage,
 from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
 from trainops.core.replay import Replay
+from trainops.core.steps import StepRecord, StepSeries
 from trainops.errors import ArtifactError, InvalidInputError
 from trainops.schemas.artifacts import ArtifactInfo, artifact_location, check_artifact_path
 from trainops.schemas.data import DataFile
@@ -105,6 +106,34 @@ class TrainOps(ABC):
     def add_epoch(self, operation_id: str, record: EpochRecord) -> WriteAck:
         """Store one epoch record; see :meth:`add_epochs`."""
         return self.add_epochs(operation_id, [record])
+
+    @abstractmethod
+    def add_steps(self, operation_id: str, records: Sequence[StepRecord]) -> WriteAck:
+        """Store points of the per-step (batch) series (a re-sent step replaces the stored one); the answer says
+        whether to stop. A run keeps at most ``TRAINOPS_MAX_STEP_POINTS`` points (1,000 by default): past it the
+        older ones are thinned to an even spacing over the whole run, and the latest step is always kept.
+        :meth:`Run.step <trainops.client.run.Run.step>` sends them for a training loop.
+
+        Raises:
+            ConflictError: the operation already ended.
+            InvalidInputError: more than 100,000 points in one call.
+        """
+
+    @abstractmethod
+    def get_steps(self, operation_id: str, *, since_step: int | None = None, metric: str | None = None) -> StepSeries:
+        """The per-step series, oldest first (the points after ``since_step``, all by default), with the cap
+        (``max_points``) and whether the run outgrew it (``thinned``). With ``metric``, only the points that
+        report it, each with that metric alone.
+
+        Raises:
+            NotFoundError: no such operation.
+            InvalidInputError: a ``metric`` the run's steps never reported (the message lists those they did).
+
+        Example:
+            >>> series = ops.get_steps(operation_id, metric="loss")  # doctest: +SKIP
+            >>> [(point.step, point.metrics["loss"]) for point in series.points][-2:]  # doctest: +SKIP
+            [(4990, 0.112), (5000, 0.109)]
+        """
 
     @abstractmethod
     def heartbeat(self, operation_id: str) -> WriteAck:

@@ -34,6 +34,7 @@ from trainops.core.payload import storable
 from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
 from trainops.core.replay import Replay
+from trainops.core.steps import StepRecord, StepSeries
 from trainops.errors import (
     ConfigurationError,
     InvalidInputError,
@@ -64,6 +65,7 @@ from trainops.schemas.operations import (
     OperationResults,
     StartRequest,
 )
+from trainops.schemas.steps import StepBatch
 from trainops.schemas.strategies import StrategySummary, StrategyValidation, ValidateRequest
 from trainops.schemas.training import TrainingPerformance, TrainingRequest, TrainingStarted, TrainingStatus
 
@@ -298,6 +300,17 @@ class HttpTrainOps(TrainOps):
             return WriteAck.model_validate(self._call("POST", path, body=records[0]))
         batch = _request(EpochBatch, epochs=list(records))
         return WriteAck.model_validate(self._call("POST", path, body=batch, exclude_none=True))
+
+    def add_steps(self, operation_id: str, records: Sequence[StepRecord]) -> WriteAck:
+        path = f"/operations/{operation_id}/steps"
+        if len(records) == 1:
+            return WriteAck.model_validate(self._call("POST", path, body=records[0], exclude_none=True))
+        batch = _request(StepBatch, steps=list(records))
+        return WriteAck.model_validate(self._call("POST", path, body=batch, exclude_none=True))
+
+    def get_steps(self, operation_id: str, *, since_step: int | None = None, metric: str | None = None) -> StepSeries:
+        params = {"since_step": since_step, "metric": metric}
+        return StepSeries.model_validate(self._call("GET", f"/operations/{operation_id}/steps", params=params))
 
     def heartbeat(self, operation_id: str) -> WriteAck:
         return WriteAck.model_validate(self._call("POST", f"/operations/{operation_id}/heartbeat"))

@@ -27,6 +27,7 @@ from trainops.core.operation import Operation, OperationMetadata, OperationPage,
 from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
 from trainops.core.replay import Replay
+from trainops.core.steps import StepRecord, StepSeries
 from trainops.errors import InvalidInputError, ServiceUnavailableError
 from trainops.schemas.artifacts import ArtifactInfo, check_artifact_path
 from trainops.schemas.data import DataFile
@@ -102,6 +103,12 @@ class LocalTrainOps(TrainOps):
 
     def add_epochs(self, operation_id: str, records: Sequence[EpochRecord]) -> WriteAck:
         return self.service.add_epochs(operation_id, records)
+
+    def add_steps(self, operation_id: str, records: Sequence[StepRecord]) -> WriteAck:
+        return self.service.add_steps(operation_id, records)
+
+    def get_steps(self, operation_id: str, *, since_step: int | None = None, metric: str | None = None) -> StepSeries:
+        return self.service.steps(operation_id, since_step=since_step, metric=metric)
 
     def heartbeat(self, operation_id: str) -> WriteAck:
         return self.service.heartbeat(operation_id)

@@ -24,11 +24,29 @@ from pydantic_core import ErrorDetails
 
 from trainops.client.buffer import EpochBuffer
 from trainops.core.cancellation import CancelRequest
-from trainops.core.epoch import FIELD_METRICS, EpochRecord
+from trainops.core.epoch import FIELD_METRICS, MAX_EPOCH, MAX_STEP, EpochRecord
 from trainops.core.operation import Operation, OperationStatus, WriteAck
 from trainops.core.progress import ProgressState
+from trainops.core.steps import StepRecord
 from trainops.errors import InvalidInputError, OperationCancelledError, TrainOpsError
 from trainops.service.throttle import ProgressThrottle
+
+_EXACT_INT = 2**53
+"""Integers a float holds exactly: larger ones take the validating path (which also refuses the too large)."""
+
+
+_QueuedStep = tuple[int, int | None, dict[str, float], float]
+"""A step point :meth:`Run.step` has checked, as (step, epoch, metrics, unix time): a StepRecord is built from it
+only when it is sent, on the buffer's thread when the run buffers."""
+
+
+def _step_record(point: StepRecord | _QueuedStep) -> StepRecord:
+    if isinstance(point, StepRecord):
+        return point
+    step, epoch, metrics, timestamp = point
+    return StepRecord.model_construct(
+        step=step, epoch=epoch, metrics=metrics, timestamp=datetime.fromtimestamp(timestamp, UTC)
+    )
 
 
 class RunClient(Protocol):
@@ -43,6 +61,8 @@ class RunClient(Protocol):
     def add_epoch(self, operation_id: str, record: EpochRecord) -> WriteAck: ...
 
     def add_epochs(self, operation_id: str, records: Sequence[EpochRecord]) -> WriteAck: ...
+
+    def add_steps(self, operation_id: str, records: Sequence[StepRecord]) -> WriteAck: ...
 
     def heartbeat(self, operation_id: str) -> WriteAck: ...
 
@@ -100,11 +120,18 @@ class Run:
         self._last_answer = time.monotonic()
         self._last_batch_report = 0.0
         self._finished = False
+        self._step_names: set[str] = set()  # metric names of steps already validated: known to be allowed
         self._throttle = ProgressThrottle(progress_interval)
         self._buffer = (
             None
             if flush_interval is None
-            else EpochBuffer(self._send_epochs, self._learn, interval=flush_interval, send_progress=self._send_progress)
+            else EpochBuffer(
+                self._send_epochs,
+                self._learn,
+                interval=flush_interval,
+                send_progress=self._send_progress,
+                send_steps=self._send_steps,
+            )
         )
 
     @property
@@ -133,8 +160,11 @@ class Run:
     def _send_epochs(self, records: list[EpochRecord]) -> WriteAck:
         return self.client.add_epochs(self.operation_id, records)
 
+    def _send_steps(self, points: list[StepRecord | _QueuedStep]) -> WriteAck:
+        return self.client.add_steps(self.operation_id, [_step_record(point) for point in points])
+
     def flush(self) -> None:
-        """Wait until every epoch reported so far is stored (a no-op without buffering)."""
+        """Wait until every epoch and step reported so far is stored (a no-op without buffering)."""
         if self._buffer is not None:
             self._buffer.flush()
 
@@ -169,21 +199,82 @@ class Run:
 
     # -- conveniences ---------------------------------------------------------------------------------------
 
-    def log(self, epoch: int, **metrics: Any) -> None:
+    def log(self, epoch: int, *, step: int | None = None, **metrics: Any) -> None:
         """Record an epoch from keyword metrics: ``run.log(3, train_loss=0.4, val_loss=0.5, f1=0.7)``.
 
         Values are numbers (numpy scalars and one-element tensors included); NaN and infinity are kept.
+        ``step`` is the framework's global step at the epoch's end (``run.log(3, step=1200, ...)``), which
+        places the epoch on the per-step series of :meth:`step`.
 
         Raises:
             InvalidInputError: a value that is not a number (text belongs in :attr:`result`), a metric name
-                that is not allowed, or a bad ``epoch``; raised here, before anything is queued or sent.
+                that is not allowed, or a bad ``epoch`` or ``step``; raised here, before anything is queued or
+                sent.
         """
+        fields = {"epoch": epoch, **metrics} if step is None else {"epoch": epoch, "step": step, **metrics}
         try:
-            record = EpochRecord.model_validate({"epoch": epoch, **metrics})
+            record = EpochRecord.model_validate(fields)
         except ValidationError as error:
             problems = [_logged_problem(item) for item in error.errors()]
             raise InvalidInputError("; ".join(problems), details={"epoch": epoch, "metrics": sorted(metrics)}) from None
         self.epoch(record)
+
+    def step(self, step: int, metrics: Mapping[str, Any] | None = None, epoch: int | None = None) -> None:
+        """Record one point of the per-step (batch) series: ``run.step(1200, {"loss": 0.41, "lr": 1e-3})``.
+
+        Cheap enough for every batch: when the run buffers (over HTTP by default) the point is queued and sent
+        with the epochs from the background thread; in-process it is stored at once. The series keeps at most
+        ``TRAINOPS_MAX_STEP_POINTS`` points per run (older ones evenly thinned, the latest always kept); read it
+        with :meth:`TrainOps.get_steps <trainops.client.base.TrainOps.get_steps>`.
+
+        Args:
+            step: The framework's global step (optimizer steps or batches so far), 0 or more; re-sending a step
+                replaces it.
+            metrics: Numbers by name, any names (NaN and infinity are kept).
+            epoch: The epoch the step belongs to, when known.
+
+        Raises:
+            InvalidInputError: a bad ``step`` or ``epoch``, a value that is not a number or a name that is not
+                allowed; raised here, before anything is queued or sent.
+        """
+        point: StepRecord | _QueuedStep | None = self._plain_point(step, metrics or {}, epoch)
+        if point is None:
+            fields = {"step": step, "epoch": epoch, "metrics": metrics or {}, "timestamp": datetime.now(UTC)}
+            try:
+                point = StepRecord.model_validate(fields)
+            except ValidationError as error:
+                problems = [_logged_problem(item) for item in error.errors()]
+                raise InvalidInputError(
+                    "; ".join(problems), details={"step": step, "metrics": sorted(metrics or {})}
+                ) from None
+            self._step_names.update(point.metrics)
+        if self._buffer is not None:
+            self._buffer.add_step(point)
+        else:
+            self._learn(self.client.add_steps(self.operation_id, [_step_record(point)]))
+
+    def _plain_point(self, step: Any, metrics: Mapping[str, Any], epoch: Any) -> _QueuedStep | None:
+        """The point as a tuple, without pydantic's validation, when it plainly passes it: int step and epoch in
+        range, float or int values, names already validated once in this run; ``None`` for anything else, which
+        :meth:`step` then validates in full. The hot path of a training loop: a tenth of a validation's cost."""
+        if type(step) is not int or not 0 <= step <= MAX_STEP:
+            return None
+        if epoch is not None and (type(epoch) is not int or not 0 <= epoch <= MAX_EPOCH):
+            return None
+        if len(metrics) > StepRecord.MAX_METRICS:
+            return None
+        values: dict[str, float] = {}
+        for name, value in metrics.items():
+            kind = type(value)
+            if kind is float:
+                values[name] = value
+            elif kind is int and -_EXACT_INT <= value <= _EXACT_INT:
+                values[name] = float(value)
+            else:
+                return None
+        if not self._step_names.issuperset(values):
+            return None
+        return step, epoch, values, time.time()
 
     def raise_if_stopped(self) -> None:
         """Raise :class:`OperationCancelledError` when a stop was requested; the run then ends cancelled."""

@@ -38,6 +38,7 @@ from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import Phase, ProgressState, band_percentage
 from trainops.core.replay import Replay, ReplayStep, replay
 from trainops.core.reporter import NullReporter, Reporter
+from trainops.core.steps import StepRecord, StepSeries
 
 __all__ = [
     "STANDARD_METRICS",
@@ -65,6 +66,8 @@ __all__ = [
     "Reporter",
     "Signal",
     "SignalRule",
+    "StepRecord",
+    "StepSeries",
     "TaskType",
     "TieredDefinition",
     "TrainingMetrics",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from datetime import datetime
 from typing import Annotated, Any, ClassVar
 
@@ -23,20 +24,51 @@ STANDARD_METRICS: tuple[str, ...] = (
 FIELD_METRICS = frozenset({*STANDARD_METRICS, "duration"})
 """Metrics that are fields of :class:`EpochRecord` rather than entries of its ``metrics``."""
 
-RESERVED_NAMES = frozenset({*STANDARD_METRICS, "epoch", "duration", "timestamp", "metrics"})
+RESERVED_NAMES = frozenset({*STANDARD_METRICS, "epoch", "step", "duration", "timestamp", "metrics"})
 """Names a custom metric may not take: they would be shadowed by the record's own fields."""
 
+MAX_EPOCH = 10_000_000
 
-def _check_metric_names(metrics: dict[str, float]) -> dict[str, float]:
+MAX_STEP = 2**53
+"""The largest global step stored: every JSON reader (JavaScript's numbers included) holds it exactly."""
+
+
+def check_metric_names(metrics: dict[str, float], reserved: frozenset[str]) -> dict[str, float]:
+    """``metrics`` unchanged when every name is allowed and none is one of the record's own fields."""
     for name in metrics:
         if not _METRIC_NAME.match(name):
             raise ValueError(
                 f"metric name {name!r} is not allowed: use letters, digits, '_', '.', '-', '/' "
                 "(starting with a letter or '_', at most 128 characters)"
             )
-        if name in RESERVED_NAMES:
+        if name in reserved:
             raise ValueError(f"{name!r} is a standard field: send it at the top level, not inside 'metrics'")
     return metrics
+
+
+def collect_custom_metrics(data: Any, known: Collection[str]) -> Any:
+    """``data`` with its unknown top-level fields moved into ``metrics``, as a training script would expect
+    ``{"epoch": 3, "f1": 0.8}`` to work (a model validator's input: anything else is returned unchanged)."""
+    if not isinstance(data, dict):
+        return data
+    extra = {key: value for key, value in data.items() if key not in known}
+    if not extra:
+        return data
+    given = data.get("metrics")
+    if given is not None and not isinstance(given, dict):
+        return data  # let validation report the malformed 'metrics' instead of dropping it
+    merged = dict(given or {})
+    clashes = sorted(set(extra) & set(merged))
+    if clashes:
+        raise ValueError(f"metric(s) {clashes} sent both at the top level and inside 'metrics'")
+    merged.update(extra)
+    cleaned = {key: value for key, value in data.items() if key in known}
+    cleaned["metrics"] = merged
+    return cleaned
+
+
+def _check_custom_names(metrics: dict[str, float]) -> dict[str, float]:
+    return check_metric_names(metrics, RESERVED_NAMES)
 
 
 class EpochRecord(BaseModel):
@@ -47,14 +79,23 @@ class EpochRecord(BaseModel):
     works as a training script would expect. Values may be NaN or infinite: that is evidence, not an error.
 
     ``epoch`` is whatever numbering the loop uses (Keras and Lightning count from 0); records of one operation
-    are keyed by it, so re-sending an epoch replaces it.
+    are keyed by it, so re-sending an epoch replaces it. ``step`` is the framework's global step (optimizer
+    steps or batches so far) at the epoch's end, when the loop counts them: it places the epoch on the per-step
+    series (:class:`~trainops.core.steps.StepRecord`).
     """
 
     model_config = ConfigDict(extra="forbid")
 
     MAX_CUSTOM_METRICS: ClassVar[int] = 256
 
-    epoch: int = Field(ge=0, le=10_000_000, strict=True)
+    epoch: int = Field(ge=0, le=MAX_EPOCH, strict=True)
+    step: int | None = Field(
+        None,
+        ge=0,
+        le=MAX_STEP,
+        strict=True,
+        description="the framework's global step (optimizer steps or batches so far) at the end of this epoch",
+    )
     train_loss: Metric | None = None
     val_loss: Metric | None = None
     train_accuracy: Metric | None = None
@@ -62,30 +103,14 @@ class EpochRecord(BaseModel):
     learning_rate: Metric | None = None
     duration: float | None = Field(None, ge=0.0, allow_inf_nan=False, description="seconds the epoch took")
     timestamp: datetime | None = None
-    metrics: Annotated[dict[str, Metric], Field(max_length=MAX_CUSTOM_METRICS), AfterValidator(_check_metric_names)] = (
+    metrics: Annotated[dict[str, Metric], Field(max_length=MAX_CUSTOM_METRICS), AfterValidator(_check_custom_names)] = (
         Field(default_factory=dict)
     )
 
     @model_validator(mode="before")
     @classmethod
     def _collect_custom_metrics(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        known = cls.model_fields.keys()
-        extra = {key: value for key, value in data.items() if key not in known}
-        if not extra:
-            return data
-        given = data.get("metrics")
-        if given is not None and not isinstance(given, dict):
-            return data  # let validation report the malformed 'metrics' instead of dropping it
-        merged = dict(given or {})
-        clashes = sorted(set(extra) & set(merged))
-        if clashes:
-            raise ValueError(f"metric(s) {clashes} sent both at the top level and inside 'metrics'")
-        merged.update(extra)
-        cleaned = {key: value for key, value in data.items() if key in known}
-        cleaned["metrics"] = merged
-        return cleaned
+        return collect_custom_metrics(data, cls.model_fields.keys())
 
     def value(self, name: str) -> float | None:
         """The value of a standard field or custom metric, ``None`` when this epoch did not report it."""

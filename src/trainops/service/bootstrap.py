@@ -33,7 +33,11 @@ def open_service(settings: Settings) -> OperationsService:
     engine = create_database_engine(settings.resolved_database_url)
     auto = settings.auto_migrate and engine.dialect.name == "sqlite"
     ensure_schema(engine, auto_migrate=auto)
-    return OperationsService(OperationStore(engine), progress_interval=settings.progress_interval)
+    return OperationsService(
+        OperationStore(engine),
+        progress_interval=settings.progress_interval,
+        max_step_points=settings.max_step_points,
+    )
 
 
 def open_registry(settings: Settings, service: OperationsService) -> ModelRegistry:

@@ -33,6 +33,7 @@ from trainops.core.payload import check_text, storable
 from trainops.core.policy import MonitorPolicy, check_monitor
 from trainops.core.progress import ProgressState
 from trainops.core.replay import Replay, replay
+from trainops.core.steps import StepRecord, StepSeries
 from trainops.errors import ConflictError, InvalidInputError, NotFoundError
 from trainops.schemas.operations import (
     MAX_EPOCHS_PER_WRITE,
@@ -42,6 +43,7 @@ from trainops.schemas.operations import (
     MAX_REASON_LENGTH,
     OperationResults,
 )
+from trainops.schemas.steps import MAX_STEPS_PER_WRITE
 from trainops.service.history_cache import History, HistoryCache
 from trainops.service.throttle import ProgressThrottle
 from trainops.service.workers import worker_is_gone
@@ -80,6 +82,7 @@ class OperationsService:
     Args:
         store: Where operations and epochs live.
         progress_interval: Minimum seconds between stored progress updates of one operation.
+        max_step_points: The most points of the per-step series one run keeps (at least 2).
         clock: Current time (tests pass a fake one).
     """
 
@@ -88,9 +91,15 @@ class OperationsService:
         store: OperationStore,
         *,
         progress_interval: float = 0.5,
+        max_step_points: int = 1000,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        if max_step_points < 2:
+            raise InvalidInputError(
+                f"max_step_points must be at least 2 (the first and the latest step), got {max_step_points}"
+            )
         self.store = store
+        self.max_step_points = max_step_points
         self._clock = clock
         self._throttle = ProgressThrottle(progress_interval)
         self._histories = HistoryCache(store)
@@ -173,6 +182,23 @@ class OperationsService:
                 f"{len(records)} epochs in one write; send at most {MAX_EPOCHS_PER_WRITE:,} per request"
             )
         return self.store.write_epochs(operation_id, records, self._clock())
+
+    def add_steps(self, operation_id: str, points: Sequence[StepRecord]) -> WriteAck:
+        """Store points of the per-step series; re-sending a step replaces it. Starts a pending operation.
+
+        A run keeps at most :attr:`max_step_points`: past it, older points are thinned to an even spacing over
+        the whole run (see :func:`~trainops.core.steps.thin_steps`). The answer counts the points received, kept
+        or thinned, and says whether a stop was requested.
+
+        Raises:
+            InvalidInputError: more than 100,000 points in one write.
+            ConflictError: the operation already ended.
+        """
+        if len(points) > MAX_STEPS_PER_WRITE:
+            raise InvalidInputError(
+                f"{len(points):,} steps in one write; send at most {MAX_STEPS_PER_WRITE:,} per request"
+            )
+        return self.store.write_steps(operation_id, points, self._clock(), max_points=self.max_step_points)
 
     def heartbeat(self, operation_id: str) -> WriteAck:
         return self.store.heartbeat(operation_id, self._clock())
@@ -312,6 +338,37 @@ class OperationsService:
         )
         return history.version, OperationMetrics.model_construct(
             operation_id=operation.operation_id, operation_type=operation.operation_type, metrics=metrics
+        )
+
+    def steps(self, operation_id: str, *, since_step: int | None = None, metric: str | None = None) -> StepSeries:
+        """The per-step series, oldest first: the points after ``since_step`` (all by default), and with
+        ``metric`` only the points that report it, each with that metric alone.
+
+        Raises:
+            NotFoundError: no such operation.
+            InvalidInputError: ``metric`` is one the run's steps never reported (the message lists those they
+                did).
+        """
+        stored = self.store.steps(operation_id, None if metric else since_step)
+        points = stored.points
+        if metric is not None:
+            names = {name for point in points for name in point.metrics}
+            if points and metric not in names:
+                raise InvalidInputError(
+                    f"the steps of operation {operation_id} never reported {metric!r}; they report "
+                    f"{', '.join(sorted(names)) or 'no metric'}",
+                    details={"operation_id": operation_id, "metric": metric, "reported": sorted(names)},
+                )
+            points = [
+                point.model_copy(update={"metrics": {metric: point.metrics[metric]}})
+                for point in points
+                if metric in point.metrics and (since_step is None or point.step > since_step)
+            ]
+        return StepSeries(
+            operation_id=stored.operation_id,
+            points=points,
+            max_points=self.max_step_points,
+            thinned=stored.stride > 1,
         )
 
     def results(self, operation_id: str) -> OperationResults:

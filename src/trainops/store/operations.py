@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Row, bindparam, case, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Row, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -29,11 +29,12 @@ from trainops.core.operation import (
     WriteAck,
 )
 from trainops.core.progress import Phase, ProgressState
+from trainops.core.steps import StepRecord, thin_steps
 from trainops.errors import ConflictError, NotFoundError
-from trainops.store.tables import STANDARD_COLUMNS, epoch_metrics, operations
+from trainops.store.tables import STANDARD_COLUMNS, epoch_metrics, operations, step_metrics
 from trainops.store.transactions import reading, writing
 
-_METRIC_COLUMNS = (*STANDARD_COLUMNS, "duration", "timestamp", "extra", "non_finite")
+_METRIC_COLUMNS = (*STANDARD_COLUMNS, "step", "duration", "timestamp", "extra", "non_finite")
 _LOCKED_COLUMNS = (
     operations.c.seq,
     operations.c.id,
@@ -47,7 +48,29 @@ _LOCKED_COLUMNS = (
     operations.c.last_epoch,
     operations.c.version,
 )
+_STEP_COLUMNS = (
+    operations.c.seq,
+    operations.c.id,
+    operations.c.status,
+    operations.c.started_at,
+    operations.c.cancel_requested_at,
+    operations.c.cancel_reason,
+    operations.c.step_count,
+    operations.c.last_step,
+    operations.c.step_origin,
+    operations.c.step_stride,
+)
+_STEP_ROW_COLUMNS = ("step", "epoch", "timestamp", "metrics")
 _IN_LIST_CHUNK = 1000  # stay far below SQLite's limit on bound parameters per statement
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSteps:
+    """An operation's per-step series as stored: its points (oldest first) and the spacing of thinned ones."""
+
+    operation_id: str
+    stride: int
+    points: list[StepRecord]
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +142,41 @@ class OperationStore:
         )
         self._record_heartbeat = (
             update(operations).where(operations.c.seq == bindparam("b_seq")).values(last_heartbeat=bindparam("b_now"))
+        )
+        insert_steps = (postgresql_insert if engine.dialect.name == "postgresql" else sqlite_insert)(step_metrics)
+        self._upsert_steps = insert_steps.on_conflict_do_update(
+            index_elements=[step_metrics.c.operation_seq, step_metrics.c.step],
+            set_={name: insert_steps.excluded[name] for name in ("epoch", "timestamp", "metrics")},
+        )
+        self._stored_steps = select(step_metrics.c.step).where(
+            step_metrics.c.operation_seq == bindparam("seq"),
+            step_metrics.c.step.in_(bindparam("steps", expanding=True)),
+        )
+        self._all_steps = (
+            select(step_metrics.c.step)
+            .where(step_metrics.c.operation_seq == bindparam("seq"))
+            .order_by(step_metrics.c.step)
+        )
+        self._drop_steps = delete(step_metrics).where(
+            step_metrics.c.operation_seq == bindparam("seq"),
+            step_metrics.c.step.in_(bindparam("steps", expanding=True)),
+        )
+        self._lock_steps = select(*_STEP_COLUMNS).where(operations.c.id == bindparam("id")).with_for_update()
+        # Steps change the series, not the operation: its version (the epochs' ETag) moves only when the write
+        # starts a pending operation.
+        self._record_steps = (
+            update(operations)
+            .where(operations.c.seq == bindparam("b_seq"))
+            .values(
+                status=bindparam("b_status"),
+                started_at=bindparam("b_started_at"),
+                step_count=bindparam("b_count"),
+                last_step=bindparam("b_last_step"),
+                step_origin=bindparam("b_origin"),
+                step_stride=bindparam("b_stride"),
+                last_heartbeat=bindparam("b_now"),
+                version=operations.c.version + bindparam("b_started"),
+            )
         )
 
     # -- transactions ---------------------------------------------------------------------------------------
@@ -305,6 +363,62 @@ class OperationStore:
             )
         return _ack(row, status, accepted=len(latest))
 
+    def write_steps(
+        self, operation_id: str, points: Sequence[StepRecord], now: datetime, *, max_points: int
+    ) -> WriteAck:
+        """Upsert step points (a re-sent step replaces the stored one), keeping at most ``max_points`` per run.
+
+        The operation's row counts the stored points, so a write that stays under the cap costs its own size;
+        one that passes it reads the run's steps once and thins them (:func:`~trainops.core.steps.thin_steps`)
+        to half the cap, which leaves room for as many writes before the next thinning: O(1) per point amortised.
+        New points that the thinning drops are never written.
+        """
+        latest: dict[int, StepRecord] = {point.step: point for point in points}
+        with self._writing() as connection:
+            row = connection.execute(self._lock_steps, {"id": operation_id}).first()
+            if row is None:
+                raise _not_found(operation_id)
+            if OperationStatus(row.status).is_terminal:
+                raise _finished(operation_id, row.status, "steps")
+            count, last_step, origin, stride = row.step_count, row.last_step, row.step_origin, row.step_stride
+            if latest:
+                steps = sorted(latest)
+                origin = steps[0] if origin is None else origin
+                stored = 0
+                if last_step is not None and steps[0] <= last_step:  # appending needs no look-up
+                    stored = sum(
+                        len(connection.execute(self._stored_steps, {"seq": row.seq, "steps": chunk}).all())
+                        for chunk in _chunks(steps)
+                    )
+                count += len(steps) - stored
+                last_step = steps[-1] if last_step is None else max(last_step, steps[-1])
+                if count > max_points:
+                    existing = connection.execute(self._all_steps, {"seq": row.seq}).scalars().all()
+                    thinning = thin_steps(sorted({*existing, *steps}), max_points, origin=origin, stride=stride)
+                    kept = set(thinning.kept)
+                    for chunk in _chunks([step for step in existing if step not in kept]):
+                        connection.execute(self._drop_steps, {"seq": row.seq, "steps": chunk})
+                    steps = [step for step in steps if step in kept]
+                    count, stride = len(kept), thinning.stride
+                if steps:
+                    connection.execute(self._upsert_steps, [_step_row(row.seq, latest[step], now) for step in steps])
+            started = row.status == OperationStatus.PENDING  # writing to a pending operation starts it
+            connection.execute(
+                self._record_steps,
+                {
+                    "b_seq": row.seq,
+                    "b_status": OperationStatus.RUNNING.value,
+                    "b_started_at": row.started_at or now,
+                    "b_count": count,
+                    "b_last_step": last_step,
+                    "b_origin": origin,
+                    "b_stride": stride,
+                    "b_now": now,
+                    "b_started": int(started),
+                },
+            )
+        return _ack(row, OperationStatus.RUNNING, accepted=len(latest))
+
     def finish(
         self,
         operation_id: str,
@@ -402,6 +516,26 @@ class OperationStore:
             rows = connection.execute(query.order_by(epoch_metrics.c.epoch)).all()
         return _operation(row), row.version, [_epoch(metric_row) for metric_row in rows]
 
+    # -- steps ----------------------------------------------------------------------------------------------
+
+    def steps(self, operation_id: str, since_step: int | None = None) -> StoredSteps:
+        """The operation's step points after ``since_step`` (all by default), oldest first."""
+        with self._reading() as connection:
+            row = connection.execute(
+                select(operations.c.seq, operations.c.id, operations.c.step_stride).where(
+                    operations.c.id == operation_id
+                )
+            ).first()
+            if row is None:
+                raise _not_found(operation_id)
+            query = select(*[step_metrics.c[name] for name in _STEP_ROW_COLUMNS]).where(
+                step_metrics.c.operation_seq == row.seq
+            )
+            if since_step is not None:
+                query = query.where(step_metrics.c.step > since_step)
+            rows = connection.execute(query.order_by(step_metrics.c.step)).all()
+        return StoredSteps(row.id, row.step_stride, [_step(step_row) for step_row in rows])
+
     # -- helpers --------------------------------------------------------------------------------------------
 
     @staticmethod
@@ -471,6 +605,7 @@ def _metric_row(seq: int, record: EpochRecord, now: datetime, revision: int) -> 
     values: dict[str, Any] = {
         "operation_seq": seq,
         "epoch": record.epoch,
+        "step": record.step,
         "duration": record.duration,
         "revision": revision,
     }
@@ -494,8 +629,30 @@ def _epoch(row: Row[Any]) -> EpochRecord:
     metrics = {name: parse_metric(value) for name, value in row.extra.items()} if row.extra else {}
     return EpochRecord.model_construct(
         epoch=row.epoch,
+        step=row.step,
         duration=row.duration,
         timestamp=datetime.fromtimestamp(row.timestamp, UTC),
         metrics=metrics,
         **fields,
+    )
+
+
+def _chunks(values: list[int]) -> list[list[int]]:
+    return [values[i : i + _IN_LIST_CHUNK] for i in range(0, len(values), _IN_LIST_CHUNK)]
+
+
+def _step_row(seq: int, point: StepRecord, now: datetime) -> dict[str, Any]:
+    return {
+        "operation_seq": seq,
+        "step": point.step,
+        "epoch": point.epoch,
+        "timestamp": (point.timestamp or now).timestamp(),
+        "metrics": {name: format_metric(value) for name, value in point.metrics.items()} or None,
+    }
+
+
+def _step(row: Row[Any]) -> StepRecord:
+    metrics = {name: parse_metric(value) for name, value in row.metrics.items()} if row.metrics else {}
+    return StepRecord.model_construct(
+        step=row.step, epoch=row.epoch, metrics=metrics, timestamp=datetime.fromtimestamp(row.timestamp, UTC)
     )

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     DateTime,
     Dialect,
@@ -78,6 +79,12 @@ operations = Table(
     Column("last_epoch", Integer),
     # Bumped by every change to the operation or its epochs: the cheap half of an ETag.
     Column("version", Integer, nullable=False, server_default="0"),
+    # The per-step series' bookkeeping, so a write knows when to thin without counting rows (core/steps.py):
+    # points stored, the highest step, the first step ever stored (the grid's origin), the grid's spacing.
+    Column("step_count", Integer, nullable=False, server_default="0"),
+    Column("last_step", BigInteger),
+    Column("step_origin", BigInteger),
+    Column("step_stride", BigInteger, nullable=False, server_default="1"),
     Index("ix_operations_status_created", "status", "created_at"),
     Index("ix_operations_type_created", "operation_type", "created_at"),
     Index("ix_operations_created_at", "created_at"),
@@ -88,6 +95,7 @@ epoch_metrics = Table(
     metadata,
     Column("operation_seq", Integer, ForeignKey("operations.seq", ondelete="CASCADE"), primary_key=True),
     Column("epoch", Integer, primary_key=True),
+    Column("step", BigInteger),  # the framework's global step at the epoch's end, when reported
     Column("train_loss", Float),
     Column("val_loss", Float),
     Column("train_accuracy", Float),
@@ -104,6 +112,19 @@ epoch_metrics = Table(
     Column("non_finite", JsonDocument),
     sqlite_with_rowid=False,
 )
+
+step_metrics = Table(
+    "step_metrics",
+    metadata,
+    Column("operation_seq", Integer, ForeignKey("operations.seq", ondelete="CASCADE"), primary_key=True),
+    Column("step", BigInteger, primary_key=True),
+    Column("epoch", Integer),
+    Column("timestamp", Float, nullable=False),  # seconds since the epoch, UTC, as in epoch_metrics
+    # Every metric of the step, as JSON whose non-finite numbers are spelled "NaN" / "Infinity" / "-Infinity".
+    Column("metrics", JsonDocument),
+    sqlite_with_rowid=False,
+)
+"""The per-step (batch) series, at most ``TRAINOPS_MAX_STEP_POINTS`` rows per operation (see core/steps.py)."""
 
 STANDARD_COLUMNS: tuple[str, ...] = (
     "train_loss",

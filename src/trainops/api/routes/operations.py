@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from pydantic import ConfigDict
@@ -17,6 +17,7 @@ from trainops.core.operation import Operation, OperationPage, OperationStatus, W
 from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
 from trainops.core.replay import Replay
+from trainops.core.steps import StepRecord, StepSeries
 from trainops.errors import InvalidInputError
 from trainops.schemas.operations import (
     MAX_LIST_OFFSET,
@@ -28,6 +29,7 @@ from trainops.schemas.operations import (
     OperationResults,
     StartRequest,
 )
+from trainops.schemas.steps import StepBatch
 from trainops.service.operations import policy_key
 
 router = APIRouter(prefix="/operations", tags=["operations"])
@@ -54,6 +56,32 @@ _EPOCH_BODY_SCHEMA = {
         },
     }
 }
+
+
+_STEP_BODY_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {"$ref": "#/components/schemas/StepRecord"},
+                        {"$ref": "#/components/schemas/StepBatch"},
+                    ]
+                },
+                "examples": {
+                    "one step": {"value": {"step": 1200, "epoch": 3, "loss": 0.41, "lr": 0.001}},
+                    "a batch": {"value": {"steps": [{"step": 10, "loss": 0.9}, {"step": 20, "loss": 0.8}]}},
+                },
+            }
+        },
+    }
+}
+
+SinceStep = Annotated[int | None, Query(ge=-1, description="only steps after this one")]
+StepMetric = Annotated[
+    str | None, Query(max_length=128, description="only the points that report this metric, with it alone")
+]
 
 
 class PolicyQuery(MonitorPolicy):
@@ -192,6 +220,30 @@ async def add_metrics(operation_id: OperationId, payload: JsonBody, service: Ser
     return envelope(ack, cancel=ack)
 
 
+@router.post("/{operation_id}/steps", response_model=WriteEnvelope[WriteAck], openapi_extra=_STEP_BODY_SCHEMA)
+async def add_steps(operation_id: OperationId, payload: JsonBody, service: ServiceDep) -> Response:
+    """One point of the per-step (batch) series, or ``{"steps": [...]}``. Re-sending a step replaces it; NaN and
+    infinities are kept. A run keeps at most ``TRAINOPS_MAX_STEP_POINTS`` points (older ones evenly thinned),
+    and ``accepted`` counts the points received, kept or thinned."""
+    if isinstance(payload, dict) and "steps" in payload:
+        points = StepBatch.model_validate(payload).steps
+    elif isinstance(payload, dict):
+        points = [StepRecord.model_validate(payload)]
+    else:
+        raise InvalidInputError('send one step point {"step": 0, ...} or {"steps": [...]}')
+    ack = await call_blocking(partial(service.add_steps, operation_id, points))
+    return envelope(ack, cancel=ack)
+
+
+@router.get("/{operation_id}/steps", response_model=Envelope[StepSeries])
+async def get_steps(
+    operation_id: OperationId, service: ServiceDep, since_step: SinceStep = None, metric: StepMetric = None
+) -> Response:
+    """The per-step (batch) series, oldest first: at most ``max_points`` points, the older ones evenly thinned
+    once a run outgrew it (``thinned``), the latest step always kept. Poll with ``since_step`` for new points."""
+    return envelope(await call_blocking(partial(service.steps, operation_id, since_step=since_step, metric=metric)))
+
+
 @router.post("/{operation_id}/complete", response_model=WriteEnvelope[Operation])
 async def complete_operation(operation_id: OperationId, body: CompleteRequest, service: ServiceDep) -> Response:
     """End the operation as completed, failed (with ``error``) or cancelled, with its result summary."""
@@ -211,12 +263,29 @@ async def get_metrics(
     service: ServiceDep,
     policy: PolicyDep,
     since_epoch: Annotated[int | None, Query(ge=-1, description="only epochs after this one")] = None,
+    series: Annotated[
+        Literal["epochs", "steps"],
+        Query(description="epochs: the history and its diagnosis; steps: the per-step series"),
+    ] = "epochs",
+    since_step: SinceStep = None,
+    metric: StepMetric = None,
 ) -> Response:
     """The per-epoch history (oldest first) and the diagnosis over all of it: best epoch, epochs since
     improvement, overfitting, plateau, divergence, trend, signals with evidence and a recommendation.
 
     Poll with ``since_epoch`` for new epochs only, and ``If-None-Match`` with the last ETag: an unchanged
-    history answers 304 with no body."""
+    history answers 304 with no body. ``series=steps`` answers the per-step series instead, as
+    ``GET /operations/{id}/steps`` does (with ``since_step`` and ``metric``)."""
+    if series == "steps":
+        _only_for_steps(policy, since_epoch)
+        steps = partial(service.steps, operation_id, since_step=since_step, metric=metric)
+        return envelope(await call_blocking(steps), headers={"Cache-Control": "no-cache"})
+    if since_step is not None or metric is not None:
+        raise InvalidInputError(
+            "since_step and metric select points of the per-step series: add series=steps, "
+            "or use since_epoch for the epochs",
+            details={"series": series},
+        )
     # The polling hot path runs on the event loop: one indexed single-row read for the version, then memory.
     # Only a history that changed since it was cached is loaded and analysed in the thread pool.
     query_key = f"{since_epoch}|{policy_key(policy)}"
@@ -246,6 +315,17 @@ async def diagnose(
     )
     # one analysis per epoch: CPU work that must not hold the event loop, even on SQLite
     return envelope(await call_blocking(replayed))
+
+
+def _only_for_steps(policy: MonitorPolicy, since_epoch: int | None) -> None:
+    """Refuse the epochs' parameters in a request for the per-step series, rather than ignore them."""
+    given = sorted(policy.model_fields_set) + (["since_epoch"] if since_epoch is not None else [])
+    if given:
+        raise InvalidInputError(
+            f"{', '.join(given)} apply to series=epochs (the history and its diagnosis), not to series=steps; "
+            "drop them, or use since_step and metric with the steps",
+            details={"series": "steps", "parameters": given},
+        )
 
 
 def _etag(operation_id: str, version: int, query_key: str) -> str:
