@@ -161,3 +161,28 @@ def test_a_cancel_is_announced_in_the_answer_to_a_step_write(api: httpx.Client) 
     answer = api.post(f"/operations/{operation_id}/steps", json={"step": 1}).json()
     assert answer["cancel_requested"] is True and answer["cancel_reason"] == "diverging"
     assert answer["data"]["cancel_requested"] is True
+
+
+def test_the_openapi_document_describes_the_steps_and_every_reference_resolves(api: httpx.Client) -> None:
+    schema = api.get("/openapi.json").json()
+    components = schema["components"]["schemas"]
+    paths = schema["paths"]
+
+    assert {"get", "post"} <= paths["/api/v1/operations/{operation_id}/steps"].keys()
+    series = [
+        p for p in paths["/api/v1/operations/{operation_id}/metrics"]["get"]["parameters"] if p["name"] == "series"
+    ]
+    assert series and series[0]["schema"]["enum"] == ["epochs", "steps"]
+    references: set[str] = set()
+
+    def collect(node: object) -> None:
+        if isinstance(node, dict):
+            references.update(value.rsplit("/", 1)[-1] for key, value in node.items() if key == "$ref")
+            for value in node.values():
+                collect(value)
+        elif isinstance(node, list):
+            for value in node:
+                collect(value)
+
+    collect(schema)
+    assert references - components.keys() == set()

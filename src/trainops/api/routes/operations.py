@@ -20,6 +20,7 @@ from trainops.core.replay import Replay
 from trainops.core.steps import StepRecord, StepSeries
 from trainops.errors import InvalidInputError
 from trainops.schemas.operations import (
+    MAX_EPOCHS_PER_WRITE,
     MAX_LIST_OFFSET,
     CancelRequestBody,
     CompleteRequest,
@@ -29,12 +30,20 @@ from trainops.schemas.operations import (
     OperationResults,
     StartRequest,
 )
-from trainops.schemas.steps import StepBatch
+from trainops.schemas.steps import MAX_STEPS_PER_WRITE, StepBatch
 from trainops.service.operations import policy_key
 
 router = APIRouter(prefix="/operations", tags=["operations"])
 
 OperationId = Annotated[str, Path(description="operation id, e.g. op_training_20250610_123456_ab12cd34", max_length=64)]
+
+
+def _batch_schema(title: str, field: str, item: str, most: int) -> dict[str, object]:
+    """The JSON schema of ``{field: [item, ...]}``, written out: the batch models appear in no route's signature
+    (the body is parsed by hand, to accept one record or a batch), so OpenAPI has no component to point to."""
+    items = {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}, "maxItems": most}
+    return {"title": title, "type": "object", "properties": {field: items}, "required": [field]}
+
 
 _EPOCH_BODY_SCHEMA = {
     "requestBody": {
@@ -44,7 +53,7 @@ _EPOCH_BODY_SCHEMA = {
                 "schema": {
                     "oneOf": [
                         {"$ref": "#/components/schemas/EpochRecord"},
-                        {"$ref": "#/components/schemas/EpochBatch"},
+                        _batch_schema("EpochBatch", "epochs", "EpochRecord", MAX_EPOCHS_PER_WRITE),
                     ]
                 },
                 "examples": {
@@ -66,7 +75,7 @@ _STEP_BODY_SCHEMA = {
                 "schema": {
                     "oneOf": [
                         {"$ref": "#/components/schemas/StepRecord"},
-                        {"$ref": "#/components/schemas/StepBatch"},
+                        _batch_schema("StepBatch", "steps", "StepRecord", MAX_STEPS_PER_WRITE),
                     ]
                 },
                 "examples": {
