@@ -12,7 +12,7 @@ import hashlib
 import os
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -157,6 +157,23 @@ class TrainOps(ABC):
         Raises:
             ConflictError: it already ended.
             InvalidInputError: an empty reason.
+        """
+
+    @abstractmethod
+    def update_metadata(self, operation_id: str, fields: Mapping[str, Any]) -> Operation:
+        """Add or change fields of the operation's metadata, in any status (metadata describes the run: where it
+        is mirrored, notes, its task). Each field replaces the stored value of its name, at the top level (a
+        mapping such as ``parameters`` is replaced whole); a field given as ``None`` is removed. Fields trainops
+        does not know are kept as they are and served under ``metadata``.
+
+        Raises:
+            InvalidInputError: no fields, ``executor`` or ``worker`` (trainops records who runs the operation
+                itself), or a value the metadata refuses (an unknown ``task``); nothing is changed.
+            NotFoundError: no such operation.
+
+        Example:
+            >>> ops.update_metadata(operation_id, {"mlflow_run_id": "6f1c2d"}).metadata.mlflow_run_id  # doctest: +SKIP
+            '6f1c2d'
         """
 
     @abstractmethod

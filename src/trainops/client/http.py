@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 from urllib.parse import quote
@@ -64,6 +64,7 @@ from trainops.schemas.operations import (
     EpochBatch,
     OperationResults,
     StartRequest,
+    UpdateOperationRequest,
 )
 from trainops.schemas.steps import StepBatch
 from trainops.schemas.strategies import StrategySummary, StrategyValidation, ValidateRequest
@@ -331,6 +332,10 @@ class HttpTrainOps(TrainOps):
     def cancel_operation(self, operation_id: str, reason: str, *, requested_by: str = "user") -> Operation:
         body = _request(CancelRequestBody, reason=reason, requested_by=requested_by)
         return Operation.model_validate(self._call("DELETE", f"/operations/{operation_id}", body=body))
+
+    def update_metadata(self, operation_id: str, fields: Mapping[str, Any]) -> Operation:
+        body = _request(UpdateOperationRequest, metadata=_free_form(dict(fields), "metadata"))
+        return Operation.model_validate(self._call("PATCH", f"/operations/{operation_id}", body=body))
 
     def get_metrics(
         self,

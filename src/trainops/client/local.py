@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -125,6 +125,9 @@ class LocalTrainOps(TrainOps):
 
     def cancel_operation(self, operation_id: str, reason: str, *, requested_by: str = "user") -> Operation:
         return self.service.cancel(operation_id, reason, requested_by=requested_by)
+
+    def update_metadata(self, operation_id: str, fields: Mapping[str, Any]) -> Operation:
+        return self.service.update_metadata(operation_id, fields)
 
     def get_metrics(
         self,

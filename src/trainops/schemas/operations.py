@@ -52,6 +52,28 @@ class CancelRequestBody(BaseModel):
     requested_by: str = Field("user", min_length=1, max_length=64, description="who asks: user, agent, ...")
 
 
+MAX_METADATA_FIELDS = 256
+PROTECTED_METADATA = frozenset({"executor", "worker"})
+"""Metadata fields only trainops writes: who runs the operation (orphan recovery fails a run of an executor whose
+worker is gone, so changing them would let any caller have a live run failed or a dead one kept)."""
+
+
+class UpdateOperationRequest(BaseModel):
+    """Add or change metadata fields of an operation (``PATCH /operations/{id}``).
+
+    Each field replaces the stored value of that name (a mapping such as ``parameters`` is replaced whole); a field
+    sent as ``null`` is removed. ``executor`` and ``worker`` cannot be changed.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    metadata: dict[str, Any] = Field(
+        min_length=1,
+        max_length=MAX_METADATA_FIELDS,
+        description="the fields to set, e.g. {'mlflow_run_id': '6f1c...', 'task': 'object_detection'}",
+    )
+
+
 class CompleteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+
+from pydantic import ValidationError
 
 from trainops.core.analysis import analyze
 from trainops.core.diagnosis import Diagnosis, OperationMetrics, TrainingMetrics
@@ -21,6 +23,7 @@ from trainops.core.metric_definitions import (
 from trainops.core.operation import (
     ACTIVE_STATUSES,
     OPERATION_TYPE_PATTERN,
+    STORED,
     Operation,
     OperationMetadata,
     OperationPage,
@@ -39,8 +42,10 @@ from trainops.schemas.operations import (
     MAX_EPOCHS_PER_WRITE,
     MAX_LIST_LIMIT,
     MAX_LIST_OFFSET,
+    MAX_METADATA_FIELDS,
     MAX_PLANNED_EPOCHS,
     MAX_REASON_LENGTH,
+    PROTECTED_METADATA,
     OperationResults,
 )
 from trainops.schemas.steps import MAX_STEPS_PER_WRITE
@@ -254,6 +259,44 @@ class OperationsService:
         except ValueError as problem:
             raise InvalidInputError(str(problem)) from None
         return self.store.request_cancel(operation_id, reason, requested_by, self._clock())
+
+    def update_metadata(self, operation_id: str, fields: Mapping[str, Any]) -> Operation:
+        """Add or change metadata fields (merged at the top level: each replaces the stored value of its name; a
+        field given as ``None`` is removed). Works in any status: metadata describes the run.
+
+        Raises:
+            InvalidInputError: no fields, ``executor`` or ``worker`` (trainops' own record of who runs it), or a
+                value the metadata refuses (an unknown ``task``, text that cannot be stored); nothing is written.
+            NotFoundError: no such operation.
+        """
+        if not fields:
+            raise InvalidInputError('send at least one metadata field, e.g. {"mlflow_run_id": "6f1c..."}')
+        if len(fields) > MAX_METADATA_FIELDS:
+            raise InvalidInputError(f"{len(fields)} metadata fields in one update; send at most {MAX_METADATA_FIELDS}")
+        protected = sorted(PROTECTED_METADATA.intersection(fields))
+        if protected:
+            raise InvalidInputError(
+                f"metadata {' and '.join(protected)} cannot be changed: trainops records who runs the operation "
+                "itself; leave them out",
+                details={"fields": protected},
+            )
+        try:
+            changes = storable(dict(fields), "metadata")
+        except ValueError as problem:
+            raise InvalidInputError(str(problem)) from None
+
+        def merge(stored: dict[str, Any]) -> dict[str, Any]:
+            # read as every read does (an old row's unknown task is kept aside), then checked with the changes
+            current = OperationMetadata.model_validate(stored, context=STORED).model_dump(mode="json")
+            merged = {name: value for name, value in {**current, **changes}.items() if value is not None}
+            try:
+                checked = OperationMetadata.model_validate(merged)
+            except ValidationError as error:
+                problems = [f"metadata.{'.'.join(map(str, item['loc']))}: {item['msg']}" for item in error.errors()]
+                raise InvalidInputError("; ".join(problems).replace("Value error, ", "")) from None
+            return checked.model_dump(mode="json")
+
+        return self.store.update_metadata(operation_id, merge, self._clock())
 
     def recover_orphans(self, executor: str = "local") -> list[str]:
         """Fail the active operations of ``executor`` whose worker process on this host is gone: nobody will

@@ -445,6 +445,17 @@ class OperationStore:
             self._touch(connection, row, now, **values)
         return self.get(operation_id)
 
+    def update_metadata(
+        self, operation_id: str, merge: Callable[[dict[str, Any]], dict[str, Any]], now: datetime
+    ) -> Operation:
+        """Replace the operation's metadata with ``merge(stored metadata)``, read and written under the row's lock:
+        two updates at once never lose each other's keys. Any status is accepted (metadata describes the run; it
+        may be annotated after it ended). ``merge`` may raise to refuse; nothing is written then."""
+        with self._writing() as connection:
+            row = self._lock(connection, operation_id)
+            self._touch(connection, row, now, metadata=merge(dict(row.metadata or {})))
+        return self.get(operation_id)
+
     def request_cancel(self, operation_id: str, reason: str, requested_by: str, now: datetime) -> Operation:
         """Record a stop request. A pending operation has nobody to tell, so it is cancelled at once; a
         running one keeps running until its trainer sees the request and ends it."""

@@ -29,6 +29,7 @@ from trainops.schemas.operations import (
     EpochBatch,
     OperationResults,
     StartRequest,
+    UpdateOperationRequest,
 )
 from trainops.schemas.steps import MAX_STEPS_PER_WRITE, StepBatch
 from trainops.service.operations import policy_key
@@ -159,6 +160,15 @@ async def get_operation(
     metrics = await call_blocking(partial(service.metrics, operation_id))
     payload["metrics"] = metrics.metrics.model_dump(mode="json")
     return envelope(payload)
+
+
+@router.patch("/{operation_id}", response_model=WriteEnvelope[Operation])
+async def update_operation(operation_id: OperationId, body: UpdateOperationRequest, service: ServiceDep) -> Response:
+    """Add or change metadata fields: ``{"metadata": {"mlflow_run_id": "6f1c...", "notes": "lr sweep"}}``. Each
+    field replaces the stored value of its name (a mapping such as ``parameters`` is replaced whole); ``null``
+    removes a field. ``executor`` and ``worker`` are trainops' own and refused (422). Any status is accepted."""
+    operation = await call_blocking(partial(service.update_metadata, operation_id, body.metadata))
+    return envelope(operation, cancel=_ack_of(operation))
 
 
 @router.delete("/{operation_id}", response_model=WriteEnvelope[Operation])
