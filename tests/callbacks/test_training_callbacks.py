@@ -259,3 +259,20 @@ def test_system_metrics_without_psutil_say_which_extra_and_training_goes_on(
         "trainops: no system metrics: system metrics need psutil, which is not installed here; install it with: "
         "pip install 'trainops[system]'"
     ]
+
+
+def test_batches_form_the_step_series_and_epochs_carry_the_global_step(ops: TrainOps) -> None:
+    with TrainingCallbacks(ops, total_epochs=2) as tracker:
+        for epoch in range(2):
+            tracker.on_epoch_begin(epoch)
+            for batch in range(5):
+                tracker.on_batch_end(batch, {"loss": 1.0 / (epoch * 5 + batch + 1), "lr": 1e-3})
+            tracker.on_epoch_end(epoch, {"val_loss": 0.5, "step": (epoch + 1) * 5})
+    assert tracker.operation_id is not None
+    series = ops.get_steps(tracker.operation_id)
+    assert [point.step for point in series.points] == list(range(1, 11))
+    assert [point.epoch for point in series.points] == [0] * 5 + [1] * 5
+    assert series.points[-1].metrics == {"train_loss": 0.1, "learning_rate": 1e-3}
+    epochs = ops.get_metrics(tracker.operation_id).metrics.epochs
+    assert [(record.epoch, record.step) for record in epochs] == [(0, 5), (1, 10)]
+    assert epochs[0].metrics == {}  # the framework's "step" became the record's step, not a custom metric

@@ -38,6 +38,10 @@ logger = logging.getLogger("trainops.callbacks")
 StopRequest = CancelRequest
 """Who asked a run to stop, why, and when (``reason``, ``requested_by``, ``requested_at``)."""
 
+REPORT_INTERVAL = 0.5
+"""Seconds between background sends when the transport has none of its own (in-process): the training thread
+only queues epochs and steps, so a hook costs microseconds whatever the database is doing."""
+
 DIAGNOSIS = "diagnosis"
 """``requested_by`` of a stop that the diagnosis asked for (``stop_on_recommendation``)."""
 
@@ -82,8 +86,8 @@ class TrainingCallbacks:
             ``memory_rss_mb``, ...), and each GPU's utilisation and memory when NVML sees one. Needs
             ``trainops[system]`` (psutil); without it a warning says so and training goes on.
         sinks: More sinks to mirror to.
-        flush_interval: Seconds between background sends of epochs (``"default"``: the transport's; ``None``:
-            each epoch is stored before :meth:`on_epoch_end` returns).
+        flush_interval: Seconds between background sends of epochs and steps (``"default"``: the transport's, or
+            :data:`REPORT_INTERVAL` in-process; ``None``: each is stored before its hook returns).
         flush_timeout: Seconds the end of training waits for queued epochs before giving up on them.
 
     Attributes:
@@ -203,14 +207,17 @@ class TrainingCallbacks:
     def on_batch_end(self, batch: int, metrics: Mapping[str, Any] | None = None) -> None:
         """A batch ended (``batch``: its index in the epoch); ``metrics`` such as the batch loss are optional.
 
-        Cheap enough for every batch: progress is throttled by the run.
+        Cheap enough for every batch: progress is throttled, and the metrics join the run's per-step series
+        (under canonical names, at the global step) from a background thread, downsampled by the server.
         """
         self._step += 1
         if self.run is None:
             return
-        values = self._numbers(metrics or {}, "batch")
+        values = normalize_metrics(self._numbers(metrics or {}, "batch"))[0] if metrics else {}
         try:
             self.run.batch(self._epoch or 0, batch + 1, None, values or None)
+            if values:
+                self.run.step(self._step, values, epoch=self._epoch)
         except Exception as error:
             self._warn_once("batch", f"a batch could not be reported ({type(error).__name__}: {error})")
 
@@ -317,7 +324,11 @@ class TrainingCallbacks:
             else:
                 operation = self.ops.get_operation(self.operation_id)
             self.operation_id = operation.operation_id
-            interval = self.ops.default_flush_interval if self.flush_interval == "default" else self.flush_interval
+            interval = (
+                self.ops.default_flush_interval or REPORT_INTERVAL
+                if self.flush_interval == "default"
+                else self.flush_interval
+            )
             run = Run(self.ops, operation, flush_interval=interval, flush_timeout=self.flush_timeout)
             run.__enter__()
             self.run = run
@@ -392,7 +403,8 @@ class TrainingCallbacks:
 
     def _record(self, epoch: int, values: Mapping[str, Any]) -> EpochRecord | None:
         fields = {name: value for name, value in values.items() if name in FIELD_METRICS}
-        custom = {name: value for name, value in values.items() if name not in FIELD_METRICS}
+        # "step" is the record's own field (the global step); normalize_metrics already set it aside
+        custom = {name: value for name, value in values.items() if name not in FIELD_METRICS and name != "step"}
         if len(custom) > EpochRecord.MAX_CUSTOM_METRICS:
             self._warn_once(
                 "too_many",
@@ -401,9 +413,9 @@ class TrainingCallbacks:
             custom = dict(list(custom.items())[: EpochRecord.MAX_CUSTOM_METRICS])
         if "duration" in fields and not (isinstance(fields["duration"], float | int) and fields["duration"] >= 0):
             fields.pop("duration")
-        step_field = {"step": self._step} if "step" in EpochRecord.model_fields and self._step else {}
+        step = {"step": self._step} if self._step else {}
         try:
-            return EpochRecord.model_validate({"epoch": epoch, **fields, **step_field, "metrics": custom})
+            return EpochRecord.model_validate({"epoch": epoch, **fields, **step, "metrics": custom})
         except Exception as error:
             self._warn_once("record", f"epoch {epoch} was not reported: {error}")
             return None

@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from typing import TypeVar
+
+V = TypeVar("V")
 
 INDEX_NAMES = frozenset({"epoch", "step", "global_step", "_step", "_runtime", "_timestamp", "total_flos"})
 """Names frameworks log beside the metrics that are positions or bookkeeping, not metrics."""
@@ -130,7 +133,7 @@ def canonical_names(names: Iterable[str]) -> dict[str, str]:
     return aliases
 
 
-def normalize_metrics(metrics: Mapping[str, object]) -> tuple[dict[str, object], dict[str, str]]:
+def normalize_metrics(metrics: Mapping[str, V]) -> tuple[dict[str, V], dict[str, str]]:
     """A framework's metrics under canonical names, and the aliases (``{canonical: original}``) used.
 
     Index names are dropped. A metric whose canonical name is already taken (a framework that logs both
@@ -142,7 +145,7 @@ def normalize_metrics(metrics: Mapping[str, object]) -> tuple[dict[str, object],
     >>> aliases
     {'val_loss': 'eval_loss', 'val_f1': 'eval_f1', 'train_loss': 'loss'}
     """
-    values: dict[str, object] = {}
+    values: dict[str, V] = {}
     aliases: dict[str, str] = {}
     # names already canonical go first, so an alias never displaces a metric reported under its own name
     ordered = sorted(metrics.items(), key=lambda item: canonical_name(item[0]) != item[0])
