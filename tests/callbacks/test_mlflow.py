@@ -323,6 +323,18 @@ def test_the_experiment_and_run_names_can_be_chosen_and_the_experiment_is_reused
     assert client.get_experiment(runs[0].info.experiment_id).name == "resnet-sweep"
 
 
+def test_without_log_every_epoch_only_the_parameters_and_final_metrics_are_sent(
+    ops: TrainOps, mlflow_file_store: str
+) -> None:
+    tracker = fit(ops, MlflowSink(mlflow_file_store, log_every_epoch=False))
+    assert tracker.operation_id is not None
+    run_id = ops.get_operation(tracker.operation_id).metadata.model_dump()["mlflow_run_id"]
+    run = MlflowClient(mlflow_file_store).get_run(run_id)
+    assert run.data.params == PARAMS and run.info.status == "FINISHED"
+    assert run.data.metrics == {"final_val_accuracy": 0.91}
+    assert len(ops.get_metrics(tracker.operation_id).metrics.epochs) == EPOCHS  # trainops still has every epoch
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [
