@@ -1,0 +1,202 @@
+"""Hugging Face Transformers: a real Trainer on a tiny BERT built from its config (nothing downloaded) lands every
+epoch in trainops, and a stop asked through trainops ends the training."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from transformers import (
+    BertConfig,
+    BertForSequenceClassification,
+    EvalPrediction,
+    Trainer,
+    TrainerCallback,
+    TrainerControl,
+    TrainerState,
+    TrainingArguments,
+)
+
+from tests.integrations.recording import RecordingSink
+from trainops.client import TrainOps
+from trainops.core.operation import OperationStatus
+from trainops.integrations.transformers import TrainOpsCallback
+
+
+class Tokens(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
+    """Random sequences of 8 token ids; the label says whether the first token is in the upper half."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        generator = torch.Generator().manual_seed(seed)
+        self.ids = torch.randint(1, 100, (size, 8), generator=generator)
+        self.labels = (self.ids[:, 0] >= 50).long()
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {"input_ids": self.ids[index], "labels": self.labels[index]}
+
+
+def accuracy(prediction: EvalPrediction) -> dict[str, float]:
+    return {"accuracy": float((np.argmax(prediction.predictions, axis=-1) == prediction.label_ids).mean())}
+
+
+def train(
+    callbacks: list[TrainerCallback],
+    tmp_path: Path,
+    *,
+    epochs: int = 3,
+    train_size: int = 64,
+    eval_dataset: Tokens | dict[str, Tokens] | None = None,
+    **arguments: Any,
+) -> Trainer:
+    """Train a one-layer BERT of hidden size 16 on the CPU: ``train_size / 16`` steps an epoch."""
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=100, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32
+    )
+    settings: dict[str, Any] = {"eval_strategy": "epoch", "logging_steps": 2} | arguments
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "trainer"),
+        num_train_epochs=epochs,
+        per_device_train_batch_size=16,
+        learning_rate=1e-3,
+        report_to=[],
+        use_cpu=True,
+        save_strategy="no",
+        disable_tqdm=True,
+        **settings,
+    )
+    trainer = Trainer(
+        model=BertForSequenceClassification(config),
+        args=args,
+        train_dataset=Tokens(train_size, seed=0),
+        eval_dataset=eval_dataset if eval_dataset is not None else Tokens(32, seed=1),
+        compute_metrics=accuracy,
+        callbacks=callbacks,
+    )
+    trainer.train()
+    return trainer
+
+
+class Agent(TrainerCallback):
+    """An agent that decides at an evaluation that the run should stop (before trainops' callback sees it: the
+    Trainer calls callbacks in the order given). The evaluation then takes a second: a run's reporter sends epochs
+    from a background thread and asks trainops whether to stop at least once a second, so it knows by then."""
+
+    def __init__(self, ops: TrainOps, callback: TrainOpsCallback, *, at_step: int) -> None:
+        self.ops, self.callback, self.at_step = ops, callback, at_step
+
+    def on_evaluate(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
+        if state.global_step == self.at_step:
+            assert self.callback.operation_id is not None
+            self.ops.cancel_operation(self.callback.operation_id, "eval_loss has plateaued", requested_by="agent")
+            time.sleep(1.2)
+
+
+def test_a_training_lands_every_epoch_under_canonical_names(local_ops: TrainOps, tmp_path: Path) -> None:
+    sink = RecordingSink()
+    callback = TrainOpsCallback(local_ops, task="text_classification", sinks=[sink])
+    trainer = train([callback], tmp_path)
+
+    assert sink.epochs == [0, 1, 2]  # one record an epoch, sent once the epoch's evaluation is known
+    assert callback.operation_id is not None
+    operation = local_ops.get_operation(callback.operation_id)
+    metrics = local_ops.get_metrics(callback.operation_id).metrics
+    assert operation.status is OperationStatus.COMPLETED
+    assert [(record.epoch, record.step) for record in metrics.epochs] == [(0, 4), (1, 8), (2, 12)]
+    evaluations = [entry["eval_loss"] for entry in trainer.state.log_history if "eval_loss" in entry]
+    assert [record.val_loss for record in metrics.epochs] == pytest.approx(evaluations)
+    for record in metrics.epochs:
+        assert record.train_loss is not None and record.val_accuracy is not None
+        assert record.learning_rate is not None
+        assert set(record.metrics) == {"grad_norm"}  # the evaluation's timing (eval_runtime, ...) is left out
+    assert operation.result is not None
+    aliases = operation.result["metric_aliases"]
+    assert {"train_loss": "loss", "val_loss": "eval_loss", "val_accuracy": "eval_accuracy"}.items() <= aliases.items()
+    assert {"train_runtime", "train_loss"} <= set(operation.result["final_metrics"])
+    parameters = operation.metadata.parameters
+    assert (parameters["learning_rate"], parameters["num_train_epochs"], parameters["eval_strategy"]) == (
+        1e-3,
+        3,
+        "epoch",
+    )
+    assert parameters["model"]["hidden_size"] == 16 and parameters["model"]["model_type"] == "bert"
+    assert "output_dir" not in parameters and "hub_token" not in parameters
+    assert operation.total_epochs == 3
+    # the training logs (every logging_steps=2) are the per-step series, at the Trainer's global steps
+    points = local_ops.get_steps(callback.operation_id).points
+    assert [point.step for point in points] == [2, 4, 6, 8, 10, 12]
+    assert all({"train_loss", "learning_rate", "grad_norm"} <= set(point.metrics) for point in points)
+    assert metrics.best_epoch is not None and callback.best_epoch == metrics.best_epoch
+
+
+@pytest.mark.parametrize(
+    ("transport", "database_url"),
+    [("local", "sqlite"), pytest.param("local", "postgresql", marks=pytest.mark.postgres), ("http", "sqlite")],
+    indirect=["database_url"],
+)
+def test_a_stop_asked_through_trainops_ends_the_training_after_the_epoch(
+    transport: str, database_url: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    ops: TrainOps = request.getfixturevalue(f"{transport}_ops")
+    callback = TrainOpsCallback(ops)
+    trainer = train([Agent(ops, callback, at_step=8), callback], tmp_path, epochs=20)  # epoch 1 ends at step 8
+
+    assert trainer.state.global_step == 8 and trainer.state.epoch == 2.0  # 2 of 20 epochs ran
+    assert callback.operation_id is not None
+    operation = ops.get_operation(callback.operation_id)
+    assert operation.status is OperationStatus.CANCELLED
+    assert operation.cancel_request is not None and operation.cancel_request.requested_by == "agent"
+    metrics = ops.get_metrics(callback.operation_id).metrics
+    assert [record.epoch for record in metrics.epochs] == [0, 1]
+    assert metrics.total_epochs_planned == 20
+    assert metrics.best_epoch is not None and callback.best_epoch == metrics.best_epoch
+
+
+def test_a_stop_at_an_evaluation_inside_an_epoch_ends_the_training_there(local_ops: TrainOps, tmp_path: Path) -> None:
+    callback = TrainOpsCallback(local_ops)
+    # one long epoch of 16 steps, evaluated every 4
+    agent = Agent(local_ops, callback, at_step=4)
+    trainer = train([agent, callback], tmp_path, epochs=1, train_size=256, eval_strategy="steps", eval_steps=4)
+
+    assert trainer.state.global_step == 4
+    assert callback.operation_id is not None
+    assert local_ops.get_operation(callback.operation_id).status is OperationStatus.CANCELLED
+    (record,) = local_ops.get_metrics(callback.operation_id).metrics.epochs
+    assert (record.epoch, record.step, record.val_loss is not None) == (0, 4, True)
+
+
+def test_each_evaluation_data_set_lands_on_the_epoch(local_ops: TrainOps, tmp_path: Path) -> None:
+    sink = RecordingSink()
+    callback = TrainOpsCallback(local_ops, sinks=[sink])
+    # one evaluation a data set, each its own on_evaluate after the epoch: the record is sent again with each
+    train([callback], tmp_path, epochs=2, eval_dataset={"short": Tokens(16, seed=1), "long": Tokens(32, seed=2)})
+
+    assert sink.epochs == [0, 0, 1, 1]
+    assert callback.operation_id is not None
+    for record in local_ops.get_metrics(callback.operation_id).metrics.epochs:
+        assert {"val_short_loss", "val_short_accuracy", "val_long_loss", "val_long_accuracy"} <= set(record.metrics)
+        assert record.train_loss is not None
+
+
+class Crash(TrainerCallback):
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
+        if state.global_step == 6:
+            raise RuntimeError("CUDA out of memory")
+
+
+def test_the_context_manager_fails_the_run_when_training_raises(local_ops: TrainOps, tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="CUDA out of memory"), TrainOpsCallback(local_ops) as callback:
+        train([callback, Crash()], tmp_path)
+
+    assert callback.operation_id is not None
+    operation = local_ops.get_operation(callback.operation_id)
+    assert operation.status is OperationStatus.FAILED
+    assert operation.error == "RuntimeError: CUDA out of memory"
+    assert [record.epoch for record in local_ops.get_metrics(callback.operation_id).metrics.epochs] == [0]
