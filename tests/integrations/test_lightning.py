@@ -103,7 +103,7 @@ def test_a_fit_lands_every_epoch_under_canonical_names(local_ops: TrainOps) -> N
     sink = RecordingSink()
     callback = TrainOpsCallback(local_ops, task="tabular_classification", sinks=[sink])
     model = Classifier()
-    trainer([callback]).fit(model, *loaders())
+    trainer([callback], log_every_n_steps=1).fit(model, *loaders())  # every batch in the step series
     assert sink.epochs == [0, 1, 2]  # each epoch reported once
 
     assert callback.operation_id is not None
@@ -254,3 +254,11 @@ def test_the_pytorch_lightning_package_takes_the_callback_too(local_ops: TrainOp
     assert callback.operation_id is not None
     epochs = local_ops.get_metrics(callback.operation_id).metrics.epochs
     assert [(record.epoch, record.train_loss is not None) for record in epochs] == [(0, True), (1, True)]
+
+
+def test_the_step_series_follows_the_trainers_logging_rate(local_ops: TrainOps) -> None:
+    callback = TrainOpsCallback(local_ops)
+    trainer([callback], log_every_n_steps=5).fit(Classifier(), *loaders())
+    assert callback.operation_id is not None
+    points = local_ops.get_steps(callback.operation_id).points
+    assert [point.step for point in points] == [5, 10]  # 12 batches; a tensor is read only for those

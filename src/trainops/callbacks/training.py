@@ -85,6 +85,9 @@ class TrainingCallbacks:
         system_metrics: Add the process's and the machine's CPU and memory to every epoch (``cpu_percent``,
             ``memory_rss_mb``, ...), and each GPU's utilisation and memory when NVML sees one. Needs
             ``trainops[system]`` (psutil); without it a warning says so and training goes on.
+        log_every_n_steps: Record every n-th batch's metrics in the per-step series (Lightning's
+            ``log_every_n_steps``); the others only move the progress bar. The series is downsampled by the server
+            anyway (``TRAINOPS_MAX_STEP_POINTS``); a larger n saves converting GPU tensors on every batch.
         sinks: More sinks to mirror to.
         flush_interval: Seconds between background sends of epochs and steps (``"default"``: the transport's, or
             :data:`REPORT_INTERVAL` in-process; ``None``: each is stored before its hook returns).
@@ -112,6 +115,7 @@ class TrainingCallbacks:
         rank: int | None = None,
         stop_on_recommendation: bool | MonitorPolicy = False,
         system_metrics: bool = False,
+        log_every_n_steps: int = 1,
         sinks: Sequence[Sink] = (),
         flush_interval: float | Literal["default"] | None = "default",
         flush_timeout: float = 30.0,
@@ -132,6 +136,9 @@ class TrainingCallbacks:
         self.flush_interval = flush_interval
         self.flush_timeout = flush_timeout
         self.system_metrics = system_metrics
+        if log_every_n_steps < 1:
+            raise ValueError(f"log_every_n_steps must be 1 or more, got {log_every_n_steps}")
+        self.log_every_n_steps = log_every_n_steps
         chosen: list[Sink] = list(sinks)
         if console:
             chosen.append(ConsoleSink())
@@ -204,16 +211,23 @@ class TrainingCallbacks:
         self._epoch = epoch
         self._epoch_started = time.monotonic()
 
-    def on_batch_end(self, batch: int, metrics: Mapping[str, Any] | None = None) -> None:
+    def on_batch_end(self, batch: int, metrics: Mapping[str, Any] | None = None, *, step: int | None = None) -> None:
         """A batch ended (``batch``: its index in the epoch); ``metrics`` such as the batch loss are optional.
 
-        Cheap enough for every batch: progress is throttled, and the metrics join the run's per-step series
-        (under canonical names, at the global step) from a background thread, downsampled by the server.
+        Cheap enough for every batch: progress is throttled, and every ``log_every_n_steps``-th batch's metrics
+        join the run's per-step series (canonical names, at the global step) from a background thread. Values
+        are converted (a tensor's ``.item()``, a device sync) only for the batches that are recorded.
+
+        Args:
+            batch: The batch's index in its epoch, from 0.
+            metrics: Numbers by name.
+            step: The framework's global step after this batch; counted from the calls when not given.
         """
-        self._step += 1
+        self._step = step if step is not None else self._step + 1
         if self.run is None:
             return
-        values = normalize_metrics(self._numbers(metrics or {}, "batch"))[0] if metrics else {}
+        record = bool(metrics) and self._step % self.log_every_n_steps == 0
+        values = normalize_metrics(self._numbers(metrics or {}, "batch"))[0] if record else {}
         try:
             self.run.batch(self._epoch or 0, batch + 1, None, values or None)
             if values:

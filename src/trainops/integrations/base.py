@@ -34,6 +34,7 @@ class TrainingOptions(TypedDict, total=False):
     rank: int | None
     stop_on_recommendation: bool | MonitorPolicy
     system_metrics: bool
+    log_every_n_steps: int
     sinks: Sequence[Sink]
     flush_interval: float | Literal["default"] | None
     flush_timeout: float

@@ -86,6 +86,8 @@ class TrainOpsCallback(FrameworkCallback, Callback):
         max_epochs = trainer.max_epochs if trainer.max_epochs is not None and trainer.max_epochs > 0 else None
         if max_epochs is not None:
             config.setdefault("max_epochs", max_epochs)
+        if "log_every_n_steps" not in self.options:  # the step series follows the Trainer's own logging rate
+            self.tracker.log_every_n_steps = max(int(getattr(trainer, "log_every_n_steps", 1) or 1), 1)
         self._begin(rank=trainer.global_rank, total_epochs=max_epochs, config=config)
 
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -99,7 +101,7 @@ class TrainOpsCallback(FrameworkCallback, Callback):
     ) -> None:
         """The batch's loss, from what ``training_step`` returned (a tensor, or a mapping with ``loss``)."""
         loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
-        self.tracker.on_batch_end(batch_idx, None if loss is None else {"loss": loss})
+        self.tracker.on_batch_end(batch_idx, None if loss is None else {"loss": loss}, step=trainer.global_step)
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Report the epoch (training and validation have both run by now), then stop the fit if asked."""

@@ -135,7 +135,8 @@ class TrainOpsCallback(FrameworkCallback, TrainerCallback):
         if isinstance(loss, int | float) and not isinstance(loss, bool):
             self._losses.append((float(loss), steps))
         self._train_values.update({name: value for name, value in values.items() if name != "loss"})
-        self.tracker.on_batch_end(self._batch(state), values)  # this step's, which on_step_end left to the log
+        # this step's, which on_step_end left to the log
+        self.tracker.on_batch_end(self._batch(state), values, step=state.global_step)
         if self._waiting_for == "log":
             self._record(args, state, control)
 
@@ -143,7 +144,7 @@ class TrainOpsCallback(FrameworkCallback, TrainerCallback):
         """Count the optimizer step, so the run's steps are the Trainer's global steps; a step that is about to
         be logged (``control.should_log``) is counted by its log, with its metrics."""
         if self._training and not control.should_log:
-            self.tracker.on_batch_end(self._batch(state))
+            self.tracker.on_batch_end(self._batch(state), step=state.global_step)
 
     def on_epoch_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
