@@ -1,8 +1,9 @@
 # trainops: the two commands of the README.
 #   make demo   set up .venv, write the real sample market data, train an example strategy on it (tracked,
 #               diagnosed, evaluated) and print what happened
-#   make test   set up .venv with the dev tools, then ruff, ruff format --check, mypy, pytest
-# Installs follow constraints.txt: the exact versions the test suite last passed with.
+#   make test   set up .venv with the dev tools, then ruff, ruff format --check, mypy, pytest; then set up
+#               .venv-vision and run the Ultralytics and timm tests (tests_vision/) there
+# Installs follow constraints.txt (constraints-vision.txt for .venv-vision): the exact versions the tests last passed with.
 
 PYTHON ?= python3
 VENV := .venv
@@ -10,8 +11,14 @@ BIN := $(VENV)/bin
 # torch first and explicitly: its CPU wheel lies on this disk; an unpinned torch would pull a multi-GB CUDA build.
 TORCH := torch==2.13.0
 STAMP := $(VENV)/.installed
+# The vision integrations' tests need torchvision, which exists on this disk only beside torch 2.14.1 (a CUDA build
+# of about 5.5 GB that runs on the CPU), so they get their own environment and .venv stays on torch 2.13.0.
+VISION_VENV := .venv-vision
+VISION_BIN := $(VISION_VENV)/bin
+VISION_TORCH := torch==2.14.1 torchvision==0.29.1
+VISION_STAMP := $(VISION_VENV)/.installed
 
-.PHONY: demo quickstart test lint typecheck pytest install lock bench clean
+.PHONY: demo quickstart test lint typecheck pytest pytest-vision install lock lock-vision bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +30,14 @@ $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 
 install: $(STAMP)
 
+$(VISION_BIN)/python:
+	$(PYTHON) -m venv $(VISION_VENV)
+
+$(VISION_STAMP): pyproject.toml constraints-vision.txt | $(VISION_BIN)/python
+	$(VISION_BIN)/pip install --quiet $(VISION_TORCH)
+	$(VISION_BIN)/pip install --quiet -c constraints-vision.txt -e '.[vision]' pytest pytest-timeout
+	touch $(VISION_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/trainops data sample
 	$(BIN)/trainops train strategies/mean_reversion.yaml
@@ -32,8 +47,8 @@ quickstart: $(STAMP)
 	$(BIN)/python examples/quickstart.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests examples bench
-	$(BIN)/ruff format --check src tests examples bench
+	$(BIN)/ruff check src tests tests_vision examples bench
+	$(BIN)/ruff format --check src tests tests_vision examples bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy src
@@ -41,14 +56,21 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
-test: lint typecheck pytest
+# tests/ never collects tests_vision/: the main environment has neither timm nor Ultralytics.
+pytest-vision: $(VISION_STAMP)
+	$(VISION_BIN)/pytest tests_vision
+
+test: lint typecheck pytest pytest-vision
 
 # Record the versions the suite passed with (run after `make test` succeeds on an upgraded environment).
 lock: $(STAMP)
 	$(BIN)/pip freeze --exclude-editable | grep -v '^trainops' > constraints.txt
 
+lock-vision: $(VISION_STAMP)
+	$(VISION_BIN)/pip freeze --exclude-editable | grep -v '^trainops' > constraints-vision.txt
+
 bench: $(STAMP)
 	@echo "see bench/README.md"
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(VISION_VENV) .mypy_cache .ruff_cache .pytest_cache
