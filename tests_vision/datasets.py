@@ -31,3 +31,18 @@ def detection_dataset(root: Path, train: int = 8, val: int = 4, seed: int = 0) -
     data = root / "data.yaml"
     data.write_text(f"path: {root}\ntrain: images/train\nval: images/val\nnames:\n  0: box\n")
     return data
+
+
+def classification_dataset(root: Path, per_class: int = 8, val_per_class: int = 4, seed: int = 0) -> Path:
+    """An image-folder classification data set (``train/<class>/``, ``val/<class>/``) of 32x32 images, red and
+    blue plus noise; returns its root, which is what Ultralytics takes as ``data``."""
+    rng = np.random.default_rng(seed)
+    colours = {"red": (220, 40, 40), "blue": (40, 40, 220)}
+    for split, count in (("train", per_class), ("val", val_per_class)):
+        for name, colour in colours.items():
+            folder = root / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for index in range(count):
+                noisy = np.array(colour)[None, None, :] + rng.normal(0, 30, (32, 32, 3))
+                Image.fromarray(noisy.clip(0, 255).astype(np.uint8)).save(folder / f"{index}.png")
+    return root

@@ -12,7 +12,7 @@ import pytest
 from ultralytics import YOLO
 from ultralytics.engine.trainer import BaseTrainer
 
-from tests_vision.datasets import detection_dataset
+from tests_vision.datasets import classification_dataset, detection_dataset
 from trainops.callbacks import TrainingCallbacks
 from trainops.client import TrainOps
 from trainops.core.metric_definitions import TaskType
@@ -153,6 +153,28 @@ def test_a_stop_asked_through_trainops_ends_the_fit_after_the_epoch(
     assert metrics.best_epoch is not None and agent.tracker.best_epoch == metrics.best_epoch
 
 
+def test_a_classification_fit_reports_its_accuracy_as_the_standard_fields(local_ops: TrainOps, tmp_path: Path) -> None:
+    model = YOLO("yolov8n-cls.yaml")
+    tracker = attach(model, local_ops)
+    data = classification_dataset(tmp_path / "colours")
+    model.train(data=str(data), epochs=2, project=str(tmp_path / "runs"), name="run", **{**FIT, "imgsz": 32})
+
+    assert tracker.operation_id is not None
+    operation = local_ops.get_operation(tracker.operation_id)
+    assert operation.metadata.task is TaskType.IMAGE_CLASSIFICATION
+    assert model.trainer is not None
+    written = results(Path(model.trainer.save_dir))
+    assert_history_is(local_ops, tracker.operation_id, written)
+    for record in local_ops.get_metrics(tracker.operation_id).metrics.epochs:
+        assert record.val_accuracy == pytest.approx(written[record.epoch]["metrics/accuracy_top1"])
+        assert record.train_loss is not None and record.val_loss is not None
+        assert "top5_accuracy" in record.metrics
+    assert operation.result is not None
+    assert {"val_accuracy": "metrics/accuracy_top1", "train_loss": "train/loss", "val_loss": "val/loss"}.items() <= (
+        operation.result["metric_aliases"].items()
+    )
+
+
 def test_epochs_without_validation_carry_no_validation_metrics(local_ops: TrainOps, data: Path, tmp_path: Path) -> None:
     """With ``val=False`` Ultralytics validates the last epoch only; results.csv repeats zeros before it."""
     model = YOLO("yolov8n.yaml")
@@ -182,6 +204,13 @@ def test_a_fit_that_raises_fails_the_run_with_the_message(local_ops: TrainOps, d
     assert operation.status is OperationStatus.FAILED
     assert operation.error == "RuntimeError: CUDA out of memory"
     assert [record.epoch for record in local_ops.get_metrics(tracker.operation_id).metrics.epochs] == [1]
+
+
+def test_attaching_twice_is_refused(local_ops: TrainOps) -> None:
+    model = YOLO("yolov8n.yaml")
+    attach(model, local_ops)
+    with pytest.raises(ValueError, match="already attached to this model: attach once and keep the tracker"):
+        attach(model, local_ops)
 
 
 @pytest.mark.parametrize(

@@ -85,7 +85,15 @@ def attach(model: Model, ops: TrainOps | None = None, **options: Unpack[Training
     Returns:
         The :class:`~trainops.callbacks.TrainingCallbacks` the fits report through: its ``operation_id`` names
         the last fit's operation, its ``best_epoch`` the best epoch once that fit ended.
+
+    Raises:
+        ValueError: trainops is already attached to this model (each fit would be reported twice).
     """
+    if any(isinstance(getattr(hook, "__self__", None), _Hooks) for hook in model.callbacks.get("on_fit_epoch_end", [])):
+        raise ValueError(
+            "trainops is already attached to this model: attach once and keep the tracker it returned "
+            "(each later model.train is a new operation)"
+        )
     hooks = _Hooks(ops, **options)
     for event, hook in hooks.events().items():
         model.add_callback(event, hook)
