@@ -276,3 +276,15 @@ def test_batches_form_the_step_series_and_epochs_carry_the_global_step(ops: Trai
     epochs = ops.get_metrics(tracker.operation_id).metrics.epochs
     assert [(record.epoch, record.step) for record in epochs] == [(0, 5), (1, 10)]
     assert epochs[0].metrics == {}  # the framework's "step" became the record's step, not a custom metric
+
+
+def test_progress_counts_epochs_begun_whatever_the_frameworks_numbering(ops: TrainOps) -> None:
+    with TrainingCallbacks(ops, total_epochs=5) as tracker:
+        tracker.on_epoch_begin(1)  # Ultralytics numbers its epochs from 1
+        tracker.on_batch_end(0, {"loss": 1.0}, step=1)
+        assert tracker.run is not None and tracker.operation_id is not None
+        deadline = time.monotonic() + 5  # progress goes with the next background send
+        while (progress := ops.get_operation(tracker.operation_id).progress).message is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert progress.message.startswith("Epoch 1/5"), progress.message

@@ -158,6 +158,7 @@ class TrainingCallbacks:
         self._ended = False
         self._epoch: int | None = None
         self._epoch_started: float | None = None
+        self._epochs_begun = 0
         self._step = 0
         self._stop: StopRequest | None = None
         self._warned: set[str] = set()
@@ -207,7 +208,8 @@ class TrainingCallbacks:
                 )
 
     def on_epoch_begin(self, epoch: int) -> None:
-        """An epoch begins (numbered as the framework numbers it)."""
+        """An epoch begins (numbered as the framework numbers it: from 0 or from 1, both are fine)."""
+        self._epochs_begun += 1
         self._epoch = epoch
         self._epoch_started = time.monotonic()
 
@@ -229,7 +231,9 @@ class TrainingCallbacks:
         record = bool(metrics) and self._step % self.log_every_n_steps == 0
         values = normalize_metrics(self._numbers(metrics or {}, "batch"))[0] if record else {}
         try:
-            self.run.batch(self._epoch or 0, batch + 1, None, values or None)
+            # progress counts the epochs begun ("Epoch 1/5" in the first), whatever the framework's numbering
+            progress_epoch = self._epochs_begun - 1 if self._epochs_begun else (self._epoch or 0)
+            self.run.batch(progress_epoch, batch + 1, None, values or None)
             if values:
                 self.run.step(self._step, values, epoch=self._epoch)
         except Exception as error:
