@@ -28,10 +28,20 @@ def settings(training_settings: Settings) -> Settings:
     return training_settings
 
 
-def test_ctrl_c_records_the_cancellation_and_exits_130(settings: Settings, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("stop", "exit_code", "reason"),
+    [
+        pytest.param("ctrl-c", 130, "interrupted from the terminal (Ctrl-C)", id="ctrl-c"),
+        # a cancel asked elsewhere (an agent, `trainops ops cancel`) is a run that ended as asked: the command succeeds
+        pytest.param("agent", 0, "enough", id="agent-cancel"),
+    ],
+)
+def test_a_stopped_training_records_the_cancellation_and_exits_as_a_shell_expects(
+    settings: Settings, tmp_path: Path, stop: str, exit_code: int, reason: str
+) -> None:
     env = {key: value for key, value in os.environ.items() if key.startswith("TRAINOPS_") or key == "PATH"}
     env |= {"COLUMNS": "200", "HOME": str(tmp_path), "OMP_NUM_THREADS": "1"}
-    # early stopping out of reach, so only the Ctrl-C can end the run before its 500 epochs
+    # early stopping out of reach, so only the stop can end the run before its 500 epochs
     strategy = tmp_path / "long_mean_reversion.yaml"
     strategy.write_text(
         (REPO / "strategies" / "mean_reversion.yaml")
@@ -60,7 +70,10 @@ def test_ctrl_c_records_the_cancellation_and_exits_130(settings: Settings, tmp_p
                 assert time.monotonic() < deadline, f"the training did not reach epoch 2 in 120 s:\n{log.read_text()}"
                 time.sleep(0.1)
             operation_id = running[0].operation_id
-            process.send_signal(signal.SIGINT)
+            if stop == "ctrl-c":
+                process.send_signal(signal.SIGINT)
+            else:
+                ops.cancel_operation(operation_id, reason, requested_by="agent")
             code = process.wait(120)
             operation = ops.get_operation(operation_id)
             epochs = ops.get_metrics(operation_id).metrics.total_epochs_completed
@@ -69,11 +82,11 @@ def test_ctrl_c_records_the_cancellation_and_exits_130(settings: Settings, tmp_p
             process.kill()
             process.wait(10)
     output = log.read_text()
-    assert code == 130, output
+    assert code == exit_code, output
     assert "Traceback" not in output, output
     assert operation.status is OperationStatus.CANCELLED
     assert operation.cancel_request is not None
-    assert operation.cancel_request.reason == "interrupted from the terminal (Ctrl-C)"
+    assert operation.cancel_request.reason == reason
     assert 2 <= epochs < 500
     # still evaluated on its best weights, and its model version written
     assert operation.result is not None and "test_metrics" in operation.result

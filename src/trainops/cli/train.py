@@ -99,20 +99,20 @@ def train(
             if detach:
                 return
             task_id = started.task_id
-            final = _until_interrupted(ops, task_id, lambda: _follow(ops, task_id, json))
+            final, interrupted = _until_interrupted(ops, task_id, lambda: _follow(ops, task_id, json))
         else:
-            task_id, final = _train_here(ops, request, json)
+            task_id, final, interrupted = _train_here(ops, request, json)
         _finish(ops, task_id, final, json)
-        if final is INTERRUPTED:
+        # Ctrl-C here, not a cancel asked elsewhere (that run ends cancelled and the command succeeds)
+        if interrupted:
             raise typer.Exit(code=EXIT_INTERRUPTED)
 
 
 EXIT_INTERRUPTED = 130
 """What a shell reports for a command ended by Ctrl-C (128 + SIGINT)."""
-INTERRUPTED = OperationStatus.CANCELLED
 
 
-def _train_here(ops: LocalTrainOps, request: TrainingRequest, json: bool) -> tuple[str, OperationStatus]:
+def _train_here(ops: LocalTrainOps, request: TrainingRequest, json: bool) -> tuple[str, OperationStatus, bool]:
     """Run the job on a thread of this process while the main thread shows it (and catches Ctrl-C)."""
     training = ops.training  # a clear error when the train extra is missing, before anything is recorded
     from trainops.executors.jobs import run_training  # the strategy pipeline: torch, TA-Lib, pandas
@@ -139,18 +139,21 @@ def _train_here(ops: LocalTrainOps, request: TrainingRequest, json: bool) -> tup
             f"[{started.timeframe}]",
             highlight=False,
         )
-    final = _until_interrupted(ops, started.task_id, lambda: _follow(ops, started.task_id, json), threads[0])
+    final, interrupted = _until_interrupted(
+        ops, started.task_id, lambda: _follow(ops, started.task_id, json), threads[0]
+    )
     threads[0].join()
-    return started.task_id, final
+    return started.task_id, final, interrupted
 
 
 def _until_interrupted(
     ops: TrainOps, task_id: str, watch: Callable[[], OperationStatus], thread: threading.Thread | None = None
-) -> OperationStatus:
-    """``watch()`` the training to its end; on Ctrl-C, ask it to stop, wait for it to end (a second Ctrl-C
-    leaves at once) and answer :data:`INTERRUPTED`, so the command exits 130 with the cancellation recorded."""
+) -> tuple[OperationStatus, bool]:
+    """``watch()`` the training to its end and answer how it ended and whether Ctrl-C ended it. On Ctrl-C, ask the
+    run to stop and wait for it to end (a second Ctrl-C leaves at once), so the command exits 130 with the
+    cancellation recorded."""
     try:
-        return watch()
+        return watch(), False
     except KeyboardInterrupt:
         ops.cancel_operation(task_id, "interrupted from the terminal (Ctrl-C)", requested_by="user")
         err_console.print("Stopping at the next batch; the best weights are kept (Ctrl-C again to leave now) ...")
@@ -162,7 +165,7 @@ def _until_interrupted(
                     time.sleep(0.2)
         except KeyboardInterrupt:
             raise typer.Exit(code=EXIT_INTERRUPTED) from None
-        return INTERRUPTED
+        return ops.get_operation(task_id).status, True
 
 
 def _follow(ops: TrainOps, task_id: str, json: bool) -> OperationStatus:
