@@ -39,54 +39,38 @@ router = APIRouter(prefix="/operations", tags=["operations"])
 OperationId = Annotated[str, Path(description="operation id, e.g. op_training_20250610_123456_ab12cd34", max_length=64)]
 
 
-def _batch_schema(title: str, field: str, item: str, most: int) -> dict[str, object]:
-    """The JSON schema of ``{field: [item, ...]}``, written out: the batch models appear in no route's signature
-    (the body is parsed by hand, to accept one record or a batch), so OpenAPI has no component to point to."""
+def _one_or_batch_body(item: str, batch: str, field: str, most: int, examples: dict[str, object]) -> dict[str, object]:
+    """The OpenAPI request body of a route that takes one ``item`` or ``{field: [item, ...]}``, written out: the
+    batch models appear in no route's signature (the body is parsed by hand, to accept either), so OpenAPI has no
+    component to point to."""
     items = {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}, "maxItems": most}
-    return {"title": title, "type": "object", "properties": {field: items}, "required": [field]}
+    batch_schema = {"title": batch, "type": "object", "properties": {field: items}, "required": [field]}
+    schema = {"oneOf": [{"$ref": f"#/components/schemas/{item}"}, batch_schema]}
+    named = {name: {"value": value} for name, value in examples.items()}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema, "examples": named}}}}
 
 
-_EPOCH_BODY_SCHEMA = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "oneOf": [
-                        {"$ref": "#/components/schemas/EpochRecord"},
-                        _batch_schema("EpochBatch", "epochs", "EpochRecord", MAX_EPOCHS_PER_WRITE),
-                    ]
-                },
-                "examples": {
-                    "one epoch": {"value": {"epoch": 3, "train_loss": 0.52, "val_loss": 0.59, "f1": 0.71}},
-                    "a batch": {"value": {"epochs": [{"epoch": 0, "val_loss": 0.9}, {"epoch": 1, "val_loss": 0.8}]}},
-                    "diverged": {"value": {"epoch": 7, "train_loss": "NaN", "val_loss": "Infinity"}},
-                },
-            }
-        },
-    }
-}
-
-
-_STEP_BODY_SCHEMA = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "oneOf": [
-                        {"$ref": "#/components/schemas/StepRecord"},
-                        _batch_schema("StepBatch", "steps", "StepRecord", MAX_STEPS_PER_WRITE),
-                    ]
-                },
-                "examples": {
-                    "one step": {"value": {"step": 1200, "epoch": 3, "loss": 0.41, "lr": 0.001}},
-                    "a batch": {"value": {"steps": [{"step": 10, "loss": 0.9}, {"step": 20, "loss": 0.8}]}},
-                },
-            }
-        },
-    }
-}
+_EPOCH_BODY_SCHEMA = _one_or_batch_body(
+    "EpochRecord",
+    "EpochBatch",
+    "epochs",
+    MAX_EPOCHS_PER_WRITE,
+    {
+        "one epoch": {"epoch": 3, "train_loss": 0.52, "val_loss": 0.59, "f1": 0.71},
+        "a batch": {"epochs": [{"epoch": 0, "val_loss": 0.9}, {"epoch": 1, "val_loss": 0.8}]},
+        "diverged": {"epoch": 7, "train_loss": "NaN", "val_loss": "Infinity"},
+    },
+)
+_STEP_BODY_SCHEMA = _one_or_batch_body(
+    "StepRecord",
+    "StepBatch",
+    "steps",
+    MAX_STEPS_PER_WRITE,
+    {
+        "one step": {"step": 1200, "epoch": 3, "loss": 0.41, "lr": 0.001},
+        "a batch": {"steps": [{"step": 10, "loss": 0.9}, {"step": 20, "loss": 0.8}]},
+    },
+)
 
 SinceStep = Annotated[int | None, Query(ge=-1, description="only steps after this one")]
 StepMetric = Annotated[
