@@ -7,19 +7,16 @@ SQLite and once on PostgreSQL. The PostgreSQL server is started once per session
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import torch
-import uvicorn
 from sqlalchemy import create_engine, text
 
 from tests import postgres
-from trainops.api import create_app
+from tests.live_server import LiveServer
 from trainops.client import HttpTrainOps, LocalTrainOps, TrainOps
 from trainops.pipeline.data_files import write_sample_data
 from trainops.service.bootstrap import open_service
@@ -129,31 +126,6 @@ def service(settings: Settings) -> Iterator[OperationsService]:
     service = open_service(settings)
     yield service
     service.store.engine.dispose()
-
-
-class LiveServer:
-    """The API served by uvicorn on a loopback port, in a thread of the test process."""
-
-    def __init__(self, settings: Settings, service: OperationsService | None = None) -> None:
-        app = create_app(settings, service=service)
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.01)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture

@@ -9,14 +9,8 @@ traceback. Nothing here is skipped: a failing venv or pip fails the test with th
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,9 +18,9 @@ import httpx
 import pytest
 
 import trainops
+from tests.processes import LOOPBACK, base_interpreter, clean_env, free_port, run, serving
 
 ROOT = Path(__file__).resolve().parents[1]
-LOOPBACK = "127.0.0.1"
 TRAIN_EXTRA_HINT = "pip install 'trainops[train]'"
 
 TRAINING_LOOP = """
@@ -60,38 +54,6 @@ class BaseInstall:
         return self.venv / "bin" / "trainops"
 
 
-def base_interpreter() -> str:
-    """The interpreter this test's venv was made from, so the throwaway one gets the same Python (3.11)."""
-    base = getattr(sys, "_base_executable", None) or shutil.which("python3")
-    assert base, "no base interpreter: neither sys._base_executable nor a python3 on PATH"
-    return base
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """This environment without ``TRAINOPS_*`` settings and without anything that would make the throwaway
-    venv's Python see this venv or this source tree instead of what pip installed."""
-    dropped = {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP"}
-    env = {key: value for key, value in os.environ.items() if not key.startswith("TRAINOPS_") and key not in dropped}
-    env["COLUMNS"] = "200"  # messages that rich would otherwise wrap stay on one line for the asserts
-    env.update(extra)
-    return env
-
-
-def run(
-    argv: Sequence[str | Path], *, env: dict[str, str], cwd: Path, timeout: float
-) -> subprocess.CompletedProcess[str]:
-    """Run ``argv`` to its end, its output captured as text."""
-    return subprocess.run(
-        [str(arg) for arg in argv],
-        env=env,
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
 @pytest.fixture(scope="module")
 def base_install(tmp_path_factory: pytest.TempPathFactory) -> BaseInstall:
     """A new venv from the base interpreter with ``pip install -c constraints.txt <this tree>``, once per module
@@ -120,13 +82,6 @@ class Server:
     log: Path
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((LOOPBACK, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def base_server(base_install: BaseInstall, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """``trainops serve`` of the base install on a loopback port and a fresh SQLite database, until the module
@@ -135,38 +90,10 @@ def base_server(base_install: BaseInstall, tmp_path_factory: pytest.TempPathFact
     port = free_port()
     url = f"http://{LOOPBACK}:{port}"
     log = home / "server.log"
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            [str(base_install.trainops), "serve", "--host", LOOPBACK, "--port", str(port)],
-            cwd=home,
-            env=clean_env(TRAINOPS_HOME=str(home)),
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"`trainops serve` exited with code {process.returncode}:\n{log.read_text()[-5000:]}")
-            try:
-                if httpx.get(f"{url}/api/v1/health", timeout=1.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"`trainops serve` did not answer {url}/api/v1/health in 60 s:\n{log.read_text()[-5000:]}")
-            time.sleep(0.1)
+    command = [base_install.trainops, "serve", "--host", LOOPBACK, "--port", str(port)]
+    env = clean_env(TRAINOPS_HOME=str(home))
+    with serving(command, env=env, cwd=home, log=log, health=f"{url}/api/v1/health", timeout=60):
         yield Server(url, log)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(5)
 
 
 def test_the_base_install_has_no_training_libraries(base_install: BaseInstall, tmp_path: Path) -> None:

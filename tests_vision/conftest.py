@@ -14,8 +14,6 @@ import os
 import shutil
 import socket
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,12 +26,11 @@ os.environ.setdefault("YOLO_AUTOINSTALL", "false")
 
 import pytest
 import torch
-import uvicorn
 from matplotlib import get_data_path
+from tests.live_server import LiveServer
 from ultralytics import settings as ultralytics_settings
 from ultralytics.utils import USER_CONFIG_DIR
 
-from trainops.api import create_app
 from trainops.client import HttpTrainOps, LocalTrainOps, TrainOps
 from trainops.service.bootstrap import open_service
 from trainops.settings import Settings, get_settings
@@ -128,30 +125,6 @@ def local_ops(settings: Settings) -> Iterator[TrainOps]:
     client = LocalTrainOps(open_service(settings))
     yield client
     client.close()
-
-
-class LiveServer:
-    """The API served by uvicorn on a loopback port, in a thread of the test process."""
-
-    def __init__(self, settings: Settings) -> None:
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.01)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture

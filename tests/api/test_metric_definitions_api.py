@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from tests.api.test_operations_api import METRICS_FIELDS, create
-from tests.conftest import LiveServer
+from tests.live_server import LiveServer
 from trainops.core.metric_definitions import TASK_STANDARD_METRICS, TaskType
 from trainops.settings import Settings
 

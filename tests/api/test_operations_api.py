@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.conftest import LiveServer
+from tests.live_server import LiveServer
 from tests.policies import patience
 from trainops.core.policy import MonitorPolicy
 from trainops.settings import Settings

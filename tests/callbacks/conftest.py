@@ -6,22 +6,17 @@ mirrored training gets its own experiment, named after its operation, so tests n
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import shutil
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.test_base_install import LOOPBACK, base_interpreter, clean_env, free_port, run
+from tests.processes import LOOPBACK, base_interpreter, clean_env, free_port, run, serving
 
 NO_TELEMETRY = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
 os.environ.update(NO_TELEMETRY)  # before any test module imports mlflow: nothing may leave this machine
@@ -102,7 +97,6 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowSe
     artifacts = home / "artifacts"
     port = free_port()
     url = f"http://{LOOPBACK}:{port}"
-    log = home / "server.log"
     command = [
         venv / "bin" / "mlflow",
         "server",
@@ -117,33 +111,6 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowSe
         "--artifacts-destination",
         artifacts,
     ]
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            [str(part) for part in command],
-            cwd=home,
-            env=clean_env(**NO_TELEMETRY),
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"`mlflow server` exited with code {process.returncode}:\n{log.read_text()[-5000:]}")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                pytest.fail(f"`mlflow server` did not answer {url}/health in 120 s:\n{log.read_text()[-5000:]}")
-            time.sleep(0.2)
+    log = home / "server.log"
+    with serving(command, env=clean_env(**NO_TELEMETRY), cwd=home, log=log, health=f"{url}/health", timeout=120):
         yield MlflowServer(url, log, artifacts)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(5)

@@ -18,7 +18,7 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from tests.callbacks.conftest import MlflowServer
-from tests.test_base_install import LOOPBACK, free_port
+from tests.processes import LOOPBACK, free_port
 from trainops.callbacks import TrainingCallbacks
 from trainops.callbacks.mlflow import MAX_PARAM_VALUE_LENGTH, MlflowSink
 from trainops.cli.main import app

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import LiveServer
+from tests.live_server import LiveServer
 from trainops.cli.main import app
 from trainops.client import LocalTrainOps
 from trainops.service.operations import OperationsService

@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 import trainops.cli.render
-from tests.conftest import LiveServer
+from tests.live_server import LiveServer
 from tests.policies import CLI_PATIENCE_RULE
 from trainops.cli.main import app
 from trainops.client import HttpTrainOps

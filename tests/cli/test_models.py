@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import LiveServer
+from tests.live_server import LiveServer
 from trainops.cli.main import app
 from trainops.client.local import LocalTrainOps
 from trainops.core.operation import Operation, OperationStatus

@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 import trainops
-from tests.conftest import LiveServer
+from tests.live_server import LiveServer
 from trainops.cli.main import app
 from trainops.core import OperationStatus
 from trainops.core.operation import Operation

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 import trainops
-from tests.conftest import LiveServer
+from tests.live_server import LiveServer
 from trainops.api.server import serve
 from trainops.cli.main import app
 from trainops.client.http import HttpTrainOps

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import LiveServer
+from tests.live_server import LiveServer
 from trainops.client import HttpTrainOps, LocalTrainOps, TrainOps
 from trainops.service.bootstrap import open_service
 from trainops.settings import Settings
