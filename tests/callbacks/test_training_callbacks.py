@@ -288,3 +288,12 @@ def test_progress_counts_epochs_begun_whatever_the_frameworks_numbering(ops: Tra
             assert time.monotonic() < deadline
             time.sleep(0.05)
         assert progress.message.startswith("Epoch 1/5"), progress.message
+
+
+def test_a_number_too_large_for_a_float_is_skipped_not_raised(ops: TrainOps, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="trainops.callbacks"), TrainingCallbacks(ops) as tracker:
+        tracker.on_epoch_end(0, {"val_loss": 0.5, "samples_seen": 10**400})
+    assert tracker.operation_id is not None
+    record = ops.get_metrics(tracker.operation_id).metrics.epochs[0]
+    assert (record.val_loss, record.metrics) == (0.5, {})
+    assert ["samples_seen skipped" in entry.getMessage() for entry in caplog.records] == [True]

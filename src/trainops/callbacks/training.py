@@ -29,6 +29,7 @@ from trainops.core.cancellation import CancelRequest
 from trainops.core.diagnosis import Action
 from trainops.core.epoch import FIELD_METRICS, EpochRecord
 from trainops.core.metric_names import normalize_metrics
+from trainops.core.numbers import parse_metric
 from trainops.core.operation import OperationStatus
 from trainops.core.policy import MonitorPolicy
 from trainops.errors import OperationCancelledError
@@ -462,18 +463,27 @@ class TrainingCallbacks:
 
 
 def _as_number(value: Any) -> float | None:
-    """A Python or numpy number, or a one-element tensor or array, as a float; ``None`` for anything else."""
-    if isinstance(value, numbers.Real):  # bool, int, float and numpy's scalars (registered as Real)
+    """A Python or numpy number, or a one-element tensor or array, as a float; ``None`` for anything else.
+
+    What counts as a metric value is :func:`~trainops.core.numbers.parse_metric`'s rule (a number too large for a
+    float is none), except that text is never one here and a boolean counts as 0 or 1.
+    """
+    if isinstance(value, str | bytes):  # a framework's text ("0.5" included) is not a metric it computed
+        return None
+    if isinstance(value, bool):
         return float(value)
     item = getattr(value, "item", None)
-    if callable(item) and _one(value):
-        try:
-            result = item()
+    if not isinstance(value, numbers.Real) and callable(item) and _one(value):
+        try:  # its one element: float() of an array with dimensions is deprecated in numpy
+            value = item()
         except (TypeError, ValueError, RuntimeError):
             return None
-        if isinstance(result, numbers.Real):
-            return float(result)
-    return None
+    if isinstance(value, str | bytes):
+        return None
+    try:
+        return parse_metric(value)
+    except ValueError:
+        return None
 
 
 def _one(value: Any) -> bool:
