@@ -10,6 +10,7 @@ import pytest
 MODULES = [
     "trainops.core.analysis",
     "trainops.core.metric_names",
+    "trainops.core.numbers",
     "trainops.core.policy",
     "trainops.core.projection",
     "trainops.core.recommendation_changes",

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import contextlib
-import numbers
 import reprlib
 import time
 from collections.abc import Mapping, Sequence
@@ -25,6 +24,7 @@ from pydantic_core import ErrorDetails
 from trainops.client.buffer import EpochBuffer
 from trainops.core.cancellation import CancelRequest
 from trainops.core.epoch import FIELD_METRICS, MAX_EPOCH, MAX_STEP, EpochRecord
+from trainops.core.numbers import is_numeric
 from trainops.core.operation import Operation, OperationStatus, WriteAck
 from trainops.core.progress import ProgressState
 from trainops.core.steps import StepRecord
@@ -353,8 +353,7 @@ def _logged_problem(item: ErrorDetails) -> str:
     else:
         return f"{'.'.join(str(part) for part in location)}: {message}" if location else message
     value = item["input"]
-    numeric = isinstance(value, numbers.Real) or (hasattr(value, "__float__") and not isinstance(value, str | bytes))
-    if isinstance(value, bool) or not numeric:
+    if isinstance(value, bool) or not is_numeric(value):
         return (
             f"metric {name!r} must be a number (int or float), got {type(value).__name__} {reprlib.repr(value)}; "
             "log numbers only, or put text in run.result"

@@ -27,6 +27,16 @@ _NON_FINITE_SPELLINGS = {
 }
 
 
+def is_numeric(value: Any) -> bool:
+    """Whether ``value`` is a number a metric can be read from: a real number, a numpy scalar or a one-element
+    tensor (anything with ``__float__``), but not text.
+
+    >>> is_numeric(0.5), is_numeric("0.5")
+    (True, False)
+    """
+    return isinstance(value, numbers.Real) or (hasattr(value, "__float__") and not isinstance(value, str | bytes))
+
+
 def parse_metric(value: Any) -> float:
     """Turn a metric as sent over the wire into a float.
 
@@ -40,7 +50,7 @@ def parse_metric(value: Any) -> float:
     """
     if isinstance(value, bool):
         raise ValueError(f"a metric must be a number, got the boolean {value}")
-    if isinstance(value, numbers.Real) or (hasattr(value, "__float__") and not isinstance(value, str | bytes)):
+    if is_numeric(value):
         # numpy scalars and one-element tensors arrive here straight from training loops
         try:
             return float(value)
