@@ -98,7 +98,8 @@ class TrainingCallbacks:
         operation_id: The operation reported into, once :meth:`on_train_begin` ran (``None`` before, on other
             ranks, or when trainops could not be reached).
         aliases: ``{canonical name: the framework's name}`` of every metric reported under another name.
-        best_epoch: The best epoch by the diagnosis, read at the end (``None`` when unknown).
+        best_epoch: The best epoch by the diagnosis once training ended (``None`` before, or when unknown); read
+            from trainops when first asked, so a training that never asks does not wait for it.
     """
 
     def __init__(
@@ -154,7 +155,8 @@ class TrainingCallbacks:
         self.run: Run | None = None
         self.operation_id: str | None = self._given_operation_id
         self.aliases: dict[str, str] = {}
-        self.best_epoch: int | None = None
+        self._best_epoch: int | None = None
+        self._best_epoch_read = False
         self._began = False
         self._ended = False
         self._epoch: int | None = None
@@ -164,6 +166,12 @@ class TrainingCallbacks:
         self._stop: StopRequest | None = None
         self._warned: set[str] = set()
         self._system: SystemMonitor | None = None
+
+    @property
+    def best_epoch(self) -> int | None:
+        if not self._best_epoch_read and self._ended and self.run is not None:
+            self._read_best_epoch()
+        return self._best_epoch
 
     @property
     def is_reporting(self) -> bool:
@@ -392,18 +400,20 @@ class TrainingCallbacks:
                 status = self.run.operation.status
             except Exception as problem:
                 self._warn_once("end", f"the run's end could not be recorded ({type(problem).__name__}: {problem})")
-            self._read_best_epoch()
         for sink in self._sinks:
             sink.call("end", status, final, error)
         if self._owns_ops and self.ops is not None:
+            if self.run is not None:
+                self._read_best_epoch()  # the connection closes now: read it while it is open
             self.ops.close()
             self.ops = None
 
     def _read_best_epoch(self) -> None:
+        self._best_epoch_read = True
         if self.ops is None or self.operation_id is None:
             return
         try:
-            self.best_epoch = self.ops.get_metrics(self.operation_id).metrics.best_epoch
+            self._best_epoch = self.ops.get_metrics(self.operation_id).metrics.best_epoch
         except Exception as error:
             self._warn_once("best", f"the best epoch could not be read ({type(error).__name__}: {error})")
 

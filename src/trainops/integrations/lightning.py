@@ -64,6 +64,9 @@ class TrainOpsCallback(FrameworkCallback, Callback):
         self._resumed_from: str | None = None
         self._forget_epoch()
 
+    _log_every = 1
+    _batches = 0
+
     def _forget_epoch(self) -> None:
         self._epoch_started: float | None = None
         self._before: dict[str, _Seen] = {}  # callback_metrics as they stood at a point, to tell fresh values
@@ -86,8 +89,12 @@ class TrainOpsCallback(FrameworkCallback, Callback):
         max_epochs = trainer.max_epochs if trainer.max_epochs is not None and trainer.max_epochs > 0 else None
         if max_epochs is not None:
             config.setdefault("max_epochs", max_epochs)
-        if "log_every_n_steps" not in self.options:  # the step series follows the Trainer's own logging rate
-            self.tracker.log_every_n_steps = max(int(getattr(trainer, "log_every_n_steps", 1) or 1), 1)
+        # The step series follows the Trainer's own logging rate unless told otherwise. This callback picks the
+        # batches itself, so the other batches cost no read of the trainer's global step (a chain of properties).
+        every = self.options.get("log_every_n_steps") or getattr(trainer, "log_every_n_steps", 1)
+        self._log_every = max(int(every or 1), 1)
+        self._batches = 0
+        self.tracker.log_every_n_steps = 1
         self._begin(rank=trainer.global_rank, total_epochs=max_epochs, config=config)
 
     def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -99,7 +106,12 @@ class TrainOpsCallback(FrameworkCallback, Callback):
     def on_train_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        """The batch's loss, from what ``training_step`` returned (a tensor, or a mapping with ``loss``)."""
+        """Progress, and every ``log_every_n_steps``-th batch's loss (from what ``training_step`` returned: a
+        tensor, or a mapping with ``loss``) at the trainer's global step."""
+        self._batches += 1
+        if self._batches % self._log_every:
+            self.tracker.on_batch_end(batch_idx)
+            return
         loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
         self.tracker.on_batch_end(batch_idx, None if loss is None else {"loss": loss}, step=trainer.global_step)
 
