@@ -131,13 +131,16 @@ def cut(curves: Iterable[Curve], fractions: Sequence[float] = FRACTIONS) -> list
 
 
 def split(curves: Sequence[Curve], seed: int = SPLIT_SEED) -> tuple[list[Curve], list[Curve]]:
-    """(calibration, held_out): each family shuffled with ``seed`` and dealt alternately into the two halves."""
-    rng = random.Random(seed)
+    """(calibration, held_out): each family shuffled and dealt alternately into the two halves.
+
+    Each family is shuffled by a generator of its own (seeded with ``seed`` and the family's name), so adding or
+    removing a family never moves another family's runs across the split.
+    """
     calibration: list[Curve] = []
     held_out: list[Curve] = []
     for family in sorted({curve.family for curve in curves}):
         members = sorted((curve for curve in curves if curve.family == family), key=lambda curve: curve.id)
-        rng.shuffle(members)
+        random.Random(f"{seed}:{family}").shuffle(members)
         calibration.extend(members[0::2])
         held_out.extend(members[1::2])
     return calibration, held_out

@@ -1,19 +1,36 @@
 """Rebuild the corpus of real training curves: ``bench/curves/corpus.json``.
 
-Every run here really trains, on the CPU, and records its full per-epoch history for every planned epoch:
+Every run here really trains, on the CPU, and records its full per-epoch history for every planned epoch. The
+families of runs (a run's id starts with its family):
 
-- small PyTorch MLPs on the data sets that ship inside scikit-learn (digits, breast cancer, wine: classification;
-  diabetes: regression), across widths, depths, dropout, optimizers and learning rates (some large enough to
-  diverge to NaN), learning-rate schedules, small or label-noisy training sets (which overfit) and slow learners;
-- the strategy pipeline (indicators -> fuzzy memberships -> features -> ZigZag labels -> MLP) on the real sample
-  market data, with its early stopping switched off so the whole planned history is recorded.
+- ``digits``, ``breast_cancer``, ``wine``, ``diabetes``: small PyTorch MLPs in a plain loop on the data sets that
+  ship inside scikit-learn (the first three classification, diabetes regression), across widths, depths,
+  dropout, optimizers and learning rates (some large enough to diverge to NaN), learning-rate schedules, small or
+  label-noisy training sets (which overfit) and slow learners;
+- ``strategy``: the strategy pipeline (indicators -> fuzzy memberships -> features -> ZigZag labels -> MLP) on the
+  real sample market data, with its early stopping switched off so the whole planned history is recorded;
+- ``lightning`` and ``keras``: the same kinds of MLPs on the same data sets, trained by ``lightning.pytorch``'s
+  ``Trainer`` and by Keras 3's ``fit`` (torch backend), on at most ``MAX_TRAIN`` training samples;
+- ``transformers``: a tiny BERT or GPT-2 built from its config (nothing downloaded) trained by Hugging Face's
+  ``Trainer`` with its own schedules (linear, cosine, constant) and gradient clipping, each data set read as tokens
+  (one token per feature: its bin, see :func:`tokens`).
+
+The three framework families report through trainops' own integrations
+(``trainops.integrations.<framework>.TrainOpsCallback``) into an in-process trainops on a temporary SQLite
+database, and their curves are read back from it through the facade (``get_metrics``): the corpus holds what
+trainops stored.
 
 Runs are drawn from archetypes (healthy, overfitting, slow, unstable, regularised, anything) so that stopping
-and continuing are both common answers; each run's configuration and seed come from the corpus seed, and torch
-runs single-threaded, so the same seed rebuilds the same corpus on the same versions (see the file's header).
+and continuing are both common answers; each run's configuration and seed come from the corpus seed (the framework
+families each from a generator of their own, so adding or resizing one changes no other run), and torch runs
+single-threaded, so the same seed rebuilds the same corpus on the same versions (see the file's header).
 
-    .venv/bin/python bench/curves/generate.py            # ~5 min on 2 cores
+    .venv/bin/python bench/curves/generate.py            # all 298 runs: ~10 min on 2 cores
+    .venv/bin/python bench/curves/generate.py --families lightning keras transformers   # those alone: ~5 min
     .venv/bin/python bench/curves/generate.py --jobs 1 --limit 10 --out /tmp/corpus.json   # a quick look
+
+``--families`` retrains the named families and keeps every other run of the corpus file as it is; it refuses
+when those runs were trained with another seed or another version of torch, scikit-learn or their framework.
 """
 
 from __future__ import annotations
@@ -21,13 +38,25 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import random
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from trainops.client import TrainOps
+
+# set before any framework is imported, here and in every worker: Keras on torch (TensorFlow is not installed),
+# Hugging Face offline (the tiny models are built from a config), no tokenizer threads
+os.environ["KERAS_BACKEND"] = "torch"
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
 
 SEED = 20261201
 OUT = Path(__file__).parent / "corpus.json"
@@ -36,9 +65,17 @@ DIGITS = 5
 
 SKLEARN_RUNS = {"digits": 56, "breast_cancer": 48, "wine": 44, "diabetes": 48}
 STRATEGY_RUNS = 30
+FRAMEWORK_RUNS = {"lightning": 24, "keras": 24, "transformers": 24}
+"""Runs reported through trainops' framework integrations; each family's specs come from a generator of its own."""
+DATASETS = ("digits", "breast_cancer", "wine", "diabetes")
+MAX_TRAIN, MAX_VAL = 320, 256
+"""The framework families' samples at most: a framework's loop costs milliseconds a batch, and a few
+hundred samples still learn, overfit and diverge like the whole data set."""
 STRATEGIES = ("mean_reversion", "trend_following", "multi_timeframe")
 ARCHETYPES = ("healthy", "overfit", "slow", "unstable", "regularized", "anything")
 PLANNED = (60, 80, 100, 120, 150, 200)
+STORED_FIELDS = ("train_loss", "val_loss", "train_accuracy", "val_accuracy", "learning_rate")
+"""The per-epoch numbers a corpus run keeps."""
 
 
 # ------------------------------------------------------------------------------------------------ run specs
@@ -151,6 +188,95 @@ def strategy_spec(index: int, rng: random.Random) -> dict[str, Any]:
     return spec
 
 
+def mlp_spec(index: int, rng: random.Random) -> dict[str, Any]:
+    """A Lightning or Keras run: the same MLPs as the scikit-learn families, each data set in turn getting every
+    archetype, on at most ``MAX_TRAIN`` training and ``MAX_VAL`` validation samples."""
+    dataset = DATASETS[index // len(ARCHETYPES) % len(DATASETS)]
+    return sklearn_spec(dataset, index, rng) | {"max_train": MAX_TRAIN, "max_val": MAX_VAL}
+
+
+def transformers_spec(index: int, rng: random.Random) -> dict[str, Any]:
+    """A Hugging Face run: a tiny BERT or GPT-2 built from its config, over a scikit-learn data set read as
+    tokens (each feature's bin, see :func:`tokens`), trained by the ``Trainer`` with its own schedules."""
+    archetype = ARCHETYPES[index % len(ARCHETYPES)]
+    dataset = DATASETS[index // len(ARCHETYPES) % len(DATASETS)]
+    spec: dict[str, Any] = {
+        "dataset": dataset,
+        "archetype": archetype,
+        "model": rng.choice(("bert", "gpt2")),
+        "hidden": rng.choice((16, 32)),
+        "layers": rng.choice((1, 2)),
+        "dropout": 0.0,
+        "optimizer": "adamw",
+        "learning_rate": _log_uniform(rng, 3e-4, 3e-3),
+        "weight_decay": 0.0,
+        "batch_size": rng.choice((32, 64)),
+        "epochs": rng.choice(PLANNED),
+        "train_fraction": 1.0,
+        "label_noise": 0.0,
+        "schedule": rng.choice(("linear", "constant", "cosine")),
+        "max_grad_norm": 1.0,
+        "scale_target": True,
+        "max_train": MAX_TRAIN,
+        "max_val": MAX_VAL,
+        "seed": rng.randrange(2**31),
+    }
+    if archetype == "overfit":
+        spec |= {
+            "hidden": 64,
+            "layers": rng.choice((2, 3)),
+            "train_fraction": rng.choice((0.1, 0.2, 0.35)),
+            "label_noise": rng.choice((0.0, 0.2, 0.4)) if dataset != "diabetes" else 0.0,
+            "learning_rate": _log_uniform(rng, 1e-3, 5e-3),
+            "batch_size": rng.choice((16, 32)),
+            "schedule": "constant",
+        }
+    elif archetype == "slow":
+        spec |= {"optimizer": rng.choice(("sgd", "sgd", "adamw")), "schedule": rng.choice(("constant", "linear"))}
+        spec["learning_rate"] = (
+            _log_uniform(rng, 1e-3, 3e-2) if spec["optimizer"] == "sgd" else _log_uniform(rng, 1e-5, 1e-4)
+        )
+    elif archetype == "unstable":
+        spec |= {
+            "optimizer": rng.choice(("sgd", "adamw")),
+            "max_grad_norm": rng.choice((0.0, 0.0, 1.0)),
+            "batch_size": rng.choice((16, 32)),
+            "scale_target": rng.random() < 0.5,
+        }
+        spec["learning_rate"] = (
+            _log_uniform(rng, 0.3, 30.0) if spec["optimizer"] == "sgd" else _log_uniform(rng, 0.01, 1.0)
+        )
+    elif archetype == "regularized":
+        spec |= {
+            "hidden": rng.choice((32, 64)),
+            "layers": 2,
+            "dropout": rng.choice((0.1, 0.2, 0.3)),
+            "weight_decay": rng.choice((0.01, 0.1)),
+            "schedule": rng.choice(("cosine", "linear")),
+            "label_noise": rng.choice((0.0, 0.1)) if dataset != "diabetes" else 0.0,
+        }
+    elif archetype == "anything":
+        spec |= {
+            "hidden": rng.choice((16, 32, 64)),
+            "layers": rng.choice((1, 2, 3)),
+            "dropout": rng.choice((0.0, 0.0, 0.1, 0.3)),
+            "optimizer": rng.choice(("sgd", "adamw", "adamw")),
+            "weight_decay": rng.choice((0.0, 0.0, 0.01, 0.1)),
+            "batch_size": rng.choice((16, 32, 64)),
+            "train_fraction": rng.choice((0.25, 0.5, 1.0, 1.0)),
+            "label_noise": rng.choice((0.0, 0.0, 0.1, 0.3)) if dataset != "diabetes" else 0.0,
+            "schedule": rng.choice(("linear", "constant", "cosine")),
+            "max_grad_norm": rng.choice((0.0, 1.0, 1.0)),
+        }
+        spec["learning_rate"] = (
+            _log_uniform(rng, 1e-3, 1.0) if spec["optimizer"] == "sgd" else _log_uniform(rng, 1e-5, 0.03)
+        )
+    return spec
+
+
+FRAMEWORK_SPECS = {"lightning": mlp_spec, "keras": mlp_spec, "transformers": transformers_spec}
+
+
 def all_specs(seed: int) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     specs = [
@@ -159,7 +285,19 @@ def all_specs(seed: int) -> list[dict[str, Any]]:
         for i in range(count)
     ]
     specs += [{"id": f"strategy-{i:03d}", "family": "strategy", **strategy_spec(i, rng)} for i in range(STRATEGY_RUNS)]
+    for family, count in FRAMEWORK_RUNS.items():
+        # a generator of its own per family: adding or resizing one leaves every other run as it was
+        family_rng = random.Random(f"{seed}:{family}")
+        specs += [
+            {"id": f"{family}-{i:03d}", "family": family, **FRAMEWORK_SPECS[family](i, family_rng)}
+            for i in range(count)
+        ]
     return specs
+
+
+def families() -> list[str]:
+    """Every family of runs, in the corpus' order."""
+    return [*SKLEARN_RUNS, "strategy", *FRAMEWORK_RUNS]
 
 
 # ------------------------------------------------------------------------------------------------ training
@@ -189,14 +327,23 @@ def _learning_rate(spec: Mapping[str, Any], epoch: int) -> float:
     return base
 
 
-def train_sklearn(spec: Mapping[str, Any]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Tabular:
+    """A scikit-learn data set as one run sees it: split, cut to its training fraction, standardised, and with
+    its label noise applied (``classes`` is ``None`` for regression)."""
+
+    x_train: Any
+    y_train: Any
+    x_val: Any
+    y_val: Any
+    classes: int | None
+
+
+def tabular(spec: Mapping[str, Any]) -> Tabular:
     import numpy as np
-    import torch
     from sklearn import datasets
     from sklearn.model_selection import train_test_split
-    from torch import nn
 
-    torch.manual_seed(spec["seed"])
     rng = np.random.default_rng(spec["seed"])
     loader = {
         "digits": datasets.load_digits,
@@ -210,39 +357,39 @@ def train_sklearn(spec: Mapping[str, Any]) -> dict[str, Any]:
         x, y, test_size=0.3, random_state=spec["seed"] % 2**31, stratify=None if regression else y
     )
     keep = max(16, round(len(x_train) * spec["train_fraction"]))
+    keep = min(keep, spec.get("max_train") or keep)  # the framework families' epochs must stay cheap
     x_train, y_train = x_train[:keep], y_train[:keep]
+    x_val, y_val = x_val[: spec.get("max_val")], y_val[: spec.get("max_val")]
     mean, std = x_train.mean(axis=0), x_train.std(axis=0)
     std[std < 1e-8] = 1.0  # a feature constant in training (digits' border pixels) is left unscaled
-    x_train, x_val = (x_train - mean) / std, (x_val - mean) / std
+    x_train, x_val = ((x_train - mean) / std).astype("float32"), ((x_val - mean) / std).astype("float32")
     if regression:
         if spec["scale_target"]:
             y_mean, y_std = y_train.mean(), y_train.std()
             y_train, y_val = (y_train - y_mean) / y_std, (y_val - y_mean) / y_std
-        targets = (
-            torch.tensor(y_train, dtype=torch.float32)[:, None],
-            torch.tensor(y_val, dtype=torch.float32)[:, None],
-        )
-        outputs = 1
-        loss_fn: nn.Module = nn.MSELoss()
-    else:
-        classes = int(y.max()) + 1
-        y_train = y_train.copy()
-        noisy = rng.random(len(y_train)) < spec["label_noise"]
-        y_train[noisy] = rng.integers(0, classes, int(noisy.sum()))
-        targets = (torch.tensor(y_train, dtype=torch.long), torch.tensor(y_val, dtype=torch.long))
-        outputs = classes
-        loss_fn = nn.CrossEntropyLoss()
-    xt, xv = torch.tensor(x_train, dtype=torch.float32), torch.tensor(x_val, dtype=torch.float32)
-    yt, yv = targets
+        return Tabular(x_train, y_train.astype("float32"), x_val, y_val.astype("float32"), None)
+    classes = int(y.max()) + 1
+    y_train = y_train.copy()
+    noisy = rng.random(len(y_train)) < spec["label_noise"]
+    y_train[noisy] = rng.integers(0, classes, int(noisy.sum()))
+    return Tabular(x_train, y_train.astype("int64"), x_val, y_val.astype("int64"), classes)
 
-    layers: list[nn.Module] = []
-    width = xt.shape[1]
-    for hidden in spec["hidden"]:
-        layers += [nn.Linear(width, hidden), nn.ReLU()]
-        if spec["dropout"]:
-            layers.append(nn.Dropout(spec["dropout"]))
-        width = hidden
-    model = nn.Sequential(*layers, nn.Linear(width, outputs))
+
+def train_sklearn(spec: Mapping[str, Any]) -> dict[str, Any]:
+    import torch
+    from torch import nn
+
+    torch.manual_seed(spec["seed"])
+    data = tabular(spec)
+    regression = data.classes is None
+    loss_fn: nn.Module = nn.MSELoss() if regression else nn.CrossEntropyLoss()
+    xt, xv = torch.tensor(data.x_train), torch.tensor(data.x_val)
+    yt, yv = torch.tensor(data.y_train), torch.tensor(data.y_val)
+    if regression:
+        yt, yv = yt[:, None], yv[:, None]
+    outputs = 1 if data.classes is None else data.classes
+
+    model = _mlp(spec, xt.shape[1], outputs)
     optimizer = _optimizer(model, spec)
 
     records: list[dict[str, float]] = []
@@ -274,6 +421,19 @@ def train_sklearn(spec: Mapping[str, Any]) -> dict[str, Any]:
         if not (math.isfinite(record["train_loss"]) and math.isfinite(record["val_loss"])):
             break  # the weights are NaN now: every later epoch reports NaN, as a real loop would
     return _history(records, spec["epochs"])
+
+
+def _mlp(spec: Mapping[str, Any], inputs: int, outputs: int) -> Any:
+    from torch import nn
+
+    layers: list[nn.Module] = []
+    width = inputs
+    for hidden in spec["hidden"]:
+        layers += [nn.Linear(width, hidden), nn.ReLU()]
+        if spec["dropout"]:
+            layers.append(nn.Dropout(spec["dropout"]))
+        width = hidden
+    return nn.Sequential(*layers, nn.Linear(width, outputs))
 
 
 def _optimizer(model: Any, spec: Mapping[str, Any]) -> Any:
@@ -347,15 +507,329 @@ def train_strategy(spec: Mapping[str, Any]) -> dict[str, Any]:
     return _history(records, spec["epochs"])
 
 
-def run(spec: dict[str, Any]) -> dict[str, Any]:
+# ------------------------------------------------------------------------------------------------ frameworks
+# These runs report through trainops' own framework integrations into an in-process trainops on a SQLite database
+# of the worker's own, and their curves are read back from it: the corpus holds what trainops stored.
+
+_OPS: TrainOps | None = None
+
+
+def _ops(workdir: Path) -> TrainOps:
+    """This worker process's trainops, on a database of its own under ``workdir`` (opened once per process)."""
+    global _OPS
+    if _OPS is None:
+        import trainops
+        from trainops.settings import Settings
+
+        home = workdir / f"worker-{os.getpid()}"
+        home.mkdir(parents=True, exist_ok=True)
+        settings = Settings(home=home, database_url=f"sqlite:///{home / 'trainops.db'}", url=None)
+        _OPS = trainops.connect(settings=settings)
+    return _OPS
+
+
+def stored_history(ops: TrainOps, operation_id: str | None, planned: int) -> dict[str, list[float | None]]:
+    """The run's per-epoch history as trainops stored it, read back through the facade."""
+    from trainops.core.operation import OperationStatus
+
+    if operation_id is None:
+        raise RuntimeError("the integration opened no operation: trainops' warning above says why")
+    operation = ops.get_operation(operation_id)
+    if operation.status is not OperationStatus.COMPLETED:
+        raise RuntimeError(f"{operation_id} ended {operation.status.value}: {operation.error}")
+    epochs = ops.get_metrics(operation_id).metrics.epochs
+    if [record.epoch for record in epochs] != list(range(planned)):
+        raise RuntimeError(f"{operation_id} stored epochs {[r.epoch for r in epochs]}, expected 0..{planned - 1}")
+    fields = [name for name in STORED_FIELDS if any(getattr(record, name) is not None for record in epochs)]
+    records = [
+        {name: math.nan if getattr(record, name) is None else float(getattr(record, name)) for name in fields}
+        for record in epochs
+    ]
+    return _history(records, planned)
+
+
+def train_lightning(spec: Mapping[str, Any], workdir: Path) -> dict[str, Any]:
+    import logging
+    import warnings
+
+    import lightning.pytorch as pl
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from trainops.integrations.lightning import TrainOpsCallback
+
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # its hardware and logger tips, every fit
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")  # its own
+    pl.seed_everything(spec["seed"], verbose=False)
+    data = tabular(spec)
+    regression = data.classes is None
+    xt, xv = torch.tensor(data.x_train), torch.tensor(data.x_val)
+    yt, yv = torch.tensor(data.y_train), torch.tensor(data.y_val)
+    if regression:
+        yt, yv = yt[:, None], yv[:, None]
+
+    class MLP(pl.LightningModule):
+        """Logs as Lightning users do: ``train/loss``, ``train/acc`` per epoch, ``val/loss``, ``val/acc``, ``lr``."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = _mlp(spec, xt.shape[1], 1 if data.classes is None else data.classes)
+            self.loss = nn.MSELoss() if regression else nn.CrossEntropyLoss()
+
+        def _step(self, split: str, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+            x, y = batch
+            out = self.net(x)
+            loss = self.loss(out, y)
+            self.log(f"{split}/loss", loss, on_step=False, on_epoch=True)
+            if not regression:
+                self.log(f"{split}/acc", (out.argmax(1) == y).float().mean(), on_step=False, on_epoch=True)
+            return loss
+
+        def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+            self.log("lr", self.optimizers().param_groups[0]["lr"], on_step=False, on_epoch=True)
+            return self._step("train", batch)
+
+        def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+            self._step("val", batch)
+
+        def on_train_epoch_start(self) -> None:
+            for group in self.optimizers().param_groups:
+                group["lr"] = _learning_rate(spec, self.current_epoch)
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return _optimizer(self.net, spec)
+
+    generator = torch.Generator().manual_seed(spec["seed"])
+    train = DataLoader(TensorDataset(xt, yt), batch_size=spec["batch_size"], shuffle=True, generator=generator)
+    val = DataLoader(TensorDataset(xv, yv), batch_size=len(xv))
+    callback = TrainOpsCallback(_ops(workdir), task="regression" if regression else "tabular_classification")
+    trainer = pl.Trainer(
+        max_epochs=spec["epochs"],
+        callbacks=[callback],
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(MLP(), train, val)
+    return stored_history(_ops(workdir), callback.operation_id, spec["epochs"])
+
+
+def train_keras(spec: Mapping[str, Any], workdir: Path) -> dict[str, Any]:
+    import keras
+
+    from trainops.integrations.keras import TrainOpsCallback
+
+    keras.utils.set_random_seed(spec["seed"])
+    data = tabular(spec)
+    regression = data.classes is None
+    layers: list[Any] = [keras.Input((data.x_train.shape[1],))]
+    for hidden in spec["hidden"]:
+        layers.append(keras.layers.Dense(hidden, activation="relu"))
+        if spec["dropout"]:
+            layers.append(keras.layers.Dropout(spec["dropout"]))
+    layers.append(keras.layers.Dense(1 if data.classes is None else data.classes))
+    model = keras.Sequential(layers)
+    lr, decay = spec["learning_rate"], spec["weight_decay"] or None  # Keras' weight decay is decoupled
+    optimizer = {
+        "sgd": lambda: keras.optimizers.SGD(lr, weight_decay=decay),
+        "momentum": lambda: keras.optimizers.SGD(lr, momentum=0.9, weight_decay=decay),
+        "adam": lambda: keras.optimizers.Adam(lr, weight_decay=decay),
+        "adamw": lambda: keras.optimizers.AdamW(lr, weight_decay=decay or 0.0),
+        "rmsprop": lambda: keras.optimizers.RMSprop(lr, weight_decay=decay),
+    }[spec["optimizer"]]()
+    if regression:
+        model.compile(optimizer=optimizer, loss="mse")
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+    schedule = keras.callbacks.LearningRateScheduler(lambda epoch, _: _learning_rate(spec, epoch))
+    callback = TrainOpsCallback(_ops(workdir), task="regression" if regression else "tabular_classification")
+    with callback:
+        model.fit(
+            data.x_train,
+            data.y_train,
+            validation_data=(data.x_val, data.y_val),
+            epochs=spec["epochs"],
+            batch_size=spec["batch_size"],
+            callbacks=[schedule, callback],
+            verbose=0,
+        )
+    return stored_history(_ops(workdir), callback.operation_id, spec["epochs"])
+
+
+TOKEN_BINS = 16
+"""Each standardised feature becomes one token: its bin among this many over [-3, 3] (the tails clipped)."""
+
+
+def tokens(features: Any, model: str) -> Any:
+    """Feature rows as token ids (0 unused, 1..TOKEN_BINS the bins) with a classification token: first for BERT
+    (it pools the first), last for GPT-2 (it pools the last)."""
+    import numpy as np
+
+    ids = np.clip(np.floor((features + 3.0) * TOKEN_BINS / 6.0), 0, TOKEN_BINS - 1).astype("int64") + 1
+    cls = np.full((len(ids), 1), TOKEN_BINS + 1, dtype="int64")
+    return np.concatenate([cls, ids] if model == "bert" else [ids, cls], axis=1)
+
+
+def train_transformers(spec: Mapping[str, Any], workdir: Path) -> dict[str, Any]:
+    import numpy as np
+    import torch
+    import transformers
+    from transformers import (
+        BertConfig,
+        BertForSequenceClassification,
+        GPT2Config,
+        GPT2ForSequenceClassification,
+        PrinterCallback,
+        Trainer,
+        TrainingArguments,
+    )
+
+    from trainops.integrations.transformers import TrainOpsCallback
+
+    transformers.set_seed(spec["seed"])
+    data = tabular(spec)
+    regression = data.classes is None
+
+    class Rows(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
+        def __init__(self, features: Any, labels: Any) -> None:
+            self.ids = torch.tensor(tokens(features, spec["model"]))
+            self.labels = torch.tensor(labels)
+
+        def __len__(self) -> int:
+            return len(self.ids)
+
+        def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+            return {"input_ids": self.ids[index], "labels": self.labels[index]}
+
+    labels = 1 if data.classes is None else data.classes
+    size = {
+        "vocab_size": TOKEN_BINS + 2,
+        "num_labels": labels,
+        "problem_type": "regression" if regression else "single_label_classification",
+    }
+    width, depth, dropout = spec["hidden"], spec["layers"], spec["dropout"]
+    if spec["model"] == "bert":
+        config = BertConfig(
+            **size,
+            hidden_size=width,
+            num_hidden_layers=depth,
+            num_attention_heads=2,
+            intermediate_size=2 * width,
+            max_position_embeddings=128,
+            hidden_dropout_prob=dropout,
+            attention_probs_dropout_prob=dropout,
+        )
+        model: Any = BertForSequenceClassification(config)
+    else:
+        config = GPT2Config(
+            **size,
+            n_embd=width,
+            n_layer=depth,
+            n_head=2,
+            n_positions=128,
+            resid_pdrop=dropout,
+            embd_pdrop=dropout,
+            attn_pdrop=dropout,
+            pad_token_id=0,
+            bos_token_id=TOKEN_BINS + 1,
+            eos_token_id=TOKEN_BINS + 1,
+        )
+        model = GPT2ForSequenceClassification(config)
+
+    def accuracy(prediction: Any) -> dict[str, float]:
+        return {"accuracy": float((np.argmax(prediction.predictions, axis=-1) == prediction.label_ids).mean())}
+
+    args = TrainingArguments(
+        output_dir=str(workdir / "transformers" / spec["id"]),
+        num_train_epochs=spec["epochs"],
+        per_device_train_batch_size=spec["batch_size"],
+        per_device_eval_batch_size=512,
+        learning_rate=spec["learning_rate"],
+        weight_decay=spec["weight_decay"],
+        optim="sgd" if spec["optimizer"] == "sgd" else "adamw_torch",
+        lr_scheduler_type=spec["schedule"],
+        max_grad_norm=spec["max_grad_norm"],
+        eval_strategy="epoch",
+        logging_strategy="epoch",
+        save_strategy="no",
+        report_to=[],
+        use_cpu=True,
+        disable_tqdm=True,
+        dataloader_pin_memory=False,
+        seed=spec["seed"],
+    )
+    callback = TrainOpsCallback(_ops(workdir), task="regression" if regression else "text_classification")
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=Rows(data.x_train, data.y_train),
+        eval_dataset=Rows(data.x_val, data.y_val),
+        compute_metrics=None if regression else accuracy,
+        callbacks=[callback],
+    )
+    trainer.remove_callback(PrinterCallback)  # it prints every log when tqdm is off
+    with callback:
+        trainer.train()
+    return stored_history(_ops(workdir), callback.operation_id, spec["epochs"])
+
+
+def run(spec: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    """Train one run; ``workdir`` holds the framework families' trainops databases and files."""
     import torch
 
     torch.set_num_threads(1)
     started = time.perf_counter()
-    history = train_strategy(spec) if spec["family"] == "strategy" else train_sklearn(spec)
+    match spec["family"]:
+        case "strategy":
+            history = train_strategy(spec)
+        case "lightning":
+            history = train_lightning(spec, workdir)
+        case "keras":
+            history = train_keras(spec, workdir)
+        case "transformers":
+            history = train_transformers(spec, workdir)
+        case _:
+            history = train_sklearn(spec)
     config = {key: value for key, value in spec.items() if key not in ("id", "family", "epochs")}
     print(f"  {spec['id']:<20} {spec['archetype']:<12} {time.perf_counter() - started:5.1f} s", flush=True)
     return {"id": spec["id"], "family": spec["family"], "planned": spec["epochs"], "config": config, **history}
+
+
+PACKAGES = {"lightning": "lightning", "keras": "keras", "transformers": "transformers"}
+"""The framework each family needs beyond torch and scikit-learn (every family needs those)."""
+
+
+def versions() -> dict[str, str]:
+    """The versions of what trains the corpus, as this environment has them."""
+    from importlib.metadata import version
+
+    return {name: version(name) for name in ("torch", "scikit-learn", *PACKAGES.values())}
+
+
+def kept_runs(path: Path, seed: int, retrained: Sequence[str], now: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The runs of the corpus at ``path`` outside the ``retrained`` families, refused when they would not be
+    what this environment makes (another seed, or another version of what trained them)."""
+    rebuild = "rebuild the whole corpus (leave out --families)"
+    if not path.exists():
+        raise SystemExit(f"no corpus at {path} to keep the other families from: {rebuild}")
+    corpus = json.loads(path.read_text())
+    if corpus["seed"] != seed:
+        raise SystemExit(f"{path} was generated with seed {corpus['seed']}, not {seed}: {rebuild}")
+    kept = [run for run in corpus["runs"] if run["family"] not in retrained]
+    for family in sorted({run["family"] for run in kept}):
+        for package in ("torch", "scikit-learn", *([PACKAGES[family]] if family in PACKAGES else [])):
+            then = corpus["versions"].get(package)
+            if then != now[package]:
+                raise SystemExit(
+                    f"{path}'s {family} runs were trained with {package} {then}, this environment has "
+                    f"{now[package]}: retrain them too (--families ... {family}) or {rebuild}"
+                )
+    return kept
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -364,21 +838,36 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=OUT, help="where to write the corpus (default %(default)s)")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes (default %(default)s)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N runs (a quick look)")
+    parser.add_argument(
+        "--families",
+        nargs="+",
+        choices=families(),
+        metavar="FAMILY",
+        help="retrain only these families and keep every other run of --out as it is (after adding or changing "
+        f"a family); one or more of: {', '.join(families())}",
+    )
     args = parser.parse_args(argv)
 
-    import sklearn
-    import torch
-
-    specs = all_specs(args.seed)[: args.limit]
+    now = versions()
+    specs = all_specs(args.seed)
+    order = {spec["id"]: index for index, spec in enumerate(specs)}
+    kept = kept_runs(args.out, args.seed, args.families, now) if args.families else []
+    if args.families:
+        specs = [spec for spec in specs if spec["family"] in args.families]
+    specs = specs[: args.limit]
     started = time.perf_counter()
-    print(f"training {len(specs)} runs on {args.jobs} process(es)")
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        runs = list(pool.map(run, specs, chunksize=1))
+    print(f"training {len(specs)} runs on {args.jobs} process(es)" + (f", keeping {len(kept)}" if kept else ""))
+    with (
+        tempfile.TemporaryDirectory(prefix="trainops-corpus-") as workdir,
+        ProcessPoolExecutor(max_workers=args.jobs) as pool,
+    ):
+        runs = list(pool.map(partial(run, workdir=Path(workdir)), specs, chunksize=1))
+    runs = sorted([*kept, *runs], key=lambda run: order.get(run["id"], len(order)))
     corpus = {
         "format": 1,
         "generator": "bench/curves/generate.py",
         "seed": args.seed,
-        "versions": {"torch": torch.__version__, "scikit-learn": sklearn.__version__},
+        "versions": now,
         "truth": "see bench/_corpus.py",
         "runs": runs,
     }

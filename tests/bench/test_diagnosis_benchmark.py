@@ -11,8 +11,10 @@ import doctest
 import importlib
 import json
 import math
+import shutil
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import _corpus
 import diagnosis
@@ -20,6 +22,8 @@ import pytest
 from _corpus import Curve, cut, should_stop, split
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
+FRAMEWORKS = {"lightning", "keras", "transformers"}
+"""The families whose runs report through trainops' framework integrations and are read back from it."""
 
 
 @pytest.fixture(scope="module")
@@ -27,27 +31,49 @@ def corpus() -> list[Curve]:
     return _corpus.load()
 
 
+@pytest.fixture(scope="module")
+def generate() -> ModuleType:
+    sys.path.insert(0, str(BENCH / "curves"))
+    try:
+        return importlib.import_module("generate")
+    finally:
+        sys.path.remove(str(BENCH / "curves"))
+
+
 def test_the_corpus_is_what_the_issue_asked_for(corpus: list[Curve]) -> None:
     assert len(corpus) >= 150
     assert min(curve.planned for curve in corpus) >= 60
     for curve in corpus:
         assert len(curve.train_loss) == len(curve.val_loss) == curve.planned, curve.id
-    assert {curve.family for curve in corpus} == {"digits", "breast_cancer", "wine", "diabetes", "strategy"}
+    assert {curve.family for curve in corpus} == {
+        "digits",
+        "breast_cancer",
+        "wine",
+        "diabetes",
+        "strategy",
+    } | FRAMEWORKS
     diverged = [curve.id for curve in corpus if any(not math.isfinite(value) for value in curve.val_loss)]
     assert len(diverged) >= 5, "some learning rates must diverge to NaN"
     archetypes = {curve.config["archetype"] for curve in corpus}
     assert {"overfit", "slow", "unstable"} <= archetypes
 
 
-def test_the_corpus_records_its_generator_and_seed_and_matches_them(corpus: list[Curve]) -> None:
-    sys.path.insert(0, str(BENCH / "curves"))
-    try:
-        generate = importlib.import_module("generate")
-    finally:
-        sys.path.remove(str(BENCH / "curves"))
+def test_every_framework_family_holds_every_archetype_and_both_answers(
+    corpus: list[Curve], generate: ModuleType
+) -> None:
+    for family in FRAMEWORKS:
+        curves = [curve for curve in corpus if curve.family == family]
+        assert len(curves) >= 20, family
+        assert {curve.config["archetype"] for curve in curves} == set(generate.ARCHETYPES), family
+        answers = [case.should_stop for case in cut(curves)]
+        assert 0.2 < sum(answers) / len(answers) < 0.8, f"{family}: stop and continue must both be common"
+
+
+def test_the_corpus_records_its_generator_and_seed_and_matches_them(corpus: list[Curve], generate: ModuleType) -> None:
     header = json.loads((BENCH / "curves" / "corpus.json").read_text())
     assert header["generator"] == "bench/curves/generate.py"
     assert header["seed"] == generate.SEED
+    assert {"torch", "scikit-learn", "lightning", "keras", "transformers"} <= set(header["versions"])
 
     specs = {spec["id"]: spec for spec in generate.all_specs(header["seed"])}
     assert set(specs) == {curve.id for curve in corpus}
@@ -83,6 +109,45 @@ def test_the_split_is_by_run_and_keeps_every_family_on_both_sides(corpus: list[C
     assert len(calibration) + len(held_out) == len(corpus)
     assert {curve.family for curve in calibration} == {curve.family for curve in held_out}
     assert split(corpus) == (calibration, held_out)
+
+
+def test_adding_a_family_moves_no_other_family_across_the_split(corpus: list[Curve]) -> None:
+    without = [curve for curve in corpus if curve.family != "transformers"]
+    calibration, held_out = split(corpus)
+
+    assert split(without) == (
+        [curve for curve in calibration if curve.family != "transformers"],
+        [curve for curve in held_out if curve.family != "transformers"],
+    )
+
+
+def test_the_generator_retrains_only_the_named_families_and_keeps_the_rest(
+    generate: ModuleType, tmp_path: Path
+) -> None:
+    out = tmp_path / "corpus.json"
+    shutil.copy(BENCH / "curves" / "corpus.json", out)
+    before = json.loads(out.read_text())
+
+    generate.main(["--families", "wine", "--limit", "1", "--jobs", "1", "--out", str(out)])  # wine-000 alone
+
+    after = json.loads(out.read_text())
+    others = [run for run in before["runs"] if run["family"] != "wine"]
+    assert [run for run in after["runs"] if run["family"] != "wine"] == others  # untouched, in the same order
+    retrained = next(run for run in before["runs"] if run["id"] == "wine-000")
+    assert [run for run in after["runs"] if run["family"] == "wine"] == [retrained]  # deterministic: the same numbers
+
+
+def test_the_generator_refuses_to_keep_runs_another_version_trained(generate: ModuleType, tmp_path: Path) -> None:
+    out = tmp_path / "corpus.json"
+    corpus = json.loads((BENCH / "curves" / "corpus.json").read_text())
+    corpus["versions"]["keras"] = "2.0.0"
+    out.write_text(json.dumps(corpus))
+
+    with pytest.raises(SystemExit, match=r"keras runs were trained with keras 2.0.0.*--families \.\.\. keras"):
+        generate.kept_runs(out, corpus["seed"], ["wine"], generate.versions())
+    assert generate.kept_runs(out, corpus["seed"], ["keras"], generate.versions())  # retraining them is fine
+    with pytest.raises(SystemExit, match="generated with seed"):
+        generate.kept_runs(out, corpus["seed"] + 1, ["keras"], generate.versions())
 
 
 def test_trainops_reaches_the_goal_on_the_held_out_half_ahead_of_every_other_tool(corpus: list[Curve]) -> None:
