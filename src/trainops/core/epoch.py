@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -31,6 +31,35 @@ MAX_EPOCH = 10_000_000
 
 MAX_STEP = 2**53
 """The largest global step stored: every JSON reader (JavaScript's numbers included) holds it exactly."""
+
+
+MIN_TIMESTAMP_YEAR = 1900
+MAX_TIMESTAMP_YEAR = 9999
+
+
+def check_timestamp(value: datetime) -> datetime:
+    """``value`` as a timezone-aware time (a naive one is taken as UTC) when trainops can store it and read it back:
+    its UTC time falls in years 1900-9999 (a time near the ends of ``datetime``'s range, such as year 1 at
+    UTC+01:00, converts to year 0 in UTC, which no ``datetime`` holds).
+
+    >>> check_timestamp(datetime(2025, 6, 10, 12, 0)).isoformat()
+    '2025-06-10T12:00:00+00:00'
+    """
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    try:
+        year = aware.astimezone(UTC).year
+    except (OverflowError, ValueError):  # the conversion itself leaves datetime's range
+        year = 0 if aware.year < MIN_TIMESTAMP_YEAR else MAX_TIMESTAMP_YEAR + 1
+    if not MIN_TIMESTAMP_YEAR <= year <= MAX_TIMESTAMP_YEAR:
+        raise ValueError(
+            f"timestamp {value.isoformat()} is year {year} in UTC; send a time between the years "
+            f"{MIN_TIMESTAMP_YEAR} and {MAX_TIMESTAMP_YEAR} (UTC), or leave it out to use the time it is stored"
+        )
+    return aware
+
+
+Timestamp = Annotated[datetime, AfterValidator(check_timestamp)]
+"""A time a record carries: timezone-aware, naive ones taken as UTC, in years 1900-9999 once in UTC."""
 
 
 def check_metric_names(metrics: dict[str, float], reserved: frozenset[str]) -> dict[str, float]:
@@ -102,7 +131,7 @@ class EpochRecord(BaseModel):
     val_accuracy: Metric | None = None
     learning_rate: Metric | None = None
     duration: float | None = Field(None, ge=0.0, allow_inf_nan=False, description="seconds the epoch took")
-    timestamp: datetime | None = None
+    timestamp: Timestamp | None = Field(None, description="when the epoch ended; the time it was stored by default")
     metrics: Annotated[dict[str, Metric], Field(max_length=MAX_CUSTOM_METRICS), AfterValidator(_check_custom_names)] = (
         Field(default_factory=dict)
     )

@@ -11,12 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from trainops.core.epoch import MAX_EPOCH, MAX_STEP, EpochRecord, check_metric_names, collect_custom_metrics
+from trainops.core.epoch import (
+    MAX_EPOCH,
+    MAX_STEP,
+    EpochRecord,
+    Timestamp,
+    check_metric_names,
+    collect_custom_metrics,
+)
 from trainops.core.numbers import Metric
 
 STEP_FIELDS = frozenset({"step", "epoch", "timestamp", "metrics"})
@@ -46,7 +52,7 @@ class StepRecord(BaseModel):
     metrics: Annotated[dict[str, Metric], Field(max_length=MAX_METRICS), AfterValidator(_check_step_metric_names)] = (
         Field(default_factory=dict)
     )
-    timestamp: datetime | None = Field(None, description="when the step ended; the time it was stored by default")
+    timestamp: Timestamp | None = Field(None, description="when the step ended; the time it was stored by default")
 
     @model_validator(mode="before")
     @classmethod

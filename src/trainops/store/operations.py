@@ -5,6 +5,7 @@ Rows never leave this module; integrity problems become trainops errors here, no
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
@@ -62,6 +63,8 @@ _STEP_COLUMNS = (
 )
 _STEP_ROW_COLUMNS = ("step", "epoch", "timestamp", "metrics")
 _IN_LIST_CHUNK = 1000  # stay far below SQLite's limit on bound parameters per statement
+
+logger = logging.getLogger("trainops.store")
 
 
 @dataclass(frozen=True, slots=True)
@@ -525,7 +528,7 @@ class OperationStore:
             if after_version is not None:
                 query = query.where(epoch_metrics.c.revision > after_version)
             rows = connection.execute(query.order_by(epoch_metrics.c.epoch)).all()
-        return _operation(row), row.version, [_epoch(metric_row) for metric_row in rows]
+        return _operation(row), row.version, [_epoch(row.id, metric_row) for metric_row in rows]
 
     # -- steps ----------------------------------------------------------------------------------------------
 
@@ -545,7 +548,7 @@ class OperationStore:
             if since_step is not None:
                 query = query.where(step_metrics.c.step > since_step)
             rows = connection.execute(query.order_by(step_metrics.c.step)).all()
-        return StoredSteps(row.id, row.step_stride, [_step(step_row) for step_row in rows])
+        return StoredSteps(row.id, row.step_stride, [_step(row.id, step_row) for step_row in rows])
 
     # -- helpers --------------------------------------------------------------------------------------------
 
@@ -633,19 +636,50 @@ def _metric_row(seq: int, record: EpochRecord, now: datetime, revision: int) -> 
     return values
 
 
-def _epoch(row: Row[Any]) -> EpochRecord:
+def _epoch(operation_id: str, row: Row[Any]) -> EpochRecord:
+    """The record of one stored row. A row no version of trainops should have written (a timestamp out of
+    ``datetime``'s range, a metric that is not a number) is read as well as it can be, with a warning: one bad row
+    never fails the read of a whole history."""
+    where = f"epoch {row.epoch} of operation {operation_id}"
     fields: dict[str, Any] = {name: getattr(row, name) for name in STANDARD_COLUMNS}
     if row.non_finite:
-        fields.update({name: parse_metric(value) for name, value in row.non_finite.items()})
-    metrics = {name: parse_metric(value) for name, value in row.extra.items()} if row.extra else {}
+        fields.update(_stored_metrics(row.non_finite, where))
+    metrics = _stored_metrics(row.extra, where) if row.extra else {}
     return EpochRecord.model_construct(
         epoch=row.epoch,
         step=row.step,
         duration=row.duration,
-        timestamp=datetime.fromtimestamp(row.timestamp, UTC),
+        timestamp=_stored_time(row.timestamp, where),
         metrics=metrics,
         **fields,
     )
+
+
+def _stored_time(seconds: float | None, where: str) -> datetime | None:
+    """A stored time (seconds since 1970), or ``None`` with a warning when no ``datetime`` can hold it."""
+    if seconds is None:
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError) as error:
+        logger.warning(
+            "the stored timestamp of %s (%r s since 1970) is unreadable (%s); shown as none", where, seconds, error
+        )
+        return None
+
+
+def _stored_metrics(stored: Any, where: str) -> dict[str, float]:
+    """Stored metric values by name; a value that is not a number is left out with a warning."""
+    if not isinstance(stored, dict):
+        logger.warning("the stored metrics of %s are not a JSON object (%r); left out", where, type(stored).__name__)
+        return {}
+    values: dict[str, float] = {}
+    for name, value in stored.items():
+        try:
+            values[name] = parse_metric(value)
+        except ValueError as error:
+            logger.warning("the stored metric %r of %s is unreadable (%s); left out", name, where, error)
+    return values
 
 
 def _chunks(values: list[int]) -> list[list[int]]:
@@ -662,8 +696,9 @@ def _step_row(seq: int, point: StepRecord, now: datetime) -> dict[str, Any]:
     }
 
 
-def _step(row: Row[Any]) -> StepRecord:
-    metrics = {name: parse_metric(value) for name, value in row.metrics.items()} if row.metrics else {}
+def _step(operation_id: str, row: Row[Any]) -> StepRecord:
+    where = f"step {row.step} of operation {operation_id}"
+    metrics = _stored_metrics(row.metrics, where) if row.metrics else {}
     return StepRecord.model_construct(
-        step=row.step, epoch=row.epoch, metrics=metrics, timestamp=datetime.fromtimestamp(row.timestamp, UTC)
+        step=row.step, epoch=row.epoch, metrics=metrics, timestamp=_stored_time(row.timestamp, where)
     )
