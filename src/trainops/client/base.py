@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
+import tarfile
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -41,6 +43,7 @@ from trainops.schemas.models import (
     RangePredictionAnswer,
     SavedModel,
     SaveModelRequest,
+    StoredModelVersion,
 )
 from trainops.schemas.operations import OperationResults
 from trainops.schemas.strategies import StrategySummary, StrategyValidation
@@ -277,7 +280,45 @@ class TrainOps(ABC):
     def validate_strategy(self, strategy: dict[str, Any] | str) -> StrategyValidation:
         """Check a strategy (a mapping, or YAML text) without training it."""
 
+    @abstractmethod
+    def download_data(self, symbol: str, timeframe: str, destination: str | os.PathLike[str]) -> Path:
+        """Copy the market data file of ``symbol`` and ``timeframe`` into the local directory ``destination``
+        (created if missing) under its name on the server (``EURUSD_1h.csv``, or ``.parquet``): a worker that
+        trains away from the server's disk trains from there. A copy already there with the server's content is
+        kept without a transfer (over HTTP the server answers 304 to its SHA-256), so the directory is a cache
+        that revalidates; a changed file replaces it, checked against the server's SHA-256, whole or not at all,
+        and a copy of the pair in the other format is removed.
+
+        Returns:
+            The local file.
+
+        Raises:
+            InvalidInputError: a symbol or timeframe that is not one (``../etc``), or ``destination`` is a file.
+            NotFoundError: the server has no data for the pair (the message lists what it has).
+            ArtifactError: the transfer was damaged (nothing is written).
+
+        Example:
+            >>> ops.download_data("EURUSD", "1h", "cache/data").name  # doctest: +SKIP
+            'EURUSD_1h.csv'
+        """
+
     # -- model registry -------------------------------------------------------------------------------------
+
+    @abstractmethod
+    def upload_model_version(self, task_id: str, version_dir: str | os.PathLike[str]) -> StoredModelVersion:
+        """Send the model version a training wrote on this machine (the files of ``version_dir``, as
+        :func:`~trainops.pipeline.artifacts.write_model_version` writes them) to the registry of the trainops it
+        talks to, as the next version of its series; the answer's ``model_version`` is what the training's result
+        names, so ``models save``, ``load`` and ``predict`` find it as they find one written there. A training
+        stores one version: sending it again answers the stored one (``created`` false).
+
+        Raises:
+            InvalidInputError: ``version_dir`` is not a directory, or its files are not a readable version of
+                this training.
+            NotFoundError: no such operation.
+            ConflictError: the training has not started, or it failed.
+            PayloadTooLargeError: the version exceeds the server's limit (``TRAINOPS_MAX_ARTIFACT_BYTES``).
+        """
 
     @abstractmethod
     def save_model(self, request: SaveModelRequest) -> SavedModel:
@@ -534,3 +575,71 @@ def write_verified(
             os.unlink(temporary)
         raise
     return target
+
+
+_DATA_FILE_NAME = re.compile(r"[A-Z0-9][A-Z0-9._-]{0,31}_[0-9a-z]{2,3}\.(csv|parquet)")
+"""A market data file's name (``EURUSD_1h.csv``), as a server may name a download: one plain name, never a path."""
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a local file, read a megabyte at a time."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def data_directory(destination: str | os.PathLike[str]) -> Path:
+    """``destination`` as a directory to download market data into (created if missing)."""
+    base = Path(destination)
+    if base.exists() and not base.is_dir():
+        raise InvalidInputError(f"cannot download market data into {str(base)!r}: it is a file; give a directory")
+    base.mkdir(parents=True, exist_ok=True)
+    return base
+
+
+def cached_data_files(base: Path, symbol: str, timeframe: str) -> list[Path]:
+    """The copies of the pair that a download into ``base`` may keep (the name as given, upper-cased symbol)."""
+    stem = f"{symbol.strip().upper()}_{timeframe.strip()}"
+    if "/" in stem or "\\" in stem or stem.startswith("."):
+        return []
+    return [path for path in (base / f"{stem}.csv", base / f"{stem}.parquet") if path.is_file()]
+
+
+def data_file_target(base: Path, name: str) -> Path:
+    """Where a downloaded data file named ``name`` by the server goes in ``base``; a name that is not a data
+    file's (a path, anything odd) is refused rather than written."""
+    if not _DATA_FILE_NAME.fullmatch(name) or ".." in name:
+        raise ArtifactError(f"the server named the market data file {name!r}, which is not a data file's name")
+    return base / name
+
+
+def drop_other_formats(kept: Path) -> None:
+    """Remove the pair's copy in the other format beside ``kept``: a directory holding both cannot be trained on."""
+    other = kept.with_suffix(".parquet" if kept.suffix == ".csv" else ".csv")
+    other.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def packed_version(version_dir: str | os.PathLike[str]) -> Iterator[Path]:
+    """A temporary tar archive of the regular files at the top level of ``version_dir`` (a model version), named
+    as they are; removed when the block ends.
+
+    Raises:
+        InvalidInputError: ``version_dir`` is not a directory.
+    """
+    source = Path(version_dir)
+    if not source.is_dir():
+        raise InvalidInputError(f"cannot upload {str(source)!r} as a model version: it is not a directory")
+    descriptor, name = tempfile.mkstemp(prefix="trainops-version-", suffix=".tar")
+    os.close(descriptor)
+    archive = Path(name)
+    try:
+        with tarfile.open(archive, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            for path in sorted(source.iterdir()):
+                if path.is_file() and not path.is_symlink():
+                    tar.add(path, arcname=path.name, recursive=False)
+        yield archive
+    finally:
+        archive.unlink(missing_ok=True)

@@ -19,9 +19,15 @@ from pydantic import BaseModel, ValidationError
 
 from trainops.client.base import (
     TrainOps,
+    cached_data_files,
+    data_directory,
+    data_file_target,
     download_target,
+    drop_other_formats,
+    file_sha256,
     invalid_input,
     local_file,
+    packed_version,
     policy_of,
     write_verified,
 )
@@ -43,7 +49,7 @@ from trainops.errors import (
     error_from_dict,
 )
 from trainops.schemas.artifacts import ArtifactInfo, check_artifact_path
-from trainops.schemas.data import DataFile
+from trainops.schemas.data import DataFile, data_format_of
 from trainops.schemas.health import Health
 from trainops.schemas.metrics import MetricDefinitions
 from trainops.schemas.models import (
@@ -55,6 +61,7 @@ from trainops.schemas.models import (
     RangePredictionAnswer,
     SavedModel,
     SaveModelRequest,
+    StoredModelVersion,
 )
 from trainops.schemas.operations import (
     CancelRequestBody,
@@ -411,7 +418,57 @@ class HttpTrainOps(TrainOps):
         data = self._call("POST", "/strategies/validate", body=body, exclude_none=True)
         return StrategyValidation.model_validate(data)
 
+    def download_data(self, symbol: str, timeframe: str, destination: str | os.PathLike[str]) -> Path:
+        """As :meth:`TrainOps.download_data`: the SHA-256 of a copy already in ``destination`` goes as
+        ``If-None-Match``, so an unchanged file costs a 304; a changed one is streamed to disk and checked against
+        the ETag."""
+        base = data_directory(destination)
+        cached = {f'"{file_sha256(path)}"': path for path in cached_data_files(base, symbol, timeframe)}
+        headers = {"If-None-Match": ", ".join(cached)} if cached else None
+        path = f"/data/{_segment(symbol)}/{_segment(timeframe)}"
+        response = self._send("GET", path, headers=headers, stream=True)
+        try:
+            if response.status_code == 304 and response.headers.get("etag") in cached:
+                kept = cached[response.headers["etag"]]
+                drop_other_formats(kept)
+                return kept
+            if not response.is_success:
+                response.read()
+                self._data(response)  # raises the error the server answered
+            disposition = response.headers.get("content-disposition", "")
+            name = disposition.partition('filename="')[2].partition('"')[0]
+            target = data_file_target(base, name)
+            fmt = data_format_of(response.headers.get("content-type", ""))
+            if fmt is None or target.suffix != f".{fmt}":
+                raise TrainOpsError(
+                    f"the server at {self.url} sent {name!r} as {response.headers.get('content-type')!r}, not a "
+                    "market data file; is it a trainops server?"
+                )
+            etag = response.headers.get("etag", "").strip('"')
+            length = response.headers.get("content-length")
+            chunks = response.iter_bytes(_CHUNK_BYTES)
+            write_verified(
+                target, chunks, name, sha256=etag if len(etag) == 64 else None, size=int(length) if length else None
+            )
+            drop_other_formats(target)
+            return target
+        except httpx.TransportError as error:
+            raise ServiceUnavailableError(
+                f"the download of {symbol} {timeframe} from {self.url} broke off ({type(error).__name__}: {error}); "
+                "nothing was written, try again",
+                details={"url": self.url},
+            ) from None
+        finally:
+            response.close()
+
     # -- model registry -------------------------------------------------------------------------------------
+
+    def upload_model_version(self, task_id: str, version_dir: str | os.PathLike[str]) -> StoredModelVersion:
+        """As :meth:`TrainOps.upload_model_version`: the version goes as one tar archive streamed from a temporary
+        file, sent again from its start when a retry is needed (the server stores a training's version once)."""
+        with packed_version(version_dir) as archive, archive.open("rb") as handle:
+            data = self._call("POST", "/models/versions", params={"task_id": task_id}, upload=handle)
+        return StoredModelVersion.model_validate(data)
 
     def save_model(self, request: SaveModelRequest) -> SavedModel:
         data = self._call("POST", "/models/save", body=request, idempotent=False)

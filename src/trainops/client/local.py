@@ -14,9 +14,13 @@ from pydantic import ValidationError
 
 from trainops.client.base import (
     TrainOps,
+    data_directory,
     download_target,
+    drop_other_formats,
+    file_sha256,
     invalid_input,
     local_file,
+    packed_version,
     policy_of,
     write_verified,
 )
@@ -41,6 +45,7 @@ from trainops.schemas.models import (
     RangePredictionAnswer,
     SavedModel,
     SaveModelRequest,
+    StoredModelVersion,
 )
 from trainops.schemas.operations import OperationResults
 from trainops.schemas.strategies import StrategySummary, StrategyValidation
@@ -197,7 +202,23 @@ class LocalTrainOps(TrainOps):
     def validate_strategy(self, strategy: dict[str, Any] | str) -> StrategyValidation:
         return self.training.validate(strategy)
 
+    def download_data(self, symbol: str, timeframe: str, destination: str | os.PathLike[str]) -> Path:
+        base = data_directory(destination)
+        stored = self.registry.data_file(symbol, timeframe)
+        name = f"{stored.symbol}_{stored.timeframe}.{stored.format}"
+        target = base / name
+        if not (target.is_file() and file_sha256(target) == stored.sha256):
+            with stored.path.open("rb") as handle:
+                chunks = iter(partial(handle.read, _CHUNK_BYTES), b"")
+                write_verified(target, chunks, name, sha256=stored.sha256, size=stored.size)
+        drop_other_formats(target)
+        return target
+
     # -- model registry -------------------------------------------------------------------------------------
+
+    def upload_model_version(self, task_id: str, version_dir: str | os.PathLike[str]) -> StoredModelVersion:
+        with packed_version(version_dir) as archive:
+            return self.registry.receive_version(task_id, archive)
 
     @functools.cached_property
     def registry(self) -> ModelRegistry:

@@ -149,6 +149,22 @@ def write_model_version(
     return target
 
 
+def install_model_version(staging: Path, models_dir: Path, config: StrategyConfig) -> Path:
+    """Move ``staging``, a complete version directory inside ``models_dir/{strategy}``, into place as the next
+    version of ``config``'s series, and point ``_latest`` at it: how a version written elsewhere (a worker on
+    another machine uploaded it) joins the registry exactly as :func:`write_model_version` would have written it.
+
+    Returns:
+        The version's directory.
+    """
+    parent = models_dir / config.name
+    key = series_key(config)
+    target = _claim_next_version(parent, key)
+    os.replace(staging, target)  # the claimed (empty) directory is replaced by the complete one
+    _write_latest(parent, key, target.name)
+    return target
+
+
 def _claim_next_version(parent: Path, key: str) -> Path:
     """Create the next version directory. Numbers are never reused, even after a version was deleted: the
     highest ever issued is kept in ``.{key}_issued`` (creating the directory is what makes the claim atomic)."""

@@ -7,9 +7,11 @@ the files are, how their timestamps are written and how to pick bars between two
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
@@ -18,7 +20,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from trainops.errors import DataError
+from trainops.core.lru import LRUCache
+from trainops.errors import DataError, NotFoundError
 from trainops.pipeline.data import (
     SYMBOL_PATTERN,
     TIMEFRAMES,
@@ -31,7 +34,15 @@ from trainops.pipeline.data import (
 )
 from trainops.schemas.data import DataFile
 
-__all__ = ["DateLike", "available_data", "load_ohlcv", "write_sample_data"]
+__all__ = [
+    "DateLike",
+    "StoredDataFile",
+    "available_data",
+    "data_file_name",
+    "find_data_file",
+    "load_ohlcv",
+    "write_sample_data",
+]
 
 _FILE_NAME = re.compile(
     rf"(?P<symbol>{SYMBOL_PATTERN.pattern})_(?P<timeframe>{'|'.join(TIMEFRAMES)})\.(?P<format>csv|parquet)"
@@ -98,6 +109,79 @@ def load_ohlcv(
     frame = _between(frame, start, end, path)
     frame.attrs.update(symbol=symbol, source=label)
     return frame
+
+
+@dataclass(frozen=True)
+class StoredDataFile:
+    """One data file as it sits on disk, for serving it whole: where it is, its format, and its identity.
+
+    ``sha256`` names the content (the download's strong ETag, which a worker's cache sends back to revalidate);
+    ``size`` and ``modified`` come from the same ``stat`` that keyed the digest.
+    """
+
+    path: Path
+    symbol: str
+    timeframe: str
+    format: Literal["csv", "parquet"]
+    size: int
+    modified: float
+    sha256: str
+
+
+def data_file_name(symbol: str, timeframe: str, fmt: Literal["csv", "parquet"]) -> str:
+    """``EURUSD_1h.csv``: the name a data file has in any data directory (the server's, a worker's cache)."""
+    return f"{symbol}_{timeframe}.{fmt}"
+
+
+def find_data_file(data_dir: Path, symbol: str, timeframe: str) -> StoredDataFile:
+    """The file holding ``symbol``'s ``timeframe`` bars in ``data_dir``, identified by its SHA-256; its bars are
+    not read (nor checked: :func:`load_ohlcv` does that where they are used).
+
+    The digest is computed once per file version (inode, size, modification time) and kept in a small cache, so
+    serving a cached worker's revalidation costs a ``stat``.
+
+    Raises:
+        DataError: a symbol or timeframe that is not one (``../etc``, ``1M``), or two files for one pair.
+        NotFoundError: no such file; the message lists the data sets there are.
+    """
+    symbol = normalize_symbol(symbol)
+    timeframe = parse_timeframe(timeframe)
+    try:
+        path, fmt = _find_file(data_dir, symbol, timeframe)
+    except DataError as error:
+        if "available" not in error.details:  # two files for one pair, or a data directory that is a file
+            raise
+        raise NotFoundError(error.message, details=error.details) from None
+    try:
+        stat = path.stat()
+        key = (str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        digest = _DIGESTS.get(key)
+        if digest is None:
+            digest = _sha256(path)
+            _DIGESTS.put(key, digest)
+    except OSError as error:
+        raise DataError(f"cannot read {path}: {error.strerror}", details={"path": str(path)}) from None
+    return StoredDataFile(
+        path=path,
+        symbol=symbol,
+        timeframe=timeframe,
+        format=fmt,
+        size=stat.st_size,
+        modified=stat.st_mtime,
+        sha256=digest,
+    )
+
+
+_DIGESTS: LRUCache[tuple[str, int, int, int], str] = LRUCache(256)
+"""(path, inode, size, mtime_ns) -> SHA-256: a file replaced or rewritten gets a new key."""
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 # --- sample data --------------------------------------------------------------------------------------------------

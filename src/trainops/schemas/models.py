@@ -50,6 +50,24 @@ class SavedModel(BaseModel):
     model_size_mb: float
 
 
+class StoredModelVersion(BaseModel):
+    """The answer to ``POST /models/versions``: where the server's registry keeps a version a worker uploaded.
+
+    ``model_version`` and ``model_path`` are what a training's result names (``result.model_version``,
+    ``result.model_info.model_path``), so ``models save`` finds it as it finds a locally written one.
+    """
+
+    success: bool = True
+    task_id: str = Field(description="the training operation that wrote the version")
+    model_version: str = Field(description="the version's directory relative to the models directory")
+    model_path: str = Field(description="the version's directory on the server")
+    size_bytes: int
+    created: bool = Field(
+        description="false when the server already held this training's version (a retried upload): nothing "
+        "was written and the stored version is named"
+    )
+
+
 class ModelSummary(BaseModel):
     """A model as ``GET /models`` lists it."""
 

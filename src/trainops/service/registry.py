@@ -7,8 +7,11 @@ market data files predictions read, so a repeated prediction costs the feature c
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
+import tarfile
+import tempfile
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -17,9 +20,19 @@ import pandas as pd
 
 from trainops.core.lru import LRUCache
 from trainops.core.operation import Operation, OperationStatus
-from trainops.errors import ArtifactError, ConflictError, InvalidInputError
-from trainops.pipeline.artifacts import ModelVersion, read_model_version
+from trainops.errors import ArtifactError, ConflictError, InvalidInputError, PayloadTooLargeError
+from trainops.pipeline.artifacts import (
+    JSON_FILES,
+    MAX_JSON_BYTES,
+    MAX_WEIGHTS_BYTES,
+    WEIGHTS,
+    ModelVersion,
+    install_model_version,
+    read_model_version,
+    series_key,
+)
 from trainops.pipeline.data import normalize_symbol, parse_timeframe
+from trainops.pipeline.data_files import StoredDataFile, find_data_file
 from trainops.pipeline.prediction import BarPrediction, first_usable_bar, predict_bars, resolve_bar
 from trainops.pipeline.symbol_frames import load_frames
 from trainops.schemas.models import (
@@ -31,12 +44,21 @@ from trainops.schemas.models import (
     RangePredictionAnswer,
     SavedModel,
     SaveModelRequest,
+    StoredModelVersion,
     check_model_name,
 )
 from trainops.service.operations import OperationsService, utcnow
+from trainops.service.training import strategy_of
 from trainops.store.models import ModelRecord, ModelStore
 
 DEFAULT_CACHE_SIZE = 8
+
+VERSION_FILES = (WEIGHTS, *JSON_FILES)
+"""The files of a model version, each exactly once in an uploaded archive."""
+_FILE_LIMITS = {WEIGHTS: MAX_WEIGHTS_BYTES, **dict.fromkeys(JSON_FILES, MAX_JSON_BYTES)}
+INCOMING_DIR = ".incoming"
+"""Below the models directory: uploaded archives while they arrive (never a strategy's name: those start with a
+letter or digit)."""
 
 
 class ModelRegistry:
@@ -144,6 +166,116 @@ class ModelRegistry:
         if self.models_dir.resolve() not in path.parents:
             raise ArtifactError(f"operation {operation.operation_id} names a model outside the models directory")
         return path
+
+    # -- receiving versions trained elsewhere -------------------------------------------------------------------
+
+    def data_file(self, symbol: str, timeframe: str) -> StoredDataFile:
+        """The stored market data file of ``symbol`` and ``timeframe`` (the one predictions read), identified by its
+        SHA-256, for serving it whole to a worker that trains away from this disk.
+
+        Raises:
+            DataError: a symbol or timeframe that is not one (``../etc``, ``1M``).
+            NotFoundError: no such file (the message lists those there are).
+        """
+        return find_data_file(self.data_dir, symbol, timeframe)
+
+    def check_upload(self, task_id: str) -> Operation:
+        """Everything about an upload of ``task_id``'s model version that can be refused before its bytes arrive.
+
+        Raises:
+            NotFoundError: no such operation.
+            InvalidInputError: the operation is not a strategy training.
+            ConflictError: the training has not started, or it failed (a failed training has no model).
+        """
+        operation = self.operations.get(task_id)
+        strategy_of(operation)
+        if operation.status is OperationStatus.PENDING:
+            raise ConflictError(
+                f"training {task_id} has not started; a worker uploads its model version once it has trained it",
+                details={"status": operation.status.value},
+            )
+        if operation.status is OperationStatus.FAILED:
+            raise ConflictError(
+                f"training {task_id} failed, so it has no model version to store: {operation.error}",
+                details={"status": operation.status.value},
+            )
+        return operation
+
+    def incoming_file(self) -> Path:
+        """A new empty file, on the models directory's disk, to receive an uploaded archive into."""
+        directory = self.models_dir / INCOMING_DIR
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix="upload-", suffix=".tar", delete=False) as file:
+            return Path(file.name)
+
+    def receive_version(self, task_id: str, archive: Path) -> StoredModelVersion:
+        """Store the model version a worker on another machine trained for ``task_id``, sent as a tar archive of
+        its five files (:data:`VERSION_FILES`, at the archive's top level), as the next version of its series:
+        exactly where :func:`~trainops.pipeline.artifacts.write_model_version` would have put it on this machine.
+
+        Every file is checked as :func:`~trainops.pipeline.artifacts.read_model_version` checks a version, and it
+        must be this training's: written by ``task_id`` (``metadata.json``) from the strategy the operation records
+        (``config.json``). A training stores one version: a retried upload names the one already stored.
+
+        Raises:
+            NotFoundError, InvalidInputError, ConflictError: see :meth:`check_upload`.
+            InvalidInputError: not a tar archive, or one holding anything but the version's files (paths,
+                links, directories, duplicates) or missing one, or files that do not make a readable version of
+                this training.
+            PayloadTooLargeError: a file larger than a version's file can be.
+        """
+        operation = self.check_upload(task_id)
+        config = strategy_of(operation)
+        parent = self.models_dir / config.name
+        parent.mkdir(parents=True, exist_ok=True)
+        stored = self._version_written_by(parent, series_key(config), task_id)
+        if stored is not None:
+            return self._stored(task_id, stored, created=False)
+        staging = Path(tempfile.mkdtemp(prefix=".receiving-", dir=parent))
+        try:
+            unpack_version(archive, staging)
+            try:
+                version = read_model_version(staging)
+            except ArtifactError as error:
+                raise InvalidInputError(
+                    "the uploaded model version is unusable: " + error.message.replace(f"{staging}/", ""),
+                    details={"task_id": task_id},
+                ) from None
+            if version.metadata.get("source_operation") != task_id:
+                raise InvalidInputError(
+                    f"the uploaded model version was written by {version.metadata.get('source_operation')!r}, not "
+                    f"by {task_id} (metadata.json source_operation); upload each training's own version"
+                )
+            if version.config.to_dict() != config.to_dict():
+                raise InvalidInputError(
+                    f"the uploaded model version's config.json is not the strategy {task_id} trains (as recorded "
+                    "on the operation); upload the version this training wrote"
+                )
+            path = install_model_version(staging, self.models_dir, config)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return self._stored(task_id, path, created=True)
+
+    def _version_written_by(self, parent: Path, key: str, task_id: str) -> Path | None:
+        """The version of series ``key`` that ``task_id`` wrote, if one is stored (read from its metadata only)."""
+        for path in sorted(parent.glob(f"{key}_v*")):
+            try:
+                metadata = json.loads((path / "metadata.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if isinstance(metadata, dict) and metadata.get("source_operation") == task_id:
+                return path
+        return None
+
+    def _stored(self, task_id: str, path: Path, *, created: bool) -> StoredModelVersion:
+        return StoredModelVersion(
+            task_id=task_id,
+            model_version=str(path.relative_to(self.models_dir)),
+            model_path=str(path),
+            size_bytes=sum(file.stat().st_size for file in path.iterdir() if file.is_file()),
+            created=created,
+        )
 
     # -- reading ----------------------------------------------------------------------------------------------
 
@@ -300,6 +432,64 @@ class ModelRegistry:
             if self.models_dir.resolve() in path.parents:
                 shutil.rmtree(path, ignore_errors=True)
         return summary
+
+
+def unpack_version(archive: Path, target: Path) -> None:
+    """Extract the model version files of a tar ``archive`` into the directory ``target``, refusing anything else.
+
+    Only regular files named exactly as a version's files (a leading ``./`` and a ``.`` directory entry, as
+    ``tar -C DIR .`` writes them, are accepted) are written, each at most the size a version's file may have:
+    no path of the archive is ever used as a path here, so neither ``../``, absolute names nor links can reach
+    outside ``target``.
+
+    Raises:
+        InvalidInputError: not a (plain, uncompressed) tar archive; a member that is not one of the files; a
+            link, directory or device; a file twice; a missing file.
+        PayloadTooLargeError: a file larger than its kind may be.
+    """
+    how = (
+        f"send a tar archive of exactly {', '.join(VERSION_FILES)} (e.g. tar -cf version.tar -C VERSION_DIR "
+        f"{' '.join(VERSION_FILES)})"
+    )
+    seen: set[str] = set()
+    try:
+        with tarfile.open(archive, mode="r:") as tar:
+            for member in tar:
+                name = member.name.removeprefix("./")
+                if member.isdir() and name in ("", "."):
+                    continue
+                if name not in _FILE_LIMITS:
+                    raise InvalidInputError(
+                        f"the archive holds {member.name!r}, which is not a file of a model version; {how}",
+                        details={"member": member.name, "expected": list(VERSION_FILES)},
+                    )
+                if not member.isfile():
+                    raise InvalidInputError(
+                        f"the archive's {member.name!r} is a link, directory or device, not a file; {how}",
+                        details={"member": member.name},
+                    )
+                if name in seen:
+                    raise InvalidInputError(f"the archive holds {name!r} twice; {how}", details={"member": name})
+                seen.add(name)
+                limit = _FILE_LIMITS[name]
+                if member.size > limit:
+                    raise PayloadTooLargeError(
+                        f"the archive's {name} is {member.size:,} bytes; a model version's {name} is at most {limit:,}",
+                        details={"member": name, "size_bytes": member.size, "limit_bytes": limit},
+                    )
+                source = tar.extractfile(member)
+                if source is None:  # pragma: no cover - isfile() members always have content
+                    raise InvalidInputError(f"the archive's {name!r} has no content; {how}")
+                with source, (target / name).open("xb") as out:
+                    shutil.copyfileobj(source, out)
+    except tarfile.TarError as error:
+        raise InvalidInputError(f"the upload is not a readable tar archive ({error}); {how}") from None
+    missing = [name for name in VERSION_FILES if name not in seen]
+    if missing:
+        raise InvalidInputError(
+            f"the archive lacks {', '.join(missing)}; {how}",
+            details={"missing": missing, "expected": list(VERSION_FILES)},
+        )
 
 
 def _first_bar_from(bars: pd.DataFrame, moment: date | datetime, first: pd.Timestamp) -> pd.Timestamp:

@@ -1,15 +1,40 @@
-"""``/data``: the market data files the server can train and predict on."""
+"""``/data``: the market data files the server can train and predict on, listed and downloaded.
+
+A download answers the stored file itself (CSV or Parquet, exactly as the data directory holds it), streamed, with
+its SHA-256 as a strong ETag and its modification time as ``Last-Modified``: a worker that trains on another
+machine keeps a cache of these files and revalidates it with ``If-None-Match``, which costs a 304 and no body
+while the server's file is unchanged.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from collections.abc import Iterator
+from datetime import UTC
+from email.utils import formatdate, parsedate_to_datetime
+from functools import partial
+from typing import Annotated, BinaryIO
+
+from fastapi import APIRouter, Header, Path, Response
+from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
 
 from trainops.api.deps import call_blocking
 from trainops.api.responses import Envelope, envelope
-from trainops.api.train_deps import TrainingDep
-from trainops.schemas.data import DataFile
+from trainops.api.train_deps import RegistryDep, TrainingDep
+from trainops.errors import NotFoundError
+from trainops.pipeline.data_files import StoredDataFile, data_file_name
+from trainops.schemas.data import DATA_MEDIA_TYPES, DataFile
 
 router = APIRouter(prefix="/data", tags=["data"])
+
+_CHUNK_BYTES = 1024 * 1024
+
+# ``:path`` so that a symbol holding an encoded slash (``..%2Fetc``) still reaches the route and is refused by the
+# symbol rule (422) instead of matching no route at all.
+Symbol = Annotated[str, Path(max_length=256, description="the symbol, e.g. EURUSD (any case)")]
+Timeframe = Annotated[
+    str, Path(max_length=64, description="the timeframe, e.g. 1h (aliases such as H1 or hourly are accepted)")
+]
 
 
 @router.get("", response_model=Envelope[list[DataFile]])
@@ -17,3 +42,87 @@ async def list_data(training: TrainingDep) -> Response:
     """Every ``{SYMBOL}_{TIMEFRAME}`` file in the data directory: symbol, timeframe, format, bars, first and
     last bar. Empty until someone runs ``trainops data sample`` (or copies data there)."""
     return envelope(await call_blocking(training.data))
+
+
+@router.get(
+    "/{symbol:path}/{timeframe}",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "the data file's bytes, as stored (its format is the media type)",
+            "content": {
+                media_type: {"schema": {"type": "string", "format": "binary"}}
+                for media_type in DATA_MEDIA_TYPES.values()
+            },
+            "headers": {
+                "ETag": {"description": "the file's SHA-256, quoted", "schema": {"type": "string"}},
+                "Last-Modified": {"description": "when the file last changed", "schema": {"type": "string"}},
+            },
+        },
+        304: {"description": "the file is unchanged since the ETag (or date) the request sent"},
+        404: {"description": "no data file for this symbol and timeframe (the message lists those there are)"},
+        422: {"description": "the symbol or timeframe is not one (e.g. ../etc, 1M)"},
+    },
+)
+async def download_data(
+    symbol: Symbol,
+    timeframe: Timeframe,
+    registry: RegistryDep,
+    if_none_match: Annotated[str | None, Header()] = None,
+    if_modified_since: Annotated[str | None, Header()] = None,
+) -> Response:
+    """The data file of ``symbol`` and ``timeframe``, as the data directory holds it (``EURUSD_1h.csv``, or
+    ``.parquet``), for a worker that trains away from the server's disk. ``If-None-Match`` with the ETag (the
+    file's SHA-256), or ``If-Modified-Since``, answers 304 while it is unchanged.
+
+    Example: ``curl -OJ .../api/v1/data/EURUSD/1h`` writes ``EURUSD_1h.csv``.
+    """
+    stored = await call_blocking(partial(registry.data_file, symbol, timeframe))
+    etag = f'"{stored.sha256}"'
+    headers = {"ETag": etag, "Last-Modified": formatdate(stored.modified, usegmt=True)}
+    if _not_modified(stored, etag, if_none_match, if_modified_since):
+        return Response(status_code=304, headers=headers)
+    try:
+        handle = await call_blocking(partial(_open, stored))
+    except FileNotFoundError:  # removed since it was found: as if it never was
+        raise NotFoundError(f"the data file {stored.path.name} was just removed from the server") from None
+    name = data_file_name(stored.symbol, stored.timeframe, stored.format)
+    headers.update(
+        {
+            "Content-Length": str(stored.size),
+            "Content-Disposition": f'attachment; filename="{name}"',  # a checked symbol: nothing to quote
+            "X-Content-Type-Options": "nosniff",
+        }
+    )
+    return StreamingResponse(
+        _file_chunks(handle),
+        media_type=DATA_MEDIA_TYPES[stored.format],
+        headers=headers,
+        background=BackgroundTask(handle.close),
+    )
+
+
+def _not_modified(stored: StoredDataFile, etag: str, if_none_match: str | None, if_modified_since: str | None) -> bool:
+    """RFC 9110's order: ``If-None-Match`` decides when sent; ``If-Modified-Since`` only without it."""
+    if if_none_match is not None:
+        tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+        return etag in tags or "*" in tags
+    if if_modified_since is None:
+        return False
+    try:
+        since = parsedate_to_datetime(if_modified_since)
+    except (TypeError, ValueError):
+        return False  # an unreadable date is ignored, as the RFC asks
+    if since.tzinfo is None:  # "-0000": HTTP dates are GMT
+        since = since.replace(tzinfo=UTC)
+    return int(stored.modified) <= since.timestamp()
+
+
+def _open(stored: StoredDataFile) -> BinaryIO:
+    return stored.path.open("rb")
+
+
+def _file_chunks(handle: BinaryIO) -> Iterator[bytes]:
+    with handle:
+        while chunk := handle.read(_CHUNK_BYTES):
+            yield chunk

@@ -1,14 +1,24 @@
-"""``/models``: save a finished training's model under a name, list, load, predict with and delete models."""
+"""``/models``: save a finished training's model under a name, list, load, predict with and delete models; and
+receive the model version a worker trained on another machine (``POST /models/versions``).
+
+The upload is the version's files as one tar archive, the raw request body (``application/x-tar``). It is
+streamed to a file as it arrives, so the route is exempt from the JSON body limit (``TRAINOPS_MAX_REQUEST_BYTES``)
+and enforces its own, ``TRAINOPS_MAX_ARTIFACT_BYTES``, while it reads.
+"""
 
 from __future__ import annotations
 
+import re
+from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
+from starlette.requests import ClientDisconnect
 
 from trainops.api.deps import call_blocking
-from trainops.api.responses import flat_envelope
+from trainops.api.responses import error_response, flat_envelope
 from trainops.api.train_deps import RegistryDep
+from trainops.errors import InvalidInputError, PayloadTooLargeError
 from trainops.schemas.models import (
     LoadedModel,
     ModelList,
@@ -18,9 +28,24 @@ from trainops.schemas.models import (
     RangePredictionAnswer,
     SavedModel,
     SaveModelRequest,
+    StoredModelVersion,
 )
 
 router = APIRouter(prefix="/models", tags=["models"])
+
+UPLOAD_ROUTE = ("POST", re.compile(r"/models/versions$"))
+"""The version upload, for :class:`~trainops.api.limits.BodySizeLimitMiddleware`'s exemption: it limits its body
+itself."""
+
+_CHUNK_BYTES = 1024 * 1024
+_ARCHIVE_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "a tar archive (uncompressed) of the version's files at its top level: model.safetensors, "
+        "config.json, features.json, metrics.json, metadata.json",
+        "content": {"application/x-tar": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
 
 # ``:path`` so that a name holding an encoded slash (``..%2F..%2Fetc``) still reaches the route and is refused
 # with the naming rule, instead of matching no route at all.
@@ -32,6 +57,74 @@ async def save_model(body: SaveModelRequest, registry: RegistryDep) -> Response:
     """Name the model a finished training wrote. Names match ``^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$``; a taken name
     is a 409 unless ``"overwrite": true``; an unfinished or failed task is a 409 that says why."""
     return flat_envelope(await call_blocking(lambda: registry.save(body)))
+
+
+@router.post(
+    "/versions",
+    status_code=201,
+    response_model=StoredModelVersion,
+    openapi_extra=_ARCHIVE_BODY,
+    responses={
+        200: {"model": StoredModelVersion, "description": "this training's version was already stored"},
+        409: {"description": "the training has not started, or it failed"},
+        413: {"description": "the archive (or one of its files) is too large"},
+        422: {"description": "not a tar archive of a model version of this training (paths, links, missing files)"},
+    },
+)
+async def upload_model_version(
+    task_id: Annotated[str, Query(max_length=64, description="the training operation that trained the version")],
+    request: Request,
+    registry: RegistryDep,
+) -> Response:
+    """Store the model version a worker trained away from the server (the files
+    :func:`~trainops.pipeline.artifacts.write_model_version` writes, as a tar archive) as the next version of its
+    series, checked as every version is read; answers where it is kept (``model_version``, which the training's
+    result then names) so ``models save``, ``load`` and ``predict`` work as for a local training. A training
+    stores one version: uploading again answers the stored one (200, ``created: false``).
+
+    Example: ``tar -cf v.tar -C VERSION_DIR model.safetensors config.json features.json metrics.json metadata.json
+    && curl --data-binary @v.tar -H 'Content-Type: application/x-tar' '.../models/versions?task_id=ID'``
+    """
+    if request.headers.get("content-type", "").lower().startswith("multipart/"):
+        raise InvalidInputError(
+            "send the tar archive's bytes as the request body (Content-Type: application/x-tar), not as a form: "
+            "curl --data-binary @version.tar"
+        )
+    limit = request.app.state.settings.max_artifact_bytes
+    announced = request.headers.get("content-length")
+    if announced is not None and announced.isdigit() and int(announced) > limit:
+        raise _too_large(limit, int(announced))
+    await call_blocking(partial(registry.check_upload, task_id))
+    archive = await call_blocking(registry.incoming_file)
+    try:
+        received = 0
+        with archive.open("wb") as out:
+            pending = bytearray()
+            # read on the event loop, written by worker threads a megabyte at a time: a slow client holds no thread
+            async for chunk in request.stream():
+                received += len(chunk)
+                if received > limit:
+                    raise _too_large(limit)
+                pending += chunk
+                if len(pending) >= _CHUNK_BYTES:
+                    await call_blocking(partial(out.write, bytes(pending)))
+                    pending.clear()
+            await call_blocking(partial(out.write, bytes(pending)))
+        stored = await call_blocking(partial(registry.receive_version, task_id, archive))
+    except ClientDisconnect:
+        return error_response(400, "client_disconnected", "the client left before the upload finished")
+    finally:
+        archive.unlink(missing_ok=True)
+    return flat_envelope(stored, status_code=201 if stored.created else 200)
+
+
+def _too_large(limit: int, size: int | None = None) -> PayloadTooLargeError:
+    told = f" ({size:,} bytes)" if size is not None else ""
+    return PayloadTooLargeError(
+        f"the model version archive is too large{told}: the limit is {limit:,} bytes (TRAINOPS_MAX_ARTIFACT_BYTES "
+        "on the server); raise the limit",
+        details={"limit_bytes": limit, "size_bytes": size},
+    )
 
 
 @router.get("", response_model=ModelList)
