@@ -13,6 +13,7 @@ import json
 import shutil
 import tarfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -373,3 +374,15 @@ def test_upload_model_version_refusals_are_the_same_on_both_transports(
     script = ops.create_operation("training")  # not a strategy training: nothing of it is a model version
     with pytest.raises(InvalidInputError, match="not a strategy training"):
         ops.upload_model_version(script.operation_id, version)
+
+
+def test_concurrent_uploads_of_one_training_store_one_version(
+    local: LocalTrainOps, trained: tuple[Operation, Path], settings: Settings
+) -> None:
+    operation, version = trained
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: local.upload_model_version(operation.operation_id, version), range(4)))
+    assert sorted(answer.created for answer in answers) == [False, False, False, True]
+    assert {answer.model_version for answer in answers} == {"mean_reversion/EURUSD_1h_v1"}
+    series = settings.resolved_models_dir / "mean_reversion"
+    assert sorted(path.name for path in series.iterdir() if path.is_dir()) == ["EURUSD_1h_v1"]

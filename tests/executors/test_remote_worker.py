@@ -9,6 +9,7 @@ The trainings are real: ``mean_reversion`` for 2 epochs on the sample data.
 from __future__ import annotations
 
 import socket
+import sys
 from pathlib import Path
 from typing import cast
 
@@ -21,6 +22,7 @@ from trainops.client import HttpTrainOps, LocalTrainOps, TrainOps
 from trainops.core import OperationStatus
 from trainops.errors import NotFoundError
 from trainops.executors.jobs import run_training
+from trainops.executors.placement import device_name, node_metadata
 from trainops.executors.remote import data_cache_dir, market_data_dir, worker_entrypoint
 from trainops.pipeline.strategy import StrategyConfig, load_strategy
 from trainops.schemas.models import PredictionAnswer, PredictRequest, SaveModelRequest
@@ -182,6 +184,37 @@ def test_a_symbol_the_server_has_no_base_data_for_is_an_error(settings: Settings
     remote = settings.model_copy(update={"data_dir": None, "home": tmp_path / "node"})
     with pytest.raises(NotFoundError, match="no market data for EURUSD 1h"):
         market_data_dir(cast(TrainOps, FakeServer(set())), mean_reversion(), remote)
+
+
+class FakeRay:
+    """What the placement reads of a connected Ray: ``is_initialized`` and the runtime context's node id."""
+
+    def __init__(self, initialized: bool) -> None:
+        self.initialized = initialized
+
+    def is_initialized(self) -> bool:
+        return self.initialized
+
+    def get_runtime_context(self) -> FakeRay:
+        return self
+
+    def get_node_id(self) -> str:
+        return "a" * 56
+
+
+def test_the_ray_node_is_recorded_only_where_ray_is_connected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, "ray", raising=False)
+    assert node_metadata() == {"node": socket.gethostname()}  # never imported just to ask
+    assert "ray" not in sys.modules
+    monkeypatch.setitem(sys.modules, "ray", FakeRay(initialized=False))
+    assert node_metadata() == {"node": socket.gethostname()}
+    monkeypatch.setitem(sys.modules, "ray", FakeRay(initialized=True))
+    assert node_metadata() == {"node": socket.gethostname(), "ray_node_id": "a" * 56}
+
+
+def test_a_device_is_named_with_its_index() -> None:
+    assert device_name(torch.device("cpu")) == "cpu"
+    assert device_name(torch.device("cuda", 1)) == "cuda:1"
 
 
 def test_the_entrypoint_names_the_operation_and_nothing_secret() -> None:

@@ -7,14 +7,21 @@ market data files predictions read, so a repeated prediction costs the feature c
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
 import tarfile
 import tempfile
+from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
 
 import pandas as pd
 
@@ -228,7 +235,8 @@ class ModelRegistry:
         config = strategy_of(operation)
         parent = self.models_dir / config.name
         parent.mkdir(parents=True, exist_ok=True)
-        stored = self._version_written_by(parent, series_key(config), task_id)
+        key = series_key(config)
+        stored = self._version_written_by(parent, key, task_id)
         if stored is not None:
             return self._stored(task_id, stored, created=False)
         staging = Path(tempfile.mkdtemp(prefix=".receiving-", dir=parent))
@@ -251,11 +259,16 @@ class ModelRegistry:
                     f"the uploaded model version's config.json is not the strategy {task_id} trains (as recorded "
                     "on the operation); upload the version this training wrote"
                 )
-            path = install_model_version(staging, self.models_dir, config)
+            # a retry that arrives while the first upload is still being stored finds it here, not a twin
+            with _locked(parent / f".{key}_receive.lock"):
+                stored = self._version_written_by(parent, key, task_id)
+                if stored is None:
+                    return self._stored(task_id, install_model_version(staging, self.models_dir, config), created=True)
+            shutil.rmtree(staging, ignore_errors=True)
+            return self._stored(task_id, stored, created=False)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        return self._stored(task_id, path, created=True)
 
     def _version_written_by(self, parent: Path, key: str, task_id: str) -> Path | None:
         """The version of series ``key`` that ``task_id`` wrote, if one is stored (read from its metadata only)."""
@@ -432,6 +445,16 @@ class ModelRegistry:
             if self.models_dir.resolve() in path.parents:
                 shutil.rmtree(path, ignore_errors=True)
         return summary
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` (created if missing) for the block, between threads and processes alike, where
+    the platform has ``fcntl``; elsewhere the block runs unlocked (a rare twin version is the worst case)."""
+    with path.open("a") as handle:
+        if fcntl is not None:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def unpack_version(archive: Path, target: Path) -> None:
