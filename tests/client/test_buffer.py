@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+import time
+from pathlib import Path
+
 import pytest
 
 from trainops.client.buffer import EpochBuffer
+from trainops.client.unsent import UnsentFile, read_leftovers
 from trainops.core import EpochRecord, OperationStatus, WriteAck
-from trainops.errors import ConflictError, ServiceUnavailableError, TrainOpsError
+from trainops.errors import ConflictError, InvalidInputError, ServiceUnavailableError, TrainOpsError
 
 
 class FakeServer:
@@ -82,12 +87,107 @@ def test_a_failing_listener_does_not_stop_the_sending() -> None:
     assert [epoch for batch in server.batches for epoch in batch] == [0, 1]
 
 
-def test_close_with_the_server_down_stops_the_thread() -> None:
+def test_close_with_the_server_down_stops_the_thread_and_answers_the_leftovers(tmp_path: Path) -> None:
     server = FakeServer(failures=[ServiceUnavailableError("connection refused")] * 100_000)
-    buffer = EpochBuffer(server.send, lambda _: None, interval=0.01)
+    buffer = EpochBuffer(
+        server.send, lambda _: None, interval=0.01, spill=lambda: UnsentFile(tmp_path, "op", "http://x")
+    )
     buffer.add(EpochRecord(epoch=0))
-    with pytest.raises(ServiceUnavailableError, match="could not be sent"):
-        buffer.close(timeout=0.2)
+    left = buffer.close(timeout=0.2)
+
+    assert left is not None and left.epochs == 1 and "connection refused" in left.reason
+    assert left.file is not None
+    assert [record.epoch for record in read_leftovers(left.file.path).epochs] == [0]
     assert buffer._thread is not None
     buffer._thread.join(timeout=2)
     assert not buffer._thread.is_alive()
+
+
+class Refusing(FakeServer):
+    """Refuses (422) any batch holding one of ``bad``, as a server refuses a batch with one invalid record."""
+
+    def __init__(self, bad: set[int], failures: list[TrainOpsError] | None = None) -> None:
+        super().__init__(failures)
+        self.bad = bad
+        self.requests = 0
+
+    def send(self, records: list[EpochRecord]) -> WriteAck:
+        self.requests += 1
+        refused = [record.epoch for record in records if record.epoch in self.bad]
+        if refused:
+            raise InvalidInputError(f"epochs.0.timestamp: epoch {refused[0]} is out of range")
+        return super().send(records)
+
+
+def test_a_refused_batch_is_split_until_only_the_bad_epochs_are_dropped(caplog: pytest.LogCaptureFixture) -> None:
+    server = Refusing(bad={5, 6})
+    buffer = EpochBuffer(server.send, lambda _: None, interval=10.0, max_batch=16, name="op_x")
+    with caplog.at_level(logging.WARNING, logger="trainops.client"):
+        for epoch in range(16):
+            buffer.add(EpochRecord(epoch=epoch))
+        assert buffer.close(timeout=10) is None
+
+    assert [epoch for batch in server.batches for epoch in batch] == [e for e in range(16) if e not in {5, 6}]
+    assert server.requests <= 12  # bisection, not one request per epoch
+    dropped = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert dropped == [
+        "trainops: operation op_x: the server refused epoch 5, dropped: epochs.0.timestamp: epoch 5 is out of range",
+        "trainops: operation op_x: the server refused epoch 6, dropped: epochs.0.timestamp: epoch 6 is out of range",
+    ]
+
+
+def test_a_server_error_is_an_outage_not_a_refusal_and_nothing_is_lost() -> None:
+    """Before: one 500 on a batch silently dropped every later epoch of the run."""
+    server = FakeServer(failures=[TrainOpsError("internal error: OperationalError; see the server log")] * 3)
+    buffer = EpochBuffer(server.send, lambda _: None, interval=0.01, max_backoff=0.05)
+    for epoch in range(5):
+        buffer.add(EpochRecord(epoch=epoch))
+    assert buffer.close(timeout=10) is None
+    assert [epoch for batch in server.batches for epoch in batch] == [0, 1, 2, 3, 4]
+
+
+def test_past_max_queued_epochs_spill_to_disk_and_come_back_in_order(tmp_path: Path) -> None:
+    down = ServiceUnavailableError("connection refused")
+    server = FakeServer(failures=[down] * 10_000)
+    buffer = EpochBuffer(
+        server.send,
+        lambda _: None,
+        interval=0.01,
+        max_batch=7,
+        max_queued=10,
+        max_backoff=0.02,
+        spill=lambda: UnsentFile(tmp_path, "op", None),
+    )
+    for epoch in range(40):
+        buffer.add(EpochRecord(epoch=epoch, val_loss=float(epoch)))
+    with buffer._cond:
+        in_memory = len(buffer._epochs)
+    assert in_memory <= 10 + 7  # bounded: the rest is on disk
+    spilled = list(tmp_path.glob("op/*.jsonl"))
+    assert len(spilled) == 1
+
+    server.failures.clear()  # the server is back
+    assert buffer.close(timeout=10) is None
+    assert [epoch for batch in server.batches for epoch in batch] == list(range(40))
+    assert not spilled[0].exists()  # sent: the file has done its job
+
+
+def test_heartbeats_go_while_nothing_else_answers_and_an_outage_does_not_stop_them() -> None:
+    beats: list[float] = []
+    down = [True, True]
+
+    def heartbeat() -> WriteAck:
+        beats.append(time.monotonic())
+        if down:
+            down.pop()
+            raise ServiceUnavailableError("connection refused")
+        return WriteAck(operation_id="op", status=OperationStatus.RUNNING, cancel_requested=True, cancel_reason="x")
+
+    answers: list[WriteAck] = []
+    buffer = EpochBuffer(FakeServer().send, answers.append, interval=0.01, heartbeat=heartbeat, heartbeat_interval=0.05)
+    buffer.start()
+    deadline = time.monotonic() + 10
+    while not answers and time.monotonic() < deadline:
+        time.sleep(0.01)
+    buffer.close(timeout=1)
+    assert len(beats) >= 3 and answers and answers[0].cancel_requested

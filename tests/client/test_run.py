@@ -3,8 +3,11 @@ logged."""
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,8 +15,9 @@ import pytest
 from trainops import InvalidInputError, OperationStatus, TrainOps
 from trainops.client.local import LocalTrainOps
 from trainops.client.run import Run
+from trainops.client.unsent import sync_file
 from trainops.core import EpochRecord, WriteAck
-from trainops.errors import ServiceUnavailableError
+from trainops.errors import NotFoundError, ServiceUnavailableError
 from trainops.service.bootstrap import open_service
 from trainops.settings import Settings
 
@@ -25,21 +29,54 @@ def local_ops(settings: Settings) -> Iterator[LocalTrainOps]:
     client.close()
 
 
-def test_the_operation_ends_even_when_queued_epochs_cannot_be_sent(
-    local_ops: LocalTrainOps, monkeypatch: pytest.MonkeyPatch
+def test_an_end_the_server_cannot_hear_is_kept_with_its_epochs_and_synced_later(
+    local_ops: LocalTrainOps, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     def unreachable(operation_id: str, records: list[EpochRecord]) -> WriteAck:
         raise ServiceUnavailableError("connection refused")
 
     operation = local_ops.create_operation(total_epochs=2)
     monkeypatch.setattr(local_ops, "add_epochs", unreachable)
-    run = Run(local_ops, operation, flush_interval=0.01, flush_timeout=0.2)
-    with pytest.raises(ServiceUnavailableError, match=r"1 epoch\(s\) could not be sent"), run:
+    run = Run(local_ops, operation, flush_interval=0.01, flush_timeout=0.3, unsent_directory=tmp_path)
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="trainops.client"), run:
         run.log(0, val_loss=1.0)
+        run.log(1, val_loss=0.5)
+        run.result["note"] = "kept"
+    waited = time.monotonic() - started
 
+    assert 0.3 <= waited < 3  # the end waits flush_timeout, not more
+    unsent = run.unsent
+    assert unsent is not None and unsent.path is not None and unsent.epochs == 2 and unsent.end
+    assert unsent.path.parent == tmp_path / run.operation_id
+    assert str(unsent.path) in caplog.text and f"trainops sync {run.operation_id}" in caplog.text
+    assert run.operation.status is OperationStatus.COMPLETED  # as the run ended it
+    # the server must hear the end after the epochs (an ended operation takes none): it is left running
+    assert local_ops.get_operation(run.operation_id).status is OperationStatus.RUNNING
+
+    monkeypatch.undo()  # the server is back
+    synced = sync_file(local_ops, unsent.path)
+    assert (synced.epochs, synced.status) == (2, OperationStatus.COMPLETED)
+    ended = local_ops.get_operation(run.operation_id)
+    assert ended.status is OperationStatus.COMPLETED and ended.result == {"note": "kept"}
+    assert [epoch.val_loss for epoch in local_ops.get_metrics(run.operation_id).metrics.epochs] == [1.0, 0.5]
+    assert not unsent.path.exists()
+
+
+def test_a_final_error_still_ends_the_operation_and_is_raised(
+    local_ops: LocalTrainOps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def gone(operation_id: str, records: list[EpochRecord]) -> WriteAck:
+        raise NotFoundError("no operation")
+
+    operation = local_ops.create_operation(total_epochs=2)
+    monkeypatch.setattr(local_ops, "add_epochs", gone)
+    run = Run(local_ops, operation, flush_interval=0.01, flush_timeout=5)
+    with pytest.raises(NotFoundError, match="no operation"), run:
+        run.log(0, val_loss=1.0)
     ended = local_ops.get_operation(run.operation_id)
     assert ended.status is OperationStatus.COMPLETED
-    assert ended.result is not None and "could not be sent" in ended.result["unsent_epochs_error"]
+    assert ended.result is not None and ended.result["unsent_epochs_error"] == "no operation"
 
 
 FIX = "log numbers only, or put text in run.result"

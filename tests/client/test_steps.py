@@ -161,5 +161,5 @@ def test_while_the_server_is_down_waiting_steps_are_bounded_and_flush_counts_the
         buffer.flush(timeout=0.3)
     unsent = int(refused.value.message.split(" and ")[1].split(" ")[0])
     assert unsent <= 100
-    waiting = [point.step for point in buffer._steps.waiting]
+    waiting = [point.step for point in buffer._steps]
     assert waiting[-1] == 999 and waiting == sorted(waiting)  # the newest kept, the order too

@@ -12,6 +12,7 @@ from typer.core import TyperGroup
 from trainops.cli import data, db, models, ops, strategies
 from trainops.cli.common import err_console
 from trainops.cli.mcp import mcp
+from trainops.cli.sync import sync
 from trainops.cli.train import train
 from trainops.errors import TrainOpsError
 from trainops.settings import get_settings
@@ -54,6 +55,7 @@ app.add_typer(strategies.app, name="strategies")
 app.add_typer(models.app, name="models")
 app.command()(train)
 app.command()(mcp)
+app.command()(sync)
 
 
 @app.command()

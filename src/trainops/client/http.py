@@ -149,6 +149,8 @@ class HttpTrainOps(TrainOps):
             (``http://127.0.0.1:8000/api/v1``).
         token: Bearer token, when the server requires one.
         timeout: Seconds per request.
+        connect_timeout: Seconds to wait for a connection (at most ``timeout``): a server that does not accept one
+            this soon is down, and a run reporting to it keeps its records and tries again later.
         retries: Extra attempts on connection errors and 502/503/504, with exponential back-off. Every call is
             safe to repeat: epoch writes are upserts.
         transport: An httpx transport (tests plug fakes in here).
@@ -162,6 +164,7 @@ class HttpTrainOps(TrainOps):
         *,
         token: str | None = None,
         timeout: float = 30.0,
+        connect_timeout: float = 5.0,
         retries: int = 3,
         backoff: float = 0.2,
         transport: httpx.BaseTransport | None = None,
@@ -171,7 +174,10 @@ class HttpTrainOps(TrainOps):
         self.backoff = backoff
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(
-            base_url=f"{self.url}{_API_PREFIX}", headers=headers, timeout=timeout, transport=transport
+            base_url=f"{self.url}{_API_PREFIX}",
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, connect_timeout)),
+            transport=transport,
         )
         # (operation, query) -> (ETag, the answer it names): the last 256 metric queries polled
         self._etags: LRUCache[tuple[str, str], tuple[str, OperationMetrics]] = LRUCache(256)

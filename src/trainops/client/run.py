@@ -11,25 +11,33 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import reprlib
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from trainops.client.buffer import EpochBuffer
+from trainops.client.buffer import EpochBuffer, Leftover
+from trainops.client.unsent import RunEnd, Unsent, UnsentFile, is_outage, unsent_dir
 from trainops.core.cancellation import CancelRequest
 from trainops.core.epoch import FIELD_METRICS, MAX_EPOCH, MAX_STEP, EpochRecord
 from trainops.core.numbers import is_numeric
 from trainops.core.operation import Operation, OperationStatus, WriteAck
 from trainops.core.progress import ProgressState
 from trainops.core.steps import StepRecord
-from trainops.errors import InvalidInputError, OperationCancelledError, TrainOpsError
+from trainops.errors import ConflictError, InvalidInputError, OperationCancelledError, TrainOpsError
 from trainops.service.throttle import ProgressThrottle
+
+logger = logging.getLogger("trainops.client")
+
+_MAX_STOP_CHECK_BACKOFF = 30.0
+"""Seconds at most between two attempts to ask an unreachable server whether to stop (unbuffered runs)."""
 
 _EXACT_INT = 2**53
 """Integers a float holds exactly: larger ones take the validating path (which also refuses the too large)."""
@@ -83,6 +91,14 @@ class Run:
     exception's message, or ends it ``cancelled`` when a stop was requested (by anyone, anywhere) and honoured.
     It implements the :class:`~trainops.core.reporter.Reporter` protocol, so pipelines and callbacks accept it.
 
+    A buffered run (over HTTP by default) outlives a server that goes away: :meth:`should_stop` answers what it
+    last knew (no stop) without waiting, heartbeats and progress are tried again in the background, epochs wait
+    in order (in memory, past ``max_queued_epochs`` in a spill file under ``$TRAINOPS_HOME/unsent``) and are sent
+    once the server is back; a stop requested meanwhile is learnt then. An epoch the server refuses (422) is
+    dropped alone, with a warning naming it and the server's message. The end waits ``flush_timeout`` seconds
+    at most; what is still unsent then, the run's end included, stays in the spill file for ``trainops sync``
+    (:meth:`finish` answers an :class:`~trainops.client.unsent.Unsent` and logs a warning).
+
     Args:
         client: Where to report.
         operation: The operation to report into (see :meth:`TrainOps.run`).
@@ -95,6 +111,9 @@ class Run:
         flush_timeout: Seconds ending the run waits for queued epochs to be stored before giving up on them.
         progress_interval: Seconds between progress updates sent; phase changes, new epochs and 100% always go.
             A skipped update costs nothing: no write, no round trip.
+        max_queued_epochs: Epochs a buffered run keeps in memory while the server is unreachable; later ones
+            are spilled to disk.
+        unsent_directory: Where spill files go (default ``$TRAINOPS_HOME/unsent``).
     """
 
     def __init__(
@@ -107,12 +126,19 @@ class Run:
         flush_interval: float | None = None,
         flush_timeout: float = 60.0,
         progress_interval: float = 0.5,
+        max_queued_epochs: int = 1000,
+        unsent_directory: Path | None = None,
     ) -> None:
         self.client = client
         self.flush_timeout = flush_timeout
         self.operation = operation
         self.result: dict[str, Any] = {}
         self.artifacts: list[dict[str, str]] = []
+        self.unsent: Unsent | None = None
+        """What the run's end could not deliver (``None`` when everything landed): see :meth:`finish`."""
+        self._unsent_directory = unsent_directory
+        self._check_backoff = 0.0
+        self._next_check = 0.0
         self._stop: CancelRequest | None = operation.cancel_request
         self._stop_seen = False  # whether the loop was told: only then did it stop because of the request
         self._stop_check_interval = stop_check_interval
@@ -131,6 +157,12 @@ class Run:
                 interval=flush_interval,
                 send_progress=self._send_progress,
                 send_steps=self._send_steps,
+                step_record=_step_record,
+                heartbeat=self._send_heartbeat,
+                heartbeat_interval=stop_check_interval,
+                max_queued=max_queued_epochs,
+                spill=self._spill_file,
+                name=operation.operation_id,
             )
         )
 
@@ -145,14 +177,21 @@ class Run:
             return
         if self._buffer is not None:
             self._buffer.progress(state)
-        else:
+            return
+        try:
             self._learn(self.client.report_progress(self.operation_id, state))
+        except TrainOpsError as error:
+            if not is_outage(error):
+                raise
+            # progress is best effort: the next state supersedes this one
 
     def _send_progress(self, state: ProgressState) -> WriteAck:
         return self.client.report_progress(self.operation_id, state)
 
     def epoch(self, record: EpochRecord) -> None:
         if self._buffer is not None:
+            if record.timestamp is None:  # when it ended, not when a server that was away stored it
+                record = record.model_copy(update={"timestamp": datetime.now(UTC)})
             self._buffer.add(record)
         else:
             self._learn(self.client.add_epoch(self.operation_id, record))
@@ -162,6 +201,13 @@ class Run:
 
     def _send_steps(self, points: list[StepRecord | _QueuedStep]) -> WriteAck:
         return self.client.add_steps(self.operation_id, [_step_record(point) for point in points])
+
+    def _send_heartbeat(self) -> WriteAck:
+        return self.client.heartbeat(self.operation_id)
+
+    def _spill_file(self) -> UnsentFile:
+        directory = self._unsent_directory or unsent_dir()
+        return UnsentFile(directory, self.operation_id, getattr(self.client, "url", None))
 
     def flush(self) -> None:
         """Wait until every epoch and step reported so far is stored (a no-op without buffering)."""
@@ -191,8 +237,12 @@ class Run:
         self.artifacts.append({"name": name, "path": path, "kind": kind})
 
     def should_stop(self) -> CancelRequest | None:
-        if self._stop is None and time.monotonic() - self._last_answer >= self._stop_check_interval:
-            self._learn(self.client.heartbeat(self.operation_id))
+        """The stop request when someone asked this run to stop, else ``None``; never raises for an
+        unreachable server, and a buffered run never waits on the network here (its background thread asks)."""
+        if self._buffer is not None:
+            self._buffer.start()
+        elif self._stop is None:
+            self._check_stop()
         if self._stop is not None:
             self._stop_seen = True
         return self._stop
@@ -276,35 +326,110 @@ class Run:
             return None
         return step, epoch, values, time.time()
 
+    def _check_stop(self) -> None:
+        """A heartbeat when none answered for ``stop_check_interval``; while the server is away, the last answer
+        (no stop) stands and it is asked again after a back-off (doubling up to 30 s)."""
+        now = time.monotonic()
+        if now - self._last_answer < self._stop_check_interval or now < self._next_check:
+            return
+        try:
+            self._learn(self.client.heartbeat(self.operation_id))
+        except TrainOpsError as error:
+            if not is_outage(error):
+                raise
+            self._check_backoff = min(max(2 * self._check_backoff, self._stop_check_interval), _MAX_STOP_CHECK_BACKOFF)
+            self._next_check = time.monotonic() + self._check_backoff
+        else:
+            self._check_backoff = 0.0
+
     def raise_if_stopped(self) -> None:
         """Raise :class:`OperationCancelledError` when a stop was requested; the run then ends cancelled."""
         request = self.should_stop()
         if request is not None:
             raise OperationCancelledError(f"stopped by {request.requested_by}: {request.reason}")
 
-    def finish(self, status: OperationStatus | str = OperationStatus.COMPLETED, *, error: str | None = None) -> None:
+    def finish(
+        self, status: OperationStatus | str = OperationStatus.COMPLETED, *, error: str | None = None
+    ) -> Unsent | None:
         """End the operation now (the context manager does this for you).
 
-        The operation is ended even when queued epochs could not be sent; that error is raised afterwards, so
-        the run is never left ``running`` because the network failed at the end.
+        Waits at most ``flush_timeout`` seconds for the queued records, then tells the server how the run
+        ended. When the server is unreachable for that long, what is left (and the run's end, which the server
+        must hear after the epochs) is written to a spill file: a warning says what and where, and ``trainops
+        sync`` delivers it later; the operation meanwhile stays ``running`` on the server, and
+        :attr:`operation` shows the status the run ended with.
+
+        Returns:
+            ``None`` when everything was delivered, else what was not (also kept in :attr:`unsent`).
+
+        Raises:
+            TrainOpsError: the records could not be stored for good (the operation ended elsewhere, was
+                deleted); the operation is ended anyway, then this is raised.
         """
         if self._finished:
-            return
-        unsent: TrainOpsError | None = None
+            return self.unsent
+        deadline = time.monotonic() + self.flush_timeout
+        final: TrainOpsError | None = None
+        leftover: Leftover | None = None
         if self._buffer is not None:
             try:
-                self._buffer.close(self.flush_timeout)
+                leftover = self._buffer.close(self.flush_timeout)
             except TrainOpsError as problem:
-                unsent = problem
+                final = problem
         result = dict(self.result)
         if self.artifacts:
             result.setdefault("artifacts", self.artifacts)
-        if unsent is not None:
-            result.setdefault("unsent_epochs_error", unsent.message)
-        self.operation = self.client.finish_operation(self.operation_id, status, result=result or None, error=error)
+        if final is not None:
+            result.setdefault("unsent_epochs_error", final.message)
+        end = RunEnd(OperationStatus(status), result or None, error)
+        if leftover is not None:  # the server hears the end after the epochs, or its history would be cut short
+            self._keep_end(end, leftover.file, leftover.epochs, leftover.steps, leftover.reason)
+        else:
+            try:
+                self.operation = self._deliver_end(end, deadline)
+            except TrainOpsError as problem:
+                if final is not None or not is_outage(problem):
+                    raise
+                self._keep_end(end, None, 0, 0, problem.message)
         self._finished = True
-        if unsent is not None:
-            raise unsent
+        if final is not None:
+            raise final
+        return self.unsent
+
+    def _deliver_end(self, end: RunEnd, deadline: float) -> Operation:
+        """Tell the server how the run ended, trying again until ``deadline`` while it is unreachable."""
+        pause = 0.5
+        attempt = 0
+        while True:
+            try:
+                return self.client.finish_operation(self.operation_id, end.status, result=end.result, error=end.error)
+            except ConflictError:
+                if attempt == 0:
+                    raise
+                # an earlier attempt may have arrived before its answer was lost
+                return self.client.get_operation(self.operation_id)
+            except TrainOpsError as problem:
+                if not is_outage(problem) or time.monotonic() + pause > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
+            attempt += 1
+
+    def _keep_end(self, end: RunEnd, file: UnsentFile | None, epochs: int, steps: int, reason: str) -> None:
+        """Write the run's end after its unsent records, and say so."""
+        path = None
+        try:
+            file = file or self._spill_file()
+            file.append_end(end)
+            file.close()
+            path = file.path
+        except (OSError, ValueError) as problem:
+            reason += f"; and the spill file could not be written: {problem}"
+        self.unsent = Unsent(self.operation_id, path, epochs, steps, True, reason)
+        logger.warning("trainops: %s", self.unsent.message)
+        self.operation = self.operation.model_copy(
+            update={"status": end.status, "result": end.result, "error": end.error}
+        )
 
     def _learn(self, ack: WriteAck) -> None:
         self._last_answer = time.monotonic()
@@ -323,6 +448,8 @@ class Run:
     def __enter__(self) -> Self:
         if self.operation.status is OperationStatus.PENDING:
             self.operation = self.client.start_operation(self.operation_id)
+        if self._buffer is not None:
+            self._buffer.start()  # heartbeats: the server knows the run is alive, the run hears a stop
         return self
 
     def __exit__(
