@@ -191,3 +191,16 @@ def test_heartbeats_go_while_nothing_else_answers_and_an_outage_does_not_stop_th
         time.sleep(0.01)
     buffer.close(timeout=1)
     assert len(beats) >= 3 and answers and answers[0].cancel_requested
+
+
+def test_a_flush_during_a_known_outage_gives_up_after_one_attempt_not_its_timeout() -> None:
+    server = FakeServer(failures=[ServiceUnavailableError("connection refused")] * 100_000)
+    buffer = EpochBuffer(server.send, lambda _: None, interval=0.01)
+    buffer.add(EpochRecord(epoch=0))
+    with pytest.raises(ServiceUnavailableError):
+        buffer.flush(timeout=0.2)  # learns of the outage
+    started = time.monotonic()
+    with pytest.raises(ServiceUnavailableError, match=r"1 epoch\(s\) could not be sent"):
+        buffer.flush(timeout=60)
+    assert time.monotonic() - started < 3
+    buffer.close(timeout=0)

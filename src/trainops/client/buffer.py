@@ -20,6 +20,9 @@ from trainops.errors import ServiceUnavailableError, TrainOpsError
 
 logger = logging.getLogger("trainops.client")
 
+_FLUSH_IN_OUTAGE = 1.0
+"""Seconds :meth:`EpochBuffer.flush` waits when the server is already known to be unreachable."""
+
 
 @dataclass(frozen=True, slots=True)
 class Leftover:
@@ -376,13 +379,17 @@ class EpochBuffer:
     # -- the end --------------------------------------------------------------------------------------------
 
     def flush(self, timeout: float = 60.0) -> None:
-        """Send everything queued now and wait until it is stored.
+        """Send everything queued now and wait until it is stored. While the server is known to be unreachable
+        this waits one more attempt (a second at most), not ``timeout``: a loop that flushes every epoch (to
+        read the diagnosis, say) must not stall through an outage.
 
         Raises:
             TrainOpsError: the records cannot be stored (the operation ended), or the server stayed unreachable
                 for ``timeout`` seconds; the message says how many epochs (and steps) were not sent.
         """
         with self._cond:
+            if self._outage is not None:
+                timeout = min(timeout, _FLUSH_IN_OUTAGE)
             if not self._wait_until_sent(timeout):
                 raise ServiceUnavailableError(self._not_sent(timeout))
 
