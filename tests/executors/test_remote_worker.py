@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import socket
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import cast
 
@@ -20,10 +22,16 @@ from tests.live_server import LiveServer
 from tests.remote_worker import WORKER_TIMEOUT, remote_worker
 from trainops.client import HttpTrainOps, LocalTrainOps, TrainOps
 from trainops.core import OperationStatus
-from trainops.errors import NotFoundError
+from trainops.errors import NotFoundError, ServiceUnavailableError
 from trainops.executors.jobs import run_training
 from trainops.executors.placement import device_name, node_metadata
-from trainops.executors.remote import data_cache_dir, market_data_dir, worker_entrypoint
+from trainops.executors.remote import (
+    data_cache_dir,
+    market_data_dir,
+    patiently,
+    send_model_version,
+    worker_entrypoint,
+)
 from trainops.pipeline.strategy import StrategyConfig, load_strategy
 from trainops.schemas.models import PredictionAnswer, PredictRequest, SaveModelRequest
 from trainops.service.bootstrap import open_service
@@ -184,6 +192,63 @@ def test_a_symbol_the_server_has_no_base_data_for_is_an_error(settings: Settings
     remote = settings.model_copy(update={"data_dir": None, "home": tmp_path / "node"})
     with pytest.raises(NotFoundError, match="no market data for EURUSD 1h"):
         market_data_dir(cast(TrainOps, FakeServer(set())), mean_reversion(), remote)
+
+
+class Clock:
+    """A clock that only sleeping moves: ``sleep`` records every wait."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def outage(failures: int) -> Callable[[], str]:
+    """A call that finds the server down ``failures`` times, then answers."""
+    left = [failures]
+
+    def call() -> str:
+        if left[0] > 0:
+            left[0] -= 1
+            raise ServiceUnavailableError("cannot reach the trainops server")
+        return "answered"
+
+    return call
+
+
+def test_a_server_outage_is_waited_out_within_the_patience() -> None:
+    clock = Clock()
+    assert patiently(outage(3), "upload", 60, sleep=clock.sleep, clock=clock) == "answered"
+    assert clock.slept == [1.0, 2.0, 4.0]
+
+    clock = Clock()
+    with pytest.raises(ServiceUnavailableError):
+        patiently(outage(100), "upload", 20, sleep=clock.sleep, clock=clock)
+    assert clock.slept == [1.0, 2.0, 4.0, 8.0]  # a 16 s wait would pass the 20 s: given up at 15 s
+
+    clock = Clock()
+    server = FakeServer(set())
+    with pytest.raises(NotFoundError):  # a refusal is no outage: raised at once
+        patiently(partial(server.download_data, "EURUSD", "1h", Path()), "x", 60, sleep=clock.sleep, clock=clock)
+    assert clock.slept == [] and server.asked == [("EURUSD", "1h")]
+
+
+def test_a_version_that_cannot_be_sent_is_kept_and_its_place_named(tmp_path: Path) -> None:
+    class DownServer:
+        def upload_model_version(self, task_id: str, version_dir: Path) -> None:
+            raise ServiceUnavailableError("cannot reach the trainops server at http://gone:8000")
+
+    version = tmp_path / "mean_reversion" / "EURUSD_1h_v1"
+    with pytest.raises(ServiceUnavailableError, match="the trained model version is kept at") as refused:
+        send_model_version(cast(TrainOps, DownServer()), "op_training_20250610_123456_ab12cd34", version, patience=0)
+    assert str(version) in refused.value.message
+    assert refused.value.details["version_dir"] == str(version)
 
 
 class FakeRay:

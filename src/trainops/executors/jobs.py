@@ -12,6 +12,7 @@ from trainops.client.run import Run
 from trainops.core.operation import Operation, OperationStatus
 from trainops.errors import OperationCancelledError, TrainOpsError
 from trainops.executors.placement import device_name, node_metadata
+from trainops.executors.remote import send_model_version
 from trainops.pipeline.artifacts import write_model_version
 from trainops.pipeline.strategy import StrategyConfig
 from trainops.pipeline.training import StrategyTrainingJob, TrainedStrategy
@@ -54,8 +55,9 @@ def run_training(
         models_dir: Where the trained model is written as a new version (also when cancelled during training:
             its best weights); ``None`` keeps it in memory only.
         upload_model: Send the version written to ``models_dir`` to the registry ``ops`` talks to
-            (:meth:`~trainops.client.base.TrainOps.upload_model_version`; a worker away from the server's disk),
-            name the server's copy in the result and remove the local one.
+            (:func:`~trainops.executors.remote.send_model_version`, through outages of a few minutes; a worker
+            away from the server's disk), name the server's copy in the result and remove the local one (kept
+            when it could not be sent).
         worker: ``host:pid`` recorded as the process running it.
         on_trained: Called with the trained model and its data before the operation ends (the model registry
             saves it here).
@@ -77,10 +79,8 @@ def run_training(
             if models_dir is not None:
                 path = write_model_version(trained, models_dir, operation_id=operation_id)
                 if upload_model:
-                    try:
-                        stored = ops.upload_model_version(operation_id, path)
-                    finally:
-                        shutil.rmtree(path, ignore_errors=True)
+                    stored = send_model_version(ops, operation_id, path)  # kept here if it cannot be sent
+                    shutil.rmtree(path, ignore_errors=True)
                     result.model_version, result.model_info.model_path = stored.model_version, stored.model_path
                 else:
                     result.model_version = str(path.relative_to(models_dir))

@@ -13,13 +13,27 @@ through :class:`~trainops.client.http.HttpTrainOps` and needs nothing of the ser
 
 from __future__ import annotations
 
+import logging
 import shlex
+import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 from trainops.client.base import TrainOps
-from trainops.errors import NotFoundError
+from trainops.errors import NotFoundError, ServiceUnavailableError
 from trainops.pipeline.strategy import StrategyConfig
+from trainops.schemas.models import StoredModelVersion
 from trainops.settings import Settings
+
+logger = logging.getLogger("trainops.executors")
+
+T = TypeVar("T")
+
+PATIENCE = 300.0
+"""Seconds a remote worker keeps trying to reach a server that is down (a restart, a network blip) before it
+gives up a download or the model upload: a trained model must not be lost to an outage of a few minutes."""
 
 WORKER_MODULE = "trainops.executors.worker"
 """``python -m`` this to run one training operation (its id the only argument)."""
@@ -73,10 +87,10 @@ def market_data_dir(ops: TrainOps, config: StrategyConfig, settings: Settings) -
         return shared
     cache = data_cache_dir(settings)
     for symbol in config.symbols:
-        ops.download_data(symbol, base, cache)
+        patiently(partial(ops.download_data, symbol, base, cache), f"download {symbol} {base}")
         for timeframe in higher:
             try:
-                ops.download_data(symbol, timeframe, cache)
+                patiently(partial(ops.download_data, symbol, timeframe, cache), f"download {symbol} {timeframe}")
             except NotFoundError:
                 for suffix in (".csv", ".parquet"):
                     (cache / f"{symbol}_{timeframe}{suffix}").unlink(missing_ok=True)
@@ -85,3 +99,51 @@ def market_data_dir(ops: TrainOps, config: StrategyConfig, settings: Settings) -
 
 def _holds(directory: Path, symbol: str, timeframe: str) -> bool:
     return any((directory / f"{symbol}_{timeframe}{suffix}").is_file() for suffix in (".csv", ".parquet"))
+
+
+def send_model_version(
+    ops: TrainOps, operation_id: str, version_dir: Path, *, patience: float = PATIENCE
+) -> StoredModelVersion:
+    """Upload the version a training wrote here to the server's registry, through outages of up to ``patience``
+    seconds.
+
+    Raises:
+        ServiceUnavailableError: the server stayed unreachable; the message says where the version is kept (the
+            caller leaves it there), so it can be sent later with ``TrainOps.upload_model_version``.
+        InvalidInputError, ConflictError: the server refused the version (see
+            :meth:`~trainops.client.base.TrainOps.upload_model_version`).
+    """
+    try:
+        upload = partial(ops.upload_model_version, operation_id, version_dir)
+        return patiently(upload, f"upload the model of {operation_id}", patience)
+    except ServiceUnavailableError as error:
+        raise ServiceUnavailableError(
+            f"{error.message}; the trained model version is kept at {version_dir}: send it with "
+            f"TrainOps.upload_model_version({operation_id!r}, {str(version_dir)!r})",
+            details={**error.details, "version_dir": str(version_dir)},
+        ) from None
+
+
+def patiently(
+    call: Callable[[], T],
+    what: str,
+    patience: float = PATIENCE,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> T:
+    """``call()``, tried again while the server is unreachable (:class:`ServiceUnavailableError`: the client's own
+    quick retries are spent), waiting 1, 2, 4 ... 30 seconds between tries, for at most ``patience`` seconds. Any
+    other error is raised at once.
+    """
+    deadline = clock() + patience
+    delay = 1.0
+    while True:
+        try:
+            return call()
+        except ServiceUnavailableError as error:
+            if clock() + delay > deadline:
+                raise
+            logger.warning("cannot %s yet (%s); trying again in %.0f s", what, error.message, delay)
+            sleep(delay)
+            delay = min(delay * 2, 30.0)
