@@ -13,11 +13,13 @@ from typing import Literal
 
 from trainops.errors import MissingExtraError
 
-Extra = Literal["train"]
+Extra = Literal["train", "ray"]
 
 EXTRA_MODULES: dict[Extra, tuple[str, ...]] = {
     # the import names of the `train` extra in pyproject.toml (ta-lib imports as talib)
     "train": ("torch", "talib", "numpy", "pandas", "yaml", "pyarrow", "safetensors"),
+    # the Ray executor: the job-submission client (ray[default] brings the aiohttp and requests it uses)
+    "ray": ("ray",),
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -41,6 +42,20 @@ class Settings(BaseSettings):
             are always stored).
         max_step_points: The most points of the per-step (batch) series one run keeps (``TRAINOPS_MAX_STEP_POINTS``);
             a longer run keeps its whole span at an even spacing, its newest points and its latest step.
+        executor: Where the server runs trainings (``TRAINOPS_EXECUTOR``): ``local`` (worker processes of this
+            machine, the default) or ``ray`` (Ray jobs on the cluster at ``ray_address``; needs ``trainops[ray]``).
+        ray_address: The Ray cluster's job-submission (dashboard) address (``TRAINOPS_RAY_ADDRESS``), e.g.
+            ``http://127.0.0.1:8265``; needed with ``executor=ray``.
+        ray_runtime_env: The Ray ``runtime_env`` of every training job (``TRAINOPS_RAY_RUNTIME_ENV``, JSON), e.g.
+            ``{"pip": ["trainops[train]"]}`` or ``{"env_vars": {"TRAINOPS_DATA_DIR": "/shared/data"}}``; trainops
+            adds ``TRAINOPS_URL`` and ``TRAINOPS_API_TOKEN`` to its ``env_vars``.
+        public_url: The URL at which workers on other machines (Ray nodes) reach this server
+            (``TRAINOPS_PUBLIC_URL``, e.g. ``http://10.0.0.5:8000``): the address a server binds (``0.0.0.0``) is
+            not one a node can dial. Needed with ``executor=ray``.
+        cancel_grace: Seconds a cancelled training gets to stop at its next batch before its executor stops it
+            (Ray's ``stop_job``, or the local worker's process group terminated) and marks it cancelled.
+        reaper_interval: Seconds between the server's sweeps for trainings whose worker or job died (and for
+            cancels past their grace period); ``0`` turns the sweeps off.
     """
 
     model_config = SettingsConfigDict(env_prefix="TRAINOPS_", extra="ignore")
@@ -59,6 +74,12 @@ class Settings(BaseSettings):
     progress_interval: float = Field(0.5, ge=0.0)
     max_step_points: int = Field(1000, ge=2)
     auto_migrate: bool = True
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
+    ray_runtime_env: dict[str, Any] = Field(default_factory=dict)
+    public_url: str | None = None
+    cancel_grace: float = Field(30.0, ge=0.0)
+    reaper_interval: float = Field(10.0, ge=0.0)
 
     @field_validator("api_token")
     @classmethod
@@ -69,10 +90,17 @@ class Settings(BaseSettings):
             )
         return token or None
 
-    @field_validator("database_url", "url")
+    @field_validator("database_url", "url", "ray_address", "public_url")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("public_url", "ray_address")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http(s) URL; write it in full, e.g. http://10.0.0.5:8000")
+        return value.rstrip("/") if value else value
 
     @property
     def resolved_data_dir(self) -> Path:

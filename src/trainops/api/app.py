@@ -14,7 +14,8 @@ from trainops.api.deps import require_token
 from trainops.api.errors import install_error_handlers
 from trainops.api.limits import BodySizeLimitMiddleware
 from trainops.api.routes import artifacts, health, metrics, operations
-from trainops.executors.local import LocalExecutor
+from trainops.executors.base import Executor, open_executor
+from trainops.executors.reaper import Reaper
 from trainops.service.artifacts import open_artifacts
 from trainops.service.bootstrap import open_registry, open_service, open_training
 from trainops.service.operations import OperationsService
@@ -35,13 +36,18 @@ def start_service(settings: Settings) -> OperationsService:
     return service
 
 
-def create_app(settings: Settings | None = None, *, service: OperationsService | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, service: OperationsService | None = None, executor: Executor | None = None
+) -> FastAPI:
     """Build the API app.
 
     Args:
         settings: Configuration; :func:`get_settings` when omitted.
         service: An already open service (tests, embedding); otherwise one is opened on ``settings``' database
             at start-up, and operations a previous server left running are marked failed.
+        executor: An already open executor on ``service`` (``trainops serve`` opens it first, so a Ray cluster
+            that cannot be reached is a one-line error); otherwise the one ``TRAINOPS_EXECUTOR`` names is opened
+            at start-up. Either way a reaper thread watches its jobs (``TRAINOPS_REAPER_INTERVAL``).
     """
     settings = settings or get_settings()
 
@@ -50,7 +56,13 @@ def create_app(settings: Settings | None = None, *, service: OperationsService |
         opened = getattr(app.state, "service", None) is None
         if opened:
             app.state.service = start_service(settings)
-        app.state.executor = LocalExecutor(app.state.service, settings)
+        if executor is None:
+            app.state.executor = open_executor(app.state.service, settings)
+        reaper = Reaper(
+            app.state.service, app.state.executor, interval=settings.reaper_interval, grace=settings.cancel_grace
+        )
+        if settings.reaper_interval > 0:
+            reaper.start()
         app.state.artifacts = open_artifacts(settings, app.state.service)
         if extras.is_installed("train"):
             app.state.training = open_training(settings, app.state.service)
@@ -63,6 +75,7 @@ def create_app(settings: Settings | None = None, *, service: OperationsService |
         try:
             yield
         finally:
+            reaper.stop()
             app.state.executor.shutdown()
             if opened:  # a service handed in belongs to whoever opened it
                 app.state.service.store.engine.dispose()
@@ -78,6 +91,7 @@ def create_app(settings: Settings | None = None, *, service: OperationsService |
         lifespan=lifespan,
     )
     app.state.service = service
+    app.state.executor = executor
     app.state.settings = settings
     app.state.api_token = settings.api_token
     # the artifact upload streams to disk and enforces TRAINOPS_MAX_ARTIFACT_BYTES itself

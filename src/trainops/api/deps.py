@@ -11,7 +11,7 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from trainops.errors import AuthenticationError, InvalidInputError
-from trainops.executors.local import LocalExecutor
+from trainops.executors.base import Executor
 from trainops.service.operations import OperationsService
 from trainops.settings import Settings
 
@@ -33,12 +33,12 @@ async def get_app_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
-async def get_executor(request: Request) -> LocalExecutor:
-    executor: LocalExecutor = request.app.state.executor
+async def get_executor(request: Request) -> Executor:
+    executor: Executor = request.app.state.executor
     return executor
 
 
-ExecutorDep = Annotated[LocalExecutor, Depends(get_executor)]
+ExecutorDep = Annotated[Executor, Depends(get_executor)]
 
 
 async def require_token(request: Request) -> None:

@@ -10,6 +10,7 @@ import uvicorn
 
 from trainops.api.app import create_app, start_service
 from trainops.errors import ConfigurationError
+from trainops.executors.base import open_executor
 from trainops.settings import Settings
 from trainops.version import trainops_version
 
@@ -53,9 +54,13 @@ def serve(
     """Serve the API until interrupted; ``announce`` receives a one-line banner once the database is open."""
     check_bind(host, settings, insecure=insecure)
     service = start_service(settings)  # a bad database or schema fails here, with its message, not in uvicorn
+    executor = open_executor(service, settings)  # so does a missing ray extra, or a Ray cluster out of reach
     if announce:
         database = service.store.engine.url.render_as_string(hide_password=True)
+        where = f"Ray jobs on {settings.ray_address}" if settings.executor == "ray" else "local worker processes"
         announce(
-            f"trainops {trainops_version()} on {database}: API at http://{host}:{port}/api/v1 (docs: /api/v1/docs)"
+            f"trainops {trainops_version()} on {database}, training in {where}: API at http://{host}:{port}/api/v1 "
+            "(docs: /api/v1/docs)"
         )
-    uvicorn.run(create_app(settings, service=service), host=host, port=port, log_level="info", access_log=False)
+    app = create_app(settings, service=service, executor=executor)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)

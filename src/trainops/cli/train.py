@@ -26,7 +26,7 @@ from trainops.cli.ops import follow, follow_json
 from trainops.cli.render import performance_panel
 from trainops.client import TrainOps
 from trainops.core.operation import Operation, OperationStatus
-from trainops.schemas.training import ConfigOverrides, TrainingRequest, strategy_result
+from trainops.schemas.training import ConfigOverrides, Resources, TrainingRequest, strategy_result
 from trainops.service.workers import this_worker
 
 if TYPE_CHECKING:
@@ -42,6 +42,8 @@ TRAIN_OPTIONS = {
     "start_date": "--start",
     "end_date": "--end",
     "device": "--device",
+    "resources.cpus": "--cpus",
+    "resources.gpus": "--gpus",
 }
 
 
@@ -61,6 +63,19 @@ def train(
         typer.Option(formats=["%Y-%m-%d"], help="Last date of the training data (YYYY-MM-DD).", show_default=False),
     ] = None,
     device: Annotated[str | None, typer.Option(help="cuda, cpu, ...; CUDA when available.", show_default=False)] = None,
+    cpus: Annotated[
+        float | None,
+        typer.Option(
+            help="CPUs the job needs (on a Ray server, where it waits for them; 1 by default there).",
+            show_default=False,
+        ),
+    ] = None,
+    gpus: Annotated[
+        float | None,
+        typer.Option(
+            help="GPUs the job needs (a Ray server runs it on a GPU node; 0.5 shares one).", show_default=False
+        ),
+    ] = None,
     detach: Annotated[
         bool, typer.Option("--detach", help="Start it and return; it runs in a worker process (or on the server).")
     ] = False,
@@ -74,7 +89,12 @@ def train(
     In this process on the local database by default; on a server with --url (or TRAINOPS_URL). Ctrl-C asks the
     run to stop; it keeps its history and its best weights.
 
+    --cpus and --gpus say what the job needs: a server with TRAINOPS_EXECUTOR=ray runs it as a Ray job on a node
+    that has them; here, more than this machine has is refused.
+
     Example: trainops train strategies/mean_reversion.yaml --epochs 20
+
+    Example: trainops train mean_reversion --url http://trainops:8000 --gpus 1 --detach
     """
     with speaking_options(TRAIN_OPTIONS):
         request = TrainingRequest(
@@ -85,6 +105,7 @@ def train(
             start_date=_date(start),
             end_date=_date(end),
             device=device,
+            resources=Resources(cpus=cpus, gpus=gpus) if cpus is not None or gpus is not None else None,
         )
     from trainops.client.local import LocalTrainOps  # the store and the services, loaded when the command runs
 
@@ -116,6 +137,10 @@ def _train_here(ops: LocalTrainOps, request: TrainingRequest, json: bool) -> tup
     """Run the job on a thread of this process while the main thread shows it (and catches Ctrl-C)."""
     training = ops.training  # a clear error when the train extra is missing, before anything is recorded
     from trainops.executors.jobs import run_training  # the strategy pipeline: torch, TA-Lib, pandas
+    from trainops.executors.local import check_local_resources
+
+    with speaking_options(TRAIN_OPTIONS):
+        check_local_resources(request.resources)
 
     threads: list[threading.Thread] = []
 

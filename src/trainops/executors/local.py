@@ -4,25 +4,43 @@ A process per job keeps training off the API's event loop and out of its GIL, an
 segfault in a native library) takes down one job, not the server. Jobs wait in a queue, pending, until a slot
 frees. The executor watches its workers: one that exits without ending its operation gets the operation failed
 with the exit code and the path of its log.
+
+Its workers start in sessions of their own, so a worker and whatever it started (data loader processes) form one
+process group: a cancel its worker does not heed is enforced by terminating that group (:func:`stop_local_worker`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
+import socket
 import subprocess
 import threading
+import time
 from collections import deque
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
-from trainops.core.operation import OperationStatus
-from trainops.errors import ConflictError, NotFoundError, TrainOpsError
+from trainops import extras
+from trainops.core.operation import Operation, OperationStatus
+from trainops.errors import ConflictError, InvalidInputError, NotFoundError, TrainOpsError
+from trainops.schemas.operations import ExecutorJob
+from trainops.schemas.training import Resources
 from trainops.service.operations import OperationsService
-from trainops.service.workers import spawn_worker, worker_log_path
+from trainops.service.workers import spawn_worker, worker_is_gone, worker_log_path
 from trainops.settings import Settings
 
 logger = logging.getLogger("trainops.executors")
 
 POLL_SECONDS = 0.2
+
+STOP_SECONDS = 5.0
+"""How long a worker's process group gets to exit after SIGTERM before it is sent SIGKILL."""
+
+WORKER_MODULE = "trainops.executors.worker"
 
 
 @dataclass
@@ -33,6 +51,9 @@ class _Worker:
 
 class LocalExecutor:
     """Runs training operations in worker processes, at most ``max_concurrent`` at once.
+
+    ``resources`` are recorded on the operation and checked against this machine (more CPUs than it has, or GPUs
+    it lacks, are refused); they do not pin the worker to particular cores or devices.
 
     Args:
         service: Where operations live (to check they are still pending, and to fail crashed ones).
@@ -48,10 +69,17 @@ class LocalExecutor:
         self._running: list[_Worker] = []
         self._cond = threading.Condition()
         self._closed = False
+        self._stopping: set[str] = set()
         self._thread = threading.Thread(target=self._loop, name="trainops-executor", daemon=True)
         self._thread.start()
 
-    def submit(self, operation_id: str) -> None:
+    name = "local"
+
+    def check(self, resources: Resources | None) -> None:
+        """Refuse more CPUs than this machine has, or GPUs it does not have."""
+        check_local_resources(resources)
+
+    def submit(self, operation_id: str, resources: Resources | None = None) -> None:
         """Queue a pending training operation; it starts when a slot is free."""
         with self._cond:
             if self._closed:
@@ -68,6 +96,55 @@ class LocalExecutor:
     def running(self) -> list[str]:
         with self._cond:
             return [worker.operation_id for worker in self._running]
+
+    def cancel(self, operation_id: str, reason: str) -> bool:
+        """Terminate the operation's worker process group (SIGTERM, then SIGKILL after a few seconds) and mark
+        the operation cancelled; a queued one just leaves the queue. Answers whether a worker was stopped."""
+        with self._cond:
+            if operation_id in self._queue:
+                self._queue.remove(operation_id)
+            children = {worker.operation_id: worker.process for worker in self._running}
+            self._stopping.add(operation_id)
+        try:
+            operation = self.service.get(operation_id)
+            stopped = stop_local_worker(operation, children.get(operation_id))
+            how = "its worker process was terminated" if stopped else "no worker process of it runs on this host"
+            mark_cancelled(self.service, operation_id, reason, how)
+            return stopped
+        finally:
+            with self._cond:
+                self._stopping.discard(operation_id)
+
+    def view(self, operation_id: str) -> ExecutorJob | None:
+        """Queued (``PENDING``, with its place) or running in one of this executor's worker processes."""
+        with self._cond:
+            queue = list(self._queue)
+            process = next((w.process for w in self._running if w.operation_id == operation_id), None)
+        if operation_id in queue:
+            ahead = queue.index(operation_id)
+            return ExecutorJob(
+                executor=self.name,
+                job_id=operation_id,
+                status="PENDING",
+                message=f"waiting for a free slot: {ahead} queued ahead, {self.max_concurrent} run at once "
+                "(TRAINOPS_MAX_CONCURRENT_JOBS)",
+            )
+        if process is None:
+            return None
+        code = process.poll()
+        return ExecutorJob(
+            executor=self.name,
+            job_id=f"{socket.gethostname()}:{process.pid}",
+            status="RUNNING" if code is None else ("SUCCEEDED" if code == 0 else "FAILED"),
+            exit_code=code,
+        )
+
+    def lost(self, operations: Sequence[Operation]) -> dict[str, str]:
+        """Running local operations whose worker process on this host is gone (its own workers' exits are
+        noticed sooner, with their exit code, by its watcher)."""
+        with self._cond:
+            own = {worker.operation_id for worker in self._running} | self._stopping
+        return local_workers_lost(operations, exclude=own)
 
     def shutdown(self, timeout: float = 5.0) -> None:
         """Stop starting jobs; fail the queued ones. Running workers go on: they report to the database."""
@@ -116,6 +193,9 @@ class LocalExecutor:
             operation = self.service.get(worker.operation_id)
         except TrainOpsError:
             return
+        with self._cond:
+            if worker.operation_id in self._stopping:
+                return  # stopped by cancel(), which marks it cancelled
         if operation.is_active:
             self._fail(
                 worker.operation_id,
@@ -130,3 +210,132 @@ class LocalExecutor:
             pass  # it ended (or vanished) meanwhile
         except TrainOpsError as error:
             logger.warning("could not fail %s: %s", operation_id, error.message)
+
+
+# -- local workers, whoever started them -------------------------------------------------------------------------
+
+
+def check_local_resources(resources: Resources | None) -> None:
+    """Refuse resources this machine cannot give one training: more CPUs than it has, or GPUs it lacks.
+
+    Raises:
+        InvalidInputError: naming what was asked and what this machine has.
+    """
+    if resources is None:
+        return
+    cpus = os.cpu_count() or 1
+    if resources.cpus is not None and resources.cpus > cpus:
+        raise InvalidInputError(
+            f"resources.cpus={resources.cpus:g}: this machine has {cpus} CPUs; ask for at most {cpus}, or run the "
+            "server with TRAINOPS_EXECUTOR=ray to train on a cluster",
+            details={"cpus": resources.cpus, "available": cpus},
+        )
+    if resources.gpus:
+        gpus = local_gpu_count()
+        if resources.gpus > gpus:
+            raise InvalidInputError(
+                f"resources.gpus={resources.gpus:g}: this machine has {gpus} CUDA GPUs; ask for at most {gpus}, "
+                "or run the server with TRAINOPS_EXECUTOR=ray to train on a cluster's GPU nodes",
+                details={"gpus": resources.gpus, "available": gpus},
+            )
+
+
+def local_gpu_count() -> int:
+    """CUDA devices torch sees here (0 without the train extra)."""
+    if not extras.is_installed("train"):
+        return 0
+    import torch  # the train extra; already loaded by a server that trains
+
+    return int(torch.cuda.device_count())
+
+
+def local_workers_lost(operations: Sequence[Operation], *, exclude: Collection[str] = ()) -> dict[str, str]:
+    """The running local operations (not in ``exclude``) whose worker process on this host is gone, with why.
+
+    Pending ones are left alone: their recorded worker is the process that created them, which may exit before
+    the worker it spawned takes them over (``trainops train --detach``).
+    """
+    lost: dict[str, str] = {}
+    for operation in operations:
+        worker = operation.metadata.worker
+        if (
+            operation.metadata.executor == "local"
+            and operation.status is OperationStatus.RUNNING
+            and operation.operation_id not in exclude
+            and worker
+            and worker_is_gone(worker)
+        ):
+            lost[operation.operation_id] = (
+                f"the worker process {worker} is gone (killed, out of memory or crashed) and the training never "
+                "ended; start it again"
+            )
+    return lost
+
+
+def stop_local_worker(operation: Operation, process: subprocess.Popen[bytes] | None = None) -> bool:
+    """Terminate the process group of ``operation``'s worker on this host: SIGTERM, then SIGKILL to whatever of
+    the group is left after :data:`STOP_SECONDS` (data loader processes included: nothing keeps holding a GPU).
+    Answers whether there was a worker to stop.
+
+    ``process`` is a worker this process started; otherwise the pid recorded on the operation (``host:pid``) is
+    stopped only when it is on this host and its command line is the worker of this very operation, so a pid the
+    system reused for another process is never signalled.
+    """
+    pid = process.pid if process is not None else _recorded_worker_pid(operation)
+    if pid is None:
+        return False
+    try:
+        os.killpg(pid, signal.SIGTERM)  # workers lead their own session: the group is the worker and its children
+    except (ProcessLookupError, PermissionError):
+        return False
+    deadline = time.monotonic() + STOP_SECONDS
+    while time.monotonic() < deadline and _alive(pid, process):
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    if process is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(STOP_SECONDS)
+    return True
+
+
+def _alive(pid: int, process: subprocess.Popen[bytes] | None) -> bool:
+    if process is not None:
+        return process.poll() is None
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"  # a zombie holds nothing; its parent reaps it
+
+
+def _recorded_worker_pid(operation: Operation) -> int | None:
+    host, _, pid_text = (operation.metadata.worker or "").rpartition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return None
+    try:
+        command = Path(f"/proc/{pid_text}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return None  # gone, or no /proc here: nothing that can be stopped safely
+    if WORKER_MODULE.encode() not in command or operation.operation_id.encode() not in command:
+        return None
+    return int(pid_text)
+
+
+def mark_cancelled(service: OperationsService, operation_id: str, reason: str, how: str) -> None:
+    """End a stopped operation cancelled: its cancel request keeps the reason; ``error`` says it was forced."""
+    try:
+        operation = service.get(operation_id)
+        if not operation.is_active:
+            return
+        if operation.cancel_request is None:
+            operation = service.cancel(operation_id, reason, requested_by="trainops")
+            if not operation.is_active:
+                return
+        service.finish(
+            operation_id,
+            OperationStatus.CANCELLED,
+            error=f"stopped by force ({how}): it did not stop by itself after the cancel ({reason})",
+        )
+    except (ConflictError, NotFoundError):
+        pass  # it ended (or vanished) meanwhile

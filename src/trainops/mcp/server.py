@@ -34,7 +34,7 @@ from trainops.errors import ConfigurationError, NotFoundError, TrainOpsError
 from trainops.mcp.compare import compare_runs as compare
 from trainops.mcp.transport import DEFAULT_PORT, HTTP_PATH, Transport
 from trainops.schemas.models import PredictRequest, SaveModelRequest
-from trainops.schemas.training import TRAINING, ConfigOverrides, TrainingRequest
+from trainops.schemas.training import TRAINING, ConfigOverrides, Resources, TrainingRequest
 
 OpsFactory = Callable[[], TrainOps]
 
@@ -265,6 +265,7 @@ class TrainOpsTools:
         start_date: date | None = None,
         end_date: date | None = None,
         device: str | None = None,
+        resources: Resources | None = None,
     ) -> dict[str, Any]:
         """Start training a strategy (by name, see list_strategies; default mean_reversion). Returns at once.
 
@@ -277,6 +278,8 @@ class TrainOpsTools:
             start_date: First day of the training data (YYYY-MM-DD).
             end_date: Last day of the training data (YYYY-MM-DD).
             device: "cpu" or "cuda"; CUDA when available by default.
+            resources: What the job needs, e.g. {"cpus": 1, "gpus": 1}. On a server that trains on Ray the job
+                waits (status pending) until a node has them free; the local executor refuses more than it has.
 
         Returns: task_id (the operation id every other tool takes), what trains (symbol, timeframe, the
         resolved config) and estimated_duration_minutes (a rough hint). Next: poll get_training_metrics with
@@ -290,6 +293,7 @@ class TrainOpsTools:
             start_date=start_date,
             end_date=end_date,
             device=device,
+            resources=resources,
         )
         return _dump(self._ops.start_training(request))
 

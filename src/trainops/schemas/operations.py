@@ -16,7 +16,7 @@ from trainops.core.cancellation import CancelRequest
 from trainops.core.diagnosis import Diagnosis
 from trainops.core.epoch import EpochRecord
 from trainops.core.numbers import Metric
-from trainops.core.operation import OPERATION_TYPE_PATTERN, OperationMetadata, OperationStatus
+from trainops.core.operation import OPERATION_TYPE_PATTERN, Operation, OperationMetadata, OperationStatus
 from trainops.core.policy import MonitorPolicy
 
 MAX_LIST_LIMIT = 1000
@@ -123,3 +123,27 @@ class OperationResults(BaseModel):
     best_val_loss: Metric | None
     final_epoch: EpochRecord | None
     diagnosis: Diagnosis | None = Field(None, description="the diagnosis at the end, when epochs were recorded")
+
+
+JobState = Literal["PENDING", "RUNNING", "STOPPED", "SUCCEEDED", "FAILED"]
+"""A job's state as its executor sees it: Ray's job states, which the local executor's workers map onto."""
+
+
+class ExecutorJob(BaseModel):
+    """What the executor running an operation knows of its job, which the operation itself may not say yet: a
+    Ray job waiting for resources (``PENDING``), or one that failed before its worker reported anything."""
+
+    executor: str = Field(description="'local' or 'ray'")
+    job_id: str = Field(description="the Ray job's submission id (the operation id), or the local worker's host:pid")
+    status: JobState
+    message: str | None = Field(None, description="the executor's own words, e.g. Ray's reason a job failed")
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    exit_code: int | None = Field(None, description="the worker's (Ray: the entrypoint's) exit code once it ended")
+
+
+class OperationDetail(Operation):
+    """``GET /operations/{id}``: the operation, and what its executor knows of its job (``job``), when this server
+    runs trainings on that executor and it knows the job."""
+
+    job: ExecutorJob | None = None

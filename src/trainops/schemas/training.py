@@ -41,9 +41,28 @@ class ConfigOverrides(BaseModel):
     dropout_rate: float | None = Field(None, ge=0.0, lt=1.0, allow_inf_nan=False)
 
 
+MAX_RESOURCE = 1024.0
+"""More CPUs or GPUs than one training job could be given anywhere: a typo, not a request."""
+
+
+class Resources(BaseModel):
+    """What one training job needs from the machine that runs it: ``{"cpus": 1, "gpus": 1}``.
+
+    On Ray they are the job's ``entrypoint_num_cpus`` / ``entrypoint_num_gpus`` (fractions share a GPU); the job
+    waits, pending, until the cluster has them free. The local executor refuses more than this machine has.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cpus: float | None = Field(None, ge=0.0, le=MAX_RESOURCE, allow_inf_nan=False, description="CPU cores, e.g. 2")
+    gpus: float | None = Field(
+        None, ge=0.0, le=MAX_RESOURCE, allow_inf_nan=False, description="GPUs, e.g. 1 (0.5 shares one on Ray)"
+    )
+
+
 class TrainingRequest(BaseModel):
     """What to train: a strategy (by name, or a path on the machine that trains), optionally narrowed to one
-    symbol and timeframe, a date range, and config overrides."""
+    symbol and timeframe, a date range, config overrides, and the resources its job needs."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -55,6 +74,9 @@ class TrainingRequest(BaseModel):
     end_date: date | None = None
     task_id: str | None = Field(None, max_length=64, description="choose the operation id (makes retries safe)")
     device: str | None = Field(None, max_length=32, description="cuda, cpu, ...; CUDA when available by default")
+    resources: Resources | None = Field(
+        None, description='what the job needs, e.g. {"cpus": 1, "gpus": 1}: a Ray job waits until they are free'
+    )
 
     @model_validator(mode="after")
     def _dates(self) -> TrainingRequest:

@@ -31,6 +31,7 @@ from trainops.schemas.training import (
     TRAINING,
     TRAINING_STATE,
     ConfigOverrides,
+    Resources,
     TrainingPerformance,
     TrainingRequest,
     TrainingStarted,
@@ -221,8 +222,20 @@ def estimated_minutes(config: StrategyConfig, data_dir: Path) -> float:
     return round(0.05 + samples / ESTIMATED_SAMPLES_PER_SECOND / 60, 2)
 
 
-def training_metadata(config: StrategyConfig, *, device: str | None, worker: str | None) -> OperationMetadata:
-    """The metadata a training operation is created with: what it trains, on what, and who runs it."""
+def training_metadata(
+    config: StrategyConfig,
+    *,
+    device: str | None,
+    worker: str | None,
+    executor: str = "local",
+    resources: Resources | None = None,
+) -> OperationMetadata:
+    """The metadata a training operation is created with: what it trains, on what, and who runs it.
+
+    A local run's device is resolved here (this machine trains it); a remote one's is left as asked until its
+    worker records the device it found.
+    """
+    parameters: dict[str, Any] = {"resources": resources.model_dump(exclude_none=True)} if resources else {}
     return OperationMetadata(
         symbol=config.symbols[0] if len(config.symbols) == 1 else None,
         timeframe=config.timeframes[0] if len(config.timeframes) == 1 else None,
@@ -232,10 +245,11 @@ def training_metadata(config: StrategyConfig, *, device: str | None, worker: str
             "symbols": config.symbols,
             "timeframes": config.timeframes,
             "device": device,
+            **parameters,
         },
-        executor="local",
+        executor=executor,
         worker=worker,
-        device=str(resolve_device(device)),
+        device=str(resolve_device(device)) if executor == "local" else device,
     )
 
 
@@ -261,11 +275,13 @@ def create_training(
     device: str | None = None,
     worker: str | None = None,
     task_id: str | None = None,
+    executor: str = "local",
+    resources: Resources | None = None,
 ) -> Operation:
     """Register a pending training operation for ``config`` (someone must then run it)."""
     return service.create(
         TRAINING,
-        metadata=training_metadata(config, device=device, worker=worker),
+        metadata=training_metadata(config, device=device, worker=worker, executor=executor, resources=resources),
         total_epochs=config.model.training.epochs,
         operation_id=task_id,
     )
@@ -378,6 +394,7 @@ class TrainingService:
         *,
         allow_paths: bool,
         worker: str | None = None,
+        executor: str = "local",
     ) -> TrainingStarted:
         """Check a request, register its pending operation and hand it to ``launch``, which runs it somewhere.
 
@@ -388,6 +405,7 @@ class TrainingService:
             allow_paths: Whether ``request.strategy`` may be a path (on this machine) besides a name; a server
                 only reads its own strategies.
             worker: ``host:pid`` of the process that records the operation until a runner takes it over.
+            executor: Who will run it (``local``, ``ray``), recorded as the operation's ``metadata.executor``.
 
         Raises:
             StrategyError: the strategy or the overrides are invalid (every problem with its path).
@@ -397,7 +415,13 @@ class TrainingService:
         config = resolve_request(request, self.strategies_dir, allow_paths=allow_paths)
         check_data(config, self.data_dir)
         operation = create_training(
-            self.operations, config, device=request.device, worker=worker, task_id=request.task_id
+            self.operations,
+            config,
+            device=request.device,
+            worker=worker,
+            task_id=request.task_id,
+            executor=executor,
+            resources=request.resources,
         )
         try:
             launch(operation)

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 from pydantic import ConfigDict
 
-from trainops.api.deps import JsonBody, ServiceDep, call_blocking, call_service
+from trainops.api.deps import ExecutorDep, JsonBody, ServiceDep, call_blocking, call_service
 from trainops.api.responses import Envelope, WriteEnvelope, envelope
 from trainops.core.diagnosis import OperationMetrics
 from trainops.core.epoch import EpochRecord
@@ -19,6 +19,7 @@ from trainops.core.progress import ProgressState
 from trainops.core.replay import Replay
 from trainops.core.steps import StepRecord, StepSeries
 from trainops.errors import InvalidInputError
+from trainops.executors.base import Executor
 from trainops.schemas.operations import (
     MAX_EPOCHS_PER_WRITE,
     MAX_LIST_OFFSET,
@@ -27,12 +28,14 @@ from trainops.schemas.operations import (
     CreateOperationRequest,
     DiagnoseRequest,
     EpochBatch,
+    ExecutorJob,
+    OperationDetail,
     OperationResults,
     StartRequest,
     UpdateOperationRequest,
 )
 from trainops.schemas.steps import MAX_STEPS_PER_WRITE, StepBatch
-from trainops.service.operations import policy_key
+from trainops.service.operations import OperationsService, policy_key
 
 router = APIRouter(prefix="/operations", tags=["operations"])
 
@@ -130,17 +133,24 @@ async def list_operations(
     return envelope(page)
 
 
-@router.get("/{operation_id}", response_model=Envelope[Operation])
+@router.get("/{operation_id}", response_model=Envelope[OperationDetail])
 async def get_operation(
     operation_id: OperationId,
     service: ServiceDep,
+    executor: ExecutorDep,
     include_metrics: Annotated[bool, Query(description="add the metrics block")] = False,
 ) -> Response:
-    """One operation: status, progress, metadata, cancel request, result or error."""
+    """One operation: status, progress, metadata, cancel request, result or error; and ``job``, what the executor
+    running it knows when that says more (a Ray job pending for resources, or failed before it reported)."""
     operation = await call_service(service, partial(service.get, operation_id))
-    if not include_metrics:
+    job = await _job_of(operation, executor)
+    if not include_metrics and job is None:
         return envelope(operation)
     payload = operation.model_dump(mode="json")
+    if job is not None:
+        payload["job"] = job.model_dump(mode="json")
+    if not include_metrics:
+        return envelope(payload)
     metrics = await call_blocking(partial(service.metrics, operation_id))
     payload["metrics"] = metrics.metrics.model_dump(mode="json")
     return envelope(payload)
@@ -159,6 +169,7 @@ async def update_operation(operation_id: OperationId, body: UpdateOperationReque
 async def cancel_operation(
     operation_id: OperationId,
     service: ServiceDep,
+    executor: ExecutorDep,
     body: Annotated[CancelRequestBody | None, Body()] = None,
     reason: Annotated[str | None, Query(description="for clients that cannot send a DELETE body")] = None,
 ) -> Response:
@@ -168,15 +179,37 @@ async def cancel_operation(
     if not given:
         raise InvalidInputError('cancelling needs a reason: send {"reason": "..."} (or ?reason=...)')
     requested_by = body.requested_by if body else "user"
-    operation = await call_blocking(partial(service.cancel, operation_id, given, requested_by=requested_by))
+    operation = await _cancel(service, executor, operation_id, given, requested_by)
     return envelope(operation, cancel=_ack_of(operation))
 
 
 @router.post("/{operation_id}/cancel", response_model=WriteEnvelope[Operation])
-async def cancel_operation_post(operation_id: OperationId, body: CancelRequestBody, service: ServiceDep) -> Response:
+async def cancel_operation_post(
+    operation_id: OperationId, body: CancelRequestBody, service: ServiceDep, executor: ExecutorDep
+) -> Response:
     """The same as ``DELETE /operations/{id}``, for clients that cannot send a body with DELETE."""
-    operation = await call_blocking(partial(service.cancel, operation_id, body.reason, requested_by=body.requested_by))
+    operation = await _cancel(service, executor, operation_id, body.reason, body.requested_by)
     return envelope(operation, cancel=_ack_of(operation))
+
+
+async def _cancel(
+    service: OperationsService, executor: Executor, operation_id: str, reason: str, requested_by: str
+) -> Operation:
+    """Record the cancel. A pending operation ends cancelled at once; its job, already handed to this server's
+    executor (a Ray job waiting for resources), is stopped too, so it never starts. A running one stops at its
+    next batch, or is stopped by force once ``TRAINOPS_CANCEL_GRACE`` has passed (the reaper)."""
+    was = await call_service(service, partial(service.get, operation_id))
+    operation = await call_blocking(partial(service.cancel, operation_id, reason, requested_by=requested_by))
+    if was.status is OperationStatus.PENDING and was.metadata.executor == executor.name:
+        await call_blocking(partial(executor.cancel, operation_id, reason))
+    return operation
+
+
+async def _job_of(operation: Operation, executor: Executor) -> ExecutorJob | None:
+    """The executor's view of the operation's job, when this server's executor runs it."""
+    if operation.metadata.executor != executor.name:
+        return None
+    return await call_blocking(partial(executor.view, operation.operation_id))
 
 
 @router.get("/{operation_id}/results", response_model=Envelope[OperationResults])

@@ -21,14 +21,20 @@ TaskId = Annotated[str, Path(max_length=64, description="the operation id return
 async def start_training(body: TrainingRequest, training: TrainingDep, executor: ExecutorDep) -> Response:
     """Start training a strategy (by name from the server's strategies directory) on one symbol and timeframe,
     or on all the strategy names, with optional ``config`` overrides. Returns at once with ``task_id``; the
-    training waits in a queue while ``TRAINOPS_MAX_CONCURRENT_JOBS`` others run."""
-    return flat_envelope(
-        await call_blocking(
-            lambda: training.start(
-                body, lambda operation: executor.submit(operation.operation_id), allow_paths=False, worker=this_worker()
-            )
+    training waits in a queue while ``TRAINOPS_MAX_CONCURRENT_JOBS`` others run (on Ray: until the cluster has
+    the ``resources`` it asks for, ``{"cpus": 1, "gpus": 1}``)."""
+
+    def start() -> TrainingStarted:
+        executor.check(body.resources)  # before anything is recorded
+        return training.start(
+            body,
+            lambda operation: executor.submit(operation.operation_id, body.resources),
+            allow_paths=False,
+            worker=this_worker(),
+            executor=executor.name,
         )
-    )
+
+    return flat_envelope(await call_blocking(start))
 
 
 @router.get("/{task_id}", response_model=TrainingStatus)

@@ -1,0 +1,256 @@
+"""RayExecutor against a real Ray head (tests/executors/conftest.py), through the API as users drive it.
+
+Each test serves the API on a loopback port it knows beforehand (``TRAINOPS_PUBLIC_URL``, which the job's worker
+reports to) with ``TRAINOPS_EXECUTOR=ray``. The jobs' workers share no disk with the server: their environment
+holds the head's ``TRAINOPS_HOME`` (a temporary directory) and the URL and token the executor adds, so they
+download the market data and upload their model version over HTTP.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from ray.job_submission import JobSubmissionClient
+
+from tests.executors.conftest import RayHead
+from tests.live_server import LiveServer
+from trainops.api import create_app
+from trainops.errors import ConfigurationError, MissingExtraError
+from trainops.executors.ray import RayExecutor
+from trainops.service.bootstrap import open_service
+from trainops.settings import Settings
+from trainops.store import create_database_engine, upgrade
+
+pytestmark = pytest.mark.ray
+
+TOKEN = "ray-test-token-0123456789abcdef"
+TIMEOUT = 180.0
+"""Seconds a tiny training gets through Ray: the job's supervisor and the worker (importing torch) start first."""
+TINY = {"epochs": 3, "early_stopping": {"patience": 1000}}
+UNTIL_STOPPED = {"epochs": 5000, "early_stopping": {"patience": 100_000}}
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """SQLite only: the executor, not the store, is under test here (and a Ray test costs tens of seconds)."""
+    url = f"sqlite:///{tmp_path / 'trainops.db'}"
+    engine = create_database_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def ray_settings(training_settings: Settings, ray_head: RayHead, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("RAY_AUTH_TOKEN", ray_head.token)  # the server finds the cluster's token as Ray's tools do
+    return training_settings.model_copy(
+        update={
+            "executor": "ray",
+            "ray_address": ray_head.address,
+            "api_token": TOKEN,
+            "reaper_interval": 1.0,
+        }
+    )
+
+
+@contextmanager
+def serving(settings: Settings) -> Iterator[httpx.Client]:
+    """The API on a loopback port chosen before it starts, so ``public_url`` can name it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    app = create_app(settings.model_copy(update={"public_url": url}))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
+        time.sleep(0.05)
+    headers = {"Authorization": f"Bearer {TOKEN}"} if settings.api_token else {}
+    try:
+        with httpx.Client(base_url=f"{url}/api/v1", headers=headers, timeout=30) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
+
+
+def start(api: httpx.Client, config: dict[str, Any], **fields: Any) -> str:
+    answer = api.post("/training/start", json={"strategy": "mean_reversion", "config": config, **fields})
+    assert answer.status_code == 200, answer.text
+    task_id: str = answer.json()["task_id"]
+    return task_id
+
+
+def operation(api: httpx.Client, operation_id: str) -> dict[str, Any]:
+    answer = api.get(f"/operations/{operation_id}")
+    assert answer.status_code == 200, answer.text
+    data: dict[str, Any] = answer.json()["data"]
+    return data
+
+
+def wait_for(
+    api: httpx.Client, operation_id: str, done: Callable[[dict[str, Any]], bool], timeout: float = TIMEOUT
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        current = operation(api, operation_id)
+        if done(current):
+            return current
+        if time.monotonic() > deadline:
+            pytest.fail(f"{operation_id} did not get there in {timeout:.0f}s: {current}")
+        time.sleep(0.5)
+
+
+def ended(current: dict[str, Any]) -> bool:
+    return current["status"] in {"completed", "failed", "cancelled"}
+
+
+def job_state(head: RayHead, job_id: str, states: set[str], timeout: float = 60) -> str:
+    client = JobSubmissionClient(head.address, headers={"Authorization": f"Bearer {head.token}"})
+    deadline = time.monotonic() + timeout
+    while (state := str(client.get_job_status(job_id).value)) not in states:
+        assert time.monotonic() < deadline, f"the Ray job {job_id} is {state}, not one of {states}"
+        time.sleep(0.5)
+    return state
+
+
+def outcome(api: httpx.Client, operation_id: str) -> dict[str, Any]:
+    """What a finished training left: its operation, history length, diagnosis fields and model version."""
+    final = wait_for(api, operation_id, ended)
+    metrics = api.get(f"/operations/{operation_id}/metrics").json()["data"]["metrics"]
+    return {
+        "status": final["status"],
+        "error": final["error"],
+        "epochs": len(metrics["epochs"]),
+        "epochs_completed": final["epochs_completed"],
+        "diagnosis": sorted(key for key in metrics if key != "epochs"),
+        "has_model_version": bool((final["result"] or {}).get("model_version")),
+        "test_metrics": sorted((final["result"] or {}).get("test_metrics", {})),
+        "metadata": final["metadata"],
+    }
+
+
+def test_a_training_lands_the_same_through_ray_as_locally(
+    ray_settings: Settings, training_settings: Settings, ray_head: RayHead
+) -> None:
+    with LiveServer(training_settings) as local_server, httpx.Client(base_url=f"{local_server.url}/api/v1") as api:
+        local = outcome(api, start(api, TINY))
+    with serving(ray_settings) as api:
+        task_id = start(api, TINY, resources={"cpus": 1})
+        through_ray = outcome(api, task_id)
+        assert job_state(ray_head, task_id, {"SUCCEEDED", "FAILED", "STOPPED"}) == "SUCCEEDED"
+
+    assert local["status"] == "completed", local["error"]
+    assert through_ray["status"] == "completed", through_ray["error"]
+    assert through_ray["epochs"] == through_ray["epochs_completed"] == local["epochs"] == 3
+    assert through_ray["diagnosis"] == local["diagnosis"]
+    assert "recommendation" in through_ray["diagnosis"] and "best_epoch" in through_ray["diagnosis"]
+    assert through_ray["test_metrics"] == local["test_metrics"] != []
+    assert local["has_model_version"] and through_ray["has_model_version"]
+    meta = through_ray["metadata"]
+    assert meta["executor"] == "ray" and local["metadata"]["executor"] == "local"
+    assert meta["ray_job_id"] == task_id and meta["ray_address"] == ray_head.address
+    assert meta["parameters"]["resources"] == {"cpus": 1.0}
+    assert meta["node"] == socket.gethostname() and meta["device"] == "cpu"
+    assert meta["worker"].startswith(f"{socket.gethostname()}:")
+
+
+def test_a_cancel_through_the_api_stops_the_ray_job(ray_settings: Settings, ray_head: RayHead) -> None:
+    with serving(ray_settings) as api:
+        task_id = start(api, UNTIL_STOPPED)
+        running = wait_for(
+            api,
+            task_id,
+            lambda now: (now["status"] == "running" and "ray_node_id" in now["metadata"]) or ended(now),
+            timeout=TIMEOUT,
+        )  # recorded by the reaper's sweep (every second here) from Ray's view of the job
+        assert running["status"] == "running", running
+        assert running["job"]["status"] == "RUNNING" and running["job"]["executor"] == "ray"
+
+        answer = api.request("DELETE", f"/operations/{task_id}", json={"reason": "enough for the test"})
+        assert answer.status_code == 200, answer.text
+
+        final = wait_for(api, task_id, ended, timeout=60)
+        assert final["status"] == "cancelled", final
+        assert final["cancel_reason"] == "enough for the test"
+        assert job_state(ray_head, task_id, {"SUCCEEDED", "FAILED", "STOPPED"}) in {"STOPPED", "SUCCEEDED"}
+
+
+def test_a_job_waiting_for_resources_shows_pending_and_a_cancel_ends_it_at_once(
+    ray_settings: Settings, ray_head: RayHead
+) -> None:
+    with serving(ray_settings) as api:
+        task_id = start(api, TINY, resources={"gpus": 1})  # the test head has none: the job waits
+
+        pending = operation(api, task_id)
+        assert pending["status"] == "pending"
+        assert pending["job"]["status"] == "PENDING", pending["job"]
+
+        asked = time.monotonic()
+        answer = api.post(f"/operations/{task_id}/cancel", json={"reason": "no GPU today"})
+        assert answer.status_code == 200, answer.text
+        assert time.monotonic() - asked < 10  # Ray queues the stop of a job it has not started: nothing to wait for
+        cancelled = operation(api, task_id)
+        assert cancelled["status"] == "cancelled" and cancelled["cancel_reason"] == "no GPU today"
+        assert "waiting for resources" in (cancelled["job"]["message"] or "")
+
+
+def test_a_job_stopped_behind_the_servers_back_fails_its_training(ray_settings: Settings, ray_head: RayHead) -> None:
+    with serving(ray_settings) as api:
+        task_id = start(api, UNTIL_STOPPED)
+        wait_for(api, task_id, lambda current: current["epochs_completed"] >= 1 or ended(current))
+        ray = JobSubmissionClient(ray_head.address, headers={"Authorization": f"Bearer {ray_head.token}"})
+
+        assert ray.stop_job(task_id)  # SIGTERM: the worker dies without ending its operation
+
+        failed = wait_for(api, task_id, ended, timeout=30)  # the reaper sweeps every second here
+        assert failed["status"] == "failed", failed
+        assert f"the Ray job {task_id} ended STOPPED mid-training" in failed["error"]
+
+
+def test_ray_settings_that_cannot_work_are_refused_at_start(
+    ray_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = open_service(ray_settings)
+    try:
+        closed = ray_settings.model_copy(update={"ray_address": "http://127.0.0.1:9", "public_url": "http://x:1"})
+        with pytest.raises(ConfigurationError, match=r"cannot reach the Ray cluster at http://127.0.0.1:9"):
+            RayExecutor(service, closed)
+        with pytest.raises(ConfigurationError, match="TRAINOPS_EXECUTOR=ray needs TRAINOPS_PUBLIC_URL"):
+            RayExecutor(service, ray_settings.model_copy(update={"public_url": None}))
+        with pytest.raises(ConfigurationError, match="TRAINOPS_EXECUTOR=ray needs TRAINOPS_RAY_ADDRESS"):
+            RayExecutor(service, ray_settings.model_copy(update={"ray_address": None, "public_url": "http://x:1"}))
+        monkeypatch.setenv("RAY_AUTH_TOKEN", "not-the-token")
+        with pytest.raises(ConfigurationError, match="refused this server"):
+            RayExecutor(service, ray_settings.model_copy(update={"public_url": "http://x:1"}))
+    finally:
+        service.store.engine.dispose()
+
+
+def test_the_ray_executor_without_the_ray_extra_names_it(
+    ray_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trainops import extras
+
+    monkeypatch.setitem(extras.EXTRA_MODULES, "ray", ("ray", "no_such_module_for_trainops"))
+    extras.missing_modules.cache_clear()
+    service = open_service(ray_settings)
+    try:
+        with pytest.raises(MissingExtraError, match=r"pip install 'trainops\[ray\]'"):
+            RayExecutor(service, ray_settings.model_copy(update={"public_url": "http://x:1"}))
+    finally:
+        extras.missing_modules.cache_clear()
+        service.store.engine.dispose()
