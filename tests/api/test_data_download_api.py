@@ -202,3 +202,13 @@ def test_download_data_refusals_are_the_same_on_both_transports(ops: TrainOps, t
     with pytest.raises(InvalidInputError, match="it is a file"):
         ops.download_data("EURUSD", "1h", tmp_path / "a-file")
     assert not list((tmp_path / "cache").iterdir())
+
+
+@pytest.mark.parametrize("symbol", ["BRK.B", "A..B", "X-1_Y"])
+def test_symbols_with_dots_and_dashes_download_under_their_name(
+    ops: TrainOps, data_dir: Path, tmp_path: Path, symbol: str
+) -> None:
+    shutil.copy2(data_dir / "GOOG_1d.csv", data_dir / f"{symbol}_1d.csv")
+    path = ops.download_data(symbol.lower(), "1d", tmp_path / "cache")
+    assert path == tmp_path / "cache" / f"{symbol}_1d.csv"
+    assert path.read_bytes() == (data_dir / "GOOG_1d.csv").read_bytes()

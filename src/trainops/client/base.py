@@ -610,7 +610,7 @@ def cached_data_files(base: Path, symbol: str, timeframe: str) -> list[Path]:
 def data_file_target(base: Path, name: str) -> Path:
     """Where a downloaded data file named ``name`` by the server goes in ``base``; a name that is not a data
     file's (a path, anything odd) is refused rather than written."""
-    if not _DATA_FILE_NAME.fullmatch(name) or ".." in name:
+    if not _DATA_FILE_NAME.fullmatch(name):
         raise ArtifactError(f"the server named the market data file {name!r}, which is not a data file's name")
     return base / name
 
