@@ -340,6 +340,8 @@ def test_replay_diagnosis_dry_runs_a_policy(agent: Agent, home: Home) -> None:
         ("start_training", {"config": {"epochs": 0}}, "greater than or equal to 1"),
         ("start_training", {"config": {"epocs": 5}}, "Extra inputs are not permitted"),
         ("start_training", {"symbol": "AAPL"}, "no market data for AAPL_1h"),
+        ("start_training", {"resources": {"gpus": 99}}, "resources.gpus: 99 asked, but this machine has"),
+        ("start_training", {"resources": {"tpus": 1}}, "Extra inputs are not permitted"),
         ("get_training_metrics", {"operation_id": UNKNOWN_ID, "patience": 0}, "invalid arguments: patience"),
         ("compare_runs", {"operation_ids": [UNKNOWN_ID]}, "at least 2"),
         (

@@ -44,6 +44,8 @@ TRAIN_OPTIONS = {
     "device": "--device",
     "resources.cpus": "--cpus",
     "resources.gpus": "--gpus",
+    "cpus": "--cpus",
+    "gpus": "--gpus",
 }
 
 
@@ -137,10 +139,6 @@ def _train_here(ops: LocalTrainOps, request: TrainingRequest, json: bool) -> tup
     """Run the job on a thread of this process while the main thread shows it (and catches Ctrl-C)."""
     training = ops.training  # a clear error when the train extra is missing, before anything is recorded
     from trainops.executors.jobs import run_training  # the strategy pipeline: torch, TA-Lib, pandas
-    from trainops.executors.local import check_local_resources
-
-    with speaking_options(TRAIN_OPTIONS):
-        check_local_resources(request.resources)
 
     threads: list[threading.Thread] = []
 

@@ -24,13 +24,12 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainops import extras
 from trainops.core.operation import Operation, OperationStatus
-from trainops.errors import ConflictError, InvalidInputError, NotFoundError, TrainOpsError
+from trainops.errors import ConflictError, NotFoundError, TrainOpsError
 from trainops.schemas.operations import ExecutorJob
 from trainops.schemas.training import Resources
 from trainops.service.operations import OperationsService
-from trainops.service.workers import spawn_worker, worker_is_gone, worker_log_path
+from trainops.service.workers import check_local_resources, spawn_worker, worker_is_gone, worker_log_path
 from trainops.settings import Settings
 
 logger = logging.getLogger("trainops.executors")
@@ -213,40 +212,6 @@ class LocalExecutor:
 
 
 # -- local workers, whoever started them -------------------------------------------------------------------------
-
-
-def check_local_resources(resources: Resources | None) -> None:
-    """Refuse resources this machine cannot give one training: more CPUs than it has, or GPUs it lacks.
-
-    Raises:
-        InvalidInputError: naming what was asked and what this machine has.
-    """
-    if resources is None:
-        return
-    cpus = os.cpu_count() or 1
-    if resources.cpus is not None and resources.cpus > cpus:
-        raise InvalidInputError(
-            f"resources.cpus={resources.cpus:g}: this machine has {cpus} CPUs; ask for at most {cpus}, or run the "
-            "server with TRAINOPS_EXECUTOR=ray to train on a cluster",
-            details={"cpus": resources.cpus, "available": cpus},
-        )
-    if resources.gpus:
-        gpus = local_gpu_count()
-        if resources.gpus > gpus:
-            raise InvalidInputError(
-                f"resources.gpus={resources.gpus:g}: this machine has {gpus} CUDA GPUs; ask for at most {gpus}, "
-                "or run the server with TRAINOPS_EXECUTOR=ray to train on a cluster's GPU nodes",
-                details={"gpus": resources.gpus, "available": gpus},
-            )
-
-
-def local_gpu_count() -> int:
-    """CUDA devices torch sees here (0 without the train extra)."""
-    if not extras.is_installed("train"):
-        return 0
-    import torch  # the train extra; already loaded by a server that trains
-
-    return int(torch.cuda.device_count())
 
 
 def local_workers_lost(operations: Sequence[Operation], *, exclude: Collection[str] = ()) -> dict[str, str]:

@@ -38,6 +38,7 @@ from trainops.schemas.training import (
     TrainingStatus,
 )
 from trainops.service.operations import OperationsService
+from trainops.service.workers import check_local_resources
 
 DEFAULT_STRATEGY = "mean_reversion"
 """The strategy ``POST /training/start`` trains when the request names none (only ``config`` overrides)."""
@@ -411,7 +412,10 @@ class TrainingService:
             StrategyError: the strategy or the overrides are invalid (every problem with its path).
             NotFoundError: no such strategy.
             DataError: the market data it needs is missing.
+            InvalidInputError: a local training asks for more CPUs or GPUs than this machine has.
         """
+        if executor == "local":  # this machine trains it: refuse resources it does not have, before anything else
+            check_local_resources(request.resources)
         config = resolve_request(request, self.strategies_dir, allow_paths=allow_paths)
         check_data(config, self.data_dir)
         operation = create_training(

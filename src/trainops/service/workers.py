@@ -14,6 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from trainops import extras
+from trainops.errors import InvalidInputError
+from trainops.schemas.training import Resources
 from trainops.settings import Settings
 
 
@@ -83,3 +86,37 @@ def spawn_worker(operation_id: str, settings: Settings) -> subprocess.Popen[byte
             env=worker_environment(settings),
             start_new_session=True,
         )
+
+
+def check_local_resources(resources: Resources | None) -> None:
+    """Refuse resources this machine cannot give one training: more CPUs than it has, or GPUs it lacks.
+
+    Raises:
+        InvalidInputError: naming what was asked and what this machine has.
+    """
+    if resources is None:
+        return
+    cpus = os.cpu_count() or 1
+    if resources.cpus is not None and resources.cpus > cpus:
+        raise InvalidInputError(
+            f"resources.cpus: {resources.cpus:g} asked, but this machine has {cpus} CPUs; ask for at most {cpus}, or "
+            "run the server with TRAINOPS_EXECUTOR=ray to train on a cluster",
+            details={"cpus": resources.cpus, "available": cpus},
+        )
+    if resources.gpus:
+        gpus = local_gpu_count()
+        if resources.gpus > gpus:
+            raise InvalidInputError(
+                f"resources.gpus: {resources.gpus:g} asked, but this machine has {gpus} CUDA GPUs; ask for at most "
+                f"{gpus}, or run the server with TRAINOPS_EXECUTOR=ray to train on a cluster's GPU nodes",
+                details={"gpus": resources.gpus, "available": gpus},
+            )
+
+
+def local_gpu_count() -> int:
+    """CUDA devices torch sees here (0 without the train extra)."""
+    if not extras.is_installed("train"):
+        return 0
+    import torch  # the train extra; already loaded by a server that trains
+
+    return int(torch.cuda.device_count())
