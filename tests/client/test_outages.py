@@ -104,13 +104,14 @@ def test_a_stop_asked_while_the_server_was_down_is_learnt_once_it_is_back(
                 run.log(epoch, val_loss=1.0 + epoch)
                 epoch += 1
                 time.sleep(0.05)
+            assert not run.reachable  # what code that would ask the server something can check first
             server.start()
             deadline = time.monotonic() + 30
             while (request := run.should_stop()) is None and time.monotonic() < deadline:
                 run.log(epoch, val_loss=1.0 + epoch)
                 epoch += 1
                 time.sleep(0.05)
-            assert request is not None
+            assert request is not None and run.reachable
             assert (request.reason, request.requested_by) == ("overfitting since epoch 0", "agent")
         assert run.unsent is None
         ended = ops.get_operation(run.operation_id)

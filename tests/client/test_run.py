@@ -42,7 +42,7 @@ def test_an_end_the_server_cannot_hear_is_kept_with_its_epochs_and_synced_later(
     with caplog.at_level(logging.WARNING, logger="trainops.client"), run:
         run.log(0, val_loss=1.0)
         run.log(1, val_loss=0.5)
-        run.result["note"] = "kept"
+        run.result.update(note="kept", score=math.nan)
     waited = time.monotonic() - started
 
     assert 0.3 <= waited < 3  # the end waits flush_timeout, not more
@@ -58,7 +58,7 @@ def test_an_end_the_server_cannot_hear_is_kept_with_its_epochs_and_synced_later(
     synced = sync_file(local_ops, unsent.path)
     assert (synced.epochs, synced.status) == (2, OperationStatus.COMPLETED)
     ended = local_ops.get_operation(run.operation_id)
-    assert ended.status is OperationStatus.COMPLETED and ended.result == {"note": "kept"}
+    assert ended.status is OperationStatus.COMPLETED and ended.result == {"note": "kept", "score": "NaN"}
     assert [epoch.val_loss for epoch in local_ops.get_metrics(run.operation_id).metrics.epochs] == [1.0, 0.5]
     assert not unsent.path.exists()
 

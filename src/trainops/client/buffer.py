@@ -179,10 +179,9 @@ class EpochBuffer:
                 self._ensure_thread()
 
     @property
-    def unsent(self) -> tuple[int, int]:
-        """Epochs and steps not yet stored."""
-        with self._cond:
-            return len(self._epochs) + self._file_pending, len(self._steps) if self._send_steps else 0
+    def reachable(self) -> bool:
+        """Whether the last attempt to reach the server succeeded (``False`` during an outage)."""
+        return self._outage is None
 
     def _ensure_thread(self) -> None:
         if self._thread is None:
@@ -257,6 +256,9 @@ class EpochBuffer:
             with self._cond:
                 if self._outage is not None:  # everything went through: the server is back
                     self._outage, self._backoff = None, 0.0
+                    logger.info(
+                        "trainops: operation %s: the server answers again; what waited is being sent", self._name
+                    )
                 self._cond.notify_all()
 
     def _take_epochs(self) -> list[EpochRecord]:

@@ -170,6 +170,12 @@ class Run:
     def operation_id(self) -> str:
         return self.operation.operation_id
 
+    @property
+    def reachable(self) -> bool:
+        """Whether the server answered the run's last attempt to reach it (a buffered run knows this without a
+        request): code that would ask the server something in the training thread can skip it while ``False``."""
+        return self._buffer.reachable if self._buffer is not None else self._check_backoff == 0.0
+
     # -- Reporter -------------------------------------------------------------------------------------------
 
     def progress(self, state: ProgressState) -> None:

@@ -34,6 +34,7 @@ from pydantic import ValidationError
 
 from trainops.core.epoch import EpochRecord
 from trainops.core.operation import Operation, OperationStatus, WriteAck
+from trainops.core.payload import storable
 from trainops.core.steps import StepRecord
 from trainops.errors import ConflictError, InvalidInputError, NotFoundError, TrainOpsError, http_status_for
 
@@ -189,11 +190,8 @@ class UnsentFile:
 
     def append_end(self, end: RunEnd) -> None:
         self._open()
-        self._write_lines([{"end": {"status": end.status.value, "result": end.result, "error": end.error}}])
-
-    @property
-    def size(self) -> int:
-        return self._open().tell()
+        result = storable(end.result, "result")  # NaN spelled as on the wire, numpy numbers as plain ones
+        self._write_lines([{"end": {"status": end.status.value, "result": result, "error": end.error}}])
 
     def read_epochs(self, offset: int, most: int) -> tuple[list[EpochRecord], list[int]]:
         """Up to ``most`` epochs from byte ``offset`` on, and the offset after each of them."""
