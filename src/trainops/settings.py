@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from trainops.errors import ConfigurationError
 
@@ -76,7 +77,7 @@ class Settings(BaseSettings):
     auto_migrate: bool = True
     executor: Literal["local", "ray"] = "local"
     ray_address: str | None = None
-    ray_runtime_env: dict[str, Any] = Field(default_factory=dict)
+    ray_runtime_env: Annotated[dict[str, Any], NoDecode] = Field(default_factory=dict)
     public_url: str | None = None
     cancel_grace: float = Field(30.0, ge=0.0)
     reaper_interval: float = Field(10.0, ge=0.0)
@@ -94,6 +95,18 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("ray_runtime_env", mode="before")
+    @classmethod
+    def _runtime_env_json(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return json.loads(value) if value.strip() else {}
+        except json.JSONDecodeError as error:
+            raise ValueError(
+                f'not valid JSON ({error}); write a JSON object, e.g. \'{{"pip": ["trainops[train]"]}}\''
+            ) from None
 
     @field_validator("public_url", "ray_address")
     @classmethod
