@@ -46,7 +46,14 @@ def sync(
             console.print(f"Nothing to sync: no unsent records in {directory}.")
         return
     if dry_run:
-        waiting = [read_leftovers(path) for path in files]
+        waiting = []
+        for path in files:
+            try:
+                waiting.append(read_leftovers(path))
+            except TrainOpsError as error:
+                err_console.print(
+                    f"[bold red]Error:[/bold red] {escape(error.message)}", highlight=False, soft_wrap=True
+                )
         if json:
             print_json(
                 [
@@ -70,7 +77,12 @@ def sync(
     done: list[SyncResult] = []
     failed = 0
     try:
+        blocked: set[str] = set()  # operations whose older file failed: their newer records must wait too
         for path in files:
+            if path.parent.name in blocked:
+                failed += 1
+                err_console.print(f"Skipped {escape(str(path))}: an older file of that operation was not sent.")
+                continue
             try:
                 target = url or read_leftovers(path).url
                 if target not in clients:
@@ -78,6 +90,7 @@ def sync(
                 result = sync_file(clients[target], path)
             except TrainOpsError as error:
                 failed += 1
+                blocked.add(path.parent.name)
                 err_console.print(
                     f"[bold red]Error:[/bold red] {escape(error.message)}", highlight=False, soft_wrap=True
                 )
@@ -93,7 +106,8 @@ def sync(
     if failed:
         err_console.print(
             f"{failed} of {len(files)} file(s) could not be sent; they are kept. Fix the above, then run "
-            "`trainops sync` again."
+            "`trainops sync` again.",
+            soft_wrap=True,
         )
         raise typer.Exit(code=1)
 

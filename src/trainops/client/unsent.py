@@ -423,11 +423,12 @@ def _explained(error: TrainOpsError, leftovers: Leftovers, kind: str) -> TrainOp
     """``error`` with what it means for this file, and the way out."""
     keep = f"{leftovers.path} is kept"
     if isinstance(error, NotFoundError):
-        meant = f" (the run reported to {leftovers.url})" if leftovers.url else ""
-        return NotFoundError(
-            f"the server has no operation {leftovers.operation_id}{meant}; sync to that server with --url. {keep}",
-            details=error.details,
+        hint = (
+            f"the run reported to {leftovers.url}: sync to that server with --url"
+            if leftovers.url
+            else "the run reported in-process: sync on its database (TRAINOPS_DATABASE_URL) or with --url"
         )
+        return NotFoundError(f"no operation {leftovers.operation_id} there; {hint}. {keep}", details=error.details)
     if isinstance(error, ConflictError):
         return ConflictError(
             f"{error.message.split(';')[0]}; it takes no more records, so the {kind}s left in {leftovers.path} "
