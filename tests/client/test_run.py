@@ -17,7 +17,7 @@ from trainops.client.local import LocalTrainOps
 from trainops.client.run import Run
 from trainops.client.unsent import sync_file
 from trainops.core import EpochRecord, WriteAck
-from trainops.errors import NotFoundError, ServiceUnavailableError
+from trainops.errors import ConflictError, NotFoundError, ServiceUnavailableError
 from trainops.service.bootstrap import open_service
 from trainops.settings import Settings
 
@@ -77,6 +77,20 @@ def test_a_final_error_still_ends_the_operation_and_is_raised(
     ended = local_ops.get_operation(run.operation_id)
     assert ended.status is OperationStatus.COMPLETED
     assert ended.result is not None and ended.result["unsent_epochs_error"] == "no operation"
+
+
+def test_an_end_the_server_already_recorded_as_the_run_meant_is_taken(local_ops: LocalTrainOps) -> None:
+    operation = local_ops.create_operation(total_epochs=5)
+    with Run(local_ops, operation, stop_check_interval=0) as run:
+        run.log(0, val_loss=1.0)
+        local_ops.cancel_operation(run.operation_id, "enough")
+        assert run.should_stop() is not None
+        local_ops.finish_operation(run.operation_id, OperationStatus.CANCELLED)  # enforced after a grace period
+    assert run.operation.status is OperationStatus.CANCELLED
+
+    other = Run(local_ops, local_ops.create_operation(total_epochs=5))
+    with pytest.raises(ConflictError, match="already failed"), other:
+        local_ops.finish_operation(other.operation_id, OperationStatus.FAILED, error="reaped")
 
 
 FIX = "log numbers only, or put text in run.result"

@@ -410,10 +410,12 @@ class Run:
             try:
                 return self.client.finish_operation(self.operation_id, end.status, result=end.result, error=end.error)
             except ConflictError:
-                if attempt == 0:
+                # already ended: by an earlier attempt whose answer was lost, or elsewhere as this run meant to
+                # end (a cancel the server enforced after its grace period)
+                stored = self.client.get_operation(self.operation_id)
+                if attempt == 0 and stored.status is not end.status:
                     raise
-                # an earlier attempt may have arrived before its answer was lost
-                return self.client.get_operation(self.operation_id)
+                return stored
             except TrainOpsError as problem:
                 if not is_outage(problem) or time.monotonic() + pause > deadline:
                     raise
