@@ -183,6 +183,7 @@ def test_sync_resends_without_duplicating_and_says_what_it_cannot_deliver(
     assert result.epochs == 10 and result.status is None
     epochs = ops.get_metrics(operation.operation_id).metrics.epochs
     assert [(epoch.epoch, epoch.val_loss) for epoch in epochs] == [(e, 0.5) for e in range(10)]
+    assert ops.get_operation(operation.operation_id).epochs_completed == 10  # re-sent ones are not counted twice
     assert not spill.path.exists()
 
     ops.finish_operation(operation.operation_id)
