@@ -63,11 +63,12 @@ def ray_settings(training_settings: Settings, ray_head: RayHead, monkeypatch: py
 
 
 @contextmanager
-def serving(settings: Settings) -> Iterator[httpx.Client]:
-    """The API on a loopback port chosen before it starts, so ``public_url`` can name it."""
+def serving(settings: Settings, port: int = 0) -> Iterator[httpx.Client]:
+    """The API on a loopback port chosen before it starts (``port``, or a free one), so ``public_url`` can name
+    it."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     app = create_app(settings.model_copy(update={"public_url": url}))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
@@ -187,6 +188,30 @@ def test_a_cancel_through_the_api_stops_the_ray_job(ray_settings: Settings, ray_
         assert final["status"] == "cancelled", final
         assert final["cancel_reason"] == "enough for the test"
         assert job_state(ray_head, task_id, {"SUCCEEDED", "FAILED", "STOPPED"}) in {"STOPPED", "SUCCEEDED"}
+
+
+def test_a_ray_job_outlives_a_restart_of_the_api(ray_settings: Settings, ray_head: RayHead) -> None:
+    with serving(ray_settings) as first:
+        port = httpx.URL(str(first.base_url)).port
+        assert port is not None
+        task_id = start(first, UNTIL_STOPPED)
+        before = wait_for(first, task_id, lambda now: now["epochs_completed"] >= 3 or ended(now))["epochs_completed"]
+    # the API is down: the job trains on, its epochs wait in its worker
+    time.sleep(3)
+    assert job_state(ray_head, task_id, {"RUNNING", "FAILED", "STOPPED", "SUCCEEDED"}) == "RUNNING"
+    with serving(ray_settings, port=port) as second:
+        going_on = wait_for(second, task_id, lambda now: now["epochs_completed"] > before + 20 or ended(now))
+        assert going_on["status"] == "running", going_on
+
+        second.request("DELETE", f"/operations/{task_id}", json={"reason": "restart survived"})
+        final = wait_for(second, task_id, ended, timeout=60)
+        epochs = [
+            record["epoch"]
+            for record in second.get(f"/operations/{task_id}/metrics").json()["data"]["metrics"]["epochs"]
+        ]
+
+    assert final["status"] == "cancelled", final
+    assert epochs == list(range(final["epochs_completed"]))  # nothing lost across the outage
 
 
 def test_a_job_waiting_for_resources_shows_pending_and_a_cancel_ends_it_at_once(
