@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +27,17 @@ from tests.live_server import LiveServer
 from trainops.api import create_app
 from trainops.errors import ConfigurationError, MissingExtraError
 from trainops.executors.ray import RayExecutor
+from trainops.executors.reaper import Reaper
+from trainops.schemas.training import TrainingRequest
 from trainops.service.bootstrap import open_service
+from trainops.service.operations import OperationsService, utcnow
+from trainops.service.training import create_training, resolve_request
 from trainops.settings import Settings
 from trainops.store import create_database_engine, upgrade
 
 pytestmark = pytest.mark.ray
 
+STRATEGIES = Path(__file__).resolve().parents[2] / "strategies"
 TOKEN = "ray-test-token-0123456789abcdef"
 TIMEOUT = 180.0
 """Seconds a tiny training gets through Ray: the job's supervisor and the worker (importing torch) start first."""
@@ -278,4 +284,27 @@ def test_the_ray_executor_without_the_ray_extra_names_it(
             RayExecutor(service, ray_settings.model_copy(update={"public_url": "http://x:1"}))
     finally:
         extras.missing_modules.cache_clear()
+        service.store.engine.dispose()
+
+
+def test_a_ray_training_that_never_reached_the_cluster_is_failed_by_the_sweep(ray_settings: Settings) -> None:
+    settings = ray_settings.model_copy(update={"public_url": "http://127.0.0.1:1"})
+    service = open_service(settings)
+    executor = RayExecutor(service, settings)
+    try:
+        config = resolve_request(TrainingRequest(strategy="mean_reversion"), STRATEGIES, allow_paths=False)
+        five_minutes_ago = OperationsService(service.store, clock=lambda: utcnow() - timedelta(minutes=5))
+        stranded = create_training(five_minutes_ago, config, executor="ray")  # its server died submitting it
+        just_now = create_training(service, config, executor="ray")  # being submitted: not judged yet
+        elsewhere = create_training(five_minutes_ago, config, executor="ray")
+        service.update_metadata(elsewhere.operation_id, {"ray_job_id": "x", "ray_address": "http://other:8265"})
+        active = [service.get(op.operation_id) for op in (stranded, just_now, elsewhere)]
+
+        ended = Reaper(service, executor, interval=1, grace=30).sweep()
+
+        assert ended == [stranded.operation_id]
+        assert "never reached the Ray cluster" in (service.get(stranded.operation_id).error or "")
+        assert all(service.get(op.operation_id).status.value == "pending" for op in active[1:])
+    finally:
+        executor.shutdown()
         service.store.engine.dispose()

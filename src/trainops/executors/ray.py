@@ -48,6 +48,9 @@ number of trainings pile onto one node (the head, usually)."""
 VIEW_SECONDS = 2.0
 """How long a job's state read from Ray answers ``GET /operations/{id}``: pollers must not each cost a request
 to the cluster."""
+SUBMIT_SECONDS = 60.0
+"""How long a Ray operation may go without its job recorded (``ray_job_id``) before the reaper asks the cluster
+whether it ever got it: it is recorded right after a submission, which takes well under a second."""
 STOP_WAIT_SECONDS = 15.0
 """How long a stopped job gets to end: Ray sends SIGTERM, then SIGKILL after ``RAY_JOB_STOP_WAIT_TIME_S`` (3 s)."""
 
@@ -147,8 +150,8 @@ class RayExecutor:
         now = time.monotonic()
         with self._lock:
             cached = self._views.get(operation_id)
-        if cached is not None and now - cached[0] < VIEW_SECONDS:
-            return cached[1]
+        if cached is not None and (now - cached[0] < VIEW_SECONDS or (cached[1] and cached[1].status in ENDED)):
+            return cached[1]  # an ended job does not change
         try:
             job = self._job(operation_id)
         except (OSError, RuntimeError) as error:
@@ -169,8 +172,14 @@ class RayExecutor:
         (``metadata.ray_node_id``): Ray tells the job's entrypoint nothing of it, so the worker cannot.
         """
         lost: dict[str, str] = {}
+        now = datetime.now(UTC)
         for operation in operations:
-            if operation.metadata.executor != self.name or not (operation.metadata.model_extra or {}).get("ray_job_id"):
+            recorded = operation.metadata.model_extra or {}
+            if (
+                operation.metadata.executor != self.name
+                or recorded.get("ray_address", self.address) != self.address  # another cluster's job
+                or (not recorded.get("ray_job_id") and (now - operation.created_at).total_seconds() < SUBMIT_SECONDS)
+            ):
                 continue
             try:
                 job = self._job(operation.operation_id)
@@ -178,9 +187,14 @@ class RayExecutor:
                 logger.warning("the Ray cluster at %s did not answer: %s", self.address, error)
                 return lost  # it is the cluster that is gone, for now: nothing is known of any job
             self._forget(operation.operation_id)
-            if job is not None and job.driver_node_id and not (operation.metadata.model_extra or {}).get("ray_node_id"):
+            if job is not None and job.driver_node_id and not recorded.get("ray_node_id"):
                 self._record_node(operation.operation_id, job.driver_node_id)
-            if job is None:
+            if job is None and not recorded.get("ray_job_id"):
+                lost[operation.operation_id] = (
+                    f"the training never reached the Ray cluster at {self.address} (the server stopped while "
+                    "submitting it); start it again"
+                )
+            elif job is None:
                 lost[operation.operation_id] = (
                     f"the Ray cluster at {self.address} no longer knows the job {operation.operation_id} "
                     "(the cluster was restarted, or the job deleted); start the training again"
