@@ -308,3 +308,26 @@ def test_a_ray_training_that_never_reached_the_cluster_is_failed_by_the_sweep(ra
     finally:
         executor.shutdown()
         service.store.engine.dispose()
+
+
+def test_a_forced_cancel_stops_the_ray_job_and_ends_the_training_cancelled(
+    ray_settings: Settings, ray_head: RayHead
+) -> None:
+    with serving(ray_settings) as api:
+        task_id = start(api, UNTIL_STOPPED)
+        wait_for(api, task_id, lambda now: now["epochs_completed"] >= 1 or ended(now))
+        service = open_service(ray_settings)
+        executor = RayExecutor(service, ray_settings.model_copy(update={"public_url": "http://127.0.0.1:1"}))
+        try:
+            # what the reaper does to a worker deaf to its cancel: here it never even heard of one
+            assert executor.cancel(task_id, "the worker ignored its cancel")
+        finally:
+            executor.shutdown()
+            service.store.engine.dispose()
+
+        final = operation(api, task_id)
+        assert job_state(ray_head, task_id, {"STOPPED", "FAILED", "SUCCEEDED"}, timeout=5) == "STOPPED"
+    assert final["status"] == "cancelled", final
+    assert final["cancel_reason"] == "the worker ignored its cancel"
+    assert final["cancel_request"]["requested_by"] == "trainops"
+    assert f"stopped by force (its Ray job was stopped ({ray_head.address}))" in final["error"]
