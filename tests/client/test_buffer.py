@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -204,3 +205,42 @@ def test_a_flush_during_a_known_outage_gives_up_after_one_attempt_not_its_timeou
         buffer.flush(timeout=60)
     assert time.monotonic() - started < 3
     buffer.close(timeout=0)
+
+
+class BreakingFile(UnsentFile):
+    """A spill file whose disk fills up after ``writes`` appends."""
+
+    def __init__(self, directory: Path, writes: int) -> None:
+        super().__init__(directory, "op", None)
+        self.writes = writes
+
+    def append_epochs(self, records: Sequence[EpochRecord]) -> int:
+        if self.writes == 0:
+            raise OSError(28, "No space left on device")
+        self.writes -= 1
+        return super().append_epochs(records)
+
+
+@pytest.mark.parametrize("writes", [0, 3])
+def test_a_spill_file_that_cannot_be_written_keeps_the_epochs_in_memory_and_in_order(
+    tmp_path: Path, writes: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = FakeServer(failures=[ServiceUnavailableError("connection refused")] * 10_000)
+    buffer = EpochBuffer(
+        server.send,
+        lambda _: None,
+        interval=0.01,
+        max_batch=4,
+        max_queued=5,
+        max_backoff=0.02,
+        spill=lambda: BreakingFile(tmp_path, writes),
+        name="op",
+    )
+    with caplog.at_level(logging.WARNING, logger="trainops.client"):
+        for epoch in range(30):
+            buffer.add(EpochRecord(epoch=epoch))
+        server.failures.clear()
+        assert buffer.close(timeout=10) is None
+
+    assert [epoch for batch in server.batches for epoch in batch] == list(range(30))
+    assert caplog.text.count("cannot spill unsent epochs to disk ([Errno 28] No space left on device)") == 1

@@ -115,6 +115,8 @@ class EpochBuffer:
         self._file_offset = 0  # byte offset of the file's first unsent line
         self._file_pending = 0
         self._file_ends: list[int] = []  # offsets after each epoch in flight from the file
+        self._from_file = False  # whether the epochs in flight came from the file
+        self._memory_first = True  # whether the memory's epochs are older than the file's
         self._spill_broken = False
         self._steps: list[Any] = []
         self._steps_in_flight = 0
@@ -141,6 +143,8 @@ class EpochBuffer:
             if self._file is not None and self._spill_epochs([record]):
                 pass  # spilling: everything newer goes after what the file holds
             else:
+                if self._file is not None:  # the file broke: the memory now holds newer epochs than it
+                    self._memory_first = False
                 self._epochs.append(record)
                 if len(self._epochs) - self._in_flight > self._max_queued:
                     waiting = self._epochs[self._in_flight :]
@@ -263,9 +267,13 @@ class EpochBuffer:
 
     def _take_epochs(self) -> list[EpochRecord]:
         """The next batch, from the head (the memory, else the spill file), marked in flight."""
-        if self._epochs:
+        self._in_flight = 0
+        self._from_file = (
+            self._file is not None and self._file_pending > 0 and not (self._epochs and self._memory_first)
+        )
+        if not self._from_file and self._epochs:
             batch = self._epochs[: self._max_batch]
-        elif self._file is not None and self._file_pending:
+        elif self._from_file and self._file is not None:
             try:
                 batch, self._file_ends = self._file.read_epochs(self._file_offset, self._max_batch)
             except (OSError, ValueError) as error:  # the file went away or was damaged under us
@@ -281,7 +289,7 @@ class EpochBuffer:
         """The first ``done`` epochs in flight are settled (stored or dropped): remove them from the queue."""
         if self._closed:
             return  # close() gave up on them and spilled them; re-sending them later is harmless
-        if self._epochs:
+        if not self._from_file:
             del self._epochs[:done]
         elif done and self._file is not None:
             self._file_offset = self._file_ends[done - 1]
@@ -289,6 +297,7 @@ class EpochBuffer:
             if self._file_pending <= 0:  # all of it landed: the file has done its job
                 self._file.remove()
                 self._file, self._file_pending, self._file_offset = None, 0, 0
+                self._memory_first = True
         self._in_flight = 0
         self._cond.notify_all()
 
