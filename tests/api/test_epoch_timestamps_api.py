@@ -106,3 +106,26 @@ def test_an_unreadable_stored_row_is_shown_safely_not_a_500(
     assert f"timestamp of epoch 1 of operation {operation_id}" in warned
     assert f"metric 'f1' of epoch 2 of operation {operation_id}" in warned
     assert f"timestamp of step 7 of operation {operation_id}" in warned
+
+
+def test_an_unreadable_operation_row_never_fails_the_list(
+    api: httpx.Client, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    healthy, odd_progress, broken = create(api), create(api), create(api)
+    engine = create_database_engine(settings.resolved_database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            update(operations).where(operations.c.id == odd_progress).values(progress={"percentage": 500})
+        )
+        connection.execute(update(operations).where(operations.c.id == broken).values(status="exploded"))
+    engine.dispose()
+
+    with caplog.at_level(logging.WARNING, logger="trainops.store"):
+        listed = api.get("/operations")
+        one = api.get(f"/operations/{odd_progress}")
+
+    assert listed.status_code == 200, listed.text
+    assert {item["operation_id"] for item in listed.json()["data"]["items"]} == {healthy, odd_progress}
+    assert one.status_code == 200 and one.json()["data"]["progress"]["percentage"] == 0.0
+    assert f"operation {broken} cannot be read" in caplog.text
+    assert f"the stored progress of operation {odd_progress} is unreadable" in caplog.text

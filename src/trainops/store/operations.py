@@ -283,7 +283,7 @@ class OperationStore:
                 .limit(limit)
                 .offset(offset)
             ).all()
-        return [_operation(row) for row in rows], int(total), int(active)
+        return _readable(rows), int(total), int(active)
 
     def start(self, operation_id: str, now: datetime, worker: str | None = None) -> Operation:
         with self._writing() as connection:
@@ -587,6 +587,27 @@ def _ack(row: Any, status: OperationStatus, *, accepted: int) -> WriteAck:
     )
 
 
+def _readable(rows: Sequence[Row[Any]]) -> list[Operation]:
+    """The operations of ``rows``; one that cannot be read (a row no version of trainops should have written) is
+    left out with a warning, so it never fails a list."""
+    listed = []
+    for row in rows:
+        try:
+            listed.append(_operation(row))
+        except ValueError as error:  # pydantic's ValidationError included
+            logger.warning("operation %s cannot be read (%s); left out of the list", row.id, error)
+    return listed
+
+
+def _stored_progress(row: Row[Any]) -> ProgressState:
+    """The stored progress, or none (with a warning) when it cannot be read: progress is superseded anyway."""
+    try:
+        return ProgressState.model_validate(row.progress or {})
+    except ValueError as error:
+        logger.warning("the stored progress of operation %s is unreadable (%s); shown as none", row.id, error)
+        return ProgressState()
+
+
 def _operation(row: Row[Any]) -> Operation:
     cancel = None
     if row.cancel_requested_at is not None:
@@ -603,7 +624,7 @@ def _operation(row: Row[Any]) -> Operation:
         started_at=row.started_at,
         completed_at=row.completed_at,
         updated_at=row.updated_at,
-        progress=ProgressState.model_validate(row.progress or {}),
+        progress=_stored_progress(row),
         metadata=OperationMetadata.model_validate(row.metadata or {}, context=STORED),
         result=row.result,
         error=row.error,
