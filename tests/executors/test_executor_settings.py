@@ -3,6 +3,9 @@ to set (no Ray head needed: these fail before one is reached)."""
 
 from __future__ import annotations
 
+import socket
+import time
+
 import pytest
 from typer.testing import CliRunner
 
@@ -61,3 +64,26 @@ def test_executor_settings_that_cannot_work_are_named(
             get_settings()
     finally:
         get_settings.cache_clear()
+
+
+def test_a_ray_address_that_never_answers_is_refused_in_bounded_time(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trainops.executors import ray
+    from trainops.service.bootstrap import open_service
+
+    monkeypatch.setattr(ray, "REQUEST_SECONDS", 0.5)
+    with socket.socket() as silent:  # accepts connections (the backlog does) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        address = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        service = open_service(settings)
+        started = time.monotonic()
+        try:
+            with pytest.raises(ConfigurationError, match=f"cannot reach the Ray cluster at {address}"):
+                ray.RayExecutor(
+                    service, settings.model_copy(update={"ray_address": address, "public_url": "http://x:1"})
+                )
+        finally:
+            service.store.engine.dispose()
+    assert time.monotonic() - started < 10

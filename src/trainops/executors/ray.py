@@ -48,6 +48,8 @@ number of trainings pile onto one node (the head, usually)."""
 VIEW_SECONDS = 2.0
 """How long a job's state read from Ray answers ``GET /operations/{id}``: pollers must not each cost a request
 to the cluster."""
+REQUEST_SECONDS = 30.0
+"""The longest one request to the cluster's job server may take (Ray's own client has no limit)."""
 SUBMIT_SECONDS = 60.0
 """How long a Ray operation may go without its job recorded (``ray_job_id``) before the reaper asks the cluster
 whether it ever got it: it is recorded right after a submission, which takes well under a second."""
@@ -246,8 +248,16 @@ def _connect(address: str) -> JobSubmissionClient:
     from ray.exceptions import AuthenticationError as RayAuthenticationError
     from ray.job_submission import JobSubmissionClient
 
+    class Client(JobSubmissionClient):
+        """Ray's client with a timeout on every request: its own waits forever on a dashboard that hangs, which
+        would hold a server thread (a GET /operations/{id}, the reaper) as long."""
+
+        def _do_request(self, method: str, endpoint: str, **kwargs: Any) -> Any:
+            kwargs.setdefault("timeout", REQUEST_SECONDS)
+            return super()._do_request(method, endpoint, **kwargs)
+
     try:
-        return JobSubmissionClient(address, headers=_ray_auth_headers())
+        return Client(address, headers=_ray_auth_headers())
     except RayAuthenticationError as error:
         raise ConfigurationError(
             f"the Ray cluster at {address} (TRAINOPS_RAY_ADDRESS) refused this server: {error}. Give the server the "
