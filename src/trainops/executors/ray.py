@@ -86,6 +86,10 @@ class RayExecutor:
         self.service = service
         self.settings = settings
         self.address = settings.ray_address
+        from ray.exceptions import RayError
+
+        # what a request to the cluster raises when it does not answer, or refuses (Ray's AuthenticationError)
+        self._errors: tuple[type[Exception], ...] = (OSError, RuntimeError, ValueError, RayError)
         self._client = _connect(settings.ray_address)
         self._views: dict[str, tuple[float, ExecutorJob | None]] = {}
         self._lock = threading.Lock()
@@ -115,7 +119,7 @@ class RayExecutor:
                 entrypoint_num_gpus=gpus or None,
                 metadata={"trainops_operation": operation_id},
             )
-        except (OSError, RuntimeError, ValueError) as error:
+        except self._errors as error:
             raise ServiceUnavailableError(
                 f"the Ray cluster at {self.address} did not take the training {operation_id}: {error}",
                 details={"ray_address": self.address},
@@ -133,7 +137,7 @@ class RayExecutor:
             job = self._job(operation_id)
             stoppable = job is not None and _state(job) not in ENDED
             stopped = stoppable and bool(self._client.stop_job(operation_id))
-        except (OSError, RuntimeError) as error:
+        except self._errors as error:
             logger.warning("could not stop the Ray job %s: %s", operation_id, error)
             return False
         deadline = time.monotonic() + STOP_WAIT_SECONDS
@@ -141,7 +145,7 @@ class RayExecutor:
             time.sleep(0.2)
             try:
                 job = self._job(operation_id)
-            except (OSError, RuntimeError):
+            except self._errors:
                 break
         self._forget(operation_id)
         mark_cancelled(self.service, operation_id, reason, f"its Ray job was stopped ({self.address})")
@@ -156,7 +160,7 @@ class RayExecutor:
             return cached[1]  # an ended job does not change
         try:
             job = self._job(operation_id)
-        except (OSError, RuntimeError) as error:
+        except self._errors as error:
             logger.warning("could not read the Ray job %s: %s", operation_id, error)
             return None
         view = _view(job) if job is not None else None
@@ -185,7 +189,7 @@ class RayExecutor:
                 continue
             try:
                 job = self._job(operation.operation_id)
-            except (OSError, RuntimeError) as error:
+            except self._errors as error:
                 logger.warning("the Ray cluster at %s did not answer: %s", self.address, error)
                 return lost  # it is the cluster that is gone, for now: nothing is known of any job
             self._forget(operation.operation_id)
