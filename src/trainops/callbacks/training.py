@@ -420,6 +420,8 @@ class TrainingCallbacks:
     def _consult_diagnosis(self) -> None:
         if self.run is None or self.ops is None or self.operation_id is None or self._stop is not None:
             return
+        if not self.run.reachable:
+            return  # the server is away: asking would hold the training thread; ask again at a later epoch
         try:
             self.run.flush()
             recommendation = self.ops.get_metrics(self.operation_id, policy=self.stop_policy).metrics.recommendation

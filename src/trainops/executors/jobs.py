@@ -10,7 +10,7 @@ from pathlib import Path
 from trainops.client.base import TrainOps
 from trainops.client.run import Run
 from trainops.core.operation import Operation, OperationStatus
-from trainops.errors import OperationCancelledError, TrainOpsError
+from trainops.errors import OperationCancelledError, ServiceUnavailableError, TrainOpsError
 from trainops.executors.placement import device_name, node_metadata
 from trainops.executors.remote import send_model_version
 from trainops.pipeline.artifacts import write_model_version
@@ -65,6 +65,7 @@ def run_training(
     if operation.status is OperationStatus.PENDING:
         operation = ops.start_operation(operation.operation_id, worker=worker)
     operation_id = operation.operation_id
+    run: Run | None = None
     try:
         with Run(ops, operation, flush_interval=ops.default_flush_interval or REPORT_INTERVAL) as run:
             config = strategy_of(operation)
@@ -90,7 +91,12 @@ def run_training(
                 on_trained(trained)
     except OperationCancelledError:
         pass  # stopped before training began; the run ended the operation cancelled
-    return ops.get_operation(operation_id)
+    try:
+        return ops.get_operation(operation_id)
+    except ServiceUnavailableError:
+        if run is None:
+            raise
+        return run.operation  # the server is away: the run's end waits in its spill file for `trainops sync`
 
 
 def _record_placement(ops: TrainOps, operation_id: str, device: str) -> None:
