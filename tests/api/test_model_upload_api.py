@@ -300,11 +300,6 @@ def test_archives_over_the_limit_are_refused_announced_or_streamed(
     assert list((settings.resolved_models_dir / ".incoming").iterdir()) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api/app.py must exempt models.UPLOAD_ROUTE from the JSON body limit (BodySizeLimitMiddleware), as it "
-    "does the artifact upload: remove this mark once it does",
-)
 def test_the_upload_is_bounded_by_the_artifact_limit_not_the_json_body_limit(
     trained: tuple[Operation, Path], settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -94,25 +95,31 @@ def create_app(
     app.state.executor = executor
     app.state.settings = settings
     app.state.api_token = settings.api_token
-    # the artifact upload streams to disk and enforces TRAINOPS_MAX_ARTIFACT_BYTES itself
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes, exempt=[artifacts.UPLOAD_ROUTE])
+    train_routers, train_uploads = _train_routers()
+    # the artifact and model version uploads stream to disk and enforce TRAINOPS_MAX_ARTIFACT_BYTES themselves
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_request_bytes,
+        exempt=[artifacts.UPLOAD_ROUTE, *train_uploads],
+    )
     install_error_handlers(app)
 
     # Routers are mounted on the app itself, not nested under a prefix router: each level of nesting adds a
     # round of route matching to every request.
     app.include_router(health.router, prefix=API_PREFIX)
-    for router in (operations.router, metrics.router, artifacts.router, *_train_routers()):
+    for router in (operations.router, metrics.router, artifacts.router, *train_routers):
         app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(require_token)])
     return app
 
 
-def _train_routers() -> list[APIRouter]:
-    """The routes of the ``train`` extra, or where it is not installed, routes that answer 501 naming it."""
+def _train_routers() -> tuple[list[APIRouter], list[tuple[str, re.Pattern[str]]]]:
+    """The routes of the ``train`` extra and its streamed uploads, or where it is not installed, routes that answer
+    501 naming it."""
     if not extras.is_installed("train"):
         from trainops.api.routes import unavailable
 
-        return [unavailable.router]
+        return [unavailable.router], []
     # imported here: they import the strategy pipeline (torch, TA-Lib, pandas)
     from trainops.api.routes import data, models, strategies, training
 
-    return [training.router, strategies.router, models.router, data.router]
+    return [training.router, strategies.router, models.router, data.router], [models.UPLOAD_ROUTE]
