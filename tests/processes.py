@@ -55,6 +55,19 @@ def run(
     )
 
 
+def stop_group(process: subprocess.Popen[bytes], grace: float = 15.0) -> None:
+    """Stop a process started with ``start_new_session=True`` and everything in its group, if it still runs:
+    SIGTERM, then SIGKILL after ``grace`` seconds."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(5)
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((LOOPBACK, 0))
@@ -95,10 +108,4 @@ def serving(
             time.sleep(0.1)
         yield
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(5)
+        stop_group(process)

@@ -8,14 +8,12 @@ cannot run, e.g. on the GPU machine).
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.processes import clean_env
+from tests.processes import clean_env, stop_group
 from trainops.executors.remote import WORKER_MODULE, remote_worker_environment
 
 WORKER_TIMEOUT = 180.0
@@ -60,10 +58,4 @@ def remote_worker(
     try:
         yield process
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(5)
+        stop_group(process)

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import reprlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from trainops.client.buffer import EpochBuffer, Leftover
-from trainops.client.unsent import RunEnd, Unsent, UnsentFile, is_outage, unsent_dir
+from trainops.client.unsent import RunEnd, SyncClient, Unsent, UnsentFile, is_outage, unsent_dir
 from trainops.core.cancellation import CancelRequest
 from trainops.core.epoch import FIELD_METRICS, MAX_EPOCH, MAX_STEP, EpochRecord
 from trainops.core.numbers import is_numeric
@@ -57,10 +57,8 @@ def _step_record(point: StepRecord | _QueuedStep) -> StepRecord:
     )
 
 
-class RunClient(Protocol):
-    """The part of :class:`~trainops.client.base.TrainOps` a Run uses."""
-
-    def get_operation(self, operation_id: str) -> Operation: ...
+class RunClient(SyncClient, Protocol):
+    """The part of :class:`~trainops.client.base.TrainOps` a Run uses: what ``trainops sync`` needs, and more."""
 
     def start_operation(self, operation_id: str, *, worker: str | None = None) -> Operation: ...
 
@@ -68,20 +66,7 @@ class RunClient(Protocol):
 
     def add_epoch(self, operation_id: str, record: EpochRecord) -> WriteAck: ...
 
-    def add_epochs(self, operation_id: str, records: Sequence[EpochRecord]) -> WriteAck: ...
-
-    def add_steps(self, operation_id: str, records: Sequence[StepRecord]) -> WriteAck: ...
-
     def heartbeat(self, operation_id: str) -> WriteAck: ...
-
-    def finish_operation(
-        self,
-        operation_id: str,
-        status: OperationStatus | str = OperationStatus.COMPLETED,
-        *,
-        result: dict[str, Any] | None = None,
-        error: str | None = None,
-    ) -> Operation: ...
 
 
 class Run:
