@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 import trainops.cli.render
@@ -23,6 +24,7 @@ from trainops.cli.main import app
 from trainops.client import HttpTrainOps
 from trainops.core import EpochRecord, OperationStatus, ProgressState
 from trainops.errors import ServiceUnavailableError
+from trainops.schemas.operations import ExecutorJob
 from trainops.service.operations import OperationsService
 from trainops.settings import Settings, get_settings
 from trainops.store.migrate import SCHEMA_REVISION
@@ -55,6 +57,7 @@ def test_list_show_and_metrics(service: OperationsService) -> None:
 
     code, out, _ = invoke("ops", "show", operation_id)
     assert code == 0 and "strategy=cli-test" in out and "accuracy = 0.9300" in out
+    assert "job" not in panel_rows(out)  # no executor knows a script's operation: nothing to say
 
     code, out, _ = invoke("ops", "metrics", operation_id)
     assert code == 0
@@ -69,6 +72,7 @@ def test_json_output_is_machine_readable(service: OperationsService) -> None:
     assert page["items"][0]["operation_id"] == operation_id
     shown = json.loads(invoke("ops", "show", operation_id, "--json")[1])
     assert shown["status"] == "completed"
+    assert shown["job"] is None  # no executor runs a script's operation (a Ray job's: tests/executors)
     metrics = json.loads(invoke("ops", "metrics", operation_id, "--since-epoch", "9", "--json")[1])
     assert metrics["operation_id"] == operation_id
     assert [e["epoch"] for e in metrics["metrics"]["epochs"]] == [10, 11]
@@ -149,6 +153,20 @@ def test_show_says_how_a_strategy_training_ended(
     code, out, _ = invoke("ops", "show", operation_id)
 
     assert code == 0 and panel_rows(out)["early stopping"] == ending
+
+
+def test_the_panel_shows_a_job_that_failed_before_its_worker_reported(service: OperationsService) -> None:
+    operation = service.create()
+    job = ExecutorJob(
+        executor="ray", job_id=operation.operation_id, status="FAILED", message="runtime env setup failed", exit_code=1
+    )
+    console = Console(width=160, record=True)
+
+    console.print(trainops.cli.render.operation_panel(operation, job))
+
+    rows = panel_rows(console.export_text())
+    assert rows["status"] == "pending"
+    assert rows["job"] == "FAILED on ray (exit code 1) — runtime env setup failed"
 
 
 def test_show_lists_any_other_result_value_by_value(service: OperationsService) -> None:

@@ -269,6 +269,15 @@ def test_unknown_ids_raise_not_found(ops: TrainOps) -> None:
         ops.cancel_operation(missing, "why not")
     with pytest.raises(NotFoundError):
         ops.get_results(missing)
+    with pytest.raises(NotFoundError, match="trainops ops list"):
+        ops.get_job(missing)
+
+
+def test_an_operation_a_script_reports_into_has_no_executor_job(ops: TrainOps) -> None:
+    operation = ops.create_operation(total_epochs=2)
+    assert ops.get_job(operation.operation_id) is None  # the script runs it, no executor (Ray's: test_ray_executor)
+    ops.start_operation(operation.operation_id, worker="elsewhere:1")
+    assert ops.get_job(operation.operation_id) is None
 
 
 def test_bad_arguments_raise_invalid_input(ops: TrainOps) -> None:

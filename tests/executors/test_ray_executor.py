@@ -8,6 +8,7 @@ download the market data and upload their model version over HTTP.
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -17,17 +18,23 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 import uvicorn
+from mcp.client import Client
 from ray.job_submission import JobSubmissionClient
+from typer.testing import CliRunner
 
 from tests.executors.conftest import RayHead
 from tests.live_server import LiveServer
 from trainops.api import create_app
+from trainops.cli.main import app as cli
+from trainops.client import HttpTrainOps
 from trainops.errors import ConfigurationError, MissingExtraError
 from trainops.executors.ray import RayExecutor
 from trainops.executors.reaper import Reaper
+from trainops.mcp.server import create_server
 from trainops.schemas.training import TrainingRequest
 from trainops.service.bootstrap import open_service
 from trainops.service.operations import OperationsService, utcnow
@@ -150,6 +157,40 @@ def outcome(api: httpx.Client, operation_id: str) -> dict[str, Any]:
     }
 
 
+def job_everywhere(api: httpx.Client, operation_id: str) -> dict[str, Any]:
+    """The operation's job as each interface shows it: the Python facade over HTTP, ``trainops ops show`` (its
+    ``job`` row and ``--json``) and the MCP ``get_operation_status`` tool (a real MCP client, in memory)."""
+    url = str(api.base_url).rstrip("/")
+    with HttpTrainOps(url, token=TOKEN, retries=0) as ops:
+        job = ops.get_job(operation_id)
+    assert job is not None
+    facade = (job.executor, job.job_id, job.status, job.message)
+
+    runner = CliRunner()
+    shown = runner.invoke(cli, ["ops", "show", operation_id, "--url", url, "--token", TOKEN], env={"COLUMNS": "500"})
+    assert shown.exit_code == 0, shown.output
+    row = next((line.strip("│ ") for line in shown.stdout.splitlines() if line.strip("│ ").startswith("job ")), "")
+    state, _, rest = row.removeprefix("job").strip().partition(" on ")
+    executor, _, message = rest.partition(" — ")
+    as_json = runner.invoke(cli, ["ops", "show", operation_id, "--url", url, "--token", TOKEN, "--json"])
+    assert as_json.exit_code == 0, as_json.output
+
+    async def status() -> dict[str, Any]:
+        async with Client(create_server(url, token=TOKEN, read_only=True)) as agent:
+            answer = await agent.call_tool("get_operation_status", {"operation_id": operation_id})
+        assert not answer.is_error, answer.content
+        assert answer.structured_content is not None
+        return answer.structured_content
+
+    return {
+        "facade": facade,
+        "cli": (state, executor, bool(job.message) and message == job.message.strip()),
+        "cli_output": shown.stdout,
+        "cli_json": json.loads(as_json.stdout)["job"],
+        "mcp": anyio.run(status).get("job"),
+    }
+
+
 def test_a_training_lands_the_same_through_ray_as_locally(
     ray_settings: Settings, training_settings: Settings, ray_head: RayHead
 ) -> None:
@@ -229,6 +270,12 @@ def test_a_job_waiting_for_resources_shows_pending_and_a_cancel_ends_it_at_once(
         pending = operation(api, task_id)
         assert pending["status"] == "pending"
         assert pending["job"]["status"] == "PENDING", pending["job"]
+        assert "waiting for resources" in (pending["job"]["message"] or ""), pending["job"]
+        seen = job_everywhere(api, task_id)
+        assert seen["facade"] == ("ray", task_id, "PENDING", pending["job"]["message"])
+        assert seen["cli"] == ("PENDING", "ray", True), seen["cli_output"]
+        assert seen["cli_json"] == pending["job"]
+        assert seen["mcp"] == pending["job"]
 
         asked = time.monotonic()
         answer = api.post(f"/operations/{task_id}/cancel", json={"reason": "no GPU today"})

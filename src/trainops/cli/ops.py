@@ -30,6 +30,7 @@ from trainops.client import TrainOps
 from trainops.core.operation import OperationStatus
 from trainops.core.policy import MonitorPolicy
 from trainops.core.recommendation_changes import recommendation_changes
+from trainops.schemas.operations import OperationDetail
 
 app = typer.Typer(help="Inspect, follow and cancel operations.", no_args_is_help=True)
 
@@ -70,7 +71,11 @@ def show(
     token: TokenOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Show one operation: status, progress, metadata, cancel request, result.
+    """Show one operation: status, its job, progress, metadata, cancel request, result.
+
+    The job is what the server's executor sees of the operation, when it runs it: a Ray job PENDING while the
+    cluster lacks the resources it asked for, or FAILED before its worker reported, with Ray's reason (--json:
+    "job", null when no executor knows it).
 
     A strategy training's result reads as its headline: test accuracy and macro F1, the epochs run and the best
     one, whether early stopping ended it, the model version and the duration (every figure: --json). Any other
@@ -80,10 +85,11 @@ def show(
     """
     with open_client(url, token) as ops:
         operation = ops.get_operation(operation_id)
+        job = ops.get_job(operation_id)
     if json:
-        print_json(operation)
+        print_json(OperationDetail.model_validate({**operation.model_dump(), "job": job}))
         return
-    console.print(operation_panel(operation))
+    console.print(operation_panel(operation, job))
 
 
 @app.command()

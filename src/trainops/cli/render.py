@@ -18,6 +18,7 @@ from trainops.core.epoch import STANDARD_METRICS, EpochRecord
 from trainops.core.operation import Operation, OperationPage, OperationStatus
 from trainops.core.policy import MonitorPolicy
 from trainops.core.replay import Replay, ReplayStep
+from trainops.schemas.operations import ExecutorJob
 from trainops.schemas.training import StrategyResult, StrategyTrainingMetrics, TrainingPerformance, strategy_result
 
 STATUS_STYLE = {
@@ -89,11 +90,15 @@ def operations_table(page: OperationPage) -> Table:
     return table
 
 
-def operation_panel(operation: Operation) -> Panel:
+def operation_panel(operation: Operation, job: ExecutorJob | None = None) -> Panel:
+    """The operation row by row; with ``job``, what its executor sees of it (a Ray job still waiting for
+    resources, or one that failed before its worker reported) right under its status."""
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
     grid.add_row("status", status_text(operation.status))
+    if job is not None:
+        grid.add_row("job", job_text(job))
     grid.add_row("type", operation.operation_type)
     grid.add_row("progress", progress_text(operation))
     epochs = str(operation.epochs_completed) + (f" of {operation.total_epochs}" if operation.total_epochs else "")
@@ -113,6 +118,21 @@ def operation_panel(operation: Operation) -> Panel:
         for label, value in result_rows(operation.result):
             grid.add_row(label, value)
     return Panel(grid, title=operation.operation_id, title_align="left")
+
+
+JOB_STYLE = {"PENDING": "yellow", "RUNNING": "cyan", "SUCCEEDED": "green", "FAILED": "red", "STOPPED": "magenta"}
+
+
+def job_text(job: ExecutorJob) -> Text:
+    """``PENDING on ray — <Ray's message>``: the job's state, its executor, its exit code once it ended, and the
+    executor's own words."""
+    text = Text(job.status, style=JOB_STYLE.get(job.status, ""))
+    text.append(f" on {job.executor}")
+    if job.exit_code is not None:
+        text.append(f" (exit code {job.exit_code})")
+    if job.message and job.message.strip():
+        text.append(f" — {job.message.strip()}")
+    return text
 
 
 MAX_RESULT_LINES = 40

@@ -45,7 +45,7 @@ from trainops.schemas.models import (
     SaveModelRequest,
     StoredModelVersion,
 )
-from trainops.schemas.operations import OperationResults
+from trainops.schemas.operations import ExecutorJob, OperationResults
 from trainops.schemas.strategies import StrategySummary, StrategyValidation
 from trainops.schemas.training import TrainingPerformance, TrainingRequest, TrainingStarted, TrainingStatus
 
@@ -77,6 +77,27 @@ class TrainOps(ABC):
     @abstractmethod
     def get_operation(self, operation_id: str) -> Operation:
         """One operation. Raises :class:`~trainops.errors.NotFoundError` for an unknown id."""
+
+    @abstractmethod
+    def get_job(self, operation_id: str) -> ExecutorJob | None:
+        """The operation's job as the executor running it sees it, or ``None`` when no executor knows it.
+
+        The job can say what the operation cannot yet: a Ray job ``PENDING`` until the cluster has the resources
+        it asked for free (while the operation is just ``pending``), or one ``FAILED`` before its worker reported
+        anything (Ray's reason in ``message``, and ``exit_code``). Over HTTP it is the ``job`` of
+        ``GET /operations/{id}``, known when the server runs the operation on its executor (``TRAINOPS_EXECUTOR``);
+        in-process there is no executor, so ``None``.
+
+        Raises:
+            NotFoundError: no such operation.
+
+        Example:
+            A training that asked for a GPU the Ray cluster has none of free:
+
+            >>> job = ops.get_job(task_id)  # doctest: +SKIP
+            >>> job.executor, job.status, "waiting for resources" in job.message  # doctest: +SKIP
+            ('ray', 'PENDING', True)
+        """
 
     @abstractmethod
     def list_operations(

@@ -69,6 +69,8 @@ from trainops.schemas.operations import (
     CreateOperationRequest,
     DiagnoseRequest,
     EpochBatch,
+    ExecutorJob,
+    OperationDetail,
     OperationResults,
     StartRequest,
     UpdateOperationRequest,
@@ -277,6 +279,9 @@ class HttpTrainOps(TrainOps):
 
     def get_operation(self, operation_id: str) -> Operation:
         return Operation.model_validate(self._call("GET", f"/operations/{operation_id}"))
+
+    def get_job(self, operation_id: str) -> ExecutorJob | None:
+        return OperationDetail.model_validate(self._call("GET", f"/operations/{operation_id}")).job
 
     def list_operations(
         self,

@@ -47,7 +47,7 @@ from trainops.schemas.models import (
     SaveModelRequest,
     StoredModelVersion,
 )
-from trainops.schemas.operations import OperationResults
+from trainops.schemas.operations import ExecutorJob, OperationResults
 from trainops.schemas.strategies import StrategySummary, StrategyValidation
 from trainops.schemas.training import TrainingPerformance, TrainingRequest, TrainingStarted, TrainingStatus
 from trainops.service.artifacts import ArtifactService, open_artifacts
@@ -86,6 +86,10 @@ class LocalTrainOps(TrainOps):
 
     def get_operation(self, operation_id: str) -> Operation:
         return self.service.get(operation_id)
+
+    def get_job(self, operation_id: str) -> ExecutorJob | None:
+        self.service.get(operation_id)  # an unknown id fails here as it does over HTTP
+        return None  # no executor in this process: trainings started here run in workers it does not queue
 
     def list_operations(
         self,

@@ -339,10 +339,16 @@ class TrainOpsTools:
         phase, message such as "Epoch 5/100 · Batch 120/500"), epochs_completed, total_epochs, cancel_request
         (reason, requested_by, requested_at), error, result, metadata (strategy, symbol, timeframe, the config
         trained) and timestamps (UTC). For strategy trainings, training adds current_epoch, estimated_completion
-        and current_metrics (the last finished epoch).
+        and current_metrics (the last finished epoch). job, when the server's executor runs the operation, is its
+        job as the executor sees it: status PENDING (still waiting for resources, e.g. a GPU the Ray cluster does
+        not have free; message says so), RUNNING, SUCCEEDED, FAILED (failed before its worker reported: message
+        and exit_code say why) or STOPPED, with executor (local or ray) and job_id.
         """
         operation = self._ops.get_operation(operation_id)
         answer: dict[str, Any] = {"operation": _dump(operation)}
+        job = self._ops.get_job(operation_id)
+        if job is not None:
+            answer["job"] = _dump(job)
         if _is_strategy_training(operation):
             answer["training"] = _dump(self._ops.get_training_status(operation_id))
         return answer
