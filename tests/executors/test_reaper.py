@@ -87,6 +87,25 @@ def test_a_worker_killed_while_the_server_runs_gets_its_training_failed(
     assert f"the worker process {running.metadata.worker} is gone" in (failed.error or "")
 
 
+def test_a_worker_gone_after_its_cancel_was_asked_ends_cancelled_not_failed(
+    service: OperationsService, executor: LocalExecutor
+) -> None:
+    # the cancel's own stop (another thread, another server) can end the job before this sweep sees the request
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    operation = pending_training(service)
+    service.start(operation.operation_id, worker=f"{socket.gethostname()}:{gone.pid}")
+    service.cancel(operation.operation_id, "the agent saw it diverge", requested_by="agent")
+
+    assert Reaper(service, executor, interval=1, grace=30).sweep() == [operation.operation_id]
+
+    ended = service.get(operation.operation_id)
+    assert ended.status is OperationStatus.CANCELLED
+    assert ended.cancel_request is not None and ended.cancel_request.reason == "the agent saw it diverge"
+    assert "its job ended after the cancel (the agent saw it diverge)" in (ended.error or "")
+    assert f"the worker process {socket.gethostname()}:{gone.pid} is gone" in (ended.error or "")
+
+
 def test_a_live_worker_and_a_pending_training_are_left_alone(
     service: OperationsService, executor: LocalExecutor
 ) -> None:

@@ -80,10 +80,9 @@ class Reaper:
             lost.update(local_workers_lost(active))
         for operation_id, reason in lost.items():
             try:
-                self.service.fail(operation_id, reason)
+                self._end_lost(operation_id, reason)
             except (ConflictError, NotFoundError):
                 continue  # it ended meanwhile
-            logger.warning("failed %s: %s", operation_id, reason)
             ended.append(operation_id)
         now = self._clock()
         for operation in active:
@@ -98,6 +97,21 @@ class Reaper:
             if self._force_cancel(operation, request.reason):
                 ended.append(operation.operation_id)
         return ended
+
+    def _end_lost(self, operation_id: str, reason: str) -> None:
+        """Fail an operation whose job died; one whose cancel was asked (perhaps after this sweep read it: a
+        forced stop on another thread or server) ends cancelled, its job's end said in ``error``."""
+        request = self.service.get(operation_id).cancel_request
+        if request is None:
+            self.service.fail(operation_id, reason)
+            logger.warning("failed %s: %s", operation_id, reason)
+            return
+        self.service.finish(
+            operation_id,
+            OperationStatus.CANCELLED,
+            error=f"its job ended after the cancel ({request.reason}) before the training ended itself: {reason}",
+        )
+        logger.warning("cancelled %s: its job ended after the cancel: %s", operation_id, reason)
 
     def _force_cancel(self, operation: Operation, reason: str) -> bool:
         executor = operation.metadata.executor
