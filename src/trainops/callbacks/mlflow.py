@@ -215,7 +215,8 @@ class MlflowSink:
         sender = self._running()
         sender.check()
         assert self._client is not None and self.run_id is not None
-        self._client.log_artifact(self.run_id, str(path), artifact_path)
+        with sender.talking:  # never beside a batch: MLflow's file store reads a metric file half written
+            self._client.log_artifact(self.run_id, str(path), artifact_path)
 
     def end(self, status: OperationStatus, final_metrics: Mapping[str, float], error: str | None) -> None:
         """Send what is queued, the final metrics (``final_<name>``) and the error (tag ``trainops.error``), and
@@ -299,6 +300,8 @@ class _Sender:
         self.run_id = run_id
         self.where = where
         self.error: BaseException | None = None
+        self.talking = threading.Lock()
+        """Held while a request is with MLflow: other threads' requests for the run wait for it."""
         self._condition = threading.Condition()
         self._metrics: deque[Metric] = deque()
         self._params: deque[Param] = deque()
@@ -373,10 +376,11 @@ class _Sender:
                 )
                 status = self._end_status if not (params or tags or metrics) else None
             try:
-                if status is not None:
-                    self.client.set_terminated(self.run_id, status, end_time=int(time.time() * 1000))
-                    return
-                self.client.log_batch(self.run_id, metrics=metrics, params=params, tags=tags)
+                with self.talking:
+                    if status is not None:
+                        self.client.set_terminated(self.run_id, status, end_time=int(time.time() * 1000))
+                        return
+                    self.client.log_batch(self.run_id, metrics=metrics, params=params, tags=tags)
             except Exception as error:  # reported by the next call on the sink, which GuardedSink then switches off
                 with self._condition:
                     self.error = error
