@@ -14,7 +14,7 @@ from trainops import extras
 from trainops.api.deps import require_token
 from trainops.api.errors import install_error_handlers
 from trainops.api.limits import BodySizeLimitMiddleware
-from trainops.api.routes import artifacts, health, metrics, operations
+from trainops.api.routes import artifacts, events, health, metrics, operations
 from trainops.executors.base import Executor, open_executor
 from trainops.executors.reaper import Reaper
 from trainops.service.artifacts import open_artifacts
@@ -107,7 +107,7 @@ def create_app(
     # Routers are mounted on the app itself, not nested under a prefix router: each level of nesting adds a
     # round of route matching to every request.
     app.include_router(health.router, prefix=API_PREFIX)
-    for router in (operations.router, metrics.router, artifacts.router, *train_routers):
+    for router in (operations.router, events.router, metrics.router, artifacts.router, *train_routers):
         app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(require_token)])
     return app
 

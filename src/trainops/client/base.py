@@ -33,6 +33,7 @@ from trainops.core.steps import StepRecord, StepSeries
 from trainops.errors import ArtifactError, InvalidInputError
 from trainops.schemas.artifacts import ArtifactInfo, artifact_location, check_artifact_path
 from trainops.schemas.data import DataFile
+from trainops.schemas.events import OperationEvent
 from trainops.schemas.health import Health
 from trainops.schemas.metrics import MetricDefinitions
 from trainops.schemas.models import (
@@ -209,6 +210,38 @@ class TrainOps(ABC):
         policy: MonitorPolicy | None = None,
     ) -> OperationMetrics:
         """The epochs after ``since_epoch`` (all by default) and the diagnosis over the whole history."""
+
+    @abstractmethod
+    def events(self, operation_id: str, *, last_event_id: str | None = None) -> Iterator[OperationEvent]:
+        """The operation's events as they happen, until it ends: ``epochs`` (new epochs, oldest first),
+        ``progress``, ``recommendation`` (the diagnosis, when its recommendation changes), ``status``, and last,
+        once it ended, ``diagnosis`` (the final one); then the iterator stops. The first events bring the caller
+        up to date (the whole history, the current state), so an ended operation yields its history and final
+        events at once.
+
+        Over HTTP it reads ``GET /operations/{id}/events`` (server-sent events) and reconnects by itself after a
+        dropped connection, resuming where it stopped; in-process it reads the store the same way. Both yield the
+        same events for the same run.
+
+        Args:
+            operation_id: The operation to follow.
+            last_event_id: The ``id`` of the last event already seen, to go on after it (nothing twice, nothing
+                missed); from the beginning when ``None``.
+
+        Raises:
+            NotFoundError: no such operation (before the first event).
+            InvalidInputError: ``last_event_id`` is not an id of this operation's events.
+
+        Example:
+            >>> for event in ops.events(operation_id):  # doctest: +SKIP
+            ...     if event.event == "epochs":
+            ...         print([record.epoch for record in event.epochs])
+            ...     elif event.event == "diagnosis":
+            ...         print(event.status, event.diagnosis.recommendation.action)
+            [0, 1, 2]
+            [3]
+            completed stop_and_restore_best
+        """
 
     @abstractmethod
     def diagnose(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 from urllib.parse import quote
@@ -50,6 +50,7 @@ from trainops.errors import (
 )
 from trainops.schemas.artifacts import ArtifactInfo, check_artifact_path
 from trainops.schemas.data import DataFile, data_format_of
+from trainops.schemas.events import OPERATION_EVENT, OperationEvent
 from trainops.schemas.health import Health
 from trainops.schemas.metrics import MetricDefinitions
 from trainops.schemas.models import (
@@ -379,6 +380,39 @@ class HttpTrainOps(TrainOps):
             self._etags.put(cache_key, (etag, metrics))
         return metrics
 
+    def events(self, operation_id: str, *, last_event_id: str | None = None) -> Iterator[OperationEvent]:
+        """As :meth:`TrainOps.events`, read from the server-sent events stream. A connection that drops (or a
+        server that closes the stream before the end, as a restarting one does) is reopened with the last event's
+        id after the usual back-off, up to :attr:`retries` times in a row."""
+        last = last_event_id
+        failures = 0
+        while True:
+            headers = {"Accept": "text/event-stream", **({"Last-Event-ID": last} if last else {})}
+            response = self._send("GET", f"/operations/{operation_id}/events", headers=headers, stream=True)
+            try:
+                if response.status_code == 204:  # the operation ended and every event was seen
+                    return
+                if not response.is_success:
+                    response.read()
+                    self._data(response)  # raises the server's error
+                for event in _server_sent_events(response.iter_lines()):
+                    last, failures = event.id, 0
+                    yield event
+                    if event.event == "diagnosis":
+                        return
+                problem = "the server closed the event stream before the operation ended"
+            except (httpx.ReadError, httpx.ReadTimeout, httpx.RemoteProtocolError) as error:
+                problem = f"the event stream broke ({type(error).__name__}: {error})"
+            finally:
+                response.close()
+            if failures >= self.retries:
+                raise ServiceUnavailableError(
+                    f"{problem}; follow operation {operation_id} again with events(last_event_id={last!r})",
+                    details={"operation_id": operation_id, "last_event_id": last},
+                )
+            time.sleep(self.backoff * 2**failures)
+            failures += 1
+
     def diagnose(
         self,
         operation_id: str,
@@ -550,3 +584,21 @@ class HttpTrainOps(TrainOps):
 def _segment(value: str) -> str:
     """One path segment: a name like ``../x`` stays a (refused) name instead of moving up the URL."""
     return quote(value, safe="")
+
+
+def _server_sent_events(lines: Iterable[str]) -> Iterator[OperationEvent]:
+    """The events of an SSE stream's lines, parsed as the HTML standard says (9.2.6): ``field: value`` lines
+    (one optional space after the colon), comments starting with ``:`` ignored, ``data`` lines joined by newlines,
+    an event dispatched at a blank line; an unfinished event at the end is dropped."""
+    data: list[str] = []
+    for line in lines:
+        if not line:
+            if data:
+                yield OPERATION_EVENT.validate_json("\n".join(data))
+            data = []
+            continue
+        if line.startswith(":"):
+            continue
+        field, _, value = line.partition(":")
+        if field == "data":
+            data.append(value.removeprefix(" "))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +35,7 @@ from trainops.core.steps import StepRecord, StepSeries
 from trainops.errors import InvalidInputError, ServiceUnavailableError
 from trainops.schemas.artifacts import ArtifactInfo, check_artifact_path
 from trainops.schemas.data import DataFile
+from trainops.schemas.events import OperationEvent
 from trainops.schemas.health import Health
 from trainops.schemas.metrics import MetricDefinitions, metric_definitions
 from trainops.schemas.models import (
@@ -52,6 +53,7 @@ from trainops.schemas.strategies import StrategySummary, StrategyValidation
 from trainops.schemas.training import TrainingPerformance, TrainingRequest, TrainingStarted, TrainingStatus
 from trainops.service.artifacts import ArtifactService, open_artifacts
 from trainops.service.bootstrap import check_health, open_registry, open_training
+from trainops.service.events import Cursor, read_events
 from trainops.service.operations import OperationsService
 from trainops.service.workers import spawn_worker, this_worker, worker_log_path
 from trainops.settings import Settings, get_settings
@@ -63,6 +65,8 @@ if TYPE_CHECKING:  # the train extra's services, opened on first use (the client
 WORKER_START_TIMEOUT = 120.0
 """Seconds a new worker process gets to import torch and take its operation over."""
 _CHUNK_BYTES = 1024 * 1024
+EVENTS_POLL_INTERVAL = 0.25
+"""Seconds between looks at the store while :meth:`LocalTrainOps.events` waits for a change."""
 
 
 class LocalTrainOps(TrainOps):
@@ -146,6 +150,19 @@ class LocalTrainOps(TrainOps):
         policy: MonitorPolicy | None = None,
     ) -> OperationMetrics:
         return self.service.metrics(operation_id, since_epoch=since_epoch, policy=policy)
+
+    def events(self, operation_id: str, *, last_event_id: str | None = None) -> Iterator[OperationEvent]:
+        cursor = Cursor.decode(last_event_id)
+        batch = read_events(self.service, operation_id, cursor)
+        while True:
+            yield from batch.events
+            if batch.ended:
+                return
+            cursor = batch.cursor
+            # the server's loop, without a server: a cheap version read until something changed
+            while self.service.version(operation_id).version == cursor.version:
+                time.sleep(EVENTS_POLL_INTERVAL)
+            batch = read_events(self.service, operation_id, cursor)
 
     def diagnose(
         self,

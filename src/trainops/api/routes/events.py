@@ -1,0 +1,116 @@
+"""``/operations/{id}/events``: a server-sent events stream of one operation, for dashboards and watchers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from functools import partial
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request, Response
+from fastapi.responses import StreamingResponse
+
+from trainops.api.deps import ServiceDep, call_blocking, call_service
+from trainops.api.routes.operations import OperationId
+from trainops.service.events import Cursor, EventBatch, read_events
+from trainops.service.operations import OperationsService
+
+router = APIRouter(prefix="/operations", tags=["operations"])
+
+
+@dataclass(frozen=True)
+class EventTiming:
+    """How often an open stream looks for changes, and how long it may stay silent before a keep-alive comment.
+
+    A server sets ``app.state.event_timing`` to change them (tests do, to be fast)."""
+
+    poll_interval: float = 0.25
+    keepalive: float = 15.0
+    """Below the 30-60 s idle timeouts of common proxies and load balancers."""
+    retry_ms: int = 1000
+    """The reconnection delay sent to clients (SSE ``retry:``)."""
+
+
+DEFAULT_TIMING = EventTiming()
+
+
+@router.get(
+    "/{operation_id}/events",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "the event stream"},
+        204: {"description": "the operation ended and the reader has every event (Last-Event-ID): nothing to send"},
+        404: {"description": "no such operation"},
+    },
+)
+async def operation_events(
+    operation_id: OperationId,
+    request: Request,
+    service: ServiceDep,
+    last_event_id: Annotated[str | None, Header(max_length=256, description="resume after this event")] = None,
+) -> Response:
+    """A server-sent events stream (``text/event-stream``) of one operation, for a dashboard (``EventSource``),
+    ``trainops ops watch`` or ``TrainOps.events``.
+
+    Events, each ``id:``, ``event:`` and one ``data:`` line of JSON (the event itself, ``id`` and ``event``
+    included), in this order whenever something changed: ``epochs`` (the epochs stored since the last event,
+    oldest first; a re-written epoch comes again), ``progress``, ``recommendation`` (the diagnosis, when its
+    action, restore epoch or fired rules change), ``status`` (status or cancel request changed), and once the
+    operation ended ``diagnosis`` (the final one), after which the stream closes. The first events of a stream
+    bring a new reader up to date: the whole history in one ``epochs`` event, then the current state. A comment
+    line (``: keep-alive``) comes when nothing else was sent for 15 s, so proxies keep the connection.
+
+    **Resuming.** An event's ``id`` is a cursor built from stored state only (the operation's version, which every
+    epoch row records, and digests of the state sent), not a position in a server's memory: a reader that
+    reconnects with ``Last-Event-ID`` (``EventSource`` does so by itself) gets exactly the events it missed and
+    nothing twice, from any server process, across restarts. Reconnecting after the final ``diagnosis`` answers
+    204, which tells ``EventSource`` to stop.
+
+    **Cost.** An open stream holds neither a thread nor a database connection while idle: it reads the
+    operation's version (one indexed row) every 0.25 s on the event loop, and reads new rows only when it moved.
+    Polling ``GET /operations/{id}/metrics?since_epoch=N`` with ETags stays the fallback.
+
+    404 (the error envelope) for an unknown operation, before the stream starts; 422 for a ``Last-Event-ID`` this
+    stream never sent.
+    """
+    cursor = Cursor.decode(last_event_id)
+    timing: EventTiming = getattr(request.app.state, "event_timing", DEFAULT_TIMING)
+    first = await call_blocking(partial(read_events, service, operation_id, cursor))  # unknown id: 404 here
+    if first.ended and not first.events:
+        return Response(status_code=204)
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}  # nginx: pass events on as they come
+    body = _stream(request, service, operation_id, first, timing)
+    return StreamingResponse(body, media_type="text/event-stream", headers=headers)
+
+
+async def _stream(
+    request: Request, service: OperationsService, operation_id: str, batch: EventBatch, timing: EventTiming
+) -> AsyncIterator[str]:
+    yield f"retry: {timing.retry_ms}\n\n"
+    quiet_since = time.monotonic()
+    while True:
+        if batch.events:
+            yield "".join(_frame(event.id, event.event, event.model_dump_json()) for event in batch.events)
+            quiet_since = time.monotonic()
+        if batch.ended:
+            return
+        cursor = batch.cursor
+        while True:
+            await asyncio.sleep(timing.poll_interval)
+            if await request.is_disconnected():
+                return
+            current = await call_service(service, partial(service.version, operation_id))
+            if current.version != cursor.version:
+                break
+            if time.monotonic() - quiet_since >= timing.keepalive:
+                yield ": keep-alive\n\n"
+                quiet_since = time.monotonic()
+        batch = await call_blocking(partial(read_events, service, operation_id, cursor))
+
+
+def _frame(event_id: str, event: str, data: str) -> str:
+    """One event in the SSE wire format (HTML Living Standard, 9.2.6). The JSON holds no raw newline (JSON
+    escapes them in strings), so it is one ``data:`` line."""
+    return f"id: {event_id}\nevent: {event}\ndata: {data}\n\n"
