@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from tests.live_server import LiveServer
@@ -119,3 +121,39 @@ def test_both_transports_give_the_same_events_for_the_same_run(settings: Setting
     assert over_http == in_process  # ids included: a reader may switch transports and resume
     assert epochs_of(in_process) == list(range(6))
     assert resumed[0] == resumed[1] and epochs_of(resumed[0]) == [3, 4, 5]
+
+
+class _BrokenStream(httpx.SyncByteStream):
+    """A response body that sends ``chunks`` and then breaks as a dropped connection does."""
+
+    def __init__(self, *chunks: bytes) -> None:
+        self.chunks = chunks
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self.chunks
+        raise httpx.ReadError("connection reset by peer")
+
+
+def sse(event: OperationEvent) -> bytes:
+    return f"id: {event.id}\nevent: {event.event}\ndata: {event.model_dump_json()}\n\n".encode()
+
+
+def test_http_events_reconnect_after_a_dropped_connection_with_the_last_id() -> None:
+    operation_id = "op_training_20260101_000000_00000000"
+    first = EpochsEvent(id="2.-.-.-", operation_id=operation_id, epochs=[record(0)])
+    second = EpochsEvent(id="3.-.-.-", operation_id=operation_id, epochs=[record(1)])
+    final = DiagnosisEvent(id="4.-.-.-.end", operation_id=operation_id, status=OperationStatus.COMPLETED)
+    asked: list[str | None] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(request.headers.get("last-event-id"))
+        headers = {"content-type": "text/event-stream"}
+        if len(asked) == 1:  # the first event whole, the second cut off mid-way: it must be dropped
+            return httpx.Response(200, headers=headers, stream=_BrokenStream(b"retry: 10\n\n", sse(first), b"id: 3"))
+        return httpx.Response(200, headers=headers, content=b": keep-alive\n\n" + sse(second) + sse(final))
+
+    with HttpTrainOps("http://trainops.test", retries=1, backoff=0, transport=httpx.MockTransport(answer)) as http:
+        events = list(http.events(operation_id))
+
+    assert events == [first, second, final]
+    assert asked == [None, first.id]
