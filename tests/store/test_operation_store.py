@@ -16,6 +16,7 @@ from trainops.store import OperationStore, create_database_engine, current_revis
 from trainops.store.engine import parse_database_url
 from trainops.store.migrate import SCHEMA_REVISION
 from trainops.store.tables import epoch_metrics
+from trainops.store.transactions import reading
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -51,6 +52,25 @@ def test_epochs_are_upserted_one_row_per_epoch(store: OperationStore) -> None:
     assert stored.epochs_completed == 2 and stored.last_epoch == 1
     assert stored.status is OperationStatus.RUNNING and stored.started_at == NOW
     assert version == 2
+
+
+def test_a_snapshot_read_does_not_see_writes_committed_during_it(store: OperationStore) -> None:
+    # what keeps history()'s operation row and its epoch rows in agreement; PostgreSQL's default READ COMMITTED
+    # would let the second statement see the epoch written between the two
+    operation = insert(store)
+    store.write_epochs(operation.operation_id, [EpochRecord(epoch=0, val_loss=1.0)], NOW)
+    count = select(func.count()).select_from(epoch_metrics)
+
+    with reading(store.engine, snapshot=True) as connection:
+        before = connection.execute(count).scalar_one()
+        store.write_epochs(operation.operation_id, [EpochRecord(epoch=1, val_loss=0.9)], NOW)  # commits meanwhile
+        during = connection.execute(count).scalar_one()
+    with reading(store.engine) as connection:
+        after = connection.execute(count).scalar_one()
+
+    assert (before, during, after) == (1, 1, 2)
+    _, version, epochs = store.history(operation.operation_id)
+    assert version == 2 and [record.epoch for record in epochs] == [0, 1]
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])

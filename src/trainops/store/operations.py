@@ -509,14 +509,15 @@ class OperationStore:
     def history(
         self, operation_id: str, since_epoch: int | None = None, *, after_version: int | None = None
     ) -> tuple[Operation, int, list[EpochRecord]]:
-        """The operation, its version and its epochs, oldest first, read in one transaction so they agree.
+        """The operation, its version and its epochs, oldest first, read in one snapshot so they agree (no epoch
+        newer than the version answered).
 
         Args:
             since_epoch: Only epochs numbered after this one.
             after_version: Only epochs written after the operation was at this version (what a cached copy of
                 the history at that version is missing).
         """
-        with self._reading() as connection:
+        with reading(self.engine, snapshot=True) as connection:
             row = connection.execute(select(operations).where(operations.c.id == operation_id)).first()
             if row is None:
                 raise _not_found(operation_id)

@@ -32,10 +32,19 @@ def unavailable_as_domain_error() -> Iterator[None]:
 
 
 @contextmanager
-def reading(engine: Engine) -> Iterator[Connection]:
-    """A read transaction."""
-    with unavailable_as_domain_error(), engine.connect() as connection, connection.begin():
-        yield connection
+def reading(engine: Engine, *, snapshot: bool = False) -> Iterator[Connection]:
+    """A read transaction; with ``snapshot`` its statements all see the database as of its first one.
+
+    SQLite's read transactions are snapshots already (WAL). PostgreSQL's default, READ COMMITTED, lets each
+    statement see what committed before it: a row and the rows it versions, read by two statements, could then
+    disagree, so a snapshot read there is REPEATABLE READ (SQLAlchemy resets the level when the connection goes
+    back to the pool).
+    """
+    with unavailable_as_domain_error(), engine.connect() as connection:
+        if snapshot and engine.dialect.name == "postgresql":
+            connection.execution_options(isolation_level="REPEATABLE READ")
+        with connection.begin():
+            yield connection
 
 
 @contextmanager
