@@ -2,7 +2,8 @@
 
 :mod:`_server` starts a server for the length of a ``with`` block; the outage benchmarks need more: kill it with
 no goodbye (as a crash or the OOM killer would), leave it down for a while, and start it again where clients
-expect it. The same as the tests' ``tests/server_process.py``, without pytest.
+expect it. The outage tests use it too (``tests/server_process.py`` binds it to a test's database), so it
+raises ``RuntimeError`` rather than failing through pytest.
 """
 
 from __future__ import annotations
