@@ -108,7 +108,8 @@ class OperationStore:
         self.is_local = engine.dialect.name == "sqlite"
         """A local file: calls take well under a millisecond and writes queue for one lock anyway."""
         # Statements on the write path are built once: SQLAlchemy then reuses their compiled form.
-        insert_into = (postgresql_insert if engine.dialect.name == "postgresql" else sqlite_insert)(epoch_metrics)
+        dialect_insert = postgresql_insert if engine.dialect.name == "postgresql" else sqlite_insert
+        insert_into = dialect_insert(epoch_metrics)
         self._upsert_epochs = insert_into.on_conflict_do_update(
             index_elements=[epoch_metrics.c.operation_seq, epoch_metrics.c.epoch],
             set_={name: insert_into.excluded[name] for name in (*_METRIC_COLUMNS, "revision")},
@@ -146,7 +147,7 @@ class OperationStore:
         self._record_heartbeat = (
             update(operations).where(operations.c.seq == bindparam("b_seq")).values(last_heartbeat=bindparam("b_now"))
         )
-        insert_steps = (postgresql_insert if engine.dialect.name == "postgresql" else sqlite_insert)(step_metrics)
+        insert_steps = dialect_insert(step_metrics)
         self._upsert_steps = insert_steps.on_conflict_do_update(
             index_elements=[step_metrics.c.operation_seq, step_metrics.c.step],
             set_={name: insert_steps.excluded[name] for name in ("epoch", "timestamp", "metrics")},
