@@ -17,8 +17,13 @@ VISION_VENV := .venv-vision
 VISION_BIN := $(VISION_VENV)/bin
 VISION_TORCH := torch==2.14.1 torchvision==0.29.1
 VISION_STAMP := $(VISION_VENV)/.installed
+# The dashboard's third-party browser code (uPlot, Swagger UI): installed from the npm registry by web/vendor.py as
+# web/package-lock.json pins it, and copied into the package's static files (git ignores them).
+VENDOR_STAMP := src/trainops/dashboard/static/vendor/.copied
+# The browser the dashboard's tests drive (Debian's Chromium; Playwright's own browser builds are never downloaded).
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo quickstart test lint typecheck pytest pytest-vision install lock lock-vision bench clean
+.PHONY: demo quickstart test lint typecheck pytest pytest-vision install vendor wheel lock lock-vision bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +33,21 @@ $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+$(VENDOR_STAMP): web/package.json web/package-lock.json web/vendor.py
+	$(PYTHON) web/vendor.py
+	touch $(VENDOR_STAMP)
+
+$(CHROMIUM):
+	command -v apt-get >/dev/null || { echo "the dashboard's tests need Chromium at $(CHROMIUM)"; exit 1; }
+	apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+
+install: $(STAMP) $(VENDOR_STAMP)
+
+vendor: $(VENDOR_STAMP)
+
+# A wheel that carries the dashboard (hatch_build.py runs web/vendor.py when its files are missing).
+wheel: $(STAMP) $(VENDOR_STAMP)
+	$(BIN)/pip wheel --quiet --no-deps --wheel-dir dist .
 
 $(VISION_BIN)/python:
 	$(PYTHON) -m venv $(VISION_VENV)
@@ -38,7 +57,7 @@ $(VISION_STAMP): pyproject.toml constraints-vision.txt | $(VISION_BIN)/python
 	$(VISION_BIN)/pip install --quiet -c constraints-vision.txt -e '.[vision]' pytest pytest-timeout
 	touch $(VISION_STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) $(VENDOR_STAMP)
 	$(BIN)/trainops data sample
 	$(BIN)/trainops train strategies/mean_reversion.yaml
 
@@ -53,7 +72,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy src
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(VENDOR_STAMP) $(CHROMIUM)
 	$(BIN)/pytest
 
 # tests/ never collects tests_vision/: the main environment has neither timm nor Ultralytics.
@@ -73,4 +92,4 @@ bench: $(STAMP)
 	@echo "see bench/README.md"
 
 clean:
-	rm -rf $(VENV) $(VISION_VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(VISION_VENV) .mypy_cache .ruff_cache .pytest_cache web/node_modules src/trainops/dashboard/static/vendor

@@ -1,4 +1,4 @@
-"""The FastAPI application: REST under ``/api/v1``, OpenAPI docs at ``/api/v1/docs``."""
+"""The FastAPI application: REST under ``/api/v1``, OpenAPI docs at ``/api/v1/docs``, the dashboard at ``/``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, Depends, FastAPI
 
 from trainops import extras
+from trainops.api.dashboard import install_dashboard
 from trainops.api.deps import require_token
 from trainops.api.errors import install_error_handlers
 from trainops.api.limits import BodySizeLimitMiddleware
@@ -86,8 +87,10 @@ def create_app(
         title="trainops",
         version=trainops_version(),
         summary="Run, watch and steer model training.",
-        docs_url=f"{API_PREFIX}/docs",
-        redoc_url=f"{API_PREFIX}/redoc",
+        # the docs page is the dashboard's own (install_dashboard): FastAPI's loads Swagger UI from a CDN, blank
+        # without internet
+        docs_url=None,
+        redoc_url=None,
         openapi_url=f"{API_PREFIX}/openapi.json",
         lifespan=lifespan,
     )
@@ -109,6 +112,7 @@ def create_app(
     app.include_router(health.router, prefix=API_PREFIX)
     for router in (operations.router, events.router, metrics.router, artifacts.router, *train_routers):
         app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(require_token)])
+    install_dashboard(app, docs_path=f"{API_PREFIX}/docs", openapi_url=f"{API_PREFIX}/openapi.json")
     return app
 
 

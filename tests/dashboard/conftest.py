@@ -1,0 +1,120 @@
+"""The dashboard in a real browser: Debian's Chromium, headless, driven by Playwright against a live server.
+
+Every page a test opens is watched: a request that leaves the server's origin, a console error or an uncaught
+exception fails the test at its end. Screenshots go to ``build/screenshots/`` (``SCREENSHOTS``), for people to look
+at; the README's image is one of them, copied by hand.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, Request, sync_playwright
+
+from tests.live_server import LiveServer
+from trainops.api.routes.events import EventTiming
+from trainops.client import HttpTrainOps, TrainOps
+from trainops.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "build" / "screenshots"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+pytestmark = pytest.mark.browser
+
+
+@dataclass
+class Dashboard:
+    """A live server with the dashboard, and a client of it to make runs with."""
+
+    url: str
+    ops: TrainOps
+    settings: Settings
+    server: LiveServer
+
+
+@pytest.fixture
+def dashboard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Dashboard]:
+    """The dashboard's server on a fresh SQLite database (the pages are a client of the REST API, whose tests
+    cover PostgreSQL), with an events stream that looks for changes every 50 ms."""
+    for name in ("TRAINOPS_URL", "TRAINOPS_API_TOKEN", "TRAINOPS_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings(home=tmp_path / "home", progress_interval=0.0, reaper_interval=0)
+    with LiveServer(settings) as server:
+        server.server.config.app.state.event_timing = EventTiming(poll_interval=0.05, keepalive=2.0, retry_ms=200)
+        with HttpTrainOps(server.url) as ops:
+            yield Dashboard(url=server.url, ops=ops, settings=settings, server=server)
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("the browser tests need Chromium: apt-get install -y chromium (make test installs it)")
+    browser = playwright.chromium.launch(
+        executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-dev-shm-usage"]
+    )
+    yield browser
+    browser.close()
+
+
+@dataclass
+class PageLog:
+    """What a page did that a test must not see: requests elsewhere, console errors, uncaught exceptions."""
+
+    origin: str
+    foreign_requests: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+
+    def on_request(self, request: Request) -> None:
+        url = request.url
+        self.requests.append(url)
+        if not (url.startswith(self.origin + "/") or url.startswith(("data:", "blob:", "about:"))):
+            self.foreign_requests.append(url)
+
+    def on_console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.console_errors.append(f"{message.text} ({message.location.get('url', '')})")
+
+    def on_page_error(self, error: Exception) -> None:
+        self.console_errors.append(f"uncaught: {error}")
+
+
+@pytest.fixture
+def page_log(dashboard: Dashboard) -> PageLog:
+    return PageLog(origin=dashboard.url)
+
+
+@pytest.fixture
+def page(browser: Browser, dashboard: Dashboard, page_log: PageLog) -> Iterator[Page]:
+    """A fresh browser tab (1440 x 900) on the dashboard's server; at its end, no request has left the server's
+    origin and nothing was logged as an error. A test that expects an error (a 401 the page answers with its
+    token dialog, say) clears ``page_log.console_errors`` itself."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=dashboard.url)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    page.on("request", page_log.on_request)
+    page.on("console", page_log.on_console)
+    page.on("pageerror", page_log.on_page_error)
+    yield page
+    context.close()
+    assert page_log.foreign_requests == [], "the page sent requests outside the server's origin"
+    assert page_log.console_errors == [], "the page logged errors"
+
+
+def screenshot(page: Page, name: str) -> Path:
+    """Save a full-page screenshot as ``build/screenshots/<name>.png``, for people to look at."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
