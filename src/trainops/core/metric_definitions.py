@@ -350,9 +350,36 @@ def history_metric_names(history: Sequence[EpochRecord]) -> list[str]:
     return list(names)
 
 
+def monitor_choices(policy: MonitorPolicy, task: TaskType | None) -> list[MonitorPolicy]:
+    """The policies a run of ``task`` may be judged by, preferred first; :func:`policy_for_task` takes the first
+    whose monitor the run's history reports, and the last (``policy`` itself) otherwise.
+
+    The task's primary metric, in its direction, comes first unless the caller chose a monitor (``"monitor"`` in
+    ``policy.model_fields_set``) or it is the policy's monitor already. A mode chosen explicitly is kept; ``auto``
+    becomes the primary metric's direction. Readers that cannot load every history (the runs list's best values)
+    ask the store which of these monitors each run reports.
+
+    >>> choices = monitor_choices(MonitorPolicy(), TaskType.OBJECT_DETECTION)
+    >>> [(choice.monitor, choice.resolved_mode) for choice in choices]
+    [('mAP50', 'max'), ('val_loss', 'min')]
+    >>> [choice.monitor for choice in monitor_choices(MonitorPolicy(), None)]
+    ['val_loss']
+    """
+    if task is None or "monitor" in policy.model_fields_set:
+        return [policy]
+    primary = TASK_PRIMARY_METRICS[task]
+    if primary == policy.monitor:
+        return [policy]
+    update: dict[str, str] = {"monitor": primary}
+    if policy.mode == "auto":
+        better = TASK_STANDARD_METRICS[task][primary].higher_is_better
+        update["mode"] = "max" if better else "min"
+    return [policy.model_copy(update=update), policy]
+
+
 def policy_for_task(policy: MonitorPolicy, task: TaskType | None, history: Sequence[EpochRecord]) -> MonitorPolicy:
     """The policy that judges a run of ``task``: the task's primary metric becomes the monitor, in its direction,
-    unless the caller chose a monitor (``"monitor"`` in ``policy.model_fields_set``).
+    unless the caller chose a monitor (``"monitor"`` in ``policy.model_fields_set``); see :func:`monitor_choices`.
 
     Until the run has reported its primary metric it is judged as before, on the default monitor (``val_loss``):
     a detection run's first epochs, or one whose loop reports mAP under another name, are never an error. A mode
@@ -365,13 +392,8 @@ def policy_for_task(policy: MonitorPolicy, task: TaskType | None, history: Seque
     >>> policy_for_task(MonitorPolicy(monitor="val_loss"), TaskType.OBJECT_DETECTION, history).monitor
     'val_loss'
     """
-    if task is None or "monitor" in policy.model_fields_set:
-        return policy
-    primary = TASK_PRIMARY_METRICS[task]
-    if primary == policy.monitor or not any(record.value(primary) is not None for record in history):
-        return policy
-    update: dict[str, str] = {"monitor": primary}
-    if policy.mode == "auto":
-        better = TASK_STANDARD_METRICS[task][primary].higher_is_better
-        update["mode"] = "max" if better else "min"
-    return policy.model_copy(update=update)
+    *preferred, fallback = monitor_choices(policy, task)
+    for choice in preferred:
+        if any(record.value(choice.monitor) is not None for record in history):
+            return choice
+    return fallback

@@ -17,7 +17,7 @@ from trainops.core.diagnosis import Diagnosis
 from trainops.core.epoch import EpochRecord
 from trainops.core.numbers import Metric
 from trainops.core.operation import OPERATION_TYPE_PATTERN, Operation, OperationMetadata, OperationStatus
-from trainops.core.policy import MonitorPolicy
+from trainops.core.policy import Mode, MonitorPolicy
 
 MAX_LIST_LIMIT = 1000
 MAX_LIST_OFFSET = 10**12
@@ -147,3 +147,34 @@ class OperationDetail(Operation):
     runs trainings on that executor and it knows the job."""
 
     job: ExecutorJob | None = None
+
+
+class BestValue(BaseModel):
+    """The best value so far of the metric a run is judged by (its monitor under the default policy: the task's
+    primary metric once reported, else ``val_loss``), as the diagnosis finds it: finite values only, the earliest
+    epoch among equals."""
+
+    metric: str = Field(description="the monitor, e.g. val_loss, or mAP50 for an object_detection run")
+    mode: Mode = Field(description="min when lower is better, max when higher is")
+    value: float
+    epoch: int
+
+
+class ListedOperation(Operation):
+    """An operation as ``GET /operations?include=best`` lists it."""
+
+    best: BestValue | None = Field(
+        None,
+        description="with include=best: the best value of the run's primary metric and its epoch; null before "
+        "the run reported a finite value of it",
+    )
+
+
+class ListedOperationPage(BaseModel):
+    """``GET /operations``: one page of operations, newest first, with the counts of everything that matches."""
+
+    items: list[ListedOperation]
+    total: int = Field(description="operations matching the filters")
+    active: int = Field(description="matching operations still pending or running")
+    limit: int
+    offset: int

@@ -17,6 +17,7 @@ from trainops.core.lru import LRUCache
 from trainops.core.metric_definitions import (
     TieredDefinition,
     history_metric_names,
+    monitor_choices,
     policy_for_task,
     reported_definitions,
 )
@@ -46,6 +47,7 @@ from trainops.schemas.operations import (
     MAX_PLANNED_EPOCHS,
     MAX_REASON_LENGTH,
     PROTECTED_METADATA,
+    BestValue,
     OperationResults,
 )
 from trainops.schemas.steps import MAX_STEPS_PER_WRITE
@@ -339,6 +341,31 @@ class OperationsService:
             statuses=statuses or None, operation_type=operation_type, limit=limit, offset=offset
         )
         return OperationPage(items=items, total=total, active=active, limit=limit, offset=offset)
+
+    def best_values(self, listed: Sequence[Operation]) -> dict[str, BestValue | None]:
+        """The best value of each operation's primary metric, by operation id, in one query over the stored
+        epochs (no history is loaded): the metric the diagnosis judges it by under the default policy (the task's
+        primary metric once the run reported it, else ``val_loss``; :func:`monitor_choices`), ``None`` while the
+        run has no finite value of it."""
+        choices = {
+            operation.operation_id: monitor_choices(MonitorPolicy(), operation.metadata.task) for operation in listed
+        }
+        wanted = {
+            operation_id: [(choice.monitor, choice.resolved_mode) for choice in policies]
+            for operation_id, policies in choices.items()
+        }
+        found = self.store.best_values(wanted)
+        answer: dict[str, BestValue | None] = {}
+        for operation_id, policies in choices.items():
+            *preferred, fallback = policies
+            judged_by = next((p for p in preferred if (operation_id, p.monitor) in found), fallback)
+            stored = found.get((operation_id, judged_by.monitor))
+            answer[operation_id] = None
+            if stored is not None and stored.value is not None and stored.epoch is not None:
+                answer[operation_id] = BestValue(
+                    metric=judged_by.monitor, mode=judged_by.resolved_mode, value=stored.value, epoch=stored.epoch
+                )
+        return answer
 
     def metrics(
         self,

@@ -7,13 +7,31 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Row, bindparam, case, delete, func, insert, select, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    Engine,
+    Float,
+    Row,
+    String,
+    bindparam,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -29,6 +47,7 @@ from trainops.core.operation import (
     OperationStatus,
     WriteAck,
 )
+from trainops.core.policy import Mode
 from trainops.core.progress import Phase, ProgressState
 from trainops.core.steps import StepRecord, thin_steps
 from trainops.errors import ConflictError, NotFoundError
@@ -62,6 +81,7 @@ _STEP_COLUMNS = (
     operations.c.step_stride,
 )
 _STEP_ROW_COLUMNS = ("step", "epoch", "timestamp", "metrics")
+_NUMBER_COLUMNS = frozenset({*STANDARD_COLUMNS, "duration"})
 _IN_LIST_CHUNK = 1000  # stay far below SQLite's limit on bound parameters per statement
 
 logger = logging.getLogger("trainops.store")
@@ -74,6 +94,15 @@ class StoredSteps:
     operation_id: str
     stride: int
     points: list[StepRecord]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBest:
+    """The best finite value of one metric over an operation's epochs (the earliest epoch among equals), or
+    ``value`` and ``epoch`` ``None`` when the run reported the metric only as NaN or infinite."""
+
+    value: float | None
+    epoch: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -532,6 +561,81 @@ class OperationStore:
             rows = connection.execute(query.order_by(epoch_metrics.c.epoch)).all()
         return _operation(row), row.version, [_epoch(row.id, metric_row) for metric_row in rows]
 
+    def best_values(self, wanted: Mapping[str, Sequence[tuple[str, Mode]]]) -> dict[tuple[str, str], StoredBest]:
+        """The best value of each wanted metric of each operation, in one query over the stored epochs, without
+        loading a history.
+
+        Args:
+            wanted: Operation id -> the ``(metric, mode)`` pairs to look at (``min``: lowest is best).
+
+        Returns:
+            ``(operation id, metric)`` -> its best, for each pair the operation's epochs report at all (NaN and
+            infinities count as reported, as :meth:`EpochRecord.value` sees them); pairs never reported are left
+            out. Among equal values the earliest epoch is the best, as the diagnosis's strict improvement has it.
+        """
+        groups: dict[tuple[str, Mode], list[str]] = {}
+        for operation_id, pairs in wanted.items():
+            for pair in pairs:
+                groups.setdefault(pair, []).append(operation_id)
+        if not groups:
+            return {}
+        branches = []
+        for (metric, mode), ids in groups.items():
+            value, finite, reported = self._metric_expressions(metric)
+            finite_first = case((finite, 0), else_=1)
+            order = value.asc() if mode == "min" else value.desc()
+            rank = func.row_number().over(
+                partition_by=epoch_metrics.c.operation_seq, order_by=(finite_first, order, epoch_metrics.c.epoch)
+            )
+            branches.append(
+                select(
+                    operations.c.id.label("operation_id"),
+                    cast(literal(metric), String(128)).label("metric"),
+                    case((finite, cast(value, Float)), else_=None).label("value"),
+                    epoch_metrics.c.epoch.label("epoch"),
+                    finite_first.label("non_finite"),
+                    rank.label("rank"),
+                )
+                .select_from(epoch_metrics.join(operations, operations.c.seq == epoch_metrics.c.operation_seq))
+                .where(operations.c.id.in_(ids), reported)
+            )
+        ranked = union_all(*branches).subquery()
+        query = select(ranked.c.operation_id, ranked.c.metric, ranked.c.value, ranked.c.epoch, ranked.c.non_finite)
+        with self._reading() as connection:
+            rows = connection.execute(query.where(ranked.c.rank == 1)).all()
+        return {
+            (row.operation_id, row.metric): StoredBest(None, None)
+            if row.non_finite
+            else StoredBest(float(row.value), int(row.epoch))
+            for row in rows
+        }
+
+    def _metric_expressions(self, metric: str) -> tuple[ColumnElement[Any], ColumnElement[bool], ColumnElement[bool]]:
+        """One metric of an epoch row in SQL: its value, whether it is a finite number, whether it is reported.
+
+        Standard fields have their column (NULL when not reported or not finite, the non-finite spelling then in
+        ``non_finite``); any other metric is a key of the ``extra`` JSON, a number or a non-finite spelling."""
+        if metric in _NUMBER_COLUMNS:
+            column: Column[Any] = epoch_metrics.c[metric]
+            finite = column.is_not(None)
+            return column, finite, finite | self._json_has(epoch_metrics.c.non_finite, metric)
+        extra = epoch_metrics.c.extra
+        if self.is_local:
+            path = _json_path(metric)
+            kind = func.json_type(extra, path)
+            return func.json_extract(extra, path), kind.in_(("integer", "real")), kind.is_not(None)
+        member = extra.op("->")(literal(metric, String))
+        return (
+            cast(extra.op("->>")(literal(metric, String)), Float),
+            func.jsonb_typeof(member) == "number",
+            member.is_not(None),
+        )
+
+    def _json_has(self, column: Column[Any], key: str) -> ColumnElement[bool]:
+        if self.is_local:
+            return func.json_type(column, _json_path(key)).is_not(None)
+        return column.op("->")(literal(key, String)).is_not(None)
+
     # -- steps ----------------------------------------------------------------------------------------------
 
     def steps(self, operation_id: str, since_step: int | None = None) -> StoredSteps:
@@ -703,6 +807,11 @@ def _stored_metrics(stored: Any, where: str) -> dict[str, float]:
         except ValueError as error:
             logger.warning("the stored metric %r of %s is unreadable (%s); left out", name, where, error)
     return values
+
+
+def _json_path(key: str) -> str:
+    """SQLite's JSON path of one top-level key, quoted so that any metric name is one key."""
+    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _chunks(values: list[int]) -> list[list[int]]:

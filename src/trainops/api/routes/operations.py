@@ -13,7 +13,7 @@ from trainops.api.deps import ExecutorDep, JsonBody, ServiceDep, call_blocking, 
 from trainops.api.responses import Envelope, WriteEnvelope, envelope
 from trainops.core.diagnosis import OperationMetrics
 from trainops.core.epoch import EpochRecord
-from trainops.core.operation import Operation, OperationPage, OperationStatus, WriteAck
+from trainops.core.operation import Operation, OperationStatus, WriteAck
 from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
 from trainops.core.replay import Replay
@@ -29,6 +29,7 @@ from trainops.schemas.operations import (
     DiagnoseRequest,
     EpochBatch,
     ExecutorJob,
+    ListedOperationPage,
     OperationDetail,
     OperationResults,
     StartRequest,
@@ -111,7 +112,7 @@ async def create_operation(request: CreateOperationRequest, service: ServiceDep)
     return envelope(operation, status_code=201)
 
 
-@router.get("", response_model=Envelope[OperationPage])
+@router.get("", response_model=Envelope[ListedOperationPage])
 async def list_operations(
     service: ServiceDep,
     status: Annotated[list[OperationStatus] | None, Query(description="repeat to match several")] = None,
@@ -119,8 +120,14 @@ async def list_operations(
     active_only: Annotated[bool, Query(description="only pending and running")] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_LIST_OFFSET)] = 0,
+    include: Annotated[
+        list[Literal["best"]] | None,
+        Query(description="best: add each operation's best value of its primary metric (`best`, one query)"),
+    ] = None,
 ) -> Response:
-    """Operations, newest first, with the total and active counts of everything that matches."""
+    """Operations, newest first, with the total and active counts of everything that matches. With
+    ``include=best`` each one also has ``best``: ``{"metric", "mode", "value", "epoch"}``, the best value of the
+    metric it is judged by (the task's primary metric, else ``val_loss``), or null before it reported one."""
     query = partial(
         service.list_operations,
         status=status,
@@ -129,8 +136,19 @@ async def list_operations(
         limit=limit,
         offset=offset,
     )
-    page = await call_service(service, query)
-    return envelope(page)
+    if not include:
+        return envelope(await call_service(service, query))
+
+    def with_best() -> dict[str, object]:
+        page = query()
+        best = service.best_values(page.items)
+        payload = page.model_dump(mode="json")
+        for item in payload["items"]:
+            found = best.get(item["operation_id"])
+            item["best"] = found.model_dump(mode="json") if found is not None else None
+        return payload
+
+    return envelope(await call_service(service, with_best))
 
 
 @router.get("/{operation_id}", response_model=Envelope[OperationDetail])
