@@ -1,0 +1,566 @@
+// The runs page (/): every operation in one table, with its status, progress, phase, best value of its primary
+// metric, epochs and times; filtered by status, type and text, sorted by any column, kept live by polling the list.
+// Filters and sort live in the address (?status=running&type=training&q=eurusd&sort=started&dir=desc), so a view
+// can be shared and survives a reload. Rows are updated in place: sort, filter, selection and scroll stay put.
+
+import {
+  ACTIVE,
+  STATUSES,
+  ApiError,
+  api,
+  formatDuration,
+  formatMetric,
+  formatTime,
+  h,
+  main,
+  metricDefinitions,
+  metricLabel,
+  percentDone,
+  progressBar,
+  replace,
+  runLink,
+  runTitle,
+  secondsBetween,
+  setConnection,
+  showBanner,
+  statusBadge,
+  timeAgo,
+} from "./common.js";
+
+const POLL_MS = 2000;
+const LIST_LIMIT = 1000; // the API's largest page: the newest runs
+const DEFAULT_SORT = { key: "started", dir: "desc" };
+const STATUS_ORDER = ["running", "cancelling", "pending", "failed", "cancelled", "completed"];
+
+// ------------------------------------------------------------------------------------------------ columns
+
+/** The value a run sorts by in each column (null sorts last either way). */
+const SORT_VALUES = {
+  name: (op) => runTitle(op).toLowerCase(),
+  status: (op) => STATUS_ORDER.indexOf(displayStatus(op)),
+  progress: (op) => percentDone(op),
+  strategy: (op) => whatItTrains(op).toLowerCase() || null,
+  best: (op) => (op.best ? op.best.value : null),
+  epochs: (op) => op.epochs_completed,
+  started: (op) => Date.parse(op.started_at || op.created_at),
+  duration: (op) => durationOf(op),
+};
+
+const COLUMNS = [
+  { key: "name", label: "Name", firstDir: "asc" },
+  { key: "status", label: "Status", firstDir: "asc" },
+  { key: "progress", label: "Progress", firstDir: "desc" },
+  { key: "strategy", label: "Strategy / task", firstDir: "asc" },
+  {
+    key: "best",
+    label: "Best",
+    numeric: true,
+    firstDir: "desc",
+    title: "The best value so far of the metric each run is judged by: its task's primary metric, else validation loss",
+  },
+  { key: "epochs", label: "Epochs", numeric: true, firstDir: "desc" },
+  { key: "started", label: "Started", numeric: true, firstDir: "desc" },
+  { key: "duration", label: "Duration", numeric: true, firstDir: "desc" },
+];
+
+// ------------------------------------------------------------------------------------------------- state
+
+const state = {
+  operations: [], // newest first, as the API lists them
+  total: 0,
+  loaded: false,
+  filters: { status: "", type: "", q: "" },
+  sort: { ...DEFAULT_SORT },
+  selected: new Set(),
+  definitions: { byName: {}, primary: {} },
+};
+const rows = new Map(); // operation id -> { tr, cells, signatures, bar, fill }
+const view = {};
+let pollTimer = null;
+let polling = false;
+
+// ------------------------------------------------------------------------------------------ what a run is
+
+function displayStatus(op) {
+  return op.cancel_requested && ACTIVE.has(op.status) ? "cancelling" : op.status;
+}
+
+function whatItTrains(op) {
+  const meta = op.metadata || {};
+  return String(meta.strategy || (meta.task ? meta.task.replaceAll("_", " ") : "") || meta.model_name || "");
+}
+
+function durationOf(op) {
+  if (!op.started_at) return null;
+  return secondsBetween(op.started_at, ACTIVE.has(op.status) ? null : op.completed_at || op.updated_at);
+}
+
+function matchesText(op, text) {
+  if (!text) return true;
+  const meta = op.metadata || {};
+  const haystack = [runTitle(op), op.operation_id, meta.strategy, meta.task, meta.symbol, meta.timeframe, meta.model_name]
+    .filter(Boolean)
+    .join(" ")
+    .toLowerCase();
+  return text
+    .toLowerCase()
+    .split(/\s+/)
+    .filter(Boolean)
+    .every((word) => haystack.includes(word));
+}
+
+function visible(op) {
+  const { status, type, q } = state.filters;
+  if (status && op.status !== status) return false;
+  if (type && op.operation_type !== type) return false;
+  return matchesText(op, q);
+}
+
+function sorted(operations) {
+  const value = SORT_VALUES[state.sort.key] || SORT_VALUES.started;
+  const sign = state.sort.dir === "asc" ? 1 : -1;
+  const order = new Map(state.operations.map((op, index) => [op.operation_id, index]));
+  return [...operations].sort((a, b) => {
+    const x = value(a);
+    const y = value(b);
+    const missingX = x === null || x === undefined || Number.isNaN(x);
+    const missingY = y === null || y === undefined || Number.isNaN(y);
+    if (missingX !== missingY) return missingX ? 1 : -1; // nothing to sort by: last, either way
+    if (!missingX && x !== y) return (x < y ? -1 : 1) * sign;
+    return order.get(a.operation_id) - order.get(b.operation_id); // ties: newest first
+  });
+}
+
+// ------------------------------------------------------------------------------------------------ address
+
+function readAddress() {
+  const search = new URLSearchParams(location.search);
+  const status = search.get("status") || "";
+  state.filters.status = STATUSES.includes(status) ? status : "";
+  state.filters.type = search.get("type") || "";
+  state.filters.q = search.get("q") || "";
+  const key = search.get("sort");
+  const dir = search.get("dir");
+  if (key && key in SORT_VALUES) {
+    state.sort.key = key;
+    state.sort.dir = dir === "asc" || dir === "desc" ? dir : COLUMNS.find((c) => c.key === key).firstDir;
+  }
+}
+
+function writeAddress() {
+  const search = new URLSearchParams();
+  const { status, type, q } = state.filters;
+  if (status) search.set("status", status);
+  if (type) search.set("type", type);
+  if (q) search.set("q", q);
+  if (state.sort.key !== DEFAULT_SORT.key || state.sort.dir !== DEFAULT_SORT.dir) {
+    search.set("sort", state.sort.key);
+    search.set("dir", state.sort.dir);
+  }
+  const text = search.toString();
+  history.replaceState(null, "", `${location.pathname}${text ? `?${text}` : ""}`);
+}
+
+// ------------------------------------------------------------------------------------------------- layout
+
+function layout() {
+  view.summary = h("p", { class: "muted summary" }, "Loading…");
+  view.text = h("input", {
+    type: "search",
+    placeholder: "Filter: name, id, strategy, task, symbol",
+    "aria-label": "Filter runs by text",
+    "data-testid": "text-filter",
+    value: state.filters.q,
+    class: "text-filter",
+  });
+  view.text.value = state.filters.q;
+  view.text.addEventListener("input", () => {
+    state.filters.q = view.text.value.trim();
+    writeAddress();
+    render();
+  });
+  view.status = h("select", { "aria-label": "Filter by status", "data-testid": "status-filter" });
+  view.status.addEventListener("change", () => {
+    state.filters.status = view.status.value;
+    writeAddress();
+    render();
+  });
+  view.type = h("select", { "aria-label": "Filter by type", "data-testid": "type-filter" });
+  view.type.addEventListener("change", () => {
+    state.filters.type = view.type.value;
+    writeAddress();
+    render();
+  });
+  view.compare = h(
+    "button",
+    { type: "button", class: "primary", "data-testid": "compare-button", disabled: true, title: "Pick two or more runs" },
+    "Compare",
+  );
+  view.compare.addEventListener("click", () => {
+    const ids = [...state.selected].filter((id) => rows.has(id));
+    if (ids.length >= 2) location.href = `/compare?ids=${ids.map(encodeURIComponent).join(",")}`;
+  });
+
+  view.headers = new Map();
+  view.selectAll = h("input", { type: "checkbox", "aria-label": "Pick every run shown" });
+  view.selectAll.addEventListener("change", () => {
+    for (const op of shownOperations()) {
+      if (view.selectAll.checked) state.selected.add(op.operation_id);
+      else state.selected.delete(op.operation_id);
+    }
+    render();
+  });
+  const headCells = [h("th", { class: "pick" }, view.selectAll)];
+  for (const column of COLUMNS) {
+    const th = h(
+      "th",
+      { class: `sortable col-${column.key}${column.numeric ? " num" : ""}`, tabindex: "0", scope: "col", title: column.title },
+      column.label,
+    );
+    th.dataset.sort = column.key;
+    th.addEventListener("click", () => sortBy(column));
+    th.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" || event.key === " ") {
+        event.preventDefault();
+        sortBy(column);
+      }
+    });
+    view.headers.set(column.key, th);
+    headCells.push(th);
+  }
+  view.body = h("tbody", {}, loadingRow());
+  view.table = h("table", { class: "data runs", "data-testid": "runs-table" }, h("thead", {}, h("tr", {}, headCells)), view.body);
+  view.wrap = h("div", { class: "table-wrap runs-wrap" }, view.table);
+  view.empty = h("div", { class: "card runs-empty", hidden: true }, emptyState());
+  view.foot = h("p", { class: "muted foot", hidden: true });
+
+  replace(
+    main(),
+    h(
+      "div",
+      { class: "page-head" },
+      h("div", {}, h("h1", {}, "Runs"), view.summary),
+      (view.toolbar = h("div", { class: "row toolbar" }, view.text, view.status, view.type, view.compare)),
+    ),
+    view.wrap,
+    view.empty,
+    view.foot,
+  );
+}
+
+function loadingRow() {
+  return h("tr", { class: "placeholder" }, h("td", { colspan: String(COLUMNS.length + 1) }, h("span", { class: "spinner" }), "Loading runs…"));
+}
+
+function emptyState() {
+  return [
+    h("h2", {}, "No runs yet"),
+    h("p", { class: "muted" }, "Runs appear here as soon as they start, and update live. Start one from a strategy file:"),
+    h("pre", { class: "snippet" }, "trainops train strategies/mean_reversion.yaml"),
+    h("p", { class: "muted" }, "or report your own training loop with the Python client:"),
+    h(
+      "pre",
+      { class: "snippet" },
+      [
+        "import trainops",
+        "",
+        `ops = trainops.connect("${location.origin}")`,
+        'with ops.run(total_epochs=20, metadata={"name": "my-model"}) as run:',
+        "    for epoch in range(20):",
+        "        run.log(epoch, train_loss=..., val_loss=...)",
+      ].join("\n"),
+    ),
+  ];
+}
+
+function sortBy(column) {
+  if (state.sort.key === column.key) state.sort.dir = state.sort.dir === "asc" ? "desc" : "asc";
+  else state.sort = { key: column.key, dir: column.firstDir };
+  writeAddress();
+  render();
+}
+
+// ------------------------------------------------------------------------------------------------- render
+
+function shownOperations() {
+  return sorted(state.operations.filter(visible));
+}
+
+function render() {
+  if (!state.loaded) return;
+  const shown = shownOperations();
+  const active = state.operations.filter((op) => ACTIVE.has(op.status)).length;
+
+  renderFilters();
+  for (const [key, th] of view.headers) {
+    th.setAttribute("aria-sort", key === state.sort.key ? (state.sort.dir === "asc" ? "ascending" : "descending") : "none");
+  }
+
+  const noRuns = state.total === 0;
+  view.empty.hidden = !noRuns;
+  view.wrap.hidden = noRuns;
+  view.toolbar.hidden = noRuns;
+  const counted = `${state.total.toLocaleString("en-US")} run${state.total === 1 ? "" : "s"}`;
+  const filtered = shown.length !== state.operations.length ? ` · ${shown.length.toLocaleString("en-US")} shown` : "";
+  view.summary.textContent = noRuns ? "Nothing tracked yet" : `${counted} · ${active} active${filtered}`;
+  view.foot.hidden = state.total <= state.operations.length;
+  view.foot.textContent = `Showing the newest ${state.operations.length.toLocaleString("en-US")} of ${state.total.toLocaleString("en-US")} runs.`;
+
+  // rows: made once per run, updated in place, moved into order (moving keeps focus, checkboxes and scroll)
+  const seen = new Set(state.operations.map((op) => op.operation_id));
+  for (const [id, row] of rows) {
+    if (!seen.has(id)) {
+      row.tr.remove();
+      rows.delete(id);
+      state.selected.delete(id);
+    }
+  }
+  const wanted = [];
+  for (const op of shown) {
+    let row = rows.get(op.operation_id);
+    if (!row) {
+      row = makeRow(op);
+      rows.set(op.operation_id, row);
+    }
+    updateRow(row, op);
+    wanted.push(row.tr);
+  }
+  if (!shown.length && !noRuns) wanted.push(noMatchRow());
+  const current = [...view.body.children];
+  if (current.length !== wanted.length || current.some((child, index) => child !== wanted[index])) {
+    view.body.replaceChildren(...wanted);
+  }
+  renderSelection(shown);
+}
+
+function renderFilters() {
+  const counts = {};
+  const types = new Set();
+  for (const op of state.operations) {
+    counts[op.status] = (counts[op.status] || 0) + 1;
+    types.add(op.operation_type);
+  }
+  if (state.filters.type) types.add(state.filters.type);
+  setOptions(view.status, [["", "All statuses"], ...STATUSES.map((s) => [s, `${s} (${counts[s] || 0})`])], state.filters.status);
+  setOptions(view.type, [["", "All types"], ...[...types].sort().map((t) => [t, t])], state.filters.type);
+}
+
+/** Set a select's options only when they changed (rebuilding would close it under the person's pointer). */
+function setOptions(select, options, value) {
+  const signature = JSON.stringify(options);
+  if (select.dataset.options !== signature) {
+    replace(select, options.map(([optionValue, text]) => h("option", { value: optionValue }, text)));
+    select.dataset.options = signature;
+  }
+  if (select.value !== value) select.value = value;
+}
+
+function noMatchRow() {
+  const clear = h("button", { type: "button", class: "link-button" }, "Clear the filters");
+  clear.addEventListener("click", () => {
+    state.filters = { status: "", type: "", q: "" };
+    view.text.value = "";
+    writeAddress();
+    render();
+  });
+  return h("tr", { class: "placeholder" }, h("td", { colspan: String(COLUMNS.length + 1) }, "No runs match these filters. ", clear));
+}
+
+function renderSelection(shown) {
+  const picked = [...state.selected].filter((id) => rows.has(id));
+  view.compare.disabled = picked.length < 2;
+  view.compare.textContent = picked.length ? `Compare (${picked.length})` : "Compare";
+  view.compare.title = picked.length < 2 ? "Pick two or more runs to compare" : `Compare ${picked.length} runs`;
+  const shownPicked = shown.filter((op) => state.selected.has(op.operation_id)).length;
+  view.selectAll.checked = shown.length > 0 && shownPicked === shown.length;
+  view.selectAll.indeterminate = shownPicked > 0 && shownPicked < shown.length;
+}
+
+// --------------------------------------------------------------------------------------------------- rows
+
+function makeRow(op) {
+  const id = op.operation_id;
+  const pick = h("input", { type: "checkbox", "aria-label": `Pick ${id} to compare` });
+  pick.addEventListener("change", () => {
+    if (pick.checked) state.selected.add(id);
+    else state.selected.delete(id);
+    renderSelection(shownOperations());
+  });
+  const bar = progressBar(0, { label: "progress" });
+  const cells = {
+    pick: h("td", { class: "pick" }, pick),
+    name: h("td", { class: "col-name" }),
+    status: h("td", { class: "col-status" }),
+    progress: h("td", { class: "col-progress" }),
+    strategy: h("td", { class: "col-strategy" }),
+    best: h("td", { class: "col-best num" }),
+    epochs: h("td", { class: "col-epochs num" }),
+    started: h("td", { class: "col-started num" }),
+    duration: h("td", { class: "col-duration num" }),
+  };
+  const percent = h("span", { class: "percent" });
+  const message = h("div", { class: "phase" });
+  cells.progress.append(h("div", { class: "progress-line" }, bar, percent), message);
+  const tr = h("tr", { "data-testid": "run-row", dataset: { operationId: id } }, Object.values(cells));
+  return { tr, cells, pick, bar, fill: bar.firstChild, percent, message, signatures: {} };
+}
+
+/** Rebuild one cell only when what it shows changed. */
+function cell(row, key, signature, fill) {
+  if (row.signatures[key] === signature) return;
+  row.signatures[key] = signature;
+  fill(row.cells[key]);
+}
+
+function updateRow(row, op) {
+  const meta = op.metadata || {};
+  const status = displayStatus(op);
+  row.pick.checked = state.selected.has(op.operation_id);
+  row.tr.dataset.status = status;
+
+  const title = runTitle(op);
+  cell(row, "name", `${title}|${op.operation_type}`, (td) => {
+    const secondary = [op.operation_id, op.operation_type !== "training" ? op.operation_type : null].filter(Boolean).join(" · ");
+    replace(td, h("div", { class: "name" }, runLink(op.operation_id, title)), h("div", { class: "sub mono" }, secondary));
+    td.title = title;
+  });
+
+  const reason = op.cancel_reason ? `cancel asked: ${op.cancel_reason}` : "";
+  cell(row, "status", `${status}|${reason}`, (td) => {
+    const badge = statusBadge(op.status, { cancelRequested: op.cancel_requested });
+    if (reason) badge.title = reason;
+    replace(td, badge);
+  });
+
+  const percentage = percentDone(op);
+  row.fill.style.width = `${percentage.toFixed(1)}%`;
+  row.bar.setAttribute("aria-valuenow", String(Math.round(percentage)));
+  row.bar.classList.toggle("active", op.status === "running");
+  row.bar.classList.toggle("failed", op.status === "failed");
+  row.bar.classList.toggle("cancelled", op.status === "cancelled");
+  row.percent.textContent = `${Math.floor(percentage)}%`;
+  const { text, tone } = phaseText(op);
+  if (row.message.textContent !== text) row.message.textContent = text;
+  row.message.title = op.status === "failed" && op.error ? op.error : text;
+  row.message.className = `phase ${tone}`;
+
+  const what = whatItTrains(op);
+  const where = [meta.symbol, meta.timeframe].filter(Boolean).join(" · ");
+  cell(row, "strategy", `${what}|${where}`, (td) => {
+    replace(td, h("div", {}, what || "–"), where ? h("div", { class: "sub" }, where) : null);
+  });
+
+  const best = op.best;
+  cell(row, "best", JSON.stringify(best), (td) => {
+    if (!best) {
+      replace(td, h("span", { class: "muted" }, "–"));
+      td.title = "";
+      return;
+    }
+    const definition = state.definitions.byName[best.metric];
+    const label = metricLabel(best.metric, definition);
+    const better = best.mode === "max" ? "higher is better" : "lower is better";
+    replace(td, h("div", { class: "value" }, formatMetric(best.value, definition)), h("div", { class: "sub" }, `${label} · ep ${best.epoch}`));
+    td.title = `Best ${label} (${best.metric}, ${better}) at epoch ${best.epoch}`;
+  });
+
+  cell(row, "epochs", `${op.epochs_completed}|${op.total_epochs}`, (td) => {
+    const planned = op.total_epochs ? h("span", { class: "muted" }, ` / ${op.total_epochs.toLocaleString("en-US")}`) : null;
+    replace(td, op.epochs_completed.toLocaleString("en-US"), planned);
+  });
+
+  const started = op.started_at || op.created_at;
+  cell(row, "started", `${started}|${Boolean(op.started_at)}`, (td) => {
+    replace(td, formatTime(started));
+    td.title = `${op.started_at ? "started" : "created"} ${new Date(started).toLocaleString()}`;
+  });
+  updateDuration(row, op);
+}
+
+function updateDuration(row, op) {
+  const text = formatDuration(durationOf(op));
+  if (row.cells.duration.textContent !== text) row.cells.duration.textContent = text;
+  row.cells.duration.classList.toggle("live", op.status === "running");
+}
+
+function phaseText(op) {
+  const progress = op.progress || {};
+  if (op.status === "failed") return { text: firstLine(op.error) || "Failed", tone: "bad" };
+  if (op.status === "cancelled") return { text: op.cancel_reason ? `Cancelled: ${op.cancel_reason}` : "Cancelled", tone: "warn" };
+  if (op.cancel_requested && ACTIVE.has(op.status)) {
+    return { text: op.cancel_reason ? `Cancel requested: ${op.cancel_reason}` : "Cancel requested", tone: "warn" };
+  }
+  if (op.status === "pending") return { text: progress.message || `Queued ${timeAgo(op.created_at)}`, tone: "muted" };
+  if (op.status === "completed") return { text: progress.message || "Completed", tone: "muted" };
+  return { text: progress.message || progress.phase || "Running", tone: "" };
+}
+
+function firstLine(text) {
+  return text ? String(text).split("\n").find((line) => line.trim()) || "" : "";
+}
+
+// -------------------------------------------------------------------------------------------------- data
+
+async function refresh() {
+  if (polling) return;
+  polling = true;
+  try {
+    const page = await api("/operations", { params: { limit: LIST_LIMIT, include: "best" } });
+    state.operations = page.items;
+    state.total = page.total;
+    const first = !state.loaded;
+    state.loaded = true;
+    render();
+    setConnection("live");
+    showBanner(null);
+    if (first) document.body.dataset.ready = "1";
+  } catch (error) {
+    if (error.name === "AbortError") return;
+    setConnection("error");
+    const message = error instanceof ApiError ? error.message : String(error);
+    showBanner(`Could not load the runs: ${message}. Retrying…`, "error");
+  } finally {
+    polling = false;
+  }
+}
+
+function schedule() {
+  clearTimeout(pollTimer);
+  if (document.hidden) return;
+  pollTimer = setTimeout(async () => {
+    await refresh();
+    schedule();
+  }, POLL_MS);
+}
+
+function tick() {
+  if (document.hidden || !state.loaded) return;
+  for (const op of state.operations) {
+    if (op.status !== "running") continue;
+    const row = rows.get(op.operation_id);
+    if (row) updateDuration(row, op);
+  }
+}
+
+async function start() {
+  readAddress();
+  layout();
+  metricDefinitions().then((definitions) => {
+    state.definitions = definitions;
+    for (const row of rows.values()) delete row.signatures.best; // reformat with the definitions
+    render();
+  });
+  await refresh();
+  schedule();
+  setInterval(tick, 1000);
+  document.addEventListener("visibilitychange", async () => {
+    if (document.hidden) {
+      clearTimeout(pollTimer);
+      return;
+    }
+    await refresh();
+    schedule();
+  });
+}
+
+start();
