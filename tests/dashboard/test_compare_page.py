@@ -129,6 +129,12 @@ def test_compare_overlays_two_runs_with_their_parameters_side_by_side(page: Page
     expect(chart).to_have_attribute("data-series-count", "2")
     expect(page.get_by_test_id("diagnosis-row")).to_have_count(2)
 
+    # wall time since each run's first epoch: both runs still drawn
+    page.get_by_test_id("x-axis").get_by_role("button", name="Wall time").click()
+    expect(chart).to_have_attribute("data-x", "time")
+    expect(chart).to_have_attribute("data-series-count", "2")
+    expect(legend).to_have_count(2)
+
 
 def test_adding_a_run_through_the_picker_updates_the_address_and_the_chart(page: Page, dashboard: Dashboard) -> None:
     ops = dashboard.ops

@@ -344,7 +344,8 @@ function chartModel() {
 function chartData(model) {
   const tables = [];
   const series = [{}];
-  const positive = (values) => (options.log ? values.map((value) => (value !== null && value > 0 ? value : null)) : values);
+  // a log scale has no place for 0 or below: those points become gaps
+  const positive = (values) => (options.log ? values.map((value) => (value > 0 ? value : null)) : values);
   const smoothing = options.smoothing;
   for (const line of model.lines) {
     const title = runTitle(line.run.operation);
@@ -416,6 +417,7 @@ function renderChart() {
   renderMetricSelect(model);
   const box = view.chart;
   box.dataset.metric = model.metric || "";
+  box.dataset.x = options.x;
   view.trainToggle.disabled = !model.counterpart;
   view.trainToggle.parentElement.title = model.counterpart
     ? `also draw ${model.counterpart}, dashed`
@@ -435,7 +437,9 @@ function renderChart() {
     return;
   }
   const { data, series } = chartData(model);
-  const key = JSON.stringify([series.map((entry) => [entry.label, entry.stroke, entry.dash]), options.log, options.x, model.metric]);
+  // the same lines in the same styles only need new data; anything else is a new chart
+  const shape = series.map((entry) => [entry.label, entry.stroke, entry.dash]);
+  const key = JSON.stringify([shape, options.log, options.x, model.metric]);
   if (chart && chart.key === key) {
     chart.model = model;
     chart.plot.setData(data);
@@ -467,8 +471,10 @@ function renderChart() {
             label: metricLabel(model.metric, definition),
             labelSize: 22,
             values: yTicks(definition),
-            size: (u, values) =>
-              values && values.length ? Math.ceil(Math.max(...values.map((text) => textWidth(text, AXIS.font)))) + 16 : 40,
+            size: (u, values) => {
+              const widest = Math.max(0, ...(values || []).map((text) => textWidth(text, AXIS.font)));
+              return Math.ceil(widest) + 16;
+            },
           },
         ],
         series,
@@ -532,12 +538,19 @@ function renderLegend(model, plot) {
     }
     return h(
       "div",
-      { class: "legend-entry", dataset: { testid: "legend-entry", operationId: line.run.id, epochs: String(line.run.epochs.length) } },
+      {
+        class: "legend-entry",
+        dataset: { testid: "legend-entry", operationId: line.run.id, epochs: String(line.run.epochs.length) },
+      },
       swatch(line.color),
       h("a", { class: "legend-title", href: `/runs/${encodeURIComponent(line.run.id)}` }, runTitle(line.run.operation)),
       h("span", { class: "legend-value num", title: model.metric }, formatMetric(value, definition)),
-      h("span", { class: "legend-train num", title: model.train || "" }, model.train ? formatMetric(trainValue, trainDefinition) : ""),
-      h("span", { class: "legend-best muted", title: diagnosis.monitor ? `best ${diagnosis.monitor} (the diagnosis)` : "" }, best),
+      h(
+        "span",
+        { class: "legend-train num", title: model.train },
+        model.train && formatMetric(trainValue, trainDefinition),
+      ),
+      h("span", { class: "legend-best muted", title: diagnosis.monitor && `best ${diagnosis.monitor}` }, best),
     );
   });
   replace(
@@ -548,7 +561,7 @@ function renderLegend(model, plot) {
       h("span", {}, ""),
       h("span", {}, heading),
       h("span", { class: "num" }, model.metric),
-      h("span", { class: "num" }, model.train ? h("span", { class: "dashed-key", title: "dashed on the chart" }, model.train) : ""),
+      h("span", { class: "num" }, model.train ? h("span", { class: "dashed-key", title: "dashed" }, model.train) : ""),
       h("span", {}, model.primary ? `best ${model.primary} @ epoch` : "best @ epoch"),
     ),
     rows,
@@ -684,8 +697,12 @@ function tableSections(shown) {
     for (const key of Object.keys(meta)) if (!SKIPPED_FIELDS.has(key)) fieldNames.add(key);
     for (const key of Object.keys(meta.parameters || {})) parameterNames.add(key);
   }
-  const middle = [...fieldNames].filter((key) => !LEADING_FIELDS.includes(key) && !TRAILING_FIELDS.includes(key)).sort();
-  const fields = [...LEADING_FIELDS.filter((key) => fieldNames.has(key)), ...middle, ...TRAILING_FIELDS.filter((key) => fieldNames.has(key))];
+  const placed = [...LEADING_FIELDS, ...TRAILING_FIELDS];
+  const fields = [
+    ...LEADING_FIELDS.filter((key) => fieldNames.has(key)),
+    ...[...fieldNames].filter((key) => !placed.includes(key)).sort(),
+    ...TRAILING_FIELDS.filter((key) => fieldNames.has(key)),
+  ];
   const plain = (read) => (run) => {
     const value = read(run);
     return { value, content: formatValue(value), numeric: typeof value === "number" };
@@ -748,7 +765,10 @@ function renderTable() {
       if (differs) differing += 1;
       return h(
         "tr",
-        { class: `param-row${differs ? " differs" : ""}`, dataset: { testid: "param-row", param: row.key, differs: String(differs) } },
+        {
+          class: `param-row${differs ? " differs" : ""}`,
+          dataset: { testid: "param-row", param: row.key, differs: String(differs) },
+        },
         h("th", { class: "param-label", scope: "row", title: row.key }, row.label),
         row.cells.map((cell) => h("td", { class: `${cell.numeric ? "numeric " : ""}value` }, cell.content)),
       );
@@ -763,7 +783,11 @@ function renderTable() {
           { colspan: String(shown.length + 1) },
           section.title,
           shown.length > 1
-            ? h("span", { class: "section-count" }, sectionDiffers ? `${sectionDiffers} of ${rows.length} differ` : "all equal")
+            ? h(
+                "span",
+                { class: "section-count" },
+                sectionDiffers ? `${sectionDiffers} of ${rows.length} differ` : "all equal",
+              )
             : null,
         ),
       ),
@@ -809,33 +833,43 @@ function chip(id) {
   const run = runs.get(id);
   const remove = h(
     "button",
-    { type: "button", class: "chip-remove", "aria-label": `Remove ${id} from the comparison`, title: "Remove", dataset: { testid: "remove-run" }, onclick: () => removeRun(id) },
+    {
+      type: "button",
+      class: "chip-remove",
+      "aria-label": `Remove ${id} from the comparison`,
+      title: "Remove",
+      dataset: { testid: "remove-run" },
+      onclick: () => removeRun(id),
+    },
     "×",
   );
-  const attributes = (kind) => ({ class: `chip ${kind}`, dataset: { testid: "compare-run", operationId: id, state: run ? run.state : "loading" } });
-  if (!run || run.state === "loading") {
-    return h("span", attributes("loading"), swatch(colorOf(id)), h("span", { class: "mono" }, id), h("span", { class: "muted" }, "loading…"), remove);
+  const state = run ? run.state : "loading";
+  const attributes = { class: `chip ${state}`, dataset: { testid: "compare-run", operationId: id, state } };
+  const idText = h("span", { class: "mono" }, id);
+  if (state === "loading") {
+    return h("span", attributes, swatch(colorOf(id)), idText, h("span", { class: "muted" }, "loading…"), remove);
   }
-  if (run.state === "missing") {
-    return h("span", { ...attributes("missing"), title: "no run has this id" }, h("span", { class: "mono" }, id), h("span", {}, "unknown"), remove);
+  if (state === "missing") {
+    return h("span", { ...attributes, title: "no run has this id" }, idText, h("span", {}, "unknown"), remove);
   }
-  if (run.state === "error") {
-    return h("span", { ...attributes("failed"), title: run.error }, h("span", { class: "mono" }, id), h("span", {}, "could not load"), remove);
+  if (state === "error") {
+    return h("span", { ...attributes, title: run.error }, idText, h("span", {}, "could not load"), remove);
   }
   const operation = run.operation;
   return h(
     "span",
-    { ...attributes("ready"), title: id },
+    { ...attributes, title: id },
     swatch(colorOf(id)),
     runLink(id, runTitle(operation)),
-    ACTIVE.has(operation.status) ? statusBadge(operation.status, { cancelRequested: operation.cancel_requested }) : null,
+    ACTIVE.has(operation.status) && statusBadge(operation.status, { cancelRequested: operation.cancel_requested }),
     remove,
   );
 }
 
 function optionLabel(operation) {
   const epochs = operation.epochs_completed ? ` · ${operation.epochs_completed} ep` : "";
-  return `${runTitle(operation)} · ${operation.status}${epochs} · ${formatTime(operation.created_at)} · …${operation.operation_id.slice(-8)}`;
+  const when = formatTime(operation.created_at);
+  return `${runTitle(operation)} · ${operation.status}${epochs} · ${when} · …${operation.operation_id.slice(-8)}`;
 }
 
 function renderPicker() {
@@ -874,7 +908,11 @@ function renderNotices() {
         `No run has the id${missing.length > 1 ? "s" : ""} `,
         missing.flatMap((id, i) => [i ? ", " : "", h("code", {}, id)]),
         ": it may have been deleted, or the address has a typo. The other runs are shown. ",
-        h("button", { type: "button", class: "link-button", onclick: () => missing.forEach(removeRun) }, "Remove from the comparison"),
+        h(
+          "button",
+          { type: "button", class: "link-button", onclick: () => missing.forEach(removeRun) },
+          "Remove from the comparison",
+        ),
       ),
     );
   }
@@ -1041,7 +1079,11 @@ function layout() {
         h("label", { class: "field smoothing" }, h("span", { class: "muted" }, "Smoothing"), smoothing, smoothingValue),
       ),
       view.chart,
-      h("div", { class: "chart-foot muted" }, "◉ best epoch (the diagnosis's, at its recorded value) · drag to zoom, double-click to reset"),
+      h(
+        "div",
+        { class: "chart-foot muted" },
+        "◉ best epoch (the diagnosis's, at its recorded value) · drag to zoom, double-click to reset",
+      ),
       view.legend,
     ),
     view.diagnosisCard,
