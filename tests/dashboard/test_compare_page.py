@@ -17,6 +17,8 @@ from trainops.core.operation import OperationStatus
 from trainops.core.progress import ProgressState
 
 UNKNOWN_ID = "op_training_20990101_000000_deadbeef"
+LOADING = 15_000
+"""How long a wait for the server's answers may take (ms): the tests share two busy cores."""
 
 
 def curve(epochs: int, *, rate: float, floor: float, overfit_at: int | None = None, seed: int = 0) -> list[EpochRecord]:
@@ -82,7 +84,7 @@ def test_compare_overlays_two_runs_with_their_parameters_side_by_side(page: Page
 
     page.goto(f"/compare?ids={slow},{fast}")
 
-    expect(page.locator("body")).to_have_attribute("data-ready", "1")
+    expect(page.locator("body")).to_have_attribute("data-ready", "1", timeout=LOADING)
     chart = page.get_by_test_id("compare-chart")
     expect(chart).to_have_attribute("data-series-count", "2")
     expect(chart).to_have_attribute("data-metric", "val_loss")  # the diagnosis's monitor comes first
@@ -144,7 +146,7 @@ def test_adding_a_run_through_the_picker_updates_the_address_and_the_chart(page:
 
     page.goto(f"/compare?ids={first},{second}")
     chart = page.get_by_test_id("compare-chart")
-    expect(chart).to_have_attribute("data-series-count", "2")
+    expect(chart).to_have_attribute("data-series-count", "2", timeout=LOADING)
     picker = page.get_by_test_id("add-run")
     expect(picker.locator(f'option[value="{third}"]')).to_have_count(1)
     expect(picker.locator(f'option[value="{first}"]')).to_have_count(0)  # already shown
@@ -152,7 +154,7 @@ def test_adding_a_run_through_the_picker_updates_the_address_and_the_chart(page:
     picker.select_option(third)
 
     expect(page).to_have_url(re.compile(rf"/compare\?ids={first},{second},{third}$"))
-    expect(chart).to_have_attribute("data-series-count", "3")
+    expect(chart).to_have_attribute("data-series-count", "3", timeout=LOADING)
     expect(page.get_by_test_id("compare-run")).to_have_count(3)
     expect(param_row(page, "parameters.learning_rate").locator("td")).to_have_text(["0.001", "0.003", "0.01"])
 
@@ -164,7 +166,7 @@ def test_adding_a_run_through_the_picker_updates_the_address_and_the_chart(page:
 
     # the address is the selection: a reload shows the same runs
     page.reload()
-    expect(chart).to_have_attribute("data-series-count", "2")
+    expect(chart).to_have_attribute("data-series-count", "2", timeout=LOADING)
     expect(page.get_by_test_id("compare-run")).to_have_count(2)
 
 
@@ -175,7 +177,7 @@ def test_an_unknown_id_is_reported_while_the_other_runs_draw(
 
     page.goto(f"/compare?ids={known},{UNKNOWN_ID}")
 
-    expect(page.locator("body")).to_have_attribute("data-ready", "1")
+    expect(page.locator("body")).to_have_attribute("data-ready", "1", timeout=LOADING)
     expect(page.get_by_test_id("compare-chart")).to_have_attribute("data-series-count", "1")
     notice = page.get_by_test_id("unknown-runs")
     expect(notice).to_contain_text(UNKNOWN_ID)
@@ -199,10 +201,10 @@ def test_with_no_runs_picked_the_page_explains_how_to_pick_them(page: Page, dash
 
     page.goto("/compare")
 
-    expect(page.locator("body")).to_have_attribute("data-ready", "1")
+    expect(page.locator("body")).to_have_attribute("data-ready", "1", timeout=LOADING)
     expect(page.get_by_test_id("compare-empty")).to_contain_text("Runs page")
     page.get_by_test_id("add-run").select_option(run)
-    expect(page.get_by_test_id("compare-chart")).to_have_attribute("data-series-count", "1")
+    expect(page.get_by_test_id("compare-chart")).to_have_attribute("data-series-count", "1", timeout=LOADING)
     expect(page.get_by_test_id("compare-empty")).to_be_hidden()
     expect(page).to_have_url(re.compile(rf"/compare\?ids={run}$"))
 
@@ -215,12 +217,13 @@ def test_an_active_run_gains_points_without_a_reload(page: Page, dashboard: Dash
 
     page.goto(f"/compare?ids={done},{running}")
     entry = page.locator(f'[data-testid="legend-entry"][data-operation-id="{running}"]')
-    expect(entry).to_have_attribute("data-epochs", "4")
+    expect(entry).to_have_attribute("data-epochs", "4", timeout=LOADING)
 
     ops.add_epochs(running, records[4:])
     ops.finish_operation(running, OperationStatus.COMPLETED)
 
-    expect(entry).to_have_attribute("data-epochs", "8")
+    # the page polls active runs every 2 s
+    expect(entry).to_have_attribute("data-epochs", "8", timeout=LOADING)
     expect(param_row(page, "status").locator("td").nth(1)).to_have_text("completed")
 
 
@@ -256,6 +259,6 @@ def test_screenshot_of_three_runs_of_a_learning_rate_sweep(page: Page, dashboard
 
     page.goto(f"/compare?ids={','.join(runs)}")
 
-    expect(page.get_by_test_id("compare-chart")).to_have_attribute("data-series-count", "3")
+    expect(page.get_by_test_id("compare-chart")).to_have_attribute("data-series-count", "3", timeout=LOADING)
     expect(page.get_by_test_id("diagnosis-row")).to_have_count(3)
     screenshot(page, "compare")
