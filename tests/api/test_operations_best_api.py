@@ -132,3 +132,27 @@ def test_an_unknown_include_is_refused_naming_the_choice(api: httpx.Client, incl
 
     assert response.status_code == 422
     assert "best" in response.json()["error"]["message"]
+
+
+def test_best_follows_a_rewritten_epoch_and_a_new_task(api: httpx.Client) -> None:
+    """Each answer is at the run's current version, never a stale one kept from an earlier poll."""
+    operation_id = create(api, total_epochs=10)
+    epochs = [{"epoch": 0, "val_loss": 0.5}, {"epoch": 1, "val_loss": 0.3}, {"epoch": 2, "val_loss": 0.4}]
+    api.post(f"/operations/{operation_id}/metrics", json={"epochs": epochs})
+
+    def best() -> dict[str, Any] | None:
+        (item,) = api.get("/operations", params={"include": "best"}).json()["data"]["items"]
+        found: dict[str, Any] | None = item["best"]
+        return found
+
+    assert best() == {"metric": "val_loss", "mode": "min", "value": 0.3, "epoch": 1}
+    assert best() == {"metric": "val_loss", "mode": "min", "value": 0.3, "epoch": 1}  # unchanged run, same answer
+
+    api.post(f"/operations/{operation_id}/metrics", json={"epoch": 1, "val_loss": 0.9})  # the best epoch re-sent
+    assert best() == {"metric": "val_loss", "mode": "min", "value": 0.4, "epoch": 2}
+
+    api.patch(f"/operations/{operation_id}", json={"metadata": {"task": "object_detection"}})
+    assert best() == {"metric": "val_loss", "mode": "min", "value": 0.4, "epoch": 2}  # no mAP50 reported yet
+    api.post(f"/operations/{operation_id}/metrics", json={"epoch": 3, "val_loss": 0.6, "mAP50": 0.42})
+    assert best() == {"metric": "mAP50", "mode": "max", "value": 0.42, "epoch": 3}
+    assert best() == expected_best(api, operation_id)

@@ -113,6 +113,9 @@ class OperationsService:
         # (operation, version) -> the tier and definition of each metric its history reports: computed once per
         # version, not on every poll (a walk over the whole history)
         self._definitions: LRUCache[tuple[str, int], dict[str, TieredDefinition]] = LRUCache(128)
+        # (operation, version) -> its best value (in a 1-tuple: the cache cannot hold None): a runs list polled
+        # every few seconds recomputes only the runs that changed since
+        self._bests: LRUCache[tuple[str, int], tuple[BestValue | None]] = LRUCache(4096)
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
@@ -343,10 +346,28 @@ class OperationsService:
         return OperationPage(items=items, total=total, active=active, limit=limit, offset=offset)
 
     def best_values(self, listed: Sequence[Operation]) -> dict[str, BestValue | None]:
-        """The best value of each operation's primary metric, by operation id, in one query over the stored
-        epochs (no history is loaded): the metric the diagnosis judges it by under the default policy (the task's
-        primary metric once the run reported it, else ``val_loss``; :func:`monitor_choices`), ``None`` while the
-        run has no finite value of it."""
+        """The best value of each operation's primary metric, by operation id, without loading a history: the
+        metric the diagnosis judges it by under the default policy (the task's primary metric once the run
+        reported it, else ``val_loss``; :func:`monitor_choices`), ``None`` while the run has no finite value of it.
+
+        One query reads the operations' versions; the runs that changed since they were last asked about are
+        ranked in one more query over their stored epochs (:meth:`OperationStore.best_values`)."""
+        versions = self.store.versions([operation.operation_id for operation in listed])
+        answer: dict[str, BestValue | None] = {}
+        changed: list[Operation] = []
+        for operation in listed:
+            cached = self._bests.get((operation.operation_id, versions.get(operation.operation_id, -1)))
+            if cached is None:
+                changed.append(operation)
+            else:
+                answer[operation.operation_id] = cached[0]
+        if changed:
+            for operation_id, best in self._ranked_bests(changed).items():
+                answer[operation_id] = best
+                self._bests.put((operation_id, versions.get(operation_id, -1)), (best,))
+        return {operation.operation_id: answer[operation.operation_id] for operation in listed}
+
+    def _ranked_bests(self, listed: Sequence[Operation]) -> dict[str, BestValue | None]:
         choices = {
             operation.operation_id: monitor_choices(MonitorPolicy(), operation.metadata.task) for operation in listed
         }

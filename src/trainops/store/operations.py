@@ -561,6 +561,17 @@ class OperationStore:
             rows = connection.execute(query.order_by(epoch_metrics.c.epoch)).all()
         return _operation(row), row.version, [_epoch(row.id, metric_row) for metric_row in rows]
 
+    def versions(self, operation_ids: Collection[str]) -> dict[str, int]:
+        """The current version of each of ``operation_ids`` that exists (one query per 1,000 ids)."""
+        found: dict[str, int] = {}
+        with self._reading() as connection:
+            ids = sorted(operation_ids)
+            for start in range(0, len(ids), _IN_LIST_CHUNK):
+                chunk = ids[start : start + _IN_LIST_CHUNK]
+                query = select(operations.c.id, operations.c.version).where(operations.c.id.in_(chunk))
+                found.update({row.id: row.version for row in connection.execute(query)})
+        return found
+
     def best_values(self, wanted: Mapping[str, Sequence[tuple[str, Mode]]]) -> dict[tuple[str, str], StoredBest]:
         """The best value of each wanted metric of each operation, in one query over the stored epochs, without
         loading a history.

@@ -148,7 +148,8 @@ async def list_operations(
             item["best"] = found.model_dump(mode="json") if found is not None else None
         return payload
 
-    return envelope(await call_service(service, with_best))
+    # on a poll, one cheap read of the versions; ranking the epochs of runs that changed is not a quick read
+    return envelope(await call_blocking(with_best))
 
 
 @router.get("/{operation_id}", response_model=Envelope[OperationDetail])
