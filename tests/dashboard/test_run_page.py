@@ -1,0 +1,381 @@
+"""The run page in a real browser: curves that grow as epochs arrive, the diagnosis drawn with its reason, cancel
+with a reason, the chart's controls, an unknown id, and a real strategy training's result panel.
+
+Runs are made through ``dashboard.ops`` (an HTTP client of the page's own server) while the page is open, as a
+training script would report them; the page learns of them from the events stream alone.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.dashboard.conftest import Dashboard, PageLog, screenshot
+from trainops.client import TrainOps
+from trainops.core.epoch import EpochRecord
+from trainops.core.progress import ProgressState
+from trainops.core.steps import StepRecord
+from trainops.schemas.training import TrainingRequest
+
+pytestmark = pytest.mark.browser
+
+STRATEGIES = Path(__file__).resolve().parents[2] / "strategies"
+SECONDS_PER_EPOCH = 12.0
+
+
+def epoch_record(
+    epoch: int, *, overfit_from: int | None = None, seed: int = 7, start: datetime | None = None
+) -> EpochRecord:
+    """One epoch of a believable classification run: losses falling like 1/e with noise, accuracy rising, a cosine
+    learning rate, 100 steps an epoch; past ``overfit_from`` the validation loss turns up while training falls."""
+    noise = random.Random(seed * 100_003 + epoch)
+    train_loss = 0.28 + 0.95 * math.exp(-epoch / 9.0) + noise.gauss(0, 0.012)
+    val_loss = 0.36 + 0.85 * math.exp(-epoch / 11.0) + noise.gauss(0, 0.018)
+    if overfit_from is not None and epoch > overfit_from:
+        val_loss += 0.012 * (epoch - overfit_from) ** 1.15
+        train_loss -= 0.004 * (epoch - overfit_from)
+    train_accuracy = 0.93 - 0.55 * math.exp(-epoch / 10.0) + noise.gauss(0, 0.006)
+    val_accuracy = 0.86 - 0.5 * math.exp(-epoch / 12.0) + noise.gauss(0, 0.01)
+    if overfit_from is not None and epoch > overfit_from:
+        val_accuracy -= 0.003 * (epoch - overfit_from)
+    began = start or datetime.now(UTC) - timedelta(hours=1)
+    return EpochRecord(
+        epoch=epoch,
+        step=(epoch + 1) * 100,
+        train_loss=train_loss,
+        val_loss=val_loss,
+        train_accuracy=min(train_accuracy, 0.999),
+        val_accuracy=min(val_accuracy, 0.999),
+        learning_rate=1e-5 + 0.5 * (1e-3 - 1e-5) * (1 + math.cos(math.pi * epoch / 100)),
+        duration=SECONDS_PER_EPOCH + noise.gauss(0, 0.5),
+        timestamp=began + timedelta(seconds=SECONDS_PER_EPOCH * (epoch + 1)),
+        metrics={"val_f1": min(val_accuracy - 0.04, 0.999), "train_f1": min(train_accuracy - 0.03, 0.999)},
+    )
+
+
+def make_run(
+    ops: TrainOps,
+    epochs: int,
+    *,
+    total: int = 100,
+    overfit_from: int | None = None,
+    name: str | None = None,
+    bare: bool = False,
+) -> str:
+    """A running operation with ``epochs`` epochs reported and its progress at the last of them. ``bare`` reports
+    losses only, without step, learning rate or custom metrics."""
+    metadata: dict[str, Any] = {"strategy": "mean_reversion", "symbol": "EURUSD", "timeframe": "4h"}
+    if name:
+        metadata["name"] = name
+    operation = ops.create_operation(metadata=metadata, total_epochs=total)
+    ops.start_operation(operation.operation_id)
+    start = datetime.now(UTC) - timedelta(seconds=SECONDS_PER_EPOCH * (epochs + 1))
+    records = [epoch_record(e, overfit_from=overfit_from, start=start) for e in range(epochs)]
+    if bare:
+        records = [EpochRecord(epoch=r.epoch, train_loss=r.train_loss, val_loss=r.val_loss) for r in records]
+    if records:
+        ops.add_epochs(operation.operation_id, records)
+        ops.report_progress(operation.operation_id, ProgressState.training(epochs, total))
+    return operation.operation_id
+
+
+def open_run(page: Page, operation_id: str) -> None:
+    page.goto(f"/runs/{operation_id}")
+    expect(page.locator("body[data-ready='1']")).to_have_count(1)
+
+
+def chart(page: Page) -> Any:
+    return page.get_by_test_id("main-chart")
+
+
+def performance_marks(page: Page, name: str) -> list[Any]:
+    marks: list[Any] = page.evaluate(
+        "name => performance.getEntriesByName(name).map(mark => mark.detail ? mark.detail.epoch : null)", name
+    )
+    return marks
+
+
+# -- live ---------------------------------------------------------------------------------------------------------
+
+
+def test_the_chart_gains_points_as_epochs_arrive_without_a_reload(page: Page, dashboard: Dashboard) -> None:
+    ops = dashboard.ops
+    operation_id = make_run(ops, 5, total=30, bare=True, name="live-loss")
+    open_run(page, operation_id)
+    expect(page.get_by_test_id("run-title")).to_have_text("live-loss")
+    expect(page.get_by_test_id("run-status")).to_have_text("running")
+    expect(page.locator("body[data-last-epoch='4']")).to_have_count(1)
+    expect(chart(page)).to_have_attribute("data-points", "5")
+    assert performance_marks(page, "trainops:first-chart") == [None]
+    page.evaluate("window.__sameDocument = true")
+
+    for epoch in range(5, 12):
+        ops.add_epoch(operation_id, EpochRecord(epoch=epoch, train_loss=1.0 / (epoch + 1), val_loss=1.2 / (epoch + 1)))
+    ops.report_progress(
+        operation_id,
+        ProgressState(percentage=40.0, phase="training", message="Processing EURUSD (1/1) [4h] - Computing RSI (1/3)"),
+    )
+
+    expect(page.locator("body[data-last-epoch='11']")).to_have_count(1)
+    expect(chart(page)).to_have_attribute("data-points", "12")
+    expect(page.get_by_test_id("progress-message")).to_have_text("Processing EURUSD (1/1) [4h] - Computing RSI (1/3)")
+    assert page.evaluate("window.__sameDocument") is True  # the same page, never reloaded
+    assert 11 in performance_marks(page, "trainops:epoch-drawn")
+    # a re-sent epoch replaces its point rather than adding one
+    ops.add_epoch(operation_id, EpochRecord(epoch=11, train_loss=0.05, val_loss=0.07))
+    ops.add_epoch(operation_id, EpochRecord(epoch=12, train_loss=0.05, val_loss=0.07))
+    expect(page.locator("body[data-last-epoch='12']")).to_have_count(1)
+    expect(chart(page)).to_have_attribute("data-points", "13")
+    # what this run cannot give is disabled: no global step, no learning rate
+    expect(page.get_by_test_id("x-step")).to_be_disabled()
+    expect(page.get_by_test_id("lr-chart")).to_be_hidden()
+
+
+def test_a_live_run_shows_its_projection_and_progress(page: Page, dashboard: Dashboard) -> None:
+    operation_id = make_run(dashboard.ops, 40, total=100, name="mean_reversion · EURUSD 4h · lr 1e-3")
+    dashboard.ops.report_progress(operation_id, ProgressState.training(41, 100, batch=37, total_batches=100))
+    open_run(page, operation_id)
+
+    expect(chart(page)).to_have_attribute("data-projection", "shown")
+    expect(page.get_by_test_id("projection-label")).to_be_visible()
+    expect(page.get_by_test_id("projection-label")).to_contain_text("projected best")
+    expect(page.get_by_test_id("planned-end")).to_contain_text("epoch 99")
+    expect(page.get_by_test_id("recommendation")).to_have_attribute("data-action", "continue")
+    expect(page.get_by_test_id("progress-message")).to_have_text("Epoch 41/100 · Batch 37/100")
+    expect(page.get_by_test_id("lr-chart")).to_be_visible()
+    expect(page.get_by_test_id("cancel-button")).to_be_visible()
+    set_smoothing(page, 0.6)
+    page.mouse.move(330, 470)  # the legend shows the values under the cursor
+    screenshot(page, "run-live")
+
+
+def test_the_diagnosis_is_drawn_on_the_chart_with_its_reason(page: Page, dashboard: Dashboard) -> None:
+    ops = dashboard.ops
+    operation_id = make_run(ops, 42, total=100, overfit_from=22, name="overfitting-run")
+    diagnosis = ops.get_metrics(operation_id).metrics
+    assert diagnosis.is_overfitting and diagnosis.recommendation.action.value.startswith("stop")
+
+    open_run(page, operation_id)
+
+    card = page.get_by_test_id("recommendation")
+    expect(card).to_have_attribute("data-action", diagnosis.recommendation.action.value)
+    expect(page.get_by_test_id("recommendation-reason")).to_have_text(diagnosis.recommendation.reason)
+    expect(page.get_by_test_id("recommendation-reason")).to_contain_text("val_loss rose")
+    overfitting = page.locator("[data-testid='signal'][data-rule='overfitting']")
+    expect(overfitting).to_contain_text("while train_loss fell")
+    expect(overfitting).to_contain_text("since_epoch")  # its evidence, as a key/value list
+    expect(page.get_by_test_id("best-marker")).to_contain_text(f"best · epoch {diagnosis.best_epoch}")
+    expect(page.get_by_test_id("overfitting-region")).to_contain_text(
+        f"overfitting since epoch {diagnosis.overfitting_since_epoch}"
+    )
+    expect(chart(page)).to_have_attribute("data-best-epoch", str(diagnosis.best_epoch))
+    expect(page.get_by_test_id("trend")).to_contain_text("worsening")
+    screenshot(page, "run-overfitting")
+
+
+# -- cancel -------------------------------------------------------------------------------------------------------
+
+
+def test_cancel_from_the_page_stops_the_run_with_its_reason(page: Page, dashboard: Dashboard) -> None:
+    ops = dashboard.ops
+    operation_id = make_run(ops, 8, total=50)
+    open_run(page, operation_id)
+    reason = "val_loss has not improved for 8 epochs; trying a lower learning rate"
+
+    page.get_by_test_id("cancel-button").click()
+    page.get_by_test_id("cancel-reason").fill(reason)
+    page.get_by_test_id("cancel-confirm").click()
+
+    expect(page.get_by_test_id("run-status")).to_have_text("cancelling")
+    operation = ops.get_operation(operation_id)
+    assert operation.cancel_requested and operation.cancel_reason == reason
+    assert operation.cancel_request is not None and operation.cancel_request.requested_by == "dashboard"
+    # the trainer learns it from its next write, and ends the run cancelled
+    ack = ops.add_epoch(operation_id, epoch_record(8))
+    assert ack.cancel_requested and ack.cancel_reason == reason
+    ops.finish_operation(operation_id, "cancelled")
+
+    expect(page.get_by_test_id("run-status")).to_have_text("cancelled")
+    expect(page.get_by_test_id("cancel-button")).to_have_count(0)
+    expect(page.get_by_test_id("result-panel")).to_contain_text(reason)
+    expect(page.locator("body[data-last-epoch='8']")).to_have_count(1)
+
+
+def test_cancelling_a_run_that_has_just_ended_shows_the_servers_message(
+    page: Page, dashboard: Dashboard, page_log: PageLog
+) -> None:
+    ops = dashboard.ops
+    operation_id = make_run(ops, 3, total=10)
+    open_run(page, operation_id)
+    page.get_by_test_id("cancel-button").click()
+    page.get_by_test_id("cancel-reason").fill("too slow")
+    ops.finish_operation(operation_id, "completed")  # it ends while the dialog is open
+
+    page.get_by_test_id("cancel-confirm").click()
+
+    expect(page.locator(".dialog-error")).to_be_visible()
+    expect(page.locator(".dialog-error")).to_contain_text(re.compile("completed|ended", re.IGNORECASE))
+    expect(page.get_by_test_id("run-status")).to_have_text("completed")
+    page_log.console_errors.clear()  # the browser logs the 409 it was answered
+
+
+# -- controls -----------------------------------------------------------------------------------------------------
+
+
+def set_smoothing(page: Page, value: float) -> None:
+    page.get_by_test_id("smoothing").evaluate(
+        "(element, value) => { element.value = String(value); element.dispatchEvent(new Event('input')); }", value
+    )
+
+
+def test_metric_switch_log_y_smoothing_and_x_axis_change_the_chart(page: Page, dashboard: Dashboard) -> None:
+    operation_id = make_run(dashboard.ops, 30, total=60)
+    steps = [StepRecord(step=step, metrics={"train_loss": 1.2 / (1 + step / 400)}) for step in range(0, 3000, 10)]
+    dashboard.ops.add_steps(operation_id, steps)
+    open_run(page, operation_id)
+    main_chart = chart(page)
+    select = page.get_by_test_id("metric-select")
+
+    # the monitored metric's pair first, its direction said
+    expect(main_chart).to_have_attribute("data-metric", "train_loss+val_loss")
+    expect(select.locator("option").first).to_contain_text("monitored")
+    expect(page.get_by_test_id("better")).to_have_text("↓ lower is better")
+    loss_ticks = main_chart.get_attribute("data-y-ticks")
+    assert loss_ticks and "%" not in loss_ticks
+
+    select.select_option("train_accuracy+val_accuracy")
+    expect(main_chart).to_have_attribute("data-metric", "train_accuracy+val_accuracy")
+    expect(main_chart).to_have_attribute("data-y-ticks", re.compile(r"^\d+(\.\d+)?%(\|\d+(\.\d+)?%)+$"))
+    expect(page.get_by_test_id("better")).to_have_text("↑ higher is better")
+    select.select_option("train_f1+val_f1")  # a custom pair, drawn the same way
+    expect(main_chart).to_have_attribute("data-metric", "train_f1+val_f1")
+    select.select_option("train_loss+val_loss")
+    expect(main_chart).to_have_attribute("data-y-ticks", loss_ticks)
+
+    page.get_by_test_id("log-y").check()
+    expect(main_chart).to_have_attribute("data-log-y", "true")
+    expect(main_chart).not_to_have_attribute("data-y-ticks", loss_ticks)
+    page.get_by_test_id("log-y").uncheck()
+    expect(main_chart).to_have_attribute("data-y-ticks", loss_ticks)
+
+    legend_rows = main_chart.locator(".u-legend .u-series")
+    shown_before = legend_rows.count()
+    set_smoothing(page, 0.8)
+    expect(main_chart).to_have_attribute("data-smoothing", "0.8")
+    # each curve gains its faint raw twin behind the smoothed one
+    expect(legend_rows).to_have_count(shown_before + 2)
+
+    page.get_by_test_id("x-step").click()
+    expect(main_chart).to_have_attribute("data-x-axis", "step")
+    expect(page.get_by_test_id("x-step")).to_have_attribute("aria-pressed", "true")
+    # the per-step series joins the epochs, faint, on the step axis
+    expect(main_chart.locator(".u-legend .u-series", has_text="train_loss per step")).to_have_count(1)
+    page.get_by_test_id("x-time").click()
+    expect(main_chart).to_have_attribute("data-x-axis", "time")
+    expect(main_chart).to_have_attribute("data-points", "30")
+
+
+def test_a_failed_run_shows_its_error_and_artifacts_to_download(
+    page: Page, dashboard: Dashboard, tmp_path: Path
+) -> None:
+    ops = dashboard.ops
+    operation_id = make_run(ops, 6, total=20)
+    weights = tmp_path / "last.safetensors"
+    weights.write_bytes(b"weights" * 100)
+    ops.log_artifact(operation_id, weights, artifact_path="checkpoints")
+    ops.finish_operation(operation_id, "failed", error="RuntimeError: CUDA out of memory at epoch 6")
+
+    open_run(page, operation_id)
+
+    expect(page.get_by_test_id("run-status")).to_have_text("failed")
+    expect(page.get_by_test_id("run-error")).to_have_text("RuntimeError: CUDA out of memory at epoch 6")
+    link = page.get_by_test_id("artifacts").get_by_role("link", name="checkpoints/last.safetensors")
+    expect(link).to_be_visible()
+    href = link.get_attribute("href")
+    assert href is not None
+    assert httpx.get(dashboard.url + href).content == weights.read_bytes()
+
+
+def x_range(page: Page) -> list[float]:
+    scale: list[float] = chart(page).evaluate("element => [element.plot.scales.x.min, element.plot.scales.x.max]")
+    return scale
+
+
+def test_a_zoomed_chart_keeps_its_window_as_epochs_arrive(page: Page, dashboard: Dashboard) -> None:
+    operation_id = make_run(dashboard.ops, 30, total=60)
+    open_run(page, operation_id)
+    whole = x_range(page)
+    plot = chart(page).locator(".u-over")
+    box = plot.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + 100, box["y"] + 80)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 300, box["y"] + 80, steps=4)
+    page.mouse.up()
+    zoomed = x_range(page)
+    assert whole[0] < zoomed[0] < zoomed[1] < whole[1]
+
+    dashboard.ops.add_epoch(operation_id, epoch_record(30))
+
+    expect(page.locator("body[data-last-epoch='30']")).to_have_count(1)
+    assert x_range(page) == zoomed
+    plot.dblclick()  # back to the whole run
+    assert x_range(page) == whole
+
+
+# -- states -------------------------------------------------------------------------------------------------------
+
+
+def test_an_unknown_id_shows_no_such_run(page: Page, dashboard: Dashboard, page_log: PageLog) -> None:
+    page.goto("/runs/op_training_20260101_000000_abcdef12")
+    expect(page.get_by_test_id("not-found")).to_contain_text("No such run")
+    expect(page.get_by_test_id("not-found")).to_contain_text("op_training_20260101_000000_abcdef12")
+    page_log.console_errors.clear()  # the browser logs the 404 it was answered
+
+
+@pytest.fixture
+def strategy_training_env(market_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sample market data, the repository's strategies and a models directory for the dashboard's server,
+    whose settings read them from the environment when it starts."""
+    monkeypatch.setenv("TRAINOPS_DATA_DIR", str(market_data))
+    monkeypatch.setenv("TRAINOPS_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("TRAINOPS_STRATEGIES_DIR", str(STRATEGIES))
+
+
+@pytest.mark.usefixtures("strategy_training_env")
+def test_a_finished_strategy_training_shows_its_result_panel(page: Page, dashboard: Dashboard) -> None:
+    ops = dashboard.ops
+    started = ops.start_training(TrainingRequest(strategy="mean_reversion", config={"epochs": 3}))
+    deadline = time.monotonic() + 120
+    while (operation := ops.get_operation(started.task_id)).is_active:
+        assert time.monotonic() < deadline, "the training did not end in 120 s"
+        time.sleep(0.2)
+    assert operation.status == "completed", operation.error
+    result = operation.result or {}
+    classes = list(result["test_metrics"]["per_class"])
+
+    open_run(page, started.task_id)
+
+    panel = page.get_by_test_id("result-panel")
+    expect(panel).to_be_visible()
+    matrix = page.get_by_test_id("confusion-matrix")
+    expect(matrix.locator("tbody tr")).to_have_count(len(classes))
+    expect(matrix.locator("tbody td.cell")).to_have_count(len(classes) ** 2)
+    expect(matrix.locator("thead th").nth(1)).to_have_text(classes[0])
+    first_cell = result["test_metrics"]["confusion_matrix"][0][0]
+    expect(matrix.locator("tbody td.cell").first).to_contain_text(str(first_cell))
+    expect(panel.locator(".tile[data-metric='test_accuracy']")).to_contain_text("%")
+    if result.get("model_version"):
+        expect(page.get_by_test_id("model-version")).to_contain_text(result["model_version"])
+    expect(page.get_by_test_id("cancel-button")).to_have_count(0)
+    expect(page.locator("body[data-last-epoch='2']")).to_have_count(1)
+    screenshot(page, "run-result")
