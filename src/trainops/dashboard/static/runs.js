@@ -167,7 +167,8 @@ function layout() {
   view.summary = h("p", { class: "muted summary" }, "Loading…");
   view.text = h("input", {
     type: "search",
-    placeholder: "Filter: name, id, strategy, task, symbol",
+    placeholder: "Filter by name, id, symbol…",
+    title: "Matches the run's name, id, strategy, task, symbol and timeframe (every word)",
     "aria-label": "Filter runs by text",
     "data-testid": "text-filter",
     value: state.filters.q,
@@ -471,7 +472,7 @@ function updateRow(row, op) {
 
   const started = op.started_at || op.created_at;
   cell(row, "started", `${started}|${Boolean(op.started_at)}`, (td) => {
-    replace(td, formatTime(started));
+    replace(td, shortTime(started));
     td.title = `${op.started_at ? "started" : "created"} ${new Date(started).toLocaleString()}`;
   });
   updateDuration(row, op);
@@ -493,6 +494,19 @@ function phaseText(op) {
   if (op.status === "pending") return { text: progress.message || `Queued ${timeAgo(op.created_at)}`, tone: "muted" };
   if (op.status === "completed") return { text: progress.message || "Completed", tone: "muted" };
   return { text: progress.message || progress.phase || "Running", tone: "" };
+}
+
+/** "23:46" today, "Dec 4 23:46" this year, "2025-12-04" before: the title has the whole time. */
+function shortTime(iso) {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return formatTime(iso);
+  const now = new Date();
+  const time = date.toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit" });
+  if (date.toDateString() === now.toDateString()) return time;
+  if (date.getFullYear() === now.getFullYear()) {
+    return `${date.toLocaleDateString("en-US", { month: "short", day: "numeric" })} ${time}`;
+  }
+  return formatTime(iso).slice(0, 10);
 }
 
 function firstLine(text) {
