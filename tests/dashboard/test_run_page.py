@@ -148,7 +148,8 @@ def test_a_live_run_shows_its_projection_and_progress(page: Page, dashboard: Das
     expect(chart(page)).to_have_attribute("data-projection", "shown")
     expect(page.get_by_test_id("projection-label")).to_be_visible()
     expect(page.get_by_test_id("projection-label")).to_contain_text("projected best")
-    expect(page.get_by_test_id("planned-end")).to_contain_text("epoch 99")
+    expect(page.get_by_test_id("projection-label")).to_contain_text("by epoch 99")
+    expect(page.get_by_test_id("planned-end")).to_have_count(1)
     expect(page.get_by_test_id("recommendation")).to_have_attribute("data-action", "continue")
     expect(page.get_by_test_id("progress-message")).to_have_text("Epoch 41/100 · Batch 37/100")
     expect(page.get_by_test_id("lr-chart")).to_be_visible()
@@ -354,7 +355,7 @@ def strategy_training_env(market_data: Path, tmp_path: Path, monkeypatch: pytest
 @pytest.mark.usefixtures("strategy_training_env")
 def test_a_finished_strategy_training_shows_its_result_panel(page: Page, dashboard: Dashboard) -> None:
     ops = dashboard.ops
-    started = ops.start_training(TrainingRequest(strategy="mean_reversion", config={"epochs": 3}))
+    started = ops.start_training(TrainingRequest(strategy="mean_reversion", config={"epochs": 6}))
     deadline = time.monotonic() + 120
     while (operation := ops.get_operation(started.task_id)).is_active:
         assert time.monotonic() < deadline, "the training did not end in 120 s"
@@ -377,5 +378,6 @@ def test_a_finished_strategy_training_shows_its_result_panel(page: Page, dashboa
     if result.get("model_version"):
         expect(page.get_by_test_id("model-version")).to_contain_text(result["model_version"])
     expect(page.get_by_test_id("cancel-button")).to_have_count(0)
-    expect(page.locator("body[data-last-epoch='2']")).to_have_count(1)
+    last_epoch = ops.get_metrics(started.task_id).metrics.epochs[-1].epoch
+    expect(page.locator(f"body[data-last-epoch='{last_epoch}']")).to_have_count(1)
     screenshot(page, "run-result")

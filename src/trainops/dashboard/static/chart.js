@@ -138,7 +138,15 @@ export function tickFormatter(definition, { log = false, onTicks = null } = {}) 
   return (u, splits, axisIdx, space, increment) => {
     let labels;
     if (log) {
-      labels = splits.map((value) => (value === null ? null : percent ? `${formatNumber(value * 100)}%` : formatNumber(value)));
+      // label the round values only (1, 2, 3, 5 times a power of ten), not the scale's ends
+      const round = (value) => {
+        const mantissa = value / Math.pow(10, Math.floor(Math.log10(value) + 1e-9));
+        return [1, 2, 3, 5].some((m) => Math.abs(mantissa - m) < 1e-6 * m);
+      };
+      labels = splits.map((value) => {
+        if (value === null || !(value > 0) || !round(value)) return null;
+        return percent ? `${formatNumber(value * 100)}%` : formatNumber(value);
+      });
     } else {
       const step = percent ? increment * 100 : increment;
       const decimals = Math.max(0, Math.min(10, -Math.floor(Math.log10(step || 1) + 1e-9)));
@@ -293,7 +301,7 @@ export function createChart(element, options, data) {
 /**
  * A uPlot plugin that draws marks as DOM elements over the plot area (crisp text, and testable): vertical lines,
  * shaded x ranges, dots and labels, in data coordinates. `marks()` is called on every redraw and answers
- *   { lines: [{ x, label, className, testid }], regions: [{ from, to, label, className, testid }],
+ *   { lines: [{ x, label, className, testid, title }], regions: [{ from, to, label, className, testid }],
  *     dots: [{ x, y, className, title }], labels: [{ x, y, text, className, testid }] }
  * (each list optional). Marks outside the visible x range are left out; regions are clipped to it.
  */
@@ -321,6 +329,8 @@ export function overlayPlugin(marks) {
       if (!(left >= -1 && left <= width + 1)) continue;
       const element = mark("div", `overlay-line ${line.className || ""}`, line.testid);
       element.style.left = `${left}px`;
+      if (line.title) element.title = line.title;
+      if (left > width * 0.72) element.classList.add("flip"); // its label reads leftwards, inside the plot
       if (line.label) element.append(mark("span", "overlay-line-label", null, line.label));
       children.push(element);
     }
@@ -418,3 +428,6 @@ export function scientificTicks(u, splits) {
     return value.toExponential(1).replace(/\.0e/, "e");
   });
 }
+
+/** Tick spacings for an axis of elapsed seconds (uPlot's `axes[i].incrs`): 1 s ... 30 s, 1 min ... 30 min, 1 h ... */
+export const SECOND_INCRS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800, 2592000];

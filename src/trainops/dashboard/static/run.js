@@ -28,6 +28,7 @@ import {
 } from "./common.js";
 import {
   INTEGER_INCRS,
+  SECOND_INCRS,
   SPLIT_STYLE,
   betterHint,
   createChart,
@@ -351,13 +352,13 @@ function renderPage() {
       ui.actions,
     ),
     ui.progress,
+    ui.result, // an ended run's outcome first, its curves below
     h(
       "div",
       { class: "run-grid" },
       h("section", { class: "card chart-card" }, toolbar, ui.mainChart, ui.chartNote, ui.lrBlock),
       h("aside", { class: "run-side" }, ui.diagnosis, ui.signals, ui.details),
     ),
-    ui.result,
     ui.artifacts,
   );
   buildCancelDialog();
@@ -489,6 +490,7 @@ function renderMetricSelect() {
     }),
   );
   ui.metricSelect.disabled = !families.length;
+  if (!families.length) ui.metricSelect.append(h("option", { value: "" }, "no metrics yet"));
   if (state.family) ui.metricSelect.value = state.family;
   renderMetricHint();
 }
@@ -751,9 +753,10 @@ function diagnosisMarks(model, nonFinite) {
     const pct = toNumber(evidence.projected_improvement_pct);
     const best = toNumber(evidence.projected_best);
     const gain = pct === null ? "" : pct > 0 ? ` (${pct.toFixed(1)}% better)` : " (no new best)";
-    marks.lines.push({ x: endX, label: `${evidence.horizon === "assumed" ? "assumed end" : "planned end"} · epoch ${end}`, className: "end", testid: "planned-end" });
+    const horizon = evidence.horizon === "assumed" ? "an assumed end" : "the planned end";
+    marks.lines.push({ x: endX, className: "end", testid: "planned-end", title: `${horizon}: epoch ${end}` });
     if (best !== null) {
-      marks.labels.push({ x: endX, y: best, text: `projected best ${formatMetric(best, def)}${gain}`, className: `projection ${evidence.worth_continuing ? "worth" : "not-worth"}`, testid: "projection-label" });
+      marks.labels.push({ x: endX, y: best, text: `projected best ${formatMetric(best, def)} by epoch ${end}${gain}`, className: `projection ${evidence.worth_continuing ? "worth" : "not-worth"}`, testid: "projection-label" });
     }
   }
   for (const item of nonFinite.slice(0, 30)) marks.lines.push({ x: item.x, label: item.label, className: "nonfinite", testid: "nonfinite-marker" });
@@ -827,7 +830,7 @@ function renderChart() {
       height: MAIN_HEIGHT,
       series: [{ label: xLabel(model.mode), value: (u, value) => formatX(value, model.mode) }, ...model.series],
       bands: model.bands,
-      scales: { x: { time: false, range: (u, min, max) => (min === max ? [min - 1, max + 1] : [min, max]) }, y: { distr: view.logY ? 3 : 1 } },
+      scales: { x: { time: false, range: (u, min, max) => (min === max ? [min - 1, max + 1] : [min, max]) }, y: yScale(view.logY) },
       axes: [
         { ...xAxis(model.mode), label: xLabel(model.mode), labelSize: 20 },
         { ...axisStyle(), size: Y_AXIS_WIDTH, values: tickFormatter(shownDef, { log: view.logY, onTicks: (labels) => (chartEl.dataset.yTicks = labels.filter(Boolean).join("|")) }) },
@@ -925,7 +928,7 @@ function renderLrChart(model) {
     height: LR_HEIGHT,
     series: [{ label: xLabel(model.mode), value: (u, value) => formatX(value, model.mode) }, { label: "learning_rate", stroke: "#7c3aed", width: 1.5, points: { show: false }, value: legendValue(def) }],
     // the main chart's x range (with the projection, and any zoom), so that the two line up
-    scales: { x: { time: false, range: () => (mainChart ? [mainChart.chart.plot.scales.x.min, mainChart.chart.plot.scales.x.max] : xRange(holder.model)) }, y: { distr: log ? 3 : 1 } },
+    scales: { x: { time: false, range: () => (mainChart ? [mainChart.chart.plot.scales.x.min, mainChart.chart.plot.scales.x.max] : xRange(holder.model)) }, y: yScale(log) },
     axes: [xAxis(model.mode), { ...axisStyle(), size: Y_AXIS_WIDTH, values: scientificTicks }],
     cursor: { sync: { key: `run-${operationId}` }, drag: { x: true, y: false } },
     legend: { live: true },
@@ -943,6 +946,19 @@ function xRange(model) {
   return min === max ? [min - 1, max + 1] : [min, max];
 }
 
+/** A y scale; a log one fits the values (uPlot's default widens it to whole decades: 1-10 for 0.9-1.1). */
+function yScale(log) {
+  if (!log) return { distr: 1 };
+  return {
+    distr: 3,
+    range: (u, min, max) => {
+      if (!(min > 0) || !(max > 0)) return [1, 10];
+      const pad = Math.max(1.08, Math.pow(max / min, 0.06));
+      return [min / pad, max * pad];
+    },
+  };
+}
+
 function lastX(model) {
   return model.xs.length ? model.xs[model.xs.length - 1] : null;
 }
@@ -950,7 +966,7 @@ function lastX(model) {
 function xAxis(mode) {
   return {
     ...axisStyle(),
-    incrs: mode === "time" ? undefined : INTEGER_INCRS,
+    incrs: mode === "time" ? SECOND_INCRS : INTEGER_INCRS,
     values: (u, splits) => splits.map((value) => formatX(value, mode)),
   };
 }
@@ -1058,7 +1074,7 @@ function renderSignals(diagnosis) {
   const signals = [...(diagnosis.signals || [])];
   if (diagnosis.projection && !signals.some((signal) => signal.rule === "projected_improvement")) signals.push(diagnosis.projection);
   ui.signals.hidden = !signals.length;
-  const firstWarning = signals.find((signal) => signal.severity !== "info") || null;
+  const firstWarning = signals.find((signal) => signal.severity !== "info") || (signals.length === 1 ? signals[0] : null);
   replace(
     ui.signals,
     h("h3", {}, "Evidence"),
