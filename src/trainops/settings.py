@@ -57,6 +57,13 @@ class Settings(BaseSettings):
             (Ray's ``stop_job``, or the local worker's process group terminated) and marks it cancelled.
         reaper_interval: Seconds between the server's sweeps for trainings whose worker or job died (and for
             cancels past their grace period); ``0`` turns the sweeps off.
+        events_poll_interval: Seconds between an open events stream's looks for changes
+            (``TRAINOPS_EVENTS_POLL_INTERVAL``, default 0.25; one indexed single-row read each): the latency of a
+            new epoch on a dashboard, against the database reads of every open stream. The in-process
+            ``TrainOps.events`` waits as long between its looks.
+        events_keepalive: Seconds an events stream may stay silent before it sends a keep-alive comment
+            (``TRAINOPS_EVENTS_KEEPALIVE``, default 15): keep it below the idle timeout of any proxy or load
+            balancer in front of the server (commonly 30-60 s).
     """
 
     model_config = SettingsConfigDict(env_prefix="TRAINOPS_", extra="ignore")
@@ -81,6 +88,8 @@ class Settings(BaseSettings):
     public_url: str | None = None
     cancel_grace: float = Field(30.0, ge=0.0)
     reaper_interval: float = Field(10.0, ge=0.0)
+    events_poll_interval: float = Field(0.25, gt=0.0, le=60.0)
+    events_keepalive: float = Field(15.0, gt=0.0, le=3600.0)
 
     @field_validator("api_token")
     @classmethod

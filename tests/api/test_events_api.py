@@ -16,7 +16,8 @@ import pytest
 from tests.api.test_operations_api import create
 from tests.live_server import LiveServer
 from trainops.api.routes.events import EventTiming
-from trainops.settings import Settings
+from trainops.errors import ConfigurationError
+from trainops.settings import Settings, get_settings
 
 FAST = EventTiming(poll_interval=0.02, keepalive=0.3, retry_ms=500)
 
@@ -246,3 +247,85 @@ def test_the_stream_needs_the_bearer_token_when_the_server_has_one(settings: Set
             "text/event-stream"
             in paths["/api/v1/operations/{operation_id}/events"]["get"]["responses"]["200"]["content"]
         )
+
+
+def test_points_thins_a_long_catch_up_and_later_epochs_come_whole(fast: LiveServer, api: httpx.Client) -> None:
+    operation_id = create(api, total_epochs=203)
+    epochs = [{"epoch": e, "train_loss": 1 / (e + 1), "val_loss": 1 / (e + 1) + 0.2} for e in range(200)]
+    epochs[77]["val_loss"] = 9.0
+    api.post(f"/operations/{operation_id}/metrics", json={"epochs": epochs}).raise_for_status()
+    url = f"/operations/{operation_id}/events"
+
+    with httpx.Client(base_url=f"{fast.url}/api/v1", timeout=30) as reader:
+        with reader.stream("GET", url, params={"points": 20}) as response:
+            assert response.status_code == 200
+            blocks = []
+            for block in frames(response):
+                blocks.append(block)
+                if block.get("event") == "status" and len(events_of(blocks)) == 4:
+                    post_epochs(api, operation_id, range(200, 203))  # new epochs while the reader follows
+                    api.post(f"/operations/{operation_id}/complete", json={"status": "completed"})
+        events = events_of(blocks)
+
+        catch_up, *later = [event for event in events if event["event"] == "epochs"]
+        kept = [record["epoch"] for record in catch_up["data"]["epochs"]]
+        best = next(e for e in events if e["event"] == "recommendation")["data"]["diagnosis"]["best_epoch"]
+        assert catch_up["data"]["thinned"] is True
+        assert len(kept) <= 20 and {0, 77, 199, best} <= set(kept)
+        assert epochs_in(later) == [200, 201, 202]
+        assert all(event["data"]["thinned"] is False for event in later)
+        assert events[-1]["event"] == "diagnosis" and events[-1]["data"]["diagnosis"]["epochs_analyzed"] == 203
+
+        # the thinned event's id resumes after every epoch it stood for, as an unthinned one would
+        with reader.stream("GET", url, params={"points": 20}, headers={"Last-Event-ID": catch_up["id"]}) as response:
+            resumed = events_of(list(frames(response)))
+        assert epochs_in(resumed) == [200, 201, 202]
+
+        # without points, the same history comes whole
+        with reader.stream("GET", url) as response:
+            whole = events_of(list(frames(response)))
+        assert epochs_in(whole) == list(range(203)) and whole[0]["data"]["thinned"] is False
+
+    refused = api.get(url, params={"points": 5})
+    assert refused.status_code == 422
+    assert refused.json()["error"]["message"].startswith("query.points: Input should be greater than or equal to 10")
+
+
+def test_the_stream_takes_its_intervals_from_the_settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRAINOPS_EVENTS_POLL_INTERVAL", "0.05")
+    monkeypatch.setenv("TRAINOPS_EVENTS_KEEPALIVE", "0.2")
+    get_settings.cache_clear()
+    chosen = get_settings()
+    assert (chosen.events_poll_interval, chosen.events_keepalive) == (0.05, 0.2)
+    assert (settings.events_poll_interval, settings.events_keepalive) == (0.25, 15.0)  # the defaults
+
+    # no app.state.event_timing here: the server's settings decide
+    with LiveServer(chosen) as server, httpx.Client(base_url=f"{server.url}/api/v1", timeout=30) as client:
+        operation_id = create(client)
+        started = time.monotonic()
+        with open_stream(client, operation_id) as response:
+            for block in frames(response):
+                if block.get("comment") == "keep-alive":
+                    break
+        # with the default 15 s keep-alive, this comment would come 15 s after the first events
+        assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("TRAINOPS_EVENTS_POLL_INTERVAL", "0", "TRAINOPS_EVENTS_POLL_INTERVAL: Input should be greater than 0"),
+        ("TRAINOPS_EVENTS_KEEPALIVE", "-1", "TRAINOPS_EVENTS_KEEPALIVE: Input should be greater than 0"),
+        ("TRAINOPS_EVENTS_KEEPALIVE", "often", "TRAINOPS_EVENTS_KEEPALIVE: Input should be a valid number"),
+    ],
+)
+def test_unusable_stream_intervals_are_refused(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(ConfigurationError, match=message):
+            get_settings()
+    finally:
+        get_settings.cache_clear()

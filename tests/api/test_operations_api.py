@@ -29,6 +29,8 @@ METRICS_FIELDS = {
     "recommendation",
     "total_epochs_planned",
     "total_epochs_completed",
+    "thinned",
+    "epochs_stored",
 }
 
 
@@ -299,6 +301,47 @@ def test_etag_makes_unchanged_polls_304(api: httpx.Client) -> None:
     assert [e["epoch"] for e in changed.json()["data"]["metrics"]["epochs"]] == [1]
 
 
+def test_points_thins_a_long_history_for_display_only(api: httpx.Client) -> None:
+    operation_id = create(api, total_epochs=300)
+    epochs = [{"epoch": e, "train_loss": 1 / (e + 1), "val_loss": 1 / (e + 1) + 0.2} for e in range(300)]
+    epochs[137]["val_loss"] = 9.0  # a spike a chart must show
+    epochs[200]["val_loss"] = "NaN"
+    api.post(f"/operations/{operation_id}/metrics", json={"epochs": epochs}).raise_for_status()
+    url = f"/operations/{operation_id}/metrics"
+
+    whole = api.get(url)
+    thin = api.get(url, params={"points": 50})
+
+    full, thinned = whole.json()["data"]["metrics"], thin.json()["data"]["metrics"]
+    kept = [record["epoch"] for record in thinned["epochs"]]
+    assert (full["thinned"], full["epochs_stored"], len(full["epochs"])) == (False, 300, 300)
+    assert thinned["thinned"] is True and thinned["epochs_stored"] == 300
+    assert len(kept) <= 50 and kept == sorted(kept)
+    assert {0, 137, 200, 299, full["best_epoch"]} <= set(kept)
+    assert thinned["epochs"][kept.index(200)] == full["epochs"][200]  # records whole, NaN as sent
+    # the diagnosis is over the whole stored history either way
+    diagnosis = {name: value for name, value in full.items() if name not in {"epochs", "thinned"}}
+    assert {name: thinned[name] for name in diagnosis} == diagnosis
+    assert len(epochs_of(api, operation_id)) == 300  # nothing stored changed
+
+    # an ETag per points: the answers differ
+    assert thin.headers["etag"] != whole.headers["etag"]
+    other = api.get(url, params={"points": 60}, headers={"If-None-Match": thin.headers["etag"]})
+    assert other.status_code == 200
+    assert api.get(url, params={"points": 50}, headers={"If-None-Match": thin.headers["etag"]}).status_code == 304
+
+    # with since_epoch, the epochs after it are thinned; a short enough answer is whole
+    newer = api.get(url, params={"since_epoch": 239, "points": 20}).json()["data"]["metrics"]
+    assert newer["thinned"] is True and len(newer["epochs"]) <= 20
+    assert {240, 299} <= {record["epoch"] for record in newer["epochs"]}
+    assert min(record["epoch"] for record in newer["epochs"]) > 239
+    short = api.get(url, params={"since_epoch": 289, "points": 10}).json()["data"]["metrics"]
+    assert (short["thinned"], len(short["epochs"])) == (False, 10)
+
+    refused = api.get(url, params={"series": "steps", "points": 50})
+    assert refused.status_code == 422 and "points apply to series=epochs" in refused.json()["error"]["message"]
+
+
 def test_policy_query_parameters_are_validated(api: httpx.Client) -> None:
     operation_id = create(api)
     for epoch, loss in enumerate([1.0, 0.5, 0.5, 0.5, 0.5]):
@@ -336,6 +379,9 @@ def test_policy_query_parameters_are_validated(api: httpx.Client) -> None:
         ({"min_delta": "nan"}, "query.min_delta: Input should be a finite number"),
         ({"check_finite": "perhaps"}, "query.check_finite: Input should be a valid boolean"),
         ({"monitor": ""}, "query.monitor: String should have at least 1 character"),
+        ({"points": 9}, "query.points: Input should be greater than or equal to 10"),
+        ({"points": 100001}, "query.points: Input should be less than or equal to 100000"),
+        ({"points": "all"}, "query.points: Input should be a valid integer"),
     ],
 )
 def test_bad_policy_query_parameters_are_a_422_naming_the_field(

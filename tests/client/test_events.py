@@ -12,7 +12,6 @@ import pytest
 
 from tests.live_server import LiveServer
 from trainops import EpochRecord, InvalidInputError, NotFoundError, OperationStatus, ProgressState, TrainOps
-from trainops.api.routes.events import EventTiming
 from trainops.client import HttpTrainOps, LocalTrainOps
 from trainops.schemas.events import DiagnosisEvent, EpochsEvent, OperationEvent, StatusEvent
 from trainops.service.bootstrap import open_service
@@ -21,8 +20,8 @@ from trainops.settings import Settings
 
 @pytest.fixture(autouse=True)
 def _fast_polling(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("trainops.client.local.EVENTS_POLL_INTERVAL", 0.02)
-    monkeypatch.setattr("trainops.api.routes.events.DEFAULT_TIMING", EventTiming(poll_interval=0.02))
+    """Servers and in-process clients look for changes every 20 ms (autouse: set before the settings are read)."""
+    monkeypatch.setenv("TRAINOPS_EVENTS_POLL_INTERVAL", "0.02")
 
 
 def record(epoch: int) -> EpochRecord:
@@ -157,3 +156,23 @@ def test_http_events_reconnect_after_a_dropped_connection_with_the_last_id() -> 
 
     assert events == [first, second, final]
     assert asked == [None, first.id]
+
+
+def test_closing_the_client_ends_an_events_reader_on_another_thread(ops: TrainOps) -> None:
+    operation_id = ops.create_operation().operation_id  # pending, and nothing more happens: the stream waits
+    received: list[OperationEvent] = []
+    ended = threading.Event()
+
+    def read() -> None:
+        received.extend(ops.events(operation_id))
+        ended.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    deadline = time.monotonic() + 10
+    while len(received) < 2 and time.monotonic() < deadline:  # progress, status: up to date, then waiting
+        time.sleep(0.01)
+    assert not ended.is_set()
+
+    ops.close()
+
+    assert ended.wait(timeout=5)

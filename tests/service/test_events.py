@@ -11,6 +11,7 @@ from trainops.core.epoch import EpochRecord
 from trainops.core.operation import Operation, OperationStatus
 from trainops.core.progress import ProgressState
 from trainops.errors import InvalidInputError
+from trainops.schemas.events import EpochsEvent
 from trainops.service.events import Cursor, derive_events
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -69,3 +70,21 @@ def test_a_change_gives_only_what_changed_in_order() -> None:
     end, cursor = derive_events(operation(OperationStatus.COMPLETED, "Epoch 2/3"), 6, [], None, cursor)
     assert [event.event for event in end] == ["status", "diagnosis"] and cursor.final
     assert derive_events(operation(OperationStatus.COMPLETED, "Epoch 2/3"), 6, [], None, cursor)[0] == []
+
+
+def test_points_thins_only_an_epochs_event_longer_than_it_and_keeps_the_cursor() -> None:
+    history = [EpochRecord(epoch=e, val_loss=1.0 if e != 33 else 5.0) for e in range(100)]
+    judged = diagnosis().model_copy(update={"best_epoch": 61})
+
+    whole, cursor = derive_events(operation(), 9, history, judged, Cursor())
+    thin, thin_cursor = derive_events(operation(), 9, history, judged, Cursor(), points=10)
+
+    assert thin_cursor == cursor and [event.id for event in thin] == [event.id for event in whole]
+    assert isinstance(whole[0], EpochsEvent) and isinstance(thin[0], EpochsEvent)
+    assert (whole[0].thinned, len(whole[0].epochs)) == (False, 100)
+    kept = [record.epoch for record in thin[0].epochs]
+    assert thin[0].thinned and len(kept) <= 10 and {0, 33, 61, 99} <= set(kept)
+    assert thin[1:] == whole[1:]
+
+    short, _ = derive_events(operation(), 10, history[:10], judged, cursor, points=10)
+    assert isinstance(short[0], EpochsEvent) and (short[0].thinned, len(short[0].epochs)) == (False, 10)

@@ -208,11 +208,24 @@ class TrainOps(ABC):
         *,
         since_epoch: int | None = None,
         policy: MonitorPolicy | None = None,
+        points: int | None = None,
     ) -> OperationMetrics:
-        """The epochs after ``since_epoch`` (all by default) and the diagnosis over the whole history."""
+        """The epochs after ``since_epoch`` (all by default) and the diagnosis over the whole history.
+
+        ``points`` (10-100,000) thins more epochs than that for a chart: at most ``points`` records, the first,
+        the last, the best epoch and each metric's smallest and largest value per bucket kept, records whole.
+        ``metrics.thinned`` says whether it happened and ``metrics.epochs_stored`` how many epochs are stored;
+        the diagnosis is always over the whole stored history.
+
+        Raises:
+            NotFoundError: no such operation.
+            InvalidInputError: ``points`` out of range, or ``policy`` chose a ``monitor`` the run never reported.
+        """
 
     @abstractmethod
-    def events(self, operation_id: str, *, last_event_id: str | None = None) -> Iterator[OperationEvent]:
+    def events(
+        self, operation_id: str, *, last_event_id: str | None = None, points: int | None = None
+    ) -> Iterator[OperationEvent]:
         """The operation's events as they happen, until it ends: ``epochs`` (new epochs, oldest first),
         ``progress``, ``recommendation`` (the diagnosis, when its recommendation changes), ``status``, and last,
         once it ended, ``diagnosis`` (the final one); then the iterator stops. The first events bring the caller
@@ -221,16 +234,20 @@ class TrainOps(ABC):
 
         Over HTTP it reads ``GET /operations/{id}/events`` (server-sent events) and reconnects by itself after a
         dropped connection, resuming where it stopped; in-process it reads the store the same way. Both yield the
-        same events for the same run.
+        same events for the same run. Closing the client ends an iterator another thread is waiting in.
 
         Args:
             operation_id: The operation to follow.
             last_event_id: The ``id`` of the last event already seen, to go on after it (nothing twice, nothing
                 missed); from the beginning when ``None``.
+            points: Thin an ``epochs`` event of more epochs than this (the catch-up of a long history, or of a long
+                gap) for display, as :meth:`get_metrics` does; such an event says ``thinned``. Later events stay
+                whole; the cursor is the same either way.
 
         Raises:
             NotFoundError: no such operation (before the first event).
-            InvalidInputError: ``last_event_id`` is not an id of this operation's events.
+            InvalidInputError: ``last_event_id`` is not an id of this operation's events, or ``points`` is out
+                of range (10-100,000).
 
         Example:
             >>> for event in ops.events(operation_id):  # doctest: +SKIP

@@ -6,8 +6,11 @@ come back as the same exception types the service raises in-process.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -184,6 +187,9 @@ class HttpTrainOps(TrainOps):
         )
         # (operation, query) -> (ETag, the answer it names): the last 256 metric queries polled
         self._etags: LRUCache[tuple[str, str], tuple[str, OperationMetrics]] = LRUCache(256)
+        self._streams: set[httpx.Response] = set()  # the event streams being read, ended by close()
+        self._streams_lock = threading.Lock()
+        self._closing = threading.Event()
 
     # -- transport ------------------------------------------------------------------------------------------
 
@@ -362,10 +368,11 @@ class HttpTrainOps(TrainOps):
         *,
         since_epoch: int | None = None,
         policy: MonitorPolicy | None = None,
+        points: int | None = None,
     ) -> OperationMetrics:
         """As :meth:`TrainOps.get_metrics`; repeated polls send the last ETag, so an unchanged history costs
         the server one tiny query and no body."""
-        params: dict[str, Any] = {"since_epoch": since_epoch}
+        params: dict[str, Any] = {"since_epoch": since_epoch, "points": points}
         if policy is not None:
             params.update(_chosen(policy))
         cache_key = (operation_id, json.dumps(params, sort_keys=True, default=str))
@@ -380,7 +387,9 @@ class HttpTrainOps(TrainOps):
             self._etags.put(cache_key, (etag, metrics))
         return metrics
 
-    def events(self, operation_id: str, *, last_event_id: str | None = None) -> Iterator[OperationEvent]:
+    def events(
+        self, operation_id: str, *, last_event_id: str | None = None, points: int | None = None
+    ) -> Iterator[OperationEvent]:
         """As :meth:`TrainOps.events`, read from the server-sent events stream. A connection that drops (or a
         server that closes the stream before the end, as a restarting one does) is reopened with the last event's
         id after the usual back-off, up to :attr:`retries` times in a row."""
@@ -388,9 +397,14 @@ class HttpTrainOps(TrainOps):
         failures = 0
         while True:
             headers = {"Accept": "text/event-stream", **({"Last-Event-ID": last} if last else {})}
-            response = self._send("GET", f"/operations/{operation_id}/events", headers=headers, stream=True)
+            params = {"points": points} if points is not None else None
+            response = self._send(
+                "GET", f"/operations/{operation_id}/events", params=params, headers=headers, stream=True
+            )
+            with self._streams_lock:
+                self._streams.add(response)
             try:
-                if response.status_code == 204:  # the operation ended and every event was seen
+                if response.status_code == 204 or self._closing.is_set():  # 204: the operation ended, all seen
                     return
                 if not response.is_success:
                     response.read()
@@ -404,7 +418,11 @@ class HttpTrainOps(TrainOps):
             except (httpx.ReadError, httpx.ReadTimeout, httpx.RemoteProtocolError) as error:
                 problem = f"the event stream broke ({type(error).__name__}: {error})"
             finally:
+                with self._streams_lock:
+                    self._streams.discard(response)
                 response.close()
+            if self._closing.is_set():  # close() on another thread ended the stream: so ends its reader
+                return
             if failures >= self.retries:
                 raise ServiceUnavailableError(
                     f"{problem}; follow operation {operation_id} again with events(last_event_id={last!r})",
@@ -435,6 +453,17 @@ class HttpTrainOps(TrainOps):
         return MetricDefinitions.model_validate(self._call("GET", "/metrics/definitions", params={"task": task}))
 
     def close(self) -> None:
+        """Close the connections; an events iterator another thread is reading ends (its blocked read is woken
+        by shutting its socket down)."""
+        self._closing.set()
+        with self._streams_lock:
+            streams = list(self._streams)
+        for response in streams:
+            network = response.extensions.get("network_stream")
+            sock = network.get_extra_info("socket") if network is not None else None
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
         self._http.close()
 
     # -- strategy training ----------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from functools import partial
@@ -54,7 +55,7 @@ from trainops.schemas.training import TrainingPerformance, TrainingRequest, Trai
 from trainops.service.artifacts import ArtifactService, open_artifacts
 from trainops.service.bootstrap import check_health, open_registry, open_training
 from trainops.service.events import Cursor, read_events
-from trainops.service.operations import OperationsService
+from trainops.service.operations import OperationsService, check_points
 from trainops.service.workers import spawn_worker, this_worker, worker_log_path
 from trainops.settings import Settings, get_settings
 
@@ -65,8 +66,6 @@ if TYPE_CHECKING:  # the train extra's services, opened on first use (the client
 WORKER_START_TIMEOUT = 120.0
 """Seconds a new worker process gets to import torch and take its operation over."""
 _CHUNK_BYTES = 1024 * 1024
-EVENTS_POLL_INTERVAL = 0.25
-"""Seconds between looks at the store while :meth:`LocalTrainOps.events` waits for a change."""
 
 
 class LocalTrainOps(TrainOps):
@@ -75,6 +74,7 @@ class LocalTrainOps(TrainOps):
     def __init__(self, service: OperationsService, *, settings: Settings | None = None) -> None:
         self.service = service
         self.settings = settings or get_settings()
+        self._closed = threading.Event()
 
     def health(self) -> Health:
         return check_health(self.service)
@@ -148,12 +148,16 @@ class LocalTrainOps(TrainOps):
         *,
         since_epoch: int | None = None,
         policy: MonitorPolicy | None = None,
+        points: int | None = None,
     ) -> OperationMetrics:
-        return self.service.metrics(operation_id, since_epoch=since_epoch, policy=policy)
+        return self.service.metrics(operation_id, since_epoch=since_epoch, policy=policy, points=points)
 
-    def events(self, operation_id: str, *, last_event_id: str | None = None) -> Iterator[OperationEvent]:
+    def events(
+        self, operation_id: str, *, last_event_id: str | None = None, points: int | None = None
+    ) -> Iterator[OperationEvent]:
         cursor = Cursor.decode(last_event_id)
-        batch = read_events(self.service, operation_id, cursor)
+        check_points(points)
+        batch = read_events(self.service, operation_id, cursor, points=points)
         while True:
             yield from batch.events
             if batch.ended:
@@ -161,8 +165,10 @@ class LocalTrainOps(TrainOps):
             cursor = batch.cursor
             # the server's loop, without a server: a cheap version read until something changed
             while self.service.version(operation_id).version == cursor.version:
-                time.sleep(EVENTS_POLL_INTERVAL)
-            batch = read_events(self.service, operation_id, cursor)
+                time.sleep(self.settings.events_poll_interval)  # TRAINOPS_EVENTS_POLL_INTERVAL
+                if self._closed.is_set():  # a reader on another thread outlived its client: let it go
+                    return
+            batch = read_events(self.service, operation_id, cursor, points=points)
 
     def diagnose(
         self,
@@ -180,6 +186,7 @@ class LocalTrainOps(TrainOps):
         return metric_definitions(task)
 
     def close(self) -> None:
+        self._closed.set()
         self.service.store.engine.dispose()
 
     # -- strategy training ----------------------------------------------------------------------------------

@@ -110,6 +110,12 @@ class TrainingMetrics(Diagnosis):
     """The metrics block of an operation: its epochs (oldest first) and the diagnosis over all of them."""
 
     epochs: list[EpochRecord] = Field(default_factory=list)
+    thinned: bool = Field(
+        False,
+        description="epochs holds only some of the epochs asked for (points=N: thinned for display, the first, the "
+        "last, the best and every metric's extremes kept); the stored history and the diagnosis are whole",
+    )
+    epochs_stored: int = Field(0, description="how many epochs the operation's stored history holds")
     total_epochs_planned: int | None = None
     total_epochs_completed: int = 0
     definitions: dict[str, TieredDefinition] = Field(

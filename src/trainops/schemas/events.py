@@ -27,6 +27,12 @@ class EpochsEvent(_Event):
 
     event: Literal["epochs"] = "epochs"
     epochs: list[EpochRecord]
+    thinned: bool = Field(
+        False,
+        description="the stream was asked for points=N and more epochs than N were new (a long history's catch-up, "
+        "or a long gap): epochs holds N of them at most, chosen for display (first, last, best epoch and every "
+        "metric's extremes); GET /operations/{id}/metrics has them all",
+    )
 
 
 class ProgressEvent(_Event):

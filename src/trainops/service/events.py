@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from trainops.core.diagnosis import Diagnosis
 from trainops.core.epoch import EpochRecord
 from trainops.core.operation import Operation
+from trainops.core.thinning import thin_epochs
 from trainops.errors import InvalidInputError
 from trainops.schemas.events import (
     DiagnosisEvent,
@@ -95,6 +96,8 @@ def derive_events(
     epochs: list[EpochRecord],
     diagnosis: Diagnosis | None,
     cursor: Cursor,
+    *,
+    points: int | None = None,
 ) -> tuple[list[OperationEvent], Cursor]:
     """The events that bring a reader at ``cursor`` to the operation's stored state, and the cursor after them.
     Pure.
@@ -105,6 +108,9 @@ def derive_events(
         epochs: The epochs written after ``cursor.version``, oldest first.
         diagnosis: The diagnosis over the whole history, ``None`` when it has no epochs.
         cursor: What the reader has.
+        points: Thin ``epochs`` to at most this many records for display when there are more
+            (:func:`~trainops.core.thinning.thin_epochs`, around the diagnosis's best epoch); the ``epochs``
+            event then says ``thinned``. The cursor is the same either way.
 
     Order: new epochs, progress, recommendation, status, and once the operation ended the final diagnosis.
     """
@@ -112,7 +118,10 @@ def derive_events(
     operation_id = operation.operation_id
     cursor = replace(cursor, version=max(version, cursor.version))
     if epochs:
-        events.append(EpochsEvent(id=cursor.encode(), operation_id=operation_id, epochs=epochs))
+        thinned = points is not None and len(epochs) > points
+        if points is not None and thinned:
+            epochs = thin_epochs(epochs, points, best_epoch=diagnosis.best_epoch if diagnosis else None)
+        events.append(EpochsEvent(id=cursor.encode(), operation_id=operation_id, epochs=epochs, thinned=thinned))
     progress = _digest(operation.progress.model_dump_json())
     if progress != cursor.progress:
         cursor = replace(cursor, progress=progress)
@@ -157,10 +166,13 @@ class EventBatch:
     ended: bool
 
 
-def read_events(service: OperationsService, operation_id: str, cursor: Cursor) -> EventBatch:
+def read_events(
+    service: OperationsService, operation_id: str, cursor: Cursor, *, points: int | None = None
+) -> EventBatch:
     """The events since ``cursor``, read from the store: the operation and its new epochs in one transaction
     (the rows written after ``cursor.version``), and the diagnosis from the service's history cache (shared with
-    every metrics poll, computed once per version), only when there are new epochs or none was sent yet.
+    every metrics poll, computed once per version), only when there are new epochs or none was sent yet. An
+    ``epochs`` event of more than ``points`` epochs is thinned for display (see :func:`derive_events`).
 
     Raises:
         NotFoundError: no such operation.
@@ -173,7 +185,7 @@ def read_events(service: OperationsService, operation_id: str, cursor: Cursor) -
         _, metrics = service.metrics_snapshot(operation_id, since_epoch=operation.last_epoch, version=version)
         judged = metrics.metrics
         diagnosis = Diagnosis.model_validate({name: getattr(judged, name) for name in Diagnosis.model_fields})
-    events, cursor = derive_events(operation, version, epochs, diagnosis, cursor)
+    events, cursor = derive_events(operation, version, epochs, diagnosis, cursor, points=points)
     return EventBatch(events, cursor, ended=operation.status.is_terminal)
 
 

@@ -38,6 +38,7 @@ from trainops.core.policy import MonitorPolicy, check_monitor
 from trainops.core.progress import ProgressState
 from trainops.core.replay import Replay, replay
 from trainops.core.steps import StepRecord, StepSeries
+from trainops.core.thinning import MAX_DISPLAY_POINTS, MIN_DISPLAY_POINTS, thin_epochs
 from trainops.errors import ConflictError, InvalidInputError, NotFoundError
 from trainops.schemas.operations import (
     MAX_EPOCHS_PER_WRITE,
@@ -70,6 +71,20 @@ _TYPE = re.compile(OPERATION_TYPE_PATTERN)
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def check_points(points: int | None) -> None:
+    """Refuse a ``points`` (the most epochs to answer, thinned for display) out of range.
+
+    Raises:
+        InvalidInputError: ``points`` is below :data:`MIN_DISPLAY_POINTS` or above :data:`MAX_DISPLAY_POINTS`.
+    """
+    if points is not None and not MIN_DISPLAY_POINTS <= points <= MAX_DISPLAY_POINTS:
+        raise InvalidInputError(
+            f"points must be between {MIN_DISPLAY_POINTS} and {MAX_DISPLAY_POINTS:,} (the most epochs to draw; "
+            f"leave it out for every epoch), got {points}",
+            details={"points": points},
+        )
 
 
 def policy_key(policy: MonitorPolicy) -> str:
@@ -394,9 +409,11 @@ class OperationsService:
         *,
         since_epoch: int | None = None,
         policy: MonitorPolicy | None = None,
+        points: int | None = None,
     ) -> OperationMetrics:
-        """The epochs after ``since_epoch`` (all by default) and the diagnosis over the whole history."""
-        return self.metrics_snapshot(operation_id, since_epoch=since_epoch, policy=policy)[1]
+        """The epochs after ``since_epoch`` (all by default), thinned for display to at most ``points`` records
+        when given, and the diagnosis over the whole history."""
+        return self.metrics_snapshot(operation_id, since_epoch=since_epoch, policy=policy, points=points)[1]
 
     def metrics_snapshot(
         self,
@@ -405,24 +422,34 @@ class OperationsService:
         since_epoch: int | None = None,
         policy: MonitorPolicy | None = None,
         version: int | None = None,
+        points: int | None = None,
     ) -> tuple[int, OperationMetrics]:
         """:meth:`metrics` and the operation version they were computed at (for ETags).
 
         ``version`` is one the caller just read (saves a query); the answer is at that version or newer. A run
         that recorded its task is judged on the task's primary metric unless ``policy`` chose a ``monitor``;
-        ``metrics.definitions`` gives each reported metric's tier and definition.
+        ``metrics.definitions`` gives each reported metric's tier and definition. With ``points``, more epochs
+        (after ``since_epoch``) than that are thinned for display (:func:`~trainops.core.thinning.thin_epochs`,
+        around the diagnosis's best epoch) and ``metrics.thinned`` says so; the diagnosis is over every epoch.
 
         Raises:
             NotFoundError: no such operation.
-            InvalidInputError: ``policy`` chose a ``monitor`` the run has never reported.
+            InvalidInputError: ``policy`` chose a ``monitor`` the run has never reported, or ``points`` is out of
+                range.
         """
+        check_points(points)
         history, diagnosis = self._analyzed(operation_id, policy or MonitorPolicy(), version=version)
         operation, epochs = history.operation, history.epochs
         if since_epoch is not None:
             epochs = [record for record in epochs if record.epoch > since_epoch]
+        thinned = points is not None and len(epochs) > points
+        if points is not None and thinned:
+            epochs = thin_epochs(epochs, points, best_epoch=diagnosis.best_epoch)
         metrics = TrainingMetrics.model_construct(
             **{name: getattr(diagnosis, name) for name in Diagnosis.model_fields},
             epochs=epochs,
+            thinned=thinned,
+            epochs_stored=len(history.epochs),
             total_epochs_planned=operation.total_epochs,
             total_epochs_completed=operation.epochs_completed,
             definitions=self._definitions_of(history),

@@ -18,6 +18,7 @@ from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
 from trainops.core.replay import Replay
 from trainops.core.steps import StepRecord, StepSeries
+from trainops.core.thinning import MAX_DISPLAY_POINTS, MIN_DISPLAY_POINTS
 from trainops.errors import InvalidInputError
 from trainops.executors.base import Executor
 from trainops.schemas.operations import (
@@ -77,6 +78,15 @@ _STEP_BODY_SCHEMA = _one_or_batch_body(
 )
 
 SinceStep = Annotated[int | None, Query(ge=-1, description="only steps after this one")]
+DisplayPoints = Annotated[
+    int | None,
+    Query(
+        ge=MIN_DISPLAY_POINTS,
+        le=MAX_DISPLAY_POINTS,
+        description="thin the epochs for display to at most this many (first, last, best epoch and every metric's "
+        "min and max per bucket kept); the stored history and the diagnosis stay whole",
+    ),
+]
 StepMetric = Annotated[
     str | None, Query(max_length=128, description="only the points that report this metric, with it alone")
 ]
@@ -324,15 +334,18 @@ async def get_metrics(
     ] = "epochs",
     since_step: SinceStep = None,
     metric: StepMetric = None,
+    points: DisplayPoints = None,
 ) -> Response:
     """The per-epoch history (oldest first) and the diagnosis over all of it: best epoch, epochs since
     improvement, overfitting, plateau, divergence, trend, signals with evidence and a recommendation.
 
     Poll with ``since_epoch`` for new epochs only, and ``If-None-Match`` with the last ETag: an unchanged
-    history answers 304 with no body. ``series=steps`` answers the per-step series instead, as
-    ``GET /operations/{id}/steps`` does (with ``since_step`` and ``metric``)."""
+    history answers 304 with no body. ``points=N`` thins a longer history for a chart to at most N epochs
+    (``thinned`` says it was; ``epochs_stored`` counts the stored ones), never the stored data nor the
+    diagnosis. ``series=steps`` answers the per-step series instead, as ``GET /operations/{id}/steps`` does
+    (with ``since_step`` and ``metric``)."""
     if series == "steps":
-        _only_for_steps(policy, since_epoch)
+        _only_for_steps(policy, since_epoch, points)
         steps = partial(service.steps, operation_id, since_step=since_step, metric=metric)
         return envelope(await call_blocking(steps), headers={"Cache-Control": "no-cache"})
     if since_step is not None or metric is not None:
@@ -343,13 +356,15 @@ async def get_metrics(
         )
     # The polling hot path runs on the event loop: one indexed single-row read for the version, then memory.
     # Only a history that changed since it was cached is loaded and analysed in the thread pool.
-    query_key = f"{since_epoch}|{policy_key(policy)}"
+    query_key = f"{since_epoch}|{points}|{policy_key(policy)}"
     current = (await call_service(service, partial(service.version, operation_id))).version
     tag = _etag(operation_id, current, query_key)
     if _matches(request.headers.get("if-none-match"), tag):
         return Response(status_code=304, headers={"ETag": tag})
-    snapshot = partial(service.metrics_snapshot, operation_id, since_epoch=since_epoch, policy=policy, version=current)
-    if service.metrics_in_memory(operation_id, policy, current):
+    snapshot = partial(
+        service.metrics_snapshot, operation_id, since_epoch=since_epoch, policy=policy, version=current, points=points
+    )
+    if points is None and service.metrics_in_memory(operation_id, policy, current):  # thinning is CPU work
         version, metrics = snapshot()
     else:
         version, metrics = await call_blocking(snapshot)  # loading and analysing a history is not a quick read
@@ -372,9 +387,11 @@ async def diagnose(
     return envelope(await call_blocking(replayed))
 
 
-def _only_for_steps(policy: MonitorPolicy, since_epoch: int | None) -> None:
+def _only_for_steps(policy: MonitorPolicy, since_epoch: int | None, points: int | None) -> None:
     """Refuse the epochs' parameters in a request for the per-step series, rather than ignore them."""
-    given = sorted(policy.model_fields_set) + (["since_epoch"] if since_epoch is not None else [])
+    given = sorted(policy.model_fields_set) + [
+        name for name, value in (("since_epoch", since_epoch), ("points", points)) if value is not None
+    ]
     if given:
         raise InvalidInputError(
             f"{', '.join(given)} apply to series=epochs (the history and its diagnosis), not to series=steps; "
