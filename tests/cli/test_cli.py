@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import doctest
 import json
 import os
@@ -20,6 +21,7 @@ from typer.testing import CliRunner
 import trainops.cli.render
 from tests.live_server import LiveServer
 from tests.policies import CLI_PATIENCE_RULE
+from trainops.api.routes.events import EventTiming
 from trainops.cli.main import app
 from trainops.client import HttpTrainOps
 from trainops.core import EpochRecord, OperationStatus, ProgressState
@@ -422,7 +424,8 @@ def test_bad_options_are_one_line_messages(service: OperationsService, args: lis
     assert "Traceback" not in out + err
 
 
-def test_watch_follows_a_run_to_its_end(service: OperationsService) -> None:
+@pytest.mark.parametrize("how", [[], ["--poll", "--interval", "0.05"]], ids=["stream", "poll"])
+def test_watch_follows_a_run_to_its_end(service: OperationsService, how: list[str]) -> None:
     operation = service.create(total_epochs=6)
 
     def train() -> None:
@@ -436,7 +439,7 @@ def test_watch_follows_a_run_to_its_end(service: OperationsService) -> None:
 
     trainer = threading.Thread(target=train)
     trainer.start()
-    code, out, _ = invoke("ops", "watch", operation.operation_id, "--interval", "0.05", "--timeout", "60")
+    code, out, _ = invoke("ops", "watch", operation.operation_id, *how, "--timeout", "60")
     trainer.join()
 
     assert code == 0
@@ -463,6 +466,72 @@ def test_watch_json_streams_events_and_fails_with_the_run(service: OperationsSer
     assert events[1]["val_loss"] == "NaN"
     assert events[2]["rule"] == "non_finite"
     assert events[3]["status"] == "failed"
+
+
+def test_watch_follows_a_live_run_through_the_events_stream_of_a_server(
+    live_server: LiveServer, service: OperationsService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live_server.server.config.app.state.event_timing = EventTiming(poll_interval=0.02, keepalive=0.2)
+    operation = service.create(total_epochs=8)
+    following = threading.Event()
+    streamed = HttpTrainOps.events
+
+    def events(self: HttpTrainOps, *args: Any, **kwargs: Any) -> Any:
+        following.set()
+        return streamed(self, *args, **kwargs)
+
+    def no_polling(*_: object, **__: object) -> None:
+        raise AssertionError("watch polled the metrics instead of following the stream")
+
+    monkeypatch.setattr(HttpTrainOps, "events", events)
+    monkeypatch.setattr(HttpTrainOps, "get_metrics", no_polling)
+
+    def train() -> None:
+        assert following.wait(timeout=30)  # every epoch is stored while watch follows the stream
+        for epoch in range(8):
+            time.sleep(0.05)
+            service.report_progress(operation.operation_id, ProgressState.training(epoch + 1, 8))
+            service.add_epoch(
+                operation.operation_id, EpochRecord(epoch=epoch, train_loss=1 / (epoch + 1), val_loss=0.5)
+            )
+        service.fail(operation.operation_id, "CUDA out of memory")
+
+    trainer = threading.Thread(target=train)
+    trainer.start()
+    code, out, _ = invoke("ops", "watch", operation.operation_id, "--url", live_server.url, "--timeout", "60")
+    trainer.join()
+
+    assert code == 1  # the run failed
+    lines = out.splitlines()
+    assert lines[0].split() == ["epoch", "train_loss", "val_loss", "duration"]
+    assert [int(line.split()[0]) for line in lines if line.strip()[:1].isdigit()][:8] == list(range(8))
+    assert "failed" in out and "CUDA out of memory" in out
+    assert "diagnosis" in out
+
+
+@pytest.mark.parametrize("transport", ["local", "http"])
+def test_watch_gives_up_after_its_timeout_while_the_stream_is_quiet(
+    service: OperationsService, settings: Settings, transport: str
+) -> None:
+    operation = service.create()
+    losses = [1.0, 0.8, 0.5]
+    service.add_epochs(operation.operation_id, [EpochRecord(epoch=e, val_loss=loss) for e, loss in enumerate(losses)])
+    # running, and nothing more happens
+
+    with contextlib.ExitStack() as stack:
+        where = [] if transport == "local" else ["--url", stack.enter_context(LiveServer(settings)).url]
+        started = time.monotonic()
+        code, out, _ = invoke("ops", "watch", operation.operation_id, "--timeout", "1", *where)
+        took = time.monotonic() - started
+        json_code, json_out, _ = invoke("ops", "watch", operation.operation_id, "--timeout", "1", "--json", *where)
+
+    assert code == 0
+    assert 1 <= took < 10
+    assert [line.split()[0] for line in out.splitlines() if line.strip()[:1].isdigit()][:3] == ["0", "1", "2"]
+    assert "best               epoch 2 (val_loss 0.5000)" in out  # the diagnosis of the whole history
+    assert f"Stopped watching after 1.0s; {operation.operation_id} is still running." in " ".join(out.split())
+    assert json_code == 0
+    assert [json.loads(line)["event"] for line in json_out.splitlines()] == ["epoch", "epoch", "epoch", "operation"]
 
 
 def test_commands_work_against_a_server(live_server: LiveServer, service: OperationsService) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Protocol
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -27,9 +30,19 @@ from trainops.cli.render import (
     when,
 )
 from trainops.client import TrainOps
-from trainops.core.operation import OperationStatus
+from trainops.core.diagnosis import Diagnosis, Signal, TrainingMetrics
+from trainops.core.epoch import EpochRecord
+from trainops.core.operation import Operation, OperationStatus
 from trainops.core.policy import MonitorPolicy
 from trainops.core.recommendation_changes import recommendation_changes
+from trainops.schemas.events import (
+    DiagnosisEvent,
+    EpochsEvent,
+    OperationEvent,
+    ProgressEvent,
+    RecommendationEvent,
+    StatusEvent,
+)
 from trainops.schemas.operations import OperationDetail
 
 app = typer.Typer(help="Inspect, follow and cancel operations.", no_args_is_help=True)
@@ -167,8 +180,18 @@ def diagnose(
 @app.command()
 def watch(
     operation_id: Annotated[str, typer.Argument(help="Operation id.")],
-    interval: Annotated[float, typer.Option(min=0.05, help="Seconds between polls.")] = 1.0,
+    interval: Annotated[
+        float, typer.Option(min=0.05, help="Seconds between polls with --poll (the stream needs none).")
+    ] = 1.0,
     timeout: Annotated[float | None, typer.Option(help="Give up after this many seconds.")] = None,
+    poll: Annotated[
+        bool,
+        typer.Option(
+            "--poll",
+            help="Ask for the operation and its new epochs every --interval instead of following its events stream: "
+            "for a server without the stream, or a proxy that holds streamed responses back.",
+        ),
+    ] = False,
     url: UrlOption = None,
     token: TokenOption = None,
     json: JsonOption = False,
@@ -176,22 +199,25 @@ def watch(
     """Follow an operation live: a progress bar, each new epoch as a row, signals as they appear, and the
     diagnosis when it ends. Exits 1 if the operation fails.
 
+    It follows the operation's events stream (GET /api/v1/operations/{id}/events, or the local database), so
+    each epoch shows as soon as it is stored; --poll asks every --interval seconds instead. With --json it
+    writes JSON lines: an "epoch" event per epoch, a "signal" event per rule that fires, and a last
+    "operation" event.
+
     Example: trainops ops watch op_training_20250610_123456_ab12cd34
     """
     with open_client(url, token) as ops:
-        final = (
-            follow_json(ops, operation_id, interval, timeout) if json else follow(ops, operation_id, interval, timeout)
-        )
+        follow_with = follow_json if json else follow
+        final = follow_with(ops, operation_id, interval, timeout, poll=poll)
     if final is OperationStatus.FAILED:
         raise typer.Exit(code=1)
 
 
-def follow(ops: TrainOps, operation_id: str, interval: float, timeout: float | None) -> OperationStatus:
-    deadline = None if timeout is None else time.monotonic() + timeout
-    since: int | None = None
-    seen_rules: set[str] = set()
-    columns: list[str] | None = None
-    widths: list[int] = []
+def follow(
+    ops: TrainOps, operation_id: str, interval: float, timeout: float | None, *, poll: bool = False
+) -> OperationStatus:
+    """Show the operation live on the console until it ends (or ``timeout`` seconds passed), and its end: the
+    events stream, or with ``poll`` a poll every ``interval`` seconds. Returns its last status."""
     progress = Progress(
         TextColumn("[bold]{task.fields[status]}"),
         BarColumn(),
@@ -202,39 +228,187 @@ def follow(ops: TrainOps, operation_id: str, interval: float, timeout: float | N
         transient=True,
     )
     with progress:
-        task = progress.add_task("", total=100.0, status="")
-        while True:
-            operation = ops.get_operation(operation_id)
-            result = ops.get_metrics(operation_id, since_epoch=since)
-            block = result.metrics
-            if block.epochs:
-                if columns is None:
-                    columns, widths = _fitting_columns(metric_columns(block.epochs), progress.console.width)
-                    headings = ["epoch", *(SHORT_HEADINGS.get(name, name) for name in columns), "duration"]
-                    progress.console.print(_aligned(headings, widths), style="bold", highlight=False)
-                for record in block.epochs:
-                    progress.console.print(_aligned(epoch_row(record, columns), widths), highlight=False)
-                since = block.epochs[-1].epoch
-            for signal in block.signals:
-                if signal.rule not in seen_rules:
-                    seen_rules.add(signal.rule)
-                    progress.console.print(signal_text(signal))
-            progress.update(
-                task,
-                completed=percentage(operation),
-                description=operation.progress.message or "",
-                status=status_text(operation.status).markup,
-            )
-            if operation.status.is_terminal or (deadline is not None and time.monotonic() > deadline):
-                break
-            time.sleep(interval)
+        view = _LiveView(progress)
+        operation, diagnosis = _follow(ops, operation_id, view, interval, timeout, poll)
     console.print(operation_panel(operation))
-    full = ops.get_metrics(operation_id).metrics
-    if full.epochs:
-        console.print(diagnosis_panel(full))
+    if diagnosis is not None:
+        console.print(diagnosis_panel(_metrics_block(diagnosis)))
     if not operation.status.is_terminal:
         console.print(f"Stopped watching after {timeout}s; {operation_id} is still {operation.status.value}.")
     return operation.status
+
+
+def follow_json(
+    ops: TrainOps, operation_id: str, interval: float, timeout: float | None, *, poll: bool = False
+) -> OperationStatus:
+    """JSON lines: one ``epoch`` event per new epoch, ``signal`` events, and a final ``operation`` event."""
+    operation, _ = _follow(ops, operation_id, _JsonView(), interval, timeout, poll)
+    print_json({"event": "operation", **operation.model_dump(mode="json")}, line=True)
+    return operation.status
+
+
+class _View(Protocol):
+    """Where :func:`_follow` sends what it learns, whichever way it learnt it."""
+
+    def epochs(self, records: Sequence[EpochRecord]) -> None: ...
+
+    def signals(self, signals: Sequence[Signal]) -> None: ...
+
+    def state(self, operation: Operation) -> None: ...
+
+
+class _LiveView:
+    """The console: a progress bar, a row per epoch (the columns of the first epochs that fit the terminal), and
+    each rule that fires, once."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task = progress.add_task("", total=100.0, status="")
+        self.columns: list[str] | None = None
+        self.widths: list[int] = []
+        self.seen_rules: set[str] = set()
+
+    def epochs(self, records: Sequence[EpochRecord]) -> None:
+        out = self.progress.console
+        if records and self.columns is None:
+            self.columns, self.widths = _fitting_columns(metric_columns(records), out.width)
+            headings = ["epoch", *(SHORT_HEADINGS.get(name, name) for name in self.columns), "duration"]
+            out.print(_aligned(headings, self.widths), style="bold", highlight=False)
+        for record in records:
+            out.print(_aligned(epoch_row(record, self.columns or []), self.widths), highlight=False)
+
+    def signals(self, signals: Sequence[Signal]) -> None:
+        for signal in signals:
+            if signal.rule not in self.seen_rules:
+                self.seen_rules.add(signal.rule)
+                self.progress.console.print(signal_text(signal))
+
+    def state(self, operation: Operation) -> None:
+        self.progress.update(
+            self.task,
+            completed=percentage(operation),
+            description=operation.progress.message or "",
+            status=status_text(operation.status).markup,
+        )
+
+
+class _JsonView:
+    """JSON lines on stdout: an ``epoch`` event per record and a ``signal`` event per rule that fires, once."""
+
+    def __init__(self) -> None:
+        self.seen_rules: set[str] = set()
+
+    def epochs(self, records: Sequence[EpochRecord]) -> None:
+        for record in records:
+            print_json({"event": "epoch", **record.model_dump(mode="json")}, line=True)
+
+    def signals(self, signals: Sequence[Signal]) -> None:
+        for signal in signals:
+            if signal.rule not in self.seen_rules:
+                self.seen_rules.add(signal.rule)
+                print_json({"event": "signal", **signal.model_dump(mode="json")}, line=True)
+
+    def state(self, operation: Operation) -> None:
+        pass
+
+
+def _follow(
+    ops: TrainOps, operation_id: str, view: _View, interval: float, timeout: float | None, poll: bool
+) -> tuple[Operation, Diagnosis | None]:
+    """Feed ``view`` until the operation ends or ``timeout`` seconds passed; answer the operation as it is then
+    and its diagnosis (``None`` before any epoch)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    if poll:
+        return _poll(ops, operation_id, view, interval, deadline)
+    operation = ops.get_operation(operation_id)  # an unknown id fails here, before anything is shown
+    view.state(operation)
+    diagnosis: Diagnosis | None = None
+    ended = False
+    stored: set[int] = set()  # the epochs seen, for the progress of a trainer that reports only epochs
+    for event in _events_until(ops, operation_id, deadline):
+        if isinstance(event, EpochsEvent):
+            view.epochs(event.epochs)
+            stored.update(record.epoch for record in event.epochs)
+            operation = operation.model_copy(update={"epochs_completed": max(operation.epochs_completed, len(stored))})
+        elif isinstance(event, ProgressEvent):
+            operation = operation.model_copy(update={"progress": event.progress})
+        elif isinstance(event, RecommendationEvent | DiagnosisEvent):
+            ended = isinstance(event, DiagnosisEvent)
+            diagnosis = event.diagnosis or diagnosis
+            view.signals(diagnosis.signals if diagnosis else [])
+        elif isinstance(event, StatusEvent):
+            changed = event.model_dump(include={"status", "error", "started_at", "completed_at", "total_epochs"})
+            completed = max(operation.epochs_completed, event.epochs_completed)
+            operation = operation.model_copy(update={**changed, "epochs_completed": completed})
+        view.state(operation)
+    if not ended and stored:
+        # given up at the deadline: the last recommendation event may be epochs old (it comes when the advice
+        # changes), so the diagnosis of now, over the whole history (and no epoch already shown)
+        diagnosis = ops.get_metrics(operation_id, since_epoch=max(stored)).metrics
+    # the operation's whole record (result, error) once more
+    return ops.get_operation(operation_id), diagnosis
+
+
+def _poll(
+    ops: TrainOps, operation_id: str, view: _View, interval: float, deadline: float | None
+) -> tuple[Operation, Diagnosis | None]:
+    """:func:`_follow` by asking every ``interval`` seconds for the operation and its epochs since the last."""
+    since: int | None = None
+    while True:
+        operation = ops.get_operation(operation_id)
+        block = ops.get_metrics(operation_id, since_epoch=since).metrics
+        view.epochs(block.epochs)
+        if block.epochs:
+            since = block.epochs[-1].epoch
+        view.signals(block.signals)
+        view.state(operation)
+        if operation.status.is_terminal or (deadline is not None and time.monotonic() > deadline):
+            return operation, block if block.epochs_analyzed else None
+        time.sleep(interval)
+
+
+def _events_until(ops: TrainOps, operation_id: str, deadline: float | None) -> Iterator[OperationEvent]:
+    """``ops.events(operation_id)``, given up at ``deadline``. The stream blocks until its next event (an idle
+    run may send none for minutes), so with a deadline a thread reads it and hands each event over; it ends at its
+    next event, or with the process (it is a daemon)."""
+    if deadline is None:
+        yield from ops.events(operation_id)
+        return
+    received: queue.Queue[OperationEvent | BaseException | None] = queue.Queue()
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            for event in ops.events(operation_id):
+                if stop.is_set():
+                    return
+                received.put(event)
+        except BaseException as error:  # raised again in the caller's thread
+            received.put(error)
+        else:
+            received.put(None)
+
+    threading.Thread(target=read, name=f"trainops-watch-{operation_id}", daemon=True).start()
+    try:
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                item = received.get(timeout=left)
+            except queue.Empty:
+                return
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+
+
+def _metrics_block(diagnosis: Diagnosis) -> TrainingMetrics:
+    """``diagnosis`` as the metrics block the diagnosis panel shows (without epochs: it shows none)."""
+    if isinstance(diagnosis, TrainingMetrics):
+        return diagnosis
+    return TrainingMetrics.model_construct(**{name: getattr(diagnosis, name) for name in Diagnosis.model_fields})
 
 
 SHORT_HEADINGS = {"train_accuracy": "train_acc", "val_accuracy": "val_acc", "learning_rate": "lr"}
@@ -256,27 +430,6 @@ def _fitting_columns(columns: list[str], width: int) -> tuple[list[str], list[in
 
 def _aligned(cells: list[str], widths: list[int]) -> str:
     return "  ".join(cell.rjust(width) for cell, width in zip(cells, widths, strict=True))
-
-
-def follow_json(ops: TrainOps, operation_id: str, interval: float, timeout: float | None) -> OperationStatus:
-    """JSON lines: one ``epoch`` event per new epoch, ``signal`` events, and a final ``operation`` event."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    since: int | None = None
-    seen_rules: set[str] = set()
-    while True:
-        operation = ops.get_operation(operation_id)
-        block = ops.get_metrics(operation_id, since_epoch=since).metrics
-        for record in block.epochs:
-            print_json({"event": "epoch", **record.model_dump(mode="json")}, line=True)
-            since = record.epoch
-        for signal in block.signals:
-            if signal.rule not in seen_rules:
-                seen_rules.add(signal.rule)
-                print_json({"event": "signal", **signal.model_dump(mode="json")}, line=True)
-        if operation.status.is_terminal or (deadline is not None and time.monotonic() > deadline):
-            print_json({"event": "operation", **operation.model_dump(mode="json")}, line=True)
-            return operation.status
-        time.sleep(interval)
 
 
 @app.command()
