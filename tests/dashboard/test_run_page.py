@@ -183,6 +183,50 @@ def test_the_diagnosis_is_drawn_on_the_chart_with_its_reason(page: Page, dashboa
     screenshot(page, "run-overfitting")
 
 
+def test_the_chart_helpers_smooth_pair_and_redraw_the_projection_from_its_evidence(
+    page: Page, dashboard: Dashboard
+) -> None:
+    operation_id = make_run(dashboard.ops, 40, total=100)
+    metrics = dashboard.ops.get_metrics(operation_id).metrics
+    assert metrics.projection is not None
+    evidence = metrics.projection.evidence
+    open_run(page, operation_id)
+
+    answer = page.evaluate(
+        """async (evidence) => {
+            const chart = await import("/static/chart.js");
+            return {
+                constant: chart.emaSmooth([1, 1, 1, 1], 0.9),
+                gaps: chart.emaSmooth([2, null, 4, undefined], 0.5),
+                off: chart.emaSmooth([3, 1, 2], 0),
+                families: chart
+                    .metricFamilies(["train_loss", "val_loss", "learning_rate", "train_f1", "val_f1"], "val_f1")
+                    .map((family) => family.key),
+                curves: chart.projectionCurves(evidence, { mode: "min", samples: 50 }),
+                numbers: [chart.toNumber("NaN"), chart.toNumber("-Infinity"), chart.toNumber(null)].map(String),
+            };
+        }""",
+        evidence,
+    )
+
+    # debiased: a constant stays itself from the first point; gaps are kept and skipped
+    assert answer["constant"] == pytest.approx([1, 1, 1, 1])
+    assert answer["gaps"][0] == pytest.approx(2) and answer["gaps"][1] is None
+    assert answer["gaps"][2] == pytest.approx((0.5 * 1.0 + 0.5 * 4) / (1 - 0.5**2))  # s_1 = 1 before debiasing
+    assert answer["off"] == [3, 1, 2]
+    # the monitored pair first, train with val
+    assert answer["families"] == ["train_f1+val_f1", "train_loss+val_loss", "learning_rate"]
+    assert answer["numbers"] == ["NaN", "-Infinity", "null"]
+    # the projection as the diagnosis computed it: from the level now, to the projected best at the planned end
+    curves = answer["curves"]
+    assert curves["epochs"][0] == evidence["to_epoch"]
+    assert curves["epochs"][-1] == evidence["to_epoch"] + evidence["epochs_left"] == 99
+    assert curves["trend"][0] == pytest.approx(evidence["level"])
+    assert curves["trend"][-1] == pytest.approx(evidence["level"] - evidence["trend_gain"], abs=1e-6)
+    assert curves["best"][-1] == pytest.approx(evidence["projected_best"], abs=1e-6)
+    assert all(low <= high for low, high in zip(curves["lower"], curves["upper"], strict=True))
+
+
 # -- cancel -------------------------------------------------------------------------------------------------------
 
 
@@ -304,6 +348,12 @@ def test_a_failed_run_shows_its_error_and_artifacts_to_download(
     href = link.get_attribute("href")
     assert href is not None
     assert httpx.get(dashboard.url + href).content == weights.read_bytes()
+    # every stored epoch as CSV
+    with page.expect_download() as download:
+        page.get_by_test_id("export-csv").click()
+    lines = Path(download.value.path()).read_text().splitlines()
+    assert lines[0].startswith("epoch,step,timestamp,train_loss,val_loss,train_accuracy,val_accuracy,learning_rate")
+    assert [line.split(",")[0] for line in lines[1:]] == [str(epoch) for epoch in range(6)]
 
 
 def x_range(page: Page) -> list[float]:

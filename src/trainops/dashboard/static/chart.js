@@ -154,7 +154,8 @@ export function tickFormatter(definition, { log = false, onTicks = null } = {}) 
         if (value === null) return null;
         const shown = percent ? value * 100 : value;
         const magnitude = Math.abs(shown);
-        const text = magnitude !== 0 && (magnitude >= 1e6 || magnitude < 1e-4) ? shown.toExponential(1) : shown.toFixed(decimals);
+        const text =
+          magnitude !== 0 && (magnitude >= 1e6 || magnitude < 1e-4) ? shown.toExponential(1) : shown.toFixed(decimals);
         return percent ? `${text}%` : text;
       });
     }
@@ -231,7 +232,10 @@ export function epochToX(pairs) {
  * `mode` is the diagnosis's ("min" or "max"); `windowPoints` how many epochs the trend was fitted on (to spread
  * the per-window decay over; to_epoch - from_epoch + 1 by default); `nonNegative` keeps a loss's best at 0.
  */
-export function projectionCurves(evidence, { mode = "min", windowPoints = null, samples = 80, nonNegative = false } = {}) {
+export function projectionCurves(
+  evidence,
+  { mode = "min", windowPoints = null, samples = 80, nonNegative = false } = {},
+) {
   if (!evidence) return null;
   const left = Number(evidence.epochs_left);
   const level = toNumber(evidence.level);
@@ -418,7 +422,10 @@ export function indexOfX(xs, x) {
 }
 
 /** Whole-number tick spacings for an axis of epochs or steps (uPlot's `axes[i].incrs`): never a tick at 2.5. */
-export const INTEGER_INCRS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1e3, 2e3, 2500, 5e3, 1e4, 2e4, 25e3, 5e4, 1e5, 2e5, 25e4, 5e5, 1e6, 2e6, 5e6, 1e7, 2e7, 5e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16];
+export const INTEGER_INCRS = [
+  1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1e3, 2e3, 2500, 5e3, 1e4, 2e4, 25e3, 5e4, 1e5, 2e5, 25e4, 5e5, 1e6, 2e6,
+  5e6, 1e7, 2e7, 5e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+];
 
 /** Tick labels for small positive settings such as a learning rate: "1e-3", "7.5e-4"; plain numbers from 0.01. */
 export function scientificTicks(u, splits) {
@@ -430,4 +437,6 @@ export function scientificTicks(u, splits) {
 }
 
 /** Tick spacings for an axis of elapsed seconds (uPlot's `axes[i].incrs`): 1 s ... 30 s, 1 min ... 30 min, 1 h ... */
-export const SECOND_INCRS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800, 2592000];
+export const SECOND_INCRS = [
+  1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800, 2592000,
+];

@@ -105,11 +105,17 @@ start();
 
 async function start() {
   document.title = `${operationId} · trainops`;
-  replace(main(), h("div", { class: "run-loading", "aria-busy": "true" }, h("div", { class: "spinner" }), "Loading run…"));
+  replace(
+    main(),
+    h("div", { class: "run-loading", "aria-busy": "true" }, h("div", { class: "spinner" }), "Loading run…"),
+  );
   let operation;
   let metrics = null;
   try {
-    const [first, second] = await Promise.allSettled([api(path), api(`${path}/metrics`, { params: { points: POINTS } })]);
+    const [first, second] = await Promise.allSettled([
+      api(path),
+      api(`${path}/metrics`, { params: { points: POINTS } }),
+    ]);
     if (first.status === "rejected") throw first.reason;
     operation = first.value;
     if (second.status === "fulfilled") metrics = second.value.metrics;
@@ -306,7 +312,11 @@ function renderPage() {
       ["step", "Step"],
       ["time", "Wall time"],
     ].map(([mode, label]) =>
-      h("button", { type: "button", "data-testid": `x-${mode}`, "data-mode": mode, onclick: () => setXMode(mode) }, label),
+      h(
+        "button",
+        { type: "button", "data-testid": `x-${mode}`, "data-mode": mode, onclick: () => setXMode(mode) },
+        label,
+      ),
     ),
   );
   ui.logY = h("input", { type: "checkbox", "data-testid": "log-y", onchange: onLogY });
@@ -340,7 +350,13 @@ function renderPage() {
     h("span", { class: "spacer" }),
     h("div", { class: "tool" }, h("span", { class: "tool-label" }, "x"), ui.xAxis),
     h("label", { class: "check tool" }, ui.logY, "Log y"),
-    h("label", { class: "tool smoothing" }, h("span", { class: "tool-label" }, "Smoothing"), ui.smoothing, ui.smoothingValue),
+    h(
+      "label",
+      { class: "tool smoothing" },
+      h("span", { class: "tool-label" }, "Smoothing"),
+      ui.smoothing,
+      ui.smoothingValue,
+    ),
   );
 
   replace(
@@ -378,11 +394,39 @@ function renderHeader() {
   replace(ui.status, statusBadge(op.status, { cancelRequested: op.cancel_requested }));
   renderHeaderFacts();
   const active = ACTIVE.has(op.status);
-  if (!active) replace(ui.actions);
+  const links = [
+    h(
+      "a",
+      {
+        class: "button-link",
+        href: `/compare?ids=${encodeURIComponent(op.operation_id)}`,
+        title: "overlay this run with others",
+      },
+      "Compare",
+    ),
+    h(
+      "button",
+      { type: "button", "data-testid": "export-csv", title: "every stored epoch, as CSV", onclick: exportCsv },
+      "Export CSV",
+    ),
+  ];
+  if (!active) replace(ui.actions, links);
   else if (op.cancel_requested) {
-    replace(ui.actions, h("button", { type: "button", class: "danger", disabled: true, "data-testid": "cancel-button" }, "Cancelling…"));
+    replace(
+      ui.actions,
+      links,
+      h("button", { type: "button", class: "danger", disabled: true, "data-testid": "cancel-button" }, "Cancelling…"),
+    );
   } else {
-    replace(ui.actions, h("button", { type: "button", class: "danger", "data-testid": "cancel-button", onclick: openCancel }, "Cancel run"));
+    replace(
+      ui.actions,
+      links,
+      h(
+        "button",
+        { type: "button", class: "danger", "data-testid": "cancel-button", onclick: openCancel },
+        "Cancel run",
+      ),
+    );
   }
 }
 
@@ -399,7 +443,16 @@ function renderHeaderFacts() {
       "span",
       { class: "fact id" },
       h("code", {}, op.operation_id),
-      h("button", { type: "button", class: "copy", title: "copy the id", onclick: (event) => copyText(op.operation_id, event.currentTarget) }, "copy"),
+      h(
+        "button",
+        {
+          type: "button",
+          class: "copy",
+          title: "copy the id",
+          onclick: (event) => copyText(op.operation_id, event.currentTarget),
+        },
+        "copy",
+      ),
     ),
   );
   fact("strategy", meta.strategy);
@@ -408,12 +461,18 @@ function renderHeaderFacts() {
   fact("symbol", meta.symbol);
   fact("timeframe", meta.timeframe);
   if (op.operation_type !== "training") fact("type", op.operation_type);
-  fact("started", op.started_at ? formatTime(op.started_at) : null, { title: op.started_at ? `${op.started_at} (${timeAgo(op.started_at)})` : "" });
+  fact("started", op.started_at ? formatTime(op.started_at) : null, {
+    title: op.started_at ? `${op.started_at} (${timeAgo(op.started_at)})` : "",
+  });
   ui.duration = h("span", { class: "num" });
   fact("duration", ui.duration);
   const planned = op.total_epochs || (state.diagnosis && state.diagnosis.total_epochs_planned);
   const done = Math.max(op.epochs_completed || 0, state.epochsStored || 0, state.records.size);
-  if (done || planned) fact("epochs", planned ? `${done.toLocaleString("en-US")} / ${planned.toLocaleString("en-US")}` : done.toLocaleString("en-US"));
+  if (done || planned)
+    fact(
+      "epochs",
+      planned ? `${done.toLocaleString("en-US")} / ${planned.toLocaleString("en-US")}` : done.toLocaleString("en-US"),
+    );
   replace(ui.meta, facts);
   renderDuration();
 }
@@ -435,8 +494,10 @@ function renderProgress() {
   if (!message) message = op.status === "pending" ? "Waiting to start…" : active ? "Running…" : "";
   const where = [];
   const said = message.toLowerCase();
-  if (!said.includes("epoch") && progress.epoch !== null && progress.epoch !== undefined && progress.total_epochs) where.push(`epoch ${progress.epoch}/${progress.total_epochs}`);
-  if (!said.includes("batch") && progress.batch !== null && progress.batch !== undefined && progress.total_batches) where.push(`batch ${progress.batch}/${progress.total_batches}`);
+  if (!said.includes("epoch") && progress.epoch !== null && progress.epoch !== undefined && progress.total_epochs)
+    where.push(`epoch ${progress.epoch}/${progress.total_epochs}`);
+  if (!said.includes("batch") && progress.batch !== null && progress.batch !== undefined && progress.total_batches)
+    where.push(`batch ${progress.batch}/${progress.total_batches}`);
   ui.progress.dataset.status = op.status;
   replace(
     ui.progress,
@@ -447,7 +508,11 @@ function renderProgress() {
       h("span", { class: "progress-message", "data-testid": "progress-message", title: message }, message),
       h("span", { class: "spacer" }),
       where.length ? h("span", { class: "progress-where muted" }, where.join(" · ")) : null,
-      h("span", { class: "progress-percent num" }, `${percentage.toFixed(percentage >= 100 || percentage === 0 ? 0 : 1)}%`),
+      h(
+        "span",
+        { class: "progress-percent num" },
+        `${percentage.toFixed(percentage >= 100 || percentage === 0 ? 0 : 1)}%`,
+      ),
     ),
     progressBar(percentage, { active: op.status === "running", label: message || "progress" }),
   );
@@ -484,7 +549,11 @@ function renderMetricSelect() {
   replace(
     ui.metricSelect,
     families.map((family) => {
-      const option = h("option", { value: family.key }, familyLabel(family, allDefinitions()) + (family.names.includes(monitor) ? " · monitored" : ""));
+      const option = h(
+        "option",
+        { value: family.key },
+        familyLabel(family, allDefinitions()) + (family.names.includes(monitor) ? " · monitored" : ""),
+      );
       option.title = family.names.join(" & ");
       return option;
     }),
@@ -532,7 +601,11 @@ function renderToolbar() {
     const mode = button.dataset.mode;
     button.setAttribute("aria-pressed", String(mode === view.xMode));
     button.disabled = !available[mode];
-    button.title = available[mode] ? "" : mode === "step" ? "this run reports no global step with its epochs" : "this run's epochs carry no time";
+    button.title = available[mode]
+      ? ""
+      : mode === "step"
+        ? "this run reports no global step with its epochs"
+        : "this run's epochs carry no time";
   }
   ui.logY.checked = view.logY;
   ui.smoothing.value = String(view.smoothing);
@@ -571,7 +644,8 @@ async function loadSteps() {
   if (stepsLoading) return;
   stepsLoading = true;
   try {
-    const last = state.steps && state.steps.points.length ? state.steps.points[state.steps.points.length - 1].step : null;
+    const last =
+      state.steps && state.steps.points.length ? state.steps.points[state.steps.points.length - 1].step : null;
     const answer = await api(`${path}/steps`, { params: { since_step: last } });
     if (!state.steps || answer.thinned) state.steps = answer;
     else state.steps.points.push(...answer.points);
@@ -588,7 +662,8 @@ async function loadSteps() {
 /** The x of each record on the chosen axis (null where the record cannot be placed), and the epoch -> x map. */
 function xColumn(records, mode) {
   if (mode === "epoch") return records.map((record) => record.epoch);
-  if (mode === "step") return records.map((record) => (record.step === null || record.step === undefined ? null : record.step));
+  if (mode === "step")
+    return records.map((record) => (record.step === null || record.step === undefined ? null : record.step));
   let origin = null;
   const times = records.map((record) => {
     const time = record.timestamp ? Date.parse(record.timestamp) : NaN;
@@ -612,14 +687,29 @@ function buildModel() {
   const xs = rows.map((row) => row[0]);
   const records = rows.map((row) => row[1]);
   const toX = mode === "epoch" ? (epoch) => epoch : epochToX(rows.map((row) => [row[1].epoch, row[0]]));
-  const model = { family, mode, xs, records, toX, series: [], columns: [], hidden: [], bands: [], extra: [], marks: null };
+  const model = {
+    family,
+    mode,
+    xs,
+    records,
+    toX,
+    series: [],
+    columns: [],
+    hidden: [],
+    bands: [],
+    extra: [],
+    marks: null,
+  };
   if (!family || !records.length) return model;
 
   const log = view.logY;
   const smoothing = view.smoothing;
   const diagnosis = state.diagnosis || {};
   const monitor = diagnosis.monitor;
-  const roles = family.names.map((name) => [name, name === family.train ? "train" : name === family.val ? "val" : "single"]);
+  const roles = family.names.map((name) => [
+    name,
+    name === family.train ? "train" : name === family.val ? "val" : "single",
+  ]);
   const nonFinite = [];
   for (const [name, role] of roles) {
     const style = SPLIT_STYLE[role];
@@ -627,14 +717,25 @@ function buildModel() {
     const raw = new Array(records.length);
     for (let i = 0; i < records.length; i++) {
       const value = metricValue(records[i], name);
-      if (value === null) raw[i] = undefined; // not reported this epoch: the line goes on
+      if (value === null)
+        raw[i] = undefined; // not reported this epoch: the line goes on
       else if (!Number.isFinite(value)) {
         raw[i] = null; // NaN or infinite: a gap, and a mark
-        nonFinite.push({ x: xs[i], label: `${name} ${Number.isNaN(value) ? "NaN" : value > 0 ? "+∞" : "−∞"}`, epoch: records[i].epoch });
+        nonFinite.push({
+          x: xs[i],
+          label: `${name} ${Number.isNaN(value) ? "NaN" : value > 0 ? "+∞" : "−∞"}`,
+          epoch: records[i].epoch,
+        });
       } else raw[i] = log && value <= 0 ? undefined : value;
     }
     if (smoothing > 0) {
-      model.series.push({ label: `${name} (raw)`, stroke: fade(style.stroke, 0.28), width: 1, points: { show: false }, value: legendValue(def) });
+      model.series.push({
+        label: `${name} (raw)`,
+        stroke: fade(style.stroke, 0.28),
+        width: 1,
+        points: { show: false },
+        value: legendValue(def),
+      });
       model.columns.push(raw);
       model.hidden.push(model.series.length);
     }
@@ -652,9 +753,13 @@ function buildModel() {
   // the per-step series under the epochs, faint, when the step axis is chosen and the run reported one
   if (mode === "step" && state.steps && state.steps.points.length) {
     const trainName = family.train || family.names[0];
-    const candidates = [trainName, trainName.replace(/^train_/, ""), "loss"].filter((name, i, list) => list.indexOf(name) === i);
+    const candidates = [trainName, trainName.replace(/^train_/, ""), "loss"].filter(
+      (name, i, list) => list.indexOf(name) === i,
+    );
     const points = state.steps.points;
-    const stepName = candidates.find((name) => points.some((point) => point.metrics && point.metrics[name] !== undefined));
+    const stepName = candidates.find((name) =>
+      points.some((point) => point.metrics && point.metrics[name] !== undefined),
+    );
     if (stepName) {
       const stepXs = [];
       const stepYs = [];
@@ -667,7 +772,13 @@ function buildModel() {
         stepYs.push(!Number.isFinite(value) || (log && value <= 0) ? null : value);
       }
       model.extra.push({ xs: stepXs, columns: [smoothing > 0 ? emaSmooth(stepYs, smoothing) : stepYs] });
-      model.series.push({ label: `${stepName} per step`, stroke: fade(SPLIT_STYLE.train.stroke, 0.35), width: 1, points: { show: false }, value: legendValue(definition(trainName)) });
+      model.series.push({
+        label: `${stepName} per step`,
+        stroke: fade(SPLIT_STYLE.train.stroke, 0.35),
+        width: 1,
+        points: { show: false },
+        value: legendValue(definition(trainName)),
+      });
     }
   }
 
@@ -676,10 +787,17 @@ function buildModel() {
   model.projection = null;
   if (projection && family.names.includes(monitor) && toX) {
     const evidence = projection.evidence || {};
-    const monitorValues = records.map((record) => metricValue(record, monitor)).filter((value) => value !== null && Number.isFinite(value));
+    const monitorValues = records
+      .map((record) => metricValue(record, monitor))
+      .filter((value) => value !== null && Number.isFinite(value));
     const windowPoints = state.thinned
       ? null
-      : records.filter((record) => record.epoch >= evidence.from_epoch && record.epoch <= evidence.to_epoch && Number.isFinite(metricValue(record, monitor))).length;
+      : records.filter(
+          (record) =>
+            record.epoch >= evidence.from_epoch &&
+            record.epoch <= evidence.to_epoch &&
+            Number.isFinite(metricValue(record, monitor)),
+        ).length;
     const curves = projectionCurves(evidence, {
       mode: diagnosis.mode,
       windowPoints: windowPoints || null,
@@ -692,8 +810,20 @@ function buildModel() {
       const base = model.series.length + 1; // uPlot's index of the first projection series (0 is x)
       model.extra.push({ xs: px, columns: [clean(curves.upper), clean(curves.lower), clean(curves.trend)] });
       const bandColor = evidence.worth_continuing ? "#16a34a" : "#64748b";
-      model.series.push({ label: "projection high", stroke: fade(bandColor, 0.0), width: 0, points: { show: false }, value: legendValue(def) });
-      model.series.push({ label: "projection low", stroke: fade(bandColor, 0.0), width: 0, points: { show: false }, value: legendValue(def) });
+      model.series.push({
+        label: "projection high",
+        stroke: fade(bandColor, 0.0),
+        width: 0,
+        points: { show: false },
+        value: legendValue(def),
+      });
+      model.series.push({
+        label: "projection low",
+        stroke: fade(bandColor, 0.0),
+        width: 0,
+        points: { show: false },
+        value: legendValue(def),
+      });
       model.series.push({
         label: "projection",
         stroke: fade(bandColor, 0.9),
@@ -741,8 +871,16 @@ function diagnosisMarks(model, nonFinite) {
     const on = family.names.includes(monitor) ? monitor : family.val || family.names[0];
     const record = state.records.get(diagnosis.best_epoch);
     const y = record ? metricValue(record, on) : null;
-    const valueText = on === monitor && diagnosis.best_value !== null && diagnosis.best_value !== undefined ? ` · ${formatMetric(toNumber(diagnosis.best_value), definition(monitor))}` : "";
-    marks.lines.push({ x, label: `best · epoch ${diagnosis.best_epoch}${valueText}`, className: "best", testid: "best-marker" });
+    const valueText =
+      on === monitor && diagnosis.best_value !== null && diagnosis.best_value !== undefined
+        ? ` · ${formatMetric(toNumber(diagnosis.best_value), definition(monitor))}`
+        : "";
+    marks.lines.push({
+      x,
+      label: `best · epoch ${diagnosis.best_epoch}${valueText}`,
+      className: "best",
+      testid: "best-marker",
+    });
     if (y !== null && Number.isFinite(y) && !(view.logY && y <= 0)) {
       marks.dots.push({ x, y, className: "best", title: `best ${monitor} at epoch ${diagnosis.best_epoch}` });
     }
@@ -756,10 +894,17 @@ function diagnosisMarks(model, nonFinite) {
     const horizon = evidence.horizon === "assumed" ? "an assumed end" : "the planned end";
     marks.lines.push({ x: endX, className: "end", testid: "planned-end", title: `${horizon}: epoch ${end}` });
     if (best !== null) {
-      marks.labels.push({ x: endX, y: best, text: `projected best ${formatMetric(best, def)} by epoch ${end}${gain}`, className: `projection ${evidence.worth_continuing ? "worth" : "not-worth"}`, testid: "projection-label" });
+      marks.labels.push({
+        x: endX,
+        y: best,
+        text: `projected best ${formatMetric(best, def)} by epoch ${end}${gain}`,
+        className: `projection ${evidence.worth_continuing ? "worth" : "not-worth"}`,
+        testid: "projection-label",
+      });
     }
   }
-  for (const item of nonFinite.slice(0, 30)) marks.lines.push({ x: item.x, label: item.label, className: "nonfinite", testid: "nonfinite-marker" });
+  for (const item of nonFinite.slice(0, 30))
+    marks.lines.push({ x: item.x, label: item.label, className: "nonfinite", testid: "nonfinite-marker" });
   return marks;
 }
 
@@ -793,7 +938,10 @@ function renderChart() {
     smoothing: String(view.smoothing),
     points: String(model.xs.length),
     projection: model.projection ? "shown" : "none",
-    bestEpoch: state.diagnosis && state.diagnosis.best_epoch !== null && state.diagnosis.best_epoch !== undefined ? String(state.diagnosis.best_epoch) : "",
+    bestEpoch:
+      state.diagnosis && state.diagnosis.best_epoch !== null && state.diagnosis.best_epoch !== undefined
+        ? String(state.diagnosis.best_epoch)
+        : "",
   });
   renderChartNote(model);
   if (!model.family || !model.xs.length) {
@@ -805,7 +953,9 @@ function renderChart() {
         "div",
         { class: "chart-empty" },
         active ? h("div", { class: "spinner" }) : null,
-        active ? "Waiting for the first epoch… curves appear here as epochs are reported." : "This run recorded no epochs.",
+        active
+          ? "Waiting for the first epoch… curves appear here as epochs are reported."
+          : "This run recorded no epochs.",
       ),
     );
     return;
@@ -830,16 +980,33 @@ function renderChart() {
       height: MAIN_HEIGHT,
       series: [{ label: xLabel(model.mode), value: (u, value) => formatX(value, model.mode) }, ...model.series],
       bands: model.bands,
-      scales: { x: { time: false, range: (u, min, max) => (min === max ? [min - 1, max + 1] : [min, max]) }, y: yScale(view.logY) },
+      scales: {
+        x: { time: false, range: (u, min, max) => (min === max ? [min - 1, max + 1] : [min, max]) },
+        y: yScale(view.logY),
+      },
       axes: [
         { ...xAxis(model.mode), label: xLabel(model.mode), labelSize: 20 },
-        { ...axisStyle(), size: Y_AXIS_WIDTH, values: tickFormatter(shownDef, { log: view.logY, onTicks: (labels) => (chartEl.dataset.yTicks = labels.filter(Boolean).join("|")) }) },
+        {
+          ...axisStyle(),
+          size: Y_AXIS_WIDTH,
+          values: tickFormatter(shownDef, {
+            log: view.logY,
+            onTicks: (labels) => (chartEl.dataset.yTicks = labels.filter(Boolean).join("|")),
+          }),
+        },
       ],
       // the legend shows each curve at the hovered x itself, not at its nearest point (the projection starts
       // where the epochs end: it has no value at epoch 12)
-      cursor: { sync: { key: `run-${operationId}` }, drag: { x: true, y: false }, dataIdx: (u, seriesIdx, hovered) => hovered },
+      cursor: {
+        sync: { key: `run-${operationId}` },
+        drag: { x: true, y: false },
+        dataIdx: (u, seriesIdx, hovered) => hovered,
+      },
       legend: { live: true },
-      plugins: [overlayPlugin(() => holder.model.marks && holder.model.marks()), legendAtLatest((u) => indexOfX(u.data[0], lastX(holder.model)))],
+      plugins: [
+        overlayPlugin(() => holder.model.marks && holder.model.marks()),
+        legendAtLatest((u) => indexOfX(u.data[0], lastX(holder.model))),
+      ],
       hooks: {
         draw: [() => onMainDrawn(holder.model)],
         setScale: [
@@ -880,7 +1047,9 @@ function onMainDrawn(model) {
 function renderChartNote(model) {
   const notes = [];
   if (state.thinned && state.epochsStored > state.records.size) {
-    notes.push(`Showing ${state.records.size.toLocaleString("en-US")} of ${state.epochsStored.toLocaleString("en-US")} epochs, thinned for display (every metric's extremes and the best epoch kept).`);
+    notes.push(
+      `Showing ${state.records.size.toLocaleString("en-US")} of ${state.epochsStored.toLocaleString("en-US")} epochs, thinned for display (every metric's extremes and the best epoch kept).`,
+    );
   }
   if (view.logY && model.family) notes.push("Log scale: values at or below zero are left out.");
   if (model.projection) {
@@ -889,7 +1058,10 @@ function renderChartNote(model) {
       `Projection: the recent trend over epochs ${ev.from_epoch}–${ev.to_epoch} extended over the ${ev.epochs_left} epoch(s) left, slowing as it has been; the band runs from the best a noisy metric is expected to reach to one noise σ on the worse side.`,
     );
   }
-  replace(ui.chartNote, notes.map((note) => h("p", {}, note)));
+  replace(
+    ui.chartNote,
+    notes.map((note) => h("p", {}, note)),
+  );
 }
 
 function destroyCharts() {
@@ -913,7 +1085,10 @@ function renderLrChart(model) {
     return value === null ? undefined : Number.isFinite(value) ? value : null;
   });
   const finite = values.filter((value) => typeof value === "number" && value > 0);
-  const log = finite.length > 1 && Math.max(...finite) / Math.min(...finite) > 20 && values.every((value) => value === undefined || value === null || value > 0);
+  const log =
+    finite.length > 1 &&
+    Math.max(...finite) / Math.min(...finite) > 20 &&
+    values.every((value) => value === undefined || value === null || value > 0);
   const data = [model.xs, values];
   const signature = JSON.stringify([model.mode, log]);
   if (lrChart && lrChart.signature === signature) {
@@ -926,9 +1101,19 @@ function renderLrChart(model) {
   const def = definition("learning_rate");
   const options = {
     height: LR_HEIGHT,
-    series: [{ label: xLabel(model.mode), value: (u, value) => formatX(value, model.mode) }, { label: "learning_rate", stroke: "#7c3aed", width: 1.5, points: { show: false }, value: legendValue(def) }],
+    series: [
+      { label: xLabel(model.mode), value: (u, value) => formatX(value, model.mode) },
+      { label: "learning_rate", stroke: "#7c3aed", width: 1.5, points: { show: false }, value: legendValue(def) },
+    ],
     // the main chart's x range (with the projection, and any zoom), so that the two line up
-    scales: { x: { time: false, range: () => (mainChart ? [mainChart.chart.plot.scales.x.min, mainChart.chart.plot.scales.x.max] : xRange(holder.model)) }, y: yScale(log) },
+    scales: {
+      x: {
+        time: false,
+        range: () =>
+          mainChart ? [mainChart.chart.plot.scales.x.min, mainChart.chart.plot.scales.x.max] : xRange(holder.model),
+      },
+      y: yScale(log),
+    },
     axes: [xAxis(model.mode), { ...axisStyle(), size: Y_AXIS_WIDTH, values: scientificTicks }],
     cursor: { sync: { key: `run-${operationId}` }, drag: { x: true, y: false } },
     legend: { live: true },
@@ -1002,7 +1187,11 @@ function renderDiagnosis() {
     replace(
       ui.diagnosis,
       h("h3", {}, "Diagnosis"),
-      h("p", { class: "muted", "data-testid": "recommendation-reason" }, "The diagnosis appears with the first epochs: best epoch, trend, overfitting and what continuing is projected to gain."),
+      h(
+        "p",
+        { class: "muted", "data-testid": "recommendation-reason" },
+        "The diagnosis appears with the first epochs: best epoch, trend, overfitting and what continuing is projected to gain.",
+      ),
     );
     replace(ui.signals);
     ui.signals.hidden = true;
@@ -1020,8 +1209,22 @@ function renderDiagnosis() {
   const trendArrow = diagnosis.mode === "max" ? { improving: "↗", worsening: "↘" }[trend.direction] || arrow : arrow;
   const projection = diagnosis.projection && diagnosis.projection.evidence;
   const facts = [
-    ["Monitor", h("span", {}, h("code", {}, diagnosis.monitor), " ", h("span", { class: "muted" }, diagnosis.mode === "max" ? "↑ higher is better" : "↓ lower is better"))],
-    ["Best", diagnosis.best_epoch === null || diagnosis.best_epoch === undefined ? "–" : h("span", {}, h("strong", { class: "num" }, fmt(diagnosis.best_value)), ` at epoch ${diagnosis.best_epoch}`)],
+    [
+      "Monitor",
+      h(
+        "span",
+        {},
+        h("code", {}, diagnosis.monitor),
+        " ",
+        h("span", { class: "muted" }, diagnosis.mode === "max" ? "↑ higher is better" : "↓ lower is better"),
+      ),
+    ],
+    [
+      "Best",
+      diagnosis.best_epoch === null || diagnosis.best_epoch === undefined
+        ? "–"
+        : h("span", {}, h("strong", { class: "num" }, fmt(diagnosis.best_value)), ` at epoch ${diagnosis.best_epoch}`),
+    ],
     ["Since best", `${diagnosis.epochs_since_improvement} epoch${diagnosis.epochs_since_improvement === 1 ? "" : "s"}`],
     [
       "Trend",
@@ -1030,8 +1233,12 @@ function renderDiagnosis() {
         { class: "trend-line", "data-testid": "trend" },
         h("span", { class: `trend-arrow ${trendGood}` }, trendArrow),
         ` ${trend.direction || "unknown"}`,
-        trend.percent_change !== null && trend.percent_change !== undefined ? ` ${trend.percent_change > 0 ? "+" : ""}${trend.percent_change.toFixed(1)}%` : "",
-        trend.from_epoch !== null && trend.from_epoch !== undefined ? h("span", { class: "muted" }, ` over epochs ${trend.from_epoch}–${trend.to_epoch}`) : "",
+        trend.percent_change !== null && trend.percent_change !== undefined
+          ? ` ${trend.percent_change > 0 ? "+" : ""}${trend.percent_change.toFixed(1)}%`
+          : "",
+        trend.from_epoch !== null && trend.from_epoch !== undefined
+          ? h("span", { class: "muted" }, ` over epochs ${trend.from_epoch}–${trend.to_epoch}`)
+          : "",
       ),
     ],
   ];
@@ -1058,34 +1265,57 @@ function renderDiagnosis() {
       "div",
       { class: "diagnosis-head" },
       h("h3", {}, ended ? "Final diagnosis" : "Recommendation"),
-      h("span", { class: `badge action action-${recommendation.action}`, "data-testid": "recommendation-action" }, ACTIONS[recommendation.action] || recommendation.action),
+      h(
+        "span",
+        { class: `badge action action-${recommendation.action}`, "data-testid": "recommendation-action" },
+        ACTIONS[recommendation.action] || recommendation.action,
+      ),
     ),
     h("p", { class: "reason", "data-testid": "recommendation-reason" }, recommendation.reason),
     recommendation.restore_epoch !== null && recommendation.restore_epoch !== undefined
       ? h("p", { class: "restore" }, `Keep the weights of epoch ${recommendation.restore_epoch}.`)
       : null,
     badges.length ? h("div", { class: "flags" }, badges) : null,
-    h("dl", { class: "kv diagnosis-facts" }, facts.flatMap(([label, value]) => [h("dt", {}, label), h("dd", {}, value)])),
+    h(
+      "dl",
+      { class: "kv diagnosis-facts" },
+      facts.flatMap(([label, value]) => [h("dt", {}, label), h("dd", {}, value)]),
+    ),
   );
   renderSignals(diagnosis);
 }
 
 function renderSignals(diagnosis) {
   const signals = [...(diagnosis.signals || [])];
-  if (diagnosis.projection && !signals.some((signal) => signal.rule === "projected_improvement")) signals.push(diagnosis.projection);
+  if (diagnosis.projection && !signals.some((signal) => signal.rule === "projected_improvement"))
+    signals.push(diagnosis.projection);
   ui.signals.hidden = !signals.length;
-  const firstWarning = signals.find((signal) => signal.severity !== "info") || (signals.length === 1 ? signals[0] : null);
+  const firstWarning =
+    signals.find((signal) => signal.severity !== "info") || (signals.length === 1 ? signals[0] : null);
   replace(
     ui.signals,
     h("h3", {}, "Evidence"),
     signals.map((signal) =>
       h(
         "details",
-        { class: `signal severity-${signal.severity}`, "data-rule": signal.rule, "data-testid": "signal", open: signal === firstWarning },
-        h("summary", {}, h("span", { class: `severity-dot ${signal.severity}`, title: signal.severity }), h("span", { class: "rule" }, RULES[signal.rule] || signal.rule), h("code", { class: "rule-id" }, signal.rule)),
+        {
+          class: `signal severity-${signal.severity}`,
+          "data-rule": signal.rule,
+          "data-testid": "signal",
+          open: signal === firstWarning,
+        },
+        h(
+          "summary",
+          {},
+          h("span", { class: `severity-dot ${signal.severity}`, title: signal.severity }),
+          h("span", { class: "rule" }, RULES[signal.rule] || signal.rule),
+          h("code", { class: "rule-id" }, signal.rule),
+        ),
         h("p", { class: "signal-message" }, signal.message),
         kvList(signal.evidence, "evidence"),
-        Object.keys(signal.parameters || {}).length ? h("div", { class: "params" }, h("span", { class: "muted" }, "parameters "), kvInline(signal.parameters)) : null,
+        Object.keys(signal.parameters || {}).length
+          ? h("div", { class: "params" }, h("span", { class: "muted" }, "parameters "), kvInline(signal.parameters))
+          : null,
       ),
     ),
   );
@@ -1094,11 +1324,17 @@ function renderSignals(diagnosis) {
 function kvList(object, className) {
   const entries = Object.entries(object || {});
   if (!entries.length) return null;
-  return h("dl", { class: `kv small ${className}` }, entries.flatMap(([key, value]) => [h("dt", {}, key), h("dd", { class: "num-left" }, showValue(value))]));
+  return h(
+    "dl",
+    { class: `kv small ${className}` },
+    entries.flatMap(([key, value]) => [h("dt", {}, key), h("dd", { class: "num-left" }, showValue(value))]),
+  );
 }
 
 function kvInline(object) {
-  return Object.entries(object || {}).map(([key, value]) => h("span", { class: "param" }, h("span", { class: "muted" }, `${key}=`), showValue(value)));
+  return Object.entries(object || {}).map(([key, value]) =>
+    h("span", { class: "param" }, h("span", { class: "muted" }, `${key}=`), showValue(value)),
+  );
 }
 
 function showValue(value) {
@@ -1126,10 +1362,27 @@ function renderDetails() {
   ];
   if (op.cancel_request || op.cancel_reason) {
     const request = op.cancel_request || {};
-    rows.push(["Cancel", `${request.requested_by ? `by ${request.requested_by}: ` : ""}${op.cancel_reason || request.reason || ""}`]);
+    rows.push([
+      "Cancel",
+      `${request.requested_by ? `by ${request.requested_by}: ` : ""}${op.cancel_reason || request.reason || ""}`,
+    ]);
   }
   const extra = Object.entries(meta).filter(
-    ([key, value]) => !["symbol", "timeframe", "strategy", "parameters", "executor", "worker", "device", "task", "name", "model_name"].includes(key) && value !== null && typeof value !== "object",
+    ([key, value]) =>
+      ![
+        "symbol",
+        "timeframe",
+        "strategy",
+        "parameters",
+        "executor",
+        "worker",
+        "device",
+        "task",
+        "name",
+        "model_name",
+      ].includes(key) &&
+      value !== null &&
+      typeof value !== "object",
   );
   for (const [key, value] of extra.slice(0, 12)) rows.push([key, String(value)]);
   const parameters = meta.parameters || {};
@@ -1137,13 +1390,23 @@ function renderDetails() {
   replace(
     ui.details,
     h("h3", {}, "Run"),
-    h("dl", { class: "kv small" }, rows.filter(([, value]) => value !== null && value !== undefined && value !== "").flatMap(([label, value]) => [h("dt", {}, label), h("dd", {}, value)])),
+    h(
+      "dl",
+      { class: "kv small" },
+      rows
+        .filter(([, value]) => value !== null && value !== undefined && value !== "")
+        .flatMap(([label, value]) => [h("dt", {}, label), h("dd", {}, value)]),
+    ),
     flat.length
       ? h(
           "details",
           { class: "parameters" },
           h("summary", {}, `Parameters (${flat.length})`),
-          h("dl", { class: "kv small mono-values" }, flat.slice(0, 400).flatMap(([key, value]) => [h("dt", { title: key }, key), h("dd", {}, value)])),
+          h(
+            "dl",
+            { class: "kv small mono-values" },
+            flat.slice(0, 400).flatMap(([key, value]) => [h("dt", { title: key }, key), h("dd", {}, value)]),
+          ),
         )
       : null,
   );
@@ -1174,10 +1437,19 @@ function buildCancelDialog() {
     "form",
     { method: "dialog", onsubmit: submitCancel },
     h("h2", {}, "Cancel this run?"),
-    h("p", { class: "muted" }, "The run stops at its next check and ends cancelled. The reason is kept with the run, for whoever reads it later."),
+    h(
+      "p",
+      { class: "muted" },
+      "The run stops at its next check and ends cancelled. The reason is kept with the run, for whoever reads it later.",
+    ),
     h("label", { class: "field-label" }, "Reason", ui.cancelReason),
     ui.cancelError,
-    h("menu", {}, h("button", { type: "button", onclick: () => ui.cancelDialog.close() }, "Keep running"), ui.cancelConfirm),
+    h(
+      "menu",
+      {},
+      h("button", { type: "button", onclick: () => ui.cancelDialog.close() }, "Keep running"),
+      ui.cancelConfirm,
+    ),
   );
   ui.cancelDialog = h("dialog", { class: "cancel-dialog", "aria-label": "Cancel run" }, form);
   document.body.append(ui.cancelDialog);
@@ -1211,10 +1483,13 @@ async function submitCancel(event) {
     ui.cancelConfirm.disabled = false;
     if (error instanceof ApiError && error.status === 409) {
       // the run ended meanwhile: show what it is now
-      api(path).then((operation) => {
-        state.operation = { ...state.operation, ...operation };
-        renderHeader();
-      }, () => {});
+      api(path).then(
+        (operation) => {
+          state.operation = { ...state.operation, ...operation };
+          renderHeader();
+        },
+        () => {},
+      );
     }
   }
 }
@@ -1227,25 +1502,54 @@ function renderResult() {
   const result = op.result && typeof op.result === "object" ? op.result : null;
   const sections = [];
   if (op.status === "failed") {
-    sections.push(h("div", { class: "result-error" }, h("h3", {}, "Error"), h("pre", { class: "error-text", "data-testid": "run-error" }, op.error || "The run failed without saying why.")));
+    sections.push(
+      h(
+        "div",
+        { class: "result-error" },
+        h("h3", {}, "Error"),
+        h("pre", { class: "error-text", "data-testid": "run-error" }, op.error || "The run failed without saying why."),
+      ),
+    );
   }
   if (op.status === "cancelled" && (op.cancel_reason || (op.cancel_request && op.cancel_request.reason))) {
     const request = op.cancel_request || {};
-    sections.push(h("p", { class: "cancelled-note" }, `Cancelled${request.requested_by ? ` by ${request.requested_by}` : ""}: `, h("strong", {}, op.cancel_reason || request.reason)));
+    sections.push(
+      h(
+        "p",
+        { class: "cancelled-note" },
+        `Cancelled${request.requested_by ? ` by ${request.requested_by}` : ""}: `,
+        h("strong", {}, op.cancel_reason || request.reason),
+      ),
+    );
   }
   const strategy = result && isObject(result.test_metrics) && isObject(result.training_metrics);
   if (strategy) sections.push(...strategySections(result));
   else if (result) {
     const scalars = Object.entries(result).filter(([, value]) => value === null || typeof value !== "object");
     const nested = Object.entries(result).filter(([, value]) => isObject(value));
-    if (scalars.length) sections.push(h("div", { class: "result-block" }, h("h3", {}, "Result"), metricTiles(Object.fromEntries(scalars))));
+    if (scalars.length)
+      sections.push(
+        h("div", { class: "result-block" }, h("h3", {}, "Result"), metricTiles(Object.fromEntries(scalars))),
+      );
     for (const [key, value] of nested.slice(0, 8)) {
       const inner = Object.entries(value).filter(([, item]) => item === null || typeof item !== "object");
-      if (inner.length) sections.push(h("div", { class: "result-block" }, h("h3", {}, key), metricTiles(Object.fromEntries(inner))));
+      if (inner.length)
+        sections.push(h("div", { class: "result-block" }, h("h3", {}, key), metricTiles(Object.fromEntries(inner))));
     }
   }
-  if (!sections.length) sections.push(h("p", { class: "muted" }, op.status === "completed" ? "The run stored no result summary." : "No result."));
-  replace(ui.result, h("section", { class: "card result-panel", "data-status": op.status, "data-testid": "result-panel" }, h("h2", {}, "Result"), sections));
+  if (!sections.length)
+    sections.push(
+      h("p", { class: "muted" }, op.status === "completed" ? "The run stored no result summary." : "No result."),
+    );
+  replace(
+    ui.result,
+    h(
+      "section",
+      { class: "card result-panel", "data-status": op.status, "data-testid": "result-panel" },
+      h("h2", {}, "Result"),
+      sections,
+    ),
+  );
 }
 
 function strategySections(result) {
@@ -1254,43 +1558,90 @@ function strategySections(result) {
   const info = result.model_info || {};
   const sections = [];
   const headline = {};
-  for (const key of ["test_accuracy", "f1_score", "precision", "recall", "test_loss"]) if (key in test) headline[key] = test[key];
+  for (const key of ["test_accuracy", "f1_score", "precision", "recall", "test_loss"])
+    if (key in test) headline[key] = test[key];
   const weighted = {};
-  for (const key of ["precision_weighted", "recall_weighted", "f1_weighted", "support"]) if (key in test) weighted[key] = test[key];
-  sections.push(h("div", { class: "result-block" }, h("h3", {}, "Test metrics"), metricTiles(headline, { large: true }), metricTiles(weighted)));
+  for (const key of ["precision_weighted", "recall_weighted", "f1_weighted", "support"])
+    if (key in test) weighted[key] = test[key];
+  sections.push(
+    h(
+      "div",
+      { class: "result-block" },
+      h("h3", {}, "Test metrics"),
+      metricTiles(headline, { large: true }),
+      metricTiles(weighted),
+    ),
+  );
 
   const classes = Object.keys(test.per_class || {});
   const matrix = Array.isArray(test.confusion_matrix) ? test.confusion_matrix : [];
   const row = [];
-  if (matrix.length) row.push(h("div", { class: "result-block" }, h("h3", {}, "Confusion matrix"), confusionMatrix(matrix, classes)));
-  if (classes.length) row.push(h("div", { class: "result-block" }, h("h3", {}, "Per class"), perClassTable(test.per_class)));
+  if (matrix.length)
+    row.push(h("div", { class: "result-block" }, h("h3", {}, "Confusion matrix"), confusionMatrix(matrix, classes)));
+  if (classes.length)
+    row.push(h("div", { class: "result-block" }, h("h3", {}, "Per class"), perClassTable(test.per_class)));
   if (row.length) sections.push(h("div", { class: "result-row" }, row));
 
   const model = [
     ["Version", result.model_version ? h("code", {}, result.model_version) : null],
     ["Architecture", info.architecture],
-    ["Parameters", info.parameters_count !== undefined && info.parameters_count !== null ? Number(info.parameters_count).toLocaleString("en-US") : null],
-    ["Size", info.model_size_mb !== undefined && info.model_size_mb !== null ? `${formatNumber(info.model_size_mb * 1024)} KiB` : null],
+    [
+      "Parameters",
+      info.parameters_count !== undefined && info.parameters_count !== null
+        ? Number(info.parameters_count).toLocaleString("en-US")
+        : null,
+    ],
+    [
+      "Size",
+      info.model_size_mb !== undefined && info.model_size_mb !== null
+        ? `${formatNumber(info.model_size_mb * 1024)} KiB`
+        : null,
+    ],
     ["Inputs", info.input_size],
     ["Device", info.device],
     ["Path", info.model_path ? h("code", { class: "path" }, info.model_path) : null],
   ];
   const run = [
-    ["Best epoch", training.best_epoch !== null && training.best_epoch !== undefined ? `${training.best_epoch} (${training.monitor || "monitor"} ${formatNumber(toNumber(training.best_value))})` : null],
-    ["Epochs", training.epochs_planned ? `${training.epochs_completed} / ${training.epochs_planned}` : training.epochs_completed],
+    [
+      "Best epoch",
+      training.best_epoch !== null && training.best_epoch !== undefined
+        ? `${training.best_epoch} (${training.monitor || "monitor"} ${formatNumber(toNumber(training.best_value))})`
+        : null,
+    ],
+    [
+      "Epochs",
+      training.epochs_planned ? `${training.epochs_completed} / ${training.epochs_planned}` : training.epochs_completed,
+    ],
     ["Stopped early", training.early_stopped ? training.stopped_reason || "yes" : "no"],
     ["Best weights", training.restored_best_weights ? "restored" : null],
     ["Diverged", training.diverged],
-    ["Training time", training.training_time_minutes !== null && training.training_time_minutes !== undefined ? formatDuration(training.training_time_minutes * 60) : null],
+    [
+      "Training time",
+      training.training_time_minutes !== null && training.training_time_minutes !== undefined
+        ? formatDuration(training.training_time_minutes * 60)
+        : null,
+    ],
     ["Throughput", training.samples_per_second ? `${formatNumber(training.samples_per_second)} samples/s` : null],
   ];
   const data = result.data || {};
   const rows = data.rows || {};
   const dataFacts = [
     ["Features", data.features],
-    ["Rows", rows.train !== undefined ? `${fmtInt(rows.train)} train · ${fmtInt(rows.validation)} val · ${fmtInt(rows.test)} test` : null],
+    [
+      "Rows",
+      rows.train !== undefined
+        ? `${fmtInt(rows.train)} train · ${fmtInt(rows.validation)} val · ${fmtInt(rows.test)} test`
+        : null,
+    ],
     ["Span", data.start ? `${String(data.start).slice(0, 10)} → ${String(data.end || "").slice(0, 10)}` : null],
-    ["Classes", Object.keys(data.class_balance || {}).length ? Object.entries(data.class_balance).map(([name, share]) => `${name} ${formatMetric(share.fraction, { format: "percent" })}`).join(" · ") : null],
+    [
+      "Classes",
+      Object.keys(data.class_balance || {}).length
+        ? Object.entries(data.class_balance)
+            .map(([name, share]) => `${name} ${formatMetric(share.fraction, { format: "percent" })}`)
+            .join(" · ")
+        : null,
+    ],
   ];
   sections.push(
     h(
@@ -1307,7 +1658,16 @@ function strategySections(result) {
 function factBlock(title, rows, testid) {
   const shown = rows.filter(([, value]) => value !== null && value !== undefined && value !== "");
   if (!shown.length) return null;
-  return h("div", { class: "result-block", "data-testid": testid || null }, h("h3", {}, title), h("dl", { class: "kv small" }, shown.flatMap(([label, value]) => [h("dt", {}, label), h("dd", {}, value)])));
+  return h(
+    "div",
+    { class: "result-block", "data-testid": testid || null },
+    h("h3", {}, title),
+    h(
+      "dl",
+      { class: "kv small" },
+      shown.flatMap(([label, value]) => [h("dt", {}, label), h("dd", {}, value)]),
+    ),
+  );
 }
 
 function fmtInt(value) {
@@ -1327,8 +1687,16 @@ function metricTiles(values, { large = false } = {}) {
     entries.map(([name, value]) => {
       const def = resultDefinition(name);
       const number = toNumber(value);
-      const text = typeof value === "number" || (typeof value === "string" && number !== null && /^(NaN|-?Infinity)$/.test(value)) ? formatMetric(number, def) : showValue(value);
-      return h("div", { class: "tile", "data-metric": name, title: def && def.description ? def.description : name }, h("div", { class: "tile-label" }, (def && def.label) || name.replace(/_/g, " ")), h("div", { class: "tile-value num" }, text));
+      const text =
+        typeof value === "number" || (typeof value === "string" && number !== null && /^(NaN|-?Infinity)$/.test(value))
+          ? formatMetric(number, def)
+          : showValue(value);
+      return h(
+        "div",
+        { class: "tile", "data-metric": name, title: def && def.description ? def.description : name },
+        h("div", { class: "tile-label" }, (def && def.label) || name.replace(/_/g, " ")),
+        h("div", { class: "tile-value num" }, text),
+      );
     }),
   );
 }
@@ -1337,7 +1705,8 @@ function resultDefinition(name) {
   const known = definition(name) || definition(`val_${name}`);
   if (known) return known;
   if (name === "support") return { format: "int", label: "test samples" };
-  if (/accuracy|precision|recall|f1|auc|iou|map/i.test(name) && !/loss/i.test(name)) return { format: "percent", label: name.replace(/_/g, " ") };
+  if (/accuracy|precision|recall|f1|auc|iou|map/i.test(name) && !/loss/i.test(name))
+    return { format: "percent", label: name.replace(/_/g, " ") };
   return null;
 }
 
@@ -1353,7 +1722,17 @@ function confusionMatrix(matrix, classes) {
       "table",
       { class: "confusion", "data-testid": "confusion-matrix" },
       h("caption", {}, `rows: true class · columns: predicted · ${fmtInt(correct)} of ${fmtInt(total)} right`),
-      h("thead", {}, h("tr", {}, h("th", { class: "corner" }, "true ╲ pred"), labels.map((label) => h("th", { scope: "col" }, label)), h("th", { class: "total" }, "n"))),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          h("th", { class: "corner" }, "true ╲ pred"),
+          labels.map((label) => h("th", { scope: "col" }, label)),
+          h("th", { class: "total" }, "n"),
+        ),
+      ),
       h(
         "tbody",
         {},
@@ -1364,7 +1743,15 @@ function confusionMatrix(matrix, classes) {
             h("th", { scope: "row" }, labels[i]),
             row.map((value, j) => {
               const share = rowsTotal[i] ? value / rowsTotal[i] : 0;
-              const cell = h("td", { class: `cell${i === j ? " diagonal" : ""}`, title: `true ${labels[i]}, predicted ${labels[j]}: ${value} (${(share * 100).toFixed(1)}% of ${labels[i]})` }, h("span", { class: "count" }, fmtInt(value)), h("span", { class: "share" }, `${(share * 100).toFixed(0)}%`));
+              const cell = h(
+                "td",
+                {
+                  class: `cell${i === j ? " diagonal" : ""}`,
+                  title: `true ${labels[i]}, predicted ${labels[j]}: ${value} (${(share * 100).toFixed(1)}% of ${labels[i]})`,
+                },
+                h("span", { class: "count" }, fmtInt(value)),
+                h("span", { class: "share" }, `${(share * 100).toFixed(0)}%`),
+              );
               const hue = i === j ? "37, 99, 235" : "220, 38, 38";
               cell.style.background = `rgba(${hue}, ${(0.06 + share * 0.7).toFixed(3)})`;
               if (share > 0.55) cell.classList.add("strong");
@@ -1383,7 +1770,16 @@ function perClassTable(perClass) {
   return h(
     "table",
     { class: "data per-class" },
-    h("thead", {}, h("tr", {}, h("th", {}, "class"), ["precision", "recall", "f1", "support"].map((name) => h("th", { class: "num" }, name)))),
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        h("th", {}, "class"),
+        ["precision", "recall", "f1", "support"].map((name) => h("th", { class: "num" }, name)),
+      ),
+    ),
     h(
       "tbody",
       {},
@@ -1400,6 +1796,43 @@ function perClassTable(perClass) {
       ),
     ),
   );
+}
+
+// --------------------------------------------------------------------------------------------- export
+
+/** Every stored epoch (not the thinned display copy) as a CSV file: epoch, step, timestamp, then each metric. */
+async function exportCsv(event) {
+  const button = event.currentTarget;
+  button.disabled = true;
+  try {
+    const answer = await api(`${path}/metrics`);
+    const epochs = answer.metrics.epochs || [];
+    const names = reportedMetrics(epochs);
+    const cell = (value) => {
+      if (value === null || value === undefined) return "";
+      const text = String(value);
+      return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+    };
+    const lines = [["epoch", "step", "timestamp", ...names].join(",")];
+    for (const record of epochs) {
+      const values = names.map((name) =>
+        ["train_loss", "val_loss", "train_accuracy", "val_accuracy", "learning_rate", "duration"].includes(name)
+          ? record[name]
+          : (record.metrics || {})[name],
+      );
+      lines.push([record.epoch, record.step, record.timestamp, ...values].map(cell).join(","));
+    }
+    const url = URL.createObjectURL(new Blob([lines.join("\n") + "\n"], { type: "text/csv" }));
+    const anchor = h("a", { href: url, download: `${operationId}-epochs.csv` });
+    document.body.append(anchor);
+    anchor.click();
+    anchor.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  } catch (error) {
+    showBanner(`The export failed: ${error.message}`);
+  } finally {
+    button.disabled = false;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------- artifacts
@@ -1427,14 +1860,29 @@ async function loadArtifacts() {
         h(
           "table",
           { class: "data" },
-          h("thead", {}, h("tr", {}, h("th", {}, "path"), h("th", { class: "num" }, "size"), h("th", {}, "sha256"), h("th", {}, "stored"))),
+          h(
+            "thead",
+            {},
+            h(
+              "tr",
+              {},
+              h("th", {}, "path"),
+              h("th", { class: "num" }, "size"),
+              h("th", {}, "sha256"),
+              h("th", {}, "stored"),
+            ),
+          ),
           h(
             "tbody",
             {},
             artifacts.map((artifact) => {
               const href = `${API}${path}/artifacts/${artifact.path.split("/").map(encodeURIComponent).join("/")}`;
               const name = artifact.path.split("/").pop();
-              const link = h("a", { href, download: name, onclick: (event) => downloadWithToken(event, href, name) }, artifact.path);
+              const link = h(
+                "a",
+                { href, download: name, onclick: (event) => downloadWithToken(event, href, name) },
+                artifact.path,
+              );
               return h(
                 "tr",
                 {},
@@ -1492,7 +1940,13 @@ function renderNotFound() {
       "section",
       { class: "card empty not-found", "data-testid": "not-found" },
       h("h1", {}, "No such run"),
-      h("p", {}, "This server has no run with the id ", h("code", {}, operationId), ". It may have been deleted, or the address is mistyped."),
+      h(
+        "p",
+        {},
+        "This server has no run with the id ",
+        h("code", {}, operationId),
+        ". It may have been deleted, or the address is mistyped.",
+      ),
       h("p", {}, h("a", { href: "/" }, "← All runs")),
     ),
   );
@@ -1507,7 +1961,13 @@ function renderLoadError(error) {
       "section",
       { class: "card empty", "data-testid": "load-error" },
       h("h1", {}, needsToken ? "This server asks for an API token" : "The run could not be loaded"),
-      h("p", {}, needsToken ? "Enter it with the API token button at the top right; the page reloads with it." : error.message || String(error)),
+      h(
+        "p",
+        {},
+        needsToken
+          ? "Enter it with the API token button at the top right; the page reloads with it."
+          : error.message || String(error),
+      ),
     ),
   );
   document.body.dataset.ready = "1";
@@ -1515,8 +1975,11 @@ function renderLoadError(error) {
 
 function copyText(text, button) {
   if (!navigator.clipboard) return;
-  navigator.clipboard.writeText(text).then(() => {
-    button.textContent = "copied";
-    setTimeout(() => (button.textContent = "copy"), 1200);
-  }, () => {});
+  navigator.clipboard.writeText(text).then(
+    () => {
+      button.textContent = "copied";
+      setTimeout(() => (button.textContent = "copy"), 1200);
+    },
+    () => {},
+  );
 }
