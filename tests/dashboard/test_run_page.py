@@ -328,6 +328,12 @@ def test_metric_switch_log_y_smoothing_and_x_axis_change_the_chart(page: Page, d
     expect(main_chart).to_have_attribute("data-x-axis", "time")
     expect(main_chart).to_have_attribute("data-points", "30")
 
+    # the charts follow the window's width
+    wide = main_chart.locator(".uplot").evaluate("element => element.offsetWidth")
+    page.set_viewport_size({"width": 900, "height": 900})
+    page.wait_for_function("limit => document.querySelector('.main-chart .uplot').offsetWidth < limit", arg=wide - 100)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 900  # nothing spills sideways
+
 
 def test_a_failed_run_shows_its_error_and_artifacts_to_download(
     page: Page, dashboard: Dashboard, tmp_path: Path

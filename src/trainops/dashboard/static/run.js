@@ -812,15 +812,15 @@ function buildModel() {
       const bandColor = evidence.worth_continuing ? "#16a34a" : "#64748b";
       model.series.push({
         label: "projection high",
-        stroke: fade(bandColor, 0.0),
-        width: 0,
+        stroke: fade(bandColor, 0.35),
+        width: 0.75,
         points: { show: false },
         value: legendValue(def),
       });
       model.series.push({
         label: "projection low",
-        stroke: fade(bandColor, 0.0),
-        width: 0,
+        stroke: fade(bandColor, 0.35),
+        width: 0.75,
         points: { show: false },
         value: legendValue(def),
       });
@@ -838,7 +838,7 @@ function buildModel() {
         },
       });
       model.hidden.push(base, base + 1);
-      model.bands.push({ series: [base, base + 1], fill: fade(bandColor, 0.14) });
+      model.bands.push({ series: [base, base + 1], fill: fade(bandColor, 0.16) });
       model.projection = { curves, evidence, endX: px[px.length - 1], def };
     }
   }
