@@ -170,14 +170,19 @@ def read_events(
     service: OperationsService, operation_id: str, cursor: Cursor, *, points: int | None = None
 ) -> EventBatch:
     """The events since ``cursor``, read from the store: the operation and its new epochs in one transaction
-    (the rows written after ``cursor.version``), and the diagnosis from the service's history cache (shared with
-    every metrics poll, computed once per version), only when there are new epochs or none was sent yet. An
+    (the rows written after ``cursor.version``; a new reader's whole history from the service's history cache),
+    and the diagnosis from that cache (shared with every metrics poll, computed once per version), only when
+    there are new epochs or none was sent yet. An
     ``epochs`` event of more than ``points`` epochs is thinned for display (see :func:`derive_events`).
 
     Raises:
         NotFoundError: no such operation.
     """
-    operation, version, epochs = _consistent_history(service, operation_id, cursor.version)
+    if cursor.version < 0:  # a new reader: the whole history, as the metrics reads have it cached
+        history = service.history(operation_id)
+        operation, version, epochs = history.operation, history.version, history.epochs
+    else:
+        operation, version, epochs = _consistent_history(service, operation_id, cursor.version)
     diagnosis = None
     wanted = epochs or cursor.recommendation == _UNSENT or (operation.status.is_terminal and not cursor.final)
     if wanted and operation.epochs_completed:

@@ -332,6 +332,15 @@ class OperationsService:
         """Cheap: what changes when anything about the operation does (for ETags)."""
         return self.store.version(operation_id)
 
+    def history(self, operation_id: str) -> History:
+        """The operation and its whole epoch history at its current version (or newer), as one consistent
+        snapshot, from the history cache that the metrics reads share (loaded only when it moved).
+
+        Raises:
+            NotFoundError: no such operation.
+        """
+        return self._histories.current(operation_id, self.store.version(operation_id).version)
+
     def list_operations(
         self,
         *,
