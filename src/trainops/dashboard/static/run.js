@@ -148,11 +148,13 @@ function afterFirstDraw() {
   ticker = setInterval(renderDuration, 1000);
 }
 
-function applyMetricsBlock(metrics) {
-  const { epochs, definitions, ...diagnosis } = metrics;
+/** Take in a metrics block: its diagnosis, definitions and epochs. `whole`: it answered the whole history (not
+ * only the epochs after since_epoch), so its `thinned` says whether the page holds every epoch. */
+function applyMetricsBlock(metrics, { whole = true } = {}) {
+  const { epochs, definitions, thinned, ...diagnosis } = metrics;
   state.diagnosis = { ...(state.diagnosis || {}), ...diagnosis };
   state.definitions = { ...state.definitions, ...(definitions || {}) };
-  if (metrics.thinned !== undefined) state.thinned = Boolean(metrics.thinned);
+  if (whole) state.thinned = Boolean(thinned);
   if (metrics.epochs_stored) state.epochsStored = metrics.epochs_stored;
   mergeEpochs(epochs || []);
 }
@@ -260,7 +262,7 @@ function scheduleDiagnosisRefresh() {
       // no points=: only the epochs after `since` come back, and the server answers from its cached diagnosis
       const answer = await api(`${path}/metrics`, { params: { since_epoch: since } });
       if (answer) {
-        applyMetricsBlock(answer.metrics);
+        applyMetricsBlock(answer.metrics, { whole: false });
         renderDiagnosis();
         renderChart();
       }
