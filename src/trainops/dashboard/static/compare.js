@@ -9,7 +9,6 @@ import {
   api,
   formatDuration,
   formatMetric,
-  formatNumber,
   formatTime,
   h,
   main,
@@ -22,6 +21,20 @@ import {
   setConnection,
   statusBadge,
 } from "./common.js";
+import {
+  INTEGER_INCRS,
+  SECOND_INCRS,
+  axisSize,
+  createChart,
+  emaSmooth,
+  fade,
+  formatElapsed,
+  indexOfX,
+  metricFamilies,
+  metricValue,
+  reportedMetrics,
+  tickFormatter,
+} from "./chart.js";
 
 const POINTS = 2000;
 const CATALOG_LIMIT = 200;
@@ -191,11 +204,9 @@ async function poll() {
 
 /** A record's value of a metric: a finite number, else null (a gap: not reported, NaN or infinite). */
 function valueOf(record, name) {
-  const raw = name in record && name !== "metrics" ? record[name] : record.metrics && record.metrics[name];
-  return typeof raw === "number" && Number.isFinite(raw) ? raw : null;
+  const value = metricValue(record, name);
+  return Number.isFinite(value) ? value : null;
 }
-
-const NOT_METRICS = new Set(["epoch", "step", "timestamp", "metrics", "duration"]);
 
 /** The metrics any selected run reported, the primary (the diagnosis's monitor, most runs' choice) first. */
 function metricNames() {
@@ -204,16 +215,11 @@ function metricNames() {
   for (const run of readyRuns()) {
     const monitor = run.diagnosis && run.diagnosis.monitor;
     if (monitor) monitors.set(monitor, (monitors.get(monitor) || 0) + 1);
-    for (const record of run.epochs) {
-      for (const [key, value] of Object.entries(record)) {
-        if (!NOT_METRICS.has(key) && value !== null && value !== undefined) seen.add(key);
-      }
-      for (const key of Object.keys(record.metrics || {})) seen.add(key);
-    }
+    for (const name of reportedMetrics(run.epochs)) seen.add(name);
   }
   let primary = null;
   for (const [monitor, count] of monitors) if (primary === null || count > monitors.get(primary)) primary = monitor;
-  const rank = (name) => (name.startsWith("val_") ? 0 : name === "learning_rate" ? 2 : 1);
+  const rank = (name) => (name.startsWith("val_") ? 0 : name === "learning_rate" || name === "duration" ? 2 : 1);
   const rest = [...seen].filter((name) => name !== primary).sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
   return { primary, names: primary && seen.has(primary) ? [primary, ...rest] : rest };
 }
@@ -223,33 +229,10 @@ function definitionOf(name) {
   return definitions.byName[name] || null;
 }
 
-/** The training curve that goes with a validation metric: val_loss -> train_loss (or Keras' loss). */
+/** The training curve that goes with a validation metric (val_loss -> train_loss), paired as the run page does. */
 function trainCounterpart(name, reported) {
-  if (!name.startsWith("val_")) return null;
-  const base = name.slice(4);
-  return [`train_${base}`, base].find((candidate) => reported.includes(candidate)) || null;
-}
-
-/**
- * Debiased exponential moving average (TensorBoard's smoothing): the bias towards 0 of the first points is divided
- * out, so the smoothed curve starts on the data. Gaps stay gaps and do not reset the average.
- */
-export function smooth(values, weight) {
-  if (!(weight > 0)) return values.slice();
-  const out = new Array(values.length);
-  let average = 0;
-  let count = 0;
-  for (let i = 0; i < values.length; i += 1) {
-    const value = values[i];
-    if (value === null) {
-      out[i] = null;
-      continue;
-    }
-    average = average * weight + (1 - weight) * value;
-    count += 1;
-    out[i] = average / (1 - weight ** count);
-  }
-  return out;
+  const family = metricFamilies(reported, name).find((candidate) => candidate.val === name);
+  return family ? family.train : null;
 }
 
 /** A run's points for the chart: x (epoch, or seconds since its first epoch), epochs, and the values. */
@@ -279,47 +262,6 @@ function pointsOf(run, metric, train) {
 const AXIS = { stroke: "#6b7280", font: "11px system-ui, sans-serif", labelFont: "600 12px system-ui, sans-serif" };
 const GRID = { stroke: "#eef0f3", width: 1 };
 const TICKS = { stroke: "#e5e7eb", width: 1, size: 4 };
-
-let measureContext = null;
-function textWidth(text, font) {
-  measureContext = measureContext || document.createElement("canvas").getContext("2d");
-  measureContext.font = font;
-  return measureContext.measureText(text).width;
-}
-
-function decimals(increment) {
-  return Math.max(0, Math.min(8, -Math.floor(Math.log10(increment) + 1e-9)));
-}
-
-/** Tick labels of the y axis as the metric's definition says (percent as 12.5%). */
-function yTicks(definition) {
-  return (u, splits, axisIndex, space, increment) =>
-    splits.map((value) => {
-      if (value === null) return "";
-      if (options.log || !(increment > 0)) {
-        // log splits are powers and their multiples: three significant digits read evenly
-        const percent = definition && definition.format === "percent";
-        return percent ? `${Number((value * 100).toPrecision(3))}%` : formatNumber(value);
-      }
-      if (definition && definition.format === "percent") return `${(value * 100).toFixed(decimals(increment * 100))}%`;
-      return value.toFixed(decimals(increment));
-    });
-}
-
-/** "45s", "12m", "1h 20m": time since a run's first epoch. */
-export function formatElapsed(seconds) {
-  if (!Number.isFinite(seconds)) return "";
-  if (seconds < 60) return `${Math.round(seconds * 10) / 10}s`;
-  if (seconds < 3600) {
-    const rest = Math.round(seconds % 60);
-    return `${Math.floor(seconds / 60)}m${rest ? ` ${rest}s` : ""}`;
-  }
-  const minutes = Math.round((seconds % 3600) / 60);
-  return `${Math.floor(seconds / 3600)}h${minutes ? ` ${minutes}m` : ""}`;
-}
-
-const TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
-const EPOCH_STEPS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000, 20000, 50000];
 
 /** Everything the chart draws, from the ready runs and the options. */
 function chartModel() {
@@ -354,10 +296,11 @@ function chartData(model) {
       table.push(positive(values));
       series.push({
         label,
-        stroke: faint ? `${line.color}40` : line.color,
+        stroke: faint ? fade(line.color, 0.25) : line.color,
         width: width,
         dash,
         spanGaps: false,
+        class: faint ? "faint" : undefined, // compare.css hides their hover dots
         // dots only where a line cannot show: a run of one or two epochs
         points: { show: !faint && line.xs.length <= 2, size: 6, fill: line.color },
       });
@@ -367,7 +310,7 @@ function chartData(model) {
     for (const [values, name, dash] of parts) {
       if (smoothing > 0) {
         add(values, `${title} · ${name} (raw)`, { dash, faint: true, width: 1 });
-        add(smooth(values, smoothing), `${title} · ${name}`, { dash, width: dash ? 1.5 : 2 });
+        add(emaSmooth(values, smoothing), `${title} · ${name}`, { dash, width: dash ? 1.5 : 2 });
       } else {
         add(values, `${title} · ${name}`, { dash, width: dash ? 1.25 : 1.75 });
       }
@@ -447,21 +390,22 @@ function renderChart() {
     destroyChart();
     replace(box);
     const definition = model.definition;
-    const plot = new window.uPlot(
+    const created = createChart(
+      box,
       {
-        width: Math.max(box.clientWidth, 300),
         height: CHART_HEIGHT,
         legend: { show: false },
-        cursor: { drag: { x: true, y: false, setScale: true }, points: { size: 7 } },
-        scales: { x: { time: false }, y: { distr: options.log ? 3 : 1 } },
+        cursor: { y: false, drag: { x: true, y: false, setScale: true }, points: { size: 7 } },
+        scales: { x: { time: false }, y: options.log ? { distr: 3, range: logRange } : { distr: 1 } },
         axes: [
           {
             ...AXIS,
             grid: GRID,
             ticks: TICKS,
             label: options.x === "time" ? "Time since the run's first epoch" : "Epoch",
-            labelSize: 24,
-            incrs: options.x === "time" ? TIME_STEPS : EPOCH_STEPS,
+            labelSize: 20,
+            size: 36,
+            incrs: options.x === "time" ? SECOND_INCRS : INTEGER_INCRS,
             values: (u, splits) => splits.map((value) => (options.x === "time" ? formatElapsed(value) : String(value))),
           },
           {
@@ -470,11 +414,8 @@ function renderChart() {
             ticks: TICKS,
             label: metricLabel(model.metric, definition),
             labelSize: 22,
-            values: yTicks(definition),
-            size: (u, values) => {
-              const widest = Math.max(0, ...(values || []).map((text) => textWidth(text, AXIS.font)));
-              return Math.ceil(widest) + 16;
-            },
+            values: tickFormatter(definition, { log: options.log }),
+            size: axisSize,
           },
         ],
         series,
@@ -484,34 +425,28 @@ function renderChart() {
         },
       },
       data,
-      box,
     );
-    chart = { plot, key, model };
+    chart = { ...created, key, model };
   }
   box.dataset.seriesCount = String(lines.length);
   renderLegend(model, chart.plot);
   markReady();
 }
 
+/** A log scale that fits the values (uPlot's own widens it to whole decades: 1-10 for 0.3-1.3). */
+function logRange(u, min, max) {
+  if (!(min > 0) || !(max > 0)) return [1, 10];
+  const pad = Math.max(1.08, (max / min) ** 0.06);
+  return [min / pad, max * pad];
+}
+
 function destroyChart() {
-  if (chart) chart.plot.destroy();
+  if (chart) chart.destroy();
   chart = null;
 }
 
 function markReady() {
   document.body.dataset.ready = "1";
-}
-
-/** The index of the last of the ascending `xs` at or before `x`; -1 when none is. */
-function lastAtOrBefore(xs, x) {
-  let low = 0;
-  let high = xs.length;
-  while (low < high) {
-    const middle = (low + high) >> 1;
-    if (xs[middle] <= x) low = middle + 1;
-    else high = middle;
-  }
-  return low - 1;
 }
 
 /** The legend under the chart: per run, its value where the cursor is (else the last), and its best epoch. */
@@ -527,7 +462,7 @@ function renderLegend(model, plot) {
   const heading =
     cursorX === null ? "last epoch" : options.x === "time" ? `at ${formatElapsed(cursorX)}` : `at epoch ${cursorX}`;
   const rows = model.lines.map((line) => {
-    const at = cursorX === null ? line.xs.length - 1 : lastAtOrBefore(line.xs, cursorX);
+    const at = cursorX === null ? line.xs.length - 1 : indexOfX(line.xs, cursorX) ?? -1;
     const value = at >= 0 ? line.values[at] : null;
     const trainValue = at >= 0 ? line.trainValues[at] : null;
     const diagnosis = line.run.diagnosis || {};
@@ -1099,11 +1034,6 @@ function layout() {
     view.content,
   );
 
-  new ResizeObserver(() => {
-    if (chart && Math.abs(chart.plot.width - view.chart.clientWidth) > 1 && view.chart.clientWidth > 0) {
-      chart.plot.setSize({ width: view.chart.clientWidth, height: CHART_HEIGHT });
-    }
-  }).observe(view.chart);
 }
 
 async function start() {
