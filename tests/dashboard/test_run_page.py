@@ -132,9 +132,12 @@ def test_the_chart_gains_points_as_epochs_arrive_without_a_reload(page: Page, da
     assert 11 in performance_marks(page, "trainops:epoch-drawn")
     # a re-sent epoch replaces its point rather than adding one
     ops.add_epoch(operation_id, EpochRecord(epoch=11, train_loss=0.05, val_loss=0.07))
-    ops.add_epoch(operation_id, EpochRecord(epoch=12, train_loss=0.05, val_loss=0.07))
+    ops.add_epoch(operation_id, EpochRecord(epoch=12, train_loss=0.04, val_loss=0.06))
     expect(page.locator("body[data-last-epoch='12']")).to_have_count(1)
     expect(chart(page)).to_have_attribute("data-points", "13")
+    # the diagnosis follows the new epochs: the best is now the last one
+    expect(page.get_by_test_id("best-marker")).to_contain_text("best · epoch 12")
+    expect(page.get_by_test_id("run-title").locator("xpath=../..")).to_contain_text("13 / 30")
     # what this run cannot give is disabled: no global step, no learning rate
     expect(page.get_by_test_id("x-step")).to_be_disabled()
     expect(page.get_by_test_id("lr-chart")).to_be_hidden()

@@ -97,6 +97,7 @@ let mainChart = null;
 let lrChart = null;
 let refreshTimer = null;
 let refreshing = false;
+let refreshWanted = false;
 let ticker = null;
 
 start();
@@ -159,8 +160,13 @@ function applyMetricsBlock(metrics, { whole = true } = {}) {
   mergeEpochs(epochs || []);
 }
 
+/** Merge epoch records by epoch number (a re-sent epoch replaces its record); answers how many were new. */
 function mergeEpochs(epochs) {
-  for (const record of epochs) state.records.set(record.epoch, record); // a re-sent epoch replaces
+  let added = 0;
+  for (const record of epochs) {
+    if (!state.records.has(record.epoch)) added += 1;
+    state.records.set(record.epoch, record);
+  }
   if (epochs.length) {
     state.sorted = null;
     const names = reportedMetrics(sortedRecords());
@@ -169,6 +175,7 @@ function mergeEpochs(epochs) {
       if (ui.metricSelect) renderMetricSelect();
     }
   }
+  return added;
 }
 
 function sortedRecords() {
@@ -190,8 +197,11 @@ function definition(name) {
 function onEvent(event) {
   switch (event.event) {
     case "epochs":
-      mergeEpochs(event.epochs || []);
-      if (event.thinned) state.thinned = true;
+      if (event.thinned) {
+        // a catch-up thinned for display: the history is whole on the server, the page holds a sample of it
+        state.thinned = true;
+        mergeEpochs(event.epochs || []);
+      } else state.epochsStored += mergeEpochs(event.epochs || []);
       state.epochsStored = Math.max(state.epochsStored, state.records.size);
       state.streamEpochPending = true;
       renderChart();
@@ -249,7 +259,10 @@ function applyDiagnosis(diagnosis) {
  * when the recommendation changes: after new epochs, ask for the diagnosis once they settle (at most once a
  * second, one request at a time; ETag-cheap). */
 function scheduleDiagnosisRefresh() {
-  if (refreshTimer) return;
+  if (refreshTimer) {
+    if (refreshing) refreshWanted = true; // epochs came after the request left: ask again once it is answered
+    return;
+  }
   refreshTimer = setTimeout(async () => {
     if (refreshing) {
       refreshTimer = null;
@@ -271,6 +284,10 @@ function scheduleDiagnosisRefresh() {
     } finally {
       refreshing = false;
       refreshTimer = null;
+      if (refreshWanted) {
+        refreshWanted = false;
+        scheduleDiagnosisRefresh();
+      }
     }
   }, REFRESH_MS);
 }
