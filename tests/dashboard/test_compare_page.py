@@ -102,8 +102,12 @@ def test_compare_overlays_two_runs_with_their_parameters_side_by_side(page: Page
     expect(page.locator(f'[data-testid="legend-entry"][data-operation-id="{fast}"]')).to_have_attribute(
         "data-epochs", "20"
     )
-    last_fast = ops.get_metrics(fast).metrics.epochs[-1].val_loss
+    fast_metrics = ops.get_metrics(fast).metrics
+    last_fast = fast_metrics.epochs[-1].val_loss
     assert last_fast is not None
+    expect(page.locator(f'[data-testid="legend-entry"][data-operation-id="{fast}"] .legend-best')).to_have_text(
+        f"{fast_metrics.best_value:.4g} @ {fast_metrics.best_epoch}"
+    )
     expect(page.locator(f'[data-testid="legend-entry"][data-operation-id="{fast}"] .legend-value')).to_have_text(
         f"{last_fast:.4g}"
     )
