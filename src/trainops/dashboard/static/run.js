@@ -352,7 +352,7 @@ function renderPage() {
   });
   ui.smoothingValue = h("output", { class: "smoothing-value" });
   ui.chartNote = h("div", { class: "chart-note" });
-  ui.mainChart = h("div", { class: "chart main-chart", "data-testid": "main-chart" });
+  ui.mainChart = h("div", { class: "chart main-chart", "data-testid": "main-chart", role: "figure" });
   ui.lrBlock = h("div", { class: "lr-block", hidden: true }, h("div", { class: "lr-title" }, "Learning rate"));
   ui.lrChart = h("div", { class: "chart lr-chart", "data-testid": "lr-chart" });
   ui.lrBlock.append(ui.lrChart);
@@ -1061,6 +1061,17 @@ function onMainDrawn(model) {
     performance.mark("trainops:epoch-drawn", { detail: { epoch } });
   }
   state.streamEpochPending = false;
+  describeChart(model);
+}
+
+/** The chart in words, for a screen reader: what it draws and where each curve is now. */
+function describeChart(model) {
+  const last = model.records[model.records.length - 1];
+  const now = model.family.names.map((name) => `${name} ${formatMetric(metricValue(last, name), definition(name))}`);
+  ui.mainChart.setAttribute(
+    "aria-label",
+    `${model.family.names.join(" and ")} by ${xLabel(model.mode)}, ${model.records.length} epochs; at epoch ${last.epoch}: ${now.join(", ")}`,
+  );
 }
 
 function renderChartNote(model) {
