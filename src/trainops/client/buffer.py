@@ -260,9 +260,6 @@ class EpochBuffer:
             with self._cond:
                 if self._outage is not None:  # everything went through: the server is back
                     self._outage, self._backoff = None, 0.0
-                    logger.info(
-                        "trainops: operation %s: the server answers again; what waited is being sent", self._name
-                    )
                 self._cond.notify_all()
 
     def _take_epochs(self) -> list[EpochRecord]:
@@ -361,6 +358,10 @@ class EpochBuffer:
 
     def _answered(self, answer: WriteAck) -> None:
         self._last_answer = time.monotonic()
+        with self._cond:
+            if self._outage is not None:  # an answer: the server is back (said before a stop request is passed on)
+                self._outage, self._backoff = None, 0.0
+                logger.info("trainops: operation %s: the server answers again; what waited is being sent", self._name)
         # A failing listener must not kill the thread: the records are stored, and a stop request it missed
         # is heard again from the next answer.
         with contextlib.suppress(Exception):
