@@ -16,7 +16,6 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, Request, sync_playwright
 
 from tests.live_server import LiveServer
-from trainops.api.routes.events import EventTiming
 from trainops.client import HttpTrainOps, TrainOps
 from trainops.settings import Settings
 
@@ -43,11 +42,15 @@ def dashboard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Dashb
     cover PostgreSQL), with an events stream that looks for changes every 50 ms."""
     for name in ("TRAINOPS_URL", "TRAINOPS_API_TOKEN", "TRAINOPS_DATABASE_URL"):
         monkeypatch.delenv(name, raising=False)
-    settings = Settings(home=tmp_path / "home", progress_interval=0.0, reaper_interval=0)
-    with LiveServer(settings) as server:
-        server.server.config.app.state.event_timing = EventTiming(poll_interval=0.05, keepalive=2.0, retry_ms=200)
-        with HttpTrainOps(server.url) as ops:
-            yield Dashboard(url=server.url, ops=ops, settings=settings, server=server)
+    settings = Settings(
+        home=tmp_path / "home",
+        progress_interval=0.0,
+        reaper_interval=0,
+        events_poll_interval=0.05,
+        events_keepalive=2.0,
+    )
+    with LiveServer(settings) as server, HttpTrainOps(server.url) as ops:
+        yield Dashboard(url=server.url, ops=ops, settings=settings, server=server)
 
 
 @pytest.fixture(scope="session")
