@@ -34,6 +34,7 @@ $(STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	touch $(STAMP)
 
 $(VENDOR_STAMP): web/package.json web/package-lock.json web/vendor.py
+	command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq npm >/dev/null; }
 	$(PYTHON) web/vendor.py
 	touch $(VENDOR_STAMP)
 
