@@ -170,6 +170,31 @@ export function axisSize(u, values, axisIdx, cycleNum) {
   return Math.max(40, Math.ceil(longest * 7 + 18));
 }
 
+const AXIS_FONT = "11px system-ui, -apple-system, Segoe UI, Roboto, sans-serif";
+
+/** An axis's look (uPlot's `axes[i]`): grey labels, a faint grid and ticks; `fonts` ({ font, labelFont }) override. */
+export function axisStyle(fonts = {}) {
+  return {
+    stroke: "#6b7280",
+    font: AXIS_FONT,
+    labelFont: `600 ${AXIS_FONT}`,
+    grid: { stroke: "#eef0f3", width: 1 },
+    ticks: { stroke: "#e5e7eb", width: 1, size: 4 },
+    ...fonts,
+  };
+}
+
+/** A y scale (uPlot's `scales.y`); a log one fits the values (uPlot's own widens it to whole decades: 1-10 for 0.9-1.1). */
+export function yScale(log) {
+  return log ? { distr: 3, range: logRange } : { distr: 1 };
+}
+
+function logRange(u, min, max) {
+  if (!(min > 0) || !(max > 0)) return [1, 10];
+  const pad = Math.max(1.08, Math.pow(max / min, 0.06));
+  return [min / pad, max * pad];
+}
+
 /** Elapsed seconds for a time axis: "0 s", "45 s", "12 min", "1 h 05", "2 d 3 h". */
 export function formatElapsed(seconds) {
   if (seconds === null || !Number.isFinite(seconds)) return "";

@@ -25,6 +25,7 @@ import {
   INTEGER_INCRS,
   SECOND_INCRS,
   axisSize,
+  axisStyle,
   createChart,
   emaSmooth,
   fade,
@@ -34,6 +35,7 @@ import {
   metricValue,
   reportedMetrics,
   tickFormatter,
+  yScale,
 } from "./chart.js";
 
 const POINTS = 2000;
@@ -259,9 +261,7 @@ function pointsOf(run, metric, train) {
 
 // ------------------------------------------------------------------------------------------------- chart
 
-const AXIS = { stroke: "#6b7280", font: "11px system-ui, sans-serif", labelFont: "600 12px system-ui, sans-serif" };
-const GRID = { stroke: "#eef0f3", width: 1 };
-const TICKS = { stroke: "#e5e7eb", width: 1, size: 4 };
+const AXIS_FONTS = { font: "11px system-ui, sans-serif", labelFont: "600 12px system-ui, sans-serif" };
 
 /** Everything the chart draws, from the ready runs and the options. */
 function chartModel() {
@@ -396,12 +396,10 @@ function renderChart() {
         height: CHART_HEIGHT,
         legend: { show: false },
         cursor: { y: false, drag: { x: true, y: false, setScale: true }, points: { size: 7 } },
-        scales: { x: { time: false }, y: options.log ? { distr: 3, range: logRange } : { distr: 1 } },
+        scales: { x: { time: false }, y: yScale(options.log) },
         axes: [
           {
-            ...AXIS,
-            grid: GRID,
-            ticks: TICKS,
+            ...axisStyle(AXIS_FONTS),
             label: options.x === "time" ? "Time since the run's first epoch" : "Epoch",
             labelSize: 20,
             size: 36,
@@ -409,9 +407,7 @@ function renderChart() {
             values: (u, splits) => splits.map((value) => (options.x === "time" ? formatElapsed(value) : String(value))),
           },
           {
-            ...AXIS,
-            grid: GRID,
-            ticks: TICKS,
+            ...axisStyle(AXIS_FONTS),
             label: metricLabel(model.metric, definition),
             labelSize: 22,
             values: tickFormatter(definition, { log: options.log }),
@@ -431,13 +427,6 @@ function renderChart() {
   box.dataset.seriesCount = String(lines.length);
   renderLegend(model, chart.plot);
   markReady();
-}
-
-/** A log scale that fits the values (uPlot's own widens it to whole decades: 1-10 for 0.3-1.3). */
-function logRange(u, min, max) {
-  if (!(min > 0) || !(max > 0)) return [1, 10];
-  const pad = Math.max(1.08, (max / min) ** 0.06);
-  return [min / pad, max * pad];
 }
 
 function destroyChart() {
@@ -525,7 +514,7 @@ function renderMetricSelect(model) {
 // ------------------------------------------------------------------------------------------ side by side
 
 /** A value as a person reads it: exact numbers, lists in brackets, nested objects as `key: value` lines. */
-export function formatValue(value) {
+function formatValue(value) {
   if (value === null || value === undefined) return "–";
   if (typeof value === "number") return Number.isInteger(value) ? String(value) : String(Number(value.toPrecision(10)));
   if (typeof value === "string") return value;

@@ -3,6 +3,7 @@
 // dir=desc). A server installed without the `train` extra answers 501: the page shows the server's message.
 
 import { ApiError, api, formatTime, h, main, replace, runLink, setConnection, showBanner, timeAgo } from "./common.js";
+import * as table from "./table.js";
 
 // Until a column is picked the rows keep the registry's order: the newest saved first.
 const DEFAULT_SORT = { key: null, dir: "desc" };
@@ -42,67 +43,32 @@ const view = {};
 function readAddress() {
   const search = new URLSearchParams(location.search);
   state.q = search.get("q") || "";
-  const column = COLUMNS.find((c) => c.key === search.get("sort"));
-  if (column) {
-    const dir = search.get("dir");
-    state.sort = { key: column.key, dir: dir === "asc" || dir === "desc" ? dir : column.firstDir };
-  }
+  state.sort = table.readSort(search, COLUMNS, state.sort);
 }
 
 function writeAddress() {
-  const search = new URLSearchParams();
-  if (state.q) search.set("q", state.q);
-  if (state.sort.key) {
-    search.set("sort", state.sort.key);
-    search.set("dir", state.sort.dir);
-  }
-  const text = search.toString();
-  history.replaceState(null, "", `${location.pathname}${text ? `?${text}` : ""}`);
+  table.writeAddress({ q: state.q }, state.sort, DEFAULT_SORT);
 }
 
 // ------------------------------------------------------------------------------------------------- layout
 
 function layout() {
   view.summary = h("p", { class: "muted summary" }, "Loading…");
-  view.text = h("input", {
-    type: "search",
-    class: "text-filter",
-    placeholder: "Filter: name, symbol, strategy, run",
-    "aria-label": "Filter models by text",
-    "data-testid": "model-filter",
-  });
-  view.text.value = state.q;
-  view.text.addEventListener("input", () => {
-    state.q = view.text.value.trim();
-    writeAddress();
-    render();
-  });
-  view.headers = new Map();
-  const headCells = COLUMNS.map((column) => {
-    const th = h(
-      "th",
-      { class: `sortable col-${column.key}${column.numeric ? " num" : ""}`, tabindex: "0", scope: "col", title: column.title },
-      column.label,
-    );
-    th.dataset.sort = column.key;
-    th.addEventListener("click", () => sortBy(column));
-    th.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" || event.key === " ") {
-        event.preventDefault();
-        sortBy(column);
-      }
-    });
-    view.headers.set(column.key, th);
-    return th;
-  });
-  view.body = h(
-    "tbody",
-    {},
-    h("tr", { class: "placeholder" }, h("td", { colspan: String(COLUMNS.length) }, h("span", { class: "spinner" }), "Loading models…")),
+  view.text = table.textFilter(
+    { placeholder: "Filter: name, symbol, strategy, run", "aria-label": "Filter models by text", "data-testid": "model-filter" },
+    state.q,
+    (text) => {
+      state.q = text;
+      writeAddress();
+      render();
+    },
   );
-  view.table = h("table", { class: "data models", "data-testid": "models-table" }, h("thead", {}, h("tr", {}, headCells)), view.body);
-  view.wrap = h("div", { class: "table-wrap models-wrap" }, view.table);
-  view.notice = h("div", { class: "card models-notice", hidden: true });
+  view.headers = table.sortableHeaders(COLUMNS, sortBy);
+  view.body = h("tbody", {}, table.placeholderRow(COLUMNS.length, h("span", { class: "spinner" }), "Loading models…"));
+  const head = h("thead", {}, h("tr", {}, [...view.headers.values()]));
+  view.table = h("table", { class: "data models", "data-testid": "models-table" }, head, view.body);
+  view.wrap = h("div", { class: "table-wrap page-table" }, view.table);
+  view.notice = h("div", { class: "card page-notice models-notice", hidden: true });
   view.toolbar = h("div", { class: "row toolbar" }, view.text);
   replace(
     main(),
@@ -113,55 +79,27 @@ function layout() {
 }
 
 function sortBy(column) {
-  if (state.sort.key === column.key) state.sort.dir = state.sort.dir === "asc" ? "desc" : "asc";
-  else state.sort = { key: column.key, dir: column.firstDir };
+  state.sort = table.nextSort(state.sort, column);
   writeAddress();
   render();
 }
 
 // ------------------------------------------------------------------------------------------------- render
 
+const FILTER_FIELDS = ["model_name", "symbol", "timeframe", "strategy", "architecture", "description", "source_operation"];
+
 function matches(model) {
-  if (!state.q) return true;
-  const haystack = [
-    model.model_name,
-    model.symbol,
-    model.timeframe,
-    model.strategy,
-    model.architecture,
-    model.description,
-    model.source_operation,
-  ]
-    .filter(Boolean)
-    .join(" ")
-    .toLowerCase();
-  return state.q
-    .toLowerCase()
-    .split(/\s+/)
-    .filter(Boolean)
-    .every((word) => haystack.includes(word));
+  return table.matchesWords(state.q, FILTER_FIELDS.map((field) => model[field]));
 }
 
+/** Sorted by the chosen column, models without a value last; until one is chosen, the registry's order. */
 function sorted(models) {
   const column = COLUMNS.find((c) => c.key === state.sort.key);
-  if (!column) return models;
-  const sign = state.sort.dir === "asc" ? 1 : -1;
-  const order = new Map(state.models.map((model, index) => [model.model_name, index]));
-  return [...models].sort((a, b) => {
-    const x = column.value(a);
-    const y = column.value(b);
-    const missingX = x === null || x === undefined || Number.isNaN(x);
-    const missingY = y === null || y === undefined || Number.isNaN(y);
-    if (missingX !== missingY) return missingX ? 1 : -1;
-    if (!missingX && x !== y) return (x < y ? -1 : 1) * sign;
-    return order.get(a.model_name) - order.get(b.model_name);
-  });
+  return column ? table.sortItems(models, column.value, state.sort.dir) : models;
 }
 
 function render() {
-  for (const [key, th] of view.headers) {
-    th.setAttribute("aria-sort", key === state.sort.key ? (state.sort.dir === "asc" ? "ascending" : "descending") : "none");
-  }
+  table.showSort(view.headers, state.sort);
   const total = state.models.length;
   if (total === 0) {
     showNotice(emptyState());
@@ -175,17 +113,17 @@ function render() {
   const filtered = shown.length !== total ? ` · ${shown.length} shown` : "";
   view.summary.textContent = `${total} model${total === 1 ? "" : "s"}${filtered}`;
   if (!shown.length) {
-    const clear = h("button", { type: "button", class: "link-button" }, "Clear the filter");
-    clear.addEventListener("click", () => {
-      state.q = "";
-      view.text.value = "";
-      writeAddress();
-      render();
-    });
-    replace(view.body, h("tr", { class: "placeholder" }, h("td", { colspan: String(COLUMNS.length) }, "No models match this filter. ", clear)));
+    replace(view.body, table.noMatchRow(COLUMNS.length, "No models match this filter. ", "Clear the filter", clearFilter));
     return;
   }
   replace(view.body, shown.map(modelRow));
+}
+
+function clearFilter() {
+  state.q = "";
+  view.text.value = "";
+  writeAddress();
+  render();
 }
 
 function showNotice(children) {
@@ -279,7 +217,7 @@ async function load() {
       const message = error instanceof ApiError ? error.message : String(error);
       showBanner(`Could not load the models: ${message}`, "error");
       setConnection("error");
-      replace(view.body, h("tr", { class: "placeholder" }, h("td", { colspan: String(COLUMNS.length) }, "The models could not be loaded.")));
+      replace(view.body, table.placeholderRow(COLUMNS.length, "The models could not be loaded."));
     }
   }
   document.body.dataset.ready = "1";

@@ -30,6 +30,7 @@ import {
   INTEGER_INCRS,
   SECOND_INCRS,
   SPLIT_STYLE,
+  axisStyle,
   betterHint,
   createChart,
   emaSmooth,
@@ -48,6 +49,7 @@ import {
   scientificTicks,
   tickFormatter,
   toNumber,
+  yScale,
 } from "./chart.js";
 
 const POINTS = 2000;
@@ -829,20 +831,9 @@ function buildModel() {
       const base = model.series.length + 1; // uPlot's index of the first projection series (0 is x)
       model.extra.push({ xs: px, columns: [clean(curves.upper), clean(curves.lower), clean(curves.trend)] });
       const bandColor = evidence.worth_continuing ? "#16a34a" : "#64748b";
-      model.series.push({
-        label: "projection high",
-        stroke: fade(bandColor, 0.35),
-        width: 0.75,
-        points: { show: false },
-        value: legendValue(def),
-      });
-      model.series.push({
-        label: "projection low",
-        stroke: fade(bandColor, 0.35),
-        width: 0.75,
-        points: { show: false },
-        value: legendValue(def),
-      });
+      for (const label of ["projection high", "projection low"]) {
+        model.series.push({ label, stroke: fade(bandColor, 0.35), width: 0.75, points: { show: false }, value: legendValue(def) });
+      }
       model.series.push({
         label: "projection",
         stroke: fade(bandColor, 0.9),
@@ -1161,19 +1152,6 @@ function xRange(model) {
   return min === max ? [min - 1, max + 1] : [min, max];
 }
 
-/** A y scale; a log one fits the values (uPlot's default widens it to whole decades: 1-10 for 0.9-1.1). */
-function yScale(log) {
-  if (!log) return { distr: 1 };
-  return {
-    distr: 3,
-    range: (u, min, max) => {
-      if (!(min > 0) || !(max > 0)) return [1, 10];
-      const pad = Math.max(1.08, Math.pow(max / min, 0.06));
-      return [min / pad, max * pad];
-    },
-  };
-}
-
 function lastX(model) {
   return model.xs.length ? model.xs[model.xs.length - 1] : null;
 }
@@ -1183,16 +1161,6 @@ function xAxis(mode) {
     ...axisStyle(),
     incrs: mode === "time" ? SECOND_INCRS : INTEGER_INCRS,
     values: (u, splits) => splits.map((value) => formatX(value, mode)),
-  };
-}
-
-function axisStyle() {
-  return {
-    stroke: "#6b7280",
-    font: "11px system-ui, -apple-system, Segoe UI, Roboto, sans-serif",
-    labelFont: "600 11px system-ui, -apple-system, Segoe UI, Roboto, sans-serif",
-    grid: { stroke: "#eef0f3", width: 1 },
-    ticks: { stroke: "#e5e7eb", width: 1, size: 4 },
   };
 }
 

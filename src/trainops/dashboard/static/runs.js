@@ -26,6 +26,7 @@ import {
   statusBadge,
   timeAgo,
 } from "./common.js";
+import * as table from "./table.js";
 
 const POLL_MS = 2000;
 const LIST_LIMIT = 1000; // the API's largest page: the newest runs
@@ -95,40 +96,18 @@ function durationOf(op) {
   return secondsBetween(op.started_at, ACTIVE.has(op.status) ? null : op.completed_at || op.updated_at);
 }
 
-function matchesText(op, text) {
-  if (!text) return true;
-  const meta = op.metadata || {};
-  const haystack = [runTitle(op), op.operation_id, meta.strategy, meta.task, meta.symbol, meta.timeframe, meta.model_name]
-    .filter(Boolean)
-    .join(" ")
-    .toLowerCase();
-  return text
-    .toLowerCase()
-    .split(/\s+/)
-    .filter(Boolean)
-    .every((word) => haystack.includes(word));
-}
-
 function visible(op) {
   const { status, type, q } = state.filters;
   if (status && op.status !== status) return false;
   if (type && op.operation_type !== type) return false;
-  return matchesText(op, q);
+  const meta = op.metadata || {};
+  const fields = [runTitle(op), op.operation_id, meta.strategy, meta.task, meta.symbol, meta.timeframe, meta.model_name];
+  return table.matchesWords(q, fields);
 }
 
+/** Sorted by the chosen column, runs without a value last; ties keep the list's order: newest first. */
 function sorted(operations) {
-  const value = SORT_VALUES[state.sort.key] || SORT_VALUES.started;
-  const sign = state.sort.dir === "asc" ? 1 : -1;
-  const order = new Map(state.operations.map((op, index) => [op.operation_id, index]));
-  return [...operations].sort((a, b) => {
-    const x = value(a);
-    const y = value(b);
-    const missingX = x === null || x === undefined || Number.isNaN(x);
-    const missingY = y === null || y === undefined || Number.isNaN(y);
-    if (missingX !== missingY) return missingX ? 1 : -1; // nothing to sort by: last, either way
-    if (!missingX && x !== y) return (x < y ? -1 : 1) * sign;
-    return order.get(a.operation_id) - order.get(b.operation_id); // ties: newest first
-  });
+  return table.sortItems(operations, SORT_VALUES[state.sort.key] || SORT_VALUES.started, state.sort.dir);
 }
 
 // ------------------------------------------------------------------------------------------------ address
@@ -139,47 +118,32 @@ function readAddress() {
   state.filters.status = STATUSES.includes(status) ? status : "";
   state.filters.type = search.get("type") || "";
   state.filters.q = search.get("q") || "";
-  const key = search.get("sort");
-  const dir = search.get("dir");
-  if (key && key in SORT_VALUES) {
-    state.sort.key = key;
-    state.sort.dir = dir === "asc" || dir === "desc" ? dir : COLUMNS.find((c) => c.key === key).firstDir;
-  }
+  state.sort = table.readSort(search, COLUMNS, state.sort);
 }
 
 function writeAddress() {
-  const search = new URLSearchParams();
   const { status, type, q } = state.filters;
-  if (status) search.set("status", status);
-  if (type) search.set("type", type);
-  if (q) search.set("q", q);
-  if (state.sort.key !== DEFAULT_SORT.key || state.sort.dir !== DEFAULT_SORT.dir) {
-    search.set("sort", state.sort.key);
-    search.set("dir", state.sort.dir);
-  }
-  const text = search.toString();
-  history.replaceState(null, "", `${location.pathname}${text ? `?${text}` : ""}`);
+  table.writeAddress({ status, type, q }, state.sort, DEFAULT_SORT);
 }
 
 // ------------------------------------------------------------------------------------------------- layout
 
 function layout() {
   view.summary = h("p", { class: "muted summary" }, "Loading…");
-  view.text = h("input", {
-    type: "search",
-    placeholder: "Filter by name, id, symbol…",
-    title: "Matches the run's name, id, strategy, task, symbol and timeframe (every word)",
-    "aria-label": "Filter runs by text",
-    "data-testid": "text-filter",
-    value: state.filters.q,
-    class: "text-filter",
-  });
-  view.text.value = state.filters.q;
-  view.text.addEventListener("input", () => {
-    state.filters.q = view.text.value.trim();
-    writeAddress();
-    render();
-  });
+  view.text = table.textFilter(
+    {
+      placeholder: "Filter by name, id, symbol…",
+      title: "Matches the run's name, id, strategy, task, symbol and timeframe (every word)",
+      "aria-label": "Filter runs by text",
+      "data-testid": "text-filter",
+    },
+    state.filters.q,
+    (text) => {
+      state.filters.q = text;
+      writeAddress();
+      render();
+    },
+  );
   view.status = h("select", { "aria-label": "Filter by status", "data-testid": "status-filter" });
   view.status.addEventListener("change", () => {
     state.filters.status = view.status.value;
@@ -202,7 +166,7 @@ function layout() {
     if (ids.length >= 2) location.href = `/compare?ids=${ids.map(encodeURIComponent).join(",")}`;
   });
 
-  view.headers = new Map();
+  view.headers = table.sortableHeaders(COLUMNS, sortBy);
   view.selectAll = h("input", { type: "checkbox", "aria-label": "Pick every run shown" });
   view.selectAll.addEventListener("change", () => {
     for (const op of shownOperations()) {
@@ -211,28 +175,11 @@ function layout() {
     }
     render();
   });
-  const headCells = [h("th", { class: "pick" }, view.selectAll)];
-  for (const column of COLUMNS) {
-    const th = h(
-      "th",
-      { class: `sortable col-${column.key}${column.numeric ? " num" : ""}`, tabindex: "0", scope: "col", title: column.title },
-      column.label,
-    );
-    th.dataset.sort = column.key;
-    th.addEventListener("click", () => sortBy(column));
-    th.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" || event.key === " ") {
-        event.preventDefault();
-        sortBy(column);
-      }
-    });
-    view.headers.set(column.key, th);
-    headCells.push(th);
-  }
+  const headCells = [h("th", { class: "pick" }, view.selectAll), ...view.headers.values()];
   view.body = h("tbody", {}, loadingRow());
   view.table = h("table", { class: "data runs", "data-testid": "runs-table" }, h("thead", {}, h("tr", {}, headCells)), view.body);
-  view.wrap = h("div", { class: "table-wrap runs-wrap" }, view.table);
-  view.empty = h("div", { class: "card runs-empty", hidden: true }, emptyState());
+  view.wrap = h("div", { class: "table-wrap page-table" }, view.table);
+  view.empty = h("div", { class: "card page-notice runs-empty", hidden: true }, emptyState());
   view.foot = h("p", { class: "muted foot", hidden: true });
 
   replace(
@@ -250,7 +197,7 @@ function layout() {
 }
 
 function loadingRow() {
-  return h("tr", { class: "placeholder" }, h("td", { colspan: String(COLUMNS.length + 1) }, h("span", { class: "spinner" }), "Loading runs…"));
+  return table.placeholderRow(COLUMNS.length + 1, h("span", { class: "spinner" }), "Loading runs…");
 }
 
 function emptyState() {
@@ -275,8 +222,7 @@ function emptyState() {
 }
 
 function sortBy(column) {
-  if (state.sort.key === column.key) state.sort.dir = state.sort.dir === "asc" ? "desc" : "asc";
-  else state.sort = { key: column.key, dir: column.firstDir };
+  state.sort = table.nextSort(state.sort, column);
   writeAddress();
   render();
 }
@@ -293,9 +239,7 @@ function render() {
   const active = state.operations.filter((op) => ACTIVE.has(op.status)).length;
 
   renderFilters();
-  for (const [key, th] of view.headers) {
-    th.setAttribute("aria-sort", key === state.sort.key ? (state.sort.dir === "asc" ? "ascending" : "descending") : "none");
-  }
+  table.showSort(view.headers, state.sort);
 
   const noRuns = state.total === 0;
   view.empty.hidden = !noRuns;
@@ -326,7 +270,9 @@ function render() {
     updateRow(row, op);
     wanted.push(row.tr);
   }
-  if (!shown.length && !noRuns) wanted.push(noMatchRow());
+  if (!shown.length && !noRuns) {
+    wanted.push(table.noMatchRow(COLUMNS.length + 1, "No runs match these filters. ", "Clear the filters", clearFilters));
+  }
   const current = [...view.body.children];
   if (current.length !== wanted.length || current.some((child, index) => child !== wanted[index])) {
     view.body.replaceChildren(...wanted);
@@ -356,15 +302,11 @@ function setOptions(select, options, value) {
   if (select.value !== value) select.value = value;
 }
 
-function noMatchRow() {
-  const clear = h("button", { type: "button", class: "link-button" }, "Clear the filters");
-  clear.addEventListener("click", () => {
-    state.filters = { status: "", type: "", q: "" };
-    view.text.value = "";
-    writeAddress();
-    render();
-  });
-  return h("tr", { class: "placeholder" }, h("td", { colspan: String(COLUMNS.length + 1) }, "No runs match these filters. ", clear));
+function clearFilters() {
+  state.filters = { status: "", type: "", q: "" };
+  view.text.value = "";
+  writeAddress();
+  render();
 }
 
 function renderSelection(shown) {
