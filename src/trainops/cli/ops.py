@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -35,6 +36,7 @@ from trainops.core.epoch import EpochRecord
 from trainops.core.operation import Operation, OperationStatus
 from trainops.core.policy import MonitorPolicy
 from trainops.core.recommendation_changes import recommendation_changes
+from trainops.errors import InvalidInputError
 from trainops.schemas.events import (
     DiagnosisEvent,
     EpochsEvent,
@@ -44,6 +46,7 @@ from trainops.schemas.events import (
     StatusEvent,
 )
 from trainops.schemas.operations import OperationDetail
+from trainops.service.export import ExportFormat
 
 app = typer.Typer(help="Inspect, follow and cancel operations.", no_args_is_help=True)
 
@@ -457,6 +460,103 @@ def cancel(
             f"Asked {operation_id} to stop; it ends at its trainer's next check. Follow it with: "
             f"trainops ops watch {operation_id}"
         )
+
+
+@app.command()
+def export(
+    operation_id: Annotated[str, typer.Argument(help="Operation id.")],
+    export_format: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="csv: one row per epoch (epoch, step, timestamp, duration, the standard metrics, then custom ones, "
+            "sorted); json: the epochs and the diagnosis, as `ops metrics --json` prints them.",
+        ),
+    ] = "csv",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file instead of standard output.")
+    ] = None,
+    since_epoch: Annotated[int | None, typer.Option(help="Only epochs after this one.")] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Export a run's whole epoch history as a file: every stored epoch, never thinned. Missing values are empty
+    cells; NaN and infinities are written nan, inf and -inf (pandas.read_csv reads them back).
+
+    Example: trainops ops export op_training_20250610_123456_ab12cd34 --format csv --output run.csv
+    """
+    with open_client(url, token) as ops:
+        text = ops.export_metrics(operation_id, format=export_format, since_epoch=since_epoch)
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.flush()
+        return
+    output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8", newline="")
+    what = f"{text.count(chr(10)) - 1} epoch(s)" if export_format == "csv" else "the epochs and the diagnosis"
+    console.print(f"Wrote {what} of {operation_id} to {output}", highlight=False)
+
+
+@app.command()
+def delete(
+    operation_id: Annotated[str, typer.Argument(help="Operation id (it must have ended).")],
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Do not ask for confirmation (needed off a terminal).")
+    ] = False,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Delete an ended run for good: its history (epochs, steps), artifact files, worker log and the model version
+    it wrote unless a named model uses it. Named models saved from it stay, and say their source run was deleted.
+
+    A pending or running run is refused: cancel it first (trainops ops cancel ID --reason ...), then delete it once
+    it ended. On a terminal it asks first; elsewhere pass --yes.
+
+    Example: trainops ops delete op_training_20250610_123456_ab12cd34 --yes
+    """
+    with open_client(url, token) as ops:
+        if not yes:
+            operation = ops.get_operation(operation_id)  # an unknown id fails here, before asking
+            if operation.status.is_terminal:  # an active run is refused by the delete below, without asking
+                _confirm_delete(ops, operation)
+        deleted = ops.delete_operation(operation_id)
+    if json:
+        print_json(deleted)
+        return
+    files = f"{deleted.artifacts} artifact(s) ({_file_size(deleted.artifact_bytes)})"
+    console.print(
+        f"Deleted {operation_id}: {deleted.epochs} epoch(s), {deleted.steps} step point(s), {files}, "
+        f"{deleted.model_versions} unnamed model version(s).",
+        highlight=False,
+    )
+    if deleted.models_kept:
+        console.print(
+            f"Kept the model(s) saved from it: {', '.join(deleted.models_kept)} (they now say source_deleted).",
+            highlight=False,
+        )
+
+
+def _on_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def _confirm_delete(ops: TrainOps, operation: Operation) -> None:
+    """Ask before deleting ``operation`` (saying what goes), or refuse off a terminal."""
+    operation_id = operation.operation_id
+    if not _on_terminal():
+        raise InvalidInputError(
+            f"not deleting {operation_id} without a confirmation: standard input is not a terminal; pass --yes"
+        )
+    found = ops.list_artifacts(operation_id)
+    console.print(
+        f"{operation_id} ({operation.status.value}): {operation.epochs_completed} epoch(s), {len(found)} artifact(s) "
+        f"({_file_size(sum(info.size for info in found))}). This cannot be undone.",
+        highlight=False,
+    )
+    if not typer.confirm(f"Delete {operation_id}?"):
+        console.print("Nothing deleted.")
+        raise typer.Exit(code=1)
 
 
 @app.command()

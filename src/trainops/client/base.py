@@ -46,9 +46,10 @@ from trainops.schemas.models import (
     SaveModelRequest,
     StoredModelVersion,
 )
-from trainops.schemas.operations import ExecutorJob, OperationResults
+from trainops.schemas.operations import DeletedOperation, ExecutorJob, OperationResults
 from trainops.schemas.strategies import StrategySummary, StrategyValidation
 from trainops.schemas.training import TrainingPerformance, TrainingRequest, TrainingStarted, TrainingStatus
+from trainops.service.export import EXPORT_FORMATS, ExportFormat
 
 
 class TrainOps(ABC):
@@ -220,6 +221,61 @@ class TrainOps(ABC):
         Raises:
             NotFoundError: no such operation.
             InvalidInputError: ``points`` out of range, or ``policy`` chose a ``monitor`` the run never reported.
+        """
+
+    def export_metrics(self, operation_id: str, *, format: ExportFormat = "csv", since_epoch: int | None = None) -> str:
+        """The stored epoch history as a file's text: every epoch (after ``since_epoch``), never thinned.
+
+        ``csv``: one row per epoch, oldest first; columns ``epoch, step, timestamp, duration, train_loss,
+        val_loss, train_accuracy, val_accuracy, learning_rate``, then every custom metric, sorted; empty cells
+        for values an epoch did not report; NaN and infinities as ``nan``, ``inf``, ``-inf`` (``pandas.read_csv``
+        reads it back value for value). Over HTTP it is ``GET /operations/{id}/metrics?format=csv``.
+
+        ``json``: the epochs and the diagnosis over the whole history, the document :meth:`get_metrics` answers
+        (and ``trainops ops metrics --json`` prints).
+
+        Raises:
+            NotFoundError: no such operation.
+            InvalidInputError: a format other than ``csv`` and ``json``.
+
+        Example:
+            >>> import io, pandas  # doctest: +SKIP
+            >>> frame = pandas.read_csv(io.StringIO(ops.export_metrics(operation_id)))  # doctest: +SKIP
+            >>> frame[["epoch", "val_loss"]].tail(1).to_dict("records")  # doctest: +SKIP
+            [{'epoch': 29, 'val_loss': 0.412}]
+        """
+        if format == "json":
+            return self.get_metrics(operation_id, since_epoch=since_epoch).model_dump_json(indent=2)
+        if format == "csv":
+            return self._metrics_csv(operation_id, since_epoch)
+        raise InvalidInputError(
+            f"unknown export format {format!r}: use one of {', '.join(EXPORT_FORMATS)}",
+            details={"format": format, "formats": list(EXPORT_FORMATS)},
+        )
+
+    @abstractmethod
+    def _metrics_csv(self, operation_id: str, since_epoch: int | None) -> str:
+        """The CSV of :meth:`export_metrics`."""
+
+    @abstractmethod
+    def delete_operation(self, operation_id: str) -> DeletedOperation:
+        """Delete an ended run for good: its operation, epoch and step history, artifact files, worker log and the
+        model version it wrote unless a named model uses it. Named models saved from it stay, keep
+        ``source_operation`` and report ``source_deleted``. Over HTTP it is
+        ``DELETE /operations/{id}?purge=true``.
+
+        Returns:
+            What was removed (``epochs``, ``steps``, ``artifacts``, ``artifact_bytes``, ``model_versions``,
+            ``worker_log``) and the named models kept (``models_kept``).
+
+        Raises:
+            NotFoundError: no such operation (a second delete included).
+            ConflictError: it is still pending or running; nothing is removed. Cancel it first
+                (:meth:`cancel_operation`), then delete it once it ended.
+
+        Example:
+            >>> ops.delete_operation(operation_id).epochs  # doctest: +SKIP
+            30
         """
 
     @abstractmethod

@@ -71,6 +71,7 @@ from trainops.schemas.operations import (
     CancelRequestBody,
     CompleteRequest,
     CreateOperationRequest,
+    DeletedOperation,
     DiagnoseRequest,
     EpochBatch,
     ExecutorJob,
@@ -386,6 +387,18 @@ class HttpTrainOps(TrainOps):
         if etag:
             self._etags.put(cache_key, (etag, metrics))
         return metrics
+
+    def _metrics_csv(self, operation_id: str, since_epoch: int | None) -> str:
+        params = {"format": "csv", "since_epoch": since_epoch}
+        response = self._send("GET", f"/operations/{_segment(operation_id)}/metrics", params=params)
+        if not response.is_success or not response.headers.get("content-type", "").startswith("text/csv"):
+            self._data(response)  # raises the error the server answered
+        return response.text
+
+    def delete_operation(self, operation_id: str) -> DeletedOperation:
+        # not retried once it may have arrived: a repeat after a lost answer would say 404 for a run it deleted
+        data = self._call("DELETE", f"/operations/{_segment(operation_id)}", params={"purge": "true"}, idempotent=False)
+        return DeletedOperation.model_validate(data)
 
     def events(
         self, operation_id: str, *, last_event_id: str | None = None, points: int | None = None

@@ -49,12 +49,14 @@ from trainops.schemas.models import (
     SaveModelRequest,
     StoredModelVersion,
 )
-from trainops.schemas.operations import ExecutorJob, OperationResults
+from trainops.schemas.operations import DeletedOperation, ExecutorJob, OperationResults
 from trainops.schemas.strategies import StrategySummary, StrategyValidation
 from trainops.schemas.training import TrainingPerformance, TrainingRequest, TrainingStarted, TrainingStatus
 from trainops.service.artifacts import ArtifactService, open_artifacts
 from trainops.service.bootstrap import check_health, open_registry, open_training
+from trainops.service.deletion import delete_operation as purge_operation
 from trainops.service.events import Cursor, read_events
+from trainops.service.export import epochs_csv
 from trainops.service.operations import OperationsService, check_points
 from trainops.service.workers import spawn_worker, this_worker, worker_log_path
 from trainops.settings import Settings, get_settings
@@ -151,6 +153,15 @@ class LocalTrainOps(TrainOps):
         points: int | None = None,
     ) -> OperationMetrics:
         return self.service.metrics(operation_id, since_epoch=since_epoch, policy=policy, points=points)
+
+    def _metrics_csv(self, operation_id: str, since_epoch: int | None) -> str:
+        epochs = self.service.history(operation_id).epochs
+        if since_epoch is not None:
+            epochs = [record for record in epochs if record.epoch > since_epoch]
+        return "".join(epochs_csv(epochs))
+
+    def delete_operation(self, operation_id: str) -> DeletedOperation:
+        return purge_operation(operation_id, operations=self.service, artifacts=self.artifacts, settings=self.settings)
 
     def events(
         self, operation_id: str, *, last_event_id: str | None = None, points: int | None = None

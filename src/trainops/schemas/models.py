@@ -83,7 +83,12 @@ class ModelSummary(BaseModel):
     f1_score: float | None = None
     architecture: str | None = None
     description: str | None
-    source_operation: str | None
+    source_operation: str | None = Field(description="the training operation the model was saved from")
+    source_deleted: bool = Field(
+        False,
+        description="true when that operation was deleted since (DELETE /operations/{id}?purge=true): the model "
+        "stays, source_operation keeps its id, but its history and artifacts are gone",
+    )
     model_path: str
     model_size_mb: float
 

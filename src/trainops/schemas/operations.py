@@ -149,6 +149,25 @@ class OperationDetail(Operation):
     job: ExecutorJob | None = None
 
 
+class DeletedOperation(BaseModel):
+    """``DELETE /operations/{id}?purge=true``: an ended run removed, and what went with it."""
+
+    operation_id: str
+    deleted: Literal[True] = True
+    status: OperationStatus = Field(description="how the run had ended: completed, failed or cancelled")
+    epochs: int = Field(description="epoch rows removed (the metric history)")
+    steps: int = Field(description="points of the per-step series removed")
+    artifacts: int = Field(description="artifact files removed")
+    artifact_bytes: int = Field(description="their size in bytes")
+    model_versions: int = Field(
+        description="model versions the run wrote that no named model uses, removed with it (0 or 1)"
+    )
+    worker_log: bool = Field(description="whether the log of the worker process that ran it was removed")
+    models_kept: list[str] = Field(
+        description="named models made from the run: they stay and now say source_deleted: true"
+    )
+
+
 class BestValue(BaseModel):
     """The best value so far of the metric a run is judged by (its monitor under the default policy: the task's
     primary metric once reported, else ``val_loss``), as the diagnosis finds it: finite values only, the earliest

@@ -102,6 +102,15 @@ class ArtifactService:
         self.operations.get(operation_id)
         return self.store.open(operation_id, artifact_path)
 
+    def delete_all(self, operation_id: str) -> tuple[int, int]:
+        """Remove every file logged to the operation, whether or not it still exists (the purge of a run removes
+        its row first, so that no new artifact can arrive, then its files).
+
+        Returns:
+            How many artifacts there were and their bytes.
+        """
+        return self.store.delete_all(operation_id)
+
 
 def open_artifacts(settings: Settings, operations: OperationsService) -> ArtifactService:
     """The artifact service over ``settings``' artifacts directory and size limit."""

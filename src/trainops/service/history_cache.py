@@ -84,6 +84,12 @@ class HistoryCache:
                     self._flights.pop(gone, None)
             return entry
 
+    def forget(self, operation_id: str) -> None:
+        """Drop the operation's history (it was deleted)."""
+        self._entries.pop(operation_id)
+        with self._lock:
+            self._flights.pop(operation_id, None)
+
     def diagnosis(self, operation_id: str, entry: History, key: str, compute: Callable[[], Diagnosis]) -> Diagnosis:
         """``entry``'s diagnosis under the policy ``key``, computed once however many callers ask at once."""
         found = entry.diagnoses.get(key)

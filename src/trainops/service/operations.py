@@ -55,7 +55,7 @@ from trainops.schemas.steps import MAX_STEPS_PER_WRITE
 from trainops.service.history_cache import History, HistoryCache
 from trainops.service.throttle import ProgressThrottle
 from trainops.service.workers import worker_is_gone
-from trainops.store.operations import OperationStore, OperationVersion
+from trainops.store.operations import DeletedRows, OperationStore, OperationVersion
 
 MAX_REPLAY_EPOCHS = 5_000
 """A replay analyses every prefix of the history, so its cost grows with the square of its length: about 12 s of
@@ -322,6 +322,19 @@ class OperationsService:
         """Fail the active operations of ``executor`` whose worker process on this host is gone: nobody will
         ever finish them. Runs of live processes (and of other hosts) are left alone."""
         return self.store.fail_orphans(executor, ORPHAN_REASON, self._clock(), worker_is_gone)
+
+    def delete(self, operation_id: str) -> DeletedRows:
+        """Remove an ended operation's row and its history from the database (its files are
+        :func:`~trainops.service.deletion.delete_operation`'s to remove), and forget what is cached of it.
+
+        Raises:
+            NotFoundError: no such operation.
+            ConflictError: it is still pending or running (cancel it first).
+        """
+        deleted = self.store.delete(operation_id)
+        self._histories.forget(operation_id)
+        self._throttle.forget(operation_id)
+        return deleted
 
     # -- queries --------------------------------------------------------------------------------------------
 

@@ -298,15 +298,24 @@ class ModelRegistry:
         """Named models, newest first; ``symbol`` and ``timeframe`` are matched in their canonical spelling."""
         symbol = "+".join(normalize_symbol(part) for part in symbol.split("+")) if symbol else None
         timeframe = "+".join(parse_timeframe(part) for part in timeframe.split("+")) if timeframe else None
-        return [
-            self._summary(record)
-            for record in self.store.list_models(symbol=symbol, timeframe=timeframe, strategy=strategy)
-        ]
+        return self._summaries(self.store.list_models(symbol=symbol, timeframe=timeframe, strategy=strategy))
 
     def get(self, name: str) -> ModelSummary:
-        return self._summary(self.store.get(check_model_name(name)))
+        return self._summaries([self.store.get(check_model_name(name))])[0]
 
-    def _summary(self, record: ModelRecord) -> ModelSummary:
+    def _summaries(self, records: list[ModelRecord]) -> list[ModelSummary]:
+        """``records`` as listed, each saying whether the run it came from was deleted since (one query for all:
+        a model's record keeps its ``source_operation``, the run may be gone)."""
+        sources = {record.source_operation for record in records if record.source_operation}
+        existing = self.operations.store.versions(sources) if sources else {}
+        return [
+            self._summary(
+                record, source_deleted=bool(record.source_operation) and record.source_operation not in existing
+            )
+            for record in records
+        ]
+
+    def _summary(self, record: ModelRecord, *, source_deleted: bool = False) -> ModelSummary:
         metrics = record.metrics
         return ModelSummary(
             model_id=record.model_id,
@@ -322,6 +331,7 @@ class ModelRegistry:
             architecture=metrics.get("architecture"),
             description=record.description,
             source_operation=record.source_operation,
+            source_deleted=source_deleted,
             model_path=str(self.models_dir / record.version_path),
             model_size_mb=round(record.size_bytes / 2**20, 6),
         )
@@ -438,7 +448,7 @@ class ModelRegistry:
     def delete(self, name: str) -> ModelSummary:
         """Forget a named model; its files go too unless another name points at the same version."""
         record = self.store.delete(check_model_name(name))
-        summary = self._summary(record)
+        summary = self._summaries([record])[0]
         self._loaded.pop(name)
         if self.store.references(record.version_path) == 0:
             path = (self.models_dir / record.version_path).resolve()

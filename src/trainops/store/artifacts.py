@@ -23,6 +23,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -228,6 +229,34 @@ class ArtifactStore:
         )
         sha256 = entry.get("sha256") if same_file else None
         return sha256 if isinstance(sha256, str) and len(sha256) == 64 else None
+
+    # -- deleting -------------------------------------------------------------------------------------------
+
+    def delete_all(self, operation_id: str) -> tuple[int, int]:
+        """Remove every file of the operation (its artifacts and trainops' own entries beside them).
+
+        The operation's directory is first renamed out of the way (one atomic step: a reader then finds no
+        artifact rather than some), then removed.
+
+        Returns:
+            How many artifacts there were, and their bytes (as :meth:`list` counts them, without hashing).
+        """
+        base = self._operation_dir(operation_id)
+        count = size = 0
+        for directory, subdirectories, files in os.walk(base):
+            subdirectories[:] = [d for d in subdirectories if artifact_path_problem(d) is None]
+            for name in files:
+                if artifact_path_problem(name) is None:
+                    with contextlib.suppress(OSError):
+                        size += os.lstat(os.path.join(directory, name)).st_size
+                        count += 1
+        doomed = self.root / f".deleting-{operation_id}-{os.urandom(4).hex()}~"
+        try:
+            os.replace(base, doomed)
+        except FileNotFoundError:
+            return count, size
+        shutil.rmtree(doomed)
+        return count, size
 
 
 class ArtifactUpload:

@@ -86,6 +86,12 @@ class ModelStore:
             connection.execute(delete(models).where(models.c.name == name))
         return record
 
+    def made_from(self, operation_id: str) -> list[str]:
+        """The names of the models saved from ``operation_id``'s training, by name."""
+        query = select(models.c.name).where(models.c.source_operation == operation_id).order_by(models.c.name)
+        with reading(self.engine) as connection:
+            return list(connection.execute(query).scalars())
+
     def references(self, version_path: str) -> int:
         """How many named models point at ``version_path``."""
         with reading(self.engine) as connection:

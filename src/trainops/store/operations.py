@@ -106,6 +106,15 @@ class StoredBest:
 
 
 @dataclass(frozen=True, slots=True)
+class DeletedRows:
+    """What :meth:`OperationStore.delete` removed: the operation as it was, and how many rows of its history."""
+
+    operation: Operation
+    epochs: int
+    steps: int
+
+
+@dataclass(frozen=True, slots=True)
 class OperationVersion:
     """What an ETag needs: changes whenever the operation or any of its epochs does."""
 
@@ -507,6 +516,33 @@ class OperationStore:
                 values.update(status=OperationStatus.CANCELLED.value, completed_at=now, error=None)
             self._touch(connection, row, now, **values)
         return self.get(operation_id)
+
+    def delete(self, operation_id: str) -> DeletedRows:
+        """Remove an ended operation and every row of its history (epochs, steps; its progress, cancel request and
+        result are columns of its own row), in one transaction under the row's lock: a trainer writing at the same
+        moment either lands first (and the run is then still active: refused) or finds no operation.
+
+        Raises:
+            NotFoundError: no such operation (a second delete included).
+            ConflictError: it is pending or running; nothing is removed.
+        """
+        with self._writing() as connection:
+            row = connection.execute(
+                select(operations).where(operations.c.id == operation_id).with_for_update()
+            ).first()
+            if row is None:
+                raise _not_found(operation_id)
+            if not OperationStatus(row.status).is_terminal:
+                raise ConflictError(
+                    f"operation {operation_id} is {row.status}: cancel it first (DELETE /operations/{operation_id} "
+                    f"with a reason, or `trainops ops cancel {operation_id} --reason ...`), then delete it once it "
+                    "ended",
+                    details={"operation_id": operation_id, "status": row.status},
+                )
+            steps = connection.execute(delete(step_metrics).where(step_metrics.c.operation_seq == row.seq)).rowcount
+            epochs = connection.execute(delete(epoch_metrics).where(epoch_metrics.c.operation_seq == row.seq)).rowcount
+            connection.execute(delete(operations).where(operations.c.seq == row.seq))
+        return DeletedRows(_operation(row), epochs=epochs, steps=steps)
 
     def fail_orphans(
         self, executor: str, reason: str, now: datetime, is_orphan: Callable[[str | None], bool]

@@ -7,10 +7,12 @@ from functools import partial
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from pydantic import ConfigDict
 
-from trainops.api.deps import ExecutorDep, JsonBody, ServiceDep, call_blocking, call_service
-from trainops.api.responses import Envelope, WriteEnvelope, envelope
+from trainops.api.deps import ExecutorDep, JsonBody, ServiceDep, SettingsDep, call_blocking, call_service
+from trainops.api.responses import Envelope, ErrorEnvelope, WriteEnvelope, envelope
+from trainops.api.routes.artifacts import ArtifactsDep
 from trainops.core.diagnosis import OperationMetrics
 from trainops.core.epoch import EpochRecord
 from trainops.core.operation import Operation, OperationStatus, WriteAck
@@ -27,6 +29,7 @@ from trainops.schemas.operations import (
     CancelRequestBody,
     CompleteRequest,
     CreateOperationRequest,
+    DeletedOperation,
     DiagnoseRequest,
     EpochBatch,
     ExecutorJob,
@@ -37,6 +40,8 @@ from trainops.schemas.operations import (
     UpdateOperationRequest,
 )
 from trainops.schemas.steps import MAX_STEPS_PER_WRITE, StepBatch
+from trainops.service.deletion import delete_operation
+from trainops.service.export import CSV_MEDIA_TYPE, ExportFormat, epochs_csv
 from trainops.service.operations import OperationsService, policy_key
 
 router = APIRouter(prefix="/operations", tags=["operations"])
@@ -194,16 +199,52 @@ async def update_operation(operation_id: OperationId, body: UpdateOperationReque
     return envelope(operation, cancel=_ack_of(operation))
 
 
-@router.delete("/{operation_id}", response_model=WriteEnvelope[Operation])
+@router.delete(
+    "/{operation_id}",
+    response_model=WriteEnvelope[Operation] | Envelope[DeletedOperation],
+    responses={
+        200: {"description": "without purge: the operation with its cancel request; with purge=true: what was removed"},
+        404: {"description": "no such operation (a second purge included)", "model": ErrorEnvelope},
+        409: {
+            "description": "without purge: it already ended; with purge=true: it is still pending or running "
+            "(cancel it first)",
+            "model": ErrorEnvelope,
+        },
+    },
+)
 async def cancel_operation(
     operation_id: OperationId,
     service: ServiceDep,
     executor: ExecutorDep,
+    settings: SettingsDep,
+    artifacts: ArtifactsDep,
     body: Annotated[CancelRequestBody | None, Body()] = None,
     reason: Annotated[str | None, Query(description="for clients that cannot send a DELETE body")] = None,
+    purge: Annotated[
+        bool,
+        Query(
+            description="delete the ended run for good instead of cancelling: its history, artifacts, worker log "
+            "and unnamed model version (named models made from it stay, marked source_deleted); send no reason"
+        ),
+    ] = False,
 ) -> Response:
-    """Ask an operation to stop, with a reason. A pending one is cancelled at once; a running one stops at its
-    trainer's next check and ends ``cancelled``. 409 if it already ended."""
+    """Without ``purge``: ask an operation to stop, with a reason (``{"reason": "..."}`` or ``?reason=``). A
+    pending one is cancelled at once; a running one stops at its trainer's next check and ends ``cancelled``. 409
+    if it already ended.
+
+    With ``purge=true``: delete an ended run (completed, failed or cancelled) with everything only it holds, and
+    answer what was removed (``DeletedOperation``). A pending or running one is refused with 409 and nothing is
+    lost: cancel it first, then delete it once it ended. Named models saved from the run stay and report
+    ``source_deleted: true``. A second delete is a 404."""
+    if purge:
+        if body is not None or reason is not None:
+            raise InvalidInputError(
+                "purge=true deletes the run and takes no reason: send no body and no ?reason= "
+                "(or leave purge out to cancel the run with that reason)",
+                details={"purge": True},
+            )
+        removal = partial(delete_operation, operation_id, operations=service, artifacts=artifacts, settings=settings)
+        return envelope(await call_blocking(removal))
     given = body.reason if body else reason
     if not given:
         raise InvalidInputError('cancelling needs a reason: send {"reason": "..."} (or ?reason=...)')
@@ -320,7 +361,13 @@ async def complete_operation(operation_id: OperationId, body: CompleteRequest, s
 @router.get(
     "/{operation_id}/metrics",
     response_model=Envelope[OperationMetrics],
-    responses={304: {"description": "unchanged since the ETag sent in If-None-Match"}},
+    responses={
+        200: {
+            "description": "format=json: the history and its diagnosis; format=csv: every stored epoch as a CSV file",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        },
+        304: {"description": "unchanged since the ETag sent in If-None-Match"},
+    },
 )
 async def get_metrics(
     operation_id: OperationId,
@@ -335,15 +382,31 @@ async def get_metrics(
     since_step: SinceStep = None,
     metric: StepMetric = None,
     points: DisplayPoints = None,
+    format_: Annotated[
+        ExportFormat,
+        Query(
+            alias="format",
+            description="json: the history and its diagnosis; csv: every stored epoch (after since_epoch) as a file, "
+            "one row per epoch, never thinned",
+        ),
+    ] = "json",
 ) -> Response:
     """The per-epoch history (oldest first) and the diagnosis over all of it: best epoch, epochs since
     improvement, overfitting, plateau, divergence, trend, signals with evidence and a recommendation.
+
+    ``format=csv`` answers the stored epochs as a CSV download (``text/csv``, named ``<operation id>.csv``),
+    streamed: columns ``epoch, step, timestamp, duration, train_loss, val_loss, train_accuracy, val_accuracy,
+    learning_rate``, then every custom metric, sorted; empty cells for values an epoch did not report; NaN and
+    infinities as ``nan``, ``inf``, ``-inf``. ``since_epoch`` applies; ``points`` and the diagnosis parameters do
+    not (an export is never thinned), and are refused with 422.
 
     Poll with ``since_epoch`` for new epochs only, and ``If-None-Match`` with the last ETag: an unchanged
     history answers 304 with no body. ``points=N`` thins a longer history for a chart to at most N epochs
     (``thinned`` says it was; ``epochs_stored`` counts the stored ones), never the stored data nor the
     diagnosis. ``series=steps`` answers the per-step series instead, as ``GET /operations/{id}/steps`` does
     (with ``since_step`` and ``metric``)."""
+    if format_ == "csv":
+        return await _epochs_csv(operation_id, request, service, policy, since_epoch, series, points)
     if series == "steps":
         _only_for_steps(policy, since_epoch, points)
         steps = partial(service.steps, operation_id, since_step=since_step, metric=metric)
@@ -385,6 +448,45 @@ async def diagnose(
     )
     # one analysis per epoch: CPU work that must not hold the event loop, even on SQLite
     return envelope(await call_blocking(replayed))
+
+
+async def _epochs_csv(
+    operation_id: str,
+    request: Request,
+    service: OperationsService,
+    policy: MonitorPolicy,
+    since_epoch: int | None,
+    series: str,
+    points: int | None,
+) -> Response:
+    """``GET /operations/{id}/metrics?format=csv``: every stored epoch after ``since_epoch``, streamed as CSV
+    (:func:`~trainops.service.export.epochs_csv`) from the history the metrics reads share."""
+    refused = sorted(policy.model_fields_set) + (["points"] if points is not None else [])
+    if series != "epochs" or refused:
+        what = "series=steps" if series != "epochs" else ", ".join(refused)
+        raise InvalidInputError(
+            f"format=csv exports every stored epoch as it is: {what} does not apply to it (points thins for a chart, "
+            "the policy parameters judge the run, and the per-step series is JSON only: GET "
+            "/operations/{id}/steps); drop them, or use format=json",
+            details={"format": "csv", "parameters": refused or ["series"]},
+        )
+    query_key = f"csv|{since_epoch}"
+    current = (await call_service(service, partial(service.version, operation_id))).version
+    tag = _etag(operation_id, current, query_key)
+    if _matches(request.headers.get("if-none-match"), tag):
+        return Response(status_code=304, headers={"ETag": tag})
+    history = await call_blocking(partial(service.history, operation_id))
+    epochs = history.epochs
+    if since_epoch is not None:
+        epochs = [record for record in epochs if record.epoch > since_epoch]
+    headers = {
+        "ETag": _etag(operation_id, history.version, query_key),
+        "Cache-Control": "no-cache",
+        "Content-Disposition": f'attachment; filename="{history.operation.operation_id}.csv"',
+    }
+    # a sync iterator: Starlette formats each chunk in the thread pool, never on the event loop
+    chunks = (chunk.encode() for chunk in epochs_csv(epochs))
+    return StreamingResponse(chunks, media_type=CSV_MEDIA_TYPE, headers=headers)
 
 
 def _only_for_steps(policy: MonitorPolicy, since_epoch: int | None, points: int | None) -> None:
