@@ -71,6 +71,18 @@ class PayloadTooLargeError(TrainOpsError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaTypeError(InvalidInputError):
+    """The request body is not in a format the route reads (a JSON route sent ``text/plain``, say)."""
+
+    code = "unsupported_media_type"
+
+
+class HostNotAllowedError(TrainOpsError):
+    """The request's ``Host`` header names no address the server was told to answer for (DNS rebinding guard)."""
+
+    code = "host_not_allowed"
+
+
 class AuthenticationError(TrainOpsError):
     """The request lacks a valid bearer token."""
 
@@ -109,6 +121,8 @@ HTTP_STATUS: dict[str, int] = {
     ArtifactError.code: 409,
     ConflictError.code: 409,
     PayloadTooLargeError.code: 413,
+    UnsupportedMediaTypeError.code: 415,
+    HostNotAllowedError.code: 400,
     AuthenticationError.code: 401,
     ConfigurationError.code: 500,
     ServiceUnavailableError.code: 503,
@@ -128,6 +142,8 @@ _BY_CODE: dict[str, type[TrainOpsError]] = {
         NotFoundError,
         ConflictError,
         PayloadTooLargeError,
+        UnsupportedMediaTypeError,
+        HostNotAllowedError,
         AuthenticationError,
         ConfigurationError,
         ServiceUnavailableError,

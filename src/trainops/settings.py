@@ -53,6 +53,11 @@ class Settings(BaseSettings):
         public_url: The URL at which workers on other machines (Ray nodes) reach this server
             (``TRAINOPS_PUBLIC_URL``, e.g. ``http://10.0.0.5:8000``): the address a server binds (``0.0.0.0``) is
             not one a node can dial. Needed with ``executor=ray``.
+        allowed_hosts: Extra names the server answers for in the ``Host`` header (``TRAINOPS_ALLOWED_HOSTS``,
+            comma-separated: ``trainops.example.com,*.internal.example.com``; ``*`` for any). ``trainops serve``
+            answers only for the address it binds (``localhost``, ``127.0.0.1`` and ``[::1]`` on loopback; any name
+            on ``0.0.0.0`` unless this is set) and the host of ``public_url``: a guard against DNS rebinding. Set
+            it behind a proxy that forwards the public name.
         cancel_grace: Seconds a cancelled training gets to stop at its next batch before its executor stops it
             (Ray's ``stop_job``, or the local worker's process group terminated) and marks it cancelled.
         reaper_interval: Seconds between the server's sweeps for trainings whose worker or job died (and for
@@ -86,6 +91,7 @@ class Settings(BaseSettings):
     ray_address: str | None = None
     ray_runtime_env: Annotated[dict[str, Any], NoDecode] = Field(default_factory=dict)
     public_url: str | None = None
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     cancel_grace: float = Field(30.0, ge=0.0)
     reaper_interval: float = Field(10.0, ge=0.0)
     events_poll_interval: float = Field(0.25, gt=0.0, le=60.0)
@@ -116,6 +122,24 @@ class Settings(BaseSettings):
             raise ValueError(
                 f'not valid JSON ({error}); write a JSON object, e.g. \'{{"pip": ["trainops[train]"]}}\''
             ) from None
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [entry.strip() for entry in value.split(",") if entry.strip()]
+        return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, hosts: list[str]) -> list[str]:
+        for host in hosts:
+            if "/" in host or any(character.isspace() for character in host):
+                raise ValueError(
+                    f"{host!r} is not a host name: list names (with an optional port), comma-separated, e.g. "
+                    "trainops.example.com,10.0.0.5 (no scheme or path)"
+                )
+        return hosts
 
     @field_validator("public_url", "ray_address")
     @classmethod

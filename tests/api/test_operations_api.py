@@ -265,7 +265,9 @@ def test_oversized_bodies_are_413(api: httpx.Client, settings: Settings) -> None
             yield b" " * 65536
         yield b"]}"
 
-    streamed = api.post(f"/operations/{operation_id}/metrics", content=chunks())
+    streamed = api.post(
+        f"/operations/{operation_id}/metrics", content=chunks(), headers={"content-type": "application/json"}
+    )
     assert streamed.status_code == 413
     assert epochs_of(api, operation_id) == []
     # routes whose body FastAPI parses into a model must not turn the refusal into a generic 400

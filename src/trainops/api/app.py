@@ -12,8 +12,9 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from trainops import extras
 from trainops.api.dashboard import install_dashboard
-from trainops.api.deps import require_token
+from trainops.api.deps import require_json, require_token
 from trainops.api.errors import install_error_handlers
+from trainops.api.hosts import HostCheckMiddleware, allowed_hosts
 from trainops.api.limits import BodySizeLimitMiddleware
 from trainops.api.routes import artifacts, events, health, metrics, operations
 from trainops.executors.base import Executor, open_executor
@@ -39,7 +40,11 @@ def start_service(settings: Settings) -> OperationsService:
 
 
 def create_app(
-    settings: Settings | None = None, *, service: OperationsService | None = None, executor: Executor | None = None
+    settings: Settings | None = None,
+    *,
+    service: OperationsService | None = None,
+    executor: Executor | None = None,
+    bound_host: str | None = None,
 ) -> FastAPI:
     """Build the API app.
 
@@ -50,6 +55,9 @@ def create_app(
         executor: An already open executor on ``service`` (``trainops serve`` opens it first, so a Ray cluster
             that cannot be reached is a one-line error); otherwise the one ``TRAINOPS_EXECUTOR`` names is opened
             at start-up. Either way a reaper thread watches its jobs (``TRAINOPS_REAPER_INTERVAL``).
+        bound_host: The address the server listens on (``trainops serve`` passes its ``--host``): requests whose
+            ``Host`` names another are refused (``api/hosts.py``), with ``TRAINOPS_ALLOWED_HOSTS`` adding names.
+            Without it (an app built in-process) only ``TRAINOPS_ALLOWED_HOSTS``, when set, is checked.
     """
     settings = settings or get_settings()
 
@@ -105,13 +113,16 @@ def create_app(
         max_bytes=settings.max_request_bytes,
         exempt=[artifacts.UPLOAD_ROUTE, *train_uploads],
     )
+    hosts = allowed_hosts(bound_host, settings.allowed_hosts, settings.public_url)
+    if hosts is not None:  # added last: the outermost layer, so a refused name reaches nothing else
+        app.add_middleware(HostCheckMiddleware, allowed=hosts)
     install_error_handlers(app)
 
     # Routers are mounted on the app itself, not nested under a prefix router: each level of nesting adds a
     # round of route matching to every request.
     app.include_router(health.router, prefix=API_PREFIX)
     for router in (operations.router, events.router, metrics.router, artifacts.router, *train_routers):
-        app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(require_token)])
+        app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(require_token), Depends(require_json)])
     install_dashboard(app, docs_path=f"{API_PREFIX}/docs", openapi_url=f"{API_PREFIX}/openapi.json")
     return app
 

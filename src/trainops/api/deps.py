@@ -1,4 +1,4 @@
-"""Dependencies shared by the routes: the service, authentication, and parsed JSON bodies."""
+"""Dependencies shared by the routes: the service, authentication, JSON bodies (required and parsed)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
-from trainops.errors import AuthenticationError, InvalidInputError
+from trainops.errors import AuthenticationError, InvalidInputError, UnsupportedMediaTypeError
 from trainops.executors.base import Executor
 from trainops.service.operations import OperationsService
 from trainops.settings import Settings
@@ -41,7 +42,18 @@ async def get_executor(request: Request) -> Executor:
 ExecutorDep = Annotated[Executor, Depends(get_executor)]
 
 
-async def require_token(request: Request) -> None:
+_BEARER = HTTPBearer(
+    scheme_name="bearerAuth",
+    description="TRAINOPS_API_TOKEN, when the server was given one: 'Authorization: Bearer <token>'",
+    auto_error=False,
+)
+"""The token as OpenAPI declares it (``components.securitySchemes.bearerAuth``, on every route that checks it);
+:func:`require_token` reads the header itself, so a server without a token answers without one."""
+
+
+async def require_token(
+    request: Request, _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)] = None
+) -> None:
     """Bearer-token check, active when the server was given a token."""
     expected: str | None = request.app.state.api_token
     if expected is None:
@@ -53,6 +65,49 @@ async def require_token(request: Request) -> None:
         raise AuthenticationError(
             "missing or wrong bearer token: send 'Authorization: Bearer <TRAINOPS_API_TOKEN>' "
             "(the client does this when TRAINOPS_API_TOKEN is set)"
+        )
+
+
+_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def is_json_media_type(content_type: str) -> bool:
+    """Whether a ``Content-Type`` names JSON: ``application/json`` or ``application/<anything>+json``, with any
+    parameters (``; charset=utf-8``).
+
+    >>> is_json_media_type("application/json; charset=utf-8"), is_json_media_type("text/plain")
+    (True, False)
+    """
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
+
+
+def _reads_raw_body(route: Any) -> bool:
+    """Whether the route documents a body that is not JSON (an upload of a file's bytes, which checks its own)."""
+    extra = getattr(route, "openapi_extra", None) or {}
+    content = extra.get("requestBody", {}).get("content", {})
+    return bool(content) and "application/json" not in content
+
+
+async def require_json(request: Request) -> None:
+    """A write that carries a body must send it as JSON (415 otherwise).
+
+    A browser sends a ``text/plain`` (or form) POST to any site without asking it first (no CORS preflight), so a
+    page on the web could otherwise write to a server on this machine that has no token. Requiring
+    ``Content-Type: application/json`` makes every such write need a preflight, which the API never grants. Writes
+    without a body (a heartbeat, ``DELETE ?reason=``) and the raw uploads (artifacts, model versions) are exempt.
+    """
+    if request.method not in _WRITE_METHODS or _reads_raw_body(request.scope.get("route")):
+        return
+    headers = request.headers
+    has_body = headers.get("content-length", "0").strip() not in ("0", "") or "transfer-encoding" in headers
+    content_type = headers.get("content-type", "")
+    if has_body and not is_json_media_type(content_type):
+        sent = f"Content-Type {content_type!r}" if content_type else "no Content-Type"
+        raise UnsupportedMediaTypeError(
+            f"{request.method} {request.url.path} reads a JSON body, and this request sent {sent}: send the body "
+            "as JSON with 'Content-Type: application/json'",
+            details={"content_type": content_type or None},
         )
 
 

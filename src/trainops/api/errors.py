@@ -9,8 +9,10 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from trainops.api.responses import error_response
+from trainops.api.server_paths import ServerPaths
 from trainops.errors import TrainOpsError, http_status_for
 
 logger = logging.getLogger("trainops.api")
@@ -28,10 +30,40 @@ def describe_validation_errors(errors: list[Any]) -> tuple[str, list[dict[str, A
     return "; ".join(parts[:10]) + (f" (and {len(parts) - 10} more)" if len(parts) > 10 else ""), cleaned
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app accepts on the request's path, for a 405's ``Allow``.
+
+    Starlette's own ``Allow`` names only the first route that matched the path, but one path is often several
+    routes (``GET``, ``PATCH`` and ``DELETE /operations/{id}``): each method is asked of the app's routes (nested
+    routers included) as a request of its own would be.
+    """
+    allowed = []
+    for method in _METHODS:
+        # a fresh scope: the request's own carries what its routing already decided
+        scope = {
+            "type": "http",
+            "method": method,
+            "path": request.scope["path"],
+            "root_path": request.scope.get("root_path", ""),
+            "headers": [],
+        }
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TrainOpsError)
-    async def _trainops_error(_: Request, error: TrainOpsError) -> Response:
-        response = error_response(http_status_for(error), error.code, error.message, error.details)
+    async def _trainops_error(request: Request, error: TrainOpsError) -> Response:
+        status = http_status_for(error)
+        paths = ServerPaths.of(request.app.state.settings)
+        message, details = paths.redact(error.message), paths.redact_details(error.details)
+        if message != error.message:  # the server's log keeps what the client is not told: where the file is
+            logger.info("%s %s answered %d: %s", request.method, request.url.path, status, error.message)
+        response = error_response(status, error.code, message, details)
         if error.code == "unauthorized":
             response.headers["WWW-Authenticate"] = "Bearer"
         return response
@@ -48,14 +80,20 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> Response:
+        accepted = ""
         if error.status_code == 404:
             message = f"no such endpoint: {request.method} {request.url.path}; see /api/v1/docs"
         elif error.status_code == 405:
-            message = f"{request.method} is not allowed on {request.url.path}; see /api/v1/docs"
+            accepted = ", ".join(allowed_methods(request)) or (error.headers or {}).get("Allow", "")
+            message = f"{request.method} is not allowed on {request.url.path} (it accepts {accepted}); see /api/v1/docs"
         else:
             message = str(error.detail)
         code = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}.get(error.status_code, "http_error")
-        return error_response(error.status_code, code, message)
+        response = error_response(error.status_code, code, message)
+        response.headers.update(error.headers or {})
+        if error.status_code == 405 and accepted:
+            response.headers["Allow"] = accepted
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> Response:

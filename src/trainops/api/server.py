@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 from collections.abc import Callable
 
@@ -13,6 +14,8 @@ from trainops.errors import ConfigurationError
 from trainops.executors.base import open_executor
 from trainops.settings import Settings
 from trainops.version import trainops_version
+
+logger = logging.getLogger("trainops.api")
 
 
 def is_loopback(host: str) -> bool:
@@ -43,6 +46,17 @@ def check_bind(host: str, settings: Settings, *, insecure: bool) -> None:
     )
 
 
+def insecure_warning(host: str, settings: Settings, *, insecure: bool) -> str | None:
+    """What ``--insecure`` exposes, when it is what lets the server start: a non-loopback bind without a token."""
+    if not insecure or is_loopback(host) or settings.api_token:
+        return None
+    return (
+        f"WARNING: --insecure: serving on {host} without authentication. Anyone who can reach this port can read "
+        "every run (metrics, parameters, artifacts, models), start trainings on this machine and cancel "
+        "them. Use it only on a network you trust; set TRAINOPS_API_TOKEN to require a token instead."
+    )
+
+
 def serve(
     settings: Settings,
     *,
@@ -53,6 +67,9 @@ def serve(
 ) -> None:
     """Serve the API until interrupted; ``announce`` receives a one-line banner once the database is open."""
     check_bind(host, settings, insecure=insecure)
+    warning = insecure_warning(host, settings, insecure=insecure)
+    if warning:
+        (announce or logger.warning)(warning)
     service = start_service(settings)  # a bad database or schema fails here, with its message, not in uvicorn
     executor = open_executor(service, settings)  # so does a missing ray extra, or a Ray cluster out of reach
     if announce:
@@ -62,5 +79,5 @@ def serve(
             f"trainops {trainops_version()} on {database}, training in {where}: API at http://{host}:{port}/api/v1 "
             "(docs: /api/v1/docs)"
         )
-    app = create_app(settings, service=service, executor=executor)
+    app = create_app(settings, service=service, executor=executor, bound_host=host)
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)

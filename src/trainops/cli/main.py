@@ -61,11 +61,20 @@ app.command()(sync)
 @app.command()
 def serve(
     host: Annotated[
-        str, typer.Option(help="Address to bind; anything but loopback needs TRAINOPS_API_TOKEN.")
+        str,
+        typer.Option(
+            help="Address to bind; anything but loopback needs TRAINOPS_API_TOKEN. Requests must name this address "
+            "in their Host header (0.0.0.0: any name); TRAINOPS_ALLOWED_HOSTS adds names, e.g. behind a proxy."
+        ),
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     insecure: Annotated[
-        bool, typer.Option("--insecure", help="Serve a non-loopback address without a token (trusted networks only).")
+        bool,
+        typer.Option(
+            "--insecure",
+            help="Serve a non-loopback address without a token: anyone who can reach the port can read every run, "
+            "start trainings and cancel them (trusted networks only; prints a warning).",
+        ),
     ] = False,
 ) -> None:
     """Serve the REST API (docs at /api/v1/docs) on the configured database.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer
@@ -25,6 +26,12 @@ _NON_FINITE_SPELLINGS = {
     "-inf": -math.inf,
     "-infinity": -math.inf,
 }
+
+
+# What a number sent as text may look like: JSON's own number syntax, loosened only as clients write numbers out
+# (a leading "+" or ".", a trailing "."). Python's float() reads much more ("1_000", Arabic-Indic digits "١٢"):
+# a typo or another notation would be stored as a value nobody meant to send.
+_PLAIN_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 def is_numeric(value: Any) -> bool:
@@ -59,14 +66,19 @@ def parse_metric(value: Any) -> float:
         except (TypeError, ValueError):
             raise ValueError(f"a metric must be a single number, got {type(value).__name__}") from None
     if isinstance(value, str):
-        special = _NON_FINITE_SPELLINGS.get(value.strip().lower())
+        text = value.strip()
+        special = _NON_FINITE_SPELLINGS.get(text.lower())
         if special is not None:
             return special
-        try:
-            return float(value)
-        except ValueError:
-            pass
-        raise ValueError(f'a metric must be a number or one of "NaN", "Infinity", "-Infinity", got {value!r}')
+        if _PLAIN_DECIMAL.fullmatch(text):
+            number = float(text)
+            if math.isinf(number):
+                raise ValueError(f'a metric must fit in a 64-bit float; {value!r} is too large (send "Infinity")')
+            return number
+        raise ValueError(
+            f'a metric must be a number or one of "NaN", "Infinity", "-Infinity", got {value!r}; numbers sent as '
+            'text must be plain decimals such as "1000", "-2.5" or "1e-3" (no "_" separators, commas or hex)'
+        )
     raise ValueError(f"a metric must be a number, got {type(value).__name__}")
 
 

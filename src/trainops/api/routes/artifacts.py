@@ -20,6 +20,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect
 
 from trainops.api.deps import call_blocking
+from trainops.api.etags import if_none_match_matches
 from trainops.api.responses import Envelope, envelope, error_response
 from trainops.errors import InvalidInputError
 from trainops.schemas.artifacts import ArtifactInfo
@@ -138,7 +139,7 @@ async def download_artifact(
     """The artifact's bytes, streamed, with its SHA-256 as the ETag (``If-None-Match`` with it answers 304)."""
     info, handle = await call_blocking(partial(artifacts.open, operation_id, artifact_path))
     etag = f'"{info.sha256}"'
-    if if_none_match is not None and etag in {tag.strip() for tag in if_none_match.split(",")}:
+    if if_none_match_matches(if_none_match, etag):
         handle.close()
         return Response(status_code=304, headers={"ETag": etag})
     name = artifact_path.rsplit("/", 1)[-1]  # plain characters only (checked): no quoting needed

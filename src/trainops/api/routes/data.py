@@ -19,6 +19,7 @@ from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
 from trainops.api.deps import call_blocking
+from trainops.api.etags import if_none_match_matches
 from trainops.api.responses import Envelope, envelope
 from trainops.api.train_deps import RegistryDep, TrainingDep
 from trainops.errors import NotFoundError
@@ -105,8 +106,7 @@ async def download_data(
 def _not_modified(stored: StoredDataFile, etag: str, if_none_match: str | None, if_modified_since: str | None) -> bool:
     """RFC 9110's order: ``If-None-Match`` decides when sent; ``If-Modified-Since`` only without it."""
     if if_none_match is not None:
-        tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
-        return etag in tags or "*" in tags
+        return if_none_match_matches(if_none_match, etag)
     if if_modified_since is None:
         return False
     try:

@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import ConfigDict
 
 from trainops.api.deps import ExecutorDep, JsonBody, ServiceDep, SettingsDep, call_blocking, call_service
+from trainops.api.etags import if_none_match_matches
 from trainops.api.responses import Envelope, ErrorEnvelope, WriteEnvelope, envelope
 from trainops.api.routes.artifacts import ArtifactsDep
 from trainops.core.diagnosis import OperationMetrics
@@ -422,7 +423,7 @@ async def get_metrics(
     query_key = f"{since_epoch}|{points}|{policy_key(policy)}"
     current = (await call_service(service, partial(service.version, operation_id))).version
     tag = _etag(operation_id, current, query_key)
-    if _matches(request.headers.get("if-none-match"), tag):
+    if if_none_match_matches(request.headers.get("if-none-match"), tag):
         return Response(status_code=304, headers={"ETag": tag})
     snapshot = partial(
         service.metrics_snapshot, operation_id, since_epoch=since_epoch, policy=policy, version=current, points=points
@@ -473,7 +474,7 @@ async def _epochs_csv(
     query_key = f"csv|{since_epoch}"
     current = (await call_service(service, partial(service.version, operation_id))).version
     tag = _etag(operation_id, current, query_key)
-    if _matches(request.headers.get("if-none-match"), tag):
+    if if_none_match_matches(request.headers.get("if-none-match"), tag):
         return Response(status_code=304, headers={"ETag": tag})
     history = await call_blocking(partial(service.history, operation_id))
     epochs = history.epochs
@@ -505,12 +506,6 @@ def _only_for_steps(policy: MonitorPolicy, since_epoch: int | None, points: int 
 def _etag(operation_id: str, version: int, query_key: str) -> str:
     digest = hashlib.blake2b(f"{operation_id}|{version}|{query_key}".encode(), digest_size=12).hexdigest()
     return f'"{digest}"'
-
-
-def _matches(header: str | None, tag: str) -> bool:
-    if not header:
-        return False
-    return header.strip() == "*" or tag in {part.strip() for part in header.split(",")}
 
 
 def _ack_of(operation: Operation) -> WriteAck:
