@@ -110,6 +110,10 @@ def test_purge_removes_every_row_and_file_of_the_run_and_nothing_else(
     for path in (f"/operations/{operation_id}", f"/operations/{operation_id}/metrics"):
         assert api.get(path).status_code == 404
     assert api.get(f"/operations/{operation_id}/artifacts").status_code == 404
+    # a trainer still reporting, or a late artifact, finds no run: nothing comes back to life
+    assert api.post(f"/operations/{operation_id}/metrics", json={"epoch": 9, "val_loss": 0.1}).status_code == 404
+    late = api.post(f"/operations/{operation_id}/artifacts", params={"path": "late.txt"}, content=b"x")
+    assert late.status_code == 404 and not files.exists()
     listed = ok(api.get("/operations"))
     assert [item["operation_id"] for item in listed["items"]] == [other]
 
