@@ -192,6 +192,36 @@ def test_a_number_as_text_must_be_plain_decimal(api: httpx.Client, field: str, v
     assert stored_epochs(api, operation_id) == []
 
 
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        pytest.param("/metrics", {"epoch": 0, "val_loss": 0.5, "duration": "1_0"}, "duration", id="epoch-duration"),
+        pytest.param("/progress", {"percentage": "5_0"}, "percentage", id="progress-percentage"),
+        pytest.param("/progress", {"percentage": 5, "epoch": "3_0"}, "epoch", id="progress-epoch"),
+        pytest.param("/diagnose", {"policy": {"min_delta": "1_000"}}, "min_delta", id="diagnose-policy"),
+    ],
+)
+def test_number_fields_sent_as_text_must_be_plain_decimal(
+    api: httpx.Client, path: str, body: dict[str, Any], field: str
+) -> None:
+    operation_id = create(api)
+
+    error = error_of(api.post(f"/operations/{operation_id}{path}", json=body), 422)
+
+    assert f"{field}: " in error["message"] and "plain decimal notation" in error["message"]
+    assert api.get(f"/operations/{operation_id}").json()["data"]["status"] == "pending"  # nothing was written
+
+
+def test_a_policy_in_the_query_must_be_plain_decimal(api: httpx.Client) -> None:
+    operation_id = create(api)
+
+    refused = api.get(f"/operations/{operation_id}/metrics", params={"min_delta": "1_000"})
+    plain = api.get(f"/operations/{operation_id}/metrics", params={"min_delta": "1e-3", "patience": "7"})
+
+    assert "min_delta: '1_000' is not a number in plain decimal notation" in error_of(refused, 422)["message"]
+    assert plain.status_code == 200, plain.text
+
+
 def test_the_documented_spellings_are_still_read(api: httpx.Client) -> None:
     operation_id = create(api)
     record = {"epoch": 0, "train_loss": "NaN", "val_loss": "-Infinity", "learning_rate": "1e-3", "f1": "0.75"}

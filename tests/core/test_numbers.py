@@ -7,9 +7,9 @@ import math
 from typing import Any
 
 import pytest
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
-from trainops.core.numbers import Metric, format_metric, format_optional_metric, parse_metric
+from trainops.core.numbers import Metric, check_plain_numbers, format_metric, format_optional_metric, parse_metric
 
 
 def same(a: float, b: float) -> bool:
@@ -129,3 +129,31 @@ def test_metric_type_serializes_non_finite_as_strings_in_json_only(value: float,
     assert same(adapter.dump_python(value), value)
     assert same(adapter.validate_json(json_text), value)
     assert json.loads(adapter.dump_json(value)) == json.loads(json_text)
+
+
+class _Numbers(BaseModel):
+    count: int | None = None
+    rate: float = 0.0
+    label: str = ""
+    flag: bool = False
+
+
+@pytest.mark.parametrize(
+    ("data", "refused"),
+    [
+        pytest.param({"count": "1_000"}, "count: '1_000'", id="optional-int"),
+        pytest.param({"rate": "1_0.5"}, "rate: '1_0.5'", id="float"),
+        pytest.param({"count": "many", "rate": "0x10"}, None, id="not-numbers-left-to-the-field"),
+        pytest.param({"rate": "\u0661"}, "rate: ", id="other-digits"),
+        pytest.param({"count": "12", "rate": "-2.5e3"}, None, id="plain-text"),
+        pytest.param({"rate": "NaN"}, None, id="non-finite-spelling-left-to-the-field"),
+        pytest.param({"label": "1_000", "flag": "true"}, None, id="text-and-bool-fields-untouched"),
+        pytest.param({"count": 1_000}, None, id="numbers"),
+    ],
+)
+def test_check_plain_numbers(data: dict[str, Any], refused: str | None) -> None:
+    if refused is None:
+        assert check_plain_numbers(_Numbers, data) is data
+        return
+    with pytest.raises(ValueError, match=refused + ".* is not a number in plain decimal notation"):
+        check_plain_numbers(_Numbers, data)

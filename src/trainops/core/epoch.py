@@ -9,7 +9,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from trainops.core.numbers import Metric
+from trainops.core.numbers import Metric, check_plain_numbers
 
 _METRIC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-/]{0,127}$")
 
@@ -139,7 +139,7 @@ class EpochRecord(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _collect_custom_metrics(cls, data: Any) -> Any:
-        return collect_custom_metrics(data, cls.model_fields.keys())
+        return collect_custom_metrics(check_plain_numbers(cls, data), cls.model_fields.keys())
 
     def value(self, name: str) -> float | None:
         """The value of a standard field or custom metric, ``None`` when this epoch did not report it."""

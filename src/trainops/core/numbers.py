@@ -11,9 +11,11 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from typing import Annotated, Any
+from functools import cache
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, PlainSerializer
 
 _NON_FINITE_SPELLINGS = {
     "nan": math.nan,
@@ -80,6 +82,64 @@ def parse_metric(value: Any) -> float:
             'text must be plain decimals such as "1000", "-2.5" or "1e-3" (no "_" separators, commas or hex)'
         )
     raise ValueError(f"a metric must be a number, got {type(value).__name__}")
+
+
+def is_plain_number_text(text: str) -> bool:
+    """Whether ``text`` is a number as trainops reads one from text: plain decimal notation, or a spelling of NaN or
+    infinity.
+
+    >>> is_plain_number_text("-2.5e3"), is_plain_number_text("Infinity"), is_plain_number_text("1_000")
+    (True, True, False)
+    """
+    stripped = text.strip()
+    return stripped.lower() in _NON_FINITE_SPELLINGS or _PLAIN_DECIMAL.fullmatch(stripped) is not None
+
+
+def check_plain_numbers(model: type[BaseModel], data: Any) -> Any:
+    """``data`` unchanged, unless a number field of ``model`` (``int`` or ``float``, optional or not) holds text that
+    Python reads as a number in another notation than :func:`is_plain_number_text`'s: pydantic would read
+    ``"1_000"`` as 1000 (Python's ``int``/``float`` accept underscores and other scripts' digits). Meant for a
+    model's ``mode="before"`` validator.
+
+    Raises:
+        ValueError: naming the field and the value.
+    """
+    if not isinstance(data, dict):
+        return data
+    for name, key in _number_fields(model):
+        value = data.get(key, data.get(name))
+        if isinstance(value, str) and not is_plain_number_text(value) and _reads_as_number(value):
+            raise ValueError(
+                f"{name}: {value!r} is not a number in plain decimal notation; send e.g. 1000, -2.5 or 1e-3 "
+                '(no "_" separators, commas or hex)'
+            )
+    return data
+
+
+def _reads_as_number(text: str) -> bool:
+    """Whether Python (and so pydantic) would read ``text`` as a number; text it would refuse anyway ("many") is
+    left to the field's own, better located, error."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+@cache
+def _number_fields(model: type[BaseModel]) -> tuple[tuple[str, str], ...]:
+    """``(name, alias or name)`` of the model's number fields (records are validated by the thousand: once)."""
+    return tuple(
+        (name, field.alias or name) for name, field in model.model_fields.items() if _is_number_type(field.annotation)
+    )
+
+
+def _is_number_type(annotation: Any) -> bool:
+    if annotation is int or annotation is float:
+        return True
+    return get_origin(annotation) in (Union, UnionType) and any(
+        argument is int or argument is float for argument in get_args(annotation)
+    )
 
 
 def format_metric(value: float) -> float | str:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from trainops.core.epoch import EpochRecord
+from trainops.core.numbers import check_plain_numbers
 from trainops.errors import InvalidInputError
 
 Mode = Literal["min", "max"]
@@ -172,6 +173,12 @@ class MonitorPolicy(BaseModel):
         "units of its noise (the residual standard deviation around its recent trend) times sqrt(2 ln epochs_left), "
         "the expected best of that many noisy draws. 0 trusts the trend alone.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_numbers(cls, data: Any) -> Any:
+        # query strings carry every value as text: ?min_delta=1_000 must not read as 1000
+        return check_plain_numbers(cls, data)
 
     @property
     def resolved_mode(self) -> Mode:

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from trainops.core.numbers import check_plain_numbers
 from trainops.core.payload import check_text, storable
 
 
@@ -70,7 +71,7 @@ class ProgressState(BaseModel):
     def _storable_context(cls, data: Any) -> Any:
         if isinstance(data, dict) and data.get("context"):
             data = {**data, "context": storable(data["context"], "progress context")}
-        return data
+        return check_plain_numbers(cls, data)
 
     @classmethod
     def training(
