@@ -35,7 +35,9 @@ def test_patched_fields_are_served_under_metadata(api: httpx.Client) -> None:
         ({"metadata": {}}, "metadata"),
         ({"metadata": {"task": "telepathy"}}, "telepathy"),
         ({"metadata": "run 7"}, "metadata"),
-        ({"notes": "x"}, "notes"),
+        ({"notes": "x" * 10_001}, "notes"),
+        ({"colour": "red"}, "colour"),
+        ({}, "nothing to change"),
     ],
 )
 def test_bad_bodies_are_refused_with_the_error_envelope(api: httpx.Client, body: object, message: str) -> None:

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from trainops.core import EpochRecord, Operation, OperationStatus
+from trainops.core.listing import OperationFilter
 from trainops.core.operation import OperationMetadata, new_operation_id
 from trainops.errors import ConfigurationError, ConflictError, NotFoundError
 from trainops.store import OperationStore, create_database_engine, current_revision, ensure_schema, head_revision
@@ -140,10 +141,10 @@ def test_list_orders_newest_first_and_counts(store: OperationStore) -> None:
     newer = insert(store, created=NOW)
     store.finish(older.operation_id, OperationStatus.FAILED, NOW, error="x")
 
-    items, total, active = store.list_operations(limit=10)
+    items, total, active, ended = store.list_operations(limit=10)
     assert [op.operation_id for op in items] == [newer.operation_id, older.operation_id]
-    assert (total, active) == (2, 1)
-    items, total, active = store.list_operations(statuses=[OperationStatus.FAILED])
+    assert (total, active, ended) == (2, 1, None)
+    items, total, active, _ = store.list_operations(OperationFilter(statuses=frozenset({OperationStatus.FAILED})))
     assert [op.operation_id for op in items] == [older.operation_id]
     assert (total, active) == (1, 0)
 

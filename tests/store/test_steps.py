@@ -18,6 +18,7 @@ from trainops.core.operation import OperationMetadata, new_operation_id
 from trainops.core.steps import StepRecord
 from trainops.errors import ConflictError, NotFoundError
 from trainops.store import OperationStore, create_database_engine, current_revision, upgrade
+from trainops.store.migrate import SCHEMA_REVISION
 from trainops.store.tables import epoch_metrics, operations, step_metrics
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -199,7 +200,7 @@ def test_a_0002_database_with_data_upgrades_to_0003_and_keeps_it(fresh_database_
                 epoch_metrics.insert(), [dict(zip(columns, row, strict=True)) for row in rows]
             )  # the 0002 columns only
 
-        assert upgrade(engine) == "0003" == current_revision(engine)
+        assert upgrade(engine) == SCHEMA_REVISION == current_revision(engine)  # through 0003 and past it
         store = OperationStore(engine)
         operation, version, epochs = store.history("op_training_20260102_030405_0123abcd")
         assert operation.epochs_completed == 3 and version == 3

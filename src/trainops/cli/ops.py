@@ -15,6 +15,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from trainops.cli.common import JsonOption, TokenOption, UrlOption, console, open_client, print_json
+from trainops.cli.listing import SortOrder, parse_moment, runs_table
 from trainops.cli.policy_options import policy_options
 from trainops.cli.render import (
     diagnosis_panel,
@@ -22,7 +23,6 @@ from trainops.cli.render import (
     epochs_table,
     metric_columns,
     operation_panel,
-    operations_table,
     percentage,
     replay_panel,
     replay_table,
@@ -58,26 +58,130 @@ def list_operations(
     ] = None,
     operation_type: Annotated[str | None, typer.Option("--type", help="Only this operation type.")] = None,
     active: Annotated[bool, typer.Option("--active", help="Only pending and running operations.")] = False,
+    name: Annotated[str | None, typer.Option("--name", help="Only the runs of this name (ignoring case).")] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", "-t", help="Only runs with this tag (repeatable: with all of them).")
+    ] = None,
+    search: Annotated[
+        str | None,
+        typer.Option(
+            "--search", "-q", help="Text in the name, id, notes, strategy, task, symbol or tags (ignoring case)."
+        ),
+    ] = None,
+    strategy: Annotated[str | None, typer.Option("--strategy", help="Only runs of this strategy.")] = None,
+    symbol: Annotated[str | None, typer.Option("--symbol", help="Only runs on this symbol.")] = None,
+    timeframe: Annotated[str | None, typer.Option("--timeframe", help="Only runs on this timeframe.")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Created at or after: 2026-12-01, 2026-12-01T09:30 (UTC), or an age: 7d, 24h."),
+    ] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Created before (same forms as --since).")] = None,
+    sort: Annotated[
+        str,
+        typer.Option(
+            "--sort",
+            help="created (newest first), duration (longest first) or best:METRIC (best value first, e.g. "
+            "best:val_loss: lowest first; best:val_accuracy: highest first).",
+        ),
+    ] = "created",
+    order: Annotated[
+        SortOrder | None, typer.Option("--order", help="asc or desc: overrides the sort's direction.")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="At most this many (1-1000).")] = 20,
-    offset: Annotated[int, typer.Option(min=0, help="Skip this many (for paging).")] = 0,
+    offset: Annotated[int, typer.Option(min=0, help="Skip this many (prefer --cursor for paging).")] = 0,
+    cursor: Annotated[
+        str | None, typer.Option("--cursor", help="The next page: the cursor the previous page printed.")
+    ] = None,
     url: UrlOption = None,
     token: TokenOption = None,
     json: JsonOption = False,
 ) -> None:
-    """List operations, newest first.
+    """List operations, newest first (or as --sort says), with each run's name, strategy or task, the best value of
+    its primary metric, epochs and duration. Filters combine: a run must match all of them.
 
-    Example: trainops ops list --active
+    Example: trainops ops list --tag baseline --status completed --sort best:val_loss
+
+    Example: trainops ops list -q resnet --since 7d
     """
+    created_after = parse_moment(since, "--since") if since is not None else None
+    created_before = parse_moment(until, "--until") if until is not None else None
     with open_client(url, token) as ops:
         page = ops.list_operations(
-            status=status, operation_type=operation_type, active_only=active, limit=limit, offset=offset
+            status=status,
+            operation_type=operation_type,
+            active_only=active,
+            limit=limit,
+            offset=offset,
+            name=name,
+            tags=tag,
+            q=search,
+            strategy=strategy,
+            symbol=symbol,
+            timeframe=timeframe,
+            created_after=created_after,
+            created_before=created_before,
+            sort=sort,
+            order=order.value if order else None,
+            cursor=cursor,
+            include_best=True,
         )
     if json:
         print_json(page)
         return
-    console.print(operations_table(page))
+    console.print(runs_table(page))
     if not page.items:
         console.print("Nothing yet. Track a run from Python with trainops.connect().run(), or POST /api/v1/operations.")
+    if page.next_cursor:
+        console.print(f"More: add --cursor {page.next_cursor}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def rename(
+    operation_id: Annotated[str, typer.Argument(help="Operation id (see `trainops ops list`).")],
+    name: Annotated[str, typer.Argument(help='The new name (1-128 characters, one line); "" clears it.')],
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Name a run, so that people find it again (`trainops ops list --name NAME`, or -q for part of it).
+
+    Example: trainops ops rename op_training_20250610_123456_ab12cd34 "resnet18 lr=3e-4"
+    """
+    with open_client(url, token) as ops:
+        operation = ops.update_operation(operation_id, name=name if name.strip() else None)
+    if json:
+        print_json(operation)
+        return
+    shown = f"named {operation.name!r}" if operation.name else "no longer named"
+    console.print(f"{operation.operation_id} is {shown}", highlight=False)
+
+
+@app.command()
+def tag(
+    operation_id: Annotated[str, typer.Argument(help="Operation id (see `trainops ops list`).")],
+    tags: Annotated[list[str] | None, typer.Argument(help="Tags to add.", show_default=False)] = None,
+    remove: Annotated[
+        list[str] | None, typer.Option("--remove", "-r", help="A tag to remove (repeatable).", show_default=False)
+    ] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Add tags to a run, or remove some with --remove; the others stay. A tag has ASCII letters, digits and
+    _ . : / = + @ - (at most 64 characters); find tagged runs with `trainops ops list --tag TAG`.
+
+    Example: trainops ops tag op_training_20250610_123456_ab12cd34 baseline lr=3e-4 --remove draft
+    """
+    if not tags and not remove:
+        raise InvalidInputError("name the tags to add, or --remove TAG to take one away")
+    with open_client(url, token) as ops:
+        operation = ops.update_operation(operation_id, add_tags=tags or (), remove_tags=remove or ())
+    if json:
+        print_json(operation)
+        return
+    console.print(
+        f"{operation.operation_id} tags: {', '.join(operation.tags) if operation.tags else '(none)'}", highlight=False
+    )
 
 
 @app.command()

@@ -46,6 +46,9 @@ TRAIN_OPTIONS = {
     "resources.gpus": "--gpus",
     "cpus": "--cpus",
     "gpus": "--gpus",
+    "name": "--name",
+    "tags": "--tag",
+    "notes": "--notes",
 }
 
 
@@ -81,6 +84,14 @@ def train(
     detach: Annotated[
         bool, typer.Option("--detach", help="Start it and return; it runs in a worker process (or on the server).")
     ] = False,
+    name: Annotated[
+        str | None, typer.Option("--name", help="A short title to find the run by later.", show_default=False)
+    ] = None,
+    tag: Annotated[
+        list[str] | None,
+        typer.Option("--tag", help="A label to find the run by (repeatable): --tag baseline --tag lr=3e-4."),
+    ] = None,
+    notes: Annotated[str | None, typer.Option("--notes", help="Free text about the run.", show_default=False)] = None,
     url: UrlOption = None,
     token: TokenOption = None,
     json: JsonOption = False,
@@ -94,7 +105,7 @@ def train(
     --cpus and --gpus say what the job needs: a server with TRAINOPS_EXECUTOR=ray runs it as a Ray job on a node
     that has them; here, more than this machine has is refused.
 
-    Example: trainops train strategies/mean_reversion.yaml --epochs 20
+    Example: trainops train strategies/mean_reversion.yaml --epochs 20 --name "baseline 20" --tag baseline
 
     Example: trainops train mean_reversion --url http://trainops:8000 --gpus 1 --detach
     """
@@ -108,6 +119,9 @@ def train(
             end_date=_date(end),
             device=device,
             resources=Resources(cpus=cpus, gpus=gpus) if cpus is not None or gpus is not None else None,
+            name=name,
+            tags=tag or None,
+            notes=notes,
         )
     from trainops.client.local import LocalTrainOps  # the store and the services, loaded when the command runs
 

@@ -15,6 +15,7 @@ import tarfile
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -25,7 +26,7 @@ from trainops.client.run import Run
 from trainops.core.diagnosis import OperationMetrics
 from trainops.core.epoch import EpochRecord
 from trainops.core.metric_definitions import TaskType
-from trainops.core.operation import Operation, OperationMetadata, OperationPage, OperationStatus, WriteAck
+from trainops.core.operation import UNSET, Operation, OperationMetadata, OperationStatus, WriteAck
 from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
 from trainops.core.replay import Replay
@@ -46,7 +47,7 @@ from trainops.schemas.models import (
     SaveModelRequest,
     StoredModelVersion,
 )
-from trainops.schemas.operations import DeletedOperation, ExecutorJob, OperationResults
+from trainops.schemas.operations import DeletedOperation, ExecutorJob, ListedOperationPage, OperationResults
 from trainops.schemas.strategies import StrategySummary, StrategyValidation
 from trainops.schemas.training import TrainingPerformance, TrainingRequest, TrainingStarted, TrainingStatus
 from trainops.service.export import EXPORT_FORMATS, ExportFormat
@@ -69,11 +70,19 @@ class TrainOps(ABC):
         *,
         metadata: OperationMetadata | dict[str, Any] | None = None,
         total_epochs: int | None = None,
+        name: str | None = None,
+        tags: Sequence[str] | None = None,
+        notes: str | None = None,
     ) -> Operation:
         """Register a pending operation that the caller will run and report into.
 
+        Args:
+            name: A short title to find the run by (1-128 characters, one line).
+            tags: Labels to find it by (ASCII letters, digits and ``_ . : / = + @ -``; duplicates dropped).
+            notes: Free text about it.
+
         Raises:
-            InvalidInputError: a malformed type or ``total_epochs`` < 1.
+            InvalidInputError: a malformed type, name, tag or notes, or ``total_epochs`` < 1.
         """
 
     @abstractmethod
@@ -110,8 +119,47 @@ class TrainOps(ABC):
         active_only: bool = False,
         limit: int = 100,
         offset: int = 0,
-    ) -> OperationPage:
-        """Operations newest first, with total and active counts; ``limit`` at most 1000."""
+        name: str | None = None,
+        tags: Sequence[str] | None = None,
+        q: str | None = None,
+        strategy: str | None = None,
+        symbol: str | None = None,
+        timeframe: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        sort: str = "created",
+        order: Literal["asc", "desc"] | None = None,
+        cursor: str | None = None,
+        include_best: bool = False,
+    ) -> ListedOperationPage:
+        """Operations matching every filter given, newest first unless sorted otherwise, with total and active
+        counts; ``limit`` at most 1000.
+
+        Args:
+            status: Only these statuses.
+            operation_type: Only this type, e.g. ``training``.
+            active_only: Only pending and running ones.
+            name: The run's name, whole, ignoring case.
+            tags: Runs having all of these tags.
+            q: Text found (ignoring case) in the name, id, notes, strategy, task, symbol or a tag.
+            strategy: ``metadata.strategy``, exactly; ``symbol`` and ``timeframe`` likewise.
+            created_after: Created at or after this time (time-zone aware); ``created_before``: before it.
+            sort: ``created`` (newest first), ``duration`` (longest first) or ``best:<metric>`` (each run's best
+                value of the metric, best first as its definition says: lowest for a loss); runs without the
+                value come last.
+            order: ``asc`` or ``desc``, overriding the sort's direction.
+            cursor: The ``next_cursor`` of the previous page (same filters and sort): the next page, stable while
+                runs are added (``offset`` is not).
+            include_best: Add each run's ``best`` value of its primary metric.
+
+        Raises:
+            InvalidInputError: a malformed filter, an unknown sort, a cursor of another list, or cursor with offset.
+
+        Example:
+            >>> page = ops.list_operations(tags=["baseline"], sort="best:val_loss", limit=10)  # doctest: +SKIP
+            >>> while page.next_cursor:  # doctest: +SKIP
+            ...     page = ops.list_operations(tags=["baseline"], sort="best:val_loss", cursor=page.next_cursor)
+        """
 
     @abstractmethod
     def start_operation(self, operation_id: str, *, worker: str | None = None) -> Operation:
@@ -183,6 +231,37 @@ class TrainOps(ABC):
         Raises:
             ConflictError: it already ended.
             InvalidInputError: an empty reason.
+        """
+
+    @abstractmethod
+    def update_operation(
+        self,
+        operation_id: str,
+        *,
+        name: str | None = UNSET,
+        tags: Sequence[str] | None = UNSET,
+        add_tags: Sequence[str] = (),
+        remove_tags: Sequence[str] = (),
+        notes: str | None = UNSET,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Operation:
+        """Rename, tag or annotate an operation, or change its metadata, in any status; what is left out stays.
+
+        Args:
+            name: The new name; ``None`` clears it.
+            tags: The new tags, replacing all; ``None`` or ``[]`` clears them.
+            add_tags: Tags to add after the stored ones; ``remove_tags``: tags to take away (not with ``tags``).
+            notes: The new notes; ``None`` clears them.
+            metadata: Metadata fields to set, as :meth:`update_metadata` sets them.
+
+        Raises:
+            InvalidInputError: nothing to change, a malformed name, tag or notes, or metadata refused; nothing is
+                changed.
+            NotFoundError: no such operation.
+
+        Example:
+            >>> ops.update_operation(operation_id, name="lr sweep", add_tags=["baseline"]).tags  # doctest: +SKIP
+            ['baseline']
         """
 
     @abstractmethod
@@ -559,14 +638,24 @@ class TrainOps(ABC):
         metadata: OperationMetadata | dict[str, Any] | None = None,
         total_epochs: int | None = None,
         flush_interval: float | Literal["default"] | None = "default",
+        name: str | None = None,
+        tags: Sequence[str] | None = None,
+        notes: str | None = None,
     ) -> Run:
         """Register an operation and return a :class:`Run` reporting into it (use it with ``with``).
 
         ``flush_interval`` (seconds) makes the run send epochs in the background in batches; ``None`` stores
         each epoch before ``run.log`` returns. The default is the transport's: batched over HTTP, so a
         training loop never waits on the network; immediate in-process, where a write takes well under 1 ms.
+        ``name``, ``tags`` and ``notes`` are what the run is found by later (``trainops ops list --tag baseline``).
+
+        Example:
+            >>> with ops.run(name="resnet18 lr=3e-4", tags=["baseline"], total_epochs=10) as run:  # doctest: +SKIP
+            ...     run.log(epoch=0, val_loss=0.9)
         """
-        operation = self.create_operation(operation_type, metadata=metadata, total_epochs=total_epochs)
+        operation = self.create_operation(
+            operation_type, metadata=metadata, total_epochs=total_epochs, name=name, tags=tags, notes=notes
+        )
         interval = self.default_flush_interval if flush_interval == "default" else flush_interval
         return Run(self, operation, flush_interval=interval)
 

@@ -13,8 +13,9 @@ import socket
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO, Literal, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -38,7 +39,7 @@ from trainops.core.diagnosis import OperationMetrics
 from trainops.core.epoch import EpochRecord
 from trainops.core.lru import LRUCache
 from trainops.core.metric_definitions import TaskType
-from trainops.core.operation import Operation, OperationMetadata, OperationPage, OperationStatus, WriteAck
+from trainops.core.operation import UNSET, Operation, OperationMetadata, OperationStatus, WriteAck
 from trainops.core.payload import storable
 from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
@@ -75,6 +76,7 @@ from trainops.schemas.operations import (
     DiagnoseRequest,
     EpochBatch,
     ExecutorJob,
+    ListedOperationPage,
     OperationDetail,
     OperationResults,
     StartRequest,
@@ -276,14 +278,22 @@ class HttpTrainOps(TrainOps):
         *,
         metadata: OperationMetadata | dict[str, Any] | None = None,
         total_epochs: int | None = None,
+        name: str | None = None,
+        tags: Sequence[str] | None = None,
+        notes: str | None = None,
     ) -> Operation:
         body = _request(
             CreateOperationRequest,
             operation_type=operation_type,
             metadata=metadata if metadata is not None else OperationMetadata(),
             total_epochs=total_epochs,
+            name=name,
+            tags=tags,
+            notes=notes,
         )
-        return Operation.model_validate(self._call("POST", "/operations", body=body, idempotent=False))
+        return Operation.model_validate(
+            self._call("POST", "/operations", body=body, idempotent=False, exclude_unset=True)
+        )
 
     def get_operation(self, operation_id: str) -> Operation:
         return Operation.model_validate(self._call("GET", f"/operations/{operation_id}"))
@@ -299,20 +309,50 @@ class HttpTrainOps(TrainOps):
         active_only: bool = False,
         limit: int = 100,
         offset: int = 0,
-    ) -> OperationPage:
+        name: str | None = None,
+        tags: Sequence[str] | None = None,
+        q: str | None = None,
+        strategy: str | None = None,
+        symbol: str | None = None,
+        timeframe: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        sort: str = "created",
+        order: Literal["asc", "desc"] | None = None,
+        cursor: str | None = None,
+        include_best: bool = False,
+    ) -> ListedOperationPage:
         statuses = None
         if isinstance(status, str):
             statuses = [OperationStatus(status).value]
         elif status is not None:
             statuses = [OperationStatus(s).value for s in status]
+        for moment, label in ((created_after, "created_after"), (created_before, "created_before")):
+            if moment is not None and moment.tzinfo is None:  # as the service says it, without the round trip
+                raise InvalidInputError(
+                    f"{label} {moment.isoformat()} has no time zone: add one, e.g. {moment.isoformat()}Z (UTC)",
+                    details={label: moment.isoformat()},
+                )
         params = {
             "status": statuses,
             "operation_type": operation_type,
             "active_only": "true" if active_only else None,
             "limit": limit,
-            "offset": offset,
+            "offset": offset or None,
+            "name": name,
+            "tag": [tags] if isinstance(tags, str) else (list(tags) if tags else None),
+            "q": q,
+            "strategy": strategy,
+            "symbol": symbol,
+            "timeframe": timeframe,
+            "created_after": created_after.isoformat() if created_after else None,
+            "created_before": created_before.isoformat() if created_before else None,
+            "sort": sort if sort != "created" else None,
+            "order": order,
+            "cursor": cursor,
+            "include": "best" if include_best else None,
         }
-        return OperationPage.model_validate(self._call("GET", "/operations", params=params))
+        return ListedOperationPage.model_validate(self._call("GET", "/operations", params=params))
 
     def start_operation(self, operation_id: str, *, worker: str | None = None) -> Operation:
         data = self._call("POST", f"/operations/{operation_id}/start", body=_request(StartRequest, worker=worker))
@@ -359,9 +399,39 @@ class HttpTrainOps(TrainOps):
         body = _request(CancelRequestBody, reason=reason, requested_by=requested_by)
         return Operation.model_validate(self._call("DELETE", f"/operations/{operation_id}", body=body))
 
+    def update_operation(
+        self,
+        operation_id: str,
+        *,
+        name: str | None = UNSET,
+        tags: Sequence[str] | None = UNSET,
+        add_tags: Sequence[str] = (),
+        remove_tags: Sequence[str] = (),
+        notes: str | None = UNSET,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Operation:
+        fields: dict[str, Any] = {
+            key: value for key, value in (("name", name), ("tags", tags), ("notes", notes)) if value is not UNSET
+        }
+        if add_tags:
+            fields["add_tags"] = add_tags
+        if remove_tags:
+            fields["remove_tags"] = remove_tags
+        if metadata is not None:
+            fields["metadata"] = _free_form(dict(metadata), "metadata")
+        if not fields:
+            raise InvalidInputError(
+                "nothing to change: send name, tags, add_tags, remove_tags, notes or metadata, "
+                'e.g. {"name": "lr sweep"}'
+            )
+        body = _request(UpdateOperationRequest, **fields)
+        data = self._call("PATCH", f"/operations/{operation_id}", body=body, exclude_unset=True)
+        return Operation.model_validate(data)
+
     def update_metadata(self, operation_id: str, fields: Mapping[str, Any]) -> Operation:
         body = _request(UpdateOperationRequest, metadata=_free_form(dict(fields), "metadata"))
-        return Operation.model_validate(self._call("PATCH", f"/operations/{operation_id}", body=body))
+        data = self._call("PATCH", f"/operations/{operation_id}", body=body, exclude_unset=True)
+        return Operation.model_validate(data)
 
     def get_metrics(
         self,

@@ -7,9 +7,10 @@ import os
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
@@ -28,7 +29,7 @@ from trainops.client.base import (
 from trainops.core.diagnosis import OperationMetrics
 from trainops.core.epoch import EpochRecord
 from trainops.core.metric_definitions import TaskType
-from trainops.core.operation import Operation, OperationMetadata, OperationPage, OperationStatus, WriteAck
+from trainops.core.operation import UNSET, Operation, OperationMetadata, OperationStatus, WriteAck
 from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
 from trainops.core.replay import Replay
@@ -49,7 +50,13 @@ from trainops.schemas.models import (
     SaveModelRequest,
     StoredModelVersion,
 )
-from trainops.schemas.operations import DeletedOperation, ExecutorJob, OperationResults
+from trainops.schemas.operations import (
+    DeletedOperation,
+    ExecutorJob,
+    ListedOperation,
+    ListedOperationPage,
+    OperationResults,
+)
 from trainops.schemas.strategies import StrategySummary, StrategyValidation
 from trainops.schemas.training import TrainingPerformance, TrainingRequest, TrainingStarted, TrainingStatus
 from trainops.service.artifacts import ArtifactService, open_artifacts
@@ -87,8 +94,18 @@ class LocalTrainOps(TrainOps):
         *,
         metadata: OperationMetadata | dict[str, Any] | None = None,
         total_epochs: int | None = None,
+        name: str | None = None,
+        tags: Sequence[str] | None = None,
+        notes: str | None = None,
     ) -> Operation:
-        return self.service.create(operation_type, metadata=_metadata(metadata), total_epochs=total_epochs)
+        return self.service.create(
+            operation_type,
+            metadata=_metadata(metadata),
+            total_epochs=total_epochs,
+            name=name,
+            tags=tags,
+            notes=notes,
+        )
 
     def get_operation(self, operation_id: str) -> Operation:
         return self.service.get(operation_id)
@@ -105,9 +122,46 @@ class LocalTrainOps(TrainOps):
         active_only: bool = False,
         limit: int = 100,
         offset: int = 0,
-    ) -> OperationPage:
-        return self.service.list_operations(
-            status=status, operation_type=operation_type, active_only=active_only, limit=limit, offset=offset
+        name: str | None = None,
+        tags: Sequence[str] | None = None,
+        q: str | None = None,
+        strategy: str | None = None,
+        symbol: str | None = None,
+        timeframe: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        sort: str = "created",
+        order: Literal["asc", "desc"] | None = None,
+        cursor: str | None = None,
+        include_best: bool = False,
+    ) -> ListedOperationPage:
+        page = self.service.list_operations(
+            status=status,
+            operation_type=operation_type,
+            active_only=active_only,
+            limit=limit,
+            offset=offset,
+            name=name,
+            tags=tags,
+            q=q,
+            strategy=strategy,
+            symbol=symbol,
+            timeframe=timeframe,
+            created_after=created_after,
+            created_before=created_before,
+            sort=sort,
+            order=order,
+            cursor=cursor,
+        )
+        best = self.service.best_values(page.items) if include_best else {}
+        listed = [ListedOperation(**item.model_dump(), best=best.get(item.operation_id)) for item in page.items]
+        return ListedOperationPage(
+            items=listed,
+            total=page.total,
+            active=page.active,
+            limit=page.limit,
+            offset=page.offset,
+            next_cursor=page.next_cursor,
         )
 
     def start_operation(self, operation_id: str, *, worker: str | None = None) -> Operation:
@@ -140,6 +194,27 @@ class LocalTrainOps(TrainOps):
 
     def cancel_operation(self, operation_id: str, reason: str, *, requested_by: str = "user") -> Operation:
         return self.service.cancel(operation_id, reason, requested_by=requested_by)
+
+    def update_operation(
+        self,
+        operation_id: str,
+        *,
+        name: str | None = UNSET,
+        tags: Sequence[str] | None = UNSET,
+        add_tags: Sequence[str] = (),
+        remove_tags: Sequence[str] = (),
+        notes: str | None = UNSET,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Operation:
+        return self.service.update_operation(
+            operation_id,
+            name=name,
+            tags=tags,
+            add_tags=add_tags,
+            remove_tags=remove_tags,
+            notes=notes,
+            metadata=metadata,
+        )
 
     def update_metadata(self, operation_id: str, fields: Mapping[str, Any]) -> Operation:
         return self.service.update_metadata(operation_id, fields)

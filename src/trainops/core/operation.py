@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, computed_field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    computed_field,
+    field_validator,
+    model_validator,
+)
 
 from trainops.core.cancellation import CancelRequest
 from trainops.core.metric_definitions import TASK_NAMES, TaskType, parse_task
-from trainops.core.payload import storable
+from trainops.core.payload import check_text, storable
 from trainops.core.progress import ProgressState
 from trainops.errors import InvalidInputError
 
@@ -90,6 +101,118 @@ class OperationMetadata(BaseModel):
             raise ValueError(error.message) from None
 
 
+class _Unset:
+    """The value of a field left out of an update, where ``None`` clears the field."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+"""Left out: ``update_operation(op_id, name=UNSET)`` keeps the name, ``name=None`` clears it."""
+
+MAX_NAME_LENGTH = 128
+MAX_TAG_LENGTH = 64
+MAX_TAGS = 32
+MAX_NOTES_LENGTH = 10_000
+TAG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/=+@-]*$"
+_TAG = re.compile(TAG_PATTERN)
+
+
+def check_name(value: str) -> str:
+    """A run's name, stripped of surrounding spaces: 1-128 characters, no line breaks or control characters.
+
+    >>> check_name("  lr sweep #3 ")
+    'lr sweep #3'
+    """
+    name = check_text(value, "the name").strip()
+    if not 1 <= len(name) <= MAX_NAME_LENGTH:
+        raise ValueError(
+            f"a name has 1 to {MAX_NAME_LENGTH} characters, got {len(name)}; "
+            "use a short title such as 'resnet18 lr=3e-4' (send null to clear it)"
+        )
+    control = [ch for ch in name if unicodedata.category(ch) in {"Cc", "Cf", "Zl", "Zp"}]
+    if control:
+        raise ValueError(
+            f"a name is one line of text; it contains the control character U+{ord(control[0]):04X}: remove it"
+        )
+    return name
+
+
+def check_tag(value: str) -> str:
+    """One tag: 1-64 characters, a letter or digit first, then letters, digits and ``_ . : / = + @ -``.
+
+    >>> check_tag("lr=3e-4")
+    'lr=3e-4'
+    """
+    tag = value.strip()
+    if not 1 <= len(tag) <= MAX_TAG_LENGTH or not _TAG.match(tag):
+        raise ValueError(
+            f"tag {value[:80]!r} is invalid: a tag has 1 to {MAX_TAG_LENGTH} characters, starts with a letter or "
+            "digit and holds only ASCII letters, digits and _ . : / = + @ - (e.g. 'baseline', 'lr=3e-4')"
+        )
+    return tag
+
+
+def check_tags(values: Sequence[str]) -> list[str]:
+    """Tags checked one by one, duplicates dropped (the first kept: order is the caller's), at most 32.
+
+    >>> check_tags(["b", "a", "b"])
+    ['b', 'a']
+    """
+    if isinstance(values, str):
+        raise ValueError(f"tags are a list of strings, e.g. [{values[:40]!r}], not one string")
+    tags = list(dict.fromkeys(check_tag(value) for value in values))
+    if len(tags) > MAX_TAGS:
+        raise ValueError(f"{len(tags)} tags; a run has at most {MAX_TAGS}")
+    return tags
+
+
+def check_notes(value: str) -> str:
+    """Free text about a run (several lines welcome), at most 10,000 characters."""
+    notes = check_text(value, "the notes")
+    if len(notes) > MAX_NOTES_LENGTH:
+        raise ValueError(f"the notes are {len(notes):,} characters; keep them under {MAX_NOTES_LENGTH:,}")
+    return notes
+
+
+def _check_tag_list(values: list[str]) -> list[str]:
+    return check_tags(values)
+
+
+# The limits are stated in the JSON schema (OpenAPI) and checked by the check_* functions above, not by pydantic's
+# own constraints: so a bad value is refused with the same message in-process and over HTTP.
+OperationName = Annotated[
+    str,
+    AfterValidator(check_name),
+    Field(
+        description=f"a short title for the run, 1-{MAX_NAME_LENGTH} characters on one line",
+        examples=["resnet18 lr=3e-4"],
+        json_schema_extra={"minLength": 1, "maxLength": MAX_NAME_LENGTH},
+    ),
+]
+Tag = Annotated[
+    str,
+    Field(
+        description="a label to find runs by: ASCII letters, digits and _ . : / = + @ -",
+        json_schema_extra={"minLength": 1, "maxLength": MAX_TAG_LENGTH, "pattern": TAG_PATTERN},
+    ),
+]
+Tags = Annotated[
+    list[Tag],
+    Field(
+        description=f"labels to find runs by, at most {MAX_TAGS}; duplicates dropped",
+        json_schema_extra={"maxItems": MAX_TAGS},
+    ),
+    AfterValidator(_check_tag_list),
+]
+Notes = Annotated[
+    str,
+    Field(description="free text about the run", json_schema_extra={"maxLength": MAX_NOTES_LENGTH}),
+    AfterValidator(check_notes),
+]
+
+
 STORED = {"stored": True}
 """The validation context of metadata read back from the database (``model_validate(row, context=STORED)``)."""
 
@@ -105,6 +228,9 @@ class Operation(BaseModel):
     completed_at: datetime | None = None
     updated_at: datetime
     progress: ProgressState = Field(default_factory=ProgressState)
+    name: str | None = Field(None, description="a short title given by whoever runs or reviews it")
+    tags: list[str] = Field(default_factory=list, description="labels to find the run by, in the order given")
+    notes: str | None = Field(None, description="free text about the run")
     metadata: OperationMetadata = Field(default_factory=lambda: OperationMetadata())
     result: dict[str, Any] | None = None
     error: str | None = None
@@ -141,10 +267,13 @@ class WriteAck(BaseModel):
 
 
 class OperationPage(BaseModel):
-    """One page of a filtered operation list, newest first, with the counts a dashboard shows."""
+    """One page of a filtered, sorted operation list, with the counts a dashboard shows."""
 
     items: list[Operation]
     total: int = Field(description="operations matching the filters")
     active: int = Field(description="matching operations still pending or running")
     limit: int
     offset: int
+    next_cursor: str | None = Field(
+        None, description="pass as cursor for the next page (same filters and sort); null on the last page"
+    )

@@ -17,7 +17,7 @@ import ipaddress
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
 from mcp.server.mcpserver import MCPServer
@@ -153,6 +153,8 @@ def _finite(value: Any) -> Any:
 _LINE_FIELDS: dict[str, Any] = {
     "operation_id": True,
     "operation_type": True,
+    "name": True,
+    "tags": True,
     "status": True,
     "created_at": True,
     "completed_at": True,
@@ -266,6 +268,9 @@ class TrainOpsTools:
         end_date: date | None = None,
         device: str | None = None,
         resources: Resources | None = None,
+        name: str | None = None,
+        tags: list[str] | None = None,
+        notes: str | None = None,
     ) -> dict[str, Any]:
         """Start training a strategy (by name, see list_strategies; default mean_reversion). Returns at once.
 
@@ -280,6 +285,10 @@ class TrainOpsTools:
             device: "cpu" or "cuda"; CUDA when available by default.
             resources: What the job needs, e.g. {"cpus": 1, "gpus": 1}. On a server that trains on Ray the job
                 waits (status pending) until a node has them free; the local executor refuses more than it has.
+            name: A short title to find the run by later, e.g. "lr 3e-4, patience 5".
+            tags: Labels to find it by (list_operations tag=...), e.g. ["sweep-7", "lr=3e-4"]: ASCII letters,
+                digits and _ . : / = + @ -.
+            notes: Free text: why this run, what it tests.
 
         Returns: task_id (the operation id every other tool takes), what trains (symbol, timeframe, the
         resolved config) and estimated_duration_minutes (a rough hint). Next: poll get_training_metrics with
@@ -294,6 +303,9 @@ class TrainOpsTools:
             end_date=end_date,
             device=device,
             resources=resources,
+            name=name,
+            tags=tags,
+            notes=notes,
         )
         return _dump(self._ops.start_training(request))
 
@@ -305,29 +317,75 @@ class TrainOpsTools:
         active_only: bool = False,
         limit: Annotated[int, Field(ge=1, le=1000)] = 20,
         offset: Annotated[int, Field(ge=0)] = 0,
+        name: str | None = None,
+        tag: list[str] | None = None,
+        q: str | None = None,
+        strategy: str | None = None,
+        symbol: str | None = None,
+        timeframe: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        sort: str = "created",
+        order: Literal["asc", "desc"] | None = None,
+        cursor: str | None = None,
     ) -> dict[str, Any]:
-        """List operations (training runs and others), newest first.
+        """List operations (training runs and others), newest first, or find runs: every filter given must match.
 
         Args:
             status: Only these statuses: pending, running, completed, failed, cancelled.
             operation_type: Only this type, e.g. "training".
             active_only: Only pending and running ones.
             limit: At most this many (1-1000).
-            offset: Skip this many, for paging.
+            offset: Skip this many (prefer cursor for paging).
+            name: Only runs of this name (whole, ignoring case).
+            tag: Only runs having all these tags.
+            q: Text found (ignoring case) in the name, id, notes, strategy, task, symbol or tags.
+            strategy: Only runs of this strategy; symbol, timeframe likewise.
+            created_after: Created at or after this time (ISO 8601 with a zone, e.g. 2026-12-01T00:00:00Z).
+            created_before: Created before this time.
+            sort: "created" (newest first), "duration" (longest first) or "best:<metric>", e.g. "best:val_loss":
+                the runs by the best value each reached, best first (lowest for a loss, highest for a score);
+                runs without the metric last.
+            order: "asc" or "desc", overriding the sort's direction.
+            cursor: next_cursor of the previous answer (same filters and sort) for the next page.
 
-        Returns: total (matching), active (still pending or running) and operations, each with operation_id,
-        operation_type, status, created_at, completed_at, progress (percentage 0-100, phase, message), metadata
-        (strategy, symbol, timeframe), epochs_completed, total_epochs, cancel_reason and error.
+        Returns: total (matching), active (still pending or running), next_cursor (null on the last page) and
+        operations, each with operation_id, name, tags, operation_type, status, created_at, completed_at, progress
+        (percentage 0-100, phase, message), metadata (strategy, symbol, timeframe), epochs_completed,
+        total_epochs, cancel_reason, error and best (the best value of its primary metric: metric, mode, value,
+        epoch; null before it reported one).
         """
         page = self._ops.list_operations(
-            status=status, operation_type=operation_type, active_only=active_only, limit=limit, offset=offset
+            status=status,
+            operation_type=operation_type,
+            active_only=active_only,
+            limit=limit,
+            offset=offset,
+            name=name,
+            tags=tag,
+            q=q,
+            strategy=strategy,
+            symbol=symbol,
+            timeframe=timeframe,
+            created_after=created_after,
+            created_before=created_before,
+            sort=sort,
+            order=order,
+            cursor=cursor,
+            include_best=True,
         )
+        lines = []
+        for item in page.items:
+            line = _operation_line(item)
+            line["best"] = item.best.model_dump(mode="json") if item.best is not None else None
+            lines.append(line)
         return {
             "total": page.total,
             "active": page.active,
             "limit": page.limit,
             "offset": page.offset,
-            "operations": [_operation_line(item) for item in page.items],
+            "next_cursor": page.next_cursor,
+            "operations": lines,
         }
 
     @_tool_errors

@@ -166,7 +166,10 @@ class Prediction(BaseModel):
 
 class ModelList(BaseModel):
     models: list[ModelSummary]
-    count: int
+    count: int = Field(description="models in this answer")
+    next_cursor: str | None = Field(
+        None, description="with limit: pass as cursor (same filters) for the next page; null on the last"
+    )
 
 
 class PredictionAnswer(BaseModel):

@@ -10,13 +10,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from trainops.core.cancellation import CancelRequest
 from trainops.core.diagnosis import Diagnosis
 from trainops.core.epoch import EpochRecord
 from trainops.core.numbers import Metric
-from trainops.core.operation import OPERATION_TYPE_PATTERN, Operation, OperationMetadata, OperationStatus
+from trainops.core.operation import (
+    OPERATION_TYPE_PATTERN,
+    Notes,
+    Operation,
+    OperationMetadata,
+    OperationName,
+    OperationStatus,
+    Tags,
+)
 from trainops.core.policy import Mode, MonitorPolicy
 
 MAX_LIST_LIMIT = 1000
@@ -35,6 +43,9 @@ class CreateOperationRequest(BaseModel):
     operation_type: str = Field("training", pattern=OPERATION_TYPE_PATTERN)
     metadata: OperationMetadata = Field(default_factory=lambda: OperationMetadata())
     total_epochs: int | None = Field(None, ge=1, le=MAX_PLANNED_EPOCHS, description="epochs planned")
+    name: OperationName | None = None
+    tags: Tags | None = None
+    notes: Notes | None = None
 
 
 class EpochBatch(BaseModel):
@@ -59,19 +70,37 @@ worker is gone, so changing them would let any caller have a live run failed or 
 
 
 class UpdateOperationRequest(BaseModel):
-    """Add or change metadata fields of an operation (``PATCH /operations/{id}``).
+    """Change what describes an operation (``PATCH /operations/{id}``): its name, tags, notes and metadata fields.
 
-    Each field replaces the stored value of that name (a mapping such as ``parameters`` is replaced whole); a field
-    sent as ``null`` is removed. ``executor`` and ``worker`` cannot be changed.
+    Fields left out stay as they are; ``name``, ``tags`` or ``notes`` sent as ``null`` are cleared. ``tags``
+    replaces them all; ``add_tags`` and ``remove_tags`` change some (not with ``tags``). In ``metadata`` each field
+    replaces the stored value of that name (a mapping such as ``parameters`` is replaced whole); a field sent as
+    ``null`` is removed. ``executor`` and ``worker`` cannot be changed.
     """
 
     model_config = ConfigDict(extra="forbid")
 
-    metadata: dict[str, Any] = Field(
+    name: OperationName | None = None
+    tags: Tags | None = None
+    add_tags: Tags | None = Field(None, description="tags to add after the stored ones")
+    remove_tags: Tags | None = Field(None, description="tags to remove (ones the run does not have are ignored)")
+    notes: Notes | None = None
+    metadata: dict[str, Any] | None = Field(
+        None,
         min_length=1,
         max_length=MAX_METADATA_FIELDS,
         description="the fields to set, e.g. {'mlflow_run_id': '6f1c...', 'task': 'object_detection'}",
     )
+
+    @model_validator(mode="after")
+    def _something(self) -> UpdateOperationRequest:
+        if not self.model_fields_set:
+            raise ValueError(
+                'nothing to change: send name, tags, add_tags, remove_tags, notes or metadata, e.g. {"name": "sweep"}'
+            )
+        if "metadata" in self.model_fields_set and self.metadata is None:
+            raise ValueError('metadata is an object of the fields to set, e.g. {"mlflow_run_id": "6f1c..."}')
+        return self
 
 
 class CompleteRequest(BaseModel):
@@ -190,10 +219,14 @@ class ListedOperation(Operation):
 
 
 class ListedOperationPage(BaseModel):
-    """``GET /operations``: one page of operations, newest first, with the counts of everything that matches."""
+    """``GET /operations``: one page of operations, newest first unless sorted otherwise, with the counts of
+    everything that matches, and the cursor of the next page."""
 
     items: list[ListedOperation]
     total: int = Field(description="operations matching the filters")
     active: int = Field(description="matching operations still pending or running")
     limit: int
     offset: int
+    next_cursor: str | None = Field(
+        None, description="pass as cursor (with the same filters and sort) for the next page; null on the last"
+    )

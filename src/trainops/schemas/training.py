@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from trainops.core.epoch import EpochRecord
 from trainops.core.numbers import Metric
-from trainops.core.operation import OperationStatus
+from trainops.core.operation import Notes, OperationName, OperationStatus, Tags
 
 TRAINING = "training"
 """The operation type of a strategy training started by trainops."""
@@ -77,6 +77,9 @@ class TrainingRequest(BaseModel):
     resources: Resources | None = Field(
         None, description='what the job needs, e.g. {"cpus": 1, "gpus": 1}: a Ray job waits until they are free'
     )
+    name: OperationName | None = Field(None, description="a short title for the run, to find it by")
+    tags: Tags | None = Field(None, description="labels to find the run by, e.g. ['baseline', 'lr=3e-4']")
+    notes: Notes | None = Field(None, description="free text about the run")
 
     @model_validator(mode="after")
     def _dates(self) -> TrainingRequest:

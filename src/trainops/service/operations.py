@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from trainops.core.analysis import analyze
 from trainops.core.diagnosis import Diagnosis, OperationMetrics, TrainingMetrics
 from trainops.core.epoch import EpochRecord
+from trainops.core.listing import OperationFilter, decode_cursor, encode_cursor, list_scope, parse_sort
 from trainops.core.lru import LRUCache
 from trainops.core.metric_definitions import (
     TieredDefinition,
@@ -25,11 +26,15 @@ from trainops.core.operation import (
     ACTIVE_STATUSES,
     OPERATION_TYPE_PATTERN,
     STORED,
+    UNSET,
     Operation,
     OperationMetadata,
     OperationPage,
     OperationStatus,
     WriteAck,
+    check_name,
+    check_notes,
+    check_tags,
     looks_like_operation_id,
     new_operation_id,
 )
@@ -73,6 +78,21 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _checked(check: Callable[[Any], Any], value: Any) -> Any:
+    """``check(value)``, its ``ValueError`` an :class:`InvalidInputError` with the same message."""
+    try:
+        return check(value)
+    except ValueError as problem:
+        raise InvalidInputError(str(problem)) from None
+
+
+def _problems(error: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(map(str, item['loc'])) or 'value'}: {str(item['msg']).removeprefix('Value error, ')}"
+        for item in error.errors()
+    )
+
+
 def check_points(points: int | None) -> None:
     """Refuse a ``points`` (the most epochs to answer, thinned for display) out of range.
 
@@ -96,6 +116,17 @@ def policy_key(policy: MonitorPolicy) -> str:
     """
     chosen = "monitor" in policy.model_fields_set
     return f"{policy.model_dump_json()}|{'chosen' if chosen else 'default'}"
+
+
+def _metadata_name(metadata: OperationMetadata) -> str | None:
+    """A ``name`` recorded in the metadata, as the run's name when it is a valid one."""
+    value = (metadata.model_extra or {}).get("name")
+    if not isinstance(value, str):
+        return None
+    try:
+        return check_name(value)
+    except ValueError:
+        return None
 
 
 class OperationsService:
@@ -141,14 +172,20 @@ class OperationsService:
         metadata: OperationMetadata | dict[str, Any] | None = None,
         total_epochs: int | None = None,
         operation_id: str | None = None,
+        name: str | None = None,
+        tags: Sequence[str] | None = None,
+        notes: str | None = None,
     ) -> Operation:
         """Register a new pending operation.
 
         ``operation_id`` lets a caller choose the id (``op_{type}_{YYYYmmdd}_{HHMMSS}_{8 hex}``), so a retried
-        request cannot start the same work twice: the second one is a conflict.
+        request cannot start the same work twice: the second one is a conflict. ``name``, ``tags`` and ``notes``
+        are what people find the run by later; without a ``name``, a ``name`` in ``metadata`` (how runs were
+        titled before they had one) becomes it when it is a valid name.
 
         Raises:
-            InvalidInputError: ``operation_type`` is not a short lowercase name, or ``total_epochs`` < 1.
+            InvalidInputError: ``operation_type`` is not a short lowercase name, ``total_epochs`` < 1, or a
+                malformed name, tag or notes.
         """
         if not _TYPE.match(operation_type):
             raise InvalidInputError(
@@ -165,6 +202,9 @@ class OperationsService:
                 "(or leave it out and one is made)"
             )
         meta = metadata if isinstance(metadata, OperationMetadata) else OperationMetadata.model_validate(metadata or {})
+        name = _checked(check_name, name) if name is not None else _metadata_name(meta)
+        checked_tags = _checked(check_tags, tags) if tags is not None else []
+        notes = _checked(check_notes, notes) if notes is not None else None
         now = self._clock()
         operation = Operation(
             operation_id=operation_id or new_operation_id(operation_type, now),
@@ -174,6 +214,9 @@ class OperationsService:
             updated_at=now,
             metadata=meta,
             total_epochs=total_epochs,
+            name=name,
+            tags=checked_tags,
+            notes=notes,
         )
         return self.store.insert(operation)
 
@@ -291,6 +334,68 @@ class OperationsService:
         """
         if not fields:
             raise InvalidInputError('send at least one metadata field, e.g. {"mlflow_run_id": "6f1c..."}')
+        return self.update_operation(operation_id, metadata=fields)
+
+    def update_operation(
+        self,
+        operation_id: str,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        name: str | None = UNSET,
+        tags: Sequence[str] | None = UNSET,
+        add_tags: Sequence[str] = (),
+        remove_tags: Sequence[str] = (),
+        notes: str | None = UNSET,
+    ) -> Operation:
+        """Change what describes an operation, in any status (a run is named, tagged and annotated after it ended
+        too); everything left out stays as it is, and everything is changed at once or not at all.
+
+        Args:
+            metadata: Fields to merge into the metadata, as :meth:`update_metadata` does.
+            name: The new name; ``None`` clears it.
+            tags: The new tags, replacing all (duplicates dropped, order kept); ``None`` or ``[]`` clears them.
+            add_tags: Tags to add after the stored ones (those it already has stay where they are).
+            remove_tags: Tags to remove (ones it does not have are ignored); applied after ``add_tags``.
+            notes: The new notes; ``None`` clears them.
+
+        Raises:
+            InvalidInputError: nothing to change, a malformed name, tag or notes, ``tags`` with ``add_tags`` or
+                ``remove_tags``, or metadata :meth:`update_metadata` refuses; nothing is written.
+            NotFoundError: no such operation.
+        """
+        changing_tags = tags is not UNSET or bool(add_tags) or bool(remove_tags)
+        if metadata is None and name is UNSET and notes is UNSET and not changing_tags:
+            raise InvalidInputError(
+                "nothing to change: send name, tags, add_tags, remove_tags, notes or metadata, "
+                'e.g. {"name": "lr sweep"}'
+            )
+        if tags is not UNSET and (add_tags or remove_tags):
+            raise InvalidInputError("send either tags (to replace them all) or add_tags/remove_tags, not both")
+        if name is not UNSET and name is not None:
+            name = _checked(check_name, name)
+        if notes is not UNSET and notes is not None:
+            notes = _checked(check_notes, notes)
+        retag = None
+        if changing_tags:
+            replacing = None if tags is UNSET else _checked(check_tags, tags or [])
+            adding = _checked(check_tags, add_tags) if add_tags else []
+            removing = set(_checked(check_tags, remove_tags)) if remove_tags else set()
+
+            def retag(stored: list[str]) -> list[str]:
+                base = replacing if replacing is not None else list(dict.fromkeys([*stored, *adding]))
+                kept: list[str] = _checked(check_tags, [tag for tag in base if tag not in removing])
+                return kept
+
+        merge = self._metadata_merge(metadata) if metadata is not None else None
+        return self.store.update_operation(
+            operation_id, self._clock(), merge=merge, name=name, notes=notes, retag=retag
+        )
+
+    @staticmethod
+    def _metadata_merge(fields: Mapping[str, Any]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        """The merge of ``fields`` into stored metadata, checked before anything is read."""
+        if not fields:
+            raise InvalidInputError('send at least one metadata field, e.g. {"mlflow_run_id": "6f1c..."}')
         if len(fields) > MAX_METADATA_FIELDS:
             raise InvalidInputError(f"{len(fields)} metadata fields in one update; send at most {MAX_METADATA_FIELDS}")
         protected = sorted(PROTECTED_METADATA.intersection(fields))
@@ -316,7 +421,7 @@ class OperationsService:
                 raise InvalidInputError("; ".join(problems).replace("Value error, ", "")) from None
             return checked.model_dump(mode="json")
 
-        return self.store.update_metadata(operation_id, merge, self._clock())
+        return merge
 
     def recover_orphans(self, executor: str = "local") -> list[str]:
         """Fail the active operations of ``executor`` whose worker process on this host is gone: nobody will
@@ -362,12 +467,38 @@ class OperationsService:
         active_only: bool = False,
         limit: int = 100,
         offset: int = 0,
+        name: str | None = None,
+        tags: Sequence[str] | None = None,
+        q: str | None = None,
+        strategy: str | None = None,
+        symbol: str | None = None,
+        timeframe: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        sort: str | None = None,
+        order: str | None = None,
+        cursor: str | None = None,
     ) -> OperationPage:
-        """Operations, newest first. ``limit`` is 1-1000."""
+        """Operations matching every filter given, newest first unless ``sort`` says otherwise; ``limit`` is
+        1-1000. See :class:`~trainops.core.listing.OperationFilter` for what each filter matches and
+        :func:`~trainops.core.listing.parse_sort` for the sorts (``created``, ``duration``, ``best:<metric>``).
+
+        ``next_cursor`` of the answer, passed back as ``cursor`` with the same filters and sort, gives the next
+        page; paging so never skips nor repeats a run while others are created.
+
+        Raises:
+            InvalidInputError: a filter, sort, order, limit or offset out of range, a cursor this list did not
+                hand out, or a cursor together with an offset.
+        """
         if not 1 <= limit <= MAX_LIST_LIMIT:
             raise InvalidInputError(f"limit must be between 1 and {MAX_LIST_LIMIT}, got {limit}")
         if not 0 <= offset <= MAX_LIST_OFFSET:
             raise InvalidInputError(f"offset must be between 0 and {MAX_LIST_OFFSET:,}, got {offset}")
+        if cursor is not None and offset:
+            raise InvalidInputError(
+                "send either cursor (the next_cursor of the previous page) or offset, not both",
+                details={"cursor": cursor[:200], "offset": offset},
+            )
         statuses: set[OperationStatus] = set()
         if isinstance(status, OperationStatus):
             statuses = {status}
@@ -377,10 +508,37 @@ class OperationsService:
             statuses = (statuses & ACTIVE_STATUSES) if statuses else set(ACTIVE_STATUSES)
             if not statuses:
                 return OperationPage(items=[], total=0, active=0, limit=limit, offset=offset)
-        items, total, active = self.store.list_operations(
-            statuses=statuses or None, operation_type=operation_type, limit=limit, offset=offset
+        for moment, label in ((created_after, "created_after"), (created_before, "created_before")):
+            if moment is not None and moment.tzinfo is None:
+                raise InvalidInputError(
+                    f"{label} {moment.isoformat()} has no time zone: add one, e.g. {moment.isoformat()}Z (UTC)",
+                    details={label: moment.isoformat()},
+                )
+        try:
+            filters = OperationFilter(
+                statuses=frozenset(statuses),
+                operation_type=operation_type or None,
+                name=name.strip() if name is not None else None,
+                tags=tuple(_checked(check_tags, tags)) if tags else (),
+                q=q.strip() or None if q is not None else None,
+                strategy=strategy,
+                symbol=symbol,
+                timeframe=timeframe,
+                created_after=created_after,
+                created_before=created_before,
+            )
+        except ValidationError as error:
+            raise InvalidInputError(_problems(error)) from None
+        order_by = parse_sort(sort, order)
+        scope = list_scope(filters, order_by)
+        after = decode_cursor(cursor, scope) if cursor is not None else None
+        items, total, active, ended = self.store.list_operations(
+            filters, order_by, limit=limit, offset=offset, after=after
         )
-        return OperationPage(items=items, total=total, active=active, limit=limit, offset=offset)
+        next_cursor = encode_cursor(ended, scope) if ended is not None else None
+        return OperationPage(
+            items=items, total=total, active=active, limit=limit, offset=offset, next_cursor=next_cursor
+        )
 
     def best_values(self, listed: Sequence[Operation]) -> dict[str, BestValue | None]:
         """The best value of each operation's primary metric, by operation id, without loading a history: the

@@ -25,6 +25,7 @@ except ImportError:  # Windows
 
 import pandas as pd
 
+from trainops.core.listing import CursorPosition, decode_cursor, encode_cursor
 from trainops.core.lru import LRUCache
 from trainops.core.operation import Operation, OperationStatus
 from trainops.errors import ArtifactError, ConflictError, InvalidInputError, PayloadTooLargeError
@@ -45,6 +46,7 @@ from trainops.pipeline.symbol_frames import load_frames
 from trainops.schemas.models import (
     LoadedModel,
     ModelInfo,
+    ModelList,
     ModelSummary,
     PredictionAnswer,
     PredictRequest,
@@ -299,6 +301,51 @@ class ModelRegistry:
         symbol = "+".join(normalize_symbol(part) for part in symbol.split("+")) if symbol else None
         timeframe = "+".join(parse_timeframe(part) for part in timeframe.split("+")) if timeframe else None
         return self._summaries(self.store.list_models(symbol=symbol, timeframe=timeframe, strategy=strategy))
+
+    def list_page(
+        self,
+        *,
+        symbol: str | None = None,
+        timeframe: str | None = None,
+        strategy: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> ModelList:
+        """Named models, newest first, a page of at most ``limit`` (all without one), and the cursor of the next.
+
+        Raises:
+            InvalidInputError: a ``cursor`` this list (these filters) did not hand out, or one without ``limit``.
+        """
+        if cursor is not None and limit is None:
+            raise InvalidInputError("cursor pages a list of limit models: send the limit of the first page too")
+        symbol = "+".join(normalize_symbol(part) for part in symbol.split("+")) if symbol else None
+        timeframe = "+".join(parse_timeframe(part) for part in timeframe.split("+")) if timeframe else None
+        scope = f"models|{symbol}|{timeframe}|{strategy}"
+        after = None
+        if cursor is not None:
+            position = decode_cursor(cursor, scope)
+            try:
+                after = (datetime.fromisoformat(str(position.value)), position.seq)
+            except ValueError:
+                raise InvalidInputError(
+                    "cursor is not one this list handed out: pass the next_cursor of the previous page unchanged",
+                    details={"cursor": cursor[:200]},
+                ) from None
+        records = self.store.list_models(
+            symbol=symbol,
+            timeframe=timeframe,
+            strategy=strategy,
+            limit=None if limit is None else limit + 1,
+            after=after,
+        )
+        more = limit is not None and len(records) > limit
+        records = records[:limit] if limit is not None else records
+        next_cursor = None
+        if more and records:
+            last = records[-1]
+            next_cursor = encode_cursor(CursorPosition(last.saved_at.isoformat(), last.model_id), scope)
+        models = self._summaries(records)
+        return ModelList(models=models, count=len(models), next_cursor=next_cursor)
 
     def get(self, name: str) -> ModelSummary:
         return self._summaries([self.store.get(check_model_name(name))])[0]

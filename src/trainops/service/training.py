@@ -8,7 +8,7 @@ but the operation id, and the record says exactly what was trained.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -278,13 +278,20 @@ def create_training(
     task_id: str | None = None,
     executor: str = "local",
     resources: Resources | None = None,
+    name: str | None = None,
+    tags: Sequence[str] | None = None,
+    notes: str | None = None,
 ) -> Operation:
-    """Register a pending training operation for ``config`` (someone must then run it)."""
+    """Register a pending training operation for ``config`` (someone must then run it), named, tagged and
+    annotated as asked."""
     return service.create(
         TRAINING,
         metadata=training_metadata(config, device=device, worker=worker, executor=executor, resources=resources),
         total_epochs=config.model.training.epochs,
         operation_id=task_id,
+        name=name,
+        tags=tags,
+        notes=notes,
     )
 
 
@@ -426,6 +433,9 @@ class TrainingService:
             task_id=request.task_id,
             executor=executor,
             resources=request.resources,
+            name=request.name,
+            tags=request.tags,
+            notes=request.notes,
         )
         try:
             launch(operation)

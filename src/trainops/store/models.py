@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Engine, Row, delete, insert, select
+from sqlalchemy import Engine, Row, and_, delete, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from trainops.errors import ConflictError, NotFoundError
@@ -68,9 +68,24 @@ class ModelStore:
         return _record(row)
 
     def list_models(
-        self, *, symbol: str | None = None, timeframe: str | None = None, strategy: str | None = None
+        self,
+        *,
+        symbol: str | None = None,
+        timeframe: str | None = None,
+        strategy: str | None = None,
+        limit: int | None = None,
+        after: tuple[datetime, int] | None = None,
     ) -> list[ModelRecord]:
+        """Named models, the latest saved first; with ``after`` (a listed model's ``saved_at`` and ``model_id``)
+        only those listed after it, so that pages stay stable while models are saved (keyset paging)."""
         query = select(models).order_by(models.c.saved_at.desc(), models.c.seq.desc())
+        if after is not None:
+            saved_at, seq = after
+            query = query.where(
+                or_(models.c.saved_at < saved_at, and_(models.c.saved_at == saved_at, models.c.seq < seq))
+            )
+        if limit is not None:
+            query = query.limit(limit)
         if symbol:
             query = query.where(models.c.symbol == symbol)
         if timeframe:

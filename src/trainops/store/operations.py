@@ -21,13 +21,16 @@ from sqlalchemy import (
     Float,
     Row,
     String,
+    and_,
     bindparam,
     case,
     cast,
     delete,
+    exists,
     func,
     insert,
     literal,
+    or_,
     select,
     union_all,
     update,
@@ -38,10 +41,12 @@ from sqlalchemy.exc import IntegrityError
 
 from trainops.core.cancellation import CancelRequest
 from trainops.core.epoch import EpochRecord
+from trainops.core.listing import CursorPosition, OperationFilter, OperationSort
 from trainops.core.numbers import format_metric, parse_metric
 from trainops.core.operation import (
     ACTIVE_STATUSES,
     STORED,
+    UNSET,
     Operation,
     OperationMetadata,
     OperationStatus,
@@ -50,8 +55,8 @@ from trainops.core.operation import (
 from trainops.core.policy import Mode
 from trainops.core.progress import Phase, ProgressState
 from trainops.core.steps import StepRecord, thin_steps
-from trainops.errors import ConflictError, NotFoundError
-from trainops.store.tables import STANDARD_COLUMNS, epoch_metrics, operations, step_metrics
+from trainops.errors import ConflictError, InvalidInputError, NotFoundError
+from trainops.store.tables import STANDARD_COLUMNS, epoch_metrics, operation_tags, operations, step_metrics
 from trainops.store.transactions import reading, writing
 
 _METRIC_COLUMNS = (*STANDARD_COLUMNS, "step", "duration", "timestamp", "extra", "non_finite")
@@ -61,6 +66,7 @@ _LOCKED_COLUMNS = (
     operations.c.status,
     operations.c.started_at,
     operations.c.metadata,
+    operations.c.tags,
     operations.c.progress,
     operations.c.cancel_requested_at,
     operations.c.cancel_reason,
@@ -83,6 +89,7 @@ _STEP_COLUMNS = (
 _STEP_ROW_COLUMNS = ("step", "epoch", "timestamp", "metrics")
 _NUMBER_COLUMNS = frozenset({*STANDARD_COLUMNS, "duration"})
 _IN_LIST_CHUNK = 1000  # stay far below SQLite's limit on bound parameters per statement
+_SEARCHED_METADATA = ("strategy", "task", "symbol")
 
 logger = logging.getLogger("trainops.store")
 
@@ -249,13 +256,17 @@ class OperationStore:
             "updated_at": operation.updated_at,
             "progress": operation.progress.model_dump(mode="json"),
             "metadata": operation.metadata.model_dump(mode="json"),
+            "name": operation.name,
+            "tags": list(operation.tags) or None,
+            "notes": operation.notes,
             "total_epochs": operation.total_epochs,
             "epochs_completed": 0,
             "version": 0,
         }
         try:
             with self._writing() as connection:
-                connection.execute(insert(operations).values(**values))
+                seq = connection.execute(insert(operations).values(**values).returning(operations.c.seq)).scalar_one()
+                _write_tags(connection, seq, operation.tags)
         except IntegrityError:
             raise ConflictError(
                 f"operation {operation.operation_id} already exists",
@@ -298,31 +309,149 @@ class OperationStore:
 
     def list_operations(
         self,
+        filters: OperationFilter | None = None,
+        sort: OperationSort | None = None,
         *,
-        statuses: Collection[OperationStatus] | None = None,
-        operation_type: str | None = None,
         limit: int = 100,
         offset: int = 0,
-    ) -> tuple[list[Operation], int, int]:
-        """A page of operations, newest first, with the total and active counts over all matches."""
-        conditions: list[ColumnElement[bool]] = []
-        if statuses:
-            conditions.append(operations.c.status.in_([status.value for status in statuses]))
-        if operation_type:
-            conditions.append(operations.c.operation_type == operation_type)
+        after: CursorPosition | None = None,
+    ) -> tuple[list[Operation], int, int, CursorPosition | None]:
+        """A page of the operations that match ``filters``, in ``sort`` order (newest first by default), with the
+        total and active counts over all matches, and where the page ended when more follow.
+
+        ``after`` starts the page strictly after a position a previous page ended at (keyset paging: stable while
+        operations are added); ``offset`` then skips from there.
+        """
+        filters = filters or OperationFilter()
+        sort = sort or OperationSort()
+        conditions = self._conditions(filters)
+        key, source = self._sort_key(sort, conditions)
+        missing = case((key.is_(None), 1), else_=0)
+        ordered = (key.desc(), operations.c.seq.desc()) if sort.descending else (key.asc(), operations.c.seq.asc())
+        page_conditions = list(conditions)
+        if after is not None:
+            page_conditions.append(self._after(key, sort, after))
         is_active = case((operations.c.status.in_([s.value for s in ACTIVE_STATUSES]), 1), else_=0)
         with self._reading() as connection:
             total, active = connection.execute(
                 select(func.count(), func.coalesce(func.sum(is_active), 0)).select_from(operations).where(*conditions)
             ).one()
             rows = connection.execute(
-                select(operations)
-                .where(*conditions)
-                .order_by(operations.c.created_at.desc(), operations.c.seq.desc())
-                .limit(limit)
+                select(operations, key.label("sort_key"))
+                .select_from(source)
+                .where(*page_conditions)
+                .order_by(missing, *ordered)
+                .limit(limit + 1)
                 .offset(offset)
             ).all()
-        return _readable(rows), int(total), int(active)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        ended = None
+        if more and rows:
+            last = rows[-1]
+            value = last.sort_key
+            if isinstance(value, datetime):
+                value = value.isoformat()
+            elif value is not None:
+                value = float(value)
+            ended = CursorPosition(value=value, seq=last.seq)
+        return _readable(rows), int(total), int(active), ended
+
+    def _conditions(self, filters: OperationFilter) -> list[ColumnElement[bool]]:
+        conditions: list[ColumnElement[bool]] = []
+        if filters.statuses:
+            conditions.append(operations.c.status.in_(sorted(status.value for status in filters.statuses)))
+        if filters.operation_type:
+            conditions.append(operations.c.operation_type == filters.operation_type)
+        if filters.name is not None:
+            conditions.append(func.lower(operations.c.name) == filters.name.lower())
+        for tag in filters.tags:
+            conditions.append(
+                exists().where(operation_tags.c.operation_seq == operations.c.seq, operation_tags.c.tag == tag)
+            )
+        for field in ("strategy", "symbol", "timeframe"):
+            wanted = getattr(filters, field)
+            if wanted is not None:
+                conditions.append(self._metadata_text(field) == wanted)
+        if filters.created_after is not None:
+            conditions.append(operations.c.created_at >= filters.created_after)
+        if filters.created_before is not None:
+            conditions.append(operations.c.created_at < filters.created_before)
+        if filters.q:
+            conditions.append(self._search(filters.q))
+        return conditions
+
+    def _search(self, text: str) -> ColumnElement[bool]:
+        """Case-insensitive containment of ``text`` in the name, id, notes, strategy, task, symbol or a tag (SQL
+        ``LIKE`` with its wildcards escaped, so ``50%`` means those three characters)."""
+        escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+
+        def contains(column: ColumnElement[Any]) -> ColumnElement[bool]:
+            return func.lower(column).like(pattern, escape="\\")
+
+        fields: list[ColumnElement[Any]] = [operations.c.name, operations.c.id, operations.c.notes]
+        fields += [self._metadata_text(field) for field in _SEARCHED_METADATA]
+        tagged = exists().where(operation_tags.c.operation_seq == operations.c.seq, contains(operation_tags.c.tag))
+        return or_(*[contains(field) for field in fields], tagged)
+
+    def _metadata_text(self, field: str) -> ColumnElement[Any]:
+        """A top-level metadata field as text (NULL when absent)."""
+        if self.is_local:
+            return func.json_extract(operations.c.metadata, _json_path(field))
+        return operations.c.metadata.op("->>")(literal(field, String))
+
+    def _sort_key(self, sort: OperationSort, conditions: list[ColumnElement[bool]]) -> tuple[ColumnElement[Any], Any]:
+        """The expression ``sort`` orders by (NULL for runs without the value), and what to select it from."""
+        if sort.key == "created":
+            return operations.c.created_at, operations
+        if sort.key == "duration":
+            # until it ends, a run has lasted up to its latest write
+            end = func.coalesce(operations.c.completed_at, operations.c.updated_at)
+            if self.is_local:
+                seconds = (func.julianday(end) - func.julianday(operations.c.started_at)) * 86400.0
+            else:
+                seconds = func.date_part("epoch", end - operations.c.started_at)
+            return cast(seconds, Float), operations
+        assert sort.metric is not None
+        value, finite, _ = self._metric_expressions(sort.metric)
+        best = func.min if sort.mode == "min" else func.max
+        matching = select(operations.c.seq).where(*conditions)
+        bests = (
+            select(
+                epoch_metrics.c.operation_seq.label("seq"),
+                best(case((finite, cast(value, Float)), else_=None)).label("best"),
+            )
+            .where(epoch_metrics.c.operation_seq.in_(matching))
+            .group_by(epoch_metrics.c.operation_seq)
+            .subquery()
+        )
+        return bests.c.best, operations.outerjoin(bests, bests.c.seq == operations.c.seq)
+
+    @staticmethod
+    def _after(key: ColumnElement[Any], sort: OperationSort, position: CursorPosition) -> ColumnElement[bool]:
+        """The rows strictly after ``position`` in the order of ``sort`` (runs without a value last)."""
+        tie = operations.c.seq < position.seq if sort.descending else operations.c.seq > position.seq
+        if position.value is None:
+            return and_(key.is_(None), tie)
+        value: Any = position.value
+        if sort.key == "created":
+            try:
+                value = datetime.fromisoformat(str(value))
+            except ValueError:
+                value = None
+            if value is None or value.tzinfo is None:
+                raise InvalidInputError(
+                    "cursor is not one this list handed out: pass the next_cursor of the previous page unchanged",
+                    details={"cursor_value": str(position.value)[:64]},
+                )
+        elif not isinstance(value, float):
+            raise InvalidInputError(
+                "cursor is not one this list handed out: pass the next_cursor of the previous page unchanged",
+                details={"cursor_value": str(position.value)[:64]},
+            )
+        beyond = key < value if sort.descending else key > value
+        return or_(and_(key.is_not(None), or_(beyond, and_(key == value, tie))), key.is_(None))
 
     def start(self, operation_id: str, now: datetime, worker: str | None = None) -> Operation:
         with self._writing() as connection:
@@ -493,9 +622,38 @@ class OperationStore:
         """Replace the operation's metadata with ``merge(stored metadata)``, read and written under the row's lock:
         two updates at once never lose each other's keys. Any status is accepted (metadata describes the run; it
         may be annotated after it ended). ``merge`` may raise to refuse; nothing is written then."""
+        return self.update_operation(operation_id, now, merge=merge)
+
+    def update_operation(
+        self,
+        operation_id: str,
+        now: datetime,
+        *,
+        merge: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        name: str | None = UNSET,
+        notes: str | None = UNSET,
+        retag: Callable[[list[str]], list[str]] | None = None,
+    ) -> Operation:
+        """Change what describes an operation, in any status, under the row's lock (two updates at once never lose
+        each other's changes): its metadata to ``merge(stored metadata)``, its ``name`` and ``notes`` when given
+        (``None`` clears), its tags to ``retag(stored tags)``. ``merge`` and ``retag`` may raise to refuse; nothing
+        is written then."""
         with self._writing() as connection:
             row = self._lock(connection, operation_id)
-            self._touch(connection, row, now, metadata=merge(dict(row.metadata or {})))
+            values: dict[str, Any] = {}
+            if merge is not None:
+                values["metadata"] = merge(dict(row.metadata or {}))
+            if name is not UNSET:
+                values["name"] = name
+            if notes is not UNSET:
+                values["notes"] = notes
+            if retag is not None:
+                stored = list(row.tags or [])
+                tags = retag(stored)
+                if tags != stored:
+                    values["tags"] = tags or None
+                    _write_tags(connection, row.seq, tags)
+            self._touch(connection, row, now, **values)
         return self.get(operation_id)
 
     def request_cancel(self, operation_id: str, reason: str, requested_by: str, now: datetime) -> Operation:
@@ -722,6 +880,13 @@ class OperationStore:
         return OperationStatus(values.get("status", row.status))
 
 
+def _write_tags(connection: Connection, seq: int, tags: Sequence[str]) -> None:
+    """Make ``operation_tags`` hold exactly ``tags`` for the operation (the filters' copy of its tags)."""
+    connection.execute(delete(operation_tags).where(operation_tags.c.operation_seq == seq))
+    if tags:
+        connection.execute(insert(operation_tags), [{"operation_seq": seq, "tag": tag} for tag in tags])
+
+
 def _finished_progress(progress: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
     state = ProgressState.model_validate(progress or {})
     done = state.model_copy(
@@ -778,6 +943,9 @@ def _operation(row: Row[Any]) -> Operation:
         completed_at=row.completed_at,
         updated_at=row.updated_at,
         progress=_stored_progress(row),
+        name=row.name,
+        tags=list(row.tags or []),
+        notes=row.notes,
         metadata=OperationMetadata.model_validate(row.metadata or {}, context=STORED),
         result=row.result,
         error=row.error,

@@ -69,6 +69,11 @@ operations = Table(
     Column("last_heartbeat", UTCDateTime),
     Column("progress", JsonDocument),
     Column("metadata", JsonDocument),
+    # What people call and label a run (core/operation.py check_name, check_tags). The tags are kept twice: here,
+    # in their order, so a read needs no join; and one row each in operation_tags, which the list filters use.
+    Column("name", String(128)),
+    Column("tags", JsonDocument),
+    Column("notes", Text),
     Column("result", JsonDocument),
     Column("error", Text),
     Column("cancel_reason", Text),
@@ -88,7 +93,20 @@ operations = Table(
     Index("ix_operations_status_created", "status", "created_at"),
     Index("ix_operations_type_created", "operation_type", "created_at"),
     Index("ix_operations_created_at", "created_at"),
+    Index("ix_operations_name", "name"),
 )
+
+operation_tags = Table(
+    "operation_tags",
+    metadata,
+    Column("operation_seq", Integer, ForeignKey("operations.seq", ondelete="CASCADE"), primary_key=True),
+    Column("tag", String(64), primary_key=True),
+    Index("ix_operation_tags_tag", "tag", "operation_seq"),
+    sqlite_with_rowid=False,
+)
+"""One row per tag of an operation, written with ``operations.tags`` in one transaction. "Runs tagged a and b" is
+then one indexed ``EXISTS`` per tag, the same SQL on SQLite and PostgreSQL: a JSON column alone would need
+``json_each`` on SQLite (a scan of every row's document) and ``@>`` with a GIN index on PostgreSQL."""
 
 epoch_metrics = Table(
     "epoch_metrics",

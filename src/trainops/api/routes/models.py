@@ -133,11 +133,18 @@ async def list_models(
     symbol: Annotated[str | None, Query(max_length=256)] = None,
     timeframe: Annotated[str | None, Query(max_length=64)] = None,
     strategy: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int | None, Query(ge=1, le=1000, description="at most this many; all when left out")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=2048, description="the next_cursor of the previous page (same filters, limit)")
+    ] = None,
 ) -> Response:
     """Named models, newest first: id, name, strategy, symbol, timeframe, created_at, training and test accuracy,
-    description."""
-    models = await call_blocking(lambda: registry.list_models(symbol=symbol, timeframe=timeframe, strategy=strategy))
-    return flat_envelope(ModelList(models=models, count=len(models)))
+    description. With ``limit``, a page of that many and ``next_cursor``: pass it as ``cursor`` for the next page
+    (null on the last), which never skips nor repeats a model while others are saved."""
+    page = partial(
+        registry.list_page, symbol=symbol, timeframe=timeframe, strategy=strategy, limit=limit, cursor=cursor
+    )
+    return flat_envelope(await call_blocking(page))
 
 
 @router.post("/predict", response_model=PredictionAnswer | RangePredictionAnswer)

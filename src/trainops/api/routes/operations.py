@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from functools import partial
 from typing import Annotated, Literal
 
@@ -16,7 +17,8 @@ from trainops.api.responses import Envelope, ErrorEnvelope, WriteEnvelope, envel
 from trainops.api.routes.artifacts import ArtifactsDep
 from trainops.core.diagnosis import OperationMetrics
 from trainops.core.epoch import EpochRecord
-from trainops.core.operation import Operation, OperationStatus, WriteAck
+from trainops.core.listing import MAX_SEARCH_LENGTH
+from trainops.core.operation import UNSET, Operation, OperationStatus, WriteAck
 from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
 from trainops.core.replay import Replay
@@ -122,28 +124,102 @@ async def create_operation(request: CreateOperationRequest, service: ServiceDep)
     # Operations registered over the API are run by whoever registered them; only trainops' own executors
     # may claim "local" or "ray" (whose runs are failed when their worker process is found gone).
     metadata = request.metadata.model_copy(update={"executor": "external"})
-    operation = await call_blocking(
-        partial(service.create, request.operation_type, metadata=metadata, total_epochs=request.total_epochs)
+    create = partial(
+        service.create,
+        request.operation_type,
+        metadata=metadata,
+        total_epochs=request.total_epochs,
+        name=request.name,
+        tags=request.tags,
+        notes=request.notes,
     )
+    operation = await call_blocking(create)
     return envelope(operation, status_code=201)
 
 
-@router.get("", response_model=Envelope[ListedOperationPage])
+LIST_PARAMETERS = (
+    "status",
+    "operation_type",
+    "active_only",
+    "name",
+    "tag",
+    "q",
+    "strategy",
+    "symbol",
+    "timeframe",
+    "created_after",
+    "created_before",
+    "sort",
+    "order",
+    "limit",
+    "offset",
+    "cursor",
+    "include",
+)
+"""The query parameters ``GET /operations`` takes: any other is refused, never silently ignored."""
+
+
+def _known_parameters(request: Request) -> None:
+    unknown = sorted({name for name in request.query_params if name not in LIST_PARAMETERS})
+    if unknown:
+        raise InvalidInputError(
+            f"unknown query parameter{'s' if len(unknown) > 1 else ''} {', '.join(repr(n[:64]) for n in unknown)} "
+            f"for GET /operations; it takes: {', '.join(LIST_PARAMETERS)}",
+            details={"unknown": [name[:64] for name in unknown], "accepted": list(LIST_PARAMETERS)},
+        )
+
+
+@router.get("", response_model=Envelope[ListedOperationPage], dependencies=[Depends(_known_parameters)])
 async def list_operations(
     service: ServiceDep,
     status: Annotated[list[OperationStatus] | None, Query(description="repeat to match several")] = None,
-    operation_type: Annotated[str | None, Query()] = None,
+    operation_type: Annotated[str | None, Query(max_length=32, description="e.g. training")] = None,
     active_only: Annotated[bool, Query(description="only pending and running")] = False,
+    name: Annotated[str | None, Query(max_length=512, description="the run's name, whole, ignoring case")] = None,
+    tag: Annotated[list[str] | None, Query(description="runs having this tag; repeat it for runs having all")] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_SEARCH_LENGTH,
+            description="text found (ignoring case) in the name, id, notes, strategy, task, symbol or a tag",
+        ),
+    ] = None,
+    strategy: Annotated[str | None, Query(max_length=1024, description="metadata.strategy, exactly")] = None,
+    symbol: Annotated[str | None, Query(max_length=256, description="metadata.symbol, exactly")] = None,
+    timeframe: Annotated[str | None, Query(max_length=64, description="metadata.timeframe, exactly")] = None,
+    created_after: Annotated[
+        datetime | None, Query(description="created at or after this time (ISO 8601 with a time zone)")
+    ] = None,
+    created_before: Annotated[
+        datetime | None, Query(description="created before this time (ISO 8601 with a time zone)")
+    ] = None,
+    sort: Annotated[
+        str,
+        Query(
+            max_length=256,
+            description="created (newest first), duration (longest first) or best:<metric> (each run's best value "
+            "of the metric, best first: lowest for a loss, highest for a score, per its definition); runs without "
+            "the value come last",
+        ),
+    ] = "created",
+    order: Annotated[Literal["asc", "desc"] | None, Query(description="overrides the sort's direction")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_LIST_OFFSET)] = 0,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=2048, description="the next_cursor of the previous page (same filters and sort)"),
+    ] = None,
     include: Annotated[
         list[Literal["best"]] | None,
         Query(description="best: add each operation's best value of its primary metric (`best`, one query)"),
     ] = None,
 ) -> Response:
-    """Operations, newest first, with the total and active counts of everything that matches. With
-    ``include=best`` each one also has ``best``: ``{"metric", "mode", "value", "epoch"}``, the best value of the
-    metric it is judged by (the task's primary metric, else ``val_loss``), or null before it reported one."""
+    """Operations matching every filter given, newest first (or as ``sort`` and ``order`` say), with the total and
+    active counts of everything that matches, and ``next_cursor``: pass it as ``cursor`` for the next page (null
+    on the last), which never skips nor repeats a run while others are created. An unknown query parameter is a
+    422 listing those accepted. With ``include=best`` each one also has ``best``: ``{"metric", "mode", "value",
+    "epoch"}``, the best value of the metric it is judged by (the task's primary metric, else ``val_loss``), or
+    null before it reported one."""
     query = partial(
         service.list_operations,
         status=status,
@@ -151,8 +227,21 @@ async def list_operations(
         active_only=active_only,
         limit=limit,
         offset=offset,
+        name=name,
+        tags=tag,
+        q=q,
+        strategy=strategy,
+        symbol=symbol,
+        timeframe=timeframe,
+        created_after=created_after,
+        created_before=created_before,
+        sort=sort,
+        order=order,
+        cursor=cursor,
     )
     if not include:
+        if sort.startswith("best:"):  # ranks the matching runs' epochs: not a quick read
+            return envelope(await call_blocking(query))
         return envelope(await call_service(service, query))
 
     def with_best() -> dict[str, object]:
@@ -193,10 +282,24 @@ async def get_operation(
 
 @router.patch("/{operation_id}", response_model=WriteEnvelope[Operation])
 async def update_operation(operation_id: OperationId, body: UpdateOperationRequest, service: ServiceDep) -> Response:
-    """Add or change metadata fields: ``{"metadata": {"mlflow_run_id": "6f1c...", "notes": "lr sweep"}}``. Each
-    field replaces the stored value of its name (a mapping such as ``parameters`` is replaced whole); ``null``
-    removes a field. ``executor`` and ``worker`` are trainops' own and refused (422). Any status is accepted."""
-    operation = await call_blocking(partial(service.update_metadata, operation_id, body.metadata))
+    """Rename, tag, annotate a run or change its metadata, in any status: ``{"name": "lr sweep", "tags": ["a"],
+    "notes": "...", "metadata": {"mlflow_run_id": "6f1c..."}}``; fields left out stay as they are. ``name``,
+    ``tags`` or ``notes`` sent as ``null`` are cleared; ``tags`` replaces them all, ``add_tags`` and
+    ``remove_tags`` change some. Each ``metadata`` field replaces the stored value of its name (a mapping such as
+    ``parameters`` is replaced whole); ``null`` removes a field; ``executor`` and ``worker`` are trainops' own and
+    refused (422)."""
+    sent = body.model_fields_set
+    update = partial(
+        service.update_operation,
+        operation_id,
+        metadata=body.metadata,
+        name=body.name if "name" in sent else UNSET,
+        tags=body.tags if "tags" in sent else UNSET,
+        add_tags=body.add_tags or (),
+        remove_tags=body.remove_tags or (),
+        notes=body.notes if "notes" in sent else UNSET,
+    )
+    operation = await call_blocking(update)
     return envelope(operation, cancel=_ack_of(operation))
 
 

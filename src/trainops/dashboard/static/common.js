@@ -295,6 +295,7 @@ export function statusBadge(status, { cancelRequested = false } = {}) {
 
 /** What a run is called: its name, else its strategy or task with the symbol, else its id. */
 export function runTitle(operation) {
+  if (operation.name) return String(operation.name);
   const meta = operation.metadata || {};
   if (meta.name) return String(meta.name);
   const what = meta.strategy || meta.task || meta.model_name;
