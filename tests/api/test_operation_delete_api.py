@@ -9,7 +9,7 @@ import httpx
 from sqlalchemy import create_engine, func, select
 
 from trainops.settings import Settings
-from trainops.store.tables import epoch_metrics, operations, step_metrics
+from trainops.store.tables import epoch_metrics, operation_tags, operations, step_metrics
 
 
 def create(api: httpx.Client) -> str:
@@ -188,3 +188,22 @@ def test_the_openapi_document_says_both_meanings(api: httpx.Client) -> None:
     assert {"404", "409"} <= set(route["responses"])
     for name in named:
         assert name in document["components"]["schemas"]
+
+
+def test_purge_removes_the_runs_tags(api: httpx.Client, database_url: str) -> None:
+    response = api.post("/operations", json={"operation_type": "training", "tags": ["baseline", "lr-sweep"]})
+    assert response.status_code == 201, response.text
+    operation_id = response.json()["data"]["operation_id"]
+    ok(api.post(f"/operations/{operation_id}/complete", json={"status": "completed"}))
+    seq = seq_of(database_url, operation_id)
+    engine = create_engine(database_url)
+    count = select(func.count()).select_from(operation_tags).where(operation_tags.c.operation_seq == seq)
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(count).scalar_one() == 2
+        ok(api.delete(f"/operations/{operation_id}", params={"purge": "true"}))
+        with engine.connect() as connection:
+            assert connection.execute(count).scalar_one() == 0
+    finally:
+        engine.dispose()
+    assert ok(api.get("/operations", params={"tag": "baseline"}))["items"] == []

@@ -676,8 +676,8 @@ class OperationStore:
         return self.get(operation_id)
 
     def delete(self, operation_id: str) -> DeletedRows:
-        """Remove an ended operation and every row of its history (epochs, steps; its progress, cancel request and
-        result are columns of its own row), in one transaction under the row's lock: a trainer writing at the same
+        """Remove an ended operation and every row of its history (epochs, steps, tags; its progress, cancel request
+        and result are columns of its own row), in one transaction under the row's lock: a trainer writing at the same
         moment either lands first (and the run is then still active: refused) or finds no operation.
 
         Raises:
@@ -697,6 +697,8 @@ class OperationStore:
                     "ended",
                     details={"operation_id": operation_id, "status": row.status},
                 )
+            # every table keyed by the operation's seq, explicitly (their foreign keys cascade too)
+            connection.execute(delete(operation_tags).where(operation_tags.c.operation_seq == row.seq))
             steps = connection.execute(delete(step_metrics).where(step_metrics.c.operation_seq == row.seq)).rowcount
             epochs = connection.execute(delete(epoch_metrics).where(epoch_metrics.c.operation_seq == row.seq)).rowcount
             connection.execute(delete(operations).where(operations.c.seq == row.seq))
