@@ -55,3 +55,19 @@ def test_start_training_takes_a_name_tags_and_notes(agent: Agent) -> None:
     assert {"name", "tags", "notes"} <= properties.keys()
     message = agent.error("start_training", strategy="mean_reversion", tags=["not valid"])
     assert "tag" in message and "letters, digits" in message
+
+
+def test_label_operation_names_tags_and_annotates_a_run(agent: Agent, home: Home) -> None:
+    with trainops.connect(settings=home.settings) as ops:
+        operation_id = ops.create_operation(tags=["draft"]).operation_id
+    labelled = agent.call(
+        "label_operation", operation_id=operation_id, name="sweep winner", add_tags=["keep"], remove_tags=["draft"]
+    )
+    assert (labelled["operation"]["name"], labelled["operation"]["tags"]) == ("sweep winner", ["keep"])
+    noted = agent.call("label_operation", operation_id=operation_id, notes="lowest val_loss of sweep-9")
+    assert noted["notes"] == "lowest val_loss of sweep-9" and noted["operation"]["name"] == "sweep winner"
+    cleared = agent.call("label_operation", operation_id=operation_id, name="", notes="")
+    assert cleared["operation"]["name"] is None and cleared["notes"] is None
+    assert "tag" in agent.error("label_operation", operation_id=operation_id, add_tags=["two words"])
+    assert "nothing to change" in agent.error("label_operation", operation_id=operation_id)
+    assert agent.call("list_operations", tag=["keep"])["operations"][0]["operation_id"] == operation_id

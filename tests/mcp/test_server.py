@@ -50,6 +50,7 @@ EVERY_TOOL = {
     "get_model_performance",
     "compare_runs",
     "save_model",
+    "label_operation",
     "list_models",
     "load_model",
     "predict",
@@ -378,7 +379,9 @@ def test_errors_are_tool_errors_that_say_what_to_do(
 def test_read_only_mode_leaves_out_every_tool_that_starts_stops_or_saves(home: Home) -> None:
     with stdio_agent(home, "--read-only") as watcher:
         assert (
-            set(watcher.tools()) == set(READ_TOOLS) == EVERY_TOOL - {"start_training", "cancel_operation", "save_model"}
+            set(watcher.tools())
+            == set(READ_TOOLS)
+            == EVERY_TOOL - {"start_training", "cancel_operation", "save_model", "label_operation"}
         )
         assert watcher.call("health")["read_only"] is True
         assert "Unknown tool" in watcher.error("cancel_operation", operation_id=UNKNOWN_ID, reason="x")

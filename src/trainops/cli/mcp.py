@@ -29,7 +29,8 @@ def mcp(
         typer.Option(
             "--read-only",
             envvar="TRAINOPS_MCP_READ_ONLY",
-            help="Leave out the tools that start, stop or save (start_training, cancel_operation, save_model): "
+            help="Leave out the tools that start, stop, save or label (start_training, cancel_operation, save_model, "
+            "label_operation): "
             "for agents that should watch and advise only.",
         ),
     ] = False,

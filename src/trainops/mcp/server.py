@@ -57,8 +57,8 @@ READ_TOOLS: tuple[str, ...] = (
     "load_model",
     "predict",
 )
-WRITING_TOOLS: tuple[str, ...] = ("start_training", "cancel_operation", "save_model")
-"""Tools that start, stop or save something: left out in read-only mode."""
+WRITING_TOOLS: tuple[str, ...] = ("start_training", "cancel_operation", "save_model", "label_operation")
+"""Tools that start, stop, save or change something: left out in read-only mode."""
 
 INSTRUCTIONS = """\
 trainops runs model training as tracked operations and tells you whether a run is learning.
@@ -219,7 +219,8 @@ class TrainOpsTools:
         """Check that trainops is reachable. Call it first if other tools fail.
 
         Returns: status ("ok"), trainops version, database kind, schema revision, server time (UTC), and
-        read_only (true when this server leaves out start_training, cancel_operation and save_model).
+        read_only (true when this server leaves out start_training, cancel_operation, save_model and
+        label_operation).
         """
         return {**_dump(self._ops.health()), "read_only": self._read_only}
 
@@ -499,6 +500,37 @@ class TrainOpsTools:
                 "its status is cancelled, then get_operation_results (and save_model for a strategy training)."
             ),
         }
+
+    @_tool_errors
+    def label_operation(
+        self,
+        operation_id: str,
+        name: str | None = None,
+        add_tags: list[str] | None = None,
+        remove_tags: list[str] | None = None,
+        notes: str | None = None,
+    ) -> dict[str, Any]:
+        """Name, tag or annotate a run, in any status, so that it is found again (list_operations with name=, tag=
+        or q=): e.g. tag the best run of a sweep "keep", or note why a run was stopped. What is left out stays.
+
+        Args:
+            operation_id: The run.
+            name: Its new name (1-128 characters, one line); "" clears it.
+            add_tags: Tags to add (ASCII letters, digits and _ . : / = + @ -; at most 32 in all).
+            remove_tags: Tags to take away.
+            notes: Its new notes (free text); "" clears them.
+
+        Returns: operation: the run's short form with its name and tags, and notes.
+        """
+        changes: dict[str, Any] = {}
+        if name is not None:
+            changes["name"] = name if name.strip() else None
+        if notes is not None:
+            changes["notes"] = notes if notes else None
+        operation = self._ops.update_operation(
+            operation_id, add_tags=add_tags or (), remove_tags=remove_tags or (), **changes
+        )
+        return {"operation": _operation_line(operation), "notes": operation.notes}
 
     @_tool_errors
     def get_operation_results(self, operation_id: str) -> dict[str, Any]:
