@@ -141,6 +141,13 @@ def test_the_registry_is_listed_with_each_models_source_run_linked(
     page.wait_for_url(f"**/runs/{eurusd.operation_id}")
     expect(page).to_have_title("stub")
 
+    # a deleted source run: its models stay, and say so instead of linking to a run that is gone
+    ops.delete_operation(goog.operation_id)
+    page.goto("/models")
+    goog_source = page.locator('[data-testid="model-row"][data-model-name="goog-daily"] .col-source')
+    expect(goog_source.get_by_test_id("source-deleted")).to_have_text(f"{goog.operation_id} (deleted)")
+    expect(goog_source.locator("a")).to_have_count(0)
+
 
 def test_sorting_puts_models_without_a_value_last(page: Page, dashboard: Dashboard) -> None:
     """Sorting over the page's own data (the registry's answer stood in for: no training needed)."""

@@ -361,7 +361,7 @@ def test_a_failed_run_shows_its_error_and_artifacts_to_download(
     with page.expect_download() as download:
         page.get_by_test_id("export-csv").click()
     lines = Path(download.value.path()).read_text().splitlines()
-    assert lines[0].startswith("epoch,step,timestamp,train_loss,val_loss,train_accuracy,val_accuracy,learning_rate")
+    assert lines[0].startswith("epoch,step,timestamp,duration,train_loss,val_loss,train_accuracy,val_accuracy")
     assert [line.split(",")[0] for line in lines[1:]] == [str(epoch) for epoch in range(6)]
 
 

@@ -344,3 +344,15 @@ def test_screenshot_of_a_realistic_list(page: Page, dashboard: Dashboard, seeded
     detection = page.locator('[data-testid="run-row"]', has_text="yolo11n-coco128")
     expect(detection.locator(".col-best .sub")).to_contain_text("mAP@0.5")
     screenshot(page, "runs")
+
+
+def test_a_runs_tags_are_shown_and_found_by_the_text_filter(page: Page, dashboard: Dashboard) -> None:
+    ops = dashboard.ops
+    tagged = ops.create_operation(name="lr-sweep-3", tags=["sweep", "baseline"])
+    ops.create_operation(name="plain-run")
+    page.goto("/")
+    row = page.locator(f'[data-testid="run-row"][data-operation-id="{tagged.operation_id}"]')
+    expect(row.get_by_test_id("run-tag")).to_have_text(["sweep", "baseline"])
+    page.get_by_test_id("text-filter").fill("baseline")
+    expect(page.get_by_test_id("run-row")).to_have_count(1)
+    expect(row).to_be_visible()

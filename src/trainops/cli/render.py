@@ -7,7 +7,6 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from rich import box
 from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
@@ -15,7 +14,7 @@ from rich.text import Text
 
 from trainops.core.diagnosis import Action, Signal, TrainingMetrics
 from trainops.core.epoch import STANDARD_METRICS, EpochRecord
-from trainops.core.operation import Operation, OperationPage, OperationStatus
+from trainops.core.operation import Operation, OperationStatus
 from trainops.core.policy import MonitorPolicy
 from trainops.core.replay import Replay, ReplayStep
 from trainops.schemas.operations import ExecutorJob
@@ -63,31 +62,6 @@ def progress_text(operation: Operation) -> str:
     percent = percentage(operation)
     message = operation.progress.message or ""
     return f"{percent:5.1f}% {message}".rstrip()
-
-
-def operations_table(page: OperationPage) -> Table:
-    table = Table(
-        title=f"{page.total} operation(s), {page.active} active"
-        + (f" (showing {page.offset + 1}-{page.offset + len(page.items)})" if page.total > len(page.items) else ""),
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        show_edge=False,
-    )
-    for column in ("id", "status", "done", "epochs", "created"):
-        table.add_column(column, no_wrap=True)
-    for operation in page.items:
-        epochs = str(operation.epochs_completed)
-        if operation.total_epochs:
-            epochs += f"/{operation.total_epochs}"
-        table.add_row(
-            operation.operation_id,
-            status_text(operation.status),
-            f"{percentage(operation):.0f}%",
-            epochs,
-            when(operation.created_at, short=True),
-        )
-    return table
 
 
 def operation_panel(operation: Operation, job: ExecutorJob | None = None) -> Panel:

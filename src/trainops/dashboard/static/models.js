@@ -155,7 +155,11 @@ function modelRow(model) {
     h(
       "td",
       { class: "col-source" },
-      model.source_operation ? runLink(model.source_operation) : h("span", { class: "muted", title: "saved without a recorded run" }, "–"),
+      !model.source_operation
+        ? h("span", { class: "muted", title: "saved without a recorded run" }, "–")
+        : model.source_deleted
+          ? h("span", { class: "muted mono", "data-testid": "source-deleted", title: "the run was deleted; the model stays" }, `${model.source_operation} (deleted)`)
+          : runLink(model.source_operation),
     ),
   );
 }

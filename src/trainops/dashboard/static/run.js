@@ -74,6 +74,7 @@ const RULES = {
 
 const operationId = decodeURIComponent(location.pathname.replace(/^\/runs\//, "").replace(/\/+$/, ""));
 const path = `/operations/${encodeURIComponent(operationId)}`;
+const csvHref = `${API}${path}/metrics?format=csv`;
 
 const state = {
   operation: null,
@@ -426,8 +427,15 @@ function renderHeader() {
       "Compare",
     ),
     h(
-      "button",
-      { type: "button", "data-testid": "export-csv", title: "every stored epoch, as CSV", onclick: exportCsv },
+      "a",
+      {
+        class: "button-link",
+        "data-testid": "export-csv",
+        title: "every stored epoch, as CSV (GET …/metrics?format=csv)",
+        href: csvHref,
+        download: `${operationId}.csv`,
+        onclick: (event) => downloadWithToken(event, csvHref, `${operationId}.csv`),
+      },
       "Export CSV",
     ),
   ];
@@ -1799,40 +1807,6 @@ function perClassTable(perClass) {
 // --------------------------------------------------------------------------------------------- export
 
 /** Every stored epoch (not the thinned display copy) as a CSV file: epoch, step, timestamp, then each metric. */
-async function exportCsv(event) {
-  const button = event.currentTarget;
-  button.disabled = true;
-  try {
-    const answer = await api(`${path}/metrics`);
-    const epochs = answer.metrics.epochs || [];
-    const names = reportedMetrics(epochs);
-    const cell = (value) => {
-      if (value === null || value === undefined) return "";
-      const text = String(value);
-      return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
-    };
-    const lines = [["epoch", "step", "timestamp", ...names].join(",")];
-    for (const record of epochs) {
-      const values = names.map((name) =>
-        ["train_loss", "val_loss", "train_accuracy", "val_accuracy", "learning_rate", "duration"].includes(name)
-          ? record[name]
-          : (record.metrics || {})[name],
-      );
-      lines.push([record.epoch, record.step, record.timestamp, ...values].map(cell).join(","));
-    }
-    const url = URL.createObjectURL(new Blob([lines.join("\n") + "\n"], { type: "text/csv" }));
-    const anchor = h("a", { href: url, download: `${operationId}-epochs.csv` });
-    document.body.append(anchor);
-    anchor.click();
-    anchor.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10000);
-  } catch (error) {
-    showBanner(`The export failed: ${error.message}`);
-  } finally {
-    button.disabled = false;
-  }
-}
-
 // ---------------------------------------------------------------------------------------------- artifacts
 
 async function loadArtifacts() {

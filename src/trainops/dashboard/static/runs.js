@@ -101,7 +101,7 @@ function visible(op) {
   if (status && op.status !== status) return false;
   if (type && op.operation_type !== type) return false;
   const meta = op.metadata || {};
-  const fields = [runTitle(op), op.operation_id, meta.strategy, meta.task, meta.symbol, meta.timeframe, meta.model_name];
+  const fields = [runTitle(op), op.operation_id, meta.strategy, meta.task, meta.symbol, meta.timeframe, meta.model_name, ...(op.tags || [])];
   return table.matchesWords(q, fields);
 }
 
@@ -362,9 +362,14 @@ function updateRow(row, op) {
   row.tr.dataset.status = status;
 
   const title = runTitle(op);
-  cell(row, "name", `${title}|${op.operation_type}`, (td) => {
+  const tags = op.tags || [];
+  cell(row, "name", `${title}|${op.operation_type}|${tags.join(",")}`, (td) => {
     const secondary = [op.operation_id, op.operation_type !== "training" ? op.operation_type : null].filter(Boolean).join(" · ");
-    replace(td, h("div", { class: "name" }, runLink(op.operation_id, title)), h("div", { class: "sub mono" }, secondary));
+    replace(
+      td,
+      h("div", { class: "name" }, runLink(op.operation_id, title), tags.map((tag) => h("span", { class: "tag", "data-testid": "run-tag" }, tag))),
+      h("div", { class: "sub mono" }, secondary),
+    );
     td.title = title;
   });
 
