@@ -44,6 +44,7 @@ EVERY_TOOL = {
     "list_operations",
     "get_operation_status",
     "get_training_metrics",
+    "export_metrics",
     "replay_diagnosis",
     "cancel_operation",
     "get_operation_results",
@@ -51,6 +52,7 @@ EVERY_TOOL = {
     "compare_runs",
     "save_model",
     "label_operation",
+    "delete_operation",
     "list_models",
     "load_model",
     "predict",
@@ -381,7 +383,7 @@ def test_read_only_mode_leaves_out_every_tool_that_starts_stops_or_saves(home: H
         assert (
             set(watcher.tools())
             == set(READ_TOOLS)
-            == EVERY_TOOL - {"start_training", "cancel_operation", "save_model", "label_operation"}
+            == EVERY_TOOL - {"start_training", "cancel_operation", "save_model", "label_operation", "delete_operation"}
         )
         assert watcher.call("health")["read_only"] is True
         assert "Unknown tool" in watcher.error("cancel_operation", operation_id=UNKNOWN_ID, reason="x")

@@ -29,8 +29,8 @@ def mcp(
         typer.Option(
             "--read-only",
             envvar="TRAINOPS_MCP_READ_ONLY",
-            help="Leave out the tools that start, stop, save or label (start_training, cancel_operation, save_model, "
-            "label_operation): "
+            help="Leave out the tools that start, stop, save, label or delete (start_training, cancel_operation, "
+            "save_model, label_operation, delete_operation): "
             "for agents that should watch and advise only.",
         ),
     ] = False,
@@ -44,6 +44,24 @@ def mcp(
 
     Example: trainops mcp --transport http --port 8765
     """
-    from trainops.mcp.server import serve  # the MCP SDK, imported when the command runs
+    from trainops.api.hosts import allowed_hosts, host_allowed, host_name  # FastAPI and the MCP SDK: imported
+    from trainops.mcp.server import serve  # when the command runs
+    from trainops.settings import get_settings
 
-    serve(transport, host=host, port=port, url=url, token=token, read_only=read_only, announce=err_console.print)
+    # the REST server's Host rule (a guard against DNS rebinding): the bound address's names, and
+    # TRAINOPS_ALLOWED_HOSTS
+    allowed = allowed_hosts(host, get_settings().allowed_hosts, None)
+
+    def host_check(sent: str) -> bool:
+        return allowed is None or host_allowed(host_name(sent), allowed)
+
+    serve(
+        transport,
+        host=host,
+        port=port,
+        url=url,
+        token=token,
+        read_only=read_only,
+        announce=err_console.print,
+        host_allowed=host_check,
+    )

@@ -14,23 +14,28 @@ from __future__ import annotations
 import functools
 import inspect
 import ipaddress
+import json
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
+import uvicorn
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from trainops.client import TrainOps, connect
 from trainops.core.numbers import format_metric
 from trainops.core.operation import Operation, OperationStatus
 from trainops.core.policy import MonitorPolicy
 from trainops.core.recommendation_changes import recommendation_changes
-from trainops.errors import ConfigurationError, NotFoundError, TrainOpsError
+from trainops.errors import ConfigurationError, ConflictError, NotFoundError, TrainOpsError
 from trainops.mcp.compare import compare_runs as compare
 from trainops.mcp.transport import DEFAULT_PORT, HTTP_PATH, Transport
 from trainops.schemas.models import PredictRequest, SaveModelRequest
@@ -47,6 +52,7 @@ READ_TOOLS: tuple[str, ...] = (
     "list_operations",
     "get_operation_status",
     "get_training_metrics",
+    "export_metrics",
     "replay_diagnosis",
     "get_operation_results",
     "get_model_performance",
@@ -57,8 +63,19 @@ READ_TOOLS: tuple[str, ...] = (
     "load_model",
     "predict",
 )
-WRITING_TOOLS: tuple[str, ...] = ("start_training", "cancel_operation", "save_model", "label_operation")
-"""Tools that start, stop, save or change something: left out in read-only mode."""
+WRITING_TOOLS: tuple[str, ...] = (
+    "start_training",
+    "cancel_operation",
+    "save_model",
+    "label_operation",
+    "delete_operation",
+)
+"""Tools that start, stop, save, change or delete something: left out in read-only mode."""
+DESTRUCTIVE_TOOLS: frozenset[str] = frozenset({"cancel_operation", "delete_operation"})
+
+EXPORT_MAX_CHARS = 1_000_000
+"""The most text export_metrics answers (about 1 MB): an agent's context is no place for more; past it the tool
+says how to take the history in parts or as a file."""
 
 INSTRUCTIONS = """\
 trainops runs model training as tracked operations and tells you whether a run is learning.
@@ -173,6 +190,12 @@ def _operation_line(operation: Operation) -> dict[str, Any]:
     return line
 
 
+def _exported_epochs(content: str, format: str) -> int:
+    if format == "csv":  # a header, then one line per epoch
+        return max(len(content.splitlines()) - 1, 0)
+    return len(json.loads(content)["metrics"]["epochs"])
+
+
 def _is_strategy_training(operation: Operation) -> bool:
     return operation.operation_type == TRAINING and isinstance(operation.metadata.parameters.get("config"), dict)
 
@@ -219,8 +242,8 @@ class TrainOpsTools:
         """Check that trainops is reachable. Call it first if other tools fail.
 
         Returns: status ("ok"), trainops version, database kind, schema revision, server time (UTC), and
-        read_only (true when this server leaves out start_training, cancel_operation, save_model and
-        label_operation).
+        read_only (true when this server leaves out start_training, cancel_operation, save_model,
+        label_operation and delete_operation).
         """
         return {**_dump(self._ops.health()), "read_only": self._read_only}
 
@@ -533,6 +556,60 @@ class TrainOpsTools:
         return {"operation": _operation_line(operation), "notes": operation.notes}
 
     @_tool_errors
+    def export_metrics(
+        self, operation_id: str, format: Literal["csv", "json"] = "csv", since_epoch: int | None = None
+    ) -> dict[str, Any]:
+        """A run's stored epoch history as a file's text, every epoch (after since_epoch), never thinned: to
+        analyse it with your own code or hand it to a person.
+
+        Args:
+            operation_id: The run.
+            format: "csv" (one row per epoch, oldest first; columns epoch, step, timestamp, duration, train_loss,
+                val_loss, train_accuracy, val_accuracy, learning_rate, then custom metrics sorted; empty cells for
+                values an epoch did not report; nan, inf, -inf kept) or "json" (the epochs and the diagnosis, as
+                get_training_metrics answers).
+            since_epoch: Only epochs after this one (to take a long history in parts).
+
+        Returns: operation_id, format, epochs (how many), chars and content (the text). At most 1,000,000
+        characters: past that, a tool error says how to take it in parts (since_epoch) or as a file.
+        """
+        content = self._ops.export_metrics(operation_id, format=format, since_epoch=since_epoch)
+        if len(content) > EXPORT_MAX_CHARS:
+            raise ToolError(
+                f"the {format} export of {operation_id} is {len(content):,} characters, over this tool's limit of "
+                f"{EXPORT_MAX_CHARS:,}: take it in parts with since_epoch (get_operation_status gives "
+                f"epochs_completed), or as a file with `trainops ops export {operation_id} --format {format}` or "
+                f"GET /api/v1/operations/{operation_id}/metrics?format=csv"
+            )
+        return {
+            "operation_id": operation_id,
+            "format": format,
+            "epochs": _exported_epochs(content, format),
+            "chars": len(content),
+            "content": content,
+        }
+
+    @_tool_errors
+    def delete_operation(self, operation_id: str) -> dict[str, Any]:
+        """Delete an ended run for good (completed, failed or cancelled): its record, epoch and step history,
+        artifact files, worker log and the model version it wrote unless a named model uses it. Named models
+        saved from it stay and report source_deleted. This cannot be undone: export_metrics first to keep the
+        history. A pending or running run is refused: cancel_operation it, poll get_operation_status until it
+        ends, then delete it.
+
+        Returns: operation_id, deleted (true), status (how it had ended), epochs, steps, artifacts,
+        artifact_bytes, model_versions and worker_log (what was removed), models_kept (named models made from
+        it).
+        """
+        try:
+            return _dump(self._ops.delete_operation(operation_id))
+        except ConflictError as error:
+            raise ToolError(
+                f"{error.message}. Over MCP: cancel_operation with a reason, poll get_operation_status until it "
+                "ends, then delete_operation"
+            ) from None
+
+    @_tool_errors
     def get_operation_results(self, operation_id: str) -> dict[str, Any]:
         """What a finished run produced. An error while it still runs (poll get_operation_status first).
 
@@ -664,7 +741,7 @@ def create_server(
             it when it stops), a trainops server URL, or ``None`` for :func:`trainops.connect`'s default
             (``TRAINOPS_URL``, else in-process on the local database). Opened on the first tool call.
         token: Bearer token for a server URL.
-        read_only: Leave out the tools that start, stop or save (:data:`WRITING_TOOLS`).
+        read_only: Leave out the tools that start, stop, save, label or delete (:data:`WRITING_TOOLS`).
 
     Example:
         >>> server = create_server("http://127.0.0.1:8000", read_only=True)  # watch a server's runs, change nothing
@@ -686,7 +763,7 @@ def create_server(
         _add(server, getattr(tools, name), ToolAnnotations(read_only_hint=True))
     if not read_only:
         for name in WRITING_TOOLS:
-            hints = ToolAnnotations(read_only_hint=False, destructive_hint=name == "cancel_operation")
+            hints = ToolAnnotations(read_only_hint=False, destructive_hint=name in DESTRUCTIVE_TOOLS)
             _add(server, getattr(tools, name), hints)
     return server
 
@@ -724,11 +801,17 @@ def serve(
     token: str | None = None,
     read_only: bool = False,
     announce: Callable[[str], Any] | None = None,
+    host_allowed: Callable[[str], bool] | None = None,
 ) -> None:
     """Serve the tools until the client disconnects (stdio) or the process is stopped (HTTP).
 
     The facade is opened before serving, so a misconfiguration (a bad database URL, an unsafe host) fails here
     with its message instead of on an agent's first call.
+
+    Over HTTP, a request whose ``Host`` names another site is refused (421): a page that rebinds its own name to
+    127.0.0.1 (DNS rebinding) must not drive an endpoint that has no authentication. ``host_allowed`` says which
+    ``Host`` header values to serve (``trainops mcp`` passes the REST server's rule: the loopback names, and
+    ``TRAINOPS_ALLOWED_HOSTS``); without it, the MCP SDK's own check serves the loopback names only.
 
     Raises:
         ConfigurationError: a non-loopback ``host`` for HTTP, or trainops settings that cannot work.
@@ -743,7 +826,35 @@ def serve(
     if announce is not None:
         mode = " (read-only)" if read_only else ""
         announce(f"trainops MCP server{mode} on http://{_url_host(host)}:{port}{HTTP_PATH} (streamable HTTP)")
-    server.run("streamable-http", host=host, port=port, streamable_http_path=HTTP_PATH)
+    if host_allowed is None:
+        server.run("streamable-http", host=host, port=port, streamable_http_path=HTTP_PATH)
+        return
+    # the SDK's check knows exact names only; ours is the REST server's (domain wildcards, any port)
+    unchecked = TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    app = server.streamable_http_app(streamable_http_path=HTTP_PATH, transport_security=unchecked, host=host)
+    uvicorn.run(HostCheck(app, host_allowed), host=host, port=port, log_level="warning")
+
+
+class HostCheck:
+    """Answers 421 to an HTTP request whose ``Host`` header ``allowed`` refuses, naming the setting that adds
+    names; everything else (lifespan included) passes to ``app``."""
+
+    def __init__(self, app: ASGIApp, allowed: Callable[[str], bool]) -> None:
+        self.app = app
+        self.allowed = allowed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            sent = next((value for name, value in scope.get("headers", []) if name == b"host"), b"").decode("latin-1")
+            if not self.allowed(sent):
+                message = (
+                    f"this MCP server does not answer for the host {sent!r}. Reach it by the address it serves on "
+                    "(127.0.0.1, localhost), or add the name a proxy or tunnel forwards to TRAINOPS_ALLOWED_HOSTS "
+                    "(comma-separated) and restart it"
+                )
+                await PlainTextResponse(message, status_code=421)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def _url_host(host: str) -> str:
