@@ -15,7 +15,7 @@ from functools import cache
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import BaseModel, BeforeValidator, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, PlainSerializer, model_validator
 
 _NON_FINITE_SPELLINGS = {
     "nan": math.nan,
@@ -108,12 +108,24 @@ def check_plain_numbers(model: type[BaseModel], data: Any) -> Any:
         return data
     for name, key in _number_fields(model):
         value = data.get(key, data.get(name))
-        if isinstance(value, str) and not is_plain_number_text(value) and _reads_as_number(value):
-            raise ValueError(
-                f"{name}: {value!r} is not a number in plain decimal notation; send e.g. 1000, -2.5 or 1e-3 "
-                '(no "_" separators, commas or hex)'
-            )
+        for item in value if isinstance(value, list) else [value]:  # a list of numbers: each of them
+            if isinstance(item, str) and not is_plain_number_text(item) and _reads_as_number(item):
+                raise ValueError(
+                    f"{name}: {item!r} is not a number in plain decimal notation; send e.g. 1000, -2.5 or 1e-3 "
+                    '(no "_" separators, commas or hex)'
+                )
     return data
+
+
+class PlainNumbers(BaseModel):
+    """A base for request models whose number fields (``int``, ``float``, optional or in a list) read text only in
+    plain decimal notation (:func:`check_plain_numbers`): ``{"total_epochs": "1_000"}`` is refused, naming the
+    field, where pydantic's lax mode would read 1000."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_numbers(cls, data: Any) -> Any:
+        return check_plain_numbers(cls, data)
 
 
 def _reads_as_number(text: str) -> bool:
@@ -137,8 +149,10 @@ def _number_fields(model: type[BaseModel]) -> tuple[tuple[str, str], ...]:
 def _is_number_type(annotation: Any) -> bool:
     if annotation is int or annotation is float:
         return True
+    if get_origin(annotation) is list:
+        return any(argument is int or argument is float for argument in get_args(annotation))
     return get_origin(annotation) in (Union, UnionType) and any(
-        argument is int or argument is float for argument in get_args(annotation)
+        _is_number_type(argument) for argument in get_args(annotation)
     )
 
 

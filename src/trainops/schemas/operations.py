@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from trainops.core.cancellation import CancelRequest
 from trainops.core.diagnosis import Diagnosis
 from trainops.core.epoch import EpochRecord
-from trainops.core.numbers import Metric
+from trainops.core.numbers import Metric, PlainNumbers
 from trainops.core.operation import (
     OPERATION_TYPE_PATTERN,
     Notes,
@@ -35,7 +35,7 @@ MAX_EPOCHS_PER_WRITE = 100_000
 MAX_PLANNED_EPOCHS = 10_000_000
 
 
-class CreateOperationRequest(BaseModel):
+class CreateOperationRequest(PlainNumbers):
     """Register an operation that an outside training script runs and reports into."""
 
     model_config = ConfigDict(extra="forbid")
@@ -117,7 +117,7 @@ class StartRequest(BaseModel):
     worker: str | None = Field(None, max_length=256)
 
 
-class DiagnoseRequest(BaseModel):
+class DiagnoseRequest(PlainNumbers):
     """A policy to replay over an operation's stored history (``POST /operations/{id}/diagnose``)."""
 
     model_config = ConfigDict(extra="forbid")

@@ -10,14 +10,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from trainops.core.epoch import EpochRecord
-from trainops.core.numbers import Metric
+from trainops.core.numbers import Metric, PlainNumbers
 from trainops.core.operation import Notes, OperationName, OperationStatus, Tags
 
 TRAINING = "training"
 """The operation type of a strategy training started by trainops."""
 
 
-class EarlyStoppingOverride(BaseModel):
+class EarlyStoppingOverride(PlainNumbers):
     model_config = ConfigDict(extra="forbid")
 
     patience: int | None = Field(None, ge=1, le=100_000)
@@ -25,7 +25,7 @@ class EarlyStoppingOverride(BaseModel):
     min_delta: float | None = Field(None, ge=0.0, allow_inf_nan=False)
 
 
-class ConfigOverrides(BaseModel):
+class ConfigOverrides(PlainNumbers):
     """The ``config`` of ``POST /training/start``: changes applied on top of the strategy file."""
 
     model_config = ConfigDict(extra="forbid")
@@ -45,7 +45,7 @@ MAX_RESOURCE = 1024.0
 """More CPUs or GPUs than one training job could be given anywhere: a typo, not a request."""
 
 
-class Resources(BaseModel):
+class Resources(PlainNumbers):
     """What one training job needs from the machine that runs it: ``{"cpus": 1, "gpus": 1}``.
 
     On Ray they are the job's ``entrypoint_num_cpus`` / ``entrypoint_num_gpus`` (fractions share a GPU); the job
