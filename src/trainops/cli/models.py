@@ -19,7 +19,7 @@ from trainops.cli.common import (
     speaking_options,
 )
 from trainops.cli.render import number, when
-from trainops.schemas.models import PredictionAnswer, PredictRequest, SaveModelRequest
+from trainops.schemas.models import ModelSummary, PredictionAnswer, PredictRequest, SaveModelRequest
 
 app = typer.Typer(help="The model registry: save, list, show, load, predict, delete.", no_args_is_help=True)
 
@@ -47,23 +47,38 @@ def list_command(
     symbol: Annotated[str | None, typer.Option(help="Only models of this symbol.", show_default=False)] = None,
     timeframe: Annotated[str | None, typer.Option(help="Only models of this timeframe.", show_default=False)] = None,
     strategy: Annotated[str | None, typer.Option(help="Only models of this strategy.", show_default=False)] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=1000, help="A page of at most this many (1-1000); all when left out.", show_default=False
+        ),
+    ] = None,
+    cursor: Annotated[
+        str | None,
+        typer.Option(
+            help="The next page: the cursor the previous page printed (same filters and --limit).", show_default=False
+        ),
+    ] = None,
     url: UrlOption = None,
     token: TokenOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Named models, newest first.
+    """Named models, newest first, and the run each was trained by ("(deleted)" when that run was deleted since).
+    With --json: the list of models, or with --limit the page as GET /models answers it (models, count,
+    next_cursor).
 
-    Example: trainops models list --symbol EURUSD
+    Example: trainops models list --symbol EURUSD --limit 20
     """
     with open_client(url, token) as ops:
-        models = ops.list_models(symbol=symbol, timeframe=timeframe, strategy=strategy)
+        page = ops.list_models_page(symbol=symbol, timeframe=timeframe, strategy=strategy, limit=limit, cursor=cursor)
+    models = page.models
     if json:
-        print_json([model.model_dump(mode="json") for model in models])
+        print_json(page if limit is not None else [model.model_dump(mode="json") for model in models])
         return
     if not models:
         console.print("No models yet. Save one from a finished training: trainops models save TASK_ID NAME")
         return
-    table = Table("name", "strategy", "symbol", "timeframe", "architecture", "train acc", "test acc", "saved")
+    table = Table("name", "strategy", "symbol", "timeframe", "architecture", "train acc", "test acc", "saved", "run")
     for model in models:
         table.add_row(
             model.model_name,
@@ -74,8 +89,18 @@ def list_command(
             _percent(model.training_accuracy),
             _percent(model.test_accuracy),
             when(model.saved_at, short=True),
+            _source(model),
         )
     console.print(table)
+    if page.next_cursor:
+        console.print(f"More: add --cursor {page.next_cursor}", highlight=False, soft_wrap=True)
+
+
+def _source(model: ModelSummary) -> str:
+    """The run a model was trained by, marked when it was deleted since (the model stays, its provenance noted)."""
+    if not model.source_operation:
+        return "-"
+    return f"{model.source_operation} (deleted)" if model.source_deleted else model.source_operation
 
 
 @app.command()
@@ -99,7 +124,7 @@ def show(name: NameArgument, url: UrlOption = None, token: TokenOption = None, j
         ("architecture", model.architecture or "-"),
         ("accuracy", f"train {_percent(model.training_accuracy)}, test {_percent(model.test_accuracy)}"),
         ("test F1", number(model.f1_score)),
-        ("trained by", model.source_operation or "-"),
+        ("trained by", _source(model)),
         ("created", when(model.created_at)),
         ("saved", when(model.saved_at)),
         ("files", f"{model.model_path} ({model.model_size_mb:.3f} MB)"),

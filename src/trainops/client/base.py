@@ -39,6 +39,7 @@ from trainops.schemas.health import Health
 from trainops.schemas.metrics import MetricDefinitions
 from trainops.schemas.models import (
     LoadedModel,
+    ModelList,
     ModelSummary,
     PredictionAnswer,
     PredictRequest,
@@ -530,11 +531,47 @@ class TrainOps(ABC):
     def save_model(self, request: SaveModelRequest) -> SavedModel:
         """Name the model a finished training wrote (``ConflictError`` for a taken name or an unfinished task)."""
 
-    @abstractmethod
     def list_models(
-        self, *, symbol: str | None = None, timeframe: str | None = None, strategy: str | None = None
+        self,
+        *,
+        symbol: str | None = None,
+        timeframe: str | None = None,
+        strategy: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
     ) -> list[ModelSummary]:
-        """Named models, newest first, optionally filtered."""
+        """Named models, newest first, optionally filtered; the models of :meth:`list_models_page` (which gives the
+        next page's cursor too)."""
+        return self.list_models_page(
+            symbol=symbol, timeframe=timeframe, strategy=strategy, limit=limit, cursor=cursor
+        ).models
+
+    @abstractmethod
+    def list_models_page(
+        self,
+        *,
+        symbol: str | None = None,
+        timeframe: str | None = None,
+        strategy: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> ModelList:
+        """Named models, newest first, optionally filtered: all of them, or with ``limit`` a page of at most that
+        many and ``next_cursor`` (``None`` on the last page). Over HTTP it is ``GET /models?limit=&cursor=``.
+
+        Args:
+            limit: At most this many (1-1000); all when left out.
+            cursor: The ``next_cursor`` of the previous page, with the same filters and ``limit``: pages never skip
+                nor repeat a model while others are saved.
+
+        Raises:
+            InvalidInputError: a cursor without ``limit``, or one this list (these filters) did not hand out.
+
+        Example:
+            >>> page = ops.list_models_page(limit=20)  # doctest: +SKIP
+            >>> while page.next_cursor:  # doctest: +SKIP
+            ...     page = ops.list_models_page(limit=20, cursor=page.next_cursor)
+        """
 
     @abstractmethod
     def get_model(self, model_name: str) -> ModelSummary:

@@ -631,11 +631,17 @@ class HttpTrainOps(TrainOps):
         data = self._call("POST", "/models/save", body=request, idempotent=False)
         return SavedModel.model_validate(data)
 
-    def list_models(
-        self, *, symbol: str | None = None, timeframe: str | None = None, strategy: str | None = None
-    ) -> list[ModelSummary]:
-        params = {"symbol": symbol, "timeframe": timeframe, "strategy": strategy}
-        return ModelList.model_validate(self._call("GET", "/models", params=params)).models
+    def list_models_page(
+        self,
+        *,
+        symbol: str | None = None,
+        timeframe: str | None = None,
+        strategy: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> ModelList:
+        params = {"symbol": symbol, "timeframe": timeframe, "strategy": strategy, "limit": limit, "cursor": cursor}
+        return ModelList.model_validate(self._call("GET", "/models", params=params))
 
     def get_model(self, model_name: str) -> ModelSummary:
         return ModelSummary.model_validate(self._call("GET", f"/models/{_segment(model_name)}"))

@@ -42,6 +42,7 @@ from trainops.schemas.health import Health
 from trainops.schemas.metrics import MetricDefinitions, metric_definitions
 from trainops.schemas.models import (
     LoadedModel,
+    ModelList,
     ModelSummary,
     PredictionAnswer,
     PredictRequest,
@@ -51,6 +52,7 @@ from trainops.schemas.models import (
     StoredModelVersion,
 )
 from trainops.schemas.operations import (
+    MAX_LIST_LIMIT,
     DeletedOperation,
     ExecutorJob,
     ListedOperation,
@@ -342,10 +344,20 @@ class LocalTrainOps(TrainOps):
     def save_model(self, request: SaveModelRequest) -> SavedModel:
         return self.registry.save(request)
 
-    def list_models(
-        self, *, symbol: str | None = None, timeframe: str | None = None, strategy: str | None = None
-    ) -> list[ModelSummary]:
-        return self.registry.list_models(symbol=symbol, timeframe=timeframe, strategy=strategy)
+    def list_models_page(
+        self,
+        *,
+        symbol: str | None = None,
+        timeframe: str | None = None,
+        strategy: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> ModelList:
+        if limit is not None and not 1 <= limit <= MAX_LIST_LIMIT:  # as GET /models checks it
+            raise InvalidInputError(f"limit must be between 1 and {MAX_LIST_LIMIT}, got {limit}")
+        return self.registry.list_page(
+            symbol=symbol, timeframe=timeframe, strategy=strategy, limit=limit, cursor=cursor
+        )
 
     def get_model(self, model_name: str) -> ModelSummary:
         return self.registry.get(model_name)

@@ -679,15 +679,28 @@ class TrainOpsTools:
 
     @_tool_errors
     def list_models(
-        self, symbol: str | None = None, timeframe: str | None = None, strategy: str | None = None
+        self,
+        symbol: str | None = None,
+        timeframe: str | None = None,
+        strategy: str | None = None,
+        limit: Annotated[int, Field(ge=1, le=1000)] | None = None,
+        cursor: str | None = None,
     ) -> dict[str, Any]:
         """List saved models, newest first, optionally only those of a symbol, timeframe or strategy.
 
-        Returns: models, each with model_name, strategy, symbol, timeframe, training_accuracy, test_accuracy,
-        f1_score (fractions 0-1), architecture, description, source_operation and created_at / saved_at.
+        Args:
+            limit: A page of at most this many (1-1000); all when left out.
+            cursor: The next_cursor of the previous page (same filters and limit).
+
+        Returns: count, next_cursor (with limit: pass it as cursor for the next page; null on the last) and
+        models, each with model_name, strategy, symbol, timeframe, training_accuracy, test_accuracy, f1_score
+        (fractions 0-1), architecture, description, source_operation (source_deleted: true when that run was
+        deleted since) and created_at / saved_at.
         """
-        models = self._ops.list_models(symbol=symbol, timeframe=timeframe, strategy=strategy)
-        return {"count": len(models), "models": [_dump(item) for item in models]}
+        page = self._ops.list_models_page(
+            symbol=symbol, timeframe=timeframe, strategy=strategy, limit=limit, cursor=cursor
+        )
+        return {"count": page.count, "next_cursor": page.next_cursor, "models": [_dump(item) for item in page.models]}
 
     @_tool_errors
     def load_model(self, model_name: str) -> dict[str, Any]:
