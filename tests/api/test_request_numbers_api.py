@@ -50,3 +50,29 @@ def test_plain_decimal_text_still_reads(api: httpx.Client) -> None:
 
     assert created.status_code == 201, created.text
     assert created.json()["data"]["total_epochs"] == 1000
+
+
+@pytest.mark.parametrize(
+    ("path", "parameter", "value"),
+    [
+        pytest.param("/operations", "limit", "1_0", id="operations-limit"),
+        pytest.param("/operations", "offset", "1_0", id="operations-offset"),
+        pytest.param("/models", "limit", "1_0", id="models-limit"),
+    ],
+)
+def test_number_query_parameters_must_be_plain_decimal(
+    api: httpx.Client, path: str, parameter: str, value: str
+) -> None:
+    error = error_of(api.get(path, params={parameter: value}), 422)
+
+    assert f"query.{parameter}: {value!r} is not a number in plain decimal notation" in error["message"]
+    assert api.get(path, params={parameter: "10"}).status_code == 200
+
+
+def test_number_query_parameters_of_a_metrics_read_must_be_plain_decimal(api: httpx.Client) -> None:
+    operation_id = create(api)
+
+    refused = api.get(f"/operations/{operation_id}/metrics", params={"since_epoch": "1_0"})
+
+    assert "query.since_epoch: '1_0' is not a number" in error_of(refused, 422)["message"]
+    assert api.get(f"/operations/{operation_id}/metrics", params={"since_epoch": "10"}).status_code == 200

@@ -16,6 +16,7 @@ from trainops.api.deps import require_json, require_token
 from trainops.api.errors import install_error_handlers
 from trainops.api.hosts import HostCheckMiddleware, allowed_hosts
 from trainops.api.limits import BodySizeLimitMiddleware
+from trainops.api.query_numbers import plain_query_numbers
 from trainops.api.routes import artifacts, events, health, metrics, operations
 from trainops.executors.base import Executor, open_executor
 from trainops.executors.reaper import Reaper
@@ -122,7 +123,11 @@ def create_app(
     # round of route matching to every request.
     app.include_router(health.router, prefix=API_PREFIX)
     for router in (operations.router, events.router, metrics.router, artifacts.router, *train_routers):
-        app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(require_token), Depends(require_json)])
+        app.include_router(
+            router,
+            prefix=API_PREFIX,
+            dependencies=[Depends(require_token), Depends(require_json), Depends(plain_query_numbers)],
+        )
     install_dashboard(app, docs_path=f"{API_PREFIX}/docs", openapi_url=f"{API_PREFIX}/openapi.json")
     return app
 
