@@ -16,6 +16,7 @@ from trainops.api.deps import require_json, require_token
 from trainops.api.errors import install_error_handlers
 from trainops.api.hosts import HostCheckMiddleware, allowed_hosts
 from trainops.api.limits import BodySizeLimitMiddleware
+from trainops.api.openapi import install_openapi
 from trainops.api.query_numbers import plain_query_numbers
 from trainops.api.routes import artifacts, events, health, metrics, operations
 from trainops.executors.base import Executor, open_executor
@@ -129,6 +130,7 @@ def create_app(
             dependencies=[Depends(require_token), Depends(require_json), Depends(plain_query_numbers)],
         )
     install_dashboard(app, docs_path=f"{API_PREFIX}/docs", openapi_url=f"{API_PREFIX}/openapi.json")
+    install_openapi(app, API_PREFIX)  # every error status a route answers, with the envelope
     return app
 
 

@@ -59,7 +59,14 @@ def find_strategy(reference: str, strategies_dir: Path, *, allow_paths: bool = T
         NotFoundError: no such strategy; the message lists the available names.
         InvalidInputError: a path was given where only names are accepted.
     """
-    candidate = Path(reference).expanduser()
+    try:
+        # over the API no path is read, so "~" is not expanded: "~name" naming no user must not become a 500
+        candidate = Path(reference).expanduser() if allow_paths else Path(reference)
+    except RuntimeError:  # "~name" where no user of that name exists
+        raise InvalidInputError(
+            f"strategy {reference!r}: {reference.split('/', 1)[0]!r} names no user's home folder; give a strategy "
+            "name or a path"
+        ) from None
     looks_like_path = candidate.suffix in {".yaml", ".yml"} or "/" in reference or "\\" in reference
     if looks_like_path:
         inside = strategies_dir.resolve() in candidate.resolve().parents

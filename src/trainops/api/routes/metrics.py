@@ -20,6 +20,8 @@ async def get_metric_definitions(
         Query(
             description=f"only this task's metrics; one of {', '.join(TaskType)}",
             examples=["object_detection"],
+            # documented as the enum it is; read as text, so that an unknown task gets the 422 listing them
+            json_schema_extra={"enum": [task.value for task in TaskType]},
         ),
     ] = None,
 ) -> Response:

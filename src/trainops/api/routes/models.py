@@ -20,6 +20,7 @@ from trainops.api.responses import error_response, flat_envelope
 from trainops.api.train_deps import RegistryDep
 from trainops.errors import InvalidInputError, PayloadTooLargeError
 from trainops.schemas.models import (
+    MODEL_NAME_PATTERN,
     LoadedModel,
     ModelList,
     ModelSummary,
@@ -49,7 +50,10 @@ _ARCHIVE_BODY = {
 
 # ``:path`` so that a name holding an encoded slash (``..%2F..%2Fetc``) still reaches the route and is refused
 # with the naming rule, instead of matching no route at all.
-ModelName = Annotated[str, Path(max_length=256, description="the model's name")]
+# The naming rule is documented as a pattern and checked by the registry, whose 422 explains it.
+ModelName = Annotated[
+    str, Path(max_length=256, description="the model's name", json_schema_extra={"pattern": MODEL_NAME_PATTERN})
+]
 
 
 @router.post("/save", response_model=SavedModel)
@@ -66,6 +70,7 @@ async def save_model(body: SaveModelRequest, registry: RegistryDep) -> Response:
     openapi_extra=_ARCHIVE_BODY,
     responses={
         200: {"model": StoredModelVersion, "description": "this training's version was already stored"},
+        404: {"description": "no such training (task_id)"},
         409: {"description": "the training has not started, or it failed"},
         413: {"description": "the archive (or one of its files) is too large"},
         422: {"description": "not a tar archive of a model version of this training (paths, links, missing files)"},

@@ -13,12 +13,13 @@ from pydantic import ConfigDict
 
 from trainops.api.deps import ExecutorDep, JsonBody, ServiceDep, SettingsDep, call_blocking, call_service
 from trainops.api.etags import if_none_match_matches
+from trainops.api.openapi import errors
 from trainops.api.responses import Envelope, ErrorEnvelope, WriteEnvelope, envelope
 from trainops.api.routes.artifacts import ArtifactsDep
 from trainops.core.diagnosis import OperationMetrics
 from trainops.core.epoch import EpochRecord
 from trainops.core.listing import MAX_SEARCH_LENGTH
-from trainops.core.operation import UNSET, Operation, OperationStatus, WriteAck
+from trainops.core.operation import OPERATION_TYPE_PATTERN, UNSET, Operation, OperationStatus, WriteAck
 from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
 from trainops.core.replay import Replay
@@ -57,7 +58,13 @@ def _one_or_batch_body(item: str, batch: str, field: str, most: int, examples: d
     batch models appear in no route's signature (the body is parsed by hand, to accept either), so OpenAPI has no
     component to point to."""
     items = {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}, "maxItems": most}
-    batch_schema = {"title": batch, "type": "object", "properties": {field: items}, "required": [field]}
+    batch_schema = {
+        "title": batch,
+        "type": "object",
+        "properties": {field: items},
+        "required": [field],
+        "additionalProperties": False,
+    }
     schema = {"oneOf": [{"$ref": f"#/components/schemas/{item}"}, batch_schema]}
     named = {name: {"value": value} for name, value in examples.items()}
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema, "examples": named}}}}
@@ -84,6 +91,8 @@ _STEP_BODY_SCHEMA = _one_or_batch_body(
         "a batch": {"steps": [{"step": 10, "loss": 0.9}, {"step": 20, "loss": 0.8}]},
     },
 )
+
+_ENDED = "the operation already ended (completed, failed or cancelled)"
 
 SinceStep = Annotated[int | None, Query(ge=-1, description="only steps after this one")]
 DisplayPoints = Annotated[
@@ -173,7 +182,7 @@ def _known_parameters(request: Request) -> None:
 async def list_operations(
     service: ServiceDep,
     status: Annotated[list[OperationStatus] | None, Query(description="repeat to match several")] = None,
-    operation_type: Annotated[str | None, Query(max_length=32, description="e.g. training")] = None,
+    operation_type: Annotated[str | None, Query(pattern=OPERATION_TYPE_PATTERN, description="e.g. training")] = None,
     active_only: Annotated[bool, Query(description="only pending and running")] = False,
     name: Annotated[str | None, Query(max_length=512, description="the run's name, whole, ignoring case")] = None,
     tag: Annotated[list[str] | None, Query(description="runs having this tag; repeat it for runs having all")] = None,
@@ -357,7 +366,7 @@ async def cancel_operation(
     return envelope(operation, cancel=_ack_of(operation))
 
 
-@router.post("/{operation_id}/cancel", response_model=WriteEnvelope[Operation])
+@router.post("/{operation_id}/cancel", response_model=WriteEnvelope[Operation], responses=errors(409, s409=_ENDED))
 async def cancel_operation_post(
     operation_id: OperationId, body: CancelRequestBody, service: ServiceDep, executor: ExecutorDep
 ) -> Response:
@@ -386,13 +395,17 @@ async def _job_of(operation: Operation, executor: Executor) -> ExecutorJob | Non
     return await call_blocking(partial(executor.view, operation.operation_id))
 
 
-@router.get("/{operation_id}/results", response_model=Envelope[OperationResults])
+@router.get(
+    "/{operation_id}/results",
+    response_model=Envelope[OperationResults],
+    responses=errors(409, s409="the operation has not ended yet"),
+)
 async def get_results(operation_id: OperationId, service: ServiceDep) -> Response:
     """What a finished operation produced; 409 while it still runs."""
     return envelope(await call_blocking(partial(service.results, operation_id)))
 
 
-@router.post("/{operation_id}/start", response_model=WriteEnvelope[Operation])
+@router.post("/{operation_id}/start", response_model=WriteEnvelope[Operation], responses=errors(409, s409=_ENDED))
 async def start_operation(
     operation_id: OperationId, service: ServiceDep, body: Annotated[StartRequest | None, Body()] = None
 ) -> Response:
@@ -402,21 +415,26 @@ async def start_operation(
     return envelope(operation, cancel=_ack_of(operation))
 
 
-@router.post("/{operation_id}/progress", response_model=WriteEnvelope[WriteAck])
+@router.post("/{operation_id}/progress", response_model=WriteEnvelope[WriteAck], responses=errors(409, s409=_ENDED))
 async def report_progress(operation_id: OperationId, state: ProgressState, service: ServiceDep) -> Response:
     """Where the job is now. Throttled per operation; phase changes and epoch ends are always stored."""
     ack = await call_blocking(partial(service.report_progress, operation_id, state))
     return envelope(ack, cancel=ack)
 
 
-@router.post("/{operation_id}/heartbeat", response_model=WriteEnvelope[WriteAck])
+@router.post("/{operation_id}/heartbeat", response_model=WriteEnvelope[WriteAck], responses=errors(409, s409=_ENDED))
 async def heartbeat(operation_id: OperationId, service: ServiceDep) -> Response:
     """I am alive; answers whether a stop was requested."""
     ack = await call_blocking(partial(service.heartbeat, operation_id))
     return envelope(ack, cancel=ack)
 
 
-@router.post("/{operation_id}/metrics", response_model=WriteEnvelope[WriteAck], openapi_extra=_EPOCH_BODY_SCHEMA)
+@router.post(
+    "/{operation_id}/metrics",
+    response_model=WriteEnvelope[WriteAck],
+    openapi_extra=_EPOCH_BODY_SCHEMA,
+    responses=errors(409, s409=_ENDED),
+)
 async def add_metrics(operation_id: OperationId, payload: JsonBody, service: ServiceDep) -> Response:
     """One epoch record, or ``{"epochs": [...]}``. Re-sending an epoch replaces it. NaN and infinities are
     accepted as ``"NaN"``/``"Infinity"``/``"-Infinity"`` (or bare literals) and kept: they signal divergence."""
@@ -430,7 +448,12 @@ async def add_metrics(operation_id: OperationId, payload: JsonBody, service: Ser
     return envelope(ack, cancel=ack)
 
 
-@router.post("/{operation_id}/steps", response_model=WriteEnvelope[WriteAck], openapi_extra=_STEP_BODY_SCHEMA)
+@router.post(
+    "/{operation_id}/steps",
+    response_model=WriteEnvelope[WriteAck],
+    openapi_extra=_STEP_BODY_SCHEMA,
+    responses=errors(409, s409=_ENDED),
+)
 async def add_steps(operation_id: OperationId, payload: JsonBody, service: ServiceDep) -> Response:
     """One point of the per-step (batch) series, or ``{"steps": [...]}``. Re-sending a step replaces it; NaN and
     infinities are kept. A run keeps at most ``TRAINOPS_MAX_STEP_POINTS`` points (older ones evenly thinned),
@@ -454,7 +477,7 @@ async def get_steps(
     return envelope(await call_blocking(partial(service.steps, operation_id, since_step=since_step, metric=metric)))
 
 
-@router.post("/{operation_id}/complete", response_model=WriteEnvelope[Operation])
+@router.post("/{operation_id}/complete", response_model=WriteEnvelope[Operation], responses=errors(409, s409=_ENDED))
 async def complete_operation(operation_id: OperationId, body: CompleteRequest, service: ServiceDep) -> Response:
     """End the operation as completed, failed (with ``error``) or cancelled, with its result summary."""
     finish = partial(service.finish, operation_id, OperationStatus(body.status), result=body.result, error=body.error)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 
 from trainops.api.deps import ExecutorDep, call_blocking
+from trainops.api.openapi import errors
 from trainops.api.responses import flat_envelope
 from trainops.api.train_deps import TrainingDep
 from trainops.schemas.training import TrainingPerformance, TrainingRequest, TrainingStarted, TrainingStatus
@@ -17,7 +18,11 @@ router = APIRouter(prefix="/training", tags=["training"])
 TaskId = Annotated[str, Path(max_length=64, description="the operation id returned by /training/start")]
 
 
-@router.post("/start", response_model=TrainingStarted)
+@router.post(
+    "/start",
+    response_model=TrainingStarted,
+    responses=errors(404, s404="no strategy of that name (the message lists those there are)"),
+)
 async def start_training(body: TrainingRequest, training: TrainingDep, executor: ExecutorDep) -> Response:
     """Start training a strategy (by name from the server's strategies directory) on one symbol and timeframe,
     or on all the strategy names, with optional ``config`` overrides. Returns at once with ``task_id``; the

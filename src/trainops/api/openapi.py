@@ -1,0 +1,128 @@
+"""The OpenAPI document tells every status a route can answer, each with the error envelope's schema.
+
+Two halves, so that no status is written out twice:
+
+- :func:`errors` builds a route's ``responses=`` for the statuses that are its own (409 when a run already ended,
+  404 for a model name, 501 without an extra...): ``@router.post(..., responses=errors(404, 409))``.
+- :func:`install_openapi` adds, when the document is built, the statuses that follow from what a route *is*
+  rather than what it does: 400 (the Host check, every route), 401 (a route that checks the token), 404 (a path
+  with a parameter: no such operation, no such endpoint), 413 and 415 (a route with a body), 422 (a route with
+  parameters or a body; FastAPI's own 422 names its ``HTTPValidationError``, which the API never sends: the
+  handler in ``api/errors.py`` answers the envelope).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from trainops.api.responses import ErrorEnvelope
+
+ERROR_SCHEMA_REF = f"#/components/schemas/{ErrorEnvelope.__name__}"
+
+DESCRIPTIONS = {
+    400: "the Host header names none of the server's addresses (TRAINOPS_ALLOWED_HOSTS adds names), or a "
+    "malformed request",
+    401: "missing or wrong bearer token (the server was given TRAINOPS_API_TOKEN)",
+    404: "no such resource",
+    409: "the resource's state does not allow it (e.g. the operation already ended)",
+    413: "the request body is larger than the server accepts",
+    415: "the body is not sent as application/json",
+    422: "invalid input: the message names each bad field and how to fix it",
+    500: "the server failed; its log says why",
+    501: "needs an optional extra the server does not have installed (the message names it)",
+    503: "a service the route needs cannot be reached",
+}
+
+_WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
+
+
+def errors(*statuses: int, **descriptions: str) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` entries for error ``statuses``, each with the error envelope and a description.
+
+    Args:
+        statuses: HTTP statuses the route answers with the error envelope.
+        descriptions: a description for one status instead of the generic one, keyed ``s<status>``
+            (``errors(409, s409="already ended")``).
+
+    >>> sorted(errors(404, 409, s409="it already ended"))
+    [404, 409]
+    """
+    return {
+        status: {"description": descriptions.get(f"s{status}", DESCRIPTIONS[status]), "model": ErrorEnvelope}
+        for status in statuses
+    }
+
+
+def _error_response(status: int) -> dict[str, Any]:
+    return {
+        "description": DESCRIPTIONS[status],
+        "content": {"application/json": {"schema": {"$ref": ERROR_SCHEMA_REF}}},
+    }
+
+
+def _add(responses: dict[str, Any], status: int) -> None:
+    responses.setdefault(str(status), _error_response(status))
+
+
+def complete_errors(document: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """Add to every operation under ``prefix`` the error statuses that follow from its shape (see the module's
+    docstring), and point every 422 at the error envelope. Returns ``document``, changed in place."""
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas.setdefault(
+        ErrorEnvelope.__name__, ErrorEnvelope.model_json_schema(ref_template="#/components/schemas/{model}")
+    )
+    for name, schema in (
+        ErrorEnvelope.model_json_schema(ref_template="#/components/schemas/{model}").get("$defs", {}).items()
+    ):
+        schemas.setdefault(name, schema)
+    schemas[ErrorEnvelope.__name__].pop("$defs", None)
+    for path, item in document.get("paths", {}).items():
+        if not path.startswith(prefix):
+            continue
+        for method, operation in item.items():
+            if method not in {"get", "head", "post", "put", "patch", "delete", "options"}:
+                continue
+            responses = operation.setdefault("responses", {})
+            parameters = operation.get("parameters", [])
+            has_body = "requestBody" in operation
+            for status, response in responses.items():
+                # FastAPI's 422 names its HTTPValidationError, and a status declared with a description only has no
+                # schema: every error the API sends is the envelope
+                if status[0] in "45":
+                    response["content"] = {"application/json": {"schema": {"$ref": ERROR_SCHEMA_REF}}}
+            _add(responses, 400)
+            if operation.get("security"):
+                _add(responses, 401)
+            if any(parameter.get("in") == "path" for parameter in parameters):
+                _add(responses, 404)
+            if has_body:
+                _add(responses, 413)
+                content = operation["requestBody"].get("content", {})
+                if "application/json" in content and method in _WRITE_METHODS:
+                    _add(responses, 415)
+            if parameters or has_body:
+                _add(responses, 422)
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    return document
+
+
+def install_openapi(app: FastAPI, prefix: str) -> None:
+    """Build ``app``'s OpenAPI document (once, on first request) with :func:`complete_errors` applied."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title,
+                version=app.version,
+                summary=app.summary,
+                description=app.description,
+                routes=app.routes,
+            )
+            app.openapi_schema = complete_errors(document, prefix)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
