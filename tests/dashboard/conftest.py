@@ -53,13 +53,15 @@ def dashboard(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Dashb
         yield Dashboard(url=server.url, ops=ops, settings=settings, server=server)
 
 
-@pytest.fixture(scope="session")
+# Module-scoped, not session-scoped: Playwright's sync API runs an asyncio loop in the main thread while it is
+# open, and tests after the dashboard's that call asyncio.run() (the MCP and Ray tests) would find it running.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as running:
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.fail("the browser tests need Chromium: apt-get install -y chromium (make test installs it)")
