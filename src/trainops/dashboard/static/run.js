@@ -90,7 +90,7 @@ const state = {
   family: null, // the selected family's key
   stream: null,
   firstDrawn: false,
-  streamEpochPending: false,
+  lastDrawnEpoch: -Infinity, // the newest epoch drawn so far: a newer one marks trainops:epoch-drawn
   resultShown: false,
 };
 
@@ -206,7 +206,6 @@ function onEvent(event) {
         mergeEpochs(event.epochs || []);
       } else state.epochsStored += mergeEpochs(event.epochs || []);
       state.epochsStored = Math.max(state.epochsStored, state.records.size);
-      state.streamEpochPending = true;
       renderChart();
       renderHeaderFacts();
       scheduleDiagnosisRefresh();
@@ -1056,10 +1055,11 @@ function onMainDrawn(model) {
     state.firstDrawn = true;
     performance.mark("trainops:first-chart");
     document.body.dataset.ready = "1";
-  } else if (state.streamEpochPending) {
+  } else if (epoch > state.lastDrawnEpoch) {
+    // a newer epoch on the chart, whichever read brought it first (the stream, or the diagnosis refresh)
     performance.mark("trainops:epoch-drawn", { detail: { epoch } });
   }
-  state.streamEpochPending = false;
+  state.lastDrawnEpoch = Math.max(state.lastDrawnEpoch, epoch);
   describeChart(model);
 }
 
