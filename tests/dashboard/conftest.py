@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,16 +106,26 @@ def page(browser: Browser, dashboard: Dashboard, page_log: PageLog) -> Iterator[
     """A fresh browser tab (1440 x 900) on the dashboard's server; at its end, no request has left the server's
     origin and nothing was logged as an error. A test that expects an error (a 401 the page answers with its
     token dialog, say) clears ``page_log.console_errors`` itself."""
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=dashboard.url)
+    with watched_page(browser, dashboard.url, page_log) as page:
+        yield page
+
+
+@contextmanager
+def watched_page(browser: Browser, url: str, log: PageLog) -> Iterator[Page]:
+    """A fresh browser tab (1440 x 900) on ``url`` whose requests and errors go to ``log``; when the block ends,
+    it fails if a request left ``url``'s origin or anything was logged as an error."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=url)
     page = context.new_page()
     page.set_default_timeout(15_000)
-    page.on("request", page_log.on_request)
-    page.on("console", page_log.on_console)
-    page.on("pageerror", page_log.on_page_error)
-    yield page
-    context.close()
-    assert page_log.foreign_requests == [], "the page sent requests outside the server's origin"
-    assert page_log.console_errors == [], "the page logged errors"
+    page.on("request", log.on_request)
+    page.on("console", log.on_console)
+    page.on("pageerror", log.on_page_error)
+    try:
+        yield page
+    finally:
+        context.close()
+    assert log.foreign_requests == [], "the page sent requests outside the server's origin"
+    assert log.console_errors == [], "the page logged errors"
 
 
 def screenshot(page: Page, name: str) -> Path:

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
-from tests.dashboard.conftest import PageLog
+from tests.dashboard.conftest import PageLog, watched_page
 from tests.live_server import LiveServer
 from trainops.client import HttpTrainOps
 from trainops.core.epoch import EpochRecord
@@ -36,13 +36,7 @@ def test_the_pages_ask_for_the_token_then_draw_and_follow_the_run(
     ops.start_operation(operation.operation_id)
     for epoch in range(1, 4):
         ops.add_epoch(operation.operation_id, EpochRecord(epoch=epoch, train_loss=1 / epoch, val_loss=1.2 / epoch))
-    context = browser.new_context(base_url=url)
-    page: Page = context.new_page()
-    page.set_default_timeout(15_000)
-    page.on("request", log.on_request)
-    page.on("console", log.on_console)
-    page.on("pageerror", log.on_page_error)
-    try:
+    with watched_page(browser, url, log) as page:
         page.goto(f"/runs/{operation.operation_id}")
         dialog = page.locator("#token-dialog")
         expect(dialog).to_be_visible()
@@ -61,7 +55,3 @@ def test_the_pages_ask_for_the_token_then_draw_and_follow_the_run(
         page.goto("/")
         expect(page.get_by_test_id("run-row")).to_have_count(1)
         assert all(TOKEN not in request for request in log.requests)  # never in an address
-    finally:
-        context.close()
-    assert log.foreign_requests == []
-    assert log.console_errors == []
