@@ -17,6 +17,8 @@ The forecast's constants (``trainops.core.forecast``'s ``FIT_FRACTION``, ``MAX_B
 other, held-out half.
 
     .venv/bin/python bench/forecast.py              # the table, held-out half, per family and overall (~3 s)
+    .venv/bin/python bench/forecast.py --bootstrap  # also 95% intervals, resampling the held-out runs
+    .venv/bin/python bench/forecast.py --leave-one-family-out  # also the band calibrated without each family
     .venv/bin/python bench/forecast.py --calibrate  # set the constants on the calibration half and print them
 """
 
@@ -294,6 +296,49 @@ def _fit_z(gains: Sequence[Gains], level: float) -> float:
     return min(candidates, key=loss)
 
 
+def leave_one_family_out(calibration: Sequence[Case], held_out: Sequence[Case]) -> str:
+    """For each family: ``Z20``/``Z50``/``Z80`` set on the calibration half without that family, scored on the
+    family's held-out cases: how the band holds on a framework it was never calibrated on."""
+    defaults = {name: getattr(forecasting, name) for name in ("Z20", "Z50", "Z80")}
+    rows = []
+    pooled: list[Outcome] = []
+    try:
+        for family in sorted({case.curve.family for case in held_out}):
+            for name, value in defaults.items():
+                setattr(forecasting, name, value)
+            own = outcomes([case for case in held_out if case.curve.family == family])
+            gains = [_gains(r) for r in outcomes([case for case in calibration if case.curve.family != family])]
+            z20 = _share_z(gains, 0.2, above=True)
+            forecasting.Z20, forecasting.Z50, forecasting.Z80 = z20, max(_fit_z(gains, 0.5), z20), _share_z(gains, 0.2)
+            out = outcomes([case for case in held_out if case.curve.family == family])
+            pooled.extend(out)
+            rows.append(
+                (
+                    family,
+                    len(out),
+                    f"{statistics.fmean(r.in_band for r in out):.2f}",
+                    f"{statistics.fmean(r.in_band for r in own):.2f}",
+                    f"{statistics.fmean(r.relative_error(r.forecast.best_value) for r in out):.1%}",
+                    f"{statistics.fmean(r.relative_error(r.best_so_far) for r in out):.1%}",
+                )
+            )
+    finally:
+        for name, value in defaults.items():
+            setattr(forecasting, name, value)
+    rows.append(
+        (
+            "all",
+            len(pooled),
+            f"{statistics.fmean(r.in_band for r in pooled):.2f}",
+            "",
+            f"{statistics.fmean(r.relative_error(r.forecast.best_value) for r in pooled):.1%}",
+            f"{statistics.fmean(r.relative_error(r.best_so_far) for r in pooled):.1%}",
+        )
+    )
+    headers = ("family left out", "cases", "in band", "(all families)", "mean rel err", "(best so far)")
+    return table(headers, rows)
+
+
 def timing(cases: Sequence[Case]) -> str:
     """Mean time per forecast call over the cases, and over a 500-epoch history."""
     started = time.perf_counter()
@@ -316,6 +361,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calibrate", action="store_true", help="set the constants on the calibration half")
     parser.add_argument("--bootstrap", action="store_true", help="95%% intervals from resampling the held-out runs")
+    parser.add_argument(
+        "--leave-one-family-out", action="store_true", help="calibrate without each family, score on it (held out)"
+    )
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
@@ -343,6 +391,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     if args.bootstrap:
         print(bootstrap(held))
+    if args.leave_one_family_out:
+        print("\neach family's held-out cases, the band calibrated without that family")
+        print(leave_one_family_out(cut(calibration), cut(held_out)))
     accuracy = outcomes(cut(held_out), "val_accuracy")
     print(
         f"\nmode='max' on the held-out runs' validation accuracy ({len(accuracy)} cases; the constants were set on "

@@ -234,3 +234,23 @@ def test_docstring_examples() -> None:
     result = doctest.testmod(forecasting, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pytest.param([1e300, 1e299, 1e298, 1e297, 1e296], id="huge"),
+        pytest.param([1.0, 0.5, 1e308, 0.4, 0.35, 0.3], id="a-spike-near-the-float-limit"),
+        pytest.param([-1e300, -1e301, -1e302, -1e303], id="huge-negative"),
+    ],
+)
+@pytest.mark.parametrize("mode", ["min", "max"])
+def test_values_near_the_float_limit_fall_back_to_the_best_so_far(values: list[float], mode: Mode) -> None:
+    f = must(forecast(points(values), mode=mode, epochs_left=50))
+    best = min(values) if mode == "min" else max(values)
+    assert math.isfinite(f.best_value)
+    if f.method == "best_so_far":
+        assert f.best_value == best
+        assert "unfitted" in f.evidence
+    else:
+        assert f.best_value_q20 <= f.best_value <= f.best_value_q80

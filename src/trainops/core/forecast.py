@@ -1,8 +1,8 @@
 """The forecast: how good a run will get by its planned end, with a calibrated band.
 
 :func:`forecast` fits three monotone learning-curve families (power law, exponential, log-power: the families of
-Domhan et al. 2015) to the recent half of the monitored metric's history, extends them to the planned end, averages
-them weighted by how well each fits, and turns the projected gain on the best so far into a median and a 20-80%
+Domhan et al. 2015) to the recent two thirds of the monitored metric's history, extends them to the planned end,
+averages them weighted by how well each fits, and turns the projected gain on the best so far into a median and a 20-80%
 band whose constants were calibrated on the calibration half of the curve corpus (``bench/forecast.py
 --calibrate``). ``docs/diagnosis.md`` explains the arithmetic and shows how well the band holds on the held-out half.
 
@@ -65,6 +65,11 @@ class Forecast(BaseModel):
     ``best_value_q20`` and ``best_value_q80`` its 20% and 80% quantiles, so that on the held-out half of the corpus
     the run's final best falls between them in about 60% of cases. For a ``min`` metric ``best_value_q20`` is the
     optimistic end; for a ``max`` metric, ``best_value_q80``.
+
+    Over half of the corpus' cases never beat their best so far, so a final best is often exactly the best so far,
+    and most bands of a run past its best have no width. With the calibrated constants the median coincides with
+    the band's cautious end (``best_value_q80`` for a ``min`` metric): the point that minimises the median's
+    error on the calibration half lies no further out than the 20% quantile.
     """
 
     best_value: Metric = Field(description="the projected best of the monitored metric by the planned end (median)")
@@ -138,7 +143,7 @@ def _fit(family: Family, xs: Sequence[float], ys: Sequence[float], ws: Sequence[
     name, grid, basis = family
     total = sum(ws)
     mean_y = sum(w * y for w, y in zip(ws, ys, strict=True)) / total
-    syy = sum(w * (y - mean_y) ** 2 for w, y in zip(ws, ys, strict=True))
+    syy = sum(w * (y - mean_y) * (y - mean_y) for w, y in zip(ws, ys, strict=True))
     flat = CurveFit(name, math.nan, 0.0, mean_y, syy, lambda x: 0.0)
 
     def at(shape: float) -> CurveFit:
@@ -201,7 +206,7 @@ def _fit_shape(
         if a <= 0.0:
             return None
         c = floor
-        sse = sum(w * (y - c - a * v) ** 2 for w, v, y in zip(ws, gs, ys, strict=True))
+        sse = sum(w * (y - c - a * v) * (y - c - a * v) for w, v, y in zip(ws, gs, ys, strict=True))
     return CurveFit(name, shape, a, c, max(sse, 0.0), g)
 
 
@@ -294,7 +299,21 @@ def forecast(points: Sequence[Point], *, mode: Mode, epochs_left: int) -> Foreca
     evidence: ForecastEvidence = {"epochs_left": max(epochs_left, 0), "epochs_used": len(finite)}
     if epochs_left <= 0:
         return _best_so_far(sign * best, best_epoch, evidence)
+    try:
+        projected = _ensemble(finite, points[-1][0], epochs_left, mode, evidence)
+    except (ArithmeticError, ValueError):  # math's overflow and domain errors, on values near a float's limits
+        projected = None
+    if projected is None:  # values a float cannot square or divide (a diverging run): no curve to fit
+        return _best_so_far(sign * best, best_epoch, evidence | {"unfitted": "values too large to fit a curve to"})
+    return projected
 
+
+def _ensemble(
+    finite: Sequence[Point], last_epoch: int, epochs_left: int, mode: Mode, evidence: ForecastEvidence
+) -> Forecast | None:
+    """The ensemble's forecast over ``finite`` points, signed "lower is better"; ``None`` if it is not finite."""
+    sign = 1.0 if mode == "min" else -1.0
+    best_epoch, best = min(finite, key=lambda point: point[1])
     ys = [value for _, value in finite]
     floor = _floor([sign * value for value in ys], mode)
     origin = finite[0][0] - 1  # x counts epochs from 1 at the first point: the families start there
@@ -324,7 +343,6 @@ def forecast(points: Sequence[Point], *, mode: Mode, epochs_left: int) -> Foreca
 
     # The horizon counts from the last epoch reported, finite or not (a run whose latest epochs were NaN still has
     # only `epochs_left` to go); the level now is the families' at the last finite one.
-    last_epoch = points[-1][0]
     last_x, end_x = xs[-1], float(last_epoch - origin + epochs_left)
     ends = [math.log(headroom / distance(fit, end_x)) for fit in fits]
     gain = gain_at(end_x)
@@ -342,6 +360,8 @@ def forecast(points: Sequence[Point], *, mode: Mode, epochs_left: int) -> Foreca
 
     # A larger gain is a lower value; sorted, in case constants set by hand are out of order.
     q20, median, q80 = sorted((quantile(Z80), quantile(max(Z50, Z20)), quantile(Z20)))
+    if not all(math.isfinite(value) for value in (q20, median, q80)):
+        return None
     evidence.update(
         {
             "best_so_far": _r(sign * best),
