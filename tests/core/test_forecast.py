@@ -123,6 +123,36 @@ def test_no_gain_when_past_the_best(values: list[float], epochs_left: int, mode:
     assert f.best_epoch == values.index(best)
 
 
+def test_a_run_past_its_best_is_never_projected_to_rise_again() -> None:
+    f = must(forecast(points(RISING), mode="min", epochs_left=80))
+    assert f.evidence["trend_gain"] == 0.0
+    for family in ("power_law", "exponential", "log_power"):
+        assert f.evidence[f"{family}_shape"] is None  # every shape would rise: the family holds a flat line
+        assert f.evidence[f"{family}_end"] == pytest.approx(f.evidence["level"])
+
+
+@pytest.mark.parametrize(
+    ("floor", "held"),
+    [pytest.param(0.0, True, id="a-loss-levels-off-at-zero"), pytest.param(-math.inf, False, id="no-known-bound")],
+)
+def test_a_fit_never_levels_off_past_the_floor(floor: float, held: bool) -> None:
+    xs = [float(x) for x in range(1, 11)]
+    ys = [1.0 - 0.09 * x for x in xs]  # a straight fall: the best curve through it levels off below zero
+    fit = forecasting._fit(forecasting._families(10.0)[1], xs, ys, [1.0] * 10, floor)
+    assert fit.a > 0.0
+    assert (fit.c == 0.0) if held else (fit.c < 0.0)
+
+
+def test_the_band_allows_for_the_luck_of_the_noise() -> None:
+    f = must(forecast(points(noisy(exponential(40), 0.02)), mode="min", epochs_left=60))
+    noise, level, scale, trend, spread = (
+        float(f.evidence[key] or 0.0) for key in ("noise", "level", "scale", "trend_gain", "family_spread")
+    )
+    assert noise > 0.0
+    # the scale adds the luck of 60 noisy epochs (relative to the level above the floor of zero) to the fits' own
+    assert scale == pytest.approx(noise / level * math.sqrt(2.0 * math.log(61)) + trend + spread, rel=1e-4)
+
+
 def test_skips_a_nan_tail_and_counts_the_horizon_from_the_last_epoch() -> None:
     values = exponential(30)
     tail = [*values, math.nan, math.inf]

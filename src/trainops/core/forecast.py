@@ -352,7 +352,8 @@ def _ensemble(
     spread = max(ends) - min(ends)
     noise = _noise(ys)
     level_now = sum(w * distance(fit, last_x) for w, fit in zip(weights, fits, strict=True))
-    scale = noise / level_now * math.sqrt(2.0 * math.log(epochs_left + 1)) + trend_gain + spread
+    luck = noise / level_now * math.sqrt(2.0 * math.log(epochs_left + 1))
+    scale = luck + trend_gain + spread
 
     def quantile(z: float) -> float:
         lifted = gain + z * scale
@@ -366,6 +367,7 @@ def _ensemble(
         {
             "best_so_far": _r(sign * best),
             "best_so_far_epoch": best_epoch,
+            "level": _r(sign * (floor + level_now)),
             "projected_level": _r(sign * (floor + headroom * math.exp(-gain))),
             "projected_gain": _r(gain),
             "trend_gain": _r(trend_gain),
