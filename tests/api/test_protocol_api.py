@@ -201,14 +201,14 @@ def test_a_number_as_text_must_be_plain_decimal(api: httpx.Client, field: str, v
         pytest.param("/diagnose", {"policy": {"min_delta": "1_000"}}, "min_delta", id="diagnose-policy"),
     ],
 )
-def test_number_fields_sent_as_text_must_be_plain_decimal(
+def test_number_fields_take_json_numbers_not_text(
     api: httpx.Client, path: str, body: dict[str, Any], field: str
 ) -> None:
     operation_id = create(api)
 
     error = error_of(api.post(f"/operations/{operation_id}{path}", json=body), 422)
 
-    assert f"{field}: " in error["message"] and "plain decimal notation" in error["message"]
+    assert f"{field}: " in error["message"] and "is text; send a JSON number" in error["message"]
     assert api.get(f"/operations/{operation_id}").json()["data"]["status"] == "pending"  # nothing was written
 
 

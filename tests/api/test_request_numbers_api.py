@@ -1,5 +1,7 @@
-"""Number fields of every request body read text only in plain decimal notation: pydantic's lax mode would read
-``"1_000"`` as 1000 (Python's int and float accept underscores). A 422 names the field; plain text still reads."""
+"""Request bodies hold the JSON types the OpenAPI document gives them: pydantic's lax mode would read ``"1_000"`` or
+``true`` as a number, ``1700000000`` as a time and ``"yes"`` as true. A 422 names the field and says what to send,
+and nothing is stored. Metrics still take text (``"NaN"``, plain decimals) and query strings are text by nature:
+they read plain decimal notation only."""
 
 from __future__ import annotations
 
@@ -12,44 +14,76 @@ from tests.api.test_protocol_api import create, error_of
 
 
 @pytest.mark.parametrize(
-    ("path", "body", "field"),
+    ("path", "body", "refused"),
     [
-        pytest.param("/operations", {"total_epochs": "1_000"}, "total_epochs", id="create-total_epochs"),
-        pytest.param("/training/start", {"config": {"epochs": "1_000"}}, "epochs", id="training-epochs"),
-        pytest.param("/training/start", {"config": {"learning_rate": "1_0e-3"}}, "learning_rate", id="training-lr"),
-        pytest.param("/training/start", {"config": {"batch_size": "3_2"}}, "batch_size", id="training-batch"),
+        pytest.param("/operations", {"total_epochs": "1000"}, "total_epochs: '1000' is text", id="create-text"),
+        pytest.param("/operations", {"total_epochs": True}, "total_epochs: True is a boolean", id="create-bool"),
+        pytest.param("/training/start", {"config": {"epochs": "1_000"}}, "epochs: '1_000' is text", id="epochs"),
         pytest.param(
-            "/training/start", {"config": {"hidden_layers": [64, "3_2"]}}, "hidden_layers", id="training-layers"
+            "/training/start", {"config": {"learning_rate": "1e-3"}}, "learning_rate: '1e-3' is text", id="lr"
         ),
         pytest.param(
-            "/training/start", {"config": {"early_stopping": {"patience": "1_0"}}}, "patience", id="training-patience"
+            "/training/start", {"config": {"hidden_layers": [64, "32"]}}, "hidden_layers: '32' is text", id="layers"
         ),
-        pytest.param("/training/start", {"resources": {"gpus": "0_1"}}, "gpus", id="training-gpus"),
-        pytest.param("/training/start", {"resources": {"cpus": "\u0662"}}, "cpus", id="training-cpus-arabic-digit"),
+        pytest.param(
+            "/training/start",
+            {"config": {"early_stopping": {"patience": False}}},
+            "patience: False is a boolean",
+            id="patience-bool",
+        ),
+        pytest.param("/training/start", {"resources": {"gpus": "1"}}, "gpus: '1' is text", id="gpus"),
+        pytest.param("/training/start", {"start_date": 1700000000}, "start_date: 1700000000 is a number", id="date"),
+        pytest.param(
+            "/models/save",
+            {"task_id": "op_x", "model_name": "m", "overwrite": "yes"},
+            "overwrite: 'yes' is a str; send true or false",
+            id="boolean",
+        ),
     ],
 )
-def test_request_numbers_sent_as_text_must_be_plain_decimal(
-    api: httpx.Client, path: str, body: dict[str, Any], field: str
+def test_request_fields_take_the_json_type_the_document_gives_them(
+    api: httpx.Client, path: str, body: dict[str, Any], refused: str
 ) -> None:
     error = error_of(api.post(path, json=body), 422)
 
-    assert f"{field}: " in error["message"] and "plain decimal notation" in error["message"]
+    assert refused in error["message"], error["message"]
     assert api.get("/operations").json()["data"]["total"] == 0  # nothing was created
 
 
-def test_diagnose_total_epochs_planned_must_be_plain_decimal(api: httpx.Client) -> None:
+@pytest.mark.parametrize(
+    ("path", "body", "refused"),
+    [
+        pytest.param("/diagnose", {"total_epochs_planned": "100"}, "total_epochs_planned: '100' is text", id="text"),
+        pytest.param("/diagnose", {"policy": {"noise_allowance": False}}, "noise_allowance: False is a", id="bool"),
+        pytest.param("/progress", {"percentage": 5, "updated_at": 0}, "updated_at: 0 is a number", id="time"),
+        pytest.param("/metrics", {"epoch": True, "val_loss": 0.5}, "epoch: True is a boolean", id="epoch-bool"),
+        pytest.param("/steps", {"step": "3"}, "step: '3' is text", id="step-text"),
+    ],
+)
+def test_fields_of_an_operation_s_writes_take_their_json_type(
+    api: httpx.Client, path: str, body: dict[str, Any], refused: str
+) -> None:
     operation_id = create(api)
 
-    refused = api.post(f"/operations/{operation_id}/diagnose", json={"total_epochs_planned": "1_00"})
+    error = error_of(api.post(f"/operations/{operation_id}{path}", json=body), 422)
 
-    assert "total_epochs_planned: '1_00' is not a number" in error_of(refused, 422)["message"]
+    assert refused in error["message"], error["message"]
+    assert api.get(f"/operations/{operation_id}").json()["data"]["status"] == "pending"  # nothing was written
 
 
-def test_plain_decimal_text_still_reads(api: httpx.Client) -> None:
-    created = api.post("/operations", json={"operation_type": "training", "total_epochs": "1000"})
+def test_an_integral_float_is_an_integer_as_json_schema_counts_it(api: httpx.Client) -> None:
+    created = api.post("/operations", json={"operation_type": "training", "total_epochs": 1000.0})
+    operation_id = created.json()["data"]["operation_id"]
+    fraction = api.post("/operations", json={"operation_type": "training", "total_epochs": 10.5})
+
+    written = api.post(f"/operations/{operation_id}/metrics", json={"epoch": 2.0, "val_loss": 0.5})
+    stored = api.get(f"/operations/{operation_id}/metrics").json()["data"]["metrics"]["epochs"]
 
     assert created.status_code == 201, created.text
     assert created.json()["data"]["total_epochs"] == 1000
+    assert written.status_code == 200, written.text
+    assert [epoch["epoch"] for epoch in stored] == [2]
+    assert "valid integer" in error_of(fraction, 422)["message"]
 
 
 @pytest.mark.parametrize(

@@ -217,7 +217,10 @@ def test_overrides_are_applied_and_answered_in_the_config(api: httpx.Client) -> 
         pytest.param({"symbol": "GBPUSD"}, 422, "no market data for GBPUSD_1h", id="unknown-symbol"),
         pytest.param({"config": {"epochs": 0}}, 422, "config.epochs: Input should be greater than", id="epochs-0"),
         pytest.param(
-            {"config": {"learning_rate": "fast"}}, 422, "config.learning_rate: Input should be a valid", id="lr-text"
+            {"config": {"learning_rate": "fast"}},
+            422,
+            "config.learning_rate: 'fast' is text; send a JSON number",
+            id="lr-text",
         ),
         pytest.param({"config": {"epoch": 2}}, 422, "config.epoch: Extra inputs are not permitted", id="unknown-key"),
         pytest.param({"strategyy": "x"}, 422, "strategyy: Extra inputs are not permitted", id="unknown-top-key"),

@@ -354,6 +354,8 @@ def test_diagnose_errors(service: OperationsService) -> None:
     code, _, err = invoke("ops", "diagnose", operation_id, "--set", "patiense=3")
     assert code == 1 and err.startswith("Error: --set patiense=3: 'patiense' is not a policy setting; use one of")
     assert "monitor, mode, min_delta, patience" in " ".join(err.split())
+    code, _, err = invoke("ops", "diagnose", operation_id, "--set", "min_delta=1_000")
+    assert code == 1 and "'1_000' is not a number in plain decimal notation" in " ".join(err.split())
 
     empty = service.create().operation_id
     code, out, _ = invoke("ops", "diagnose", empty)

@@ -90,12 +90,16 @@ def _reads_raw_body(route: Any) -> bool:
 
 
 async def require_json(request: Request) -> None:
-    """A write that carries a body must send it as JSON (415 otherwise).
+    """A write that carries a body must send it as JSON (415 otherwise), with no NUL character in its text (422).
 
     A browser sends a ``text/plain`` (or form) POST to any site without asking it first (no CORS preflight), so a
     page on the web could otherwise write to a server on this machine that has no token. Requiring
     ``Content-Type: application/json`` makes every such write need a preflight, which the API never grants. Writes
     without a body (a heartbeat, ``DELETE ?reason=``) and the raw uploads (artifacts, model versions) are exempt.
+
+    NUL (``\\u0000``) is refused in every string and key of a body, as the OpenAPI document says
+    (``api/openapi.py``): PostgreSQL can hold it in neither text nor JSONB. One scan of the bytes finds the escape
+    (JSON has no other way to write it); only a body that has one is parsed to say where.
     """
     if request.method not in _WRITE_METHODS or _reads_raw_body(request.scope.get("route")):
         return
@@ -109,6 +113,41 @@ async def require_json(request: Request) -> None:
             "as JSON with 'Content-Type: application/json'",
             details={"content_type": content_type or None},
         )
+    if has_body:
+        raw = await request.body()  # read once: FastAPI parses the body from the same cache
+        if _NUL_ESCAPE in raw:
+            where = _nul_in(raw)
+            if where is not None:
+                raise InvalidInputError(
+                    f"{where} contains a NUL character (\\u0000); remove it: text cannot hold one",
+                    details={"field": where},
+                )
+
+
+_NUL_ESCAPE = b"\\u0000"
+
+
+def _nul_in(raw: bytes) -> str | None:
+    """Where the JSON ``raw`` holds a NUL in a string or key (``body.metadata.notes``), ``None`` when it does not
+    (the escape was itself escaped, ``"\\\\u0000"``) or ``raw`` is not JSON (the body's own validation says so)."""
+    try:
+        parsed = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    pending: list[tuple[str, Any]] = [("body", parsed)]
+    while pending:
+        where, value = pending.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return where
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if "\x00" in key:
+                    return f"a key of {where}"
+                pending.append((f"{where}.{key}", item))
+        elif isinstance(value, list):
+            pending.extend((f"{where}[{index}]", item) for index, item in enumerate(value))
+    return None
 
 
 async def json_body(request: Request) -> Any:

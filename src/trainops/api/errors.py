@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -31,6 +32,14 @@ def describe_validation_errors(errors: list[Any]) -> tuple[str, list[dict[str, A
 
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+class MethodNotAllowed(StarletteHTTPException):
+    """A 405 raised by a route that knows the path's methods better than the app's routes can tell: a ``:path``
+    parameter that swallowed another route's path (``GET /models/x/load``)."""
+
+    def __init__(self, allow: Sequence[str]) -> None:
+        super().__init__(405, headers={"Allow": ", ".join(allow)})
 
 
 def allowed_methods(request: Request) -> list[str]:
@@ -84,7 +93,8 @@ def install_error_handlers(app: FastAPI) -> None:
         if error.status_code == 404:
             message = f"no such endpoint: {request.method} {request.url.path}; see /api/v1/docs"
         elif error.status_code == 405:
-            accepted = ", ".join(allowed_methods(request)) or (error.headers or {}).get("Allow", "")
+            told = (error.headers or {}).get("Allow", "")
+            accepted = told if isinstance(error, MethodNotAllowed) else ", ".join(allowed_methods(request)) or told
             message = f"{request.method} is not allowed on {request.url.path} (it accepts {accepted}); see /api/v1/docs"
         else:
             message = str(error.detail)

@@ -9,6 +9,10 @@ Two halves, so that no status is written out twice:
   with a parameter: no such operation, no such endpoint), 413 and 415 (a route with a body), 422 (a route with
   parameters or a body; FastAPI's own 422 names its ``HTTPValidationError``, which the API never sends: the
   handler in ``api/errors.py`` answers the envelope).
+
+:func:`forbid_nul` then says of every request body what ``api/deps.py::require_json`` enforces: no string or key
+holds a NUL character (PostgreSQL stores none). Text fields get the pattern ``^[^\\u0000]*$``; free-form values
+(metadata, a progress context, a result) are ``JsonValue``, JSON whose text has none.
 """
 
 from __future__ import annotations
@@ -110,6 +114,90 @@ def complete_errors(document: dict[str, Any], prefix: str) -> dict[str, Any]:
     return document
 
 
+NO_NUL_PATTERN = "^[^\\u0000]*$"
+JSON_VALUE = "JsonValue"
+_JSON_VALUE_REF = f"#/components/schemas/{JSON_VALUE}"
+_NESTED = ("properties", "patternProperties", "$defs")
+_NESTED_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
+_NESTED_ONE = ("items", "additionalProperties", "propertyNames")
+_KEYWORDS_OF_A_VALUE = {"title", "description", "default", "examples", "example", "deprecated"}
+
+
+def forbid_nul(document: dict[str, Any]) -> dict[str, Any]:
+    """State in every request body's schema that its text holds no NUL (see the module's docstring): a pattern on
+    each free text field, ``JsonValue`` for each free-form value. Returns ``document``, changed in place."""
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    text = {"type": "string", "pattern": NO_NUL_PATTERN}
+    schemas[JSON_VALUE] = {
+        "description": "any JSON value whose text (strings and keys) holds no NUL character",
+        "anyOf": [
+            text,
+            {"type": "number"},
+            {"type": "boolean"},
+            {"type": "null"},
+            {"type": "array", "items": {"$ref": _JSON_VALUE_REF}},
+            {"type": "object", "propertyNames": text, "additionalProperties": {"$ref": _JSON_VALUE_REF}},
+        ],
+    }
+    seen: set[str] = {JSON_VALUE}
+    pending: list[Any] = [
+        operation["requestBody"]
+        for item in document.get("paths", {}).values()
+        for operation in item.values()
+        if isinstance(operation, dict) and "requestBody" in operation
+    ]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, list):
+            pending.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        reference = node.get("$ref")
+        if isinstance(reference, str) and reference.startswith("#/components/schemas/"):
+            name = reference.rsplit("/", 1)[1]
+            if name not in seen:
+                seen.add(name)
+                pending.append(schemas[name])
+            continue
+        if "content" in node:  # the request body itself
+            pending.extend(media.get("schema") for media in node["content"].values())
+            continue
+        _forbid_nul_here(node)
+        for key in _NESTED:
+            pending.extend(node.get(key, {}).values())
+        for key in (*_NESTED_LISTS, *_NESTED_ONE):
+            pending.append(node.get(key))
+    return document
+
+
+def _forbid_nul_here(node: dict[str, Any]) -> None:
+    """One schema node: plain text gets the pattern; a free-form value, or a free-form object's values, become
+    ``JsonValue``."""
+    if node.get("type") == "string" and not {"pattern", "enum", "const", "format"} & node.keys():
+        node["pattern"] = NO_NUL_PATTERN
+    extra = node.get("additionalProperties", None if "properties" in node else True)
+    if node.get("type") == "object" and extra is not None and extra is not False:
+        node.setdefault("propertyNames", {"pattern": NO_NUL_PATTERN})
+        if extra is True:
+            node["additionalProperties"] = {}
+    for key in ("items", "additionalProperties"):
+        if _is_any(node.get(key)):
+            node[key] = {**node[key], "$ref": _JSON_VALUE_REF}
+    for key in ("properties", "patternProperties"):
+        for name, value in node.get(key, {}).items():
+            if _is_any(value):
+                node[key][name] = {**value, "$ref": _JSON_VALUE_REF}
+    for key in _NESTED_LISTS:
+        if key in node:
+            node[key] = [{**item, "$ref": _JSON_VALUE_REF} if _is_any(item) else item for item in node[key]]
+
+
+def _is_any(schema: Any) -> bool:
+    """Whether ``schema`` allows any value: no type, no ``$ref``, nothing but annotations."""
+    return isinstance(schema, dict) and not schema.keys() - _KEYWORDS_OF_A_VALUE
+
+
 def install_openapi(app: FastAPI, prefix: str) -> None:
     """Build ``app``'s OpenAPI document (once, on first request) with :func:`complete_errors` applied."""
 
@@ -122,7 +210,7 @@ def install_openapi(app: FastAPI, prefix: str) -> None:
                 description=app.description,
                 routes=app.routes,
             )
-            app.openapi_schema = complete_errors(document, prefix)
+            app.openapi_schema = forbid_nul(complete_errors(document, prefix))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

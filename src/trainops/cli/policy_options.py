@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic.fields import FieldInfo
 
-from trainops.core.policy import MonitorPolicy
+from trainops.core.policy import MonitorPolicy, PolicyText
 from trainops.errors import InvalidInputError
 
 _R = TypeVar("_R")
@@ -86,7 +86,7 @@ def build_policy(given: Mapping[str, Any], pairs: Sequence[str] | None = None) -
                 f"{name} is given twice: use {option_name(name)} or --set {name}=..., once", param_hint="--set"
             )
         fields[name] = value
-    return MonitorPolicy.model_validate(fields)
+    return PolicyText.model_validate(fields).policy()
 
 
 def _option(name: str, field: FieldInfo, kind: Any) -> inspect.Parameter:

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, model_validator
 
-from trainops.core.numbers import Metric, check_plain_numbers
+from trainops.core.json_types import JsonTyped
+from trainops.core.numbers import Metric
 
-_METRIC_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-/]{0,127}$")
+METRIC_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-/]{0,127}$"
+"""What a custom metric may be called (the OpenAPI document's ``propertyNames`` of a record's metrics)."""
+
+_METRIC_NAME = re.compile(METRIC_NAME_PATTERN.removeprefix("^").removesuffix("$"))
 
 STANDARD_METRICS: tuple[str, ...] = (
     "train_loss",
@@ -58,14 +62,21 @@ def check_timestamp(value: datetime) -> datetime:
     return aware
 
 
-Timestamp = Annotated[datetime, AfterValidator(check_timestamp)]
+Timestamp = Annotated[
+    datetime,
+    AfterValidator(check_timestamp),
+    # the years that stay within 1900-9999 whatever the offset (the document cannot say "in UTC")
+    Field(
+        json_schema_extra={"pattern": r"^(?:190[1-9]|19[1-9][0-9]|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-"}
+    ),
+]
 """A time a record carries: timezone-aware, naive ones taken as UTC, in years 1900-9999 once in UTC."""
 
 
 def check_metric_names(metrics: dict[str, float], reserved: frozenset[str]) -> dict[str, float]:
     """``metrics`` unchanged when every name is allowed and none is one of the record's own fields."""
     for name in metrics:
-        if not _METRIC_NAME.match(name):
+        if not _METRIC_NAME.fullmatch(name):  # not match(): its $ would let a trailing newline through
             raise ValueError(
                 f"metric name {name!r} is not allowed: use letters, digits, '_', '.', '-', '/' "
                 "(starting with a letter or '_', at most 128 characters)"
@@ -100,7 +111,24 @@ def _check_custom_names(metrics: dict[str, float]) -> dict[str, float]:
     return check_metric_names(metrics, RESERVED_NAMES)
 
 
-class EpochRecord(BaseModel):
+def metric_names_schema(reserved: Collection[str]) -> dict[str, Any]:
+    """The JSON schema of the names a record's custom metrics may take: the pattern, none of ``reserved``."""
+    return {"pattern": METRIC_NAME_PATTERN, "not": {"enum": sorted(reserved)}}
+
+
+def custom_metrics_schema(reserved: Collection[str]) -> Callable[[dict[str, Any]], None]:
+    """A record's ``json_schema_extra``: the unknown top-level fields it moves into ``metrics`` are metrics too,
+    named as those are (the document said ``additionalProperties: false`` before, which the server never was)."""
+
+    def document(schema: dict[str, Any]) -> None:
+        schema["additionalProperties"] = TypeAdapter(Metric).json_schema()
+        schema["propertyNames"] = {"pattern": METRIC_NAME_PATTERN}
+        schema["properties"]["metrics"]["propertyNames"] = metric_names_schema(reserved)
+
+    return document
+
+
+class EpochRecord(JsonTyped):
     """The metrics of one epoch.
 
     The standard fields cover what every loop reports; anything else (``f1``, ``grad_norm``, ...) goes in
@@ -113,16 +141,15 @@ class EpochRecord(BaseModel):
     series (:class:`~trainops.core.steps.StepRecord`).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=custom_metrics_schema(RESERVED_NAMES))
 
     MAX_CUSTOM_METRICS: ClassVar[int] = 256
 
-    epoch: int = Field(ge=0, le=MAX_EPOCH, strict=True)
+    epoch: int = Field(ge=0, le=MAX_EPOCH)
     step: int | None = Field(
         None,
         ge=0,
         le=MAX_STEP,
-        strict=True,
         description="the framework's global step (optimizer steps or batches so far) at the end of this epoch",
     )
     train_loss: Metric | None = None
@@ -139,7 +166,7 @@ class EpochRecord(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _collect_custom_metrics(cls, data: Any) -> Any:
-        return collect_custom_metrics(check_plain_numbers(cls, data), cls.model_fields.keys())
+        return collect_custom_metrics(data, cls.model_fields.keys())
 
     def value(self, name: str) -> float | None:
         """The value of a standard field or custom metric, ``None`` when this epoch did not report it."""

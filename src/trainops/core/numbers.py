@@ -15,7 +15,7 @@ from functools import cache
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
 
-from pydantic import BaseModel, BeforeValidator, PlainSerializer, model_validator
+from pydantic import BaseModel, BeforeValidator, PlainSerializer, WithJsonSchema
 
 _NON_FINITE_SPELLINGS = {
     "nan": math.nan,
@@ -34,6 +34,17 @@ _NON_FINITE_SPELLINGS = {
 # (a leading "+" or ".", a trailing "."). Python's float() reads much more ("1_000", Arabic-Indic digits "١٢"):
 # a typo or another notation would be stored as a value nobody meant to send.
 _PLAIN_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+METRIC_TEXT_PATTERN = (
+    r"^[ \t\n\r]*(?:[+-]?(?:[0-9]{1,200}(?:\.[0-9]{0,200})?|\.[0-9]{1,200})(?:[eE][+-]?[0-9]{1,2})?"
+    r"|[+-]?(?:[Nn][Aa][Nn]|[Ii][Nn][Ff](?:[Ii][Nn][Ii][Tt][Yy])?))[ \t\n\r]*$"
+)
+"""A metric sent as text, as the OpenAPI document states it and the server reads it (one pattern, which Python's
+``re`` and JSON Schema's ECMA-262 regular expressions read alike): a plain decimal of at most 200 digits on each
+side of the point and a two-digit exponent (so it always fits a 64-bit float), or a spelling of NaN or infinity,
+with JSON's own whitespace (space, tab, line breaks) around it allowed."""
+
+_METRIC_TEXT = re.compile(METRIC_TEXT_PATTERN.removeprefix("^").removesuffix("$"))
 
 
 def is_numeric(value: Any) -> bool:
@@ -68,18 +79,14 @@ def parse_metric(value: Any) -> float:
         except (TypeError, ValueError):
             raise ValueError(f"a metric must be a single number, got {type(value).__name__}") from None
     if isinstance(value, str):
-        text = value.strip()
-        special = _NON_FINITE_SPELLINGS.get(text.lower())
-        if special is not None:
-            return special
-        if _PLAIN_DECIMAL.fullmatch(text):
-            number = float(text)
-            if math.isinf(number):
-                raise ValueError(f'a metric must fit in a 64-bit float; {value!r} is too large (send "Infinity")')
-            return number
+        if _METRIC_TEXT.fullmatch(value):
+            text = value.strip(" \t\n\r")
+            special = _NON_FINITE_SPELLINGS.get(text.lower())
+            return float(text) if special is None else special
         raise ValueError(
             f'a metric must be a number or one of "NaN", "Infinity", "-Infinity", got {value!r}; numbers sent as '
-            'text must be plain decimals such as "1000", "-2.5" or "1e-3" (no "_" separators, commas or hex)'
+            'text must be plain decimals such as "1000", "-2.5" or "1e-3" (no "_" separators, commas or hex; at '
+            "most 200 digits each side of the point, a two-digit exponent)"
         )
     raise ValueError(f"a metric must be a number, got {type(value).__name__}")
 
@@ -115,17 +122,6 @@ def check_plain_numbers(model: type[BaseModel], data: Any) -> Any:
                     '(no "_" separators, commas or hex)'
                 )
     return data
-
-
-class PlainNumbers(BaseModel):
-    """A base for request models whose number fields (``int``, ``float``, optional or in a list) read text only in
-    plain decimal notation (:func:`check_plain_numbers`): ``{"total_epochs": "1_000"}`` is refused, naming the
-    field, where pydantic's lax mode would read 1000."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _plain_numbers(cls, data: Any) -> Any:
-        return check_plain_numbers(cls, data)
 
 
 def _reads_as_number(text: str) -> bool:
@@ -173,5 +169,17 @@ Metric = Annotated[
     float,
     BeforeValidator(parse_metric),
     PlainSerializer(format_metric, return_type=float | str, when_used="json"),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number"},
+                {
+                    "type": "string",
+                    "pattern": METRIC_TEXT_PATTERN,
+                    "description": '"NaN", "Infinity" or "-Infinity" (any case), or a number as plain decimal text',
+                },
+            ]
+        }
+    ),
 ]
 """A float that may be NaN or infinite and survives a round trip through JSON."""

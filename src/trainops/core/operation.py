@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import unicodedata
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -118,6 +117,16 @@ MAX_NOTES_LENGTH = 10_000
 TAG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/=+@-]*$"
 _TAG = re.compile(TAG_PATTERN)
 
+_NOT_ON_A_LINE = r"\u0000-\u001f\u007f-\u009f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff"
+"""What a name may not hold: control characters, line and paragraph separators, and the invisible marks that
+reorder or hide text (bidirectional overrides, zero-width characters)."""
+_SPACE = r"\u0020\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"
+"""The spaces ``str.strip()`` removes that a name may hold inside it (the others are refused anyway)."""
+NAME_PATTERN = f"^[^{_NOT_ON_A_LINE}]*[^{_NOT_ON_A_LINE}{_SPACE}][^{_NOT_ON_A_LINE}]*$"
+"""A run's name as the OpenAPI document states it (Python's ``re`` and ECMA-262 read it alike): one line with
+something besides spaces."""
+_REFUSED_IN_A_NAME = re.compile(f"[{_NOT_ON_A_LINE}]")
+
 
 def check_name(value: str) -> str:
     """A run's name, stripped of surrounding spaces: 1-128 characters, no line breaks or control characters.
@@ -131,10 +140,10 @@ def check_name(value: str) -> str:
             f"a name has 1 to {MAX_NAME_LENGTH} characters, got {len(name)}; "
             "use a short title such as 'resnet18 lr=3e-4' (send null to clear it)"
         )
-    control = [ch for ch in name if unicodedata.category(ch) in {"Cc", "Cf", "Zl", "Zp"}]
+    control = _REFUSED_IN_A_NAME.search(name)
     if control:
         raise ValueError(
-            f"a name is one line of text; it contains the control character U+{ord(control[0]):04X}: remove it"
+            f"a name is one line of text; it contains the control character U+{ord(control.group()):04X}: remove it"
         )
     return name
 
@@ -188,7 +197,7 @@ OperationName = Annotated[
     Field(
         description=f"a short title for the run, 1-{MAX_NAME_LENGTH} characters on one line",
         examples=["resnet18 lr=3e-4"],
-        json_schema_extra={"minLength": 1, "maxLength": MAX_NAME_LENGTH},
+        json_schema_extra={"minLength": 1, "maxLength": MAX_NAME_LENGTH, "pattern": NAME_PATTERN},
     ),
 ]
 Tag = Annotated[

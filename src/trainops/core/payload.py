@@ -16,6 +16,11 @@ from typing import Any
 
 from trainops.core.numbers import format_metric
 
+_SPACES = r"\t\n\u000b\u000c\r\u001c-\u001f \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NOT_BLANK_PATTERN = f"^[^\\u0000]*[^\\u0000{_SPACES}][^\\u0000]*$"
+"""Text with something besides the spaces ``str.strip()`` removes, and no NUL, for the OpenAPI document of a field
+the server strips and refuses when nothing is left (a cancel's reason)."""
+
 MAX_DEPTH = 32
 """Deeper nesting than this is refused: no honest summary needs it, and it guards the recursion."""
 

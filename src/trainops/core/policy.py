@@ -6,9 +6,10 @@ import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from trainops.core.epoch import EpochRecord
+from trainops.core.json_types import JsonTyped
 from trainops.core.numbers import check_plain_numbers
 from trainops.errors import InvalidInputError
 
@@ -67,7 +68,7 @@ def mode_for(metric: str) -> Mode:
     return "min"
 
 
-class MonitorPolicy(BaseModel):
+class MonitorPolicy(JsonTyped):
     """The parameters of the diagnosis, with Keras/Lightning meanings where they have one.
 
     Two ways to decide between stop and continue (``stop_rule``):
@@ -174,17 +175,32 @@ class MonitorPolicy(BaseModel):
         "the expected best of that many noisy draws. 0 trusts the trend alone.",
     )
 
-    @model_validator(mode="before")
-    @classmethod
-    def _plain_numbers(cls, data: Any) -> Any:
-        # query strings carry every value as text: ?min_delta=1_000 must not read as 1000
-        return check_plain_numbers(cls, data)
-
     @property
     def resolved_mode(self) -> Mode:
         if self.mode != "auto":
             return self.mode
         return mode_for(self.monitor)
+
+
+class PolicyText(MonitorPolicy):
+    """:class:`MonitorPolicy` read from text, where every value is a word (a query string, a CLI's ``--set
+    FIELD=VALUE``): numbers in plain decimal notation only (``"1_000"`` is refused rather than read as 1000),
+    booleans as ``true``/``false``. Validate into it, then build the policy from the fields it set."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _json_type(cls, value: Any, info: ValidationInfo) -> Any:
+        return value  # text stands for every type here: the model validator below reads the numbers
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_numbers(cls, data: Any) -> Any:
+        return check_plain_numbers(cls, data)
+
+    def policy(self) -> MonitorPolicy:
+        """The policy of the fields given (the rest stay unset, so :func:`check_monitor` knows a ``monitor``
+        chosen from one left to its default)."""
+        return MonitorPolicy.model_validate(self.model_dump(include=self.model_fields_set))
 
 
 def check_monitor(policy: MonitorPolicy, history: Sequence[EpochRecord]) -> None:

@@ -7,9 +7,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from trainops.core.numbers import check_plain_numbers
+from trainops.core.json_types import JsonTyped
 from trainops.core.payload import check_text, storable
 
 
@@ -39,7 +39,7 @@ def band_percentage(phase: Phase, fraction: float) -> float:
     return round(low + (high - low) * min(max(fraction, 0.0), 1.0), 3)
 
 
-class ProgressState(BaseModel):
+class ProgressState(JsonTyped):
     """Where an operation is now.
 
     ``message`` is what a person reads (``Epoch 5/100 · Batch 120/500``); the other fields are what a program
@@ -71,7 +71,7 @@ class ProgressState(BaseModel):
     def _storable_context(cls, data: Any) -> Any:
         if isinstance(data, dict) and data.get("context"):
             data = {**data, "context": storable(data["context"], "progress context")}
-        return check_plain_numbers(cls, data)
+        return data
 
     @classmethod
     def training(

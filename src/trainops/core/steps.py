@@ -22,7 +22,9 @@ from trainops.core.epoch import (
     Timestamp,
     check_metric_names,
     collect_custom_metrics,
+    custom_metrics_schema,
 )
+from trainops.core.json_types import JsonTyped
 from trainops.core.numbers import Metric
 
 STEP_FIELDS = frozenset({"step", "epoch", "timestamp", "metrics"})
@@ -33,7 +35,7 @@ def _check_step_metric_names(metrics: dict[str, float]) -> dict[str, float]:
     return check_metric_names(metrics, STEP_FIELDS)
 
 
-class StepRecord(BaseModel):
+class StepRecord(JsonTyped):
     """One point of the per-step series: the metrics of one batch (or optimizer step).
 
     Any metric name goes (``loss``, ``train_loss``, ``lr``, ``grad_norm``, ...); unknown top-level fields are
@@ -41,14 +43,12 @@ class StepRecord(BaseModel):
     one operation are keyed by ``step``: re-sending a step replaces it.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=custom_metrics_schema(STEP_FIELDS))
 
     MAX_METRICS: ClassVar[int] = EpochRecord.MAX_CUSTOM_METRICS
 
-    step: int = Field(
-        ge=0, le=MAX_STEP, strict=True, description="the framework's global step (optimizer steps or batches so far)"
-    )
-    epoch: int | None = Field(None, ge=0, le=MAX_EPOCH, strict=True, description="the epoch this step belongs to")
+    step: int = Field(ge=0, le=MAX_STEP, description="the framework's global step (optimizer steps or batches so far)")
+    epoch: int | None = Field(None, ge=0, le=MAX_EPOCH, description="the epoch this step belongs to")
     metrics: Annotated[dict[str, Metric], Field(max_length=MAX_METRICS), AfterValidator(_check_step_metric_names)] = (
         Field(default_factory=dict)
     )

@@ -59,6 +59,8 @@ class Reaper:
         self._clock = clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._warned: set[str] = set()
+        """Operations whose overdue cancel was logged: a job this server cannot stop stays overdue every sweep."""
 
     def start(self) -> None:
         """Sweep every ``interval`` seconds on a daemon thread until :meth:`stop`."""
@@ -85,6 +87,7 @@ class Reaper:
                 continue  # it ended meanwhile
             ended.append(operation_id)
         now = self._clock()
+        self._warned &= {operation.operation_id for operation in active}
         for operation in active:
             request = operation.cancel_request
             if (
@@ -115,12 +118,14 @@ class Reaper:
 
     def _force_cancel(self, operation: Operation, reason: str) -> bool:
         executor = operation.metadata.executor
-        logger.warning(
-            "%s did not stop within %.0f s of its cancel; stopping its %s job",
-            operation.operation_id,
-            self.grace,
-            executor,
-        )
+        if operation.operation_id not in self._warned:
+            self._warned.add(operation.operation_id)
+            logger.warning(
+                "%s did not stop within %.0f s of its cancel; stopping its %s job",
+                operation.operation_id,
+                self.grace,
+                executor,
+            )
         if executor == self.executor.name:
             self.executor.cancel(operation.operation_id, reason)
         elif executor == "local" and stop_local_worker(operation):

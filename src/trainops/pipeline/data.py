@@ -77,6 +77,25 @@ _ALIASES: dict[str, str] = {
 SYMBOL_PATTERN = re.compile(r"[A-Z0-9][A-Z0-9._-]{0,31}")
 """A symbol as :func:`normalize_symbol` returns it: safe in a file name, never ``..`` or a path."""
 
+SYMBOL_TEXT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$"
+"""A symbol as a request may spell it (any case), for the OpenAPI document."""
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{char.lower()}{char.upper()}]" if char.isalpha() else re.escape(char) for char in word)
+
+
+TIMEFRAME_TEXT_PATTERN = (
+    "^(?:"
+    + "|".join(
+        # "1M" is refused (a month or a minute?): only "1m" spells one minute
+        word if word == "1m" else _any_case(word)
+        for word in sorted([*TIMEFRAMES, *_ALIASES], key=lambda word: (-len(word), word))
+    )
+    + ")$"
+)
+"""Every spelling :func:`parse_timeframe` accepts, for the OpenAPI document."""
+
 
 # --- timeframes and symbols ---------------------------------------------------------------------------------------
 

@@ -27,6 +27,19 @@ _WINDOWS_DEVICES = frozenset(
     {"con", "prn", "aux", "nul", *(f"com{n}" for n in range(10)), *(f"lpt{n}" for n in range(10))}
 )
 
+_NAME = rf"[A-Za-z0-9._-]{{0,{MAX_SEGMENT_LENGTH - 1}}}[A-Za-z0-9_-]"  # never ending with ".": not "." nor ".."
+ARTIFACT_PATH_SCHEMA = {
+    "minLength": 1,
+    "maxLength": MAX_PATH_LENGTH,
+    "pattern": f"^{_NAME}(?:/{_NAME})*$",
+    "not": {
+        "pattern": "(?:^|/)(?:"
+        + "|".join("".join(f"[{c.lower()}{c.upper()}]" for c in device) for device in ("con", "prn", "aux", "nul"))
+        + "|[Cc][Oo][Mm][0-9]|[Ll][Pp][Tt][0-9])(?:[.]|/|$)"
+    },
+}
+"""The rule of :func:`artifact_path_problem` as the OpenAPI document states it (Windows device names excluded)."""
+
 ARTIFACT_PATH_RULE = (
     "use a relative path of plain names joined by '/' (ASCII letters, digits, '.', '_', '-'; "
     f"at most {MAX_SEGMENT_LENGTH} characters per name and {MAX_PATH_LENGTH} in all), like 'checkpoints/best.pt'"

@@ -7,13 +7,17 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic.config import JsonDict
 
+from trainops.core.json_types import JsonTyped
 from trainops.errors import InvalidInputError
 
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 
-_MODEL_NAME = re.compile(MODEL_NAME_PATTERN)
+_MODEL_NAME = re.compile(MODEL_NAME_PATTERN.removeprefix("^").removesuffix("$"))  # fullmatch: "$" allows a "\n"
+MODEL_NAME_SCHEMA: JsonDict = {"pattern": MODEL_NAME_PATTERN, "not": {"pattern": "[.][.]"}}
+"""The rule of :func:`check_model_name` as the OpenAPI document states it."""
 
 
 def check_model_name(name: str) -> str:
@@ -22,7 +26,7 @@ def check_model_name(name: str) -> str:
     Raises:
         InvalidInputError: the name breaks the rule (a hostile ``../../etc`` included); the message states it.
     """
-    if not isinstance(name, str) or not _MODEL_NAME.match(name) or ".." in name:
+    if not isinstance(name, str) or not _MODEL_NAME.fullmatch(name) or ".." in name:
         raise InvalidInputError(
             f"model name {name!r} is invalid: it must match {MODEL_NAME_PATTERN} (start with a letter or digit; "
             "then letters, digits, '_', '.', '-'; at most 64 characters; no '..')",
@@ -31,11 +35,11 @@ def check_model_name(name: str) -> str:
     return name
 
 
-class SaveModelRequest(BaseModel):
+class SaveModelRequest(JsonTyped):
     model_config = ConfigDict(extra="forbid")
 
     task_id: str = Field(max_length=64, description="the training operation whose model to save")
-    model_name: str = Field(max_length=256)
+    model_name: str = Field(max_length=256, json_schema_extra=MODEL_NAME_SCHEMA)
     description: str = Field("", max_length=4000)
     overwrite: bool = False
 
@@ -127,12 +131,12 @@ def _moment(value: Any) -> Any:
 Moment = Annotated[date | datetime, BeforeValidator(_moment)]
 
 
-class PredictRequest(BaseModel):
+class PredictRequest(JsonTyped):
     """One bar (``test_date``) or a range (``start_date`` and ``end_date``)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    model_name: str = Field(max_length=256)
+    model_name: str = Field(max_length=256, json_schema_extra=MODEL_NAME_SCHEMA)
     symbol: str = Field(max_length=32)
     timeframe: str = Field(max_length=16)
     test_date: Moment | None = None

@@ -8,14 +8,16 @@ The domain models themselves (:class:`~trainops.core.operation.Operation`, ``Epo
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from trainops.core.cancellation import CancelRequest
 from trainops.core.diagnosis import Diagnosis
 from trainops.core.epoch import EpochRecord
-from trainops.core.numbers import Metric, PlainNumbers
+from trainops.core.json_types import JsonTyped
+from trainops.core.numbers import Metric
 from trainops.core.operation import (
     OPERATION_TYPE_PATTERN,
     Notes,
@@ -25,6 +27,7 @@ from trainops.core.operation import (
     OperationStatus,
     Tags,
 )
+from trainops.core.payload import NOT_BLANK_PATTERN
 from trainops.core.policy import Mode, MonitorPolicy
 
 MAX_LIST_LIMIT = 1000
@@ -35,7 +38,7 @@ MAX_EPOCHS_PER_WRITE = 100_000
 MAX_PLANNED_EPOCHS = 10_000_000
 
 
-class CreateOperationRequest(PlainNumbers):
+class CreateOperationRequest(JsonTyped):
     """Register an operation that an outside training script runs and reports into."""
 
     model_config = ConfigDict(extra="forbid")
@@ -48,7 +51,7 @@ class CreateOperationRequest(PlainNumbers):
     notes: Notes | None = None
 
 
-class EpochBatch(BaseModel):
+class EpochBatch(JsonTyped):
     """Several epochs in one request (``{"epochs": [...]}``); a single record may be posted bare."""
 
     model_config = ConfigDict(extra="forbid")
@@ -56,10 +59,15 @@ class EpochBatch(BaseModel):
     epochs: list[EpochRecord] = Field(max_length=MAX_EPOCHS_PER_WRITE)
 
 
-class CancelRequestBody(BaseModel):
+class CancelRequestBody(JsonTyped):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=MAX_REASON_LENGTH, description="why the operation should stop")
+    reason: str = Field(
+        min_length=1,
+        max_length=MAX_REASON_LENGTH,
+        description="why the operation should stop",
+        json_schema_extra={"pattern": NOT_BLANK_PATTERN},
+    )
     requested_by: str = Field("user", min_length=1, max_length=64, description="who asks: user, agent, ...")
 
 
@@ -69,7 +77,7 @@ PROTECTED_METADATA = frozenset({"executor", "worker"})
 worker is gone, so changing them would let any caller have a live run failed or a dead one kept)."""
 
 
-class UpdateOperationRequest(BaseModel):
+class UpdateOperationRequest(JsonTyped):
     """Change what describes an operation (``PATCH /operations/{id}``): its name, tags, notes and metadata fields.
 
     Fields left out stay as they are; ``name``, ``tags`` or ``notes`` sent as ``null`` are cleared. ``tags``
@@ -78,18 +86,16 @@ class UpdateOperationRequest(BaseModel):
     ``null`` is removed. ``executor`` and ``worker`` cannot be changed.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
 
     name: OperationName | None = None
     tags: Tags | None = None
     add_tags: Tags | None = Field(None, description="tags to add after the stored ones")
     remove_tags: Tags | None = Field(None, description="tags to remove (ones the run does not have are ignored)")
     notes: Notes | None = None
-    metadata: dict[str, Any] | None = Field(
-        None,
-        min_length=1,
-        max_length=MAX_METADATA_FIELDS,
-        description="the fields to set, e.g. {'mlflow_run_id': '6f1c...', 'task': 'object_detection'}",
+    # null is refused (the validator below says why): the document does not offer it
+    metadata: Annotated[dict[str, Any], Field(min_length=1, max_length=MAX_METADATA_FIELDS)] | SkipJsonSchema[None] = (
+        Field(None, description="the fields to set, e.g. {'mlflow_run_id': '6f1c...', 'task': 'object_detection'}")
     )
 
     @model_validator(mode="after")
@@ -103,7 +109,7 @@ class UpdateOperationRequest(BaseModel):
         return self
 
 
-class CompleteRequest(BaseModel):
+class CompleteRequest(JsonTyped):
     model_config = ConfigDict(extra="forbid")
 
     status: Literal["completed", "failed", "cancelled"] = "completed"
@@ -111,13 +117,13 @@ class CompleteRequest(BaseModel):
     error: str | None = Field(None, max_length=100_000)
 
 
-class StartRequest(BaseModel):
+class StartRequest(JsonTyped):
     model_config = ConfigDict(extra="forbid")
 
     worker: str | None = Field(None, max_length=256)
 
 
-class DiagnoseRequest(PlainNumbers):
+class DiagnoseRequest(JsonTyped):
     """A policy to replay over an operation's stored history (``POST /operations/{id}/diagnose``)."""
 
     model_config = ConfigDict(extra="forbid")

@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from trainops.core.json_types import JsonTyped
+
 
 class StrategySummary(BaseModel):
     """One strategy file as ``GET /strategies`` lists it; ``valid`` is false with the problem when it is broken."""
@@ -32,12 +34,13 @@ class StrategyValidation(BaseModel):
     strategy: StrategySummary | None = None
 
 
-class ValidateRequest(BaseModel):
+class ValidateRequest(JsonTyped):
     """One of: ``yaml`` (the file's text), ``config`` (the parsed mapping), ``strategy`` (a name on the server)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    yaml: str | None = Field(None, max_length=1_000_000)
+    # well under the body limit (8 MiB) even with every character escaped as \uXXXX: too long is a 422 saying so
+    yaml: str | None = Field(None, max_length=256_000)
     config: dict[str, Any] | None = None
     strategy: str | None = Field(None, max_length=256)
 

@@ -10,14 +10,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from trainops.core.epoch import EpochRecord
-from trainops.core.numbers import Metric, PlainNumbers
+from trainops.core.json_types import JsonTyped
+from trainops.core.numbers import Metric
 from trainops.core.operation import Notes, OperationName, OperationStatus, Tags
 
 TRAINING = "training"
 """The operation type of a strategy training started by trainops."""
 
 
-class EarlyStoppingOverride(PlainNumbers):
+class EarlyStoppingOverride(JsonTyped):
     model_config = ConfigDict(extra="forbid")
 
     patience: int | None = Field(None, ge=1, le=100_000)
@@ -25,7 +26,7 @@ class EarlyStoppingOverride(PlainNumbers):
     min_delta: float | None = Field(None, ge=0.0, allow_inf_nan=False)
 
 
-class ConfigOverrides(PlainNumbers):
+class ConfigOverrides(JsonTyped):
     """The ``config`` of ``POST /training/start``: changes applied on top of the strategy file."""
 
     model_config = ConfigDict(extra="forbid")
@@ -45,7 +46,7 @@ MAX_RESOURCE = 1024.0
 """More CPUs or GPUs than one training job could be given anywhere: a typo, not a request."""
 
 
-class Resources(PlainNumbers):
+class Resources(JsonTyped):
     """What one training job needs from the machine that runs it: ``{"cpus": 1, "gpus": 1}``.
 
     On Ray they are the job's ``entrypoint_num_cpus`` / ``entrypoint_num_gpus`` (fractions share a GPU); the job
@@ -60,7 +61,7 @@ class Resources(PlainNumbers):
     )
 
 
-class TrainingRequest(BaseModel):
+class TrainingRequest(JsonTyped):
     """What to train: a strategy (by name, or a path on the machine that trains), optionally narrowed to one
     symbol and timeframe, a date range, config overrides, and the resources its job needs."""
 

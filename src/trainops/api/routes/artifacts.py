@@ -21,9 +21,10 @@ from starlette.requests import ClientDisconnect
 
 from trainops.api.deps import call_blocking
 from trainops.api.etags import if_none_match_matches
+from trainops.api.openapi import errors
 from trainops.api.responses import Envelope, envelope, error_response
 from trainops.errors import InvalidInputError
-from trainops.schemas.artifacts import ArtifactInfo
+from trainops.schemas.artifacts import ARTIFACT_PATH_SCHEMA, ArtifactInfo
 from trainops.service.artifacts import ArtifactService
 from trainops.store.artifacts import CHUNK_BYTES, too_large
 
@@ -39,6 +40,7 @@ ArtifactPathQuery = Annotated[
         alias="path",
         description="where to store the file among the operation's artifacts, e.g. checkpoints/best.pt "
         "(plain names of letters, digits, '.', '_', '-' joined by '/')",
+        json_schema_extra=ARTIFACT_PATH_SCHEMA,
     ),
 ]
 
@@ -48,8 +50,9 @@ _MEDIA_TYPES = mimetypes.MimeTypes()
 
 _UPLOAD_BODY = {
     "requestBody": {
-        "required": True,
-        "description": "the file's bytes",
+        # an empty body is an empty file, as a zero-length upload is anywhere else
+        "required": False,
+        "description": "the file's bytes (none: an empty file)",
         "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
     }
 }
@@ -75,7 +78,11 @@ def _announced_size(request: Request) -> int | None:
 
 
 @router.post(
-    "/{operation_id}/artifacts", status_code=201, response_model=Envelope[ArtifactInfo], openapi_extra=_UPLOAD_BODY
+    "/{operation_id}/artifacts",
+    status_code=201,
+    response_model=Envelope[ArtifactInfo],
+    openapi_extra=_UPLOAD_BODY,
+    responses=errors(409, s409="a directory of artifacts has that path (or a file is where the path has a directory)"),
 )
 async def upload_artifact(
     operation_id: OperationId, artifact_path: ArtifactPathQuery, request: Request, artifacts: ArtifactsDep
@@ -132,7 +139,9 @@ async def list_artifacts(operation_id: OperationId, artifacts: ArtifactsDep) -> 
 )
 async def download_artifact(
     operation_id: OperationId,
-    artifact_path: Annotated[str, Path(description="the artifact's path, e.g. checkpoints/best.pt")],
+    artifact_path: Annotated[
+        str, Path(description="the artifact's path, e.g. checkpoints/best.pt", json_schema_extra=ARTIFACT_PATH_SCHEMA)
+    ],
     artifacts: ArtifactsDep,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:

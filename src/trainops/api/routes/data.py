@@ -23,6 +23,7 @@ from trainops.api.etags import if_none_match_matches
 from trainops.api.responses import Envelope, envelope
 from trainops.api.train_deps import RegistryDep, TrainingDep
 from trainops.errors import NotFoundError
+from trainops.pipeline.data import SYMBOL_TEXT_PATTERN, TIMEFRAME_TEXT_PATTERN
 from trainops.pipeline.data_files import StoredDataFile, data_file_name
 from trainops.schemas.data import DATA_MEDIA_TYPES, DataFile
 
@@ -32,9 +33,21 @@ _CHUNK_BYTES = 1024 * 1024
 
 # ``:path`` so that a symbol holding an encoded slash (``..%2Fetc``) still reaches the route and is refused by the
 # symbol rule (422) instead of matching no route at all.
-Symbol = Annotated[str, Path(max_length=256, description="the symbol, e.g. EURUSD (any case)")]
+Symbol = Annotated[
+    str,
+    Path(
+        max_length=256,
+        description="the symbol, e.g. EURUSD (any case)",
+        json_schema_extra={"pattern": SYMBOL_TEXT_PATTERN},
+    ),
+]
 Timeframe = Annotated[
-    str, Path(max_length=64, description="the timeframe, e.g. 1h (aliases such as H1 or hourly are accepted)")
+    str,
+    Path(
+        max_length=64,
+        description="the timeframe, e.g. 1h (aliases such as H1 or hourly are accepted)",
+        json_schema_extra={"pattern": TIMEFRAME_TEXT_PATTERN},
+    ),
 ]
 
 

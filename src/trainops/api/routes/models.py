@@ -16,11 +16,13 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from starlette.requests import ClientDisconnect
 
 from trainops.api.deps import call_blocking
+from trainops.api.errors import MethodNotAllowed
+from trainops.api.openapi import errors
 from trainops.api.responses import error_response, flat_envelope
 from trainops.api.train_deps import RegistryDep
 from trainops.errors import InvalidInputError, PayloadTooLargeError
 from trainops.schemas.models import (
-    MODEL_NAME_PATTERN,
+    MODEL_NAME_SCHEMA,
     LoadedModel,
     ModelList,
     ModelSummary,
@@ -51,12 +53,10 @@ _ARCHIVE_BODY = {
 # ``:path`` so that a name holding an encoded slash (``..%2F..%2Fetc``) still reaches the route and is refused
 # with the naming rule, instead of matching no route at all.
 # The naming rule is documented as a pattern and checked by the registry, whose 422 explains it.
-ModelName = Annotated[
-    str, Path(max_length=256, description="the model's name", json_schema_extra={"pattern": MODEL_NAME_PATTERN})
-]
+ModelName = Annotated[str, Path(max_length=256, description="the model's name", json_schema_extra=MODEL_NAME_SCHEMA)]
 
 
-@router.post("/save", response_model=SavedModel)
+@router.post("/save", response_model=SavedModel, responses=errors(404, s404="no such training operation"))
 async def save_model(body: SaveModelRequest, registry: RegistryDep) -> Response:
     """Name the model a finished training wrote. Names match ``^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$``; a taken name
     is a 409 unless ``"overwrite": true``; an unfinished or failed task is a 409 that says why."""
@@ -152,7 +152,9 @@ async def list_models(
     return flat_envelope(await call_blocking(page))
 
 
-@router.post("/predict", response_model=PredictionAnswer | RangePredictionAnswer)
+@router.post(
+    "/predict", response_model=PredictionAnswer | RangePredictionAnswer, responses=errors(404, s404="no such model")
+)
 async def predict(body: PredictRequest, registry: RegistryDep) -> Response:
     """A signal (buy, hold, sell) with its confidence, probabilities, fuzzy memberships and the indicator values
     behind it, for the last bar at or before ``test_date``, computed from bars up to it only; or, with
@@ -161,9 +163,17 @@ async def predict(body: PredictRequest, registry: RegistryDep) -> Response:
     return flat_envelope(await call_blocking(lambda: registry.predict(body)))
 
 
+def _refuse_load_path(model_name: str) -> None:
+    """``GET`` or ``DELETE /models/x/load`` reaches the ``:path`` route of ``/models/{name}`` (so that a name
+    holding an encoded slash is refused by the name rule): it is the load route's path, which answers POST only."""
+    if model_name.endswith("/load"):
+        raise MethodNotAllowed(allow=("POST",))
+
+
 @router.get("/{model_name:path}", response_model=ModelSummary)
 async def get_model(model_name: ModelName, registry: RegistryDep) -> Response:
     """One named model."""
+    _refuse_load_path(model_name)
     return flat_envelope(await call_blocking(lambda: registry.get(model_name)))
 
 
@@ -176,4 +186,5 @@ async def load_model(model_name: ModelName, registry: RegistryDep) -> Response:
 @router.delete("/{model_name:path}", response_model=ModelSummary)
 async def delete_model(model_name: ModelName, registry: RegistryDep) -> Response:
     """Forget the model; its files are removed unless another name points at the same version."""
+    _refuse_load_path(model_name)
     return flat_envelope(await call_blocking(lambda: registry.delete(model_name)))

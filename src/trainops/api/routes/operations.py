@@ -17,10 +17,10 @@ from trainops.api.openapi import errors
 from trainops.api.responses import Envelope, ErrorEnvelope, WriteEnvelope, envelope
 from trainops.api.routes.artifacts import ArtifactsDep
 from trainops.core.diagnosis import OperationMetrics
-from trainops.core.epoch import EpochRecord
+from trainops.core.epoch import MAX_EPOCH, MAX_STEP, EpochRecord
 from trainops.core.listing import MAX_SEARCH_LENGTH
 from trainops.core.operation import OPERATION_TYPE_PATTERN, UNSET, Operation, OperationStatus, WriteAck
-from trainops.core.policy import MonitorPolicy
+from trainops.core.policy import MonitorPolicy, PolicyText
 from trainops.core.progress import ProgressState
 from trainops.core.replay import Replay
 from trainops.core.steps import StepRecord, StepSeries
@@ -94,7 +94,7 @@ _STEP_BODY_SCHEMA = _one_or_batch_body(
 
 _ENDED = "the operation already ended (completed, failed or cancelled)"
 
-SinceStep = Annotated[int | None, Query(ge=-1, description="only steps after this one")]
+SinceStep = Annotated[int | None, Query(ge=-1, le=MAX_STEP, description="only steps after this one")]
 DisplayPoints = Annotated[
     int | None,
     Query(
@@ -109,7 +109,7 @@ StepMetric = Annotated[
 ]
 
 
-class PolicyQuery(MonitorPolicy):
+class PolicyQuery(PolicyText):
     """:class:`MonitorPolicy` read from the query string: every field is a query parameter with its description,
     bounds and default. Query parameters that are not the policy's (``since_epoch``, a cache buster) are left to
     others instead of refused."""
@@ -120,7 +120,7 @@ class PolicyQuery(MonitorPolicy):
 async def monitor_policy(query: Annotated[PolicyQuery, Query()]) -> MonitorPolicy:
     """Diagnosis parameters from the query string; any left out keep their defaults (and stay unset, so
     :func:`~trainops.core.policy.check_monitor` knows a ``monitor`` chosen from one left to its default)."""
-    return MonitorPolicy.model_validate(query.model_dump(include=query.model_fields_set))
+    return query.policy()
 
 
 PolicyDep = Annotated[MonitorPolicy, Depends(monitor_policy)]
@@ -487,10 +487,11 @@ async def complete_operation(operation_id: OperationId, body: CompleteRequest, s
 
 @router.get(
     "/{operation_id}/metrics",
-    response_model=Envelope[OperationMetrics],
+    response_model=Envelope[OperationMetrics] | Envelope[StepSeries],
     responses={
         200: {
-            "description": "format=json: the history and its diagnosis; format=csv: every stored epoch as a CSV file",
+            "description": "format=json: the history and its diagnosis (series=steps: the per-step series); "
+            "format=csv: every stored epoch as a CSV file",
             "content": {"text/csv": {"schema": {"type": "string"}}},
         },
         304: {"description": "unchanged since the ETag sent in If-None-Match"},
@@ -501,7 +502,7 @@ async def get_metrics(
     request: Request,
     service: ServiceDep,
     policy: PolicyDep,
-    since_epoch: Annotated[int | None, Query(ge=-1, description="only epochs after this one")] = None,
+    since_epoch: Annotated[int | None, Query(ge=-1, le=MAX_EPOCH, description="only epochs after this one")] = None,
     series: Annotated[
         Literal["epochs", "steps"],
         Query(description="epochs: the history and its diagnosis; steps: the per-step series"),
