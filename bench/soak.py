@@ -56,6 +56,8 @@ from _report import LatencySummary, machine, percentile, table
 from _server_process import ServerProcess, clean_env
 from _workload import STANDARD_FIELDS, create_operation, epoch_record
 
+from trainops.core.epoch import MAX_EPOCH
+
 API = "/api/v1"
 TOTAL_EPOCHS = 100_000
 """The runs' planned length: larger than any soak writes, so the curves keep their shape and runs never end early."""
@@ -342,7 +344,8 @@ def rss_bytes(pid: int) -> int:
 def epochs_stored(client: httpx.Client, operation_ids: Sequence[str]) -> int:
     total = 0
     for operation_id in operation_ids:
-        response = client.get(f"{API}/operations/{operation_id}/metrics", params={"since_epoch": 10**9})
+        # since the last epoch a history may hold: the counts without the epochs themselves
+        response = client.get(f"{API}/operations/{operation_id}/metrics", params={"since_epoch": MAX_EPOCH})
         total += int(response.json()["data"]["metrics"].get("epochs_stored") or 0) if response.is_success else 0
     return total
 
