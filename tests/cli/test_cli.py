@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import doctest
 import json
+import math
 import os
 import socket
 import subprocess
@@ -65,6 +66,38 @@ def test_list_show_and_metrics(service: OperationsService) -> None:
     assert code == 0
     assert "val_loss" in out and "f1" in out and "recommendation" in out
     assert "best               epoch 11" in out
+
+
+def test_the_diagnosis_panel_shows_the_forecast_and_never_contradicts_its_recommendation(
+    service: OperationsService,
+) -> None:
+    # still improving at its planned end: healthy, continue, and how many epochs more would pay
+    improving = service.create(total_epochs=40)
+    service.add_epochs(
+        improving.operation_id, [EpochRecord(epoch=e, val_loss=0.2 + math.exp(-0.04 * e)) for e in range(40)]
+    )
+    extend_by = json.loads(invoke("ops", "metrics", improving.operation_id, "--json")[1])["metrics"]["recommendation"][
+        "extend_by"
+    ]
+    assert isinstance(extend_by, int)
+
+    code, out, _ = invoke("ops", "metrics", improving.operation_id)
+
+    rows = panel_rows(out)
+    assert code == 0 and rows["verdict"] == "healthy" and rows["recommendation"] == "continue"
+    assert rows["extend by"].startswith(f"{extend_by} epoch(s) (")
+    assert rows["forecast"].endswith("best so far")  # no epochs left: the forecast is the best so far
+
+    # a run that has levelled off near its floor: nothing wrong, nothing left to gain, and the verdict says so
+    converged = service.create(total_epochs=220)
+    service.add_epochs(
+        converged.operation_id, [EpochRecord(epoch=e, val_loss=0.2 + math.exp(-0.08 * e)) for e in range(200)]
+    )
+    code, out, _ = invoke("ops", "metrics", converged.operation_id)
+    rows = panel_rows(out)
+    assert code == 0 and rows["recommendation"] == "stop"
+    assert rows["verdict"] == "converged: little left to gain"
+    assert rows["forecast"].startswith("0.2000 by epoch")
 
 
 def test_json_output_is_machine_readable(service: OperationsService) -> None:

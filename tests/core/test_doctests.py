@@ -9,6 +9,7 @@ import pytest
 
 MODULES = [
     "trainops.core.analysis",
+    "trainops.core.forecast",
     "trainops.core.metric_names",
     "trainops.core.numbers",
     "trainops.core.policy",

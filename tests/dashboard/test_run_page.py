@@ -154,12 +154,35 @@ def test_a_live_run_shows_its_projection_and_progress(page: Page, dashboard: Das
     expect(page.get_by_test_id("projection-label")).to_contain_text("by epoch 99")
     expect(page.get_by_test_id("planned-end")).to_have_count(1)
     expect(page.get_by_test_id("recommendation")).to_have_attribute("data-action", "continue")
+    forecast = dashboard.ops.get_metrics(operation_id).metrics.forecast
+    assert forecast is not None
+    expect(page.get_by_test_id("forecast")).to_contain_text(f"by epoch {forecast.best_epoch} (20-80%: ")
     expect(page.get_by_test_id("progress-message")).to_have_text("Epoch 41/100 · Batch 37/100")
     expect(page.get_by_test_id("lr-chart")).to_be_visible()
     expect(page.get_by_test_id("cancel-button")).to_be_visible()
     set_smoothing(page, 0.6)
     page.mouse.move(330, 470)  # the legend shows the values under the cursor
     screenshot(page, "run-live")
+
+
+def test_a_run_still_improving_at_its_planned_end_says_how_much_longer_it_needs(
+    page: Page, dashboard: Dashboard
+) -> None:
+    ops = dashboard.ops
+    operation_id = ops.create_operation(total_epochs=40).operation_id
+    ops.start_operation(operation_id)
+    falling = [0.2 + math.exp(-0.04 * epoch) for epoch in range(40)]
+    ops.add_epochs(operation_id, [EpochRecord(epoch=e, train_loss=v, val_loss=v) for e, v in enumerate(falling)])
+    recommendation = ops.get_metrics(operation_id).metrics.recommendation
+    assert recommendation.extend_by is not None
+
+    open_run(page, operation_id)
+
+    expect(page.get_by_test_id("recommendation")).to_have_attribute("data-action", "continue")
+    expect(page.get_by_test_id("recommendation-reason")).to_have_text(recommendation.reason)
+    expect(page.get_by_test_id("extend-by")).to_contain_text(
+        f"Still improving: train {recommendation.extend_by} more epochs past the planned end (projected best "
+    )
 
 
 def test_the_diagnosis_is_drawn_on_the_chart_with_its_reason(page: Page, dashboard: Dashboard) -> None:

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from trainops.core.diagnosis import Action, Signal, TrainingMetrics
 from trainops.core.epoch import STANDARD_METRICS, EpochRecord
+from trainops.core.forecast import Forecast
 from trainops.core.operation import Operation, OperationStatus
 from trainops.core.policy import MonitorPolicy
 from trainops.core.replay import Replay, ReplayStep
@@ -348,15 +349,39 @@ def diagnosis_panel(metrics: TrainingMetrics) -> Panel:
         )
         if on
     ]
-    grid.add_row("verdict", Text(", ".join(flags) or "healthy", style="red" if flags else "green"))
+    recommendation = metrics.recommendation
+    grid.add_row("verdict", verdict_text(flags, recommendation.action))
     if metrics.projection is not None:
         grid.add_row("projection", projection_text(metrics.projection))
+    if metrics.forecast is not None:
+        grid.add_row("forecast", forecast_text(metrics.forecast))
     for signal in metrics.signals:
         grid.add_row("signal", signal_text(signal))
-    action = metrics.recommendation.action
+    action = recommendation.action
     grid.add_row("recommendation", Text(action.value, style=f"bold {ACTION_STYLE[action]}"))
-    grid.add_row("", metrics.recommendation.reason)
+    grid.add_row("", recommendation.reason)
+    if recommendation.extend_by is not None:
+        extended = f" ({forecast_text(recommendation.extend_forecast)})" if recommendation.extend_forecast else ""
+        grid.add_row("extend by", Text(f"{recommendation.extend_by} epoch(s){extended}", style="green"))
     return Panel(Group(grid), title="diagnosis", title_align="left")
+
+
+def verdict_text(flags: Sequence[str], action: Action) -> Text:
+    """The run's state in a word or two, never at odds with the recommendation below it: the problems seen, else
+    ``healthy`` while continuing is worth it, else ``converged`` (nothing wrong, little left to gain)."""
+    if flags:
+        return Text(", ".join(flags), style="red")
+    if action is Action.CONTINUE:
+        return Text("healthy", style="green")
+    return Text("converged: little left to gain", style="yellow")
+
+
+def forecast_text(forecast: Forecast) -> str:
+    """``0.2086 by epoch 99 (20-80%: 0.2050 to 0.2086)``: the projected best with its band."""
+    low, high = sorted((forecast.best_value_q20, forecast.best_value_q80))
+    band = "" if low == high else f" (20-80%: {number(low)} to {number(high)})"
+    where = "best so far" if forecast.method == "best_so_far" else f"by epoch {forecast.best_epoch}"
+    return f"{number(forecast.best_value)} {where}{band}"
 
 
 def projection_text(projection: Signal) -> Text:

@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from trainops.core import rules
 from trainops.core.diagnosis import Action, Diagnosis, Recommendation, Signal, SignalRule, Trend, TrendDirection
 from trainops.core.epoch import FIELD_METRICS, EpochRecord
+from trainops.core.forecast import Forecast, forecast
 from trainops.core.policy import Mode, MonitorPolicy
-from trainops.core.projection import projected_improvement, projection
-from trainops.core.rules import Best, Point
+from trainops.core.projection import Horizon, projected_improvement, projection
+from trainops.core.rules import Best, Point, _fmt
 
 DIVERGENCE_RULES = frozenset(
     {SignalRule.NON_FINITE, SignalRule.DIVERGENCE_THRESHOLD, SignalRule.LOSS_BLOWUP, SignalRule.TRAIN_LOSS_RISING}
@@ -36,13 +37,17 @@ def analyze(
     policy: MonitorPolicy | None = None,
     *,
     total_epochs_planned: int | None = None,
+    with_forecast: bool = True,
 ) -> Diagnosis:
     """Judge a run from its per-epoch history. Pure: same history and policy, same diagnosis.
 
     Args:
         history: Epoch records, oldest first.
         policy: What to monitor and how patient to be; the defaults watch ``val_loss``.
-        total_epochs_planned: The run's planned length, when known; mentioned in the reasons.
+        total_epochs_planned: The run's planned length, when known: the horizon of the projection and the forecast
+            (without one, as many epochs again as the run has done, at least ``patience``).
+        with_forecast: ``False`` leaves ``forecast`` out (a replay judges every prefix and needs only the
+            recommendation, which does not depend on it).
 
     Returns:
         The best epoch, epochs since improvement, overfitting / plateau / divergence verdicts, the trend, every
@@ -82,9 +87,14 @@ def analyze(
         candidates.append(
             rules.no_improvement(policy.monitor, best, policy, rules.trend(policy.monitor, since_best, policy, mode))
         )
+    epochs_left, horizon = _horizon(len(history), total_epochs_planned, policy)
+    extension = None
+    improving = current_trend.direction is TrendDirection.IMPROVING
+    if horizon == "planned" and epochs_left == 0 and best is not None and improving:  # still improving at its end
+        extension = extend(monitored, best.value, policy, mode, len(history))
     projected = None
     if best is not None and policy.stop_rule == "projection":
-        projected = _projected(monitored, best, len(history), total_epochs_planned, policy, mode)
+        projected = _projected(monitored, best, epochs_left, horizon, policy, mode, extension)
         if projected is not None and projected.severity != "info":
             candidates.append(projected)
     signals = [signal for signal in candidates if signal is not None]
@@ -106,8 +116,9 @@ def analyze(
         trend=current_trend,
         signals=signals,
         projection=projected,
+        forecast=forecast(monitored, mode=mode, epochs_left=epochs_left) if with_forecast else None,
         recommendation=recommend(
-            signals, best, current_trend, policy, monitored, last_epoch, total_epochs_planned, projected
+            signals, best, current_trend, policy, monitored, last_epoch, total_epochs_planned, projected, extension
         ),
         epochs_analyzed=len(history),
     )
@@ -117,22 +128,80 @@ def _int(value: object) -> int | None:
     return value if isinstance(value, int) else None
 
 
+def _horizon(epochs_done: int, total_epochs_planned: int | None, policy: MonitorPolicy) -> tuple[int, Horizon]:
+    """The epochs the run has left: of its planned length, or with no plan, as many again as it has run (at least
+    ``patience``)."""
+    if total_epochs_planned:
+        return max(total_epochs_planned - epochs_done, 0), "planned"
+    return max(policy.patience, epochs_done), "assumed"
+
+
+def extend(
+    monitored: Sequence[Point], best: float, policy: MonitorPolicy, mode: Mode, epochs_done: int
+) -> tuple[int, Forecast] | None:
+    """How many epochs past the end of a run are projected to improve its ``best`` by more than
+    ``policy.min_improvement_pct``, with the forecast at that many, by the forecast's median (its cautious end);
+    ``None`` when not even as many epochs again as the run has done (at least ``patience``) would.
+
+    >>> losses = [(e, 1.0 / (e + 1)) for e in range(40)]
+    >>> epochs, projected = extend(losses, losses[-1][1], MonitorPolicy(), "min", 40)
+    >>> 0 < epochs <= 40, projected.best_value < losses[-1][1]
+    (True, True)
+    """
+    sign = 1.0 if mode == "min" else -1.0
+
+    def worth(epochs: int) -> Forecast | None:
+        projected = forecast(monitored, mode=mode, epochs_left=epochs)
+        if projected is None or projected.method != "ensemble":
+            return None
+        gain_pct = sign * (best - projected.best_value) / max(abs(best), 1e-12) * 100.0
+        return projected if gain_pct > policy.min_improvement_pct else None
+
+    limit = max(policy.patience, epochs_done)
+    if worth(limit) is None:
+        return None
+    lo, hi = 0, limit  # the projected gain never shrinks with more epochs: bisect for the first that is worth it
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if worth(mid) is not None else (mid, hi)
+    projected = worth(hi)
+    return None if projected is None else (hi, projected)
+
+
 def _projected(
     monitored: Sequence[Point],
     best: Best,
-    epochs_done: int,
-    total_epochs_planned: int | None,
+    epochs_left: int,
+    horizon: Horizon,
     policy: MonitorPolicy,
     mode: Mode,
+    extension: tuple[int, Forecast] | None,
 ) -> Signal | None:
-    """The projection over the epochs the run has left; with no planned length, as many again as it has run."""
-    if total_epochs_planned:
-        projected = projection(monitored, best, max(total_epochs_planned - epochs_done, 0), "planned", policy, mode)
-    else:
-        # No plan: assume the run would go on as long again as it has run (at least `patience` epochs).
-        horizon = max(policy.patience, epochs_done)
-        projected = projection(monitored, best, horizon, "assumed", policy, mode)
-    return None if projected is None else projected_improvement(policy.monitor, projected, best, policy)
+    """The projection over the epochs left, as a signal; a run at its planned end that is still improving is told
+    how far past it to go (``extension``), as information rather than a reason to stop."""
+    projected = projection(monitored, best, epochs_left, horizon, policy, mode)
+    if projected is None:
+        return None
+    signal = projected_improvement(policy.monitor, projected, best, policy)
+    if extension is None:
+        return signal
+    epochs, extended = extension
+    return signal.model_copy(
+        update={
+            "severity": "info",
+            "message": f"{signal.message}; still improving: {_extension_text(policy, epochs, extended)}",
+            "evidence": {**signal.evidence, "extend_by": epochs, "extended_best": extended.best_value},
+        }
+    )
+
+
+def _extension_text(policy: MonitorPolicy, epochs: int, extended: Forecast) -> str:
+    low, high = sorted((extended.best_value_q20, extended.best_value_q80))
+    return (
+        f"{epochs} more epoch(s) past the planned end are projected to improve {policy.monitor} by more than "
+        f"{policy.min_improvement_pct:g}%, to {_fmt(extended.best_value)} (20-80%: {_fmt(low)} to "
+        f"{_fmt(high)})"
+    )
 
 
 def recommend(
@@ -144,8 +213,10 @@ def recommend(
     last_epoch: int | None,
     total_epochs_planned: int | None = None,
     projected: Signal | None = None,
+    extension: tuple[int, Forecast] | None = None,
 ) -> Recommendation:
-    """Pick one action from the signals; else continue.
+    """Pick one action from the signals; else continue (past the planned end by ``extension``'s epochs, when the
+    run is still improving there).
 
     With ``stop_rule="projection"``: divergence first, then a projection that continuing is not worth it. With
     ``"patience"``: divergence, then overfitting, then a stall (Keras/Lightning early stopping).
@@ -184,6 +255,15 @@ def recommend(
         return Recommendation(
             action=Action.CONTINUE,
             reason=f"Only {finite} epoch(s){planned} with {metric}: too few to judge a trend; keep training.",
+        )
+    if extension is not None:
+        epochs, extended = extension
+        return Recommendation(
+            action=Action.CONTINUE,
+            reason=f"Continue past the planned end: {metric} is still improving at epoch {last_epoch}"
+            f"{planned}; {_extension_text(policy, epochs, extended)}.",
+            extend_by=epochs,
+            extend_forecast=extended,
         )
     change = current_trend.percent_change
     change_text = f"{change:+.1f}%" if change is not None else "no measurable change"

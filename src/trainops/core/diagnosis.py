@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from trainops.core.epoch import EpochRecord
+from trainops.core.forecast import Forecast
 from trainops.core.metric_definitions import TieredDefinition
 from trainops.core.numbers import Metric
 
@@ -78,6 +79,14 @@ class Recommendation(BaseModel):
     action: Action
     reason: str
     restore_epoch: int | None = Field(None, description="the epoch whose weights to keep, when stopping")
+    extend_by: int | None = Field(
+        None,
+        description="a run still improving at its planned end: how many epochs past it are projected to improve "
+        "the best by more than min_improvement_pct (see extend_forecast); null otherwise",
+    )
+    extend_forecast: Forecast | None = Field(
+        None, description="the forecast of the best by the end of that extension (planned end + extend_by)"
+    )
 
 
 class Diagnosis(BaseModel):
@@ -101,6 +110,11 @@ class Diagnosis(BaseModel):
             "what continuing to the end of the run is projected to gain (rule projected_improvement), whichever way "
             "it went; it is also among the signals when it says stop"
         ),
+    )
+    forecast: Forecast | None = Field(
+        None,
+        description="how good the monitored metric is projected to get by the planned end of the run (with no "
+        "planned length, as many epochs again as it has run): a median and its 20-80% band; null below 4 epochs",
     )
     recommendation: Recommendation
     epochs_analyzed: int = 0

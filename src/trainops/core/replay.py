@@ -65,7 +65,7 @@ def replay(
     policy = policy or MonitorPolicy()
     steps: list[ReplayStep] = []
     for end in range(1, len(history) + 1):
-        diagnosis = analyze(history[:end], policy, total_epochs_planned=total_epochs_planned)
+        diagnosis = analyze(history[:end], policy, total_epochs_planned=total_epochs_planned, with_forecast=False)
         recommendation = diagnosis.recommendation
         steps.append(
             ReplayStep(

@@ -84,9 +84,11 @@ poll get_training_metrics with since_epoch = the last epoch you saw (it returns 
 diagnosis over the whole history) -> when diagnosis.recommendation.action is 'stop' or 'stop_and_restore_best',
 call cancel_operation with the recommendation's reason -> poll get_operation_status until it ends ->
 get_model_performance, compare_runs, save_model, predict. The recommendation projects what continuing to the
-planned end would gain; to try another policy (a patience rule, a stricter min_improvement_pct) before trusting
-it, replay_diagnosis shows when it would have stopped a run, changing nothing. Operation ids look like
-op_training_20250610_123456_ab12cd34; list_operations shows them."""
+planned end would gain, the forecast how good the run will get by then (a median with a 20-80% band), and a run
+still improving at its planned end gets recommendation.extend_by, the epochs more it would need; to try another
+policy (a patience rule, a stricter min_improvement_pct) before trusting it, replay_diagnosis shows when it would
+have stopped a run, changing nothing. Operation ids look like op_training_20250610_123456_ab12cd34;
+list_operations shows them."""
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -454,8 +456,12 @@ class TrainOpsTools:
         best_epoch, best_value, epochs_since_improvement, is_overfitting (overfitting_since_epoch),
         is_plateaued, is_diverging, trend (direction, percent_change over the window), signals (rule, severity,
         message, parameters, evidence numbers), projection (what continuing is projected to gain, with its
-        evidence: epochs_left, projected_improvement_pct, ...) and recommendation (action continue | stop |
-        stop_and_restore_best, reason, restore_epoch). Act on recommendation: cancel_operation with its reason.
+        evidence: epochs_left, projected_improvement_pct, ...), forecast (how good the monitored metric will get by
+        the planned end: best_value, its 20% and 80% quantiles best_value_q20 and best_value_q80, best_epoch,
+        method, evidence; null below 4 epochs) and recommendation (action continue | stop | stop_and_restore_best,
+        reason, restore_epoch; extend_by and extend_forecast when the run is still improving at its planned end:
+        the epochs past it that are projected to gain min_improvement_pct, and the best by then). Act on
+        recommendation: cancel_operation with its reason; extend_by says how much longer to plan the next run.
         metrics.definitions names every metric the run reported with its tier (primary, standard, custom), label,
         format (percent: a fraction shown as a percentage) and higher_is_better, the primary first. A run that
         recorded its task (metadata.task, e.g. object_detection) is judged on the task's primary metric (mAP50,

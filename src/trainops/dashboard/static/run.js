@@ -1261,6 +1261,20 @@ function renderDiagnosis() {
       ),
     ]);
   }
+  const forecast = diagnosis.forecast;
+  if (forecast && forecast.method === "ensemble") {
+    const band = [toNumber(forecast.best_value_q20), toNumber(forecast.best_value_q80)].sort((a, b) => a - b);
+    facts.push([
+      "Forecast",
+      h(
+        "span",
+        { "data-testid": "forecast" },
+        h("strong", { class: "num" }, fmt(forecast.best_value)),
+        ` by epoch ${forecast.best_epoch} `,
+        h("span", { class: "muted" }, `(20-80%: ${fmt(band[0])} to ${fmt(band[1])})`),
+      ),
+    ]);
+  }
   const badges = [];
   if (diagnosis.is_overfitting) badges.push(h("span", { class: "badge flag-bad" }, "overfitting"));
   if (diagnosis.is_plateaued) badges.push(h("span", { class: "badge flag-warn" }, "plateau"));
@@ -1281,6 +1295,7 @@ function renderDiagnosis() {
     recommendation.restore_epoch !== null && recommendation.restore_epoch !== undefined
       ? h("p", { class: "restore" }, `Keep the weights of epoch ${recommendation.restore_epoch}.`)
       : null,
+    extendText(recommendation, fmt),
     badges.length ? h("div", { class: "flags" }, badges) : null,
     h(
       "dl",
@@ -1289,6 +1304,21 @@ function renderDiagnosis() {
     ),
   );
   renderSignals(diagnosis);
+}
+
+/** A run still improving at its planned end: how many epochs more would pay, and the best they are projected to
+ * reach. */
+function extendText(recommendation, fmt) {
+  const epochs = recommendation.extend_by;
+  if (epochs === null || epochs === undefined) return null;
+  const extended = recommendation.extend_forecast;
+  return h(
+    "p",
+    { class: "extend", "data-testid": "extend-by" },
+    `Still improving: train ${epochs} more epoch${epochs === 1 ? "" : "s"} past the planned end`,
+    extended ? ` (projected best ${fmt(extended.best_value)})` : "",
+    ".",
+  );
 }
 
 function renderSignals(diagnosis) {
