@@ -1,0 +1,176 @@
+"""What stopping early saves and what it costs: each run of the corpus walked epoch by epoch, as a live run would be.
+
+A *decision* is what a tool says having seen a run's first ``seen`` epochs: continue (``None``), or stop now and
+keep the model of a given epoch. :func:`walk` asks it after every epoch, from the first, and the run ends at the
+first stop, or at its planned end if the tool never says stop. Of the run that results:
+
+- **saved**: the epochs not trained, as a fraction of the planned epochs (``(planned - trained) / planned``);
+- **regret**: the validation loss of the model kept against the best validation loss anywhere in the full planned
+  run (finite values only), in percent of the latter: ``100 * (kept - best) / |best|``. Zero when the model kept
+  is the run's best; infinite when the model kept has a NaN or infinite validation loss (a diverged model is
+  worth nothing, whatever the loss scale).
+
+- **regret with the best kept**: the same for the best epoch trained before the stop, the model a checkpoint of the
+  best so far (Keras' ``restore_best_weights``, Lightning's ``ModelCheckpoint``) would keep: what the stop's timing
+  costs, whatever the tool restores.
+
+The model kept is the one the tool keeps: the epoch it restores when it restores the best, else the last epoch
+trained (also when it never stops). The *oracle* stops right after the run's final best epoch (the first epoch
+reaching the run's lowest validation loss) and keeps it: zero regret and the most saving any zero-regret tool can
+have.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from _corpus import Case, Curve
+from _report import percentile
+
+Decision = Callable[[Case], int | None]
+"""``None``: continue. An epoch number: stop after this cut and keep that epoch's model."""
+
+REGRET_THRESHOLD_PCT = 1.0
+"""A run counts as costly when its kept model's validation loss is more than this much (in percent) off the best:
+the same 1% that makes continuing worth it in the corpus' truth."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One run walked with one tool."""
+
+    run: str
+    family: str
+    planned: int
+    trained: int
+    """Epochs trained before the tool said stop (all planned if it never did)."""
+    kept: int
+    """The epoch whose model the tool keeps."""
+    regret_pct: float
+    best_kept_regret_pct: float
+    """The regret had the best epoch trained been kept instead."""
+
+    @property
+    def saved(self) -> float:
+        return (self.planned - self.trained) / self.planned
+
+
+def best_epoch(val_loss: Sequence[float]) -> int | None:
+    """The first epoch with the lowest finite validation loss; ``None`` when no epoch is finite."""
+    finite = [(value, epoch) for epoch, value in enumerate(val_loss) if math.isfinite(value)]
+    return min(finite)[1] if finite else None
+
+
+def regret_pct(val_loss: Sequence[float], kept: int) -> float:
+    """How much worse (in percent of the best) the model of epoch ``kept`` is than the run's best model.
+
+    >>> regret_pct([1.0, 0.5, 0.6], kept=2), regret_pct([1.0, 0.5, 0.6], kept=1)
+    (20.0, 0.0)
+    >>> regret_pct([1.0, 0.5, float("nan")], kept=2)
+    inf
+    """
+    best = best_epoch(val_loss)
+    value = val_loss[kept]
+    if best is None or not math.isfinite(value):
+        return math.inf
+    lowest = val_loss[best]
+    return 100.0 * (value - lowest) / abs(lowest) if lowest else (0.0 if value == lowest else math.inf)
+
+
+def walk(curve: Curve, decide: Decision) -> Outcome:
+    """Ask ``decide`` after every epoch of the planned run; the run ends at its first stop."""
+    for seen in range(1, curve.planned + 1):
+        kept = decide(Case(curve, seen))
+        if kept is not None:
+            return outcome(curve, trained=seen, kept=kept)
+    return outcome(curve, trained=curve.planned, kept=curve.planned - 1)
+
+
+def outcome(curve: Curve, *, trained: int, kept: int) -> Outcome:
+    if not 0 <= kept < trained <= curve.planned:
+        raise ValueError(
+            f"{curve.id}: kept epoch {kept} must be one of the {trained} trained (planned {curve.planned})"
+        )
+    return Outcome(
+        run=curve.id,
+        family=curve.family,
+        planned=curve.planned,
+        trained=trained,
+        kept=kept,
+        regret_pct=regret_pct(curve.val_loss, kept),
+        best_kept_regret_pct=regret_pct(curve.val_loss, _best_trained(curve.val_loss[:trained])),
+    )
+
+
+def _best_trained(val_loss: Sequence[float]) -> int:
+    """The best epoch trained; the last one when none is finite (no checkpoint is better than another)."""
+    best = best_epoch(val_loss)
+    return len(val_loss) - 1 if best is None else best
+
+
+def oracle(curve: Curve) -> Outcome:
+    """Stop right after the run's final best epoch and keep it (the whole run when no epoch is finite)."""
+    best = best_epoch(curve.val_loss)
+    if best is None:
+        return outcome(curve, trained=curve.planned, kept=curve.planned - 1)
+    return outcome(curve, trained=best + 1, kept=best)
+
+
+def keep_last(says_stop: Callable[[Case], bool]) -> Decision:
+    """A stop/continue rule that restores nothing: when it says stop, the last epoch trained is the model."""
+
+    def decide(case: Case) -> int | None:
+        return case.seen - 1 if says_stop(case) else None
+
+    return decide
+
+
+def never_stop(case: Case) -> int | None:
+    """Train to the planned end and keep the last epoch: what not monitoring at all costs and saves."""
+    return None
+
+
+@dataclass(frozen=True)
+class Summary:
+    runs: int
+    mean_saved: float
+    mean_regret: float
+    """Over the runs whose kept model is finite (a mean with an infinity in it says nothing); ``lost`` counts the
+    others."""
+    median_regret: float
+    p90_regret: float
+    costly: float
+    """Share of runs whose regret exceeds :data:`REGRET_THRESHOLD_PCT` (lost runs included)."""
+    lost: int
+    """Runs whose kept model has a non-finite validation loss (infinite regret)."""
+    best_kept_mean_regret: float
+    """As ``mean_regret``, had the best epoch trained been kept (over the runs where it is finite)."""
+    best_kept_costly: float
+
+
+def summarize(outcomes: Iterable[Outcome]) -> Summary:
+    outcomes = list(outcomes)
+    if not outcomes:
+        raise ValueError("no runs to summarize")
+    regrets = [o.regret_pct for o in outcomes]
+    finite = [regret for regret in regrets if math.isfinite(regret)]
+    best_kept = [o.best_kept_regret_pct for o in outcomes]
+    return Summary(
+        runs=len(outcomes),
+        mean_saved=statistics.fmean(o.saved for o in outcomes),
+        mean_regret=_finite_mean(regrets),
+        median_regret=percentile(regrets, 50),
+        p90_regret=percentile(regrets, 90),
+        costly=sum(regret > REGRET_THRESHOLD_PCT for regret in regrets) / len(regrets),
+        lost=len(regrets) - len(finite),
+        best_kept_mean_regret=_finite_mean(best_kept),
+        best_kept_costly=sum(regret > REGRET_THRESHOLD_PCT for regret in best_kept) / len(best_kept),
+    )
+
+
+def _finite_mean(values: Sequence[float]) -> float:
+    finite = [value for value in values if math.isfinite(value)]
+    return statistics.fmean(finite) if finite else math.nan
