@@ -27,6 +27,10 @@ in memory grows with its run, so growth per stored epoch is printed too; goal: f
 every run's whole history read back (``GET .../metrics``): every acknowledged epoch there exactly once with the
 values written (goal: none lost, none duplicated, none altered). The server log's tracebacks are counted.
 
+The server keeps live runs' histories in memory (``TRAINOPS_HISTORY_CACHE_EPOCHS``, 100,000 epochs by default), so
+its memory grows with the epochs stored until that budget is reached; ``--history-cache-epochs 6000`` sets a
+budget below what a soak stores, to watch it level off.
+
 Run: ``.venv/bin/python bench/soak.py`` (2 x 10 min; ``--database sqlite``, ``--minutes 3``, ``--quick``: 1 minute
 with 16 pollers and 4 writers on each database).
 """
@@ -428,13 +432,22 @@ class SoakResult:
 
 
 def soak(
-    database: str, *, seconds: float, writers: int, pollers: int, processes: int, sample_every: float
+    database: str,
+    *,
+    seconds: float,
+    writers: int,
+    pollers: int,
+    processes: int,
+    sample_every: float,
+    history_cache_epochs: int | None = None,
 ) -> SoakResult:
     with (
         tempfile.TemporaryDirectory(prefix="trainops-soak-") as scratch,
         postgres_url() if database == "postgres" else _no_url() as url,
     ):
         env = {"TRAINOPS_DATABASE_URL": url} if url else {}
+        if history_cache_epochs is not None:
+            env["TRAINOPS_HISTORY_CACHE_EPOCHS"] = str(history_cache_epochs)
         if url:  # a server creates a SQLite schema itself but leaves a shared database's to `trainops db upgrade`
             upgrade = [sys.executable, "-m", "trainops.cli", "db", "upgrade"]
             subprocess.run(upgrade, env=clean_env(TRAINOPS_HOME=scratch, **env), check=True, capture_output=True)
@@ -603,6 +616,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--client-processes", type=int, default=6, help="processes the clients are spread over")
     parser.add_argument("--sample-every", type=float, help="seconds between memory samples (default 60; --quick 10)")
     parser.add_argument("--quick", action="store_true", help="1 minute, 16 pollers and 4 writers")
+    parser.add_argument(
+        "--history-cache-epochs",
+        type=int,
+        help="the server's TRAINOPS_HISTORY_CACHE_EPOCHS (default: the server's own, 100,000); one below the epochs "
+        "a soak stores shows the server's memory levelling off",
+    )
     args = parser.parse_args(argv)
     minutes = 1.0 if args.quick else args.minutes
     writers = args.writers or (4 if args.quick else 8)
@@ -612,6 +631,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(
         f"trainops soak: {writers} writers, {pollers} pollers ({', '.join(ROLES)}), {minutes:g} min per database, "
         f"{args.client_processes} client processes"
+        + ("" if args.history_cache_epochs is None else f", history cache of {args.history_cache_epochs:,} epochs")
     )
     outcomes = []
     for database in databases:
@@ -622,6 +642,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             pollers=pollers,
             processes=args.client_processes,
             sample_every=sample_every,
+            history_cache_epochs=args.history_cache_epochs,
         )
         outcomes.append(report(result))
     raise SystemExit(0 if all(outcomes) else 1)

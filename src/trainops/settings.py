@@ -43,6 +43,10 @@ class Settings(BaseSettings):
             are always stored).
         max_step_points: The most points of the per-step (batch) series one run keeps (``TRAINOPS_MAX_STEP_POINTS``);
             a longer run keeps its whole span at an even spacing, its newest points and its latest step.
+        history_cache_epochs: The most epochs of metric history the server keeps in memory over all runs
+            (``TRAINOPS_HISTORY_CACHE_EPOCHS``, default 100,000, about 250-400 MiB): live runs are polled from
+            memory; past the budget the least recently read runs are dropped and read from the database again when
+            asked for.
         executor: Where the server runs trainings (``TRAINOPS_EXECUTOR``): ``local`` (worker processes of this
             machine, the default) or ``ray`` (Ray jobs on the cluster at ``ray_address``; needs ``trainops[ray]``).
         ray_address: The Ray cluster's job-submission (dashboard) address (``TRAINOPS_RAY_ADDRESS``), e.g.
@@ -86,6 +90,7 @@ class Settings(BaseSettings):
     max_artifact_bytes: int = Field(DEFAULT_MAX_ARTIFACT_BYTES, ge=1)
     progress_interval: float = Field(0.5, ge=0.0)
     max_step_points: int = Field(1000, ge=2)
+    history_cache_epochs: int = Field(100_000, ge=0)
     auto_migrate: bool = True
     executor: Literal["local", "ray"] = "local"
     ray_address: str | None = None

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
 from trainops.core import EpochRecord
+from trainops.service.bootstrap import open_service
 from trainops.service.history_cache import HistoryCache, merge
 from trainops.service.operations import OperationsService
+from trainops.settings import Settings
 from trainops.store import OperationStore
 
 
@@ -119,3 +122,39 @@ def test_the_least_recently_read_history_is_dropped_first(service: OperationsSer
     assert loads == [a, b, c]  # still cached
     read(b)
     assert loads == [a, b, c, b]  # evicted when c came in
+
+
+def test_the_cache_keeps_within_its_epoch_budget_dropping_the_least_recently_read(service: OperationsService) -> None:
+    store = service.store
+    lengths = {"short": 3, "long": 6, "live": 4}
+    ids = {}
+    for name, length in lengths.items():
+        ids[name] = service.create().operation_id
+        service.add_epochs(ids[name], records(*((epoch, 1.0 / (epoch + 1)) for epoch in range(length))))
+    cache = HistoryCache(store, size=10, max_epochs=10)
+
+    def read(name: str) -> list[EpochRecord]:
+        return cache.current(ids[name], store.version(ids[name]).version).epochs
+
+    read("short")
+    read("long")
+    assert cache.epochs_cached == 9
+    assert len(read("live")) == 4  # 13 epochs: the least recently read ("short") goes
+    assert cache.epochs_cached == 10
+    read("long")
+    service.add_epochs(ids["live"], records((4, 0.1), (5, 0.05)))
+    assert len(read("live")) == 6  # 12 epochs: "long", now the least recently read, goes
+    assert cache.epochs_cached == 6
+    # one history longer than the whole budget still stays: the one just read is never dropped
+    assert len(read("long")) == 6 and cache.epochs_cached == 6
+    # and what was dropped is read again, whole and current
+    assert [record.epoch for record in read("short")] == [0, 1, 2]
+
+
+def test_the_servers_setting_bounds_the_cache(tmp_path: Path) -> None:
+    service = open_service(Settings(home=tmp_path, history_cache_epochs=5))
+    for _ in range(2):
+        operation_id = service.create().operation_id
+        service.add_epochs(operation_id, records(*((epoch, 1.0) for epoch in range(4))))
+        assert len(service.history(operation_id).epochs) == 4
+    assert service._histories.epochs_cached == 4  # only the last read fits

@@ -83,6 +83,11 @@ class LRUCache(Generic[K, V]):
         with self._lock:
             self._entries.clear()
 
+    def items(self) -> list[tuple[K, V]]:
+        """The stored entries, least recently used first (without changing the order)."""
+        with self._lock:
+            return list(self._entries.items())
+
     def keys(self) -> list[K]:
         """The stored keys, least recently used first."""
         with self._lock:

@@ -37,6 +37,7 @@ def open_service(settings: Settings) -> OperationsService:
         OperationStore(engine),
         progress_interval=settings.progress_interval,
         max_step_points=settings.max_step_points,
+        history_cache_epochs=settings.history_cache_epochs,
     )
 
 

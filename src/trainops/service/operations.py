@@ -57,7 +57,7 @@ from trainops.schemas.operations import (
     OperationResults,
 )
 from trainops.schemas.steps import MAX_STEPS_PER_WRITE
-from trainops.service.history_cache import History, HistoryCache
+from trainops.service.history_cache import DEFAULT_MAX_EPOCHS, History, HistoryCache
 from trainops.service.throttle import ProgressThrottle
 from trainops.service.workers import worker_is_gone
 from trainops.store.operations import DeletedRows, OperationStore, OperationVersion
@@ -136,6 +136,8 @@ class OperationsService:
         store: Where operations and epochs live.
         progress_interval: Minimum seconds between stored progress updates of one operation.
         max_step_points: The most points of the per-step series one run keeps (at least 2).
+        history_cache_epochs: The most epochs kept in memory over all cached histories (see
+            :class:`~trainops.service.history_cache.HistoryCache`).
         clock: Current time (tests pass a fake one).
     """
 
@@ -145,6 +147,7 @@ class OperationsService:
         *,
         progress_interval: float = 0.5,
         max_step_points: int = 1000,
+        history_cache_epochs: int = DEFAULT_MAX_EPOCHS,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         if max_step_points < 2:
@@ -155,7 +158,7 @@ class OperationsService:
         self.max_step_points = max_step_points
         self._clock = clock
         self._throttle = ProgressThrottle(progress_interval)
-        self._histories = HistoryCache(store)
+        self._histories = HistoryCache(store, max_epochs=history_cache_epochs)
         # (operation, version) -> the tier and definition of each metric its history reports: computed once per
         # version, not on every poll (a walk over the whole history)
         self._definitions: LRUCache[tuple[str, int], dict[str, TieredDefinition]] = LRUCache(128)
