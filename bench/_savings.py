@@ -8,11 +8,18 @@ first stop, or at its planned end if the tool never says stop. Of the run that r
 - **regret**: the validation loss of the model kept against the best validation loss anywhere in the full planned
   run (finite values only), in percent of the latter: ``100 * (kept - best) / |best|``. Zero when the model kept
   is the run's best; infinite when the model kept has a NaN or infinite validation loss (a diverged model is
-  worth nothing, whatever the loss scale).
+  worth nothing, whatever the loss scale); zero for a run with no finite validation loss at all (there was no
+  model to lose: only saving counts there).
 
 - **regret with the best kept**: the same for the best epoch trained before the stop, the model a checkpoint of the
   best so far (Keras' ``restore_best_weights``, Lightning's ``ModelCheckpoint``) would keep: what the stop's timing
   costs, whatever the tool restores.
+
+A summary over runs gives the mean saved; the median and 90th percentile of regret (nearest rank, uncapped); the
+share of runs with regret over 1%; the runs whose kept model is NaN; and a *capped* mean regret, each run's regret
+counted up to :data:`REGRET_CAP_PCT` (100%: a model at twice the best loss, or a NaN one, counts as lost whole).
+Uncapped, the mean is decided by a run or two: a loss that explodes to 1e10 before going NaN, or a best near 0
+(a separable task) against which any other epoch is thousands of percent off.
 
 The model kept is the one the tool keeps: the epoch it restores when it restores the best, else the last epoch
 trained (also when it never stops). The *oracle* stops right after the run's final best epoch (the first epoch
@@ -33,6 +40,8 @@ from _report import percentile
 Decision = Callable[[Case], int | None]
 """``None``: continue. An epoch number: stop after this cut and keep that epoch's model."""
 
+REGRET_CAP_PCT = 100.0
+"""The most one run's regret adds to a mean: a model twice as bad as the best is as lost as a NaN one."""
 REGRET_THRESHOLD_PCT = 1.0
 """A run counts as costly when its kept model's validation loss is more than this much (in percent) off the best:
 the same 1% that makes continuing worth it in the corpus' truth."""
@@ -67,14 +76,16 @@ def best_epoch(val_loss: Sequence[float]) -> int | None:
 def regret_pct(val_loss: Sequence[float], kept: int) -> float:
     """How much worse (in percent of the best) the model of epoch ``kept`` is than the run's best model.
 
-    >>> regret_pct([1.0, 0.5, 0.6], kept=2), regret_pct([1.0, 0.5, 0.6], kept=1)
-    (20.0, 0.0)
-    >>> regret_pct([1.0, 0.5, float("nan")], kept=2)
-    inf
+    >>> regret_pct([1.0, 0.5, 0.75], kept=2), regret_pct([1.0, 0.5, 0.75], kept=1)
+    (50.0, 0.0)
+    >>> regret_pct([1.0, 0.5, float("nan")], kept=2), regret_pct([float("nan")] * 3, kept=2)
+    (inf, 0.0)
     """
     best = best_epoch(val_loss)
+    if best is None:
+        return 0.0
     value = val_loss[kept]
-    if best is None or not math.isfinite(value):
+    if not math.isfinite(value):
         return math.inf
     lowest = val_loss[best]
     return 100.0 * (value - lowest) / abs(lowest) if lowest else (0.0 if value == lowest else math.inf)
@@ -112,11 +123,10 @@ def _best_trained(val_loss: Sequence[float]) -> int:
 
 
 def oracle(curve: Curve) -> Outcome:
-    """Stop right after the run's final best epoch and keep it (the whole run when no epoch is finite)."""
+    """Stop right after the run's final best epoch and keep it (after the first epoch when no epoch is finite)."""
     best = best_epoch(curve.val_loss)
-    if best is None:
-        return outcome(curve, trained=curve.planned, kept=curve.planned - 1)
-    return outcome(curve, trained=best + 1, kept=best)
+    kept = 0 if best is None else best
+    return outcome(curve, trained=kept + 1, kept=kept)
 
 
 def keep_last(says_stop: Callable[[Case], bool]) -> Decision:
@@ -138,8 +148,7 @@ class Summary:
     runs: int
     mean_saved: float
     mean_regret: float
-    """Over the runs whose kept model is finite (a mean with an infinity in it says nothing); ``lost`` counts the
-    others."""
+    """Each run's regret capped at :data:`REGRET_CAP_PCT`, NaN models included (at the cap)."""
     median_regret: float
     p90_regret: float
     costly: float
@@ -147,7 +156,7 @@ class Summary:
     lost: int
     """Runs whose kept model has a non-finite validation loss (infinite regret)."""
     best_kept_mean_regret: float
-    """As ``mean_regret``, had the best epoch trained been kept (over the runs where it is finite)."""
+    """As ``mean_regret``, had the best epoch trained been kept."""
     best_kept_costly: float
 
 
@@ -156,21 +165,24 @@ def summarize(outcomes: Iterable[Outcome]) -> Summary:
     if not outcomes:
         raise ValueError("no runs to summarize")
     regrets = [o.regret_pct for o in outcomes]
-    finite = [regret for regret in regrets if math.isfinite(regret)]
     best_kept = [o.best_kept_regret_pct for o in outcomes]
     return Summary(
         runs=len(outcomes),
         mean_saved=statistics.fmean(o.saved for o in outcomes),
-        mean_regret=_finite_mean(regrets),
+        mean_regret=capped_mean(regrets),
         median_regret=percentile(regrets, 50),
         p90_regret=percentile(regrets, 90),
         costly=sum(regret > REGRET_THRESHOLD_PCT for regret in regrets) / len(regrets),
-        lost=len(regrets) - len(finite),
-        best_kept_mean_regret=_finite_mean(best_kept),
+        lost=sum(regret == math.inf for regret in regrets),
+        best_kept_mean_regret=capped_mean(best_kept),
         best_kept_costly=sum(regret > REGRET_THRESHOLD_PCT for regret in best_kept) / len(best_kept),
     )
 
 
-def _finite_mean(values: Sequence[float]) -> float:
-    finite = [value for value in values if math.isfinite(value)]
-    return statistics.fmean(finite) if finite else math.nan
+def capped_mean(regrets: Sequence[float]) -> float:
+    """The mean regret, each run counted up to :data:`REGRET_CAP_PCT`.
+
+    >>> capped_mean([0.0, 50.0, float("inf")])
+    50.0
+    """
+    return statistics.fmean(min(regret, REGRET_CAP_PCT) for regret in regrets)

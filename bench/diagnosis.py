@@ -23,16 +23,18 @@ The tables (each names the half it is computed on):
   balanced accuracy among the settings whose false stops are within the goal, then the rest.
 - ``--lofo`` (leave one family out): for each family, the same search on the calibration half without any of that
   family's runs, and the setting it picks scored on the family's held-out runs, the figure judged against
-  :data:`GOAL_LOFO_BALANCED_ACCURACY`: no run of the family tuned anything in the search, and none was seen while
-  trainops' rules were written either (the held-out half never is). The family's calibration-half runs are scored
-  too ("all runs"), twice the cases but runs its rules' authors had looked at. The full grid is used: every
-  setting's verdicts on the calibration half are computed once and each family's choice re-ranks them without
-  the family, so leaving out each family costs no more than one search.
+  :data:`GOAL_LOFO_BALANCED_ACCURACY` and against the best anchor there. Held-out runs because they tuned nothing
+  at all: the family's calibration-half runs took no part in this search either, but the rest of trainops' rules
+  (everything outside :data:`GRID`) were written with them in view. They are scored too ("all runs": both halves,
+  twice the cases) as a steadier, slightly less clean figure. The full grid is used: every setting's verdicts on the
+  calibration half are computed once, and each family's choice re-ranks them without the family's cases, so leaving
+  out every family costs one search.
 - ``--savings``: each held-out run walked epoch by epoch as a live run would be, stopped at the tool's first stop:
   epochs saved and the regret of the model kept (``bench/_savings.py`` defines both), for trainops' defaults
   (``trainops.core.replay``: it restores the best epoch when it says ``stop_and_restore_best``), each anchor (which
-  restore nothing: Keras' ``restore_best_weights`` is off by default, Lightning's early stopping keeps no weights),
-  training to the end, and the oracle.
+  restore nothing: Keras' ``restore_best_weights`` is off by default, Lightning's early stopping keeps no weights;
+  the "best kept" columns show what a best-so-far checkpoint would have kept), training to the end, and the oracle.
+  Every anchor is asked after every epoch, W&B's on-demand ``diagnose_run`` included: an agent polling it.
 
     .venv/bin/python bench/diagnosis.py               # the table, held-out and calibration halves (~10 s)
     .venv/bin/python bench/diagnosis.py --by-family   # also trainops per family of runs and per cut
@@ -67,6 +69,10 @@ Verdict = Callable[[Case], bool]
 
 GOAL_BALANCED_ACCURACY = 0.90
 GOAL_FALSE_STOPS = 0.10
+"""The goal trainops' defaults are held to (``tests/bench``) and the false-stop bound of the calibration search."""
+TARGET_BALANCED_ACCURACY = 0.92
+TARGET_FALSE_STOPS = 0.07
+"""The raised goal on the held-out half that the per-family and leave-one-family-out tables are read against."""
 GOAL_LOFO_BALANCED_ACCURACY = 0.88
 """On every family's held-out runs, with the parameters calibrated without that family."""
 
@@ -606,12 +612,12 @@ def savings_table(summaries: Mapping[str, Mapping[str, Summary]]) -> str:
                 (
                     "tool",
                     "saved",
-                    "mean regret",
+                    "mean regret (capped)",
                     "median",
                     "p90",
                     "regret > 1%",
                     "NaN model kept",
-                    "best kept: mean regret",
+                    "best kept: mean (capped)",
                     "> 1%",
                 ),
                 rows,
@@ -653,10 +659,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(report("calibration half", calibration_cases, verdicts))
     held = score(verdicts[TRAINOPS], held_cases)
     met = held.balanced_accuracy >= GOAL_BALANCED_ACCURACY and held.false_stop_rate <= GOAL_FALSE_STOPS
+    target = held.balanced_accuracy >= TARGET_BALANCED_ACCURACY and held.false_stop_rate <= TARGET_FALSE_STOPS
     print(
         f"\ngoal on the held-out half: balanced accuracy >= {GOAL_BALANCED_ACCURACY} with false stops <= "
         f"{GOAL_FALSE_STOPS:.0%}: {'met' if met else 'MISSED'} "
-        f"({held.balanced_accuracy:.3f}, {held.false_stop_rate:.1%})"
+        f"({held.balanced_accuracy:.3f}, {held.false_stop_rate:.1%}); raised goal, >= {TARGET_BALANCED_ACCURACY} "
+        f"with false stops <= {TARGET_FALSE_STOPS:.0%}: {'met' if target else 'MISSED'}"
     )
     if args.bootstrap:
         print()

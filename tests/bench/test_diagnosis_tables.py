@@ -6,6 +6,8 @@ over a few real runs of every family of the corpus, whatever families it holds.
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import math
 import re
 from collections.abc import Sequence
@@ -16,7 +18,7 @@ import diagnosis
 import pytest
 from _baselines import keras_early_stopping
 from _corpus import Case, Curve, cut, split
-from _savings import Outcome, keep_last, never_stop, oracle, regret_pct, summarize, walk
+from _savings import REGRET_CAP_PCT, Outcome, keep_last, never_stop, oracle, regret_pct, summarize, walk
 from diagnosis import Params, Score, Trial
 
 NAN = math.nan
@@ -72,15 +74,30 @@ def test_trainops_restores_the_best_when_it_stops_a_diverged_run() -> None:
     assert (result.kept, result.regret_pct) == (2, 0.0)
 
 
-def test_a_non_finite_model_kept_is_lost_not_averaged() -> None:
+def test_a_non_finite_model_kept_is_lost_and_counts_at_the_cap() -> None:
     assert regret_pct([1.0, 0.5, NAN], kept=2) == math.inf
     good = Outcome(run="a", family="f", planned=4, trained=4, kept=3, regret_pct=2.0, best_kept_regret_pct=0.0)
     lost = Outcome(run="b", family="f", planned=4, trained=3, kept=2, regret_pct=math.inf, best_kept_regret_pct=0.0)
+    exploded = Outcome(run="c", family="f", planned=4, trained=4, kept=3, regret_pct=1e12, best_kept_regret_pct=0.0)
 
-    summary = summarize([good, lost])
+    summary = summarize([good, lost, exploded])
 
-    assert (summary.lost, summary.mean_regret, summary.costly) == (1, 2.0, 1.0)
-    assert summary.p90_regret == math.inf
+    assert (summary.lost, summary.costly) == (1, 1.0)
+    assert summary.mean_regret == pytest.approx((2.0 + REGRET_CAP_PCT + REGRET_CAP_PCT) / 3)
+    assert (summary.median_regret, summary.p90_regret) == (1e12, math.inf)  # order statistics stay uncapped
+
+
+def test_a_run_with_no_finite_loss_has_nothing_to_regret_and_the_oracle_stops_at_once() -> None:
+    run = curve([NAN] * 5)
+
+    assert walk(run, never_stop).regret_pct == 0.0
+    assert (oracle(run).trained, oracle(run).saved) == (1, pytest.approx(4 / 5))
+
+
+def test_the_savings_docstring_examples() -> None:
+    result = doctest.testmod(importlib.import_module("_savings"))
+    assert result.attempted > 0
+    assert result.failed == 0
 
 
 def test_a_kept_epoch_the_run_never_trained_is_refused() -> None:
