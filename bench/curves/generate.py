@@ -13,7 +13,13 @@ families of runs (a run's id starts with its family):
   ``Trainer`` and by Keras 3's ``fit`` (torch backend), on at most ``MAX_TRAIN`` training samples;
 - ``transformers``: a tiny BERT or GPT-2 built from its config (nothing downloaded) trained by Hugging Face's
   ``Trainer`` with its own schedules (linear, cosine, constant) and gradient clipping, each data set read as tokens
-  (one token per feature: its bin, see :func:`tokens`).
+  (one token per feature: its bin, see :func:`tokens`);
+- ``schedules``: the scikit-learn families' MLPs and loop under learning-rate schedules that bend curves in ways a
+  trend line misreads: step decay at fixed epochs, cosine annealing, linear warm-up then a linear or cosine fall,
+  cosine with warm restarts, one-cycle (see :func:`schedules_spec`);
+- ``strategy_wide``: the strategy pipeline's three strategy files moved to other symbols and timeframes of the
+  sample data, several at once (two symbols, or a base timeframe with a longer one's context), with labels sized to
+  each market and the pipeline's own learning-rate schedulers (see :data:`MARKETS`).
 
 The three framework families report through trainops' own integrations
 (``trainops.integrations.<framework>.TrainOpsCallback``) into an in-process trainops on a temporary SQLite
@@ -22,11 +28,13 @@ trainops stored.
 
 Runs are drawn from archetypes (healthy, overfitting, slow, unstable, regularised, anything) so that stopping
 and continuing are both common answers; each run's configuration and seed come from the corpus seed (the framework
-families each from a generator of their own, so adding or resizing one changes no other run), and torch runs
-single-threaded, so the same seed rebuilds the same corpus on the same versions (see the file's header).
+families and those added since each from a generator of their own, so adding or resizing one changes no other run),
+and torch runs single-threaded, so the same seed rebuilds the same corpus on the same versions (see the file's
+header) and the same trainops: a change to the strategy pipeline changes the strategy runs it would retrain.
 
-    .venv/bin/python bench/curves/generate.py            # all 298 runs: ~10 min on 2 cores
+    .venv/bin/python bench/curves/generate.py            # all 410 runs: ~12 min on 2 cores
     .venv/bin/python bench/curves/generate.py --families lightning keras transformers   # those alone: ~5 min
+    .venv/bin/python bench/curves/generate.py --families schedules strategy_wide        # those alone: ~2.5 min
     .venv/bin/python bench/curves/generate.py --jobs 1 --limit 10 --out /tmp/corpus.json   # a quick look
 
 ``--families`` retrains the named families and keeps every other run of the corpus file as it is; it refuses
@@ -67,6 +75,8 @@ SKLEARN_RUNS = {"digits": 56, "breast_cancer": 48, "wine": 44, "diabetes": 48}
 STRATEGY_RUNS = 30
 FRAMEWORK_RUNS = {"lightning": 24, "keras": 24, "transformers": 24}
 """Runs reported through trainops' framework integrations; each family's specs come from a generator of its own."""
+LATER_RUNS = {"schedules": 72, "strategy_wide": 40}
+"""Families added since, each from a generator of its own too: plain loops, like the first families."""
 DATASETS = ("digits", "breast_cancer", "wine", "diabetes")
 MAX_TRAIN, MAX_VAL = 320, 256
 """The framework families' samples at most: a framework's loop costs milliseconds a batch, and a few
@@ -188,6 +198,60 @@ def strategy_spec(index: int, rng: random.Random) -> dict[str, Any]:
     return spec
 
 
+@dataclass(frozen=True)
+class Market:
+    """What a ``strategy_wide`` run trains on: a strategy file's indicators and fuzzy sets, moved to other symbols
+    and timeframes (the sample data's: EURUSD 1h, 4h, 1d and GOOG 1d, 1w), with ZigZag labels sized to their
+    swings (a move worth trading is larger on longer bars and on a stock than on a currency pair)."""
+
+    strategy: str
+    symbols: tuple[str, ...]
+    timeframes: tuple[str, ...]
+    zigzag_threshold: float
+    label_lookahead: int
+
+
+MARKETS = (
+    Market("mean_reversion", ("EURUSD",), ("4h",), 0.008, 30),
+    Market("mean_reversion", ("EURUSD",), ("1d",), 0.015, 10),
+    Market("mean_reversion", ("GOOG",), ("1d",), 0.05, 20),
+    Market("mean_reversion", ("GOOG",), ("1w",), 0.1, 12),
+    Market("mean_reversion", ("EURUSD", "GOOG"), ("1d",), 0.02, 15),
+    Market("trend_following", ("GOOG",), ("1w",), 0.12, 12),
+    Market("trend_following", ("GOOG",), ("1d",), 0.04, 15),
+    Market("multi_timeframe", ("EURUSD",), ("1h", "4h"), 0.005, 48),
+    Market("multi_timeframe", ("EURUSD",), ("4h", "1d"), 0.008, 30),
+    Market("multi_timeframe", ("GOOG",), ("1d", "1w"), 0.07, 25),
+)
+"""The oscillators of ``mean_reversion`` read alike on any market; ``trend_following``'s price ratios suit GOOG
+and ``multi_timeframe``'s MACD histograms a range of prices, so they move across timeframes, not assets."""
+
+
+def strategy_wide_spec(index: int, rng: random.Random) -> dict[str, Any]:
+    """A ``strategy_wide`` run: the ``strategy`` family's archetypes on a market in turn (see :data:`MARKETS`),
+    over more planned epochs, with half the runs under one of the pipeline's own learning-rate schedulers (step,
+    exponential, reduce on plateau) and some with gradient clipping."""
+    market = MARKETS[index % len(MARKETS)]
+    spec = strategy_spec(index, rng) | {
+        "strategy": market.strategy,
+        "symbols": list(market.symbols),
+        "timeframes": list(market.timeframes),
+        "zigzag_threshold": market.zigzag_threshold,
+        "label_lookahead": market.label_lookahead,
+        "epochs": rng.choice((60, 80, 100, 150)),
+        "lr_scheduler": None,
+        "gradient_clip": rng.choice((None, None, 1.0)),
+    }
+    match rng.choice(("none", "step", "exponential", "reduce_on_plateau")):
+        case "step":
+            spec["lr_scheduler"] = {"type": "step", "step_size": rng.choice((10, 20, 30)), "gamma": 0.5}
+        case "exponential":
+            spec["lr_scheduler"] = {"type": "exponential", "gamma": rng.choice((0.95, 0.97, 0.99))}
+        case "reduce_on_plateau":
+            spec["lr_scheduler"] = {"type": "reduce_on_plateau", "factor": 0.5, "patience": rng.choice((3, 5, 10))}
+    return spec
+
+
 def mlp_spec(index: int, rng: random.Random) -> dict[str, Any]:
     """A Lightning or Keras run: the same MLPs as the scikit-learn families, each data set in turn getting every
     archetype, on at most ``MAX_TRAIN`` training and ``MAX_VAL`` validation samples."""
@@ -274,7 +338,53 @@ def transformers_spec(index: int, rng: random.Random) -> dict[str, Any]:
     return spec
 
 
-FRAMEWORK_SPECS = {"lightning": mlp_spec, "keras": mlp_spec, "transformers": transformers_spec}
+SCHEDULES = ("multistep", "cosine", "warmup_linear", "warmup_cosine", "restarts", "one_cycle")
+"""The ``schedules`` family's learning-rate schedules, each set per epoch by :func:`_learning_rate`."""
+
+
+def schedules_spec(index: int, rng: random.Random) -> dict[str, Any]:
+    """A run of the ``schedules`` family: a scikit-learn family's MLP (its data set and archetype in turn) trained
+    with a learning-rate schedule that bends its curves, and that schedule's parameters.
+
+    - ``multistep``: the rate drops by ``gamma`` at each of its ``milestones`` (epochs), a plateau and then a
+      sudden fall in the loss;
+    - ``cosine``: annealed from the rate to 0 over the planned epochs;
+    - ``warmup_linear``, ``warmup_cosine``: a linear rise over ``warmup_epochs`` to a peak (the drawn rate, or
+      three times it, as people pair warm-up with larger rates), then a linear or cosine fall to 0;
+    - ``restarts``: cosine annealing restarted every ``cycle_epochs``, each cycle ``cycle_mult`` times longer
+      (SGDR), so the loss jumps back up at every restart;
+    - ``one_cycle``: a cosine rise from a 25th of the peak over ``warmup_fraction`` of the run, then a fall to
+      far below where it started.
+    """
+    dataset = DATASETS[index // len(ARCHETYPES) % len(DATASETS)]  # the archetype is sklearn_spec's, in turn
+    # the schedule turns one place each block of archetypes: every schedule meets every archetype and data set
+    schedule = SCHEDULES[(index + index // len(ARCHETYPES)) % len(SCHEDULES)]
+    spec = sklearn_spec(dataset, index, rng) | {"schedule": schedule}
+    planned = spec["epochs"]
+    match spec["schedule"]:
+        case "multistep":
+            fractions = rng.choice(((0.5, 0.75), (0.3, 0.6, 0.8), (0.25, 0.5, 0.75), (0.4,)))
+            spec |= {"milestones": [round(planned * f) for f in fractions], "gamma": rng.choice((0.1, 0.2, 0.5))}
+        case "warmup_linear" | "warmup_cosine":
+            spec |= {"warmup_epochs": max(2, round(planned * rng.choice((0.05, 0.1, 0.2))))}
+            spec["learning_rate"] = float(f"{spec['learning_rate'] * rng.choice((1, 3)):.3g}")
+        case "restarts":
+            cycle_mult = rng.choice((1, 2))
+            cycle_epochs = round(planned / rng.choice((3, 4, 5) if cycle_mult == 1 else (3, 7)))
+            spec |= {"cycle_epochs": max(5, cycle_epochs), "cycle_mult": cycle_mult}
+        case "one_cycle":
+            spec |= {"warmup_fraction": rng.choice((0.2, 0.3, 0.4))}
+            spec["learning_rate"] = float(f"{spec['learning_rate'] * rng.choice((1, 3)):.3g}")
+    return spec
+
+
+FAMILY_SPECS = {
+    "lightning": mlp_spec,
+    "keras": mlp_spec,
+    "transformers": transformers_spec,
+    "schedules": schedules_spec,
+    "strategy_wide": strategy_wide_spec,
+}
 
 
 def all_specs(seed: int) -> list[dict[str, Any]]:
@@ -285,19 +395,18 @@ def all_specs(seed: int) -> list[dict[str, Any]]:
         for i in range(count)
     ]
     specs += [{"id": f"strategy-{i:03d}", "family": "strategy", **strategy_spec(i, rng)} for i in range(STRATEGY_RUNS)]
-    for family, count in FRAMEWORK_RUNS.items():
+    for family, count in (FRAMEWORK_RUNS | LATER_RUNS).items():
         # a generator of its own per family: adding or resizing one leaves every other run as it was
         family_rng = random.Random(f"{seed}:{family}")
         specs += [
-            {"id": f"{family}-{i:03d}", "family": family, **FRAMEWORK_SPECS[family](i, family_rng)}
-            for i in range(count)
+            {"id": f"{family}-{i:03d}", "family": family, **FAMILY_SPECS[family](i, family_rng)} for i in range(count)
         ]
     return specs
 
 
 def families() -> list[str]:
     """Every family of runs, in the corpus' order."""
-    return [*SKLEARN_RUNS, "strategy", *FRAMEWORK_RUNS]
+    return [*SKLEARN_RUNS, "strategy", *FRAMEWORK_RUNS, *LATER_RUNS]
 
 
 # ------------------------------------------------------------------------------------------------ training
@@ -319,12 +428,45 @@ def _history(records: Sequence[Mapping[str, float]], planned: int) -> dict[str, 
 
 
 def _learning_rate(spec: Mapping[str, Any], epoch: int) -> float:
-    base = float(spec["learning_rate"])
+    """The rate in effect for the whole of ``epoch`` (0-based): what torch's ``CosineAnnealingLR``, ``StepLR``,
+    ``MultiStepLR``, ``CosineAnnealingWarmRestarts`` and ``OneCycleLR`` (its rate; the momentum stays put) set when
+    stepped once per epoch, and for warm-up a linear rise to the rate, then a linear or cosine fall to 0 by the
+    planned end (see :func:`schedules_spec`)."""
+    base, planned = float(spec["learning_rate"]), spec["epochs"]
     if spec["schedule"] == "cosine":
-        return base * 0.5 * (1 + math.cos(math.pi * epoch / spec["epochs"]))
+        return base * 0.5 * (1 + math.cos(math.pi * epoch / planned))
     if spec["schedule"] == "step":
-        return base * 0.1 ** (epoch // max(1, spec["epochs"] // 3))
+        return base * 0.1 ** (epoch // max(1, planned // 3))
+    if spec["schedule"] == "multistep":
+        return base * spec["gamma"] ** sum(epoch >= milestone for milestone in spec["milestones"])
+    if spec["schedule"] in ("warmup_linear", "warmup_cosine"):
+        warmup = spec["warmup_epochs"]
+        if epoch < warmup:
+            return base * (epoch + 1) / warmup
+        done = (epoch - warmup) / (planned - warmup)
+        return base * (1 - done if spec["schedule"] == "warmup_linear" else 0.5 * (1 + math.cos(math.pi * done)))
+    if spec["schedule"] == "restarts":
+        into, period = epoch, spec["cycle_epochs"]
+        while into >= period:
+            into, period = into - period, period * spec["cycle_mult"]
+        return base * 0.5 * (1 + math.cos(math.pi * into / period))
+    if spec["schedule"] == "one_cycle":
+        return _one_cycle(base, spec["warmup_fraction"], planned, epoch)
     return base
+
+
+def _one_cycle(peak: float, warmup_fraction: float, planned: int, epoch: int) -> float:
+    """torch's ``OneCycleLR`` with its defaults (cosine both ways, from ``peak / 25`` up to ``peak`` and down to
+    ``peak / 25 / 1e4``) over ``planned`` steps, one per epoch."""
+
+    def anneal(start: float, end: float, done: float) -> float:
+        return end + (start - end) / 2 * (math.cos(math.pi * done) + 1)
+
+    start = peak / 25
+    rise_end, fall_end = warmup_fraction * planned - 1, planned - 1
+    if epoch <= rise_end:
+        return anneal(start, peak, epoch / rise_end)
+    return anneal(peak, start / 1e4, (epoch - rise_end) / (fall_end - rise_end))
 
 
 @dataclass(frozen=True)
@@ -458,6 +600,42 @@ def _optimizer(model: Any, spec: Mapping[str, Any]) -> Any:
 _SAMPLE_DATA: Path | None = None
 
 
+def strategy_file(spec: Mapping[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """The strategy file ``data`` (parsed YAML) as ``spec`` trains it: its model and training section replaced
+    (no early stopping, so every planned epoch is recorded) and, for a ``strategy_wide`` run, its market and
+    labels, learning-rate scheduler and gradient clipping too."""
+    model = data["model"]
+    model["architecture"] |= {"hidden_layers": spec["hidden"], "dropout": spec["dropout"]}
+    model["training"] = {
+        "learning_rate": spec["learning_rate"],
+        "batch_size": spec["batch_size"],
+        "epochs": spec["epochs"],
+        "optimizer": spec["optimizer"],
+        "weight_decay": spec["weight_decay"],
+        "seed": spec["seed"],
+    }
+    if "symbols" not in spec:
+        return data  # a ``strategy`` run: the file's own market
+    symbols, timeframes = spec["symbols"], spec["timeframes"]
+    data["training_data"] = {
+        "symbols": {"mode": "single", "symbol": symbols[0]}
+        if len(symbols) == 1
+        else {"mode": "multi_symbol", "list": symbols},
+        "timeframes": {"mode": "single", "timeframe": timeframes[0]}
+        if len(timeframes) == 1
+        else {"mode": "multi_timeframe", "list": timeframes, "base_timeframe": timeframes[0]},
+    }
+    data["training"]["labels"] = {
+        "source": "zigzag",
+        "zigzag_threshold": spec["zigzag_threshold"],
+        "label_lookahead": spec["label_lookahead"],
+    }
+    for key in ("lr_scheduler", "gradient_clip"):
+        if spec[key] is not None:
+            model["training"][key] = spec[key]
+    return data
+
+
 def train_strategy(spec: Mapping[str, Any]) -> dict[str, Any]:
     import yaml
 
@@ -472,17 +650,7 @@ def train_strategy(spec: Mapping[str, Any]) -> dict[str, Any]:
         _SAMPLE_DATA = Path(tempfile.mkdtemp(prefix="trainops-corpus-"))
         write_sample_data(_SAMPLE_DATA)
     root = Path(__file__).resolve().parents[2]
-    data = yaml.safe_load((root / "strategies" / f"{spec['strategy']}.yaml").read_text())
-    model = data["model"]
-    model["architecture"] |= {"hidden_layers": spec["hidden"], "dropout": spec["dropout"]}
-    model["training"] = {
-        "learning_rate": spec["learning_rate"],
-        "batch_size": spec["batch_size"],
-        "epochs": spec["epochs"],
-        "optimizer": spec["optimizer"],
-        "weight_decay": spec["weight_decay"],
-        "seed": spec["seed"],
-    }
+    data = strategy_file(spec, yaml.safe_load((root / "strategies" / f"{spec['strategy']}.yaml").read_text()))
 
     class Collect(NullReporter):
         def __init__(self) -> None:
@@ -785,7 +953,7 @@ def run(spec: dict[str, Any], workdir: Path) -> dict[str, Any]:
     torch.set_num_threads(1)
     started = time.perf_counter()
     match spec["family"]:
-        case "strategy":
+        case "strategy" | "strategy_wide":
             history = train_strategy(spec)
         case "lightning":
             history = train_lightning(spec, workdir)

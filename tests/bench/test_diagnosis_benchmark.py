@@ -13,8 +13,10 @@ import json
 import math
 import shutil
 import sys
+from itertools import pairwise
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import _corpus
 import diagnosis
@@ -41,7 +43,7 @@ def generate() -> ModuleType:
 
 
 def test_the_corpus_is_what_the_issue_asked_for(corpus: list[Curve]) -> None:
-    assert len(corpus) >= 150
+    assert len(corpus) >= 400
     assert min(curve.planned for curve in corpus) >= 60
     for curve in corpus:
         assert len(curve.train_loss) == len(curve.val_loss) == curve.planned, curve.id
@@ -51,6 +53,8 @@ def test_the_corpus_is_what_the_issue_asked_for(corpus: list[Curve]) -> None:
         "wine",
         "diabetes",
         "strategy",
+        "schedules",
+        "strategy_wide",
     } | FRAMEWORKS
     diverged = [curve.id for curve in corpus if any(not math.isfinite(value) for value in curve.val_loss)]
     assert len(diverged) >= 5, "some learning rates must diverge to NaN"
@@ -67,6 +71,100 @@ def test_every_framework_family_holds_every_archetype_and_both_answers(
         assert {curve.config["archetype"] for curve in curves} == set(generate.ARCHETYPES), family
         answers = [case.should_stop for case in cut(curves)]
         assert 0.2 < sum(answers) / len(answers) < 0.8, f"{family}: stop and continue must both be common"
+
+
+def test_every_family_added_since_holds_every_archetype_and_both_answers(
+    corpus: list[Curve], generate: ModuleType
+) -> None:
+    for family in generate.LATER_RUNS:
+        curves = [curve for curve in corpus if curve.family == family]
+        assert len(curves) == generate.LATER_RUNS[family], family
+        assert {curve.config["archetype"] for curve in curves} == set(generate.ARCHETYPES), family
+        answers = [case.should_stop for case in cut(curves)]
+        # market curves mostly reach their best early (the strategy family's cases: 78% stop), so this bound is
+        # looser than the framework families'
+        assert 0.1 < sum(answers) / len(answers) < 0.9, f"{family}: stop and continue must both be common"
+
+
+def _rates(run: dict[str, Any]) -> list[float]:
+    """A corpus run's recorded learning rates, up to where it went non-finite."""
+    rates = run["learning_rate"]
+    return rates[: rates.index(None)] if None in rates else rates
+
+
+def _torch_rates(config: dict[str, Any], planned: int) -> list[float] | None:
+    """The rates torch's own scheduler for ``config``'s schedule sets, stepped once per epoch (None: no such one)."""
+    import torch
+
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=config["learning_rate"])
+    schedulers = torch.optim.lr_scheduler
+    match config["schedule"]:
+        case "multistep":
+            scheduler: Any = schedulers.MultiStepLR(optimizer, config["milestones"], config["gamma"])
+        case "cosine":
+            scheduler = schedulers.CosineAnnealingLR(optimizer, planned)
+        case "restarts":
+            scheduler = schedulers.CosineAnnealingWarmRestarts(optimizer, config["cycle_epochs"], config["cycle_mult"])
+        case "one_cycle":
+            peak, rise = config["learning_rate"], config["warmup_fraction"]
+            scheduler = schedulers.OneCycleLR(
+                optimizer, peak, total_steps=planned, pct_start=rise, cycle_momentum=False
+            )
+        case _:
+            return None
+    rates = []
+    for _ in range(planned):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return rates
+
+
+def test_the_schedules_family_records_the_rates_its_schedules_set() -> None:
+    runs = [run for run in json.loads(_corpus.CORPUS.read_text())["runs"] if run["family"] == "schedules"]
+    assert {run["config"]["schedule"] for run in runs} == {
+        "multistep",
+        "cosine",
+        "warmup_linear",
+        "warmup_cosine",
+        "restarts",
+        "one_cycle",
+    }
+    for run in runs:
+        config, rates = run["config"], _rates(run)
+        assert rates, run["id"]  # an unstable run may go non-finite in its first epoch
+        expected = _torch_rates(config, run["planned"])
+        if expected is not None:
+            assert rates == pytest.approx(expected[: len(rates)], rel=1e-4, abs=1e-12), run["id"]
+        else:  # warm-up: a linear rise to the peak, then a fall towards 0 by the planned end
+            warmup, peak = config["warmup_epochs"], config["learning_rate"]
+            rise = [peak * (epoch + 1) / warmup for epoch in range(warmup)]
+            assert rates[:warmup] == pytest.approx(rise[: len(rates)], rel=1e-4), run["id"]
+            fall = rates[warmup - 1 :]
+            assert all(later <= earlier for earlier, later in pairwise(fall)), run["id"]
+            if len(rates) == run["planned"]:
+                assert rates[-1] < 0.1 * peak, run["id"]
+
+
+def test_the_strategy_wide_family_trains_every_market_and_the_pipelines_schedulers(generate: ModuleType) -> None:
+    runs = [run for run in json.loads(_corpus.CORPUS.read_text())["runs"] if run["family"] == "strategy_wide"]
+    markets = {
+        (run["config"]["strategy"], tuple(run["config"]["symbols"]), tuple(run["config"]["timeframes"])) for run in runs
+    }
+    assert markets == {(market.strategy, market.symbols, market.timeframes) for market in generate.MARKETS}
+    assert {"EURUSD", "GOOG"} <= {symbol for _, symbols, _ in markets for symbol in symbols}
+    assert {"1h", "4h", "1d", "1w"} <= {timeframe for _, _, timeframes in markets for timeframe in timeframes}
+    for run in runs:
+        scheduler, rates = run["config"]["lr_scheduler"], _rates(run)
+        if scheduler is None:
+            assert set(rates) == {run["config"]["learning_rate"]}, run["id"]
+        elif scheduler["type"] == "step":
+            step = scheduler["step_size"]
+            assert rates[::step] == pytest.approx(
+                [run["config"]["learning_rate"] * 0.5**k for k in range(len(rates[::step]))], rel=1e-4
+            ), run["id"]
+        else:  # exponential and reduce-on-plateau only ever lower it
+            assert all(later <= earlier for earlier, later in pairwise(rates)), run["id"]
 
 
 def test_the_corpus_records_its_generator_and_seed_and_matches_them(corpus: list[Curve], generate: ModuleType) -> None:
