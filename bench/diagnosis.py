@@ -36,14 +36,14 @@ The tables (each names the half it is computed on):
   the "best kept" columns show what a best-so-far checkpoint would have kept), training to the end, and the oracle.
   Every anchor is asked after every epoch, W&B's on-demand ``diagnose_run`` included: an agent polling it.
 
-    .venv/bin/python bench/diagnosis.py               # the table, held-out and calibration halves (~10 s)
+    .venv/bin/python bench/diagnosis.py               # the table, held-out and calibration halves (~5 s)
     .venv/bin/python bench/diagnosis.py --by-family   # also trainops per family of runs and per cut
     .venv/bin/python bench/diagnosis.py --bootstrap   # also 95% intervals, resampling the held-out runs (~15 s)
-    .venv/bin/python bench/diagnosis.py --families    # also every tool per family, with intervals
+    .venv/bin/python bench/diagnosis.py --families    # also every tool per family, with intervals (~5 s)
     .venv/bin/python bench/diagnosis.py --calibrate   # search trainops' projection parameters on the calibration half
-    .venv/bin/python bench/diagnosis.py --lofo        # also the leave-one-family-out figures (one search)
-    .venv/bin/python bench/diagnosis.py --savings     # also epochs saved against regret, run by run
-    .venv/bin/python bench/diagnosis.py --all         # every table
+    .venv/bin/python bench/diagnosis.py --lofo        # also the leave-one-family-out figures (one search, ~30 s)
+    .venv/bin/python bench/diagnosis.py --savings     # also epochs saved against regret, run by run (~11 s)
+    .venv/bin/python bench/diagnosis.py --all         # every table (~45 s on 410 runs)
 """
 
 from __future__ import annotations
@@ -498,12 +498,14 @@ def _not_of(family: str) -> Callable[[Case], bool]:
     return lambda case: case.curve.family != family
 
 
-def lofo_table(results: Sequence[LeftOut], anchors: Mapping[str, Mapping[str, Estimate]]) -> str:
-    """Each family's leave-one-family-out figures against the goal and against the best anchor on its held-out runs."""
+def lofo_table(results: Sequence[LeftOut], per_family: Mapping[str, Mapping[str, Estimate]]) -> str:
+    """Each family's leave-one-family-out figures against the goal, and against the best anchor and trainops' defaults
+    on the family's held-out runs (``per_family``: :func:`family_estimates`)."""
     rows = []
     for r in results:
-        tools = anchors.get(r.family, {})
-        best = max((tools[name].score.balanced_accuracy for name in tools if name in ANCHORS), default=float("nan"))
+        tools = per_family.get(r.family, {})
+        best = max((tools[name].score.balanced_accuracy for name in tools if name in ANCHORS), default=math.nan)
+        defaults = tools[TRAINOPS].score.balanced_accuracy if TRAINOPS in tools else math.nan
         accuracy = r.held_out.balanced_accuracy
         rows.append(
             (
@@ -514,6 +516,7 @@ def lofo_table(results: Sequence[LeftOut], anchors: Mapping[str, Mapping[str, Es
                 "met" if accuracy >= GOAL_LOFO_BALANCED_ACCURACY else "MISSED",
                 f"{best:.3f}",
                 "yes" if accuracy > best else "NO",
+                f"{defaults:.3f}",
                 f"{r.all_runs.balanced_accuracy:.3f}",
                 f"{r.all_runs.false_stop_rate:.1%}",
             )
@@ -522,8 +525,8 @@ def lofo_table(results: Sequence[LeftOut], anchors: Mapping[str, Mapping[str, Es
     return (
         f"leave one family out: calibrated without the family, scored on its held-out runs; goal balanced accuracy "
         f">= {GOAL_LOFO_BALANCED_ACCURACY} on every family: {'met' if met else 'MISSED'}\n"
-        f"(chosen without it: {', '.join(GRID)}; best anchor: the best anchor's balanced accuracy on the family's "
-        "held-out runs; all runs: the family's runs in both halves)\n"
+        f"(chosen without it: {', '.join(GRID)}; best anchor, defaults: the best anchor's and trainops' "
+        "defaults' balanced accuracy on the family's held-out runs; all runs: the family's runs in both halves)\n"
         + table(
             (
                 "family",
@@ -533,6 +536,7 @@ def lofo_table(results: Sequence[LeftOut], anchors: Mapping[str, Mapping[str, Es
                 "goal",
                 "best anchor",
                 "ahead",
+                "defaults",
                 "all runs: bal. acc.",
                 "false stops",
             ),
