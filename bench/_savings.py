@@ -15,6 +15,10 @@ first stop, or at its planned end if the tool never says stop. Of the run that r
   best so far (Keras' ``restore_best_weights``, Lightning's ``ModelCheckpoint``) would keep: what the stop's timing
   costs, whatever the tool restores.
 
+- **too soon**: the tool stopped at an epoch where the corpus' truth by hindsight says continue (the epochs left
+  would have improved the best so far by more than 1%): a live run's false stop. Walking a run asks a tool after
+  every epoch, so one run gives it many chances to stop too soon where the cut benchmark gives it three.
+
 A summary over runs gives the mean saved; the median and 90th percentile of regret (nearest rank, uncapped); the
 share of runs with regret over 1%; the runs whose kept model is NaN; and a *capped* mean regret, each run's regret
 counted up to :data:`REGRET_CAP_PCT` (100%: a model at twice the best loss, or a NaN one, counts as lost whole).
@@ -34,7 +38,7 @@ import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from _corpus import Case, Curve
+from _corpus import Case, Curve, should_stop
 from _report import percentile
 
 Decision = Callable[[Case], int | None]
@@ -61,6 +65,8 @@ class Outcome:
     regret_pct: float
     best_kept_regret_pct: float
     """The regret had the best epoch trained been kept instead."""
+    too_soon: bool
+    """Stopped where continuing was right by hindsight (never, for a run trained to its end)."""
 
     @property
     def saved(self) -> float:
@@ -113,6 +119,7 @@ def outcome(curve: Curve, *, trained: int, kept: int) -> Outcome:
         kept=kept,
         regret_pct=regret_pct(curve.val_loss, kept),
         best_kept_regret_pct=regret_pct(curve.val_loss, _best_trained(curve.val_loss[:trained])),
+        too_soon=trained < curve.planned and not should_stop(curve.train_loss, curve.val_loss, trained),
     )
 
 
@@ -158,6 +165,8 @@ class Summary:
     best_kept_mean_regret: float
     """As ``mean_regret``, had the best epoch trained been kept."""
     best_kept_costly: float
+    too_soon: float
+    """Share of runs stopped where continuing was right."""
 
 
 def summarize(outcomes: Iterable[Outcome]) -> Summary:
@@ -176,6 +185,7 @@ def summarize(outcomes: Iterable[Outcome]) -> Summary:
         lost=sum(regret == math.inf for regret in regrets),
         best_kept_mean_regret=capped_mean(best_kept),
         best_kept_costly=sum(regret > REGRET_THRESHOLD_PCT for regret in best_kept) / len(best_kept),
+        too_soon=sum(o.too_soon for o in outcomes) / len(outcomes),
     )
 
 

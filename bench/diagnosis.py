@@ -600,6 +600,7 @@ def savings_table(summaries: Mapping[str, Mapping[str, Summary]]) -> str:
             (
                 name,
                 f"{s.mean_saved:.1%}",
+                f"{s.too_soon:.1%}",
                 f"{s.mean_regret:.2f}%",
                 f"{s.median_regret:.2f}%",
                 f"{s.p90_regret:.2f}%",
@@ -616,6 +617,7 @@ def savings_table(summaries: Mapping[str, Mapping[str, Summary]]) -> str:
                 (
                     "tool",
                     "saved",
+                    "too soon",
                     "mean regret (capped)",
                     "median",
                     "p90",

@@ -36,7 +36,7 @@ def test_the_oracle_stops_after_the_final_best_with_no_regret() -> None:
 
     result = oracle(run)
 
-    assert (result.trained, result.kept, result.regret_pct) == (3, 2, 0.0)
+    assert (result.trained, result.kept, result.regret_pct, result.too_soon) == (3, 2, 0.0, False)
     assert result.saved == pytest.approx(5 / 8)
 
 
@@ -63,6 +63,16 @@ def test_a_rule_that_restores_nothing_keeps_the_epoch_it_stopped_at() -> None:
     assert result.saved == pytest.approx(3 / 8)
     assert result.regret_pct == pytest.approx(25.0)
     assert result.best_kept_regret_pct == 0.0
+    assert not result.too_soon  # nothing after epoch 4 beats 0.8
+
+
+def test_a_stop_before_a_later_fall_is_too_soon() -> None:
+    run = curve([1.0, 0.8, 0.9, 0.95, 1.0, 0.7, 0.6, 0.5])  # patience 3 stops at epoch 4, before the fall
+
+    result = walk(run, keep_last(partial(keras_early_stopping, patience=3)))
+
+    assert (result.trained, result.too_soon) == (5, True)
+    assert result.best_kept_regret_pct == pytest.approx(60.0)  # 0.8 against 0.5
 
 
 def test_trainops_restores_the_best_when_it_stops_a_diverged_run() -> None:
@@ -76,13 +86,15 @@ def test_trainops_restores_the_best_when_it_stops_a_diverged_run() -> None:
 
 def test_a_non_finite_model_kept_is_lost_and_counts_at_the_cap() -> None:
     assert regret_pct([1.0, 0.5, NAN], kept=2) == math.inf
-    good = Outcome(run="a", family="f", planned=4, trained=4, kept=3, regret_pct=2.0, best_kept_regret_pct=0.0)
-    lost = Outcome(run="b", family="f", planned=4, trained=3, kept=2, regret_pct=math.inf, best_kept_regret_pct=0.0)
-    exploded = Outcome(run="c", family="f", planned=4, trained=4, kept=3, regret_pct=1e12, best_kept_regret_pct=0.0)
+    good = Outcome("a", "f", planned=4, trained=4, kept=3, regret_pct=2.0, best_kept_regret_pct=0.0, too_soon=False)
+    lost = Outcome("b", "f", planned=4, trained=3, kept=2, regret_pct=math.inf, best_kept_regret_pct=0.0, too_soon=True)
+    exploded = Outcome(
+        "c", "f", planned=4, trained=4, kept=3, regret_pct=1e12, best_kept_regret_pct=0.0, too_soon=False
+    )
 
     summary = summarize([good, lost, exploded])
 
-    assert (summary.lost, summary.costly) == (1, 1.0)
+    assert (summary.lost, summary.costly, summary.too_soon) == (1, 1.0, pytest.approx(1 / 3))
     assert summary.mean_regret == pytest.approx((2.0 + REGRET_CAP_PCT + REGRET_CAP_PCT) / 3)
     assert (summary.median_regret, summary.p90_regret) == (1e12, math.inf)  # order statistics stay uncapped
 
