@@ -180,8 +180,9 @@ def test_a_run_still_improving_at_its_planned_end_says_how_much_longer_it_needs(
 
     expect(page.get_by_test_id("recommendation")).to_have_attribute("data-action", "continue")
     expect(page.get_by_test_id("recommendation-reason")).to_have_text(recommendation.reason)
+    epochs = f"{recommendation.extend_by} more epoch{'' if recommendation.extend_by == 1 else 's'}"
     expect(page.get_by_test_id("extend-by")).to_contain_text(
-        f"Still improving: train {recommendation.extend_by} more epochs past the planned end (projected best "
+        f"Still improving: train {epochs} past the planned end (projected best "
     )
 
 
