@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from trainops.core import rules
 from trainops.core.diagnosis import Action, Diagnosis, Recommendation, Signal, SignalRule, Trend, TrendDirection
 from trainops.core.epoch import FIELD_METRICS, EpochRecord
-from trainops.core.forecast import Forecast, forecast
+from trainops.core.forecast import Forecast, first_step, forecast
 from trainops.core.policy import Mode, MonitorPolicy
 from trainops.core.projection import Horizon, projected_improvement, projection
 from trainops.core.rules import Best, Point, _fmt
@@ -157,15 +157,10 @@ def extend(
         gain_pct = sign * (best - projected.best_value) / max(abs(best), 1e-12) * 100.0
         return projected if gain_pct > policy.min_improvement_pct else None
 
-    limit = max(policy.patience, epochs_done)
-    if worth(limit) is None:
-        return None
-    lo, hi = 0, limit  # the projected gain never shrinks with more epochs: bisect for the first that is worth it
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        lo, hi = (lo, mid) if worth(mid) is not None else (mid, hi)
-    projected = worth(hi)
-    return None if projected is None else (hi, projected)
+    # the projected gain never shrinks with more epochs: the first worth it, by bisection (the limit if none is)
+    epochs = first_step(lambda step: worth(step) is not None, max(policy.patience, epochs_done))
+    projected = worth(epochs)
+    return None if projected is None else (epochs, projected)
 
 
 def _projected(

@@ -386,7 +386,7 @@ def _ensemble(
     median_epoch = best_epoch
     if median < best:
         target = math.log(headroom / (median - floor))
-        median_epoch = last_epoch + _first_step(
+        median_epoch = last_epoch + first_step(
             lambda step: gain_at(float(last_epoch - origin + step)) >= target, epochs_left
         )
     return Forecast(
@@ -399,7 +399,7 @@ def _ensemble(
     )
 
 
-def _first_step(reached: Callable[[int], bool], steps: int) -> int:
+def first_step(reached: Callable[[int], bool], steps: int) -> int:
     """The first of ``1..steps`` for which ``reached`` holds, by bisection (it holds from some step on: the
     projected gain never shrinks); ``steps`` if it never does."""
     lo, hi = 0, steps
