@@ -184,6 +184,7 @@ def test_a_run_still_improving_at_its_planned_end_says_how_much_longer_it_needs(
     expect(page.get_by_test_id("extend-by")).to_contain_text(
         f"Still improving: train {epochs} past the planned end (projected best "
     )
+    screenshot(page, "run-extend")
 
 
 def test_the_diagnosis_is_drawn_on_the_chart_with_its_reason(page: Page, dashboard: Dashboard) -> None:
