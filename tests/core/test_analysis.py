@@ -468,7 +468,7 @@ def test_divergence_outranks_overfitting() -> None:
 
 
 def test_threshold_reason_comes_before_blowup() -> None:
-    diagnosis = analyze(history([1.0, 0.8, 0.6, 5.0]), MonitorPolicy(divergence_threshold=2.0))
+    diagnosis = analyze(history([1.0, 0.8, 0.6, 5.0]), MonitorPolicy(divergence_threshold=2.0, confirm_epochs=1))
 
     rules = [signal.rule for signal in diagnosis.signals]
     assert rules == ["divergence_threshold", "loss_blowup", "projected_improvement"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Sequence
 
 from trainops.core import rules
@@ -95,6 +96,8 @@ def analyze(
     projected = None
     if best is not None and policy.stop_rule == "projection":
         projected = _projected(monitored, best, epochs_left, horizon, policy, mode, extension)
+        if projected is not None and projected.severity != "info" and epochs_left > 0:
+            projected = confirm(projected, history, monitored, policy, mode, total_epochs_planned)
         if projected is not None and projected.severity != "info":
             candidates.append(projected)
     signals = [signal for signal in candidates if signal is not None]
@@ -161,6 +164,49 @@ def extend(
     epochs = first_step(lambda step: worth(step) is not None, max(policy.patience, epochs_done))
     projected = worth(epochs)
     return None if projected is None else (epochs, projected)
+
+
+def confirm(
+    signal: Signal,
+    history: Sequence[EpochRecord],
+    monitored: Sequence[Point],
+    policy: MonitorPolicy,
+    mode: Mode,
+    total_epochs_planned: int | None,
+) -> Signal:
+    """A projection's stop, confirmed: it stands when the projection also found continuing not worth it at the
+    ``policy.confirm_epochs - 1`` evaluations of the monitored metric before the latest, each judged on the history
+    up to it as it was then. Otherwise the signal turns to information (the run continues), saying how many
+    evaluations in a row have said stop so far.
+
+    Judging the earlier evaluations again from the history keeps the diagnosis pure: whoever asks, whenever they
+    ask, the same history gets the same answer, with no state kept between calls.
+    """
+    needed = policy.confirm_epochs
+    epochs = [record.epoch for record in history]
+    in_a_row = 1
+    while in_a_row < needed and in_a_row < len(monitored):
+        earlier = monitored[: len(monitored) - in_a_row]
+        best = rules.find_best(earlier, mode, policy.min_delta)
+        if best is None:
+            break
+        epochs_left, horizon = _horizon(bisect_right(epochs, earlier[-1][0]), total_epochs_planned, policy)
+        then = projection(earlier, best, epochs_left, horizon, policy, mode)
+        if then is None or then.improvement_pct > policy.min_improvement_pct:
+            break
+        in_a_row += 1
+    confirmed = in_a_row >= needed
+    update: dict[str, object] = {
+        "parameters": {**signal.parameters, "confirm_epochs": needed},
+        "evidence": {**signal.evidence, "stop_evaluations_in_a_row": in_a_row, "confirmed": confirmed},
+    }
+    if not confirmed:
+        update["severity"] = "info"
+        update["message"] = (
+            f"{signal.message}; not yet confirmed: said at {in_a_row} evaluation(s) in a row of the "
+            f"{needed} confirm_epochs asks for"
+        )
+    return signal.model_copy(update=update)
 
 
 def _projected(

@@ -77,7 +77,8 @@ class MonitorPolicy(JsonTyped):
       ``monitor`` value by no more than ``min_improvement_pct``. The projection extends the recent trend, slowing
       as it has been slowing, and allows for the luck of a noisy metric; see
       :func:`trainops.core.projection.projection` and ``docs/diagnosis.md``. The run's planned length is the horizon;
-      without one, as many epochs again as the run has done (at least ``patience``).
+      without one, as many epochs again as the run has done (at least ``patience``). The projection must say so
+      at ``confirm_epochs`` evaluations in a row, so one lucky or unlucky epoch does not decide.
     - ``patience``: Keras/Lightning early stopping: stop after ``patience`` epochs without an improvement larger
       than ``min_delta``, or when validation loss overfits.
 
@@ -173,6 +174,15 @@ class MonitorPolicy(JsonTyped):
         description="For stop_rule projection: how much a noisy metric's chance of a lucky new best counts, in "
         "units of its noise (the residual standard deviation around its recent trend) times sqrt(2 ln epochs_left), "
         "the expected best of that many noisy draws. 0 trusts the trend alone.",
+    )
+    confirm_epochs: int = Field(
+        2,
+        ge=1,
+        le=1000,
+        description="For stop_rule projection: the projection must find continuing not worth it at this many "
+        "evaluations of monitor in a row, the latest and those before it, before the recommendation is to stop; 1 "
+        "stops on the first. A single noisy epoch then cannot stop a run. Divergence, and a run at its planned end, "
+        "stop at once.",
     )
 
     @property
