@@ -385,14 +385,32 @@ def forecast_text(forecast: Forecast) -> str:
 
 
 def projection_text(projection: Signal) -> Text:
-    """``+2.7% over 20 epoch(s) left (needs > 1%)``: what continuing is projected to gain, green when worth it."""
+    """``+2.7% over 20 epoch(s) left (needs > 1%)``: what continuing is projected to gain, green when worth it; a
+    stop not yet confirmed says how many evaluations in a row have said it.
+
+    >>> from trainops.core import SignalRule
+    >>> waiting = Signal(
+    ...     rule=SignalRule.PROJECTED_IMPROVEMENT, severity="info", message="...",
+    ...     parameters={"min_improvement_pct": 1.0, "confirm_epochs": 2},
+    ...     evidence={"projected_improvement_pct": 0.2, "epochs_left": 30, "worth_continuing": False,
+    ...               "stop_evaluations_in_a_row": 1, "confirmed": False},
+    ... )
+    >>> projection_text(waiting).plain
+    '+0.2% over 30 epoch(s) left (needs > 1.0%); stop said 1 of 2 times in a row'
+    """
     evidence, parameters = projection.evidence, projection.parameters
     gain = evidence.get("projected_improvement_pct")
     gain_text = f"{gain:+.1f}%" if isinstance(gain, int | float) else "?"
     worth = evidence.get("worth_continuing") is True
+    waiting = ""
+    if evidence.get("confirmed") is False:
+        waiting = (
+            f"; stop said {evidence.get('stop_evaluations_in_a_row')} of {parameters.get('confirm_epochs')} times "
+            "in a row"
+        )
     return Text(
         f"{gain_text} over {evidence.get('epochs_left')} epoch(s) left "
-        f"(needs > {parameters.get('min_improvement_pct')}%)",
+        f"(needs > {parameters.get('min_improvement_pct')}%){waiting}",
         style="green" if worth else "yellow",
     )
 
