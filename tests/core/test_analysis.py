@@ -284,18 +284,33 @@ CASES = [
         id="divergence-threshold-max-mode",
     ),
     pytest.param(
-        history([1.0, 0.8, 0.6, 0.5, 2.0], [1.0, 0.8, 0.6, 0.5, 0.45]),
+        history([1.0, 0.8, 0.6, 0.5, 1.8, 2.0], [1.0, 0.8, 0.6, 0.5, 0.45, 0.44]),
         MonitorPolicy(),
         Expect(
             best_epoch=3,
-            since=1,
+            since=2,
             action=Action.STOP_AND_RESTORE_BEST,
             rules=("loss_blowup",),
             restore=3,
             diverging=True,
-            evidence={"loss_blowup": {"epoch": 4, "value": 2.0, "best_epoch": 3, "best_value": 0.5, "ratio": 4.0}},
+            evidence={
+                "loss_blowup": {
+                    "epoch": 5,
+                    "value": 2.0,
+                    "best_epoch": 3,
+                    "best_value": 0.5,
+                    "ratio": 4.0,
+                    "since_epoch": 4,
+                }
+            },
         ),
         id="loss-blowup",
+    ),
+    pytest.param(
+        history([1.0, 0.8, 0.6, 0.5, 0.48, 2.0], [1.0, 0.8, 0.6, 0.5, 0.45, 0.44]),
+        MonitorPolicy(),
+        Expect(best_epoch=4, since=1, action=Action.CONTINUE, trend=TrendDirection.FLAT),
+        id="one-epoch-past-the-factor-is-no-blowup-yet",
     ),
     pytest.param(
         history([1.0, 0.8, 0.6, 0.5, 1.5], [1.0, 0.8, 0.6, 0.5, 0.45]),

@@ -214,16 +214,43 @@ def test_divergence_threshold(latest: Point, mode: Mode, threshold: float | None
     ],
 )
 def test_blowup(latest: Point, best: Best, mode: Mode, ratio: float | None) -> None:
-    signal = blowup("val_loss", latest, best, MonitorPolicy(divergence_factor=3.0), mode)
+    signal = blowup("val_loss", [latest], best, MonitorPolicy(divergence_factor=3.0, confirm_epochs=1), mode)
 
     if ratio is None:
         assert signal is None
         return
     assert signal is not None
     assert signal.rule == "loss_blowup"
-    assert signal.parameters == {"divergence_factor": 3.0}
-    assert signal.evidence == {"epoch": 9, "value": 2.0, "best_epoch": 3, "best_value": 0.5, "ratio": ratio}
+    assert signal.parameters == {"divergence_factor": 3.0, "confirm_epochs": 1}
+    assert signal.evidence == {
+        "epoch": 9,
+        "value": 2.0,
+        "best_epoch": 3,
+        "best_value": 0.5,
+        "ratio": ratio,
+        "since_epoch": 9,
+    }
     assert signal.message == "val_loss is 2 at epoch 9, 4.0x its best 0.5 (epoch 3)"
+
+
+@pytest.mark.parametrize(
+    ("recent", "since"),
+    [
+        pytest.param([(7, 0.6), (8, 2.0), (9, 2.5)], 8, id="two-in-a-row"),
+        pytest.param([(7, 2.0), (8, 2.0), (9, 2.5)], 8, id="longer-streak-names-the-last-two"),
+        pytest.param([(7, 2.0), (8, 0.6), (9, 2.5)], None, id="one-spike-after-a-recovery"),
+        pytest.param([(9, 2.5)], None, id="one-evaluation-only"),
+    ],
+)
+def test_blowup_must_last_confirm_epochs(recent: list[Point], since: int | None) -> None:
+    signal = blowup("val_loss", recent, Best(3, 0.5, 6), MonitorPolicy(divergence_factor=3.0, confirm_epochs=2), "min")
+
+    if since is None:
+        assert signal is None
+        return
+    assert signal is not None
+    assert signal.evidence["since_epoch"] == since
+    assert signal.message == "val_loss is 2.5 at epoch 9, 5.0x its best 0.5 (epoch 3), above 3x since epoch 8"
 
 
 def test_train_loss_rising_evidence() -> None:

@@ -133,8 +133,8 @@ class MonitorPolicy(JsonTyped):
         3.0,
         gt=1.0,
         allow_inf_nan=False,
-        description="In min mode with positive values, the latest value above this multiple of the best means the "
-        "run blew up.",
+        description="In min mode with positive values, the latest confirm_epochs values above this multiple of the "
+        "best mean the run blew up.",
     )
     check_finite: bool = Field(True, description="Treat NaN or infinite monitor or train_loss values as divergence.")
     flat_tolerance_pct: float = Field(
@@ -179,10 +179,11 @@ class MonitorPolicy(JsonTyped):
         2,
         ge=1,
         le=1000,
-        description="For stop_rule projection: the projection must find continuing not worth it at this many "
-        "evaluations of monitor in a row, the latest and those before it, before the recommendation is to stop; 1 "
-        "stops on the first. A single noisy epoch then cannot stop a run. Divergence, and a run at its planned end, "
-        "stop at once.",
+        description="The projection (stop_rule projection) must find continuing not worth it at this many "
+        "evaluations of monitor in a row, the latest and those before it, before the recommendation is to stop, and "
+        "a loss blow-up (divergence_factor) must last as many; 1 stops on the first. A single noisy epoch then cannot "
+        "stop a run. Non-finite values, divergence_threshold, rising training loss and a run at its planned end stop "
+        "at once.",
     )
 
     @property

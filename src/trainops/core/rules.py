@@ -170,27 +170,33 @@ def divergence_threshold(metric: str, latest: Point, policy: MonitorPolicy, mode
     )
 
 
-def blowup(metric: str, latest: Point, best: Best, policy: MonitorPolicy, mode: Mode) -> Signal | None:
-    """The latest value is more than ``divergence_factor`` times the best (losses only: ``min`` mode, > 0)."""
+def blowup(metric: str, recent: Sequence[Point], best: Best, policy: MonitorPolicy, mode: Mode) -> Signal | None:
+    """The latest ``confirm_epochs`` values (the end of ``recent``) are each more than ``divergence_factor`` times
+    the best (losses only: ``min`` mode, best > 0): a blow-up that lasts, not one spiking epoch."""
     if mode != "min" or best.value <= 0:
         return None
-    epoch, value = latest
-    ratio = value / best.value
-    if ratio <= policy.divergence_factor:
+    streak = list(recent[-policy.confirm_epochs :])
+    if len(streak) < policy.confirm_epochs or any(
+        value / best.value <= policy.divergence_factor for _, value in streak
+    ):
         return None
+    epoch, value = streak[-1]
+    ratio = value / best.value
     return Signal(
         rule=SignalRule.LOSS_BLOWUP,
         severity="critical",
         message=(
             f"{metric} is {_fmt(value)} at epoch {epoch}, {ratio:.1f}x its best {_fmt(best.value)} (epoch {best.epoch})"
+            + (f", above {policy.divergence_factor:g}x since epoch {streak[0][0]}" if len(streak) > 1 else "")
         ),
-        parameters={"divergence_factor": policy.divergence_factor},
+        parameters={"divergence_factor": policy.divergence_factor, "confirm_epochs": policy.confirm_epochs},
         evidence={
             "epoch": epoch,
             "value": _r(value),
             "best_epoch": best.epoch,
             "best_value": _r(best.value),
             "ratio": _r(ratio, 3),
+            "since_epoch": streak[0][0],
         },
     )
 
