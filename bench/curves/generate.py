@@ -19,12 +19,20 @@ families of runs (a run's id starts with its family):
   cosine with warm restarts, one-cycle (see :func:`schedules_spec`);
 - ``strategy_wide``: the strategy pipeline's three strategy files moved to other symbols and timeframes of the
   sample data, several at once (two symbols, or a base timeframe with a longer one's context), with labels sized to
-  each market and the pipeline's own learning-rate schedulers (see :data:`MARKETS`).
+  each market and the pipeline's own learning-rate schedulers (see :data:`MARKETS`);
+- ``timm``: timm's tiny test models (a ResNet, a ViT, an EfficientNet, a ConvNeXt, built from their configs)
+  classifying synthetic images in a loop shaped like timm's ``train.py``, with timm's schedulers (see
+  :func:`timm_spec`);
+- ``yolo``: Ultralytics' ``yolov8n`` built from its yaml, detecting coloured boxes on synthetic images with
+  Ultralytics' own training loop, its warm-up and its mosaic augmentation (see :func:`yolo_spec`).
 
-The three framework families report through trainops' own integrations
-(``trainops.integrations.<framework>.TrainOpsCallback``) into an in-process trainops on a temporary SQLite
-database, and their curves are read back from it through the facade (``get_metrics``): the corpus holds what
-trainops stored.
+The framework and vision families report through trainops' own integrations (Lightning's, Keras' and Hugging
+Face's ``TrainOpsCallback``, ``trainops.integrations.timm.report_epoch``, ``trainops.integrations.ultralytics.attach``)
+into an in-process trainops on a temporary SQLite database, and their curves are read back from it through the facade
+(``get_metrics``): the corpus holds what trainops stored.
+
+The vision families need torchvision, which lives in its own environment (``.venv-vision``: another torch, timm and
+Ultralytics, no scikit-learn), so the corpus records the versions of what trained each family, family by family.
 
 Runs are drawn from archetypes (healthy, overfitting, slow, unstable, regularised, anything) so that stopping
 and continuing are both common answers; each run's configuration and seed come from the corpus seed (the framework
@@ -32,13 +40,15 @@ families and those added since each from a generator of their own, so adding or 
 and torch runs single-threaded, so the same seed rebuilds the same corpus on the same versions (see the file's
 header) and the same trainops: a change to the strategy pipeline changes the strategy runs it would retrain.
 
-    .venv/bin/python bench/curves/generate.py            # all 410 runs: ~12 min on 2 cores
+    .venv/bin/python bench/curves/generate.py            # all 410 runs but the vision families': ~12 min on 2 cores
+    .venv-vision/bin/python bench/curves/generate.py --families timm yolo   # the vision families' 36: ~15 min
     .venv/bin/python bench/curves/generate.py --families lightning keras transformers   # those alone: ~5 min
     .venv/bin/python bench/curves/generate.py --families schedules strategy_wide        # those alone: ~2.5 min
     .venv/bin/python bench/curves/generate.py --jobs 1 --limit 10 --out /tmp/corpus.json   # a quick look
 
-``--families`` retrains the named families and keeps every other run of the corpus file as it is; it refuses
-when those runs were trained with another seed or another version of torch, scikit-learn or their framework.
+``--families`` retrains the named families and keeps every other run of the corpus file as it is, with the versions
+recorded for it; it refuses when the file was generated with another seed. Without ``--families`` the generator
+trains every family this environment can and keeps the others (the vision families, outside ``.venv-vision``).
 """
 
 from __future__ import annotations
@@ -50,7 +60,7 @@ import os
 import random
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -77,6 +87,13 @@ FRAMEWORK_RUNS = {"lightning": 24, "keras": 24, "transformers": 24}
 """Runs reported through trainops' framework integrations; each family's specs come from a generator of its own."""
 LATER_RUNS = {"schedules": 72, "strategy_wide": 40}
 """Families added since, each from a generator of its own too: plain loops, like the first families."""
+VISION_RUNS = {"timm": 24, "yolo": 12}
+"""Families trained in the vision environment (``.venv-vision``: torch with torchvision, timm and Ultralytics, and no
+scikit-learn), each from a generator of its own, on synthetic images written per run."""
+VISION_HELP = (
+    "the vision families need the vision environment: make .venv-vision/.installed, then "
+    ".venv-vision/bin/python bench/curves/generate.py --families timm yolo"
+)
 DATASETS = ("digits", "breast_cancer", "wine", "diabetes")
 MAX_TRAIN, MAX_VAL = 320, 256
 """The framework families' samples at most: a framework's loop costs milliseconds a batch, and a few
@@ -378,12 +395,126 @@ def schedules_spec(index: int, rng: random.Random) -> dict[str, Any]:
     return spec
 
 
+TIMM_MODELS = ("test_resnet", "test_vit", "test_efficientnet", "test_convnext")
+"""timm's tiny test models, built from their configs (nothing downloaded): a ResNet, a ViT, an EfficientNet and a
+ConvNeXt of a few hundred thousand parameters each."""
+TIMM_PLANNED = (40, 60, 80, 100)
+IMAGE_SIZE = 32
+
+
+def timm_spec(index: int, rng: random.Random) -> dict[str, Any]:
+    """A timm run: one of :data:`TIMM_MODELS` classifying synthetic images (each class a blurred random pattern,
+    each image its class's faint pattern under Gaussian noise, see :func:`images`), in a loop shaped like timm's
+    ``train.py`` (``train_one_epoch``/``validate`` dicts, reported with ``trainops.integrations.timm.report_epoch``)
+    with timm's own schedulers (``create_scheduler_v2``: cosine or step, with or without warm-up, or none)."""
+    archetype = ARCHETYPES[index % len(ARCHETYPES)]
+    optimizer = rng.choice(("sgd", "adamw"))
+    spec: dict[str, Any] = {
+        "archetype": archetype,
+        "model": TIMM_MODELS[index // len(ARCHETYPES) % len(TIMM_MODELS)],
+        "classes": rng.choice((4, 6, 8)),
+        "train_samples": 256,
+        "val_samples": 128,
+        "signal": rng.choice((0.3, 0.45, 0.6, 0.9)),
+        "label_noise": 0.0,
+        "optimizer": optimizer,
+        "learning_rate": _log_uniform(rng, 0.01, 0.1) if optimizer == "sgd" else _log_uniform(rng, 3e-4, 3e-3),
+        "weight_decay": rng.choice((0.0, 1e-4)),
+        "drop_rate": 0.0,
+        "batch_size": rng.choice((32, 64)),
+        "sched": rng.choice(("cosine", "step", "none")),
+        "warmup_epochs": rng.choice((0, 0, 3)),
+        "epochs": rng.choice(TIMM_PLANNED),
+        "seed": rng.randrange(2**31),
+    }
+    if archetype == "overfit":
+        spec |= {
+            "train_samples": rng.choice((32, 48, 64)),
+            "label_noise": rng.choice((0.0, 0.2, 0.4)),
+            "weight_decay": 0.0,
+            "sched": "none",
+            "batch_size": 16,
+        }
+    elif archetype == "slow":
+        spec["learning_rate"] = _log_uniform(rng, 1e-4, 1e-3) if optimizer == "sgd" else _log_uniform(rng, 1e-5, 1e-4)
+    elif archetype == "unstable":
+        spec |= {"batch_size": 16, "warmup_epochs": 0}
+        spec["learning_rate"] = _log_uniform(rng, 0.5, 5.0) if optimizer == "sgd" else _log_uniform(rng, 0.01, 0.3)
+    elif archetype == "regularized":
+        spec |= {
+            "weight_decay": rng.choice((0.05, 0.1)) if optimizer == "adamw" else rng.choice((5e-4, 1e-3)),
+            "drop_rate": rng.choice((0.2, 0.3, 0.5)),
+            "label_noise": rng.choice((0.0, 0.1)),
+            "sched": "cosine",
+            "warmup_epochs": rng.choice((0, 3, 5)),
+        }
+    elif archetype == "anything":
+        spec |= {
+            "train_samples": rng.choice((48, 128, 256, 256)),
+            "label_noise": rng.choice((0.0, 0.0, 0.1, 0.3)),
+            "drop_rate": rng.choice((0.0, 0.0, 0.2)),
+            "weight_decay": rng.choice((0.0, 1e-4, 0.05)),
+            "batch_size": rng.choice((16, 32, 64)),
+        }
+        spec["learning_rate"] = _log_uniform(rng, 1e-3, 1.0) if optimizer == "sgd" else _log_uniform(rng, 1e-5, 0.03)
+    return spec
+
+
+YOLO_PLANNED = (30, 40, 60)
+
+
+def yolo_spec(index: int, rng: random.Random) -> dict[str, Any]:
+    """A YOLO run: Ultralytics' ``yolov8n`` built from its yaml (no weights), detecting one or two coloured boxes
+    on synthetic 64x64 images (see :func:`boxes`), with Ultralytics' own training loop: its warm-up, linear or
+    cosine decay, mosaic augmentation closed for the last epochs, reported through
+    ``trainops.integrations.ultralytics.attach``. The loss is the sum of its box, class and DFL losses."""
+    archetype = ARCHETYPES[index % len(ARCHETYPES)]
+    spec: dict[str, Any] = {
+        "archetype": archetype,
+        "model": "yolov8n.yaml",
+        "train_images": 48,
+        "val_images": 16,
+        "classes": rng.choice((1, 2)),
+        "optimizer": "SGD",
+        "lr0": _log_uniform(rng, 0.005, 0.02),
+        "lrf": 0.01,
+        "cos_lr": rng.random() < 0.5,
+        "weight_decay": 0.0005,
+        "warmup_epochs": 3.0,
+        "mosaic": 1.0,
+        "close_mosaic": 10,
+        "augment": True,
+        "batch": 8,
+        "epochs": rng.choice(YOLO_PLANNED),
+        "seed": rng.randrange(2**31),
+    }
+    if archetype == "overfit":
+        spec |= {"train_images": rng.choice((8, 12)), "mosaic": 0.0, "close_mosaic": 0, "augment": False, "batch": 4}
+    elif archetype == "slow":
+        spec |= {"lr0": _log_uniform(rng, 1e-4, 5e-4)}
+    elif archetype == "unstable":
+        spec |= {"lr0": _log_uniform(rng, 0.05, 0.3), "warmup_epochs": 0.0, "batch": 4}
+    elif archetype == "regularized":
+        spec |= {"weight_decay": rng.choice((0.005, 0.01)), "cos_lr": True}
+    elif archetype == "anything":
+        spec |= {
+            "optimizer": rng.choice(("SGD", "AdamW")),
+            "train_images": rng.choice((16, 32, 48)),
+            "augment": rng.random() < 0.7,
+            "batch": rng.choice((4, 8)),
+        }
+        spec["lr0"] = _log_uniform(rng, 1e-3, 0.05) if spec["optimizer"] == "SGD" else _log_uniform(rng, 1e-4, 3e-3)
+    return spec
+
+
 FAMILY_SPECS = {
     "lightning": mlp_spec,
     "keras": mlp_spec,
     "transformers": transformers_spec,
     "schedules": schedules_spec,
     "strategy_wide": strategy_wide_spec,
+    "timm": timm_spec,
+    "yolo": yolo_spec,
 }
 
 
@@ -395,7 +526,7 @@ def all_specs(seed: int) -> list[dict[str, Any]]:
         for i in range(count)
     ]
     specs += [{"id": f"strategy-{i:03d}", "family": "strategy", **strategy_spec(i, rng)} for i in range(STRATEGY_RUNS)]
-    for family, count in (FRAMEWORK_RUNS | LATER_RUNS).items():
+    for family, count in (FRAMEWORK_RUNS | LATER_RUNS | VISION_RUNS).items():
         # a generator of its own per family: adding or resizing one leaves every other run as it was
         family_rng = random.Random(f"{seed}:{family}")
         specs += [
@@ -406,7 +537,7 @@ def all_specs(seed: int) -> list[dict[str, Any]]:
 
 def families() -> list[str]:
     """Every family of runs, in the corpus' order."""
-    return [*SKLEARN_RUNS, "strategy", *FRAMEWORK_RUNS, *LATER_RUNS]
+    return [*SKLEARN_RUNS, "strategy", *FRAMEWORK_RUNS, *LATER_RUNS, *VISION_RUNS]
 
 
 # ------------------------------------------------------------------------------------------------ training
@@ -946,6 +1077,208 @@ def train_transformers(spec: Mapping[str, Any], workdir: Path) -> dict[str, Any]
     return stored_history(_ops(workdir), callback.operation_id, spec["epochs"])
 
 
+# ------------------------------------------------------------------------------------------------ vision families
+# Trained in the vision environment (torch with torchvision, timm and Ultralytics), reported through trainops'
+# integrations into the worker's trainops like the framework families above.
+
+
+def images(spec: Mapping[str, Any]) -> tuple[Any, Any, Any, Any]:
+    """A timm run's synthetic data: ``classes`` patterns (random 8x8 colour grids, blurred up to 32x32), each image
+    its class's pattern, standardised and scaled by ``signal``, under Gaussian noise of standard deviation 1 (faint
+    enough that a model learns for many epochs and can overfit); ``label_noise`` of the training labels replaced at
+    random. Returns ``(x_train, y_train, x_val, y_val)`` tensors."""
+    import torch
+
+    generator = torch.Generator().manual_seed(spec["seed"])
+    classes, train, val = spec["classes"], spec["train_samples"], spec["val_samples"]
+    patterns = torch.nn.functional.interpolate(
+        torch.rand(classes, 3, 8, 8, generator=generator), size=IMAGE_SIZE, mode="bilinear", align_corners=False
+    )
+    labels = torch.randint(0, classes, (train + val,), generator=generator)
+    noise = torch.randn(train + val, 3, IMAGE_SIZE, IMAGE_SIZE, generator=generator)
+    pictures = spec["signal"] * (patterns[labels] - 0.5) / 0.29 + noise
+    y_train = labels[:train].clone()
+    noisy = torch.rand(train, generator=generator) < spec["label_noise"]
+    y_train[noisy] = torch.randint(0, classes, (int(noisy.sum()),), generator=generator)
+    return pictures[:train], y_train, pictures[train:], labels[train:]
+
+
+def train_timm(spec: Mapping[str, Any], workdir: Path) -> dict[str, Any]:
+    from collections import OrderedDict
+
+    import timm
+    import torch
+    from timm.scheduler import create_scheduler_v2
+    from timm.utils import AverageMeter, accuracy
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from trainops.callbacks import TrainingCallbacks
+    from trainops.integrations.timm import report_epoch
+
+    torch.manual_seed(spec["seed"])
+    x_train, y_train, x_val, y_val = images(spec)
+    generator = torch.Generator().manual_seed(spec["seed"])
+    train_loader = DataLoader(
+        TensorDataset(x_train, y_train), batch_size=spec["batch_size"], shuffle=True, generator=generator
+    )
+    val_loader = DataLoader(TensorDataset(x_val, y_val), batch_size=len(x_val))
+    model = timm.create_model(spec["model"], pretrained=False, num_classes=spec["classes"], drop_rate=spec["drop_rate"])
+    optimizer: torch.optim.Optimizer = (
+        torch.optim.SGD(model.parameters(), lr=spec["learning_rate"], momentum=0.9, weight_decay=spec["weight_decay"])
+        if spec["optimizer"] == "sgd"
+        else torch.optim.AdamW(model.parameters(), lr=spec["learning_rate"], weight_decay=spec["weight_decay"])
+    )
+    scheduler = None
+    if spec["sched"] != "none":
+        scheduler, _ = create_scheduler_v2(
+            optimizer,
+            sched=spec["sched"],
+            num_epochs=spec["epochs"],
+            decay_epochs=max(1, spec["epochs"] // 3),
+            decay_rate=0.1,
+            warmup_epochs=spec["warmup_epochs"],
+            warmup_lr=spec["learning_rate"] / 100,
+        )
+    tracker = TrainingCallbacks(
+        _ops(workdir), task="image_classification", config=dict(spec), total_epochs=spec["epochs"]
+    )
+    with tracker:
+        for epoch in range(spec["epochs"]):
+            tracker.on_epoch_begin(epoch)
+            losses = AverageMeter()
+            model.train()
+            for x, y in train_loader:
+                loss = torch.nn.functional.cross_entropy(model(x), y)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                losses.update(loss.item(), x.size(0))
+            model.eval()
+            with torch.no_grad():
+                x, y = next(iter(val_loader))
+                output = model(x)
+                (top1,) = accuracy(output, y, topk=(1,))
+                val_loss = torch.nn.functional.cross_entropy(output, y).item()
+            lr = sum(group["lr"] for group in optimizer.param_groups) / len(optimizer.param_groups)
+            train_metrics = OrderedDict([("loss", losses.avg)])
+            eval_metrics = OrderedDict([("loss", val_loss), ("top1", top1.item())])
+            report_epoch(tracker, epoch, train_metrics, eval_metrics, lr=lr)
+            if scheduler is not None:
+                scheduler.step(epoch + 1)  # as timm's train.py: after each epoch, with the next epoch's number
+    return stored_history(_ops(workdir), tracker.operation_id, spec["epochs"])
+
+
+def boxes(spec: Mapping[str, Any], root: Path) -> Path:
+    """A YOLO run's synthetic data set: 64x64 dark images, each with one or two bright boxes of its class's colour
+    (one or two classes), written as Ultralytics reads them; returns its data yaml."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(spec["seed"])
+    colours = ((230, 70, 50), (50, 120, 230))
+    size = 64
+    for split, count in (("train", spec["train_images"]), ("val", spec["val_images"])):
+        pictures, labels = root / "images" / split, root / "labels" / split
+        pictures.mkdir(parents=True, exist_ok=True)
+        labels.mkdir(parents=True, exist_ok=True)
+        for index in range(count):
+            image = np.full((size, size, 3), 30, np.uint8) + rng.integers(0, 20, (size, size, 3), dtype=np.uint8)
+            lines = []
+            for _ in range(int(rng.integers(1, 3))):
+                kind = int(rng.integers(0, spec["classes"]))
+                width, height = (int(value) for value in rng.integers(10, 30, size=2))
+                x, y = int(rng.integers(0, size - width)), int(rng.integers(0, size - height))
+                image[y : y + height, x : x + width] = colours[kind]
+                lines.append(
+                    f"{kind} {(x + width / 2) / size:.5f} {(y + height / 2) / size:.5f} "
+                    f"{width / size:.5f} {height / size:.5f}"
+                )
+            Image.fromarray(image).save(pictures / f"{index}.png")
+            (labels / f"{index}.txt").write_text("\n".join(lines) + "\n")
+    names = "".join(f"\n  {kind}: {name}" for kind, name in enumerate(("red", "blue")[: spec["classes"]]))
+    data = root / "data.yaml"
+    data.write_text(f"path: {root}\ntrain: images/train\nval: images/val\nnames:{names}\n")
+    return data
+
+
+YOLO_LOSSES = ("box_loss", "cls_loss", "dfl_loss")
+
+
+def train_yolo(spec: Mapping[str, Any], workdir: Path, run_id: str) -> dict[str, Any]:
+    from ultralytics import YOLO
+    from ultralytics.utils import LOGGER
+
+    from trainops.integrations.ultralytics import attach
+
+    LOGGER.setLevel("WARNING")
+    root = workdir / run_id
+    data = boxes(spec, root / "data")
+    model = YOLO(spec["model"])
+    tracker = attach(model, _ops(workdir))
+    augment = (
+        {}
+        if spec["augment"]
+        else {"hsv_h": 0.0, "hsv_s": 0.0, "hsv_v": 0.0, "translate": 0.0, "scale": 0.0, "fliplr": 0.0}
+    )
+    model.train(
+        data=str(data),
+        epochs=spec["epochs"],
+        imgsz=64,
+        batch=spec["batch"],
+        device="cpu",
+        workers=0,
+        plots=False,  # no fonts to download
+        amp=False,  # no weights to download for the AMP check
+        seed=spec["seed"],
+        deterministic=True,
+        optimizer=spec["optimizer"],
+        lr0=spec["lr0"],
+        lrf=spec["lrf"],
+        cos_lr=spec["cos_lr"],
+        weight_decay=spec["weight_decay"],
+        warmup_epochs=spec["warmup_epochs"],
+        mosaic=spec["mosaic"],
+        close_mosaic=spec["close_mosaic"],
+        nbs=spec["batch"],  # a step every batch: on a few dozen images, the default 64 steps once in epochs
+        patience=0,  # Ultralytics' own early stopping off: the whole planned history is recorded
+        project=str(root / "runs"),
+        name="run",
+        exist_ok=True,
+        verbose=False,
+        **augment,
+    )
+    return yolo_history(_ops(workdir), tracker.operation_id, spec["epochs"])
+
+
+def yolo_history(ops: TrainOps, operation_id: str | None, planned: int) -> dict[str, list[float | None]]:
+    """A YOLO run's history as trainops stored it: Ultralytics numbers epochs from 1 (kept by trainops), and its
+    losses are parts (box, class, DFL) whose sum is the loss it minimises."""
+    from trainops.core.operation import OperationStatus
+
+    if operation_id is None:
+        raise RuntimeError("the integration opened no operation: trainops' warning above says why")
+    operation = ops.get_operation(operation_id)
+    if operation.status is not OperationStatus.COMPLETED:
+        raise RuntimeError(f"{operation_id} ended {operation.status.value}: {operation.error}")
+    epochs = ops.get_metrics(operation_id).metrics.epochs
+    if [record.epoch for record in epochs] != list(range(1, planned + 1)):
+        raise RuntimeError(f"{operation_id} stored epochs {[r.epoch for r in epochs]}, expected 1..{planned}")
+
+    def total(record: Any, split: str) -> float:
+        parts = [record.metrics.get(f"{split}_{name}") for name in YOLO_LOSSES]
+        return math.nan if any(part is None for part in parts) else float(sum(parts))
+
+    records = [
+        {
+            "train_loss": total(record, "train"),
+            "val_loss": total(record, "val"),
+            "learning_rate": math.nan if record.learning_rate is None else float(record.learning_rate),
+        }
+        for record in epochs
+    ]
+    return _history(records, planned)
+
+
 def run(spec: dict[str, Any], workdir: Path) -> dict[str, Any]:
     """Train one run; ``workdir`` holds the framework families' trainops databases and files."""
     import torch
@@ -961,6 +1294,10 @@ def run(spec: dict[str, Any], workdir: Path) -> dict[str, Any]:
             history = train_keras(spec, workdir)
         case "transformers":
             history = train_transformers(spec, workdir)
+        case "timm":
+            history = train_timm(spec, workdir)
+        case "yolo":
+            history = train_yolo(spec, workdir, spec["id"])
         case _:
             history = train_sklearn(spec)
     config = {key: value for key, value in spec.items() if key not in ("id", "family", "epochs")}
@@ -968,20 +1305,47 @@ def run(spec: dict[str, Any], workdir: Path) -> dict[str, Any]:
     return {"id": spec["id"], "family": spec["family"], "planned": spec["epochs"], "config": config, **history}
 
 
-PACKAGES = {"lightning": "lightning", "keras": "keras", "transformers": "transformers"}
-"""The framework each family needs beyond torch and scikit-learn (every family needs those)."""
+PACKAGES = {
+    "lightning": "lightning",
+    "keras": "keras",
+    "transformers": "transformers",
+    "timm": "timm",
+    "yolo": "ultralytics",
+}
+"""The framework each family needs beyond torch (and scikit-learn: every family but the vision ones needs it)."""
 
 
-def versions() -> dict[str, str]:
-    """The versions of what trains the corpus, as this environment has them."""
-    from importlib.metadata import version
+def packages(family: str) -> tuple[str, ...]:
+    """What trains a family's runs, whose versions the corpus records for it."""
+    base = ("torch",) if family in VISION_RUNS else ("torch", "scikit-learn")
+    return (*base, *([PACKAGES[family]] if family in PACKAGES else []))
 
-    return {name: version(name) for name in ("torch", "scikit-learn", *PACKAGES.values())}
+
+def installed(family: str) -> bool:
+    """Whether this environment can train the family's runs."""
+    from importlib.util import find_spec
+
+    modules = {"scikit-learn": "sklearn"}
+    return all(find_spec(modules.get(name, name)) is not None for name in packages(family))
 
 
-def kept_runs(path: Path, seed: int, retrained: Sequence[str], now: Mapping[str, str]) -> list[dict[str, Any]]:
-    """The runs of the corpus at ``path`` outside the ``retrained`` families, refused when they would not be
-    what this environment makes (another seed, or another version of what trained them)."""
+def versions(families: Iterable[str]) -> dict[str, dict[str, str]]:
+    """Each family's versions of what trains it, as this environment has them."""
+    return {family: {name: _version(name) for name in packages(family)} for family in families}
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, packages_distributions, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:  # installed under another distribution's name (ultralytics-opencv-headless)
+        return version(packages_distributions()[package][0])
+
+
+def kept_runs(path: Path, seed: int, retrained: Sequence[str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The runs of the corpus at ``path`` outside the ``retrained`` families, with the versions recorded for their
+    families; refused when the corpus was generated with another seed (its runs would not be this generator's)."""
     rebuild = "rebuild the whole corpus (leave out --families)"
     if not path.exists():
         raise SystemExit(f"no corpus at {path} to keep the other families from: {rebuild}")
@@ -989,15 +1353,11 @@ def kept_runs(path: Path, seed: int, retrained: Sequence[str], now: Mapping[str,
     if corpus["seed"] != seed:
         raise SystemExit(f"{path} was generated with seed {corpus['seed']}, not {seed}: {rebuild}")
     kept = [run for run in corpus["runs"] if run["family"] not in retrained]
-    for family in sorted({run["family"] for run in kept}):
-        for package in ("torch", "scikit-learn", *([PACKAGES[family]] if family in PACKAGES else [])):
-            then = corpus["versions"].get(package)
-            if then != now[package]:
-                raise SystemExit(
-                    f"{path}'s {family} runs were trained with {package} {then}, this environment has "
-                    f"{now[package]}: retrain them too (--families ... {family}) or {rebuild}"
-                )
-    return kept
+    families_kept = sorted({run["family"] for run in kept})
+    recorded = corpus["versions"]
+    if corpus.get("format", 1) == 1:  # one set of versions for every family: each family's part of it
+        recorded = {family: {name: recorded[name] for name in packages(family)} for family in families_kept}
+    return kept, {family: recorded[family] for family in families_kept}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -1016,13 +1376,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
 
-    now = versions()
+    here = [family for family in families() if installed(family)]
+    retrained = args.families or here
+    missing = sorted(set(retrained) - set(here))
+    if missing:
+        raise SystemExit(f"this environment cannot train {', '.join(missing)}: {VISION_HELP}")
     specs = all_specs(args.seed)
     order = {spec["id"]: index for index, spec in enumerate(specs)}
-    kept = kept_runs(args.out, args.seed, args.families, now) if args.families else []
-    if args.families:
-        specs = [spec for spec in specs if spec["family"] in args.families]
-    specs = specs[: args.limit]
+    kept, kept_versions = kept_runs(args.out, args.seed, retrained) if set(retrained) != set(families()) else ([], {})
+    if not args.families and kept:
+        print(f"keeping {', '.join(kept_versions)}: {VISION_HELP}")
+    specs = [spec for spec in specs if spec["family"] in retrained][: args.limit]
     started = time.perf_counter()
     print(f"training {len(specs)} runs on {args.jobs} process(es)" + (f", keeping {len(kept)}" if kept else ""))
     with (
@@ -1031,11 +1395,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     ):
         runs = list(pool.map(partial(run, workdir=Path(workdir)), specs, chunksize=1))
     runs = sorted([*kept, *runs], key=lambda run: order.get(run["id"], len(order)))
+    recorded = kept_versions | versions(retrained)
     corpus = {
-        "format": 1,
+        "format": 2,
         "generator": "bench/curves/generate.py",
         "seed": args.seed,
-        "versions": now,
+        "versions": {family: recorded[family] for family in families() if family in recorded},
         "truth": "see bench/_corpus.py",
         "runs": runs,
     }

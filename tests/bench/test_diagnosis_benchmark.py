@@ -44,7 +44,9 @@ def generate() -> ModuleType:
 
 def test_the_corpus_is_what_the_issue_asked_for(corpus: list[Curve]) -> None:
     assert len(corpus) >= 400
-    assert min(curve.planned for curve in corpus) >= 60
+    # the vision families' runs are shorter (YOLO 30 to 60 epochs, timm 40 to 100), as such fits are
+    assert min(curve.planned for curve in corpus if curve.family not in {"timm", "yolo"}) >= 60
+    assert min(curve.planned for curve in corpus) >= 30
     for curve in corpus:
         assert len(curve.train_loss) == len(curve.val_loss) == curve.planned, curve.id
     assert {curve.family for curve in corpus} == {
@@ -55,6 +57,8 @@ def test_the_corpus_is_what_the_issue_asked_for(corpus: list[Curve]) -> None:
         "strategy",
         "schedules",
         "strategy_wide",
+        "timm",
+        "yolo",
     } | FRAMEWORKS
     diverged = [curve.id for curve in corpus if any(not math.isfinite(value) for value in curve.val_loss)]
     assert len(diverged) >= 5, "some learning rates must diverge to NaN"
@@ -76,9 +80,9 @@ def test_every_framework_family_holds_every_archetype_and_both_answers(
 def test_every_family_added_since_holds_every_archetype_and_both_answers(
     corpus: list[Curve], generate: ModuleType
 ) -> None:
-    for family in generate.LATER_RUNS:
+    for family, runs in (generate.LATER_RUNS | generate.VISION_RUNS).items():
         curves = [curve for curve in corpus if curve.family == family]
-        assert len(curves) == generate.LATER_RUNS[family], family
+        assert len(curves) == runs, family
         assert {curve.config["archetype"] for curve in curves} == set(generate.ARCHETYPES), family
         answers = [case.should_stop for case in cut(curves)]
         # market curves mostly reach their best early (the strategy family's cases: 78% stop), so this bound is
@@ -171,7 +175,12 @@ def test_the_corpus_records_its_generator_and_seed_and_matches_them(corpus: list
     header = json.loads((BENCH / "curves" / "corpus.json").read_text())
     assert header["generator"] == "bench/curves/generate.py"
     assert header["seed"] == generate.SEED
-    assert {"torch", "scikit-learn", "lightning", "keras", "transformers"} <= set(header["versions"])
+    assert header["format"] == 2
+    assert list(header["versions"]) == [family for family in generate.families() if family in header["versions"]]
+    for family, recorded in header["versions"].items():  # each family's versions of what trained it
+        assert set(recorded) == set(generate.packages(family)), family
+    assert {"torch", "scikit-learn", "lightning"} == set(header["versions"]["lightning"])
+    assert {"torch", "ultralytics"} == set(header["versions"]["yolo"])
 
     specs = {spec["id"]: spec for spec in generate.all_specs(header["seed"])}
     assert set(specs) == {curve.id for curve in corpus}
@@ -235,17 +244,43 @@ def test_the_generator_retrains_only_the_named_families_and_keeps_the_rest(
     assert [run for run in after["runs"] if run["family"] == "wine"] == [retrained]  # deterministic: the same numbers
 
 
-def test_the_generator_refuses_to_keep_runs_another_version_trained(generate: ModuleType, tmp_path: Path) -> None:
+def test_the_generator_keeps_each_familys_versions_and_refuses_another_seed(
+    generate: ModuleType, tmp_path: Path
+) -> None:
     out = tmp_path / "corpus.json"
     corpus = json.loads((BENCH / "curves" / "corpus.json").read_text())
-    corpus["versions"]["keras"] = "2.0.0"
+    corpus["versions"]["keras"] = {"torch": "2.0.0", "scikit-learn": "1.0", "keras": "2.0.0"}
     out.write_text(json.dumps(corpus))
 
-    with pytest.raises(SystemExit, match=r"keras runs were trained with keras 2.0.0.*--families \.\.\. keras"):
-        generate.kept_runs(out, corpus["seed"], ["wine"], generate.versions())
-    assert generate.kept_runs(out, corpus["seed"], ["keras"], generate.versions())  # retraining them is fine
+    kept, recorded = generate.kept_runs(out, corpus["seed"], ["wine"])
+
+    assert {run["family"] for run in kept} == {run["family"] for run in corpus["runs"]} - {"wine"}
+    assert recorded["keras"] == {"torch": "2.0.0", "scikit-learn": "1.0", "keras": "2.0.0"}  # kept as it was
+    assert "wine" not in recorded
     with pytest.raises(SystemExit, match="generated with seed"):
-        generate.kept_runs(out, corpus["seed"] + 1, ["keras"], generate.versions())
+        generate.kept_runs(out, corpus["seed"] + 1, ["keras"])
+
+
+def test_a_corpus_of_the_first_format_gives_each_family_its_part_of_the_versions(
+    generate: ModuleType, tmp_path: Path
+) -> None:
+    out = tmp_path / "corpus.json"
+    versions = {"torch": "2.13.0", "scikit-learn": "1.9.1", "lightning": "2.6", "keras": "3.1", "transformers": "5"}
+    runs = [{"id": "keras-000", "family": "keras"}, {"id": "wine-000", "family": "wine"}]
+    out.write_text(json.dumps({"format": 1, "seed": 1, "versions": versions, "runs": runs}))
+
+    _, recorded = generate.kept_runs(out, 1, ["wine"])
+
+    assert recorded == {"keras": {"torch": "2.13.0", "scikit-learn": "1.9.1", "keras": "3.1"}}
+
+
+def test_the_vision_families_need_the_vision_environment(generate: ModuleType) -> None:
+    assert generate.packages("timm") == ("torch", "timm")
+    assert generate.packages("yolo") == ("torch", "ultralytics")
+    assert generate.packages("wine") == ("torch", "scikit-learn")
+    assert not generate.installed("timm")  # this environment has no timm: .venv-vision trains those runs
+    with pytest.raises(SystemExit, match=r"cannot train timm: .*\.venv-vision/bin/python bench/curves/generate.py"):
+        generate.main(["--families", "timm", "--limit", "1"])
 
 
 def test_trainops_reaches_the_goal_on_the_held_out_half_ahead_of_every_other_tool(corpus: list[Curve]) -> None:
