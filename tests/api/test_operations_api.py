@@ -362,6 +362,15 @@ def test_policy_query_parameters_are_validated(api: httpx.Client) -> None:
     accuracy = api.get(f"/operations/{operation_id}/metrics", params={"monitor": "val_accuracy"})
     assert accuracy.json()["data"]["metrics"]["monitor"] == "val_accuracy"
 
+    # a flat run: the projection says stop at the last epoch; confirmed by the epoch before it, or alone
+    waiting = api.get(f"/operations/{operation_id}/metrics", params={"confirm_epochs": 10}).json()["data"]["metrics"]
+    assert waiting["recommendation"]["action"] == "continue"
+    assert waiting["projection"]["evidence"]["confirmed"] is False
+    assert "not yet confirmed" in waiting["recommendation"]["reason"]
+    at_once = api.get(f"/operations/{operation_id}/metrics", params={"confirm_epochs": 1}).json()["data"]["metrics"]
+    assert at_once["recommendation"]["action"] == "stop_and_restore_best"
+    assert at_once["projection"]["evidence"]["confirmed"] is True
+
     # query parameters that are not the policy's are left alone
     assert api.get(f"/operations/{operation_id}/metrics", params={"patience": 2, "_": "123"}).status_code == 200
 
@@ -377,6 +386,7 @@ def test_policy_query_parameters_are_validated(api: httpx.Client) -> None:
         ({"since_epoch": "x"}, "query.since_epoch: Input should be a valid integer"),
         ({"stop_rule": "hopeful"}, "query.stop_rule: Input should be 'projection' or 'patience'"),
         ({"noise_allowance": -1}, "query.noise_allowance: Input should be greater than or equal to 0"),
+        ({"confirm_epochs": 0}, "query.confirm_epochs: Input should be greater than or equal to 1"),
         ({"divergence_factor": 1}, "query.divergence_factor: Input should be greater than 1"),
         ({"min_delta": "nan"}, "query.min_delta: Input should be a finite number"),
         ({"check_finite": "perhaps"}, "query.check_finite: Input should be a valid boolean"),
