@@ -49,6 +49,7 @@ class Curve:
     val_loss: tuple[float, ...]
     train_accuracy: tuple[float, ...] | None = None
     val_accuracy: tuple[float, ...] | None = None
+    learning_rate: tuple[float, ...] | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Curve:
@@ -61,6 +62,7 @@ class Curve:
             val_loss=_floats(data["val_loss"]) or (),
             train_accuracy=_floats(data.get("train_accuracy")),
             val_accuracy=_floats(data.get("val_accuracy")),
+            learning_rate=_floats(data.get("learning_rate")),
         )
 
 
@@ -90,6 +92,10 @@ class Case:
     @property
     def val_accuracy(self) -> tuple[float, ...] | None:
         return None if self.curve.val_accuracy is None else self.curve.val_accuracy[: self.seen]
+
+    @property
+    def learning_rate(self) -> tuple[float, ...] | None:
+        return None if self.curve.learning_rate is None else self.curve.learning_rate[: self.seen]
 
     @cached_property
     def should_stop(self) -> bool:

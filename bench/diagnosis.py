@@ -142,6 +142,7 @@ def records(case: Case) -> list[EpochRecord]:
         "val_loss": case.val_loss,
         "train_accuracy": case.train_accuracy,
         "val_accuracy": case.val_accuracy,
+        "learning_rate": case.learning_rate,
     }
     present = {name: values for name, values in columns.items() if values is not None}
     return [

@@ -608,3 +608,23 @@ def test_a_run_that_recovered_from_one_nan_long_ago_may_continue() -> None:
     assert [signal.rule for signal in diagnosis.signals] == ["non_finite_recovered"]
     # while the NaN is recent, the same run is diverging
     assert analyze(records[:8]).is_diverging is True
+
+
+def test_training_loss_rising_under_a_warm_up_is_not_divergence() -> None:
+    # Ultralytics-style: the rate climbs for the first epochs, training loss climbs with it, validation improves
+    train = [1.0, 1.4, 1.9, 2.3, 2.6, 2.8, 2.9, 3.0]
+    val = [3.4, 3.3, 3.25, 3.2, 3.14, 3.09, 3.03, 2.94]
+    rates = [0.001, 0.004, 0.007, 0.01, 0.0099, 0.0098, 0.0097, 0.0096]
+    records = [
+        EpochRecord(epoch=e, train_loss=t, val_loss=v, learning_rate=r)
+        for e, (t, v, r) in enumerate(zip(train, val, rates, strict=True))
+    ]
+    unreported = [record.model_copy(update={"learning_rate": None}) for record in records]
+
+    warm = analyze(records, total_epochs_planned=30)
+    bare = analyze(unreported, total_epochs_planned=30)
+
+    assert "train_loss_rising" not in {signal.rule for signal in warm.signals}
+    assert warm.is_diverging is False
+    assert warm.recommendation.action is Action.CONTINUE
+    assert bare.is_diverging is True  # without the rates, the same rise reads as divergence

@@ -279,6 +279,34 @@ def test_train_loss_rising_silent(values: list[float], policy: MonitorPolicy) ->
     assert train_loss_rising(points(values), policy) is None
 
 
+RISING = [1.0, 1.1, 1.2, 1.3]
+
+
+@pytest.mark.parametrize(
+    ("rates", "fires"),
+    [
+        pytest.param([0.001, 0.004, 0.007, 0.01], False, id="warm-up"),
+        pytest.param([0.001, 0.01, 0.009, 0.008], False, id="warm-up-then-decay-still-above-its-start"),
+        pytest.param([0.1, 0.1, 0.1, 0.1], True, id="constant-rate"),
+        pytest.param([0.1, 0.08, 0.06, 0.04], True, id="decaying-rate"),
+        pytest.param([0.1, 0.1, 0.1, 0.1005], True, id="a-rise-within-one-percent"),
+        pytest.param([], True, id="no-rates-reported"),
+        pytest.param([0.001, math.nan, math.nan, math.nan], True, id="one-finite-rate"),
+    ],
+)
+def test_train_loss_rising_while_the_rate_is_raised_is_the_schedule(rates: list[float], fires: bool) -> None:
+    signal = train_loss_rising(points(RISING), DEFAULT, points(rates))
+
+    assert (signal is not None) is fires
+
+
+def test_only_the_windows_rates_count() -> None:
+    # a warm-up long over (epochs 0-3) does not excuse a rise over the window (epochs 4-7)
+    rates = points([0.001, 0.004, 0.007, 0.01, 0.01, 0.01, 0.01, 0.01])
+
+    assert train_loss_rising(points(RISING, start=4), MonitorPolicy(window=4), rates) is not None
+
+
 def test_train_loss_rising_tolerance_is_configurable() -> None:
     signal = train_loss_rising(points([1.0, 1.01, 1.02, 1.03]), MonitorPolicy(rising_tolerance_pct=2.0))
 

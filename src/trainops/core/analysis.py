@@ -79,7 +79,7 @@ def analyze(
         candidates.append(rules.divergence_threshold(policy.monitor, latest[0], policy, mode))
         if best is not None:
             candidates.append(rules.blowup(policy.monitor, monitored, best, policy, mode))
-    candidates.append(rules.train_loss_rising(train, policy))
+    candidates.append(rules.train_loss_rising(train, policy, series(history, "learning_rate")))
     candidates.append(rules.overfitting(train, val, policy, policy.min_delta if best_val is best else 0.0))
     if best is not None:
         # Judge the stall on what happened since the best epoch: a window reaching back past it would average

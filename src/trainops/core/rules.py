@@ -201,10 +201,22 @@ def blowup(metric: str, recent: Sequence[Point], best: Best, policy: MonitorPoli
     )
 
 
-def train_loss_rising(points: Sequence[Point], policy: MonitorPolicy) -> Signal | None:
+WARMUP_RISE = 1.01
+"""A learning rate that ends the window more than this multiple of where it began is being raised (a warm-up, a
+one-cycle's rise, a warm restart)."""
+
+
+def train_loss_rising(points: Sequence[Point], policy: MonitorPolicy, rates: Sequence[Point] = ()) -> Signal | None:
     """Training loss rising over the window, beyond ``rising_tolerance_pct`` and beyond its noise: the
-    optimiser is no longer descending (learning rate too high, bad data, numerical trouble)."""
+    optimiser is no longer descending (learning rate too high, bad data, numerical trouble).
+
+    Not while the learning rate (``rates``, when the run reports it) is being raised over the same epochs: a
+    warm-up, a one-cycle's rise or a warm restart asks for bigger steps, and the loss rising with them is the
+    schedule at work, not the optimiser failing (Ultralytics' warm-up does this on every small data set).
+    """
     recent = last_window(points, policy.window)
+    if recent and _raised(rates, recent[0][0], recent[-1][0]):
+        return None
     fit = fit_line([e for e, _ in recent], [v for _, v in recent])
     if fit is None or fit.slope <= 0 or not fit.is_significant:
         return None
@@ -224,6 +236,12 @@ def train_loss_rising(points: Sequence[Point], policy: MonitorPolicy) -> Signal 
             "t_stat": _r(fit.t_stat, 3),
         },
     )
+
+
+def _raised(rates: Sequence[Point], first: int, last: int) -> bool:
+    """Whether the learning rate ended the epochs ``first``-``last`` above where it began them."""
+    within = [value for epoch, value in rates if first <= epoch <= last and math.isfinite(value)]
+    return len(within) >= 2 and within[-1] > within[0] * WARMUP_RISE
 
 
 def overfitting(train: Sequence[Point], val: Sequence[Point], policy: MonitorPolicy, min_delta: float) -> Signal | None:
