@@ -827,8 +827,9 @@ def _ops(workdir: Path) -> TrainOps:
     return _OPS
 
 
-def stored_history(ops: TrainOps, operation_id: str | None, planned: int) -> dict[str, list[float | None]]:
-    """The run's per-epoch history as trainops stored it, read back through the facade."""
+def stored_epochs(ops: TrainOps, operation_id: str | None, planned: int, first: int = 0) -> list[Any]:
+    """The run's epoch records as trainops stored them, read back through the facade: every planned epoch,
+    numbered from ``first`` (as the framework numbers them), of a run that completed."""
     from trainops.core.operation import OperationStatus
 
     if operation_id is None:
@@ -837,8 +838,15 @@ def stored_history(ops: TrainOps, operation_id: str | None, planned: int) -> dic
     if operation.status is not OperationStatus.COMPLETED:
         raise RuntimeError(f"{operation_id} ended {operation.status.value}: {operation.error}")
     epochs = ops.get_metrics(operation_id).metrics.epochs
-    if [record.epoch for record in epochs] != list(range(planned)):
-        raise RuntimeError(f"{operation_id} stored epochs {[r.epoch for r in epochs]}, expected 0..{planned - 1}")
+    expected = list(range(first, first + planned))
+    if [record.epoch for record in epochs] != expected:
+        raise RuntimeError(f"{operation_id} stored epochs {[r.epoch for r in epochs]}, expected {expected}")
+    return epochs
+
+
+def stored_history(ops: TrainOps, operation_id: str | None, planned: int) -> dict[str, list[float | None]]:
+    """The run's per-epoch history as trainops stored it, read back through the facade."""
+    epochs = stored_epochs(ops, operation_id, planned)
     fields = [name for name in STORED_FIELDS if any(getattr(record, name) is not None for record in epochs)]
     records = [
         {name: math.nan if getattr(record, name) is None else float(getattr(record, name)) for name in fields}
@@ -1253,16 +1261,7 @@ def train_yolo(spec: Mapping[str, Any], workdir: Path, run_id: str) -> dict[str,
 def yolo_history(ops: TrainOps, operation_id: str | None, planned: int) -> dict[str, list[float | None]]:
     """A YOLO run's history as trainops stored it: Ultralytics numbers epochs from 1 (kept by trainops), and its
     losses are parts (box, class, DFL) whose sum is the loss it minimises."""
-    from trainops.core.operation import OperationStatus
-
-    if operation_id is None:
-        raise RuntimeError("the integration opened no operation: trainops' warning above says why")
-    operation = ops.get_operation(operation_id)
-    if operation.status is not OperationStatus.COMPLETED:
-        raise RuntimeError(f"{operation_id} ended {operation.status.value}: {operation.error}")
-    epochs = ops.get_metrics(operation_id).metrics.epochs
-    if [record.epoch for record in epochs] != list(range(1, planned + 1)):
-        raise RuntimeError(f"{operation_id} stored epochs {[r.epoch for r in epochs]}, expected 1..{planned}")
+    epochs = stored_epochs(ops, operation_id, planned, first=1)
 
     def total(record: Any, split: str) -> float:
         parts = [record.metrics.get(f"{split}_{name}") for name in YOLO_LOSSES]
