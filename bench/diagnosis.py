@@ -40,10 +40,10 @@ The tables (each names the half it is computed on):
     .venv/bin/python bench/diagnosis.py --by-family   # also trainops per family of runs and per cut
     .venv/bin/python bench/diagnosis.py --bootstrap   # also 95% intervals, resampling the held-out runs (~15 s)
     .venv/bin/python bench/diagnosis.py --families    # also every tool per family, with intervals (~5 s)
-    .venv/bin/python bench/diagnosis.py --calibrate   # search the projection's parameters, calibration half (~2 min)
-    .venv/bin/python bench/diagnosis.py --lofo        # also the leave-one-family-out figures (one search, ~2 min)
+    .venv/bin/python bench/diagnosis.py --calibrate   # search the projection's parameters, calibration half (~3 min)
+    .venv/bin/python bench/diagnosis.py --lofo        # also the leave-one-family-out figures (one search, ~3 min)
     .venv/bin/python bench/diagnosis.py --savings     # also epochs saved against regret, run by run (~11 s)
-    .venv/bin/python bench/diagnosis.py --all         # every table (~2.5 min on 410 runs)
+    .venv/bin/python bench/diagnosis.py --all         # every table (~3.5 min on 446 runs)
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from trainops.core.diagnosis import Action, Diagnosis, Recommendation, Signal, S
 from trainops.core.epoch import FIELD_METRICS, EpochRecord
 from trainops.core.forecast import Forecast, first_step, forecast
 from trainops.core.policy import Mode, MonitorPolicy
-from trainops.core.projection import Horizon, projected_improvement, projection
+from trainops.core.projection import Horizon, projected_improvement, projection, worth_continuing
 from trainops.core.rules import Best, Point, _fmt
 
 DIVERGENCE_RULES = frozenset(
@@ -192,7 +192,7 @@ def confirm(
             break
         epochs_left, horizon = _horizon(bisect_right(epochs, earlier[-1][0]), total_epochs_planned, policy)
         then = projection(earlier, best, epochs_left, horizon, policy, mode)
-        if then is None or then.improvement_pct > policy.min_improvement_pct:
+        if then is None or worth_continuing(then, policy):
             break
         in_a_row += 1
     confirmed = in_a_row >= needed

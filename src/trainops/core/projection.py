@@ -148,13 +148,18 @@ def _decay_within(recent: Sequence[Point]) -> float:
     return max(0.0, min(1.0, second.slope / first.slope)) ** 2
 
 
+def worth_continuing(projected: Projection, policy: MonitorPolicy) -> bool:
+    """The projection rule's test: the projected improvement on the best beats ``policy.min_improvement_pct``."""
+    return projected.improvement_pct > policy.min_improvement_pct
+
+
 def projected_improvement(metric: str, projected: Projection, best: Best, policy: MonitorPolicy) -> Signal:
     """Whether continuing is worth it: the projected improvement against ``policy.min_improvement_pct``.
 
     Always returns a signal, so the projection's evidence is there to read whichever way it went: ``info`` when
     continuing is worth it, ``warning`` when it is not (the recommendation then says stop).
     """
-    worth = projected.improvement_pct > policy.min_improvement_pct
+    worth = worth_continuing(projected, policy)
     left = projected.epochs_left
     where = f"best {_fmt(best.value)} at epoch {best.epoch}"
     if left == 0:

@@ -215,13 +215,11 @@ def train_loss_rising(points: Sequence[Point], policy: MonitorPolicy, rates: Seq
     schedule at work, not the optimiser failing (Ultralytics' warm-up does this on every small data set).
     """
     recent = last_window(points, policy.window)
-    if recent and _raised(rates, recent[0][0], recent[-1][0]):
-        return None
     fit = fit_line([e for e, _ in recent], [v for _, v in recent])
     if fit is None or fit.slope <= 0 or not fit.is_significant:
         return None
     change = percent_change(fit.at(recent[0][0]), fit.at(recent[-1][0]))
-    if change is None or change <= policy.rising_tolerance_pct:
+    if change is None or change <= policy.rising_tolerance_pct or _raised(rates, recent[0][0], recent[-1][0]):
         return None
     return Signal(
         rule=SignalRule.TRAIN_LOSS_RISING,
