@@ -262,3 +262,89 @@ def test_a_young_run_compares_the_halves_of_its_window(values: list[float], deca
 
     assert projected.decay == pytest.approx(decay, abs=0.001)
     assert (projected.improvement_pct > DEFAULT.min_improvement_pct) is worth
+
+
+def test_a_fall_the_window_cannot_tell_from_noise_halves_each_window() -> None:
+    """The same slight tilt, once under a zigzag far larger than it (not significant) and once clean."""
+    tilt = [0.5 - 0.001 * e for e in range(40)]
+    zigzag = [value + 0.05 * (-1) ** e for e, value in enumerate(tilt)]
+    noisy_fall, clean_fall = project(zigzag, 100), project(tilt, 100)
+    assert noisy_fall is not None and clean_fall is not None
+
+    assert clean_fall.decay == pytest.approx(1.0)
+    assert noisy_fall.decay <= 0.5
+    assert clean_fall.trend_gain == pytest.approx(-clean_fall.slope * 100)  # every epoch left, at full pace
+    assert noisy_fall.trend_gain < -noisy_fall.slope * 20  # about a window and a half's worth: halving each window
+
+
+def rated(values: list[float], rates: list[float], epochs_left: int) -> Projection | None:
+    points = curve(values)
+    best = find_best(points, "min", 0.0)
+    assert best is not None
+    return projection(points, best, epochs_left, "planned", DEFAULT, "min", curve(rates))
+
+
+def test_a_step_down_in_the_learning_rate_is_not_read_as_the_curve_flattening() -> None:
+    """The fall per epoch shrinks tenfold between the windows because the learning rate did."""
+    values = [1.0 - 0.01 * e for e in range(10)] + [0.9 - 0.001 * e for e in range(10)]
+    rates = [0.1] * 10 + [0.01] * 10
+
+    unaware, aware = project(values, 60), rated(values, rates, 60)
+    assert unaware is not None and aware is not None
+
+    assert unaware.decay == pytest.approx(0.1, rel=0.05)
+    assert aware.rate_change == pytest.approx(10.0)
+    assert aware.decay == pytest.approx(1.0)
+    assert aware.rate_pace == 1.0  # the rate is flat since the step
+    assert aware.trend_gain > 5 * unaware.trend_gain
+
+
+def test_a_learning_rate_still_falling_goes_on_slowing_the_fall() -> None:
+    """A steady fall under a rate that loses 10% an epoch: the epochs left add up to about nine at today's pace."""
+    values = [1.0 - 0.001 * e for e in range(20)]
+    rates = [0.1 * 0.9**e for e in range(20)]
+
+    aware = rated(values, rates, 100)
+    assert aware is not None
+
+    assert aware.rate_pace == pytest.approx(0.9)
+    assert aware.trend_gain == pytest.approx(-aware.slope * 0.9 * (1 - 0.9**100) / 0.1, rel=1e-6)
+
+
+def test_after_a_warm_restart_the_learning_rate_s_fall_is_not_carried_forward() -> None:
+    values = [1.0 - 0.001 * e for e in range(20)]
+    rates = [0.1 * 0.9**e for e in range(8)] + [0.1 * 0.9**e for e in range(12)]  # raised again at epoch 8
+
+    aware = rated(values, rates, 100)
+    assert aware is not None
+
+    assert aware.rate_pace == 1.0
+
+
+@pytest.mark.parametrize(
+    "rates",
+    [
+        pytest.param([0.0] * 20, id="zero"),
+        pytest.param([0.1] * 10 + [math.nan] * 10, id="not-finite"),
+        pytest.param([0.1] * 5, id="only-some-epochs"),
+    ],
+)
+def test_a_learning_rate_that_cannot_be_read_changes_nothing(rates: list[float]) -> None:
+    values = [1.0 - 0.01 * e for e in range(10)] + [0.9 - 0.001 * e for e in range(10)]
+
+    aware, unaware = rated(values, rates, 60), project(values, 60)
+
+    assert aware == unaware
+
+
+def test_the_diagnosis_reads_the_learning_rate_the_run_reports() -> None:
+    values = [1.0 - 0.01 * e for e in range(10)] + [0.9 - 0.001 * e for e in range(10)]
+    records = [
+        EpochRecord(epoch=e, train_loss=v * 0.9, val_loss=v, learning_rate=0.1 if e < 10 else 0.01)
+        for e, v in enumerate(values)
+    ]
+
+    projected = analyze(records, total_epochs_planned=80).projection
+    assert projected is not None
+    assert projected.evidence["learning_rate_change"] == pytest.approx(10.0)
+    assert projected.evidence["learning_rate_pace"] == 1.0

@@ -65,6 +65,7 @@ def analyze(
     monitored = series(history, policy.monitor)
     train = series(history, "train_loss")
     val = series(history, "val_loss")
+    rates = series(history, "learning_rate")
 
     best = rules.find_best(monitored, mode, policy.min_delta)
     best_val = best if policy.monitor == "val_loss" else rules.find_best(val, "min", 0.0)
@@ -79,7 +80,7 @@ def analyze(
         candidates.append(rules.divergence_threshold(policy.monitor, latest[0], policy, mode))
         if best is not None:
             candidates.append(rules.blowup(policy.monitor, monitored, best, policy, mode))
-    candidates.append(rules.train_loss_rising(train, policy, series(history, "learning_rate")))
+    candidates.append(rules.train_loss_rising(train, policy, rates))
     candidates.append(rules.overfitting(train, val, policy, policy.min_delta if best_val is best else 0.0))
     if best is not None:
         # Judge the stall on what happened since the best epoch: a window reaching back past it would average
@@ -95,9 +96,9 @@ def analyze(
         extension = extend(monitored, best.value, policy, mode, len(history))
     projected = None
     if best is not None and policy.stop_rule == "projection":
-        projected = _projected(monitored, best, epochs_left, horizon, policy, mode, extension)
+        projected = _projected(monitored, rates, best, epochs_left, horizon, policy, mode, extension)
         if projected is not None and projected.severity != "info" and epochs_left > 0:
-            projected = confirm(projected, history, monitored, policy, mode, total_epochs_planned)
+            projected = confirm(projected, history, monitored, rates, policy, mode, total_epochs_planned)
         if projected is not None and projected.severity != "info":
             candidates.append(projected)
     signals = [signal for signal in candidates if signal is not None]
@@ -170,6 +171,7 @@ def confirm(
     signal: Signal,
     history: Sequence[EpochRecord],
     monitored: Sequence[Point],
+    rates: Sequence[Point],
     policy: MonitorPolicy,
     mode: Mode,
     total_epochs_planned: int | None,
@@ -191,7 +193,7 @@ def confirm(
         if best is None:
             break
         epochs_left, horizon = _horizon(bisect_right(epochs, earlier[-1][0]), total_epochs_planned, policy)
-        then = projection(earlier, best, epochs_left, horizon, policy, mode)
+        then = projection(earlier, best, epochs_left, horizon, policy, mode, rates)
         if then is None or worth_continuing(then, policy):
             break
         in_a_row += 1
@@ -211,6 +213,7 @@ def confirm(
 
 def _projected(
     monitored: Sequence[Point],
+    rates: Sequence[Point],
     best: Best,
     epochs_left: int,
     horizon: Horizon,
@@ -220,7 +223,7 @@ def _projected(
 ) -> Signal | None:
     """The projection over the epochs left, as a signal; a run at its planned end that is still improving is told
     how far past it to go (``extension``), as information rather than a reason to stop."""
-    projected = projection(monitored, best, epochs_left, horizon, policy, mode)
+    projected = projection(monitored, best, epochs_left, horizon, policy, mode, rates)
     if projected is None:
         return None
     signal = projected_improvement(policy.monitor, projected, best, policy)

@@ -12,11 +12,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Literal
 
 from trainops.core.diagnosis import Signal, SignalRule
 from trainops.core.policy import Mode, MonitorPolicy
-from trainops.core.rules import Best, Point, _fmt, _r
+from trainops.core.rules import WARMUP_RISE, Best, Point, _fmt, _r
 from trainops.core.stats import fit_line
 
 PROJECTION_WINDOW_FRACTION = 0.25
@@ -25,7 +26,14 @@ enough to see through noise, recent enough to follow a curve that bends."""
 
 UNCOMPARED_DECAY = 0.5
 """A fall that follows a flat or rising stretch, with no earlier fall to measure its slowing against, is assumed
-to halve each window rather than to go on at full speed. Calibrated with ``bench/diagnosis.py --calibrate``."""
+to halve each window rather than to go on at full speed; so is a fall the window cannot tell from noise (its slope's
+|t| below ``stats.SIGNIFICANT_T``), however it compares with the window before. Calibrated with
+``bench/diagnosis.py --calibrate``."""
+
+
+RATE_PACE_EPOCHS = 3
+"""The learning rate's pace is read over this many latest epochs: long enough to see a smooth schedule's fall, short
+enough that a step further back is not taken for one."""
 
 
 Horizon = Literal["planned", "assumed"]
@@ -50,6 +58,12 @@ class Projection:
     """Fitted change per epoch over the window (signed as the metric)."""
     decay: float
     """The trend's pace in this window relative to the window before: 1 is not slowing, 0.5 is halving."""
+    rate_change: float
+    """The mean learning rate of the window before over this window's (1 when unknown): the decay is measured per
+    unit of learning rate, so a step down in the rate does not read as the curve flattening."""
+    rate_pace: float
+    """The learning rate's change per epoch over its latest epochs, carried into the epochs left (1 when it is not
+    falling, unknown, or the run has shown a warm restart)."""
     trend_gain: float
     noise: float
     """The residual standard deviation around the line through the window's recent half."""
@@ -60,7 +74,13 @@ class Projection:
 
 
 def projection(
-    points: Sequence[Point], best: Best, epochs_left: int, horizon: Horizon, policy: MonitorPolicy, mode: Mode
+    points: Sequence[Point],
+    best: Best,
+    epochs_left: int,
+    horizon: Horizon,
+    policy: MonitorPolicy,
+    mode: Mode,
+    rates: Sequence[Point] = (),
 ) -> Projection | None:
     """Project the best value the next ``epochs_left`` epochs can reach; ``None`` below three finite points.
 
@@ -70,8 +90,15 @@ def projection(
     2. Its slowing: the slope against the slope of the window before it. A curve whose fall halved from one
        window to the next is extended as a geometric series that keeps halving, so an exponential or power-law
        approach to a floor is not extrapolated as a straight line. A young run with no window before it compares
-       its window's two halves instead. A rising or flat trend adds nothing.
-    3. Luck: a noisy metric can post a new best without any trend, more likely the more epochs are left. The
+       its window's two halves instead. A fall too weak to tell from the noise (its slope not significant) halves
+       each window at least: a noisy curve's chance tilt is not extended over every epoch left. A rising or flat
+       trend adds nothing.
+    3. The learning rate, when the run reports it (``rates``): the slowing is measured per unit of learning rate,
+       and the rate's own fall over its latest epochs is carried forward. A step down in the rate slows the fall
+       without the curve having flattened; a cosine or exponential schedule that goes on lowering the rate goes
+       on slowing it. A run that has restarted its rate (a warm restart) may do so again: its fall is not carried
+       forward.
+    4. Luck: a noisy metric can post a new best without any trend, more likely the more epochs are left. The
        expected best of ``n`` noisy draws lies about ``sqrt(2 ln n)`` standard deviations below their level;
        ``policy.noise_allowance`` says how much of that counts. The noise is the spread around the line through
        the window's recent half, which a bend or a step further back does not inflate.
@@ -100,15 +127,21 @@ def projection(
     level = near.at(recent[-1][0])
     noise = near.residual_std
     decay, trend_gain = 1.0, 0.0
+    rate = {epoch: value for epoch, value in rates if epoch <= recent[-1][0]}
+    rate_change, rate_pace = 1.0, 1.0
     if fit.slope < 0 and epochs_left > 0:
         before = fit_line([e for e, _ in earlier], [v for _, v in earlier])
         if before is not None:
-            decay = min(1.0, fit.slope / before.slope) if before.slope < 0 else UNCOMPARED_DECAY
+            rate_change = _rate_change(rate, earlier, recent)
+            decay = min(1.0, fit.slope / before.slope * rate_change) if before.slope < 0 else UNCOMPARED_DECAY
         elif near.slope >= 0:
             decay = 0.0  # a young run whose recent half has stopped falling: the fall is over
         else:
             decay = _decay_within(recent)
-        per_epoch = decay ** (1.0 / len(recent))
+        if not fit.is_significant:
+            decay = min(decay, UNCOMPARED_DECAY)  # a fall the window cannot tell from noise is not kept up
+        rate_pace = _rate_pace(rate)
+        per_epoch = decay ** (1.0 / len(recent)) * rate_pace
         steps = epochs_left if per_epoch >= 1.0 else per_epoch * (1.0 - per_epoch**epochs_left) / (1.0 - per_epoch)
         trend_gain = -fit.slope * steps
     noise_gain = policy.noise_allowance * noise * math.sqrt(2.0 * math.log(epochs_left + 1))
@@ -127,12 +160,39 @@ def projection(
         level=sign * level,
         slope=sign * fit.slope,
         decay=decay,
+        rate_change=rate_change,
+        rate_pace=rate_pace,
         trend_gain=trend_gain,
         noise=noise,
         noise_gain=noise_gain,
         projected_best=sign * projected,
         improvement_pct=improvement,
     )
+
+
+def _rate_change(rate: dict[int, float], earlier: Sequence[Point], recent: Sequence[Point]) -> float:
+    """The mean learning rate over the ``earlier`` epochs against the ``recent`` ones; 1 unless every one of them
+    has a finite, positive rate."""
+    before = [rate.get(epoch, math.nan) for epoch, _ in earlier]
+    now = [rate.get(epoch, math.nan) for epoch, _ in recent]
+    if not all(math.isfinite(v) and v > 0 for v in (*before, *now)):
+        return 1.0
+    return (math.fsum(before) / len(before)) / (math.fsum(now) / len(now))
+
+
+def _rate_pace(rate: dict[int, float]) -> float:
+    """The learning rate's change per epoch over its latest :data:`RATE_PACE_EPOCHS` epochs, when it is falling
+    there and has never been raised after a fall (a warm restart, which may come again); otherwise 1."""
+    values = [value for _, value in sorted(rate.items())]
+    if len(values) <= RATE_PACE_EPOCHS or not all(math.isfinite(v) and v > 0 for v in values):
+        return 1.0
+    fell = False
+    for earlier, later in pairwise(values):
+        if later > earlier * WARMUP_RISE and fell:
+            return 1.0  # a warm restart
+        fell = fell or later < earlier
+    first, last = values[-1 - RATE_PACE_EPOCHS], values[-1]
+    return (last / first) ** (1.0 / RATE_PACE_EPOCHS) if last < first else 1.0
 
 
 def _decay_within(recent: Sequence[Point]) -> float:
@@ -197,6 +257,8 @@ def projected_improvement(metric: str, projected: Projection, best: Best, policy
             "level": _r(projected.level),
             "slope": _r(projected.slope, 9),
             "decay_per_window": _r(projected.decay, 4),
+            "learning_rate_change": _r(projected.rate_change, 4),
+            "learning_rate_pace": _r(projected.rate_pace, 4),
             "trend_gain": _r(projected.trend_gain),
             "noise": _r(projected.noise),
             "noise_gain": _r(projected.noise_gain),

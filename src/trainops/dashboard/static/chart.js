@@ -246,7 +246,8 @@ export function epochToX(pairs) {
  * The diagnosis's projection (rule projected_improvement, see core/projection.py) as curves over the epochs
  * left, redrawn from its own evidence rather than guessed:
  *   - `trend`: the recent trend from `level` (where the metric is now), slowing per epoch as it has been slowing
- *     (decay_per_window spread over the window's epochs), so at the end it has gained exactly `trend_gain`;
+ *     (decay_per_window spread over the window's epochs, times learning_rate_pace: the learning rate's fall carried
+ *     forward), so at the end it has gained exactly `trend_gain`;
  *   - `best`: the trend minus the luck a noisy metric has over k epochs (noise_gain scaled by sqrt(ln(k+1)), as
  *     the projection's expected best of k draws), ending at `projected_best` (a loss never below 0);
  *   - `worst`: the trend one noise standard deviation on the worse side: where single epochs will scatter.
@@ -268,12 +269,13 @@ export function projectionCurves(
   const sign = mode === "max" ? -1 : 1; // judged as "lower is better", as the projection does
   const slope = toNumber(evidence.slope) || 0;
   const decay = Math.min(Math.max(toNumber(evidence.decay_per_window) ?? 1, 0), 1);
+  const pace = Math.min(Math.max(toNumber(evidence.learning_rate_pace) ?? 1, 0), 1);
   const trendGain = Math.max(toNumber(evidence.trend_gain) || 0, 0);
   const noise = Math.max(toNumber(evidence.noise) || 0, 0);
   const noiseGain = Math.max(toNumber(evidence.noise_gain) || 0, 0);
   const from = Number(evidence.to_epoch);
   const width = Math.max(1, windowPoints || Number(evidence.to_epoch) - Number(evidence.from_epoch) + 1);
-  const perEpoch = Math.pow(decay, 1 / width);
+  const perEpoch = Math.pow(decay, 1 / width) * pace;
   const steps = (k) => (perEpoch >= 1 ? k : (perEpoch * (1 - Math.pow(perEpoch, k))) / (1 - perEpoch));
   const improving = sign * slope < 0 && trendGain > 0;
   const scale = improving && steps(left) > 0 ? trendGain / steps(left) : 0;
