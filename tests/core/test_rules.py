@@ -229,6 +229,8 @@ def test_blowup(latest: Point, best: Best, mode: Mode, ratio: float | None) -> N
         "best_value": 0.5,
         "ratio": ratio,
         "since_epoch": 9,
+        "first_value": 2.0,
+        "halfway_value": 1.0,
     }
     assert signal.message == "val_loss is 2 at epoch 9, 4.0x its best 0.5 (epoch 3)"
 
@@ -251,6 +253,31 @@ def test_blowup_must_last_confirm_epochs(recent: list[Point], since: int | None)
     assert signal is not None
     assert signal.evidence["since_epoch"] == since
     assert signal.message == "val_loss is 2.5 at epoch 9, 5.0x its best 0.5 (epoch 3), above 3x since epoch 8"
+
+
+@pytest.mark.parametrize(
+    ("values", "fires"),
+    [
+        pytest.param([1.0, 1e-4, 1e-8, 1e-6, 1e-6], False, id="a-hundredfold-wobble-far-below-the-start"),
+        pytest.param([2.0, 0.5, 0.01, 0.1, 0.1], False, id="tenfold-but-less-than-half-the-fall-undone"),
+        pytest.param([2.0, 0.5, 0.01, 0.5, 0.5], True, id="more-than-half-the-fall-undone"),
+        pytest.param([2.0, 0.5, 0.01, 5.0, 5.0], True, id="back-above-the-start"),
+        pytest.param([0.5, 2.0, 2.0], True, id="never-improved-on-its-first-value"),
+        pytest.param([1.0, 1e-8, math.nan, math.nan], True, id="gone-non-finite"),
+    ],
+)
+def test_a_blowup_gives_back_more_than_half_of_the_fall(values: list[float], fires: bool) -> None:
+    """Halfway on a log scale: the geometric mean of the first value and the best (0.141 for 2.0 and 0.01)."""
+    points = list(enumerate(values))
+    best = find_best(points, "min", 0.0)
+    assert best is not None
+
+    signal = blowup("val_loss", points, best, MonitorPolicy(divergence_factor=3.0, confirm_epochs=2), "min")
+
+    assert (signal is not None) is fires
+    if signal is not None:
+        assert signal.evidence["first_value"] == values[0]
+        assert signal.evidence["halfway_value"] == pytest.approx(math.sqrt(values[0] * best.value), rel=1e-3)
 
 
 def test_train_loss_rising_evidence() -> None:

@@ -172,12 +172,18 @@ def divergence_threshold(metric: str, latest: Point, policy: MonitorPolicy, mode
 
 def blowup(metric: str, recent: Sequence[Point], best: Best, policy: MonitorPolicy, mode: Mode) -> Signal | None:
     """The latest ``confirm_epochs`` values (the end of ``recent``) are each more than ``divergence_factor`` times
-    the best (losses only: ``min`` mode, best > 0): a blow-up that lasts, not one spiking epoch."""
+    the best and have undone more than half of the fall from the first value to the best, on a log scale (losses
+    only: ``min`` mode, best > 0): a blow-up that lasts, not one spiking epoch, and that gives back the training's
+    progress, not a wobble of a loss already orders of magnitude below where it began (1e-8 to 1e-6 is a hundred
+    times its best, and still nothing)."""
     if mode != "min" or best.value <= 0:
         return None
     streak = list(recent[-policy.confirm_epochs :])
+    first = next((value for _, value in recent if math.isfinite(value)), best.value)
+    halfway = math.sqrt(first * best.value) if first > best.value else best.value
+    # NaN compares False here: a streak gone non-finite stays a blow-up.
     if len(streak) < policy.confirm_epochs or any(
-        value / best.value <= policy.divergence_factor for _, value in streak
+        value / best.value <= policy.divergence_factor or value <= halfway for _, value in streak
     ):
         return None
     epoch, value = streak[-1]
@@ -197,6 +203,8 @@ def blowup(metric: str, recent: Sequence[Point], best: Best, policy: MonitorPoli
             "best_value": _r(best.value),
             "ratio": _r(ratio, 3),
             "since_epoch": streak[0][0],
+            "first_value": _r(first),
+            "halfway_value": _r(halfway),
         },
     )
 
