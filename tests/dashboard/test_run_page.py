@@ -231,6 +231,7 @@ def test_the_chart_helpers_smooth_pair_and_redraw_the_projection_from_its_eviden
                     .metricFamilies(["train_loss", "val_loss", "learning_rate", "train_f1", "val_f1"], "val_f1")
                     .map((family) => family.key),
                 curves: chart.projectionCurves(evidence, { mode: "min", samples: 50 }),
+                paced: chart.projectionCurves({ ...evidence, learning_rate_pace: 0.9 }, { mode: "min", samples: 50 }),
                 numbers: [chart.toNumber("NaN"), chart.toNumber("-Infinity"), chart.toNumber(null)].map(String),
             };
         }""",
@@ -253,6 +254,12 @@ def test_the_chart_helpers_smooth_pair_and_redraw_the_projection_from_its_eviden
     assert curves["trend"][-1] == pytest.approx(evidence["level"] - evidence["trend_gain"], abs=1e-6)
     assert curves["best"][-1] == pytest.approx(evidence["projected_best"], abs=1e-6)
     assert all(low <= high for low, high in zip(curves["lower"], curves["upper"], strict=True))
+    # a learning rate still falling slows the trend further: the same gain by the end, more of it early
+    paced = answer["paced"]
+    assert evidence["trend_gain"] > 0
+    assert paced["trend"][-1] == pytest.approx(curves["trend"][-1], abs=1e-6)
+    middle = len(paced["trend"]) // 2
+    assert paced["trend"][middle] < curves["trend"][middle]
 
 
 # -- cancel -------------------------------------------------------------------------------------------------------
