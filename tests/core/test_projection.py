@@ -321,6 +321,27 @@ def test_after_a_warm_restart_the_learning_rate_s_fall_is_not_carried_forward() 
     assert aware.rate_pace == 1.0
 
 
+def test_a_warm_up_from_zero_is_not_a_restart() -> None:
+    values = [1.0 - 0.001 * e for e in range(20)]
+    rates = [0.0, 0.05, 0.1] + [0.1 * 0.9**e for e in range(17)]
+
+    aware = rated(values, rates, 100)
+    assert aware is not None
+
+    assert aware.rate_pace == pytest.approx(0.9)
+
+
+def test_a_learning_rate_that_has_reached_zero_ends_the_fall() -> None:
+    values = [1.0 - 0.001 * e for e in range(20)]
+    rates = [0.1 * (1 - e / 19) for e in range(20)]  # a linear decay to zero at the latest epoch
+
+    aware = rated(values, rates, 100)
+    assert aware is not None
+
+    assert aware.rate_pace == 0.0
+    assert aware.trend_gain == 0.0
+
+
 @pytest.mark.parametrize(
     "rates",
     [

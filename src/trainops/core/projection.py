@@ -182,9 +182,10 @@ def _rate_change(rate: dict[int, float], earlier: Sequence[Point], recent: Seque
 
 def _rate_pace(rate: dict[int, float]) -> float:
     """The learning rate's change per epoch over its latest :data:`RATE_PACE_EPOCHS` epochs, when it is falling
-    there and has never been raised after a fall (a warm restart, which may come again); otherwise 1."""
-    values = [value for _, value in sorted(rate.items())]
-    if len(values) <= RATE_PACE_EPOCHS or not all(math.isfinite(v) and v > 0 for v in values):
+    there (0 once it has reached zero: no rate, no fall) and has never been raised after a fall (a warm restart,
+    which may come again); otherwise 1. A warm-up from zero is a rise before any fall, not a restart."""
+    values = [value for _, value in sorted(rate.items()) if math.isfinite(value)]
+    if len(values) <= RATE_PACE_EPOCHS:
         return 1.0
     fell = False
     for earlier, later in pairwise(values):
@@ -192,7 +193,7 @@ def _rate_pace(rate: dict[int, float]) -> float:
             return 1.0  # a warm restart
         fell = fell or later < earlier
     first, last = values[-1 - RATE_PACE_EPOCHS], values[-1]
-    return (last / first) ** (1.0 / RATE_PACE_EPOCHS) if last < first else 1.0
+    return (last / first) ** (1.0 / RATE_PACE_EPOCHS) if 0.0 <= last < first else 1.0
 
 
 def _decay_within(recent: Sequence[Point]) -> float:
