@@ -44,18 +44,21 @@ The tables (each names the half it is computed on):
     .venv/bin/python bench/diagnosis.py --lofo        # also the leave-one-family-out figures (one search, ~3 min)
     .venv/bin/python bench/diagnosis.py --savings     # also epochs saved against regret, run by run (~11 s)
     .venv/bin/python bench/diagnosis.py --all         # every table (~3.5 min on 446 runs)
+    .venv/bin/python bench/diagnosis.py --fresh FILE  # also every run of a corpus file of another seed (unseen runs)
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import math
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from _baselines import BASELINES
 from _corpus import CORPUS, FRACTIONS, Case, Curve, cut, load, split
@@ -640,6 +643,46 @@ def savings_table(summaries: Mapping[str, Mapping[str, Summary]]) -> str:
 # --- Command line ------------------------------------------------------------------------------------------------
 
 
+# --- Fresh runs (another seed) ------------------------------------------------------------------------------------
+
+
+def fresh(paths: Sequence[Path], verdicts: Mapping[str, Verdict]) -> str:
+    """Every tool on every run of the corpus files at ``paths`` (all of them unseen, so no split), then trainops and
+    the best anchor per family. Refused for a file generated with the corpus' own seed: its runs would be the
+    corpus' runs."""
+    own = json.loads(CORPUS.read_text())["seed"]
+    for path in paths:
+        if json.loads(path.read_text())["seed"] == own:
+            raise SystemExit(f"{path} was generated with the corpus' own seed ({own}): its runs are not fresh")
+    curves = [curve for path in paths for curve in load(path)]
+    cases = cut(curves)
+    families: dict[str, list[Case]] = {}
+    for case in cases:
+        families.setdefault(case.curve.family, []).append(case)
+    rows = []
+    for family, members in sorted(families.items()):
+        ours = score(verdicts[TRAINOPS], members)
+        theirs = {name: score(verdicts[name], members).balanced_accuracy for name in ANCHORS}
+        anchor = max(theirs, key=lambda name: theirs[name])
+        rows.append(
+            (
+                family,
+                ours.cases,
+                f"{ours.balanced_accuracy:.3f}",
+                f"{ours.false_stop_rate:.1%}",
+                anchor,
+                f"{theirs[anchor]:.3f}",
+                "yes" if ours.balanced_accuracy > theirs[anchor] else "NO",
+            )
+        )
+    title = f"fresh runs: {len(curves)} from {', '.join(str(path) for path in paths)}"
+    return (
+        report(title, cases, verdicts)
+        + "\n\n"
+        + table(("family", "cases", "trainops", "false stops", "best anchor", "its balanced accuracy", "ahead"), rows)
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--by-family", action="store_true", help="trainops per family of runs and per cut")
@@ -651,6 +694,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--lofo", action="store_true", help="calibrate without each family, score on its held-out runs")
     parser.add_argument("--savings", action="store_true", help="epochs saved against regret, walking each held-out run")
     parser.add_argument("--all", action="store_true", help="every table")
+    parser.add_argument(
+        "--fresh",
+        nargs="+",
+        type=Path,
+        default=(),
+        metavar="CORPUS",
+        help="also score every run of these corpus files, generated with another seed (bench/curves/generate.py "
+        "--seed N --out FILE --families ...): runs no calibration or rule has seen",
+    )
     args = parser.parse_args(argv)
     if args.all:
         args.by_family = args.bootstrap = args.families = args.calibrate = args.lofo = args.savings = True
@@ -708,6 +760,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.savings:
         print()
         print(savings_table(savings(held_out, walkers())))
+    if args.fresh:
+        print()
+        print(fresh(args.fresh, verdicts))
     print(f"\n({time.perf_counter() - started:.1f} s)")
 
 

@@ -47,8 +47,15 @@ header) and the same trainops: a change to the strategy pipeline changes the str
     .venv/bin/python bench/curves/generate.py --jobs 1 --limit 10 --out /tmp/corpus.json   # a quick look
 
 ``--families`` retrains the named families and keeps every other run of the corpus file as it is, with the versions
-recorded for it; it refuses when the file was generated with another seed. Without ``--families`` the generator
-trains every family this environment can and keeps the others (the vision families, outside ``.venv-vision``).
+recorded for it; it refuses when the file was generated with another seed, and starts a file of only those families
+when there is none. Without ``--families`` the generator trains every family this environment can and keeps the
+others (the vision families, outside ``.venv-vision``).
+
+Fresh runs, from another seed, are the check no calibration has seen (``bench/diagnosis.py --fresh``)::
+
+    .venv/bin/python bench/curves/generate.py --seed 777 --out /tmp/fresh.json --families diabetes wine  # ...
+    .venv-vision/bin/python bench/curves/generate.py --seed 777 --out /tmp/fresh.json --families timm
+    .venv/bin/python bench/diagnosis.py --fresh /tmp/fresh.json
 """
 
 from __future__ import annotations
@@ -1344,10 +1351,11 @@ def _version(package: str) -> str:
 
 def kept_runs(path: Path, seed: int, retrained: Sequence[str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The runs of the corpus at ``path`` outside the ``retrained`` families, with the versions recorded for their
-    families; refused when the corpus was generated with another seed (its runs would not be this generator's)."""
+    families (none when there is no file yet: it will hold only the retrained families, as a fresh-seed check
+    wants); refused when the corpus was generated with another seed (its runs would not be this generator's)."""
     rebuild = "rebuild the whole corpus (leave out --families)"
     if not path.exists():
-        raise SystemExit(f"no corpus at {path} to keep the other families from: {rebuild}")
+        return [], {}
     corpus = json.loads(path.read_text())
     if corpus["seed"] != seed:
         raise SystemExit(f"{path} was generated with seed {corpus['seed']}, not {seed}: {rebuild}")
@@ -1371,7 +1379,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         choices=families(),
         metavar="FAMILY",
         help="retrain only these families and keep every other run of --out as it is (after adding or changing "
-        f"a family); one or more of: {', '.join(families())}",
+        f"a family; a new --out holds only these); one or more of: {', '.join(families())}",
     )
     args = parser.parse_args(argv)
 

@@ -11,6 +11,7 @@ import doctest
 import importlib
 import json
 import math
+import re
 import shutil
 import sys
 from itertools import pairwise
@@ -259,6 +260,29 @@ def test_the_generator_keeps_each_familys_versions_and_refuses_another_seed(
     assert "wine" not in recorded
     with pytest.raises(SystemExit, match="generated with seed"):
         generate.kept_runs(out, corpus["seed"] + 1, ["keras"])
+
+
+def test_fresh_runs_of_another_seed_start_a_file_of_their_own_and_are_scored_whole(
+    generate: ModuleType, tmp_path: Path
+) -> None:
+    out = tmp_path / "fresh.json"
+
+    generate.main(["--seed", "777", "--families", "wine", "--limit", "1", "--jobs", "1", "--out", str(out)])
+
+    fresh = json.loads(out.read_text())
+    assert fresh["seed"] == 777
+    assert [run["family"] for run in fresh["runs"]] == ["wine"]  # no file yet: only the named family
+    own = json.loads((BENCH / "curves" / "corpus.json").read_text())
+    assert fresh["runs"][0]["val_loss"] != next(run for run in own["runs"] if run["id"] == "wine-000")["val_loss"]
+
+    printed = diagnosis.fresh([out], diagnosis.tools())
+    assert f"fresh runs: 1 from {out}: 3 cases" in printed  # every cut of every run: no split
+    assert re.search(r"^wine\s+3\s+(\d\.\d{3}|nan)\s", printed, re.MULTILINE)  # nan: no case where stopping was right
+
+    fresh["seed"] = own["seed"]
+    out.write_text(json.dumps(fresh))
+    with pytest.raises(SystemExit, match="the corpus' own seed"):
+        diagnosis.fresh([out], diagnosis.tools())
 
 
 def test_a_corpus_of_the_first_format_gives_each_family_its_part_of_the_versions(
