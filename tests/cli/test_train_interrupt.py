@@ -50,15 +50,21 @@ def test_a_stopped_training_records_the_cancellation_and_exits_as_a_shell_expect
     )
     assert "patience: 100000" in strategy.read_text()
     log = tmp_path / "train.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [str(TRAINOPS), "train", str(strategy), "--epochs", "500", "--json"],
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+    # As a terminal starts a command: SIGINT at its default, even when the suite itself runs in the background of a
+    # shell, which ignores SIGINT there (an ignored signal is inherited; a handler is reset to the default on exec).
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                [str(TRAINOPS), "train", str(strategy), "--epochs", "500", "--json"],
+                cwd=REPO,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+    finally:
+        signal.signal(signal.SIGINT, inherited)
     try:
         with trainops.connect() as ops:
             deadline = time.monotonic() + 120

@@ -63,7 +63,7 @@ class Projection:
     unit of learning rate, so a step down in the rate does not read as the curve flattening."""
     rate_pace: float
     """The learning rate's change per epoch over its latest epochs, carried into the epochs left (1 when it is not
-    falling, unknown, or the run has shown a warm restart)."""
+    falling, unknown, or the run has shown a warm restart; 0 once it has reached zero)."""
     trend_gain: float
     noise: float
     """The residual standard deviation around the line through the window's recent half."""
