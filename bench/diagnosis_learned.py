@@ -34,7 +34,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from trainops.core import Action, MonitorPolicy, analyze
-from trainops.core.projection import projection
+from trainops.core.projection import PROJECTION_WINDOW_FRACTION, projection
 from trainops.core.rules import find_best
 from trainops.core.stats import fit_line
 
@@ -67,7 +67,7 @@ def readings(case: Case) -> list[float] | None:
     then = projection(val[:-1], before, left + 1, "planned", POLICY, "min", rates)
     assert now is not None and then is not None
     scale = abs(best.value) or 1e-12
-    width = max(POLICY.window, round(0.25 * len(val)))
+    width = max(POLICY.window, round(PROJECTION_WINDOW_FRACTION * len(val)))
     val_fit = fit_line([e for e, _ in val[-width:]], [v for _, v in val[-width:]])
     train_fit = fit_line([e for e, _ in train[-width:]], [v for _, v in train[-width:]])
     highest = max(case.learning_rate) if case.learning_rate else 0.0
@@ -114,11 +114,8 @@ def threshold(make: Callable[[], ClassifierMixin], x: np.ndarray, y: np.ndarray)
     """The stop threshold on the classifier's probability: 5-fold cross-validated on (x, y), the best balanced
     accuracy with false stops within the raised goal's bound."""
     probability = cross_val_predict(make(), x, y, cv=5, method="predict_proba")[:, 1]
-    candidates = [
-        (balanced(y, probability >= t), t)
-        for t in np.linspace(0.3, 0.95, 66)
-        if balanced(y, probability >= t)[1] <= TARGET_FALSE_STOPS
-    ]
+    scored = [(balanced(y, probability >= t), t) for t in np.linspace(0.3, 0.95, 66)]
+    candidates = [(score, t) for score, t in scored if score[1] <= TARGET_FALSE_STOPS]
     return max(candidates)[1] if candidates else 0.5
 
 

@@ -57,7 +57,8 @@ class Projection:
     slope: float
     """Fitted change per epoch over the window (signed as the metric)."""
     decay: float
-    """The trend's pace in this window relative to the window before: 1 is not slowing, 0.5 is halving."""
+    """The trend's pace in this window relative to the window before, per unit of learning rate when the run reports
+    it: 1 is not slowing, 0.5 is halving."""
     rate_change: float
     """The mean learning rate of the window before over this window's (1 when unknown): the decay is measured per
     unit of learning rate, so a step down in the rate does not read as the curve flattening."""
@@ -127,9 +128,9 @@ def projection(
     level = near.at(recent[-1][0])
     noise = near.residual_std
     decay, trend_gain = 1.0, 0.0
-    rate = {epoch: value for epoch, value in rates if epoch <= recent[-1][0]}
     rate_change, rate_pace = 1.0, 1.0
     if fit.slope < 0 and epochs_left > 0:
+        rate = {epoch: value for epoch, value in rates if epoch <= recent[-1][0]}
         before = fit_line([e for e, _ in earlier], [v for _, v in earlier])
         if before is not None:
             rate_change = _rate_change(rate, earlier, recent)

@@ -211,7 +211,7 @@ def blowup(metric: str, recent: Sequence[Point], best: Best, policy: MonitorPoli
 
 WARMUP_RISE = 1.01
 """A learning rate that ends the window more than this multiple of where it began is being raised (a warm-up, a
-one-cycle's rise, a warm restart)."""
+one-cycle's rise, a warm restart); the projection reads a rise this large after a fall as a warm restart."""
 
 
 def train_loss_rising(points: Sequence[Point], policy: MonitorPolicy, rates: Sequence[Point] = ()) -> Signal | None:
