@@ -10,7 +10,8 @@ truth is the best validation loss over the whole run.
   the band is calibrated; a final best is never worse than the best so far, so ``above`` counts forecasts that
   promised a gain that never came);
 - **median absolute error** of the point forecast, and the **median** and **mean relative error** (in percent of
-  the final best), against the baseline "the best so far" (what a tool without a forecast would say).
+  the final best, each case's capped at :data:`RELATIVE_ERROR_CAP`), against the baseline "the best so far" (what
+  a tool without a forecast would say).
 
 The forecast's constants (``trainops.core.forecast``'s ``FIT_FRACTION``, ``MAX_BINS``, ``MIN_DISTANCE`` and
 ``Z20``/``Z50``/``Z80``) are set on the calibration half only (``--calibrate``); the figures that count are on the
@@ -42,6 +43,10 @@ from trainops.core.policy import Mode
 
 GOAL_IN_BAND = 0.60
 GOAL_TOLERANCE = 0.05
+RELATIVE_ERROR_CAP = 1.0
+"""The most one case's relative error adds to a mean: a forecast off by the whole final best is as wrong as one can
+be. Uncapped, a run whose best is near 0 decides the mean alone (a YOLO loss that collapses to 0, a timm loss at
+1e-8: any forecast is off by millions of percent of it)."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +78,8 @@ class Outcome:
         return abs(point - self.final_best)
 
     def relative_error(self, point: float) -> float:
-        return abs(point - self.final_best) / max(abs(self.final_best), 1e-12)
+        """The error in units of the final best, at most :data:`RELATIVE_ERROR_CAP`."""
+        return min(abs(point - self.final_best) / max(abs(self.final_best), 1e-12), RELATIVE_ERROR_CAP)
 
 
 def outcome(case: Case, metric: str = "val_loss") -> Outcome | None:

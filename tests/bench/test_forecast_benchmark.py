@@ -38,6 +38,17 @@ def test_the_point_forecast_is_closer_than_the_best_so_far(held_out: list[foreca
     assert ours < 0.75 * baseline, (ours, baseline)
 
 
+def test_a_final_best_at_zero_counts_as_the_cap_not_as_millions_of_percent(
+    held_out: list[forecast_bench.Outcome],
+) -> None:
+    # YOLO losses that collapse to 0 after a blow-up; a forecast of anything else is off by the whole of it
+    missed = [o for o in held_out if o.final_best == 0 and o.forecast.best_value != 0]
+    assert missed
+    for outcome in missed:
+        assert outcome.relative_error(outcome.forecast.best_value) == forecast_bench.RELATIVE_ERROR_CAP
+    assert max(outcome.relative_error(outcome.best_so_far) for outcome in held_out) <= forecast_bench.RELATIVE_ERROR_CAP
+
+
 def test_the_forecast_never_promises_worse_than_the_best_so_far(held_out: list[forecast_bench.Outcome]) -> None:
     for outcome in held_out:  # a loss (val_loss, mode min): the final best is never above the best so far
         said = outcome.forecast
