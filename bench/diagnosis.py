@@ -43,7 +43,7 @@ The tables (each names the half it is computed on):
     .venv/bin/python bench/diagnosis.py --calibrate   # search the projection's parameters, calibration half (~3 min)
     .venv/bin/python bench/diagnosis.py --lofo        # also the leave-one-family-out figures (one search, ~3 min)
     .venv/bin/python bench/diagnosis.py --savings     # also epochs saved against regret, run by run (~11 s)
-    .venv/bin/python bench/diagnosis.py --all         # every table (~3.5 min on 446 runs)
+    .venv/bin/python bench/diagnosis.py --all         # every table (~4 min on 596 runs)
     .venv/bin/python bench/diagnosis.py --fresh FILE  # also every run of a corpus file of another seed (unseen runs)
 """
 
