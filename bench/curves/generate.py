@@ -1269,7 +1269,8 @@ def train_yolo(spec: Mapping[str, Any], workdir: Path, run_id: str) -> dict[str,
 
 def yolo_history(ops: TrainOps, operation_id: str | None, planned: int) -> dict[str, list[float | None]]:
     """A YOLO run's history as trainops stored it: Ultralytics numbers epochs from 1 (kept by trainops), and its
-    losses are parts (box, class, DFL) whose sum is the loss it minimises."""
+    losses are parts (box, class, DFL) whose sum is the loss it minimises. ``val_map50`` is the validation mAP50,
+    the metric trainops judges a detection run by (``policy_for_task``); the corpus keeps it beside the losses."""
     epochs = stored_epochs(ops, operation_id, planned, first=1)
 
     def total(record: Any, split: str) -> float:
@@ -1281,6 +1282,7 @@ def yolo_history(ops: TrainOps, operation_id: str | None, planned: int) -> dict[
             "train_loss": total(record, "train"),
             "val_loss": total(record, "val"),
             "learning_rate": math.nan if record.learning_rate is None else float(record.learning_rate),
+            "val_map50": math.nan if record.metrics.get("mAP50") is None else float(record.metrics["mAP50"]),
         }
         for record in epochs
     ]

@@ -151,6 +151,18 @@ def test_the_schedules_family_records_the_rates_its_schedules_set() -> None:
                 assert rates[-1] < 0.1 * peak, run["id"]
 
 
+def test_the_yolo_family_keeps_the_map50_trainops_judges_detection_by() -> None:
+    runs = [run for run in json.loads(_corpus.CORPUS.read_text())["runs"] if run["family"] == "yolo"]
+    assert len(runs) == 48
+    for run in runs:
+        scores = [value for value in run["val_map50"] if value is not None]
+        assert len(run["val_map50"]) == run["planned"], run["id"]
+        assert scores and all(0.0 <= value <= 1.0 for value in scores), run["id"]
+    # most of these small detectors score 0 until they first find a box, and most find one in the end
+    assert sum(run["val_map50"][0] == 0 for run in runs) > 24
+    assert sum(max(value for value in run["val_map50"] if value is not None) > 0.5 for run in runs) > 24
+
+
 def test_the_strategy_wide_family_trains_every_market_and_the_pipelines_schedulers(generate: ModuleType) -> None:
     runs = [run for run in json.loads(_corpus.CORPUS.read_text())["runs"] if run["family"] == "strategy_wide"]
     markets = {
