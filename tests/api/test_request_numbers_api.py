@@ -110,3 +110,18 @@ def test_number_query_parameters_of_a_metrics_read_must_be_plain_decimal(api: ht
 
     assert "query.since_epoch: '1_0' is not a number" in error_of(refused, 422)["message"]
     assert api.get(f"/operations/{operation_id}/metrics", params={"since_epoch": "10"}).status_code == 200
+
+
+def test_a_query_parameter_that_takes_one_value_is_sent_once(api: httpx.Client) -> None:
+    for name in ("first", "second"):
+        assert api.post("/operations", json={"operation_type": "training", "name": name}).status_code == 201
+
+    twice = api.get("/operations", params=[("name", "first"), ("name", "second")])
+    limits = api.get("/operations", params=[("limit", "5"), ("limit", "1")])
+
+    assert "query.name: sent 2 times; it takes one value" in error_of(twice, 422)["message"]
+    assert "query.limit: sent 2 times" in error_of(limits, 422)["message"]
+    # a list parameter still takes each of its values: runs having both tags
+    assert api.get("/operations", params=[("tag", "a"), ("tag", "b")]).status_code == 200
+    once = api.get("/operations", params={"name": "first"}).json()["data"]["items"]
+    assert [run["name"] for run in once] == ["first"]

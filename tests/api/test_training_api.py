@@ -387,6 +387,8 @@ def test_validate_a_mapping_or_a_strategy_by_name(api: httpx.Client) -> None:
 
     response = api.post("/strategies/validate", json={"strategy": "no_such_strategy"})
     assert "no strategy named 'no_such_strategy'" in error_message(response, 404)
+    documented = api.get("/openapi.json").json()["paths"]["/api/v1/strategies/validate"]["post"]["responses"]
+    assert "404" in documented  # the contract says so too (a client generated from it expects it)
 
 
 def test_validate_needs_exactly_one_source(api: httpx.Client) -> None:

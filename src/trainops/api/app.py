@@ -17,7 +17,7 @@ from trainops.api.errors import install_error_handlers
 from trainops.api.hosts import HostCheckMiddleware, allowed_hosts
 from trainops.api.limits import BodySizeLimitMiddleware
 from trainops.api.openapi import install_openapi
-from trainops.api.query_numbers import plain_query_numbers
+from trainops.api.query_numbers import plain_query_numbers, single_query_values
 from trainops.api.routes import artifacts, events, health, metrics, operations
 from trainops.executors.base import Executor, open_executor
 from trainops.executors.reaper import Reaper
@@ -127,7 +127,12 @@ def create_app(
         app.include_router(
             router,
             prefix=API_PREFIX,
-            dependencies=[Depends(require_token), Depends(require_json), Depends(plain_query_numbers)],
+            dependencies=[
+                Depends(require_token),
+                Depends(require_json),
+                Depends(plain_query_numbers),
+                Depends(single_query_values),
+            ],
         )
     install_dashboard(app, docs_path=f"{API_PREFIX}/docs", openapi_url=f"{API_PREFIX}/openapi.json")
     install_openapi(app, API_PREFIX)  # every error status a route answers, with the envelope

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from trainops.api.deps import call_blocking
+from trainops.api.openapi import errors
 from trainops.api.responses import Envelope, envelope
 from trainops.api.train_deps import TrainingDep
 from trainops.errors import InvalidInputError
@@ -20,7 +21,11 @@ async def get_strategies(training: TrainingDep) -> Response:
     return envelope(await call_blocking(training.strategies))
 
 
-@router.post("/validate", response_model=Envelope[StrategyValidation])
+@router.post(
+    "/validate",
+    response_model=Envelope[StrategyValidation],
+    responses=errors(404, s404="no strategy of that name in the server's strategies folder (the message lists them)"),
+)
 async def validate(body: ValidateRequest, training: TrainingDep) -> Response:
     """Check a strategy without training it: ``valid`` and every problem, each with its path in the file and
     the fix (e.g. ``fuzzy_sets.rsi_14.oversold: triangular needs 3 numbers a <= b <= c, got [30, 20]``)."""
