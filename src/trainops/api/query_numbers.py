@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from types import UnionType
-from typing import Any, Union, get_args, get_origin
+from typing import Any, NamedTuple, Union, get_args, get_origin
 
 from fastapi import Request
 from fastapi.dependencies.models import Dependant
@@ -26,7 +26,9 @@ from trainops.errors import InvalidInputError
 
 async def plain_query_numbers(request: Request) -> None:
     """Refuse a number query parameter sent in another notation than plain decimal (``?limit=1_000``)."""
-    for name, is_time in _number_parameters(request.scope.get("route")):
+    if not request.scope.get("query_string"):
+        return  # most requests (a run's metrics, a status poll) carry no query at all
+    for name, is_time in _parameters(request.scope.get("route")).numbers:
         for value in request.query_params.getlist(name):
             if is_time and _reads_as_number(value):
                 raise InvalidInputError(
@@ -43,7 +45,9 @@ async def plain_query_numbers(request: Request) -> None:
 
 async def single_query_values(request: Request) -> None:
     """Refuse a query parameter that takes one value sent more than once (``?name=a&name=b``)."""
-    for name in _single_parameters(request.scope.get("route")):
+    if not request.scope.get("query_string"):
+        return
+    for name in _parameters(request.scope.get("route")).singles:
         count = len(request.query_params.getlist(name))
         if count > 1:
             raise InvalidInputError(
@@ -52,55 +56,46 @@ async def single_query_values(request: Request) -> None:
             )
 
 
-_CACHED = "_trainops_number_query_parameters"
-_CACHED_SINGLE = "_trainops_single_query_parameters"
+class _QueryParameters(NamedTuple):
+    numbers: tuple[tuple[str, bool], ...]
+    """``(name, is a time)`` of the ``int``, ``float``, date and time parameters."""
+    singles: tuple[str, ...]
+    """The parameters that take one value (not a list)."""
 
 
-def _number_parameters(route: BaseRoute | None) -> tuple[tuple[str, bool], ...]:
-    """``(name, is a time)`` of ``route``'s ``int``, ``float``, date and time query parameters, its dependencies'
-    included (kept on the route: routes are not hashable)."""
+_NONE = _QueryParameters((), ())
+_CACHED = "_trainops_query_parameters"
+
+
+def _parameters(route: BaseRoute | None) -> _QueryParameters:
+    """``route``'s query parameters as the checks read them, its dependencies' included, found once per route (kept
+    on the route: routes are not hashable)."""
     if route is None:
-        return ()
-    cached: tuple[tuple[str, bool], ...] | None = getattr(route, _CACHED, None)
+        return _NONE
+    cached: _QueryParameters | None = getattr(route, _CACHED, None)
     if cached is None:
-        cached = _find_number_parameters(route)
+        cached = _find_parameters(route)
         setattr(route, _CACHED, cached)
     return cached
 
 
-def _single_parameters(route: BaseRoute | None) -> tuple[str, ...]:
-    """The names of ``route``'s query parameters that take one value (not a list), its dependencies' included."""
-    if route is None:
-        return ()
-    cached: tuple[str, ...] | None = getattr(route, _CACHED_SINGLE, None)
-    if cached is None:
-        cached = tuple(
-            dict.fromkeys(field.alias for field in _query_fields(route) if not _is_a_list(field.field_info.annotation))
-        )
-        setattr(route, _CACHED_SINGLE, cached)
-    return cached
-
-
-def _find_number_parameters(route: BaseRoute) -> tuple[tuple[str, bool], ...]:
-    found: dict[str, bool] = {}
-    for field in _query_fields(route):
-        if _is_a(field.field_info.annotation, (int, float)):
-            found.setdefault(field.alias, False)
-        elif _is_a(field.field_info.annotation, (datetime, date)):
-            found.setdefault(field.alias, True)
-    return tuple(found.items())
-
-
-def _query_fields(route: BaseRoute) -> list[Any]:
-    """``route``'s query parameters, its dependencies' included."""
+def _find_parameters(route: BaseRoute) -> _QueryParameters:
     dependant: Dependant | None = getattr(route, "dependant", None)
-    fields: list[Any] = []  # FastAPI's ModelField
+    numbers: dict[str, bool] = {}
+    singles: dict[str, None] = {}
     pending = [dependant] if dependant is not None else []
     while pending:
         current = pending.pop()
-        fields += current.query_params
+        for field in current.query_params:
+            annotation = field.field_info.annotation
+            if _is_a(annotation, (int, float)):
+                numbers.setdefault(field.alias, False)
+            elif _is_a(annotation, (datetime, date)):
+                numbers.setdefault(field.alias, True)
+            if not _is_a_list(annotation):
+                singles.setdefault(field.alias)
         pending += current.dependencies
-    return fields
+    return _QueryParameters(tuple(numbers.items()), tuple(singles))
 
 
 def _is_a_list(annotation: Any) -> bool:
