@@ -59,7 +59,10 @@ def keras_stop_epoch(val_loss: Sequence[float], patience: int) -> int | None:
 
 
 def keras_early_stopping(case: Case, patience: int) -> bool:
-    """Keras ``EarlyStopping`` on ``val_loss`` (see :func:`keras_stop_epoch`) has stopped by the cut.
+    """Keras ``EarlyStopping`` on the run's monitored metric (see :func:`keras_stop_epoch`) has stopped by the cut.
+
+    The metric is the validation loss, or a detection run's mAP50 with ``mode="max"``: with ``min_delta=0``, Keras
+    in max mode stops where it would in min mode on the negated values (``Case.objective``).
 
     >>> from _corpus import Curve
     >>> curve = Curve(id="x", family="t", config={}, planned=10, train_loss=(1.0,) * 7,
@@ -67,7 +70,7 @@ def keras_early_stopping(case: Case, patience: int) -> bool:
     >>> keras_early_stopping(Case(curve, seen=5), patience=3), keras_early_stopping(Case(curve, seen=6), patience=3)
     (False, True)
     """
-    return keras_stop_epoch(case.val_loss, patience) is not None
+    return keras_stop_epoch(case.objective, patience) is not None
 
 
 # --- Lightning --------------------------------------------------------------------------------------------------
@@ -110,7 +113,8 @@ def lightning_stop_epoch(val_loss: Sequence[float], patience: int) -> int | None
 
 
 def lightning_early_stopping(case: Case, patience: int) -> bool:
-    """Lightning ``EarlyStopping`` on ``val_loss`` (see :func:`lightning_stop_epoch`) has stopped by the cut.
+    """Lightning ``EarlyStopping`` on the run's monitored metric (see :func:`lightning_stop_epoch`) has stopped by
+    the cut; in max mode (a detection run's mAP50) as in min mode on the negated values, as for Keras.
 
     A NaN at the last epoch seen: Lightning stops there, Keras (patience 3) does not yet.
 
@@ -121,7 +125,7 @@ def lightning_early_stopping(case: Case, patience: int) -> bool:
     >>> lightning_early_stopping(Case(curve, seen=4), patience=3), keras_early_stopping(Case(curve, seen=4), patience=3)
     (True, False)
     """
-    return lightning_stop_epoch(case.val_loss, patience) is not None
+    return lightning_stop_epoch(case.objective, patience) is not None
 
 
 # --- KTRDR ------------------------------------------------------------------------------------------------------

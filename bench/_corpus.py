@@ -4,9 +4,17 @@ A *curve* is one real training run: its per-epoch train and validation losses (a
 them) for every planned epoch. A *case* is a curve cut after its first ``seen`` epochs: what a monitor could know
 at that moment, plus the planned number of epochs. Each case has a right answer, known by hindsight:
 
-- ``stop`` is right when the epochs left never improve the best validation loss seen so far by more than
-  ``TOLERANCE`` (1%), or when the run has already gone non-finite;
+- ``stop`` is right when the epochs left never improve the best value of the run's monitored metric seen so far
+  by more than ``TOLERANCE`` (1%), or when the run has already gone non-finite;
 - otherwise ``continue`` is right.
+
+The monitored metric is the one trainops judged the run by while it trained: the default policy applied to the
+task the run was reported with (``task``; :func:`trainops.core.metric_definitions.policy_for_task`). A run with no
+task (the scikit-learn, schedule and strategy families) or a regression is judged on its validation loss; a
+classification run reported with its task (Lightning, Keras, Hugging Face, timm) on its validation accuracy; a
+detection run (YOLO) on its validation mAP50; the last two higher being better. The other tools' rules are given
+the same metric where they take a monitor (Keras' and Lightning's early stopping); the rules that read the losses
+(KTRDR's, W&B's) read the losses.
 
 The corpus is split by run (never by cut, so no run is on both sides) into a calibration half, on which
 trainops' rules were tuned, and a held-out half, on which they are judged.
@@ -22,6 +30,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+
+from trainops.core import EpochRecord, MonitorPolicy, TaskType
+from trainops.core.metric_definitions import policy_for_task
 
 CORPUS = Path(__file__).parent / "curves" / "corpus.json"
 TOLERANCE = 0.01
@@ -50,6 +61,49 @@ class Curve:
     train_accuracy: tuple[float, ...] | None = None
     val_accuracy: tuple[float, ...] | None = None
     learning_rate: tuple[float, ...] | None = None
+    val_map50: tuple[float, ...] | None = None
+    """A detection run's validation mAP50 (trainops stores it as the custom metric ``mAP50``)."""
+    task: TaskType | None = None
+    """The task the run was reported with (its operation's ``metadata.task``), which picks the monitored metric."""
+
+    @cached_property
+    def records(self) -> tuple[EpochRecord, ...]:
+        """Every recorded epoch (every planned one, in the corpus) as a monitor would have been sent it, as trainops
+        stores it."""
+        columns = {
+            "train_loss": self.train_loss,
+            "val_loss": self.val_loss,
+            "train_accuracy": self.train_accuracy,
+            "val_accuracy": self.val_accuracy,
+            "learning_rate": self.learning_rate,
+        }
+        present = {name: values for name, values in columns.items() if values is not None}
+        return tuple(
+            EpochRecord(
+                epoch=epoch,
+                **{name: values[epoch] for name, values in present.items()},
+                metrics={} if self.val_map50 is None else {"mAP50": self.val_map50[epoch]},
+            )
+            for epoch in range(len(self.val_loss))
+        )
+
+    @cached_property
+    def policy(self) -> MonitorPolicy:
+        """The default policy as trainops applies it to this run: its task's primary metric as the monitor."""
+        return policy_for_task(MonitorPolicy(), self.task, self.records)
+
+    @cached_property
+    def objective(self) -> tuple[float, ...]:
+        """The monitored metric at every epoch, signed so that lower is better (NaN where not finite or missing)."""
+        sign = 1.0 if self.policy.resolved_mode == "min" else -1.0
+        return tuple(sign * value for value in self.series(self.policy.monitor) or ())
+
+    def series(self, name: str) -> tuple[float, ...] | None:
+        """A metric at every epoch (NaN where an epoch lacks it); ``None`` when no epoch reports it."""
+        values = [record.value(name) for record in self.records]
+        if all(value is None for value in values):
+            return None
+        return tuple(math.nan if value is None else value for value in values)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Curve:
@@ -63,6 +117,8 @@ class Curve:
             train_accuracy=_floats(data.get("train_accuracy")),
             val_accuracy=_floats(data.get("val_accuracy")),
             learning_rate=_floats(data.get("learning_rate")),
+            val_map50=_floats(data.get("val_map50")),
+            task=TaskType(data["task"]) if data.get("task") else None,
         )
 
 
@@ -97,10 +153,18 @@ class Case:
     def learning_rate(self) -> tuple[float, ...] | None:
         return None if self.curve.learning_rate is None else self.curve.learning_rate[: self.seen]
 
+    @property
+    def objective(self) -> tuple[float, ...]:
+        return self.curve.objective[: self.seen]
+
+    @property
+    def records(self) -> tuple[EpochRecord, ...]:
+        return self.curve.records[: self.seen]
+
     @cached_property
     def should_stop(self) -> bool:
         """The right answer, by hindsight (see the module's docstring)."""
-        return should_stop(self.curve.train_loss, self.curve.val_loss, self.seen)
+        return should_stop(self.curve.train_loss, self.curve.val_loss, self.seen, self.curve.objective)
 
     @property
     def label(self) -> str:
@@ -112,12 +176,16 @@ def has_gone_non_finite(train_loss: Sequence[float], val_loss: Sequence[float]) 
     return any(values and not math.isfinite(values[-1]) for values in (train_loss, val_loss))
 
 
-def should_stop(train_loss: Sequence[float], val_loss: Sequence[float], seen: int) -> bool:
-    """Truth by hindsight for the cut after ``seen`` epochs of a full curve."""
+def should_stop(
+    train_loss: Sequence[float], val_loss: Sequence[float], seen: int, objective: Sequence[float] | None = None
+) -> bool:
+    """Truth by hindsight for the cut after ``seen`` epochs of a full curve, judged on ``objective`` (the monitored
+    metric, lower is better; the validation loss when not given)."""
     if has_gone_non_finite(train_loss[:seen], val_loss[:seen]):
         return True
-    past = [value for value in val_loss[:seen] if math.isfinite(value)]
-    future = [value for value in val_loss[seen:] if math.isfinite(value)]
+    judged = val_loss if objective is None else objective
+    past = [value for value in judged[:seen] if math.isfinite(value)]
+    future = [value for value in judged[seen:] if math.isfinite(value)]
     if not future:
         return True
     if not past:

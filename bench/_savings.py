@@ -5,11 +5,11 @@ keep the model of a given epoch. :func:`walk` asks it after every epoch, from th
 first stop, or at its planned end if the tool never says stop. Of the run that results:
 
 - **saved**: the epochs not trained, as a fraction of the planned epochs (``(planned - trained) / planned``);
-- **regret**: the validation loss of the model kept against the best validation loss anywhere in the full planned
-  run (finite values only), in percent of the latter: ``100 * (kept - best) / |best|``. Zero when the model kept
-  is the run's best; infinite when the model kept has a NaN or infinite validation loss (a diverged model is
-  worth nothing, whatever the loss scale); zero for a run with no finite validation loss at all (there was no
-  model to lose: only saving counts there).
+- **regret**: the monitored metric of the model kept (the validation loss, or a detection run's mAP50: the run's
+  ``Curve.objective``, signed so lower is better) against its best value anywhere in the full planned run (finite
+  values only), in percent of the latter: ``100 * (kept - best) / |best|``. Zero when the model kept is the run's
+  best; infinite when the model kept has a NaN or infinite value (a diverged model is worth nothing, whatever the
+  loss scale); zero for a run with no finite value at all (there was no model to lose: only saving counts there).
 
 - **regret with the best kept**: the same for the best epoch trained before the stop, the model a checkpoint of the
   best so far (Keras' ``restore_best_weights``, Lightning's ``ModelCheckpoint``) would keep: what the stop's timing
@@ -27,8 +27,8 @@ Uncapped, the mean is decided by a run or two: a loss that explodes to 1e10 befo
 
 The model kept is the one the tool keeps: the epoch it restores when it restores the best, else the last epoch
 trained (also when it never stops). The *oracle* stops right after the run's final best epoch (the first epoch
-reaching the run's lowest validation loss) and keeps it: zero regret and the most saving any zero-regret tool can
-have.
+reaching the best value of the run's monitored metric) and keeps it: zero regret and the most saving any
+zero-regret tool can have.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ Decision = Callable[[Case], int | None]
 REGRET_CAP_PCT = 100.0
 """The most one run's regret adds to a mean: a model twice as bad as the best is as lost as a NaN one."""
 REGRET_THRESHOLD_PCT = 1.0
-"""A run counts as costly when its kept model's validation loss is more than this much (in percent) off the best:
+"""A run counts as costly when its kept model's monitored metric is more than this much (in percent) off the best:
 the same 1% that makes continuing worth it in the corpus' truth."""
 
 
@@ -73,13 +73,13 @@ class Outcome:
         return (self.planned - self.trained) / self.planned
 
 
-def best_epoch(val_loss: Sequence[float]) -> int | None:
-    """The first epoch with the lowest finite validation loss; ``None`` when no epoch is finite."""
-    finite = [(value, epoch) for epoch, value in enumerate(val_loss) if math.isfinite(value)]
+def best_epoch(values: Sequence[float]) -> int | None:
+    """The first epoch with the lowest finite value (of a lower-is-better series); ``None`` when no epoch is finite."""
+    finite = [(value, epoch) for epoch, value in enumerate(values) if math.isfinite(value)]
     return min(finite)[1] if finite else None
 
 
-def regret_pct(val_loss: Sequence[float], kept: int) -> float:
+def regret_pct(values: Sequence[float], kept: int) -> float:
     """How much worse (in percent of the best) the model of epoch ``kept`` is than the run's best model.
 
     >>> regret_pct([1.0, 0.5, 0.75], kept=2), regret_pct([1.0, 0.5, 0.75], kept=1)
@@ -87,13 +87,13 @@ def regret_pct(val_loss: Sequence[float], kept: int) -> float:
     >>> regret_pct([1.0, 0.5, float("nan")], kept=2), regret_pct([float("nan")] * 3, kept=2)
     (inf, 0.0)
     """
-    best = best_epoch(val_loss)
+    best = best_epoch(values)
     if best is None:
         return 0.0
-    value = val_loss[kept]
+    value = values[kept]
     if not math.isfinite(value):
         return math.inf
-    lowest = val_loss[best]
+    lowest = values[best]
     return 100.0 * (value - lowest) / abs(lowest) if lowest else (0.0 if value == lowest else math.inf)
 
 
@@ -117,21 +117,22 @@ def outcome(curve: Curve, *, trained: int, kept: int) -> Outcome:
         planned=curve.planned,
         trained=trained,
         kept=kept,
-        regret_pct=regret_pct(curve.val_loss, kept),
-        best_kept_regret_pct=regret_pct(curve.val_loss, _best_trained(curve.val_loss[:trained])),
-        too_soon=trained < curve.planned and not should_stop(curve.train_loss, curve.val_loss, trained),
+        regret_pct=regret_pct(curve.objective, kept),
+        best_kept_regret_pct=regret_pct(curve.objective, _best_trained(curve.objective[:trained])),
+        too_soon=trained < curve.planned
+        and not should_stop(curve.train_loss, curve.val_loss, trained, curve.objective),
     )
 
 
-def _best_trained(val_loss: Sequence[float]) -> int:
+def _best_trained(values: Sequence[float]) -> int:
     """The best epoch trained; the last one when none is finite (no checkpoint is better than another)."""
-    best = best_epoch(val_loss)
-    return len(val_loss) - 1 if best is None else best
+    best = best_epoch(values)
+    return len(values) - 1 if best is None else best
 
 
 def oracle(curve: Curve) -> Outcome:
     """Stop right after the run's final best epoch and keep it (after the first epoch when no epoch is finite)."""
-    best = best_epoch(curve.val_loss)
+    best = best_epoch(curve.objective)
     kept = 0 if best is None else best
     return outcome(curve, trained=kept + 1, kept=kept)
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 from _corpus import Case, cut, load, split
-from diagnosis import TARGET_FALSE_STOPS, records
+from diagnosis import TARGET_FALSE_STOPS
 from sklearn.base import ClassifierMixin
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
@@ -95,7 +95,7 @@ def table(cases: Sequence[Case]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
         row = readings(case)
         if row is None:
             continue
-        diagnosis = analyze(records(case), POLICY, total_epochs_planned=case.planned, with_forecast=False)
+        diagnosis = analyze(case.records, POLICY, total_epochs_planned=case.planned, with_forecast=False)
         rows.append(row)
         truth.append(case.should_stop)
         rule.append(diagnosis.recommendation.action is not Action.CONTINUE)

@@ -1,9 +1,10 @@
 """How good will this run get? trainops' forecast of a run's final best, against the truth, on real training curves.
 
 Every run of the corpus (``bench/curves/corpus.json``) is cut after 25%, 50% and 75% of its planned epochs. At
-each cut the forecast (``trainops.core.forecast.forecast``) sees only the validation losses so far and the epochs
-left, and projects the best validation loss by the planned end: a median (``best_value``) and a 20-80% band. The
-truth is the best validation loss over the whole run.
+each cut the forecast (``trainops.core.forecast.forecast``) sees only the run's monitored metric so far (the
+validation loss; a detection run's mAP50, higher being better: ``bench/_corpus.py``) and the epochs left, and
+projects its best by the planned end: a median (``best_value``) and a 20-80% band. The truth is the metric's best
+over the whole run.
 
 - **in band**: the share of cases whose final best lies within ``[best_value_q20, best_value_q80]`` (goal
   0.60 +/- 0.05 on the held-out half); ``below`` and ``above``: the shares outside, on either side (0.20 each when
@@ -39,7 +40,7 @@ from _report import machine, table
 
 from trainops.core import forecast as forecasting
 from trainops.core.forecast import Forecast, forecast
-from trainops.core.policy import Mode
+from trainops.core.policy import Mode, MonitorPolicy
 
 GOAL_IN_BAND = 0.60
 GOAL_TOLERANCE = 0.05
@@ -82,11 +83,16 @@ class Outcome:
         return min(abs(point - self.final_best) / max(abs(self.final_best), 1e-12), RELATIVE_ERROR_CAP)
 
 
-def outcome(case: Case, metric: str = "val_loss") -> Outcome | None:
+def outcome(case: Case, metric: str | None = None) -> Outcome | None:
     """The forecast at a cut and the truth; ``None`` when the forecast declines (too few finite values) or the
-    run has no such metric."""
-    mode: Mode = "min" if metric == "val_loss" else "max"
-    whole = case.curve.val_loss if metric == "val_loss" else case.curve.val_accuracy
+    run has no such metric.
+
+    ``metric`` is the run's monitored metric when ``None``, the one trainops forecasts in use (``Curve.policy``:
+    the validation loss, a detection run's mAP50); a name otherwise, in its direction (``auto`` mode).
+    """
+    policy = case.curve.policy if metric is None else MonitorPolicy(monitor=metric)
+    mode: Mode = policy.resolved_mode
+    whole = case.curve.series(policy.monitor)
     if whole is None:
         return None
     said = forecast(list(enumerate(whole[: case.seen])), mode=mode, epochs_left=case.planned - case.seen)
@@ -104,7 +110,7 @@ def _best(values: Sequence[float], mode: Mode) -> tuple[int, float]:
     return min(finite, key=lambda point: (sign * point[1], point[0]))
 
 
-def outcomes(cases: Sequence[Case], metric: str = "val_loss") -> list[Outcome]:
+def outcomes(cases: Sequence[Case], metric: str | None = None) -> list[Outcome]:
     return [result for case in cases if (result := outcome(case, metric)) is not None]
 
 
@@ -209,7 +215,8 @@ def bootstrap(results: Sequence[Outcome], rounds: int = 2000, seed: int = 7) -> 
 
 def pinball(results: Sequence[Outcome]) -> float:
     """The mean quantile loss of q20, the median and q80, in percent of the best so far: a proper score, lower when
-    the band is both calibrated and narrow."""
+    the band is both calibrated and narrow. Each term is capped at :data:`RELATIVE_ERROR_CAP` as the relative error
+    is: against a best so far of 0 (a detector's mAP50 before its first box) any miss would be infinite."""
     total = 0.0
     for r in results:
         for level, q in (
@@ -218,7 +225,7 @@ def pinball(results: Sequence[Outcome]) -> float:
             (0.8, r.forecast.best_value_q80),
         ):
             miss = r.final_best - q
-            total += (level - (miss < 0)) * miss / max(abs(r.best_so_far), 1e-12)
+            total += min((level - (miss < 0)) * miss / max(abs(r.best_so_far), 1e-12), RELATIVE_ERROR_CAP)
     return 100.0 * total / (3 * len(results))
 
 
@@ -380,7 +387,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(calibrate(cut(calibration)))
         return
     held = outcomes(cut(held_out))
-    print(f"\nheld-out half, {len(held)} cases: the final best validation loss against the forecast's 20-80% band")
+    print(f"\nheld-out half, {len(held)} cases: the monitored metric's final best against the forecast's 20-80% band")
     print(band_table(held))
     print("\nthe point forecast (best_value, the median) against the best so far, and best_epoch against its epoch")
     print(point_table(held))

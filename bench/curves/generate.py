@@ -836,9 +836,12 @@ def _ops(workdir: Path) -> TrainOps:
     return _OPS
 
 
-def stored_epochs(ops: TrainOps, operation_id: str | None, planned: int, first: int = 0) -> list[Any]:
-    """The run's epoch records as trainops stored them, read back through the facade: every planned epoch,
-    numbered from ``first`` (as the framework numbers them), of a run that completed."""
+def stored_epochs(
+    ops: TrainOps, operation_id: str | None, planned: int, first: int = 0
+) -> tuple[str | None, list[Any]]:
+    """The run's task and epoch records as trainops stored them, read back through the facade: every planned
+    epoch, numbered from ``first`` (as the framework numbers them), of a run that completed. The task picks the
+    metric trainops judged the run by (``bench/_corpus.py``)."""
     from trainops.core.operation import OperationStatus
 
     if operation_id is None:
@@ -850,18 +853,19 @@ def stored_epochs(ops: TrainOps, operation_id: str | None, planned: int, first: 
     expected = list(range(first, first + planned))
     if [record.epoch for record in epochs] != expected:
         raise RuntimeError(f"{operation_id} stored epochs {[r.epoch for r in epochs]}, expected {expected}")
-    return epochs
+    task = operation.metadata.task
+    return (None if task is None else task.value), epochs
 
 
-def stored_history(ops: TrainOps, operation_id: str | None, planned: int) -> dict[str, list[float | None]]:
-    """The run's per-epoch history as trainops stored it, read back through the facade."""
-    epochs = stored_epochs(ops, operation_id, planned)
+def stored_history(ops: TrainOps, operation_id: str | None, planned: int) -> dict[str, Any]:
+    """The run's task and per-epoch history as trainops stored them, read back through the facade."""
+    task, epochs = stored_epochs(ops, operation_id, planned)
     fields = [name for name in STORED_FIELDS if any(getattr(record, name) is not None for record in epochs)]
     records = [
         {name: math.nan if getattr(record, name) is None else float(getattr(record, name)) for name in fields}
         for record in epochs
     ]
-    return _history(records, planned)
+    return {"task": task, **_history(records, planned)}
 
 
 def train_lightning(spec: Mapping[str, Any], workdir: Path) -> dict[str, Any]:
@@ -1267,11 +1271,11 @@ def train_yolo(spec: Mapping[str, Any], workdir: Path, run_id: str) -> dict[str,
     return yolo_history(_ops(workdir), tracker.operation_id, spec["epochs"])
 
 
-def yolo_history(ops: TrainOps, operation_id: str | None, planned: int) -> dict[str, list[float | None]]:
+def yolo_history(ops: TrainOps, operation_id: str | None, planned: int) -> dict[str, Any]:
     """A YOLO run's history as trainops stored it: Ultralytics numbers epochs from 1 (kept by trainops), and its
     losses are parts (box, class, DFL) whose sum is the loss it minimises. ``val_map50`` is the validation mAP50,
     the metric trainops judges a detection run by (``policy_for_task``); the corpus keeps it beside the losses."""
-    epochs = stored_epochs(ops, operation_id, planned, first=1)
+    task, epochs = stored_epochs(ops, operation_id, planned, first=1)
 
     def total(record: Any, split: str) -> float:
         parts = [record.metrics.get(f"{split}_{name}") for name in YOLO_LOSSES]
@@ -1286,7 +1290,7 @@ def yolo_history(ops: TrainOps, operation_id: str | None, planned: int) -> dict[
         }
         for record in epochs
     ]
-    return _history(records, planned)
+    return {"task": task, **_history(records, planned)}
 
 
 def run(spec: dict[str, Any], workdir: Path) -> dict[str, Any]:

@@ -284,22 +284,24 @@ CASES = [
         id="divergence-threshold-max-mode",
     ),
     pytest.param(
-        history([1.0, 0.8, 0.6, 0.5, 1.8, 2.0], [1.0, 0.8, 0.6, 0.5, 0.45, 0.44]),
+        # three epochs past divergence_factor times the best: confirm_epochs (3) of them
+        history([1.0, 0.8, 0.6, 0.5, 1.8, 2.0, 2.2], [1.0, 0.8, 0.6, 0.5, 0.45, 0.44, 0.43]),
         MonitorPolicy(),
         Expect(
             best_epoch=3,
-            since=2,
+            since=3,
             action=Action.STOP_AND_RESTORE_BEST,
-            rules=("loss_blowup",),
+            rules=("loss_blowup", "overfitting"),  # three epochs of rise past the best, the training loss falling
             restore=3,
             diverging=True,
+            overfitting=True,
             evidence={
                 "loss_blowup": {
-                    "epoch": 5,
-                    "value": 2.0,
+                    "epoch": 6,
+                    "value": 2.2,
                     "best_epoch": 3,
                     "best_value": 0.5,
-                    "ratio": 4.0,
+                    "ratio": 4.4,
                     "since_epoch": 4,
                 }
             },
@@ -498,7 +500,8 @@ def test_overfitting_is_judged_on_val_loss_while_another_metric_is_monitored() -
         for record in contract_history()
     ]
 
-    diagnosis = analyze(records, MonitorPolicy(monitor="f1"))
+    # the patience rule stops on overfitting (the projection would judge f1's plateau by itself)
+    diagnosis = analyze(records, MonitorPolicy(monitor="f1", stop_rule="patience"))
 
     assert (diagnosis.mode, diagnosis.best_epoch, diagnosis.best_value) == ("max", 30, pytest.approx(0.8))
     assert diagnosis.best_val_loss == pytest.approx(0.4)
@@ -518,7 +521,7 @@ def test_overfitting_is_judged_on_val_loss_while_another_metric_is_monitored() -
         ),
         pytest.param(
             history([1 / (e + 1) for e in range(20)]),
-            "Continue: continuing 80 more epoch(s) is projected to improve val_loss by about 28.5% (needs more "
+            "Continue: continuing 80 more epoch(s) is projected to improve val_loss by about 69.1% (needs more "
             "than 1%); best 0.05 at epoch 19; val_loss is improving (-46.0% over epochs 10-19).",
             id="improving",
         ),
@@ -556,7 +559,8 @@ def test_noisy_flat_is_not_improving() -> None:
     val = _noisy(0, 40, [0.5] * 40, 0.05)
     train = _noisy(1, 40, [0.4] * 40, 0.05)
 
-    diagnosis = analyze(history(val, train))
+    # 20 epochs left (the luck of 40 more noisy draws could still beat the best by 1%)
+    diagnosis = analyze(history(val, train), total_epochs_planned=60)
 
     assert diagnosis.trend.direction is TrendDirection.FLAT
     assert diagnosis.is_overfitting is False

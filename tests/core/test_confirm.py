@@ -16,6 +16,15 @@ from trainops.core import Action, EpochRecord, MonitorPolicy, analyze, replay
 NAN = math.nan
 
 
+pytestmark = pytest.mark.usefixtures("quarter_windows")
+"""The curves below were drawn for the projection's first geometry (``conftest.quarter_windows``), with a quarter
+of the noise counted as luck (:func:`policy`): confirmation is tested on them."""
+
+
+def policy(**fields: object) -> MonitorPolicy:
+    return MonitorPolicy.model_validate({"noise_allowance": 0.25, **fields})
+
+
 def history(val: list[float], *, every: int = 1) -> list[EpochRecord]:
     """One record per epoch, falling training loss; validation loss on every ``every``-th epoch only."""
     values = iter(val)
@@ -41,25 +50,25 @@ def stops_said(records: list[EpochRecord], policy: MonitorPolicy) -> list[int]:
 
 
 def test_alone_the_projection_says_stop_and_then_changes_its_mind() -> None:
-    assert stops_said(history(FLATTENING), MonitorPolicy(confirm_epochs=1))[:4] == [10, 11, 14, 15]
+    assert stops_said(history(FLATTENING), policy(confirm_epochs=1))[:4] == [10, 11, 14, 15]
 
 
 @pytest.mark.parametrize(("confirm", "stop"), [(1, 10), (2, 11), (3, 16), (5, 18)])
 def test_the_stop_waits_for_confirm_epochs_stops_in_a_row(confirm: int, stop: int) -> None:
-    assert first_stop(history(FLATTENING), MonitorPolicy(confirm_epochs=confirm)) == stop
+    assert first_stop(history(FLATTENING), policy(confirm_epochs=confirm)) == stop
 
 
-def test_the_default_waits_for_two() -> None:
-    assert MonitorPolicy().confirm_epochs == 2
-    assert first_stop(history(FLATTENING), MonitorPolicy()) == 11
+def test_the_default_waits_for_three() -> None:
+    assert MonitorPolicy().confirm_epochs == 3
+    assert first_stop(history(FLATTENING), policy()) == 16
 
 
 def test_an_unconfirmed_stop_is_information_that_says_how_far_it_has_got() -> None:
     records = history(FLATTENING)
-    first = first_stop(records, MonitorPolicy(confirm_epochs=1))
+    first = first_stop(records, policy(confirm_epochs=1))
     assert first is not None
 
-    diagnosis = analyze(records[: first + 1], MonitorPolicy(confirm_epochs=3), total_epochs_planned=100)
+    diagnosis = analyze(records[: first + 1], policy(confirm_epochs=3), total_epochs_planned=100)
 
     assert diagnosis.recommendation.action is Action.CONTINUE
     projection = diagnosis.projection
@@ -77,10 +86,10 @@ def test_an_unconfirmed_stop_is_information_that_says_how_far_it_has_got() -> No
 
 def test_a_confirmed_stop_carries_its_count() -> None:
     records = history(FLATTENING)
-    stop = first_stop(records, MonitorPolicy(confirm_epochs=3))
+    stop = first_stop(records, policy(confirm_epochs=3))
     assert stop is not None
 
-    diagnosis = analyze(records[: stop + 1], MonitorPolicy(confirm_epochs=3), total_epochs_planned=100)
+    diagnosis = analyze(records[: stop + 1], policy(confirm_epochs=3), total_epochs_planned=100)
 
     assert diagnosis.recommendation.action is not Action.CONTINUE
     assert diagnosis.projection is not None
@@ -93,12 +102,12 @@ def test_one_bad_evaluation_after_a_good_one_does_not_stop_the_run() -> None:
     # still falling fast, then one epoch jumps far above the trend: alone, it reads as a run that stopped improving
     falling = [1.0 * 0.9**epoch for epoch in range(20)]
     records = history([*falling, 5.0])
-    alone = MonitorPolicy(confirm_epochs=1, divergence_factor=100.0)
+    alone = policy(confirm_epochs=1, divergence_factor=100.0)
     assert analyze(records[:-1], alone, total_epochs_planned=100).recommendation.action is Action.CONTINUE
     if analyze(records, alone, total_epochs_planned=100).recommendation.action is Action.CONTINUE:
         pytest.skip("the projection did not take this jump for a stop")  # the premise, not the behaviour under test
 
-    confirmed = analyze(records, MonitorPolicy(divergence_factor=100.0), total_epochs_planned=100)
+    confirmed = analyze(records, policy(divergence_factor=100.0), total_epochs_planned=100)
 
     assert confirmed.recommendation.action is Action.CONTINUE
 
@@ -106,7 +115,7 @@ def test_one_bad_evaluation_after_a_good_one_does_not_stop_the_run() -> None:
 def test_divergence_stops_at_once() -> None:
     records = history([1.0, 0.8, 0.6, 0.5, 0.45, NAN])
 
-    diagnosis = analyze(records, MonitorPolicy(confirm_epochs=10), total_epochs_planned=100)
+    diagnosis = analyze(records, policy(confirm_epochs=10), total_epochs_planned=100)
 
     assert diagnosis.recommendation.action is Action.STOP_AND_RESTORE_BEST
     assert diagnosis.recommendation.restore_epoch == 4
@@ -116,7 +125,7 @@ def test_the_planned_end_stops_at_once() -> None:
     # best at epoch 9, then worse: at the planned end there is nothing to wait for
     values = [1.0 - 0.05 * epoch for epoch in range(10)] + [0.6, 0.62, 0.61, 0.63, 0.62]
 
-    diagnosis = analyze(history(values), MonitorPolicy(confirm_epochs=50), total_epochs_planned=len(values))
+    diagnosis = analyze(history(values), policy(confirm_epochs=50), total_epochs_planned=len(values))
 
     assert diagnosis.recommendation.action is Action.STOP_AND_RESTORE_BEST
     assert diagnosis.recommendation.restore_epoch == 9
@@ -126,8 +135,8 @@ def test_evaluations_are_counted_not_epochs() -> None:
     # validation every other epoch: two evaluations in a row span three epochs
     records = history(FLATTENING, every=2)
 
-    at_once = first_stop(records, MonitorPolicy(confirm_epochs=1), planned=200)
-    confirmed = first_stop(records, MonitorPolicy(confirm_epochs=2), planned=200)
+    at_once = first_stop(records, policy(confirm_epochs=1), planned=200)
+    confirmed = first_stop(records, policy(confirm_epochs=2), planned=200)
 
     assert at_once is not None
     assert confirmed == at_once + 2
@@ -135,6 +144,6 @@ def test_evaluations_are_counted_not_epochs() -> None:
 
 def test_the_same_history_gets_the_same_answer() -> None:
     records = history(FLATTENING)[:12]
-    policy = MonitorPolicy(confirm_epochs=4)
+    four = policy(confirm_epochs=4)
 
-    assert analyze(records, policy, total_epochs_planned=100) == analyze(records, policy, total_epochs_planned=100)
+    assert analyze(records, four, total_epochs_planned=100) == analyze(records, four, total_epochs_planned=100)

@@ -64,9 +64,10 @@ CASES = {
     ),
     "a NaN loss stops at once and keeps the last good epoch": Case(records(*NAN_AT_2), {}, 10, 2, 1, 7, "non_finite"),
     "check_finite off ignores the NaN": Case(records(*NAN_AT_2), {"check_finite": False}),
-    "a loss past divergence_factor times its best for two epochs blows up": Case(
-        records([1.0, 0.5, 0.6, 2.0, 2.1]), {}, None, 4, 1, 0, "loss_blowup"
+    "a loss past divergence_factor times its best for confirm_epochs (3) epochs blows up": Case(
+        records([1.0, 0.5, 0.6, 2.0, 2.1, 2.2]), {}, None, 5, 1, 0, "loss_blowup"
     ),
+    "two epochs past it are not yet a blow-up": Case(records([1.0, 0.5, 0.6, 2.0, 2.1])),
     "one epoch past it is a spike, not a blow-up": Case(records([1.0, 0.5, 0.6, 2.0, 0.55])),
     "confirm_epochs 1 stops on the spike": Case(
         records([1.0, 0.5, 0.6, 2.0, 0.55]), {"confirm_epochs": 1}, None, 3, 1, 1, "loss_blowup"

@@ -11,7 +11,7 @@ from trainops.core.diagnosis import Action, Diagnosis, Recommendation, Signal, S
 from trainops.core.epoch import FIELD_METRICS, EpochRecord
 from trainops.core.forecast import Forecast, first_step, forecast
 from trainops.core.policy import Mode, MonitorPolicy
-from trainops.core.projection import Horizon, projected_improvement, projection, worth_continuing
+from trainops.core.projection import Horizon, ceiling, projected_improvement, projection, worth_continuing
 from trainops.core.rules import Best, Point, _fmt
 
 DIVERGENCE_RULES = frozenset(
@@ -80,7 +80,9 @@ def analyze(
         candidates.append(rules.divergence_threshold(policy.monitor, latest[0], policy, mode))
         if best is not None:
             candidates.append(rules.blowup(policy.monitor, monitored, best, policy, mode))
-    candidates.append(rules.train_loss_rising(train, policy, rates))
+    start = unmoved_start(monitored, policy)
+    if start is None:  # while the metric has not moved, a rising training loss is the model changing (see below)
+        candidates.append(rules.train_loss_rising(train, policy, rates))
     candidates.append(rules.overfitting(train, val, policy, policy.min_delta if best_val is best else 0.0))
     if best is not None:
         # Judge the stall on what happened since the best epoch: a window reaching back past it would average
@@ -97,6 +99,8 @@ def analyze(
     projected = None
     if best is not None and policy.stop_rule == "projection":
         projected = _projected(monitored, rates, best, epochs_left, horizon, policy, mode, extension)
+        if projected is not None and projected.severity != "info" and epochs_left > 0 and start is not None:
+            projected = hold_unmoved(projected, start, train, policy)
         if projected is not None and projected.severity != "info" and epochs_left > 0:
             projected = confirm(projected, history, monitored, rates, policy, mode, total_epochs_planned)
         if projected is not None and projected.severity != "info":
@@ -209,6 +213,87 @@ def confirm(
             f"{needed} confirm_epochs asks for"
         )
     return signal.model_copy(update=update)
+
+
+def unmoved_start(monitored: Sequence[Point], policy: MonitorPolicy) -> Point | None:
+    """The monitored metric's first point while the metric has not left it: exactly, or for a fraction (an accuracy,
+    an mAP: :func:`~trainops.core.projection.ceiling`) by no more than ``min_improvement_pct`` of its range. ``None``
+    once it has, and for a fraction that started at its ceiling (an accuracy of 1: nothing to wait for).
+
+    >>> unmoved_start([(0, 0.0), (1, 0.004), (2, 0.0)], MonitorPolicy(monitor="mAP50"))
+    (0, 0.0)
+    >>> print(unmoved_start([(0, 0.0), (1, 0.004), (2, 0.0)], MonitorPolicy(monitor="val_loss")))
+    None
+    """
+    top = ceiling(policy.monitor, monitored, policy.resolved_mode)
+    tolerance = 0.0 if top is None else top * policy.min_improvement_pct / 100.0
+    start = rules.unmoved(monitored, tolerance)
+    if start is None or (top is not None and top - start[1] <= tolerance):
+        return None
+    return start
+
+
+def still_changing(train: Sequence[Point], policy: MonitorPolicy) -> tuple[str, Trend] | None:
+    """Whether the training loss says the model may still be changing, and how (words for a reason, and the
+    trend); ``None`` once it has gone flat.
+
+    It is: with fewer than ``policy.window`` finite values (too early to tell); with a significant trend either way
+    over the last ``policy.window`` epochs; or falling significantly since its highest epoch (a rise and a fall
+    within one window fit a flat line). A run that reports no training loss cannot say: ``None``.
+    """
+    finite = [point for point in train if math.isfinite(point[1])]
+    if not finite:
+        return None
+    moving = rules.trend("train_loss", finite, policy, "min")
+    if len(finite) < policy.window:
+        return (
+            f"only {len(finite)} epoch(s) of train_loss are in, too few to tell whether the model is still changing",
+            moving,
+        )
+    if moving.direction is TrendDirection.FLAT:
+        peak = max(range(len(finite)), key=lambda index: finite[index][1])
+        since_peak = rules.trend("train_loss", finite[peak + 1 :], policy, "min")
+        if since_peak.direction is TrendDirection.IMPROVING:
+            moving = since_peak
+    if moving.direction not in (TrendDirection.IMPROVING, TrendDirection.WORSENING):
+        return None
+    change = f"{moving.percent_change:+.1f}%" if moving.percent_change is not None else "a significant change"
+    where = f"over epochs {moving.from_epoch}-{moving.to_epoch}"
+    return f"train_loss is {moving.direction.value} ({change} {where}): the model is still changing", moving
+
+
+def hold_unmoved(signal: Signal, start: Point, train: Sequence[Point], policy: MonitorPolicy) -> Signal:
+    """A projection's stop, held (turned to information: the run continues) while the monitored metric has not left
+    its first value (``start``, :func:`unmoved_start`) and the training loss says the model is still changing
+    (:func:`still_changing`).
+
+    Such a metric says nothing yet about where the run is going: a detector's mAP stays at 0 until it finds its
+    first box (8 to 30 epochs for the corpus' small YOLO runs), an accuracy at one class's share until the model
+    separates the classes. The stall is the metric's, not the run's. Ultralytics' own early stopping likewise counts
+    no patience while its fitness is 0. A run whose metric never moves and whose training loss has gone flat is
+    still told to stop. While the metric has not moved, a rising training loss is not taken for divergence either
+    (``train_loss_rising`` is not raised; :func:`analyze`): Ultralytics' summed loss climbs for a detector's first
+    epochs while its mAP50 is 0, and the reason says so here.
+    """
+    changing = still_changing(train, policy)
+    if changing is None:
+        return signal
+    words, moving = changing
+    return signal.model_copy(
+        update={
+            "severity": "info",
+            "message": (
+                f"{signal.message}; held: {policy.monitor} has stayed at {_fmt(start[1])} since epoch {start[0]} "
+                f"while {words}"
+            ),
+            "evidence": {
+                **signal.evidence,
+                "held_unmoved_since_epoch": start[0],
+                "train_loss_trend": moving.direction.value,
+                "train_loss_percent_change": moving.percent_change,
+            },
+        }
+    )
 
 
 def _projected(

@@ -167,7 +167,7 @@ class MonitorPolicy(JsonTyped):
         "monitor value by more than this percentage of it.",
     )
     noise_allowance: float = Field(
-        0.25,
+        0.5,
         ge=0.0,
         le=10.0,
         allow_inf_nan=False,
@@ -176,7 +176,7 @@ class MonitorPolicy(JsonTyped):
         "the expected best of that many noisy draws. 0 trusts the trend alone.",
     )
     confirm_epochs: int = Field(
-        2,
+        3,
         ge=1,
         le=1000,
         description="The projection (stop_rule projection) must find continuing not worth it at this many "

@@ -16,13 +16,19 @@ from itertools import pairwise
 from typing import Literal
 
 from trainops.core.diagnosis import Signal, SignalRule
+from trainops.core.metric_definitions import definition_of
 from trainops.core.policy import Mode, MonitorPolicy
 from trainops.core.rules import WARMUP_RISE, Best, Point, _fmt, _r
 from trainops.core.stats import fit_line
 
-PROJECTION_WINDOW_FRACTION = 0.25
-"""The projection fits its trend over the last quarter of the epochs seen (at least ``policy.window``): long
-enough to see through noise, recent enough to follow a curve that bends."""
+PROJECTION_WINDOW_FRACTION = 0.5
+"""The projection fits its trend over the last half of the epochs seen (at least :data:`PROJECTION_MIN_WINDOW`
+and ``policy.window``): long enough to see through noise, recent enough to follow a curve that bends. Calibrated
+with ``bench/diagnosis.py --calibrate``, as is the minimum."""
+
+PROJECTION_MIN_WINDOW = 15
+"""The fewest epochs the projection fits its trend over (when the run has that many): a noisy accuracy or mAP
+needs more than the ten a loss's trend does (``policy.window``, which the other rules keep)."""
 
 UNCOMPARED_DECAY = 0.5
 """A fall that follows a flat or rising stretch, with no earlier fall to measure its slowing against, is assumed
@@ -87,7 +93,8 @@ def projection(
 
     A careful person's reading of a curve, as arithmetic:
 
-    1. The trend: a least-squares line over the last quarter of the epochs seen (at least ``policy.window``).
+    1. The trend: a least-squares line over the last half of the epochs seen (at least
+       :data:`PROJECTION_MIN_WINDOW` and ``policy.window``).
     2. Its slowing: the slope against the slope of the window before it. A curve whose fall halved from one
        window to the next is extended as a geometric series that keeps halving, so an exponential or power-law
        approach to a floor is not extrapolated as a straight line. A young run with no window before it compares
@@ -111,12 +118,12 @@ def projection(
     >>> from trainops.core.rules import find_best
     >>> losses = [(e, 1.0 / (e + 1)) for e in range(20)]
     >>> p = projection(losses, find_best(losses, "min", 0.0), 80, "planned", MonitorPolicy(), "min")
-    >>> round(p.improvement_pct), p.decay < 1
-    (29, True)
+    >>> round(p.improvement_pct), p.decay < 1  # 1 / 100 at the planned end would be 80%
+    (69, True)
     """
     sign = 1.0 if mode == "min" else -1.0  # judged as "lower is better" below
     finite = [(epoch, sign * value) for epoch, value in points if math.isfinite(value)]
-    width = max(policy.window, round(PROJECTION_WINDOW_FRACTION * len(finite)))
+    width = max(policy.window, PROJECTION_MIN_WINDOW, round(PROJECTION_WINDOW_FRACTION * len(finite)))
     recent, earlier = finite[-width:], finite[-2 * width : -width]
     fit = fit_line([e for e, _ in recent], [v for _, v in recent])
     if fit is None:
@@ -149,6 +156,9 @@ def projection(
     projected = level - trend_gain - noise_gain
     if mode == "min" and all(value >= 0 for _, value in finite):
         projected = max(projected, 0.0)  # a loss that has never been negative will not become so
+    top = ceiling(policy.monitor, points, mode)
+    if top is not None:
+        projected = max(projected, -top)  # nor will a fraction pass 1
     best_value = sign * best.value
     improvement = (best_value - projected) / max(abs(best_value), 1e-12) * 100.0
     if epochs_left == 0:
@@ -169,6 +179,23 @@ def projection(
         projected_best=sign * projected,
         improvement_pct=improvement,
     )
+
+
+def ceiling(metric: str, points: Sequence[Point], mode: Mode) -> float | None:
+    """The best value ``metric`` can reach, when it has one: 1 for a score trainops defines as a fraction (an
+    accuracy, an mAP, an F1: ``format="percent"``) maximised, whose every finite value so far is within [0, 1];
+    ``None`` otherwise (a loss, a custom metric, a loop that reports an accuracy in percent).
+
+    >>> ceiling("val_accuracy", [(0, 0.5), (1, 0.75)], "max"), ceiling("val_accuracy", [(0, 50.0)], "max")
+    (1.0, None)
+    >>> print(ceiling("val_loss", [(0, 0.5)], "min"), ceiling("reward", [(0, 0.5)], "max"))
+    None None
+    """
+    if mode != "max" or definition_of(metric)[1].format != "percent":
+        return None
+    if not all(0.0 <= value <= 1.0 for _, value in points if math.isfinite(value)):
+        return None
+    return 1.0
 
 
 def _rate_change(rate: dict[int, float], earlier: Sequence[Point], recent: Sequence[Point]) -> float:
@@ -215,6 +242,11 @@ def worth_continuing(projected: Projection, policy: MonitorPolicy) -> bool:
     return projected.improvement_pct > policy.min_improvement_pct
 
 
+def _pct(value: float) -> str:
+    """A percentage to one decimal, or to two significant digits below 0.05 (0.014%, not 0.0%)."""
+    return f"{value:.1f}%" if value >= 0.05 else f"{value:.2g}%"
+
+
 def projected_improvement(metric: str, projected: Projection, best: Best, policy: MonitorPolicy) -> Signal:
     """Whether continuing is worth it: the projected improvement against ``policy.min_improvement_pct``.
 
@@ -235,7 +267,7 @@ def projected_improvement(metric: str, projected: Projection, best: Best, policy
         bound = "about" if worth else "at most"
         message = (
             f"continuing {left} more epoch(s) is projected to improve {metric} by {bound} "
-            f"{projected.improvement_pct:.1f}% (needs more than {policy.min_improvement_pct:g}%); {where}"
+            f"{_pct(projected.improvement_pct)} (needs more than {policy.min_improvement_pct:g}%); {where}"
         )
     if projected.horizon == "assumed" and left:
         message += " (no planned length: assumed to run as long again)"
@@ -248,6 +280,7 @@ def projected_improvement(metric: str, projected: Projection, best: Best, policy
             "noise_allowance": policy.noise_allowance,
             "window": policy.window,
             "window_fraction": PROJECTION_WINDOW_FRACTION,
+            "min_window": PROJECTION_MIN_WINDOW,
             "horizon": projected.horizon,
         },
         evidence={

@@ -25,11 +25,11 @@ MIN_EPOCHS_AFTER_BEST = 3
 
 def _r(value: float | None, digits: int = 6) -> float | None:
     """Evidence numbers, rounded for reading; non-finite ones (a perfect fit's t-statistic) become None."""
-    return None if value is None or not math.isfinite(value) else round(value, digits)
+    return None if value is None or not math.isfinite(value) else round(value, digits) + 0.0  # no -0.0
 
 
 def _fmt(value: float) -> str:
-    return f"{value:.4g}"
+    return f"{value + 0.0:.4g}"  # + 0.0: a level of -0.0 (a mean of zeros) reads 0
 
 
 def _span(points: Sequence[Point]) -> str:
@@ -67,6 +67,20 @@ def find_best(points: Sequence[Point], mode: Mode, min_delta: float) -> Best | N
         else:
             since += 1
     return Best(best_epoch, best_value, since) if found else None
+
+
+def unmoved(points: Sequence[Point], tolerance: float = 0.0) -> Point | None:
+    """The first finite point, when every finite value so far is within ``tolerance`` of it (equal, by default): a
+    metric that has not left where it started (a detector's mAP still at 0). ``None`` once it has moved, or without
+    two finite points.
+
+    >>> unmoved([(0, 0.0), (1, 0.0), (2, float("nan")), (3, 0.0)]), unmoved([(0, 0.0), (1, 0.01)])
+    ((0, 0.0), None)
+    """
+    finite = [point for point in points if math.isfinite(point[1])]
+    if len(finite) < 2 or any(abs(value - finite[0][1]) > tolerance for _, value in finite):
+        return None
+    return finite[0]
 
 
 def last_window(points: Sequence[Point], window: int) -> list[Point]:

@@ -488,8 +488,8 @@ class TrainOpsTools:
             operation_id: The run.
             policy: The settings to try, e.g. {"min_improvement_pct": 2} or {"stop_rule": "patience", "patience": 5};
                 fields left out keep their defaults: stop_rule "projection" (stop when continuing to the planned
-                end is projected to improve the best by no more than min_improvement_pct 1, at confirm_epochs 2
-                evaluations in a row), noise_allowance 0.25, monitor "val_loss", mode "auto", min_delta 0,
+                end is projected to improve the best by no more than min_improvement_pct 1, at confirm_epochs 3
+                evaluations in a row), noise_allowance 0.5, monitor "val_loss", mode "auto", min_delta 0,
                 patience 10, window 10, divergence_threshold null, divergence_factor 3, check_finite true.
             total_epochs_planned: The run's planned length, for epochs_saved (default: the run's own).
             every_epoch: Also return steps, the recommendation at every epoch (long runs make it long).
