@@ -272,10 +272,13 @@ so far's distance to the floor over the final best's."""
 
 
 def _gains(r: Outcome) -> Gains:
+    """Distances to the floor (a loss's) or the ceiling (an accuracy's, an mAP's: the forecast's ``floor`` is
+    where the metric is headed either way); no gain for a best so far already on it."""
     evidence = r.forecast.evidence
-    floor = float(evidence["floor"] or 0.0)
-    true = math.log((r.best_so_far - floor) / max(r.final_best - floor, 1e-300))
-    return true, float(evidence["projected_gain"] or 0.0), float(evidence["scale"] or 0.0)
+    floor = float(evidence.get("floor") or 0.0)
+    start, end = abs(r.best_so_far - floor), abs(r.final_best - floor)
+    true = math.log(start / max(end, 1e-300)) if start > 0 else 0.0
+    return true, float(evidence.get("projected_gain") or 0.0), float(evidence.get("scale") or 0.0)
 
 
 def _share_z(gains: Sequence[Gains], share: float, *, above: bool = False) -> float:

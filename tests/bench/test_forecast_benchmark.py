@@ -8,6 +8,7 @@ states, so a change to the forecast's constants or to the corpus that breaks the
 from __future__ import annotations
 
 import dataclasses
+import math
 import statistics
 
 import _corpus
@@ -59,3 +60,14 @@ def test_the_forecast_never_promises_worse_than_the_best_so_far(held_out: list[f
             assert said.best_value_q20 <= said.best_value <= said.best_value_q80 <= outcome.best_so_far, outcome.case
         else:  # an accuracy or an mAP: never below it
             assert outcome.best_so_far <= said.best_value_q20 <= said.best_value <= said.best_value_q80, outcome.case
+
+
+def test_the_calibration_reads_a_gain_towards_a_ceiling_as_towards_a_floor(
+    held_out: list[forecast_bench.Outcome],
+) -> None:
+    # accuracies and mAP50 head up to 1, losses down to their floor: the calibration's gains are distances either way
+    gains = {outcome.case.curve.policy.resolved_mode: forecast_bench._gains(outcome) for outcome in held_out}
+    assert set(gains) == {"min", "max"}
+    for outcome in held_out:
+        true, _, _ = forecast_bench._gains(outcome)
+        assert math.isfinite(true) and true >= 0.0, outcome.case.label
