@@ -243,7 +243,8 @@ def test_render_docstring_examples() -> None:
 
 def test_metrics_policy_options_change_the_verdict(service: OperationsService) -> None:
     operation = service.create()
-    service.add_epochs(operation.operation_id, [EpochRecord(epoch=e, val_loss=0.5 if e else 1.0) for e in range(6)])
+    # flat for six epochs after the first: the three evaluations a projected stop needs, and fewer than patience 10
+    service.add_epochs(operation.operation_id, [EpochRecord(epoch=e, val_loss=0.5 if e else 1.0) for e in range(7)])
     patience_rule = ("--stop-rule", "patience")
     patient = json.loads(invoke("ops", "metrics", operation.operation_id, *patience_rule, "--json")[1])
     strict = json.loads(

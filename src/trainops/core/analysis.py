@@ -279,19 +279,23 @@ def hold_unmoved(signal: Signal, start: Point, train: Sequence[Point], policy: M
     if changing is None:
         return signal
     words, moving = changing
+    return as_information(
+        signal,
+        f"held: {policy.monitor} has stayed at {_fmt(start[1])} since epoch {start[0]} while {words}",
+        held_unmoved_since_epoch=start[0],
+        train_loss_trend=moving.direction.value,
+        train_loss_percent_change=moving.percent_change,
+    )
+
+
+def as_information(signal: Signal, note: str, **evidence: object) -> Signal:
+    """A stopping signal turned to information (the run continues), its message followed by why, its evidence
+    by the numbers that say so."""
     return signal.model_copy(
         update={
             "severity": "info",
-            "message": (
-                f"{signal.message}; held: {policy.monitor} has stayed at {_fmt(start[1])} since epoch {start[0]} "
-                f"while {words}"
-            ),
-            "evidence": {
-                **signal.evidence,
-                "held_unmoved_since_epoch": start[0],
-                "train_loss_trend": moving.direction.value,
-                "train_loss_percent_change": moving.percent_change,
-            },
+            "message": f"{signal.message}; {note}",
+            "evidence": {**signal.evidence, **evidence},
         }
     )
 
@@ -315,12 +319,11 @@ def _projected(
     if extension is None:
         return signal
     epochs, extended = extension
-    return signal.model_copy(
-        update={
-            "severity": "info",
-            "message": f"{signal.message}; still improving: {_extension_text(policy, epochs, extended)}",
-            "evidence": {**signal.evidence, "extend_by": epochs, "extended_best": extended.best_value},
-        }
+    return as_information(
+        signal,
+        f"still improving: {_extension_text(policy, epochs, extended)}",
+        extend_by=epochs,
+        extended_best=extended.best_value,
     )
 
 
