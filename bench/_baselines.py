@@ -61,8 +61,9 @@ def keras_stop_epoch(val_loss: Sequence[float], patience: int) -> int | None:
 def keras_early_stopping(case: Case, patience: int) -> bool:
     """Keras ``EarlyStopping`` on the run's monitored metric (see :func:`keras_stop_epoch`) has stopped by the cut.
 
-    The metric is the validation loss, or a detection run's mAP50 with ``mode="max"``: with ``min_delta=0``, Keras
-    in max mode stops where it would in min mode on the negated values (``Case.objective``).
+    The metric is the validation loss, or a classification's accuracy or a detection's mAP50 with ``mode="max"``:
+    with ``min_delta=0``, Keras in max mode stops where it would in min mode on the negated values
+    (``Case.objective``).
 
     >>> from _corpus import Curve
     >>> curve = Curve(id="x", family="t", config={}, planned=10, train_loss=(1.0,) * 7,
@@ -114,7 +115,7 @@ def lightning_stop_epoch(val_loss: Sequence[float], patience: int) -> int | None
 
 def lightning_early_stopping(case: Case, patience: int) -> bool:
     """Lightning ``EarlyStopping`` on the run's monitored metric (see :func:`lightning_stop_epoch`) has stopped by
-    the cut; in max mode (a detection run's mAP50) as in min mode on the negated values, as for Keras.
+    the cut; in max mode (an accuracy, an mAP50) as in min mode on the negated values, as for Keras.
 
     A NaN at the last epoch seen: Lightning stops there, Keras (patience 3) does not yet.
 

@@ -36,7 +36,8 @@ from trainops.core.metric_definitions import policy_for_task
 
 CORPUS = Path(__file__).parent / "curves" / "corpus.json"
 TOLERANCE = 0.01
-"""Continuing is worth it only if it would improve the best validation loss by more than this fraction."""
+"""Continuing is worth it only if it would improve the best value of the monitored metric by more than this
+fraction."""
 FRACTIONS = (0.25, 0.5, 0.75)
 """Where each run is cut: after this fraction of its planned epochs."""
 SPLIT_SEED = 6

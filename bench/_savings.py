@@ -5,7 +5,7 @@ keep the model of a given epoch. :func:`walk` asks it after every epoch, from th
 first stop, or at its planned end if the tool never says stop. Of the run that results:
 
 - **saved**: the epochs not trained, as a fraction of the planned epochs (``(planned - trained) / planned``);
-- **regret**: the monitored metric of the model kept (the validation loss, or a detection run's mAP50: the run's
+- **regret**: the monitored metric of the model kept (the validation loss, an accuracy or an mAP50: the run's
   ``Curve.objective``, signed so lower is better) against its best value anywhere in the full planned run (finite
   values only), in percent of the latter: ``100 * (kept - best) / |best|``. Zero when the model kept is the run's
   best; infinite when the model kept has a NaN or infinite value (a diverged model is worth nothing, whatever the
