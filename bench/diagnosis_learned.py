@@ -12,8 +12,10 @@ The readings (all from the epochs seen, as the diagnosis has them): the projecte
 evaluation earlier, its trend and luck parts (in percent of the best), the decay per window, the |t| of the
 monitored metric's and the training loss's slopes over the projection's window, the share of the epochs seen since
 the best, the share of the run done, the log of the epochs left, the noise in percent of the best, the latest value
-against the best, and the learning rate against its highest so far. Cases whose latest loss is not finite are left
-out: every tool stops on them.
+against the best, and the learning rate against its highest so far. The readings are of the validation loss; the
+truth and trainops' verdicts follow each run's monitored metric (``bench/_corpus.py``), so on the accuracy- and
+mAP-judged families the classifier reads the loss to answer for another metric, as a callback that watches only
+the loss would. Cases whose latest loss is not finite are left out: every tool stops on them.
 
     .venv/bin/python bench/diagnosis_learned.py    # ~15 s
 """
@@ -34,7 +36,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from trainops.core import Action, MonitorPolicy, analyze
-from trainops.core.projection import PROJECTION_WINDOW_FRACTION, projection
+from trainops.core.metric_definitions import policy_for_task
+from trainops.core.projection import PROJECTION_MIN_WINDOW, PROJECTION_WINDOW_FRACTION, projection
 from trainops.core.rules import find_best
 from trainops.core.stats import fit_line
 
@@ -67,7 +70,7 @@ def readings(case: Case) -> list[float] | None:
     then = projection(val[:-1], before, left + 1, "planned", POLICY, "min", rates)
     assert now is not None and then is not None
     scale = abs(best.value) or 1e-12
-    width = max(POLICY.window, round(PROJECTION_WINDOW_FRACTION * len(val)))
+    width = max(POLICY.window, PROJECTION_MIN_WINDOW, round(PROJECTION_WINDOW_FRACTION * len(val)))
     val_fit = fit_line([e for e, _ in val[-width:]], [v for _, v in val[-width:]])
     train_fit = fit_line([e for e, _ in train[-width:]], [v for _, v in train[-width:]])
     highest = max(case.learning_rate) if case.learning_rate else 0.0
@@ -95,7 +98,8 @@ def table(cases: Sequence[Case]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
         row = readings(case)
         if row is None:
             continue
-        diagnosis = analyze(case.records, POLICY, total_epochs_planned=case.planned, with_forecast=False)
+        judged = policy_for_task(POLICY, case.curve.task, case.records)
+        diagnosis = analyze(case.records, judged, total_epochs_planned=case.planned, with_forecast=False)
         rows.append(row)
         truth.append(case.should_stop)
         rule.append(diagnosis.recommendation.action is not Action.CONTINUE)
