@@ -105,6 +105,7 @@ class LocalExecutor:
             children = {worker.operation_id: worker.process for worker in self._running}
             self._stopping.add(operation_id)
         try:
+            ask_cancel(self.service, operation_id, reason)
             operation = self.service.get(operation_id)
             stopped = stop_local_worker(operation, children.get(operation_id))
             how = "its worker process was terminated" if stopped else "no worker process of it runs on this host"
@@ -285,6 +286,18 @@ def _recorded_worker_pid(operation: Operation) -> int | None:
     if WORKER_MODULE.encode() not in command or operation.operation_id.encode() not in command:
         return None
     return int(pid_text)
+
+
+def ask_cancel(service: OperationsService, operation_id: str, reason: str) -> None:
+    """Record the cancel (asked by trainops, with ``reason``) before its job is stopped by force, unless one is
+    recorded already: a reaper that finds the job gone before :func:`mark_cancelled` runs (its sweep on another
+    thread or server) then ends the operation cancelled, not failed."""
+    try:
+        operation = service.get(operation_id)
+        if operation.is_active and operation.cancel_request is None:
+            service.cancel(operation_id, reason, requested_by="trainops")
+    except (ConflictError, NotFoundError):
+        pass  # it ended (or vanished) meanwhile
 
 
 def mark_cancelled(service: OperationsService, operation_id: str, reason: str, how: str) -> None:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from trainops import extras
 from trainops.core.operation import Operation, OperationStatus
 from trainops.errors import ConfigurationError, ServiceUnavailableError, TrainOpsError
-from trainops.executors.local import mark_cancelled
+from trainops.executors.local import ask_cancel, mark_cancelled
 from trainops.executors.remote import remote_worker_environment, worker_entrypoint
 from trainops.schemas.operations import ExecutorJob, JobState
 from trainops.schemas.training import Resources
@@ -133,6 +133,7 @@ class RayExecutor:
         Ray cannot stop a job that is still waiting for resources: the stop is queued and takes effect the moment
         the job is scheduled (and its worker, finding the operation cancelled, would not train anyway).
         """
+        ask_cancel(self.service, operation_id, reason)
         try:
             job = self._job(operation_id)
             stoppable = job is not None and _state(job) not in ENDED
