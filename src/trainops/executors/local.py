@@ -302,14 +302,10 @@ def ask_cancel(service: OperationsService, operation_id: str, reason: str) -> No
 
 def mark_cancelled(service: OperationsService, operation_id: str, reason: str, how: str) -> None:
     """End a stopped operation cancelled: its cancel request keeps the reason; ``error`` says it was forced."""
+    ask_cancel(service, operation_id, reason)
     try:
-        operation = service.get(operation_id)
-        if not operation.is_active:
+        if not service.get(operation_id).is_active:
             return
-        if operation.cancel_request is None:
-            operation = service.cancel(operation_id, reason, requested_by="trainops")
-            if not operation.is_active:
-                return
         service.finish(
             operation_id,
             OperationStatus.CANCELLED,
