@@ -19,6 +19,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.core.test_stall_backed import flipping_accuracy, settled_loss
 from tests.dashboard.conftest import Dashboard, PageLog, screenshot
 from trainops.client import TrainOps
 from trainops.core.epoch import EpochRecord
@@ -141,6 +142,27 @@ def test_the_chart_gains_points_as_epochs_arrive_without_a_reload(page: Page, da
     # what this run cannot give is disabled: no global step, no learning rate
     expect(page.get_by_test_id("x-step")).to_be_disabled()
     expect(page.get_by_test_id("lr-chart")).to_be_hidden()
+
+
+def test_a_projected_gain_the_loss_does_not_back_is_drawn_as_not_worth_it(page: Page, dashboard: Dashboard) -> None:
+    # a text classifier whose accuracy flips between two values while its validation loss has long stopped falling
+    accuracy, loss = flipping_accuracy(31), settled_loss(31)
+    operation = dashboard.ops.create_operation(
+        metadata={"name": "bert-tiny", "task": "text_classification"}, total_epochs=100
+    )
+    dashboard.ops.start_operation(operation.operation_id)
+    dashboard.ops.add_epochs(
+        operation.operation_id,
+        [EpochRecord(epoch=e, train_loss=0.5 * 0.97**e, val_loss=loss[e], val_accuracy=accuracy[e]) for e in range(31)],
+    )
+    open_run(page, operation.operation_id)
+
+    expect(page.get_by_test_id("recommendation")).to_have_attribute("data-action", "stop_and_restore_best")
+    expect(page.get_by_test_id("recommendation")).to_contain_text("a gain the loss does not back is luck")
+    expect(chart(page)).to_have_attribute("data-projection", "shown")
+    label = page.get_by_test_id("projection-label")
+    expect(label).to_contain_text("better")  # the projection alone reads a gain...
+    expect(label).to_have_class(re.compile(r"\bnot-worth\b"))  # ...drawn as not worth continuing for
 
 
 def test_a_live_run_shows_its_projection_and_progress(page: Page, dashboard: Dashboard) -> None:

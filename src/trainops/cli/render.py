@@ -397,17 +397,28 @@ def projection_text(projection: Signal) -> Text:
     ... )
     >>> projection_text(waiting).plain
     '+0.2% over 30 epoch(s) left (needs > 1.0%); stop said 1 of 2 times in a row'
+
+    A gain overruled because the validation loss backs the stall says so:
+
+    >>> lucky = waiting.model_copy(update={"severity": "warning", "evidence": {
+    ...     "projected_improvement_pct": 6.1, "epochs_left": 69, "worth_continuing": True, "stall_backed": True,
+    ...     "val_loss_evaluations_since_best": 25}})
+    >>> text = projection_text(lucky)
+    >>> text.plain, str(text.style)
+    ('+6.1% over 69 epoch(s) left (needs > 1.0%); overruled: val_loss has not improved for 25 either', 'yellow')
     """
     evidence, parameters = projection.evidence, projection.parameters
     gain = evidence.get("projected_improvement_pct")
     gain_text = f"{gain:+.1f}%" if isinstance(gain, int | float) else "?"
-    worth = evidence.get("worth_continuing") is True
+    worth = evidence.get("worth_continuing") is True and evidence.get("stall_backed") is not True
     waiting = ""
     if evidence.get("confirmed") is False:
         waiting = (
             f"; stop said {evidence.get('stop_evaluations_in_a_row')} of {parameters.get('confirm_epochs')} times "
             "in a row"
         )
+    if evidence.get("stall_backed") is True:
+        waiting = f"; overruled: val_loss has not improved for {evidence.get('val_loss_evaluations_since_best')} either"
     return Text(
         f"{gain_text} over {evidence.get('epochs_left')} epoch(s) left "
         f"(needs > {parameters.get('min_improvement_pct')}%){waiting}",

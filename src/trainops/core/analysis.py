@@ -14,6 +14,11 @@ from trainops.core.policy import Mode, MonitorPolicy
 from trainops.core.projection import Horizon, ceiling, projected_improvement, projection, worth_continuing
 from trainops.core.rules import Best, Point, _fmt
 
+STALL_BACKED_PATIENCE = 1.5
+"""A score's projected gain is overruled when neither it nor the validation loss has improved for this many times
+``policy.patience`` evaluations (:func:`stall_backed`). Calibrated on the calibration half of the curve corpus
+(``bench/diagnosis.py``): 1.25 to 1.75 score alike; at 1 it stops runs that were about to improve."""
+
 DIVERGENCE_RULES = frozenset(
     {SignalRule.NON_FINITE, SignalRule.DIVERGENCE_THRESHOLD, SignalRule.LOSS_BLOWUP, SignalRule.TRAIN_LOSS_RISING}
 )
@@ -103,6 +108,8 @@ def analyze(
             projected = hold_unmoved(projected, start, train, policy)
         if projected is not None and projected.severity != "info" and epochs_left > 0:
             projected = confirm(projected, history, monitored, rates, policy, mode, total_epochs_planned)
+        if projected is not None and projected.severity == "info" and epochs_left > 0 and start is None:
+            projected = stall_backed(projected, best, best_val, val, policy)
         if projected is not None and projected.severity != "info":
             candidates.append(projected)
     signals = [signal for signal in candidates if signal is not None]
@@ -285,6 +292,56 @@ def hold_unmoved(signal: Signal, start: Point, train: Sequence[Point], policy: M
         held_unmoved_since_epoch=start[0],
         train_loss_trend=moving.direction.value,
         train_loss_percent_change=moving.percent_change,
+    )
+
+
+def stall_backed(
+    signal: Signal, best: Best, best_val: Best | None, val: Sequence[Point], policy: MonitorPolicy
+) -> Signal:
+    """A projection's "continue" on a score other than the validation loss (an accuracy, an mAP), overruled when
+    the validation loss backs the score's stall: neither has improved for :data:`STALL_BACKED_PATIENCE` times
+    ``policy.patience`` evaluations, and the loss is not improving over the last ``policy.window``. The signal then
+    says stop (``warning``), its evidence keeping the projection's own reading (``worth_continuing``) beside why it
+    was overruled.
+
+    A score measured on a small validation set moves in steps of one sample, and its noise is mostly that: the
+    projection's allowance for luck (a new best from noise alone, more likely the more epochs are left) keeps such a
+    run going long after the model has stopped learning anything the validation data can see. The validation loss
+    is the smoother witness of the same data: when it too has stopped improving, a new best of the score would be
+    a lucky sample, not a better model. Returned unchanged when the run reports no validation loss, or the monitored
+    metric is the loss itself.
+    """
+    if policy.monitor == "val_loss" or best_val is None:
+        return signal
+    stalled = math.ceil(STALL_BACKED_PATIENCE * policy.patience)
+    if best.since < stalled or best_val.since < stalled:
+        return signal
+    loss_trend = rules.trend("val_loss", val, policy, "min")
+    if loss_trend.direction is TrendDirection.IMPROVING:
+        return signal
+    return signal.model_copy(
+        update={
+            "severity": "warning",
+            "message": (
+                f"{signal.message}; but {policy.monitor} has not improved for {best.since} evaluations, nor val_loss "
+                f"for {best_val.since} (best {_fmt(best_val.value)} at epoch {best_val.epoch}; "
+                f"{loss_trend.direction.value} over epochs {loss_trend.from_epoch}-{loss_trend.to_epoch}): a gain "
+                "the loss does not back is luck"
+            ),
+            "parameters": {
+                **signal.parameters,
+                "patience": policy.patience,
+                "stall_backed_patience": STALL_BACKED_PATIENCE,
+            },
+            "evidence": {
+                **signal.evidence,
+                "stall_backed": True,
+                "val_loss_best_epoch": best_val.epoch,
+                "val_loss_best_value": best_val.value,
+                "val_loss_evaluations_since_best": best_val.since,
+                "val_loss_trend": loss_trend.direction.value,
+            },
+        }
     )
 
 

@@ -115,7 +115,9 @@ class MonitorPolicy(JsonTyped):
         le=100_000,
         description="Epochs without improvement before the run counts as stalled (the stop of stop_rule patience). "
         "It counts epochs that reported monitor, not wall-clock epochs: a run validating every other epoch needs "
-        "half the patience. Under stop_rule projection it is only the least horizon of a run with no planned length.",
+        "half the patience. Under stop_rule projection it is the least horizon of a run with no planned length, and a "
+        "score (not val_loss) whose gain is projected is stopped all the same once neither it nor val_loss has "
+        "improved for 1.5 times patience.",
     )
     window: int = Field(
         10,

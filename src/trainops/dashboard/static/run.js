@@ -837,7 +837,7 @@ function buildModel() {
       const def = definition(monitor);
       const base = model.series.length + 1; // uPlot's index of the first projection series (0 is x)
       model.extra.push({ xs: px, columns: [clean(curves.upper), clean(curves.lower), clean(curves.trend)] });
-      const bandColor = evidence.worth_continuing ? "#16a34a" : "#64748b";
+      const bandColor = evidence.worth_continuing && !evidence.stall_backed ? "#16a34a" : "#64748b";
       for (const label of ["projection high", "projection low"]) {
         model.series.push({ label, stroke: fade(bandColor, 0.35), width: 0.75, points: { show: false }, value: legendValue(def) });
       }
@@ -915,7 +915,7 @@ function diagnosisMarks(model, nonFinite) {
         x: endX,
         y: best,
         text: `projected best ${formatMetric(best, def)} by epoch ${end}${gain}`,
-        className: `projection ${evidence.worth_continuing ? "worth" : "not-worth"}`,
+        className: `projection ${evidence.worth_continuing && !evidence.stall_backed ? "worth" : "not-worth"}`,
         testid: "projection-label",
       });
     }
