@@ -73,7 +73,7 @@ def test_a_lucky_gain_the_loss_does_not_back_is_overruled() -> None:
     assert diagnosis.recommendation.restore_epoch == BEST_EPOCH
     reason = diagnosis.recommendation.reason
     assert "but val_accuracy has not improved for 25 evaluations, nor val_loss for 25" in reason
-    assert "a gain the loss does not back is luck" in reason
+    assert reason.endswith("a gain the loss does not back is luck")  # the stall it names is not named twice
 
 
 def test_a_replay_stops_once_both_have_stalled_for_one_and_a_half_patience() -> None:

@@ -163,6 +163,8 @@ def test_a_projected_gain_the_loss_does_not_back_is_drawn_as_not_worth_it(page: 
     label = page.get_by_test_id("projection-label")
     expect(label).to_contain_text("better")  # the projection alone reads a gain...
     expect(label).to_have_class(re.compile(r"\bnot-worth\b"))  # ...drawn as not worth continuing for
+    expect(page.get_by_test_id("projected-gain")).to_have_text("6.1% better, overruled: val_loss has stalled too")
+    screenshot(page, "run-stall-backed")
 
 
 def test_a_live_run_shows_its_projection_and_progress(page: Page, dashboard: Dashboard) -> None:

@@ -413,9 +413,10 @@ def recommend(
     restore = best.epoch if best is not None and best.epoch != last_epoch else None
 
     def stop(signal: Signal) -> Recommendation:
-        # A projected stop names what else was seen, overfitting before a stall: the evidence a person looks for.
+        # A projected stop names what else was seen, overfitting before a stall: the evidence a person looks for
+        # (a stop the loss's stall backs has said so already).
         seconded = [other.message for other in signals if other.rule in SECONDING_RULES]
-        if signal.rule is SignalRule.PROJECTED_IMPROVEMENT and seconded:
+        if signal.rule is SignalRule.PROJECTED_IMPROVEMENT and seconded and not signal.evidence.get("stall_backed"):
             message = f"{signal.message}; {seconded[0]}"
         else:
             message = signal.message

@@ -1257,7 +1257,21 @@ function renderDiagnosis() {
         {},
         h("strong", { class: "num" }, fmt(projection.projected_best)),
         ` by epoch ${Number(projection.to_epoch) + Number(projection.epochs_left)} `,
-        h("span", { class: pct > 0 ? "good" : "bad" }, pct > 0 ? `${pct.toFixed(1)}% better` : "no new best"),
+        projection.stall_backed && pct > 0
+          ? h(
+              "span",
+              {
+                class: "muted",
+                "data-testid": "projected-gain",
+                title: `val_loss has not improved for ${projection.val_loss_evaluations_since_best} evaluations either`,
+              },
+              `${pct.toFixed(1)}% better, overruled: val_loss has stalled too`,
+            )
+          : h(
+              "span",
+              { class: pct > 0 ? "good" : "bad", "data-testid": "projected-gain" },
+              pct > 0 ? `${pct.toFixed(1)}% better` : "no new best",
+            ),
       ),
     ]);
   }
