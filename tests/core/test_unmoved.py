@@ -135,6 +135,30 @@ def test_a_training_loss_that_rose_and_fell_within_the_window_is_still_moving() 
     assert diagnosis.projection.evidence["train_loss_trend"] == "improving"
 
 
+@pytest.mark.parametrize(
+    ("fall_per_epoch", "held"),
+    [
+        pytest.param(0.0008, True, id="a-model-at-chance-still-learning"),  # 0.7% over ten epochs: flat to a person
+        pytest.param(0.00005, False, id="a-tilt-too-small-to-be-learning"),  # 0.04% over ten epochs
+    ],
+)
+def test_a_slow_steady_fall_of_the_training_loss_is_the_model_still_changing(fall_per_epoch: float, held: bool) -> None:
+    # a text classifier at the majority class's share (7/18), its cross-entropy near ln 3 and falling slowly:
+    # such runs separate the classes tens of epochs later
+    records = [
+        EpochRecord(epoch=e, train_loss=1.0877 - fall_per_epoch * e + 0.0002 * (-1) ** e, val_accuracy=7 / 18)
+        for e in range(25)
+    ]
+    policy = policy_for_task(MonitorPolicy(), TaskType.TEXT_CLASSIFICATION, records)
+    assert trend("train_loss", [(r.epoch, r.train_loss) for r in records], policy, "min").direction == "flat"
+
+    diagnosis = analyze(records, policy, total_epochs_planned=100)
+
+    assert diagnosis.projection is not None
+    assert ("held_unmoved_since_epoch" in diagnosis.projection.evidence) is held
+    assert (diagnosis.recommendation.action is Action.CONTINUE) is held
+
+
 def test_too_few_epochs_of_training_loss_to_tell_hold_the_stop() -> None:
     records = detection(FLAT[:6], ZEROS[:6])
 

@@ -19,6 +19,13 @@ STALL_BACKED_PATIENCE = 1.5
 ``policy.patience`` evaluations (:func:`stall_backed`). Calibrated on the calibration half of the curve corpus
 (``bench/diagnosis.py``): 1.25 to 1.75 score alike; at 1 it stops runs that were about to improve."""
 
+MOVING_TOLERANCE_PCT = 0.1
+"""The training loss is still changing, for the hold on an unmoved metric (:func:`still_changing`), when its
+fitted change over the window is significant and at least this percentage: a model at chance (a cross-entropy
+near ln k) changes its loss by a fraction of a percent an epoch before it separates the classes, which the
+trend a person reads (``policy.flat_tolerance_pct``, 1%) calls flat. Chosen on the calibration half
+(``bench/diagnosis.py``): 0.1 to 0.5 score alike there; at 0 the least significant tilt holds a stalled run."""
+
 DIVERGENCE_RULES = frozenset(
     {SignalRule.NON_FINITE, SignalRule.DIVERGENCE_THRESHOLD, SignalRule.LOSS_BLOWUP, SignalRule.TRAIN_LOSS_RISING}
 )
@@ -245,12 +252,14 @@ def still_changing(train: Sequence[Point], policy: MonitorPolicy) -> tuple[str, 
     trend); ``None`` once it has gone flat.
 
     It is: with fewer than ``policy.window`` finite values (too early to tell); with a significant trend either way
-    over the last ``policy.window`` epochs; or falling significantly since its highest epoch (a rise and a fall
-    within one window fit a flat line). A run that reports no training loss cannot say: ``None``.
+    over the last ``policy.window`` epochs, of at least :data:`MOVING_TOLERANCE_PCT`; or falling significantly since
+    its highest epoch (a rise and a fall within one window fit a flat line). A run that reports no training loss
+    cannot say: ``None``.
     """
     finite = [point for point in train if math.isfinite(point[1])]
     if not finite:
         return None
+    policy = policy.model_copy(update={"flat_tolerance_pct": MOVING_TOLERANCE_PCT})
     moving = rules.trend("train_loss", finite, policy, "min")
     if len(finite) < policy.window:
         return (
