@@ -58,6 +58,10 @@ def test_create_and_patch_name_tags_and_notes(api: httpx.Client) -> None:
     assert data["notes"] is None and "mlflow_run_id" not in data["metadata"] and data["tags"] == ["b", "c"]
 
     assert "name" in refused(api.patch(f"/operations/{operation_id}", json={"name": "a\u0000b"}))
+    # a control character at an end is refused too, not stripped away (the schema's pattern refuses it there)
+    for name in ("\U0003b305\u001f", "\u001csweep", "sweep\n"):
+        assert "control character" in refused(api.patch(f"/operations/{operation_id}", json={"name": name}))
+    assert api.get(f"/operations/{operation_id}").json()["data"]["name"] is None  # nothing stored
     assert "tag" in refused(api.post("/operations", json={"tags": ["ok", "not ok"]}))
     assert "128" in refused(api.post("/operations", json={"name": "n" * 129}))
     assert "nothing to change" in refused(api.patch(f"/operations/{operation_id}", json={}))

@@ -131,19 +131,27 @@ _REFUSED_IN_A_NAME = re.compile(f"[{_NOT_ON_A_LINE}]")
 def check_name(value: str) -> str:
     """A run's name, stripped of surrounding spaces: 1-128 characters, no line breaks or control characters.
 
+    A control character is refused wherever it is, at either end too (``str.strip`` would remove U+001C-U+001F and
+    line breaks there), as :data:`NAME_PATTERN` says.
+
     >>> check_name("  lr sweep #3 ")
     'lr sweep #3'
+    >>> check_name("lr sweep\x1f")
+    Traceback (most recent call last):
+    ...
+    ValueError: a name is one line of text; it contains the control character U+001F: remove it
     """
-    name = check_text(value, "the name").strip()
+    text = check_text(value, "the name")
+    control = _REFUSED_IN_A_NAME.search(text)
+    if control:
+        raise ValueError(
+            f"a name is one line of text; it contains the control character U+{ord(control.group()):04X}: remove it"
+        )
+    name = text.strip()
     if not 1 <= len(name) <= MAX_NAME_LENGTH:
         raise ValueError(
             f"a name has 1 to {MAX_NAME_LENGTH} characters, got {len(name)}; "
             "use a short title such as 'resnet18 lr=3e-4' (send null to clear it)"
-        )
-    control = _REFUSED_IN_A_NAME.search(name)
-    if control:
-        raise ValueError(
-            f"a name is one line of text; it contains the control character U+{ord(control.group()):04X}: remove it"
         )
     return name
 
