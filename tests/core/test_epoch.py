@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from trainops.core import STANDARD_METRICS, EpochRecord
+from trainops.core.steps import StepRecord
 
 
 def test_json_round_trip_keeps_non_finite_values_as_strings() -> None:
@@ -68,6 +69,15 @@ def test_unknown_top_level_numbers_move_into_metrics(data: dict[str, Any], metri
 
     assert record.metrics == metrics
     assert record.val_loss is None
+
+
+@pytest.mark.parametrize("record", [EpochRecord, StepRecord])
+@pytest.mark.parametrize("metrics", [None, [1.0], "f1"], ids=["null", "list", "string"])
+def test_metrics_that_is_not_an_object_is_refused_with_top_level_metrics_too(record: type, metrics: Any) -> None:
+    # the document says metrics is an object; a top-level metric beside it must not turn null into {}
+    for data in ({"metrics": metrics}, {"metrics": metrics, "f1": 0.8}):
+        with pytest.raises(ValidationError, match="metrics"):
+            record.model_validate({"epoch": 1, "step": 5, **data} if record is StepRecord else {"epoch": 1, **data})
 
 
 def test_metric_sent_both_at_top_level_and_in_metrics_is_refused() -> None:

@@ -95,8 +95,8 @@ def collect_custom_metrics(data: Any, known: Collection[str]) -> Any:
     if not extra:
         return data
     given = data.get("metrics")
-    if given is not None and not isinstance(given, dict):
-        return data  # let validation report the malformed 'metrics' instead of dropping it
+    if "metrics" in data and not isinstance(given, dict):
+        return data  # let validation report the malformed 'metrics' (null too) instead of dropping or emptying it
     merged = dict(given or {})
     clashes = sorted(set(extra) & set(merged))
     if clashes:
