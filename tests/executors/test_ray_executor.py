@@ -377,4 +377,9 @@ def test_a_forced_cancel_stops_the_ray_job_and_ends_the_training_cancelled(
     assert final["status"] == "cancelled", final
     assert final["cancel_reason"] == "the worker ignored its cancel"
     assert final["cancel_request"]["requested_by"] == "trainops"
-    assert f"stopped by force (its Ray job was stopped ({ray_head.address}))" in final["error"]
+    # whoever records the end first words it: the executor's forced stop, or the server's reaper finding the job
+    # STOPPED after the cancel was recorded; either way the run ends cancelled, for the reason given
+    assert (
+        f"stopped by force (its Ray job was stopped ({ray_head.address}))" in final["error"]
+        or "its job ended after the cancel (the worker ignored its cancel)" in final["error"]
+    ), final["error"]
