@@ -55,6 +55,16 @@ STALLED = BEST_EPOCH + 1 + round(STALL_BACKED_PATIENCE * MonitorPolicy().patienc
 """The epochs of a run whose score and loss are both exactly 1.5 x patience evaluations past their best."""
 
 
+def test_the_val_loss_evidence_is_rounded_for_reading_as_every_other_number() -> None:
+    thirds = [value / 3 for value in settled_loss(STALLED + 10)]  # a best of 0.1333...: 16 digits unrounded
+    records = classification(flipping_accuracy(STALLED + 10), thirds)
+
+    projection = analyze(records, judged(records), total_epochs_planned=PLANNED).projection
+
+    assert projection is not None and projection.evidence["stall_backed"] is True
+    assert projection.evidence["val_loss_best_value"] == 0.133333
+
+
 def test_a_lucky_gain_the_loss_does_not_back_is_overruled() -> None:
     records = classification(flipping_accuracy(STALLED + 10), settled_loss(STALLED + 10))
 

@@ -12,7 +12,7 @@ from trainops.core.epoch import FIELD_METRICS, EpochRecord
 from trainops.core.forecast import Forecast, first_step, forecast
 from trainops.core.policy import Mode, MonitorPolicy
 from trainops.core.projection import Horizon, ceiling, projected_improvement, projection, worth_continuing
-from trainops.core.rules import Best, Point, _fmt
+from trainops.core.rules import Best, Point, _fmt, _r
 
 STALL_BACKED_PATIENCE = 1.5
 """A score's projected gain is overruled when neither it nor the validation loss has improved for this many times
@@ -346,7 +346,7 @@ def stall_backed(
                 **signal.evidence,
                 "stall_backed": True,
                 "val_loss_best_epoch": best_val.epoch,
-                "val_loss_best_value": best_val.value,
+                "val_loss_best_value": _r(best_val.value),
                 "val_loss_evaluations_since_best": best_val.since,
                 "val_loss_trend": loss_trend.direction.value,
             },
