@@ -140,8 +140,10 @@ def band_table(results: Sequence[Outcome]) -> str:
 
 
 def _width(r: Outcome) -> float:
-    """The band's width in percent of the best so far."""
-    return (r.forecast.best_value_q80 - r.forecast.best_value_q20) / max(abs(r.best_so_far), 1e-12)
+    """The band's width in percent of the best so far, at most :data:`RELATIVE_ERROR_CAP` as the errors are (a band
+    above a best of 0, a detector's mAP50 before its first box, would otherwise be infinitely wide)."""
+    width = (r.forecast.best_value_q80 - r.forecast.best_value_q20) / max(abs(r.best_so_far), 1e-12)
+    return min(width, RELATIVE_ERROR_CAP)
 
 
 def point_table(results: Sequence[Outcome]) -> str:
@@ -215,24 +217,28 @@ def bootstrap(results: Sequence[Outcome], rounds: int = 2000, seed: int = 7) -> 
 
 def pinball(results: Sequence[Outcome]) -> float:
     """The mean quantile loss of q20, the median and q80, in percent of the best so far: a proper score, lower when
-    the band is both calibrated and narrow. Each term is capped at :data:`RELATIVE_ERROR_CAP` as the relative error
-    is: against a best so far of 0 (a detector's mAP50 before its first box) any miss would be infinite."""
+    the band is both calibrated and narrow. Against a best so far of 0 (a detector's mAP50 before its first box),
+    where a percentage of it is undefined, in percent of its distance to the metric's bound (the forecast's
+    ``floor``: an mAP's ceiling of 1), the unit its gains are measured in. Each term is capped at
+    :data:`RELATIVE_ERROR_CAP` as the relative error is."""
     total = 0.0
     for r in results:
+        scale = abs(r.best_so_far) or abs(float(r.forecast.evidence.get("floor") or 0.0) - r.best_so_far)
         for level, q in (
             (0.2, r.forecast.best_value_q20),
             (0.5, r.forecast.best_value),
             (0.8, r.forecast.best_value_q80),
         ):
             miss = r.final_best - q
-            total += min((level - (miss < 0)) * miss / max(abs(r.best_so_far), 1e-12), RELATIVE_ERROR_CAP)
+            total += min((level - (miss < 0)) * miss / max(scale, 1e-12), RELATIVE_ERROR_CAP)
     return 100.0 * total / (3 * len(results))
 
 
 def calibrate(cases: Sequence[Case]) -> str:
     """Search the fit window, the bins and the floor margin on the calibration half. For each, ``Z20`` and ``Z80``
     leave 20% of the final bests outside the band on either side, ``Z50`` minimises the median's absolute error
-    (held at or above ``Z20``); keep the lowest total quantile loss."""
+    (held at or above ``Z20``); keep the lowest total quantile loss. ``UNMOVED_GAIN`` follows from the unmoved
+    cases alone (:func:`unmoved_gain`)."""
     grid = {"FIT_FRACTION": (1.0, 0.67, 0.5, 0.33), "MAX_BINS": (20, 40), "MIN_DISTANCE": (1e-4, 1e-2, 0.1)}
     defaults = {name: getattr(forecasting, name) for name in (*grid, "Z20", "Z50", "Z80")}
     found = []
@@ -260,10 +266,29 @@ def calibrate(cases: Sequence[Case]) -> str:
         for loss, params, in_band, relative in found
     ]
     chosen = "\n".join(f"{name} = {value:.4g}" for name, value in found[0][1].items())
+    unmoved = unmoved_gain(outcomes(cases))
+    if unmoved is not None:
+        chosen += f"\nUNMOVED_GAIN = {unmoved:.4g}"
     return (
         table(("constants (calibration half)", "quantile loss (%)", "in band", "mean rel err"), rows)
         + f"\n\nthe lowest quantile loss; set in src/trainops/core/forecast.py:\n{chosen}"
     )
+
+
+def unmoved_gain(results: Sequence[Outcome]) -> float | None:
+    """The gain that 20% of the cases whose metric had not left its first value (``method="unmoved"``) went past by
+    their planned end: the optimistic end of such a case's band (``UNMOVED_GAIN``). ``None`` without such cases.
+
+    >>> from types import SimpleNamespace as S
+    >>> flat = [S(forecast=S(method="unmoved", evidence={"floor": 1.0}), best_so_far=0.0, final_best=g)
+    ...         for g in (0, 0, 0, 0, 0, 0, 0, 0.2, 0.5, 0.9)]
+    >>> round(unmoved_gain(flat), 3)  # an accuracy from 0 to 0.2 (log 1/0.8): two of ten went further
+    0.223
+    """
+    gains = sorted(_gains(r)[0] for r in results if r.forecast.method == "unmoved")
+    if not gains:
+        return None
+    return gains[len(gains) - 1 - round(0.2 * len(gains))]
 
 
 Gains = tuple[float, float, float]

@@ -8,6 +8,7 @@ states, so a change to the forecast's constants or to the corpus that breaks the
 from __future__ import annotations
 
 import dataclasses
+import doctest
 import math
 import statistics
 
@@ -71,3 +72,16 @@ def test_the_calibration_reads_a_gain_towards_a_ceiling_as_towards_a_floor(
     for outcome in held_out:
         true, _, _ = forecast_bench._gains(outcome)
         assert math.isfinite(true) and true >= 0.0, outcome.case.label
+
+
+def test_the_unmoved_band_is_what_the_calibration_half_sets() -> None:
+    calibration, _ = split(_corpus.load())
+    gain = forecast_bench.unmoved_gain(forecast_bench.outcomes(cut(calibration)))
+
+    assert gain is not None
+    assert float(f"{gain:.4g}") == forecast_bench.forecasting.UNMOVED_GAIN
+
+
+def test_the_forecast_benchmark_docstring_examples() -> None:
+    result = doctest.testmod(forecast_bench)
+    assert result.attempted > 0 and result.failed == 0

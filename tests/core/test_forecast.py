@@ -189,6 +189,45 @@ def test_at_the_planned_end_the_forecast_is_the_best_so_far(epochs_left: int) ->
     assert f.best_epoch == values.index(best) + 1  # epochs as the run numbers them
 
 
+REACH = math.exp(-forecasting.UNMOVED_GAIN)
+"""The share of the distance to its bound that an unmoved metric's band leaves untouched at its optimistic end."""
+
+
+@pytest.mark.parametrize(
+    ("value", "mode", "q20", "q80"),
+    [
+        # the optimistic end is UNMOVED_GAIN (a log-ratio) of the way toward the bound; the cautious end and the
+        # median hold the metric where it is
+        pytest.param(0.0, "max", 0.0, 1.0 - REACH, id="an-mAP50-at-0-before-its-first-box"),
+        pytest.param(0.5, "max", 0.5, 1.0 - 0.5 * REACH, id="an-accuracy-at-one-class-share"),
+        pytest.param(2.3, "min", 2.3 * REACH, 2.3, id="a-loss-that-has-not-moved"),
+        pytest.param(-3.0, "min", -4.0 + REACH, -3.0, id="an-unbounded-metric-one-below-itself"),
+    ],
+)
+def test_a_metric_that_has_not_moved_keeps_its_median_and_reaches_toward_its_bound(
+    value: float, mode: Mode, q20: float, q80: float
+) -> None:
+    f = must(forecast(points([value] * 12, first_epoch=3), mode=mode, epochs_left=28))
+
+    assert f.method == "unmoved"
+    assert f.best_value == value and f.best_epoch == 3  # no curve to fit: it stays where it is (the likeliest)
+    assert (f.best_value_q20, f.best_value_q80) == (pytest.approx(q20), pytest.approx(q80))
+    assert f.evidence["unmoved_since_epoch"] == 3 and f.evidence["unmoved_gain"] == forecasting.UNMOVED_GAIN
+
+
+def test_an_unmoved_metric_at_its_bound_or_at_the_planned_end_is_the_best_so_far() -> None:
+    at_ceiling = must(forecast(points([1.0] * 12), mode="max", epochs_left=28))
+    at_end = must(forecast(points([0.0] * 12), mode="max", epochs_left=0))
+
+    assert (at_ceiling.method, at_ceiling.best_value_q80) == ("best_so_far", 1.0)
+    assert (at_end.method, at_end.best_value_q80) == ("best_so_far", 0.0)
+
+
+def test_a_metric_that_has_moved_at_all_is_fitted() -> None:
+    blip = [0.0] * 11 + [0.004]  # a detector's first box
+    assert must(forecast(points(blip), mode="max", epochs_left=28)).method == "ensemble"
+
+
 def test_a_loss_at_zero_has_nothing_left_to_gain() -> None:
     f = must(forecast(points([1.0, 0.5, 0.1, 0.0, 0.0]), mode="min", epochs_left=50))
     assert (f.method, f.best_value, f.best_value_q20) == ("best_so_far", 0.0, 0.0)

@@ -167,6 +167,27 @@ def test_a_projected_gain_the_loss_does_not_back_is_drawn_as_not_worth_it(page: 
     screenshot(page, "run-stall-backed")
 
 
+def test_a_detector_that_has_found_no_box_yet_shows_how_far_such_runs_went(page: Page, dashboard: Dashboard) -> None:
+    # a YOLO run's mAP50 at 0 for its first 12 epochs while its loss falls: no curve to fit, but it may take off
+    operation = dashboard.ops.create_operation(metadata={"name": "yolo", "task": "object_detection"}, total_epochs=40)
+    dashboard.ops.start_operation(operation.operation_id)
+    dashboard.ops.add_epochs(
+        operation.operation_id,
+        [EpochRecord(epoch=e, train_loss=3.0 * 0.95**e, val_loss=2.5, metrics={"mAP50": 0.0}) for e in range(12)],
+    )
+    open_run(page, operation.operation_id)
+
+    forecast = dashboard.ops.get_metrics(operation.operation_id).metrics.forecast
+    assert forecast is not None and forecast.method == "unmoved"
+    expect(page.get_by_test_id("forecast")).to_have_text(  # an mAP is a fraction: shown in percent
+        f"0.0% unmoved since epoch 0 (20-80%: 0.0% to {100 * forecast.best_value_q80:.2f}%)"
+    )
+    expect(page.get_by_test_id("recommendation")).to_have_attribute("data-action", "continue")
+    # a curve flat at 0 is drawn on 0-100%, not on uPlot's 0-100 (0-10000% for a fraction)
+    expect(chart(page)).to_have_attribute("data-y-ticks", re.compile(r"^0%\|.*\|100%$"))
+    screenshot(page, "run-unmoved-forecast")
+
+
 def test_a_live_run_shows_its_projection_and_progress(page: Page, dashboard: Dashboard) -> None:
     operation_id = make_run(dashboard.ops, 40, total=100, name="mean_reversion · EURUSD 4h · lr 1e-3")
     dashboard.ops.report_progress(operation_id, ProgressState.training(41, 100, batch=37, total_batches=100))
@@ -257,6 +278,8 @@ def test_the_chart_helpers_smooth_pair_and_redraw_the_projection_from_its_eviden
                 curves: chart.projectionCurves(evidence, { mode: "min", samples: 50 }),
                 paced: chart.projectionCurves({ ...evidence, learning_rate_pace: 0.9 }, { mode: "min", samples: 50 }),
                 numbers: [chart.toNumber("NaN"), chart.toNumber("-Infinity"), chart.toNumber(null)].map(String),
+                ranges: [[0, 0], [2, 2], [-3, -3], [0.2, 0.9]].map(([lo, hi]) => chart.linearRange(null, lo, hi)),
+                uplotRange: uPlot.rangeNum(0.2, 0.9, 0.1, true),
             };
         }""",
         evidence,
@@ -270,6 +293,11 @@ def test_the_chart_helpers_smooth_pair_and_redraw_the_projection_from_its_eviden
     # the monitored pair first, train with val
     assert answer["families"] == ["train_f1+val_f1", "train_loss+val_loss", "learning_rate"]
     assert answer["numbers"] == ["NaN", "-Infinity", "null"]
+    # a flat curve is padded by a tenth of its value (1 at 0, never below 0 from 0 up); any other is uPlot's own
+    flat_zero, flat_two, flat_negative, spread = answer["ranges"]
+    assert flat_zero == [0, 1]
+    assert flat_two == pytest.approx([1.8, 2.2]) and flat_negative == pytest.approx([-3.3, -2.7])
+    assert spread == answer["uplotRange"]
     # the projection as the diagnosis computed it: from the level now, to the projected best at the planned end
     curves = answer["curves"]
     assert curves["epochs"][0] == evidence["to_epoch"]

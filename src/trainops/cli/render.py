@@ -377,10 +377,18 @@ def verdict_text(flags: Sequence[str], action: Action) -> Text:
 
 
 def forecast_text(forecast: Forecast) -> str:
-    """``0.2086 by epoch 99 (20-80%: 0.2050 to 0.2086)``: the projected best with its band."""
+    """``0.2086 by epoch 99 (20-80%: 0.2050 to 0.2086)``: the projected best with its band.
+
+    >>> from trainops.core.forecast import forecast as project
+    >>> forecast_text(project([(epoch, 0.0) for epoch in range(8)], mode="max", epochs_left=22))
+    '0 unmoved since epoch 0 (20-80%: 0 to 0.2225)'
+    """
     low, high = sorted((forecast.best_value_q20, forecast.best_value_q80))
     band = "" if low == high else f" (20-80%: {number(low)} to {number(high)})"
-    where = "best so far" if forecast.method == "best_so_far" else f"by epoch {forecast.best_epoch}"
+    where = {
+        "best_so_far": "best so far",
+        "unmoved": f"unmoved since epoch {forecast.best_epoch}",
+    }.get(forecast.method, f"by epoch {forecast.best_epoch}")
     return f"{number(forecast.best_value)} {where}{band}"
 
 

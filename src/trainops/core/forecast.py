@@ -26,7 +26,7 @@ from trainops.core.policy import Mode
 Point = tuple[int, float]
 """(epoch, value)"""
 
-ForecastMethod = Literal["ensemble", "best_so_far"]
+ForecastMethod = Literal["ensemble", "best_so_far", "unmoved"]
 
 ForecastEvidence = dict[str, float | int | str | bool | None]
 """The same shape as a signal's evidence: flat, JSON-ready numbers and words."""
@@ -57,6 +57,12 @@ Z20 = 0.05652
 Z50 = 0.05652
 Z80 = 0.205
 
+UNMOVED_GAIN = 0.2517
+"""The optimistic end of the band of a metric that has not left its first value (a detector's mAP50 at 0 before its
+first box, an accuracy at one class's share): the gain (a log-ratio of the distance to the bound, as above) that 20%
+of the calibration half's such cases went past by their planned end. No curve can be fitted to a flat line, and most
+such metrics stay where they are (the median), but some take off. ``bench/forecast.py --calibrate`` sets it."""
+
 
 class Forecast(BaseModel):
     """How good the monitored metric is projected to get by the planned end of the run.
@@ -77,8 +83,9 @@ class Forecast(BaseModel):
     best_value_q80: Metric = Field(description="the 80% quantile of the projected best")
     best_epoch: int = Field(description="the epoch the projected best is expected by")
     method: ForecastMethod = Field(
-        description="how it was projected: ensemble (the fitted curve families), or best_so_far (no epochs left, or "
-        "the metric already at its bound)"
+        description="how it was projected: ensemble (the fitted curve families); unmoved (the metric has not left its "
+        "first value: no curve to fit, so the median is where it is and the band reaches as far as such metrics "
+        "went in the corpus); or best_so_far (no epochs left, or the metric already at its bound)"
     )
     evidence: ForecastEvidence = Field(default_factory=dict)
 
@@ -263,7 +270,9 @@ def forecast(points: Sequence[Point], *, mode: Mode, epochs_left: int) -> Foreca
 
     Returns:
         ``None`` below :data:`MIN_POINTS` finite values. With no epochs left (or a metric already at its bound),
-        the best so far: ``method="best_so_far"``, a band of width zero. Otherwise ``method="ensemble"``.
+        the best so far: ``method="best_so_far"``, a band of width zero. A metric that has not left its first value
+        has no curve to fit: ``method="unmoved"``, its median where it is and the band's optimistic end
+        :data:`UNMOVED_GAIN` toward its bound. Otherwise ``method="ensemble"``.
 
     The arithmetic, for a ``min`` metric (a ``max`` one is mirrored):
 
@@ -299,6 +308,8 @@ def forecast(points: Sequence[Point], *, mode: Mode, epochs_left: int) -> Foreca
     evidence: ForecastEvidence = {"epochs_left": max(epochs_left, 0), "epochs_used": len(finite)}
     if epochs_left <= 0:
         return _best_so_far(sign * best, best_epoch, evidence)
+    if all(value == finite[0][1] for _, value in finite):
+        return _unmoved(finite, mode, evidence)
     try:
         projected = _ensemble(finite, points[-1][0], epochs_left, mode, evidence)
     except (ArithmeticError, ValueError):  # math's overflow and domain errors, on values near a float's limits
@@ -421,6 +432,31 @@ def _best_so_far(value: float, epoch: int, evidence: ForecastEvidence) -> Foreca
         best_value_q80=value,
         best_epoch=epoch,
         method="best_so_far",
+        evidence=evidence,
+    )
+
+
+def _unmoved(finite: Sequence[Point], mode: Mode, evidence: ForecastEvidence) -> Forecast:
+    """The forecast of a metric that has stayed at its first value (``finite``, signed "lower is better"): the
+    median holds it; the optimistic end is :data:`UNMOVED_GAIN` of the way (as a log-ratio) toward the bound."""
+    sign = 1.0 if mode == "min" else -1.0
+    epoch, value = finite[0]
+    floor = _floor([sign * v for _, v in finite], mode)
+    if not math.isfinite(floor):
+        floor = _assumed_floor([v for _, v in finite], value)
+    headroom = value - floor
+    evidence.update({"floor": _r(sign * floor), "best_so_far": _r(sign * value), "unmoved_since_epoch": epoch})
+    if headroom <= 0.0:  # held at its bound from the start (an accuracy of 1): nothing left to gain
+        return _best_so_far(sign * value, epoch, evidence)
+    reach = floor + headroom * math.exp(-UNMOVED_GAIN)
+    evidence["unmoved_gain"] = UNMOVED_GAIN
+    q20, q80 = (reach, value) if mode == "min" else (value, reach)
+    return Forecast(
+        best_value=sign * value,
+        best_value_q20=sign * q20,
+        best_value_q80=sign * q80,
+        best_epoch=epoch,
+        method="unmoved",
         evidence=evidence,
     )
 

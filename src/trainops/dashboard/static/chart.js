@@ -186,7 +186,16 @@ export function axisStyle(fonts = {}) {
 
 /** A y scale (uPlot's `scales.y`); a log one fits the values (uPlot's own widens it to whole decades: 1-10 for 0.9-1.1). */
 export function yScale(log) {
-  return log ? { distr: 3, range: logRange } : { distr: 1 };
+  return log ? { distr: 3, range: logRange } : { distr: 1, range: linearRange };
+}
+
+/** uPlot's own linear range, except for a flat curve: uPlot pads 0 to 0-100 (an mAP50 still at 0 read 0-10000%);
+ * here it is padded by a tenth of its value (by 1 at 0), never below 0 for a curve that has not been. */
+export function linearRange(u, min, max) {
+  if (min === null || max === null || min === undefined || max === undefined) return [min, max];
+  if (min !== max) return uPlot.rangeNum(min, max, 0.1, true);
+  const pad = Math.abs(min) * 0.1 || 1;
+  return [min >= 0 ? Math.max(0, min - pad) : min - pad, max + pad];
 }
 
 function logRange(u, min, max) {

@@ -1276,7 +1276,8 @@ function renderDiagnosis() {
     ]);
   }
   const forecast = diagnosis.forecast;
-  if (forecast && forecast.method === "ensemble") {
+  if (forecast && (forecast.method === "ensemble" || forecast.method === "unmoved")) {
+    // unmoved: the metric has not left its first value; no curve to fit, the band reaches as far as such runs went
     const band = [toNumber(forecast.best_value_q20), toNumber(forecast.best_value_q80)].sort((a, b) => a - b);
     facts.push([
       "Forecast",
@@ -1284,7 +1285,9 @@ function renderDiagnosis() {
         "span",
         { "data-testid": "forecast" },
         h("strong", { class: "num" }, fmt(forecast.best_value)),
-        ` by epoch ${forecast.best_epoch} `,
+        forecast.method === "unmoved"
+          ? ` unmoved since epoch ${forecast.best_epoch} `
+          : ` by epoch ${forecast.best_epoch} `,
         h("span", { class: "muted" }, `(20-80%: ${fmt(band[0])} to ${fmt(band[1])})`),
       ),
     ]);
