@@ -338,9 +338,9 @@ def _fit_z(gains: Sequence[Gains], level: float) -> float:
 
 
 def leave_one_family_out(calibration: Sequence[Case], held_out: Sequence[Case]) -> str:
-    """For each family: ``Z20``/``Z50``/``Z80`` set on the calibration half without that family, scored on the
-    family's held-out cases: how the band holds on a framework it was never calibrated on."""
-    defaults = {name: getattr(forecasting, name) for name in ("Z20", "Z50", "Z80")}
+    """For each family: ``Z20``/``Z50``/``Z80`` and ``UNMOVED_GAIN`` set on the calibration half without that family,
+    scored on the family's held-out cases: how the band holds on a framework it was never calibrated on."""
+    defaults = {name: getattr(forecasting, name) for name in ("Z20", "Z50", "Z80", "UNMOVED_GAIN")}
     rows = []
     pooled: list[Outcome] = []
     try:
@@ -348,9 +348,12 @@ def leave_one_family_out(calibration: Sequence[Case], held_out: Sequence[Case]) 
             for name, value in defaults.items():
                 setattr(forecasting, name, value)
             own = outcomes([case for case in held_out if case.curve.family == family])
-            gains = [_gains(r) for r in outcomes([case for case in calibration if case.curve.family != family])]
+            others = outcomes([case for case in calibration if case.curve.family != family])
+            gains = [_gains(r) for r in others]
             z20 = _share_z(gains, 0.2, above=True)
             forecasting.Z20, forecasting.Z50, forecasting.Z80 = z20, max(_fit_z(gains, 0.5), z20), _share_z(gains, 0.2)
+            unmoved = unmoved_gain(others)
+            forecasting.UNMOVED_GAIN = defaults["UNMOVED_GAIN"] if unmoved is None else unmoved
             out = outcomes([case for case in held_out if case.curve.family == family])
             pooled.extend(out)
             rows.append(
