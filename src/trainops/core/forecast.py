@@ -392,22 +392,13 @@ def _ensemble(
         evidence[f"{fit.family}_shape"] = _r(fit.shape, 4)
         evidence[f"{fit.family}_weight"] = _r(weight, 4)
         evidence[f"{fit.family}_end"] = _r(sign * (floor + headroom * math.exp(-end)))
-    if mode == "max":
-        q20, q80 = q80, q20
     median_epoch = best_epoch
     if median < best:
         target = math.log(headroom / (median - floor))
         median_epoch = last_epoch + first_step(
             lambda step: gain_at(float(last_epoch - origin + step)) >= target, epochs_left
         )
-    return Forecast(
-        best_value=sign * median,
-        best_value_q20=sign * q20,
-        best_value_q80=sign * q80,
-        best_epoch=median_epoch,
-        method="ensemble",
-        evidence=evidence,
-    )
+    return _signed(sign, median, q20, q80, median_epoch, "ensemble", evidence)
 
 
 def first_step(reached: Callable[[int], bool], steps: int) -> int:
@@ -448,15 +439,29 @@ def _unmoved(finite: Sequence[Point], mode: Mode, evidence: ForecastEvidence) ->
     evidence.update({"floor": _r(sign * floor), "best_so_far": _r(sign * value), "unmoved_since_epoch": epoch})
     if headroom <= 0.0:  # held at its bound from the start (an accuracy of 1): nothing left to gain
         return _best_so_far(sign * value, epoch, evidence)
-    reach = floor + headroom * math.exp(-UNMOVED_GAIN)
     evidence["unmoved_gain"] = UNMOVED_GAIN
-    q20, q80 = (reach, value) if mode == "min" else (value, reach)
+    reach = floor + headroom * math.exp(-UNMOVED_GAIN)
+    return _signed(sign, value, reach, value, epoch, "unmoved", evidence)
+
+
+def _signed(
+    sign: float,
+    median: float,
+    optimistic: float,
+    cautious: float,
+    epoch: int,
+    method: ForecastMethod,
+    evidence: ForecastEvidence,
+) -> Forecast:
+    """A forecast from values signed "lower is better" (``sign``: 1 for a ``min`` metric, -1 for a ``max`` one),
+    back in the metric's own sign: the optimistic end is the 20% quantile of a ``min`` metric, the 80% of a ``max``."""
+    low, high = (optimistic, cautious) if sign > 0 else (cautious, optimistic)
     return Forecast(
-        best_value=sign * value,
-        best_value_q20=sign * q20,
-        best_value_q80=sign * q80,
+        best_value=sign * median,
+        best_value_q20=sign * low,
+        best_value_q80=sign * high,
         best_epoch=epoch,
-        method="unmoved",
+        method=method,
         evidence=evidence,
     )
 
