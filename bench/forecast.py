@@ -139,10 +139,17 @@ def band_table(results: Sequence[Outcome]) -> str:
     return table(("family", "cases", "in band", "below q20", "above q80", "mean width"), rows)
 
 
+def _scale(r: Outcome) -> float:
+    """What a case's band width and quantile loss are measured in: its best so far; against a best of 0 (a detector's
+    mAP50 before its first box), where a percentage of it is undefined, its distance to the metric's bound (the
+    forecast's ``floor``: an mAP's ceiling of 1), the unit its gains are measured in."""
+    return abs(r.best_so_far) or abs(float(r.forecast.evidence.get("floor") or 0.0) - r.best_so_far)
+
+
 def _width(r: Outcome) -> float:
-    """The band's width in percent of the best so far, at most :data:`RELATIVE_ERROR_CAP` as the errors are (a band
-    above a best of 0, a detector's mAP50 before its first box, would otherwise be infinitely wide)."""
-    width = (r.forecast.best_value_q80 - r.forecast.best_value_q20) / max(abs(r.best_so_far), 1e-12)
+    """The band's width in percent of the case's :func:`_scale`, at most :data:`RELATIVE_ERROR_CAP` as the errors
+    are."""
+    width = (r.forecast.best_value_q80 - r.forecast.best_value_q20) / max(_scale(r), 1e-12)
     return min(width, RELATIVE_ERROR_CAP)
 
 
@@ -216,14 +223,12 @@ def bootstrap(results: Sequence[Outcome], rounds: int = 2000, seed: int = 7) -> 
 
 
 def pinball(results: Sequence[Outcome]) -> float:
-    """The mean quantile loss of q20, the median and q80, in percent of the best so far: a proper score, lower when
-    the band is both calibrated and narrow. Against a best so far of 0 (a detector's mAP50 before its first box),
-    where a percentage of it is undefined, in percent of its distance to the metric's bound (the forecast's
-    ``floor``: an mAP's ceiling of 1), the unit its gains are measured in. Each term is capped at
-    :data:`RELATIVE_ERROR_CAP` as the relative error is."""
+    """The mean quantile loss of q20, the median and q80, in percent of each case's :func:`_scale` (its best so far,
+    or a best of 0's distance to the bound): a proper score, lower when the band is both calibrated and narrow. Each
+    term is capped at :data:`RELATIVE_ERROR_CAP` as the relative error is."""
     total = 0.0
     for r in results:
-        scale = abs(r.best_so_far) or abs(float(r.forecast.evidence.get("floor") or 0.0) - r.best_so_far)
+        scale = _scale(r)
         for level, q in (
             (0.2, r.forecast.best_value_q20),
             (0.5, r.forecast.best_value),
