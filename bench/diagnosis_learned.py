@@ -140,20 +140,24 @@ def rule_readings(case: Case, diagnosis: Diagnosis) -> list[float]:
 
 @dataclass(frozen=True)
 class Table:
-    """The cases with a finite latest loss: both sets of readings, the truth, trainops' verdicts, the families."""
+    """The cases with a finite latest loss: both sets of readings, the truth, the families."""
 
     loss: np.ndarray
     rule: np.ndarray
     truth: np.ndarray
-    said: np.ndarray
     families: np.ndarray
+
+    @property
+    def said(self) -> np.ndarray:
+        """trainops' verdicts (stop: True): the first of the rule readings."""
+        return self.rule[:, 0] == 1.0
 
     def readings(self, which: str) -> np.ndarray:
         return self.loss if which == "loss" else np.hstack([self.rule, self.loss])
 
 
 def table(cases: Sequence[Case]) -> Table:
-    loss, rule, truth, said, families = [], [], [], [], []
+    loss, rule, truth, families = [], [], [], []
     for case in cases:
         row = loss_readings(case)
         if row is None:
@@ -163,9 +167,8 @@ def table(cases: Sequence[Case]) -> Table:
         loss.append(row)
         rule.append(rule_readings(case, diagnosis))
         truth.append(case.should_stop)
-        said.append(diagnosis.recommendation.action is not Action.CONTINUE)
         families.append(case.curve.family)
-    return Table(np.array(loss), np.array(rule), np.array(truth), np.array(said), np.array(families))
+    return Table(np.array(loss), np.array(rule), np.array(truth), np.array(families))
 
 
 def balanced(truth: np.ndarray, said: np.ndarray) -> tuple[float, float]:
@@ -175,20 +178,27 @@ def balanced(truth: np.ndarray, said: np.ndarray) -> tuple[float, float]:
     return (recall + 1 - false_stops) / 2, false_stops
 
 
+def best_threshold(
+    truth: np.ndarray, probability: np.ndarray, thresholds: np.ndarray
+) -> tuple[float, float, float] | None:
+    """(balanced accuracy, false stops, threshold) of the threshold with the best balanced accuracy whose false stops
+    are within the raised goal's bound; ``None`` when no threshold keeps them there."""
+    scored = [(*balanced(truth, probability >= t), t) for t in thresholds]
+    return max((row for row in scored if row[1] <= TARGET_FALSE_STOPS), default=None)
+
+
 def threshold(make: Callable[[], ClassifierMixin], x: np.ndarray, y: np.ndarray) -> float:
     """The stop threshold on the classifier's probability: 5-fold cross-validated on (x, y), the best balanced
-    accuracy with false stops within the raised goal's bound."""
+    accuracy with false stops within the raised goal's bound (0.5 when none keeps them there)."""
     probability = cross_val_predict(make(), x, y, cv=5, method="predict_proba")[:, 1]
-    scored = [(balanced(y, probability >= t), t) for t in np.linspace(0.3, 0.95, 66)]
-    candidates = [(score, t) for score, t in scored if score[1] <= TARGET_FALSE_STOPS]
-    return max(candidates)[1] if candidates else 0.5
+    best = best_threshold(y, probability, np.linspace(0.3, 0.95, 66))
+    return 0.5 if best is None else best[2]
 
 
 def hindsight(truth: np.ndarray, probability: np.ndarray) -> tuple[float, float, float]:
     """(balanced accuracy, false stops, threshold) at the threshold best on these very cases with false stops within
     the raised goal's bound: no classifier could choose it honestly, which makes it an upper bound."""
-    scored = [(*balanced(truth, probability >= t), t) for t in np.linspace(0.05, 0.95, 91)]
-    return max((row for row in scored if row[1] <= TARGET_FALSE_STOPS), default=(0.0, 0.0, 0.0))
+    return best_threshold(truth, probability, np.linspace(0.05, 0.95, 91)) or (0.0, 0.0, 0.0)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -7,6 +7,9 @@ import numpy as np
 from _corpus import cut, load
 from diagnosis import TARGET_FALSE_STOPS
 
+from trainops.core import Action, MonitorPolicy, analyze
+from trainops.core.metric_definitions import policy_for_task
+
 
 def test_balanced_accuracy_is_the_mean_of_the_right_stops_and_the_right_continues() -> None:
     truth = np.array([True, True, True, True, False, False])
@@ -41,6 +44,17 @@ def test_the_rule_readings_start_from_trainops_verdict_and_the_loss_readings_end
 
     assert len(table.truth) > 0 and set(table.families) <= set(families)
     assert (table.rule[:, 0] == table.said).all()  # the rule's own answer is the first reading
+    verdicts = [
+        analyze(
+            case.records,
+            policy_for_task(MonitorPolicy(), case.curve.task, case.records),
+            total_epochs_planned=case.planned,
+        ).recommendation.action
+        is not Action.CONTINUE
+        for case in cases
+        if learned.loss_readings(case) is not None
+    ]
+    assert table.said.tolist() == verdicts  # as trainops says it, case by case
     rows = table.readings("rule")
     assert rows.shape == (len(table.truth), table.rule.shape[1] + table.loss.shape[1])
     assert (rows[:, table.rule.shape[1] :] == table.loss).all()
