@@ -181,11 +181,14 @@ def _known_parameters(request: Request) -> None:
 @router.get("", response_model=Envelope[ListedOperationPage], dependencies=[Depends(_known_parameters)])
 async def list_operations(
     service: ServiceDep,
-    status: Annotated[list[OperationStatus] | None, Query(description="repeat to match several")] = None,
+    *,  # the list filters have a factory, not a default, so they may follow those that have one
+    status: Annotated[list[OperationStatus], Query(default_factory=list, description="repeat to match several")],
     operation_type: Annotated[str | None, Query(pattern=OPERATION_TYPE_PATTERN, description="e.g. training")] = None,
     active_only: Annotated[bool, Query(description="only pending and running")] = False,
     name: Annotated[str | None, Query(max_length=512, description="the run's name, whole, ignoring case")] = None,
-    tag: Annotated[list[str] | None, Query(description="runs having this tag; repeat it for runs having all")] = None,
+    tag: Annotated[
+        list[str], Query(default_factory=list, description="runs having this tag; repeat it for runs having all")
+    ],
     q: Annotated[
         str | None,
         Query(
@@ -219,9 +222,12 @@ async def list_operations(
         Query(max_length=2048, description="the next_cursor of the previous page (same filters and sort)"),
     ] = None,
     include: Annotated[
-        list[Literal["best"]] | None,
-        Query(description="best: add each operation's best value of its primary metric (`best`, one query)"),
-    ] = None,
+        list[Literal["best"]],
+        Query(
+            default_factory=list,
+            description="best: add each operation's best value of its primary metric (`best`, one query)",
+        ),
+    ],
 ) -> Response:
     """Operations matching every filter given, newest first (or as ``sort`` and ``order`` say), with the total and
     active counts of everything that matches, and ``next_cursor``: pass it as ``cursor`` for the next page (null
