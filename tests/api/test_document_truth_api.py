@@ -44,6 +44,28 @@ def test_a_nul_anywhere_in_a_body_is_refused_naming_where(api: httpx.Client, bod
     assert api.get("/operations").json()["data"]["total"] == 0
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "params", "where"),
+    [
+        pytest.param("GET", "/operations/{id}%00", {}, "path.operation_id", id="id"),
+        pytest.param("GET", "/operations/op_x%00/metrics", {}, "path.operation_id", id="unknown-id"),
+        pytest.param("DELETE", "/operations/{id}", {"reason": "a\u0000b"}, "query.reason", id="reason"),
+        pytest.param("GET", "/operations", {"q": "a\u0000"}, "query.q", id="search"),
+        pytest.param("GET", "/operations", {"name": "a\u0000b"}, "query.name", id="name"),
+        pytest.param("GET", "/operations", {"tag": ["x", "a\u0000"]}, "query.tag", id="second-tag"),
+    ],
+)
+def test_a_nul_in_a_path_or_query_parameter_is_refused_naming_it(
+    api: httpx.Client, method: str, path: str, params: dict[str, Any], where: str
+) -> None:
+    operation_id = create(api)
+
+    error = error_of(api.request(method, path.format(id=operation_id), params=params), 422)
+
+    assert error["message"].startswith(f"{where} contains a NUL character (%00)")
+    assert api.get(f"/operations/{operation_id}").json()["data"]["status"] == "pending"
+
+
 def test_an_escaped_backslash_before_u0000_is_text_not_a_nul(api: httpx.Client) -> None:
     created = api.post("/operations", json={"operation_type": "training", "notes": "C:\\u0000"})
 
@@ -149,6 +171,25 @@ def test_a_time_query_parameter_takes_iso_text_not_a_number(api: httpx.Client) -
 
     assert "query.created_before: '0.5' is a number; send an ISO 8601 time" in error["message"]
     assert api.get("/operations", params={"created_before": "2030-01-01T00:00:00Z"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "year"),
+    [
+        pytest.param("created_after", "0001-01-01T00:00:00+01:00", 0, id="before-year-1-in-utc"),
+        pytest.param("created_before", "9999-12-31T23:59:59-01:00", 10000, id="past-year-9999-in-utc"),
+        pytest.param("created_after", "1800-01-01T00:00:00Z", 1800, id="before-1900"),
+    ],
+)
+def test_a_time_query_parameter_outside_the_stored_years_is_a_422(
+    api: httpx.Client, name: str, value: str, year: int
+) -> None:
+    error = error_of(api.get("/operations", params={name: value}), 422)
+
+    assert error["message"] == (
+        f"{name} {value.replace('Z', '+00:00')} is year {year} in UTC; send a time between the years 1900 and 9999 "
+        "(UTC), the years trainops stores"
+    )
 
 
 @pytest.mark.parametrize("name", ["status", "tag", "include"])

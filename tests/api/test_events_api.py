@@ -228,6 +228,12 @@ def test_unknown_operation_and_foreign_event_ids_are_refused_before_the_stream(a
     assert bad.status_code == 422
     assert "Last-Event-ID 'yesterday' is not an id of this stream" in bad.json()["error"]["message"]
 
+    # versions past the database's integers (32-bit, then 64-bit), and one within them past this run's latest
+    for version in ("2147483648", "9223372036854775808", "9999999999999999999", "2147483647", "5"):
+        foreign = api.get(f"/operations/{operation_id}/events", headers={"Last-Event-ID": f"{version}.-.-.-"})
+        assert foreign.status_code == 422, foreign.text
+        assert "is not an id of this stream" in foreign.json()["error"]["message"]
+
 
 def test_the_stream_needs_the_bearer_token_when_the_server_has_one(settings: Settings) -> None:
     token = "s3cret-token-0123456789"

@@ -52,3 +52,22 @@ def test_an_unknown_operation_is_404(api: httpx.Client) -> None:
     response = api.patch("/operations/op_training_20250101_000000_00000000", json={"metadata": {"notes": "x"}})
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_updates_cannot_grow_the_metadata_past_its_limit_and_lose_nothing(api: httpx.Client) -> None:
+    operation_id = create(api)
+    big = "x" * (5 * 2**20)  # each update alone is within the 8 MiB body limit
+    assert api.patch(f"/operations/{operation_id}", json={"metadata": {"first": big}}).status_code == 200
+
+    refused = api.patch(f"/operations/{operation_id}", json={"metadata": {"second": big}})
+
+    assert refused.status_code == 422, refused.text[:500]
+    assert refused.json()["error"]["message"].startswith(
+        "the metadata would take 10.0 MiB after this update; a run keeps at most 8 MiB of it"
+    )
+    metadata = api.get(f"/operations/{operation_id}").json()["data"]["metadata"]
+    assert metadata["first"] == big and "second" not in metadata
+    # replacing the large value with a small one, or removing it, still works
+    shrunk = api.patch(f"/operations/{operation_id}", json={"metadata": {"first": "small", "second": big}})
+    assert shrunk.status_code == 200, shrunk.text[:500]
+    assert api.get(f"/operations/{operation_id}").json()["data"]["metadata"]["first"] == "small"

@@ -58,6 +58,13 @@ def test_request_fields_take_the_json_type_the_document_gives_them(
         pytest.param("/progress", {"percentage": 5, "updated_at": 0}, "updated_at: 0 is a number", id="time"),
         pytest.param("/metrics", {"epoch": True, "val_loss": 0.5}, "epoch: True is a boolean", id="epoch-bool"),
         pytest.param("/steps", {"step": "3"}, "step: '3' is text", id="step-text"),
+        # counts within those of a stored epoch and step (2**53: a JavaScript reader reads them exactly)
+        pytest.param(
+            "/progress", {"epoch": 10**29}, "epoch: Input should be less than or equal to 10000000", id="epoch"
+        ),
+        pytest.param(
+            "/progress", {"batch": 2**63}, "batch: Input should be less than or equal to 9007199254740992", id="batch"
+        ),
     ],
 )
 def test_fields_of_an_operation_s_writes_take_their_json_type(
@@ -84,6 +91,26 @@ def test_an_integral_float_is_an_integer_as_json_schema_counts_it(api: httpx.Cli
     assert written.status_code == 200, written.text
     assert [epoch["epoch"] for epoch in stored] == [2]
     assert "valid integer" in error_of(fraction, 422)["message"]
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/steps"])
+@pytest.mark.parametrize("number", ["1e400", "-2.5E+309", "1" * 400 + ".0"])
+def test_a_number_past_the_largest_float_is_refused_not_stored_as_infinity(
+    api: httpx.Client, path: str, number: str
+) -> None:
+    operation_id = create(api)
+    key = "epoch" if path == "/metrics" else "step"
+    kept = api.post(f"/operations/{operation_id}{path}", json={key: 0, "val_loss": 0.5})
+    assert kept.status_code == 200, kept.text
+
+    body = f'{{"{key}": 1, "val_loss": {number}}}'
+    sent = api.post(f"/operations/{operation_id}{path}", content=body, headers={"Content-Type": "application/json"})
+
+    assert "is past the largest 64-bit float (about 1.8e308)" in error_of(sent, 422)["message"]
+    infinite = api.post(f"/operations/{operation_id}{path}", json={key: 1, "val_loss": "Infinity"})
+    assert infinite.status_code == 200, infinite.text  # infinity said in words is a value like any other
+    small = api.post(f"/operations/{operation_id}{path}", json={key: 2, "val_loss": 1e-300, "lr": 1e300})
+    assert small.status_code == 200, small.text
 
 
 @pytest.mark.parametrize(

@@ -368,6 +368,9 @@ def test_validate_yaml_names_every_problem_with_its_path(api: httpx.Client) -> N
 
     not_yaml = validate(api, yaml=": : [")
     assert not_yaml["valid"] is False and "not valid YAML" in not_yaml["problems"][0]
+    unreadable_date = validate(api, yaml=text.replace('version: "1.0"', "version: 2001-13-45"))
+    assert unreadable_date["valid"] is False
+    assert "'2001-13-45' is not a valid timestamp (month must be in 1..12)" in unreadable_date["problems"][0]
 
 
 def test_validate_a_mapping_or_a_strategy_by_name(api: httpx.Client) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 MODULES = [
     "trainops.core.analysis",
+    "trainops.core.epoch",
     "trainops.core.forecast",
     "trainops.core.metric_names",
     "trainops.core.numbers",
@@ -18,6 +19,7 @@ MODULES = [
     "trainops.core.replay",
     "trainops.core.rules",
     "trainops.core.stats",
+    "trainops.core.yaml_text",
 ]
 
 

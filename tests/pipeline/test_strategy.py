@@ -259,13 +259,19 @@ def test_every_problem_is_reported_at_once() -> None:
         pytest.param("name: x\n  model: 1\n", 2, id="bad-indentation"),
         pytest.param("name: x\nmodel: {a: 1\ntraining: 2\n", 3, id="unclosed-mapping"),
         pytest.param("name: x\nmodel:\n\t- 1\n", 3, id="tab"),
+        # values PyYAML parses but cannot read as their tag: Python's ValueError or KeyError without a mark
+        pytest.param("name: x\ntraining_data:\n  start_date: 2001-13-45\n", 3, id="impossible-date"),
+        pytest.param("name: x\nmodel: {epochs: !!int ten}\n", 2, id="tagged-int"),
+        pytest.param("name: x\nmodel: {shuffle: !!bool maybe}\n", 2, id="tagged-bool"),
+        pytest.param("name: x\nmodel: " + "[" * 2000 + "]" * 2000 + "\n", None, id="nested-too-deep"),
     ],
 )
-def test_malformed_yaml_names_the_line(tmp_path: Path, text: str, line: int) -> None:
+def test_malformed_yaml_names_the_line(tmp_path: Path, text: str, line: int | None) -> None:
     path = tmp_path / "broken.yaml"
     path.write_text(text, encoding="utf-8")
+    where = rf" at line {line}, column \d+" if line is not None else ""
 
-    with pytest.raises(StrategyError, match=rf"^{re.escape(str(path))} is not valid YAML at line {line}, column \d+"):
+    with pytest.raises(StrategyError, match=rf"^{re.escape(str(path))} is not valid YAML{where}: "):
         load_strategy(path)
 
 

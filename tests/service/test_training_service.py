@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from trainops.core.operation import Operation, OperationStatus
@@ -9,8 +11,10 @@ from trainops.errors import DataError, NotFoundError, ServiceUnavailableError
 from trainops.schemas.training import ConfigOverrides, TrainingRequest
 from trainops.service.bootstrap import open_training
 from trainops.service.operations import OperationsService
-from trainops.service.training import TrainingService
+from trainops.service.training import TrainingService, list_strategies
 from trainops.settings import Settings
+
+STRATEGIES = Path(__file__).resolve().parents[2] / "strategies"
 
 
 @pytest.fixture
@@ -80,3 +84,15 @@ def test_strategies_validation_and_data(training: TrainingService) -> None:
     invalid = training.validate({"name": "x"})
     assert not invalid.valid and invalid.problems
     assert {(item.symbol, item.timeframe) for item in training.data()} >= {("EURUSD", "1h"), ("GOOG", "1d")}
+
+
+def test_a_strategy_file_with_a_value_yaml_cannot_read_is_listed_as_invalid(tmp_path: Path) -> None:
+    (tmp_path / "fine.yaml").write_text((STRATEGIES / "mean_reversion.yaml").read_text())
+    (tmp_path / "bad_date.yaml").write_text("name: bad_date\ntraining_data:\n  start_date: 2001-13-45\n")
+
+    listed = {summary.name: summary for summary in list_strategies(tmp_path)}
+
+    assert listed["mean_reversion"].valid and listed["mean_reversion"].error is None
+    assert not listed["bad_date"].valid
+    assert listed["bad_date"].error is not None
+    assert "is not valid YAML at line 3, column 15: '2001-13-45' is not a valid timestamp" in listed["bad_date"].error

@@ -17,7 +17,7 @@ from trainops.api.errors import install_error_handlers
 from trainops.api.hosts import HostCheckMiddleware, allowed_hosts
 from trainops.api.limits import BodySizeLimitMiddleware
 from trainops.api.openapi import install_openapi
-from trainops.api.query_numbers import plain_query_numbers, single_query_values
+from trainops.api.query_numbers import no_nul_in_url, plain_query_numbers, single_query_values
 from trainops.api.routes import artifacts, events, health, metrics, operations
 from trainops.executors.base import Executor, open_executor
 from trainops.executors.reaper import Reaper
@@ -132,6 +132,7 @@ def create_app(
                 Depends(require_json),
                 Depends(plain_query_numbers),
                 Depends(single_query_values),
+                Depends(no_nul_in_url),
             ],
         )
     install_dashboard(app, docs_path=f"{API_PREFIX}/docs", openapi_url=f"{API_PREFIX}/openapi.json")

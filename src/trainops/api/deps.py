@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 import secrets
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
@@ -156,13 +158,28 @@ async def json_body(request: Request) -> Any:
     if not raw:
         raise InvalidInputError("the request needs a JSON body")
     try:
-        return json.loads(raw)
+        # a number too large for a float reads as infinity: only a body that may hold one pays for the check
+        return json.loads(raw, parse_float=_finite_float) if _HUGE_NUMBER.search(raw) else json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise InvalidInputError(f"the body is not valid JSON: {error}") from None
     except ValueError as error:  # e.g. an integer of more than 4,300 digits
         raise InvalidInputError(f"the body holds a value that cannot be read: {error}") from None
     except RecursionError:
         raise InvalidInputError("the body is nested too deeply to read; flatten it") from None
+
+
+_HUGE_NUMBER = re.compile(rb"[eE]\+?0*[1-9]\d{2}|\d{300}")
+"""A number whose exponent has three digits, or with 300 digits in a row: the ones that may be past a float."""
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(
+            f"the number {text[:40]}{'...' if len(text) > 40 else ''} is past the largest 64-bit float (about "
+            '1.8e308); send a smaller one, or "Infinity" if the value is infinite'
+        )
+    return value
 
 
 JsonBody = Annotated[Any, Depends(json_body)]

@@ -7,7 +7,9 @@ router dependency :func:`plain_query_numbers` refuses such text with a 422 namin
 route runs; text that is no number at all keeps FastAPI's own error. A time parameter (``?created_after=``) takes
 ISO 8601 text only: pydantic would read ``0.5`` as seconds since 1970. FastAPI reads the last of a single-valued
 parameter sent twice (``?name=a&name=b`` lists the runs named ``b``); :func:`single_query_values` refuses it with a
-422 naming the parameter, as a body refuses a list where it takes one value.
+422 naming the parameter, as a body refuses a list where it takes one value. And :func:`no_nul_in_url` refuses a NUL
+(``%00``) in a path or query parameter, as :func:`~trainops.api.deps.require_json` does in a body: PostgreSQL can
+compare no text holding one.
 """
 
 from __future__ import annotations
@@ -53,6 +55,21 @@ async def single_query_values(request: Request) -> None:
             raise InvalidInputError(
                 f"query.{name}: sent {count} times; it takes one value, so send it once",
                 details={"parameter": name, "count": count},
+            )
+
+
+async def no_nul_in_url(request: Request) -> None:
+    """Refuse a path or query parameter holding a NUL character (``/operations/op_x%00``, ``?q=a%00``)."""
+    query = request.scope.get("query_string", b"")
+    if "\x00" not in request.scope.get("path", "") and b"%00" not in query:
+        return  # one scan of each: nearly every request
+    sent = [("path", name, value) for name, value in request.path_params.items()]
+    sent += [("query", name, value) for name, value in request.query_params.multi_items()]
+    for where, name, value in sent:
+        if isinstance(value, str) and "\x00" in value:
+            raise InvalidInputError(
+                f"{where}.{name} contains a NUL character (%00); remove it: no name, id or text holds one",
+                details={"parameter": name},
             )
 
 

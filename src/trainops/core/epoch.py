@@ -50,16 +50,25 @@ def check_timestamp(value: datetime) -> datetime:
     '2025-06-10T12:00:00+00:00'
     """
     aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    try:
-        year = aware.astimezone(UTC).year
-    except (OverflowError, ValueError):  # the conversion itself leaves datetime's range
-        year = 0 if aware.year < MIN_TIMESTAMP_YEAR else MAX_TIMESTAMP_YEAR + 1
+    year = utc_year(aware)
     if not MIN_TIMESTAMP_YEAR <= year <= MAX_TIMESTAMP_YEAR:
         raise ValueError(
             f"timestamp {value.isoformat()} is year {year} in UTC; send a time between the years "
             f"{MIN_TIMESTAMP_YEAR} and {MAX_TIMESTAMP_YEAR} (UTC), or leave it out to use the time it is stored"
         )
     return aware
+
+
+def utc_year(value: datetime) -> int:
+    """The year of the timezone-aware ``value`` in UTC: 0 or 10000 where that leaves ``datetime``'s range.
+
+    >>> utc_year(datetime.fromisoformat("0001-01-01T00:00:00+01:00")), utc_year(datetime(2025, 1, 1, tzinfo=UTC))
+    (0, 2025)
+    """
+    try:
+        return value.astimezone(UTC).year
+    except (OverflowError, ValueError):  # the conversion itself leaves datetime's range
+        return 0 if value.year < MIN_TIMESTAMP_YEAR else MAX_TIMESTAMP_YEAR + 1
 
 
 Timestamp = Annotated[

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from trainops.core.epoch import MAX_EPOCH, MAX_STEP
 from trainops.core.json_types import JsonTyped
 from trainops.core.payload import check_text, storable
 
@@ -52,12 +53,13 @@ class ProgressState(JsonTyped):
     phase: str | None = Field(None, max_length=64)
     current_step: str | None = Field(None, max_length=256)
     message: str | None = Field(None, max_length=1024)
-    items_done: int | None = Field(None, ge=0)
-    items_total: int | None = Field(None, ge=0)
-    epoch: int | None = Field(None, ge=0)
-    total_epochs: int | None = Field(None, ge=0)
-    batch: int | None = Field(None, ge=0)
-    total_batches: int | None = Field(None, ge=0)
+    # the bounds of a stored epoch and step: a JavaScript reader gets every count exactly
+    items_done: int | None = Field(None, ge=0, le=MAX_STEP)
+    items_total: int | None = Field(None, ge=0, le=MAX_STEP)
+    epoch: int | None = Field(None, ge=0, le=MAX_EPOCH)
+    total_epochs: int | None = Field(None, ge=0, le=MAX_EPOCH)
+    batch: int | None = Field(None, ge=0, le=MAX_STEP)
+    total_batches: int | None = Field(None, ge=0, le=MAX_STEP)
     context: dict[str, Any] = Field(default_factory=dict)
     updated_at: datetime | None = None
 

@@ -25,6 +25,7 @@ import yaml
 from trainops.callbacks import TrainingCallbacks
 from trainops.client.base import TrainOps
 from trainops.client.connect import connect
+from trainops.core.yaml_text import safe_load
 from trainops.errors import InvalidInputError, TrainOpsError
 from trainops.integrations.base import TrainingOptions
 
@@ -114,7 +115,7 @@ def read_args(directory: Path) -> dict[str, Any]:
     if not file.is_file():
         return {}
     try:
-        loaded = yaml.safe_load(file.read_text(encoding="utf-8"))
+        loaded = safe_load(file.read_text(encoding="utf-8"))
     except yaml.YAMLError:
         return {}
     return {str(key): value for key, value in loaded.items()} if isinstance(loaded, dict) else {}

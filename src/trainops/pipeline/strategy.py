@@ -17,6 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from trainops.core.yaml_text import safe_load
 from trainops.errors import StrategyError, TrainOpsError
 from trainops.pipeline.data import normalize_symbol, parse_timeframe, timeframe_delta
 from trainops.pipeline.fuzzy import FuzzyFeatureConfig
@@ -285,7 +286,7 @@ def strategy_from_yaml(text: str, source: str = "strategy") -> StrategyConfig:
 
 def _yaml(text: str, source: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

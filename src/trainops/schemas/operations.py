@@ -72,6 +72,11 @@ class CancelRequestBody(JsonTyped):
 
 
 MAX_METADATA_FIELDS = 256
+"""Metadata fields one update may send."""
+MAX_METADATA_BYTES = 8 * 1024 * 1024
+"""A run's stored metadata, as compact JSON, at most: what one create may send under the default body limit.
+Updates that would grow it past this are refused; each one alone is within the body limit, so without it
+repeated updates could grow a run's metadata (and every read and list of it) without end."""
 PROTECTED_METADATA = frozenset({"executor", "worker"})
 """Metadata fields only trainops writes: who runs the operation (orphan recovery fails a run of an executor whose
 worker is gone, so changing them would let any caller have a live run failed or a dead one kept)."""

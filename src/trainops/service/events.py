@@ -74,7 +74,8 @@ class Cursor:
 
 
 def _is_version(text: str) -> bool:
-    return text == "-1" or (text.isascii() and text.isdigit() and len(text) <= 19)
+    """A version as the stream writes one: ``-1`` or a count within the version column's 32-bit integers."""
+    return text == "-1" or (text.isascii() and text.isdigit() and len(text) <= 10 and int(text) < 2**31)
 
 
 def _digest(text: str) -> str:
@@ -183,6 +184,12 @@ def read_events(
         operation, version, epochs = history.operation, history.version, history.epochs
     else:
         operation, version, epochs = _consistent_history(service, operation_id, cursor.version)
+    if cursor.version > version:  # versions only grow: no event of this run carried it
+        raise InvalidInputError(
+            f"Last-Event-ID {cursor.encode()!r} is past this run's latest event (version {version}): it is not an id "
+            "of this stream; send the id of the last event received (or none, to start from the beginning)",
+            details={"last_event_id": cursor.encode()[:100], "version": version},
+        )
     diagnosis = None
     wanted = epochs or cursor.recommendation == _UNSENT or (operation.status.is_terminal and not cursor.final)
     if wanted and operation.epochs_completed:

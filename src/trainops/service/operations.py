@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -12,7 +13,7 @@ from pydantic import ValidationError
 
 from trainops.core.analysis import analyze
 from trainops.core.diagnosis import Diagnosis, OperationMetrics, TrainingMetrics
-from trainops.core.epoch import EpochRecord
+from trainops.core.epoch import MAX_TIMESTAMP_YEAR, MIN_TIMESTAMP_YEAR, EpochRecord, utc_year
 from trainops.core.listing import OperationFilter, decode_cursor, encode_cursor, list_scope, parse_sort
 from trainops.core.lru import LRUCache
 from trainops.core.metric_definitions import (
@@ -49,6 +50,7 @@ from trainops.schemas.operations import (
     MAX_EPOCHS_PER_WRITE,
     MAX_LIST_LIMIT,
     MAX_LIST_OFFSET,
+    MAX_METADATA_BYTES,
     MAX_METADATA_FIELDS,
     MAX_PLANNED_EPOCHS,
     MAX_REASON_LENGTH,
@@ -422,7 +424,16 @@ class OperationsService:
             except ValidationError as error:
                 problems = [f"metadata.{'.'.join(map(str, item['loc']))}: {item['msg']}" for item in error.errors()]
                 raise InvalidInputError("; ".join(problems).replace("Value error, ", "")) from None
-            return checked.model_dump(mode="json")
+            result = checked.model_dump(mode="json")
+            size = _json_size(result)
+            if size > MAX_METADATA_BYTES and size > _json_size(current):
+                raise InvalidInputError(
+                    f"the metadata would take {size / 2**20:.1f} MiB after this update; a run keeps at most "
+                    f"{MAX_METADATA_BYTES // 2**20} MiB of it: keep large values in files (the run's artifacts) "
+                    "and their names here",
+                    details={"bytes": size, "max_bytes": MAX_METADATA_BYTES},
+                )
+            return result
 
         return merge
 
@@ -512,9 +523,18 @@ class OperationsService:
             if not statuses:
                 return OperationPage(items=[], total=0, active=0, limit=limit, offset=offset)
         for moment, label in ((created_after, "created_after"), (created_before, "created_before")):
-            if moment is not None and moment.tzinfo is None:
+            if moment is None:
+                continue
+            if moment.tzinfo is None:
                 raise InvalidInputError(
                     f"{label} {moment.isoformat()} has no time zone: add one, e.g. {moment.isoformat()}Z (UTC)",
+                    details={label: moment.isoformat()},
+                )
+            year = utc_year(moment)  # year 1 at UTC+01:00 has no UTC time at all
+            if not MIN_TIMESTAMP_YEAR <= year <= MAX_TIMESTAMP_YEAR:
+                raise InvalidInputError(
+                    f"{label} {moment.isoformat()} is year {year} in UTC; send a time between the years "
+                    f"{MIN_TIMESTAMP_YEAR} and {MAX_TIMESTAMP_YEAR} (UTC), the years trainops stores",
                     details={label: moment.isoformat()},
                 )
         try:
@@ -780,3 +800,8 @@ class OperationsService:
         judged_by = policy_for_task(policy, history.operation.metadata.task, history.epochs)
         check_monitor(judged_by, history.epochs)
         return judged_by
+
+
+def _json_size(value: Any) -> int:
+    """The bytes of ``value`` as compact JSON in UTF-8."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())

@@ -302,7 +302,7 @@ async def update_operation(operation_id: OperationId, body: UpdateOperationReque
     ``tags`` or ``notes`` sent as ``null`` are cleared; ``tags`` replaces them all, ``add_tags`` and
     ``remove_tags`` change some. Each ``metadata`` field replaces the stored value of its name (a mapping such as
     ``parameters`` is replaced whole); ``null`` removes a field; ``executor`` and ``worker`` are trainops' own and
-    refused (422)."""
+    refused (422), as is an update that would grow a run's metadata past 8 MiB of JSON."""
     sent = body.model_fields_set
     update = partial(
         service.update_operation,
