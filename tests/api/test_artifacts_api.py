@@ -104,7 +104,7 @@ def test_a_reupload_replaces_and_an_ended_operation_still_accepts_files(api: htt
         ("/etc/passwd", "absolute"),
         ("a/../../b", "'..' is not allowed"),
         ("con", "device name on Windows"),
-        ("a\x00b", "NUL byte"),
+        ("a\x00b", "query.path contains a NUL character"),
         ("s" * 300, "300 characters"),
         ("..\\..\\boot.ini", "backslash"),
         ("", "empty"),

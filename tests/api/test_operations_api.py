@@ -257,7 +257,9 @@ def test_oversized_bodies_are_413(api: httpx.Client, settings: Settings) -> None
     too_big = b'{"epochs": [' + b" " * settings.max_request_bytes + b"]}"
     announced = post_raw(api, f"/operations/{operation_id}/metrics", too_big)
     assert announced.status_code == 413
-    assert "TRAINOPS_MAX_REQUEST_BYTES" in announced.json()["error"]["message"]
+    assert announced.json()["error"]["message"].endswith(
+        "bytes (TRAINOPS_MAX_REQUEST_BYTES); send the epochs in smaller batches"
+    )
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: the limit is enforced while streaming
         yield b'{"epochs": ['
@@ -275,7 +277,38 @@ def test_oversized_bodies_are_413(api: httpx.Client, settings: Settings) -> None
         refused = api.post(path, content=chunks(), headers={"content-type": "application/json"})
         assert refused.status_code == 413, path
         assert refused.json()["error"]["code"] == "payload_too_large"
+        assert refused.json()["error"]["message"].endswith("(TRAINOPS_MAX_REQUEST_BYTES); send less"), path
     assert api.get(f"/operations/{operation_id}").json()["data"]["status"] == "pending"
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "message"),
+    [
+        pytest.param(b'{"name": "caf\xe9"}', 422, "the body is not valid JSON: 'utf-8' codec", id="not-utf-8"),
+        pytest.param(b'{"notes": ' + b"[" * 5000 + b"]" * 5000 + b"}", 422, "nested too deeply", id="deep"),
+        pytest.param(
+            b'{"total_epochs": 1' + b"0" * 5000 + b"}", 422, "an integer of more than 4,300 digits", id="long"
+        ),
+    ],
+)
+@pytest.mark.parametrize("route", ["create", "update", "metrics"])
+def test_a_body_json_cannot_read_is_refused_saying_why(
+    api: httpx.Client, raw: bytes, status: int, message: str, route: str
+) -> None:
+    operation_id = create(api)
+    path = {
+        "create": "/operations",
+        "update": f"/operations/{operation_id}",
+        "metrics": f"/operations/{operation_id}/metrics",
+    }[route]
+
+    refused = api.request(
+        "PATCH" if route == "update" else "POST", path, content=raw, headers={"Content-Type": "application/json"}
+    )
+
+    assert refused.status_code in (400, 422), refused.text
+    assert message in refused.json()["error"]["message"], refused.text
+    assert api.get("/operations").json()["data"]["total"] == 1
 
 
 def test_etag_makes_unchanged_polls_304(api: httpx.Client) -> None:

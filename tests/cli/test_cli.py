@@ -8,6 +8,7 @@ import json
 import math
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -486,6 +487,18 @@ def test_watch_follows_a_run_to_its_end(service: OperationsService, how: list[st
     assert "diagnosis" in out
 
 
+@pytest.mark.parametrize(
+    ("option", "value"), [("--timeout", "inf"), ("--timeout", "nan"), ("--timeout", "-1"), ("--interval", "inf")]
+)
+def test_watch_refuses_a_time_that_is_no_number_of_seconds(service: OperationsService, option: str, value: str) -> None:
+    operation_id = finished_run(service)
+
+    code, _, err = invoke("ops", "watch", operation_id, option, value, "--poll")
+
+    assert code != 0 and "Traceback" not in err
+    assert f"{option} is a number of seconds, 0 or more; got {float(value)}" in err, err
+
+
 def test_watch_json_streams_events_and_fails_with_the_run(service: OperationsService) -> None:
     operation = service.create()
     service.add_epochs(
@@ -595,6 +608,60 @@ def test_db_upgrade_and_current(tmp_path: Path, settings: Settings) -> None:
     }
     upgraded = json.loads(invoke("db", "upgrade", "--database-url", url, "--json")[1])
     assert (upgraded["from_revision"], upgraded["to_revision"]) == (SCHEMA_REVISION, SCHEMA_REVISION)
+
+
+@pytest.mark.parametrize(
+    ("database", "problem"),
+    [
+        pytest.param(
+            "garbage", "cannot open the database sqlite:///{tmp}/garbage.db: file is not a database", id="text"
+        ),
+        pytest.param(
+            "folder", "cannot open the database sqlite:///{tmp}/folder: unable to open database file", id="dir"
+        ),
+        pytest.param(
+            "postgresql", "cannot open the database postgresql+psycopg://someone:***@127.0.0.1:9/db: ", id="no-server"
+        ),
+        pytest.param("newer", "the database is at schema revision 9999, which this trainops does not know", id="newer"),
+    ],
+)
+def test_a_database_that_cannot_be_used_is_an_error_line_not_a_traceback(
+    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch, database: str, problem: str
+) -> None:
+    (tmp_path / "garbage.db").write_text("not a database")
+    (tmp_path / "folder").mkdir()
+    newer = f"sqlite:///{tmp_path / 'newer.db'}"
+    assert invoke("db", "upgrade", "--database-url", newer)[0] == 0
+    with sqlite3.connect(tmp_path / "newer.db") as connection:  # as a later trainops would leave it
+        connection.execute("UPDATE alembic_version SET version_num = '9999'")
+    url = {
+        "garbage": f"sqlite:///{tmp_path / 'garbage.db'}",
+        "folder": f"sqlite:///{tmp_path / 'folder'}",
+        "postgresql": "postgresql+psycopg://someone:secret@127.0.0.1:9/db",
+        "newer": newer,
+    }[database]
+    monkeypatch.setenv("TRAINOPS_DATABASE_URL", url)
+    get_settings.cache_clear()
+
+    for command in (("ops", "list"), ("db", "upgrade")):
+        code, out, err = invoke(*command)
+
+        assert code == 1, out + err
+        assert err.startswith("Error: " + problem.format(tmp=tmp_path)), err
+        assert "Traceback" not in err and "secret" not in err
+
+
+def test_a_home_that_is_a_file_is_an_error_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home"
+    home.write_text("a file")
+    monkeypatch.setenv("TRAINOPS_HOME", str(home))
+    monkeypatch.delenv("TRAINOPS_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+
+    code, _, err = invoke("ops", "list")
+
+    assert code == 1
+    assert err.startswith(f"Error: cannot create the database's folder {home}: "), err
 
 
 def test_serve_refuses_an_open_address_without_a_token(settings: Settings) -> None:

@@ -187,3 +187,21 @@ def test_train_names_and_tags_the_run(training_settings: Settings, monkeypatch: 
     )
     code, _, err = invoke("train", "strategies/mean_reversion.yaml", "--tag", "bad tag")
     assert code == 1 and "--tag" in err and "invalid" in err
+
+
+def test_text_a_user_wrote_prints_as_written_even_where_it_reads_as_markup(settings: Settings) -> None:
+    """Rich reads "[/x]" as a closing tag: printed as markup, it failed the command that showed it (every time)."""
+    with trainops.connect(settings=settings) as ops:
+        operation_id = ops.create_operation(metadata={"strategy": "[/s] [bold]"}).operation_id
+    hostile = "[/x] [red]lr[/red]"
+
+    renamed = invoke("ops", "rename", operation_id, hostile)
+    cancelled = invoke("ops", "cancel", operation_id, "--reason", hostile)
+    shown = invoke("ops", "show", operation_id, columns=200)
+    listed = invoke("ops", "list", columns=200)
+
+    for code, _out, err in (renamed, cancelled, shown, listed):
+        assert code == 0, err
+    assert hostile in renamed[1]
+    assert f": {hostile}" in shown[1] and "strategy=[/s] [bold]" in shown[1]
+    assert "[/x] [red]" in listed[1]

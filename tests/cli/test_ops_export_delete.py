@@ -49,6 +49,22 @@ def where(request: pytest.FixtureRequest, settings: Settings) -> Iterator[list[s
         yield ["--url", server.url]
 
 
+@pytest.mark.parametrize(
+    ("output", "problem"),
+    [("folder", "Is a directory"), ("missing/run.csv", "No such file or directory")],
+)
+def test_export_to_a_path_it_cannot_write_is_an_error_line(
+    service: OperationsService, tmp_path: Path, output: str, problem: str
+) -> None:
+    operation_id = ended_run(service, tmp_path)
+    (tmp_path / "folder").mkdir()
+
+    code, _, err = invoke("ops", "export", operation_id, "--format", "csv", "--output", str(tmp_path / output))
+
+    assert code == 1
+    assert err.startswith(f"Error: cannot write {tmp_path / output}: {problem}; give --output a file"), err
+
+
 def test_export_csv_and_json(where: list[str], service: OperationsService, tmp_path: Path) -> None:
     operation_id = ended_run(service, tmp_path)
 

@@ -98,3 +98,25 @@ def test_an_unknown_target_and_an_unknown_operation_are_explained(settings: Sett
     assert code == 1
     assert "no operation op_training_20250101_000000_deadbeef there; the run reported in-process" in error
     assert path.exists()
+
+
+def test_a_file_that_cannot_be_read_is_reported_and_the_others_are_sent(
+    local: LocalTrainOps, settings: Settings
+) -> None:
+    operation = local.create_operation(total_epochs=3)
+    good = spill(settings, operation.operation_id, range(3), end=OperationStatus.COMPLETED)
+    not_text = settings.home / "unsent" / "op_damaged" / "a.jsonl"
+    not_text.parent.mkdir(parents=True)
+    not_text.write_bytes(b"\xff\xfe\x00")
+    folder = settings.home / "unsent" / "op_folder" / "b.jsonl"
+    folder.mkdir(parents=True)
+
+    listed = invoke("sync", "--dry-run")
+    code, out, error = invoke("sync")
+
+    assert f"{not_text} cannot be read as a trainops spill file: not UTF-8 text" in listed[2]
+    assert f"{folder} cannot be read as a trainops spill file: Is a directory" in listed[2]
+    assert code == 1 and "Traceback" not in error
+    assert f"Synced {operation.operation_id}: 3 epoch(s); the operation is completed (from {good.name})." in out
+    assert local.get_operation(operation.operation_id).status is OperationStatus.COMPLETED
+    assert not_text.exists() and folder.exists()

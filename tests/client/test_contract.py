@@ -6,6 +6,7 @@ Every test here runs four times (local/http x sqlite/postgresql) through the ``o
 from __future__ import annotations
 
 import math
+import re
 import time
 
 import pytest
@@ -271,6 +272,15 @@ def test_unknown_ids_raise_not_found(ops: TrainOps) -> None:
         ops.get_results(missing)
     with pytest.raises(NotFoundError, match="trainops ops list"):
         ops.get_job(missing)
+
+
+@pytest.mark.parametrize("hostile", ["op?x=1", "op#frag", "../../health", "op/metrics", "op x%2F"])
+def test_an_id_with_url_characters_is_that_id_everywhere(ops: TrainOps, hostile: str) -> None:
+    """Over HTTP too, an id is one path segment: not a query, a fragment or a way up the URL."""
+    with pytest.raises(NotFoundError, match=re.escape(repr(hostile))):
+        ops.get_operation(hostile)
+    with pytest.raises(NotFoundError, match=re.escape(repr(hostile))):
+        ops.cancel_operation(hostile, "why not")
 
 
 def test_an_operation_a_script_reports_into_has_no_executor_job(ops: TrainOps) -> None:

@@ -58,7 +58,7 @@ def test_a_name_recorded_in_the_metadata_becomes_the_name(ops: TrainOps) -> None
     ("fields", "message"),
     [
         ({"name": "x" * 129}, "a name has 1 to 128 characters"),
-        ({"name": "   "}, "a name has 1 to 128 characters"),
+        ({"name": "   "}, "(spaces at its ends do not count), got only spaces;"),
         ({"name": "two\nlines"}, "control character U+000A"),
         ({"name": "bidi\u202eevil"}, "control character U+202E"),
         ({"tags": ["has space"]}, "tag 'has space' is invalid"),

@@ -160,12 +160,22 @@ async def json_body(request: Request) -> Any:
     try:
         # a number too large for a float reads as infinity: only a body that may hold one pays for the check
         return json.loads(raw, parse_float=_finite_float) if _HUGE_NUMBER.search(raw) else json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise InvalidInputError(f"the body is not valid JSON: {error}") from None
-    except ValueError as error:  # e.g. an integer of more than 4,300 digits
-        raise InvalidInputError(f"the body holds a value that cannot be read: {error}") from None
-    except RecursionError:
-        raise InvalidInputError("the body is nested too deeply to read; flatten it") from None
+    except (ValueError, RecursionError) as error:
+        raise InvalidInputError(unreadable_json(error)) from None
+
+
+def unreadable_json(error: ValueError | RecursionError) -> str:
+    """What is wrong with a body ``json.loads`` refused with ``error``, and what to send instead."""
+    if isinstance(error, RecursionError):
+        return "the body is nested too deeply to read; flatten it"
+    if isinstance(error, json.JSONDecodeError | UnicodeDecodeError):
+        return f"the body is not valid JSON: {error}"
+    if "integer string conversion" in str(error):  # Python reads at most 4,300 digits of an integer
+        return (
+            "the body holds an integer of more than 4,300 digits, longer than any count or metric; send a number "
+            "that fits a 64-bit float"
+        )
+    return f"the body holds a value that cannot be read: {error}"
 
 
 _HUGE_NUMBER = re.compile(rb"[eE]\+?0*[1-9]\d{2}|\d{300}")

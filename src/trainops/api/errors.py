@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -12,6 +13,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from trainops.api.deps import unreadable_json
 from trainops.api.responses import error_response
 from trainops.api.server_paths import ServerPaths
 from trainops.errors import TrainOpsError, http_status_for
@@ -64,6 +66,19 @@ def allowed_methods(request: Request) -> list[str]:
     return allowed
 
 
+_FASTAPI_UNREADABLE_BODY = "There was an error parsing the body"
+"""FastAPI's whole answer when ``json.loads`` fails on a body for a reason other than malformed JSON."""
+
+
+async def _why_unreadable(request: Request) -> str:
+    """Why FastAPI could not read the body: it says only that it could not (read again, as the JSON routes do)."""
+    try:
+        json.loads(await request.body())
+    except (ValueError, RecursionError) as error:
+        return unreadable_json(error)
+    return "the body could not be read as JSON; send a JSON object in UTF-8"
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TrainOpsError)
     async def _trainops_error(request: Request, error: TrainOpsError) -> Response:
@@ -96,6 +111,8 @@ def install_error_handlers(app: FastAPI) -> None:
             told = (error.headers or {}).get("Allow", "")
             accepted = told if isinstance(error, MethodNotAllowed) else ", ".join(allowed_methods(request)) or told
             message = f"{request.method} is not allowed on {request.url.path} (it accepts {accepted}); see /api/v1/docs"
+        elif error.status_code == 400 and error.detail == _FASTAPI_UNREADABLE_BODY:
+            message = await _why_unreadable(request)
         else:
             message = str(error.detail)
         code = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}.get(error.status_code, "http_error")

@@ -16,6 +16,10 @@ class _TooLarge(BaseException):
     pass
 
 
+_ADVICE = {"metrics": "send the epochs in smaller batches", "steps": "send the steps in smaller batches"}
+"""What to do about a body too large, by the last part of the path; anything else: send less."""
+
+
 class BodySizeLimitMiddleware:
     """Refuses oversized bodies, whether announced by Content-Length or streamed in chunks.
 
@@ -32,11 +36,13 @@ class BodySizeLimitMiddleware:
         self.max_bytes = max_bytes
         self.exempt = tuple(exempt)
 
-    def _response(self, size: int | None) -> tuple[int, str, str, dict[str, int | None]]:
+    def _response(self, size: int | None, path: str) -> tuple[int, str, str, dict[str, int | None]]:
         told = f" ({size:,} bytes)" if size is not None else ""
+        # the advice that helps: only epochs and steps come in batches
+        advice = _ADVICE.get(path.rsplit("/", 1)[-1], "send less")
         message = (
             f"request body too large{told}: the limit is {self.max_bytes:,} bytes "
-            "(TRAINOPS_MAX_REQUEST_BYTES); send epochs in smaller batches"
+            f"(TRAINOPS_MAX_REQUEST_BYTES); {advice}"
         )
         return 413, "payload_too_large", message, {"limit_bytes": self.max_bytes, "size_bytes": size}
 
@@ -55,7 +61,7 @@ class BodySizeLimitMiddleware:
                 except ValueError:
                     size = None
                 if size is not None and size > self.max_bytes:
-                    status, code, message, details = self._response(size)
+                    status, code, message, details = self._response(size, scope.get("path", ""))
                     await error_response(status, code, message, details)(scope, receive, send)
                     return
 
@@ -82,5 +88,5 @@ class BodySizeLimitMiddleware:
         except _TooLarge:
             if started:
                 raise
-            status, code, message, details = self._response(None)
+            status, code, message, details = self._response(None, scope.get("path", ""))
             await error_response(status, code, message, details)(scope, receive, send)

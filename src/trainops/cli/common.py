@@ -11,13 +11,23 @@ from typing import Annotated, Any
 import typer
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from rich.console import Console
+from rich.text import Text
 
 from trainops.client import TrainOps, connect
 from trainops.client.base import invalid_input
 from trainops.errors import TrainOpsError
 
-console = Console()
-err_console = Console(stderr=True)
+# markup off: what a user wrote (a run's name, a cancel reason, a description, a key of a strategy file) prints as
+# written, brackets included; "[/x]" would otherwise be read as a closing tag and fail the command. Styles come from
+# Text objects the CLI builds.
+console = Console(markup=False)
+err_console = Console(stderr=True, markup=False)
+
+
+def error_line(message: str) -> Text:
+    """``Error: <message>`` as the CLI says it, the message printed as written."""
+    return Text.assemble(("Error:", "bold red"), " ", message)
+
 
 UrlOption = Annotated[
     str | None,

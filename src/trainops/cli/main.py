@@ -6,11 +6,10 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from rich.markup import escape
 from typer.core import TyperGroup
 
 from trainops.cli import data, db, models, ops, strategies
-from trainops.cli.common import err_console
+from trainops.cli.common import err_console, error_line
 from trainops.cli.mcp import mcp
 from trainops.cli.sync import sync
 from trainops.cli.train import train
@@ -27,12 +26,11 @@ class _FriendlyErrors(TyperGroup):
             return super().invoke(ctx)
         except TrainOpsError as error:
             # soft_wrap: one line, whatever the terminal's width, so it can be copied and grepped whole
-            # escape: a message may hold brackets ("trainops[train]", "[1h]") that Rich would read as markup
-            err_console.print(f"[bold red]Error:[/bold red] {escape(error.message)}", highlight=False, soft_wrap=True)
+            err_console.print(error_line(error.message), highlight=False, soft_wrap=True)
             raise typer.Exit(code=1) from None
         except ValidationError as error:  # an option a model refused (e.g. --patience out of range)
             problems = "; ".join(_problem(item) for item in error.errors())
-            err_console.print(f"[bold red]Error:[/bold red] {escape(problems)}", highlight=False, soft_wrap=True)
+            err_console.print(error_line(problems), highlight=False, soft_wrap=True)
             raise typer.Exit(code=1) from None
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from trainops.cli.common import (
     JsonOption,
@@ -156,9 +157,12 @@ def save(
         print_json(saved)
         return
     console.print(
-        f"Saved [bold]{saved.model_name}[/bold] (id {saved.model_id}, {saved.model_size_mb:.3f} MB) from "
-        f"{saved.task_id}.\nPredict with: trainops models predict {saved.model_name} --symbol SYMBOL "
-        "--timeframe TIMEFRAME --date YYYY-MM-DD",
+        Text.assemble(
+            "Saved ",
+            (saved.model_name, "bold"),
+            f" (id {saved.model_id}, {saved.model_size_mb:.3f} MB) from {saved.task_id}.\nPredict with: trainops "
+            f"models predict {saved.model_name} --symbol SYMBOL --timeframe TIMEFRAME --date YYYY-MM-DD",
+        ),
         highlight=False,
         soft_wrap=True,
     )
@@ -177,8 +181,12 @@ def load(name: NameArgument, url: UrlOption = None, token: TokenOption = None, j
         return
     info = loaded.model_info
     console.print(
-        f"Loaded [bold]{loaded.model_name}[/bold]: {info.architecture}, {info.input_size} features, "
-        f"{info.strategy} on {info.symbol} {info.timeframe}, test accuracy {_percent(info.test_accuracy)}",
+        Text.assemble(
+            "Loaded ",
+            (loaded.model_name, "bold"),
+            f": {info.architecture}, {info.input_size} features, {info.strategy} on {info.symbol} {info.timeframe}, "
+            f"test accuracy {_percent(info.test_accuracy)}",
+        ),
         highlight=False,
     )
 
@@ -226,9 +234,11 @@ def predict(
         p = answer.prediction
         probabilities = ", ".join(f"{key} {value:.1%}" for key, value in p.probabilities.items())
         console.print(
-            f"[bold]{p.signal.upper()}[/bold] at {answer.test_date:%Y-%m-%d %H:%M} ({answer.symbol} "
-            f"{answer.timeframe}): confidence {p.confidence:.1%}, strength {p.signal_strength:+.3f} "
-            f"({probabilities})",
+            Text.assemble(
+                (p.signal.upper(), "bold"),
+                f" at {answer.test_date:%Y-%m-%d %H:%M} ({answer.symbol} {answer.timeframe}): confidence "
+                f"{p.confidence:.1%}, strength {p.signal_strength:+.3f} ({probabilities})",
+            ),
             highlight=False,
         )
         active = {key: value for key, value in p.fuzzy_outputs.items() if value > 0.0}

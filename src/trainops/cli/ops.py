@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import queue
 import sys
 import threading
@@ -13,6 +14,7 @@ from typing import Annotated, Protocol
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from trainops.cli.common import JsonOption, TokenOption, UrlOption, console, open_client, print_json
 from trainops.cli.listing import SortOrder, parse_moment, runs_table
@@ -235,7 +237,7 @@ def metrics(
         return
     block = result.metrics
     planned = f" of {block.total_epochs_planned}" if block.total_epochs_planned else ""
-    console.print(f"[bold]{operation_id}[/bold]: {block.total_epochs_completed}{planned} epoch(s)")
+    console.print(Text.assemble((operation_id, "bold"), f": {block.total_epochs_completed}{planned} epoch(s)"))
     if block.epochs:
         console.print(epochs_table(block.epochs, block.best_epoch))
     console.print(diagnosis_panel(block))
@@ -313,6 +315,9 @@ def watch(
 
     Example: trainops ops watch op_training_20250610_123456_ab12cd34
     """
+    for option, seconds in (("--interval", interval), ("--timeout", timeout)):
+        if seconds is not None and not (math.isfinite(seconds) and seconds >= 0):
+            raise InvalidInputError(f"{option} is a number of seconds, 0 or more; got {seconds}")
     with open_client(url, token) as ops:
         follow_with = follow_json if json else follow
         final = follow_with(ops, operation_id, interval, timeout, poll=poll)
@@ -596,7 +601,12 @@ def export(
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         sys.stdout.flush()
         return
-    output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8", newline="")
+    try:
+        output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8", newline="")
+    except OSError as error:  # a folder, a missing folder, a file that cannot be written
+        raise InvalidInputError(
+            f"cannot write {output}: {error.strerror or error}; give --output a file in a folder that exists"
+        ) from None
     what = f"{text.count(chr(10)) - 1} epoch(s)" if export_format == "csv" else "the epochs and the diagnosis"
     console.print(f"Wrote {what} of {operation_id} to {output}", highlight=False)
 

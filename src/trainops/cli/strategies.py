@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from trainops.cli.common import JsonOption, TokenOption, UrlOption, console, open_client, print_json
 from trainops.errors import StrategyError
@@ -30,7 +31,7 @@ def list_command(url: UrlOption = None, token: TokenOption = None, json: JsonOpt
         return
     table = Table("name", "symbols", "timeframes", "indicators", "model", "epochs", "status")
     for item in strategies:
-        status = "[green]valid[/green]" if item.valid else f"[red]invalid[/red]: {item.error}"
+        status = Text("valid", style="green") if item.valid else Text.assemble(("invalid", "red"), f": {item.error}")
         model = "mlp_" + "_".join(str(size) for size in item.architecture) if item.architecture else "-"
         table.add_row(
             item.name,
@@ -62,9 +63,9 @@ def validate(
     if json:
         print_json(result)
     elif result.valid:
-        console.print(f"[green]valid[/green]: {result.message}")
+        console.print(Text.assemble(("valid", "green"), f": {result.message}"))
     else:
-        console.print(f"[red]invalid[/red]: {path}", highlight=False)
+        console.print(Text.assemble(("invalid", "red"), f": {path}"), highlight=False)
         for problem in result.problems:
             console.print(f"  - {problem}", highlight=False, soft_wrap=True)
     if not result.valid:

@@ -6,9 +6,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
-from trainops.cli.common import JsonOption, TokenOption, UrlOption, console, err_console, open_client, print_json
+from trainops.cli.common import (
+    JsonOption,
+    TokenOption,
+    UrlOption,
+    console,
+    err_console,
+    error_line,
+    open_client,
+    print_json,
+)
 from trainops.client import TrainOps
 from trainops.client.unsent import SyncResult, read_leftovers, spill_files, sync_file, unsent_dir
 from trainops.errors import TrainOpsError
@@ -51,9 +59,7 @@ def sync(
             try:
                 waiting.append(read_leftovers(path))
             except TrainOpsError as error:
-                err_console.print(
-                    f"[bold red]Error:[/bold red] {escape(error.message)}", highlight=False, soft_wrap=True
-                )
+                err_console.print(error_line(error.message), highlight=False, soft_wrap=True)
         if json:
             print_json(
                 [
@@ -70,7 +76,7 @@ def sync(
             )
         else:
             for item in waiting:
-                console.print(escape(item.describe()), highlight=False, soft_wrap=True)
+                console.print(item.describe(), highlight=False, soft_wrap=True)
             console.print(f"{len(waiting)} file(s) would be sent; run `trainops sync` without --dry-run to send them.")
         return
     clients: dict[str | None, TrainOps] = {}
@@ -81,7 +87,7 @@ def sync(
         for path in files:
             if path.parent.name in blocked:
                 failed += 1
-                err_console.print(f"Skipped {escape(str(path))}: an older file of that operation was not sent.")
+                err_console.print(f"Skipped {path}: an older file of that operation was not sent.")
                 continue
             try:
                 target = url or read_leftovers(path).url
@@ -91,13 +97,11 @@ def sync(
             except TrainOpsError as error:
                 failed += 1
                 blocked.add(path.parent.name)
-                err_console.print(
-                    f"[bold red]Error:[/bold red] {escape(error.message)}", highlight=False, soft_wrap=True
-                )
+                err_console.print(error_line(error.message), highlight=False, soft_wrap=True)
                 continue
             done.append(result)
             if not json:
-                console.print(escape(_synced(result)), highlight=False, soft_wrap=True)
+                console.print(_synced(result), highlight=False, soft_wrap=True)
     finally:
         for client in clients.values():
             client.close()

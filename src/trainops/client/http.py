@@ -39,7 +39,14 @@ from trainops.core.diagnosis import OperationMetrics
 from trainops.core.epoch import EpochRecord
 from trainops.core.lru import LRUCache
 from trainops.core.metric_definitions import TaskType
-from trainops.core.operation import UNSET, Operation, OperationMetadata, OperationStatus, WriteAck
+from trainops.core.operation import (
+    UNSET,
+    Operation,
+    OperationMetadata,
+    OperationStatus,
+    WriteAck,
+    operation_not_found,
+)
 from trainops.core.payload import storable
 from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
@@ -296,10 +303,10 @@ class HttpTrainOps(TrainOps):
         )
 
     def get_operation(self, operation_id: str) -> Operation:
-        return Operation.model_validate(self._call("GET", f"/operations/{operation_id}"))
+        return Operation.model_validate(self._call("GET", f"/operations/{_id_segment(operation_id)}"))
 
     def get_job(self, operation_id: str) -> ExecutorJob | None:
-        return OperationDetail.model_validate(self._call("GET", f"/operations/{operation_id}")).job
+        return OperationDetail.model_validate(self._call("GET", f"/operations/{_id_segment(operation_id)}")).job
 
     def list_operations(
         self,
@@ -355,21 +362,25 @@ class HttpTrainOps(TrainOps):
         return ListedOperationPage.model_validate(self._call("GET", "/operations", params=params))
 
     def start_operation(self, operation_id: str, *, worker: str | None = None) -> Operation:
-        data = self._call("POST", f"/operations/{operation_id}/start", body=_request(StartRequest, worker=worker))
+        data = self._call(
+            "POST", f"/operations/{_id_segment(operation_id)}/start", body=_request(StartRequest, worker=worker)
+        )
         return Operation.model_validate(data)
 
     def report_progress(self, operation_id: str, state: ProgressState) -> WriteAck:
-        return WriteAck.model_validate(self._call("POST", f"/operations/{operation_id}/progress", body=state))
+        return WriteAck.model_validate(
+            self._call("POST", f"/operations/{_id_segment(operation_id)}/progress", body=state)
+        )
 
     def add_epochs(self, operation_id: str, records: Sequence[EpochRecord]) -> WriteAck:
-        path = f"/operations/{operation_id}/metrics"
+        path = f"/operations/{_id_segment(operation_id)}/metrics"
         if len(records) == 1:  # the common case of an unbuffered run: the record posted bare
             return WriteAck.model_validate(self._call("POST", path, body=records[0]))
         batch = _request(EpochBatch, epochs=list(records))
         return WriteAck.model_validate(self._call("POST", path, body=batch, exclude_none=True))
 
     def add_steps(self, operation_id: str, records: Sequence[StepRecord]) -> WriteAck:
-        path = f"/operations/{operation_id}/steps"
+        path = f"/operations/{_id_segment(operation_id)}/steps"
         if len(records) == 1:
             return WriteAck.model_validate(self._call("POST", path, body=records[0], exclude_none=True))
         batch = _request(StepBatch, steps=list(records))
@@ -377,10 +388,12 @@ class HttpTrainOps(TrainOps):
 
     def get_steps(self, operation_id: str, *, since_step: int | None = None, metric: str | None = None) -> StepSeries:
         params = {"since_step": since_step, "metric": metric}
-        return StepSeries.model_validate(self._call("GET", f"/operations/{operation_id}/steps", params=params))
+        return StepSeries.model_validate(
+            self._call("GET", f"/operations/{_id_segment(operation_id)}/steps", params=params)
+        )
 
     def heartbeat(self, operation_id: str) -> WriteAck:
-        return WriteAck.model_validate(self._call("POST", f"/operations/{operation_id}/heartbeat"))
+        return WriteAck.model_validate(self._call("POST", f"/operations/{_id_segment(operation_id)}/heartbeat"))
 
     def finish_operation(
         self,
@@ -392,12 +405,12 @@ class HttpTrainOps(TrainOps):
     ) -> Operation:
         body = _request(CompleteRequest, status=str(status), result=_free_form(result, "result"), error=error)
         return Operation.model_validate(
-            self._call("POST", f"/operations/{operation_id}/complete", body=body, idempotent=False)
+            self._call("POST", f"/operations/{_id_segment(operation_id)}/complete", body=body, idempotent=False)
         )
 
     def cancel_operation(self, operation_id: str, reason: str, *, requested_by: str = "user") -> Operation:
         body = _request(CancelRequestBody, reason=reason, requested_by=requested_by)
-        return Operation.model_validate(self._call("DELETE", f"/operations/{operation_id}", body=body))
+        return Operation.model_validate(self._call("DELETE", f"/operations/{_id_segment(operation_id)}", body=body))
 
     def update_operation(
         self,
@@ -425,12 +438,12 @@ class HttpTrainOps(TrainOps):
                 'e.g. {"name": "lr sweep"}'
             )
         body = _request(UpdateOperationRequest, **fields)
-        data = self._call("PATCH", f"/operations/{operation_id}", body=body, exclude_unset=True)
+        data = self._call("PATCH", f"/operations/{_id_segment(operation_id)}", body=body, exclude_unset=True)
         return Operation.model_validate(data)
 
     def update_metadata(self, operation_id: str, fields: Mapping[str, Any]) -> Operation:
         body = _request(UpdateOperationRequest, metadata=_free_form(dict(fields), "metadata"))
-        data = self._call("PATCH", f"/operations/{operation_id}", body=body, exclude_unset=True)
+        data = self._call("PATCH", f"/operations/{_id_segment(operation_id)}", body=body, exclude_unset=True)
         return Operation.model_validate(data)
 
     def get_metrics(
@@ -449,7 +462,7 @@ class HttpTrainOps(TrainOps):
         cache_key = (operation_id, json.dumps(params, sort_keys=True, default=str))
         cached = self._etags.get(cache_key)
         headers = {"If-None-Match": cached[0]} if cached else None
-        response = self._send("GET", f"/operations/{operation_id}/metrics", params=params, headers=headers)
+        response = self._send("GET", f"/operations/{_id_segment(operation_id)}/metrics", params=params, headers=headers)
         if response.status_code == 304 and cached:
             return cached[1]
         metrics = OperationMetrics.model_validate(self._data(response))
@@ -460,14 +473,16 @@ class HttpTrainOps(TrainOps):
 
     def _metrics_csv(self, operation_id: str, since_epoch: int | None) -> str:
         params = {"format": "csv", "since_epoch": since_epoch}
-        response = self._send("GET", f"/operations/{_segment(operation_id)}/metrics", params=params)
+        response = self._send("GET", f"/operations/{_id_segment(operation_id)}/metrics", params=params)
         if not response.is_success or not response.headers.get("content-type", "").startswith("text/csv"):
             self._data(response)  # raises the error the server answered
         return response.text
 
     def delete_operation(self, operation_id: str) -> DeletedOperation:
         # not retried once it may have arrived: a repeat after a lost answer would say 404 for a run it deleted
-        data = self._call("DELETE", f"/operations/{_segment(operation_id)}", params={"purge": "true"}, idempotent=False)
+        data = self._call(
+            "DELETE", f"/operations/{_id_segment(operation_id)}", params={"purge": "true"}, idempotent=False
+        )
         return DeletedOperation.model_validate(data)
 
     def events(
@@ -482,7 +497,7 @@ class HttpTrainOps(TrainOps):
             headers = {"Accept": "text/event-stream", **({"Last-Event-ID": last} if last else {})}
             params = {"points": points} if points is not None else None
             response = self._send(
-                "GET", f"/operations/{operation_id}/events", params=params, headers=headers, stream=True
+                "GET", f"/operations/{_id_segment(operation_id)}/events", params=params, headers=headers, stream=True
             )
             with self._streams_lock:
                 self._streams.add(response)
@@ -526,11 +541,11 @@ class HttpTrainOps(TrainOps):
         body = _request(DiagnoseRequest, **{name: value for name, value in given.items() if value is not None})
         # only the fields the caller chose: a server of another version fills in the rest. Not "those off their
         # defaults": a monitor chosen at its default (val_loss) left out would read as "the task's primary metric"
-        data = self._call("POST", f"/operations/{operation_id}/diagnose", body=body, exclude_unset=True)
+        data = self._call("POST", f"/operations/{_id_segment(operation_id)}/diagnose", body=body, exclude_unset=True)
         return Replay.model_validate(data)
 
     def get_results(self, operation_id: str) -> OperationResults:
-        return OperationResults.model_validate(self._call("GET", f"/operations/{operation_id}/results"))
+        return OperationResults.model_validate(self._call("GET", f"/operations/{_id_segment(operation_id)}/results"))
 
     def get_metric_definitions(self, task: TaskType | str | None = None) -> MetricDefinitions:
         return MetricDefinitions.model_validate(self._call("GET", "/metrics/definitions", params={"task": task}))
@@ -556,10 +571,10 @@ class HttpTrainOps(TrainOps):
         return TrainingStarted.model_validate(data)
 
     def get_training_status(self, task_id: str) -> TrainingStatus:
-        return TrainingStatus.model_validate(self._call("GET", f"/training/{task_id}"))
+        return TrainingStatus.model_validate(self._call("GET", f"/training/{_id_segment(task_id)}"))
 
     def get_training_performance(self, task_id: str) -> TrainingPerformance:
-        return TrainingPerformance.model_validate(self._call("GET", f"/training/{task_id}/performance"))
+        return TrainingPerformance.model_validate(self._call("GET", f"/training/{_id_segment(task_id)}/performance"))
 
     def list_data(self) -> list[DataFile]:
         return [DataFile.model_validate(item) for item in self._call("GET", "/data")]
@@ -666,19 +681,19 @@ class HttpTrainOps(TrainOps):
         whole into memory), and sent again from its start when a retry is needed (storing it twice is harmless:
         the second replaces the first). A bad name is refused here, before a byte is sent."""
         checked = check_artifact_path(artifact_path)
-        path = f"/operations/{_segment(operation_id)}/artifacts"
+        path = f"/operations/{_id_segment(operation_id)}/artifacts"
         with local_file(source).open("rb") as handle:
             data = self._call("POST", path, params={"path": checked}, upload=handle)
         return ArtifactInfo.model_validate(data)
 
     def list_artifacts(self, operation_id: str) -> list[ArtifactInfo]:
-        data = self._call("GET", f"/operations/{_segment(operation_id)}/artifacts")
+        data = self._call("GET", f"/operations/{_id_segment(operation_id)}/artifacts")
         return [ArtifactInfo.model_validate(item) for item in data]
 
     def download_artifact(self, operation_id: str, artifact_path: str, destination: str | os.PathLike[str]) -> Path:
         """As :meth:`TrainOps.download_artifact`: streamed to disk, checked against the ETag (the SHA-256)."""
         target = download_target(destination, artifact_path)
-        path = f"/operations/{_segment(operation_id)}/artifacts/{quote(artifact_path, safe='/')}"
+        path = f"/operations/{_id_segment(operation_id)}/artifacts/{quote(artifact_path, safe='/')}"
         response = self._send("GET", path, stream=True)
         try:
             if not response.is_success:
@@ -697,6 +712,14 @@ class HttpTrainOps(TrainOps):
             ) from None
         finally:
             response.close()
+
+
+def _id_segment(operation_id: str) -> str:
+    """An operation id as one path segment. No URL can carry an id holding ``/`` (the server reads ``%2F`` as
+    ``/``) or a dot segment, and no operation has one: not found, as the local database answers."""
+    if "/" in operation_id or operation_id in (".", ".."):
+        raise operation_not_found(operation_id)
+    return _segment(operation_id)
 
 
 def _segment(value: str) -> str:

@@ -266,7 +266,14 @@ def read_leftovers(path: Path) -> Leftovers:
     Raises:
         InvalidInputError: the file is not a trainops spill file, or a line is damaged; the message names it.
     """
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    except (OSError, UnicodeDecodeError) as error:  # a folder by that name, a file damaged outside trainops
+        problem = error.strerror if isinstance(error, OSError) else f"not UTF-8 text ({error.reason})"
+        raise InvalidInputError(
+            f"{path} cannot be read as a trainops spill file: {problem}; move it out of the unsent folder",
+            details={"path": str(path)},
+        ) from None
     if lines and not lines[-1].endswith("\n"):
         lines.pop()  # torn by a crash mid-write
     leftovers: Leftovers | None = None

@@ -24,7 +24,7 @@ from trainops.core.cancellation import CancelRequest
 from trainops.core.metric_definitions import TASK_NAMES, TaskType, parse_task
 from trainops.core.payload import check_text, storable
 from trainops.core.progress import ProgressState
-from trainops.errors import InvalidInputError
+from trainops.errors import InvalidInputError, NotFoundError
 
 OPERATION_TYPE_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 _OPERATION_ID = re.compile(r"^op_[a-z][a-z0-9_]{0,31}_\d{8}_\d{6}_[0-9a-f]{8}$")
@@ -149,8 +149,9 @@ def check_name(value: str) -> str:
         )
     name = text.strip()
     if not 1 <= len(name) <= MAX_NAME_LENGTH:
+        got = f"{len(name)}" if name else ("only spaces" if text else "none")
         raise ValueError(
-            f"a name has 1 to {MAX_NAME_LENGTH} characters, got {len(name)}; "
+            f"a name has 1 to {MAX_NAME_LENGTH} characters (spaces at its ends do not count), got {got}; "
             "use a short title such as 'resnet18 lr=3e-4' (send null to clear it)"
         )
     return name
@@ -293,4 +294,12 @@ class OperationPage(BaseModel):
     offset: int
     next_cursor: str | None = Field(
         None, description="pass as cursor for the next page (same filters and sort); null on the last page"
+    )
+
+
+def operation_not_found(operation_id: str) -> NotFoundError:
+    """The error for an id that names no operation, as every client raises it."""
+    return NotFoundError(
+        f"no operation {operation_id!r}; list operations with `trainops ops list` or GET /api/v1/operations",
+        details={"operation_id": operation_id},
     )

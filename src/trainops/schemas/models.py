@@ -148,7 +148,8 @@ class PredictRequest(JsonTyped):
         single = self.test_date is not None
         ranged = self.start_date is not None or self.end_date is not None
         if single == ranged:
-            raise ValueError("send either test_date (one bar) or start_date and end_date (a range), not both")
+            said = "not both" if single else "got neither"
+            raise ValueError(f"send either test_date (one bar) or start_date and end_date (a range): {said}")
         if ranged and (self.start_date is None or self.end_date is None):
             raise ValueError("a range needs both start_date and end_date")
         return self

@@ -55,7 +55,15 @@ def _sqlite_engine(url: URL, busy_timeout: float) -> Engine:
             "an in-memory SQLite database cannot be shared between threads and processes; give a file path, "
             "e.g. sqlite:////tmp/trainops.db"
         )
-    Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    folder = Path(database).expanduser().parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:  # a file where the folder should be (TRAINOPS_HOME=/etc/passwd), or no permission
+        raise ConfigurationError(
+            f"cannot create the database's folder {folder}: {error.strerror or error}; set TRAINOPS_HOME (or "
+            "TRAINOPS_DATABASE_URL) to a folder trainops can write",
+            details={"folder": str(folder)},
+        ) from None
     # The pool matches the API's thread pool (40 workers) so busy servers reuse connections instead of opening
     # (and configuring) overflow ones per request.
     engine = create_engine(

@@ -7,10 +7,12 @@ the ``alembic_version`` table with SQLAlchemy and compares it with :data:`SCHEMA
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, inspect, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from trainops.errors import ConfigurationError, InvalidInputError
 from trainops.store.engine import WRITE_OPTION
@@ -43,11 +45,23 @@ def head_revision() -> str:
 
 
 def current_revision(engine: Engine) -> str | None:
-    """The revision the database is at; ``None`` for a database trainops never migrated."""
-    with engine.connect() as connection:
-        if not inspect(connection).has_table(_VERSION_TABLE):
-            return None
-        rows = connection.execute(text(f"SELECT version_num FROM {_VERSION_TABLE}")).scalars().all()
+    """The revision the database is at; ``None`` for a database trainops never migrated.
+
+    Raises:
+        ConfigurationError: the database cannot be opened (no server there, not a database file, ...).
+    """
+    try:
+        with engine.connect() as connection:
+            if not inspect(connection).has_table(_VERSION_TABLE):
+                return None
+            rows = connection.execute(text(f"SELECT version_num FROM {_VERSION_TABLE}")).scalars().all()
+    except (SQLAlchemyError, sqlite3.Error) as error:  # the first use of an engine: where a bad URL shows
+        problem = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        raise ConfigurationError(
+            f"cannot open the database {engine.url.render_as_string(hide_password=True)}: {problem}; check the "
+            "database URL (TRAINOPS_DATABASE_URL, or --database-url) and, for PostgreSQL, that its server is running",
+            details={"database_url": engine.url.render_as_string(hide_password=True)},
+        ) from None
     return rows[0] if len(rows) == 1 else None
 
 
@@ -72,6 +86,7 @@ def upgrade(engine: Engine, revision: str = "head") -> str:
             f"no migration has revision {revision!r}: use head (the newest) or one of {', '.join(known)}",
             details={"revision": revision, "revisions": known},
         )
+    _refuse_newer(current_revision(engine))
     config = _config()
     # The write option makes SQLite take its lock first, so processes starting together migrate one at a time;
     # the later ones find the schema current and do nothing.
@@ -83,11 +98,23 @@ def upgrade(engine: Engine, revision: str = "head") -> str:
     return current_revision(engine) or ""
 
 
+def _refuse_newer(current: str | None) -> None:
+    """Refuse a database a newer trainops migrated: this one knows no way from its revision."""
+    if current is not None and current not in revisions():
+        raise ConfigurationError(
+            f"the database is at schema revision {current}, which this trainops does not know (it knows up to "
+            f"{SCHEMA_REVISION}): a newer trainops migrated it; upgrade trainops, or use another database "
+            "(TRAINOPS_DATABASE_URL)",
+            details={"revision": current, "known": SCHEMA_REVISION},
+        )
+
+
 def ensure_schema(engine: Engine, *, auto_migrate: bool) -> None:
     """Make sure the schema is current: migrate when allowed, else say how to."""
     current = current_revision(engine)
     if current == SCHEMA_REVISION:
         return
+    _refuse_newer(current)
     if auto_migrate:
         upgrade(engine)
         return

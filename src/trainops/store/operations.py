@@ -51,11 +51,12 @@ from trainops.core.operation import (
     OperationMetadata,
     OperationStatus,
     WriteAck,
+    operation_not_found,
 )
 from trainops.core.policy import Mode
 from trainops.core.progress import Phase, ProgressState
 from trainops.core.steps import StepRecord, thin_steps
-from trainops.errors import ConflictError, InvalidInputError, NotFoundError
+from trainops.errors import ConflictError, InvalidInputError
 from trainops.store.tables import STANDARD_COLUMNS, epoch_metrics, operation_tags, operations, step_metrics
 from trainops.store.transactions import reading, writing
 
@@ -128,13 +129,6 @@ class OperationVersion:
     operation_id: str
     status: OperationStatus
     version: int
-
-
-def _not_found(operation_id: str) -> NotFoundError:
-    return NotFoundError(
-        f"no operation {operation_id!r}; list operations with `trainops ops list` or GET /api/v1/operations",
-        details={"operation_id": operation_id},
-    )
 
 
 def _finished(operation_id: str, status: str, action: str) -> ConflictError:
@@ -240,7 +234,7 @@ class OperationStore:
         """The operation's row (the columns writes need), locked for the rest of the write transaction."""
         row = connection.execute(self._lock_row, {"id": operation_id}).first()
         if row is None:
-            raise _not_found(operation_id)
+            raise operation_not_found(operation_id)
         return row
 
     # -- operations -----------------------------------------------------------------------------------------
@@ -278,7 +272,7 @@ class OperationStore:
         with self._reading() as connection:
             row = connection.execute(select(operations).where(operations.c.id == operation_id)).first()
         if row is None:
-            raise _not_found(operation_id)
+            raise operation_not_found(operation_id)
         return _operation(row)
 
     def version(self, operation_id: str) -> OperationVersion:
@@ -287,7 +281,7 @@ class OperationStore:
                 select(operations.c.status, operations.c.version).where(operations.c.id == operation_id)
             ).first()
         if row is None:
-            raise _not_found(operation_id)
+            raise operation_not_found(operation_id)
         return OperationVersion(operation_id, OperationStatus(row.status), row.version)
 
     def acknowledge(self, operation_id: str) -> WriteAck:
@@ -302,7 +296,7 @@ class OperationStore:
                 ).where(operations.c.id == operation_id)
             ).first()
         if row is None:
-            raise _not_found(operation_id)
+            raise operation_not_found(operation_id)
         if OperationStatus(row.status).is_terminal:
             raise _finished(operation_id, row.status, "progress")
         return _ack(row, OperationStatus(row.status), accepted=0)
@@ -548,7 +542,7 @@ class OperationStore:
         with self._writing() as connection:
             row = connection.execute(self._lock_steps, {"id": operation_id}).first()
             if row is None:
-                raise _not_found(operation_id)
+                raise operation_not_found(operation_id)
             if OperationStatus(row.status).is_terminal:
                 raise _finished(operation_id, row.status, "steps")
             count, last_step, origin, stride = row.step_count, row.last_step, row.step_origin, row.step_stride
@@ -689,7 +683,7 @@ class OperationStore:
                 select(operations).where(operations.c.id == operation_id).with_for_update()
             ).first()
             if row is None:
-                raise _not_found(operation_id)
+                raise operation_not_found(operation_id)
             if not OperationStatus(row.status).is_terminal:
                 raise ConflictError(
                     f"operation {operation_id} is {row.status}: cancel it first (DELETE /operations/{operation_id} "
@@ -746,7 +740,7 @@ class OperationStore:
         with reading(self.engine, snapshot=True) as connection:
             row = connection.execute(select(operations).where(operations.c.id == operation_id)).first()
             if row is None:
-                raise _not_found(operation_id)
+                raise operation_not_found(operation_id)
             query = select(epoch_metrics.c.epoch, *[epoch_metrics.c[name] for name in _METRIC_COLUMNS]).where(
                 epoch_metrics.c.operation_seq == row.seq
             )
@@ -854,7 +848,7 @@ class OperationStore:
                 )
             ).first()
             if row is None:
-                raise _not_found(operation_id)
+                raise operation_not_found(operation_id)
             query = select(*[step_metrics.c[name] for name in _STEP_ROW_COLUMNS]).where(
                 step_metrics.c.operation_seq == row.seq
             )
