@@ -205,3 +205,12 @@ def test_text_a_user_wrote_prints_as_written_even_where_it_reads_as_markup(setti
     assert hostile in renamed[1]
     assert f": {hostile}" in shown[1] and "strategy=[/s] [bold]" in shown[1]
     assert "[/x] [red]" in listed[1]
+
+
+def test_a_list_that_filters_every_run_out_says_so(settings: Settings) -> None:
+    seed(settings)
+
+    code, out, err = invoke("ops", "list", "--tag", "nowhere")
+
+    assert code == 0, err
+    assert "No run matches; `trainops ops list` alone lists every run." in out and "Nothing yet" not in out

@@ -89,9 +89,11 @@ def test_strategies_validation_and_data(training: TrainingService) -> None:
 def test_a_strategy_file_with_a_value_yaml_cannot_read_is_listed_as_invalid(tmp_path: Path) -> None:
     (tmp_path / "fine.yaml").write_text((STRATEGIES / "mean_reversion.yaml").read_text())
     (tmp_path / "bad_date.yaml").write_text("name: bad_date\ntraining_data:\n  start_date: 2001-13-45\n")
+    (tmp_path / "folder.yaml").mkdir()  # a folder named like a strategy file is no strategy
 
     listed = {summary.name: summary for summary in list_strategies(tmp_path)}
 
+    assert sorted(listed) == ["bad_date", "mean_reversion"]
     assert listed["mean_reversion"].valid and listed["mean_reversion"].error is None
     assert not listed["bad_date"].valid
     assert listed["bad_date"].error is not None

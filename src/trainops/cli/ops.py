@@ -127,12 +127,16 @@ def list_operations(
             cursor=cursor,
             include_best=True,
         )
+        # an empty page in a table: nothing tracked yet, or filters that match nothing (one more query, only then)
+        any_run = bool(page.items) or json or bool(ops.list_operations(limit=1).total)
     if json:
         print_json(page)
         return
     console.print(runs_table(page))
-    if not page.items:
+    if not page.items and not any_run:
         console.print("Nothing yet. Track a run from Python with trainops.connect().run(), or POST /api/v1/operations.")
+    elif not page.items:
+        console.print("No run matches; `trainops ops list` alone lists every run.")
     if page.next_cursor:
         console.print(f"More: add --cursor {page.next_cursor}", highlight=False, soft_wrap=True)
 

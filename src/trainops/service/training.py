@@ -95,7 +95,9 @@ def find_strategy(reference: str, strategies_dir: Path, *, allow_paths: bool = T
 def strategy_names(strategies_dir: Path) -> list[str]:
     if not strategies_dir.is_dir():
         return []
-    return sorted({path.stem for path in strategies_dir.iterdir() if path.suffix in {".yaml", ".yml"}})
+    return sorted(
+        {path.stem for path in strategies_dir.iterdir() if path.suffix in {".yaml", ".yml"} and path.is_file()}
+    )
 
 
 def summarize(config: StrategyConfig, path: str) -> StrategySummary:
