@@ -475,6 +475,11 @@ def test_bad_predictions_say_what_to_ask_instead(registry: ModelRegistry, train:
         ({"symbol": "GBPUSD", "test_date": date(2018, 1, 10)}, DataError, "Available: EURUSD_1h, EURUSD_4h"),
         ({"symbol": "../etc", "test_date": date(2018, 1, 10)}, DataError, "invalid symbol '../etc'"),
         ({"start_date": date(2018, 1, 12), "end_date": date(2018, 1, 10)}, InvalidInputError, "is after end_date"),
+        (  # a weekend: no bar, though the start is before the end
+            {"start_date": datetime(2017, 12, 23, 5), "end_date": datetime(2017, 12, 24, 21)},
+            InvalidInputError,
+            "no 1h bar from 2017-12-23 05:00:00 to 2017-12-24 21:00:00: the bar before is 2017-12-22",
+        ),
         ({"test_date": date(2017, 4, 19)}, InvalidInputError, valid),
         ({"test_date": date(2018, 3, 1)}, InvalidInputError, valid),
         ({"start_date": date(2017, 4, 19), "end_date": date(2017, 5, 1)}, InvalidInputError, valid),

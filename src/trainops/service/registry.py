@@ -451,8 +451,14 @@ class ModelRegistry:
         assert request.start_date is not None and request.end_date is not None  # the request model checks
         end = resolve_bar(bars, base, request.end_date, first_usable=first)
         start = _first_bar_from(bars, request.start_date, first)
-        if start > end:
+        if pd.Timestamp(request.start_date) > pd.Timestamp(request.end_date):
             raise InvalidInputError(f"start_date {request.start_date} is after end_date {request.end_date}")
+        if start > end:  # the range lies between two bars (a weekend, a gap in the data)
+            raise InvalidInputError(
+                f"no {base} bar from {request.start_date} to {request.end_date}: the bar before is {end}, the next "
+                f"one {start}; widen the range",
+                details={"bar_before": str(end), "next_bar": str(start)},
+            )
         series = predict_bars(version, frames, start, end)
         predictions = [item.prediction for item in series]
         counts = {signal: sum(1 for item in predictions if item.signal == signal) for signal in ("buy", "hold", "sell")}
