@@ -664,6 +664,19 @@ def test_a_home_that_is_a_file_is_an_error_line(tmp_path: Path, monkeypatch: pyt
     assert err.startswith(f"Error: cannot create the database's folder {home}: "), err
 
 
+@pytest.mark.parametrize("command", [["serve"], ["mcp", "--transport", "http"]])
+def test_a_port_in_use_is_an_error_line_before_anything_starts(settings: Settings, command: list[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        code, _, err = invoke(*command, "--host", "127.0.0.1", "--port", str(port))
+
+    assert code == 1
+    assert err.startswith(f"Error: port {port} on 127.0.0.1 is in use (another trainops serve?)"), err
+
+
 def test_serve_refuses_an_open_address_without_a_token(settings: Settings) -> None:
     code, _, err = invoke("serve", "--host", "0.0.0.0", "--port", str(free_port()))
     assert code == 1

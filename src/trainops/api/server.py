@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import logging
 import socket
@@ -46,6 +47,32 @@ def check_bind(host: str, settings: Settings, *, insecure: bool) -> None:
     )
 
 
+def check_port(host: str, port: int) -> None:
+    """Refuse a port another process listens on, before anything starts: uvicorn would print its own error and
+    exit 3 after the banner, with no hint.
+
+    Raises:
+        ConfigurationError: ``host``:``port`` is in use, or cannot be bound (an address not on this machine).
+    """
+    try:
+        family, kind, protocol, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, protocol) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: a closing port is free
+            probe.bind(address)
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise ConfigurationError(
+                f"port {port} on {host} is in use (another trainops serve?): stop what listens there, or choose "
+                "another port with --port",
+                details={"host": host, "port": port},
+            ) from None
+        raise ConfigurationError(
+            f"cannot listen on {host}:{port}: {error.strerror or error}; bind an address of this machine "
+            "(--host 127.0.0.1, or 0.0.0.0 for all)",
+            details={"host": host, "port": port},
+        ) from None
+
+
 def insecure_warning(host: str, settings: Settings, *, insecure: bool) -> str | None:
     """What ``--insecure`` exposes, when it is what lets the server start: a non-loopback bind without a token."""
     if not insecure or is_loopback(host) or settings.api_token:
@@ -67,6 +94,7 @@ def serve(
 ) -> None:
     """Serve the API until interrupted; ``announce`` receives a one-line banner once the database is open."""
     check_bind(host, settings, insecure=insecure)
+    check_port(host, port)
     warning = insecure_warning(host, settings, insecure=insecure)
     if warning:
         (announce or logger.warning)(warning)
