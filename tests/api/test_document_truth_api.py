@@ -53,6 +53,9 @@ def test_a_nul_anywhere_in_a_body_is_refused_naming_where(api: httpx.Client, bod
         pytest.param("GET", "/operations", {"q": "a\u0000"}, "query.q", id="search"),
         pytest.param("GET", "/operations", {"name": "a\u0000b"}, "query.name", id="name"),
         pytest.param("GET", "/operations", {"tag": ["x", "a\u0000"]}, "query.tag", id="second-tag"),
+        pytest.param("GET", "/models/x%00y", {}, "path.model_name", id="model-name"),
+        pytest.param("GET", "/data/EURUSD%00/1h", {}, "path.symbol", id="data-symbol"),
+        pytest.param("GET", "/operations/{id}/artifacts/a%00b", {}, "path.artifact_path", id="artifact-path"),
     ],
 )
 def test_a_nul_in_a_path_or_query_parameter_is_refused_naming_it(

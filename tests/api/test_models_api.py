@@ -44,8 +44,9 @@ LISTED_FIELDS = {
 MODEL_INFO_FIELDS = {"created_at", "symbol", "timeframe", "architecture", "training_accuracy", "test_accuracy"}
 PREDICTION_FIELDS = {"signal", "confidence", "signal_strength", "probabilities", "fuzzy_outputs"}
 HOSTILE_NAMES = ["../../etc", "..", "../models", "a/b", "a\\b", ".hidden", "-flag", "", "x" * 65, "bad name", "a..b"]
-ENCODED_NAMES = ["%2E%2E", "..%5Cetc", "bad%20name", ".hidden", "x%00y", "a..b"]
-"""Names that stay one path segment once decoded: each reaches the name check."""
+ENCODED_NAMES = ["%2E%2E", "..%5Cetc", "bad%20name", ".hidden", "a..b"]
+"""Names that stay one path segment once decoded: each reaches the name check (one with a NUL, %00, is refused
+before it, as in every path: ``test_document_truth_api.py``)."""
 ENCODED_SLASHES = ["..%2F..%2Fetc", "%2E%2E%2Fetc", "a%2Fb"]
 """Names whose decoded form holds a ``/``: what ``HttpTrainOps`` sends for ``../../etc``."""
 VALID_RANGE = re.compile(r"predictions are possible from (\S+) to (\S+)$")
