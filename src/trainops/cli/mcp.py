@@ -45,8 +45,12 @@ def mcp(
     Example: trainops mcp --transport http --port 8765
     """
     from trainops.api.hosts import allowed_hosts, host_allowed, host_name  # FastAPI and the MCP SDK: imported
-    from trainops.mcp.server import serve  # when the command runs
+    from trainops.api.server import check_port  # when the command runs
+    from trainops.mcp.server import serve
     from trainops.settings import get_settings
+
+    if transport == "http":
+        check_port(host, port)  # as `trainops serve` checks it, before anything starts
 
     # the REST server's Host rule (a guard against DNS rebinding): the bound address's names, and
     # TRAINOPS_ALLOWED_HOSTS

@@ -836,10 +836,7 @@ def serve(
         ConfigurationError: a non-loopback ``host`` for HTTP, or trainops settings that cannot work.
     """
     if transport == "http":
-        from trainops.api.server import check_port  # the REST server's check, for the same mistake
-
         check_loopback(host)
-        check_port(host, port)
     ops = connect(url, token)
     server = create_server(lambda: ops, read_only=read_only)
     if transport == "stdio":
