@@ -131,6 +131,10 @@ def test_cancel_needs_a_reason_and_a_live_operation(api: httpx.Client) -> None:
     missing = api.request("DELETE", f"/operations/{operation_id}")
     assert missing.status_code == 422
     assert "reason" in missing.json()["error"]["message"]
+    both = api.request("DELETE", f"/operations/{operation_id}", params={"reason": "q"}, json={"reason": "body"})
+    assert both.status_code == 422
+    assert both.json()["error"]["message"].startswith("send the reason once: in the body")
+    assert api.get(f"/operations/{operation_id}").json()["data"]["status"] == "pending"
 
     assert api.request("DELETE", f"/operations/{operation_id}", params={"reason": "by query"}).status_code == 200
     again = api.request("DELETE", f"/operations/{operation_id}", json={"reason": "twice"})

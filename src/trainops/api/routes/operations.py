@@ -364,6 +364,11 @@ async def cancel_operation(
             )
         removal = partial(delete_operation, operation_id, operations=service, artifacts=artifacts, settings=settings)
         return envelope(await call_blocking(removal))
+    if body is not None and reason is not None:
+        raise InvalidInputError(
+            'send the reason once: in the body ({"reason": "..."}) or as ?reason=, not both',
+            details={"reason": reason[:200]},
+        )
     given = body.reason if body else reason
     if not given:
         raise InvalidInputError('cancelling needs a reason: send {"reason": "..."} (or ?reason=...)')
