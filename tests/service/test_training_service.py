@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,16 @@ def test_a_launch_that_fails_fails_the_operation_with_its_message(training: Trai
     [
         (TrainingRequest(strategy="no_such_strategy"), NotFoundError, "available: .*mean_reversion"),
         (TrainingRequest(strategy="mean_reversion", symbol="NOPE"), DataError, "no market data for NOPE_1h"),
+        (
+            TrainingRequest(strategy="mean_reversion", start_date=date(2030, 1, 1)),
+            DataError,
+            r"EURUSD_1h has bars from 2017-\d\d-\d\d to 2018-\d\d-\d\d; the training asks for 2030-01-01 to its end",
+        ),
+        (
+            TrainingRequest(strategy="mean_reversion", end_date=date(1, 1, 2)),
+            DataError,
+            "asks for its start to 0001-01-02",
+        ),
     ],
 )
 def test_a_request_that_cannot_train_records_nothing(

@@ -206,13 +206,14 @@ def resolve_request(request: TrainingRequest, strategies_dir: Path, *, allow_pat
 
 
 def check_data(config: StrategyConfig, data_dir: Path) -> None:
-    """Refuse up front a training whose base-timeframe files are missing (higher timeframes can be resampled).
+    """Refuse up front a training whose base-timeframe files are missing (higher timeframes can be resampled), or
+    whose dates lie outside one of them: the job would only fail once started.
 
     Raises:
-        DataError: naming the missing files and what is available.
+        DataError: naming the missing files and what is available, or the file and the dates it holds.
     """
     files = available_data(data_dir)
-    present = {(item.symbol, item.timeframe) for item in files}
+    present = {(item.symbol, item.timeframe): item for item in files}
     base = config.timeframes[0]
     missing = [f"{symbol}_{base}" for symbol in config.symbols if (symbol, base) not in present]
     if missing:
@@ -221,6 +222,17 @@ def check_data(config: StrategyConfig, data_dir: Path) -> None:
             f"no market data for {', '.join(missing)} in {data_dir}; available: {available}",
             details={"missing": missing, "data_dir": str(data_dir)},
         )
+    start, end = config.training_data.start_date, config.training_data.end_date
+    for symbol in config.symbols:
+        held = present[(symbol, base)]
+        if held.start is None or held.end is None:
+            continue  # an empty file: the pipeline says so
+        if (start is not None and start > held.end.date()) or (end is not None and end < held.start.date()):
+            raise DataError(
+                f"{held.name} has bars from {held.start:%Y-%m-%d} to {held.end:%Y-%m-%d}; the training asks for "
+                f"{start or 'its start'} to {end or 'its end'}: choose dates inside that range",
+                details={"file": held.name, "start": str(start), "end": str(end)},
+            )
 
 
 def estimated_minutes(config: StrategyConfig, data_dir: Path) -> float:
