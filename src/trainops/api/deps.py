@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import secrets
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
@@ -158,8 +157,9 @@ async def json_body(request: Request) -> Any:
     if not raw:
         raise InvalidInputError("the request needs a JSON body")
     try:
-        # a number too large for a float reads as infinity: only a body that may hold one pays for the check
-        return json.loads(raw, parse_float=_finite_float) if _HUGE_NUMBER.search(raw) else json.loads(raw)
+        # a number too large for a float would read as infinity (about 0.8 us per value: a regex over the body to
+        # spare it cost more than the parse itself)
+        return json.loads(raw, parse_float=_finite_float)
     except (ValueError, RecursionError) as error:
         raise InvalidInputError(unreadable_json(error)) from None
 
@@ -176,10 +176,6 @@ def unreadable_json(error: ValueError | RecursionError) -> str:
             "that fits a 64-bit float"
         )
     return f"the body holds a value that cannot be read: {error}"
-
-
-_HUGE_NUMBER = re.compile(rb"[eE]\+?0*[1-9]\d{2}|\d{300}")
-"""A number whose exponent has three digits, or with 300 digits in a row: the ones that may be past a float."""
 
 
 def _finite_float(text: str) -> float:
