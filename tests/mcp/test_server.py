@@ -29,6 +29,7 @@ from typer.testing import CliRunner
 import trainops
 from tests.policies import patience
 from trainops.cli.main import app
+from trainops.core import EpochRecord
 from trainops.mcp.server import READ_TOOLS, WRITING_TOOLS
 from trainops.pipeline.data_files import write_sample_data
 from trainops.settings import Settings
@@ -265,6 +266,32 @@ def test_compare_runs_says_which_is_better_and_why(agent: Agent, home: Home) -> 
     assert "list_operations" in agent.error("compare_runs", operation_ids=[ids[0], UNKNOWN_ID])
 
 
+def test_answers_stay_a_size_an_agent_can_read(agent: Agent, home: Home) -> None:
+    """A long history is thinned unless more points are asked for; a traceback in a list line is cut."""
+    with trainops.connect(settings=home.settings) as ops:
+        long = ops.create_operation(total_epochs=600, name="long")
+        ops.add_epochs(
+            long.operation_id,
+            [
+                EpochRecord(epoch=epoch, train_loss=1 / (epoch + 1), val_loss=1 / (epoch + 1) + 0.1)
+                for epoch in range(600)
+            ],
+        )
+        crashed = ops.create_operation(name="crashed")
+        ops.finish_operation(crashed.operation_id, status="failed", error="Traceback ...\n" + "  frame\n" * 5000)
+
+    thinned = agent.call("get_training_metrics", operation_id=long.operation_id)["metrics"]
+    whole = agent.call("get_training_metrics", operation_id=long.operation_id, points=1000)["metrics"]
+    line = next(item for item in agent.call("list_operations", q="crashed")["operations"] if item["name"] == "crashed")
+    full = agent.call("get_operation_status", operation_id=crashed.operation_id)
+
+    assert thinned["thinned"] is True and len(thinned["epochs"]) <= 200 and thinned["epochs_stored"] == 600
+    assert thinned["best_epoch"] == whole["best_epoch"] == 599  # the diagnosis is over the whole history
+    assert whole["thinned"] is False and len(whole["epochs"]) == 600
+    assert len(line["error"]) < 400 and line["error"].endswith("characters: get_operation_status has it all)")
+    assert len(full["operation"]["error"]) > 40_000
+
+
 def test_replay_diagnosis_dry_runs_a_policy(agent: Agent, home: Home) -> None:
     with trainops.connect(settings=home.settings) as ops:
         operation = ops.create_operation(total_epochs=30)
@@ -366,6 +393,16 @@ def test_replay_diagnosis_dry_runs_a_policy(agent: Agent, home: Home) -> None:
         ("save_model", {"operation_id": UNKNOWN_ID, "model_name": "../evil"}, "model name '../evil' is invalid"),
         ("list_operations", {"limit": 0}, "greater than or equal to 1"),
         ("no_such_tool", {}, "Unknown tool"),
+        # an argument a tool does not take is refused, not dropped (the call would run as if it was not sent)
+        ("list_operations", {"tags": ["baseline"]}, "tags\n  Extra inputs are not permitted"),
+        ("start_training", {"epochs": 3}, "epochs\n  Extra inputs are not permitted"),
+        ("get_training_metrics", {"operation_id": UNKNOWN_ID, "policy": {"patience": 1}}, "policy\n  Extra inputs"),
+        # NUL: PostgreSQL holds none in text, and SQLite's LIKE stops at one (a search for "\0x" found every run)
+        ("list_operations", {"q": "\u0000zz"}, "q contains a NUL character"),
+        ("get_operation_status", {"operation_id": "op\u0000x"}, "operation_id contains a NUL character"),
+        ("start_training", {"symbol": "EUR\u0000"}, "symbol contains a NUL character"),
+        ("start_training", {"tags": ["a", "b\u0000"]}, "tags[1] contains a NUL character"),
+        ("get_training_metrics", {"operation_id": UNKNOWN_ID, "points": 5}, "greater than or equal to 10"),
     ],
 )
 def test_errors_are_tool_errors_that_say_what_to_do(

@@ -24,9 +24,10 @@ from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 import uvicorn
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import ToolAnnotations
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -74,8 +75,13 @@ WRITING_TOOLS: tuple[str, ...] = (
 DESTRUCTIVE_TOOLS: frozenset[str] = frozenset({"cancel_operation", "delete_operation"})
 
 EXPORT_MAX_CHARS = 1_000_000
-"""The most text export_metrics answers (about 1 MB): an agent's context is no place for more; past it the tool
-says how to take the history in parts or as a file."""
+"""The most text export_metrics and get_training_metrics answer (about 1 MB, also the MCP SDK client's limit on one
+streamed event): an agent's context is no place for more; past it the tool says how to take the history in parts."""
+METRICS_POINTS = 200
+"""Epochs get_training_metrics answers at most unless asked for more: a 3,000-epoch run whole is over 1 MB."""
+LINE_TEXT_CHARS = 300
+"""An error or cancel reason in a list line is cut to this many characters (a traceback may hold 100,000):
+get_operation_status gives it whole."""
 
 INSTRUCTIONS = """\
 trainops runs model training as tracked operations and tells you whether a run is learning.
@@ -121,6 +127,9 @@ def _tool_errors(fn: Callable[_P, _R]) -> Callable[_P, _R]:
 
     @functools.wraps(fn)
     def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        nul = _nul_in(kwargs)
+        if nul is not None:  # PostgreSQL holds no NUL in text, and SQLite's LIKE stops at one
+            raise ToolError(f"{nul} contains a NUL character (\\u0000); remove it: no name, id or text holds one")
         try:
             return fn(*args, **kwargs)
         except TrainOpsError as error:
@@ -129,6 +138,23 @@ def _tool_errors(fn: Callable[_P, _R]) -> Callable[_P, _R]:
             raise ToolError(_validation_message(error)) from None
 
     return wrapper
+
+
+def _nul_in(value: Any, where: str = "") -> str | None:
+    """The argument (``config.symbol``) whose text holds a NUL, or ``None``."""
+    if isinstance(value, str):
+        return where if "\x00" in value else None
+    if isinstance(value, BaseModel):
+        value = value.model_dump()
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list | tuple) else ()
+    for key, item in items:
+        inner = f"{where}.{key}" if where and isinstance(key, str) else f"{where}[{key}]" if where else str(key)
+        if isinstance(key, str) and "\x00" in key:
+            return inner
+        found = _nul_in(item, inner)
+        if found is not None:
+            return found
+    return None
 
 
 def _policy_parameters(tool: Callable[..., _R]) -> Callable[..., _R]:
@@ -187,8 +213,13 @@ _LINE_FIELDS: dict[str, Any] = {
 
 
 def _operation_line(operation: Operation) -> dict[str, Any]:
-    """The short form of an operation for lists, in the full record's shape (one get_operation_status away)."""
+    """The short form of an operation for lists, in the full record's shape (one get_operation_status away); a
+    long error or cancel reason cut to :data:`LINE_TEXT_CHARS` characters."""
     line: dict[str, Any] = operation.model_dump(mode="json", include=_LINE_FIELDS)
+    for field in ("error", "cancel_reason"):
+        text = line.get(field)
+        if isinstance(text, str) and len(text) > LINE_TEXT_CHARS:
+            line[field] = f"{text[:LINE_TEXT_CHARS]}... ({len(text):,} characters: get_operation_status has it all)"
     return line
 
 
@@ -439,13 +470,22 @@ class TrainOpsTools:
 
     @_tool_errors
     @_policy_parameters
-    def get_training_metrics(self, operation_id: str, since_epoch: int | None = None, **policy: Any) -> dict[str, Any]:
+    def get_training_metrics(
+        self,
+        operation_id: str,
+        since_epoch: int | None = None,
+        points: Annotated[int, Field(ge=10, le=100_000)] = METRICS_POINTS,
+        **policy: Any,
+    ) -> dict[str, Any]:
         """The per-epoch metric history of a run and the diagnosis over all of it: the tool to judge whether
         it is learning. Poll it with since_epoch = the last epoch you have seen to get only newer epochs.
 
         Args:
             operation_id: The run.
             since_epoch: Return only epochs after this one (the diagnosis still covers the whole history).
+            points: At most this many epochs in metrics.epochs (default 200): more are thinned to the first, the
+                last, the best and each metric's extremes (metrics.thinned true; metrics.epochs_stored says how
+                many are stored). Ask for more, or for a later since_epoch, to see every epoch.
             monitor, mode, patience, stop_rule, min_improvement_pct, ...: The diagnosis policy, one parameter per
                 setting (each parameter's description says what it does; left out, its default). The default
                 projection rule stops when continuing to the planned end is projected to improve the best by no
@@ -469,7 +509,14 @@ class TrainOpsTools:
         """
         chosen = {name: value for name, value in policy.items() if value is not None}
         judged_by = MonitorPolicy.model_validate(chosen) if chosen else None
-        return _dump(self._ops.get_metrics(operation_id, since_epoch=since_epoch, policy=judged_by))
+        answer = _dump(self._ops.get_metrics(operation_id, since_epoch=since_epoch, policy=judged_by, points=points))
+        size = len(json.dumps(answer))
+        if size > EXPORT_MAX_CHARS:
+            raise ToolError(
+                f"the metrics of {operation_id} with points={points} are {size:,} characters, over this tool's limit "
+                f"of {EXPORT_MAX_CHARS:,}: ask for fewer points, or a later since_epoch"
+            )
+        return answer
 
     @_tool_errors
     def replay_diagnosis(
@@ -553,7 +600,7 @@ class TrainOpsTools:
         """
         changes: dict[str, Any] = {}
         if name is not None:
-            changes["name"] = name if name.strip() else None
+            changes["name"] = name or None  # "" clears it; only spaces is refused, as a name of none
         if notes is not None:
             changes["notes"] = notes if notes else None
         operation = self._ops.update_operation(
@@ -776,20 +823,25 @@ def create_server(
         finally:
             facade.close()
 
-    server: MCPServer[None] = MCPServer("trainops", instructions=INSTRUCTIONS, log_level="WARNING", lifespan=lifespan)
     tools = TrainOpsTools(facade, read_only=read_only)
-    for name in READ_TOOLS:
-        _add(server, getattr(tools, name), ToolAnnotations(read_only_hint=True))
+    served = [_tool(getattr(tools, name), ToolAnnotations(read_only_hint=True)) for name in READ_TOOLS]
     if not read_only:
         for name in WRITING_TOOLS:
             hints = ToolAnnotations(read_only_hint=False, destructive_hint=name in DESTRUCTIVE_TOOLS)
-            _add(server, getattr(tools, name), hints)
-    return server
+            served.append(_tool(getattr(tools, name), hints))
+    return MCPServer("trainops", instructions=INSTRUCTIONS, log_level="WARNING", lifespan=lifespan, tools=served)
 
 
-def _add(server: MCPServer[None], tool: Callable[..., dict[str, Any]], annotations: ToolAnnotations) -> None:
+def _tool(fn: Callable[..., dict[str, Any]], annotations: ToolAnnotations) -> Tool:
+    """``fn`` as a tool that refuses an argument it does not take: the SDK would drop it, and a misspelt or
+    misplaced one (``epochs`` for ``config.epochs``) would run the call as if it had not been sent."""
     # the docstring without its indentation is the description agents read
-    server.add_tool(tool, description=inspect.getdoc(tool), annotations=annotations)
+    tool = Tool.from_function(fn, description=inspect.getdoc(fn), annotations=annotations)
+    lenient = tool.fn_metadata.arg_model
+    # the same name ("<tool>Arguments"), which the SDK's message for a refused argument gives
+    tool.fn_metadata.arg_model = type(lenient.__name__, (lenient,), {"model_config": ConfigDict(extra="forbid")})
+    tool.parameters["additionalProperties"] = False  # and the input schema says so
+    return tool
 
 
 def check_loopback(host: str) -> None:
