@@ -292,6 +292,21 @@ def test_answers_stay_a_size_an_agent_can_read(agent: Agent, home: Home) -> None
     assert len(full["operation"]["error"]) > 40_000
 
 
+def test_a_second_cancel_says_the_first_reason_stands(agent: Agent, home: Home) -> None:
+    with trainops.connect(settings=home.settings) as ops:
+        running = ops.create_operation(name="to stop")
+        ops.start_operation(running.operation_id)
+
+    first = agent.call("cancel_operation", operation_id=running.operation_id, reason="loss flat")
+    again = agent.call("cancel_operation", operation_id=running.operation_id, reason="loss flat")
+    other = agent.call("cancel_operation", operation_id=running.operation_id, reason="another reason")
+
+    assert first["message"].startswith(f"Stop requested for {running.operation_id}.")
+    assert again["message"].startswith(f"Stop requested for {running.operation_id}.")  # the same request, again
+    assert other["message"].startswith("A stop was already requested by agent: 'loss flat'; that reason stands.")
+    assert other["cancel_request"]["reason"] == "loss flat"
+
+
 def test_replay_diagnosis_dry_runs_a_policy(agent: Agent, home: Home) -> None:
     with trainops.connect(settings=home.settings) as ops:
         operation = ops.create_operation(total_epochs=30)

@@ -568,12 +568,18 @@ class TrainOpsTools:
         requested_by, requested_at) and what happens next.
         """
         operation = self._ops.cancel_operation(operation_id, reason, requested_by="agent")
+        request = operation.cancel_request
+        if request is not None and (request.reason, request.requested_by) != (reason.strip(), "agent"):
+            # the first request's reason stands (a later one is not recorded): say whose it is
+            said = f"A stop was already requested by {request.requested_by}: {request.reason!r}; that reason stands. "
+        else:
+            said = f"Stop requested for {operation_id}. "
         return {
             "operation": _operation_line(operation),
-            "cancel_request": _dump(operation.cancel_request) if operation.cancel_request else None,
+            "cancel_request": _dump(request) if request else None,
             "message": (
-                f"Stop requested for {operation_id}. It ends at its next check; poll get_operation_status until "
-                "its status is cancelled, then get_operation_results (and save_model for a strategy training)."
+                f"{said}It ends at its next check; poll get_operation_status until its status is cancelled, then "
+                "get_operation_results (and save_model for a strategy training)."
             ),
         }
 
