@@ -274,6 +274,12 @@ def test_unknown_ids_raise_not_found(ops: TrainOps) -> None:
         ops.get_job(missing)
 
 
+def test_an_id_of_megabytes_is_not_found_in_a_message_of_a_line(ops: TrainOps) -> None:
+    with pytest.raises(NotFoundError) as raised:
+        ops.get_operation("y" * 100_000)
+    assert len(raised.value.message) < 300 and f"no operation '{'y' * 100}...'" in raised.value.message
+
+
 @pytest.mark.parametrize("hostile", ["op?x=1", "op#frag", "../../health", "op/metrics", "op x%2F"])
 def test_an_id_with_url_characters_is_that_id_everywhere(ops: TrainOps, hostile: str) -> None:
     """Over HTTP too, an id is one path segment: not a query, a fragment or a way up the URL."""

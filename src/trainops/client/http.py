@@ -40,6 +40,7 @@ from trainops.core.epoch import EpochRecord
 from trainops.core.lru import LRUCache
 from trainops.core.metric_definitions import TaskType
 from trainops.core.operation import (
+    MAX_OPERATION_ID_LENGTH,
     UNSET,
     Operation,
     OperationMetadata,
@@ -716,8 +717,9 @@ class HttpTrainOps(TrainOps):
 
 def _id_segment(operation_id: str) -> str:
     """An operation id as one path segment. No URL can carry an id holding ``/`` (the server reads ``%2F`` as
-    ``/``) or a dot segment, and no operation has one: not found, as the local database answers."""
-    if "/" in operation_id or operation_id in (".", ".."):
+    ``/``) or a dot segment, nor one of megabytes, and no operation has one: not found, as the local database
+    answers."""
+    if "/" in operation_id or operation_id in (".", "..") or len(operation_id) > MAX_OPERATION_ID_LENGTH:
         raise operation_not_found(operation_id)
     return _segment(operation_id)
 

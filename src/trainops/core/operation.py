@@ -28,6 +28,8 @@ from trainops.errors import InvalidInputError, NotFoundError
 
 OPERATION_TYPE_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 _OPERATION_ID = re.compile(r"^op_[a-z][a-z0-9_]{0,31}_\d{8}_\d{6}_[0-9a-f]{8}$")
+MAX_OPERATION_ID_LENGTH = 64
+"""The longest id an operation can have (a generated one is at most 61 characters)."""
 
 
 class OperationStatus(StrEnum):
@@ -298,8 +300,9 @@ class OperationPage(BaseModel):
 
 
 def operation_not_found(operation_id: str) -> NotFoundError:
-    """The error for an id that names no operation, as every client raises it."""
+    """The error for an id that names no operation, as every client raises it (an id of megabytes cut short)."""
+    shown = operation_id if len(operation_id) <= 100 else f"{operation_id[:100]}..."
     return NotFoundError(
-        f"no operation {operation_id!r}; list operations with `trainops ops list` or GET /api/v1/operations",
-        details={"operation_id": operation_id},
+        f"no operation {shown!r}; list operations with `trainops ops list` or GET /api/v1/operations",
+        details={"operation_id": shown},
     )

@@ -27,10 +27,11 @@ def check_model_name(name: str) -> str:
         InvalidInputError: the name breaks the rule (a hostile ``../../etc`` included); the message states it.
     """
     if not isinstance(name, str) or not _MODEL_NAME.fullmatch(name) or ".." in name:
+        shown = name if not isinstance(name, str) or len(name) <= 100 else f"{name[:100]}..."
         raise InvalidInputError(
-            f"model name {name!r} is invalid: it must match {MODEL_NAME_PATTERN} (start with a letter or digit; "
+            f"model name {shown!r} is invalid: it must match {MODEL_NAME_PATTERN} (start with a letter or digit; "
             "then letters, digits, '_', '.', '-'; at most 64 characters; no '..')",
-            details={"model_name": name, "pattern": MODEL_NAME_PATTERN},
+            details={"model_name": shown, "pattern": MODEL_NAME_PATTERN},
         )
     return name
 

@@ -19,7 +19,14 @@ from trainops.api.routes.artifacts import ArtifactsDep
 from trainops.core.diagnosis import OperationMetrics
 from trainops.core.epoch import MAX_EPOCH, MAX_STEP, EpochRecord
 from trainops.core.listing import MAX_SEARCH_LENGTH
-from trainops.core.operation import OPERATION_TYPE_PATTERN, UNSET, Operation, OperationStatus, WriteAck
+from trainops.core.operation import (
+    MAX_OPERATION_ID_LENGTH,
+    OPERATION_TYPE_PATTERN,
+    UNSET,
+    Operation,
+    OperationStatus,
+    WriteAck,
+)
 from trainops.core.policy import MonitorPolicy, PolicyText
 from trainops.core.progress import ProgressState
 from trainops.core.replay import Replay
@@ -50,7 +57,10 @@ from trainops.service.operations import OperationsService, policy_key
 
 router = APIRouter(prefix="/operations", tags=["operations"])
 
-OperationId = Annotated[str, Path(description="operation id, e.g. op_training_20250610_123456_ab12cd34", max_length=64)]
+OperationId = Annotated[
+    str,
+    Path(description="operation id, e.g. op_training_20250610_123456_ab12cd34", max_length=MAX_OPERATION_ID_LENGTH),
+]
 
 
 def _one_or_batch_body(item: str, batch: str, field: str, most: int, examples: dict[str, object]) -> dict[str, object]:
