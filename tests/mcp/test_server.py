@@ -418,6 +418,9 @@ def test_replay_diagnosis_dry_runs_a_policy(agent: Agent, home: Home) -> None:
         ("start_training", {"symbol": "EUR\u0000"}, "symbol contains a NUL character"),
         ("start_training", {"tags": ["a", "b\u0000"]}, "tags[1] contains a NUL character"),
         ("get_training_metrics", {"operation_id": UNKNOWN_ID, "points": 5}, "greater than or equal to 10"),
+        # an empty strategy or symbol is no request for the defaults (it trained mean_reversion on its own symbol)
+        ("start_training", {"strategy": ""}, "strategy: String should have at least 1 character"),
+        ("start_training", {"symbol": ""}, "symbol: String should have at least 1 character"),
     ],
 )
 def test_errors_are_tool_errors_that_say_what_to_do(

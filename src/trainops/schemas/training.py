@@ -67,14 +67,16 @@ class TrainingRequest(JsonTyped):
 
     model_config = ConfigDict(extra="forbid")
 
-    strategy: str | None = Field(None, max_length=1024, description="a strategy name or a .yaml path")
-    symbol: str | None = Field(None, max_length=32)
-    timeframe: str | None = Field(None, max_length=16)
+    strategy: str | None = Field(None, min_length=1, max_length=1024, description="a strategy name or a .yaml path")
+    symbol: str | None = Field(None, min_length=1, max_length=32)
+    timeframe: str | None = Field(None, min_length=1, max_length=16)
     config: ConfigOverrides | None = None
     start_date: date | None = None
     end_date: date | None = None
     task_id: str | None = Field(None, max_length=64, description="choose the operation id (makes retries safe)")
-    device: str | None = Field(None, max_length=32, description="cuda, cpu, ...; CUDA when available by default")
+    device: str | None = Field(
+        None, min_length=1, max_length=32, description="cuda, cpu, ...; CUDA when available by default"
+    )
     resources: Resources | None = Field(
         None, description='what the job needs, e.g. {"cpus": 1, "gpus": 1}: a Ray job waits until they are free'
     )
