@@ -141,6 +141,7 @@ def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         calls.append(options)
 
     monkeypatch.setattr(api_server.uvicorn, "run", run)
+    monkeypatch.setattr(api_server, "check_port", lambda host, port: None)  # nothing binds: port 8000 may be taken
     return calls
 
 

@@ -23,6 +23,7 @@ def printed_url(settings: Settings, port: int, monkeypatch: pytest.MonkeyPatch) 
     """The API URL in the banner ``trainops serve --port PORT`` prints (the server itself is not started)."""
     banner: list[str] = []
     monkeypatch.setattr("trainops.api.server.uvicorn.run", lambda *args, **kwargs: None)
+    monkeypatch.setattr("trainops.api.server.check_port", lambda host, port: None)  # the live server holds it
     serve(settings, port=port, announce=banner.append)
     [line] = banner
     found = re.search(r"API at (\S+)", line)
