@@ -146,14 +146,17 @@ def _nul_in(value: Any, where: str = "") -> str | None:
         return where if "\x00" in value else None
     if isinstance(value, BaseModel):
         value = value.model_dump()
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list | tuple) else ()
-    for key, item in items:
-        inner = f"{where}.{key}" if where and isinstance(key, str) else f"{where}[{key}]" if where else str(key)
-        if isinstance(key, str) and "\x00" in key:
-            return inner
-        found = _nul_in(item, inner)
-        if found is not None:
-            return found
+    if isinstance(value, dict):
+        for key, item in value.items():
+            path = f"{where}.{key}" if where else str(key)
+            if "\x00" in str(key):
+                return path
+            if (found := _nul_in(item, path)) is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            if (found := _nul_in(item, f"{where}[{index}]")) is not None:
+                return found
     return None
 
 
