@@ -55,7 +55,7 @@ def test_mcp_tool_is_the_policy() -> None:
 
     schemas = anyio.run(input_schemas)
     metrics = schemas["get_training_metrics"]
-    assert set(metrics["properties"]) - {"operation_id", "since_epoch"} == FIELDS
+    assert set(metrics["properties"]) - {"operation_id", "since_epoch", "points"} == FIELDS
     assert metrics["required"] == ["operation_id"]
     for name in FIELDS:
         assert metrics["properties"][name] == SCHEMAS[name], name
