@@ -13,6 +13,7 @@ MODULES = [
     "trainops.core.forecast",
     "trainops.core.metric_names",
     "trainops.core.numbers",
+    "trainops.core.payload",
     "trainops.core.policy",
     "trainops.core.projection",
     "trainops.core.recommendation_changes",

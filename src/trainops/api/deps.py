@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from trainops.core.payload import nul_at
 from trainops.errors import AuthenticationError, InvalidInputError, UnsupportedMediaTypeError
 from trainops.executors.base import Executor
 from trainops.service.operations import OperationsService
@@ -135,20 +136,7 @@ def _nul_in(raw: bytes) -> str | None:
         parsed = json.loads(raw)
     except (ValueError, RecursionError):
         return None
-    pending: list[tuple[str, Any]] = [("body", parsed)]
-    while pending:
-        where, value = pending.pop()
-        if isinstance(value, str):
-            if "\x00" in value:
-                return where
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                if "\x00" in key:
-                    return f"a key of {where}"
-                pending.append((f"{where}.{key}", item))
-        elif isinstance(value, list):
-            pending.extend((f"{where}[{index}]", item) for index, item in enumerate(value))
-    return None
+    return nul_at(parsed, "body")
 
 
 async def json_body(request: Request) -> Any:

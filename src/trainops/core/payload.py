@@ -44,6 +44,29 @@ def check_text(text: str, where: str) -> str:
     return text
 
 
+def nul_at(value: Any, where: str) -> str | None:
+    """Where the JSON-like ``value`` (named ``where``; ``""`` for a mapping of names) holds a NUL in a text or a key,
+    or ``None``. It only looks: for a request whose values are checked elsewhere, to name the place first.
+
+    >>> nul_at({"metadata": {"notes": "a\\x00b"}}, "body"), nul_at({"tags": ["a", "b\\x00"]}, "")
+    ('body.metadata.notes', 'tags[1]')
+    """
+    pending: list[tuple[str, Any]] = [(where, value)]
+    while pending:  # a stack, not recursion: a body may nest deeper than the interpreter allows
+        place, item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return place
+        elif isinstance(item, Mapping):
+            for key, child in item.items():
+                if "\x00" in str(key):
+                    return f"a key of {place}"
+                pending.append((f"{place}.{key}" if place else str(key), child))
+        elif isinstance(item, list | tuple):
+            pending.extend((f"{place}[{index}]", child) for index, child in enumerate(item))
+    return None
+
+
 def storable(value: Any, where: str, _depth: int = 0) -> Any:
     """A copy of a JSON-like ``value`` that every database and JSON encoder accepts.
 

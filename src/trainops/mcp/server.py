@@ -34,6 +34,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from trainops.client import TrainOps, connect
 from trainops.core.numbers import format_metric
 from trainops.core.operation import Operation, OperationStatus
+from trainops.core.payload import nul_at
 from trainops.core.policy import MonitorPolicy
 from trainops.core.recommendation_changes import recommendation_changes
 from trainops.errors import ConfigurationError, ConflictError, NotFoundError, TrainOpsError
@@ -127,7 +128,7 @@ def _tool_errors(fn: Callable[_P, _R]) -> Callable[_P, _R]:
 
     @functools.wraps(fn)
     def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        nul = _nul_in(kwargs)
+        nul = nul_at({name: _plain(value) for name, value in kwargs.items()}, "")
         if nul is not None:  # PostgreSQL holds no NUL in text, and SQLite's LIKE stops at one
             raise ToolError(f"{nul} contains a NUL character (\\u0000); remove it: no name, id or text holds one")
         try:
@@ -140,24 +141,9 @@ def _tool_errors(fn: Callable[_P, _R]) -> Callable[_P, _R]:
     return wrapper
 
 
-def _nul_in(value: Any, where: str = "") -> str | None:
-    """The argument (``config.symbol``) whose text holds a NUL, or ``None``."""
-    if isinstance(value, str):
-        return where if "\x00" in value else None
-    if isinstance(value, BaseModel):
-        value = value.model_dump()
-    if isinstance(value, dict):
-        for key, item in value.items():
-            path = f"{where}.{key}" if where else str(key)
-            if "\x00" in str(key):
-                return path
-            if (found := _nul_in(item, path)) is not None:
-                return found
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            if (found := _nul_in(item, f"{where}[{index}]")) is not None:
-                return found
-    return None
+def _plain(value: Any) -> Any:
+    """An argument as JSON-like data (a model, such as start_training's config, as its fields)."""
+    return value.model_dump() if isinstance(value, BaseModel) else value
 
 
 def _policy_parameters(tool: Callable[..., _R]) -> Callable[..., _R]:
