@@ -112,3 +112,20 @@ def test_unreadable_file_is_a_one_line_error(tmp_path: Path) -> None:
     code, out, err = invoke("list", "--data-dir", str(tmp_path))
 
     assert code == 1 and "has no timestamp column" in err and "Traceback" not in out + err
+
+
+def test_sample_refuses_to_replace_a_users_file_unless_forced(tmp_path: Path) -> None:
+    mine = tmp_path / "EURUSD_1h.csv"
+    mine.write_text("timestamp,open,high,low,close,volume\n2020-01-01,1,1,1,1,1\n")
+
+    code, out, err = invoke("sample", "--data-dir", str(tmp_path))
+
+    assert code == 1 and "Traceback" not in out + err
+    assert err.startswith(f"Error: EURUSD_1h.csv in {tmp_path} already hold(s) other data")
+    assert "--force" in err and mine.read_text().startswith("timestamp,open")
+    assert [p.name for p in tmp_path.iterdir()] == ["EURUSD_1h.csv"]
+
+    code, out, _ = invoke("sample", "--data-dir", str(tmp_path), "--force")
+
+    assert code == 0 and f"Wrote 5 sample files to {tmp_path}" in out
+    assert len(mine.read_text().splitlines()) == 5001

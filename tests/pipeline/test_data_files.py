@@ -294,12 +294,39 @@ def test_sample_higher_timeframes_agree_with_the_hourly(sample_dir: Path) -> Non
 def test_sample_data_is_idempotent_and_leaves_other_files_alone(tmp_path: Path) -> None:
     first = write_sample_data(tmp_path)
     contents = {f.path: f.path.read_bytes() for f in first}
+    stamps = {f.path: f.path.stat().st_mtime_ns for f in first}
     mine = write_csv(tmp_path, "MINE_1h.csv", "keep me")
-    (tmp_path / "EURUSD_1h.csv").write_text("clobbered")
 
     second = write_sample_data(tmp_path)
 
     assert second == first
     assert {f.path: f.path.read_bytes() for f in second} == contents
+    assert {f.path: f.path.stat().st_mtime_ns for f in second} == stamps  # already the sample: not rewritten
     assert mine.read_text() == "keep me"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*(f.path.name for f in first), "MINE_1h.csv"])
+
+
+def test_sample_data_never_replaces_other_data_unasked(tmp_path: Path) -> None:
+    first = write_sample_data(tmp_path / "reference")
+    mine = write_csv(tmp_path, "EURUSD_1h.csv", "timestamp,open,high,low,close,volume\n")
+    (tmp_path / "GOOG_1w.csv").write_bytes(b"\xff not even text")
+
+    with pytest.raises(DataError, match=r"^EURUSD_1h\.csv, GOOG_1w\.csv in .* already hold\(s\) other data.*--force"):
+        write_sample_data(tmp_path)
+
+    assert mine.read_text() == "timestamp,open,high,low,close,volume\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["EURUSD_1h.csv", "GOOG_1w.csv", "reference"]  # nothing
+
+    written = write_sample_data(tmp_path, overwrite=True)
+
+    assert [f.path.read_bytes() for f in written] == [f.path.read_bytes() for f in first]
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_sample_data_never_shadows_a_parquet_file(tmp_path: Path, overwrite: bool) -> None:
+    bars("2024-01-01", 30, "D").to_parquet(tmp_path / "GOOG_1d.parquet")
+
+    with pytest.raises(DataError, match=r"^GOOG_1d\.parquet in .* same symbol and timeframe .* --data-dir"):
+        write_sample_data(tmp_path, overwrite=overwrite)
+
+    assert [p.name for p in tmp_path.iterdir()] == ["GOOG_1d.parquet"]

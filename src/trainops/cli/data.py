@@ -29,11 +29,17 @@ DataDirOption = Annotated[
 
 
 @app.command()
-def sample(data_dir: DataDirOption = None, json: JsonOption = False) -> None:
+def sample(
+    data_dir: DataDirOption = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace files of the sample's names that hold other data.")
+    ] = False,
+    json: JsonOption = False,
+) -> None:
     """Write real market history to train on: EURUSD 1h/4h/1d (2017-2018) and GOOG 1d/1w (2004-2013).
 
-    The data ships with the backtesting package, so this works offline. Running it again rewrites these five files
-    and leaves every other file alone.
+    The data ships with the backtesting package, so this works offline. Running it again is safe: it leaves every
+    other file alone, and refuses to replace a file of the same name holding other data unless given --force.
 
     Example: trainops data sample
     """
@@ -41,7 +47,7 @@ def sample(data_dir: DataDirOption = None, json: JsonOption = False) -> None:
     from trainops.pipeline.data_files import write_sample_data  # the train extra: pandas, backtesting
 
     directory = _directory(data_dir)
-    files = write_sample_data(directory)
+    files = write_sample_data(directory, overwrite=force)
     if json:
         print_json([_as_json(file) for file in files])
         return

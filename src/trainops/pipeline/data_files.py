@@ -187,19 +187,25 @@ def _sha256(path: Path) -> str:
 # --- sample data --------------------------------------------------------------------------------------------------
 
 
-def write_sample_data(data_dir: Path) -> list[DataFile]:
+def write_sample_data(data_dir: Path, *, overwrite: bool = False) -> list[DataFile]:
     """Write real market history from the ``backtesting`` package into ``data_dir`` as CSV.
 
     Files: ``EURUSD_1h`` (5000 hourly bars, 2017-04-19 to 2018-02-07) with ``EURUSD_4h`` and ``EURUSD_1d``
     resampled from it, and ``GOOG_1d`` (2148 daily bars, 2004-08-19 to 2013-03-01) with ``GOOG_1w`` resampled.
-    Writing again overwrites these files (each atomically) and leaves every other file alone. Daily bars are UTC
-    days, so the forex market's Sunday-evening hours (21:00-23:00) form short Sunday bars, as at brokers on UTC.
+    Daily bars are UTC days, so the forex market's Sunday-evening hours (21:00-23:00) form short Sunday bars, as at
+    brokers on UTC.
+
+    Writing again is safe: a file that already holds the sample is left as it is, and every other file is left
+    alone. A file of the same name holding anything else (a user's own ``EURUSD_1h.csv``) is replaced only with
+    ``overwrite``; a ``.parquet`` file of the same symbol and timeframe is never shadowed, since training would then
+    refuse both. Nothing is written unless every file can be.
 
     Returns:
-        The written files, in :func:`available_data` order.
+        The sample's files, in :func:`available_data` order.
 
     Raises:
-        DataError: ``data_dir`` cannot be created or written (e.g. it is a file).
+        DataError: ``data_dir`` cannot be created or written (e.g. it is a file), or a file in the way holds other
+            data (the message names each one and what to do).
     """
     # Imported here: backtesting pulls in bokeh (~0.4 s), a cost only this function should pay.
     from backtesting.test import EURUSD, GOOG
@@ -214,10 +220,15 @@ def write_sample_data(data_dir: Path) -> list[DataFile]:
         ("GOOG", "1d"): goog,
         ("GOOG", "1w"): resample_ohlcv(goog, "1w", source_timeframe="1d"),
     }
+    contents = {
+        data_dir / f"{symbol}_{timeframe}.csv": frame.to_csv(index_label="timestamp").encode()
+        for (symbol, timeframe), frame in frames.items()
+    }
+    _refuse_files_in_the_way(contents, overwrite=overwrite)
     written = []
-    for (symbol, timeframe), frame in frames.items():
-        path = data_dir / f"{symbol}_{timeframe}.csv"
-        _write_csv(frame, path)
+    for ((symbol, timeframe), frame), (path, content) in zip(frames.items(), contents.items(), strict=True):
+        if not _holds(path, content):
+            _write_bytes(content, path)
         written.append(
             DataFile(
                 symbol=symbol,
@@ -428,11 +439,41 @@ def _ensure_dir(data_dir: Path) -> None:
         ) from None
 
 
-def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+def _refuse_files_in_the_way(contents: dict[Path, bytes], *, overwrite: bool) -> None:
+    """Refuse, before anything is written, to shadow a parquet file or to replace a CSV holding other data."""
+    parquets = [path.with_suffix(".parquet") for path in contents if path.with_suffix(".parquet").exists()]
+    if parquets:
+        names = ", ".join(path.name for path in parquets)
+        raise DataError(
+            f"{names} in {parquets[0].parent} already hold(s) the same symbol and timeframe as the sample; a sample "
+            "CSV beside it would make training refuse both. Write the sample to another directory with --data-dir",
+            details={"paths": [str(path) for path in parquets]},
+        )
+    if overwrite:
+        return
+    others = [path for path, content in contents.items() if path.exists() and not _holds(path, content)]
+    if others:
+        names = ", ".join(path.name for path in others)
+        raise DataError(
+            f"{names} in {others[0].parent} already hold(s) other data, which writing the sample would replace; "
+            "write the sample to another directory with --data-dir, or replace them with --force",
+            details={"paths": [str(path) for path in others]},
+        )
+
+
+def _holds(path: Path, content: bytes) -> bool:
+    """Whether ``path`` is a file holding exactly ``content`` (the size is compared first, without reading)."""
+    try:
+        return path.is_file() and path.stat().st_size == len(content) and path.read_bytes() == content
+    except OSError:
+        return False
+
+
+def _write_bytes(content: bytes, path: Path) -> None:
     """Write through a temporary file so a reader never sees half a file."""
     partial = path.with_name(f".{path.name}.partial")
     try:
-        frame.to_csv(partial, index_label="timestamp")
+        partial.write_bytes(content)
         os.replace(partial, path)
     except OSError as error:
         partial.unlink(missing_ok=True)
