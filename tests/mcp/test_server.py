@@ -8,6 +8,7 @@ One server process serves the whole module (each start costs seconds). The train
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -244,6 +245,13 @@ def test_an_agent_starts_watches_stops_and_keeps_a_training(agent: Agent) -> Non
     assert agent.call("load_model", model_name="agent_best")["model_info"]["strategy"] == "mean_reversion"
     answer = agent.call("predict", model_name="agent_best", symbol="EURUSD", timeframe="1h", test_date="2018-01-10")
     assert answer["prediction"]["signal"] in {"buy", "hold", "sell"}
+    week = {"model_name": "agent_best", "symbol": "EURUSD", "timeframe": "1h"}
+    answer = agent.call("predict", **week, start_date="2018-01-08", end_date="2018-01-12")
+    assert answer["count"] == len(answer["predictions"]) > 100  # a week of hourly bars, less a few the data lacks
+    error = agent.error("predict", **week, start_date="2017-04-21", end_date="2018-02-07")  # every bar: 3 MB
+    assert re.search(r"for [\d,]+ bars from 2017-04-21 to 2018-02-07 are [\d,]+ characters, over .* 1,000,000", error)
+    fit = int(re.search(r"at most about ([\d,]+) bars", error)[1].replace(",", ""))  # type: ignore[index]
+    assert 500 < fit < 3000
     assert "already exists" in agent.error("save_model", operation_id=task_id, model_name="agent_best")
 
 

@@ -772,8 +772,9 @@ class TrainOpsTools:
         """A saved model's trading signal (buy, hold, sell with probabilities) from bars up to a date only.
 
         Give test_date for one bar ("2018-01-10" for that day's last bar, or "2018-01-10T14:00"), or start_date
-        and end_date for every bar of a range (keep ranges short: one prediction per bar). timeframe must be
-        the model's base timeframe.
+        and end_date for every bar of a range (keep ranges short: one prediction per bar; an answer past
+        1,000,000 characters is refused, saying how many bars fit). timeframe must be the
+        model's base timeframe.
 
         Returns: for one bar, test_date (the bar used), prediction (signal buy | hold | sell, confidence: the
         chosen signal's probability, signal_strength: P(buy) - P(sell) from -1 to 1, probabilities),
@@ -789,7 +790,17 @@ class TrainOpsTools:
                 "end_date": end_date,
             }
         )
-        return _dump(self._ops.predict(request))
+        answer = _dump(self._ops.predict(request))
+        size = len(json.dumps(answer))
+        if size > EXPORT_MAX_CHARS:
+            bars = answer.get("count", 1)
+            fit = max(1, bars * EXPORT_MAX_CHARS // size)
+            raise ToolError(
+                f"the predictions of {model_name} for {bars:,} bars from {start_date} to {end_date} are {size:,} "
+                f"characters, over this tool's limit of {EXPORT_MAX_CHARS:,}: ask for at most about {fit:,} bars "
+                "at a time (a shorter start_date..end_date)"
+            )
+        return answer
 
 
 def create_server(
