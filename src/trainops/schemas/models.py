@@ -40,7 +40,7 @@ class SaveModelRequest(JsonTyped):
     model_config = ConfigDict(extra="forbid")
 
     task_id: str = Field(max_length=64, description="the training operation whose model to save")
-    model_name: str = Field(max_length=256, json_schema_extra=MODEL_NAME_SCHEMA)
+    model_name: str = Field(json_schema_extra=MODEL_NAME_SCHEMA)  # check_model_name bounds it, saying the rule
     description: str = Field("", max_length=4000)
     overwrite: bool = False
 
@@ -137,7 +137,7 @@ class PredictRequest(JsonTyped):
 
     model_config = ConfigDict(extra="forbid")
 
-    model_name: str = Field(max_length=256, json_schema_extra=MODEL_NAME_SCHEMA)
+    model_name: str = Field(json_schema_extra=MODEL_NAME_SCHEMA)  # check_model_name bounds it, saying the rule
     symbol: str = Field(max_length=32)
     timeframe: str = Field(max_length=16)
     test_date: Moment | None = None

@@ -53,7 +53,7 @@ _ARCHIVE_BODY = {
 # ``:path`` so that a name holding an encoded slash (``..%2F..%2Fetc``) still reaches the route and is refused
 # with the naming rule, instead of matching no route at all.
 # The naming rule is documented as a pattern and checked by the registry, whose 422 explains it.
-ModelName = Annotated[str, Path(max_length=256, description="the model's name", json_schema_extra=MODEL_NAME_SCHEMA)]
+ModelName = Annotated[str, Path(description="the model's name", json_schema_extra=MODEL_NAME_SCHEMA)]
 
 
 @router.post("/save", response_model=SavedModel, responses=errors(404, s404="no such training operation"))
