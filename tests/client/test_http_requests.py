@@ -14,7 +14,7 @@ import pytest
 
 from trainops.client.http import HttpTrainOps
 from trainops.core.epoch import EpochRecord
-from trainops.errors import InvalidInputError, NotFoundError
+from trainops.errors import InvalidInputError, NotFoundError, TrainOpsError
 
 OPERATION_ID = "op_training_20260101_000000_ab12cd34"
 MODEL = {
@@ -146,3 +146,35 @@ def test_bad_arguments_are_refused_before_sending_as_trainops_errors(
     assert "pydantic" not in str(raised.value)
     assert raised.value.__cause__ is None and raised.value.__suppress_context__
     assert transport.requests == []
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"success": True, "data": None},
+        {"success": True},
+        "<html>hello</html>",
+    ],
+)
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda ops: ops.list_data(),
+        lambda ops: ops.list_operations(),
+        lambda ops: ops.get_operation(OPERATION_ID),
+        lambda ops: ops.delete_model("eurusd-mr"),
+    ],
+)
+def test_an_answer_that_is_not_trainops_says_so(answer: object, call: Callable[[HttpTrainOps], object]) -> None:
+    """A server answering success without data (or not JSON) is named, not a TypeError from deep in the client."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if isinstance(answer, str):
+            return httpx.Response(200, text=answer)
+        return httpx.Response(200, json=answer)
+
+    ops = HttpTrainOps("http://trainops.test", transport=httpx.MockTransport(handle), retries=0)
+    with pytest.raises(
+        TrainOpsError, match=r"the server at http://trainops\.test.* answered HTTP 200 .*trainops server"
+    ):
+        call(ops)

@@ -269,7 +269,12 @@ class HttpTrainOps(TrainOps):
                 f"{response.text[:200]!r}; is it a trainops server?"
             ) from None
         if response.is_success and isinstance(payload, dict) and payload.get("success"):
-            return payload.get("data")
+            if payload.get("data") is None:  # every route of a trainops server answers data
+                raise TrainOpsError(
+                    f"the server at {self.url} answered HTTP {response.status_code} with no data: "
+                    f"{response.text[:200]!r}; is it a trainops server?"
+                )
+            return payload["data"]
         error = payload.get("error") if isinstance(payload, dict) else None
         if isinstance(error, dict):
             raise error_from_dict(error)
