@@ -441,23 +441,24 @@ def _ensure_dir(data_dir: Path) -> None:
 
 def _refuse_files_in_the_way(contents: dict[Path, bytes], *, overwrite: bool) -> None:
     """Refuse, before anything is written, to shadow a parquet file or to replace a CSV holding other data."""
-    parquets = [path.with_suffix(".parquet") for path in contents if path.with_suffix(".parquet").exists()]
-    if parquets:
-        names = ", ".join(path.name for path in parquets)
-        raise DataError(
-            f"{names} in {parquets[0].parent} already hold(s) the same symbol and timeframe as the sample; a sample "
-            "CSV beside it would make training refuse both. Write the sample to another directory with --data-dir",
-            details={"paths": [str(path) for path in parquets]},
-        )
-    if overwrite:
-        return
-    others = [path for path, content in contents.items() if path.exists() and not _holds(path, content)]
-    if others:
-        names = ", ".join(path.name for path in others)
-        raise DataError(
-            f"{names} in {others[0].parent} already hold(s) other data, which writing the sample would replace; "
+    _refuse_any(
+        [path.with_suffix(".parquet") for path in contents if path.with_suffix(".parquet").exists()],
+        "the same symbol and timeframe as the sample; a sample CSV beside it would make training refuse both",
+        "write the sample to another directory with --data-dir",
+    )
+    if not overwrite:
+        _refuse_any(
+            [path for path, content in contents.items() if path.exists() and not _holds(path, content)],
+            "other data, which writing the sample would replace",
             "write the sample to another directory with --data-dir, or replace them with --force",
-            details={"paths": [str(path) for path in others]},
+        )
+
+
+def _refuse_any(paths: list[Path], holding: str, way_out: str) -> None:
+    if paths:
+        raise DataError(
+            f"{', '.join(path.name for path in paths)} in {paths[0].parent} already hold(s) {holding}; {way_out}",
+            details={"paths": [str(path) for path in paths]},
         )
 
 
