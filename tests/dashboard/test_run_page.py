@@ -277,6 +277,11 @@ def test_the_chart_helpers_smooth_pair_and_redraw_the_projection_from_its_eviden
                     .map((family) => family.key),
                 curves: chart.projectionCurves(evidence, { mode: "min", samples: 50 }),
                 paced: chart.projectionCurves({ ...evidence, learning_rate_pace: 0.9 }, { mode: "min", samples: 50 }),
+                // a steep early trend that would carry a loss below 0: its curves stop at 0
+                floored: chart.projectionCurves(
+                    { ...evidence, level: 0.05, trend_gain: 0.5, noise: 0.2, noise_gain: 0.1, decay_per_window: 1 },
+                    { mode: "min", samples: 50, nonNegative: true },
+                ),
                 numbers: [chart.toNumber("NaN"), chart.toNumber("-Infinity"), chart.toNumber(null)].map(String),
                 ranges: [[0, 0], [2, 2], [-3, -3], [0.2, 0.9]].map(([lo, hi]) => chart.linearRange(null, lo, hi)),
                 uplotRange: uPlot.rangeNum(0.2, 0.9, 0.1, true),
@@ -313,6 +318,70 @@ def test_the_chart_helpers_smooth_pair_and_redraw_the_projection_from_its_eviden
     assert paced["trend"][-1] == pytest.approx(curves["trend"][-1], abs=1e-6)
     middle = len(paced["trend"]) // 2
     assert paced["trend"][middle] < curves["trend"][middle]
+    floored = answer["floored"]
+    assert min(floored["trend"] + floored["best"] + floored["worst"] + floored["lower"]) == 0
+
+
+def test_values_past_sixteen_decades_keep_their_chart_on_a_log_axis(page: Page, dashboard: Dashboard) -> None:
+    """uPlot's log ticks stop at 1e-16: a loss of 1e-30 (a memorised training set) or a learning rate decayed to
+    1e-25 (drawn on a log axis of its own accord) had thrown from its tick code and left no chart."""
+    ops = dashboard.ops
+    operation = ops.create_operation(metadata={"strategy": "memorise"}, total_epochs=60)
+    ops.start_operation(operation.operation_id)
+    ops.add_epochs(
+        operation.operation_id,
+        [
+            EpochRecord(epoch=e, train_loss=10.0 ** (-e / 2), val_loss=1 / (e + 1), learning_rate=10.0 ** (-e / 2.4))
+            for e in range(60)
+        ],
+    )
+    open_run(page, operation.operation_id)
+    expect(page.get_by_test_id("lr-chart")).to_be_visible()
+    expect(page.get_by_test_id("lr-chart").locator("canvas")).to_have_count(1)
+
+    page.get_by_test_id("log-y").check()
+
+    expect(chart(page)).to_have_attribute("data-log-y", "true")
+    expect(chart(page)).to_have_attribute("data-y-ticks", re.compile(r"e-1[0-5]"))
+    ranges = page.evaluate(
+        """async () => {
+            const chart = await import("/static/chart.js");
+            const spans = [[1e-30, 1e-3], [1e-3, 1e300], [1e-40, 1e-35], [0.5, 2]];
+            return spans.map(([lo, hi]) => chart.logRange(null, lo, hi));
+        }"""
+    )
+    (low, _), (_, high), (clipped_low, clipped_high), (near_low, near_high) = ranges
+    assert low == 1e-15 and high == 1e15  # clipped to what the axis can label
+    assert 1e-15 <= clipped_low < clipped_high < 1e-14
+    assert near_low < 0.5 and near_high > 2
+    screenshot(page, "run-log-tiny")
+
+
+def test_long_texts_stay_inside_the_page(page: Page, dashboard: Dashboard) -> None:
+    """A long strategy path, metadata key, cancel reason or result string is cut or wrapped, never widening the
+    page nor pushing the run card's other values out of sight."""
+    ops = dashboard.ops
+    key = "augmentation_pipeline_configuration_for_the_validation_split_" * 3
+    metadata = {"strategy": "/mnt/" + "very-long-folder-name/" * 200 + "s.yaml", key: "on", "symbol": "EUR\u202eUSD"}
+    operation = ops.create_operation(metadata=metadata, total_epochs=20)
+    ops.start_operation(operation.operation_id)
+    ops.add_epochs(operation.operation_id, [EpochRecord(epoch=e, train_loss=1 / (e + 1)) for e in range(4)])
+    ops.cancel_operation(operation.operation_id, "R" * 1500)
+    result = {"checkpoint": "/mnt/checkpoints/" + "x" * 300 + "/model.safetensors", "test_accuracy": 0.5}
+    ops.finish_operation(operation.operation_id, "cancelled", result=result)
+
+    open_run(page, operation.operation_id)
+
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1440
+    details = page.locator(".details-card dl.kv").first
+    executor = details.locator("dt", has_text="Executor")
+    expect(executor).to_be_visible()
+    value = executor.locator("xpath=following-sibling::dd[1]")
+    expect(value).to_have_text("external")
+    assert (value.bounding_box() or {"width": 0})["width"] > 40
+    strategy = page.locator(".run-meta .fact-value").first
+    expect(strategy).to_have_attribute("title", metadata["strategy"])  # whole in its tooltip
+    screenshot(page, "run-long-texts")
 
 
 # -- cancel -------------------------------------------------------------------------------------------------------
@@ -480,11 +549,25 @@ def test_a_zoomed_chart_keeps_its_window_as_epochs_arrive(page: Page, dashboard:
 # -- states -------------------------------------------------------------------------------------------------------
 
 
-def test_an_unknown_id_shows_no_such_run(page: Page, dashboard: Dashboard, page_log: PageLog) -> None:
-    page.goto("/runs/op_training_20260101_000000_abcdef12")
+@pytest.mark.parametrize(
+    ("address", "shown"),
+    [
+        ("op_training_20260101_000000_abcdef12", "op_training_20260101_000000_abcdef12"),
+        ("%E0%A4%A", "%E0%A4%A"),  # a broken escape: kept as typed
+        ("..%2F..%2Fhealth", "../../health"),  # an encoded slash: still the run page, not the API's JSON
+        ("%3Cb%3Ehi%3C%2Fb%3E", "<b>hi</b>"),
+        ("x" * 5000, "x" * 5000),  # longer than any id: the API's 422 is no run either
+    ],
+)
+def test_an_unknown_id_shows_no_such_run(
+    page: Page, dashboard: Dashboard, page_log: PageLog, address: str, shown: str
+) -> None:
+    page.goto(f"/runs/{address}")
     expect(page.get_by_test_id("not-found")).to_contain_text("No such run")
-    expect(page.get_by_test_id("not-found")).to_contain_text("op_training_20260101_000000_abcdef12")
-    page_log.console_errors.clear()  # the browser logs the 404 it was answered
+    expect(page.get_by_test_id("not-found").locator("code")).to_have_text(shown)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1440  # a long id wraps
+    assert not [error for error in page_log.console_errors if error.startswith("uncaught")]
+    page_log.console_errors.clear()  # the browser logs the 404 (or 422) it was answered
 
 
 @pytest.fixture

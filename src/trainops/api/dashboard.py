@@ -72,9 +72,10 @@ async def runs_redirect() -> Response:
     return RedirectResponse("/", status_code=308)
 
 
-@router.get("/runs/{operation_id}")
+@router.get("/runs/{operation_id:path}")
 async def run_page(operation_id: str) -> Response:
-    # the script reads the id from the address and shows "no such run" itself, as it does for one deleted later
+    # the script reads the id from the address and shows "no such run" itself, as it does for one deleted later;
+    # ``:path``, so an id holding an encoded slash (``..%2Fx``) gets the page too, not the API's JSON 404
     return page("run")
 
 

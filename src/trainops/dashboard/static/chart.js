@@ -198,10 +198,18 @@ export function linearRange(u, min, max) {
   return [min >= 0 ? Math.max(0, min - pad) : min - pad, max + pad];
 }
 
-function logRange(u, min, max) {
+/** The span a log axis is drawn over: uPlot's log ticks are exact decades from 1e-16 to 1e16 only (past them its
+ * tick code throws and the chart is lost), so a value beyond is drawn at the edge, clipped, as on a linear axis
+ * that has been zoomed. */
+export const LOG_SPAN = [1e-15, 1e15];
+
+export function logRange(u, min, max) {
   if (!(min > 0) || !(max > 0)) return [1, 10];
-  const pad = Math.max(1.08, Math.pow(max / min, 0.06));
-  return [min / pad, max * pad];
+  const [floor, ceiling] = LOG_SPAN;
+  const low = Math.min(Math.max(min, floor), ceiling / 10);
+  const high = Math.max(Math.min(max, ceiling), low);
+  const pad = Math.max(1.08, Math.pow(high / low, 0.06));
+  return [Math.max(low / pad, floor), Math.min(high * pad, ceiling)];
 }
 
 /** Elapsed seconds for a time axis: "0 s", "45 s", "12 min", "1 h 05", "2 d 3 h". */
@@ -258,14 +266,14 @@ export function epochToX(pairs) {
  *     (decay_per_window spread over the window's epochs, times learning_rate_pace: the learning rate's fall carried
  *     forward), so at the end it has gained exactly `trend_gain`;
  *   - `best`: the trend minus the luck a noisy metric has over k epochs (noise_gain scaled by sqrt(ln(k+1)), as
- *     the projection's expected best of k draws), ending at `projected_best` (a loss never below 0);
+ *     the projection's expected best of k draws), ending at `projected_best` (a loss, here, never below 0);
  *   - `worst`: the trend one noise standard deviation on the worse side: where single epochs will scatter.
  * The band between `best` and `worst` is what continuing is expected to bring. Answers { epochs, trend, best,
  * worst, lower, upper } (lower/upper: the band's edges in value order) sampled at up to `samples` epochs from the
  * last epoch analyzed to the planned end, or null when there is nothing to project.
  *
  * `mode` is the diagnosis's ("min" or "max"); `windowPoints` how many epochs the trend was fitted on (to spread
- * the per-window decay over; to_epoch - from_epoch + 1 by default); `nonNegative` keeps a loss's best at 0.
+ * the per-window decay over; to_epoch - from_epoch + 1 by default); `nonNegative` keeps a loss's curves at 0 or above.
  */
 export function projectionCurves(
   evidence,
@@ -289,6 +297,7 @@ export function projectionCurves(
   const improving = sign * slope < 0 && trendGain > 0;
   const scale = improving && steps(left) > 0 ? trendGain / steps(left) : 0;
   const luck = (k) => (k > 0 ? noiseGain * Math.sqrt(Math.log(k + 1) / Math.log(left + 1)) : 0);
+  const atLeastZero = (value) => (nonNegative && sign > 0 ? Math.max(value, 0) : value);
   const count = Math.max(2, Math.min(samples, left + 1));
   const curves = { epochs: [], trend: [], best: [], worst: [], lower: [], upper: [] };
   let previous = -1;
@@ -296,10 +305,9 @@ export function projectionCurves(
     const k = Math.round((i * left) / (count - 1));
     if (k === previous) continue;
     previous = k;
-    const trend = level - sign * scale * steps(k);
-    let best = trend - sign * luck(k);
-    if (nonNegative && sign > 0) best = Math.max(best, 0);
-    const worst = trend + sign * noise;
+    const trend = atLeastZero(level - sign * scale * steps(k));
+    const best = atLeastZero(trend - sign * luck(k));
+    const worst = atLeastZero(trend + sign * noise);
     curves.epochs.push(from + k);
     curves.trend.push(trend);
     curves.best.push(best);

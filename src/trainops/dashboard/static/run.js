@@ -72,7 +72,8 @@ const RULES = {
   projected_improvement: "Projection",
 };
 
-const operationId = decodeURIComponent(location.pathname.replace(/^\/runs\//, "").replace(/\/+$/, ""));
+const operationId = idFromAddress(location.pathname);
+const CARD_TEXT_CHARS = 300; // a cancel reason in the run card is cut to this many characters
 const path = `/operations/${encodeURIComponent(operationId)}`;
 const csvHref = `${API}${path}/metrics?format=csv`;
 
@@ -107,6 +108,16 @@ start();
 
 // --------------------------------------------------------------------------------------------------- load
 
+/** The run id in the page's address; one with a broken %-escape is kept as typed (it is then no run's id). */
+function idFromAddress(pathname) {
+  const typed = pathname.replace(/^\/runs\//, "").replace(/\/+$/, "");
+  try {
+    return decodeURIComponent(typed);
+  } catch {
+    return typed;
+  }
+}
+
 async function start() {
   document.title = `${operationId} · trainops`;
   replace(
@@ -124,7 +135,8 @@ async function start() {
     operation = first.value;
     if (second.status === "fulfilled") metrics = second.value.metrics;
   } catch (error) {
-    if (error instanceof ApiError && error.status === 404) return renderNotFound();
+    // 422: the id cannot be one (too long, a NUL): no run has it either
+    if (error instanceof ApiError && (error.status === 404 || error.status === 422)) return renderNotFound();
     return renderLoadError(error);
   }
   state.operation = operation;
@@ -464,7 +476,9 @@ function renderHeaderFacts() {
   const facts = [];
   const fact = (label, value, attrs = {}) => {
     if (value === null || value === undefined || value === "") return;
-    facts.push(h("span", { class: "fact", ...attrs }, h("span", { class: "fact-label" }, label), value));
+    // text is cut to the header's width with an ellipsis, whole in its tooltip (a strategy may be a long path)
+    const shown = typeof value === "string" ? h("span", { class: "fact-value", title: value }, value) : value;
+    facts.push(h("span", { class: "fact", ...attrs }, h("span", { class: "fact-label" }, label), shown));
   };
   facts.push(
     h(
@@ -1080,7 +1094,7 @@ function renderChartNote(model) {
       `Showing ${state.records.size.toLocaleString("en-US")} of ${state.epochsStored.toLocaleString("en-US")} epochs, thinned for display (every metric's extremes and the best epoch kept).`,
     );
   }
-  if (view.logY && model.family) notes.push("Log scale: values at or below zero are left out.");
+  if (view.logY && model.family) notes.push("Log scale: values at or below zero are left out; below 1e-15 or above 1e15 a curve runs off the edge.");
   if (model.projection) {
     const ev = model.projection.evidence;
     notes.push(
@@ -1415,10 +1429,9 @@ function renderDetails() {
   ];
   if (op.cancel_request || op.cancel_reason) {
     const request = op.cancel_request || {};
-    rows.push([
-      "Cancel",
-      `${request.requested_by ? `by ${request.requested_by}: ` : ""}${op.cancel_reason || request.reason || ""}`,
-    ]);
+    const said = `${request.requested_by ? `by ${request.requested_by}: ` : ""}${op.cancel_reason || request.reason || ""}`;
+    // cut in this narrow card; the result panel says it whole once the run has stopped
+    rows.push(["Cancel", said.length > CARD_TEXT_CHARS ? `${said.slice(0, CARD_TEXT_CHARS)}…` : said]);
   }
   const extra = Object.entries(meta).filter(
     ([key, value]) =>
@@ -1748,7 +1761,7 @@ function metricTiles(values, { large = false } = {}) {
         "div",
         { class: "tile", "data-metric": name, title: def && def.description ? def.description : name },
         h("div", { class: "tile-label" }, (def && def.label) || name.replace(/_/g, " ")),
-        h("div", { class: "tile-value num" }, text),
+        h("div", { class: "tile-value num", title: text }, text),
       );
     }),
   );

@@ -393,9 +393,12 @@ function updateRow(row, op) {
   row.message.className = `phase ${tone}`;
 
   const what = whatItTrains(op);
-  const where = [meta.symbol, meta.timeframe].filter(Boolean).join(" · ");
+  const places = [meta.symbol, meta.timeframe].filter(Boolean);
+  const where = places.join(" · ");
   cell(row, "strategy", `${what}|${where}`, (td) => {
-    replace(td, h("div", {}, what || "–"), where ? h("div", { class: "sub" }, where) : null);
+    // each text isolated: a right-to-left override in a symbol must not reverse the timeframe after it
+    const isolated = places.flatMap((text, i) => [i ? " · " : null, h("bdi", {}, text)]);
+    replace(td, h("div", {}, what ? h("bdi", {}, what) : "–"), where ? h("div", { class: "sub" }, isolated) : null);
   });
 
   const best = op.best;
