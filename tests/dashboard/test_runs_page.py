@@ -72,6 +72,22 @@ def test_a_live_training_updates_its_row_without_a_reload(page: Page, dashboard:
     expect(live.locator(".col-status")).to_have_text("cancelling")
 
 
+def test_a_run_reporting_epochs_only_shows_its_share_of_the_planned_epochs(page: Page, dashboard: Dashboard) -> None:
+    """A loop logging through trainops.connect stores epochs and no progress: its bar is the epochs' share, also
+    once it was cancelled (it had read 0%)."""
+    ops = dashboard.ops
+    run = ops.create_operation(metadata={"name": "epochs-only"}, total_epochs=20)
+    ops.start_operation(run.operation_id)
+    ops.add_epochs(run.operation_id, [EpochRecord(epoch=e, val_loss=1 / (e + 1)) for e in range(5)])
+    ops.finish_operation(run.operation_id, OperationStatus.CANCELLED)
+
+    page.goto("/")
+
+    expect(row(page, run.operation_id).locator('[role="progressbar"]')).to_have_attribute("aria-valuenow", "25")
+    page.goto(f"/runs/{run.operation_id}")
+    expect(page.locator(".progress-percent")).to_have_text("25.0%")
+
+
 def test_filters_narrow_the_rows_and_survive_a_reload(page: Page, dashboard: Dashboard) -> None:
     ops = dashboard.ops
     eurusd = ops.create_operation(metadata={"name": "eurusd-momentum", "symbol": "EURUSD", "strategy": "momentum"})

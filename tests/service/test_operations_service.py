@@ -56,6 +56,23 @@ def test_progress_is_throttled_but_milestones_get_through(service: OperationsSer
     assert stored.phase == "evaluation" and stored.updated_at is not None
 
 
+@pytest.mark.parametrize("status", [OperationStatus.CANCELLED, OperationStatus.FAILED])
+def test_a_run_ending_stores_where_it_last_said_it_was(service: OperationsService, status: OperationStatus) -> None:
+    """An update the throttle held back is the run's last word: a run cancelled or failed keeps it, not the
+    older one stored before it."""
+    operation = service.create(total_epochs=3)
+    service._throttle.interval = 3600
+    service.report_progress(operation.operation_id, ProgressState.training(1, 3, batch=1, total_batches=100))
+    held = service.report_progress(operation.operation_id, ProgressState.training(1, 3, batch=87, total_batches=100))
+    assert held.accepted == 0
+
+    ended = service.finish(operation.operation_id, status, error="out of memory" if status == "failed" else None)
+
+    assert ended.progress.batch == 87
+    assert ended.progress.updated_at == ended.completed_at
+    assert service._throttle._last == {}
+
+
 def test_metrics_reflect_each_new_epoch_despite_caching(service: OperationsService) -> None:
     operation = service.create()
     service.add_epoch(operation.operation_id, EpochRecord(epoch=0, val_loss=1.0))

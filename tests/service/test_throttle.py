@@ -95,3 +95,24 @@ def test_concurrent_updates_at_the_same_instant_admit_exactly_one() -> None:
         thread.join(timeout=5)
 
     assert sorted(results) == [False] * (threads_count - 1) + [True]
+
+
+def test_release_answers_the_latest_update_held_back_and_forgets() -> None:
+    throttle = ProgressThrottle(INTERVAL)
+    throttle.admit("op_1", state(10), 0.0)
+    throttle.admit("op_1", state(11), 0.1)
+    throttle.admit("op_1", state(12), 0.2)
+
+    assert throttle.release("op_1") == state(12)
+    assert throttle.release("op_1") is None  # forgotten
+    assert throttle.admit("op_1", state(13), 0.3) is True  # a first update again
+
+
+def test_release_holds_nothing_once_a_later_update_was_stored() -> None:
+    throttle = ProgressThrottle(INTERVAL)
+    throttle.admit("op_1", state(10), 0.0)
+    throttle.admit("op_1", state(11), 0.1)
+    throttle.admit("op_1", state(12, epoch=2), 0.2)  # a milestone: stored
+
+    assert throttle.release("op_1") is None
+    assert throttle.release("never_seen") is None

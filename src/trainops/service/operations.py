@@ -305,8 +305,8 @@ class OperationsService:
             error = check_text(error, "error") if error is not None else None
         except ValueError as problem:
             raise InvalidInputError(str(problem)) from None
-        self._throttle.forget(operation_id)
-        return self.store.finish(operation_id, status, self._clock(), result=result, error=error)
+        held = self._throttle.release(operation_id)  # where the run really was: stored with its end
+        return self.store.finish(operation_id, status, self._clock(), result=result, error=error, progress=held)
 
     def cancel(self, operation_id: str, reason: str, *, requested_by: str = "user") -> Operation:
         """Ask an operation to stop, saying why. The trainer learns of it from its next write.

@@ -592,7 +592,9 @@ class OperationStore:
         *,
         result: dict[str, Any] | None = None,
         error: str | None = None,
+        progress: ProgressState | None = None,
     ) -> Operation:
+        """End the operation; ``progress``, when given, is where it was last (an update not stored yet)."""
         with self._writing() as connection:
             row = self._lock(connection, operation_id)
             if OperationStatus(row.status).is_terminal:
@@ -603,8 +605,11 @@ class OperationStore:
                 "result": result,
                 "error": error,
             }
-            if status is OperationStatus.COMPLETED:  # failed and cancelled runs keep where they stopped
-                values["progress"] = _finished_progress(row.progress, now)
+            last = row.progress if progress is None else progress.model_dump(mode="json")
+            if status is OperationStatus.COMPLETED:
+                values["progress"] = _finished_progress(last, now)
+            elif progress is not None:  # failed and cancelled runs keep where they stopped: here, as last said
+                values["progress"] = progress.model_copy(update={"updated_at": now}).model_dump(mode="json")
             if row.started_at is None:
                 values["started_at"] = now
             self._touch(connection, row, now, **values)

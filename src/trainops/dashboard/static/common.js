@@ -304,11 +304,15 @@ export function runTitle(operation) {
   return operation.operation_id;
 }
 
-/** The run's percentage, 0-100. */
+/** The run's percentage, 0-100: 100 once completed; else what it reported, or, for a run that stores epochs but
+ * reports no progress (a loop logging through trainops.connect), the share of its planned epochs stored. */
 export function percentDone(operation) {
   if (operation.status === "completed") return 100;
   const value = operation.progress && operation.progress.percentage;
-  return Number.isFinite(value) ? Math.max(0, Math.min(100, value)) : 0;
+  if (Number.isFinite(value) && value > 0) return Math.min(100, value);
+  const planned = operation.total_epochs;
+  const done = operation.epochs_completed;
+  return planned > 0 && done > 0 ? Math.min(100, (100 * done) / planned) : 0;
 }
 
 /** A progress bar element; `active` animates it. */

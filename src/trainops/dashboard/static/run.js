@@ -16,6 +16,7 @@ import {
   h,
   main,
   metricDefinitions,
+  percentDone,
   progressBar,
   replace,
   runTitle,
@@ -530,7 +531,7 @@ function renderProgress() {
   const op = state.operation;
   const progress = op.progress || {};
   const active = ACTIVE.has(op.status);
-  const percentage = op.status === "completed" ? 100 : Math.max(0, Math.min(100, Number(progress.percentage) || 0));
+  const percentage = percentDone(op);
   const phase = progress.phase || (active ? op.status : "");
   let message = progress.message || "";
   if (!message) message = op.status === "pending" ? "Waiting to start…" : active ? "Running…" : "";
