@@ -55,6 +55,16 @@ def test_a_name_recorded_in_the_metadata_becomes_the_name(ops: TrainOps) -> None
 
 
 @pytest.mark.parametrize(
+    "name", ["family \U0001f468\u200d\U0001f469\u200d\U0001f467", "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"]
+)
+def test_joiners_that_real_text_is_written_with_are_allowed_in_a_name(ops: TrainOps, name: str) -> None:
+    """An emoji sequence (joined by U+200D) and a Persian word (U+200C) are names; a zero-width space is not."""
+    assert ops.create_operation(name=name).name == name
+    with pytest.raises(InvalidInputError, match="control character U\\+200B"):
+        ops.create_operation(name="hid\u200bden")
+
+
+@pytest.mark.parametrize(
     ("fields", "message"),
     [
         ({"name": "x" * 129}, "a name has 1 to 128 characters"),

@@ -119,9 +119,10 @@ MAX_NOTES_LENGTH = 10_000
 TAG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:/=+@-]*$"
 _TAG = re.compile(TAG_PATTERN)
 
-_NOT_ON_A_LINE = r"\u0000-\u001f\u007f-\u009f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff"
+_NOT_ON_A_LINE = r"\u0000-\u001f\u007f-\u009f\u2028\u2029\u200b\u200e\u200f\u202a-\u202e\u2060-\u206f\ufeff"
 """What a name may not hold: control characters, line and paragraph separators, and the invisible marks that
-reorder or hide text (bidirectional overrides, zero-width characters)."""
+reorder or hide text (bidirectional overrides, zero-width spaces). The zero-width joiner and non-joiner (U+200D,
+U+200C) are allowed: emoji sequences and Persian or Indic words are written with them."""
 _SPACE = r"\u0020\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000"
 """The spaces ``str.strip()`` removes that a name may hold inside it (the others are refused anyway)."""
 NAME_PATTERN = f"^[^{_NOT_ON_A_LINE}]*[^{_NOT_ON_A_LINE}{_SPACE}][^{_NOT_ON_A_LINE}]*$"
