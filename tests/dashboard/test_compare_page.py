@@ -266,3 +266,23 @@ def test_screenshot_of_three_runs_of_a_learning_rate_sweep(page: Page, dashboard
     expect(page.get_by_test_id("compare-chart")).to_have_attribute("data-series-count", "3", timeout=LOADING)
     expect(page.get_by_test_id("diagnosis-row")).to_have_count(3)
     screenshot(page, "compare")
+
+
+def test_options_saved_wrong_in_the_browser_fall_back_to_their_defaults(page: Page, dashboard: Dashboard) -> None:
+    """The browser's storage is anyone's to edit (or an older page's): a smoothing that is no number had broken the
+    whole page."""
+    ops = dashboard.ops
+    first = make_run(ops, {"learning_rate": 0.001}, curve(12, rate=0.1, floor=0.4, seed=1))
+    second = make_run(ops, {"learning_rate": 0.01}, curve(12, rate=0.2, floor=0.3, seed=2))
+    saved = '{"smoothing": "abc", "x": "bogus", "log": "yes", "train": null}'
+    page.add_init_script(f"localStorage.setItem('trainops.compare.options', {saved!r})")
+
+    page.goto(f"/compare?ids={first},{second}")
+
+    expect(page.locator("body")).to_have_attribute("data-ready", "1", timeout=LOADING)
+    chart = page.get_by_test_id("compare-chart")
+    expect(chart.locator("canvas")).to_have_count(1)
+    expect(chart).to_have_attribute("data-x", "epoch")
+    expect(page.locator(".smoothing-value")).to_have_text("0.60")
+    expect(page.get_by_test_id("log-toggle")).not_to_be_checked()
+    expect(page.get_by_test_id("train-toggle")).to_be_checked()

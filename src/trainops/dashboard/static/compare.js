@@ -71,11 +71,18 @@ const view = {}; // the page's long-lived elements, made once by layout()
 let chart = null; // { plot: uPlot, key, drawn: [run ids] }
 let pollTimer = null;
 
+/** The options saved in this browser, each checked (storage is anyone's to edit): a bad one is its default. */
 function loadOptions() {
   const defaults = { train: true, log: false, smoothing: 0.6, x: "epoch" };
   try {
-    const saved = JSON.parse(localStorage.getItem(OPTIONS_KEY) || "{}");
-    return { ...defaults, ...saved };
+    const saved = JSON.parse(localStorage.getItem(OPTIONS_KEY) || "{}") || {};
+    const smoothing = Number(saved.smoothing);
+    return {
+      train: typeof saved.train === "boolean" ? saved.train : defaults.train,
+      log: typeof saved.log === "boolean" ? saved.log : defaults.log,
+      smoothing: Number.isFinite(smoothing) ? Math.min(Math.max(smoothing, 0), 0.99) : defaults.smoothing,
+      x: ["epoch", "time"].includes(saved.x) ? saved.x : defaults.x,
+    };
   } catch {
     return defaults;
   }
