@@ -214,3 +214,27 @@ def test_gpus_this_machine_lacks_are_refused_locally(api: httpx.Client) -> None:
     assert answer.status_code == 422, answer.text
     assert f"this machine has {gpus} CUDA GPUs" in answer.json()["error"]["message"]
     assert "TRAINOPS_EXECUTOR=ray" in answer.json()["error"]["message"]
+
+
+def test_an_outside_run_silent_since_its_cancel_is_ended_and_one_still_reporting_is_not(
+    service: OperationsService, executor: LocalExecutor
+) -> None:
+    """An outside script's run (registered over the API) cannot be stopped by the server: once its cancel is past
+    the grace period and nothing has been heard from it for as long, its process has died (a scheduler's
+    SIGTERM), and only the server can end it; one still writing hears the cancel with its next answer."""
+    gone = service.create(metadata={"executor": "external"})
+    service.start(gone.operation_id)
+    alive = service.create(metadata={"executor": "external"})
+    service.start(alive.operation_id)
+    for operation in (gone, alive):
+        service.cancel(operation.operation_id, "enough", requested_by="agent")
+    later = utcnow() + timedelta(seconds=31)
+    service._clock = lambda: later - timedelta(seconds=2)  # the live one's heartbeat, 29 s after the cancel
+    service.heartbeat(alive.operation_id)
+
+    assert Reaper(service, executor, interval=1, grace=30, clock=lambda: later).sweep() == [gone.operation_id]
+
+    ended = service.get(gone.operation_id)
+    assert ended.status is OperationStatus.CANCELLED and ended.cancel_reason == "enough"
+    assert "nothing was heard from the run for 3" in (ended.error or "")
+    assert service.get(alive.operation_id).status is OperationStatus.RUNNING

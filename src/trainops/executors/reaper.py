@@ -7,7 +7,10 @@ Every ``TRAINOPS_REAPER_INTERVAL`` seconds it reads the active operations and
   the cluster no longer knows. Before it, only a server restart failed them, so a worker that died after one
   stayed ``running`` until the next;
 - stops by force the running trainings cancelled more than ``TRAINOPS_CANCEL_GRACE`` seconds ago whose worker did
-  not stop at a batch (Ray: ``stop_job``; local: the worker's process group), and marks them cancelled.
+  not stop at a batch (Ray: ``stop_job``; local: the worker's process group), and marks them cancelled;
+- ends cancelled a run this server cannot stop (an outside script's, reporting over the API) whose cancel is past
+  its grace and from which nothing has been heard for as long: its process has ended without saying so (killed,
+  SIGTERM from a scheduler). A run still reporting is left alone: it hears the cancel with its next answer.
 
 It works from the database and the executors' view, not from memory, so it also covers runs started by a previous
 server, by ``trainops train --detach``, or by another server of the deployment (several may run a reaper: ending
@@ -16,6 +19,7 @@ an operation twice is refused, and stopping a stopped job is a no-op).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -97,7 +101,7 @@ class Reaper:
                 or (now - request.requested_at).total_seconds() < self.grace
             ):
                 continue
-            if self._force_cancel(operation, request.reason):
+            if self._force_cancel(operation, request.reason, now):
                 ended.append(operation.operation_id)
         return ended
 
@@ -116,7 +120,7 @@ class Reaper:
         )
         logger.warning("cancelled %s: its job ended after the cancel: %s", operation_id, reason)
 
-    def _force_cancel(self, operation: Operation, reason: str) -> bool:
+    def _force_cancel(self, operation: Operation, reason: str, now: datetime) -> bool:
         executor = operation.metadata.executor
         if operation.operation_id not in self._warned:
             self._warned.add(operation.operation_id)
@@ -130,8 +134,17 @@ class Reaper:
             self.executor.cancel(operation.operation_id, reason)
         elif executor == "local" and stop_local_worker(operation):
             mark_cancelled(self.service, operation.operation_id, reason, "its worker process was terminated")
+        elif (silence := _silent_for(operation, now)) >= self.grace:
+            # a job this server cannot reach (an outside script's) that has gone quiet: nobody else will end it
+            with contextlib.suppress(ConflictError, NotFoundError):  # it ended (or vanished) meanwhile
+                self.service.finish(
+                    operation.operation_id,
+                    OperationStatus.CANCELLED,
+                    error=f"ended by the server: nothing was heard from the run for {silence:.0f} s after its cancel "
+                    f"({reason}); its process ended without saying so",
+                )
         else:
-            return False  # a job this server cannot reach (another executor's, an outside script's)
+            return False  # a job this server cannot reach, still reporting: it hears the cancel at its next write
         return not self.service.get(operation.operation_id).is_active
 
     def _active(self) -> list[Operation]:
@@ -150,3 +163,9 @@ class Reaper:
                 logger.warning("the reaper's sweep failed: %s", error.message)
             except Exception:  # the reaper must outlive any one bad sweep (a database blip)
                 logger.exception("the reaper's sweep failed")
+
+
+def _silent_for(operation: Operation, now: datetime) -> float:
+    """Seconds since the operation last wrote anything (an epoch, progress, a heartbeat) or started."""
+    last = operation.last_heartbeat or operation.started_at or operation.created_at
+    return (now - last).total_seconds()
