@@ -6,21 +6,27 @@ from __future__ import annotations
 import logging
 import socket
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 import torch
 
+from tests.live_server import LiveServer
 from trainops.callbacks import DIAGNOSIS, RunInfo, TrainingCallbacks
+from trainops.callbacks.training import CONSULT_WAIT
 from trainops.client.base import TrainOps
 from trainops.client.http import HttpTrainOps
+from trainops.core.cancellation import INTERRUPTED
 from trainops.core.epoch import EpochRecord
 from trainops.core.operation import OperationStatus
 from trainops.core.policy import MonitorPolicy
+from trainops.settings import Settings
 
 # a Hugging Face-style loop: its own names, an index among the metrics
 LOSSES = [0.9, 0.6, 0.45, 0.44, 0.46]
@@ -303,3 +309,92 @@ def test_a_number_too_large_for_a_float_is_skipped_not_raised(ops: TrainOps, cap
     record = ops.get_metrics(tracker.operation_id).metrics.epochs[0]
     assert (record.val_loss, record.metrics) == (0.5, {})
     assert ["samples_seen skipped" in message for message in trainops_warnings(caplog)] == [True]
+
+
+def test_ctrl_c_ends_the_run_cancelled_saying_so(ops: TrainOps) -> None:
+    """A person stopping the loop is a cancel, as `trainops train` records it, not a failure named
+    KeyboardInterrupt."""
+    sink = RecordingSink()
+    tracker = TrainingCallbacks(ops, sinks=[sink])
+
+    def train() -> None:
+        with tracker:
+            tracker.on_epoch_end(0, {"val_loss": 1.0})
+            raise KeyboardInterrupt  # Ctrl-C
+
+    with pytest.raises(KeyboardInterrupt):
+        train()
+
+    assert tracker.operation_id is not None
+    operation = ops.get_operation(tracker.operation_id)
+    assert (operation.status, operation.error) == (OperationStatus.CANCELLED, None)
+    assert operation.cancel_request is not None
+    assert (operation.cancel_request.reason, operation.cancel_request.requested_by) == (INTERRUPTED, "user")
+    assert operation.epochs_completed == 1
+    assert sink.calls[-1] == ("end", OperationStatus.CANCELLED)
+
+
+def test_a_metric_named_like_a_standard_field_is_skipped_not_the_epoch(
+    ops: TrainOps, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="trainops.callbacks"), TrainingCallbacks(ops) as tracker:
+        for epoch in range(2):
+            tracker.on_epoch_end(epoch, {"val_loss": 0.5, "timestamp": 1.7e9, "metrics": 3, "f1": 0.8})
+    assert tracker.operation_id is not None
+    epochs = ops.get_metrics(tracker.operation_id).metrics.epochs
+    assert [(record.epoch, record.val_loss, record.metrics) for record in epochs] == [
+        (0, 0.5, {"f1": 0.8}),
+        (1, 0.5, {"f1": 0.8}),
+    ]
+    assert trainops_warnings(caplog) == [
+        "trainops: timestamp, metrics skipped: the name of a standard field, not of a metric (rename it)"
+    ]
+
+
+def test_a_task_trainops_does_not_know_is_refused_before_training() -> None:
+    with pytest.raises(ValueError, match=r"task 'classification' is not one trainops knows; use one of: image_"):
+        TrainingCallbacks(task="classification")
+
+
+class Hanging(httpx.BaseTransport):
+    """A real connection to the server until :attr:`hung` is set; then each request is taken and never answered
+    within the client's timeout (a stuck server, a proxy holding the connection)."""
+
+    def __init__(self, timeout: float) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.timeout = timeout
+        self.hung = threading.Event()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.hung.is_set():
+            time.sleep(self.timeout)
+            raise httpx.ReadTimeout("timed out", request=request)
+        return self.inner.handle_request(request)
+
+
+def test_a_server_that_hangs_mid_run_holds_no_epoch_past_a_bounded_wait(settings: Settings) -> None:
+    """Asking the diagnosis every epoch (stop_on_recommendation) waits at most CONSULT_WAIT for the epoch to be
+    stored, then not at all once the sender knows the server is stuck; the end waits flush_timeout, then keeps
+    the rest on disk. (Before: a minute per epoch, and two minutes at the end.)"""
+    transport = Hanging(timeout=1.0)
+    with LiveServer(settings) as server:
+        ops = HttpTrainOps(server.url, transport=transport, timeout=1.0)
+        tracker = TrainingCallbacks(ops, total_epochs=40, stop_on_recommendation=True, flush_timeout=2.0)
+        hooks = []
+        with tracker:
+            for epoch in range(12):
+                if epoch == 4:
+                    transport.hung.set()
+                started = time.monotonic()
+                tracker.on_epoch_end(epoch, {"val_loss": 1.0 / (epoch + 1)})
+                tracker.should_stop()
+                hooks.append(time.monotonic() - started)
+                time.sleep(0.2)
+            ending = time.monotonic()
+        ended = time.monotonic() - ending
+    assert max(hooks[:4]) < 1.0  # a server that answers: the diagnosis is read at once
+    assert max(hooks) < CONSULT_WAIT + 1.5, hooks
+    assert sum(hooks[4:]) < CONSULT_WAIT + 4, hooks  # after the first wait the stuck server costs no epoch
+    assert ended < 2.0 + 1.0 + 2.0, ended  # flush_timeout, one hung attempt at the end, some slack
+    assert tracker.run is not None and tracker.run.unsent is not None  # the rest is kept for `trainops sync`
+    assert tracker.run.unsent.epochs >= 7

@@ -12,7 +12,13 @@ import pytest
 from trainops.client.buffer import EpochBuffer
 from trainops.client.unsent import UnsentFile, read_leftovers
 from trainops.core import EpochRecord, OperationStatus, WriteAck
-from trainops.errors import ConflictError, InvalidInputError, ServiceUnavailableError, TrainOpsError
+from trainops.errors import (
+    AuthenticationError,
+    ConflictError,
+    InvalidInputError,
+    ServiceUnavailableError,
+    TrainOpsError,
+)
 
 
 class FakeServer:
@@ -63,15 +69,38 @@ def test_flush_gives_up_after_its_timeout_and_says_what_was_not_sent() -> None:
         buffer.flush(timeout=0.3)
 
 
-def test_a_final_error_stops_sending_and_is_raised() -> None:
+def test_a_final_error_stops_sending_is_said_at_once_and_is_raised(caplog: pytest.LogCaptureFixture) -> None:
     server = FakeServer(failures=[ConflictError("operation op is already cancelled")])
-    buffer = EpochBuffer(server.send, lambda _: None, interval=0.01)
-    buffer.add(EpochRecord(epoch=0))
+    buffer = EpochBuffer(server.send, lambda _: None, interval=0.01, name="op_x")
+    with caplog.at_level(logging.WARNING, logger="trainops.client"):
+        buffer.add(EpochRecord(epoch=0))
+        deadline = time.monotonic() + 10
+        while "takes no more records" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.01)
 
+    assert "operation op_x: the server takes no more records (ConflictError: operation op is already" in caplog.text
+    assert "1 epoch(s) not stored" in caplog.text
     with pytest.raises(ConflictError, match="already cancelled"):
         buffer.close(timeout=10)
     with pytest.raises(TrainOpsError, match="finished"):
         buffer.add(EpochRecord(epoch=1))
+
+
+def test_a_token_refused_mid_run_keeps_the_records_for_later(caplog: pytest.LogCaptureFixture) -> None:
+    """A 401 in the middle of a run (a token rotated, an authenticating proxy's glitch) is no reason to lose the
+    epochs: they wait like in an outage and land once the token is taken again."""
+    refused = AuthenticationError("missing or invalid API token")
+    server = FakeServer(failures=[refused, refused, refused])
+    buffer = EpochBuffer(server.send, lambda _: None, interval=0.01, name="op_x")
+    with caplog.at_level(logging.WARNING, logger="trainops.client"):
+        for epoch in range(3):
+            buffer.add(EpochRecord(epoch=epoch))
+        buffer.flush(timeout=10)
+        buffer.add(EpochRecord(epoch=3))
+        buffer.close()
+
+    assert [epoch for batch in server.batches for epoch in batch] == [0, 1, 2, 3]
+    assert "operation op_x: the server refuses the token (missing or invalid API token)" in caplog.text
 
 
 def test_a_failing_listener_does_not_stop_the_sending() -> None:

@@ -9,7 +9,14 @@ import httpx
 import pytest
 
 from trainops.client.http import HttpTrainOps
-from trainops.errors import InvalidInputError, ServiceUnavailableError
+from trainops.errors import (
+    AuthenticationError,
+    InvalidInputError,
+    NotFoundError,
+    PayloadTooLargeError,
+    ServiceUnavailableError,
+    TrainOpsError,
+)
 
 OPERATION = {
     "operation_id": "op_training_20260101_000000_ab12cd34",
@@ -68,11 +75,43 @@ def test_a_request_that_never_connected_is_retried(call: object) -> None:
     assert len(transport.requests) == 3
 
 
-def test_reads_are_retried_after_a_timeout() -> None:
-    transport = FlakyTransport(httpx.ReadTimeout("no answer in time"))
+@pytest.mark.parametrize("error", [httpx.ReadTimeout("no answer in time"), httpx.WriteTimeout("body not taken")])
+def test_a_server_that_took_the_connection_and_hung_is_not_asked_again(error: Exception) -> None:
+    """Each attempt at a hung server costs a whole timeout (four held a training's end for two minutes): a read
+    fails at once, saying so, and a run's sender keeps its records for later."""
+    transport = FlakyTransport(error)
+    with pytest.raises(ServiceUnavailableError, match=r"took the connection but did not answer within 30 s"):
+        client(transport).get_operation(OPERATION["operation_id"])
+    assert len(transport.requests) == 1
+
+
+def test_reads_are_retried_after_a_connect_timeout() -> None:
+    transport = FlakyTransport(httpx.ConnectTimeout("no connection in time"))
     operation = client(transport).get_operation(OPERATION["operation_id"])
     assert operation.operation_id == OPERATION["operation_id"]
     assert len(transport.requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (413, PayloadTooLargeError),  # a proxy's body limit: a batch to split, not an outage
+        (401, AuthenticationError),
+        (403, AuthenticationError),
+        (404, NotFoundError),
+        (429, ServiceUnavailableError),
+        (500, TrainOpsError),
+    ],
+)
+def test_a_proxys_page_without_json_reads_by_its_status(status: int, error: type[TrainOpsError]) -> None:
+    def handle(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, text=f"<html><h1>{status}</h1>nginx</html>")
+
+    ops = HttpTrainOps("http://trainops.test", transport=httpx.MockTransport(handle), retries=0)
+    with pytest.raises(error, match=rf"answered HTTP {status} without JSON.*proxy in front of one") as raised:
+        ops.get_operation(OPERATION["operation_id"])
+    assert type(raised.value) is error
+    assert raised.value.details["status"] == status
 
 
 def test_non_finite_numbers_in_a_result_are_sent_as_their_spelling() -> None:

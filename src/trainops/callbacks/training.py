@@ -27,12 +27,13 @@ from trainops.client.base import TrainOps
 from trainops.client.run import Run
 from trainops.core.cancellation import CancelRequest
 from trainops.core.diagnosis import Action
-from trainops.core.epoch import FIELD_METRICS, EpochRecord
+from trainops.core.epoch import FIELD_METRICS, RESERVED_NAMES, EpochRecord
+from trainops.core.metric_definitions import parse_task
 from trainops.core.metric_names import normalize_metrics
 from trainops.core.numbers import parse_metric
 from trainops.core.operation import OperationStatus
 from trainops.core.policy import MonitorPolicy
-from trainops.errors import OperationCancelledError
+from trainops.errors import InvalidInputError, OperationCancelledError, ServiceUnavailableError
 
 logger = logging.getLogger("trainops.callbacks")
 
@@ -45,6 +46,10 @@ only queues epochs and steps, so a hook costs microseconds whatever the database
 
 DIAGNOSIS = "diagnosis"
 """``requested_by`` of a stop that the diagnosis asked for (``stop_on_recommendation``)."""
+
+CONSULT_WAIT = 5.0
+"""Seconds the training thread waits at most for an epoch to be stored before asking the diagnosis about it
+(``stop_on_recommendation``); a server slower than that (or hung) is asked again at a later epoch."""
 
 
 def process_rank() -> int:
@@ -71,7 +76,8 @@ class TrainingCallbacks:
         ops: Where to report; ``trainops.connect()`` (``TRAINOPS_URL``, else the local database) by default.
         operation_id: Report into this existing operation instead of creating one.
         task: What the model does (``image_classification``, ``object_detection``, ...): recorded on the
-            operation; its primary metric becomes the diagnosis's default monitor.
+            operation; its primary metric becomes the diagnosis's default monitor. One trainops does not know is
+            a ``ValueError`` here, before training starts (it would leave the run untracked).
         config: The run's hyperparameters, recorded on the operation (and logged to MLflow).
         total_epochs: The planned number of epochs (progress, and the diagnosis's horizon).
         mlflow: Mirror to MLflow: ``True`` for the default tracking URI, a tracking URI, or a configured sink.
@@ -124,6 +130,11 @@ class TrainingCallbacks:
     ) -> None:
         self.ops = ops
         self._given_operation_id = operation_id
+        if task is not None:
+            try:
+                parse_task(task)
+            except InvalidInputError as error:
+                raise ValueError(error.message) from None
         self.task = task
         self.config: dict[str, Any] = dict(config or {})
         self.total_epochs = total_epochs
@@ -403,8 +414,8 @@ class TrainingCallbacks:
         for sink in self._sinks:
             sink.call("end", status, final, error)
         if self._owns_ops and self.ops is not None:
-            if self.run is not None:
-                self._read_best_epoch()  # the connection closes now: read it while it is open
+            if self.run is not None and self.run.reachable and self.run.unsent is None:
+                self._read_best_epoch()  # the connection closes now: read it while it is open (not from a server away)
             self.ops.close()
             self.ops = None
 
@@ -423,7 +434,19 @@ class TrainingCallbacks:
         if not self.run.reachable:
             return  # the server is away: asking would hold the training thread; ask again at a later epoch
         try:
-            self.run.flush()
+            self.run.flush(min(self.flush_timeout, CONSULT_WAIT))
+        except ServiceUnavailableError:
+            # slow or hung: the epoch stays queued, and the diagnosis is asked at a later epoch
+            self._warn_once(
+                "diagnosis_wait",
+                f"the server did not store an epoch within {CONSULT_WAIT:g} s; the diagnosis is asked again at a "
+                "later epoch",
+            )
+            return
+        except Exception as error:
+            self._warn_once("diagnosis", f"the diagnosis could not be read ({type(error).__name__}: {error})")
+            return
+        try:
             recommendation = self.ops.get_metrics(self.operation_id, policy=self.stop_policy).metrics.recommendation
             if recommendation.action is Action.CONTINUE:
                 return
@@ -436,6 +459,13 @@ class TrainingCallbacks:
         fields = {name: value for name, value in values.items() if name in FIELD_METRICS}
         # "step" is the record's own field (the global step); normalize_metrics already set it aside
         custom = {name: value for name, value in values.items() if name not in FIELD_METRICS and name != "step"}
+        reserved = [name for name in custom if name in RESERVED_NAMES]  # "timestamp", "metrics": a record's fields
+        if reserved:
+            self._warn_once(
+                f"reserved:{','.join(reserved)}",
+                f"{', '.join(reserved)} skipped: the name of a standard field, not of a metric (rename it)",
+            )
+            custom = {name: value for name, value in custom.items() if name not in RESERVED_NAMES}
         if len(custom) > EpochRecord.MAX_CUSTOM_METRICS:
             self._warn_once(
                 "too_many",
@@ -511,10 +541,10 @@ def _one(value: Any) -> bool:
 
 def _status(exc: BaseException | None, stop: StopRequest | None) -> OperationStatus:
     """How a run ends, as :class:`~trainops.client.run.Run` decides it: failed on an error, cancelled when a stop
-    was requested and honoured (the loop was told, or it was interrupted after a stop), else completed."""
+    was requested and honoured (the loop was told) or a person interrupted it (Ctrl-C), else completed."""
     if exc is None:
         return OperationStatus.CANCELLED if stop is not None else OperationStatus.COMPLETED
-    if isinstance(exc, OperationCancelledError) or (stop is not None and isinstance(exc, KeyboardInterrupt)):
+    if isinstance(exc, OperationCancelledError | KeyboardInterrupt):  # Ctrl-C: a person stopped it
         return OperationStatus.CANCELLED
     return OperationStatus.FAILED
 

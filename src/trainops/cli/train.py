@@ -25,6 +25,7 @@ from trainops.cli.common import (
 from trainops.cli.ops import follow, follow_json
 from trainops.cli.render import performance_panel
 from trainops.client import TrainOps
+from trainops.core.cancellation import INTERRUPTED
 from trainops.core.operation import Operation, OperationStatus
 from trainops.schemas.training import ConfigOverrides, Resources, TrainingRequest, strategy_result
 from trainops.service.workers import this_worker
@@ -192,7 +193,7 @@ def _until_interrupted(
     try:
         return watch(), False
     except KeyboardInterrupt:
-        ops.cancel_operation(task_id, "interrupted from the terminal (Ctrl-C)", requested_by="user")
+        ops.cancel_operation(task_id, INTERRUPTED, requested_by="user")
         err_console.print("Stopping at the next batch; the best weights are kept (Ctrl-C again to leave now) ...")
         try:
             if thread is not None:

@@ -16,7 +16,7 @@ from trainops.core.epoch import EpochRecord
 from trainops.core.operation import WriteAck
 from trainops.core.progress import ProgressState
 from trainops.core.steps import StepRecord
-from trainops.errors import ServiceUnavailableError, TrainOpsError
+from trainops.errors import AuthenticationError, ServiceUnavailableError, TrainOpsError
 
 logger = logging.getLogger("trainops.client")
 
@@ -376,15 +376,24 @@ class EpochBuffer:
             if is_outage(error):
                 if self._outage is None:
                     logger.warning(
-                        "trainops: operation %s: the server is unreachable (%s); the records wait and the "
-                        "training goes on",
+                        "trainops: operation %s: the server %s (%s); the records wait and the training goes on",
                         self._name,
+                        "refuses the token" if isinstance(error, AuthenticationError) else "is unreachable",
                         error.message,
                     )
                 self._outage = error
                 self._failed_at = time.monotonic()
                 self._backoff = min(max(self._backoff * 2, self._interval), self._max_backoff)
             else:
+                if self._fatal is None:
+                    logger.warning(
+                        "trainops: operation %s: the server takes no more records (%s: %s); %d epoch(s) not "
+                        "stored, and no more are sent",
+                        self._name,
+                        type(error).__name__,
+                        error.message,
+                        len(self._epochs) + self._file_pending,
+                    )
                 self._fatal = error
             self._cond.notify_all()
 

@@ -54,8 +54,11 @@ from trainops.core.progress import ProgressState
 from trainops.core.replay import Replay
 from trainops.core.steps import StepRecord, StepSeries
 from trainops.errors import (
+    AuthenticationError,
     ConfigurationError,
     InvalidInputError,
+    NotFoundError,
+    PayloadTooLargeError,
     ServiceUnavailableError,
     TrainOpsError,
     error_from_dict,
@@ -100,6 +103,21 @@ _RETRY_STATUSES = frozenset({502, 503, 504})
 # are retried only when the request surely never arrived: no connection, or our server's own 503 (refused before
 # doing anything).
 _NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout)
+_HUNG = (httpx.ReadTimeout, httpx.WriteTimeout)
+"""A server that took the connection and did not answer within the timeout is hung, not away: trying again costs
+another whole timeout each time (four of them held a training's end for two minutes), so it is not retried; a
+run's background sender keeps the records and tries again later."""
+_WITHOUT_JSON: dict[int, type[TrainOpsError]] = {
+    401: AuthenticationError,
+    403: AuthenticationError,
+    404: NotFoundError,
+    408: ServiceUnavailableError,
+    413: PayloadTooLargeError,
+    429: ServiceUnavailableError,
+}
+"""What an answer without trainops' JSON means by its status alone (a proxy's HTML page in front of the server):
+an nginx 413 is a batch too large, to be split, not an outage to retry for ever. Any other status reads as the
+server failing, and the records wait."""
 
 
 _API_PREFIX = "/api/v1"
@@ -187,6 +205,7 @@ class HttpTrainOps(TrainOps):
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.url = _checked_url(url)
+        self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -242,6 +261,12 @@ class HttpTrainOps(TrainOps):
                 request = self._http.build_request(method, path, content=sent, params=query, headers=request_headers)
                 response = self._http.send(request, stream=stream)
             except httpx.TransportError as error:
+                if isinstance(error, _HUNG):
+                    raise ServiceUnavailableError(
+                        f"the trainops server at {self.url} took the connection but did not answer within "
+                        f"{self.timeout:g} s ({type(error).__name__}); is it overloaded or stuck?",
+                        details={"url": self.url},
+                    ) from None
                 if attempt >= self.retries or not (idempotent or isinstance(error, _NEVER_SENT)):
                     raise ServiceUnavailableError(
                         f"cannot reach the trainops server at {self.url} ({type(error).__name__}: {error}); "
@@ -264,9 +289,11 @@ class HttpTrainOps(TrainOps):
         try:
             payload = response.json()
         except ValueError:
-            raise TrainOpsError(
+            kind = TrainOpsError if response.is_success else _WITHOUT_JSON.get(response.status_code, TrainOpsError)
+            raise kind(
                 f"the server at {self.url} answered HTTP {response.status_code} without JSON: "
-                f"{response.text[:200]!r}; is it a trainops server?"
+                f"{response.text[:200]!r}; is it a trainops server (or a proxy in front of one)?",
+                details={"url": self.url, "status": response.status_code},
             ) from None
         if response.is_success and isinstance(payload, dict) and payload.get("success"):
             if payload.get("data") is None:  # every route of a trainops server answers data

@@ -25,7 +25,7 @@ from pydantic_core import ErrorDetails
 
 from trainops.client.buffer import EpochBuffer, Leftover
 from trainops.client.unsent import RunEnd, SyncClient, Unsent, UnsentFile, is_outage, unsent_dir
-from trainops.core.cancellation import CancelRequest
+from trainops.core.cancellation import INTERRUPTED, CancelRequest
 from trainops.core.epoch import FIELD_METRICS, MAX_EPOCH, MAX_STEP, EpochRecord
 from trainops.core.numbers import is_numeric
 from trainops.core.operation import Operation, OperationStatus, WriteAck
@@ -67,6 +67,8 @@ class RunClient(SyncClient, Protocol):
     def add_epoch(self, operation_id: str, record: EpochRecord) -> WriteAck: ...
 
     def heartbeat(self, operation_id: str) -> WriteAck: ...
+
+    def cancel_operation(self, operation_id: str, reason: str, *, requested_by: str = "user") -> Operation: ...
 
 
 class Run:
@@ -200,10 +202,18 @@ class Run:
         directory = self._unsent_directory or unsent_dir()
         return UnsentFile(directory, self.operation_id, getattr(self.client, "url", None))
 
-    def flush(self) -> None:
-        """Wait until every epoch and step reported so far is stored (a no-op without buffering)."""
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every epoch and step reported so far is stored (a no-op without buffering).
+
+        Args:
+            timeout: Seconds to wait at most (``flush_timeout`` by default; a second during a known outage).
+
+        Raises:
+            ServiceUnavailableError: not everything was stored in time; it stays queued and is sent later.
+            TrainOpsError: the records cannot be stored for good (the operation ended elsewhere).
+        """
         if self._buffer is not None:
-            self._buffer.flush()
+            self._buffer.flush(self.flush_timeout if timeout is None else timeout)
 
     def batch(
         self,
@@ -455,6 +465,14 @@ class Run:
             self.finish(OperationStatus.CANCELLED if self._stop and self._stop_seen else OperationStatus.COMPLETED)
         elif isinstance(exc, OperationCancelledError) or (self._stop and isinstance(exc, KeyboardInterrupt)):
             self.finish(OperationStatus.CANCELLED)
+        elif isinstance(exc, KeyboardInterrupt):
+            # a person stopped the loop (Ctrl-C, a notebook's interrupt): a cancel, saying so, as `trainops train`
+            # records it; the reason is lost only when the server cannot hear it now
+            if self.reachable:
+                with contextlib.suppress(Exception):
+                    self.client.cancel_operation(self.operation_id, INTERRUPTED, requested_by="user")
+            with contextlib.suppress(Exception):
+                self.finish(OperationStatus.CANCELLED)
         else:
             message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             # the original exception matters more than a failure to record it

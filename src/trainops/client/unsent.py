@@ -36,7 +36,14 @@ from trainops.core.epoch import EpochRecord
 from trainops.core.operation import Operation, OperationStatus, WriteAck
 from trainops.core.payload import storable
 from trainops.core.steps import StepRecord
-from trainops.errors import ConflictError, InvalidInputError, NotFoundError, TrainOpsError, http_status_for
+from trainops.errors import (
+    AuthenticationError,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    TrainOpsError,
+    http_status_for,
+)
 
 logger = logging.getLogger("trainops.client")
 
@@ -62,8 +69,9 @@ def is_refusal(error: TrainOpsError) -> bool:
 
 
 def is_outage(error: TrainOpsError) -> bool:
-    """The server is unreachable or failing (5xx): the records are fine, try again later."""
-    return http_status_for(error) >= 500
+    """The server is unreachable or failing (5xx), or does not take the token now (401: a token rotated, an
+    authenticating proxy's glitch): the records are fine; keep them, try again later (``trainops sync --token``)."""
+    return http_status_for(error) >= 500 or isinstance(error, AuthenticationError)
 
 
 T = TypeVar("T")
@@ -440,6 +448,12 @@ def _explained(error: TrainOpsError, leftovers: Leftovers, kind: str) -> TrainOp
         return ConflictError(
             f"{error.message.split(';')[0]}; it takes no more records, so the {kind}s left in {leftovers.path} "
             "cannot be added. Delete the file if you do not need them.",
+            details=error.details,
+        )
+    if isinstance(error, AuthenticationError):
+        return AuthenticationError(
+            f"{error.message}. {keep}; run `trainops sync` again with the server's token (--token or "
+            "TRAINOPS_API_TOKEN)",
             details=error.details,
         )
     return type(error)(f"{error.message}. {keep}; run `trainops sync` again later", details=error.details)

@@ -9,6 +9,9 @@ from pydantic import BaseModel, ConfigDict
 
 from trainops.errors import OperationCancelledError
 
+INTERRUPTED = "interrupted from the terminal (Ctrl-C)"
+"""The reason of a run a person stopped with Ctrl-C (a ``KeyboardInterrupt``): it ends cancelled, not failed."""
+
 
 class CancelRequest(BaseModel):
     """Someone asked an operation to stop: why, who, and when."""
