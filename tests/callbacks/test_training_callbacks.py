@@ -394,7 +394,7 @@ def test_a_server_that_hangs_mid_run_holds_no_epoch_past_a_bounded_wait(settings
         ended = time.monotonic() - ending
     assert max(hooks[:4]) < 1.0  # a server that answers: the diagnosis is read at once
     assert max(hooks) < CONSULT_WAIT + 1.5, hooks
-    assert sum(hooks[4:]) < CONSULT_WAIT + 4, hooks  # after the first wait the stuck server costs no epoch
+    assert sum(hooks[4:]) < CONSULT_WAIT + 1.5, hooks  # after the first wait the stuck server costs no epoch
     assert ended < 2.0 + 1.0 + 2.0, ended  # flush_timeout, one hung attempt at the end, some slack
     assert tracker.run is not None and tracker.run.unsent is not None  # the rest is kept for `trainops sync`
     assert tracker.run.unsent.epochs >= 7

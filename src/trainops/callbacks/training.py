@@ -49,7 +49,7 @@ DIAGNOSIS = "diagnosis"
 
 CONSULT_WAIT = 5.0
 """Seconds the training thread waits at most for an epoch to be stored before asking the diagnosis about it
-(``stop_on_recommendation``); a server slower than that (or hung) is asked again at a later epoch."""
+(``stop_on_recommendation``); a server slower than that (or hung) is asked again once it has answered anything."""
 
 
 def process_rank() -> int:
@@ -175,6 +175,7 @@ class TrainingCallbacks:
         self._epochs_begun = 0
         self._step = 0
         self._stop: StopRequest | None = None
+        self._slow_since: float | None = None  # when the diagnosis last gave up waiting for an epoch to be stored
         self._warned: set[str] = set()
         self._system: SystemMonitor | None = None
 
@@ -433,14 +434,18 @@ class TrainingCallbacks:
             return
         if not self.run.reachable:
             return  # the server is away: asking would hold the training thread; ask again at a later epoch
+        if self._slow_since is not None and self.run.last_answer <= self._slow_since:
+            return  # it took too long last time, and has not answered anything since: a stuck server
+        self._slow_since = None
         try:
             self.run.flush(min(self.flush_timeout, CONSULT_WAIT))
         except ServiceUnavailableError:
-            # slow or hung: the epoch stays queued, and the diagnosis is asked at a later epoch
+            # slow or hung: the epoch stays queued, and the diagnosis is asked again once the server answers
+            self._slow_since = time.monotonic()
             self._warn_once(
                 "diagnosis_wait",
-                f"the server did not store an epoch within {CONSULT_WAIT:g} s; the diagnosis is asked again at a "
-                "later epoch",
+                f"the server did not store an epoch within {CONSULT_WAIT:g} s; the diagnosis is asked again once "
+                "it answers",
             )
             return
         except Exception as error:

@@ -163,6 +163,11 @@ class Run:
         request): code that would ask the server something in the training thread can skip it while ``False``."""
         return self._buffer.reachable if self._buffer is not None else self._check_backoff == 0.0
 
+    @property
+    def last_answer(self) -> float:
+        """When the server last answered a write of this run (``time.monotonic()``; the run's start before one)."""
+        return self._last_answer
+
     # -- Reporter -------------------------------------------------------------------------------------------
 
     def progress(self, state: ProgressState) -> None:
