@@ -78,11 +78,18 @@ def test_tensors_and_numpy_numbers_are_numbers_and_text_is_skipped_with_one_warn
         for epoch in range(2):
             tracker.on_epoch_end(
                 epoch,
-                {"val_loss": torch.tensor(0.5), "val_accuracy": np.float32(0.75), "note": "fine", "grad": [1, 2]},
+                {
+                    "val_loss": torch.tensor(0.5),
+                    "val_accuracy": np.float32(0.75),
+                    "converged": np.bool_(True),  # a boolean counts as 0 or 1, whoever made it
+                    "diverged": torch.tensor(False),
+                    "note": "fine",
+                    "grad": [1, 2],
+                },
             )
     assert tracker.operation_id is not None
     record = ops.get_metrics(tracker.operation_id).metrics.epochs[-1]
-    assert (record.val_loss, record.val_accuracy, record.metrics) == (0.5, 0.75, {})
+    assert (record.val_loss, record.val_accuracy, record.metrics) == (0.5, 0.75, {"converged": 1.0, "diverged": 0.0})
     warnings = trainops_warnings(caplog)
     assert len(warnings) == 1, warnings
     assert "note, grad skipped: only numbers are tracked" in warnings[0]

@@ -527,6 +527,8 @@ def _as_number(value: Any) -> float | None:
             return None
     if isinstance(value, str | bytes):
         return None
+    if isinstance(value, bool):  # numpy's bool_ and a boolean tensor, as Python's bool above
+        return float(value)
     try:
         return parse_metric(value)
     except ValueError:
