@@ -405,3 +405,14 @@ def test_a_server_that_hangs_mid_run_holds_no_epoch_past_a_bounded_wait(settings
     assert ended < 2.0 + 1.0 + 2.0, ended  # flush_timeout, one hung attempt at the end, some slack
     assert tracker.run is not None and tracker.run.unsent is not None  # the rest is kept for `trainops sync`
     assert tracker.run.unsent.epochs >= 7
+
+
+def test_two_names_that_clean_up_alike_keep_one_and_say_so(ops: TrainOps, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="trainops.callbacks"), TrainingCallbacks(ops) as tracker:
+        tracker.on_epoch_end(0, {"val_loss": 0.5, "my_metric": 2.0, "my metric": 1.0, "epoch": 0})
+    assert tracker.operation_id is not None
+    assert ops.get_metrics(tracker.operation_id).metrics.epochs[0].metrics == {"my_metric": 2.0}
+    assert trainops_warnings(caplog) == [
+        "trainops: my metric skipped: another metric of this epoch has the same name once cleaned up (letters, "
+        "digits, '_'); rename one of them"
+    ]

@@ -29,7 +29,7 @@ from trainops.core.cancellation import CancelRequest
 from trainops.core.diagnosis import Action
 from trainops.core.epoch import FIELD_METRICS, RESERVED_NAMES, EpochRecord
 from trainops.core.metric_definitions import parse_task
-from trainops.core.metric_names import normalize_metrics
+from trainops.core.metric_names import INDEX_NAMES, normalize_metrics
 from trainops.core.numbers import parse_metric
 from trainops.core.operation import OperationStatus
 from trainops.core.policy import MonitorPolicy
@@ -270,9 +270,18 @@ class TrainingCallbacks:
         step = _global_step(metrics)
         if step is not None:
             self._step = step
-        values, aliases = normalize_metrics(self._numbers(metrics, "epoch"))
+        numbers = self._numbers(metrics, "epoch")
+        values, aliases = normalize_metrics(numbers)
         for canonical, original in aliases.items():
             self.aliases.setdefault(canonical, original)
+        kept = {*values, *aliases.values(), *INDEX_NAMES}
+        lost = [name for name in numbers if name not in kept]  # "my metric" beside "my_metric": one name in trainops
+        if lost:
+            self._warn_once(
+                f"collided:{','.join(lost)}",
+                f"{', '.join(lost)} skipped: another metric of this epoch has the same name once cleaned up "
+                "(letters, digits, '_'); rename one of them",
+            )
         if "duration" not in values and self._epoch_started is not None and self._epoch == epoch:
             values["duration"] = time.monotonic() - self._epoch_started
         if self._system is not None:
