@@ -273,7 +273,11 @@ def test_the_chart_helpers_smooth_pair_and_redraw_the_projection_from_its_eviden
                 gaps: chart.emaSmooth([2, null, 4, undefined], 0.5),
                 off: chart.emaSmooth([3, 1, 2], 0),
                 families: chart
-                    .metricFamilies(["train_loss", "val_loss", "learning_rate", "train_f1", "val_f1"], "val_f1")
+                    .metricFamilies(
+                        ["train_loss", "val_loss", "learning_rate", "train_f1", "val_f1", "train/box_loss",
+                         "val/box_loss"],
+                        "val_f1",
+                    )
                     .map((family) => family.key),
                 curves: chart.projectionCurves(evidence, { mode: "min", samples: 50 }),
                 paced: chart.projectionCurves({ ...evidence, learning_rate_pace: 0.9 }, { mode: "min", samples: 50 }),
@@ -296,7 +300,12 @@ def test_the_chart_helpers_smooth_pair_and_redraw_the_projection_from_its_eviden
     assert answer["gaps"][2] == pytest.approx((0.5 * 1.0 + 0.5 * 4) / (1 - 0.5**2))  # s_1 = 1 before debiasing
     assert answer["off"] == [3, 1, 2]
     # the monitored pair first, train with val
-    assert answer["families"] == ["train_f1+val_f1", "train_loss+val_loss", "learning_rate"]
+    assert answer["families"] == [
+        "train_f1+val_f1",
+        "train_loss+val_loss",
+        "learning_rate",
+        "train/box_loss+val/box_loss",  # Ultralytics' spelling, paired the same way
+    ]
     assert answer["numbers"] == ["NaN", "-Infinity", "null"]
     # a flat curve is padded by a tenth of its value (1 at 0, never below 0 from 0 up); any other is uPlot's own
     flat_zero, flat_two, flat_negative, spread = answer["ranges"]

@@ -72,11 +72,13 @@ export function emaSmooth(values, weight) {
 const SPLITS = [
   ["train_", "train"],
   ["val_", "val"],
+  ["train/", "train"], // Ultralytics' and Lightning's spelling (train/box_loss, val/box_loss)
+  ["val/", "val"],
 ];
 
 /**
  * Group metric names into what a chart draws together: a training metric with its validation twin (`train_loss`
- * with `val_loss`, `train_x` with `val_x`), anything else alone. The family holding `primary` (the diagnosis's
+ * with `val_loss`, `train_x` with `val_x`, `train/x` with `val/x`), anything else alone. The family holding `primary` (the diagnosis's
  * monitor) comes first. Answers [{ key, train, val, names }]: `names` are the one or two metrics drawn, `key` a
  * unique name for the family (its names joined by "+").
  *   metricFamilies(["train_loss", "val_loss", "grad_norm"], "val_loss")
@@ -116,7 +118,7 @@ export function familyLabel(family, definitions) {
   const name = family.val || family.train || family.names[0];
   const label = (definitions[name] && definitions[name].label) || name;
   if (family.names.length < 2) return label;
-  const bare = label.replace(/^(validation|training|val|train)[\s_]+/i, "");
+  const bare = label.replace(/^(validation|training|val|train)[\s_/]+/i, "");
   return bare.charAt(0).toUpperCase() + bare.slice(1);
 }
 
