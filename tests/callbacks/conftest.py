@@ -33,6 +33,18 @@ def _no_mlflow_telemetry(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
+def _mlflow_cwd(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("mlflow-cwd")
+
+
+@pytest.fixture(autouse=True)
+def _out_of_the_checkout(monkeypatch: pytest.MonkeyPatch, _mlflow_cwd: Path) -> None:
+    """Run in a temporary folder: a ``sqlite://`` tracking store keeps its artifacts in ``./mlruns``, MLflow's
+    default, which would otherwise land in the checkout."""
+    monkeypatch.chdir(_mlflow_cwd)
+
+
+@pytest.fixture(scope="session")
 def mlflow_file_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A ``file://`` tracking store in a temporary folder (MLflow 3 wants ``MLFLOW_ALLOW_FILE_STORE=true`` for it)."""
     with pytest.MonkeyPatch.context() as patch:
