@@ -224,10 +224,11 @@ def write_sample_data(data_dir: Path, *, overwrite: bool = False) -> list[DataFi
         data_dir / f"{symbol}_{timeframe}.csv": frame.to_csv(index_label="timestamp").encode()
         for (symbol, timeframe), frame in frames.items()
     }
-    _refuse_files_in_the_way(contents, overwrite=overwrite)
+    held = {path for path, content in contents.items() if _holds(path, content)}  # already the sample: kept
+    _refuse_files_in_the_way(contents, held, overwrite=overwrite)
     written = []
     for ((symbol, timeframe), frame), (path, content) in zip(frames.items(), contents.items(), strict=True):
-        if not _holds(path, content):
+        if path not in held:
             _write_bytes(content, path)
         written.append(
             DataFile(
@@ -439,8 +440,9 @@ def _ensure_dir(data_dir: Path) -> None:
         ) from None
 
 
-def _refuse_files_in_the_way(contents: dict[Path, bytes], *, overwrite: bool) -> None:
-    """Refuse, before anything is written, to shadow a parquet file or to replace a CSV holding other data."""
+def _refuse_files_in_the_way(contents: dict[Path, bytes], held: set[Path], *, overwrite: bool) -> None:
+    """Refuse, before anything is written, to shadow a parquet file or to replace a CSV holding other data (``held``:
+    the files that already hold their sample)."""
     _refuse_any(
         [path.with_suffix(".parquet") for path in contents if path.with_suffix(".parquet").exists()],
         "the same symbol and timeframe as the sample; a sample CSV beside it would make training refuse both",
@@ -448,7 +450,7 @@ def _refuse_files_in_the_way(contents: dict[Path, bytes], *, overwrite: bool) ->
     )
     if not overwrite:
         _refuse_any(
-            [path for path, content in contents.items() if path.exists() and not _holds(path, content)],
+            [path for path in contents if path.exists() and path not in held],
             "other data, which writing the sample would replace",
             "write the sample to another directory with --data-dir, or replace them with --force",
         )
