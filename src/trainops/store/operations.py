@@ -605,11 +605,12 @@ class OperationStore:
                 "result": result,
                 "error": error,
             }
-            last = row.progress if progress is None else progress.model_dump(mode="json")
             if status is OperationStatus.COMPLETED:
-                values["progress"] = _finished_progress(last, now)
+                last = progress or ProgressState.model_validate(row.progress or {})
+                done = {"percentage": 100.0, "phase": Phase.FINISHED.value, "message": "Completed"}
+                values["progress"] = _progress_at(last, now, **done)
             elif progress is not None:  # failed and cancelled runs keep where they stopped: here, as last said
-                values["progress"] = progress.model_copy(update={"updated_at": now}).model_dump(mode="json")
+                values["progress"] = _progress_at(progress, now)
             if row.started_at is None:
                 values["started_at"] = now
             self._touch(connection, row, now, **values)
@@ -888,12 +889,9 @@ def _write_tags(connection: Connection, seq: int, tags: Sequence[str]) -> None:
         connection.execute(insert(operation_tags), [{"operation_seq": seq, "tag": tag} for tag in tags])
 
 
-def _finished_progress(progress: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
-    state = ProgressState.model_validate(progress or {})
-    done = state.model_copy(
-        update={"percentage": 100.0, "phase": Phase.FINISHED.value, "message": "Completed", "updated_at": now}
-    )
-    return done.model_dump(mode="json")
+def _progress_at(progress: ProgressState, now: datetime, **changes: Any) -> dict[str, Any]:
+    """``progress`` with ``changes``, stamped ``now``, as the progress column stores it."""
+    return progress.model_copy(update={**changes, "updated_at": now}).model_dump(mode="json")
 
 
 def _ack(row: Any, status: OperationStatus, *, accepted: int) -> WriteAck:
