@@ -773,8 +773,7 @@ class TrainOpsTools:
 
         Give test_date for one bar ("2018-01-10" for that day's last bar, or "2018-01-10T14:00"), or start_date
         and end_date for every bar of a range (keep ranges short: one prediction per bar; an answer past
-        1,000,000 characters is refused, saying how many bars fit). timeframe must be the
-        model's base timeframe.
+        1,000,000 characters is refused, saying how many bars fit). timeframe must be the model's base timeframe.
 
         Returns: for one bar, test_date (the bar used), prediction (signal buy | hold | sell, confidence: the
         chosen signal's probability, signal_strength: P(buy) - P(sell) from -1 to 1, probabilities),

@@ -78,8 +78,8 @@ const SPLITS = [
 
 /**
  * Group metric names into what a chart draws together: a training metric with its validation twin (`train_loss`
- * with `val_loss`, `train_x` with `val_x`, `train/x` with `val/x`), anything else alone. The family holding `primary` (the diagnosis's
- * monitor) comes first. Answers [{ key, train, val, names }]: `names` are the one or two metrics drawn, `key` a
+ * with `val_loss`, `train_x` with `val_x`, `train/x` with `val/x`), anything else alone. The family holding
+ * `primary` (the diagnosis's monitor) comes first. Answers [{ key, train, val, names }]: `names` are the one or two metrics drawn, `key` a
  * unique name for the family (its names joined by "+").
  *   metricFamilies(["train_loss", "val_loss", "grad_norm"], "val_loss")
  *   // [{key: "train_loss+val_loss", train: "train_loss", val: "val_loss", names: [...]}, {key: "grad_norm", ...}]
@@ -275,7 +275,8 @@ export function epochToX(pairs) {
  * last epoch analyzed to the planned end, or null when there is nothing to project.
  *
  * `mode` is the diagnosis's ("min" or "max"); `windowPoints` how many epochs the trend was fitted on (to spread
- * the per-window decay over; to_epoch - from_epoch + 1 by default); `nonNegative` keeps a loss's curves at 0 or above.
+ * the per-window decay over; to_epoch - from_epoch + 1 by default); `nonNegative` keeps a loss's curves at 0 or
+ * above.
  */
 export function projectionCurves(
   evidence,
