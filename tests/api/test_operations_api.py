@@ -71,6 +71,29 @@ def test_create_answers_201_with_the_operation(api: httpx.Client) -> None:
     assert data["operation_id"].startswith("op_training_")
 
 
+def test_create_takes_an_id_of_the_callers_once(api: httpx.Client) -> None:
+    """A client that chose the id can send the request again after a lost answer: the second is a 409, and the
+    first operation is unchanged."""
+    chosen = "op_training_20261207_013000_0123abcd"
+    created = api.post("/operations", json={"operation_id": chosen, "name": "first", "total_epochs": 5})
+    assert created.status_code == 201, created.text
+    assert created.json()["data"]["operation_id"] == chosen
+
+    again = api.post("/operations", json={"operation_id": chosen, "name": "second"})
+    assert again.status_code == 409
+    assert again.json()["error"]["message"] == f"operation {chosen} already exists"
+    assert api.get(f"/operations/{chosen}").json()["data"]["name"] == "first"
+
+    for bad in ("op_training_x", "op_evaluation_20261207_013000_0123abcd", "op_training_20261207_013000_0123ABCD"):
+        refused = api.post("/operations", json={"operation_id": bad})
+        assert refused.status_code == 422, bad
+        message = refused.json()["error"]["message"]
+        assert f"operation id {bad!r} is invalid: use the form op_training_20250610_123456_ab12cd34" in message
+    too_long = api.post("/operations", json={"operation_id": "op_training_" + "9" * 60})
+    assert too_long.status_code == 422 and "operation_id" in too_long.json()["error"]["message"]
+    assert api.get("/operations").json()["data"]["total"] == 1
+
+
 def test_metrics_block_has_the_contract_fields(api: httpx.Client) -> None:
     operation_id = create(api, total_epochs=10)
     for epoch in range(6):

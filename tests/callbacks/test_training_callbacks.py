@@ -4,7 +4,6 @@ the training it watches."""
 from __future__ import annotations
 
 import logging
-import socket
 import sys
 import threading
 import time
@@ -18,10 +17,12 @@ import pytest
 import torch
 
 from tests.live_server import LiveServer
+from tests.server_process import ServerProcess
 from trainops.callbacks import DIAGNOSIS, RunInfo, TrainingCallbacks
 from trainops.callbacks.training import CONSULT_WAIT
 from trainops.client.base import TrainOps
 from trainops.client.http import HttpTrainOps
+from trainops.client.unsent import sync_file
 from trainops.core.cancellation import INTERRUPTED
 from trainops.core.epoch import EpochRecord
 from trainops.core.operation import OperationStatus
@@ -161,21 +162,44 @@ def test_only_rank_zero_reports(ops: TrainOps, monkeypatch: pytest.MonkeyPatch) 
     assert ops.list_operations().total == 1
 
 
-def test_an_unreachable_server_never_breaks_the_training(caplog: pytest.LogCaptureFixture) -> None:
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    ops = HttpTrainOps(f"http://127.0.0.1:{port}", retries=0, timeout=2.0)
-    with caplog.at_level(logging.WARNING, logger="trainops.callbacks"), TrainingCallbacks(ops) as tracker:
-        for epoch in range(3):
-            tracker.on_epoch_begin(epoch)
-            tracker.on_batch_end(0, {"loss": 1.0})
-            tracker.on_epoch_end(epoch, {"val_loss": 1.0})
-            assert tracker.should_stop() is None
-    assert tracker.operation_id is None and not tracker.is_reporting
-    warnings = trainops_warnings(caplog)
-    assert len(warnings) == 1, warnings
-    assert "the run is not tracked" in warnings[0] and "training goes on" in warnings[0]
+def test_a_server_down_at_the_start_never_breaks_the_training_and_the_run_is_kept(
+    database_url: str, settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture, mlflow_file_store: str
+) -> None:
+    """The run begins offline under an id of its own, trains on, keeps everything (its registration first, with
+    the MLflow run it mirrors to) in a spill file, and `trainops sync` registers and fills the operation once the
+    server is up."""
+    server = ServerProcess(database_url, tmp_path / "server")  # its port is chosen; it is not started yet
+    ops = HttpTrainOps(server.url, retries=0, timeout=2.0)
+    try:
+        tracking = TrainingCallbacks(
+            ops, total_epochs=3, flush_timeout=0.5, config={"lr": 0.1}, mlflow=mlflow_file_store
+        )
+        with caplog.at_level(logging.WARNING, logger="trainops"), tracking as tracker:
+            for epoch in range(3):
+                tracker.on_epoch_begin(epoch)
+                tracker.on_batch_end(0, {"loss": 1.0})
+                tracker.on_epoch_end(epoch, {"val_loss": 1.0 / (epoch + 1)})
+                assert tracker.should_stop() is None
+        operation_id = tracker.operation_id
+        assert operation_id is not None and tracker.is_reporting
+        assert tracker.run is not None and not tracker.run.registered
+        warnings = [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING]
+        assert len(warnings) == 2, warnings
+        assert f"run {operation_id} begins offline" in warnings[0] and "Training goes on" in warnings[0]
+        assert f"kept in {settings.home / 'unsent' / operation_id}" in warnings[1]
+
+        server.start()
+        (spill,) = (settings.home / "unsent" / operation_id).glob("*.jsonl")
+        with HttpTrainOps(server.url) as online:
+            result = sync_file(online, spill)
+            stored = online.get_operation(operation_id)
+            epochs = online.get_metrics(operation_id).metrics.epochs
+    finally:
+        server.stop()
+    assert result.registered and stored.status is OperationStatus.COMPLETED
+    assert stored.metadata.parameters == {"lr": 0.1} and stored.total_epochs == 3
+    assert stored.metadata.model_dump()["mlflow_tracking_uri"] == mlflow_file_store
+    assert [(epoch.epoch, epoch.val_loss) for epoch in epochs] == [(0, 1.0), (1, 0.5), (2, 1 / 3)]
 
 
 class RecordingSink:

@@ -24,8 +24,10 @@ from tests.server_process import ServerProcess
 from trainops.cli.main import app
 from trainops.client import HttpTrainOps, LocalTrainOps, TrainOps
 from trainops.client.run import Run
-from trainops.client.unsent import UnsentFile, sync_file
+from trainops.client.unsent import UnsentFile, register, sync_file
 from trainops.core import EpochRecord, OperationStatus
+from trainops.core.operation import new_operation_id
+from trainops.schemas.operations import CreateOperationRequest
 from trainops.service.bootstrap import open_service
 from trainops.settings import Settings
 
@@ -167,6 +169,103 @@ def test_what_the_end_could_not_send_is_spilled_and_trainops_sync_delivers_it(
     assert [epoch.epoch for epoch in epochs] == list(range(30))
     assert len(steps) == 20
     assert invoke("sync")[1].startswith("Nothing to sync")
+
+
+def test_a_run_begun_while_the_server_is_down_registers_itself_once_it_is_up(
+    database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server is down when the run begins: the run begins offline under an id it chose, and once the server is
+    started it registers the operation (name, tags, planned epochs as asked) and delivers every epoch and step."""
+    server = ServerProcess(database_url, tmp_path / "server")  # its port is chosen; it is not started yet
+    try:
+        with HttpTrainOps(server.url, retries=0) as ops:
+            with caplog.at_level(logging.WARNING, logger="trainops.client"):
+                started = time.monotonic()
+                run = ops.run(total_epochs=20, name="begun offline", tags=["outage"], flush_interval=0.05)
+                assert time.monotonic() - started < 5  # one refused connection, not a wait
+            assert f"run {run.operation_id} begins offline" in caplog.text and server.url in caplog.text
+            assert (run.registered, run.reachable, run.operation.status) == (False, False, OperationStatus.PENDING)
+            with run:
+                for epoch in range(5):
+                    run.log(epoch, val_loss=1.0 / (epoch + 1))
+                    run.step(epoch * 10, {"loss": 0.5})
+                    assert run.should_stop() is None
+                server.start()
+                for epoch in range(5, 20):
+                    run.log(epoch, val_loss=1.0 / (epoch + 1))
+                    run.step(epoch * 10, {"loss": 0.5})
+                    time.sleep(0.05)
+                assert run.registered
+            assert run.unsent is None
+            operation = ops.get_operation(run.operation_id)
+            epochs = ops.get_metrics(run.operation_id).metrics.epochs
+            steps = ops.get_steps(run.operation_id).points
+            listed = ops.list_operations()
+    finally:
+        server.stop()
+    assert (operation.status, operation.name, operation.tags, operation.total_epochs) == (
+        OperationStatus.COMPLETED,
+        "begun offline",
+        ["outage"],
+        20,
+    )
+    assert operation.started_at is not None and operation.metadata.executor == "external"
+    assert [epoch.epoch for epoch in epochs] == list(range(20)) and len(steps) == 20
+    assert [item.operation_id for item in listed.items] == [run.operation_id]  # registered once
+
+
+def test_a_run_that_never_reaches_the_server_is_registered_by_trainops_sync(
+    database_url: str, settings: Settings, tmp_path: Path
+) -> None:
+    server = ServerProcess(database_url, tmp_path / "server")
+    try:
+        with HttpTrainOps(server.url, retries=0) as ops:
+            run = ops.run(total_epochs=10, name="never reached", flush_interval=0.05)
+            run.flush_timeout = 0.5
+            with run:
+                for epoch in range(10):
+                    run.log(epoch, val_loss=1.0 / (epoch + 1))
+                run.result["best"] = 9
+        assert run.unsent is not None and (run.unsent.epochs, run.unsent.end) == (10, True)
+        assert "not registered on the server yet" in run.unsent.reason
+
+        code, listed, _ = invoke("sync", "--dry-run")
+        assert code == 0
+        assert f"{run.operation_id} (not registered yet: sync registers it first): 10 epoch(s) (0-9)" in listed
+        code, listed, _ = invoke("sync", "--dry-run", "--json")
+        assert json.loads(listed)[0]["registers"] is True
+
+        server.start()
+        code, out, error = invoke("sync")
+        assert code == 0, error
+        assert f"Synced {run.operation_id} (registered now): 10 epoch(s); the operation is completed" in out
+        with HttpTrainOps(server.url) as ops:
+            operation = ops.get_operation(run.operation_id)
+            epochs = ops.get_metrics(run.operation_id).metrics.epochs
+    finally:
+        server.stop()
+    assert (operation.status, operation.name, operation.result) == (
+        OperationStatus.COMPLETED,
+        "never reached",
+        {"best": 9},
+    )
+    assert [epoch.epoch for epoch in epochs] == list(range(10))
+    assert invoke("sync")[1].startswith("Nothing to sync")
+
+
+def test_registering_twice_under_one_id_registers_once(ops: TrainOps, tmp_path: Path) -> None:
+    """What a run or ``trainops sync`` sends again after a lost answer: the second request finds the first's
+    operation, and a spill file whose run was registered meanwhile syncs into it."""
+    request = CreateOperationRequest(name="once", total_epochs=3, operation_id=new_operation_id("training"))
+    first, created = register(ops, request)
+    again, created_again = register(ops, request)
+    assert (created, created_again) == (True, False) and again.operation_id == first.operation_id
+    spill = UnsentFile(tmp_path, first.operation_id, None, request)
+    spill.append_epochs([EpochRecord(epoch=e, val_loss=1.0) for e in range(3)])
+    spill.close()
+    result = sync_file(ops, spill.path)
+    assert (result.registered, result.epochs) == (False, 3)
+    assert ops.list_operations().total == 1
 
 
 def test_sync_resends_without_duplicating_and_says_what_it_cannot_deliver(

@@ -24,16 +24,17 @@ from typing import Any, Literal, Self
 from trainops.callbacks.sinks import ConsoleSink, GuardedSink, RunInfo, Sink
 from trainops.callbacks.system import SystemMonitor
 from trainops.client.base import TrainOps
-from trainops.client.run import Run
+from trainops.client.run import Run, open_run
 from trainops.core.cancellation import CancelRequest
 from trainops.core.diagnosis import Action
 from trainops.core.epoch import FIELD_METRICS, RESERVED_NAMES, EpochRecord
 from trainops.core.metric_definitions import parse_task
 from trainops.core.metric_names import INDEX_NAMES, normalize_metrics
 from trainops.core.numbers import parse_metric
-from trainops.core.operation import OperationStatus
+from trainops.core.operation import OperationMetadata, OperationStatus
 from trainops.core.policy import MonitorPolicy
 from trainops.errors import InvalidInputError, OperationCancelledError, ServiceUnavailableError
+from trainops.schemas.operations import CreateOperationRequest
 
 logger = logging.getLogger("trainops.callbacks")
 
@@ -219,9 +220,10 @@ class TrainingCallbacks:
             answer = sink.call("begin", info)
             if isinstance(answer, Mapping):
                 recorded.update(answer)
-        if recorded and self.run is not None and self.ops is not None and self.operation_id is not None:
+        # a run that began offline sends them with its registration
+        if recorded and self.run is not None and self.ops is not None and not self.run.amend_registration(recorded):
             try:
-                self.ops.update_metadata(self.operation_id, recorded)
+                self.ops.update_metadata(self.run.operation_id, recorded)
             except Exception as error:
                 self._warn_once(
                     "metadata",
@@ -365,19 +367,22 @@ class TrainingCallbacks:
                 from trainops.client.connect import connect
 
                 self.ops = connect()
-            if self.operation_id is None:
-                operation = self.ops.create_operation(
-                    self.operation_type, metadata=self._operation_metadata(), total_epochs=self.total_epochs
-                )
-            else:
-                operation = self.ops.get_operation(self.operation_id)
-            self.operation_id = operation.operation_id
             interval = (
                 self.ops.default_flush_interval or REPORT_INTERVAL
                 if self.flush_interval == "default"
                 else self.flush_interval
             )
-            run = Run(self.ops, operation, flush_interval=interval, flush_timeout=self.flush_timeout)
+            if self.operation_id is None:  # a server away now: the run begins offline (see open_run)
+                request = CreateOperationRequest(
+                    operation_type=self.operation_type,
+                    metadata=OperationMetadata.model_validate(self._operation_metadata()),
+                    total_epochs=self.total_epochs,
+                )
+                run = open_run(self.ops, request, flush_interval=interval, flush_timeout=self.flush_timeout)
+            else:
+                operation = self.ops.get_operation(self.operation_id)
+                run = Run(self.ops, operation, flush_interval=interval, flush_timeout=self.flush_timeout)
+            self.operation_id = run.operation_id
             run.__enter__()
             self.run = run
         except Exception as error:  # trainops unreachable or refusing: train anyway, untracked

@@ -40,8 +40,9 @@ def sync(
     """Send the epochs, steps and run ends that runs kept in $TRAINOPS_HOME/unsent while the server was away.
 
     Each file goes, in order, to --url (or TRAINOPS_URL), else to the server the run reported to, and is deleted
-    once delivered; records the server refuses are dropped with a warning. Sending twice is harmless: epochs and
-    steps replace those of the same number.
+    once delivered; records the server refuses are dropped with a warning. A run that never reached the server
+    is registered there first, under its own id. Sending twice is harmless: epochs and steps replace those of the
+    same number.
 
     Example: trainops sync --dry-run, then trainops sync (or trainops sync op_training_20250610_123456_ab12cd34)
     """
@@ -70,6 +71,7 @@ def sync(
                         "epochs": len(item.epochs),
                         "steps": len(item.steps),
                         "end": item.end.status.value if item.end else None,
+                        "registers": item.register is not None,
                     }
                     for item in waiting
                 ]
@@ -120,7 +122,10 @@ def _synced(result: SyncResult) -> str:
     parts = [f"{result.epochs} epoch(s)"] + ([f"{result.steps} step(s)"] if result.steps else [])
     ended = f"; the operation is {result.status.value}" if result.status is not None else ""
     dropped = f"; {len(result.dropped)} refused and dropped" if result.dropped else ""
-    return f"Synced {result.operation_id}: {', '.join(parts)}{dropped}{ended} (from {Path(result.path).name})."
+    registered = " (registered now)" if result.registered else ""
+    return (
+        f"Synced {result.operation_id}{registered}: {', '.join(parts)}{dropped}{ended} (from {Path(result.path).name})."
+    )
 
 
 def _as_json(result: SyncResult) -> dict[str, object]:
@@ -131,4 +136,5 @@ def _as_json(result: SyncResult) -> dict[str, object]:
         "steps": result.steps,
         "dropped": result.dropped,
         "status": result.status.value if result.status is not None else None,
+        "registered": result.registered,
     }

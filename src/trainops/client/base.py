@@ -22,7 +22,7 @@ from typing import Any, Literal, Self
 
 from pydantic import ValidationError
 
-from trainops.client.run import Run
+from trainops.client.run import Run, open_run
 from trainops.core.diagnosis import OperationMetrics
 from trainops.core.epoch import EpochRecord
 from trainops.core.metric_definitions import TaskType
@@ -48,7 +48,13 @@ from trainops.schemas.models import (
     SaveModelRequest,
     StoredModelVersion,
 )
-from trainops.schemas.operations import DeletedOperation, ExecutorJob, ListedOperationPage, OperationResults
+from trainops.schemas.operations import (
+    CreateOperationRequest,
+    DeletedOperation,
+    ExecutorJob,
+    ListedOperationPage,
+    OperationResults,
+)
 from trainops.schemas.strategies import StrategySummary, StrategyValidation
 from trainops.schemas.training import TrainingPerformance, TrainingRequest, TrainingStarted, TrainingStatus
 from trainops.service.export import EXPORT_FORMATS, ExportFormat
@@ -74,6 +80,7 @@ class TrainOps(ABC):
         name: str | None = None,
         tags: Sequence[str] | None = None,
         notes: str | None = None,
+        operation_id: str | None = None,
     ) -> Operation:
         """Register a pending operation that the caller will run and report into.
 
@@ -81,9 +88,14 @@ class TrainOps(ABC):
             name: A short title to find the run by (1-128 characters, one line).
             tags: Labels to find it by (ASCII letters, digits and ``_ . : / = + @ -``; duplicates dropped).
             notes: Free text about it.
+            operation_id: The id to give it (``op_{type}_YYYYmmdd_HHMMSS_{8 hex}``, as
+                :func:`~trainops.core.operation.new_operation_id` makes one); made by trainops when left out. A
+                caller that chooses the id may send the request again after a lost answer: the operation is
+                registered once.
 
         Raises:
-            InvalidInputError: a malformed type, name, tag or notes, or ``total_epochs`` < 1.
+            InvalidInputError: a malformed type, id, name, tag or notes, or ``total_epochs`` < 1.
+            ConflictError: ``operation_id`` is taken.
         """
 
     @abstractmethod
@@ -686,15 +698,24 @@ class TrainOps(ABC):
         training loop never waits on the network; immediate in-process, where a write takes well under 1 ms.
         ``name``, ``tags`` and ``notes`` are what the run is found by later (``trainops ops list --tag baseline``).
 
+        A batched run whose server cannot be reached now begins offline rather than failing (a warning says so):
+        it registers the operation once the server answers, or ``trainops sync`` does (see
+        :func:`~trainops.client.run.open_run`).
+
+        Raises:
+            InvalidInputError: a malformed type, name, tag or notes, or ``total_epochs`` < 1.
+
         Example:
             >>> with ops.run(name="resnet18 lr=3e-4", tags=["baseline"], total_epochs=10) as run:  # doctest: +SKIP
             ...     run.log(epoch=0, val_loss=0.9)
         """
-        operation = self.create_operation(
-            operation_type, metadata=metadata, total_epochs=total_epochs, name=name, tags=tags, notes=notes
-        )
+        fields = {"operation_type": operation_type, "metadata": metadata or {}, "total_epochs": total_epochs}
+        try:
+            request = CreateOperationRequest.model_validate({**fields, "name": name, "tags": tags, "notes": notes})
+        except ValidationError as error:
+            raise invalid_input(error) from None
         interval = self.default_flush_interval if flush_interval == "default" else flush_interval
-        return Run(self, operation, flush_interval=interval)
+        return open_run(self, request, flush_interval=interval)
 
     def close(self) -> None:
         """Release connections. The object is unusable afterwards."""

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from trainops.client.unsent import UnsentFile, is_outage, settle
 from trainops.core.epoch import EpochRecord
@@ -19,6 +19,8 @@ from trainops.core.steps import StepRecord
 from trainops.errors import AuthenticationError, ServiceUnavailableError, TrainOpsError
 
 logger = logging.getLogger("trainops.client")
+
+T = TypeVar("T")
 
 _FLUSH_IN_OUTAGE = 1.0
 """Seconds :meth:`EpochBuffer.flush` waits when the server is already known to be unreachable."""
@@ -59,6 +61,10 @@ class EpochBuffer:
     - any other error (the operation ended elsewhere, was deleted): final, raised by :meth:`flush` and
       :meth:`close`; nothing more is sent.
 
+    With ``register``, the operation is not yet known to the server (it was unreachable when the run began):
+    the thread calls ``register`` first, as soon as the server answers, and sends nothing else before it has
+    succeeded; until then everything queues as in an outage (``unreachable`` is the error the run began with).
+
     Re-sending is safe: epochs and steps are upserted by number.
 
     Args:
@@ -69,6 +75,9 @@ class EpochBuffer:
         send_steps: Stores a batch of step points (as :meth:`add_step` queued them) and answers like
             ``TrainOps.add_steps``.
         step_record: The :class:`StepRecord` of a queued point (to spill it, and to name it in a warning).
+        register: Registers the operation on the server (safe to call again: it answers the existing one).
+        unreachable: Why the server could not register the operation at the start: the run begins in an
+            outage.
         name: The operation, for log messages.
     """
 
@@ -89,6 +98,8 @@ class EpochBuffer:
         max_queued: int = 1000,
         spill: Callable[[], UnsentFile] | None = None,
         max_backoff: float = 5.0,
+        register: Callable[[], None] | None = None,
+        unreachable: TrainOpsError | None = None,
         name: str = "",
     ) -> None:
         self._send = send
@@ -125,7 +136,11 @@ class EpochBuffer:
         self._heartbeats_refused = False
         self._backoff = 0.0
         self._failed_at = 0.0
-        self._outage: TrainOpsError | None = None
+        self._register = register
+        self._registered = register is None
+        self._outage: TrainOpsError | None = unreachable
+        if unreachable is not None:
+            self._failed_at, self._backoff = time.monotonic(), interval
         self._fatal: TrainOpsError | None = None
         self._urgent = False
         self._closed = False
@@ -187,6 +202,11 @@ class EpochBuffer:
         """Whether the last attempt to reach the server succeeded (``False`` during an outage)."""
         return self._outage is None
 
+    @property
+    def registered(self) -> bool:
+        """Whether the server knows the operation (always, unless the buffer was made with ``register``)."""
+        return self._registered
+
     def _ensure_thread(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="trainops-epochs", daemon=True)
@@ -218,6 +238,7 @@ class EpochBuffer:
     def _ready(self) -> bool:
         return (
             self._urgent
+            or not self._registered
             or len(self._epochs) >= self._max_batch
             or self._file_pending >= self._max_batch
             or len(self._steps) >= self._max_step_batch
@@ -247,6 +268,9 @@ class EpochBuffer:
             with self._cond:
                 if not self._wait_for_work():
                     return
+            if not self._registered and not self._register_now():
+                continue
+            with self._cond:
                 epochs = self._take_epochs()
             if epochs:
                 done, stopped = settle(_guarded(self._send), epochs, on_answer=self._answered, on_drop=self._dropped)
@@ -297,6 +321,23 @@ class EpochBuffer:
                 self._memory_first = True
         self._in_flight = 0
         self._cond.notify_all()
+
+    def _register_now(self) -> bool:
+        """Register the operation; whether it now is (an outage or a refusal is handled as for a batch)."""
+        assert self._register is not None
+        try:
+            _guarded(self._register)()
+        except TrainOpsError as error:
+            self._failed(error)
+            return False
+        self._last_answer = time.monotonic()
+        with self._cond:
+            self._registered = True
+            if self._outage is not None:
+                self._outage, self._backoff = None, 0.0
+            self._cond.notify_all()
+        logger.info("trainops: operation %s is registered on the server; what waited is being sent", self._name)
+        return True
 
     def _send_steps_now(self) -> bool:
         if self._send_steps is None:
@@ -420,7 +461,10 @@ class EpochBuffer:
         self._cond.notify_all()
         try:
             done = self._cond.wait_for(
-                lambda: self._fatal is not None or not (self._epochs or self._file_pending or self._steps),
+                lambda: (
+                    self._fatal is not None
+                    or (self._registered and not (self._epochs or self._file_pending or self._steps))
+                ),
                 timeout=timeout,
             )
         finally:
@@ -433,6 +477,8 @@ class EpochBuffer:
         unsent = f"{len(self._epochs) + self._file_pending} epoch(s)"
         if self._steps:
             unsent += f" and {len(self._steps)} step(s)"
+        if not self._registered:
+            unsent += " (the operation is not registered on the server yet)"
         reason = f": {self._outage.message}" if self._outage else ""
         return f"{unsent} could not be sent within {timeout:g} s{reason}"
 
@@ -482,11 +528,11 @@ class EpochBuffer:
         return Leftover(file, epochs, len(points), reason)
 
 
-def _guarded(send: Callable[..., WriteAck]) -> Callable[..., WriteAck]:
+def _guarded(send: Callable[..., T]) -> Callable[..., T]:
     """``send`` raising only trainops errors: anything unexpected (a broken answer, a bug) reads as a server
     failure, so the records are kept and retried instead of the sending thread dying with them."""
 
-    def guarded(*args: Any) -> WriteAck:
+    def guarded(*args: Any) -> T:
         try:
             return send(*args)
         except TrainOpsError:

@@ -321,6 +321,7 @@ class HttpTrainOps(TrainOps):
         name: str | None = None,
         tags: Sequence[str] | None = None,
         notes: str | None = None,
+        operation_id: str | None = None,
     ) -> Operation:
         body = _request(
             CreateOperationRequest,
@@ -330,9 +331,12 @@ class HttpTrainOps(TrainOps):
             name=name,
             tags=tags,
             notes=notes,
+            operation_id=operation_id,
         )
+        # with an id of the caller's, a retry cannot register the run twice (it answers 409)
+        idempotent = operation_id is not None
         return Operation.model_validate(
-            self._call("POST", "/operations", body=body, idempotent=False, exclude_unset=True)
+            self._call("POST", "/operations", body=body, idempotent=idempotent, exclude_unset=True)
         )
 
     def get_operation(self, operation_id: str) -> Operation:

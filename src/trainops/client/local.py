@@ -99,6 +99,7 @@ class LocalTrainOps(TrainOps):
         name: str | None = None,
         tags: Sequence[str] | None = None,
         notes: str | None = None,
+        operation_id: str | None = None,
     ) -> Operation:
         return self.service.create(
             operation_type,
@@ -107,6 +108,7 @@ class LocalTrainOps(TrainOps):
             name=name,
             tags=tags,
             notes=notes,
+            operation_id=operation_id,
         )
 
     def get_operation(self, operation_id: str) -> Operation:

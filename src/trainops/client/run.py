@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import reprlib
+import threading
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -24,14 +25,29 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from trainops.client.buffer import EpochBuffer, Leftover
-from trainops.client.unsent import RunEnd, SyncClient, Unsent, UnsentFile, is_outage, unsent_dir
+from trainops.client.unsent import (
+    RunEnd,
+    SyncClient,
+    Unsent,
+    UnsentFile,
+    create,
+    is_outage,
+    register,
+    unsent_dir,
+)
 from trainops.core.cancellation import INTERRUPTED, CancelRequest
 from trainops.core.epoch import FIELD_METRICS, MAX_EPOCH, MAX_STEP, EpochRecord
 from trainops.core.numbers import is_numeric
-from trainops.core.operation import Operation, OperationStatus, WriteAck
+from trainops.core.operation import Operation, OperationMetadata, OperationStatus, WriteAck, new_operation_id
 from trainops.core.progress import ProgressState
 from trainops.core.steps import StepRecord
-from trainops.errors import ConflictError, InvalidInputError, OperationCancelledError, TrainOpsError
+from trainops.errors import (
+    ConflictError,
+    InvalidInputError,
+    OperationCancelledError,
+    TrainOpsError,
+)
+from trainops.schemas.operations import CreateOperationRequest
 from trainops.service.throttle import ProgressThrottle
 
 logger = logging.getLogger("trainops.client")
@@ -86,6 +102,11 @@ class Run:
     at most; what is still unsent then, the run's end included, stays in the spill file for ``trainops sync``
     (:meth:`finish` answers an :class:`~trainops.client.unsent.Unsent` and logs a warning).
 
+    A buffered run may even begin while the server is unreachable (:func:`open_run`): it chose its operation's
+    id, reports offline, and registers the operation under that id as soon as the server answers, then sends what
+    waited; a run that never reaches the server leaves its registration in the spill file, and ``trainops sync``
+    registers it first.
+
     Args:
         client: Where to report.
         operation: The operation to report into (see :meth:`TrainOps.run`).
@@ -101,6 +122,9 @@ class Run:
         max_queued_epochs: Epochs a buffered run keeps in memory while the server is unreachable; later ones
             are spilled to disk.
         unsent_directory: Where spill files go (default ``$TRAINOPS_HOME/unsent``).
+        register: The request that registers ``operation`` (with its id), when the server could not be reached
+            to take it: the run is offline until it has (buffered runs only).
+        unreachable: Why the server could not take ``register``.
     """
 
     def __init__(
@@ -115,7 +139,11 @@ class Run:
         progress_interval: float = 0.5,
         max_queued_epochs: int = 1000,
         unsent_directory: Path | None = None,
+        register: CreateOperationRequest | None = None,
+        unreachable: TrainOpsError | None = None,
     ) -> None:
+        if register is not None and (flush_interval is None or register.operation_id != operation.operation_id):
+            raise ValueError("only a buffered run can register its operation later, under the operation's own id")
         self.client = client
         self.flush_timeout = flush_timeout
         self.operation = operation
@@ -124,6 +152,9 @@ class Run:
         self.unsent: Unsent | None = None
         """What the run's end could not deliver (``None`` when everything landed): see :meth:`finish`."""
         self._unsent_directory = unsent_directory
+        self._registration = register
+        self._registering = False  # the buffer's thread is sending the registration: it can change no more
+        self._registration_lock = threading.Lock()
         self._check_backoff = 0.0
         self._next_check = 0.0
         self._stop: CancelRequest | None = operation.cancel_request
@@ -149,6 +180,8 @@ class Run:
                 heartbeat_interval=stop_check_interval,
                 max_queued=max_queued_epochs,
                 spill=self._spill_file,
+                register=None if register is None else self._register,
+                unreachable=unreachable,
                 name=operation.operation_id,
             )
         )
@@ -162,6 +195,11 @@ class Run:
         """Whether the server answered the run's last attempt to reach it (a buffered run knows this without a
         request): code that would ask the server something in the training thread can skip it while ``False``."""
         return self._buffer.reachable if self._buffer is not None else self._check_backoff == 0.0
+
+    @property
+    def registered(self) -> bool:
+        """Whether the server knows the operation: ``False`` while a run that began offline has not reached it."""
+        return self._buffer is None or self._buffer.registered
 
     @property
     def last_answer(self) -> float:
@@ -205,7 +243,40 @@ class Run:
 
     def _spill_file(self) -> UnsentFile:
         directory = self._unsent_directory or unsent_dir()
-        return UnsentFile(directory, self.operation_id, getattr(self.client, "url", None))
+        return UnsentFile(directory, self.operation_id, getattr(self.client, "url", None), self._registration)
+
+    def _register(self) -> None:
+        """Register the operation now (from the buffer's thread), and start it."""
+        with self._registration_lock:
+            request, self._registering = self._registration, True
+        assert request is not None
+        try:
+            operation, _ = register(self.client, request)
+            if operation.status is OperationStatus.PENDING:
+                operation = self.client.start_operation(self.operation_id)
+        except BaseException:
+            with self._registration_lock:
+                self._registering = False  # tried again later, and open to amends till then
+            raise
+        self.operation = operation
+        with self._registration_lock:
+            self._registration = None  # from here on, spill files need not register it
+
+    def amend_registration(self, metadata: Mapping[str, Any]) -> bool:
+        """Add ``metadata`` fields to the registration of a run that began offline and has not sent it yet.
+
+        Returns:
+            Whether they were added; ``False`` once the registration is sent (or was never needed): record them
+            with :meth:`TrainOps.update_metadata <trainops.client.base.TrainOps.update_metadata>` then.
+        """
+        with self._registration_lock:
+            if self._registration is None or self._registering:
+                return False
+            fields = {**self._registration.metadata.model_dump(exclude_unset=True), **metadata}
+            self._registration = self._registration.model_copy(
+                update={"metadata": OperationMetadata.model_validate(fields)}
+            )
+            return True
 
     def flush(self, timeout: float | None = None) -> None:
         """Wait until every epoch and step reported so far is stored (a no-op without buffering).
@@ -454,7 +525,7 @@ class Run:
     # -- context manager ------------------------------------------------------------------------------------
 
     def __enter__(self) -> Self:
-        if self.operation.status is OperationStatus.PENDING:
+        if self.operation.status is OperationStatus.PENDING and self._registration is None:
             self.operation = self.client.start_operation(self.operation_id)
         if self._buffer is not None:
             self._buffer.start()  # heartbeats: the server knows the run is alive, the run hears a stop
@@ -483,6 +554,69 @@ class Run:
             # the original exception matters more than a failure to record it
             with contextlib.suppress(Exception):
                 self.finish(OperationStatus.FAILED, error=message)
+
+
+def open_run(
+    client: RunClient,
+    request: CreateOperationRequest,
+    *,
+    flush_interval: float | None,
+    flush_timeout: float = 60.0,
+) -> Run:
+    """Register the operation ``request`` describes, and a :class:`Run` reporting into it.
+
+    A buffered run (``flush_interval`` set) chooses its operation's id, so that registering can safely be tried
+    again. When the server cannot be reached now (or refuses the token), such a run begins offline instead of
+    failing: a warning says so, it reports as through an outage, and it registers the operation as soon as the
+    server answers, or leaves that to ``trainops sync``. Tracking never stops a training from starting.
+
+    Raises:
+        TrainOpsError: the server refused the request (a bad name or tag, say); an unbuffered run's also when it
+            is unreachable.
+    """
+    if flush_interval is None:
+        return Run(client, create(client, request), flush_interval=None, flush_timeout=flush_timeout)
+    if request.operation_id is None:
+        request = request.model_copy(update={"operation_id": new_operation_id(request.operation_type)})
+    try:
+        operation, _ = register(client, request)
+    except TrainOpsError as error:
+        if not is_outage(error):
+            raise
+        operation = _offline_operation(request)
+        logger.warning(
+            "trainops: %s; run %s begins offline: it is registered and its records sent once the server answers, "
+            "or kept for `trainops sync`. Training goes on",
+            error.message,
+            operation.operation_id,
+        )
+        return Run(
+            client,
+            operation,
+            flush_interval=flush_interval,
+            flush_timeout=flush_timeout,
+            register=request,
+            unreachable=error,
+        )
+    return Run(client, operation, flush_interval=flush_interval, flush_timeout=flush_timeout)
+
+
+def _offline_operation(request: CreateOperationRequest) -> Operation:
+    """The operation ``request`` will register, as the run knows it until then: pending."""
+    assert request.operation_id is not None
+    now = datetime.now(UTC)
+    return Operation(
+        operation_id=request.operation_id,
+        operation_type=request.operation_type,
+        status=OperationStatus.PENDING,
+        created_at=now,
+        updated_at=now,
+        metadata=request.metadata,
+        total_epochs=request.total_epochs,
+        name=request.name,
+        tags=request.tags or [],
+        notes=request.notes,
+    )
 
 
 def _logged_problem(item: ErrorDetails) -> str:

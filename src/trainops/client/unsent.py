@@ -13,6 +13,10 @@ Each line is one JSON object with one key, oldest first::
     {"step": {"step": 1200, "metrics": {"loss": 0.4}, "timestamp": "..."}}
     {"end": {"status": "completed", "result": {...}, "error": null}}                             (last, if any)
 
+A run that began while the server was unreachable has no operation there yet: its header also holds
+``"register"``, the request that registers it (``POST /operations`` with the id the run chose), which
+:func:`sync_file` sends first; an id the server already has is the same run, registered since.
+
 :func:`sync_file` sends a file's records in order (re-sending is harmless: the server upserts epochs and steps by
 number), then the run's end, and deletes the file. Files of one operation sort by time, so they are synced in
 the order they were written.
@@ -33,7 +37,7 @@ from typing import IO, Any, Protocol, TypeVar
 from pydantic import ValidationError
 
 from trainops.core.epoch import EpochRecord
-from trainops.core.operation import Operation, OperationStatus, WriteAck
+from trainops.core.operation import Operation, OperationMetadata, OperationStatus, WriteAck
 from trainops.core.payload import storable
 from trainops.core.steps import StepRecord
 from trainops.errors import (
@@ -44,6 +48,7 @@ from trainops.errors import (
     TrainOpsError,
     http_status_for,
 )
+from trainops.schemas.operations import CreateOperationRequest
 
 logger = logging.getLogger("trainops.client")
 
@@ -157,11 +162,15 @@ class UnsentFile:
         directory: The ``unsent`` directory (:func:`unsent_dir`).
         operation_id: The run's operation.
         url: The server the run reported to (recorded for ``trainops sync``; ``None`` in-process).
+        register: The request that registers the operation, when the server does not know it yet.
     """
 
-    def __init__(self, directory: Path, operation_id: str, url: str | None) -> None:
+    def __init__(
+        self, directory: Path, operation_id: str, url: str | None, register: CreateOperationRequest | None = None
+    ) -> None:
         self.operation_id = operation_id
         self.url = url
+        self.register = register
         now = datetime.now(UTC)
         self.path = directory / operation_id / f"{now:%Y%m%dT%H%M%S%fZ}-{os.getpid()}.jsonl"
         self._handle: IO[str] | None = None
@@ -170,7 +179,13 @@ class UnsentFile:
         if self._handle is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._handle = self.path.open("a", encoding="utf-8")
-            header = {"operation_id": self.operation_id, "url": self.url, "created_at": datetime.now(UTC).isoformat()}
+            header: dict[str, Any] = {
+                "operation_id": self.operation_id,
+                "url": self.url,
+                "created_at": datetime.now(UTC).isoformat(),
+            }
+            if self.register is not None:
+                header["register"] = self.register.model_dump(mode="json", exclude_none=True)
             self._write_lines([{"run": header}])
         return self._handle
 
@@ -250,6 +265,8 @@ class Leftovers:
     path: Path
     operation_id: str
     url: str | None
+    register: CreateOperationRequest | None = None
+    """The request that registers the operation first (the server was unreachable when the run began)."""
     epochs: list[EpochRecord] = field(default_factory=list)
     steps: list[StepRecord] = field(default_factory=list)
     end: RunEnd | None = None
@@ -265,7 +282,8 @@ class Leftovers:
         if self.end is not None:
             parts.append(f"the end ({self.end.status.value})")
         where = f" for {self.url}" if self.url else ""
-        return f"{self.operation_id}: {', '.join(parts) or 'nothing'}{where} [{self.path}]"
+        new = " (not registered yet: sync registers it first)" if self.register is not None else ""
+        return f"{self.operation_id}{new}: {', '.join(parts) or 'nothing'}{where} [{self.path}]"
 
 
 def read_leftovers(path: Path) -> Leftovers:
@@ -291,6 +309,8 @@ def read_leftovers(path: Path) -> Leftovers:
             if leftovers is None:
                 header = item["run"]
                 leftovers = Leftovers(path, str(header["operation_id"]), header.get("url"))
+                if header.get("register") is not None:
+                    leftovers.register = _registration(header["register"], leftovers.operation_id)
             elif "epoch" in item:
                 leftovers.epochs.append(EpochRecord.model_validate(item["epoch"]))
             elif "step" in item:
@@ -309,6 +329,44 @@ def read_leftovers(path: Path) -> Leftovers:
     if leftovers is None:
         raise InvalidInputError(f"{path} is empty, not a trainops spill file; delete it", details={"path": str(path)})
     return leftovers
+
+
+def _registration(fields: Any, operation_id: str) -> CreateOperationRequest:
+    """The header's ``register`` request, which must register the file's own operation."""
+    request = CreateOperationRequest.model_validate(fields)
+    if request.operation_id != operation_id:
+        raise ValueError(f"it registers {request.operation_id!r}, not the file's operation {operation_id!r}")
+    return request
+
+
+def register(ops: SyncClient, request: CreateOperationRequest) -> tuple[Operation, bool]:
+    """Register the operation ``request`` describes, under the id it names, once: an id the server already has is
+    this same request, taken before (its answer lost, or the run registered it since).
+
+    Returns:
+        The operation, and whether this call registered it (``False``: it was there already).
+
+    Raises:
+        TrainOpsError: the server is unreachable, or refuses the request (the message says why).
+    """
+    assert request.operation_id is not None, "only a request with its id can be sent again"
+    try:
+        return create(ops, request), True
+    except ConflictError:
+        return ops.get_operation(request.operation_id), False
+
+
+def create(ops: SyncClient, request: CreateOperationRequest) -> Operation:
+    """``ops.create_operation`` with the fields of ``request``."""
+    return ops.create_operation(
+        request.operation_type,
+        metadata=request.metadata,
+        total_epochs=request.total_epochs,
+        name=request.name,
+        tags=request.tags,
+        notes=request.notes,
+        operation_id=request.operation_id,
+    )
 
 
 def spill_files(targets: Sequence[str], directory: Path) -> list[Path]:
@@ -343,6 +401,18 @@ def spill_files(targets: Sequence[str], directory: Path) -> list[Path]:
 class SyncClient(Protocol):
     """The part of :class:`~trainops.client.base.TrainOps` that :func:`sync_file` uses."""
 
+    def create_operation(
+        self,
+        operation_type: str = "training",
+        *,
+        metadata: OperationMetadata | dict[str, Any] | None = None,
+        total_epochs: int | None = None,
+        name: str | None = None,
+        tags: Sequence[str] | None = None,
+        notes: str | None = None,
+        operation_id: str | None = None,
+    ) -> Operation: ...
+
     def get_operation(self, operation_id: str) -> Operation: ...
 
     def add_epochs(self, operation_id: str, records: Sequence[EpochRecord]) -> WriteAck: ...
@@ -369,6 +439,8 @@ class SyncResult:
     steps: int = 0
     dropped: list[str] = field(default_factory=list)
     status: OperationStatus | None = None
+    registered: bool = False
+    """Whether this file registered its operation (the server had not heard of the run before)."""
 
 
 def sync_file(ops: SyncClient, path: Path) -> SyncResult:
@@ -386,6 +458,11 @@ def sync_file(ops: SyncClient, path: Path) -> SyncResult:
     leftovers = read_leftovers(path)
     operation_id = leftovers.operation_id
     result = SyncResult(path, operation_id)
+    if leftovers.register is not None:
+        try:
+            result.registered = register(ops, leftovers.register)[1]
+        except TrainOpsError as error:
+            raise _explained(error, leftovers, "record") from None
 
     def dropped(record: EpochRecord | StepRecord, error: TrainOpsError) -> None:
         what = f"epoch {record.epoch}" if isinstance(record, EpochRecord) else f"step {record.step}"

@@ -27,7 +27,9 @@ from trainops.core.progress import ProgressState
 from trainops.errors import InvalidInputError, NotFoundError
 
 OPERATION_TYPE_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
-_OPERATION_ID = re.compile(r"^op_[a-z][a-z0-9_]{0,31}_\d{8}_\d{6}_[0-9a-f]{8}$")
+OPERATION_ID_PATTERN = r"^op_[a-z][a-z0-9_]{0,31}_\d{8}_\d{6}_[0-9a-f]{8}$"
+"""What an operation id looks like: ``op_{type}_{YYYYmmdd}_{HHMMSS}_{8 hex}``."""
+_OPERATION_ID = re.compile(OPERATION_ID_PATTERN)
 MAX_OPERATION_ID_LENGTH = 64
 """The longest id an operation can have (a generated one is at most 61 characters)."""
 

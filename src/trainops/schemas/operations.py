@@ -19,6 +19,8 @@ from trainops.core.epoch import EpochRecord
 from trainops.core.json_types import JsonTyped
 from trainops.core.numbers import Metric
 from trainops.core.operation import (
+    MAX_OPERATION_ID_LENGTH,
+    OPERATION_ID_PATTERN,
     OPERATION_TYPE_PATTERN,
     Notes,
     Operation,
@@ -49,6 +51,17 @@ class CreateOperationRequest(JsonTyped):
     name: OperationName | None = None
     tags: Tags | None = None
     notes: Notes | None = None
+    operation_id: str | None = Field(
+        None,
+        max_length=MAX_OPERATION_ID_LENGTH,
+        json_schema_extra={"pattern": OPERATION_ID_PATTERN},  # checked by the service, whose message says the form
+        description=(
+            "the id to give it, of the form op_{operation_type}_YYYYmmdd_HHMMSS_{8 hex} (made by the server when "
+            "left out): a client that chooses it can send the request again after an outage or a lost answer; a "
+            "second request with an id already taken answers 409"
+        ),
+        examples=["op_training_20250610_123456_ab12cd34"],
+    )
 
 
 class EpochBatch(JsonTyped):

@@ -136,10 +136,16 @@ async def monitor_policy(query: Annotated[PolicyQuery, Query()]) -> MonitorPolic
 PolicyDep = Annotated[MonitorPolicy, Depends(monitor_policy)]
 
 
-@router.post("", status_code=201, response_model=Envelope[Operation])
+@router.post(
+    "",
+    status_code=201,
+    response_model=Envelope[Operation],
+    responses=errors(409, s409="an operation with the operation_id asked for exists"),
+)
 async def create_operation(request: CreateOperationRequest, service: ServiceDep) -> Response:
     """Register an operation that a training script outside trainops runs (it then posts progress and
-    metrics here). Answers 201 with the pending operation."""
+    metrics here). Answers 201 with the pending operation; 409 when the ``operation_id`` asked for is taken (by
+    an earlier try of the same request whose answer was lost, or by another run)."""
     # Operations registered over the API are run by whoever registered them; only trainops' own executors
     # may claim "local" or "ray" (whose runs are failed when their worker process is found gone).
     metadata = request.metadata.model_copy(update={"executor": "external"})
@@ -151,6 +157,7 @@ async def create_operation(request: CreateOperationRequest, service: ServiceDep)
         name=request.name,
         tags=request.tags,
         notes=request.notes,
+        operation_id=request.operation_id,
     )
     operation = await call_blocking(create)
     return envelope(operation, status_code=201)
