@@ -273,3 +273,74 @@ def test_a_spill_file_that_cannot_be_written_keeps_the_epochs_in_memory_and_in_o
 
     assert [epoch for batch in server.batches for epoch in batch] == list(range(30))
     assert caplog.text.count("cannot spill unsent epochs to disk ([Errno 28] No space left on device)") == 1
+
+
+class Registrar:
+    """The server's side of registering an operation: fails as told, then records that it registered."""
+
+    def __init__(self, failures: list[Exception]) -> None:
+        self.failures = list(failures)
+        self.calls = 0
+
+    def __call__(self) -> None:
+        self.calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+
+
+def test_a_run_begun_offline_registers_first_and_sends_nothing_before() -> None:
+    down = ServiceUnavailableError("connection refused")
+    server = FakeServer()
+    registrar = Registrar([down, RuntimeError("a broken answer")])  # anything unexpected reads as an outage
+    heartbeats: list[float] = []
+
+    def heartbeat() -> WriteAck:
+        assert registrar.calls == 3, "a heartbeat for an operation the server does not know yet"
+        heartbeats.append(time.monotonic())
+        return WriteAck(operation_id="op", status=OperationStatus.RUNNING, cancel_requested=False)
+
+    buffer = EpochBuffer(
+        server.send, lambda _: None, interval=0.01, heartbeat=heartbeat, register=registrar, unreachable=down
+    )
+    assert not buffer.reachable and not buffer.registered
+    for epoch in range(3):
+        buffer.add(EpochRecord(epoch=epoch))
+    buffer.flush(timeout=10)
+
+    assert buffer.registered and buffer.reachable and registrar.calls == 3
+    assert [epoch for batch in server.batches for epoch in batch] == [0, 1, 2]
+    buffer.close()
+
+
+def test_a_run_that_cannot_register_keeps_everything_with_its_registration_for_sync(tmp_path: Path) -> None:
+    down = ServiceUnavailableError("connection refused")
+    registrar = Registrar([down] * 10_000)
+    spills: list[UnsentFile] = []
+
+    def spill() -> UnsentFile:
+        spills.append(UnsentFile(tmp_path, "op_x", None))
+        return spills[-1]
+
+    buffer = EpochBuffer(
+        FakeServer().send, lambda _: None, interval=0.01, register=registrar, unreachable=down, spill=spill
+    )
+    with pytest.raises(ServiceUnavailableError, match=r"0 epoch\(s\) \(the operation is not registered on the server"):
+        buffer.flush(timeout=0.2)  # nothing queued, yet not everything delivered: the registration waits
+    buffer.add(EpochRecord(epoch=0))
+    leftover = buffer.close(timeout=0.2)
+
+    assert leftover is not None and leftover.file is spills[-1] and leftover.epochs == 1
+    assert "not registered on the server yet" in leftover.reason
+    assert [record.epoch for record in read_leftovers(leftover.file.path).epochs] == [0]
+
+
+def test_a_registration_the_server_refuses_is_final(caplog: pytest.LogCaptureFixture) -> None:
+    refused = InvalidInputError("metadata.task: unknown task")
+    server = FakeServer()
+    buffer = EpochBuffer(server.send, lambda _: None, interval=0.01, register=Registrar([refused]))
+    buffer.add(EpochRecord(epoch=0))
+    with caplog.at_level(logging.WARNING, logger="trainops.client"), pytest.raises(InvalidInputError):
+        buffer.flush(timeout=10)
+    assert server.batches == [] and not buffer.registered
+    assert "the server refuses to register it (InvalidInputError: metadata.task: unknown task)" in caplog.text
+    assert "takes no more records" not in caplog.text  # one warning, in the registration's words

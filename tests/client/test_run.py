@@ -7,6 +7,7 @@ import logging
 import math
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,9 @@ from trainops.client.local import LocalTrainOps
 from trainops.client.run import Run
 from trainops.client.unsent import sync_file
 from trainops.core import EpochRecord, WriteAck
+from trainops.core.operation import Operation, new_operation_id
 from trainops.errors import ConflictError, NotFoundError, ServiceUnavailableError
+from trainops.schemas.operations import CreateOperationRequest
 from trainops.service.bootstrap import open_service
 from trainops.settings import Settings
 
@@ -129,3 +132,48 @@ def test_a_bad_epoch_number_is_named(ops: TrainOps) -> None:
         pytest.raises(InvalidInputError, match=r"^epoch: Input should be greater than or equal to 0$"),
     ):
         run.log(-1, val_loss=1.0)
+
+
+def offline_run(ops: TrainOps, request: CreateOperationRequest) -> Run:
+    """A run that began while the server was away (as ``open_run`` makes one), reporting into ``ops``."""
+    assert request.operation_id is not None
+    now = datetime.now(UTC)
+    operation = Operation(
+        operation_id=request.operation_id,
+        operation_type=request.operation_type,
+        status=OperationStatus.PENDING,
+        created_at=now,
+        updated_at=now,
+    )
+    down = ServiceUnavailableError("connection refused")
+    return Run(ops, operation, flush_interval=0.01, register=request, unreachable=down)
+
+
+def test_a_run_begun_offline_takes_metadata_into_its_registration_until_it_is_sent(ops: TrainOps) -> None:
+    request = CreateOperationRequest(operation_id=new_operation_id("training"), metadata={"symbol": "EURUSD"})
+    run = offline_run(ops, request)
+    assert run.amend_registration({"mlflow_run_id": "abc"})
+    with run:
+        run.log(0, val_loss=1.0)
+        run.flush()
+        assert run.registered and not run.amend_registration({"late": 1})  # sent: update_metadata's job now
+    stored = ops.get_operation(run.operation_id).metadata.model_dump()
+    assert (stored["symbol"], stored["mlflow_run_id"]) == ("EURUSD", "abc") and "late" not in stored
+    assert ops.get_operation(run.operation_id).status is OperationStatus.COMPLETED
+
+
+def test_a_registration_the_server_refuses_ends_the_run_with_the_servers_reason(ops: TrainOps) -> None:
+    wrong_type = "op_evaluation_20261207_013000_0123abcd"  # a training's id must read op_training_...
+    run = offline_run(ops, CreateOperationRequest(operation_id=wrong_type))
+    with pytest.raises(InvalidInputError, match=f"operation id '{wrong_type}' is invalid"), run:
+        run.log(0, val_loss=1.0)
+    assert ops.list_operations().total == 0
+
+
+def test_only_a_batched_run_registers_later_under_its_own_id(ops: TrainOps) -> None:
+    request = CreateOperationRequest(operation_id=new_operation_id("training"))
+    operation = ops.create_operation()
+    with pytest.raises(ValueError, match="only a buffered run"):
+        Run(ops, operation, flush_interval=None, register=request)
+    with pytest.raises(ValueError, match="under the operation's own id"):
+        Run(ops, operation, flush_interval=0.1, register=request)

@@ -328,7 +328,18 @@ class EpochBuffer:
         try:
             _guarded(self._register)()
         except TrainOpsError as error:
-            self._failed(error)
+            if is_outage(error):
+                self._failed(error)
+                return False
+            logger.warning(
+                "trainops: operation %s: the server refuses to register it (%s: %s); none of its records can be stored",
+                self._name,
+                type(error).__name__,
+                error.message,
+            )
+            with self._cond:
+                self._fatal = error
+                self._cond.notify_all()
             return False
         self._last_answer = time.monotonic()
         with self._cond:

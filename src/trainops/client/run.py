@@ -459,6 +459,9 @@ class Run:
         if final is not None:
             result.setdefault("unsent_epochs_error", final.message)
         end = RunEnd(OperationStatus(status), result or None, error)
+        if final is not None and not self.registered:  # the server refused the operation itself: no end to tell
+            self._finished = True
+            raise final
         if leftover is not None:  # the server hears the end after the epochs, or its history would be cut short
             self._keep_end(end, leftover.file, leftover.epochs, leftover.steps, leftover.reason)
         else:
