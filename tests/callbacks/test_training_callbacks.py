@@ -72,6 +72,24 @@ def test_a_loop_reports_every_epoch_under_canonical_names(ops: TrainOps) -> None
     assert operation.result["final_metrics"] == {"val_accuracy": 0.91}
 
 
+def test_a_second_call_for_an_epoch_adds_its_metrics_to_that_epoch(ops: TrainOps) -> None:
+    """A loop that reports training metrics, then validation ones, for one epoch keeps both on the epoch."""
+    sink = RecordingValues()
+    with TrainingCallbacks(ops, total_epochs=2, sinks=[sink]) as tracker:
+        for epoch in range(2):
+            tracker.on_epoch_begin(epoch)
+            tracker.on_epoch_end(epoch, {"train_loss": 1.0 - epoch / 4, "lr": 0.1})
+            tracker.on_epoch_end(epoch, {"val_loss": 0.9 - epoch / 4, "lr": 0.05})  # a later value wins
+    assert tracker.operation_id is not None
+    epochs = ops.get_metrics(tracker.operation_id).metrics.epochs
+    assert [(e.epoch, e.train_loss, e.val_loss, e.learning_rate) for e in epochs] == [
+        (0, 1.0, 0.9, 0.05),
+        (1, 0.75, 0.65, 0.05),
+    ]
+    assert epochs[0].duration is not None  # measured by the first call, kept by the second
+    assert sink.values[-1] == (1, {"train_loss": 0.75, "val_loss": 0.65, "learning_rate": 0.05})
+
+
 def test_tensors_and_numpy_numbers_are_numbers_and_text_is_skipped_with_one_warning(
     ops: TrainOps, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -219,6 +237,18 @@ class RecordingSink:
 
     def end(self, status: OperationStatus, final_metrics: Mapping[str, float], error: str | None) -> None:
         self.calls.append(("end", status))
+
+
+class RecordingValues(RecordingSink):
+    """Records each epoch's standard losses and learning rate as the sinks get them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: list[tuple[int, dict[str, float | None]]] = []
+
+    def epoch(self, record: EpochRecord) -> None:
+        fields = ("train_loss", "val_loss", "learning_rate")
+        self.values.append((record.epoch, {name: getattr(record, name) for name in fields}))
 
 
 class BrokenSink(RecordingSink):

@@ -174,6 +174,7 @@ class TrainingCallbacks:
         self._epoch: int | None = None
         self._epoch_started: float | None = None
         self._epochs_begun = 0
+        self._last_reported: tuple[int, dict[str, Any]] | None = None  # the epoch reported last, and its values
         self._step = 0
         self._stop: StopRequest | None = None
         self._slow_since: float | None = None  # when the diagnosis last gave up waiting for an epoch to be stored
@@ -268,6 +269,9 @@ class TrainingCallbacks:
         Names are mapped to trainops' canonical ones (``eval_loss`` is ``val_loss``; the original is kept in
         :attr:`aliases`); ``step``/``global_step`` is taken as the framework's global step; values that are not
         numbers are skipped with a warning. Standard fields go to their columns, the rest are custom metrics.
+
+        Called again for the epoch it last reported (the training metrics, then the validation's), it adds to
+        that epoch: both calls' metrics are kept (the later value of a name wins).
         """
         step = _global_step(metrics)
         if step is not None:
@@ -293,6 +297,9 @@ class TrainingCallbacks:
             except Exception as error:
                 self._warn_once("system_sample", f"system metrics could not be read ({type(error).__name__}: {error})")
         self._epoch_started = None
+        if self._last_reported is not None and self._last_reported[0] == epoch:
+            values = {**self._last_reported[1], **values}  # a second call adds to its epoch (a re-sent one replaces)
+        self._last_reported = (epoch, values)
         record = self._record(epoch, values)
         if record is None:
             return
