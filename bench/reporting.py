@@ -2,7 +2,7 @@
 
 A client training loop (``trainops.connect(url)``, ``ops.run(...)``: every epoch ``run.log(...)`` then
 ``run.should_stop()``, after a fixed pace of "training", a sleep of ``--pace`` seconds) reports to a real server
-process (``python -m trainops.cli serve``, SQLite), three ways, alternating in each round:
+process (``python -m trainops.cli serve``, SQLite), four ways, alternating in each round:
 
 * ``server up``: the server answers throughout. The baseline.
 * ``killed, back after T s``: the server is SIGKILLed (its whole process group) at a fifth of the run and
@@ -11,6 +11,9 @@ process (``python -m trainops.cli serve``, SQLite), three ways, alternating in e
   waits its bounded time (``run.flush_timeout`` = ``--end-wait``), then keeps what is unsent (the run's end
   included) in its spill file under ``$TRAINOPS_HOME/unsent``; then the server is started and ``trainops sync``
   (the CLI, a process of its own as a user runs it) delivers the file.
+* ``down at the start, back after T s``: the server is SIGKILLed before the run begins, so ``ops.run`` cannot
+  register the operation: the run begins offline under an id of its own, and the server is started again
+  ``--outage`` seconds later; the run registers its operation then and sends what waited.
 
 The loop runs in a thread of its own (the training thread); the benchmark's main thread kills and starts the
 server and polls ``GET /operations/{id}`` every 50 ms to see when the backlog landed. Figures:
@@ -22,7 +25,9 @@ server and polls ``GET /operations/{id}`` every 50 ms to see when the backlog la
 * the loop's time (its epochs only: ``loop s``) and wall time (first epoch to the run's end returning, the end's
   wait included: ``wall s``) against the baseline's;
 * the time from the restarted server's first healthy answer until every epoch logged by then is stored;
-* the run's end: its wait, what it spilled, and how long ``trainops sync`` took.
+* the run's end: its wait, what it spilled, and how long ``trainops sync`` took;
+* for a run begun offline: what ``ops.run`` cost the script, and the time from the server's restart until the
+  operation is registered and holds every epoch logged by then.
 
 The server's start-up (imports and migrations, a few seconds on 2 cores) is part of an outage as a user sees it:
 ``outage`` in the table is from the kill to the restarted server's first healthy answer.
@@ -74,6 +79,8 @@ class Loop:
     unsent: str | None = None
     unsent_epochs: int = 0
     status: str | None = None
+    begin: float = math.nan
+    """Seconds ``ops.run(...)`` took (registering the operation, or finding the server away)."""
 
     @property
     def wall(self) -> float:
@@ -90,7 +97,9 @@ def training_loop(url: str, loop: Loop, pace: float, end_wait: float, ready: thr
     """The user's loop, as in the README: never raises (what reaches it is counted in ``loop.exceptions``)."""
     try:
         with trainops.connect(url) as ops:
+            began = time.monotonic()
             run = ops.run(total_epochs=loop.epochs, metadata={"strategy": "bench-reporting"})
+            loop.begin = time.monotonic() - began
             run.flush_timeout = end_wait
             loop.operation_id = run.operation_id
             ready.set()
@@ -160,7 +169,12 @@ class Outcome:
 
 
 UP, DOWN, CATCHING_UP = "server up", "server down", "backlog being sent"
-SCENARIOS = ("server up", "killed, back after {outage:g} s", "killed, never back")
+SCENARIOS = (
+    "server up",
+    "killed, back after {outage:g} s",
+    "killed, never back",
+    "down at the start, back after {outage:g} s",
+)
 
 
 def start_loop(url: str, epochs: int, pace: float, end_wait: float) -> tuple[Loop, threading.Thread]:
@@ -198,10 +212,14 @@ def stored(api: httpx.Client, operation_id: str) -> tuple[int, str]:
 
 
 def epochs_completed(api: httpx.Client, operation_id: str) -> int:
+    """Epochs the server counts for the operation; -1 while it is unreachable or does not know the operation."""
     try:
-        done: int = api.get(f"/operations/{operation_id}").json()["data"]["epochs_completed"]
+        answer = api.get(f"/operations/{operation_id}")
     except httpx.TransportError:
         return -1
+    if answer.status_code == 404:  # a run begun offline has not registered it yet
+        return -1
+    done: int = answer.json()["data"]["epochs_completed"]
     return done
 
 
@@ -217,17 +235,31 @@ def back_after(server: ServerProcess, args: argparse.Namespace) -> Outcome:
     wait_logged(loop, args.epochs // 5, thread)
     outcome.killed = server.kill()
     time.sleep(args.outage)
+    restart(server, outcome, thread)
+    return outcome
+
+
+def restart(server: ServerProcess, outcome: Outcome, thread: threading.Thread) -> None:
+    """Start the server again, wait until every epoch logged by then is stored, and let the run end."""
     outcome.healthy = server.start()
-    outcome.backlog = loop.logged
-    assert loop.operation_id is not None
+    outcome.backlog = outcome.loop.logged
+    assert outcome.loop.operation_id is not None
     with httpx.Client(base_url=f"{server.url}/api/v1", timeout=10) as api:
         deadline = time.monotonic() + 120
-        while epochs_completed(api, loop.operation_id) < outcome.backlog:
+        while epochs_completed(api, outcome.loop.operation_id) < outcome.backlog:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the backlog of {outcome.backlog} epochs did not land within 120 s")
             time.sleep(POLL)
     outcome.delivered = time.monotonic()
     finish(thread)
+
+
+def down_at_start(server: ServerProcess, args: argparse.Namespace) -> Outcome:
+    killed = server.kill()
+    loop, thread = start_loop(server.url, args.epochs, args.pace, args.end_wait)
+    outcome = Outcome(SCENARIOS[3].format(outage=args.outage), loop, killed=killed)
+    time.sleep(max(0.0, killed + args.outage - time.monotonic()))
+    restart(server, outcome, thread)
     return outcome
 
 
@@ -256,20 +288,21 @@ def never_back(server: ServerProcess, args: argparse.Namespace, client_home: Pat
 
 
 def one_round(server: ServerProcess, args: argparse.Namespace, client_home: Path, order: int) -> list[Outcome]:
-    """The three scenarios, rotated by ``order`` so none always runs first on a machine that warms up."""
+    """The four scenarios, rotated by ``order`` so none always runs first on a machine that warms up."""
     scenarios = [
         lambda: server_up(server, args),
         lambda: back_after(server, args),
         lambda: never_back(server, args, client_home),
+        lambda: down_at_start(server, args),
     ]
     outcomes: dict[int, Outcome] = {}
-    for step in range(3):
-        index = (step + order) % 3
+    for step in range(len(scenarios)):
+        index = (step + order) % len(scenarios)
         outcome = outcomes[index] = scenarios[index]()
         assert outcome.loop.operation_id is not None
         with httpx.Client(base_url=f"{server.url}/api/v1", timeout=30) as api:
             outcome.stored, outcome.status = stored(api, outcome.loop.operation_id)
-    return [outcomes[index] for index in range(3)]
+    return [outcomes[index] for index in range(len(scenarios))]
 
 
 def summary_rows(outcomes: Sequence[Outcome], baseline_wall: float) -> list[list[object]]:
@@ -310,7 +343,8 @@ def phase_rows(outcomes: Sequence[Outcome]) -> list[list[object]]:
 
 
 def recovery_rows(outcomes: Sequence[Outcome]) -> list[list[object]]:
-    back = [outcome for outcome in outcomes if not math.isnan(outcome.delivered)]
+    back = [o for o in outcomes if not math.isnan(o.delivered) and o.scenario.startswith("killed")]
+    offline = [o for o in outcomes if o.scenario.startswith("down at the start")]
     never = [outcome for outcome in outcomes if not math.isnan(outcome.sync_seconds)]
     rows: list[list[object]] = []
     if back:
@@ -321,6 +355,12 @@ def recovery_rows(outcomes: Sequence[Outcome]) -> list[list[object]]:
         rows.append(["server never back: the run's end waited", *_spread(o.loop.end_wait for o in never)])
         rows.append(["epochs kept in the spill file", *_spread(o.loop.unsent_epochs for o in never)])
         rows.append(["`trainops sync` (a process: start-up included)", *_spread(o.sync_seconds for o in never)])
+    if offline:
+        rows.append(["down at the start: `ops.run()` took", *_spread(o.loop.begin for o in offline)])
+        rows.append(["server up: `ops.run()` took", *_spread(o.loop.begin for o in outcomes if o.scenario == UP)])
+        rows.append(["down at the start: kill to the server's health answer", *_spread(o.outage for o in offline)])
+        rows.append(["backlog at the restart (epochs)", *_spread(o.backlog for o in offline)])
+        rows.append(["restart to registered, backlog stored", *_spread(o.to_delivered for o in offline)])
     return rows
 
 
@@ -332,7 +372,7 @@ def _spread(values: Iterable[float]) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 round of 500 epochs, a 2 s outage")
-    parser.add_argument("--rounds", type=int, default=None, help="rounds of the three scenarios (default 3)")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds of the four scenarios (default 3)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs per run (default 1,000)")
     parser.add_argument("--pace", type=float, default=0.02, help="seconds each epoch trains (default 0.02)")
     parser.add_argument("--outage", type=float, default=None, help="seconds the server stays dead (default 5)")
@@ -344,7 +384,7 @@ def main() -> None:
     logging.getLogger("trainops").setLevel(logging.ERROR)  # the unsent-records warnings are expected here
 
     print(
-        f"bench/reporting.py: {machine()}, {args.rounds} round(s) x 3 runs of {args.epochs:,} epochs at "
+        f"bench/reporting.py: {machine()}, {args.rounds} round(s) x 4 runs of {args.epochs:,} epochs at "
         f"{args.pace * 1000:g} ms each (floor {args.epochs * args.pace:.1f} s), outage {args.outage:g} s, "
         f"end wait {args.end_wait:g} s"
     )
