@@ -41,12 +41,7 @@ from trainops.core.numbers import is_numeric
 from trainops.core.operation import Operation, OperationMetadata, OperationStatus, WriteAck, new_operation_id
 from trainops.core.progress import ProgressState
 from trainops.core.steps import StepRecord
-from trainops.errors import (
-    ConflictError,
-    InvalidInputError,
-    OperationCancelledError,
-    TrainOpsError,
-)
+from trainops.errors import ConflictError, InvalidInputError, OperationCancelledError, TrainOpsError
 from trainops.schemas.operations import CreateOperationRequest
 from trainops.service.throttle import ProgressThrottle
 
