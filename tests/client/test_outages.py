@@ -195,7 +195,10 @@ def test_a_run_begun_while_the_server_is_down_registers_itself_once_it_is_up(
                     run.log(epoch, val_loss=1.0 / (epoch + 1))
                     run.step(epoch * 10, {"loss": 0.5})
                     time.sleep(0.05)
-                assert run.registered
+                deadline = time.monotonic() + 30  # the next try comes after a back-off of up to 5 s
+                while not run.registered and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert run.registered and run.reachable
             assert run.unsent is None
             operation = ops.get_operation(run.operation_id)
             epochs = ops.get_metrics(run.operation_id).metrics.epochs
