@@ -366,6 +366,17 @@ def test_values_past_sixteen_decades_keep_their_chart_on_a_log_axis(page: Page, 
     screenshot(page, "run-log-tiny")
 
 
+def test_values_past_sixteen_decades_keep_their_labels_on_a_linear_axis(page: Page, dashboard: Dashboard) -> None:
+    """uPlot's tick spacings stop at 1e16: a loss that diverged to 1e300 had an axis without a single label."""
+    ops = dashboard.ops
+    operation = ops.create_operation(metadata={"strategy": "diverged"}, total_epochs=10)
+    values = [1e300, 6e299, -3e299, 2e299, 1e299]
+    ops.add_epochs(operation.operation_id, [EpochRecord(epoch=e, val_loss=v) for e, v in enumerate(values)])
+    open_run(page, operation.operation_id)
+    expect(chart(page)).to_have_attribute("data-y-ticks", re.compile(r"e\+29\d.*\|.*e\+29\d"))
+    screenshot(page, "run-linear-huge")
+
+
 def test_long_texts_stay_inside_the_page(page: Page, dashboard: Dashboard) -> None:
     """A long strategy path, metadata key, cancel reason or result string is cut or wrapped, never widening the
     page nor pushing the run card's other values out of sight."""

@@ -186,6 +186,19 @@ export function axisStyle(fonts = {}) {
   };
 }
 
+/** Tick spacings for a linear axis of values (uPlot's `axes[i].incrs`): uPlot's own (1, 2, 2.5 and 5 times each
+ * power of ten from 1e-16), carried on up to 1e300. Its own stop at 1e16, which left an axis of larger values (a
+ * loss diverged to 1e300) without a single label. Below 1e-16 uPlot cannot place ticks (it counts their decimals,
+ * at most 17), so the list starts where its own does. Parsed from text: each is the exact decimal. */
+export const VALUE_INCRS = Array.from({ length: 317 }, (_, index) =>
+  [1, 2, 2.5, 5].map((mantissa) => Number(`${mantissa}e${index - 16}`)),
+).flat();
+
+/** What a y axis (uPlot's `axes[i]`) needs for its ticks on a linear scale; nothing on a log one (its own ticks). */
+export function valueTicks(log) {
+  return log ? {} : { incrs: VALUE_INCRS };
+}
+
 /** A y scale (uPlot's `scales.y`); a log one fits the values (uPlot's own widens it to whole decades: 1-10 for 0.9-1.1). */
 export function yScale(log) {
   return log ? { distr: 3, range: logRange } : { distr: 1, range: linearRange };

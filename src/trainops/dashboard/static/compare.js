@@ -35,6 +35,7 @@ import {
   metricValue,
   reportedMetrics,
   tickFormatter,
+  valueTicks,
   yScale,
 } from "./chart.js";
 
@@ -415,6 +416,7 @@ function renderChart() {
           },
           {
             ...axisStyle(AXIS_FONTS),
+            ...valueTicks(options.log),
             label: metricLabel(model.metric, definition),
             labelSize: 22,
             values: tickFormatter(definition, { log: options.log }),

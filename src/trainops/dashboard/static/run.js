@@ -50,6 +50,7 @@ import {
   scientificTicks,
   tickFormatter,
   toNumber,
+  valueTicks,
   yScale,
 } from "./chart.js";
 
@@ -1020,6 +1021,7 @@ function renderChart() {
         { ...xAxis(model.mode), label: xLabel(model.mode), labelSize: 20 },
         {
           ...axisStyle(),
+          ...valueTicks(view.logY),
           size: Y_AXIS_WIDTH,
           values: tickFormatter(shownDef, {
             log: view.logY,
@@ -1158,7 +1160,7 @@ function renderLrChart(model) {
       },
       y: yScale(log),
     },
-    axes: [xAxis(model.mode), { ...axisStyle(), size: Y_AXIS_WIDTH, values: scientificTicks }],
+    axes: [xAxis(model.mode), { ...axisStyle(), ...valueTicks(log), size: Y_AXIS_WIDTH, values: scientificTicks }],
     cursor: { sync: { key: `run-${operationId}` }, drag: { x: true, y: false } },
     legend: { live: true },
     plugins: [legendAtLatest((u) => u.data[0].length - 1)],
