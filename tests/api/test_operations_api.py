@@ -94,6 +94,20 @@ def test_create_takes_an_id_of_the_callers_once(api: httpx.Client) -> None:
     assert api.get("/operations").json()["data"]["total"] == 1
 
 
+def test_a_run_registered_after_it_began_is_running_since_then(api: httpx.Client) -> None:
+    began = "2026-12-07T01:30:00+00:00"
+    created = api.post("/operations", json={"started_at": began, "total_epochs": 5})
+    assert created.status_code == 201, created.text
+    data = created.json()["data"]
+    assert data["status"] == "running"
+    assert data["started_at"] == data["created_at"] == "2026-12-07T01:30:00Z"
+
+    future = api.post("/operations", json={"started_at": "2999-01-01T00:00:00Z"}).json()["data"]
+    assert future["started_at"] <= future["updated_at"]  # a time in the future counts as now
+    refused = api.post("/operations", json={"started_at": "1800-01-01T00:00:00Z"})
+    assert refused.status_code == 422 and "between the years 1900 and 9999" in refused.json()["error"]["message"]
+
+
 def test_metrics_block_has_the_contract_fields(api: httpx.Client) -> None:
     operation_id = create(api, total_epochs=10)
     for epoch in range(6):

@@ -180,7 +180,7 @@ def test_a_run_begun_while_the_server_is_down_registers_itself_once_it_is_up(
     try:
         with HttpTrainOps(server.url, retries=0) as ops:
             with caplog.at_level(logging.WARNING, logger="trainops.client"):
-                started = time.monotonic()
+                started, began = time.monotonic(), datetime.now(UTC)
                 run = ops.run(total_epochs=20, name="begun offline", tags=["outage"], flush_interval=0.05)
                 assert time.monotonic() - started < 5  # one refused connection, not a wait
             assert f"run {run.operation_id} begins offline" in caplog.text and server.url in caplog.text
@@ -190,6 +190,7 @@ def test_a_run_begun_while_the_server_is_down_registers_itself_once_it_is_up(
                     run.log(epoch, val_loss=1.0 / (epoch + 1))
                     run.step(epoch * 10, {"loss": 0.5})
                     assert run.should_stop() is None
+                up = datetime.now(UTC)
                 server.start()
                 for epoch in range(5, 20):
                     run.log(epoch, val_loss=1.0 / (epoch + 1))
@@ -212,7 +213,9 @@ def test_a_run_begun_while_the_server_is_down_registers_itself_once_it_is_up(
         ["outage"],
         20,
     )
-    assert operation.started_at is not None and operation.metadata.executor == "external"
+    assert operation.metadata.executor == "external"
+    assert operation.started_at is not None and began <= operation.started_at < up  # when it began, not registered
+    assert operation.created_at == operation.started_at
     assert [epoch.epoch for epoch in epochs] == list(range(20)) and len(steps) == 20
     assert [item.operation_id for item in listed.items] == [run.operation_id]  # registered once
 
@@ -223,6 +226,7 @@ def test_a_run_that_never_reaches_the_server_is_registered_by_trainops_sync(
     server = ServerProcess(database_url, tmp_path / "server")
     try:
         with HttpTrainOps(server.url, retries=0) as ops:
+            began = datetime.now(UTC)
             run = ops.run(total_epochs=10, name="never reached", flush_interval=0.05)
             run.flush_timeout = 0.5
             with run:
@@ -239,6 +243,7 @@ def test_a_run_that_never_reaches_the_server_is_registered_by_trainops_sync(
         assert json.loads(listed)[0]["registers"] is True
 
         server.start()
+        synced = datetime.now(UTC)
         code, out, error = invoke("sync")
         assert code == 0, error
         assert f"Synced {run.operation_id} (registered now): 10 epoch(s); the operation is completed" in out
@@ -253,6 +258,7 @@ def test_a_run_that_never_reaches_the_server_is_registered_by_trainops_sync(
         {"best": 9},
     )
     assert [epoch.epoch for epoch in epochs] == list(range(10))
+    assert operation.started_at is not None and began <= operation.started_at < synced
     assert invoke("sync")[1].startswith("Nothing to sync")
 
 

@@ -81,6 +81,7 @@ class TrainOps(ABC):
         tags: Sequence[str] | None = None,
         notes: str | None = None,
         operation_id: str | None = None,
+        started_at: datetime | None = None,
     ) -> Operation:
         """Register a pending operation that the caller will run and report into.
 
@@ -92,6 +93,8 @@ class TrainOps(ABC):
                 :func:`~trainops.core.operation.new_operation_id` makes one); made by trainops when left out. A
                 caller that chooses the id may send the request again after a lost answer: the operation is
                 registered once.
+            started_at: When the run began, for a run registered after it began (it began while the server was
+                away): the operation is registered running since then.
 
         Raises:
             InvalidInputError: a malformed type, id, name, tag or notes, or ``total_epochs`` < 1.

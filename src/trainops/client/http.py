@@ -322,6 +322,7 @@ class HttpTrainOps(TrainOps):
         tags: Sequence[str] | None = None,
         notes: str | None = None,
         operation_id: str | None = None,
+        started_at: datetime | None = None,
     ) -> Operation:
         body = _request(
             CreateOperationRequest,
@@ -332,6 +333,7 @@ class HttpTrainOps(TrainOps):
             tags=tags,
             notes=notes,
             operation_id=operation_id,
+            started_at=started_at,
         )
         # with an id of the caller's, a retry cannot register the run twice (it answers 409)
         idempotent = operation_id is not None

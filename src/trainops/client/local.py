@@ -100,6 +100,7 @@ class LocalTrainOps(TrainOps):
         tags: Sequence[str] | None = None,
         notes: str | None = None,
         operation_id: str | None = None,
+        started_at: datetime | None = None,
     ) -> Operation:
         return self.service.create(
             operation_type,
@@ -109,6 +110,7 @@ class LocalTrainOps(TrainOps):
             tags=tags,
             notes=notes,
             operation_id=operation_id,
+            started_at=started_at,
         )
 
     def get_operation(self, operation_id: str) -> Operation:

@@ -581,6 +581,7 @@ def open_run(
     except TrainOpsError as error:
         if not is_outage(error):
             raise
+        request = request.model_copy(update={"started_at": datetime.now(UTC)})  # registered running since now
         operation = _offline_operation(request)
         logger.warning(
             "trainops: %s; run %s begins offline: it is registered and its records sent once the server answers, "
@@ -602,7 +603,7 @@ def open_run(
 def _offline_operation(request: CreateOperationRequest) -> Operation:
     """The operation ``request`` will register, as the run knows it until then: pending."""
     assert request.operation_id is not None
-    now = datetime.now(UTC)
+    now = request.started_at or datetime.now(UTC)
     return Operation(
         operation_id=request.operation_id,
         operation_type=request.operation_type,

@@ -366,6 +366,7 @@ def create(ops: SyncClient, request: CreateOperationRequest) -> Operation:
         tags=request.tags,
         notes=request.notes,
         operation_id=request.operation_id,
+        started_at=request.started_at,
     )
 
 
@@ -411,6 +412,7 @@ class SyncClient(Protocol):
         tags: Sequence[str] | None = None,
         notes: str | None = None,
         operation_id: str | None = None,
+        started_at: datetime | None = None,
     ) -> Operation: ...
 
     def get_operation(self, operation_id: str) -> Operation: ...

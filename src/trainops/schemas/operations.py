@@ -15,7 +15,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from trainops.core.cancellation import CancelRequest
 from trainops.core.diagnosis import Diagnosis
-from trainops.core.epoch import EpochRecord
+from trainops.core.epoch import EpochRecord, Timestamp
 from trainops.core.json_types import JsonTyped
 from trainops.core.numbers import Metric
 from trainops.core.operation import (
@@ -61,6 +61,13 @@ class CreateOperationRequest(JsonTyped):
             "second request with an id already taken answers 409"
         ),
         examples=["op_training_20250610_123456_ab12cd34"],
+    )
+    started_at: Timestamp | None = Field(
+        None,
+        description=(
+            "when the run began, for a run registered after it began (it began while the server was away): the "
+            "operation is registered running since then (its created_at too); a time in the future counts as now"
+        ),
     )
 
 

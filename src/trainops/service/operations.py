@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from trainops.core.analysis import analyze
 from trainops.core.diagnosis import Diagnosis, OperationMetrics, TrainingMetrics
-from trainops.core.epoch import MAX_TIMESTAMP_YEAR, MIN_TIMESTAMP_YEAR, EpochRecord, utc_year
+from trainops.core.epoch import MAX_TIMESTAMP_YEAR, MIN_TIMESTAMP_YEAR, EpochRecord, check_timestamp, utc_year
 from trainops.core.listing import OperationFilter, decode_cursor, encode_cursor, list_scope, parse_sort
 from trainops.core.lru import LRUCache
 from trainops.core.metric_definitions import (
@@ -180,13 +180,16 @@ class OperationsService:
         name: str | None = None,
         tags: Sequence[str] | None = None,
         notes: str | None = None,
+        started_at: datetime | None = None,
     ) -> Operation:
-        """Register a new pending operation.
+        """Register a new pending operation, or a running one since ``started_at``.
 
         ``operation_id`` lets a caller choose the id (``op_{type}_{YYYYmmdd}_{HHMMSS}_{8 hex}``), so a retried
         request cannot start the same work twice: the second one is a conflict. ``name``, ``tags`` and ``notes``
         are what people find the run by later; without a ``name``, a ``name`` in ``metadata`` (how runs were
-        titled before they had one) becomes it when it is a valid name.
+        titled before they had one) becomes it when it is a valid name. ``started_at`` registers a run that began
+        before it could be registered (while the server was away) as running since then (a time in the future
+        counts as now).
 
         Raises:
             InvalidInputError: ``operation_type`` is not a short lowercase name, ``total_epochs`` < 1, or a
@@ -211,11 +214,13 @@ class OperationsService:
         checked_tags = _checked(check_tags, tags) if tags is not None else []
         notes = _checked(check_notes, notes) if notes is not None else None
         now = self._clock()
+        began = None if started_at is None else min(_checked(check_timestamp, started_at), now)
         operation = Operation(
             operation_id=operation_id or new_operation_id(operation_type, now),
             operation_type=operation_type,
-            status=OperationStatus.PENDING,
-            created_at=now,
+            status=OperationStatus.PENDING if began is None else OperationStatus.RUNNING,
+            created_at=began or now,
+            started_at=began,
             updated_at=now,
             metadata=meta,
             total_epochs=total_epochs,

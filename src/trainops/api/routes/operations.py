@@ -158,6 +158,7 @@ async def create_operation(request: CreateOperationRequest, service: ServiceDep)
         tags=request.tags,
         notes=request.notes,
         operation_id=request.operation_id,
+        started_at=request.started_at,
     )
     operation = await call_blocking(create)
     return envelope(operation, status_code=201)
