@@ -324,13 +324,13 @@ def test_a_run_that_cannot_register_keeps_everything_with_its_registration_for_s
     buffer = EpochBuffer(
         FakeServer().send, lambda _: None, interval=0.01, register=registrar, unreachable=down, spill=spill
     )
-    with pytest.raises(ServiceUnavailableError, match=r"0 epoch\(s\) \(the operation is not registered on the server"):
+    with pytest.raises(ServiceUnavailableError, match=r"the operation's registration and 0 epoch\(s\) could not be"):
         buffer.flush(timeout=0.2)  # nothing queued, yet not everything delivered: the registration waits
     buffer.add(EpochRecord(epoch=0))
     leftover = buffer.close(timeout=0.2)
 
     assert leftover is not None and leftover.file is spills[-1] and leftover.epochs == 1
-    assert "not registered on the server yet" in leftover.reason
+    assert leftover.reason.startswith("the operation's registration and 1 epoch(s) could not be sent")
     assert [record.epoch for record in read_leftovers(leftover.file.path).epochs] == [0]
 
 

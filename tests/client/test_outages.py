@@ -234,7 +234,8 @@ def test_a_run_that_never_reaches_the_server_is_registered_by_trainops_sync(
                     run.log(epoch, val_loss=1.0 / (epoch + 1))
                 run.result["best"] = 9
         assert run.unsent is not None and (run.unsent.epochs, run.unsent.end) == (10, True)
-        assert "not registered on the server yet" in run.unsent.reason
+        assert run.unsent.registration and "the operation's registration and 10 epoch(s) could not" in run.unsent.reason
+        assert run.unsent.message.startswith(f"operation {run.operation_id}: its registration, 10 epoch(s), the run")
 
         code, listed, _ = invoke("sync", "--dry-run")
         assert code == 0

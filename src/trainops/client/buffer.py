@@ -489,7 +489,7 @@ class EpochBuffer:
         if self._steps:
             unsent += f" and {len(self._steps)} step(s)"
         if not self._registered:
-            unsent += " (the operation is not registered on the server yet)"
+            unsent = f"the operation's registration and {unsent}"
         reason = f": {self._outage.message}" if self._outage else ""
         return f"{unsent} could not be sent within {timeout:g} s{reason}"
 

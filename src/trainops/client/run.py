@@ -502,7 +502,7 @@ class Run:
             path = file.path
         except (OSError, ValueError) as problem:
             reason += f"; and the spill file could not be written: {problem}"
-        self.unsent = Unsent(self.operation_id, path, epochs, steps, True, reason)
+        self.unsent = Unsent(self.operation_id, path, epochs, steps, True, reason, registration=not self.registered)
         logger.warning("trainops: %s", self.unsent.message)
         self.operation = self.operation.model_copy(
             update={"status": end.status, "result": end.result, "error": end.error}

@@ -140,10 +140,13 @@ class Unsent:
     steps: int
     end: bool
     reason: str
+    registration: bool = False
+    """Whether the operation's registration waits too (the run never reached the server)."""
 
     @property
     def message(self) -> str:
-        parts = [f"{self.epochs} epoch(s)"] + ([f"{self.steps} step(s)"] if self.steps else [])
+        parts = ["its registration"] if self.registration else []
+        parts += [f"{self.epochs} epoch(s)"] + ([f"{self.steps} step(s)"] if self.steps else [])
         if self.end:
             parts.append("the run's end")
         what = ", ".join(parts)
