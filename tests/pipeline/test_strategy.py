@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
+from trainops.core.yaml_text import safe_load
 from trainops.errors import StrategyError
 from trainops.pipeline.data_files import load_ohlcv, write_sample_data
 from trainops.pipeline.fuzzy import fuzzify
@@ -286,8 +287,29 @@ def test_missing_file_says_it_does_not_exist(tmp_path: Path) -> None:
 
 
 def test_directory_is_not_a_strategy_file(tmp_path: Path) -> None:
-    with pytest.raises(StrategyError, match="does not exist"):
+    with pytest.raises(StrategyError, match=r"is a directory, not a strategy file: give the path of a \.yaml file"):
         load_strategy(tmp_path)
+
+
+def test_a_key_written_twice_is_refused_at_its_line(tmp_path: Path) -> None:
+    """PyYAML keeps the last of two equal keys silently: a fuzzy set written twice vanished without a word."""
+    path = tmp_path / "twice.yaml"
+    path.write_text(yaml.safe_dump(VALID, sort_keys=False) + "name: other\n", encoding="utf-8")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    first, last = lines.index(f"name: {VALID['name']}") + 1, len(lines)
+
+    twice = rf"at line {last}, .*the key 'name' is written twice \(first on line {first}\)"
+    with pytest.raises(StrategyError, match=twice):
+        load_strategy(path)
+    # keys merged in from an anchor may still be overridden, as YAML means them to be
+    assert safe_load("defaults: &d {x: 1, y: 1}\nmerged: {<<: *d, x: 2}\n")["merged"] == {"x": 2, "y": 1}
+
+
+def test_a_number_in_exponent_form_without_a_dot_is_a_number() -> None:
+    """YAML 1.2 and everyone read 1e-3 as a number; PyYAML alone read it as text, refused as a learning rate."""
+    text = yaml.safe_dump(VALID).replace("  training:\n", "  training:\n    learning_rate: 1e-3\n", 1)
+    assert "learning_rate: 1e-3" in text
+    assert strategy_from_yaml(text).model.training.learning_rate == 0.001
 
 
 def test_file_over_the_limit_is_refused(tmp_path: Path) -> None:

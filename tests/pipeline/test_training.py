@@ -280,6 +280,21 @@ def test_evaluation_reports_95_then_100_with_the_test_scores(
     assert reporter.events[-1] == ("progress", evaluation[-1])
 
 
+def test_a_strategy_of_long_set_names_is_prepared_with_its_progress_cut_to_size(data_dir: Path) -> None:
+    """A valid strategy whose fuzzy sets spell out more than a progress message holds (1,024 characters) had failed
+    in preparation: the message of its own progress was refused."""
+    data = small_mean_reversion().to_dict()
+    feature, sets = next(iter(data["fuzzy_sets"].items()))
+    data["fuzzy_sets"][feature] = {
+        ("level_" + "x" * 400 + f"_{name}" if name != "output" else name): value for name, value in sets.items()
+    }
+    reporter = RecordingReporter()
+    StrategyTrainingJob(parse_strategy(data), data_dir=data_dir, reporter=reporter, device="cpu").prepare_data()
+
+    fuzzifying = [message for message in reporter.messages(Phase.PREPROCESSING) if f"Fuzzifying {feature}" in message]
+    assert len(fuzzifying) == 1 and len(fuzzifying[0]) == 1024 and fuzzifying[0].endswith("…")
+
+
 # ------------------------------------------------------------------------------------------ multi-timeframe
 
 

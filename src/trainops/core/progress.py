@@ -40,6 +40,20 @@ def band_percentage(phase: Phase, fraction: float) -> float:
     return round(low + (high - low) * min(max(fraction, 0.0), 1.0), 3)
 
 
+MAX_MESSAGE_LENGTH = 1024
+MAX_STEP_LENGTH = 256
+
+
+def clipped(text: str, most: int = MAX_MESSAGE_LENGTH) -> str:
+    """``text`` cut to ``most`` characters, with an ellipsis where it was cut: what trainops itself says in a
+    progress message (a strategy's hundred fuzzy sets listed) must never fail the run it describes.
+
+    >>> clipped("Fuzzifying rsi: low, mid, high", 20)
+    'Fuzzifying rsi: low…'
+    """
+    return text if len(text) <= most else text[: most - 1] + "…"
+
+
 class ProgressState(JsonTyped):
     """Where an operation is now.
 
@@ -51,8 +65,8 @@ class ProgressState(JsonTyped):
 
     percentage: float = Field(0.0, ge=0.0, le=100.0, allow_inf_nan=False)
     phase: str | None = Field(None, max_length=64)
-    current_step: str | None = Field(None, max_length=256)
-    message: str | None = Field(None, max_length=1024)
+    current_step: str | None = Field(None, max_length=MAX_STEP_LENGTH)
+    message: str | None = Field(None, max_length=MAX_MESSAGE_LENGTH)
     # the bounds of a stored epoch and step: a JavaScript reader gets every count exactly
     items_done: int | None = Field(None, ge=0, le=MAX_STEP)
     items_total: int | None = Field(None, ge=0, le=MAX_STEP)

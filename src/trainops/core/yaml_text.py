@@ -8,12 +8,35 @@ first at the value's line and column, so a caller catches one exception and can 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
 
 
 class _Loader(yaml.SafeLoader):
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """A mapping, refusing a key written twice (YAML forbids it; PyYAML would keep the last silently). Keys
+        merged in with ``<<`` may still be overridden, as YAML means them to be."""
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, yaml.Mark] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    first = seen.setdefault(key, key_node.start_mark)
+                except TypeError:
+                    continue  # an unhashable key: the base class says so
+                if first is not key_node.start_mark:
+                    raise yaml.constructor.ConstructorError(
+                        "while reading a mapping",
+                        node.start_mark,
+                        f"the key {str(key)[:100]!r} is written twice (first on line {first.line + 1}); keep one",
+                        key_node.start_mark,
+                    )
+        return super().construct_mapping(node, deep)
+
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
         try:
             return super().construct_object(node, deep)
@@ -22,6 +45,13 @@ class _Loader(yaml.SafeLoader):
             detail = f" ({error})" if isinstance(error, ValueError) and str(error) else ""
             problem = f"{str(node.value)[:100]!r} is not a valid {tag}{detail}"
             raise yaml.constructor.ConstructorError(None, None, problem, node.start_mark) from None
+
+
+# YAML 1.2 reads 1e-3 as a number; PyYAML (YAML 1.1) wants a dot in it ("1.0e-3") and reads "1e-3" as text, which a
+# learning rate written the way everyone writes it then fails on.
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"), list("-+0123456789")
+)
 
 
 def safe_load(text: str) -> Any:
@@ -33,6 +63,8 @@ def safe_load(text: str) -> Any:
 
     >>> safe_load("epochs: 10")
     {'epochs': 10}
+    >>> safe_load("learning_rate: 1e-3")
+    {'learning_rate': 0.001}
     >>> try:
     ...     safe_load("start: 2001-13-45")
     ... except yaml.YAMLError as error:

@@ -268,6 +268,8 @@ def load_strategy(path: str | Path) -> StrategyConfig:
         StrategyError: the file is missing, too large, not YAML, or not a valid strategy (with the problems).
     """
     file = Path(path).expanduser()
+    if file.is_dir():
+        raise StrategyError(f"{str(path)!r} is a directory, not a strategy file: give the path of a .yaml file in it")
     if not file.is_file():
         raise StrategyError(
             f"strategy file {str(path)!r} does not exist; list the shipped ones with "

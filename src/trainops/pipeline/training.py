@@ -24,7 +24,7 @@ import numpy.typing as npt
 import pandas as pd
 from torch import nn
 
-from trainops.core.progress import Phase, ProgressState, band_percentage
+from trainops.core.progress import MAX_STEP_LENGTH, Phase, ProgressState, band_percentage, clipped
 from trainops.core.reporter import Reporter
 from trainops.errors import DataError, OperationCancelledError
 from trainops.pipeline.data import align_to_base, require_bars
@@ -448,8 +448,10 @@ class StrategyTrainingJob:
             ProgressState(
                 percentage=band_percentage(Phase.PREPROCESSING, fraction),
                 phase=Phase.PREPROCESSING,
-                current_step=str(context.get("indicator") or context.get("fuzzy_feature") or "preprocessing"),
-                message=message,
+                current_step=clipped(
+                    str(context.get("indicator") or context.get("fuzzy_feature") or "preprocessing"), MAX_STEP_LENGTH
+                ),
+                message=clipped(message),
                 items_done=self._steps_done - 1,
                 items_total=self._steps_total,
                 context={key: value for key, value in context.items() if value is not None},
@@ -463,7 +465,7 @@ class StrategyTrainingJob:
                 percentage=band_percentage(Phase.PREPARATION, 1.0),
                 phase=Phase.PREPARATION,
                 current_step=step,
-                message=message,
+                message=clipped(message),
             )
         )
 
