@@ -76,6 +76,7 @@ def test_json_output_parses(tmp_path: Path) -> None:
         "bars": 5000,
         "start": "2017-04-19T09:00:00",
         "end": "2018-02-07T15:00:00",
+        "problem": None,
     }
 
 
@@ -106,12 +107,19 @@ def test_bad_data_dir_is_a_one_line_error(tmp_path: Path, command: str) -> None:
     assert "Traceback" not in out + err
 
 
-def test_unreadable_file_is_a_one_line_error(tmp_path: Path) -> None:
+def test_an_unreadable_file_is_listed_with_its_problem_beside_the_others(tmp_path: Path) -> None:
     (tmp_path / "X_1h.csv").write_text("open,high,low,close,volume\n1,2,0.5,1,1\n")
+    (tmp_path / "Y_1h.csv").write_text("timestamp,open,high,low,close,volume\n2020-01-01,1,2,0.5,1,1\n")
 
     code, out, err = invoke("list", "--data-dir", str(tmp_path))
 
-    assert code == 1 and "has no timestamp column" in err and "Traceback" not in out + err
+    assert code == 0 and "Traceback" not in out + err
+    rows = [line.split() for line in out.splitlines()]
+    assert ["X", "1h", "unreadable", "-", "-", str(tmp_path / "X_1h.csv")] in rows
+    assert any(row[:3] == ["Y", "1h", "1"] for row in rows)
+    assert err.startswith("Error: X_1h.csv cannot be used: ") and "has no timestamp column" in err
+    listed = json.loads(invoke("list", "--data-dir", str(tmp_path), "--json")[1])
+    assert [item["bars"] for item in listed] == [0, 1] and "has no timestamp column" in listed[0]["problem"]
 
 
 def test_sample_refuses_to_replace_a_users_file_unless_forced(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -86,6 +87,41 @@ def test_a_request_that_cannot_train_records_nothing(
         training.start(request_, launched.append, allow_paths=False)
     assert launched == []
     assert training.operations.list_operations().total == 0
+
+
+@pytest.fixture
+def own_data(settings: Settings, service: OperationsService, tmp_path: Path) -> tuple[TrainingService, Path]:
+    """A training service on a data folder of its own: a copy of the sample's EURUSD 1h, to damage at will."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    shutil.copy(settings.resolved_data_dir / "EURUSD_1h.csv", data_dir)
+    return open_training(settings.model_copy(update={"data_dir": data_dir}), service), data_dir
+
+
+def test_a_damaged_file_of_another_symbol_holds_no_training_back(own_data: tuple[TrainingService, Path]) -> None:
+    """One unreadable data file had failed every training, whatever its symbol, and the listing with them."""
+    training, data_dir = own_data
+    damaged = data_dir / "XAUUSD_1h.csv"
+    damaged.write_bytes(b"\xbf\x00 not a csv \xff")
+    launched: list[Operation] = []
+
+    training.start(TrainingRequest(strategy="mean_reversion"), launched.append, allow_paths=False)
+
+    listed = {item.name: item for item in training.data()}
+    assert len(launched) == 1 and listed["EURUSD_1h"].problem is None
+    assert listed["XAUUSD_1h"].bars == 0 and f"cannot read {damaged}" in str(listed["XAUUSD_1h"].problem)
+    with pytest.raises(DataError, match=f"cannot read {damaged}"):
+        training.start(TrainingRequest(strategy="mean_reversion", symbol="XAUUSD"), launched.append, allow_paths=False)
+
+
+def test_two_files_of_one_symbol_are_refused_whatever_the_dates(own_data: tuple[TrainingService, Path]) -> None:
+    """With a CSV and a parquet file for one symbol, a date outside one of them had been blamed on that file."""
+    training, data_dir = own_data
+    (data_dir / "EURUSD_1h.parquet").write_bytes(b"PAR1")
+    request = TrainingRequest(strategy="mean_reversion", start_date=date(2030, 1, 1))
+
+    with pytest.raises(DataError, match=r"both EURUSD_1h\.csv and EURUSD_1h\.parquet .* hold EURUSD_1h; keep one"):
+        training.start(request, [].append, allow_paths=False)
 
 
 def test_strategies_validation_and_data(training: TrainingService) -> None:

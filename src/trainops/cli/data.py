@@ -11,7 +11,7 @@ from rich import box
 from rich.table import Table
 
 from trainops import extras
-from trainops.cli.common import JsonOption, console, print_json
+from trainops.cli.common import JsonOption, console, err_console, error_line, print_json
 from trainops.schemas.data import DataFile
 from trainops.settings import get_settings
 
@@ -80,6 +80,10 @@ def list_files(data_dir: DataDirOption = None, json: JsonOption = False) -> None
         )
         return
     console.print(files_table(files, title=f"{len(files)} data file(s) in {directory}"))
+    for file in files:
+        if file.problem is not None:
+            problem = error_line(f"{file.path.name} cannot be used: {file.problem}")
+            err_console.print(problem, highlight=False, soft_wrap=True)
 
 
 def files_table(files: list[DataFile], *, title: str) -> Table:
@@ -95,7 +99,7 @@ def files_table(files: list[DataFile], *, title: str) -> Table:
         table.add_row(
             file.symbol,
             file.timeframe,
-            str(file.bars),
+            str(file.bars) if file.problem is None else "unreadable",
             _moment(file.start),
             _moment(file.end),
             str(file.path),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -57,17 +57,30 @@ DateLike = str | date | datetime | pd.Timestamp
 # --- reading ------------------------------------------------------------------------------------------------------
 
 
-def available_data(data_dir: Path) -> list[DataFile]:
+def available_data(data_dir: Path, only: Collection[tuple[str, str]] | None = None) -> list[DataFile]:
     """Every ``SYMBOL_TIMEFRAME.csv|.parquet`` file in ``data_dir``, sorted by symbol then timeframe duration.
 
     Only the timestamp column is read, so listing a directory of large files stays cheap. Files whose names do not
     follow the pattern (or use a non-canonical timeframe such as ``EURUSD_H1.csv``) are ignored. A missing
-    directory has no data and gives ``[]``.
+    directory has no data and gives ``[]``. A file whose timestamps cannot be read is listed with its
+    :attr:`~trainops.schemas.data.DataFile.problem`: one damaged file never hides the others.
+
+    Args:
+        only: The ``(symbol, timeframe)`` pairs to describe (the others are not read, nor listed).
 
     Raises:
-        DataError: ``data_dir`` is a file, or a data file's timestamps cannot be read (the message names it).
+        DataError: ``data_dir`` is a file.
     """
-    return [_describe(path, symbol, timeframe, fmt) for path, symbol, timeframe, fmt in _scan(data_dir)]
+    return [
+        _described(path, symbol, timeframe, fmt)
+        for path, symbol, timeframe, fmt in _scan(data_dir)
+        if only is None or (symbol, timeframe) in only
+    ]
+
+
+def data_names(data_dir: Path) -> set[tuple[str, str]]:
+    """The ``(symbol, timeframe)`` pairs that have a file in ``data_dir``, from the names alone (nothing read)."""
+    return {(symbol, timeframe) for _, symbol, timeframe, _ in _scan(data_dir)}
 
 
 def load_ohlcv(
@@ -409,6 +422,22 @@ def _between(frame: pd.DataFrame, start: DateLike | None, end: DateLike | None, 
             details={"start": low.isoformat(), "end": high.isoformat(), "path": str(path)},
         )
     return frame.loc[mask]
+
+
+def _described(path: Path, symbol: str, timeframe: str, fmt: Literal["csv", "parquet"]) -> DataFile:
+    try:
+        return _describe(path, symbol, timeframe, fmt)
+    except DataError as error:
+        return DataFile(
+            symbol=symbol,
+            timeframe=timeframe,
+            path=path,
+            format=fmt,
+            bars=0,
+            start=None,
+            end=None,
+            problem=error.message,
+        )
 
 
 def _describe(path: Path, symbol: str, timeframe: str, fmt: Literal["csv", "parquet"]) -> DataFile:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from trainops.pipeline.data import resample_ohlcv
-from trainops.pipeline.data_files import available_data, load_ohlcv
+from trainops.pipeline.data_files import data_names, load_ohlcv
 from trainops.pipeline.strategy import StrategyConfig
 
 __all__ = ["load_frames"]
@@ -33,7 +33,7 @@ def load_frames(
     end = None if whole_history else end_date or config.training_data.end_date
     timeframes = config.timeframes
     frames = {timeframes[0]: load_ohlcv(data_dir, symbol, timeframes[0], end=end)}
-    on_disk = {(item.symbol, item.timeframe) for item in available_data(data_dir)}
+    on_disk = data_names(data_dir)
     for timeframe in timeframes[1:]:
         if (symbol, timeframe) in on_disk:
             frames[timeframe] = load_ohlcv(data_dir, symbol, timeframe, end=end)

@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 DataFormat = Literal["csv", "parquet"]
 
@@ -33,6 +33,9 @@ class DataFile(BaseModel):
     bars: int
     start: datetime | None
     end: datetime | None
+    problem: str | None = Field(
+        None, description="why the file cannot be read (bars 0, no dates): it is listed, and the others are usable"
+    )
 
     @property
     def name(self) -> str:

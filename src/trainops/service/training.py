@@ -16,7 +16,7 @@ from typing import Any
 from trainops.core.epoch import EpochRecord
 from trainops.core.operation import Operation, OperationMetadata
 from trainops.errors import ConflictError, DataError, InvalidInputError, NotFoundError, StrategyError, TrainOpsError
-from trainops.pipeline.data_files import available_data
+from trainops.pipeline.data_files import available_data, data_names
 from trainops.pipeline.strategy import (
     NAME_PATTERN,
     StrategyConfig,
@@ -212,19 +212,31 @@ def check_data(config: StrategyConfig, data_dir: Path) -> None:
     Raises:
         DataError: naming the missing files and what is available, or the file and the dates it holds.
     """
-    files = available_data(data_dir)
-    present = {(item.symbol, item.timeframe): item for item in files}
     base = config.timeframes[0]
-    missing = [f"{symbol}_{base}" for symbol in config.symbols if (symbol, base) not in present]
+    on_disk = data_names(data_dir)
+    missing = [f"{symbol}_{base}" for symbol in config.symbols if (symbol, base) not in on_disk]
     if missing:
-        available = ", ".join(item.name for item in files) or "none (run `trainops data sample`)"
+        names = sorted(f"{symbol}_{timeframe}" for symbol, timeframe in on_disk)
+        available = ", ".join(names) or "none (run `trainops data sample`)"
         raise DataError(
             f"no market data for {', '.join(missing)} in {data_dir}; available: {available}",
             details={"missing": missing, "data_dir": str(data_dir)},
         )
+    # only the files this training reads: a damaged file of another symbol is none of its business
+    present: dict[tuple[str, str], DataFile] = {}
+    for item in available_data(data_dir, _base_files(config)):
+        other = present.setdefault((item.symbol, item.timeframe), item)
+        if other is not item:
+            raise DataError(
+                f"both {other.path.name} and {item.path.name} in {data_dir} hold {item.name}; keep one, so that it is "
+                "clear which to train on",
+                details={"paths": [str(other.path), str(item.path)]},
+            )
     start, end = config.training_data.start_date, config.training_data.end_date
     for symbol in config.symbols:
         held = present[(symbol, base)]
+        if held.problem is not None:
+            raise DataError(held.problem, details={"file": held.name})
         if held.start is None or held.end is None:
             continue  # an empty file: the pipeline says so
         if (start is not None and start > held.end.date()) or (end is not None and end < held.start.date()):
@@ -235,9 +247,13 @@ def check_data(config: StrategyConfig, data_dir: Path) -> None:
             )
 
 
+def _base_files(config: StrategyConfig) -> set[tuple[str, str]]:
+    return {(symbol, config.timeframes[0]) for symbol in config.symbols}
+
+
 def estimated_minutes(config: StrategyConfig, data_dir: Path) -> float:
     """A rough duration: the bars the strategy trains on, times epochs, at a modest CPU speed."""
-    files = {(item.symbol, item.timeframe): item.bars for item in available_data(data_dir)}
+    files = {(item.symbol, item.timeframe): item.bars for item in available_data(data_dir, _base_files(config))}
     base = config.timeframes[0]
     bars = sum(files.get((symbol, base), 0) for symbol in config.symbols)
     samples = bars * config.training.data_split.train * config.model.training.epochs
