@@ -113,6 +113,12 @@ class OperationCancelledError(TrainOpsError):
     code = "operation_cancelled"
 
 
+class TrainingDivergedError(TrainOpsError):
+    """A training diverged (its loss became NaN or infinite) before any epoch gave a model worth keeping."""
+
+    code = "training_diverged"
+
+
 HTTP_STATUS: dict[str, int] = {
     InvalidInputError.code: 422,
     StrategyError.code: 422,
@@ -128,6 +134,7 @@ HTTP_STATUS: dict[str, int] = {
     ServiceUnavailableError.code: 503,
     MissingExtraError.code: 501,
     OperationCancelledError.code: 409,
+    TrainingDivergedError.code: 422,
     TrainOpsError.code: 500,
 }
 
@@ -149,6 +156,7 @@ _BY_CODE: dict[str, type[TrainOpsError]] = {
         ServiceUnavailableError,
         MissingExtraError,
         OperationCancelledError,
+        TrainingDivergedError,
     )
 }
 

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from trainops.core import CancelRequest, EpochRecord, ProgressState
 from trainops.core.progress import PHASE_BANDS, Phase
-from trainops.errors import DataError, OperationCancelledError
+from trainops.errors import DataError, OperationCancelledError, TrainingDivergedError
 from trainops.pipeline.data import timeframe_delta
 from trainops.pipeline.data_files import load_ohlcv, write_sample_data
 from trainops.pipeline.evaluation import evaluate
@@ -293,6 +293,19 @@ def test_a_strategy_of_long_set_names_is_prepared_with_its_progress_cut_to_size(
 
     fuzzifying = [message for message in reporter.messages(Phase.PREPROCESSING) if f"Fuzzifying {feature}" in message]
     assert len(fuzzifying) == 1 and len(fuzzifying[0]) == 1024 and fuzzifying[0].endswith("…")
+
+
+def test_a_run_that_diverges_before_any_usable_epoch_fails_instead_of_reporting_a_result(data_dir: Path) -> None:
+    """A learning rate of 1e30 made every weight NaN at epoch 0, and the run still ended with test figures computed
+    from NaN logits (accuracy 39%: every prediction BUY) and a model version that could not predict."""
+    data = small_mean_reversion().to_dict()
+    data["model"]["training"].update({"optimizer": "sgd", "learning_rate": 1e30, "epochs": 2})
+    reporter = RecordingReporter()
+    job = StrategyTrainingJob(parse_strategy(data), data_dir=data_dir, reporter=reporter, device="cpu")
+
+    with pytest.raises(TrainingDivergedError, match=r"^train_loss became nan at epoch 0; lower learning_rate"):
+        job.run()
+    assert not reporter.messages(Phase.EVALUATION)  # nothing evaluated
 
 
 # ------------------------------------------------------------------------------------------ multi-timeframe

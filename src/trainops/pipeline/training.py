@@ -26,7 +26,7 @@ from torch import nn
 
 from trainops.core.progress import MAX_STEP_LENGTH, Phase, ProgressState, band_percentage, clipped
 from trainops.core.reporter import Reporter
-from trainops.errors import DataError, OperationCancelledError
+from trainops.errors import DataError, OperationCancelledError, TrainingDivergedError
 from trainops.pipeline.data import align_to_base, require_bars
 from trainops.pipeline.evaluation import EvaluationResult, evaluate
 from trainops.pipeline.features import FeatureScaler, add_lags
@@ -275,6 +275,13 @@ class StrategyTrainingJob:
         outcome = self._timed(
             "training", lambda: trainer.fit(model, data.x_train, data.y_train, data.x_val, data.y_val)
         )
+        if outcome.diverged is not None and outcome.best_epoch is None:
+            # no epoch before it was usable: test figures of NaN weights would read as a result, and a model as one
+            raise TrainingDivergedError(
+                f"{outcome.diverged}; no epoch had a finite {outcome.monitor} before, so there is no model to "
+                "evaluate or keep",
+                details={"epochs_completed": outcome.epochs_completed},
+            )
         self.reporter.progress(
             ProgressState(
                 percentage=band_percentage(Phase.EVALUATION, 0.0),
