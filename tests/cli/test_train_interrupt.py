@@ -32,6 +32,9 @@ def settings(training_settings: Settings) -> Settings:
     ("stop", "exit_code", "reason"),
     [
         pytest.param("ctrl-c", 130, "interrupted from the terminal (Ctrl-C)", id="ctrl-c"),
+        # a second Ctrl-C leaves at once: the run is ended cancelled now (this process was its only worker), and the
+        # training thread, deep inside torch, must not abort the interpreter ("terminate called ...")
+        pytest.param("ctrl-c twice", 130, "interrupted from the terminal (Ctrl-C)", id="ctrl-c-twice"),
         # a cancel asked elsewhere (an agent, `trainops ops cancel`) is a run that ended as asked: the command succeeds
         pytest.param("agent", 0, "enough", id="agent-cancel"),
     ],
@@ -76,7 +79,10 @@ def test_a_stopped_training_records_the_cancellation_and_exits_as_a_shell_expect
                 assert time.monotonic() < deadline, f"the training did not reach epoch 2 in 120 s:\n{log.read_text()}"
                 time.sleep(0.1)
             operation_id = running[0].operation_id
-            if stop == "ctrl-c":
+            if stop.startswith("ctrl-c"):
+                process.send_signal(signal.SIGINT)
+            if stop == "ctrl-c twice":
+                time.sleep(0.05)
                 process.send_signal(signal.SIGINT)
             else:
                 ops.cancel_operation(operation_id, reason, requested_by="agent")
@@ -89,11 +95,15 @@ def test_a_stopped_training_records_the_cancellation_and_exits_as_a_shell_expect
             process.wait(10)
     output = log.read_text()
     assert code == exit_code, output
-    assert "Traceback" not in output, output
+    assert "Traceback" not in output and "terminate called" not in output, output
     assert operation.status is OperationStatus.CANCELLED
     assert operation.cancel_request is not None
     assert operation.cancel_request.reason == reason
     assert 2 <= epochs < 500
+    if stop == "ctrl-c twice":
+        assert f"Left at once: {operation_id} is recorded cancelled" in output
+        assert operation.error is not None and operation.error.startswith("left with a second Ctrl-C")
+        return
     # still evaluated on its best weights, and its model version written
     assert operation.result is not None and "test_metrics" in operation.result
     assert operation.result["training_metrics"]["early_stopped"] is False

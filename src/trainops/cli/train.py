@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -202,8 +204,25 @@ def _until_interrupted(
                 while not ops.get_operation(task_id).status.is_terminal:
                     time.sleep(0.2)
         except KeyboardInterrupt:
-            raise typer.Exit(code=EXIT_INTERRUPTED) from None
+            if thread is None:  # the server's run stops by itself at its next batch
+                raise typer.Exit(code=EXIT_INTERRUPTED) from None
+            _leave_now(ops, task_id)
         return ops.get_operation(task_id).status, True
+
+
+LEFT_EARLY = "left with a second Ctrl-C before the training stopped: no evaluation, no model version"
+
+
+def _leave_now(ops: TrainOps, task_id: str) -> NoReturn:
+    """A second Ctrl-C while the training runs on a thread of this process: end the run now (nothing else would,
+    this process being its worker) and leave without waiting for the thread. It may be deep inside torch, whose
+    threads abort the interpreter's normal exit (``terminate called without an active exception``)."""
+    with contextlib.suppress(Exception):
+        ops.finish_operation(task_id, OperationStatus.CANCELLED, error=LEFT_EARLY)
+    err_console.print(f"Left at once: {task_id} is recorded cancelled ({LEFT_EARLY}).", highlight=False)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_INTERRUPTED)
 
 
 def _follow(ops: TrainOps, task_id: str, json: bool) -> OperationStatus:
