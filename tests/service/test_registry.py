@@ -7,6 +7,7 @@ second each), so each saved model is a version directory that a training actuall
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -237,6 +238,31 @@ def test_a_deleted_version_is_not_saved_again_as_another_trainings_model(
     with pytest.raises(TrainOpsError, match="does not exist"):
         save(registry, first, "first-again")
     assert save(registry, second, "second").model_name == "second"
+
+
+def test_a_delete_racing_a_save_of_the_same_version_never_leaves_a_name_without_files(
+    registry: ModelRegistry, train: Callable[..., Operation], models_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A delete of the version's last name landing between a save's check of the files and its record (another
+    request, another process) had removed the files under the new name: the save answered, the load then failed."""
+    operation = train()
+    save(registry, operation, "old")
+    insert = registry._insert
+    deleting: list[threading.Thread] = []
+
+    def insert_while_deleted(*args: Any) -> Any:
+        deleting.append(threading.Thread(target=registry.delete, args=("old",)))
+        deleting[0].start()
+        deleting[0].join(0.5)  # holds the lock: the delete waits for the save to end
+        return insert(*args)
+
+    monkeypatch.setattr(registry, "_insert", insert_while_deleted)
+    save(registry, operation, "new")
+    deleting[0].join(30)
+
+    assert [model.model_name for model in registry.list_models()] == ["new"]
+    assert version_of(models_dir, operation).is_dir()
+    assert registry.load("new").model_name == "new"
 
 
 # -- saving: what is refused ----------------------------------------------------------------------------------

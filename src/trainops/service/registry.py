@@ -114,16 +114,37 @@ class ModelRegistry:
         """
         name = check_model_name(request.model_name)
         operation = self.operations.get(request.task_id)
-        path = self._version_of(operation)
-        version = read_model_version(path)
-        if version.metadata.get("source_operation") != operation.operation_id:
-            raise ConflictError(
-                f"the model version {path.name} was not written by {operation.operation_id} (it says "
-                f"{version.metadata.get('source_operation')!r}); that training's model is gone, train it again"
-            )
+        # with delete's lock: a delete between the check of the files and the record would leave a name on none
+        with self._names_locked():
+            path = self._version_of(operation)
+            version = read_model_version(path)
+            if version.metadata.get("source_operation") != operation.operation_id:
+                raise ConflictError(
+                    f"the model version {path.name} was not written by {operation.operation_id} (it says "
+                    f"{version.metadata.get('source_operation')!r}); that training's model is gone, train it again"
+                )
+            record = self._insert(name, path, version, operation, request)
+        self._loaded.pop(name)
+        return SavedModel(
+            model_id=record.model_id,
+            model_name=record.name,
+            model_path=str(path),
+            task_id=operation.operation_id,
+            saved_at=record.saved_at,
+            model_size_mb=round(record.size_bytes / 2**20, 6),
+        )
+
+    def _names_locked(self) -> contextlib.AbstractContextManager[None]:
+        """The lock that a save (files checked, then named) and a delete (name dropped, then files) hold."""
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        return _locked(self.models_dir / ".names.lock")
+
+    def _insert(
+        self, name: str, path: Path, version: ModelVersion, operation: Operation, request: SaveModelRequest
+    ) -> ModelRecord:
         metrics = _headline(version)
         now = utcnow()
-        record = self.store.insert(
+        return self.store.insert(
             ModelRecord(
                 model_id=0,
                 name=name,
@@ -139,15 +160,6 @@ class ModelRegistry:
                 saved_at=now,
             ),
             replace=request.overwrite,
-        )
-        self._loaded.pop(name)
-        return SavedModel(
-            model_id=record.model_id,
-            model_name=record.name,
-            model_path=str(path),
-            task_id=operation.operation_id,
-            saved_at=record.saved_at,
-            model_size_mb=round(record.size_bytes / 2**20, 6),
         )
 
     def _version_of(self, operation: Operation) -> Path:
@@ -500,13 +512,14 @@ class ModelRegistry:
 
     def delete(self, name: str) -> ModelSummary:
         """Forget a named model; its files go too unless another name points at the same version."""
-        record = self.store.delete(check_model_name(name))
-        summary = self._summaries([record])[0]
+        with self._names_locked():
+            record = self.store.delete(check_model_name(name))
+            summary = self._summaries([record])[0]
+            if self.store.references(record.version_path) == 0:
+                path = (self.models_dir / record.version_path).resolve()
+                if self.models_dir.resolve() in path.parents:
+                    shutil.rmtree(path, ignore_errors=True)
         self._loaded.pop(name)
-        if self.store.references(record.version_path) == 0:
-            path = (self.models_dir / record.version_path).resolve()
-            if self.models_dir.resolve() in path.parents:
-                shutil.rmtree(path, ignore_errors=True)
         return summary
 
 
