@@ -135,8 +135,10 @@ class ModelRegistry:
         )
 
     def _names_locked(self) -> contextlib.AbstractContextManager[None]:
-        """The lock that a save (files checked, then named) and a delete (name dropped, then files) hold."""
-        self.models_dir.mkdir(parents=True, exist_ok=True)
+        """The lock that a save (files checked, then named) and a delete (name dropped, then files) hold; none
+        while there is no models directory, hence no files to race over (nothing is written for a refused save)."""
+        if not self.models_dir.is_dir():
+            return contextlib.nullcontext()
         return _locked(self.models_dir / ".names.lock")
 
     def _insert(
