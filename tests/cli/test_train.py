@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from trainops.cli.main import app
 from trainops.core import OperationStatus
 from trainops.core.operation import Operation
 from trainops.service.workers import worker_log_path
-from trainops.settings import Settings
+from trainops.settings import Settings, get_settings
 
 REPO = Path(__file__).resolve().parents[2]
 STRATEGIES = REPO / "strategies"
@@ -239,6 +240,19 @@ def test_strategies_list(settings: Settings) -> None:
     listed = json.loads(out)
     assert sorted(item["name"] for item in listed) == shipped
     assert all(item["valid"] for item in listed)
+
+
+def test_strategies_list_names_the_file_train_takes_when_the_name_inside_differs(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    shutil.copy(STRATEGIES / "mean_reversion.yaml", tmp_path / "my_copy.yaml")
+    monkeypatch.setenv("TRAINOPS_STRATEGIES_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    request.addfinalizer(get_settings.cache_clear)  # no later test may read this test's settings
+
+    code, out, _ = invoke("strategies", "list")
+
+    assert code == 0 and "my_copy (named mean_reversion)" in out
 
 
 def test_strategies_validate(settings: Settings, tmp_path: Path) -> None:

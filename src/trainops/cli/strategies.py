@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Annotated
 
 import typer
@@ -29,12 +29,14 @@ def list_command(url: UrlOption = None, token: TokenOption = None, json: JsonOpt
     if not strategies:
         console.print("No strategies found; set TRAINOPS_STRATEGIES_DIR or run from a directory with strategies/.")
         return
+    # `trainops train` finds a strategy by its file's name: shown beside the name inside it when they differ
     table = Table("name", "symbols", "timeframes", "indicators", "model", "epochs", "status")
     for item in strategies:
         status = Text("valid", style="green") if item.valid else Text.assemble(("invalid", "red"), f": {item.error}")
         model = "mlp_" + "_".join(str(size) for size in item.architecture) if item.architecture else "-"
+        stem = PurePath(item.path).stem
         table.add_row(
-            item.name,
+            item.name if stem == item.name else f"{stem} (named {item.name})",
             ", ".join(item.symbols),
             ", ".join(item.timeframes),
             ", ".join(item.indicators),
