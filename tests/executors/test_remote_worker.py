@@ -22,7 +22,9 @@ from tests.live_server import LiveServer
 from tests.remote_worker import WORKER_TIMEOUT, remote_worker
 from trainops.client import HttpTrainOps, LocalTrainOps, TrainOps
 from trainops.core import OperationStatus
+from trainops.core.operation import Operation
 from trainops.errors import NotFoundError, ServiceUnavailableError
+from trainops.executors import worker
 from trainops.executors.jobs import run_training
 from trainops.executors.placement import device_name, node_metadata
 from trainops.executors.remote import (
@@ -237,6 +239,23 @@ def test_a_server_outage_is_waited_out_within_the_patience() -> None:
     with pytest.raises(NotFoundError):  # a refusal is no outage: raised at once
         patiently(partial(server.download_data, "EURUSD", "1h", Path()), "x", 60, sleep=clock.sleep, clock=clock)
     assert clock.slept == [] and server.asked == [("EURUSD", "1h")]
+
+
+def test_a_worker_started_while_the_api_restarts_waits_for_it(settings: Settings) -> None:
+    """A job the cluster started during an API restart had failed at its first request, losing the training."""
+    asked: list[str] = []
+
+    class Restarting(HttpTrainOps):
+        def get_operation(self, operation_id: str) -> Operation:
+            asked.append(operation_id)
+            if len(asked) < 3:
+                raise ServiceUnavailableError("cannot reach the trainops server")
+            raise NotFoundError("no operation")  # where the test stops: after the outage was waited out
+
+    remote = settings.model_copy(update={"url": "http://127.0.0.1:9"})
+    with pytest.raises(NotFoundError), Restarting("http://127.0.0.1:9") as ops:
+        worker._train(ops, "op_training_20261207_013000_0123abcd", remote)
+    assert asked == ["op_training_20261207_013000_0123abcd"] * 3
 
 
 def test_a_version_that_cannot_be_sent_is_kept_and_its_place_named(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from trainops.client.local import LocalTrainOps
 from trainops.core.operation import Operation
 from trainops.errors import TrainOpsError
 from trainops.executors.jobs import run_training
-from trainops.executors.remote import market_data_dir, models_scratch_dir
+from trainops.executors.remote import market_data_dir, models_scratch_dir, patiently
 from trainops.service.bootstrap import open_service
 from trainops.service.workers import this_worker
 from trainops.settings import Settings, get_settings
@@ -70,7 +70,8 @@ def _train(ops: TrainOps, operation_id: str, settings: Settings) -> Operation:
             ops, operation, data_dir=training.data_dir, models_dir=training.models_dir, worker=this_worker()
         )
     print(f"training {operation_id} reports to {settings.url}", file=sys.stderr)
-    operation = ops.get_operation(operation_id)
+    # a job the cluster starts while the API restarts waits for it, as its downloads and upload do
+    operation = patiently(lambda: ops.get_operation(operation_id), f"read {operation_id} from {settings.url}")
     return run_training(
         ops,
         operation,
