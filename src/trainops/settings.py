@@ -128,6 +128,20 @@ class Settings(BaseSettings):
                 f'not valid JSON ({error}); write a JSON object, e.g. \'{{"pip": ["trainops[train]"]}}\''
             ) from None
 
+    @field_validator("ray_runtime_env")
+    @classmethod
+    def _env_vars_mapping(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """``env_vars`` is a mapping of names to text, as Ray takes it (trainops adds its own to it)."""
+        env_vars = value.get("env_vars")
+        if env_vars is not None and not (
+            isinstance(env_vars, dict) and all(isinstance(item, str | int | float) for item in env_vars.values())
+        ):
+            raise ValueError(
+                f'env_vars must be an object of names to values, e.g. {{"env_vars": {{"OMP_NUM_THREADS": "1"}}}}, '
+                f"got {json.dumps(env_vars)[:200]}"
+            )
+        return value
+
     @field_validator("allowed_hosts", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:

@@ -51,6 +51,12 @@ def test_serve_with_ray_and_no_public_url_says_what_to_set(settings: Settings, m
         ("TRAINOPS_PUBLIC_URL", "10.0.0.5:8000", "'10.0.0.5:8000' is not an http(s) URL"),
         ("TRAINOPS_RAY_RUNTIME_ENV", "pip: [trainops]", "TRAINOPS_RAY_RUNTIME_ENV: not valid JSON"),
         ("TRAINOPS_RAY_RUNTIME_ENV", '["pip"]', "TRAINOPS_RAY_RUNTIME_ENV: Input should be a valid dictionary"),
+        # had passed the start, then answered every training start with a 500
+        (
+            "TRAINOPS_RAY_RUNTIME_ENV",
+            '{"env_vars": ["A=1"]}',
+            "TRAINOPS_RAY_RUNTIME_ENV: env_vars must be an object of names to values, e.g. ",
+        ),
         ("TRAINOPS_CANCEL_GRACE", "-1", "TRAINOPS_CANCEL_GRACE: Input should be greater than or equal to 0"),
     ],
 )
