@@ -177,3 +177,32 @@ def test_only_a_batched_run_registers_later_under_its_own_id(ops: TrainOps) -> N
         Run(ops, operation, flush_interval=None, register=request)
     with pytest.raises(ValueError, match="under the operation's own id"):
         Run(ops, operation, flush_interval=0.1, register=request)
+
+
+def test_a_run_whose_operation_was_ended_on_the_server_is_told_to_stop(ops: TrainOps) -> None:
+    """A worker whose run the reaper had failed (or a cancel past its grace had ended) trained on for minutes, its
+    epochs refused, on a machine the cluster counted as free."""
+    run = ops.run(total_epochs=100, flush_interval=0.01)
+    requests: list[Any] = []
+
+    def train() -> None:
+        with run:
+            run.log(0, val_loss=1.0)
+            run.flush()
+            ops.finish_operation(run.operation_id, OperationStatus.FAILED, error="its Ray job is gone")
+            deadline = time.monotonic() + 10
+            epoch = 1
+            while (request := run.should_stop()) is None and time.monotonic() < deadline:
+                run.log(epoch, val_loss=1.0)
+                epoch += 1
+                time.sleep(0.01)
+            requests.append(request)
+
+    with pytest.raises(ConflictError, match="already failed"):  # the end says why its records were not stored
+        train()
+    (request,) = requests
+    assert request is not None and request.requested_by == "trainops"
+    assert request.reason.startswith("the server takes no more records for this run: ")
+    assert "already failed" in request.reason
+    stored = ops.get_operation(run.operation_id)
+    assert (stored.status, stored.error) == (OperationStatus.FAILED, "its Ray job is gone")  # as it was ended

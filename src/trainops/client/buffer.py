@@ -203,6 +203,11 @@ class EpochBuffer:
         return self._outage is None
 
     @property
+    def final(self) -> TrainOpsError | None:
+        """The error after which nothing more can be stored (the operation ended elsewhere, was deleted)."""
+        return self._fatal
+
+    @property
     def registered(self) -> bool:
         """Whether the server knows the operation (always, unless the buffer was made with ``register``)."""
         return self._registered

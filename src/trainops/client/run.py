@@ -41,7 +41,7 @@ from trainops.core.numbers import is_numeric
 from trainops.core.operation import Operation, OperationMetadata, OperationStatus, WriteAck, new_operation_id
 from trainops.core.progress import ProgressState
 from trainops.core.steps import StepRecord
-from trainops.errors import ConflictError, InvalidInputError, OperationCancelledError, TrainOpsError
+from trainops.errors import ConflictError, InvalidInputError, NotFoundError, OperationCancelledError, TrainOpsError
 from trainops.schemas.operations import CreateOperationRequest
 from trainops.service.throttle import ProgressThrottle
 
@@ -313,6 +313,8 @@ class Run:
         unreachable server, and a buffered run never waits on the network here (its background thread asks)."""
         if self._buffer is not None:
             self._buffer.start()
+            if self._stop is None:
+                self._stop = _ended_elsewhere(self._buffer.final)
         elif self._stop is None:
             self._check_stop()
         if self._stop is not None:
@@ -552,6 +554,15 @@ class Run:
             # the original exception matters more than a failure to record it
             with contextlib.suppress(Exception):
                 self.finish(OperationStatus.FAILED, error=message)
+
+
+def _ended_elsewhere(error: TrainOpsError | None) -> CancelRequest | None:
+    """A stop for a run whose operation takes no more records: ended on the server (by the reaper, say, or a cancel
+    enforced past its grace) or deleted. Training on would report to nobody and hold its machine for nothing."""
+    if not isinstance(error, ConflictError | NotFoundError):
+        return None
+    reason = f"the server takes no more records for this run: {error.message}"
+    return CancelRequest(reason=reason, requested_by="trainops", requested_at=datetime.now(UTC))
 
 
 def open_run(
