@@ -180,6 +180,7 @@ def test_resources_are_validated_and_recorded(api: httpx.Client) -> None:
         ({"cpus": 1, "tpus": 1}, "tpus"),
         ({"gpus": -1}, "gpus"),
         ({"cpus": "many"}, "cpus"),
+        ({"cpus": 0}, "cpus"),  # had run with no CPU counted, so any number of them piled onto one node
     ]:
         answer = api.post("/training/start", json={"strategy": "mean_reversion", "resources": resources})
         assert answer.status_code == 422, answer.text

@@ -55,7 +55,13 @@ class Resources(JsonTyped):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    cpus: float | None = Field(None, ge=0.0, le=MAX_RESOURCE, allow_inf_nan=False, description="CPU cores, e.g. 2")
+    cpus: float | None = Field(
+        None,
+        gt=0.0,
+        le=MAX_RESOURCE,
+        allow_inf_nan=False,
+        description="CPU cores, more than 0 (a job takes some), e.g. 2",
+    )
     gpus: float | None = Field(
         None, ge=0.0, le=MAX_RESOURCE, allow_inf_nan=False, description="GPUs, e.g. 1 (0.5 shares one on Ray)"
     )
