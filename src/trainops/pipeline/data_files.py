@@ -78,9 +78,10 @@ def available_data(data_dir: Path, only: Collection[tuple[str, str]] | None = No
     ]
 
 
-def data_names(data_dir: Path) -> set[tuple[str, str]]:
-    """The ``(symbol, timeframe)`` pairs that have a file in ``data_dir``, from the names alone (nothing read)."""
-    return {(symbol, timeframe) for _, symbol, timeframe, _ in _scan(data_dir)}
+def data_names(data_dir: Path) -> list[tuple[str, str]]:
+    """The ``(symbol, timeframe)`` pairs that have a file in ``data_dir``, in listing order, from the names alone
+    (nothing read)."""
+    return list(dict.fromkeys((symbol, timeframe) for _, symbol, timeframe, _ in _scan(data_dir)))
 
 
 def load_ohlcv(

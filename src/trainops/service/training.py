@@ -216,7 +216,7 @@ def check_data(config: StrategyConfig, data_dir: Path) -> None:
     on_disk = data_names(data_dir)
     missing = [f"{symbol}_{base}" for symbol in config.symbols if (symbol, base) not in on_disk]
     if missing:
-        names = sorted(f"{symbol}_{timeframe}" for symbol, timeframe in on_disk)
+        names = [f"{symbol}_{timeframe}" for symbol, timeframe in on_disk]
         available = ", ".join(names) or "none (run `trainops data sample`)"
         raise DataError(
             f"no market data for {', '.join(missing)} in {data_dir}; available: {available}",
