@@ -31,7 +31,8 @@ def settings(training_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Se
         (["--gpus", "99"], "--gpus: 99 asked, but this machine has "),
         (["--cpus", "1000"], f"--cpus: 1000 asked, but this machine has {os.cpu_count()} CPUs"),
         (["--gpus", "5000"], "--gpus: Input should be less than or equal to 1024"),
-        (["--cpus", "-1"], "--cpus: Input should be greater than or equal to 0"),
+        (["--cpus", "-1"], "--cpus: Input should be greater than 0"),
+        (["--cpus", "0"], "--cpus: Input should be greater than 0"),
     ],
 )
 def test_resources_this_machine_lacks_are_one_line_errors(settings: Settings, args: list[str], message: str) -> None:
