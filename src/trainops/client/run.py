@@ -587,12 +587,13 @@ def open_run(
         return Run(client, create(client, request), flush_interval=None, flush_timeout=flush_timeout)
     if request.operation_id is None:
         request = request.model_copy(update={"operation_id": new_operation_id(request.operation_type)})
+    began = datetime.now(UTC)
     try:
         operation, _ = register(client, request)
     except TrainOpsError as error:
         if not is_outage(error):
             raise
-        request = request.model_copy(update={"started_at": datetime.now(UTC)})  # registered running since now
+        request = request.model_copy(update={"started_at": began})  # registered later, running since it began
         operation = _offline_operation(request)
         logger.warning(
             "trainops: %s; run %s begins offline: it is registered and its records sent once the server answers, "
