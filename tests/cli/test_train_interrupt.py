@@ -81,9 +81,9 @@ def test_a_stopped_training_records_the_cancellation_and_exits_as_a_shell_expect
             operation_id = running[0].operation_id
             if stop.startswith("ctrl-c"):
                 process.send_signal(signal.SIGINT)
-            if stop == "ctrl-c twice":
-                time.sleep(0.05)
-                process.send_signal(signal.SIGINT)
+                if stop == "ctrl-c twice":
+                    time.sleep(0.05)
+                    process.send_signal(signal.SIGINT)
             else:
                 ops.cancel_operation(operation_id, reason, requested_by="agent")
             code = process.wait(120)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import threading
 import time
@@ -192,22 +193,44 @@ def _until_interrupted(
     """``watch()`` the training to its end and answer how it ended and whether Ctrl-C ended it. On Ctrl-C, ask the
     run to stop and wait for it to end (a second Ctrl-C leaves at once), so the command exits 130 with the
     cancellation recorded."""
+    presses = _CtrlC()
+    previous = signal.signal(signal.SIGINT, presses)
     try:
-        return watch(), False
-    except KeyboardInterrupt:
-        ops.cancel_operation(task_id, INTERRUPTED, requested_by="user")
-        err_console.print("Stopping at the next batch; the best weights are kept (Ctrl-C again to leave now) ...")
         try:
+            return watch(), False
+        except BaseException:
+            if not presses.count:
+                raise
+        try:
+            ops.cancel_operation(task_id, INTERRUPTED, requested_by="user")
+            err_console.print("Stopping at the next batch; the best weights are kept (Ctrl-C again to leave now) ...")
             if thread is not None:
                 thread.join()
             else:
                 while not ops.get_operation(task_id).status.is_terminal:
                     time.sleep(0.2)
-        except KeyboardInterrupt:
+        except BaseException:
+            if presses.count < 2:
+                raise
             if thread is None:  # the server's run stops by itself at its next batch
                 raise typer.Exit(code=EXIT_INTERRUPTED) from None
             _leave_now(ops, task_id)
         return ops.get_operation(task_id).status, True
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class _CtrlC:
+    """A SIGINT handler that counts the presses and raises ``KeyboardInterrupt`` as Python's own does. A press that
+    lands inside a database driver can come out as the driver's error instead (psycopg interrupted in a ping: "can't
+    change 'autocommit' now"), so what catches it asks the count, not the exception's type."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.count += 1
+        raise KeyboardInterrupt
 
 
 LEFT_EARLY = "left with a second Ctrl-C before the training stopped: no evaluation, no model version"
