@@ -357,6 +357,33 @@ def test_a_ray_training_that_never_reached_the_cluster_is_failed_by_the_sweep(ra
         service.store.engine.dispose()
 
 
+def test_a_job_the_cluster_forgot_fails_its_training_only_once_its_worker_is_silent(ray_settings: Settings) -> None:
+    """A head restarted without fault tolerance forgets its jobs, but their workers may live on and report."""
+    settings = ray_settings.model_copy(update={"public_url": "http://127.0.0.1:1"})
+    service = open_service(settings)
+    executor = RayExecutor(service, settings)
+    try:
+        config = resolve_request(TrainingRequest(strategy="mean_reversion"), STRATEGIES, allow_paths=False)
+        five_minutes_ago = OperationsService(service.store, clock=lambda: utcnow() - timedelta(minutes=5))
+        forgotten = [create_training(five_minutes_ago, config, executor="ray") for _ in range(3)]
+        for op in forgotten:  # submitted five minutes ago to this cluster, which knows none of them now
+            service.update_metadata(op.operation_id, {"ray_job_id": op.operation_id, "ray_address": executor.address})
+        reporting, silent, never_heard = (op.operation_id for op in forgotten)
+        service.heartbeat(reporting)
+        five_minutes_ago.heartbeat(silent)
+
+        ended = Reaper(service, executor, interval=1, grace=30).sweep()
+
+        assert sorted(ended) == sorted([silent, never_heard])
+        assert service.get(reporting).status.value == "pending"
+        error = service.get(silent).error or ""
+        assert f"no longer knows the job {silent}" in error and "nothing was heard from its worker for 300 s" in error
+        assert "and its worker never reported" in (service.get(never_heard).error or "")
+    finally:
+        executor.shutdown()
+        service.store.engine.dispose()
+
+
 def test_a_forced_cancel_stops_the_ray_job_and_ends_the_training_cancelled(
     ray_settings: Settings, ray_head: RayHead
 ) -> None:

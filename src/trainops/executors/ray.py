@@ -53,6 +53,9 @@ REQUEST_SECONDS = 30.0
 SUBMIT_SECONDS = 60.0
 """How long a Ray operation may go without its job recorded (``ray_job_id``) before the reaper asks the cluster
 whether it ever got it: it is recorded right after a submission, which takes well under a second."""
+REPORTING_SECONDS = 60.0
+"""How long a job the cluster no longer knows is spared while its worker still reports: a head restarted without
+fault tolerance forgets its jobs, yet their worker processes may live on and finish their trainings."""
 STOP_WAIT_SECONDS = 15.0
 """How long a stopped job gets to end: Ray sends SIGTERM, then SIGKILL after ``RAY_JOB_STOP_WAIT_TIME_S`` (3 s)."""
 
@@ -173,7 +176,7 @@ class RayExecutor:
 
     def lost(self, operations: Sequence[Operation]) -> dict[str, str]:
         """Active Ray operations whose job ended (failed, stopped, or exited) without ending them, or that the
-        cluster no longer knows; an unreachable cluster loses nothing.
+        cluster no longer knows while its worker is silent; an unreachable cluster loses nothing.
 
         Reading the jobs, it also records on each running operation the Ray node its job runs on
         (``metadata.ray_node_id``): Ray tells the job's entrypoint nothing of it, so the worker cannot.
@@ -201,10 +204,12 @@ class RayExecutor:
                     f"the training never reached the Ray cluster at {self.address} (the server stopped while "
                     "submitting it); start it again"
                 )
+            elif job is None and (silence := _silent_for(operation, now)) < REPORTING_SECONDS:
+                continue  # forgotten by a restarted head, but its worker still reports: it ends the run itself
             elif job is None:
                 lost[operation.operation_id] = (
                     f"the Ray cluster at {self.address} no longer knows the job {operation.operation_id} "
-                    "(the cluster was restarted, or the job deleted); start the training again"
+                    f"(the cluster was restarted, or the job deleted) and {_heard(silence)}; start the training again"
                 )
             elif _state(job) in ENDED:
                 lost[operation.operation_id] = _ended_reason(job, operation)
@@ -302,6 +307,19 @@ def _view(job: JobDetails) -> ExecutorJob:
         end_time=_moment(job.end_time),
         exit_code=job.driver_exit_code,
     )
+
+
+def _silent_for(operation: Operation, now: datetime) -> float:
+    """Seconds since the operation's worker last wrote anything (an epoch, progress, a heartbeat) or started;
+    forever for one that never did."""
+    heard = operation.last_heartbeat or operation.started_at
+    return (now - heard).total_seconds() if heard is not None else float("inf")
+
+
+def _heard(silence: float) -> str:
+    if silence == float("inf"):
+        return "its worker never reported"
+    return f"nothing was heard from its worker for {silence:.0f} s"
 
 
 def _state(job: JobDetails) -> str:

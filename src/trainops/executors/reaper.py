@@ -4,8 +4,8 @@ Every ``TRAINOPS_REAPER_INTERVAL`` seconds it reads the active operations and
 
 - fails those whose job died without ending them, with the reason: a local worker process gone from this host
   (killed, out of memory), a Ray job that ended FAILED or STOPPED (Ray's message: node lost, OOM, stopped) or that
-  the cluster no longer knows. Before it, only a server restart failed them, so a worker that died after one
-  stayed ``running`` until the next;
+  the cluster no longer knows and whose worker has gone quiet. Before it, only a server restart failed them, so a
+  worker that died after one stayed ``running`` until the next;
 - stops by force the running trainings cancelled more than ``TRAINOPS_CANCEL_GRACE`` seconds ago whose worker did
   not stop at a batch (Ray: ``stop_job``; local: the worker's process group), and marks them cancelled;
 - ends cancelled a run this server cannot stop (an outside script's, reporting over the API) whose cancel is past
