@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +204,22 @@ def test_the_panel_shows_a_job_that_failed_before_its_worker_reported(service: O
     rows = panel_rows(console.export_text())
     assert rows["status"] == "pending"
     assert rows["job"] == "FAILED on ray (exit code 1) — runtime env setup failed"
+
+
+def test_the_panel_says_when_a_silent_cluster_last_told_the_jobs_state(service: OperationsService) -> None:
+    operation = service.create()
+    now = datetime.now(UTC)
+    fresh = ExecutorJob(executor="ray", job_id=operation.operation_id, status="RUNNING", read_at=now)
+    stale = fresh.model_copy(update={"read_at": now - timedelta(seconds=42)})
+
+    shown = []
+    for job in (fresh, stale):
+        console = Console(width=160, record=True)
+        console.print(trainops.cli.render.operation_panel(operation, job))
+        shown.append(panel_rows(console.export_text())["job"])
+
+    assert shown[0] == "RUNNING on ray"
+    assert shown[1] == "RUNNING on ray (as of 42 s ago: the ray cluster has not answered since)"
 
 
 def test_show_lists_any_other_result_value_by_value(service: OperationsService) -> None:

@@ -32,6 +32,7 @@ from trainops.api import create_app
 from trainops.cli.main import app as cli
 from trainops.client import HttpTrainOps
 from trainops.errors import ConfigurationError, MissingExtraError
+from trainops.executors import ray as ray_executor
 from trainops.executors.ray import RayExecutor
 from trainops.executors.reaper import Reaper
 from trainops.mcp.server import create_server
@@ -380,6 +381,93 @@ def test_a_job_the_cluster_forgot_fails_its_training_only_once_its_worker_is_sil
         assert f"no longer knows the job {silent}" in error and "nothing was heard from its worker for 300 s" in error
         assert "and its worker never reported" in (service.get(never_heard).error or "")
     finally:
+        executor.shutdown()
+        service.store.engine.dispose()
+
+
+class FreezableProxy:
+    """A TCP relay to the cluster's dashboard that can stop relaying (:attr:`frozen`), as a hung head would: it
+    accepts connections and reads requests, but answers nothing until thawed. It counts the connections made."""
+
+    def __init__(self, target: str) -> None:
+        host, port = target.removeprefix("http://").split(":")
+        self.target = (host, int(port))
+        self.frozen = threading.Event()
+        self.connections = 0
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.address = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self.frozen.clear()
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            upstream = socket.create_connection(self.target)
+            threading.Thread(target=self._pump, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        with source, sink:
+            while True:
+                try:
+                    data = source.recv(65536)
+                    while self.frozen.is_set():
+                        time.sleep(0.05)
+                    if not data:
+                        return
+                    sink.sendall(data)
+                except OSError:
+                    return
+
+
+def test_a_hung_cluster_costs_one_short_wait_then_views_answer_its_last_state(
+    ray_settings: Settings, ray_head: RayHead, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A poller of ``GET /operations/{id}`` waits on the cluster for a view: a hung head must not hold each one."""
+    monkeypatch.setattr(ray_executor, "VIEW_SECONDS", 0.0)  # every view would ask the cluster
+    monkeypatch.setattr(ray_executor, "VIEW_REQUEST_SECONDS", 2.0)
+    monkeypatch.setattr(ray_executor, "RETRY_VIEW_SECONDS", 3.0)
+    proxy = FreezableProxy(ray_head.address)
+    settings = ray_settings.model_copy(update={"ray_address": proxy.address, "public_url": "http://127.0.0.1:1"})
+    service = open_service(settings)
+    executor = RayExecutor(service, settings)
+    ray = JobSubmissionClient(ray_head.address, headers={"Authorization": f"Bearer {ray_head.token}"})
+    job_id = ray.submit_job(entrypoint="sleep 300", entrypoint_num_cpus=0)
+    try:
+        answered = executor.view(job_id)
+        assert answered is not None and answered.read_at is not None
+
+        proxy.frozen.set()
+        before = proxy.connections
+        views: list[Any] = []
+        asked = time.monotonic()
+        pollers = [threading.Thread(target=lambda: views.append(executor.view(job_id))) for _ in range(8)]
+        for poller in pollers:
+            poller.start()
+        for poller in pollers:
+            poller.join(timeout=30)
+        waited = time.monotonic() - asked
+        again = time.monotonic()
+        last = executor.view(job_id)  # the cluster was silent: asked again only after RETRY_VIEW_SECONDS
+        assert time.monotonic() - again < 0.5
+
+        assert 2.0 <= waited < 5.0  # one read timed out; the other pollers answered meanwhile
+        assert proxy.connections - before <= 1
+        assert views == [answered] * 8 and last == answered  # the last state Ray told, with when it told it
+        proxy.frozen.clear()
+        time.sleep(3.0)  # RETRY_VIEW_SECONDS
+        thawed = executor.view(job_id)
+        assert thawed is not None and thawed.read_at is not None and thawed.read_at > answered.read_at
+    finally:
+        proxy.close()
+        ray.stop_job(job_id)
         executor.shutdown()
         service.store.engine.dispose()
 

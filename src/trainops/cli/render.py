@@ -107,7 +107,14 @@ def job_text(job: ExecutorJob) -> Text:
         text.append(f" (exit code {job.exit_code})")
     if job.message and job.message.strip():
         text.append(f" — {job.message.strip()}")
+    if job.read_at is not None and (age := (datetime.now(UTC) - job.read_at).total_seconds()) >= STALE_JOB_SECONDS:
+        text.append(f" (as of {age:.0f} s ago: the {job.executor} cluster has not answered since)", style="dim")
     return text
+
+
+STALE_JOB_SECONDS = 10.0
+"""How old a job's state may be before ``ops show`` says when it was read: a view is read again every few
+seconds while the cluster answers."""
 
 
 MAX_RESULT_LINES = 40

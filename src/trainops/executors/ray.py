@@ -50,6 +50,11 @@ VIEW_SECONDS = 2.0
 to the cluster."""
 REQUEST_SECONDS = 30.0
 """The longest one request to the cluster's job server may take (Ray's own client has no limit)."""
+VIEW_REQUEST_SECONDS = 5.0
+"""The longest a read for ``GET /operations/{id}`` may take: a poller waits for it, for a view only."""
+RETRY_VIEW_SECONDS = 15.0
+"""After a read for a view found the cluster silent, how long views answer the last state Ray told without
+asking it again: a hung dashboard must not cost every poller a timeout."""
 SUBMIT_SECONDS = 60.0
 """How long a Ray operation may go without its job recorded (``ray_job_id``) before the reaper asks the cluster
 whether it ever got it: it is recorded right after a submission, which takes well under a second."""
@@ -93,8 +98,13 @@ class RayExecutor:
 
         # what a request to the cluster raises when it does not answer, or refuses (Ray's AuthenticationError)
         self._errors: tuple[type[Exception], ...] = (OSError, RuntimeError, ValueError, RayError)
-        self._client = _connect(settings.ray_address)
+        self._client = _connect(settings.ray_address, REQUEST_SECONDS)
+        self._reader = _connect(settings.ray_address, VIEW_REQUEST_SECONDS)
         self._views: dict[str, tuple[float, ExecutorJob | None]] = {}
+        self._reading: set[str] = set()
+        """Jobs whose state a view is reading now: another view of the job answers the last state meanwhile."""
+        self._silent_until = 0.0
+        """Until when (monotonic) views do not ask the cluster, which did not answer the last one."""
         self._lock = threading.Lock()
         self._closed = False
 
@@ -156,17 +166,31 @@ class RayExecutor:
         return stopped
 
     def view(self, operation_id: str) -> ExecutorJob | None:
-        """The job's state as Ray reports it (read at most every :data:`VIEW_SECONDS` per job)."""
+        """The job's state as Ray reports it, read at most every :data:`VIEW_SECONDS` per job, by one request at
+        a time, and waited for at most :data:`VIEW_REQUEST_SECONDS`.
+
+        When the cluster does not answer, the last state it told (``read_at`` says when) answers the views of the
+        next :data:`RETRY_VIEW_SECONDS` without asking it again.
+        """
         now = time.monotonic()
         with self._lock:
             cached = self._views.get(operation_id)
-        if cached is not None and (now - cached[0] < VIEW_SECONDS or (cached[1] and cached[1].status in ENDED)):
-            return cached[1]  # an ended job does not change
+            last = cached[1] if cached is not None else None
+            if cached is not None and (now - cached[0] < VIEW_SECONDS or (last is not None and last.status in ENDED)):
+                return last  # an ended job does not change
+            if now < self._silent_until or operation_id in self._reading:
+                return last
+            self._reading.add(operation_id)
         try:
-            job = self._job(operation_id)
+            job = self._job(operation_id, self._reader)
         except self._errors as error:
             logger.warning("could not read the Ray job %s: %s", operation_id, error)
-            return None
+            with self._lock:
+                self._silent_until = time.monotonic() + RETRY_VIEW_SECONDS
+            return last
+        finally:
+            with self._lock:
+                self._reading.discard(operation_id)
         view = _view(job) if job is not None else None
         with self._lock:
             if len(self._views) > 10_000:
@@ -230,14 +254,14 @@ class RayExecutor:
         runtime_env["env_vars"] = env_vars
         return runtime_env
 
-    def _job(self, operation_id: str) -> JobDetails | None:
+    def _job(self, operation_id: str, client: JobSubmissionClient | None = None) -> JobDetails | None:
         """The job's details, ``None`` when the cluster has no such job.
 
         Raises:
             OSError, RuntimeError: the cluster did not answer.
         """
         try:
-            return self._client.get_job_info(operation_id)
+            return (client or self._client).get_job_info(operation_id)
         except RuntimeError as error:
             if "status code 404" in str(error):
                 return None
@@ -254,7 +278,7 @@ class RayExecutor:
             self._views.pop(operation_id, None)
 
 
-def _connect(address: str) -> JobSubmissionClient:
+def _connect(address: str, timeout: float) -> JobSubmissionClient:
     from ray.exceptions import AuthenticationError as RayAuthenticationError
     from ray.job_submission import JobSubmissionClient
 
@@ -263,7 +287,7 @@ def _connect(address: str) -> JobSubmissionClient:
         would hold a server thread (a GET /operations/{id}, the reaper) as long."""
 
         def _do_request(self, method: str, endpoint: str, **kwargs: Any) -> Any:
-            kwargs.setdefault("timeout", REQUEST_SECONDS)
+            kwargs.setdefault("timeout", timeout)
             return super()._do_request(method, endpoint, **kwargs)
 
     try:
@@ -299,6 +323,7 @@ def _ray_auth_headers() -> dict[str, str]:
 
 def _view(job: JobDetails) -> ExecutorJob:
     return ExecutorJob(
+        read_at=datetime.now(UTC),
         executor="ray",
         job_id=job.submission_id or job.job_id or "",
         status=_state(job),

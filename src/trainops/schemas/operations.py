@@ -200,6 +200,11 @@ class ExecutorJob(BaseModel):
     start_time: datetime | None = None
     end_time: datetime | None = None
     exit_code: int | None = Field(None, description="the worker's (Ray: the entrypoint's) exit code once it ended")
+    read_at: datetime | None = Field(
+        None,
+        description="when the executor last read the job's state (Ray); older than a few seconds when the cluster "
+        "has stopped answering, and this is the last state it told",
+    )
 
 
 class OperationDetail(Operation):
