@@ -120,7 +120,7 @@ def test_two_files_of_one_symbol_are_refused_whatever_the_dates(own_data: tuple[
     (data_dir / "EURUSD_1h.parquet").write_bytes(b"PAR1")
     request = TrainingRequest(strategy="mean_reversion", start_date=date(2030, 1, 1))
 
-    with pytest.raises(DataError, match=r"both EURUSD_1h\.csv and EURUSD_1h\.parquet .* hold EURUSD_1h; keep one"):
+    with pytest.raises(DataError, match=r"both EURUSD_1h\.csv and EURUSD_1h\.parquet exist .* keep one"):
         training.start(request, [].append, allow_paths=False)
 
 

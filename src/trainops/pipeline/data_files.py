@@ -41,6 +41,7 @@ __all__ = [
     "data_file_name",
     "find_data_file",
     "load_ohlcv",
+    "one_file_each",
     "write_sample_data",
 ]
 
@@ -76,6 +77,20 @@ def available_data(data_dir: Path, only: Collection[tuple[str, str]] | None = No
         for path, symbol, timeframe, fmt in _scan(data_dir)
         if only is None or (symbol, timeframe) in only
     ]
+
+
+def one_file_each(files: Sequence[DataFile], data_dir: Path) -> dict[tuple[str, str], DataFile]:
+    """``files`` (from :func:`available_data`) by ``(symbol, timeframe)``.
+
+    Raises:
+        DataError: two files hold one pair (a CSV and a parquet file): which one to train on is not clear.
+    """
+    held: dict[tuple[str, str], DataFile] = {}
+    for item in files:
+        other = held.setdefault((item.symbol, item.timeframe), item)
+        if other is not item:
+            raise _both(other.path, item.path, data_dir)
+    return held
 
 
 def data_names(data_dir: Path) -> list[tuple[str, str]]:
@@ -286,11 +301,7 @@ def _find_file(data_dir: Path, symbol: str, timeframe: str) -> tuple[Path, Liter
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:
-        raise DataError(
-            f"both {matches[0][0].name} and {matches[1][0].name} exist in {data_dir}; keep one so it is clear "
-            "which to train on",
-            details={"paths": [str(path) for path, _ in matches]},
-        )
+        raise _both(matches[0][0], matches[1][0], data_dir)
     wanted = f"{data_dir / f'{symbol}_{timeframe}'}.csv (or .parquet)"
     if not files:
         raise DataError(
@@ -303,6 +314,13 @@ def _find_file(data_dir: Path, symbol: str, timeframe: str) -> tuple[Path, Liter
     raise DataError(
         f"no market data for {symbol} {timeframe}: {wanted} does not exist. Available: {', '.join(names)}",
         details={"path": wanted, "available": names},
+    )
+
+
+def _both(first: Path, second: Path, data_dir: Path) -> DataError:
+    return DataError(
+        f"both {first.name} and {second.name} exist in {data_dir}; keep one so it is clear which to train on",
+        details={"paths": [str(first), str(second)]},
     )
 
 

@@ -7,6 +7,7 @@ but the operation id, and the record says exactly what was trained.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -15,8 +16,16 @@ from typing import Any
 
 from trainops.core.epoch import EpochRecord
 from trainops.core.operation import Operation, OperationMetadata
-from trainops.errors import ConflictError, DataError, InvalidInputError, NotFoundError, StrategyError, TrainOpsError
-from trainops.pipeline.data_files import available_data, data_names
+from trainops.errors import (
+    ConfigurationError,
+    ConflictError,
+    DataError,
+    InvalidInputError,
+    NotFoundError,
+    StrategyError,
+    TrainOpsError,
+)
+from trainops.pipeline.data_files import available_data, data_names, one_file_each
 from trainops.pipeline.strategy import (
     NAME_PATTERN,
     StrategyConfig,
@@ -205,33 +214,28 @@ def resolve_request(request: TrainingRequest, strategies_dir: Path, *, allow_pat
     )
 
 
-def check_data(config: StrategyConfig, data_dir: Path) -> None:
+def check_data(config: StrategyConfig, data_dir: Path) -> list[DataFile]:
     """Refuse up front a training whose base-timeframe files are missing (higher timeframes can be resampled), or
     whose dates lie outside one of them: the job would only fail once started.
+
+    Returns:
+        The base-timeframe files the training reads, described (their bars and dates), each read once.
 
     Raises:
         DataError: naming the missing files and what is available, or the file and the dates it holds.
     """
     base = config.timeframes[0]
-    on_disk = data_names(data_dir)
-    missing = [f"{symbol}_{base}" for symbol in config.symbols if (symbol, base) not in on_disk]
+    # only the files this training reads: a damaged file of another symbol is none of its business
+    files = available_data(data_dir, {(symbol, base) for symbol in config.symbols})
+    present = one_file_each(files, data_dir)
+    missing = [f"{symbol}_{base}" for symbol in config.symbols if (symbol, base) not in present]
     if missing:
-        names = [f"{symbol}_{timeframe}" for symbol, timeframe in on_disk]
+        names = [f"{symbol}_{timeframe}" for symbol, timeframe in data_names(data_dir)]
         available = ", ".join(names) or "none (run `trainops data sample`)"
         raise DataError(
             f"no market data for {', '.join(missing)} in {data_dir}; available: {available}",
             details={"missing": missing, "data_dir": str(data_dir)},
         )
-    # only the files this training reads: a damaged file of another symbol is none of its business
-    present: dict[tuple[str, str], DataFile] = {}
-    for item in available_data(data_dir, _base_files(config)):
-        other = present.setdefault((item.symbol, item.timeframe), item)
-        if other is not item:
-            raise DataError(
-                f"both {other.path.name} and {item.path.name} in {data_dir} hold {item.name}; keep one, so that it is "
-                "clear which to train on",
-                details={"paths": [str(other.path), str(item.path)]},
-            )
     start, end = config.training_data.start_date, config.training_data.end_date
     for symbol in config.symbols:
         held = present[(symbol, base)]
@@ -245,18 +249,39 @@ def check_data(config: StrategyConfig, data_dir: Path) -> None:
                 f"{start or 'its start'} to {end or 'its end'}: choose dates inside that range",
                 details={"file": held.name, "start": str(start), "end": str(end)},
             )
+    return files
 
 
-def _base_files(config: StrategyConfig) -> set[tuple[str, str]]:
-    return {(symbol, config.timeframes[0]) for symbol in config.symbols}
+def check_models_dir(models_dir: Path) -> None:
+    """Refuse up front a training whose model version would have nowhere to go: the training would run to its
+    end, then fail writing it.
+
+    Raises:
+        ConfigurationError: ``models_dir`` (or the nearest folder above it that exists) is a file, or cannot be
+            written.
+    """
+    existing = next((path for path in (models_dir, *models_dir.parents) if path.exists()), None)
+    if existing is None:
+        return
+    if not existing.is_dir():
+        problem = "is a file" if existing == models_dir else f"cannot be created: {existing} is a file"
+        raise ConfigurationError(
+            f"the models directory {models_dir} (TRAINOPS_MODELS_DIR) {problem}: point TRAINOPS_MODELS_DIR at a "
+            "directory, where trainings keep their model versions",
+            details={"models_dir": str(models_dir)},
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigurationError(
+            f"the models directory {models_dir} (TRAINOPS_MODELS_DIR) cannot be written by this process "
+            f"({existing} is not writable): give it write access, or point TRAINOPS_MODELS_DIR elsewhere",
+            details={"models_dir": str(models_dir)},
+        )
 
 
-def estimated_minutes(config: StrategyConfig, data_dir: Path) -> float:
-    """A rough duration: the bars the strategy trains on, times epochs, at a modest CPU speed."""
-    files = {(item.symbol, item.timeframe): item.bars for item in available_data(data_dir, _base_files(config))}
-    base = config.timeframes[0]
-    bars = sum(files.get((symbol, base), 0) for symbol in config.symbols)
-    samples = bars * config.training.data_split.train * config.model.training.epochs
+def estimated_minutes(config: StrategyConfig, files: Sequence[DataFile]) -> float:
+    """A rough duration: the bars the strategy trains on (``files``: its base-timeframe files, as
+    :func:`check_data` answers them), times epochs, at a modest CPU speed."""
+    samples = sum(item.bars for item in files) * config.training.data_split.train * config.model.training.epochs
     return round(0.05 + samples / ESTIMATED_SAMPLES_PER_SECOND / 60, 2)
 
 
@@ -332,7 +357,7 @@ def create_training(
     )
 
 
-def started_answer(operation: Operation, config: StrategyConfig, data_dir: Path) -> TrainingStarted:
+def started_answer(operation: Operation, config: StrategyConfig, files: Sequence[DataFile]) -> TrainingStarted:
     """The answer to starting a training: what will train, and roughly for how long."""
     symbols, timeframes = config.symbols, config.timeframes
     return TrainingStarted(
@@ -344,7 +369,7 @@ def started_answer(operation: Operation, config: StrategyConfig, data_dir: Path)
         symbol=",".join(symbols),
         timeframe=",".join(timeframes),
         config=config.to_dict(),
-        estimated_duration_minutes=estimated_minutes(config, data_dir),
+        estimated_duration_minutes=estimated_minutes(config, files),
     )
 
 
@@ -456,12 +481,14 @@ class TrainingService:
             StrategyError: the strategy or the overrides are invalid (every problem with its path).
             NotFoundError: no such strategy.
             DataError: the market data it needs is missing.
+            ConfigurationError: the models directory is a file, or cannot be written.
             InvalidInputError: a local training asks for more CPUs or GPUs than this machine has.
         """
         if executor == "local":  # this machine trains it: refuse resources it does not have, before anything else
             check_local_resources(request.resources)
         config = resolve_request(request, self.strategies_dir, allow_paths=allow_paths)
-        check_data(config, self.data_dir)
+        files = check_data(config, self.data_dir)
+        check_models_dir(self.models_dir)
         operation = create_training(
             self.operations,
             config,
@@ -481,7 +508,7 @@ class TrainingService:
                 message = error.message if isinstance(error, TrainOpsError) else f"{type(error).__name__}: {error}"
                 self.operations.fail(operation.operation_id, message)
             raise
-        return started_answer(operation, config, self.data_dir)
+        return started_answer(operation, config, files)
 
     def status(self, task_id: str) -> TrainingStatus:
         """Where a training is: status, progress, current epoch, estimated completion, last epoch's metrics.
