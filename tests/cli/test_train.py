@@ -109,6 +109,56 @@ def test_train_in_this_process_shows_the_performance_and_the_next_step(settings:
     assert [line for line in shown.splitlines() if "fields}" in line and "metadata" not in line] == []
 
 
+def test_train_refuses_a_models_dir_that_is_a_file_before_training(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """It had trained to the end, then failed writing the model version with a raw NotADirectoryError."""
+    (tmp_path / "models.txt").write_text("not a folder", encoding="utf-8")
+    request.addfinalizer(get_settings.cache_clear)  # no later test may read this test's settings
+    answers = []
+    for models_dir in (tmp_path / "models.txt", tmp_path / "models.txt" / "sub"):
+        monkeypatch.setenv("TRAINOPS_MODELS_DIR", str(models_dir))
+        get_settings.cache_clear()
+        code, out, err = invoke("train", MEAN_REVERSION, "--epochs", "2")
+        answers.append((code, one_line_error(err, out)))
+
+    assert answers == [
+        (
+            1,
+            f"Error: the models directory {tmp_path / 'models.txt'} (TRAINOPS_MODELS_DIR) is a file: point "
+            "TRAINOPS_MODELS_DIR at a directory, where trainings keep their model versions",
+        ),
+        (
+            1,
+            f"Error: the models directory {tmp_path / 'models.txt' / 'sub'} (TRAINOPS_MODELS_DIR) cannot be created: "
+            f"{tmp_path / 'models.txt'} is a file: point TRAINOPS_MODELS_DIR at a directory, where trainings keep "
+            "their model versions",
+        ),
+    ]
+    assert operations() == []  # nothing recorded
+
+
+def test_a_training_that_cannot_write_its_model_version_fails_saying_where_and_offers_no_model(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    models_dir = tmp_path / "models"
+    models_dir.mkdir()
+    (models_dir / "mean_reversion").write_text("a file where the strategy's folder goes", encoding="utf-8")
+    monkeypatch.setenv("TRAINOPS_MODELS_DIR", str(models_dir))
+    get_settings.cache_clear()
+    request.addfinalizer(get_settings.cache_clear)
+
+    code, out, _ = invoke("train", MEAN_REVERSION, "--epochs", "2")
+
+    [operation] = operations()
+    assert code == 1 and operation.status is OperationStatus.FAILED
+    assert f"cannot write the model version into {models_dir / 'mean_reversion'}: a file is in the way of a folder" in (
+        operation.error or ""
+    )
+    assert f"performance of {operation.operation_id}" in out  # the evaluation is kept and shown
+    assert "Next: keep the model" not in out  # there is no model to keep
+
+
 def test_train_json_streams_events_ending_with_the_performance(settings: Settings) -> None:
     code, out, _ = invoke("train", MEAN_REVERSION, "--epochs", "2", "--json")
 

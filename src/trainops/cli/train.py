@@ -259,12 +259,13 @@ def _finish(ops: TrainOps, task_id: str, final: OperationStatus, json: bool) -> 
         print_json({"event": "performance", "task_id": task_id, "status": final.value, **result}, line=True)
     elif (typed := strategy_result(result)) is not None:
         console.print(performance_panel(typed, task_id))
-        console.print(
-            f"Next: keep the model with `trainops models save {task_id} NAME`; the full history and diagnosis "
-            f"with `trainops ops metrics {task_id}`",
-            highlight=False,
-            soft_wrap=True,
-        )
+        if final is OperationStatus.COMPLETED:  # a run that failed after its evaluation has no model to keep
+            console.print(
+                f"Next: keep the model with `trainops models save {task_id} NAME`; the full history and diagnosis "
+                f"with `trainops ops metrics {task_id}`",
+                highlight=False,
+                soft_wrap=True,
+            )
     if final is OperationStatus.FAILED:
         raise typer.Exit(code=1)
 

@@ -96,7 +96,28 @@ class ModelVersion:
 def write_model_version(
     trained: TrainedStrategy, models_dir: Path, *, operation_id: str, created_at: datetime | None = None
 ) -> Path:
-    """Write ``trained`` as the next version of its strategy, symbols and timeframes; return its directory."""
+    """Write ``trained`` as the next version of its strategy, symbols and timeframes; return its directory.
+
+    Raises:
+        ArtifactError: the version cannot be written (a file where a folder should be, no space, no access).
+    """
+    try:
+        return _write_model_version(trained, models_dir, operation_id=operation_id, created_at=created_at)
+    except OSError as error:
+        problem = error.strerror or str(error)
+        if isinstance(error, FileExistsError | NotADirectoryError):
+            problem = "a file is in the way of a folder"
+        where = f" ({error.filename})" if error.filename else ""
+        raise ArtifactError(
+            f"cannot write the model version into {models_dir / trained.config.name}: {problem}{where}; fix that "
+            "folder (or TRAINOPS_MODELS_DIR) and train again",
+            details={"models_dir": str(models_dir)},
+        ) from None
+
+
+def _write_model_version(
+    trained: TrainedStrategy, models_dir: Path, *, operation_id: str, created_at: datetime | None
+) -> Path:
     config = trained.config
     parent = models_dir / config.name
     parent.mkdir(parents=True, exist_ok=True)
