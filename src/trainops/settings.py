@@ -105,6 +105,13 @@ class Settings(BaseSettings):
     @field_validator("api_token")
     @classmethod
     def _token_strength(cls, token: str | None) -> str | None:
+        if token is not None:
+            token = token.strip()  # read from a file or a secret, with its line's end
+            if not (token.isascii() and token.isprintable()):
+                raise ValueError(
+                    "TRAINOPS_API_TOKEN holds a character an HTTP header cannot carry (beyond ASCII, or a control "
+                    "character); generate one with `openssl rand -hex 32`"
+                )
         if token is not None and len(token) < 16:
             raise ValueError(
                 "TRAINOPS_API_TOKEN must be at least 16 characters; generate one with `openssl rand -hex 32`"

@@ -21,10 +21,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
 
+from pydantic import ValidationError
+
 from trainops.callbacks.sinks import ConsoleSink, GuardedSink, RunInfo, Sink
 from trainops.callbacks.system import SystemMonitor
-from trainops.client.base import TrainOps
-from trainops.client.run import Run, open_run
+from trainops.client.base import TrainOps, invalid_input
+from trainops.client.run import Run, ending_message, open_run
 from trainops.core.cancellation import CancelRequest
 from trainops.core.diagnosis import Action
 from trainops.core.epoch import FIELD_METRICS, RESERVED_NAMES, EpochRecord
@@ -100,6 +102,9 @@ class TrainingCallbacks:
         flush_interval: Seconds between background sends of epochs and steps (``"default"``: the transport's, or
             :data:`REPORT_INTERVAL` in-process; ``None``: each is stored before its hook returns).
         flush_timeout: Seconds the end of training waits for queued epochs before giving up on them.
+        name: The run's name, what people find it by (``"resnet18 lr=3e-4"``).
+        tags: Labels to filter runs by (``trainops ops list --tag baseline``).
+        notes: Free text about the run.
 
     Attributes:
         operation_id: The operation reported into, once :meth:`on_train_begin` ran (``None`` before, on other
@@ -128,7 +133,15 @@ class TrainingCallbacks:
         sinks: Sequence[Sink] = (),
         flush_interval: float | Literal["default"] | None = "default",
         flush_timeout: float = 30.0,
+        name: str | None = None,
+        tags: Sequence[str] | None = None,
+        notes: str | None = None,
     ) -> None:
+        try:  # refused here, before training starts: later it would only leave the run untracked
+            described = CreateOperationRequest.model_validate({"name": name, "tags": tags, "notes": notes})
+        except ValidationError as error:
+            raise ValueError(invalid_input(error).message) from None
+        self.name, self.tags, self.notes = described.name, described.tags, described.notes
         self.ops = ops
         self._given_operation_id = operation_id
         if task is not None:
@@ -251,6 +264,7 @@ class TrainingCallbacks:
         """
         self._step = step if step is not None else self._step + 1
         if self.run is None:
+            self._not_begun()
             return
         record = bool(metrics) and self._step % self.log_every_n_steps == 0
         values = normalize_metrics(self._numbers(metrics or {}, "batch"))[0] if record else {}
@@ -273,6 +287,7 @@ class TrainingCallbacks:
         Called again for the epoch it last reported (the training metrics, then the validation's), it adds to
         that epoch: both calls' metrics are kept (the later value of a name wins).
         """
+        self._not_begun()
         step = _global_step(metrics)
         if step is not None:
             self._step = step
@@ -384,6 +399,9 @@ class TrainingCallbacks:
                     operation_type=self.operation_type,
                     metadata=OperationMetadata.model_validate(self._operation_metadata()),
                     total_epochs=self.total_epochs,
+                    name=self.name,
+                    tags=self.tags,
+                    notes=self.notes,
                 )
                 run = open_run(self.ops, request, flush_interval=interval, flush_timeout=self.flush_timeout)
             else:
@@ -417,8 +435,10 @@ class TrainingCallbacks:
             return
         self._ended = True
         final = normalize_metrics(self._numbers(final_metrics or {}, "final"))[0]
+        if isinstance(exc, SystemExit) and exc.code in (0, None):
+            exc = None  # sys.exit() or sys.exit(0): the script ended as it meant to
         status = _status(exc, self._stop)
-        error = None if exc is None else (f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        error = None if exc is None else ending_message(exc)
         if self.run is not None:
             if final:
                 self.run.result["final_metrics"] = final
@@ -524,6 +544,14 @@ class TrainingCallbacks:
             )
         return values
 
+    def _not_begun(self) -> None:
+        if not self._began:
+            self._warn_once(
+                "not_begun",
+                "on_train_begin() was not called, so nothing is tracked: call it before the loop (or use the "
+                "callbacks as a context manager: `with TrainingCallbacks(...) as callbacks:`)",
+            )
+
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
@@ -593,6 +621,12 @@ def _jsonable(config: Mapping[str, Any]) -> dict[str, Any]:
             return value
         if isinstance(value, float):
             return value if math.isfinite(value) else str(value)
+        if isinstance(value, numbers.Real):  # numpy's numbers
+            return convert(int(value) if isinstance(value, numbers.Integral) else float(value))
+        if callable(getattr(value, "tolist", None)) and not isinstance(value, Mapping):
+            detach = getattr(value, "detach", None)  # a tensor: its values, not its repr
+            listed = (detach() if callable(detach) else value).tolist()
+            return str(value) if listed is value else convert(listed)
         if isinstance(value, Mapping):
             return {str(key): convert(item) for key, item in value.items()}
         if isinstance(value, list | tuple | set | frozenset):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 import re
 import tarfile
@@ -693,13 +694,16 @@ class TrainOps(ABC):
         name: str | None = None,
         tags: Sequence[str] | None = None,
         notes: str | None = None,
+        flush_timeout: float = 60.0,
     ) -> Run:
         """Register an operation and return a :class:`Run` reporting into it (use it with ``with``).
 
         ``flush_interval`` (seconds) makes the run send epochs in the background in batches; ``None`` stores
         each epoch before ``run.log`` returns. The default is the transport's: batched over HTTP, so a
         training loop never waits on the network; immediate in-process, where a write takes well under 1 ms.
-        ``name``, ``tags`` and ``notes`` are what the run is found by later (``trainops ops list --tag baseline``).
+        ``flush_timeout`` is how long the run's end waits for what is still queued before keeping it on disk for
+        ``trainops sync``. ``name``, ``tags`` and ``notes`` are what the run is found by later (``trainops ops
+        list --tag baseline``).
 
         A batched run whose server cannot be reached now begins offline rather than failing (a warning says so):
         it registers the operation once the server answers, or ``trainops sync`` does (see
@@ -717,8 +721,10 @@ class TrainOps(ABC):
             request = CreateOperationRequest.model_validate({**fields, "name": name, "tags": tags, "notes": notes})
         except ValidationError as error:
             raise invalid_input(error) from None
+        if not 0 <= flush_timeout < math.inf:
+            raise InvalidInputError(f"flush_timeout is seconds, 0 or more; got {flush_timeout!r}")
         interval = self.default_flush_interval if flush_interval == "default" else flush_interval
-        return open_run(self, request, flush_interval=interval)
+        return open_run(self, request, flush_interval=interval, flush_timeout=flush_timeout)
 
     def close(self) -> None:
         """Release connections. The object is unusable afterwards."""

@@ -4,6 +4,7 @@ and never fails because the server is away for a while."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 import time
@@ -16,7 +17,7 @@ from trainops.core.epoch import EpochRecord
 from trainops.core.operation import WriteAck
 from trainops.core.progress import ProgressState
 from trainops.core.steps import StepRecord
-from trainops.errors import AuthenticationError, ServiceUnavailableError, TrainOpsError
+from trainops.errors import AuthenticationError, ConflictError, NotFoundError, ServiceUnavailableError, TrainOpsError
 
 logger = logging.getLogger("trainops.client")
 
@@ -35,6 +36,8 @@ class Leftover:
     epochs: int
     steps: int
     reason: str
+    interrupted: bool = False
+    """Whether a KeyboardInterrupt cut the wait short (the caller raises it again once the run's end is kept)."""
 
 
 class EpochBuffer:
@@ -152,7 +155,7 @@ class EpochBuffer:
     def add(self, record: EpochRecord) -> None:
         with self._cond:
             if self._closed:
-                raise TrainOpsError("this run has finished; it takes no more epochs")
+                raise ConflictError(f"run {self._name} has finished; it takes no more epochs")
             if self._fatal is not None:
                 return  # the operation takes no more epochs; flush and close raise why
             if self._file is not None and self._spill_epochs([record]):
@@ -174,7 +177,7 @@ class EpochBuffer:
         training loop: a list append)."""
         with self._cond:
             if self._closed:
-                raise TrainOpsError("this run has finished; it takes no more steps")
+                raise ConflictError(f"run {self._name} has finished; it takes no more steps")
             waiting = self._steps
             waiting.append(point)
             if len(waiting) > self._max_pending_steps:
@@ -201,6 +204,12 @@ class EpochBuffer:
     def reachable(self) -> bool:
         """Whether the last attempt to reach the server succeeded (``False`` during an outage)."""
         return self._outage is None
+
+    @property
+    def queued(self) -> bool:
+        """Whether anything waits to be sent (epochs, steps, or the registration)."""
+        with self._cond:
+            return bool(self._epochs or self._file_pending or self._steps or not self._registered)
 
     @property
     def final(self) -> TrainOpsError | None:
@@ -408,7 +417,9 @@ class EpochBuffer:
             if is_outage(error):
                 self._failed(error)
                 return False
-            self._heartbeats_refused = True  # the operation ended or went away: epochs will say so
+            self._heartbeats_refused = True
+            if isinstance(error, ConflictError | NotFoundError):
+                self._failed(error)  # the operation ended or went away: final, and the run is told to stop
             return True
         self._answered(answer)
         return True
@@ -490,13 +501,16 @@ class EpochBuffer:
         return done
 
     def _not_sent(self, timeout: float) -> str:
+        reason = f": {self._outage.message}" if self._outage else ""
+        return f"{self._waiting()} could not be sent within {timeout:g} s{reason}"
+
+    def _waiting(self) -> str:
         unsent = f"{len(self._epochs) + self._file_pending} epoch(s)"
         if self._steps:
             unsent += f" and {len(self._steps)} step(s)"
         if not self._registered:
             unsent = f"the operation's registration and {unsent}"
-        reason = f": {self._outage.message}" if self._outage else ""
-        return f"{unsent} could not be sent within {timeout:g} s{reason}"
+        return unsent
 
     def close(self, timeout: float = 60.0) -> Leftover | None:
         """Wait at most ``timeout`` seconds for everything queued to be stored, then stop the sending thread.
@@ -511,8 +525,12 @@ class EpochBuffer:
         leftover = None
         try:
             with self._cond:
-                if not self._wait_until_sent(timeout):
-                    leftover = self._spill_everything(self._not_sent(timeout))
+                try:
+                    if not self._wait_until_sent(timeout):
+                        leftover = self._spill_everything(self._not_sent(timeout))
+                except KeyboardInterrupt:  # asked to stop waiting: keep everything on disk, at once
+                    reason = f"the wait for {self._waiting()} to be sent was interrupted (Ctrl-C)"
+                    leftover = dataclasses.replace(self._spill_everything(reason), interrupted=True)
         finally:
             with self._cond:
                 self._closed = True

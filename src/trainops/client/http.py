@@ -208,6 +208,7 @@ class HttpTrainOps(TrainOps):
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
+        token = _header_token(token)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(
             base_url=f"{self.url}{_API_PREFIX}",
@@ -252,6 +253,11 @@ class HttpTrainOps(TrainOps):
         query = {key: value for key, value in (params or {}).items() if value is not None}
         if upload is not None:
             request_headers["Content-Type"] = "application/octet-stream"
+        if self._http.is_closed:
+            raise ConfigurationError(
+                f"this client of {self.url} was closed (its `with` block ended, or close() was called); keep it "
+                "open as long as anything reports through it, or connect again"
+            )
         attempt = 0
         while True:
             if upload is not None:  # every attempt sends the file from its start
@@ -753,11 +759,29 @@ class HttpTrainOps(TrainOps):
             response.close()
 
 
+def _header_token(token: str | None) -> str | None:
+    """The API token as an ``Authorization`` header carries it: without the spaces and line end around it (a token
+    read from a file keeps its newline).
+
+    Raises:
+        ConfigurationError: a character no header can carry; the message does not repeat the token.
+    """
+    if token is None:
+        return None
+    token = token.strip()
+    if not (token.isascii() and token.isprintable()):
+        raise ConfigurationError(
+            "the API token holds a character an HTTP header cannot carry (beyond ASCII, or a control character); "
+            "give the token exactly as the server's TRAINOPS_API_TOKEN is set"
+        )
+    return token
+
+
 def _id_segment(operation_id: str) -> str:
     """An operation id as one path segment. No URL can carry an id holding ``/`` (the server reads ``%2F`` as
     ``/``) or a dot segment, nor one of megabytes, and no operation has one: not found, as the local database
     answers."""
-    if "/" in operation_id or operation_id in (".", "..") or len(operation_id) > MAX_OPERATION_ID_LENGTH:
+    if "/" in operation_id or operation_id in ("", ".", "..") or len(operation_id) > MAX_OPERATION_ID_LENGTH:
         raise operation_not_found(operation_id)
     return _segment(operation_id)
 

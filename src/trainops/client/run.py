@@ -10,11 +10,15 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
+import os
 import reprlib
+import sys
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,11 +41,14 @@ from trainops.client.unsent import (
 )
 from trainops.core.cancellation import INTERRUPTED, CancelRequest
 from trainops.core.epoch import FIELD_METRICS, MAX_EPOCH, MAX_STEP, EpochRecord
-from trainops.core.numbers import is_numeric
+from trainops.core.metric_names import normalize_metrics
+from trainops.core.numbers import is_numeric, parse_metric
 from trainops.core.operation import Operation, OperationMetadata, OperationStatus, WriteAck, new_operation_id
+from trainops.core.payload import storable
 from trainops.core.progress import ProgressState
 from trainops.core.steps import StepRecord
 from trainops.errors import ConflictError, InvalidInputError, NotFoundError, OperationCancelledError, TrainOpsError
+from trainops.schemas.artifacts import ArtifactInfo
 from trainops.schemas.operations import CreateOperationRequest
 from trainops.service.throttle import ProgressThrottle
 
@@ -52,6 +59,14 @@ _MAX_STOP_CHECK_BACKOFF = 30.0
 
 _EXACT_INT = 2**53
 """Integers a float holds exactly: larger ones take the validating path (which also refuses the too large)."""
+
+
+INTERRUPTED_WAIT = 5.0
+"""Seconds at most the end of a run stopped with Ctrl-C waits for its queued records: a person asked to stop now;
+what is left goes to the spill file for ``trainops sync``."""
+
+AT_EXIT_WAIT = 10.0
+"""Seconds at most the interpreter's exit waits, for all runs together, to send what runs left unfinished queued."""
 
 
 _QueuedStep = tuple[int, int | None, dict[str, float], float]
@@ -80,6 +95,14 @@ class RunClient(SyncClient, Protocol):
     def heartbeat(self, operation_id: str) -> WriteAck: ...
 
     def cancel_operation(self, operation_id: str, reason: str, *, requested_by: str = "user") -> Operation: ...
+
+    def log_artifact(
+        self, operation_id: str, path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> ArtifactInfo: ...
+
+    def log_artifacts(
+        self, operation_id: str, dir_path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> list[ArtifactInfo]: ...
 
 
 class Run:
@@ -161,6 +184,10 @@ class Run:
         self._finished = False
         self._step_names: set[str] = set()  # metric names of steps already validated: known to be allowed
         self._throttle = ProgressThrottle(progress_interval)
+        self._batch_problems: set[str] = set()  # batch metrics that were not numbers, warned of once
+        self._names_seen: set[str] = set()  # names run.log has looked at for a standard field's alias
+        self._names_warned: set[str] = set()
+        _UNFINISHED.add(self)
         self._buffer = (
             None
             if flush_interval is None
@@ -185,6 +212,10 @@ class Run:
     def operation_id(self) -> str:
         return self.operation.operation_id
 
+    def __repr__(self) -> str:
+        state = "finished" if self._finished else "reporting"
+        return f"<Run {self.operation_id} {self.operation.status.value} ({state})>"
+
     @property
     def reachable(self) -> bool:
         """Whether the server answered the run's last attempt to reach it (a buffered run knows this without a
@@ -204,7 +235,9 @@ class Run:
     # -- Reporter -------------------------------------------------------------------------------------------
 
     def progress(self, state: ProgressState) -> None:
-        if not self._throttle.admit(self.operation_id, state, time.monotonic()):
+        """Report where the run is (a phase, a step of it, a percentage); throttled to ``progress_interval``, and
+        best effort: a finished run, or a server away, drops it (the next state supersedes it)."""
+        if self._finished or not self._throttle.admit(self.operation_id, state, time.monotonic()):
             return
         if self._buffer is not None:
             self._buffer.progress(state)
@@ -220,6 +253,14 @@ class Run:
         return self.client.report_progress(self.operation_id, state)
 
     def epoch(self, record: EpochRecord) -> None:
+        """Record a finished epoch (see :meth:`log` for keyword metrics): queued when the run buffers, else
+        stored now.
+
+        Raises:
+            ConflictError: the run has finished, or its operation takes no more epochs.
+        """
+        if self._finished:
+            raise ConflictError(f"run {self.operation_id} has finished; it takes no more epochs")
         if self._buffer is not None:
             if record.timestamp is None:  # when it ended, not when a server that was away stored it
                 record = record.model_copy(update={"timestamp": datetime.now(UTC)})
@@ -293,6 +334,10 @@ class Run:
         total_batches: int | None = None,
         metrics: Mapping[str, float] | None = None,
     ) -> None:
+        """Report progress within an epoch (0-based ``epoch`` and ``batch``), with running ``metrics`` shown
+        beside it (a batch's loss). Cheap enough for every batch: at most one report per ``batch_interval``
+        seconds goes out. Best effort: a value that is not a number is left out (warned of once), never raised.
+        """
         # The hot path of every training loop: one clock read and a comparison. An epoch's end is reported by
         # the epoch itself, so the last batch gets no special treatment here.
         now = time.monotonic()
@@ -302,11 +347,39 @@ class Run:
         total_epochs = self.operation.total_epochs or epoch + 1
         state = ProgressState.training(epoch + 1, total_epochs, batch=batch, total_batches=total_batches)
         if metrics:
-            state = state.model_copy(update={"context": {key: float(value) for key, value in metrics.items()}})
+            state = state.model_copy(update={"context": self._batch_metrics(metrics)})
         self.progress(state)
 
+    def _batch_metrics(self, metrics: Mapping[str, Any]) -> dict[str, float]:
+        values: dict[str, float] = {}
+        for name, value in metrics.items():
+            try:
+                values[str(name)] = parse_metric(value)
+            except (ValueError, TypeError) as problem:
+                if name not in self._batch_problems:
+                    self._batch_problems.add(str(name))
+                    logger.warning("trainops: run %s: batch metric %r left out: %s", self.operation_id, name, problem)
+        return values
+
     def artifact(self, name: str, path: str, kind: str = "file") -> None:
+        """Note a file by reference in the run's result (``result["artifacts"]``): its name, where it is on this
+        machine, and its kind. Nothing is uploaded; :meth:`log_artifact` stores the file itself."""
         self.artifacts.append({"name": name, "path": path, "kind": kind})
+
+    def log_artifact(self, path: str | os.PathLike[str], artifact_path: str | None = None) -> ArtifactInfo:
+        """Store a local file among the run's artifacts (``best.pt`` with ``artifact_path="checkpoints"`` is
+        ``checkpoints/best.pt``), as :meth:`TrainOps.log_artifact <trainops.client.base.TrainOps.log_artifact>`
+        does; it answers the stored artifact.
+
+        Raises:
+            InvalidInputError: ``path`` is not a file, or a name is not plain.
+            ServiceUnavailableError: the server cannot be reached now (artifacts are not kept for later).
+        """
+        return self.client.log_artifact(self.operation_id, path, artifact_path)
+
+    def log_artifacts(self, dir_path: str | os.PathLike[str], artifact_path: str | None = None) -> list[ArtifactInfo]:
+        """Store every file below a local directory among the run's artifacts, keeping their relative paths."""
+        return self.client.log_artifacts(self.operation_id, dir_path, artifact_path)
 
     def should_stop(self) -> CancelRequest | None:
         """The stop request when someone asked this run to stop, else ``None``; never raises for an
@@ -326,7 +399,8 @@ class Run:
     def log(self, epoch: int, *, step: int | None = None, **metrics: Any) -> None:
         """Record an epoch from keyword metrics: ``run.log(3, train_loss=0.4, val_loss=0.5, f1=0.7)``.
 
-        Values are numbers (numpy scalars and one-element tensors included); NaN and infinity are kept.
+        Values are numbers (numpy scalars and one-element tensors included); NaN and infinity are kept; ``None``
+        is a metric not measured this epoch (validation every other epoch, say), and is left out.
         ``step`` is the framework's global step at the epoch's end (``run.log(3, step=1200, ...)``), which
         places the epoch on the per-step series of :meth:`step`.
 
@@ -335,6 +409,9 @@ class Run:
                 that is not allowed, or a bad ``epoch`` or ``step``; raised here, before anything is queued or
                 sent.
         """
+        metrics = {name: value for name, value in metrics.items() if value is not None}  # None: not measured now
+        if not self._names_seen.issuperset(metrics):
+            self._name_the_standard_fields(metrics)
         fields = {"epoch": epoch, **metrics} if step is None else {"epoch": epoch, "step": step, **metrics}
         try:
             record = EpochRecord.model_validate(fields)
@@ -342,6 +419,23 @@ class Run:
             problems = [_logged_problem(item) for item in error.errors()]
             raise InvalidInputError("; ".join(problems), details={"epoch": epoch, "metrics": sorted(metrics)}) from None
         self.epoch(record)
+
+    def _name_the_standard_fields(self, metrics: Mapping[str, Any]) -> None:
+        """Warn once of a name that a framework uses for a standard field (``eval_loss``, ``lr``), logged here
+        as a custom metric while the field itself is not: the diagnosis reads the field, and would see nothing."""
+        self._names_seen.update(metrics)
+        _, aliases = normalize_metrics(dict.fromkeys(metrics, 0.0))
+        for canonical, original in aliases.items():
+            if canonical in FIELD_METRICS and canonical not in metrics and original not in self._names_warned:
+                self._names_warned.add(original)
+                logger.warning(
+                    "trainops: run %s: %r is kept as a custom metric; the diagnosis reads %s: log it as %s=... "
+                    "(TrainingCallbacks maps such names itself)",
+                    self.operation_id,
+                    original,
+                    canonical,
+                    canonical,
+                )
 
     def step(self, step: int, metrics: Mapping[str, Any] | None = None, epoch: int | None = None) -> None:
         """Record one point of the per-step (batch) series: ``run.step(1200, {"loss": 0.41, "lr": 1e-3})``.
@@ -354,7 +448,8 @@ class Run:
         Args:
             step: The framework's global step (optimizer steps or batches so far), 0 or more; re-sending a step
                 replaces it.
-            metrics: Numbers by name, any names (NaN and infinity are kept).
+            metrics: Numbers by name (NaN and infinity are kept); names are letters, digits, ``_ . - /``, at most
+                128 characters, starting with a letter or ``_``.
             epoch: The epoch the step belongs to, when known.
 
         Raises:
@@ -408,6 +503,8 @@ class Run:
             return
         try:
             self._learn(self.client.heartbeat(self.operation_id))
+        except (ConflictError, NotFoundError) as error:
+            self._stop = _ended_elsewhere(error)  # the operation ended (or went) elsewhere: stop, never raise here
         except TrainOpsError as error:
             if not is_outage(error):
                 raise
@@ -442,22 +539,31 @@ class Run:
         """
         if self._finished:
             return self.unsent
+        try:
+            status = OperationStatus(status)
+        except ValueError:
+            choices = ", ".join(item.value for item in OperationStatus if item.is_terminal)
+            raise InvalidInputError(f"a run ends {choices}; got {status!r}") from None
+        if not status.is_terminal:
+            raise InvalidInputError(f"a run ends completed, failed or cancelled; got {status.value!r}")
         deadline = time.monotonic() + self.flush_timeout
         final: TrainOpsError | None = None
         leftover: Leftover | None = None
         if self._buffer is not None:
+            if self.flush_timeout >= INTERRUPTED_WAIT and not self._buffer.reachable and self._buffer.queued:
+                logger.warning(
+                    "trainops: run %s ends while the server is away: waiting up to %g s to send what is queued; "
+                    "Ctrl-C keeps it on disk for `trainops sync`",
+                    self.operation_id,
+                    self.flush_timeout,
+                )
             try:
                 leftover = self._buffer.close(self.flush_timeout)
             except TrainOpsError as problem:
                 final = problem
-        result = dict(self.result)
-        if self.artifacts:
-            result.setdefault("artifacts", self.artifacts)
-        if final is not None:
-            result.setdefault("unsent_epochs_error", final.message)
-        end = RunEnd(OperationStatus(status), result or None, error)
+        end = RunEnd(status, self._end_result(final), _storable_text(error))
         if final is not None and not self.registered:  # the server refused the operation itself: no end to tell
-            self._finished = True
+            self._finish_here()
             raise final
         if leftover is not None:  # the server hears the end after the epochs, or its history would be cut short
             self._keep_end(end, leftover.file, leftover.epochs, leftover.steps, leftover.reason)
@@ -466,12 +572,34 @@ class Run:
                 self.operation = self._deliver_end(end, deadline)
             except TrainOpsError as problem:
                 if final is not None or not is_outage(problem):
+                    self._finish_here()
                     raise
                 self._keep_end(end, None, 0, 0, problem.message)
-        self._finished = True
+        self._finish_here()
         if final is not None:
             raise final
+        if leftover is not None and leftover.interrupted:
+            raise KeyboardInterrupt  # pressed while the end waited: the records are safe in the spill file
         return self.unsent
+
+    def _finish_here(self) -> None:
+        self._finished = True
+        _UNFINISHED.discard(self)
+
+    def _end_result(self, final: TrainOpsError | None) -> dict[str, Any] | None:
+        """:attr:`result` as the server can store it: tensors and numpy values as numbers (or lists), paths as
+        text; a result that still cannot be stored is replaced by why, so that the run's end always lands."""
+        result = dict(self.result)
+        if self.artifacts:
+            result.setdefault("artifacts", self.artifacts)
+        if final is not None:
+            result.setdefault("unsent_epochs_error", final.message)
+        try:
+            cleaned: dict[str, Any] = storable(result, "result")
+        except ValueError as problem:
+            logger.warning("trainops: run %s: its result cannot be stored, and is not: %s", self.operation_id, problem)
+            return {"unstorable_result": str(problem)}
+        return cleaned or None
 
     def _deliver_end(self, end: RunEnd, deadline: float) -> Operation:
         """Tell the server how the run ended, trying again until ``deadline`` while it is unreachable."""
@@ -536,6 +664,8 @@ class Run:
     ) -> None:
         if self._finished:
             return
+        if isinstance(exc, SystemExit) and exc.code in (0, None):
+            exc = None  # sys.exit() or sys.exit(0): the script ended as it meant to
         if exc is None:
             # cancelled only when the loop was told to stop; a loop that never asked ran to its end
             self.finish(OperationStatus.CANCELLED if self._stop and self._stop_seen else OperationStatus.COMPLETED)
@@ -543,17 +673,65 @@ class Run:
             self.finish(OperationStatus.CANCELLED)
         elif isinstance(exc, KeyboardInterrupt):
             # a person stopped the loop (Ctrl-C, a notebook's interrupt): a cancel, saying so, as `trainops train`
-            # records it; the reason is lost only when the server cannot hear it now
+            # records it; the reason is lost only when the server cannot hear it now. They asked to stop now:
+            # the end waits a few seconds at most, what is left goes to the spill file
             if self.reachable:
                 with contextlib.suppress(Exception):
                     self.client.cancel_operation(self.operation_id, INTERRUPTED, requested_by="user")
+            self.flush_timeout = min(self.flush_timeout, INTERRUPTED_WAIT)
             with contextlib.suppress(Exception):
                 self.finish(OperationStatus.CANCELLED)
         else:
-            message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            message = ending_message(exc)
             # the original exception matters more than a failure to record it
             with contextlib.suppress(Exception):
                 self.finish(OperationStatus.FAILED, error=message)
+
+
+def ending_message(exc: BaseException) -> str:
+    """How an exception that ended a run is recorded as its ``error``: ``ValueError: bad batch``, or the exit code
+    a script passed to ``sys.exit``."""
+    if isinstance(exc, SystemExit):
+        return f"the script exited with code {exc.code}"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _storable_text(text: str | None) -> str | None:
+    """An error message as the server can store it: a NUL or an unpaired surrogate (from a C library's message, a
+    decoded file name) escaped rather than losing the run's end."""
+    if text is None:
+        return None
+    return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+_UNFINISHED: weakref.WeakSet[Run] = weakref.WeakSet()
+"""Runs not finished yet: the interpreter's exit ends them (:func:`_finish_at_exit`)."""
+
+
+@atexit.register
+def _finish_at_exit() -> None:
+    """End the runs a script left unfinished (no ``with`` block, :meth:`Run.finish` or ``on_train_end``) as it
+    exits, as ``wandb`` and ``mlflow`` end theirs: what they queued is sent (or spilled for ``trainops sync``), and
+    each ends completed, failed with the exception that ended the script, or cancelled after a Ctrl-C."""
+    deadline = time.monotonic() + AT_EXIT_WAIT
+    ending = getattr(sys, "last_value", None)  # the exception the interpreter printed before exiting, if one did
+    for run in list(_UNFINISHED):
+        if run._finished:
+            continue
+        if isinstance(ending, KeyboardInterrupt):
+            status, error = OperationStatus.CANCELLED, None
+        elif isinstance(ending, BaseException):
+            status, error = OperationStatus.FAILED, ending_message(ending)
+        else:
+            status, error = OperationStatus.COMPLETED, None
+        logger.warning(
+            "trainops: run %s was not finished (no `with` block or finish()); it ends %s as Python exits",
+            run.operation_id,
+            status.value,
+        )
+        run.flush_timeout = max(0.0, min(run.flush_timeout, deadline - time.monotonic()))
+        with contextlib.suppress(Exception):
+            run.finish(status, error=error)
 
 
 def _ended_elsewhere(error: TrainOpsError | None) -> CancelRequest | None:
@@ -634,6 +812,10 @@ def _logged_problem(item: ErrorDetails) -> str:
     """One problem of a :meth:`Run.log` call, in the words of the call rather than of the record's fields."""
     location = item["loc"]
     message = str(item["msg"]).removeprefix("Value error, ")
+    if location == ("metrics",) and item["type"] == "too_long":
+        limit = (item.get("ctx") or {}).get("max_length", EpochRecord.MAX_CUSTOM_METRICS)
+        got = len(item["input"])
+        return f"at most {limit} custom metrics per epoch, got {got}; log fewer, or put the rest in run.result"
     if len(location) == 2 and location[0] == "metrics":
         name = str(location[1])  # a custom metric, gathered into the record's ``metrics``
     elif len(location) == 1 and location[0] in FIELD_METRICS:

@@ -72,8 +72,9 @@ def parse_metric(value: Any) -> float:
         raise ValueError(f"a metric must be a number, got the boolean {value}")
     if is_numeric(value):
         # numpy scalars and one-element tensors arrive here straight from training loops
+        detach = getattr(value, "detach", None)
         try:
-            return float(value)
+            return float(detach() if callable(detach) else value)  # a loss still in its graph, without torch's warning
         except OverflowError:
             raise ValueError("a metric must fit in a 64-bit float; this number is too large") from None
         except (TypeError, ValueError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -71,7 +72,8 @@ def storable(value: Any, where: str, _depth: int = 0) -> Any:
     """A copy of a JSON-like ``value`` that every database and JSON encoder accepts.
 
     Mappings (with text keys), lists, tuples, text, numbers, booleans and ``None`` are kept; numpy scalars and
-    other real numbers become ``int``/``float``; non-finite floats become their string spelling.
+    other real numbers become ``int``/``float``; non-finite floats become their string spelling; numpy arrays and
+    torch tensors become their values (a 0-d one a number, others lists), paths their text.
 
     Raises:
         ValueError: invalid text, a non-text key, nesting deeper than :data:`MAX_DEPTH`, or a value JSON cannot
@@ -89,6 +91,13 @@ def storable(value: Any, where: str, _depth: int = 0) -> Any:
     if isinstance(value, numbers.Real):
         number = float(value)
         return number if math.isfinite(number) else format_metric(number)
+    if isinstance(value, os.PathLike):
+        return check_text(os.fspath(value), where) if isinstance(os.fspath(value), str) else str(value)
+    if callable(getattr(value, "tolist", None)) and not isinstance(value, Mapping):
+        # numpy scalars and arrays, torch tensors: what a training loop computed its figures with
+        listed = _detached(value).tolist()
+        if listed is not value:
+            return storable(listed, where, _depth)
     if _depth >= MAX_DEPTH:
         raise ValueError(f"{where} is nested more than {MAX_DEPTH} levels deep; flatten it")
     if isinstance(value, Mapping):
@@ -102,3 +111,9 @@ def storable(value: Any, where: str, _depth: int = 0) -> Any:
     if isinstance(value, list | tuple):
         return [storable(item, f"{where}[{index}]", _depth + 1) for index, item in enumerate(value)]
     raise ValueError(f"{where} holds a {type(value).__name__}, which JSON cannot carry; send text or a number")
+
+
+def _detached(value: Any) -> Any:
+    """A tensor without its autograd graph (its values read without torch's warning); anything else as it is."""
+    detach = getattr(value, "detach", None)
+    return detach() if callable(detach) else value

@@ -38,6 +38,9 @@ class TrainingOptions(TypedDict, total=False):
     sinks: Sequence[Sink]
     flush_interval: float | Literal["default"] | None
     flush_timeout: float
+    name: str | None
+    tags: Sequence[str] | None
+    notes: str | None
 
 
 class FrameworkCallback:
