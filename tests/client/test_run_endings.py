@@ -7,6 +7,7 @@ from __future__ import annotations
 import _thread
 import logging
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -377,3 +378,49 @@ def test_log_warns_once_of_a_frameworks_name_for_a_standard_field(
     assert caplog.text.count("'eval_loss' is kept as a custom metric; the diagnosis reads val_loss") == 1
     assert caplog.text.count("'lr' is kept as a custom metric; the diagnosis reads learning_rate") == 1
     assert "train_loss" not in caplog.text
+
+
+FORKING = """
+import os, sys, trainops
+ops = trainops.connect()
+with ops.run(total_epochs=3) as run:
+    run.log(0, train_loss=1.0)
+    child = os.fork()
+    if child == 0:  # a DataLoader worker, say: its copy of the run has no sending thread
+        run.log(1, train_loss=0.5)
+        sys.exit(0)  # and its exit must not end the parent's run
+    os.waitpid(child, 0)
+    run.log(1, train_loss=0.25)
+"""
+
+
+def test_a_forked_process_neither_sends_nor_ends_its_parents_run(
+    settings: Settings, local_ops: LocalTrainOps, tmp_path: Path
+) -> None:
+    env = {**os.environ, "TRAINOPS_HOME": str(tmp_path), "TRAINOPS_DATABASE_URL": str(settings.database_url)}
+    with LiveServer(settings) as server:
+        done = subprocess.run(
+            [sys.executable, "-c", FORKING], env={**env, "TRAINOPS_URL": server.url}, capture_output=True, text=True
+        )
+
+    [operation] = local_ops.list_operations().items
+    assert operation.status is OperationStatus.COMPLETED, done.stderr
+    epochs = local_ops.get_metrics(operation.operation_id).metrics.epochs
+    assert [(epoch.epoch, epoch.train_loss) for epoch in epochs] == [(0, 1.0), (1, 0.25)]
+    assert done.stderr.count("(this one was forked from it, a DataLoader worker say): what this process logs") == 1
+    assert "was not finished" not in done.stderr
+
+
+def test_a_client_pickles_and_a_run_says_why_it_does_not(live_server: LiveServer) -> None:
+    with HttpTrainOps(live_server.url, retries=1) as client:
+        copy = pickle.loads(pickle.dumps(client))
+        with copy.run() as run, pytest.raises(TypeError, match="a Run reports from the process that opened it"):
+            pickle.dumps(run)
+        assert client.get_operation(run.operation_id).status is OperationStatus.COMPLETED
+        assert (copy.url, copy.retries) == (client.url, 1)
+        copy.close()
+
+
+def test_local_trainops_given_a_path_says_how_to_open_one() -> None:
+    with pytest.raises(TypeError, match=r"takes an OperationsService, not str; .*trainops.connect\(settings="):
+        LocalTrainOps("/tmp/trainops.db")  # type: ignore[arg-type]

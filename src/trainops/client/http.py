@@ -7,6 +7,7 @@ come back as the same exception types the service raises in-process.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import socket
@@ -209,6 +210,8 @@ class HttpTrainOps(TrainOps):
         self.retries = retries
         self.backoff = backoff
         token = _header_token(token)
+        self._settings: dict[str, Any] = {"token": token, "timeout": timeout, "connect_timeout": connect_timeout}
+        self._settings.update(retries=retries, backoff=backoff, transport=transport)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(
             base_url=f"{self.url}{_API_PREFIX}",
@@ -221,6 +224,13 @@ class HttpTrainOps(TrainOps):
         self._streams: set[httpx.Response] = set()  # the event streams being read, ended by close()
         self._streams_lock = threading.Lock()
         self._closing = threading.Event()
+
+    def __reduce__(self) -> Any:
+        """A client pickles as its URL and settings (a DataLoader worker, a process pool): the copy opens its own
+        connections."""
+        if self._settings["transport"] is not None:
+            raise TypeError("an HttpTrainOps with a transport of its own cannot be pickled; pickle one without")
+        return (functools.partial(HttpTrainOps, self.url, **self._settings), ())
 
     # -- transport ------------------------------------------------------------------------------------------
 

@@ -83,6 +83,11 @@ class LocalTrainOps(TrainOps):
     """The :class:`TrainOps` interface on an :class:`OperationsService` in this process."""
 
     def __init__(self, service: OperationsService, *, settings: Settings | None = None) -> None:
+        if not isinstance(service, OperationsService):
+            raise TypeError(
+                f"LocalTrainOps takes an OperationsService, not {type(service).__name__}; for a database of your "
+                "own, `trainops.connect(settings=Settings(database_url='sqlite:///path/to/trainops.db'))`"
+            )
         self.service = service
         self.settings = settings or get_settings()
         self._closed = threading.Event()

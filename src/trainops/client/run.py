@@ -186,6 +186,7 @@ class Run:
         self._throttle = ProgressThrottle(progress_interval)
         self._batch_problems: set[str] = set()  # batch metrics that were not numbers, warned of once
         self._names_seen: set[str] = set()  # names run.log has looked at for a standard field's alias
+        self._forked = False  # set in a process forked from the one that opened the run: it cannot send
         self._names_warned: set[str] = set()
         _UNFINISHED.add(self)
         self._buffer = (
@@ -261,6 +262,9 @@ class Run:
         """
         if self._finished:
             raise ConflictError(f"run {self.operation_id} has finished; it takes no more epochs")
+        if self._forked:
+            self._warn_forked()
+            return
         if self._buffer is not None:
             if record.timestamp is None:  # when it ended, not when a server that was away stored it
                 record = record.model_copy(update={"timestamp": datetime.now(UTC)})
@@ -467,10 +471,29 @@ class Run:
                     "; ".join(problems), details={"step": step, "metrics": sorted(metrics or {})}
                 ) from None
             self._step_names.update(point.metrics)
-        if self._buffer is not None:
+        if self._forked:
+            self._warn_forked()
+        elif self._buffer is not None:
             self._buffer.add_step(point)
         else:
             self._learn(self.client.add_steps(self.operation_id, [_step_record(point)]))
+
+    def _warn_forked(self) -> None:
+        if "<forked>" not in self._names_warned:
+            self._names_warned.add("<forked>")
+            logger.warning(
+                "trainops: run %s was opened in another process (this one was forked from it, a DataLoader worker "
+                "say): what this process logs is not sent, nor does it end the run; log from the process that "
+                "opened the run",
+                self.operation_id,
+            )
+
+    def __reduce__(self) -> Any:
+        raise TypeError(
+            f"a Run reports from the process that opened it and cannot be pickled; give the other process "
+            f"run.operation_id ({self.operation_id!r}) instead, and let it report through its own "
+            "trainops.connect()"
+        )
 
     def _plain_point(self, step: Any, metrics: Mapping[str, Any], epoch: Any) -> _QueuedStep | None:
         """The point as a tuple, without pydantic's validation, when it plainly passes it: int step and epoch in
@@ -539,6 +562,9 @@ class Run:
         """
         if self._finished:
             return self.unsent
+        if self._forked:  # the run is the parent process's to end
+            self._warn_forked()
+            return None
         try:
             status = OperationStatus(status)
         except ValueError:
@@ -706,6 +732,17 @@ def _storable_text(text: str | None) -> str | None:
 
 _UNFINISHED: weakref.WeakSet[Run] = weakref.WeakSet()
 """Runs not finished yet: the interpreter's exit ends them (:func:`_finish_at_exit`)."""
+
+
+def _forked_child() -> None:
+    """In a process forked from one with open runs: they are the parent's to send and to end. The child's records
+    are dropped with a warning (its copy of a run has no sending thread), and its exit ends none of them."""
+    for run in list(_UNFINISHED):
+        run._forked = True
+    _UNFINISHED.clear()
+
+
+os.register_at_fork(after_in_child=_forked_child)
 
 
 @atexit.register
