@@ -188,6 +188,13 @@ class ModelRegistry:
         path = (self.models_dir / relative).resolve()
         if self.models_dir.resolve() not in path.parents:
             raise ArtifactError(f"operation {operation.operation_id} names a model outside the models directory")
+        if not path.exists():
+            raise ConflictError(
+                f"training {operation.operation_id}'s model version {relative} is no longer in {self.models_dir} "
+                "(`trainops models delete` removed it with the last name on it, or it was removed by hand); train "
+                "again for a model to save",
+                details={"status": status.value, "model_version": relative},
+            )
         return path
 
     # -- receiving versions trained elsewhere -------------------------------------------------------------------
