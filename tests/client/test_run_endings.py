@@ -8,6 +8,7 @@ import _thread
 import logging
 import os
 import pickle
+import socket
 import subprocess
 import sys
 import textwrap
@@ -24,6 +25,7 @@ import torch
 from tests.live_server import LiveServer
 from trainops import InvalidInputError, OperationStatus, TrainOps
 from trainops.callbacks import TrainingCallbacks
+from trainops.client import run as run_module
 from trainops.client.http import HttpTrainOps
 from trainops.client.local import LocalTrainOps
 from trainops.client.run import Run
@@ -424,3 +426,28 @@ def test_a_client_pickles_and_a_run_says_why_it_does_not(live_server: LiveServer
 def test_local_trainops_given_a_path_says_how_to_open_one() -> None:
     with pytest.raises(TypeError, match=r"takes an OperationsService, not str; .*trainops.connect\(settings="):
         LocalTrainOps("/tmp/trainops.db")  # type: ignore[arg-type]
+
+
+def test_a_server_that_takes_the_connection_and_never_answers_holds_the_start_briefly(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A hung server held a run's start for the client's whole read timeout (30 s) before it began offline."""
+    monkeypatch.setattr(run_module, "REGISTER_WAIT", 1.0)
+    monkeypatch.setenv("TRAINOPS_HOME", str(tmp_path))
+    hung = socket.create_server(("127.0.0.1", 0), backlog=16)  # accepts (the kernel's backlog), never reads
+    url = f"http://127.0.0.1:{hung.getsockname()[1]}"
+    try:
+        with HttpTrainOps(url, timeout=30) as client, caplog.at_level(logging.WARNING, logger="trainops.client"):
+            started = time.monotonic()
+            run = client.run(flush_timeout=0)
+            took = time.monotonic() - started
+            with run:
+                run.log(0, train_loss=1.0)
+    finally:
+        hung.close()
+
+    assert took < 5
+    assert (
+        f"{url} did not answer within 1 s (hung, or overloaded); run {run.operation_id} begins offline" in caplog.text
+    )
+    assert run.unsent is not None and run.unsent.registration and run.unsent.epochs == 1

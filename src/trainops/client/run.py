@@ -47,7 +47,14 @@ from trainops.core.operation import Operation, OperationMetadata, OperationStatu
 from trainops.core.payload import storable
 from trainops.core.progress import ProgressState
 from trainops.core.steps import StepRecord
-from trainops.errors import ConflictError, InvalidInputError, NotFoundError, OperationCancelledError, TrainOpsError
+from trainops.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    OperationCancelledError,
+    ServiceUnavailableError,
+    TrainOpsError,
+)
 from trainops.schemas.artifacts import ArtifactInfo
 from trainops.schemas.operations import CreateOperationRequest
 from trainops.service.throttle import ProgressThrottle
@@ -64,6 +71,9 @@ _EXACT_INT = 2**53
 INTERRUPTED_WAIT = 5.0
 """Seconds at most the end of a run stopped with Ctrl-C waits for its queued records: a person asked to stop now;
 what is left goes to the spill file for ``trainops sync``."""
+
+REGISTER_WAIT = 10.0
+"""Seconds at most a buffered run's start waits for the server to register it before it begins offline."""
 
 AT_EXIT_WAIT = 10.0
 """Seconds at most the interpreter's exit waits, for all runs together, to send what runs left unfinished queued."""
@@ -804,7 +814,7 @@ def open_run(
         request = request.model_copy(update={"operation_id": new_operation_id(request.operation_type)})
     began = datetime.now(UTC)
     try:
-        operation, _ = register(client, request)
+        operation = _register_within(client, request, REGISTER_WAIT)
     except TrainOpsError as error:
         if not is_outage(error):
             raise
@@ -825,6 +835,34 @@ def open_run(
             unreachable=error,
         )
     return Run(client, operation, flush_interval=flush_interval, flush_timeout=flush_timeout)
+
+
+def _register_within(client: RunClient, request: CreateOperationRequest, seconds: float) -> Operation:
+    """Register the operation, waiting ``seconds`` at most: a server that takes the connection and never answers
+    (hung, or overloaded) would hold the training's start for a whole read timeout. An attempt still running after
+    that is left to finish or fail on its thread; registering again later is safe (the id is the run's own).
+
+    Raises:
+        TrainOpsError: the server refused the request, or could not be reached (``ServiceUnavailableError`` when
+            it did not answer in time).
+    """
+    answer: list[Operation | BaseException] = []
+
+    def attempt() -> None:
+        try:
+            answer.append(register(client, request)[0])
+        except BaseException as error:  # handed to the waiting thread
+            answer.append(error)
+
+    thread = threading.Thread(target=attempt, name="trainops-register", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if not answer:
+        url = getattr(client, "url", "the server")
+        raise ServiceUnavailableError(f"{url} did not answer within {seconds:g} s (hung, or overloaded)")
+    if isinstance(answer[0], BaseException):
+        raise answer[0]
+    return answer[0]
 
 
 def _offline_operation(request: CreateOperationRequest) -> Operation:
