@@ -30,6 +30,7 @@ from trainops.client import HttpTrainOps
 from trainops.core import EpochRecord, OperationStatus, ProgressState
 from trainops.errors import ServiceUnavailableError
 from trainops.schemas.operations import ExecutorJob
+from trainops.schemas.training import StrategyResult
 from trainops.service.operations import OperationsService
 from trainops.settings import Settings, get_settings
 from trainops.store.migrate import SCHEMA_REVISION
@@ -220,6 +221,19 @@ def test_the_panel_says_when_a_silent_cluster_last_told_the_jobs_state(service: 
 
     assert shown[0] == "RUNNING on ray"
     assert shown[1] == "RUNNING on ray (as of 42 s ago: the ray cluster has not answered since)"
+
+
+def test_the_performance_panel_names_features_that_never_vary() -> None:
+    stored = json.loads(STORED_RESULT.read_text(encoding="utf-8"))
+    stored["data"]["constant_features"] = ["rsi_14_impossible", "rsi_14_impossible_lag1"]
+    console = Console(width=200, record=True)
+
+    console.print(trainops.cli.render.performance_panel(StrategyResult.model_validate(stored), "op_x"))
+
+    assert panel_rows(console.export_text())["never vary"] == (
+        "rsi_14_impossible, rsi_14_impossible_lag1: one value over every training row, nothing to learn (a fuzzy "
+        "set no bar reaches?)"
+    )
 
 
 def test_show_lists_any_other_result_value_by_value(service: OperationsService) -> None:

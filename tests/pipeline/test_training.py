@@ -295,6 +295,24 @@ def test_a_strategy_of_long_set_names_is_prepared_with_its_progress_cut_to_size(
     assert len(fuzzifying) == 1 and len(fuzzifying[0]) == 1024 and fuzzifying[0].endswith("…")
 
 
+def test_features_that_never_vary_in_the_training_rows_are_named(data_dir: Path) -> None:
+    """A fuzzy set no bar reaches (RSI above 200) trained as a column of zeros, without a word."""
+    data = small_mean_reversion().to_dict()
+    data["fuzzy_sets"]["rsi_14"]["impossible"] = {"type": "triangular", "parameters": [200, 210, 220]}
+    reporter = RecordingReporter()
+    job = StrategyTrainingJob(parse_strategy(data), data_dir=data_dir, reporter=reporter, device="cpu")
+
+    prepared = job.prepare_data()
+
+    lookbacks = data["model"]["features"]["lookback_periods"]
+    assert prepared.constant_features == ["rsi_14_impossible"] + [
+        f"rsi_14_impossible_lag{lag}" for lag in range(1, lookbacks + 1)
+    ]
+    assert prepared.summary().constant_features == prepared.constant_features
+    [said] = [message for message in reporter.messages(Phase.PREPARATION) if "never vary" in message]
+    assert said.startswith(f"{len(prepared.constant_features)} of {len(prepared.feature_names)} features never vary")
+
+
 def test_a_run_that_diverges_before_any_usable_epoch_fails_instead_of_reporting_a_result(data_dir: Path) -> None:
     """A learning rate of 1e30 made every weight NaN at epoch 0, and the run still ended with test figures computed
     from NaN logits (accuracy 39%: every prediction BUY) and a model version that could not predict."""

@@ -27,7 +27,6 @@ from trainops.errors import (
     DataError,
     InvalidInputError,
     NotFoundError,
-    TrainOpsError,
 )
 from trainops.executors.jobs import run_training
 from trainops.pipeline.artifacts import WEIGHTS

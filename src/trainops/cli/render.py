@@ -283,6 +283,15 @@ def performance_panel(result: StrategyResult | TrainingPerformance, operation_id
         f"{model.architecture}, {_count(model.parameters_count)} parameters, "
         f"{number(model.model_size_mb)} MB, {_count(model.input_size)} features, on {model.device}",
     )
+    if data.constant_features:
+        grid.add_row(
+            "never vary",
+            Text(
+                f"{', '.join(data.constant_features)}: one value over every training row, nothing to learn "
+                "(a fuzzy set no bar reaches?)",
+                style="yellow",
+            ),
+        )
     minutes = training.training_time_minutes
     if minutes is not None:
         grid.add_row("time", f"{minutes * 60:.1f} s training, {training.samples_per_second or 0:,.0f} samples/s")

@@ -128,6 +128,17 @@ def symbol_features(
     return add_lags(combined, config.model.features.lookback_periods).astype(np.float32)
 
 
+def _constant_columns(matrix: FloatMatrix) -> list[bool]:
+    """Per column, whether it holds one value in every row (a matrix without rows has none).
+
+    >>> _constant_columns(np.array([[0.0, 1.0], [0.0, 2.0]], dtype=np.float32))
+    [True, False]
+    """
+    if len(matrix) == 0:
+        return [False] * matrix.shape[1]
+    return [bool(spread == 0.0) for spread in matrix.max(axis=0) - matrix.min(axis=0)]
+
+
 # -- the job ----------------------------------------------------------------------------------------------------
 
 
@@ -150,6 +161,8 @@ class PreparedData:
     end: str | None
     split_index: dict[str, dict[str, pd.DatetimeIndex]] = field(default_factory=dict)
     """Per symbol, the bars of each split (``train``, ``validation``, ``test``), in row order within the symbol."""
+    constant_features: list[str] = field(default_factory=list)
+    """Features with one value over every training row: nothing to learn from."""
 
     def summary(self) -> DataSummary:
         return DataSummary(
@@ -160,6 +173,7 @@ class PreparedData:
             class_balance={name: ClassShare.model_validate(share) for name, share in self.class_balance.items()},
             start=self.start,
             end=self.end,
+            constant_features=list(self.constant_features),
         )
 
 
@@ -405,6 +419,15 @@ class StrategyTrainingJob:
             f"Splitting in time order: {len(y_train):,} train, {len(y_val):,} validation, {len(y_test):,} test rows",
             "split",
         )
+        feature_names = [str(name) for name in rows[0][1].columns]
+        constant = [name for name, still in zip(feature_names, _constant_columns(x_train), strict=True) if still]
+        if constant:
+            shown = ", ".join(constant[:8]) + (f" and {len(constant) - 8} more" if len(constant) > 8 else "")
+            self._prepare(
+                f"{len(constant)} of {len(feature_names)} features never vary in the training rows ({shown}): the "
+                "model learns nothing from them",
+                "split",
+            )
         scaler = None
         if config.model.features.scale_features:
             scaler = FeatureScaler().fit(x_train)
@@ -413,7 +436,7 @@ class StrategyTrainingJob:
         starts = [features.index[0] for _, features, _ in rows if len(features)]
         ends = [features.index[-1] for _, features, _ in rows if len(features)]
         return PreparedData(
-            feature_names=[str(name) for name in rows[0][1].columns],
+            feature_names=feature_names,
             x_train=x_train,
             y_train=y_train,
             x_val=x_val,
@@ -427,6 +450,7 @@ class StrategyTrainingJob:
             start=min(starts).isoformat() if starts else None,
             end=max(ends).isoformat() if ends else None,
             split_index=split_index,
+            constant_features=constant,
         )
 
     def _create_model(self, input_size: int) -> nn.Module:

@@ -259,6 +259,12 @@ class DataSummary(_StoredResult):
     class_balance: dict[str, ClassShare] = Field(default_factory=dict)
     start: str | None = Field(None, description="the first labelled bar, ISO 8601")
     end: str | None = Field(None, description="the last labelled bar, ISO 8601")
+    constant_features: list[str] = Field(
+        default_factory=list,
+        exclude_if=lambda features: not features,  # written only when there are some: stored results read back alike
+        description="features with one value over every training row (a fuzzy set no bar reaches, an indicator "
+        "that never moves): the model learns nothing from them; widen the set or drop it",
+    )
 
 
 class CancelledBy(_StoredResult):
