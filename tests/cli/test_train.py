@@ -12,15 +12,18 @@ import re
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 import trainops
+import trainops.cli.train
 from tests.live_server import LiveServer
 from trainops.cli.main import app
 from trainops.core import OperationStatus
 from trainops.core.operation import Operation
+from trainops.errors import ServiceUnavailableError
 from trainops.service.workers import worker_log_path
 from trainops.settings import Settings, get_settings
 
@@ -157,6 +160,31 @@ def test_a_training_that_cannot_write_its_model_version_fails_saying_where_and_o
     )
     assert f"performance of {operation.operation_id}" in out  # the evaluation is kept and shown
     assert "Next: keep the model" not in out  # there is no model to keep
+
+
+def test_train_watches_again_when_the_database_is_away_for_a_while(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A few seconds of PostgreSQL away ended the command with exit 1 under the training thread, and the run was
+    then recorded as completed at 1 of 40 epochs."""
+    watches: list[str] = []
+    real_follow = trainops.cli.train.follow
+
+    def follow_through_an_outage(ops: Any, task_id: str, *args: Any) -> OperationStatus:
+        watches.append(task_id)
+        if len(watches) == 1:
+            raise ServiceUnavailableError("the database is busy or unreachable (connection refused)")
+        return real_follow(ops, task_id, *args)
+
+    monkeypatch.setattr(trainops.cli.train, "follow", follow_through_an_outage)
+    code, out, err = invoke("train", MEAN_REVERSION, "--epochs", "2")
+
+    [operation] = operations()
+    assert code == 0, err
+    assert operation.status is OperationStatus.COMPLETED and operation.epochs_completed == 2
+    assert f"Lost sight of {operation.operation_id}: the database is busy or unreachable" in err
+    assert "The training goes on" in err and len(watches) == 2
+    assert f"performance of {operation.operation_id}" in out
 
 
 def test_train_json_streams_events_ending_with_the_performance(settings: Settings) -> None:

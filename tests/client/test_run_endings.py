@@ -69,8 +69,22 @@ def run_script(ending: str, env: dict[str, str]) -> subprocess.CompletedProcess[
     [
         ("", OperationStatus.COMPLETED, None),
         ("raise RuntimeError('out of memory')", OperationStatus.FAILED, "RuntimeError: out of memory"),
+        (
+            # a command that gives up on its own error (exit code 1) while its training thread runs on
+            """
+            import threading, time
+            def train():
+                with run:
+                    time.sleep(60)
+            threading.Thread(target=train, daemon=True).start()
+            time.sleep(0.5)
+            sys.exit(1)
+            """,
+            OperationStatus.FAILED,
+            "the process exited while the run's `with` block still ran",
+        ),
     ],
-    ids=["exits", "raises"],
+    ids=["exits", "raises", "leaves-a-training-thread"],
 )
 def test_a_run_left_unfinished_is_ended_as_the_script_exits_with_its_epochs(
     settings: Settings,

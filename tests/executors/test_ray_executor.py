@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from trainops.executors import ray as ray_executor
 from trainops.executors.ray import RayExecutor
 from trainops.executors.reaper import Reaper
 from trainops.mcp.server import create_server
+from trainops.pipeline.strategy import StrategyConfig
 from trainops.schemas.training import TrainingRequest
 from trainops.service.bootstrap import open_service
 from trainops.service.operations import OperationsService, utcnow
@@ -335,54 +337,63 @@ def test_the_ray_executor_without_the_ray_extra_names_it(
         service.store.engine.dispose()
 
 
-def test_a_ray_training_that_never_reached_the_cluster_is_failed_by_the_sweep(ray_settings: Settings) -> None:
+@dataclass
+class Sweeping:
+    """A Ray executor on the test cluster (its public URL unreachable: nothing runs), its service, the shipped
+    strategy, and the service five minutes ago (to create operations that old)."""
+
+    service: OperationsService
+    executor: RayExecutor
+    config: StrategyConfig
+    five_minutes_ago: OperationsService
+
+
+@pytest.fixture
+def sweeping(ray_settings: Settings) -> Iterator[Sweeping]:
     settings = ray_settings.model_copy(update={"public_url": "http://127.0.0.1:1"})
     service = open_service(settings)
     executor = RayExecutor(service, settings)
     try:
         config = resolve_request(TrainingRequest(strategy="mean_reversion"), STRATEGIES, allow_paths=False)
-        five_minutes_ago = OperationsService(service.store, clock=lambda: utcnow() - timedelta(minutes=5))
-        stranded = create_training(five_minutes_ago, config, executor="ray")  # its server died submitting it
-        just_now = create_training(service, config, executor="ray")  # being submitted: not judged yet
-        elsewhere = create_training(five_minutes_ago, config, executor="ray")
-        service.update_metadata(elsewhere.operation_id, {"ray_job_id": "x", "ray_address": "http://other:8265"})
-        active = [service.get(op.operation_id) for op in (stranded, just_now, elsewhere)]
-
-        ended = Reaper(service, executor, interval=1, grace=30).sweep()
-
-        assert ended == [stranded.operation_id]
-        assert "never reached the Ray cluster" in (service.get(stranded.operation_id).error or "")
-        assert all(service.get(op.operation_id).status.value == "pending" for op in active[1:])
+        earlier = OperationsService(service.store, clock=lambda: utcnow() - timedelta(minutes=5))
+        yield Sweeping(service, executor, config, earlier)
     finally:
         executor.shutdown()
         service.store.engine.dispose()
 
 
-def test_a_job_the_cluster_forgot_fails_its_training_only_once_its_worker_is_silent(ray_settings: Settings) -> None:
+def test_a_ray_training_that_never_reached_the_cluster_is_failed_by_the_sweep(sweeping: Sweeping) -> None:
+    service, config = sweeping.service, sweeping.config
+    stranded = create_training(sweeping.five_minutes_ago, config, executor="ray")  # its server died submitting it
+    just_now = create_training(service, config, executor="ray")  # being submitted: not judged yet
+    elsewhere = create_training(sweeping.five_minutes_ago, config, executor="ray")
+    service.update_metadata(elsewhere.operation_id, {"ray_job_id": "x", "ray_address": "http://other:8265"})
+    active = [service.get(op.operation_id) for op in (stranded, just_now, elsewhere)]
+
+    ended = Reaper(service, sweeping.executor, interval=1, grace=30).sweep()
+
+    assert ended == [stranded.operation_id]
+    assert "never reached the Ray cluster" in (service.get(stranded.operation_id).error or "")
+    assert all(service.get(op.operation_id).status.value == "pending" for op in active[1:])
+
+
+def test_a_job_the_cluster_forgot_fails_its_training_only_once_its_worker_is_silent(sweeping: Sweeping) -> None:
     """A head restarted without fault tolerance forgets its jobs, but their workers may live on and report."""
-    settings = ray_settings.model_copy(update={"public_url": "http://127.0.0.1:1"})
-    service = open_service(settings)
-    executor = RayExecutor(service, settings)
-    try:
-        config = resolve_request(TrainingRequest(strategy="mean_reversion"), STRATEGIES, allow_paths=False)
-        five_minutes_ago = OperationsService(service.store, clock=lambda: utcnow() - timedelta(minutes=5))
-        forgotten = [create_training(five_minutes_ago, config, executor="ray") for _ in range(3)]
-        for op in forgotten:  # submitted five minutes ago to this cluster, which knows none of them now
-            service.update_metadata(op.operation_id, {"ray_job_id": op.operation_id, "ray_address": executor.address})
-        reporting, silent, never_heard = (op.operation_id for op in forgotten)
-        service.heartbeat(reporting)
-        five_minutes_ago.heartbeat(silent)
+    service, executor = sweeping.service, sweeping.executor
+    forgotten = [create_training(sweeping.five_minutes_ago, sweeping.config, executor="ray") for _ in range(3)]
+    for op in forgotten:  # submitted five minutes ago to this cluster, which knows none of them now
+        service.update_metadata(op.operation_id, {"ray_job_id": op.operation_id, "ray_address": executor.address})
+    reporting, silent, never_heard = (op.operation_id for op in forgotten)
+    service.heartbeat(reporting)
+    sweeping.five_minutes_ago.heartbeat(silent)
 
-        ended = Reaper(service, executor, interval=1, grace=30).sweep()
+    ended = Reaper(service, executor, interval=1, grace=30).sweep()
 
-        assert sorted(ended) == sorted([silent, never_heard])
-        assert service.get(reporting).status.value == "pending"
-        error = service.get(silent).error or ""
-        assert f"no longer knows the job {silent}" in error and "nothing was heard from its worker for 300 s" in error
-        assert "and its worker never reported" in (service.get(never_heard).error or "")
-    finally:
-        executor.shutdown()
-        service.store.engine.dispose()
+    assert sorted(ended) == sorted([silent, never_heard])
+    assert service.get(reporting).status.value == "pending"
+    error = service.get(silent).error or ""
+    assert f"no longer knows the job {silent}" in error and "nothing was heard from its worker for 300 s" in error
+    assert "and its worker never reported" in (service.get(never_heard).error or "")
 
 
 class FreezableProxy:

@@ -53,8 +53,7 @@ def test_the_test_database_is_current(settings: Settings) -> None:
 
 def test_the_upgrade_hides_the_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # SQLite URLs have no password, so look at the URL the upgrade reports for a PostgreSQL one without connecting.
-    monkeypatch.setattr(bootstrap, "current_revision", lambda engine: None)
-    monkeypatch.setattr(bootstrap, "upgrade", lambda engine, revision: "0002")
+    monkeypatch.setattr(bootstrap, "migrate", lambda engine, revision: (None, "0002"))
     settings = Settings(home=tmp_path, database_url="postgresql+psycopg://trainops:s3cret@db.example:5432/trainops")
 
     done = upgrade_database(settings)

@@ -234,7 +234,7 @@ def test_a_deleted_version_is_not_saved_again_as_another_trainings_model(
     second = train()
     assert version_of(models_dir, second) != version_of(models_dir, first)  # numbers are never reused
 
-    with pytest.raises(ConflictError, match=r"model version .* is no longer in .*`trainops models delete` removed it"):
+    with pytest.raises(ConflictError, match=r"version of .* is no longer there \(`trainops models delete` removed"):
         save(registry, first, "first-again")
     assert save(registry, second, "second").model_name == "second"
 

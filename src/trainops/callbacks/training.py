@@ -408,7 +408,7 @@ class TrainingCallbacks:
                 operation = self.ops.get_operation(self.operation_id)
                 run = Run(self.ops, operation, flush_interval=interval, flush_timeout=self.flush_timeout)
             self.operation_id = run.operation_id
-            run.__enter__()
+            run.start()
             self.run = run
         except Exception as error:  # trainops unreachable or refusing: train anyway, untracked
             self.run = None

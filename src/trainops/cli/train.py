@@ -30,6 +30,7 @@ from trainops.cli.render import performance_panel
 from trainops.client import TrainOps
 from trainops.core.cancellation import INTERRUPTED
 from trainops.core.operation import Operation, OperationStatus
+from trainops.errors import ServiceUnavailableError
 from trainops.schemas.training import ConfigOverrides, Resources, TrainingRequest, strategy_result
 from trainops.service.workers import this_worker
 
@@ -181,7 +182,7 @@ def _train_here(ops: LocalTrainOps, request: TrainingRequest, json: bool) -> tup
             highlight=False,
         )
     final, interrupted = _until_interrupted(
-        ops, started.task_id, lambda: _follow(ops, started.task_id, json), threads[0]
+        ops, started.task_id, lambda: _follow(ops, started.task_id, json, threads[0]), threads[0]
     )
     threads[0].join()
     return started.task_id, final, interrupted
@@ -248,8 +249,28 @@ def _leave_now(ops: TrainOps, task_id: str) -> NoReturn:
     os._exit(EXIT_INTERRUPTED)
 
 
-def _follow(ops: TrainOps, task_id: str, json: bool) -> OperationStatus:
-    return follow_json(ops, task_id, 0.5, None) if json else follow(ops, task_id, 0.5, None)
+def _follow(ops: TrainOps, task_id: str, json: bool, thread: threading.Thread | None = None) -> OperationStatus:
+    """Show the training to its end. The database (or the server) going away for a while loses sight of it, not
+    the training (which keeps its records and sends them once it is back): say so, and watch again once it
+    answers. Leaving here would end the process under a training still running on ``thread``."""
+    pause = 1.0
+    while True:
+        try:
+            return follow_json(ops, task_id, 0.5, None) if json else follow(ops, task_id, 0.5, None)
+        except ServiceUnavailableError as error:
+            err_console.print(
+                f"Lost sight of {task_id}: {error.message}. The training goes on"
+                f"{'' if thread is None or thread.is_alive() else ' (it has ended)'}; watching again in "
+                f"{pause:g} s (the table starts over) ...",
+                highlight=False,
+                soft_wrap=True,
+            )
+            time.sleep(pause)
+            pause = min(2 * pause, FOLLOW_PAUSE_MAX)
+
+
+FOLLOW_PAUSE_MAX = 10.0
+"""Seconds at most between attempts to watch a training again while its database or server is away."""
 
 
 def _finish(ops: TrainOps, task_id: str, final: OperationStatus, json: bool) -> None:

@@ -197,6 +197,8 @@ class Run:
         self._batch_problems: set[str] = set()  # batch metrics that were not numbers, warned of once
         self._names_seen: set[str] = set()  # names run.log has looked at for a standard field's alias
         self._forked = False  # set in a process forked from the one that opened the run: it cannot send
+        self._in_block = False  # inside its `with` block: the code that ends it is still running
+        self._forked_warned = False
         self._names_warned: set[str] = set()
         _UNFINISHED.add(self)
         self._buffer = (
@@ -489,8 +491,8 @@ class Run:
             self._learn(self.client.add_steps(self.operation_id, [_step_record(point)]))
 
     def _warn_forked(self) -> None:
-        if "<forked>" not in self._names_warned:
-            self._names_warned.add("<forked>")
+        if not self._forked_warned:
+            self._forked_warned = True
             logger.warning(
                 "trainops: run %s was opened in another process (this one was forked from it, a DataLoader worker "
                 "say): what this process logs is not sent, nor does it end the run; log from the process that "
@@ -688,16 +690,29 @@ class Run:
 
     # -- context manager ------------------------------------------------------------------------------------
 
-    def __enter__(self) -> Self:
+    def start(self) -> None:
+        """Start the operation (a pending one becomes running) and the heartbeats; the ``with`` block does this on
+        entry. Calling it again does nothing."""
         if self.operation.status is OperationStatus.PENDING and self._registration is None:
-            self.operation = self.client.start_operation(self.operation_id)
+            try:
+                self.operation = self.client.start_operation(self.operation_id)
+            except ConflictError:  # running already: its first epoch started it (logged before the block began)
+                current = self.client.get_operation(self.operation_id)
+                if current.status is not OperationStatus.RUNNING:
+                    raise
+                self.operation = current
         if self._buffer is not None:
             self._buffer.start()  # heartbeats: the server knows the run is alive, the run hears a stop
+
+    def __enter__(self) -> Self:
+        self.start()
+        self._in_block = True
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self._in_block = False
         if self._finished:
             return
         if isinstance(exc, SystemExit) and exc.code in (0, None):
@@ -759,7 +774,9 @@ os.register_at_fork(after_in_child=_forked_child)
 def _finish_at_exit() -> None:
     """End the runs a script left unfinished (no ``with`` block, :meth:`Run.finish` or ``on_train_end``) as it
     exits, as ``wandb`` and ``mlflow`` end theirs: what they queued is sent (or spilled for ``trainops sync``), and
-    each ends completed, failed with the exception that ended the script, or cancelled after a Ctrl-C."""
+    each ends completed, failed with the exception that ended the script, or cancelled after a Ctrl-C. A run whose
+    ``with`` block is still running (on another thread) ends failed: the process left under a live training, and
+    whatever status it exits with is not the training's."""
     deadline = time.monotonic() + AT_EXIT_WAIT
     ending = getattr(sys, "last_value", None)  # the exception the interpreter printed before exiting, if one did
     for run in list(_UNFINISHED):
@@ -769,6 +786,8 @@ def _finish_at_exit() -> None:
             status, error = OperationStatus.CANCELLED, None
         elif isinstance(ending, BaseException):
             status, error = OperationStatus.FAILED, ending_message(ending)
+        elif run._in_block:  # its block runs on (another thread): the process is leaving under a live training
+            status, error = OperationStatus.FAILED, "the process exited while the run's `with` block still ran"
         else:
             status, error = OperationStatus.COMPLETED, None
         logger.warning(

@@ -15,7 +15,7 @@ from trainops.store import (
     current_revision,
     ensure_schema,
     head_revision,
-    upgrade,
+    migrate,
 )
 from trainops.version import trainops_version
 
@@ -81,7 +81,7 @@ def check_health(service: OperationsService) -> Health:
         status="ok",
         version=trainops_version(),
         database=engine.dialect.name,
-        schema_revision=current_revision(engine),
+        schema_revision=current_revision(engine, serving=True),
         time=utcnow(),
     )
 
@@ -113,8 +113,7 @@ def upgrade_database(settings: Settings, revision: str = "head") -> DatabaseUpgr
     """
     engine = create_database_engine(settings.resolved_database_url)
     try:
-        before = current_revision(engine)
-        after = upgrade(engine, revision)
+        before, after = migrate(engine, revision)
     finally:
         engine.dispose()
     shown = engine.url.render_as_string(hide_password=True)

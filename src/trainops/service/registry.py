@@ -190,9 +190,9 @@ class ModelRegistry:
             raise ArtifactError(f"operation {operation.operation_id} names a model outside the models directory")
         if not path.exists():
             raise ConflictError(
-                f"training {operation.operation_id}'s model version {relative} is no longer in {self.models_dir} "
-                "(`trainops models delete` removed it with the last name on it, or it was removed by hand); train "
-                "again for a model to save",
+                f"the model version of training {operation.operation_id}, {path}, is no longer there (`trainops "
+                "models delete` removed it with the last name on it, or it was removed by hand); train again for a "
+                "model to save",
                 details={"status": status.value, "model_version": relative},
             )
         return path

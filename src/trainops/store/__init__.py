@@ -1,7 +1,7 @@
 """Storage: SQLAlchemy tables, Alembic migrations and the operation store."""
 
 from trainops.store.engine import create_database_engine, parse_database_url
-from trainops.store.migrate import current_revision, ensure_schema, head_revision, upgrade
+from trainops.store.migrate import current_revision, ensure_schema, head_revision, migrate, upgrade
 from trainops.store.models import ModelRecord, ModelStore
 from trainops.store.operations import OperationStore, OperationVersion
 
@@ -14,6 +14,7 @@ __all__ = [
     "current_revision",
     "ensure_schema",
     "head_revision",
+    "migrate",
     "parse_database_url",
     "upgrade",
 ]

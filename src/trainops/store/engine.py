@@ -23,19 +23,37 @@ def parse_database_url(url: str) -> URL:
             f"TRAINOPS_DATABASE_URL {url!r} is not a database URL; use e.g. "
             "sqlite:////path/trainops.db or postgresql+psycopg://user@host:5432/trainops"
         ) from None
-    backend = parsed.get_backend_name()
-    if backend not in ("sqlite", "postgresql"):
+    except ValueError as error:  # a port that is not a number
         raise ConfigurationError(
-            f"unsupported database {backend!r} in {parsed.render_as_string(hide_password=True)}: "
-            "trainops runs on sqlite or postgresql"
-        )
-    if parsed.drivername in ("postgresql", "postgresql+psycopg2"):
-        # psycopg 3 is the supported driver; a bare postgresql:// URL means it too.
+            f"TRAINOPS_DATABASE_URL has a port that is not a number ({error}); use e.g. "
+            "postgresql+psycopg://user@host:5432/trainops"
+        ) from None
+    shown = parsed.render_as_string(hide_password=True)
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql", "postgres"):
+        raise ConfigurationError(f"unsupported database {backend!r} in {shown}: trainops runs on sqlite or postgresql")
+    if parsed.drivername in ("postgres", "postgresql", "postgresql+psycopg2"):
+        # psycopg 3 is the supported driver; a bare postgresql:// URL (or postgres://, as hosts hand them out) too
         parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
+        usual = "sqlite:////path/trainops.db" if backend == "sqlite" else "postgresql+psycopg://user@host/trainops"
+        raise ConfigurationError(
+            f"trainops does not use the driver {parsed.drivername!r} ({shown}); write {usual} (the driver it installs)"
+        )
+    if backend == "sqlite" and parsed.host:
+        raise ConfigurationError(
+            f"{shown} names a host ({parsed.host!r}), which a SQLite URL has none of: an absolute path takes four "
+            f"slashes, sqlite:////{parsed.host}/{parsed.database or ''}"
+        )
     return parsed
 
 
-def create_database_engine(url: str, *, busy_timeout: float = 30.0) -> Engine:
+BUSY_TIMEOUT = 20.0
+"""Seconds a SQLite writer waits for another's lock before a 503: well inside the HTTP client's 30 s read timeout,
+so a client waiting on a locked database hears that (and retries), not "the server did not answer"."""
+
+
+def create_database_engine(url: str, *, busy_timeout: float = BUSY_TIMEOUT) -> Engine:
     """An engine for ``url``, tuned for trainops' workload of many small writes and frequent polls.
 
     SQLite runs in WAL mode so a trainer, a server and an MCP server in three processes can share one file:

@@ -11,10 +11,10 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from trainops.errors import ConfigurationError, InvalidInputError
+from trainops.errors import ConfigurationError, InvalidInputError, ServiceUnavailableError
 from trainops.store.engine import WRITE_OPTION
 
 if TYPE_CHECKING:
@@ -44,24 +44,36 @@ def head_revision() -> str:
     return head
 
 
-def current_revision(engine: Engine) -> str | None:
+def current_revision(engine: Engine, *, serving: bool = False) -> str | None:
     """The revision the database is at; ``None`` for a database trainops never migrated.
+
+    Args:
+        serving: The database was opened before (a health check): a failure now is an outage, not a bad URL.
 
     Raises:
         ConfigurationError: the database cannot be opened (no server there, not a database file, ...).
+        ServiceUnavailableError: with ``serving``, the database does not answer now.
     """
     try:
         with engine.connect() as connection:
-            if not inspect(connection).has_table(_VERSION_TABLE):
-                return None
-            rows = connection.execute(text(f"SELECT version_num FROM {_VERSION_TABLE}")).scalars().all()
+            return _revision(connection)
     except (SQLAlchemyError, sqlite3.Error) as error:  # the first use of an engine: where a bad URL shows
-        problem = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        problem = " ".join(str(getattr(error, "orig", None) or error).split())
+        if serving:
+            raise ServiceUnavailableError(
+                f"the database does not answer ({problem}); is its server running, and reachable from here?"
+            ) from None
         raise ConfigurationError(
             f"cannot open the database {engine.url.render_as_string(hide_password=True)}: {problem}; check the "
             "database URL (TRAINOPS_DATABASE_URL, or --database-url) and, for PostgreSQL, that its server is running",
             details={"database_url": engine.url.render_as_string(hide_password=True)},
         ) from None
+
+
+def _revision(connection: Connection) -> str | None:
+    if not inspect(connection).has_table(_VERSION_TABLE):
+        return None
+    rows = connection.execute(text(f"SELECT version_num FROM {_VERSION_TABLE}")).scalars().all()
     return rows[0] if len(rows) == 1 else None
 
 
@@ -72,11 +84,28 @@ def revisions() -> list[str]:
     return [script.revision for script in reversed(list(ScriptDirectory.from_config(_config()).walk_revisions()))]
 
 
+_UPGRADE_LOCK = 0x747261696E6F7073  # "trainops" in ASCII: the PostgreSQL advisory lock key upgrades take
+"""Held by an upgrade on PostgreSQL for its transaction: upgrades started together (every replica's start-up)
+run one at a time, and the later ones find the schema current."""
+
+
 def upgrade(engine: Engine, revision: str = "head") -> str:
     """Bring the schema to ``revision``; returns the revision the database is at afterwards.
 
     Raises:
-        InvalidInputError: ``revision`` names no migration; the message lists them.
+        InvalidInputError: ``revision`` names no migration (the message lists them), or an older one than the
+            database is at.
+    """
+    return migrate(engine, revision)[1]
+
+
+def migrate(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
+    """:func:`upgrade`, answering the revisions before and after, both read while holding the lock that makes
+    concurrent upgrades take turns (so one that found the work done says so).
+
+    Raises:
+        InvalidInputError: ``revision`` names no migration, or an older one than the database is at.
+        ConfigurationError: a newer trainops migrated the database; or it cannot be opened or migrated.
     """
     from alembic import command
 
@@ -88,14 +117,29 @@ def upgrade(engine: Engine, revision: str = "head") -> str:
         )
     _refuse_newer(current_revision(engine))
     config = _config()
-    # The write option makes SQLite take its lock first, so processes starting together migrate one at a time;
-    # the later ones find the schema current and do nothing.
-    with engine.connect() as connection:
-        connection.execution_options(**{WRITE_OPTION: True})
-        with connection.begin():
-            config.attributes["connection"] = connection
-            command.upgrade(config, revision)
-    return current_revision(engine) or ""
+    try:
+        # The write option makes SQLite take its lock first, and PostgreSQL takes an advisory lock: processes
+        # starting together migrate one at a time; the later ones find the schema current and do nothing.
+        with engine.connect() as connection:
+            connection.execution_options(**{WRITE_OPTION: True})
+            with connection.begin():
+                if engine.dialect.name == "postgresql":
+                    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK})
+                before = _revision(connection)
+                if before is not None and revision != "head" and known.index(revision) < known.index(before):
+                    raise InvalidInputError(
+                        f"the database is at revision {before}, past {revision}: trainops does not downgrade",
+                        details={"revision": revision, "current": before},
+                    )
+                config.attributes["connection"] = connection
+                command.upgrade(config, revision)
+    except (SQLAlchemyError, sqlite3.Error) as error:
+        problem = " ".join(str(getattr(error, "orig", None) or error).split())
+        raise ConfigurationError(
+            f"could not migrate {engine.url.render_as_string(hide_password=True)}: {problem}; nothing was changed "
+            "(a migration runs in one transaction): try again"
+        ) from None
+    return before, current_revision(engine) or ""
 
 
 def _refuse_newer(current: str | None) -> None:

@@ -8,26 +8,53 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from trainops.errors import ServiceUnavailableError
 from trainops.store.engine import WRITE_OPTION
 
+_UNWRITABLE = {
+    "database or disk is full": "the disk holding it is full: free some space (deleting runs needs a little too)",
+    "attempt to write a readonly database": "its file is read-only to this process: give it write access (and its "
+    "folder, where SQLite keeps its journal)",
+}
+"""SQLite's words for a database that cannot take writes now, and what to do about it."""
+
+_UNWRITABLE_SQLSTATES = {
+    "53100": "the disk holding it is full: free some space (deleting runs needs a little too)",
+    "25006": "the server takes no writes (a read-only replica, or a standby): point TRAINOPS_DATABASE_URL at the "
+    "primary",
+}
+"""PostgreSQL's codes for the same: disk_full, read_only_sql_transaction."""
+
 
 @contextmanager
 def unavailable_as_domain_error() -> Iterator[None]:
-    """A database that is locked past the busy timeout, or unreachable, is a 503 the client may retry."""
+    """A database that is locked past the busy timeout, unreachable, or that cannot take writes now (its disk is
+    full, its file read-only) is a 503: the client may retry, and a reporting run keeps its records meanwhile."""
     try:
         yield
-    except (OperationalError, sqlite3.OperationalError) as error:
+    except (DBAPIError, sqlite3.Error) as error:
         # sqlite3's own error when SQLite's BEGIN IMMEDIATE (issued on the driver, see engine.py) times out
-        cause = error.orig if isinstance(error, OperationalError) else error
-        if isinstance(cause, sqlite3.Error) and "locked" not in str(cause) and "busy" not in str(cause):
-            raise  # a missing table or a broken file is not a reason to retry
+        cause = error.orig if isinstance(error, DBAPIError) else error
+        said = " ".join(str(cause).split()) or type(cause).__name__
+        unwritable = _UNWRITABLE_SQLSTATES.get(str(getattr(cause, "sqlstate", ""))) or next(
+            (problem for words, problem in _UNWRITABLE.items() if words in said), None
+        )
+        if unwritable is not None:
+            raise ServiceUnavailableError(
+                f"the database cannot be written: {unwritable}; nothing was changed ({said})"
+            ) from None
+        if not isinstance(error, OperationalError | sqlite3.OperationalError):
+            raise
+        if isinstance(cause, sqlite3.Error):
+            if "locked" not in said and "busy" not in said:
+                raise  # a missing table or a broken file is not a reason to retry
+            hint = "another process held SQLite's write lock too long (PostgreSQL serves many writers)"
+        else:
+            hint = "is the database server running, and reachable from here?"
         raise ServiceUnavailableError(
-            f"the database is busy or unreachable ({str(cause).strip() or type(cause).__name__}); "
-            "nothing was changed, try again (a long write by another process holds SQLite's lock: "
-            "PostgreSQL serves many writers)"
+            f"the database is busy or unreachable ({said}); nothing was changed, try again: {hint}"
         ) from None
 
 
