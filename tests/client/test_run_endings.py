@@ -465,3 +465,27 @@ def test_a_server_that_takes_the_connection_and_never_answers_holds_the_start_br
         f"{url} did not answer within 1 s (hung, or overloaded); run {run.operation_id} begins offline" in caplog.text
     )
     assert run.unsent is not None and run.unsent.registration and run.unsent.epochs == 1
+
+
+def test_an_unbuffered_run_whose_database_is_away_buffers_from_then_on(
+    local_ops: LocalTrainOps, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """In-process, an epoch met by a database locked past its busy timeout (or restarting) raised out of run.log,
+    and was lost: the training crashed unless it caught the error."""
+
+    def locked(operation_id: str, record: EpochRecord) -> WriteAck:
+        raise ServiceUnavailableError("the database is busy or unreachable (database is locked)")
+
+    monkeypatch.setattr(local_ops, "add_epoch", locked)  # one epoch at a time is the unbuffered path
+    run = Run(local_ops, local_ops.create_operation(total_epochs=3), flush_interval=None, unsent_directory=tmp_path)
+    with caplog.at_level(logging.WARNING, logger="trainops.client"), run:
+        for epoch in range(3):
+            run.log(epoch, train_loss=1.0 / (epoch + 1))
+            run.step(epoch * 10, {"loss": 0.5})
+
+    assert caplog.text.count("its records wait and are sent once the database answers") == 1
+    stored = local_ops.get_metrics(run.operation_id).metrics.epochs
+    assert [epoch.epoch for epoch in stored] == [0, 1, 2]
+    assert [point.step for point in local_ops.get_steps(run.operation_id).points] == [0, 10, 20]
+    assert local_ops.get_operation(run.operation_id).status is OperationStatus.COMPLETED
+    assert run.unsent is None

@@ -72,6 +72,9 @@ INTERRUPTED_WAIT = 5.0
 """Seconds at most the end of a run stopped with Ctrl-C waits for its queued records: a person asked to stop now;
 what is left goes to the spill file for ``trainops sync``."""
 
+OUTAGE_FLUSH_INTERVAL = 0.5
+"""Seconds between sends of an unbuffered run that turned to buffering when its store went away."""
+
 REGISTER_WAIT = 10.0
 """Seconds at most a buffered run's start waits for the server to register it before it begins offline."""
 
@@ -141,9 +144,10 @@ class Run:
         stop_check_interval: Seconds between heartbeats that ask the server whether to stop, when no write has
             answered that more recently.
         batch_interval: Seconds between batch-level progress writes.
-        flush_interval: ``None`` stores each epoch before :meth:`epoch` returns. A number queues epochs and sends
-            them in batches from a background thread every that many seconds, so the loop never waits on the
-            network (the default over HTTP); ending the run sends what is left first.
+        flush_interval: ``None`` stores each epoch before :meth:`epoch` returns (and, from the first write
+            that meets an outage, buffers as below). A number queues epochs and sends them in batches from a
+            background thread every that many seconds, so the loop never waits on the network (the default over
+            HTTP); ending the run sends what is left first.
         flush_timeout: Seconds ending the run waits for queued epochs to be stored before giving up on them.
         progress_interval: Seconds between progress updates sent; phase changes, new epochs and 100% always go.
             A skipped update costs nothing: no write, no round trip.
@@ -201,25 +205,47 @@ class Run:
         self._forked_warned = False
         self._names_warned: set[str] = set()
         _UNFINISHED.add(self)
+        self._max_queued_epochs = max_queued_epochs
         self._buffer = (
             None
             if flush_interval is None
-            else EpochBuffer(
-                self._send_epochs,
-                self._learn,
-                interval=flush_interval,
-                send_progress=self._send_progress,
-                send_steps=self._send_steps,
-                step_record=_step_record,
-                heartbeat=self._send_heartbeat,
-                heartbeat_interval=stop_check_interval,
-                max_queued=max_queued_epochs,
-                spill=self._spill_file,
-                register=None if register is None else self._register,
-                unreachable=unreachable,
-                name=operation.operation_id,
-            )
+            else self._new_buffer(flush_interval, register=register, unreachable=unreachable)
         )
+
+    def _new_buffer(
+        self,
+        interval: float,
+        *,
+        register: CreateOperationRequest | None = None,
+        unreachable: TrainOpsError | None = None,
+    ) -> EpochBuffer:
+        return EpochBuffer(
+            self._send_epochs,
+            self._learn,
+            interval=interval,
+            send_progress=self._send_progress,
+            send_steps=self._send_steps,
+            step_record=_step_record,
+            heartbeat=self._send_heartbeat,
+            heartbeat_interval=self._stop_check_interval,
+            max_queued=self._max_queued_epochs,
+            spill=self._spill_file,
+            register=None if register is None else self._register,
+            unreachable=unreachable,
+            name=self.operation.operation_id,
+        )
+
+    def _buffer_from_now(self, outage: TrainOpsError) -> EpochBuffer:
+        """An unbuffered run whose store is away (a database locked past its busy timeout, restarting) buffers from
+        now on, as a batched run does: tracking never breaks the training, and nothing is lost."""
+        logger.warning(
+            "trainops: run %s: %s; its records wait and are sent once the database answers. Training goes on",
+            self.operation_id,
+            outage.message,
+        )
+        self._buffer = self._new_buffer(OUTAGE_FLUSH_INTERVAL, unreachable=outage)
+        self._buffer.start()
+        return self._buffer
 
     @property
     def operation_id(self) -> str:
@@ -282,7 +308,12 @@ class Run:
                 record = record.model_copy(update={"timestamp": datetime.now(UTC)})
             self._buffer.add(record)
         else:
-            self._learn(self.client.add_epoch(self.operation_id, record))
+            try:
+                self._learn(self.client.add_epoch(self.operation_id, record))
+            except TrainOpsError as error:
+                if not is_outage(error):
+                    raise
+                self._buffer_from_now(error).add(record)
 
     def _send_epochs(self, records: list[EpochRecord]) -> WriteAck:
         return self.client.add_epochs(self.operation_id, records)
@@ -488,7 +519,12 @@ class Run:
         elif self._buffer is not None:
             self._buffer.add_step(point)
         else:
-            self._learn(self.client.add_steps(self.operation_id, [_step_record(point)]))
+            try:
+                self._learn(self.client.add_steps(self.operation_id, [_step_record(point)]))
+            except TrainOpsError as error:
+                if not is_outage(error):
+                    raise
+                self._buffer_from_now(error).add_step(point)
 
     def _warn_forked(self) -> None:
         if not self._forked_warned:
