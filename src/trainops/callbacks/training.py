@@ -26,13 +26,13 @@ from pydantic import ValidationError
 from trainops.callbacks.sinks import ConsoleSink, GuardedSink, RunInfo, Sink
 from trainops.callbacks.system import SystemMonitor
 from trainops.client.base import TrainOps, invalid_input
-from trainops.client.run import Run, ending_message, open_run
+from trainops.client.run import Run, ending_message, exited_cleanly, open_run
 from trainops.core.cancellation import CancelRequest
 from trainops.core.diagnosis import Action
 from trainops.core.epoch import FIELD_METRICS, RESERVED_NAMES, EpochRecord
 from trainops.core.metric_definitions import parse_task
 from trainops.core.metric_names import INDEX_NAMES, normalize_metrics
-from trainops.core.numbers import parse_metric
+from trainops.core.numbers import detached, parse_metric
 from trainops.core.operation import OperationMetadata, OperationStatus
 from trainops.core.policy import MonitorPolicy
 from trainops.errors import InvalidInputError, OperationCancelledError, ServiceUnavailableError
@@ -435,8 +435,8 @@ class TrainingCallbacks:
             return
         self._ended = True
         final = normalize_metrics(self._numbers(final_metrics or {}, "final"))[0]
-        if isinstance(exc, SystemExit) and exc.code in (0, None):
-            exc = None  # sys.exit() or sys.exit(0): the script ended as it meant to
+        if exited_cleanly(exc):
+            exc = None
         status = _status(exc, self._stop)
         error = None if exc is None else ending_message(exc)
         if self.run is not None:
@@ -624,8 +624,7 @@ def _jsonable(config: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(value, numbers.Real):  # numpy's numbers
             return convert(int(value) if isinstance(value, numbers.Integral) else float(value))
         if callable(getattr(value, "tolist", None)) and not isinstance(value, Mapping):
-            detach = getattr(value, "detach", None)  # a tensor: its values, not its repr
-            listed = (detach() if callable(detach) else value).tolist()
+            listed = detached(value).tolist()  # an array or a tensor: its values, not its repr
             return str(value) if listed is value else convert(listed)
         if isinstance(value, Mapping):
             return {str(key): convert(item) for key, item in value.items()}

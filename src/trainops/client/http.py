@@ -210,8 +210,7 @@ class HttpTrainOps(TrainOps):
         self.retries = retries
         self.backoff = backoff
         token = _header_token(token)
-        self._settings: dict[str, Any] = {"token": token, "timeout": timeout, "connect_timeout": connect_timeout}
-        self._settings.update(retries=retries, backoff=backoff, transport=transport)
+        self._token, self._connect_timeout, self._transport = token, connect_timeout, transport  # to pickle it
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(
             base_url=f"{self.url}{_API_PREFIX}",
@@ -228,9 +227,18 @@ class HttpTrainOps(TrainOps):
     def __reduce__(self) -> Any:
         """A client pickles as its URL and settings (a DataLoader worker, a process pool): the copy opens its own
         connections."""
-        if self._settings["transport"] is not None:
+        if self._transport is not None:
             raise TypeError("an HttpTrainOps with a transport of its own cannot be pickled; pickle one without")
-        return (functools.partial(HttpTrainOps, self.url, **self._settings), ())
+        copy = functools.partial(
+            HttpTrainOps,
+            self.url,
+            token=self._token,
+            timeout=self.timeout,
+            connect_timeout=self._connect_timeout,
+            retries=self.retries,
+            backoff=self.backoff,
+        )
+        return (copy, ())
 
     # -- transport ------------------------------------------------------------------------------------------
 

@@ -198,12 +198,10 @@ class Run:
         self._finished = False
         self._step_names: set[str] = set()  # metric names of steps already validated: known to be allowed
         self._throttle = ProgressThrottle(progress_interval)
-        self._batch_problems: set[str] = set()  # batch metrics that were not numbers, warned of once
         self._names_seen: set[str] = set()  # names run.log has looked at for a standard field's alias
         self._forked = False  # set in a process forked from the one that opened the run: it cannot send
         self._in_block = False  # inside its `with` block: the code that ends it is still running
-        self._forked_warned = False
-        self._names_warned: set[str] = set()
+        self._warned: set[str] = set()  # what was warned of once: see _warn_once
         _UNFINISHED.add(self)
         self._max_queued_epochs = max_queued_epochs
         self._buffer = (
@@ -403,9 +401,7 @@ class Run:
             try:
                 values[str(name)] = parse_metric(value)
             except (ValueError, TypeError) as problem:
-                if name not in self._batch_problems:
-                    self._batch_problems.add(str(name))
-                    logger.warning("trainops: run %s: batch metric %r left out: %s", self.operation_id, name, problem)
+                self._warn_once(f"batch:{name}", f"run {self.operation_id}: batch metric {name!r} left out: {problem}")
         return values
 
     def artifact(self, name: str, path: str, kind: str = "file") -> None:
@@ -473,15 +469,11 @@ class Run:
         self._names_seen.update(metrics)
         _, aliases = normalize_metrics(dict.fromkeys(metrics, 0.0))
         for canonical, original in aliases.items():
-            if canonical in FIELD_METRICS and canonical not in metrics and original not in self._names_warned:
-                self._names_warned.add(original)
-                logger.warning(
-                    "trainops: run %s: %r is kept as a custom metric; the diagnosis reads %s: log it as %s=... "
-                    "(TrainingCallbacks maps such names itself)",
-                    self.operation_id,
-                    original,
-                    canonical,
-                    canonical,
+            if canonical in FIELD_METRICS and canonical not in metrics:
+                self._warn_once(
+                    f"alias:{original}",
+                    f"run {self.operation_id}: {original!r} is kept as a custom metric; the diagnosis reads "
+                    f"{canonical}: log it as {canonical}=... (TrainingCallbacks maps such names itself)",
                 )
 
     def step(self, step: int, metrics: Mapping[str, Any] | None = None, epoch: int | None = None) -> None:
@@ -527,14 +519,18 @@ class Run:
                 self._buffer_from_now(error).add_step(point)
 
     def _warn_forked(self) -> None:
-        if not self._forked_warned:
-            self._forked_warned = True
-            logger.warning(
-                "trainops: run %s was opened in another process (this one was forked from it, a DataLoader worker "
-                "say): what this process logs is not sent, nor does it end the run; log from the process that "
-                "opened the run",
-                self.operation_id,
-            )
+        self._warn_once(
+            "forked",
+            f"run {self.operation_id} was opened in another process (this one was forked from it, a DataLoader "
+            "worker say): what this process logs is not sent, nor does it end the run; log from the process that "
+            "opened the run",
+        )
+
+    def _warn_once(self, key: str, message: str) -> None:
+        """Log ``message`` the first time ``key`` comes up in this run: a loop repeats what it does every batch."""
+        if key not in self._warned:
+            self._warned.add(key)
+            logger.warning("trainops: %s", message)
 
     def __reduce__(self) -> Any:
         raise TypeError(
@@ -614,12 +610,13 @@ class Run:
             self._warn_forked()
             return None
         try:
-            status = OperationStatus(status)
+            ending: OperationStatus | None = OperationStatus(status)
         except ValueError:
+            ending = None
+        if ending is None or not ending.is_terminal:
             choices = ", ".join(item.value for item in OperationStatus if item.is_terminal)
-            raise InvalidInputError(f"a run ends {choices}; got {status!r}") from None
-        if not status.is_terminal:
-            raise InvalidInputError(f"a run ends completed, failed or cancelled; got {status.value!r}")
+            raise InvalidInputError(f"a run ends {choices}; got {getattr(status, 'value', status)!r}")
+        status = ending
         deadline = time.monotonic() + self.flush_timeout
         final: TrainOpsError | None = None
         leftover: Leftover | None = None
@@ -751,8 +748,8 @@ class Run:
         self._in_block = False
         if self._finished:
             return
-        if isinstance(exc, SystemExit) and exc.code in (0, None):
-            exc = None  # sys.exit() or sys.exit(0): the script ended as it meant to
+        if exited_cleanly(exc):
+            exc = None
         if exc is None:
             # cancelled only when the loop was told to stop; a loop that never asked ran to its end
             self.finish(OperationStatus.CANCELLED if self._stop and self._stop_seen else OperationStatus.COMPLETED)
@@ -773,6 +770,11 @@ class Run:
             # the original exception matters more than a failure to record it
             with contextlib.suppress(Exception):
                 self.finish(OperationStatus.FAILED, error=message)
+
+
+def exited_cleanly(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is ``sys.exit()`` or ``sys.exit(0)``: the script ended as it meant to."""
+    return isinstance(exc, SystemExit) and exc.code in (0, None)
 
 
 def ending_message(exc: BaseException) -> str:

@@ -57,6 +57,12 @@ def is_numeric(value: Any) -> bool:
     return isinstance(value, numbers.Real) or (hasattr(value, "__float__") and not isinstance(value, str | bytes))
 
 
+def detached(value: Any) -> Any:
+    """A tensor without its autograd graph (its values read without torch's warning); anything else as it is."""
+    detach = getattr(value, "detach", None)
+    return detach() if callable(detach) else value
+
+
 def parse_metric(value: Any) -> float:
     """Turn a metric as sent over the wire into a float.
 
@@ -72,9 +78,8 @@ def parse_metric(value: Any) -> float:
         raise ValueError(f"a metric must be a number, got the boolean {value}")
     if is_numeric(value):
         # numpy scalars and one-element tensors arrive here straight from training loops
-        detach = getattr(value, "detach", None)
         try:
-            return float(detach() if callable(detach) else value)  # a loss still in its graph, without torch's warning
+            return float(detached(value))  # a loss still in its graph, without torch's warning
         except OverflowError:
             raise ValueError("a metric must fit in a 64-bit float; this number is too large") from None
         except (TypeError, ValueError):

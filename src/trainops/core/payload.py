@@ -15,7 +15,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from trainops.core.numbers import format_metric
+from trainops.core.numbers import detached, format_metric
 
 _SPACES = r"\t\n\u000b\u000c\r\u001c-\u001f \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 NOT_BLANK_PATTERN = f"^[^\\u0000]*[^\\u0000{_SPACES}][^\\u0000]*$"
@@ -92,10 +92,11 @@ def storable(value: Any, where: str, _depth: int = 0) -> Any:
         number = float(value)
         return number if math.isfinite(number) else format_metric(number)
     if isinstance(value, os.PathLike):
-        return check_text(os.fspath(value), where) if isinstance(os.fspath(value), str) else str(value)
+        path = os.fspath(value)
+        return check_text(path, where) if isinstance(path, str) else str(value)
     if callable(getattr(value, "tolist", None)) and not isinstance(value, Mapping):
         # numpy scalars and arrays, torch tensors: what a training loop computed its figures with
-        listed = _detached(value).tolist()
+        listed = detached(value).tolist()
         if listed is not value:
             return storable(listed, where, _depth)
     if _depth >= MAX_DEPTH:
@@ -111,9 +112,3 @@ def storable(value: Any, where: str, _depth: int = 0) -> Any:
     if isinstance(value, list | tuple):
         return [storable(item, f"{where}[{index}]", _depth + 1) for index, item in enumerate(value)]
     raise ValueError(f"{where} holds a {type(value).__name__}, which JSON cannot carry; send text or a number")
-
-
-def _detached(value: Any) -> Any:
-    """A tensor without its autograd graph (its values read without torch's warning); anything else as it is."""
-    detach = getattr(value, "detach", None)
-    return detach() if callable(detach) else value
