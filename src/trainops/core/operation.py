@@ -278,6 +278,11 @@ class Operation(BaseModel):
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
 
+    @property
+    def last_heard_at(self) -> datetime | None:
+        """When the run last wrote anything (an epoch, progress, a heartbeat) or started; ``None`` if it never did."""
+        return self.last_heartbeat or self.started_at
+
 
 class WriteAck(BaseModel):
     """The answer to every write a trainer makes: it learns of a stop request without asking separately."""

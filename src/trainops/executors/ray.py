@@ -337,7 +337,7 @@ def _view(job: JobDetails) -> ExecutorJob:
 def _silent_for(operation: Operation, now: datetime) -> float:
     """Seconds since the operation's worker last wrote anything (an epoch, progress, a heartbeat) or started;
     forever for one that never did."""
-    heard = operation.last_heartbeat or operation.started_at
+    heard = operation.last_heard_at
     return (now - heard).total_seconds() if heard is not None else float("inf")
 
 

@@ -166,6 +166,5 @@ class Reaper:
 
 
 def _silent_for(operation: Operation, now: datetime) -> float:
-    """Seconds since the operation last wrote anything (an epoch, progress, a heartbeat) or started."""
-    last = operation.last_heartbeat or operation.started_at or operation.created_at
-    return (now - last).total_seconds()
+    """Seconds since the operation last wrote anything (an epoch, progress, a heartbeat), started, or was created."""
+    return (now - (operation.last_heard_at or operation.created_at)).total_seconds()

@@ -115,7 +115,7 @@ def migrate(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
             f"no migration has revision {revision!r}: use head (the newest) or one of {', '.join(known)}",
             details={"revision": revision, "revisions": known},
         )
-    _refuse_newer(current_revision(engine))
+    current_revision(engine)  # a database that cannot be opened says so as every command does: a bad URL
     config = _config()
     try:
         # The write option makes SQLite take its lock first, and PostgreSQL takes an advisory lock: processes
@@ -126,6 +126,7 @@ def migrate(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
                 if engine.dialect.name == "postgresql":
                     connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK})
                 before = _revision(connection)
+                _refuse_newer(before)
                 if before is not None and revision != "head" and known.index(revision) < known.index(before):
                     raise InvalidInputError(
                         f"the database is at revision {before}, past {revision}: trainops does not downgrade",
@@ -133,13 +134,14 @@ def migrate(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
                     )
                 config.attributes["connection"] = connection
                 command.upgrade(config, revision)
+                after = _revision(connection) or ""
     except (SQLAlchemyError, sqlite3.Error) as error:
         problem = " ".join(str(getattr(error, "orig", None) or error).split())
         raise ConfigurationError(
             f"could not migrate {engine.url.render_as_string(hide_password=True)}: {problem}; nothing was changed "
             "(a migration runs in one transaction): try again"
         ) from None
-    return before, current_revision(engine) or ""
+    return before, after
 
 
 def _refuse_newer(current: str | None) -> None:
