@@ -654,6 +654,16 @@ def test_db_upgrade_and_current(tmp_path: Path, settings: Settings) -> None:
             "postgresql", "cannot open the database postgresql+psycopg://someone:***@127.0.0.1:9/db: ", id="no-server"
         ),
         pytest.param("newer", "the database is at schema revision 9999, which this trainops does not know", id="newer"),
+        pytest.param(
+            "mlflow",
+            "the database holds another application's schema (Alembic revision 4465047574b1, no trainops tables)",
+            id="another-applications-alembic",
+        ),
+        pytest.param(
+            "clash",
+            "the database already has tables named models, operations that trainops did not create",
+            id="another-applications-tables",
+        ),
     ],
 )
 def test_a_database_that_cannot_be_used_is_an_error_line_not_a_traceback(
@@ -665,11 +675,20 @@ def test_a_database_that_cannot_be_used_is_an_error_line_not_a_traceback(
     assert invoke("db", "upgrade", "--database-url", newer)[0] == 0
     with sqlite3.connect(tmp_path / "newer.db") as connection:  # as a later trainops would leave it
         connection.execute("UPDATE alembic_version SET version_num = '9999'")
+    with sqlite3.connect(tmp_path / "mlflow.db") as connection:  # an MLflow tracking database, say
+        connection.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+        connection.execute("INSERT INTO alembic_version VALUES ('4465047574b1')")
+        connection.execute("CREATE TABLE experiments (experiment_id INTEGER PRIMARY KEY)")
+    with sqlite3.connect(tmp_path / "clash.db") as connection:
+        connection.execute("CREATE TABLE operations (id INTEGER PRIMARY KEY)")
+        connection.execute("CREATE TABLE models (id INTEGER PRIMARY KEY)")
     url = {
         "garbage": f"sqlite:///{tmp_path / 'garbage.db'}",
         "folder": f"sqlite:///{tmp_path / 'folder'}",
         "postgresql": "postgresql+psycopg://someone:secret@127.0.0.1:9/db",
         "newer": newer,
+        "mlflow": f"sqlite:///{tmp_path / 'mlflow.db'}",
+        "clash": f"sqlite:///{tmp_path / 'clash.db'}",
     }[database]
     monkeypatch.setenv("TRAINOPS_DATABASE_URL", url)
     get_settings.cache_clear()
@@ -680,6 +699,10 @@ def test_a_database_that_cannot_be_used_is_an_error_line_not_a_traceback(
         assert code == 1, out + err
         assert err.startswith("Error: " + problem.format(tmp=tmp_path)), err
         assert "Traceback" not in err and "secret" not in err
+    if database in ("mlflow", "clash"):  # nothing of trainops' was written into another application's database
+        with sqlite3.connect(tmp_path / f"{database}.db") as connection:
+            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert "epoch_metrics" not in tables and "operation_tags" not in tables
 
 
 def test_a_home_that_is_a_file_is_an_error_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from trainops.errors import ConfigurationError, InvalidInputError, ServiceUnavailableError
 from trainops.store.engine import WRITE_OPTION
+from trainops.store.tables import metadata
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -126,7 +127,7 @@ def migrate(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
                 if engine.dialect.name == "postgresql":
                     connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK})
                 before = _revision(connection)
-                _refuse_newer(before)
+                _refuse_foreign(connection, before)
                 if before is not None and revision != "head" and known.index(revision) < known.index(before):
                     raise InvalidInputError(
                         f"the database is at revision {before}, past {revision}: trainops does not downgrade",
@@ -144,15 +145,39 @@ def migrate(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
     return before, after
 
 
-def _refuse_newer(current: str | None) -> None:
-    """Refuse a database a newer trainops migrated: this one knows no way from its revision."""
-    if current is not None and current not in revisions():
+def _refuse_foreign(connection: Connection, current: str | None) -> None:
+    """Refuse a database trainops cannot migrate: a newer trainops migrated it, or it is another application's.
+
+    Another application's database is told apart by its tables: one migrated by Alembic for something else (an
+    MLflow tracking database) has a revision trainops never wrote and no ``operations`` table; one whose tables
+    share trainops' names but carry no revision of trainops' would have them overwritten. A database that only
+    holds other tables is used: trainops' tables sit beside them, as MLflow's would.
+    """
+    tables = set(inspect(connection).get_table_names())
+    if current is None:
+        clashing = sorted(tables & set(metadata.tables))
+        if clashing:
+            raise ConfigurationError(
+                f"the database already has tables named {', '.join(clashing)} that trainops did not create (it "
+                "has no trainops schema revision): it belongs to another application; give trainops a database of "
+                "its own (TRAINOPS_DATABASE_URL)",
+                details={"tables": clashing},
+            )
+        return
+    if current in revisions():
+        return
+    if "operations" not in tables:
         raise ConfigurationError(
-            f"the database is at schema revision {current}, which this trainops does not know (it knows up to "
-            f"{SCHEMA_REVISION}): a newer trainops migrated it; upgrade trainops, or use another database "
-            "(TRAINOPS_DATABASE_URL)",
-            details={"revision": current, "known": SCHEMA_REVISION},
+            f"the database holds another application's schema (Alembic revision {current}, no trainops tables): "
+            "give trainops a database of its own (TRAINOPS_DATABASE_URL)",
+            details={"revision": current},
         )
+    raise ConfigurationError(
+        f"the database is at schema revision {current}, which this trainops does not know (it knows up to "
+        f"{SCHEMA_REVISION}): a newer trainops migrated it; upgrade trainops, or use another database "
+        "(TRAINOPS_DATABASE_URL)",
+        details={"revision": current, "known": SCHEMA_REVISION},
+    )
 
 
 def ensure_schema(engine: Engine, *, auto_migrate: bool) -> None:
@@ -160,7 +185,8 @@ def ensure_schema(engine: Engine, *, auto_migrate: bool) -> None:
     current = current_revision(engine)
     if current == SCHEMA_REVISION:
         return
-    _refuse_newer(current)
+    with engine.connect() as connection:
+        _refuse_foreign(connection, current)
     if auto_migrate:
         upgrade(engine)
         return
