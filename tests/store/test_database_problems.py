@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from tests.store.test_steps import fresh_database_url  # noqa: F401  # a fixture: an empty database
+from trainops.core import EpochRecord
 from trainops.errors import ConfigurationError, InvalidInputError, ServiceUnavailableError
-from trainops.service.bootstrap import upgrade_database
+from trainops.service.bootstrap import open_service, upgrade_database
 from trainops.settings import Settings
-from trainops.store import create_database_engine, current_revision, head_revision
+from trainops.store import OperationStore, create_database_engine, current_revision, head_revision
 from trainops.store.engine import parse_database_url
 from trainops.store.transactions import unavailable_as_domain_error
 
@@ -112,3 +115,23 @@ def test_an_upgrade_to_an_older_revision_says_trainops_does_not_downgrade(tmp_pa
         InvalidInputError, match=f"at revision {head_revision()}, past 0002: trainops does not downgrade"
     ):
         upgrade_database(settings, "0002")
+
+
+@pytest.mark.postgres
+def test_a_postgresql_lock_held_too_long_is_a_retryable_503_and_reads_go_on(postgres_database_url: str) -> None:
+    """PostgreSQL waited for a lock for ever: one stuck transaction hung every write to its operation."""
+    service = open_service(Settings(database_url=postgres_database_url))
+    operation = service.create(total_epochs=3)
+    service.add_epoch(operation.operation_id, EpochRecord(epoch=0, val_loss=1.0))
+    impatient = OperationStore(create_database_engine(postgres_database_url, busy_timeout=0.2))
+
+    with service.store.engine.connect() as holder:  # someone's open transaction, holding the operation's row
+        holder.execute(text("SELECT 1 FROM operations WHERE id = :id FOR UPDATE"), {"id": operation.operation_id})
+        with pytest.raises(ServiceUnavailableError, match=r"busy or unreachable.*lock timeout.*held a lock"):
+            impatient.write_epochs(operation.operation_id, [EpochRecord(epoch=1, val_loss=0.9)], datetime.now(UTC))
+        assert impatient.get(operation.operation_id).epochs_completed == 1  # the read did not wait
+        holder.rollback()
+    impatient.write_epochs(operation.operation_id, [EpochRecord(epoch=1, val_loss=0.9)], datetime.now(UTC))
+    assert service.get(operation.operation_id).epochs_completed == 2
+    impatient.engine.dispose()
+    service.store.engine.dispose()

@@ -49,8 +49,9 @@ def parse_database_url(url: str) -> URL:
 
 
 BUSY_TIMEOUT = 20.0
-"""Seconds a SQLite writer waits for another's lock before a 503: well inside the HTTP client's 30 s read timeout,
-so a client waiting on a locked database hears that (and retries), not "the server did not answer"."""
+"""Seconds a SQLite writer (or any PostgreSQL statement, as its ``lock_timeout``) waits for another's lock before a
+503: well inside the HTTP client's 30 s read timeout, so a client waiting on a locked database hears that (and
+retries), not "the server did not answer"."""
 
 
 def create_database_engine(url: str, *, busy_timeout: float = BUSY_TIMEOUT) -> Engine:
@@ -63,7 +64,23 @@ def create_database_engine(url: str, *, busy_timeout: float = BUSY_TIMEOUT) -> E
     parsed = parse_database_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, busy_timeout)
-    return create_engine(parsed, pool_pre_ping=True, pool_size=20, max_overflow=20)
+    return _postgres_engine(parsed, busy_timeout)
+
+
+def _postgres_engine(url: URL, lock_timeout: float) -> Engine:
+    engine = create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # PostgreSQL waits for a lock for ever by default: a session that holds one (a stuck transaction, a
+        # migration, someone's psql) would hang every request behind it. Waiting as long as SQLite's busy timeout
+        # makes it the same retryable 503. Set per connection rather than as a startup option, which PgBouncer
+        # refuses.
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f"SET lock_timeout = {int(lock_timeout * 1000)}")
+        dbapi_connection.commit()
+
+    return engine
 
 
 def _sqlite_engine(url: URL, busy_timeout: float) -> Engine:

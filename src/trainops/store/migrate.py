@@ -125,7 +125,13 @@ def migrate(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
             connection.execution_options(**{WRITE_OPTION: True})
             with connection.begin():
                 if engine.dialect.name == "postgresql":
+                    # A migration waits its turn however long the one before takes (no lock timeout on that
+                    # lock), then takes its table locks within the usual timeout: it fails and changes nothing
+                    # rather than stall every request queued behind its own lock.
+                    timeout = connection.execute(text("SHOW lock_timeout")).scalar_one()
+                    connection.execute(text("SET LOCAL lock_timeout = 0"))
                     connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK})
+                    connection.execute(text("SELECT set_config('lock_timeout', :value, true)"), {"value": timeout})
                 before = _revision(connection)
                 _refuse_foreign(connection, before)
                 if before is not None and revision != "head" and known.index(revision) < known.index(before):

@@ -27,6 +27,9 @@ _UNWRITABLE_SQLSTATES = {
 }
 """PostgreSQL's codes for the same: disk_full, read_only_sql_transaction."""
 
+_LOCK_NOT_AVAILABLE = "55P03"
+"""PostgreSQL's code for a lock waited on past ``lock_timeout`` (engine.py sets it to the busy timeout)."""
+
 
 @contextmanager
 def unavailable_as_domain_error() -> Iterator[None]:
@@ -51,6 +54,8 @@ def unavailable_as_domain_error() -> Iterator[None]:
             if "locked" not in said and "busy" not in said:
                 raise  # a missing table or a broken file is not a reason to retry
             hint = "another process held SQLite's write lock too long (PostgreSQL serves many writers)"
+        elif str(getattr(cause, "sqlstate", "")) == _LOCK_NOT_AVAILABLE:
+            hint = "another session held a lock on these rows past the lock timeout (pg_stat_activity shows which)"
         else:
             hint = "is the database server running, and reachable from here?"
         raise ServiceUnavailableError(
