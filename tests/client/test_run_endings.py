@@ -346,12 +346,17 @@ def test_a_token_read_with_its_line_end_is_sent_without_it(settings: Settings) -
     assert Settings(api_token=f"  {TOKEN}\n").api_token == TOKEN
 
 
-def test_a_closed_http_client_says_so(live_server: LiveServer) -> None:
-    client = HttpTrainOps(live_server.url)
-    client.close()
+def test_a_closed_client_says_so_on_both_transports(live_server: LiveServer, settings: Settings) -> None:
+    """A local client went on working after close(), an HTTP one refused: code moved between them broke."""
+    clients: list[TrainOps] = [HttpTrainOps(live_server.url), LocalTrainOps(open_service(settings))]
+    for client in clients:
+        operation = client.create_operation(total_epochs=2)
+        client.close()
 
-    with pytest.raises(ConfigurationError, match="was closed"):
-        client.list_operations()
+        with pytest.raises(ConfigurationError, match=r"was closed .*connect again"):
+            client.list_operations()
+        with pytest.raises(ConfigurationError, match="was closed"):
+            client.add_epoch(operation.operation_id, EpochRecord(epoch=0, val_loss=1.0))
 
 
 # -- the framework callbacks -------------------------------------------------------------------------------------

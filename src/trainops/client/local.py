@@ -34,7 +34,7 @@ from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
 from trainops.core.replay import Replay
 from trainops.core.steps import StepRecord, StepSeries
-from trainops.errors import InvalidInputError, ServiceUnavailableError
+from trainops.errors import ConfigurationError, InvalidInputError, ServiceUnavailableError
 from trainops.schemas.artifacts import ArtifactInfo, check_artifact_path
 from trainops.schemas.data import DataFile
 from trainops.schemas.events import OperationEvent
@@ -88,9 +88,20 @@ class LocalTrainOps(TrainOps):
                 f"LocalTrainOps takes an OperationsService, not {type(service).__name__}; for a database of your "
                 "own, `trainops.connect(settings=Settings(database_url='sqlite:///path/to/trainops.db'))`"
             )
-        self.service = service
+        self._service = service
         self.settings = settings or get_settings()
         self._closed = threading.Event()
+
+    @property
+    def service(self) -> OperationsService:
+        """The service this client calls; refused once the client is closed, as :class:`HttpTrainOps` is."""
+        if self._closed.is_set():
+            database = self._service.store.engine.url.render_as_string(hide_password=True)
+            raise ConfigurationError(
+                f"this client of {database} was closed (its `with` block ended, or close() was called); keep it "
+                "open as long as anything reports through it, or connect again"
+            )
+        return self._service
 
     def health(self) -> Health:
         return check_health(self.service)
@@ -284,7 +295,7 @@ class LocalTrainOps(TrainOps):
 
     def close(self) -> None:
         self._closed.set()
-        self.service.store.engine.dispose()
+        self._service.store.engine.dispose()
 
     # -- strategy training ----------------------------------------------------------------------------------
 
