@@ -146,3 +146,23 @@ def test_one_callback_reports_each_fit_as_its_own_operation(local_ops: TrainOps)
         assert operation_id is not None
         assert local_ops.get_operation(operation_id).status is OperationStatus.COMPLETED
         assert len(local_ops.get_metrics(operation_id).metrics.epochs) == epochs
+
+
+def test_a_fit_after_one_that_raised_outside_a_with_block_is_its_own_operation(local_ops: TrainOps) -> None:
+    """A retry in a notebook (or a sweep that catches a failed trial) reported into the failed fit's operation,
+    under its hyperparameters, and ended it completed."""
+    callback = TrainOpsCallback(local_ops)
+    with pytest.raises(RuntimeError, match="CUDA out of memory"):
+        fit([callback, Crash()], epochs=5)
+    failed = callback.operation_id
+    fit([callback], epochs=2)
+
+    assert failed is not None and callback.operation_id not in (None, failed)
+    abandoned = local_ops.get_operation(failed)
+    assert abandoned.status is OperationStatus.FAILED and abandoned.total_epochs == 5
+    assert abandoned.error is not None and abandoned.error.startswith("AbandonedFit: a later fit with the same")
+    assert [record.epoch for record in local_ops.get_metrics(failed).metrics.epochs] == [0]
+    assert callback.operation_id is not None
+    retried = local_ops.get_operation(callback.operation_id)
+    assert (retried.status, retried.total_epochs) == (OperationStatus.COMPLETED, 2)
+    assert [record.epoch for record in local_ops.get_metrics(callback.operation_id).metrics.epochs] == [0, 1]

@@ -195,6 +195,11 @@ class TrainingCallbacks:
         self._system: SystemMonitor | None = None
 
     @property
+    def running(self) -> bool:
+        """Training began and has not ended yet (on any rank)."""
+        return self._began and not self._ended
+
+    @property
     def best_epoch(self) -> int | None:
         if not self._best_epoch_read and self._ended and self.run is not None:
             self._read_best_epoch()

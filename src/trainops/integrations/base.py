@@ -43,6 +43,10 @@ class TrainingOptions(TypedDict, total=False):
     notes: str | None
 
 
+class AbandonedFit(RuntimeError):
+    """How a run is ended when its fit never said it ended and a new fit with the same callback began."""
+
+
 class FrameworkCallback:
     """The reporting half of a framework callback; subclasses call :meth:`_begin` and the tracker's hooks.
 
@@ -77,11 +81,23 @@ class FrameworkCallback:
 
     def _begin(self, *, rank: int | None, total_epochs: int | None, config: Mapping[str, Any]) -> None:
         """Begin the run with what the framework knows, under whatever the caller gave explicitly."""
+        self._end_abandoned()
         if self.options.get("rank") is None and rank is not None:
             self.tracker.rank = rank
         if self.options.get("total_epochs") is None and total_epochs is not None and total_epochs > 0:
             self.tracker.total_epochs = total_epochs
         self.tracker.on_train_begin({**config, **(self.options.get("config") or {})})
+
+    def _end_abandoned(self) -> None:
+        """End ``failed`` a run that an earlier fit left open: that fit raised where the framework tells no
+        callback (Keras and Transformers, used without a ``with`` block), and a new fit begins now. Without this the
+        new fit would report into the old operation, under the old fit's hyperparameters and planned epochs."""
+        if self.tracker.running:
+            error = AbandonedFit(
+                "a later fit with the same callback began before this one ended: this fit raised where the "
+                "framework tells no callback; use the callback as a `with` block to record the error itself"
+            )
+            self.tracker.__exit__(AbandonedFit, error, None)
 
     def _stop_requested(self) -> StopRequest | None:
         """The stop someone asked for, if any; once answered, the run ends ``cancelled``."""
