@@ -10,7 +10,8 @@ import lightning.pytorch as pl
 import pytest
 import pytorch_lightning
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -230,6 +231,17 @@ def test_a_fit_resumed_from_a_checkpoint_continues_where_it_can(local_ops: Train
     assert local_ops.get_operation(killed.operation_id).status is OperationStatus.COMPLETED
     assert [record.epoch for record in local_ops.get_metrics(killed.operation_id).metrics.epochs] == [2, 3]
 
+    # the same callback's next fit, not resumed, is a run of its own: it went into the resumed operation (ended,
+    # so nothing was stored), or named the checkpoint's operation as the one it resumed
+    earlier = {None, first.operation_id, resumed.operation_id, killed.operation_id}
+    for callback in (continued, resumed):
+        trainer([callback], max_epochs=2).fit(Classifier(), *loaders())
+        assert callback.operation_id not in earlier
+        assert callback.operation_id is not None
+        fresh = local_ops.get_operation(callback.operation_id)
+        assert fresh.status is OperationStatus.COMPLETED and fresh.metadata.model_extra == {}
+        assert [record.epoch for record in local_ops.get_metrics(callback.operation_id).metrics.epochs] == [0, 1]
+
 
 class LegacyClassifier(pytorch_lightning.LightningModule):
     def __init__(self) -> None:
@@ -262,3 +274,61 @@ def test_the_step_series_follows_the_trainers_logging_rate(local_ops: TrainOps) 
     assert callback.operation_id is not None
     points = local_ops.get_steps(callback.operation_id).points
     assert [point.step for point in points] == [5, 10]  # 12 batches; a tensor is read only for those
+
+
+class Scheduled(Classifier):
+    """The learning rate halves every epoch: 0.1, 0.05, 0.025."""
+
+    def configure_optimizers(self) -> Any:
+        optimizer = torch.optim.SGD(self.parameters(), lr=0.1)
+        return {"optimizer": optimizer, "lr_scheduler": torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.5)}
+
+
+def test_the_learning_rate_lands_on_its_own_epoch_whatever_the_callbacks_order(
+    local_ops: TrainOps, tmp_path: Path
+) -> None:
+    """LearningRateMonitor listed first (as one writes it) logs the new epoch's rate in its on_train_epoch_start,
+    before trainops' callback closed the last epoch: each epoch held the next epoch's rate, the last none."""
+    for order in ("monitor first", "trainops first"):
+        callback, monitor = TrainOpsCallback(local_ops), LearningRateMonitor(logging_interval="epoch")
+        callbacks: list[Any] = [monitor, callback] if order == "monitor first" else [callback, monitor]
+        trainer(callbacks, logger=CSVLogger(tmp_path / order.replace(" ", "_"))).fit(Scheduled(), *loaders())
+
+        assert callback.operation_id is not None
+        epochs = local_ops.get_metrics(callback.operation_id).metrics.epochs
+        assert [record.learning_rate for record in epochs] == pytest.approx([0.1, 0.05, 0.025]), order
+
+
+class DefaultLogging(Classifier):
+    """Logs its training loss as Lightning's first example does: ``self.log("train_loss", loss)``, which is
+    ``on_step=True, on_epoch=False`` in ``training_step``; or, with ``log_loss=False``, only returns it."""
+
+    def __init__(self, log_loss: bool = True) -> None:
+        super().__init__()
+        self.log_loss = log_loss
+        self.losses: dict[int, list[float]] = {}
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        loss = nn.functional.cross_entropy(self.net(x), y)
+        if self.log_loss:
+            self.log("train_loss", loss)
+        self.losses.setdefault(self.current_epoch, []).append(float(loss.detach()))
+        return loss
+
+
+@pytest.mark.parametrize("log_loss", [True, False], ids=["logged-per-step", "only-returned"])
+def test_the_training_loss_is_the_epochs_mean_when_the_module_logs_it_per_step_or_not_at_all(
+    local_ops: TrainOps, log_loss: bool
+) -> None:
+    """A per-step log left the last batch's loss as the epoch's; a module that only returned it had none."""
+    callback = TrainOpsCallback(local_ops)
+    model = DefaultLogging(log_loss=log_loss)
+    trainer([callback]).fit(model, *loaders())
+
+    assert callback.operation_id is not None
+    epochs = local_ops.get_metrics(callback.operation_id).metrics.epochs
+    means = [sum(model.losses[epoch]) / len(model.losses[epoch]) for epoch in range(3)]
+    assert [record.train_loss for record in epochs] == pytest.approx(means, rel=1e-5)
+    assert [record.train_loss for record in epochs] != pytest.approx([model.losses[e][-1] for e in range(3)])
+    assert all(record.metrics == {} for record in epochs)

@@ -7,8 +7,12 @@
 What is reported: the hyperparameters (``pl_module.hparams``, ``max_epochs``), the loss of each batch (from what
 ``training_step`` returned), and at each epoch's end what the module logged (``trainer.callback_metrics``):
 metrics logged with ``on_epoch=True`` in ``training_step``, the validation metrics when validation ran in that
-epoch (never the sanity check's), and ``trainer.global_step``. Lightning's ``_step``/``_epoch`` twins of a
-metric logged both ways are reported once, under the metric's name.
+epoch (never the sanity check's), what other callbacks logged for the epoch (``LearningRateMonitor``'s rate,
+wherever it stands in the list), and ``trainer.global_step``. Lightning's ``_step``/``_epoch`` twins of a
+metric logged both ways are reported once, under the metric's name. The epoch's ``train_loss`` is the mean of
+the losses ``training_step`` returned when the module logged its training loss per step only (Lightning's default
+in ``training_step``, whose epoch value would be the last batch's) or not at all; another metric logged per step
+only is reported as its last batch's value.
 
 Stopping: when someone asks the run to stop, ``trainer.should_stop`` is set at the epoch's end, so the fit ends
 after that epoch and the operation ends ``cancelled``. In a multi-process run only rank 0 reports and asks;
@@ -28,6 +32,8 @@ import time
 from collections.abc import Mapping
 from typing import Any, Unpack
 
+import torch
+
 try:
     from lightning.pytorch import Callback, LightningModule, Trainer
 except ImportError:  # the standalone package of Lightning before 2.0, still published
@@ -36,6 +42,7 @@ except ImportError:  # the standalone package of Lightning before 2.0, still pub
 from trainops.callbacks import TrainingCallbacks
 from trainops.client.base import TrainOps
 from trainops.client.connect import connect
+from trainops.core.metric_names import canonical_name
 from trainops.integrations.base import FrameworkCallback, TrainingOptions
 
 logger = logging.getLogger("trainops.integrations")
@@ -61,6 +68,7 @@ class TrainOpsCallback(FrameworkCallback, Callback):
 
     def __init__(self, ops: TrainOps | None = None, **options: Unpack[TrainingOptions]) -> None:
         super().__init__(ops, **options)
+        self._own_tracker = self.tracker  # a fit resumed from a checkpoint reports through another, for that fit
         self._resumed_from: str | None = None
         self._forget_epoch()
 
@@ -69,6 +77,8 @@ class TrainOpsCallback(FrameworkCallback, Callback):
 
     def _forget_epoch(self) -> None:
         self._epoch_started: float | None = None
+        self._loss_sum: Any = None  # the epoch's returned losses, summed on their device (no sync per batch)
+        self._loss_count = 0
         self._before: dict[str, _Seen] = {}  # callback_metrics as they stood at a point, to tell fresh values
         self._reported: tuple[int, dict[str, Any]] | None = None  # the last epoch sent, for late metrics
 
@@ -77,6 +87,7 @@ class TrainOpsCallback(FrameworkCallback, Callback):
     def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         """Begin the run: the module's hyperparameters and ``max_epochs`` as its config, its rank as rank."""
         self._forget_epoch()
+        self._end_abandoned()  # the last fit's tracker, which may be a resumed fit's
         rank = self.options.get("rank")
         resumed, self._resumed_from = self._resumed_from, None
         if (
@@ -85,6 +96,18 @@ class TrainOpsCallback(FrameworkCallback, Callback):
             and (trainer.global_rank if rank is None else rank) == 0
         ):
             self.tracker = self._resumed_tracker(resumed)
+        else:
+            self.tracker = self._own_tracker
+        # The last epoch is closed by a callback of its own at the front of the list: another callback's
+        # on_train_epoch_start may log the new epoch's values (LearningRateMonitor logs the learning rate there),
+        # which would otherwise land on the last epoch. Every other hook keeps the order the user gave. A new
+        # list: Lightning is iterating the old one right now (an attribute its connector sets, untyped).
+        others = [
+            callback
+            for callback in getattr(trainer, "callbacks", [])
+            if not (isinstance(callback, _EpochOpener) and callback.owner is self)
+        ]
+        trainer.callbacks = [_EpochOpener(self), *others]  # type: ignore[attr-defined]
         config: dict[str, Any] = dict(getattr(pl_module, "hparams", None) or {})
         max_epochs = trainer.max_epochs if trainer.max_epochs is not None and trainer.max_epochs > 0 else None
         if max_epochs is not None:
@@ -97,11 +120,13 @@ class TrainOpsCallback(FrameworkCallback, Callback):
         self.tracker.log_every_n_steps = 1
         self._begin(rank=trainer.global_rank, total_epochs=max_epochs, config=config)
 
-    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        """Send what was logged after the last epoch's report, then start timing this epoch."""
+    def _open_epoch(self, trainer: Trainer) -> None:
+        """Send what was logged after the last epoch's report, then start timing this epoch (called by the
+        :class:`_EpochOpener` at the front of the trainer's callbacks, before any other hears the epoch begin)."""
         self._report_late(trainer)
         self.tracker.on_epoch_begin(trainer.current_epoch)
         self._epoch_started = time.monotonic()
+        self._loss_sum, self._loss_count = None, 0
 
     def on_train_batch_end(
         self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any, batch_idx: int
@@ -109,10 +134,14 @@ class TrainOpsCallback(FrameworkCallback, Callback):
         """Progress, and every ``log_every_n_steps``-th batch's loss (from what ``training_step`` returned: a
         tensor, or a mapping with ``loss``) at the trainer's global step."""
         self._batches += 1
+        loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
+        if isinstance(loss, torch.Tensor) and loss.numel() == 1:
+            loss = loss.detach()
+            self._loss_sum = loss if self._loss_sum is None else self._loss_sum + loss
+            self._loss_count += 1
         if self._batches % self._log_every:
             self.tracker.on_batch_end(batch_idx)
             return
-        loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
         self.tracker.on_batch_end(batch_idx, None if loss is None else {"loss": loss}, step=trainer.global_step)
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -120,7 +149,8 @@ class TrainOpsCallback(FrameworkCallback, Callback):
         epoch = trainer.current_epoch
         logged = trainer.callback_metrics
         duration = None if self._epoch_started is None else time.monotonic() - self._epoch_started
-        metrics = {**_epoch_metrics(_fresh(logged, self._before), logged), "global_step": trainer.global_step}
+        metrics = {**self._with_epoch_loss(trainer, _epoch_metrics(_fresh(logged, self._before), logged))}
+        metrics["global_step"] = trainer.global_step
         if duration is not None:
             metrics["duration"] = duration
         self.tracker.on_epoch_end(epoch, metrics)
@@ -175,6 +205,23 @@ class TrainOpsCallback(FrameworkCallback, Callback):
         self.tracker.on_epoch_end(epoch, metrics)
         self._reported = (epoch, metrics)
 
+    def _with_epoch_loss(self, trainer: Trainer, metrics: dict[str, Any]) -> dict[str, Any]:
+        """``metrics`` with the epoch's mean training loss where the module logged none for the epoch.
+
+        ``self.log("train_loss", loss)`` in ``training_step`` is Lightning's default ``on_step=True,
+        on_epoch=False``: ``callback_metrics`` then holds the last batch's loss, one batch's noise, where every
+        other framework reports the epoch's mean. That, or no training loss logged at all, becomes the mean of the
+        losses ``training_step`` returned this epoch.
+        """
+        if self._loss_sum is None or not self._loss_count:
+            return metrics
+        losses = [name for name in metrics if canonical_name(name) == "train_loss"]
+        step_only = _step_only(trainer)
+        if any(name not in step_only for name in losses):
+            return metrics  # logged for the epoch (on_epoch=True): the module's own figure
+        mean = self._loss_sum / self._loss_count
+        return {**{name: value for name, value in metrics.items() if name not in losses}, "train_loss": mean}
+
     def _resumed_tracker(self, operation_id: str) -> TrainingCallbacks:
         """A tracker for a fit resumed from a checkpoint of ``operation_id``: into it while it is open, else a
         new operation that names it."""
@@ -194,6 +241,17 @@ class TrainOpsCallback(FrameworkCallback, Callback):
         else:
             options["metadata"] = {**(options.get("metadata") or {}), "resumed_from": operation_id}
         return TrainingCallbacks(self.ops, **options)
+
+
+class _EpochOpener(Callback):
+    """First of the trainer's callbacks: opens each epoch for its :class:`TrainOpsCallback` before the others'
+    ``on_train_epoch_start`` log anything for it. Stateless, so checkpoints hold nothing of it."""
+
+    def __init__(self, owner: TrainOpsCallback) -> None:
+        self.owner = owner
+
+    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.owner._open_epoch(trainer)
 
 
 class _Seen:
@@ -221,6 +279,19 @@ def _fresh(metrics: Mapping[str, Any], before: Mapping[str, _Seen]) -> dict[str,
     value. Such a value is the same object with the same number as before, and is left out.
     """
     return {name: value for name, value in metrics.items() if name not in before or not before[name].same(value)}
+
+
+def _step_only(trainer: Trainer) -> frozenset[str]:
+    """The names the training loop logged ``on_step=True, on_epoch=False`` (their values are one batch's).
+
+    Read from Lightning's result collection, which is not public API: a Lightning that moved it answers none,
+    and the logged value is reported as it stands.
+    """
+    try:
+        results = trainer.fit_loop.epoch_loop._results
+        return frozenset(item.meta.name for item in results.values() if item.meta.on_step and not item.meta.on_epoch)
+    except Exception:
+        return frozenset()
 
 
 def _epoch_metrics(metrics: Mapping[str, Any], logged: Mapping[str, Any]) -> dict[str, Any]:
