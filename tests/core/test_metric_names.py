@@ -29,6 +29,16 @@ from trainops.core.metric_names import canonical_name, canonical_names, normaliz
         ("val/acc", "val_accuracy"),
         ("eval_accuracy", "val_accuracy"),
         ("test/acc", "test_accuracy"),
+        # Keras' accuracies by class name
+        ("sparse_categorical_accuracy", "train_accuracy"),
+        ("val_sparse_categorical_accuracy", "val_accuracy"),
+        ("val_binary_accuracy", "val_accuracy"),
+        ("categorical_accuracy", "train_accuracy"),
+        # Lightning's several validation dataloaders: the first is the run's validation set
+        ("val_loss/dataloader_idx_0", "val_loss"),
+        ("val/acc/dataloader_idx_0", "val_accuracy"),
+        ("val_loss/dataloader_idx_1", "val_loss_dataloader_idx_1"),
+        ("val_acc/dataloader_idx_1", "val_accuracy_dataloader_idx_1"),
         # learning rates
         ("lr", "learning_rate"),
         ("lr-Adam", "learning_rate"),

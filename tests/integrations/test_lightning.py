@@ -332,3 +332,31 @@ def test_the_training_loss_is_the_epochs_mean_when_the_module_logs_it_per_step_o
     assert [record.train_loss for record in epochs] == pytest.approx(means, rel=1e-5)
     assert [record.train_loss for record in epochs] != pytest.approx([model.losses[e][-1] for e in range(3)])
     assert all(record.metrics == {} for record in epochs)
+
+
+class TwoValidationSets(Classifier):
+    """Validates on two dataloaders: Lightning suffixes each metric with its dataloader's index."""
+
+    def validation_step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        x, y = batch
+        loss = nn.functional.cross_entropy(self.net(x), y)
+        self.log("val/loss", loss)
+        if not self.trainer.sanity_checking and dataloader_idx == 0:
+            self.validated[self.current_epoch] = float(loss)
+
+
+def test_with_several_validation_sets_the_first_is_the_runs_validation(local_ops: TrainOps) -> None:
+    """The metrics were stored only as val_loss_dataloader_idx_0 and _1: the diagnosis said "No val_loss
+    reported yet" for the whole run."""
+    callback = TrainOpsCallback(local_ops)
+    model = TwoValidationSets()
+    train, val = loaders()
+    trainer([callback]).fit(model, train, [val, loaders(seed=1)[1]])
+
+    assert callback.operation_id is not None
+    history = local_ops.get_metrics(callback.operation_id).metrics
+    assert [record.val_loss for record in history.epochs] == pytest.approx([model.validated[e] for e in range(3)])
+    assert all(set(record.metrics) == {"val_loss_dataloader_idx_1"} for record in history.epochs)
+    assert history.best_epoch is not None

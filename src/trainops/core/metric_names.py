@@ -32,6 +32,10 @@ _ALIASES: dict[str, str] = {
     # accuracy: Keras' bare "accuracy"/"acc" is measured on the training data
     "accuracy": "train_accuracy",
     "acc": "train_accuracy",
+    # Keras' accuracy metrics by their class names (integer labels, one-hot labels, one output)
+    "sparse_categorical_accuracy": "train_accuracy",
+    "categorical_accuracy": "train_accuracy",
+    "binary_accuracy": "train_accuracy",
     "train_acc": "train_accuracy",
     "training_accuracy": "train_accuracy",
     "val_acc": "val_accuracy",
@@ -76,6 +80,14 @@ _SPLITS: dict[str, str] = {
 _YOLO_HEADS = {"M": "mask_", "P": "pose_"}
 _YOLO_METRIC = re.compile(r"^(?P<name>.+)\((?P<head>[BMP])\)$")
 _LIGHTNING_EPOCH = re.compile(r"^(?P<name>.+)_epoch$")
+# Lightning's metrics of each of several validation (or test) dataloaders: val_loss/dataloader_idx_1
+_LIGHTNING_DATALOADER = re.compile(r"^(?P<name>.+)/dataloader_idx_(?P<index>\d+)$")
+_ACCURACIES = {
+    "acc": "accuracy",
+    "sparse_categorical_accuracy": "accuracy",
+    "categorical_accuracy": "accuracy",
+    "binary_accuracy": "accuracy",
+}
 # Lightning's LearningRateMonitor: lr-Adam, lr-Adam/pg1, lr-SGD-momentum; Ultralytics: lr/pg0
 _LR_GROUP = re.compile(r"^(?:lr|learning_rate)[/-][A-Za-z0-9_/\-]+$")
 _NOT_ALLOWED = re.compile(r"[^A-Za-z0-9_.\-/]")
@@ -99,6 +111,12 @@ def canonical_name(name: str) -> str:
         return _valid(base if head == "B" else f"{_YOLO_HEADS[head]}{base}")
     if _LR_GROUP.match(text):
         return "learning_rate"
+    loader = _LIGHTNING_DATALOADER.match(text)
+    if loader:
+        # the first dataloader's metrics are the run's own (val_loss, which the diagnosis reads); the others'
+        # keep their index
+        base = canonical_name(loader["name"])
+        return base if loader["index"] == "0" else _valid(f"{base}_dataloader_idx_{loader['index']}")
     lightning = _LIGHTNING_EPOCH.match(text)
     if lightning and (lightning["name"] in _ALIASES or _split_and_name(lightning["name"])):
         # Lightning's epoch aggregate of a metric logged with on_step and on_epoch (time_per_epoch stays)
@@ -106,7 +124,7 @@ def canonical_name(name: str) -> str:
     split_name = _split_and_name(text)
     if split_name is not None:
         split, metric = split_name
-        metric = {"acc": "accuracy"}.get(metric, metric)
+        metric = _ACCURACIES.get(metric, metric)
         if split == "train" and metric in {"loss", "accuracy"}:
             return f"train_{metric}"
         candidate = f"{split}_{metric}"
