@@ -22,6 +22,7 @@ from trainops.callbacks import TrainingCallbacks
 from trainops.client import TrainOps
 from trainops.core.metric_definitions import TaskType
 from trainops.core.operation import OperationStatus
+from trainops.errors import InvalidInputError
 from trainops.integrations.timm import import_summary, report_epoch
 
 CLASSES = 5
@@ -183,6 +184,47 @@ def test_a_summary_with_epochs_without_evaluation_imports_what_each_has(local_op
     assert [record.metrics.get("top5_accuracy") for record in epochs] == [None, 0.88, 0.935]
     assert epochs[2].val_loss is not None and epochs[2].val_loss != epochs[2].val_loss  # NaN kept, as evidence
     assert local_ops.get_operation(imported).total_epochs is None  # no args.yaml
+
+
+def test_a_summary_timm_wrote_for_epochs_without_evaluation_imports_what_each_has(
+    local_ops: TrainOps, tmp_path: Path
+) -> None:
+    """timm's ``update_summary`` writes each row with that epoch's own keys: an epoch without evaluation is a short
+    row (epoch, train_loss, lr), whose last value is the learning rate, not an evaluation loss."""
+    summary = tmp_path / "summary.csv"
+    epochs = [
+        (0, {"loss": 2.3}, {"loss": 2.2, "top1": 10.0, "top5": 50.0}, 0.1),
+        (1, {"loss": 2.0}, None, 0.05),
+        (2, {"loss": 1.8}, {"loss": 1.9, "top1": 30.0, "top5": 70.0}, 0.025),
+    ]
+    for epoch, train_metrics, eval_metrics, lr in epochs:
+        update_summary(epoch, train_metrics, eval_metrics, filename=summary, lr=lr)
+    assert summary.read_text().splitlines()[2] == "1,2.0,0.05"  # as timm writes it: no empty cells
+
+    imported = import_summary(summary, local_ops)
+
+    records = local_ops.get_metrics(imported).metrics.epochs
+    assert [(record.epoch, record.train_loss, record.learning_rate) for record in records] == [
+        (0, 2.3, 0.1),
+        (1, 2.0, 0.05),
+        (2, 1.8, 0.025),
+    ]
+    assert [(record.val_loss, record.val_accuracy) for record in records] == [(2.2, 0.1), (None, None), (1.9, 0.3)]
+    assert [record.metrics.get("top5_accuracy") for record in records] == [0.5, None, 0.7]
+
+
+def test_a_summary_row_that_its_header_does_not_describe_is_refused_with_where(
+    local_ops: TrainOps, tmp_path: Path
+) -> None:
+    """timm names the columns after the first epoch it writes: when that one had no evaluation, the evaluation
+    values of the later epochs have no names, and nothing is imported."""
+    summary = tmp_path / "summary.csv"
+    update_summary(0, {"loss": 2.3}, None, filename=summary, lr=0.1)
+    update_summary(1, {"loss": 2.0}, {"loss": 1.9, "top1": 30.0, "top5": 70.0}, filename=summary, lr=0.1)
+
+    with pytest.raises(InvalidInputError, match=r"summary\.csv, line 3 has 6 fields where the header names 3 \(ep"):
+        import_summary(summary, local_ops)
+    assert local_ops.list_operations().total == 0
 
 
 def test_the_module_examples_hold() -> None:

@@ -206,6 +206,83 @@ def test_a_fit_that_raises_fails_the_run_with_the_message(local_ops: TrainOps, d
     assert [record.epoch for record in local_ops.get_metrics(tracker.operation_id).metrics.epochs] == [1]
 
 
+def test_a_trainer_that_cannot_be_built_leaves_no_operation(local_ops: TrainOps, data: Path, tmp_path: Path) -> None:
+    """A wrong ``data=`` fails while Ultralytics builds the trainer, before ``train()`` and its ``teardown``: no run
+    has begun, so nothing is left ``running``, and the next fit is its own operation under its own config."""
+    model = YOLO("yolov8n.yaml")
+    tracker = attach(model, local_ops)
+    missing = tmp_path / "typo.yaml"
+    with pytest.raises(RuntimeError, match=r"typo\.yaml.*does not exist"):
+        fit(model, missing, tmp_path / "runs", epochs=1)
+
+    assert tracker.operation_id is None
+    assert local_ops.list_operations().total == 0
+
+    fit(model, data, tmp_path / "runs", epochs=2)
+
+    (operation,) = local_ops.list_operations().items
+    assert operation.operation_id == tracker.operation_id
+    assert operation.status is OperationStatus.COMPLETED
+    assert operation.total_epochs == 2
+    parameters = operation.metadata.parameters
+    assert (parameters["data"], parameters["epochs"]) == (str(data), 2)
+    assert [record.epoch for record in local_ops.get_metrics(operation.operation_id).metrics.epochs] == [1, 2]
+
+
+def refuse_to_set_up(trainer: BaseTrainer) -> None:
+    raise RuntimeError("the optimizer could not be built")
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        # a callback that Ultralytics runs at the end of its set-up, before trainops' own
+        ({"callback": refuse_to_set_up}, "RuntimeError: the optimizer could not be built"),
+        # Ultralytics' own refusal, once the model is built: every layer frozen leaves nothing to train
+        ({"freeze": 30}, "RuntimeError: 'freeze=30' froze the entire model with no trainable parameters left"),
+    ],
+    ids=["callback", "freeze"],
+)
+def test_a_fit_that_fails_while_being_set_up_fails_its_run(
+    local_ops: TrainOps, data: Path, tmp_path: Path, setup: dict[str, object], message: str
+) -> None:
+    """A failure inside ``train()`` before the first epoch (the model, the data loaders, the optimizer being set
+    up) is recorded: the run begins then and ends ``failed`` with the message."""
+    model = YOLO("yolov8n.yaml")
+    if "callback" in setup:
+        model.add_callback("on_pretrain_routine_end", setup["callback"])
+    tracker = attach(model, local_ops)
+    overrides = {name: value for name, value in setup.items() if name != "callback"}
+    with pytest.raises(RuntimeError):
+        model.train(data=str(data), epochs=2, project=str(tmp_path / "runs"), name="run", **FIT, **overrides)
+
+    (operation,) = local_ops.list_operations().items
+    assert operation.operation_id == tracker.operation_id
+    assert operation.status is OperationStatus.FAILED
+    assert operation.error is not None and operation.error.startswith(message)
+    assert operation.metadata.task is TaskType.OBJECT_DETECTION and operation.total_epochs == 2
+    assert operation.metadata.parameters["data"] == str(data)
+    assert local_ops.get_metrics(operation.operation_id).metrics.epochs == []
+
+
+def test_an_error_after_the_run_ended_begins_no_other(local_ops: TrainOps, data: Path, tmp_path: Path) -> None:
+    """A callback of the user's that raises after the fit ended (its ``on_train_end``) leaves the ended run as it
+    is: it is not a fit that failed before its run began."""
+
+    def upload(trainer: BaseTrainer) -> None:
+        raise ConnectionError("the model registry is away")
+
+    model = YOLO("yolov8n.yaml")
+    tracker = attach(model, local_ops)
+    model.add_callback("on_train_end", upload)
+    with pytest.raises(ConnectionError, match="registry is away"):
+        fit(model, data, tmp_path / "runs", epochs=1)
+
+    (operation,) = local_ops.list_operations().items
+    assert operation.operation_id == tracker.operation_id
+    assert operation.status is OperationStatus.COMPLETED
+
+
 def test_attaching_twice_is_refused(local_ops: TrainOps) -> None:
     model = YOLO("yolov8n.yaml")
     attach(model, local_ops)
@@ -242,6 +319,9 @@ def write(path: Path, text: str) -> Path:
         ("epoch,time,metrics/mAP50(B)\n", InvalidInputError, "holds no epoch"),
         ("epoch,time,metrics/mAP50(B)\n1,2.0,0.5\n2,4.0,high\n", InvalidInputError, r"line 3: metrics/mAP50\(B\)"),
         ("epoch,time\none,2.0\n", InvalidInputError, "line 2: epoch 'one' is not a whole number"),
+        ("epoch,time,metrics/mAP50(B)\n1,2.0\n", InvalidInputError, r"line 2 has 2 fields where the header names 3"),
+        ("epoch,time\n1,2.0\n\n2,4.0,0.5\n", InvalidInputError, r"results\.csv, line 4 has 3 fields where the header"),
+        ("epoch,time,metrics/mAP50(B)\n1,2.0,0.5\n\n2,4.0,high\n", InvalidInputError, r"line 4: metrics/mAP50\(B\)"),
     ],
 )
 def test_a_file_that_is_not_a_results_csv_is_refused_with_where(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Unpack
@@ -52,24 +52,45 @@ def locate(path: str | Path, file_name: str) -> Path:
     return candidate
 
 
-def read_table(path: Path) -> list[dict[str, str]]:
-    """The rows of a CSV file with a header, names and values stripped of the padding some versions write.
+Layout = Callable[[Sequence[str], int], Sequence[str] | None]
+"""For a row whose field count differs from the header's: the columns it holds, given the header's columns and the
+row's field count, or ``None`` when the file's format does not say (the row is then refused)."""
+
+
+def read_table(path: Path, layout: Layout | None = None) -> list[tuple[int, dict[str, str]]]:
+    """The rows of a CSV file with a header, each with its line number; names and values stripped of the padding
+    some versions write.
+
+    A row with more or fewer fields than the header has is refused, unless ``layout`` names its columns (timm's
+    ``summary.csv`` writes an epoch without evaluation as a shorter row): guessing would put a value under another
+    column's name.
 
     Raises:
-        InvalidInputError: the file has no ``epoch`` column, or no row.
+        InvalidInputError: the file has no ``epoch`` column, no row, or a row whose fields the header does not
+            name; the message names the line.
     """
     with path.open(newline="", encoding="utf-8") as file:
-        reader = csv.DictReader(file, skipinitialspace=True)
-        columns = [name.strip() for name in reader.fieldnames or []]
+        reader = csv.reader(file, skipinitialspace=True)
+        columns = [name.strip() for name in next((row for row in reader if row), [])]
         if "epoch" not in columns:
             raise InvalidInputError(
                 f"{path} has no 'epoch' column (columns: {', '.join(columns) or 'none'}): is it the run's CSV file?",
                 details={"path": str(path), "columns": columns},
             )
-        rows = [
-            {(name or "").strip(): (value or "").strip() for name, value in row.items() if name is not None}
-            for row in reader
-        ]
+        rows: list[tuple[int, dict[str, str]]] = []
+        for cells in reader:
+            if not cells:  # a blank line
+                continue
+            names: Sequence[str] | None = columns
+            if len(cells) != len(columns):
+                names = layout(columns, len(cells)) if layout is not None else None
+            if names is None or len(names) != len(cells):
+                raise InvalidInputError(
+                    f"{path}, line {reader.line_num} has {len(cells)} fields where the header names {len(columns)} "
+                    f"({', '.join(columns)}): which value is which cannot be told; correct the row or the header",
+                    details={"path": str(path), "line": reader.line_num, "fields": len(cells), "columns": columns},
+                )
+            rows.append((reader.line_num, {name: value.strip() for name, value in zip(names, cells, strict=True)}))
     if not rows:
         raise InvalidInputError(f"{path} holds no epoch: nothing to import", details={"path": str(path)})
     return rows

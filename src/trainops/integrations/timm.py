@@ -26,7 +26,7 @@ This module needs nothing of timm: it reads timm's dicts and files, so any loop 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Unpack
 
@@ -92,8 +92,9 @@ def import_summary(path: str | Path, ops: TrainOps | None = None, **options: Unp
     """Import a finished timm run's ``summary.csv`` into a new completed operation; returns its id.
 
     Columns are mapped as :func:`report_epoch` maps them (top-k accuracies divided by 100); epochs keep timm's
-    numbers. The task defaults to ``image_classification``; ``args.yaml`` beside the file (timm's ``train.py``
-    writes one) gives the config and the planned epochs.
+    numbers. An epoch without evaluation, which ``update_summary`` writes as a shorter row (``epoch``, the
+    ``train_*`` values, ``lr``), holds what it has. The task defaults to ``image_classification``; ``args.yaml``
+    beside the file (timm's ``train.py`` writes one) gives the config and the planned epochs.
 
     Args:
         path: The run's ``summary.csv``, or its output directory.
@@ -103,12 +104,13 @@ def import_summary(path: str | Path, ops: TrainOps | None = None, **options: Unp
 
     Raises:
         FileNotFoundError: there is no ``summary.csv`` there.
-        InvalidInputError: the file has no ``epoch`` column, or a cell is not a number (the message names where).
+        InvalidInputError: the file has no ``epoch`` column, a cell is not a number, or a row has more fields than
+            the header names (the header was written for an epoch without evaluation); the message names where.
         TrainOpsError: trainops did not take the operation or an epoch.
     """
     file = locate(path, SUMMARY_FILE)
     rows = []
-    for line, row in enumerate(read_table(file), start=2):
+    for line, row in read_table(file, layout=_short_row):
         parsed = parse_row(file, line, row)
         rows.append(HistoryRow(parsed.epoch, {name: fraction(name, value) for name, value in parsed.metrics.items()}))
     args = read_args(file.parent)
@@ -119,3 +121,14 @@ def import_summary(path: str | Path, ops: TrainOps | None = None, **options: Unp
     chosen.update(options)
     chosen["config"] = {**args, **(options.get("config") or {})}
     return import_history(rows, file, ops, **chosen)
+
+
+def _short_row(columns: Sequence[str], fields: int) -> list[str] | None:
+    """The columns of a ``summary.csv`` row shorter than the header: ``update_summary`` writes each row with that
+    epoch's own keys, in the order ``epoch``, ``train_*``, ``eval_*``, ``lr``, so an epoch without evaluation is
+    ``epoch``, the ``train_*`` columns and ``lr`` (when the run logs it), with no empty cells. ``None`` for any
+    other count: the header does not say what such a row holds."""
+    short = ["epoch", *(name for name in columns if name.startswith("train_"))]
+    if "lr" in columns:
+        short.append("lr")
+    return short if fields < len(columns) and fields == len(short) else None

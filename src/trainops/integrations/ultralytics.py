@@ -29,7 +29,10 @@ Stopping: when a person, an agent or the diagnosis asks the run to stop, ``train
 end, so Ultralytics ends the fit after that epoch, as its own early stopping does (then validates ``best.pt``
 and saves as usual), and the operation ends ``cancelled``.
 
-A fit that raises ends the operation ``failed`` with the exception's message. Multi-GPU training
+The run begins once ``train()`` has set up the model, the data loaders and the optimizer (Ultralytics'
+``on_pretrain_routine_end``). A fit that raises from there, or while that set-up ran, ends the operation ``failed``
+with the exception's message. A fit whose trainer cannot be built (a ``data=`` that does not exist, a data set
+that fails Ultralytics' check) raises before ``train()`` and creates no operation. Multi-GPU training
 (``device="0,1"``) runs in worker processes Ultralytics starts itself, which do not receive callbacks added to
 the model: report such a run with :func:`import_results` when it ends.
 
@@ -123,7 +126,7 @@ def import_results(path: str | Path, ops: TrainOps | None = None, **options: Unp
     file = locate(path, RESULTS_FILE)
     rows: list[HistoryRow] = []
     started = 0.0
-    for line, row in enumerate(read_table(file), start=2):
+    for line, row in read_table(file):
         parsed = parse_row(file, line, row, skip=frozenset({"time"}))
         elapsed = _number(row.get("time"))  # seconds since the fit started
         if elapsed is not None:
@@ -146,6 +149,7 @@ class _Hooks(FrameworkCallback):
         self._forget_fit()
 
     def _forget_fit(self) -> None:
+        self._begun = False  # this fit's run began: teardown never begins a second one after it ended
         self._in_epoch = False  # between an epoch's start and its report
         self._metrics_before: object = None  # trainer.metrics as the epoch began: validation replaces it
         self._batch = 0
@@ -155,6 +159,7 @@ class _Hooks(FrameworkCallback):
         """Ultralytics' event names and the hook for each."""
         return {
             "on_pretrain_routine_start": self.on_pretrain_routine_start,
+            "on_pretrain_routine_end": self.on_pretrain_routine_end,
             "on_train_epoch_start": self.on_train_epoch_start,
             "on_train_batch_end": self.on_train_batch_end,
             "on_fit_epoch_end": self.on_fit_epoch_end,
@@ -163,8 +168,18 @@ class _Hooks(FrameworkCallback):
         }
 
     def on_pretrain_routine_start(self, trainer: BaseTrainer) -> None:
-        """Begin the run before the data set and the model are set up, so a failure there is recorded too."""
+        """A new fit: forget the last one. No run begins yet: Ultralytics calls this while it builds the trainer,
+        and a failure there (a ``data=`` that does not exist) never reaches ``teardown``, so a run begun here
+        would be left ``running``."""
         self._forget_fit()
+
+    def on_pretrain_routine_end(self, trainer: BaseTrainer) -> None:
+        """Begin the run: ``train()`` has set up the data, the model and the epochs, and its ``finally`` calls
+        ``teardown``, which ends the run whatever happens next."""
+        self._begin_fit(trainer)
+
+    def _begin_fit(self, trainer: BaseTrainer) -> None:
+        self._begun = True
         if self.options.get("task") is None:
             self.tracker.task = task_of(getattr(trainer.args, "task", None))
         self._begin(rank=None, total_epochs=trainer.epochs, config=dict(vars(trainer.args)))
@@ -208,8 +223,12 @@ class _Hooks(FrameworkCallback):
         self.tracker.on_train_end(self._final)
 
     def teardown(self, trainer: BaseTrainer) -> None:
-        """Ultralytics' last word on every fit, from a ``finally``: a fit that raised ends the run ``failed``."""
+        """Ultralytics' last word on every fit, from ``train()``'s ``finally``: a fit that raised ends the run
+        ``failed``. One that raised while ``train()`` set it up, before the run began, begins it now to record
+        the failure."""
         error = sys.exc_info()[1]  # the exception on its way out of model.train, if any
+        if error is not None and not self._begun:
+            self._begin_fit(trainer)
         self.tracker.__exit__(type(error) if error else None, error, error.__traceback__ if error else None)
 
 
