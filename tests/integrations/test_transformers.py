@@ -53,9 +53,11 @@ def train(
     epochs: int = 3,
     train_size: int = 64,
     eval_dataset: Tokens | dict[str, Tokens] | None = None,
+    evaluate_first: bool = False,
     **arguments: Any,
 ) -> Trainer:
-    """Train a one-layer BERT of hidden size 16 on the CPU: ``train_size / 16`` steps an epoch."""
+    """Train a one-layer BERT of hidden size 16 on the CPU: ``train_size / 16`` steps an epoch (``evaluate_first``:
+    ``trainer.evaluate()`` before ``trainer.train()``, as a baseline)."""
     torch.manual_seed(0)
     config = BertConfig(
         vocab_size=100, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32
@@ -80,6 +82,8 @@ def train(
         compute_metrics=accuracy,
         callbacks=callbacks,
     )
+    if evaluate_first:
+        trainer.evaluate()
     trainer.train()
     return trainer
 
@@ -200,3 +204,137 @@ def test_the_context_manager_fails_the_run_when_training_raises(local_ops: Train
     assert operation.status is OperationStatus.FAILED
     assert operation.error == "RuntimeError: CUDA out of memory"
     assert [record.epoch for record in local_ops.get_metrics(callback.operation_id).metrics.epochs] == [0]
+
+
+def test_a_train_after_one_that_raised_outside_a_with_block_is_its_own_operation(
+    local_ops: TrainOps, tmp_path: Path
+) -> None:
+    """What the module says of a ``train()`` that raised without a ``with`` block: the next ``train()`` with the
+    same callback ends its operation failed and reports into a new one."""
+    callback = TrainOpsCallback(local_ops)
+    with pytest.raises(RuntimeError, match="CUDA out of memory"):
+        train([callback, Crash()], tmp_path, epochs=5)
+    failed = callback.operation_id
+    train([callback], tmp_path, epochs=2)
+
+    assert failed is not None and callback.operation_id not in (None, failed)
+    abandoned = local_ops.get_operation(failed)
+    assert abandoned.status is OperationStatus.FAILED and abandoned.total_epochs == 5
+    assert abandoned.error is not None and abandoned.error.startswith("AbandonedFit: a later fit with the same")
+    assert callback.operation_id is not None
+    retried = local_ops.get_operation(callback.operation_id)
+    assert (retried.status, retried.total_epochs) == (OperationStatus.COMPLETED, 2)
+    assert [record.epoch for record in local_ops.get_metrics(callback.operation_id).metrics.epochs] == [0, 1]
+
+
+@pytest.mark.parametrize("eval_strategy", ["epoch", "no"])
+def test_epochs_shorter_than_logging_steps_carry_their_training_loss(
+    eval_strategy: str, local_ops: TrainOps, tmp_path: Path
+) -> None:
+    """The Trainer's default logging_steps (500) is longer than most epochs: without a log at the epoch's end, no
+    record had a training loss or a learning rate, and the diagnosis could not see overfitting."""
+    sink = RecordingSink()
+    callback = TrainOpsCallback(local_ops, sinks=[sink])
+    trainer = train([callback], tmp_path, logging_steps=500, eval_strategy=eval_strategy)  # 4 steps an epoch
+
+    logged = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert [entry["step"] for entry in logged] == [4, 8, 12]  # one training log an epoch, at its end
+    assert sink.epochs == [0, 1, 2]  # each record sent once
+    assert callback.operation_id is not None
+    records = local_ops.get_metrics(callback.operation_id).metrics.epochs
+    assert [(record.epoch, record.step) for record in records] == [(0, 4), (1, 8), (2, 12)]  # each at its epoch's end
+    assert [record.train_loss for record in records] == pytest.approx([entry["loss"] for entry in logged])
+    assert [record.learning_rate for record in records] == pytest.approx([entry["learning_rate"] for entry in logged])
+    assert all(record.val_loss is not None for record in records) is (eval_strategy == "epoch")
+
+
+def test_a_log_cadence_shorter_than_an_epoch_keeps_its_step_logs(local_ops: TrainOps, tmp_path: Path) -> None:
+    callback = TrainOpsCallback(local_ops)
+    trainer = train([callback], tmp_path, logging_steps=3)  # 4 steps an epoch
+
+    logged = {entry["step"]: entry["loss"] for entry in trainer.state.log_history if "loss" in entry}
+    assert list(logged) == [3, 4, 6, 8, 9, 12]  # every 3 steps, and at the end of an epoch that had steps unlogged
+    assert callback.operation_id is not None
+    points = local_ops.get_steps(callback.operation_id).points
+    assert [point.step for point in points] == [3, 4, 6, 8, 9, 12]
+    records = local_ops.get_metrics(callback.operation_id).metrics.epochs
+    # each log is the mean since the previous one: weighted by the steps it covers
+    expected = [
+        (3 * logged[3] + logged[4]) / 4,
+        (2 * logged[6] + 2 * logged[8]) / 4,
+        (logged[9] + 3 * logged[12]) / 4,
+    ]
+    assert [record.train_loss for record in records] == pytest.approx(expected)
+
+
+def test_the_timing_of_every_evaluation_is_left_out(local_ops: TrainOps, tmp_path: Path) -> None:
+    """The Trainer names each data set's timing after it (``eval_short_runtime``), and adds
+    ``eval_model_preparation_time`` to every evaluation once ``trainer.evaluate()`` ran before ``train()``."""
+    callback = TrainOpsCallback(local_ops)
+    train(
+        [callback],
+        tmp_path,
+        epochs=2,
+        eval_dataset={"short": Tokens(16, seed=1), "long": Tokens(32, seed=2)},
+        evaluate_first=True,
+    )
+
+    assert callback.operation_id is not None
+    records = local_ops.get_metrics(callback.operation_id).metrics.epochs
+    assert len(records) == 2
+    for record in records:
+        assert {"val_short_loss", "val_long_loss"} <= set(record.metrics)
+        timing = [name for name in record.metrics if name.endswith(("runtime", "per_second", "preparation_time"))]
+        assert timing == []
+
+
+def test_the_first_evaluation_data_set_is_the_standard_validation(local_ops: TrainOps, tmp_path: Path) -> None:
+    """With ``eval_dataset`` a dict no record had a ``val_loss``: the diagnosis said "No val_loss reported yet" for
+    the whole run. The dict's first key (not the first by name: ``long`` sorts first) is the standard one."""
+    callback = TrainOpsCallback(local_ops)
+    trainer = train(
+        [callback], tmp_path, epochs=2, eval_dataset={"short": Tokens(16, seed=1), "long": Tokens(32, seed=2)}
+    )
+
+    short = [entry for entry in trainer.state.log_history if "eval_short_loss" in entry]
+    assert callback.operation_id is not None
+    metrics = local_ops.get_metrics(callback.operation_id).metrics
+    assert [record.val_loss for record in metrics.epochs] == pytest.approx(
+        [entry["eval_short_loss"] for entry in short]
+    )
+    assert [record.val_accuracy for record in metrics.epochs] == pytest.approx(
+        [entry["eval_short_accuracy"] for entry in short]
+    )
+    for record in metrics.epochs:  # the named metrics are kept, the first set's under its name too
+        assert {"val_short_loss", "val_short_accuracy", "val_long_loss", "val_long_accuracy"} <= set(record.metrics)
+        assert "val_long_loss" in record.metrics and record.metrics["val_long_loss"] != record.val_loss
+    assert metrics.best_epoch is not None and "No val_loss" not in metrics.recommendation.reason
+    result = local_ops.get_operation(callback.operation_id).result
+    assert result is not None
+    aliases = result["metric_aliases"]
+    assert (aliases["val_loss"], aliases["val_accuracy"]) == ("eval_short_loss", "eval_short_accuracy")
+    assert aliases["val_long_loss"] == "eval_long_loss"
+
+
+def test_the_evaluation_before_training_is_no_epochs_validation(local_ops: TrainOps, tmp_path: Path) -> None:
+    """``eval_on_start`` evaluates the untrained model at step 0: it was stored as epoch 0's ``val_loss`` when no
+    other evaluation fell in epoch 0 (the worst value, taken for the first epoch's)."""
+    callback = TrainOpsCallback(local_ops)
+    # 4 steps an epoch, 8 in all: evaluations at 0 (on start), 6 (in epoch 1) and 8 (the last step)
+    trainer = train([callback], tmp_path, epochs=2, eval_strategy="steps", eval_steps=6, eval_on_start=True)
+
+    evaluations = {entry["step"]: entry for entry in trainer.state.log_history if "eval_loss" in entry}
+    assert list(evaluations) == [0, 6, 8]
+    assert callback.operation_id is not None
+    records = local_ops.get_metrics(callback.operation_id).metrics.epochs
+    assert [(record.epoch, record.step) for record in records] == [(0, 4), (1, 8)]
+    assert (records[0].val_loss, records[0].val_accuracy) == (None, None)
+    assert records[1].val_loss == pytest.approx(evaluations[8]["eval_loss"])
+    # kept beside the epochs, in the operation's result
+    result = local_ops.get_operation(callback.operation_id).result
+    assert result is not None
+    assert result["initial_evaluation"] == {
+        "step": 0,
+        "val_loss": pytest.approx(evaluations[0]["eval_loss"]),
+        "val_accuracy": pytest.approx(evaluations[0]["eval_accuracy"]),
+    }

@@ -13,8 +13,10 @@ Stopping: a stop asked through trainops sets ``model.stop_training`` at the epoc
 that epoch and the operation ends ``cancelled``.
 
 Keras never tells a callback that ``fit`` raised: ``on_train_end`` runs only when it returns. Used as a context
-manager (above), the callback ends the run ``failed`` with the exception's message; without one, a ``fit`` that
-raised leaves its operation ``running``.
+manager (above), the callback ends the run ``failed`` with the exception's message. Without one, a ``fit`` that
+raised leaves its operation ``running`` until the next ``fit`` with the same callback begins (which ends it
+``failed``, as an ``AbandonedFit`` rather than the error itself, and reports into a new operation) or Python exits
+(which ends it ``failed`` with the exception that ended the script, or ``completed`` if the script caught it).
 
 Works with any Keras 3 backend (``KERAS_BACKEND``: jax, torch, tensorflow); one callback reports each ``fit`` it
 is passed to as a new operation.
