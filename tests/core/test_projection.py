@@ -106,6 +106,15 @@ def test_a_loss_is_never_projected_below_zero() -> None:
 
     assert projected.projected_best == 0.0
     assert projected.improvement_pct == pytest.approx(100.0)
+    # and the reason does not promise a perfect model ("improve val_loss by about 100.0%")
+    points = curve([1.0 - 0.04 * e for e in range(20)])
+    best = find_best(points, "min", 0.0)
+    assert best is not None
+    message = projected_improvement("val_loss", projected, best, DEFAULT).message
+    assert message == (
+        "continuing 500 more epoch(s) is projected to improve val_loss by far more than the 1% it needs (its "
+        "recent fall, carried on, would reach 0 before the end); best 0.24 at epoch 19"
+    )
 
 
 def test_noise_counts_as_much_as_the_allowance_says() -> None:

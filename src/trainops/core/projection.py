@@ -263,6 +263,13 @@ def projected_improvement(metric: str, projected: Projection, best: Best, policy
             f"continuing {left} more epoch(s) is not projected to beat the best {metric} "
             f"({_fmt(projected.level)} now against {where})"
         )
+    elif projected.projected_best == 0.0 and best.value > 0:
+        # the trend carried on reaches the floor of a loss: "improve by 100%" would promise a perfect model
+        message = (
+            f"continuing {left} more epoch(s) is projected to improve {metric} by far more than the "
+            f"{policy.min_improvement_pct:g}% it needs (its recent fall, carried on, would reach 0 before the end); "
+            f"{where}"
+        )
     else:
         bound = "about" if worth else "at most"
         message = (
