@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, Response, expect
 
 from tests.dashboard.conftest import Dashboard, screenshot
 from trainops.core.epoch import EpochRecord
@@ -372,3 +372,103 @@ def test_a_runs_tags_are_shown_and_found_by_the_text_filter(page: Page, dashboar
     page.get_by_test_id("text-filter").fill("baseline")
     expect(page.get_by_test_id("run-row")).to_have_count(1)
     expect(row).to_be_visible()
+
+
+# ---------------------------------------------------------------------- filters on the server, polling by ETag
+
+
+def test_filters_and_counts_reach_runs_older_than_the_newest_thousand(page: Page, dashboard: Dashboard) -> None:
+    """The failed run is older than the 1,000 newest: the status menu counts it, and the status and text filters
+    find it (the server filters, not the page)."""
+    service = open_service(dashboard.settings)
+    try:
+        old = service.create("training", name="old-diverged-run")
+        service.fail(old.operation_id, "loss became NaN")
+        for index in range(1000):
+            service.create("training", name=f"filler-{index}")
+    finally:
+        service.store.engine.dispose()
+
+    page.goto("/")
+    expect(page.locator("body")).to_have_attribute("data-ready", "1")
+    expect(page.get_by_test_id("status-filter").locator('option[value="failed"]')).to_have_text("failed (1)")
+    expect(page.get_by_test_id("status-filter").locator('option[value="pending"]')).to_have_text("pending (1000)")
+    expect(page.locator(".summary")).to_contain_text("1,001 runs")
+    expect(page.locator(".foot")).to_contain_text("Showing the newest 1,000 of 1,001 runs")
+    expect(row(page, old.operation_id)).to_have_count(0)
+
+    page.get_by_test_id("status-filter").select_option("failed")
+    expect(page.locator('[data-testid="run-row"]')).to_have_count(1)
+    assert shown_ids(page) == [old.operation_id]
+    expect(row(page, old.operation_id).locator(".phase")).to_have_text("loss became NaN")
+
+    page.goto("/?q=diverged")
+    expect(page.locator('[data-testid="run-row"]')).to_have_count(1)
+    assert shown_ids(page) == [old.operation_id]
+    # several words: the server looks for one, the page keeps the runs with every word
+    page.get_by_test_id("text-filter").fill("old run")
+    expect(page.locator('[data-testid="run-row"]')).to_have_count(1)
+    assert shown_ids(page) == [old.operation_id]
+
+
+def test_an_idle_list_polls_slowly_and_unchanged_polls_are_304(page: Page, dashboard: Dashboard) -> None:
+    ops = dashboard.ops
+    done = ops.create_operation(name="finished-run")
+    ops.add_epochs(done.operation_id, [EpochRecord(epoch=0, val_loss=0.5)])
+    ops.finish_operation(done.operation_id, OperationStatus.COMPLETED)
+    lists: list[tuple[int, str | None]] = []
+
+    def on_response(response: Response) -> None:
+        if "/api/v1/operations?" in response.url and "include=best" in response.url:
+            lists.append((response.status, response.request.headers.get("if-none-match")))
+
+    page.on("response", on_response)
+    page.clock.install()
+    page.goto("/")
+    expect(page.locator("body")).to_have_attribute("data-ready", "1")
+    expect(page.locator('[data-testid="run-row"]')).to_have_count(1)
+    assert lists == [(200, None)]
+
+    page.clock.run_for(6000)  # no run active: no poll within 6 s
+    page.wait_for_timeout(300)
+    assert len(lists) == 1
+    page.clock.run_for(5000)  # the idle poll: unchanged, so a 304 with no body to parse
+    page.wait_for_timeout(500)
+    assert len(lists) == 2
+    assert lists[1][0] == 304 and lists[1][1]
+
+    live = ops.create_operation(name="a-new-run")
+    page.clock.run_for(10_500)
+    expect(row(page, live.operation_id)).to_be_visible()
+    assert lists[-1][0] == 200
+    # a run is active now: polls every 2 s
+    polls = len(lists)
+    page.clock.run_for(2100)
+    page.wait_for_timeout(500)
+    assert len(lists) == polls + 1
+
+
+def test_a_list_of_long_mixed_runs_fits_a_1280_px_window(page: Page, dashboard: Dashboard) -> None:
+    """A long name, a long strategy, a failed run's long error and a best value side by side: the table stays
+    inside the window (the long texts are cut, whole in their tooltips)."""
+    ops = dashboard.ops
+    strategy = "mean_reversion_with_volatility_targeting_and_regime_filter_v2_final"
+    long_run = ops.create_operation(
+        name="a-rather-long-experiment-name-for-the-sweep-" + "x" * 60,
+        metadata={"strategy": strategy, "symbol": "EURUSD", "timeframe": "4h"},
+        total_epochs=100,
+    )
+    ops.add_epochs(long_run.operation_id, [EpochRecord(epoch=e, val_loss=1 / (e + 1)) for e in range(3)])
+    failed = ops.create_operation(name="failed-run", metadata={"strategy": strategy})
+    ops.finish_operation(failed.operation_id, OperationStatus.FAILED, error="RuntimeError: " + "shape mismatch " * 20)
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto("/")
+    expect(page.locator('[data-testid="run-row"]')).to_have_count(2)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    cols = page.evaluate(
+        '[...document.querySelectorAll("table.runs thead th")].map(t => Math.round(t.getBoundingClientRect().width))'
+    )
+    assert width <= 1280, f"the page is {width} px wide in a 1280 px window: {cols}"
+    cell = row(page, long_run.operation_id).locator(".col-strategy")
+    expect(cell).to_have_attribute("title", re.compile(strategy))
+    screenshot(page, "runs-1280")

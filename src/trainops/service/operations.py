@@ -62,7 +62,7 @@ from trainops.schemas.steps import MAX_STEPS_PER_WRITE
 from trainops.service.history_cache import DEFAULT_MAX_EPOCHS, History, HistoryCache
 from trainops.service.throttle import ProgressThrottle
 from trainops.service.workers import worker_is_gone
-from trainops.store.operations import DeletedRows, OperationStore, OperationVersion
+from trainops.store.operations import DeletedRows, ListVersion, OperationStore, OperationVersion
 
 MAX_REPLAY_EPOCHS = 5_000
 """A replay analyses every prefix of the history, so its cost grows with the square of its length: about 12 s of
@@ -518,6 +518,87 @@ class OperationsService:
                 "send either cursor (the next_cursor of the previous page) or offset, not both",
                 details={"cursor": cursor[:200], "offset": offset},
             )
+        filters = self._list_filter(
+            status=status,
+            operation_type=operation_type,
+            active_only=active_only,
+            name=name,
+            tags=tags,
+            q=q,
+            strategy=strategy,
+            symbol=symbol,
+            timeframe=timeframe,
+            created_after=created_after,
+            created_before=created_before,
+        )
+        if filters is None:
+            return OperationPage(items=[], total=0, active=0, limit=limit, offset=offset)
+        order_by = parse_sort(sort, order)
+        scope = list_scope(filters, order_by)
+        after = decode_cursor(cursor, scope) if cursor is not None else None
+        items, total, active, ended = self.store.list_operations(
+            filters, order_by, limit=limit, offset=offset, after=after
+        )
+        next_cursor = encode_cursor(ended, scope) if ended is not None else None
+        return OperationPage(
+            items=items, total=total, active=active, limit=limit, offset=offset, next_cursor=next_cursor
+        )
+
+    def list_version(
+        self,
+        *,
+        status: OperationStatus | Iterable[OperationStatus] | None = None,
+        operation_type: str | None = None,
+        active_only: bool = False,
+        name: str | None = None,
+        tags: Sequence[str] | None = None,
+        q: str | None = None,
+        strategy: str | None = None,
+        symbol: str | None = None,
+        timeframe: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+    ) -> ListVersion:
+        """What changes whenever the operations :meth:`list_operations` matches with these filters change (one
+        aggregate query, no row read): a list's ETag. A heartbeat alone does not change it.
+
+        Raises:
+            InvalidInputError: a filter out of range, as :meth:`list_operations` says.
+        """
+        filters = self._list_filter(
+            status=status,
+            operation_type=operation_type,
+            active_only=active_only,
+            name=name,
+            tags=tags,
+            q=q,
+            strategy=strategy,
+            symbol=symbol,
+            timeframe=timeframe,
+            created_after=created_after,
+            created_before=created_before,
+        )
+        if filters is None:
+            return ListVersion(count=0, version_sum=0, latest_update=None, latest_seq=None)
+        return self.store.list_version(filters)
+
+    @staticmethod
+    def _list_filter(
+        *,
+        status: OperationStatus | Iterable[OperationStatus] | None,
+        operation_type: str | None,
+        active_only: bool,
+        name: str | None,
+        tags: Sequence[str] | None,
+        q: str | None,
+        strategy: str | None,
+        symbol: str | None,
+        timeframe: str | None,
+        created_after: datetime | None,
+        created_before: datetime | None,
+    ) -> OperationFilter | None:
+        """The store's filter of a list's query parameters, checked; ``None`` when nothing can match (active_only
+        with only ended statuses)."""
         statuses: set[OperationStatus] = set()
         if isinstance(status, OperationStatus):
             statuses = {status}
@@ -526,7 +607,7 @@ class OperationsService:
         if active_only:
             statuses = (statuses & ACTIVE_STATUSES) if statuses else set(ACTIVE_STATUSES)
             if not statuses:
-                return OperationPage(items=[], total=0, active=0, limit=limit, offset=offset)
+                return None
         for moment, label in ((created_after, "created_after"), (created_before, "created_before")):
             if moment is None:
                 continue
@@ -543,7 +624,7 @@ class OperationsService:
                     details={label: moment.isoformat()},
                 )
         try:
-            filters = OperationFilter(
+            return OperationFilter(
                 statuses=frozenset(statuses),
                 operation_type=operation_type or None,
                 name=name.strip() if name is not None else None,
@@ -557,16 +638,6 @@ class OperationsService:
             )
         except ValidationError as error:
             raise InvalidInputError(_problems(error)) from None
-        order_by = parse_sort(sort, order)
-        scope = list_scope(filters, order_by)
-        after = decode_cursor(cursor, scope) if cursor is not None else None
-        items, total, active, ended = self.store.list_operations(
-            filters, order_by, limit=limit, offset=offset, after=after
-        )
-        next_cursor = encode_cursor(ended, scope) if ended is not None else None
-        return OperationPage(
-            items=items, total=total, active=active, limit=limit, offset=offset, next_cursor=next_cursor
-        )
 
     def best_values(self, listed: Sequence[Operation]) -> dict[str, BestValue | None]:
         """The best value of each operation's primary metric, by operation id, without loading a history: the

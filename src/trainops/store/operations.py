@@ -131,6 +131,23 @@ class OperationVersion:
     version: int
 
 
+@dataclass(frozen=True, slots=True)
+class ListVersion:
+    """What a list's ETag needs: changes whenever an operation matching the list's filters is added, deleted,
+    written (every write but a heartbeat adds one to its version and sets its ``updated_at``), or enters or
+    leaves the filters."""
+
+    count: int
+    version_sum: int
+    latest_update: str | None
+    latest_seq: int | None
+
+    @property
+    def key(self) -> str:
+        """The four in one string, for a hash."""
+        return f"{self.count}|{self.version_sum}|{self.latest_update}|{self.latest_seq}"
+
+
 def _finished(operation_id: str, status: str, action: str) -> ConflictError:
     return ConflictError(
         f"operation {operation_id} is already {status}; it accepts no more {action}. "
@@ -350,6 +367,31 @@ class OperationStore:
                 value = float(value)
             ended = CursorPosition(value=value, seq=last.seq)
         return _readable(rows), int(total), int(active), ended
+
+    def list_version(self, filters: OperationFilter | None = None) -> ListVersion:
+        """One aggregate over the operations matching ``filters`` (no row is read out): cheap enough to answer
+        a list's unchanged poll with a 304. Versions only grow, so their sum moves with any write; the count moves
+        with a run added, deleted or leaving the filters; the latest ``updated_at`` and ``seq`` with a run that
+        entered them or replaced a deleted one."""
+        conditions = self._conditions(filters or OperationFilter())
+        with self._reading() as connection:
+            count, version_sum, latest_update, latest_seq = connection.execute(
+                select(
+                    func.count(),
+                    func.coalesce(func.sum(operations.c.version), 0),
+                    func.max(operations.c.updated_at),
+                    func.max(operations.c.seq),
+                )
+                .select_from(operations)
+                .where(*conditions)
+            ).one()
+        latest = latest_update.isoformat() if isinstance(latest_update, datetime) else latest_update
+        return ListVersion(
+            count=int(count),
+            version_sum=int(version_sum),
+            latest_update=None if latest is None else str(latest),
+            latest_seq=None if latest_seq is None else int(latest_seq),
+        )
 
     def _conditions(self, filters: OperationFilter) -> list[ColumnElement[bool]]:
         conditions: list[ColumnElement[bool]] = []

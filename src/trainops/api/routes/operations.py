@@ -196,8 +196,14 @@ def _known_parameters(request: Request) -> None:
         )
 
 
-@router.get("", response_model=Envelope[ListedOperationPage], dependencies=[Depends(_known_parameters)])
+@router.get(
+    "",
+    response_model=Envelope[ListedOperationPage],
+    dependencies=[Depends(_known_parameters)],
+    responses={304: {"description": "nothing the query lists changed since the ETag sent in If-None-Match"}},
+)
 async def list_operations(
+    request: Request,
     service: ServiceDep,
     *,  # the list filters have a factory, not a default, so they may follow those that have one
     status: Annotated[list[OperationStatus], Query(default_factory=list, description="repeat to match several")],
@@ -252,14 +258,15 @@ async def list_operations(
     on the last), which never skips nor repeats a run while others are created. An unknown query parameter is a
     422 listing those accepted. With ``include=best`` each one also has ``best``: ``{"metric", "mode", "value",
     "epoch"}``, the best value of the metric it is judged by (the task's primary metric, else ``val_loss``), or
-    null before it reported one."""
-    query = partial(
-        service.list_operations,
+    null before it reported one.
+
+    Poll with ``If-None-Match`` and the last (weak) ETag: while no run the query matches was added, deleted or
+    written (a heartbeat alone is not a change), the answer is a 304 with no body, read from one aggregate query."""
+    filters = partial(
+        service.list_version,
         status=status,
         operation_type=operation_type,
         active_only=active_only,
-        limit=limit,
-        offset=offset,
         name=name,
         tags=tag,
         q=q,
@@ -268,14 +275,27 @@ async def list_operations(
         timeframe=timeframe,
         created_after=created_after,
         created_before=created_before,
+    )
+    # Read before the page: a write between the two gives a page newer than its tag, so the next poll gets the
+    # page again (never the reverse: a tag that claims a page it does not hold)
+    tag_ = _list_etag(request, (await call_service(service, filters)).key)
+    if if_none_match_matches(request.headers.get("if-none-match"), tag_):
+        return Response(status_code=304, headers={"ETag": tag_, "Cache-Control": "no-cache"})
+    headers = {"ETag": tag_, "Cache-Control": "no-cache"}
+    query = partial(
+        service.list_operations,
+        *filters.args,
+        **filters.keywords,
+        limit=limit,
+        offset=offset,
         sort=sort,
         order=order,
         cursor=cursor,
     )
     if not include:
         if sort.startswith("best:"):  # ranks the matching runs' epochs: not a quick read
-            return envelope(await call_blocking(query))
-        return envelope(await call_service(service, query))
+            return envelope(await call_blocking(query), headers=headers)
+        return envelope(await call_service(service, query), headers=headers)
 
     def with_best() -> dict[str, object]:
         page = query()
@@ -287,7 +307,15 @@ async def list_operations(
         return payload
 
     # on a poll, one cheap read of the versions; ranking the epochs of runs that changed is not a quick read
-    return envelope(await call_blocking(with_best))
+    return envelope(await call_blocking(with_best), headers=headers)
+
+
+def _list_etag(request: Request, version: str) -> str:
+    """A weak ETag of one list query: its parameters (in any order) and what its matching runs are now. Weak: a
+    heartbeat changes a run's ``last_heartbeat`` and not the tag, the list is the same for anyone reading it."""
+    parameters = "&".join(sorted(f"{key}={value}" for key, value in request.query_params.multi_items()))
+    digest = hashlib.blake2b(f"list|{parameters}|{version}".encode(), digest_size=12).hexdigest()
+    return f'W/"{digest}"'
 
 
 @router.get("/{operation_id}", response_model=Envelope[OperationDetail])

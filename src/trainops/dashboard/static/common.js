@@ -40,12 +40,19 @@ export function query(params) {
  * envelope), and opens the token dialog on 401.
  *   await api("/operations", { params: { limit: 50 } })
  *   await api(`/operations/${id}`, { method: "DELETE", body: { reason: "..." } })
+ * With `etag` (the last answer's ETag, or null for none yet) it is a conditional GET that answers
+ * { data, etag }, or null when the server says 304 (unchanged): the page then has nothing to parse or redraw.
+ *   const answer = await api("/operations", { params, etag: last }); // null: as it was
  */
-export async function api(path, { method = "GET", params, body, signal, headers } = {}) {
+export async function api(path, { method = "GET", params, body, signal, headers, etag } = {}) {
   const init = { method, signal, headers: { Accept: "application/json", ...authHeaders(), ...(headers || {}) } };
   if (body !== undefined) {
     init.body = JSON.stringify(body);
     init.headers["Content-Type"] = "application/json";
+  }
+  if (etag !== undefined) {
+    init.cache = "no-store"; // the 304 must reach the page, not be turned into the cached 200 by the browser
+    if (etag) init.headers["If-None-Match"] = etag;
   }
   let response;
   try {
@@ -72,6 +79,7 @@ export async function api(path, { method = "GET", params, body, signal, headers 
     if (response.status === 401) askForToken(apiError.message);
     throw apiError;
   }
+  if (etag !== undefined) return { data: payload.data, etag: response.headers.get("ETag") };
   return payload.data;
 }
 

@@ -1,7 +1,9 @@
 // The runs page (/): every operation in one table, with its status, progress, phase, best value of its primary
-// metric, epochs and times; filtered by status, type and text, sorted by any column, kept live by polling the list.
-// Filters and sort live in the address (?status=running&type=training&q=eurusd&sort=started&dir=desc), so a view
-// can be shared and survives a reload. Rows are updated in place: sort, filter, selection and scroll stay put.
+// metric, epochs and times; filtered by status, type and text on the server (so a run of any age is found), sorted
+// by any column, kept live by polling the list with its ETag (an unchanged list is a 304 with no body: every 2 s
+// while a run is active, every 10 s when none is). Filters and sort live in the address
+// (?status=running&type=training&q=eurusd&sort=started&dir=desc), so a view can be shared and survives a reload.
+// Rows are updated in place: sort, filter, selection and scroll stay put.
 
 import {
   ACTIVE,
@@ -28,8 +30,10 @@ import {
 } from "./common.js";
 import * as table from "./table.js";
 
-const POLL_MS = 2000;
-const LIST_LIMIT = 1000; // the API's largest page: the newest runs
+const POLL_MS = 2000; // while a run is pending or running
+const IDLE_POLL_MS = 10000; // while none is: a new run still shows within 10 s
+const FILTER_DELAY_MS = 250; // typing in the text filter asks the server once it pauses
+const LIST_LIMIT = 1000; // the API's largest page: the newest runs that match the filters
 const DEFAULT_SORT = { key: "started", dir: "desc" };
 const STATUS_ORDER = ["running", "cancelling", "pending", "failed", "cancelled", "completed"];
 
@@ -67,8 +71,10 @@ const COLUMNS = [
 // ------------------------------------------------------------------------------------------------- state
 
 const state = {
-  operations: [], // newest first, as the API lists them
-  total: 0,
+  operations: [], // the newest runs matching the filters, newest first, as the API lists them
+  total: 0, // runs matching the filters (may be more than listed)
+  counts: {}, // status -> how many runs have it (all runs, from the server)
+  types: new Set(), // every operation type seen
   loaded: false,
   filters: { status: "", type: "", q: "" },
   sort: { ...DEFAULT_SORT },
@@ -78,7 +84,10 @@ const state = {
 const rows = new Map(); // operation id -> { tr, cells, signatures, bar, fill }
 const view = {};
 let pollTimer = null;
-let polling = false;
+let filterTimer = null;
+let inFlight = null; // the AbortController of the refresh under way
+// ETags of the last answers: the list (of one query) and each status's count
+const tags = { list: { key: "", etag: null }, counts: {} };
 
 // ------------------------------------------------------------------------------------------ what a run is
 
@@ -96,13 +105,23 @@ function durationOf(op) {
   return secondsBetween(op.started_at, ACTIVE.has(op.status) ? null : op.completed_at || op.updated_at);
 }
 
+/** Whether a listed run matches the filters: the server filtered the list already; this applies a filter changed
+ * since at once, and the text's other words (the server looks for one). */
 function visible(op) {
   const { status, type, q } = state.filters;
   if (status && op.status !== status) return false;
   if (type && op.operation_type !== type) return false;
   const meta = op.metadata || {};
-  const fields = [runTitle(op), op.operation_id, meta.strategy, meta.task, meta.symbol, meta.timeframe, meta.model_name, ...(op.tags || [])];
+  const fields = [runTitle(op), op.operation_id, op.notes, meta.strategy, meta.task, meta.symbol, ...(op.tags || [])];
   return table.matchesWords(q, fields);
+}
+
+/** The word of the text filter the server looks for (its `q` finds one text): the longest, the most selective. */
+function serverWord(q) {
+  return q
+    .split(/\s+/)
+    .filter(Boolean)
+    .reduce((longest, word) => (word.length > longest.length ? word : longest), "");
 }
 
 /** Sorted by the chosen column, runs without a value last; ties keep the list's order: newest first. */
@@ -133,7 +152,7 @@ function layout() {
   view.text = table.textFilter(
     {
       placeholder: "Filter by name, id, symbol…",
-      title: "Matches the run's name, id, strategy, task, symbol and timeframe (every word)",
+      title: "Matches the run's name, id, notes, strategy, task, symbol and tags (every word)",
       "aria-label": "Filter runs by text",
       "data-testid": "text-filter",
     },
@@ -142,6 +161,8 @@ function layout() {
       state.filters.q = text;
       writeAddress();
       render();
+      clearTimeout(filterTimer);
+      filterTimer = setTimeout(refreshNow, FILTER_DELAY_MS);
     },
   );
   view.status = h("select", { "aria-label": "Filter by status", "data-testid": "status-filter" });
@@ -149,12 +170,14 @@ function layout() {
     state.filters.status = view.status.value;
     writeAddress();
     render();
+    refreshNow();
   });
   view.type = h("select", { "aria-label": "Filter by type", "data-testid": "type-filter" });
   view.type.addEventListener("change", () => {
     state.filters.type = view.type.value;
     writeAddress();
     render();
+    refreshNow();
   });
   view.compare = h(
     "button",
@@ -162,7 +185,7 @@ function layout() {
     "Compare",
   );
   view.compare.addEventListener("click", () => {
-    const ids = [...state.selected].filter((id) => rows.has(id));
+    const ids = [...state.selected];
     if (ids.length >= 2) location.href = `/compare?ids=${ids.map(encodeURIComponent).join(",")}`;
   });
 
@@ -236,28 +259,31 @@ function shownOperations() {
 function render() {
   if (!state.loaded) return;
   const shown = shownOperations();
-  const active = state.operations.filter((op) => ACTIVE.has(op.status)).length;
+  const all = allRuns();
+  const active = (state.counts.pending || 0) + (state.counts.running || 0);
+  const filtering = Boolean(state.filters.status || state.filters.type || state.filters.q);
 
   renderFilters();
   table.showSort(view.headers, state.sort);
 
-  const noRuns = state.total === 0;
+  const noRuns = all === 0 && !filtering;
   view.empty.hidden = !noRuns;
   view.wrap.hidden = noRuns;
   view.toolbar.hidden = noRuns;
-  const counted = `${state.total.toLocaleString("en-US")} run${state.total === 1 ? "" : "s"}`;
-  const filtered = shown.length !== state.operations.length ? ` · ${shown.length.toLocaleString("en-US")} shown` : "";
+  const counted = `${all.toLocaleString("en-US")} run${all === 1 ? "" : "s"}`;
+  const filtered = filtering ? ` · ${shown.length === state.operations.length ? state.total.toLocaleString("en-US") : shown.length.toLocaleString("en-US")} shown` : "";
   view.summary.textContent = noRuns ? "Nothing tracked yet" : `${counted} · ${active} active${filtered}`;
   view.foot.hidden = state.total <= state.operations.length;
-  view.foot.textContent = `Showing the newest ${state.operations.length.toLocaleString("en-US")} of ${state.total.toLocaleString("en-US")} runs.`;
+  const matching = filtering ? "matching runs" : "runs";
+  view.foot.textContent = `Showing the newest ${state.operations.length.toLocaleString("en-US")} of ${state.total.toLocaleString("en-US")} ${matching}: narrow the filters to find older ones.`;
 
-  // rows: made once per run, updated in place, moved into order (moving keeps focus, checkboxes and scroll)
+  // rows: made once per run, updated in place, moved into order (moving keeps focus, checkboxes and scroll); a
+  // picked run stays picked while a filter hides it
   const seen = new Set(state.operations.map((op) => op.operation_id));
   for (const [id, row] of rows) {
     if (!seen.has(id)) {
       row.tr.remove();
       rows.delete(id);
-      state.selected.delete(id);
     }
   }
   const wanted = [];
@@ -280,15 +306,16 @@ function render() {
   renderSelection(shown);
 }
 
+/** Every run, whatever the filters: the sum of the server's count of each status. */
+function allRuns() {
+  return STATUSES.reduce((sum, status) => sum + (state.counts[status] || 0), 0);
+}
+
 function renderFilters() {
-  const counts = {};
-  const types = new Set();
-  for (const op of state.operations) {
-    counts[op.status] = (counts[op.status] || 0) + 1;
-    types.add(op.operation_type);
-  }
+  const counts = state.counts;
+  const types = new Set(state.types);
   if (state.filters.type) types.add(state.filters.type);
-  setOptions(view.status, [["", "All statuses"], ...STATUSES.map((s) => [s, `${s} (${counts[s] || 0})`])], state.filters.status);
+  setOptions(view.status, [["", `All statuses (${allRuns()})`], ...STATUSES.map((s) => [s, `${s} (${counts[s] || 0})`])], state.filters.status);
   setOptions(view.type, [["", "All types"], ...[...types].sort().map((t) => [t, t])], state.filters.type);
 }
 
@@ -307,10 +334,11 @@ function clearFilters() {
   view.text.value = "";
   writeAddress();
   render();
+  refreshNow();
 }
 
 function renderSelection(shown) {
-  const picked = [...state.selected].filter((id) => rows.has(id));
+  const picked = [...state.selected];
   view.compare.disabled = picked.length < 2;
   view.compare.textContent = picked.length ? `Compare (${picked.length})` : "Compare";
   view.compare.title = picked.length < 2 ? "Pick two or more runs to compare" : `Compare ${picked.length} runs`;
@@ -399,6 +427,7 @@ function updateRow(row, op) {
     // each text isolated: a right-to-left override in a symbol must not reverse the timeframe after it
     const isolated = places.flatMap((text, i) => [i ? " · " : null, h("bdi", {}, text)]);
     replace(td, h("div", {}, what ? h("bdi", {}, what) : "–"), where ? h("div", { class: "sub" }, isolated) : null);
+    td.title = [what, where].filter(Boolean).join("\n"); // whole, where the cell cuts it
   });
 
   const best = op.best;
@@ -465,16 +494,59 @@ function firstLine(text) {
 
 // -------------------------------------------------------------------------------------------------- data
 
+/** The list's query: the filters, sent to the server (one word of the text: it finds one text). */
+function listParams() {
+  const { status, type, q } = state.filters;
+  return { limit: LIST_LIMIT, include: "best", status, operation_type: type, q: serverWord(q) };
+}
+
+/** GET with the ETag of the last answer to the same query (`tag`: { key, etag }): null when it is unchanged. */
+async function conditional(path, params, tag, signal) {
+  const key = JSON.stringify(params);
+  const etag = tag.key === key ? tag.etag : null;
+  const answer = await api(path, { params, signal, etag });
+  tag.key = key;
+  tag.etag = answer ? answer.etag : tag.etag;
+  return answer ? answer.data : null;
+}
+
+/** How many runs have each status, whatever the filters: one small request per status (its total), each a 304 while
+ * unchanged. */
+async function refreshCounts(signal) {
+  const counted = await Promise.all(
+    STATUSES.map((status) => {
+      tags.counts[status] ||= { key: "", etag: null };
+      return conditional("/operations", { limit: 1, status }, tags.counts[status], signal);
+    }),
+  );
+  let changed = false;
+  STATUSES.forEach((status, index) => {
+    const page = counted[index];
+    if (page && state.counts[status] !== page.total) {
+      state.counts[status] = page.total;
+      changed = true;
+    }
+  });
+  return changed;
+}
+
 async function refresh() {
-  if (polling) return;
-  polling = true;
+  if (inFlight) inFlight.abort(); // a filter changed: the answer under way is for the old one
+  const controller = new AbortController();
+  inFlight = controller;
   try {
-    const page = await api("/operations", { params: { limit: LIST_LIMIT, include: "best" } });
-    state.operations = page.items;
-    state.total = page.total;
+    const [page, countsChanged] = await Promise.all([
+      conditional("/operations", listParams(), tags.list, controller.signal),
+      refreshCounts(controller.signal),
+    ]);
+    if (page) {
+      state.operations = page.items;
+      state.total = page.total;
+      for (const op of page.items) state.types.add(op.operation_type);
+    }
     const first = !state.loaded;
     state.loaded = true;
-    render();
+    if (page || countsChanged || first) render();
     setConnection("live");
     showBanner(null);
     if (first) document.body.dataset.ready = "1";
@@ -484,17 +556,26 @@ async function refresh() {
     const message = error instanceof ApiError ? error.message : String(error);
     showBanner(`Could not load the runs: ${message}. Retrying…`, "error");
   } finally {
-    polling = false;
+    if (inFlight === controller) inFlight = null;
   }
+}
+
+/** Ask the server now (a filter changed), then go on polling. */
+async function refreshNow() {
+  clearTimeout(filterTimer);
+  clearTimeout(pollTimer);
+  await refresh();
+  schedule();
 }
 
 function schedule() {
   clearTimeout(pollTimer);
   if (document.hidden) return;
+  const active = (state.counts.pending || 0) + (state.counts.running || 0) > 0;
   pollTimer = setTimeout(async () => {
     await refresh();
     schedule();
-  }, POLL_MS);
+  }, active ? POLL_MS : IDLE_POLL_MS);
 }
 
 function tick() {
