@@ -7,6 +7,7 @@ training script would report them; the page learns of them from the events strea
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import re
@@ -377,6 +378,94 @@ def test_values_past_sixteen_decades_keep_their_labels_on_a_linear_axis(page: Pa
     screenshot(page, "run-linear-huge")
 
 
+def test_tick_labels_carry_the_decimals_of_their_step(page: Page, dashboard: Dashboard) -> None:
+    """A step of 0.25 needs two decimals: with one, 2.25 read "2.3" on evenly spaced gridlines."""
+    ops = dashboard.ops
+    operation = ops.create_operation(metadata={"strategy": "ticks"}, total_epochs=10)
+    values = [2.5, 1.9, 1.2, 0.7, 0.3, 0.0]
+    ops.add_epochs(operation.operation_id, [EpochRecord(epoch=e, val_loss=v) for e, v in enumerate(values)])
+    open_run(page, operation.operation_id)
+    expect(chart(page)).to_have_attribute("data-y-ticks", re.compile(r"\|"))
+    ticks = [float(label) for label in (chart(page).get_attribute("data-y-ticks") or "").split("|")]
+    steps = {round(b - a, 9) for a, b in itertools.pairwise(ticks)}
+    assert len(steps) == 1, f"the labels are not evenly spaced: {ticks}"
+
+    labels = page.evaluate(
+        """async () => {
+            const chart = await import("/static/chart.js");
+            const loss = chart.tickFormatter(null);
+            const percent = chart.tickFormatter({ format: "percent" });
+            return {
+                quarter: loss(null, [2, 2.25, 2.5], 1, 0, 0.25),
+                half: loss(null, [0, 2.5, 5], 1, 0, 2.5),
+                tens: loss(null, [0, 50, 100], 1, 0, 50),
+                small: loss(null, [0.0125, 0.025], 1, 0, 0.0125),
+                percent: percent(null, [0.0025, 0.005], 1, 0, 0.0025),
+            };
+        }"""
+    )
+    assert labels == {
+        "quarter": ["2.00", "2.25", "2.50"],
+        "half": ["0.0", "2.5", "5.0"],
+        "tens": ["0", "50", "100"],
+        "small": ["0.0125", "0.0250"],
+        "percent": ["0.25%", "0.50%"],
+    }
+
+
+def test_the_legend_reads_nan_and_infinities_apart_from_not_logged(page: Page, dashboard: Dashboard) -> None:
+    """NaN and infinities are gaps in the curves, but the cursor readout says what the record held."""
+    ops = dashboard.ops
+    operation = ops.create_operation(metadata={"strategy": "diverging"}, total_epochs=10)
+    records = [EpochRecord(epoch=e, train_loss=1.0 - 0.1 * e, val_loss=1.1 - 0.1 * e) for e in range(5)]
+    records.append(EpochRecord(epoch=5, train_loss=math.inf, val_loss=math.nan))
+    ops.add_epochs(operation.operation_id, records)
+    open_run(page, operation.operation_id)
+
+    def legend_value(label: str) -> Any:
+        row = (
+            chart(page)
+            .locator(".u-legend .u-series")
+            .filter(has=page.locator(".u-label", has_text=re.compile(f"^{label}$")))
+        )
+        return row.locator(".u-value")
+
+    # the legend shows the latest epoch: train_loss was +Inf there, val_loss NaN
+    expect(legend_value("train_loss")).to_have_text("∞")
+    expect(legend_value("val_loss")).to_have_text("NaN")
+
+    values = page.evaluate(
+        """async () => {
+            const chart = await import("/static/chart.js");
+            const value = chart.legendValue(null, new Map([[3, -Infinity], [4, NaN]]));
+            const u = { data: [[2, 3, 4]] };
+            return [value(u, null, 1, 0), value(u, null, 1, 1), value(u, undefined, 1, 2), value(u, 0.5, 1, 0)];
+        }"""
+    )
+    assert values == ["\u2013", "\u2212\u221e", "NaN", "0.5"]  # en dash: not logged; minus sign, infinity
+
+
+def test_on_a_phone_the_title_stays_readable_and_the_top_bar_wraps(page: Page, dashboard: Dashboard) -> None:
+    operation_id = make_run(dashboard.ops, 5, total=20, name="baseline-3 lr=4e-03")
+    page.set_viewport_size({"width": 375, "height": 800})
+    open_run(page, operation_id)
+    title = page.locator(".run-title-row h1")
+    expect(title).to_have_text("baseline-3 lr=4e-03")
+    sizes = title.evaluate("h => [h.clientWidth, h.scrollWidth]")
+    assert sizes[0] >= 150 and sizes[1] <= sizes[0], f"the title is cut: {sizes}"
+    # the actions went below the title
+    actions = page.locator(".run-actions").bounding_box()
+    heading = title.bounding_box()
+    assert actions is not None and heading is not None and actions["y"] >= heading["y"] + heading["height"]
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375, f"the page is {width} px wide on a 375 px screen"
+    api_link = page.locator(".topbar nav a", has_text="API").bounding_box()
+    connection = page.locator("#connection").bounding_box()
+    assert api_link is not None and api_link["x"] + api_link["width"] <= 375
+    assert connection is not None and connection["x"] + connection["width"] <= 375
+    screenshot(page, "run-mobile")
+
+
 def test_long_texts_stay_inside_the_page(page: Page, dashboard: Dashboard) -> None:
     """A long strategy path, metadata key, cancel reason or result string is cut or wrapped, never widening the
     page nor pushing the run card's other values out of sight."""
@@ -432,22 +521,121 @@ def test_cancel_from_the_page_stops_the_run_with_its_reason(page: Page, dashboar
     expect(page.locator("body[data-last-epoch='8']")).to_have_count(1)
 
 
-def test_cancelling_a_run_that_has_just_ended_shows_the_servers_message(
-    page: Page, dashboard: Dashboard, page_log: PageLog
-) -> None:
+def test_the_cancel_dialog_says_so_when_the_run_ends_while_it_is_open(page: Page, dashboard: Dashboard) -> None:
     ops = dashboard.ops
     operation_id = make_run(ops, 3, total=10)
     open_run(page, operation_id)
     page.get_by_test_id("cancel-button").click()
     page.get_by_test_id("cancel-reason").fill("too slow")
-    ops.finish_operation(operation_id, "completed")  # it ends while the dialog is open
+
+    ops.finish_operation(operation_id, "completed")  # it ends while the dialog is open: its status event arrives
+
+    expect(page.get_by_test_id("run-status")).to_have_text("completed")
+    dialog = page.locator("dialog.cancel-dialog")
+    expect(dialog.locator(".dialog-error")).to_have_text(
+        "This run has already ended (completed): there is nothing to cancel."
+    )
+    expect(page.get_by_test_id("cancel-confirm")).to_be_disabled()
+    dialog.get_by_role("button", name="Close").click()
+    expect(dialog).to_be_hidden()
+
+
+def test_a_cancel_answered_409_shows_a_short_message(page: Page, dashboard: Dashboard, page_log: PageLog) -> None:
+    """The run ended before its status event reached the page: the server's 409 reads as one short line, not the
+    API's advice to register a new operation."""
+    ops = dashboard.ops
+    operation_id = make_run(ops, 3, total=10)
+    open_run(page, operation_id)
+    page.get_by_test_id("cancel-button").click()
+    page.get_by_test_id("cancel-reason").fill("too slow")
+    refused = {
+        "success": False,
+        "error": {
+            "code": "conflict",
+            "message": f"operation {operation_id} is already completed; it accepts no more cancel requests. "
+            "Register a new operation to record another run.",
+        },
+    }
+    page.route(
+        f"**/api/v1/operations/{operation_id}",
+        lambda route: route.fulfill(status=409, json=refused) if route.request.method == "DELETE" else route.fallback(),
+    )
 
     page.get_by_test_id("cancel-confirm").click()
 
-    expect(page.locator(".dialog-error")).to_be_visible()
-    expect(page.locator(".dialog-error")).to_contain_text(re.compile("completed|ended", re.IGNORECASE))
-    expect(page.get_by_test_id("run-status")).to_have_text("completed")
+    error = page.locator("dialog.cancel-dialog .dialog-error")
+    expect(error).to_have_text("This run has already ended: there is nothing to cancel.")
+    expect(page.get_by_test_id("cancel-confirm")).to_be_disabled()
+    assert ops.get_operation(operation_id).cancel_requested is False
     page_log.console_errors.clear()  # the browser logs the 409 it was answered
+
+
+# -- a run that stopped -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ending", ["failed", "cancelled"])
+def test_a_stopped_run_gets_no_projection_nor_advice_to_go_on(page: Page, dashboard: Dashboard, ending: str) -> None:
+    ops = dashboard.ops
+    operation_id = make_run(ops, 12, total=60)  # still improving: a live run would be told to continue
+    ops.report_progress(operation_id, ProgressState.training(12, 60, batch=8, total_batches=10))
+    if ending == "failed":
+        ops.finish_operation(operation_id, "failed", error="CUDA out of memory\nTraceback (most recent call last):")
+        said = "CUDA out of memory"
+    else:
+        ops.cancel_operation(operation_id, "wrong learning rate")
+        ops.finish_operation(operation_id, "cancelled")
+        said = "Cancelled: wrong learning rate"
+    open_run(page, operation_id)
+
+    expect(page.get_by_test_id("progress-message")).to_have_text(said)
+    expect(page.locator(".progress-card .phase")).to_have_text(ending)
+    expect(page.locator(".progress-card")).not_to_contain_text("Epoch 12/60")
+    expect(page.get_by_test_id("recommendation-action")).to_have_text(f"{ending}: no more epochs")
+    expect(page.locator(".diagnosis-card h3")).to_have_text("Diagnosis when it stopped")
+    expect(page.get_by_test_id("recommendation-reason")).to_contain_text("Its last recommendation, at epoch 11: ")
+    expect(page.get_by_test_id("projection-label")).to_have_count(0)
+    expect(page.get_by_test_id("planned-end")).to_have_count(0)
+    expect(page.get_by_test_id("forecast")).to_have_count(0)
+    expect(page.get_by_test_id("best-marker")).to_have_count(1)
+    screenshot(page, f"run-{ending}-no-projection")
+
+
+def test_a_run_cancelled_while_open_loses_its_projection(page: Page, dashboard: Dashboard) -> None:
+    ops = dashboard.ops
+    operation_id = make_run(ops, 12, total=60)
+    open_run(page, operation_id)
+    expect(page.get_by_test_id("projection-label")).to_have_count(1)
+    expect(page.locator(".progress-card .phase")).to_have_text("training")
+
+    ops.cancel_operation(operation_id, "enough")
+    ops.finish_operation(operation_id, "cancelled")
+
+    expect(page.get_by_test_id("run-status")).to_have_text("cancelled")
+    expect(page.get_by_test_id("progress-message")).to_have_text("Cancelled: enough")
+    expect(page.locator(".progress-card .phase")).to_have_text("cancelled")
+    expect(page.get_by_test_id("projection-label")).to_have_count(0)
+    expect(page.get_by_test_id("recommendation-action")).to_have_text("cancelled: no more epochs")
+
+
+def test_a_forecast_best_already_behind_the_run_reads_no_new_best(page: Page, dashboard: Dashboard) -> None:
+    ops = dashboard.ops
+    operation_id = make_run(ops, 40, total=60, overfit_from=12)
+    forecast = ops.get_metrics(operation_id).metrics.forecast
+    assert forecast is not None and forecast.method == "ensemble" and forecast.best_epoch <= 39, forecast
+    open_run(page, operation_id)
+    expect(page.get_by_test_id("forecast")).to_contain_text("no new best expected (20-80%: ")
+    expect(page.get_by_test_id("forecast")).not_to_contain_text("by epoch")
+
+
+def test_the_best_epoch_is_marked_on_the_monitored_metrics_chart_only(page: Page, dashboard: Dashboard) -> None:
+    operation_id = make_run(dashboard.ops, 30, total=60)
+    open_run(page, operation_id)
+    expect(page.get_by_test_id("best-marker")).to_have_count(1)  # val_loss, the monitor
+    page.get_by_test_id("metric-select").select_option("train_f1+val_f1")  # its best is another epoch's
+    expect(chart(page)).to_have_attribute("data-metric", "train_f1+val_f1")
+    expect(page.get_by_test_id("best-marker")).to_have_count(0)
+    page.get_by_test_id("metric-select").select_option("train_loss+val_loss")
+    expect(page.get_by_test_id("best-marker")).to_have_count(1)
 
 
 # -- controls -----------------------------------------------------------------------------------------------------

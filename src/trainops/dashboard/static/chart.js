@@ -130,6 +130,17 @@ export function betterHint(definition) {
 
 // ------------------------------------------------------------------------------------------------ axes
 
+/** The decimals a tick step needs to tell its ticks apart: those of the step itself (0.25 -> 2, 2.5 -> 1, 50 -> 0),
+ * not of its power of ten (0.25 is 2.5e-1, and one decimal would print 2.25 as "2.3"). At most 10. */
+export function stepDecimals(step) {
+  if (!(step > 0) || !Number.isFinite(step)) return 0;
+  for (let decimals = 0; decimals < 10; decimals += 1) {
+    const scaled = step * Math.pow(10, decimals);
+    if (Math.abs(scaled - Math.round(scaled)) < 1e-6 * scaled) return decimals;
+  }
+  return 10;
+}
+
 /**
  * Axis tick labels for uPlot (`axes[i].values`) in a metric's format: percent ticks as "85%", floats with as many
  * decimals as the tick spacing needs, log ticks in 4 significant digits. `onTicks(labels)` (optional) hears the
@@ -150,8 +161,7 @@ export function tickFormatter(definition, { log = false, onTicks = null } = {}) 
         return percent ? `${formatNumber(value * 100)}%` : formatNumber(value);
       });
     } else {
-      const step = percent ? increment * 100 : increment;
-      const decimals = Math.max(0, Math.min(10, -Math.floor(Math.log10(step || 1) + 1e-9)));
+      const decimals = stepDecimals(percent ? increment * 100 : increment);
       labels = splits.map((value) => {
         if (value === null) return null;
         const shown = percent ? value * 100 : value;
@@ -237,9 +247,17 @@ export function formatElapsed(seconds) {
   return `${Math.floor(s / 86400)} d ${Math.round((s % 86400) / 3600)} h`;
 }
 
-/** A legend value in a metric's format (uPlot's `series[i].value`). */
-export function legendValue(definition) {
-  return (u, value) => (value === null || value === undefined ? "–" : formatMetric(value, definition));
+/** A legend value in a metric's format (uPlot's `series[i].value`); at a gap, "NaN", "∞" or "−∞" when
+ * `nonFiniteAt` (a Map from x to the record's raw value) says the record held one there, else "–" (not logged). */
+export function legendValue(definition, nonFiniteAt = null) {
+  return (u, value, seriesIdx, idx) => {
+    if (value !== null && value !== undefined) return formatMetric(value, definition);
+    // a gap: not logged ("–"), or NaN or infinite in the record (plotted as a gap, but a fact worth reading)
+    const x = nonFiniteAt && idx !== null && idx !== undefined ? u.data[0][idx] : undefined;
+    const raw = x === undefined ? undefined : nonFiniteAt.get(x);
+    if (raw === undefined) return "–";
+    return Number.isNaN(raw) ? "NaN" : raw > 0 ? "∞" : "−∞";
+  };
 }
 
 // ------------------------------------------------------------------------------------------------ x axis

@@ -205,6 +205,17 @@ function lastEpoch() {
   return records.length ? records[records.length - 1].epoch : null;
 }
 
+/** Whether the run will train no further: it failed, was cancelled, or a cancel was asked (it stops at its next
+ * check). Its diagnosis is then what it was when the run stopped, with no projection of epochs that won't come. */
+function stopped() {
+  const op = state.operation;
+  return op.status === "failed" || op.status === "cancelled" || (Boolean(op.cancel_requested) && ACTIVE.has(op.status));
+}
+
+function firstLine(text) {
+  return text ? String(text).split("\n").find((line) => line.trim()) || "" : "";
+}
+
 function definition(name) {
   return state.definitions[name] || state.fallback[name] || null;
 }
@@ -243,7 +254,12 @@ function onEvent(event) {
       renderHeader();
       renderProgress();
       renderDetails();
-      if (TERMINAL.has(event.status)) onEnded();
+      renderDiagnosis(); // a failed or cancelled run: no projection, no advice to go on
+      renderChart();
+      if (TERMINAL.has(event.status)) {
+        endCancelDialog();
+        onEnded();
+      }
       break;
     case "recommendation":
       applyDiagnosis(event.diagnosis);
@@ -533,14 +549,23 @@ function renderProgress() {
   const progress = op.progress || {};
   const active = ACTIVE.has(op.status);
   const percentage = percentDone(op);
-  const phase = progress.phase || (active ? op.status : "");
+  let phase = progress.phase || (active ? op.status : "");
   let message = progress.message || "";
   if (!message) message = op.status === "pending" ? "Waiting to start…" : active ? "Running…" : "";
+  // an ended (or ending) run: its status and why, not the phase it was in ("training Epoch 39/60")
+  const ending = op.cancel_requested && active;
+  if (op.status === "failed") message = firstLine(op.error) || "Failed";
+  else if (op.status === "cancelled") message = op.cancel_reason ? `Cancelled: ${op.cancel_reason}` : "Cancelled";
+  else if (op.status === "completed") message = progress.message || "Completed";
+  else if (ending) message = op.cancel_reason ? `Cancel requested: ${op.cancel_reason}` : "Cancel requested";
+  if (TERMINAL.has(op.status)) phase = op.status;
+  else if (ending) phase = "cancelling";
   const where = [];
   const said = message.toLowerCase();
-  if (!said.includes("epoch") && progress.epoch !== null && progress.epoch !== undefined && progress.total_epochs)
+  const live = active && !ending;
+  if (live && !said.includes("epoch") && progress.epoch !== null && progress.epoch !== undefined && progress.total_epochs)
     where.push(`epoch ${progress.epoch}/${progress.total_epochs}`);
-  if (!said.includes("batch") && progress.batch !== null && progress.batch !== undefined && progress.total_batches)
+  if (live && !said.includes("batch") && progress.batch !== null && progress.batch !== undefined && progress.total_batches)
     where.push(`batch ${progress.batch}/${progress.total_batches}`);
   ui.progress.dataset.status = op.status;
   replace(
@@ -549,7 +574,11 @@ function renderProgress() {
       "div",
       { class: "progress-top" },
       phase ? h("span", { class: `phase phase-${phase}` }, phase) : null,
-      h("span", { class: "progress-message", "data-testid": "progress-message", title: message }, message),
+      h(
+        "span",
+        { class: "progress-message", "data-testid": "progress-message", title: op.status === "failed" && op.error ? op.error : message },
+        message,
+      ),
       h("span", { class: "spacer" }),
       where.length ? h("span", { class: "progress-where muted" }, where.join(" · ")) : null,
       h(
@@ -759,12 +788,14 @@ function buildModel() {
     const style = SPLIT_STYLE[role];
     const def = definition(name);
     const raw = new Array(records.length);
+    const nonFiniteAt = new Map(); // x -> NaN or ±Infinity: the legend reads it at the gap
     for (let i = 0; i < records.length; i++) {
       const value = metricValue(records[i], name);
       if (value === null)
         raw[i] = undefined; // not reported this epoch: the line goes on
       else if (!Number.isFinite(value)) {
         raw[i] = null; // NaN or infinite: a gap, and a mark
+        nonFiniteAt.set(xs[i], value);
         nonFinite.push({
           x: xs[i],
           label: `${name} ${Number.isNaN(value) ? "NaN" : value > 0 ? "+∞" : "−∞"}`,
@@ -778,7 +809,7 @@ function buildModel() {
         stroke: fade(style.stroke, 0.28),
         width: 1,
         points: { show: false },
-        value: legendValue(def),
+        value: legendValue(def, nonFiniteAt),
       });
       model.columns.push(raw);
       model.hidden.push(model.series.length);
@@ -789,7 +820,7 @@ function buildModel() {
       width: style.width,
       dash: style.dash || undefined,
       points: { show: records.length < 40, size: 4 },
-      value: legendValue(def),
+      value: legendValue(def, nonFiniteAt),
     });
     model.columns.push(smoothing > 0 ? emaSmooth(raw, smoothing) : raw);
   }
@@ -829,7 +860,7 @@ function buildModel() {
   // the projection over the epochs left, when the monitored metric is on the chart
   const projection = diagnosis.projection;
   model.projection = null;
-  if (projection && family.names.includes(monitor) && toX) {
+  if (projection && family.names.includes(monitor) && toX && !stopped()) {
     const evidence = projection.evidence || {};
     const monitorValues = records
       .map((record) => metricValue(record, monitor))
@@ -898,10 +929,11 @@ function diagnosisMarks(model, nonFinite) {
       testid: "overfitting-region",
     });
   }
-  if (diagnosis.best_epoch !== null && diagnosis.best_epoch !== undefined) {
+  // the best epoch is the monitored metric's: marked on its chart only (another metric's best may be elsewhere)
+  if (diagnosis.best_epoch !== null && diagnosis.best_epoch !== undefined && family.names.includes(diagnosis.monitor)) {
     const x = xOf(diagnosis.best_epoch);
     const monitor = diagnosis.monitor;
-    const on = family.names.includes(monitor) ? monitor : family.val || family.names[0];
+    const on = monitor;
     const record = state.records.get(diagnosis.best_epoch);
     const y = record ? metricValue(record, on) : null;
     const valueText =
@@ -1225,6 +1257,7 @@ function renderDiagnosis() {
   const fmt = (value) => formatMetric(toNumber(value), monitorDef);
   ui.diagnosis.dataset.action = recommendation.action;
   const ended = TERMINAL.has(state.operation.status);
+  const halted = stopped(); // failed or cancelled: no epoch will follow, whatever the last advice was
   ui.diagnosis.classList.toggle("ended", ended);
   const trend = diagnosis.trend || {};
   const arrow = { improving: "↘", worsening: "↗", flat: "→", unknown: "·" }[trend.direction] || "·";
@@ -1265,10 +1298,14 @@ function renderDiagnosis() {
       ),
     ],
   ];
-  if (projection && projection.epochs_left > 0) {
+  if (projection && projection.epochs_left > 0 && !halted) {
     const pct = toNumber(projection.projected_improvement_pct);
     facts.push([
-      "Projected",
+      h(
+        "abbr",
+        { title: "The recent trend carried on to the planned end, slowing as it has: what the stop or continue decision reads" },
+        "Trend ahead",
+      ),
       h(
         "span",
         {},
@@ -1293,18 +1330,26 @@ function renderDiagnosis() {
     ]);
   }
   const forecast = diagnosis.forecast;
-  if (forecast && (forecast.method === "ensemble" || forecast.method === "unmoved")) {
+  if (forecast && (forecast.method === "ensemble" || forecast.method === "unmoved") && !halted) {
     // unmoved: the metric has not left its first value; no curve to fit, the band reaches as far as such runs went
     const band = [toNumber(forecast.best_value_q20), toNumber(forecast.best_value_q80)].sort((a, b) => a - b);
+    // a forecast best at an epoch already behind the run: the best it expects is the one the run has
+    const behind = forecast.method === "ensemble" && lastEpoch() !== null && Number(forecast.best_epoch) <= lastEpoch();
     facts.push([
-      "Forecast",
+      h(
+        "abbr",
+        { title: "Learning curves fitted to the whole run (power law, exponential, log-power): where its best is likely to land" },
+        "Forecast",
+      ),
       h(
         "span",
         { "data-testid": "forecast" },
-        h("strong", { class: "num" }, fmt(forecast.best_value)),
-        forecast.method === "unmoved"
-          ? ` unmoved since epoch ${forecast.best_epoch} `
-          : ` by epoch ${forecast.best_epoch} `,
+        behind
+          ? "no new best expected "
+          : [
+              h("strong", { class: "num" }, fmt(forecast.best_value)),
+              forecast.method === "unmoved" ? ` unmoved since epoch ${forecast.best_epoch} ` : ` by epoch ${forecast.best_epoch} `,
+            ],
         h("span", { class: "muted" }, `(20-80%: ${fmt(band[0])} to ${fmt(band[1])})`),
       ),
     ]);
@@ -1318,18 +1363,26 @@ function renderDiagnosis() {
     h(
       "div",
       { class: "diagnosis-head" },
-      h("h3", {}, ended ? "Final diagnosis" : "Recommendation"),
-      h(
-        "span",
-        { class: `badge action action-${recommendation.action}`, "data-testid": "recommendation-action" },
-        ACTIONS[recommendation.action] || recommendation.action,
-      ),
+      h("h3", {}, halted ? "Diagnosis when it stopped" : ended ? "Final diagnosis" : "Recommendation"),
+      halted
+        ? h("span", { class: "badge action action-halted", "data-testid": "recommendation-action" }, stoppedText())
+        : h(
+            "span",
+            { class: `badge action action-${recommendation.action}`, "data-testid": "recommendation-action" },
+            ACTIONS[recommendation.action] || recommendation.action,
+          ),
     ),
-    h("p", { class: "reason", "data-testid": "recommendation-reason" }, recommendation.reason),
+    halted
+      ? h(
+          "p",
+          { class: "reason", "data-testid": "recommendation-reason" },
+          `Its last recommendation, at epoch ${lastEpoch() ?? "–"}: ${recommendation.reason}`,
+        )
+      : h("p", { class: "reason", "data-testid": "recommendation-reason" }, recommendation.reason),
     recommendation.restore_epoch !== null && recommendation.restore_epoch !== undefined
       ? h("p", { class: "restore" }, `Keep the weights of epoch ${recommendation.restore_epoch}.`)
       : null,
-    extendText(recommendation, fmt),
+    halted ? null : extendText(recommendation, fmt),
     badges.length ? h("div", { class: "flags" }, badges) : null,
     h(
       "dl",
@@ -1338,6 +1391,12 @@ function renderDiagnosis() {
     ),
   );
   renderSignals(diagnosis);
+}
+
+/** What a stopped run's diagnosis badge says instead of an action it can no longer take. */
+function stoppedText() {
+  const status = state.operation.status;
+  return status === "failed" ? "failed: no more epochs" : status === "cancelled" ? "cancelled: no more epochs" : "cancelling: no more epochs";
 }
 
 /** A run still improving at its planned end: how many epochs more would pay, and the best they are projected to
@@ -1516,7 +1575,7 @@ function buildCancelDialog() {
     h(
       "menu",
       {},
-      h("button", { type: "button", onclick: () => ui.cancelDialog.close() }, "Keep running"),
+      (ui.cancelKeep = h("button", { type: "button", onclick: () => ui.cancelDialog.close() }, "Keep running")),
       ui.cancelConfirm,
     ),
   );
@@ -1527,6 +1586,7 @@ function buildCancelDialog() {
 function openCancel() {
   ui.cancelError.hidden = true;
   ui.cancelConfirm.disabled = false;
+  ui.cancelKeep.textContent = "Keep running";
   ui.cancelDialog.showModal();
   ui.cancelReason.focus();
 }
@@ -1546,21 +1606,38 @@ async function submitCancel(event) {
     ui.cancelDialog.close();
     renderHeader();
     renderDetails();
+    renderProgress();
+    renderDiagnosis();
+    renderChart();
   } catch (error) {
-    ui.cancelError.textContent = error.message || String(error);
     ui.cancelError.hidden = false;
     ui.cancelConfirm.disabled = false;
     if (error instanceof ApiError && error.status === 409) {
-      // the run ended meanwhile: show what it is now
+      // the run ended meanwhile: say so in a line (the server's message also tells API users what to do next)
+      ui.cancelError.textContent = "This run has already ended: there is nothing to cancel.";
+      ui.cancelConfirm.disabled = true;
       api(path).then(
         (operation) => {
           state.operation = { ...state.operation, ...operation };
           renderHeader();
+          renderProgress();
+          if (TERMINAL.has(operation.status)) endCancelDialog();
         },
         () => {},
       );
+      return;
     }
+    ui.cancelError.textContent = error.message || String(error);
   }
+}
+
+/** The run ended while the cancel dialog was open (a status event, or a 409): the dialog says so, and only closes. */
+function endCancelDialog() {
+  if (!ui.cancelDialog || !ui.cancelDialog.open) return;
+  ui.cancelError.textContent = `This run has already ended (${state.operation.status}): there is nothing to cancel.`;
+  ui.cancelError.hidden = false;
+  ui.cancelConfirm.disabled = true;
+  ui.cancelKeep.textContent = "Close";
 }
 
 // ------------------------------------------------------------------------------------------------- result
