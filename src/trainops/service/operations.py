@@ -7,7 +7,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from pydantic import ValidationError
 
@@ -109,6 +109,25 @@ def check_points(points: int | None) -> None:
         )
 
 
+def epochs_in_range(
+    epochs: Sequence[EpochRecord], from_epoch: int | None = None, to_epoch: int | None = None
+) -> list[EpochRecord]:
+    """The records of ``epochs`` whose epoch lies between ``from_epoch`` and ``to_epoch``, both inclusive (an
+    unset bound does not limit).
+
+    Raises:
+        InvalidInputError: ``from_epoch`` is after ``to_epoch``.
+    """
+    if from_epoch is not None and to_epoch is not None and from_epoch > to_epoch:
+        raise InvalidInputError(
+            f"from_epoch ({from_epoch}) is after to_epoch ({to_epoch}): both bounds are inclusive, so from_epoch "
+            "must be at most to_epoch (equal for one epoch)",
+            details={"from_epoch": from_epoch, "to_epoch": to_epoch},
+        )
+    low = -1 if from_epoch is None else from_epoch
+    return [record for record in epochs if record.epoch >= low and (to_epoch is None or record.epoch <= to_epoch)]
+
+
 def policy_key(policy: MonitorPolicy) -> str:
     """What distinguishes one requested policy's answers from another's (cache keys, ETags).
 
@@ -129,6 +148,24 @@ def _metadata_name(metadata: OperationMetadata) -> str | None:
         return check_name(value)
     except ValueError:
         return None
+
+
+class ListFilters(TypedDict, total=False):
+    """The filters of a list of operations (:meth:`OperationsService.list_operations`, its ETag's
+    :meth:`~OperationsService.list_version`); see :class:`~trainops.core.listing.OperationFilter` for what each
+    matches."""
+
+    status: OperationStatus | Iterable[OperationStatus] | None
+    operation_type: str | None
+    active_only: bool
+    name: str | None
+    tags: Sequence[str] | None
+    q: str | None
+    strategy: str | None
+    symbol: str | None
+    timeframe: str | None
+    created_after: datetime | None
+    created_before: datetime | None
 
 
 class OperationsService:
@@ -481,22 +518,12 @@ class OperationsService:
     def list_operations(
         self,
         *,
-        status: OperationStatus | Iterable[OperationStatus] | None = None,
-        operation_type: str | None = None,
-        active_only: bool = False,
         limit: int = 100,
         offset: int = 0,
-        name: str | None = None,
-        tags: Sequence[str] | None = None,
-        q: str | None = None,
-        strategy: str | None = None,
-        symbol: str | None = None,
-        timeframe: str | None = None,
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
         sort: str | None = None,
         order: str | None = None,
         cursor: str | None = None,
+        **filters: Unpack[ListFilters],
     ) -> OperationPage:
         """Operations matching every filter given, newest first unless ``sort`` says otherwise; ``limit`` is
         1-1000. See :class:`~trainops.core.listing.OperationFilter` for what each filter matches and
@@ -518,126 +545,31 @@ class OperationsService:
                 "send either cursor (the next_cursor of the previous page) or offset, not both",
                 details={"cursor": cursor[:200], "offset": offset},
             )
-        filters = self._list_filter(
-            status=status,
-            operation_type=operation_type,
-            active_only=active_only,
-            name=name,
-            tags=tags,
-            q=q,
-            strategy=strategy,
-            symbol=symbol,
-            timeframe=timeframe,
-            created_after=created_after,
-            created_before=created_before,
-        )
-        if filters is None:
+        matching = _list_filter(**filters)
+        if matching is None:
             return OperationPage(items=[], total=0, active=0, limit=limit, offset=offset)
         order_by = parse_sort(sort, order)
-        scope = list_scope(filters, order_by)
+        scope = list_scope(matching, order_by)
         after = decode_cursor(cursor, scope) if cursor is not None else None
         items, total, active, ended = self.store.list_operations(
-            filters, order_by, limit=limit, offset=offset, after=after
+            matching, order_by, limit=limit, offset=offset, after=after
         )
         next_cursor = encode_cursor(ended, scope) if ended is not None else None
         return OperationPage(
             items=items, total=total, active=active, limit=limit, offset=offset, next_cursor=next_cursor
         )
 
-    def list_version(
-        self,
-        *,
-        status: OperationStatus | Iterable[OperationStatus] | None = None,
-        operation_type: str | None = None,
-        active_only: bool = False,
-        name: str | None = None,
-        tags: Sequence[str] | None = None,
-        q: str | None = None,
-        strategy: str | None = None,
-        symbol: str | None = None,
-        timeframe: str | None = None,
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
-    ) -> ListVersion:
+    def list_version(self, **filters: Unpack[ListFilters]) -> ListVersion:
         """What changes whenever the operations :meth:`list_operations` matches with these filters change (one
         aggregate query, no row read): a list's ETag. A heartbeat alone does not change it.
 
         Raises:
             InvalidInputError: a filter out of range, as :meth:`list_operations` says.
         """
-        filters = self._list_filter(
-            status=status,
-            operation_type=operation_type,
-            active_only=active_only,
-            name=name,
-            tags=tags,
-            q=q,
-            strategy=strategy,
-            symbol=symbol,
-            timeframe=timeframe,
-            created_after=created_after,
-            created_before=created_before,
-        )
-        if filters is None:
+        matching = _list_filter(**filters)
+        if matching is None:
             return ListVersion(count=0, version_sum=0, latest_update=None, latest_seq=None)
-        return self.store.list_version(filters)
-
-    @staticmethod
-    def _list_filter(
-        *,
-        status: OperationStatus | Iterable[OperationStatus] | None,
-        operation_type: str | None,
-        active_only: bool,
-        name: str | None,
-        tags: Sequence[str] | None,
-        q: str | None,
-        strategy: str | None,
-        symbol: str | None,
-        timeframe: str | None,
-        created_after: datetime | None,
-        created_before: datetime | None,
-    ) -> OperationFilter | None:
-        """The store's filter of a list's query parameters, checked; ``None`` when nothing can match (active_only
-        with only ended statuses)."""
-        statuses: set[OperationStatus] = set()
-        if isinstance(status, OperationStatus):
-            statuses = {status}
-        elif status is not None:
-            statuses = set(status)
-        if active_only:
-            statuses = (statuses & ACTIVE_STATUSES) if statuses else set(ACTIVE_STATUSES)
-            if not statuses:
-                return None
-        for moment, label in ((created_after, "created_after"), (created_before, "created_before")):
-            if moment is None:
-                continue
-            if moment.tzinfo is None:
-                raise InvalidInputError(
-                    f"{label} {moment.isoformat()} has no time zone: add one, e.g. {moment.isoformat()}Z (UTC)",
-                    details={label: moment.isoformat()},
-                )
-            year = utc_year(moment)  # year 1 at UTC+01:00 has no UTC time at all
-            if not MIN_TIMESTAMP_YEAR <= year <= MAX_TIMESTAMP_YEAR:
-                raise InvalidInputError(
-                    f"{label} {moment.isoformat()} is year {year} in UTC; send a time between the years "
-                    f"{MIN_TIMESTAMP_YEAR} and {MAX_TIMESTAMP_YEAR} (UTC), the years trainops stores",
-                    details={label: moment.isoformat()},
-                )
-        try:
-            return OperationFilter(
-                statuses=frozenset(statuses),
-                operation_type=operation_type or None,
-                name=name.strip() if name is not None else None,
-                tags=tuple(_checked(check_tags, tags)) if tags else (),
-                q=q.strip() or None if q is not None else None,
-                strategy=strategy,
-                symbol=symbol,
-                timeframe=timeframe,
-                created_after=created_after,
-                created_before=created_before,
-            )
-        except ValidationError as error:
-            raise InvalidInputError(_problems(error)) from None
+        return self.store.list_version(matching)
 
     def best_values(self, listed: Sequence[Operation]) -> dict[str, BestValue | None]:
         """The best value of each operation's primary metric, by operation id, without loading a history: the
@@ -702,6 +634,8 @@ class OperationsService:
         policy: MonitorPolicy | None = None,
         version: int | None = None,
         points: int | None = None,
+        from_epoch: int | None = None,
+        to_epoch: int | None = None,
     ) -> tuple[int, OperationMetrics]:
         """:meth:`metrics` and the operation version they were computed at (for ETags).
 
@@ -710,15 +644,20 @@ class OperationsService:
         ``metrics.definitions`` gives each reported metric's tier and definition. With ``points``, more epochs
         (after ``since_epoch``) than that are thinned for display (:func:`~trainops.core.thinning.thin_epochs`,
         around the diagnosis's best epoch) and ``metrics.thinned`` says so; the diagnosis is over every epoch.
+        ``from_epoch`` and ``to_epoch`` (inclusive) keep only the epochs between them, before any thinning: a chart
+        zoomed into a range asks for that range at full resolution.
 
         Raises:
             NotFoundError: no such operation.
-            InvalidInputError: ``policy`` chose a ``monitor`` the run has never reported, or ``points`` is out of
-                range.
+            InvalidInputError: ``policy`` chose a ``monitor`` the run has never reported, ``points`` is out of
+                range, or ``from_epoch`` is after ``to_epoch``.
         """
         check_points(points)
+        epochs_in_range((), from_epoch, to_epoch)  # refuse a reversed range before any I/O
         history, diagnosis = self._analyzed(operation_id, policy or MonitorPolicy(), version=version)
         operation, epochs = history.operation, history.epochs
+        if from_epoch is not None or to_epoch is not None:
+            epochs = epochs_in_range(epochs, from_epoch, to_epoch)
         if since_epoch is not None:
             epochs = [record for record in epochs if record.epoch > since_epoch]
         thinned = points is not None and len(epochs) > points
@@ -876,6 +815,63 @@ class OperationsService:
         judged_by = policy_for_task(policy, history.operation.metadata.task, history.epochs)
         check_monitor(judged_by, history.epochs)
         return judged_by
+
+
+def _list_filter(
+    *,
+    status: OperationStatus | Iterable[OperationStatus] | None = None,
+    operation_type: str | None = None,
+    active_only: bool = False,
+    name: str | None = None,
+    tags: Sequence[str] | None = None,
+    q: str | None = None,
+    strategy: str | None = None,
+    symbol: str | None = None,
+    timeframe: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+) -> OperationFilter | None:
+    """The store's filter of a list's query parameters, checked; ``None`` when nothing can match (active_only
+    with only ended statuses)."""
+    statuses: set[OperationStatus] = set()
+    if isinstance(status, OperationStatus):
+        statuses = {status}
+    elif status is not None:
+        statuses = set(status)
+    if active_only:
+        statuses = (statuses & ACTIVE_STATUSES) if statuses else set(ACTIVE_STATUSES)
+        if not statuses:
+            return None
+    for moment, label in ((created_after, "created_after"), (created_before, "created_before")):
+        if moment is None:
+            continue
+        if moment.tzinfo is None:
+            raise InvalidInputError(
+                f"{label} {moment.isoformat()} has no time zone: add one, e.g. {moment.isoformat()}Z (UTC)",
+                details={label: moment.isoformat()},
+            )
+        year = utc_year(moment)  # year 1 at UTC+01:00 has no UTC time at all
+        if not MIN_TIMESTAMP_YEAR <= year <= MAX_TIMESTAMP_YEAR:
+            raise InvalidInputError(
+                f"{label} {moment.isoformat()} is year {year} in UTC; send a time between the years "
+                f"{MIN_TIMESTAMP_YEAR} and {MAX_TIMESTAMP_YEAR} (UTC), the years trainops stores",
+                details={label: moment.isoformat()},
+            )
+    try:
+        return OperationFilter(
+            statuses=frozenset(statuses),
+            operation_type=operation_type or None,
+            name=name.strip() if name is not None else None,
+            tags=tuple(_checked(check_tags, tags)) if tags else (),
+            q=q.strip() or None if q is not None else None,
+            strategy=strategy,
+            symbol=symbol,
+            timeframe=timeframe,
+            created_after=created_after,
+            created_before=created_before,
+        )
+    except ValidationError as error:
+        raise InvalidInputError(_problems(error)) from None
 
 
 def _json_size(value: Any) -> int:
