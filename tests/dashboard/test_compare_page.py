@@ -286,3 +286,42 @@ def test_options_saved_wrong_in_the_browser_fall_back_to_their_defaults(page: Pa
     expect(page.locator(".smoothing-value")).to_have_text("0.60")
     expect(page.get_by_test_id("log-toggle")).not_to_be_checked()
     expect(page.get_by_test_id("train-toggle")).to_be_checked()
+
+
+def test_long_values_are_clamped_and_name_tags_and_notes_are_compared(page: Page, dashboard: Dashboard) -> None:
+    ops = dashboard.ops
+    ids = []
+    for seed in (0, 1):
+        operation = ops.create_operation(
+            metadata={"strategy": "mlp_trend", "parameters": {"features": "close_" * 500, "seed": seed}},
+            total_epochs=6,
+            name=f"sweep seed {seed}",
+            tags=["sweep", f"seed={seed}"],
+            notes="baseline" if seed == 0 else "same, another seed\n" * 8,
+        )
+        ops.start_operation(operation.operation_id)
+        ops.add_epochs(operation.operation_id, curve(6, rate=0.3, floor=0.3, seed=seed))
+        ops.finish_operation(operation.operation_id, OperationStatus.COMPLETED)
+        ids.append(operation.operation_id)
+    page.goto(f"/compare?ids={','.join(ids)}")
+
+    expect(param_row(page, "name")).to_contain_text("sweep seed 0")
+    expect(param_row(page, "name")).to_have_attribute("data-differs", "true")
+    expect(param_row(page, "tags").locator("td").first).to_have_text("sweep, seed=0")
+    expect(param_row(page, "tags")).to_have_attribute("data-differs", "true")
+    expect(param_row(page, "notes").locator("td").first).to_have_text("baseline")
+    expect(param_row(page, "notes")).to_have_attribute("data-differs", "true")
+    expect(param_row(page, "notes").get_by_test_id("clamped")).to_have_count(1)  # 8 lines: clamped too
+
+    long_row = param_row(page, "parameters.features")
+    expect(long_row).to_have_attribute("data-differs", "false")
+    clamped = long_row.get_by_test_id("clamped").first
+    folded = long_row.bounding_box()
+    assert folded is not None and folded["height"] < 120  # a few lines, not 700 px
+    screenshot(page, "compare-long-param-clamped")
+    clamped.click()
+    expect(clamped).to_have_attribute("aria-expanded", "true")
+    opened = long_row.bounding_box()
+    assert opened is not None and opened["height"] > 3 * folded["height"]
+    clamped.press("Enter")  # and folds again from the keyboard
+    expect(clamped).to_have_attribute("aria-expanded", "false")

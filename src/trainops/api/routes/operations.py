@@ -53,7 +53,7 @@ from trainops.schemas.operations import (
 from trainops.schemas.steps import MAX_STEPS_PER_WRITE, StepBatch
 from trainops.service.deletion import delete_operation
 from trainops.service.export import CSV_MEDIA_TYPE, ExportFormat, epochs_csv
-from trainops.service.operations import OperationsService, policy_key
+from trainops.service.operations import OperationsService, epochs_in_range, policy_key
 
 router = APIRouter(prefix="/operations", tags=["operations"])
 
@@ -113,6 +113,19 @@ DisplayPoints = Annotated[
         description="thin the epochs for display to at most this many (first, last, best epoch and every metric's "
         "min and max per bucket kept); the stored history and the diagnosis stay whole",
     ),
+]
+FromEpoch = Annotated[
+    int | None,
+    Query(
+        ge=0,
+        le=MAX_EPOCH,
+        description="only epochs from this one on (inclusive; at most to_epoch): with to_epoch, a range of the "
+        "history, e.g. the one a chart zoomed into; points then thins within it",
+    ),
+]
+ToEpoch = Annotated[
+    int | None,
+    Query(ge=0, le=MAX_EPOCH, description="only epochs up to this one (inclusive; at least from_epoch)"),
 ]
 StepMetric = Annotated[
     str | None, Query(max_length=128, description="only the points that report this metric, with it alone")
@@ -567,6 +580,8 @@ async def get_metrics(
     since_step: SinceStep = None,
     metric: StepMetric = None,
     points: DisplayPoints = None,
+    from_epoch: FromEpoch = None,
+    to_epoch: ToEpoch = None,
     format_: Annotated[
         ExportFormat,
         Query(
@@ -589,11 +604,20 @@ async def get_metrics(
     history answers 304 with no body. ``points=N`` thins a longer history for a chart to at most N epochs
     (``thinned`` says it was; ``epochs_stored`` counts the stored ones), never the stored data nor the
     diagnosis. ``series=steps`` answers the per-step series instead, as ``GET /operations/{id}/steps`` does
-    (with ``since_step`` and ``metric``)."""
+    (with ``since_step`` and ``metric``).
+
+    ``from_epoch`` and ``to_epoch`` (inclusive, each optional, integers >= 0, ``from_epoch`` at most
+    ``to_epoch``, else 422) answer only the epochs between them, the diagnosis still over the whole history: a
+    chart zoomed into epochs 2895-2923 of a thinned 5,000-epoch run asks for those at full resolution. With
+    ``points``, the range is thinned, not the history; with ``since_epoch``, both apply; ``format=csv`` exports
+    only the range. Each range has its own ETag."""
+    epochs_in_range((), from_epoch, to_epoch)  # a reversed range is a 422 before anything is read
     if format_ == "csv":
-        return await _epochs_csv(operation_id, request, service, policy, since_epoch, series, points)
+        return await _epochs_csv(
+            operation_id, request, service, policy, since_epoch, series, points, (from_epoch, to_epoch)
+        )
     if series == "steps":
-        _only_for_steps(policy, since_epoch, points)
+        _only_for_steps(policy, since_epoch, points, from_epoch, to_epoch)
         steps = partial(service.steps, operation_id, since_step=since_step, metric=metric)
         return envelope(await call_blocking(steps), headers={"Cache-Control": "no-cache"})
     if since_step is not None or metric is not None:
@@ -604,13 +628,20 @@ async def get_metrics(
         )
     # The polling hot path runs on the event loop: one indexed single-row read for the version, then memory.
     # Only a history that changed since it was cached is loaded and analysed in the thread pool.
-    query_key = f"{since_epoch}|{points}|{policy_key(policy)}"
+    query_key = f"{since_epoch}|{from_epoch}|{to_epoch}|{points}|{policy_key(policy)}"
     current = (await call_service(service, partial(service.version, operation_id))).version
     tag = _etag(operation_id, current, query_key)
     if if_none_match_matches(request.headers.get("if-none-match"), tag):
         return Response(status_code=304, headers={"ETag": tag})
     snapshot = partial(
-        service.metrics_snapshot, operation_id, since_epoch=since_epoch, policy=policy, version=current, points=points
+        service.metrics_snapshot,
+        operation_id,
+        since_epoch=since_epoch,
+        policy=policy,
+        version=current,
+        points=points,
+        from_epoch=from_epoch,
+        to_epoch=to_epoch,
     )
     if points is None and service.metrics_in_memory(operation_id, policy, current):  # thinning is CPU work
         version, metrics = snapshot()
@@ -643,8 +674,10 @@ async def _epochs_csv(
     since_epoch: int | None,
     series: str,
     points: int | None,
+    epoch_range: tuple[int | None, int | None] = (None, None),
 ) -> Response:
-    """``GET /operations/{id}/metrics?format=csv``: every stored epoch after ``since_epoch``, streamed as CSV
+    """``GET /operations/{id}/metrics?format=csv``: every stored epoch after ``since_epoch`` (and within
+    ``epoch_range``, inclusive, when set), streamed as CSV
     (:func:`~trainops.service.export.epochs_csv`) from the history the metrics reads share."""
     refused = sorted(policy.model_fields_set) + (["points"] if points is not None else [])
     if series != "epochs" or refused:
@@ -655,13 +688,13 @@ async def _epochs_csv(
             "/operations/{id}/steps); drop them, or use format=json",
             details={"format": "csv", "parameters": refused or ["series"]},
         )
-    query_key = f"csv|{since_epoch}"
+    query_key = f"csv|{since_epoch}" + ("" if epoch_range == (None, None) else f"|{epoch_range}")
     current = (await call_service(service, partial(service.version, operation_id))).version
     tag = _etag(operation_id, current, query_key)
     if if_none_match_matches(request.headers.get("if-none-match"), tag):
         return Response(status_code=304, headers={"ETag": tag})
     history = await call_blocking(partial(service.history, operation_id))
-    epochs = history.epochs
+    epochs = epochs_in_range(history.epochs, *epoch_range)
     if since_epoch is not None:
         epochs = [record for record in epochs if record.epoch > since_epoch]
     headers = {
@@ -674,11 +707,16 @@ async def _epochs_csv(
     return StreamingResponse(chunks, media_type=CSV_MEDIA_TYPE, headers=headers)
 
 
-def _only_for_steps(policy: MonitorPolicy, since_epoch: int | None, points: int | None) -> None:
+def _only_for_steps(
+    policy: MonitorPolicy,
+    since_epoch: int | None,
+    points: int | None,
+    from_epoch: int | None = None,
+    to_epoch: int | None = None,
+) -> None:
     """Refuse the epochs' parameters in a request for the per-step series, rather than ignore them."""
-    given = sorted(policy.model_fields_set) + [
-        name for name, value in (("since_epoch", since_epoch), ("points", points)) if value is not None
-    ]
+    epoch_parameters = {"since_epoch": since_epoch, "points": points, "from_epoch": from_epoch, "to_epoch": to_epoch}
+    given = sorted(policy.model_fields_set) + [name for name, value in epoch_parameters.items() if value is not None]
     if given:
         raise InvalidInputError(
             f"{', '.join(given)} apply to series=epochs (the history and its diagnosis), not to series=steps; "

@@ -256,6 +256,7 @@ export function legendValue(definition, nonFiniteAt = null) {
     const x = nonFiniteAt && idx !== null && idx !== undefined ? u.data[0][idx] : undefined;
     const raw = x === undefined ? undefined : nonFiniteAt.get(x);
     if (raw === undefined) return "–";
+    if (Number.isFinite(raw)) return formatMetric(raw, definition); // a value the log axis leaves out
     return Number.isNaN(raw) ? "NaN" : raw > 0 ? "∞" : "−∞";
   };
 }
@@ -438,6 +439,7 @@ export function overlayPlugin(marks) {
       children.push(element);
     }
     layer.replaceChildren(...children);
+    separateLineLabels(u.over, layer.querySelectorAll(".overlay-line-label"));
   };
   return {
     hooks: {
@@ -449,6 +451,45 @@ export function overlayPlugin(marks) {
       draw: place,
     },
   };
+}
+
+const LABEL_ROW_GAP_PX = 2;
+const LABEL_ROWS = 4;
+
+/** Keep the lines' labels from piling up (a run with many NaN epochs close together): in order (the best epoch's
+ * label first), each label keeps its place or moves a row further from the nearest edge, into the first row where
+ * it overlaps no label placed before it; one that fits in none of LABEL_ROWS rows is hidden, its line kept, its text
+ * in the line's tooltip. */
+function separateLineLabels(over, labels) {
+  if (!labels.length) return;
+  const box = over.getBoundingClientRect();
+  const middle = box.top + box.height / 2;
+  const placed = [];
+  for (const label of labels) {
+    const rect = label.getBoundingClientRect();
+    if (!rect.width) continue;
+    const rowHeight = rect.height + LABEL_ROW_GAP_PX;
+    const step = rect.top + rect.height / 2 < middle ? rowHeight : -rowHeight; // away from its edge
+    const clashes = (row) =>
+      placed.some(
+        (other) =>
+          rect.left < other.right + 4 &&
+          rect.right + 4 > other.left &&
+          rect.top + row * step < other.bottom &&
+          rect.bottom + row * step > other.top,
+      );
+    let row = 0;
+    while (row < LABEL_ROWS && clashes(row)) row += 1;
+    if (row === LABEL_ROWS) {
+      label.hidden = true;
+      const line = label.parentElement;
+      line.title = line.title ? `${line.title}: ${label.textContent}` : label.textContent;
+      line.dataset.labelHidden = "true";
+      continue;
+    }
+    if (row) label.style.transform = `translateY(${row * step}px)`;
+    placed.push({ left: rect.left, right: rect.right, top: rect.top + row * step, bottom: rect.bottom + row * step });
+  }
 }
 
 function mark(tag, className, testid, text) {

@@ -93,9 +93,13 @@ export async function api(path, { method = "GET", params, body, signal, headers,
  *
  *   const stream = followEvents(id, { points: 2000, onEvent: (event) => ..., onState: (state) => ... });
  *
- * onState gets "connecting", "live", "reconnecting", "ended" or "error" (with the ApiError).
+ * onState gets "connecting", "live", "reconnecting", "ended" or "error" (with the ApiError). The wait between
+ * tries doubles from `retryMs` up to `maxRetryMs`: a server back after an outage is found within about that.
  */
-export function followEvents(operationId, { points, onEvent, onState = () => {}, retryMs = 1000 } = {}) {
+export function followEvents(
+  operationId,
+  { points, onEvent, onState = () => {}, retryMs = 1000, maxRetryMs = 4000 } = {},
+) {
   const controller = new AbortController();
   let lastId = null;
   let closed = false;
@@ -163,7 +167,7 @@ export function followEvents(operationId, { points, onEvent, onState = () => {},
       }
       if (closed) return;
       onState("reconnecting");
-      await sleep(Math.min(retryMs * 2 ** Math.min(failures, 5), 30000));
+      await sleep(Math.min(retryMs * 2 ** Math.min(failures, 5), maxRetryMs));
     }
   })();
 

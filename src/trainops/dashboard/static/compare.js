@@ -557,6 +557,8 @@ function canonical(value) {
 const LEADING_FIELDS = ["strategy", "task", "model_name", "symbol", "timeframe"];
 const TRAILING_FIELDS = ["executor", "device", "worker"];
 const SKIPPED_FIELDS = new Set(["name", "parameters"]);
+const CLAMP_CHARS = 240; // a value longer than this (or of more lines than CLAMP_LINES) is clamped to a few lines
+const CLAMP_LINES = 4;
 
 function action(run) {
   const recommendation = run.diagnosis && run.diagnosis.recommendation;
@@ -645,6 +647,17 @@ function tableSections(shown) {
     {
       title: "Run",
       rows: [
+        { key: "name", label: "name", cell: plain((run) => run.operation.name || (run.operation.metadata || {}).name) },
+        {
+          key: "tags",
+          label: "tags",
+          cell: (run) => {
+            const tags = run.operation.tags || [];
+            // compared as a set: the same tags given in another order are no difference
+            return { value: tags.length ? [...tags].sort() : null, content: tags.length ? tags.join(", ") : "–" };
+          },
+        },
+        { key: "notes", label: "notes", cell: plain((run) => run.operation.notes) },
         { key: "operation_type", label: "type", cell: plain((run) => run.operation.operation_type) },
         ...fields.map((key) => ({ key, label: key, cell: plain((run) => (run.operation.metadata || {})[key]) })),
       ],
@@ -703,7 +716,9 @@ function renderTable() {
           dataset: { testid: "param-row", param: row.key, differs: String(differs) },
         },
         h("th", { class: "param-label", scope: "row", title: row.key }, row.label),
-        row.cells.map((cell) => h("td", { class: `${cell.numeric ? "numeric " : ""}value` }, cell.content)),
+        row.cells.map((cell) =>
+          h("td", { class: `${cell.numeric ? "numeric " : ""}value` }, clampLong(cell.content)),
+        ),
       );
     });
     const sectionDiffers = rows.filter((row) => row.dataset.differs === "true").length;
@@ -730,6 +745,40 @@ function renderTable() {
   view.paramsTable.classList.toggle("only-differences", onlyDifferences);
   replace(view.paramsTable, h("thead", {}, head), h("tbody", {}, body));
   view.paramsCount.textContent = shown.length > 1 ? `${differing} of ${total} rows differ` : "";
+}
+
+/** A long text (a 3,000-character parameter, a page of notes) clamped to a few lines, whole on click (or Enter);
+ * anything else as it is. */
+function clampLong(content) {
+  if (typeof content !== "string" || (content.length <= CLAMP_CHARS && content.split("\n").length <= CLAMP_LINES))
+    return content;
+  const cell = h(
+    "div",
+    {
+      class: "clamped",
+      role: "button",
+      tabindex: "0",
+      "aria-expanded": "false",
+      title: `${content.length.toLocaleString("en-US")} characters: click to show all`,
+      dataset: { testid: "clamped" },
+    },
+    content,
+  );
+  const toggle = () => {
+    const open = cell.classList.toggle("expanded");
+    cell.setAttribute("aria-expanded", String(open));
+    cell.title = open ? "click to fold" : `${content.length.toLocaleString("en-US")} characters: click to show all`;
+  };
+  cell.addEventListener("click", () => {
+    if (!String(window.getSelection() || "")) toggle(); // selecting text to copy does not fold it
+  });
+  cell.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" || event.key === " ") {
+      event.preventDefault();
+      toggle();
+    }
+  });
+  return cell;
 }
 
 // -------------------------------------------------------------------------------------------- diagnosis

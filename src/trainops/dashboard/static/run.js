@@ -60,6 +60,8 @@ const MAIN_HEIGHT = 360;
 const LR_HEIGHT = 130;
 const Y_AXIS_WIDTH = 66; // the same on both charts, so that their x axes line up
 const REFRESH_MS = 1000;
+const OUTAGE_BANNER_MS = 3000; // reconnecting for this long: say the server is unreachable, stop looking live
+const EXISTS_MS = 30000; // an ended run (no stream) looks whether it still exists this often while shown
 const TERMINAL = new Set(["completed", "failed", "cancelled"]);
 const ACTIONS = { continue: "continue", stop: "stop", stop_and_restore_best: "stop · restore best" };
 const RULES = {
@@ -95,6 +97,12 @@ const state = {
   firstDrawn: false,
   lastDrawnEpoch: -Infinity, // the newest epoch drawn so far: a newer one marks trainops:epoch-drawn
   resultShown: false,
+  // a zoomed-in range of a thinned history, read at full resolution: { from, to, min, max, records, thinned };
+  // records null while it is being read. Zooming out drops it (back to the whole thinned curve).
+  detail: null,
+  detailPending: null, // the window being read: { from, to, min, max }
+  offline: false, // the stream has been reconnecting for OUTAGE_BANNER_MS: the page says so, the ticker stopped
+  deleted: false, // the run was deleted (purged) while the page was open
 };
 
 const view = loadView();
@@ -105,6 +113,10 @@ let refreshTimer = null;
 let refreshing = false;
 let refreshWanted = false;
 let ticker = null;
+let detailTimer = null;
+let outageTimer = null;
+let existsTimer = null;
+let detailRequest = 0;
 
 start();
 
@@ -158,12 +170,63 @@ function afterFirstDraw() {
     }
   });
   loadArtifacts();
+  watchExistence();
   if (TERMINAL.has(state.operation.status)) {
     renderResult();
     return;
   }
   state.stream = followEvents(operationId, { points: POINTS, onEvent, onState: onStreamState });
-  ticker = setInterval(renderDuration, 1000);
+  startTicker();
+}
+
+function startTicker() {
+  clearInterval(ticker);
+  ticker = TERMINAL.has(state.operation.status) || state.deleted ? null : setInterval(renderDuration, 1000);
+}
+
+function stopTicker() {
+  clearInterval(ticker);
+  ticker = null;
+}
+
+/** An ended run has no stream, and a run is purged only once it ended: look whether it still exists when the tab
+ * is shown again, and now and then while it is shown (one small GET; the stream's 404 tells a live page). */
+function watchExistence() {
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") checkExists();
+  });
+  existsTimer = setInterval(() => {
+    if (document.visibilityState === "visible" && TERMINAL.has(state.operation.status)) checkExists();
+  }, EXISTS_MS);
+}
+
+async function checkExists() {
+  if (state.deleted) return;
+  try {
+    await api(path);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 404) markDeleted();
+  }
+}
+
+/** The run was deleted while the page showed it: say so, stop following it, and disable what needs it. */
+function markDeleted() {
+  if (state.deleted) return;
+  state.deleted = true;
+  if (state.stream) state.stream.close();
+  state.stream = null;
+  clearTimeout(outageTimer);
+  clearInterval(existsTimer);
+  clearTimeout(refreshTimer);
+  stopTicker();
+  setConnection("");
+  document.body.dataset.deleted = "1";
+  showBanner(
+    "This run was deleted: it is no longer on the server. What the page shows is what it held before; Compare, Export CSV and Cancel are disabled.",
+    "warning",
+  );
+  if (ui.cancelDialog && ui.cancelDialog.open) ui.cancelDialog.close();
+  if (ui.actions) renderHeader();
 }
 
 /** Take in a metrics block: its diagnosis, definitions and epochs. `whole`: it answered the whole history (not
@@ -276,9 +339,45 @@ function onEvent(event) {
 }
 
 function onStreamState(streamState, error) {
+  if (state.deleted) return;
   setConnection(streamState);
-  if (streamState === "error" && error) showBanner(`Live updates stopped: ${error.message}`, "warning");
-  if (streamState === "live") showBanner(null);
+  if (streamState === "error" && error) {
+    if (error instanceof ApiError && error.status === 404) {
+      markDeleted();
+      return;
+    }
+    showBanner(`Live updates stopped: ${error.message}`, "warning");
+  }
+  if (streamState === "reconnecting" && !outageTimer && !state.offline) {
+    // a dropped connection that comes straight back is no outage; one that does not, after a few seconds, is
+    outageTimer = setTimeout(onOutage, OUTAGE_BANNER_MS);
+  }
+  if (streamState === "live" || streamState === "ended") {
+    clearTimeout(outageTimer);
+    outageTimer = null;
+    if (state.offline) {
+      state.offline = false;
+      delete document.body.dataset.offline;
+      startTicker();
+      renderDuration();
+    }
+    showBanner(null);
+  }
+}
+
+/** The stream has been reconnecting for a while: the server is down or unreachable. Say so plainly, and stop the
+ * duration ticking as if the page still knew the run was going on. */
+function onOutage() {
+  outageTimer = null;
+  if (state.deleted) return;
+  state.offline = true;
+  document.body.dataset.offline = "1";
+  stopTicker();
+  const since = new Date().toLocaleTimeString("en-GB");
+  showBanner(
+    `The trainops server cannot be reached (since ${since}); reconnecting… The page shows the run as it was then, and catches up when the server answers again.`,
+    "error",
+  );
 }
 
 function applyDiagnosis(diagnosis) {
@@ -311,8 +410,9 @@ function scheduleDiagnosisRefresh() {
         renderDiagnosis();
         renderChart();
       }
-    } catch {
+    } catch (error) {
       // the stream keeps the page live; the diagnosis catches up on the next epochs
+      if (error instanceof ApiError && error.status === 404) markDeleted();
     } finally {
       refreshing = false;
       refreshTimer = null;
@@ -325,7 +425,7 @@ function scheduleDiagnosisRefresh() {
 }
 
 async function onEnded() {
-  clearInterval(ticker);
+  stopTicker();
   renderDuration();
   if (state.resultShown) return;
   state.resultShown = true;
@@ -445,6 +545,18 @@ function renderHeader() {
   replace(ui.status, statusBadge(op.status, { cancelRequested: op.cancel_requested }));
   renderHeaderFacts();
   const active = ACTIVE.has(op.status);
+  if (state.deleted) {
+    // the actions stay where they were, disabled: a link to compare or export a run that is gone would 404
+    const disabled = (label) => h("button", { type: "button", disabled: true, title: "the run was deleted" }, label);
+    replace(
+      ui.actions,
+      h("span", { class: "deleted-note", "data-testid": "deleted-note" }, "This run was deleted"),
+      disabled("Compare"),
+      disabled("Export CSV"),
+      active ? disabled("Cancel run") : null,
+    );
+    return;
+  }
   const links = [
     h(
       "a",
@@ -748,7 +860,7 @@ function xColumn(records, mode) {
 
 function buildModel() {
   const family = currentFamily();
-  const all = sortedRecords();
+  const all = displayRecords();
   const mode = state.xMode || "epoch";
   const xsAll = xColumn(all, mode);
   let rows = [];
@@ -788,7 +900,7 @@ function buildModel() {
     const style = SPLIT_STYLE[role];
     const def = definition(name);
     const raw = new Array(records.length);
-    const nonFiniteAt = new Map(); // x -> NaN or ±Infinity: the legend reads it at the gap
+    const nonFiniteAt = new Map(); // x -> NaN, ±Infinity or a value a log axis cannot draw: the legend reads it at the gap
     for (let i = 0; i < records.length; i++) {
       const value = metricValue(records[i], name);
       if (value === null)
@@ -801,7 +913,10 @@ function buildModel() {
           label: `${name} ${Number.isNaN(value) ? "NaN" : value > 0 ? "+∞" : "−∞"}`,
           epoch: records[i].epoch,
         });
-      } else raw[i] = log && value <= 0 ? undefined : value;
+      } else if (log && value <= 0) {
+        raw[i] = null; // off a log axis: a gap, not a line drawn across the epochs left out
+        nonFiniteAt.set(xs[i], value);
+      } else raw[i] = value;
     }
     if (smoothing > 0) {
       model.series.push({
@@ -1003,6 +1118,7 @@ function renderChart() {
     smoothing: String(view.smoothing),
     points: String(model.xs.length),
     projection: model.projection ? "shown" : "none",
+    detail: state.detail && state.detail.records ? `${state.detail.from}-${state.detail.to}` : "",
     bestEpoch:
       state.diagnosis && state.diagnosis.best_epoch !== null && state.diagnosis.best_epoch !== undefined
         ? String(state.diagnosis.best_epoch)
@@ -1081,6 +1197,7 @@ function renderChart() {
             const [min, max] = xRange(holder.model);
             holder.zoomed = u.scales.x.min > min + 1e-9 || u.scales.x.max < max - 1e-9;
             if (lrChart) lrChart.chart.plot.setScale("x", { min: u.scales.x.min, max: u.scales.x.max });
+            onZoom(holder, u.scales.x.min, u.scales.x.max);
           },
         ],
       },
@@ -1094,6 +1211,91 @@ function renderChart() {
     mainChart = holder;
   }
   renderLrChart(model);
+}
+
+// ----------------------------------------------------------------------------------------- zoomed detail
+
+/** The records to draw: the page's (a thinned sample of a long history), with a zoomed-in range replaced by the
+ * same epochs read at full resolution. */
+function displayRecords() {
+  const all = sortedRecords();
+  const detail = state.detail;
+  if (!detail || !detail.records) return all;
+  const before = all.filter((record) => record.epoch < detail.from);
+  const after = all.filter((record) => record.epoch > detail.to);
+  return [...before, ...detail.records, ...after];
+}
+
+/** After the x scale changed: zoomed into a thinned history, read the epochs of the window (from the drawn epoch
+ * at or before its left edge to the one at or after its right edge) at full resolution; zoomed out, go back to the
+ * whole thinned curve. */
+function onZoom(holder, min, max) {
+  if (!holder.zoomed) {
+    clearTimeout(detailTimer);
+    state.detailPending = null;
+    if (state.detail) {
+      state.detail = null;
+      detailRequest += 1; // an answer still on its way is for a zoom that is gone
+      setTimeout(renderChart); // not from inside uPlot's own hook
+    }
+    return;
+  }
+  if (!state.thinned) return; // the page holds every epoch already
+  if (covers(state.detail, min, max) || covers(state.detailPending, min, max)) return;
+  const range = epochRangeOf(holder.model, min, max);
+  if (!range) return;
+  clearTimeout(detailTimer);
+  detailTimer = setTimeout(() => loadDetail(range, min, max), 150); // a drag ends in one zoom; wheel zooms settle
+}
+
+/** Whether `detail` (a window read, or being read) serves the window min..max: it holds the window and was read
+ * whole, or it is this very window (read as finely as the server thins for a chart). */
+function covers(detail, min, max) {
+  if (!detail) return false;
+  const eps = 1e-9 * Math.max(1, Math.abs(max));
+  const inside = min >= detail.min - eps && max <= detail.max + eps;
+  const same = inside && min <= detail.min + eps && max >= detail.max - eps;
+  return inside && (!detail.thinned || same);
+}
+
+/** The epochs from the drawn one at or before `min` to the drawn one at or after `max`: every stored epoch of the
+ * window lies between them, whatever the thinning left out. */
+function epochRangeOf(model, min, max) {
+  const { xs, records } = model;
+  if (!xs.length) return null;
+  let lo = 0;
+  let hi = xs.length - 1;
+  for (let i = 0; i < xs.length; i++) if (xs[i] <= min) lo = i;
+  for (let i = xs.length - 1; i >= 0; i--) if (xs[i] >= max) hi = i;
+  let from = records[lo].epoch;
+  let to = records[hi].epoch;
+  if (from > to) [from, to] = [to, from];
+  return { from, to };
+}
+
+async function loadDetail(range, min, max) {
+  const request = ++detailRequest;
+  state.detailPending = { ...range, min, max, thinned: false };
+  try {
+    const answer = await api(`${path}/metrics`, {
+      params: { from_epoch: range.from, to_epoch: range.to, points: POINTS },
+    });
+    if (request !== detailRequest || !answer) return; // zoomed elsewhere, or out, meanwhile
+    const metrics = answer.metrics;
+    state.detailPending = null;
+    state.detail = {
+      ...range,
+      min,
+      max,
+      records: (metrics.epochs || []).slice().sort((a, b) => a.epoch - b.epoch),
+      thinned: Boolean(metrics.thinned),
+    };
+    renderChart();
+  } catch (error) {
+    if (request !== detailRequest) return;
+    state.detailPending = null; // the next zoom tries again
+    if (error instanceof ApiError && error.status === 404) markDeleted();
+  }
 }
 
 function onMainDrawn(model) {
@@ -1127,6 +1329,12 @@ function renderChartNote(model) {
   if (state.thinned && state.epochsStored > state.records.size) {
     notes.push(
       `Showing ${state.records.size.toLocaleString("en-US")} of ${state.epochsStored.toLocaleString("en-US")} epochs, thinned for display (every metric's extremes and the best epoch kept).`,
+    );
+  }
+  const detail = state.detail;
+  if (detail && detail.records && mainChart && mainChart.zoomed) {
+    notes.push(
+      `Zoomed in: epochs ${detail.from.toLocaleString("en-US")}–${detail.to.toLocaleString("en-US")} drawn ${detail.thinned ? "from a finer sample" : "in full"}, read again from the server; double-click the chart to zoom out.`,
     );
   }
   if (view.logY && model.family) notes.push("Log scale: values at or below zero are left out; below 1e-15 or above 1e15 a curve runs off the edge.");
@@ -2014,10 +2222,17 @@ async function loadArtifacts() {
 /** A plain link cannot send the bearer token: with one set, fetch the file with it and save the bytes. */
 async function downloadWithToken(event, href, name) {
   const token = getToken();
-  if (!token) return;
+  if (!token) {
+    checkExists(); // the browser downloads it; a run deleted meanwhile is then said to be gone on the page too
+    return;
+  }
   event.preventDefault();
   try {
     const response = await fetch(href, { headers: { Authorization: `Bearer ${token}` } });
+    if (response.status === 404) {
+      markDeleted();
+      return;
+    }
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     const url = URL.createObjectURL(await response.blob());
     const anchor = h("a", { href: url, download: name });
