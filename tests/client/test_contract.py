@@ -70,6 +70,23 @@ def test_epochs_are_upserted_and_history_is_ordered(ops: TrainOps) -> None:
     assert ops.get_operation(operation.operation_id).last_epoch == 2
 
 
+def test_a_range_of_epochs_is_read_whole_with_the_diagnosis_over_the_run(ops: TrainOps) -> None:
+    operation = ops.create_operation(total_epochs=60)
+    ops.add_epochs(operation.operation_id, overfitting_history())
+    whole = ops.get_metrics(operation.operation_id)
+
+    ranged = ops.get_metrics(operation.operation_id, from_epoch=20, to_epoch=29)
+    assert [record.epoch for record in ranged.metrics.epochs] == list(range(20, 30))
+    assert ranged.metrics.best_epoch == whole.metrics.best_epoch == 30  # judged on every epoch, not the range
+    thinned = ops.get_metrics(operation.operation_id, from_epoch=5, points=10)
+    assert thinned.metrics.epochs[0].epoch == 5 and len(thinned.metrics.epochs) <= 10
+    assert [r.epoch for r in ops.get_metrics(operation.operation_id, to_epoch=2).metrics.epochs] == [0, 1, 2]
+    with pytest.raises(InvalidInputError, match="from_epoch"):
+        ops.get_metrics(operation.operation_id, from_epoch=30, to_epoch=20)
+    with pytest.raises(InvalidInputError, match="from_epoch"):
+        ops.get_metrics(operation.operation_id, from_epoch=-1)
+
+
 def test_non_finite_values_are_kept_and_flag_divergence(ops: TrainOps) -> None:
     operation = ops.create_operation()
     ops.add_epochs(

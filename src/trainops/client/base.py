@@ -306,6 +306,8 @@ class TrainOps(ABC):
         since_epoch: int | None = None,
         policy: MonitorPolicy | None = None,
         points: int | None = None,
+        from_epoch: int | None = None,
+        to_epoch: int | None = None,
     ) -> OperationMetrics:
         """The epochs after ``since_epoch`` (all by default) and the diagnosis over the whole history.
 
@@ -314,9 +316,13 @@ class TrainOps(ABC):
         ``metrics.thinned`` says whether it happened and ``metrics.epochs_stored`` how many epochs are stored;
         the diagnosis is always over the whole stored history.
 
+        ``from_epoch`` and ``to_epoch`` (inclusive, each optional) keep only the epochs between them, before any
+        thinning: a chart zoomed into a stretch of a long run reads that stretch whole.
+
         Raises:
             NotFoundError: no such operation.
-            InvalidInputError: ``points`` out of range, or ``policy`` chose a ``monitor`` the run never reported.
+            InvalidInputError: ``points`` out of range, ``from_epoch`` after ``to_epoch``, or ``policy`` chose a
+                ``monitor`` the run never reported.
         """
 
     def export_metrics(self, operation_id: str, *, format: ExportFormat = "csv", since_epoch: int | None = None) -> str:

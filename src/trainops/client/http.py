@@ -516,10 +516,17 @@ class HttpTrainOps(TrainOps):
         since_epoch: int | None = None,
         policy: MonitorPolicy | None = None,
         points: int | None = None,
+        from_epoch: int | None = None,
+        to_epoch: int | None = None,
     ) -> OperationMetrics:
         """As :meth:`TrainOps.get_metrics`; repeated polls send the last ETag, so an unchanged history costs
         the server one tiny query and no body."""
-        params: dict[str, Any] = {"since_epoch": since_epoch, "points": points}
+        params: dict[str, Any] = {
+            "since_epoch": since_epoch,
+            "points": points,
+            "from_epoch": from_epoch,
+            "to_epoch": to_epoch,
+        }
         if policy is not None:
             params.update(_chosen(policy))
         cache_key = (operation_id, json.dumps(params, sort_keys=True, default=str))

@@ -248,8 +248,17 @@ class LocalTrainOps(TrainOps):
         since_epoch: int | None = None,
         policy: MonitorPolicy | None = None,
         points: int | None = None,
+        from_epoch: int | None = None,
+        to_epoch: int | None = None,
     ) -> OperationMetrics:
-        return self.service.metrics(operation_id, since_epoch=since_epoch, policy=policy, points=points)
+        return self.service.metrics(
+            operation_id,
+            since_epoch=since_epoch,
+            policy=policy,
+            points=points,
+            from_epoch=from_epoch,
+            to_epoch=to_epoch,
+        )
 
     def _metrics_csv(self, operation_id: str, since_epoch: int | None) -> str:
         epochs = self.service.history(operation_id).epochs

@@ -116,8 +116,11 @@ def epochs_in_range(
     unset bound does not limit).
 
     Raises:
-        InvalidInputError: ``from_epoch`` is after ``to_epoch``.
+        InvalidInputError: a bound below 0, or ``from_epoch`` after ``to_epoch``.
     """
+    for bound, name in ((from_epoch, "from_epoch"), (to_epoch, "to_epoch")):
+        if bound is not None and bound < 0:
+            raise InvalidInputError(f"{name} must be 0 or more (an epoch number), got {bound}", details={name: bound})
     if from_epoch is not None and to_epoch is not None and from_epoch > to_epoch:
         raise InvalidInputError(
             f"from_epoch ({from_epoch}) is after to_epoch ({to_epoch}): both bounds are inclusive, so from_epoch "
@@ -621,10 +624,20 @@ class OperationsService:
         since_epoch: int | None = None,
         policy: MonitorPolicy | None = None,
         points: int | None = None,
+        from_epoch: int | None = None,
+        to_epoch: int | None = None,
     ) -> OperationMetrics:
-        """The epochs after ``since_epoch`` (all by default), thinned for display to at most ``points`` records
-        when given, and the diagnosis over the whole history."""
-        return self.metrics_snapshot(operation_id, since_epoch=since_epoch, policy=policy, points=points)[1]
+        """The epochs after ``since_epoch`` (all by default) and between ``from_epoch`` and ``to_epoch``
+        (inclusive), thinned for display to at most ``points`` records when given, and the diagnosis over the whole
+        history."""
+        return self.metrics_snapshot(
+            operation_id,
+            since_epoch=since_epoch,
+            policy=policy,
+            points=points,
+            from_epoch=from_epoch,
+            to_epoch=to_epoch,
+        )[1]
 
     def metrics_snapshot(
         self,
