@@ -19,6 +19,12 @@ from trainops.version import trainops_version
 logger = logging.getLogger("trainops.api")
 
 
+GRACEFUL_SHUTDOWN_SECONDS = 5
+"""How long a stopping server (SIGTERM, Ctrl-C) waits for open requests. An events stream (``trainops ops watch``,
+a dashboard tab) stays open until its run ends: without a limit the server outlived its stop for as long as anyone
+watched, its port closed but its executor still starting queued trainings."""
+
+
 def is_loopback(host: str) -> bool:
     """Whether ``host`` only accepts connections from this machine."""
     if host == "localhost":
@@ -108,4 +114,11 @@ def serve(
             "(docs: /api/v1/docs)"
         )
     app = create_app(settings, service=service, executor=executor, bound_host=host)
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )

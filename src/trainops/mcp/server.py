@@ -908,7 +908,8 @@ def serve(
     # the SDK's check knows exact names only; ours is the REST server's (domain wildcards, any port)
     unchecked = TransportSecuritySettings(enable_dns_rebinding_protection=False)
     app = server.streamable_http_app(streamable_http_path=HTTP_PATH, transport_security=unchecked, host=host)
-    uvicorn.run(HostCheck(app, host_allowed), host=host, port=port, log_level="warning")
+    # an agent's open session must not keep a stopped server alive: 5 s for open requests, as `trainops serve`
+    uvicorn.run(HostCheck(app, host_allowed), host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
 
 
 class HostCheck:
