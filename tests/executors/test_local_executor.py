@@ -127,22 +127,34 @@ def test_a_training_cancelled_while_queued_never_starts(
     assert not worker_log_path(settings, queued).exists()
 
 
-def test_a_worker_that_dies_gets_its_operation_failed(
-    service: OperationsService, executor: LocalExecutor, settings: Settings, submit: Callable[[ConfigOverrides], str]
+@pytest.mark.parametrize("cancel_asked", [False, True], ids=["dies", "dies-after-its-cancel"])
+def test_a_worker_that_dies_gets_its_operation_ended(
+    service: OperationsService,
+    executor: LocalExecutor,
+    settings: Settings,
+    submit: Callable[[ConfigOverrides], str],
+    cancel_asked: bool,
 ) -> None:
+    """Failed, saying it was killed (it said "exited with code -9"); cancelled when its cancel had been asked, as the
+    reaper and a restart end it (it ended failed here)."""
     operation_id = submit(UNTIL_STOPPED)
     running = wait_for(service, operation_id, is_running)
     assert executor.running == [operation_id]
     assert running.metadata.worker
     pid = int(running.metadata.worker.rpartition(":")[2])
     assert pid != os.getpid()
+    if cancel_asked:
+        os.kill(pid, signal.SIGSTOP)  # stuck: it cannot heed the cancel before it is killed
+        service.cancel(operation_id, "stuck run", requested_by="user")
 
     os.kill(pid, signal.SIGKILL)
 
-    failed = wait_for(service, operation_id, has_ended, timeout=10)
-    assert failed.status is OperationStatus.FAILED
-    assert f"the worker process (pid {pid}) exited with code -9" in (failed.error or "")
-    assert str(worker_log_path(settings, operation_id)) in (failed.error or "")
+    ended = wait_for(service, operation_id, has_ended, timeout=10)
+    assert ended.status is (OperationStatus.CANCELLED if cancel_asked else OperationStatus.FAILED)
+    assert f"the worker process (pid {pid}) was killed by SIGKILL (signal 9)" in (ended.error or "")
+    assert str(worker_log_path(settings, operation_id)) in (ended.error or "")
+    if cancel_asked:
+        assert (ended.error or "").startswith("its job ended after the cancel (stuck run)")
     assert executor.running == []
 
 

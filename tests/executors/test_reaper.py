@@ -21,12 +21,12 @@ import pytest
 from tests.live_server import LiveServer
 from trainops.core import OperationStatus
 from trainops.core.operation import Operation
-from trainops.executors.local import LocalExecutor
+from trainops.executors.local import LocalExecutor, local_workers_lost
 from trainops.executors.reaper import Reaper
 from trainops.schemas.training import ConfigOverrides, EarlyStoppingOverride, TrainingRequest
 from trainops.service.operations import OperationsService, utcnow
 from trainops.service.training import create_training, resolve_request
-from trainops.service.workers import spawn_worker
+from trainops.service.workers import PROCESS_STARTED, TAKEOVER_SECONDS, spawn_worker, this_worker, worker_is_gone
 from trainops.settings import Settings
 
 STRATEGIES = Path(__file__).resolve().parents[2] / "strategies"
@@ -239,3 +239,44 @@ def test_an_outside_run_silent_since_its_cancel_is_ended_and_one_still_reporting
     assert ended.status is OperationStatus.CANCELLED and ended.cancel_reason == "enough"
     assert "nothing was heard from the run for 3" in (ended.error or "")
     assert service.get(alive.operation_id).status is OperationStatus.RUNNING
+
+
+def test_a_pending_training_whose_queuing_process_is_gone_is_lost_after_the_takeover_time(
+    service: OperationsService,
+) -> None:
+    """A server killed with trainings in its queue left them pending for ever while another server ran."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    config = resolve_request(
+        TrainingRequest(strategy="mean_reversion", config=UNTIL_STOPPED), STRATEGIES, allow_paths=False
+    )
+    orphan = service.get(create_training(service, config, worker=f"{socket.gethostname()}:{gone.pid}").operation_id)
+    queued_here = service.get(create_training(service, config, worker=this_worker()).operation_id)
+    soon = orphan.created_at + timedelta(seconds=5)
+    later = orphan.created_at + timedelta(seconds=TAKEOVER_SECONDS + 1)
+
+    assert local_workers_lost([orphan, queued_here], now=soon) == {}  # its worker may be taking it over
+    lost = local_workers_lost([orphan, queued_here], now=later)
+    assert list(lost) == [orphan.operation_id]
+    assert f"the process that queued it ({socket.gethostname()}:{gone.pid}" in lost[orphan.operation_id]
+    assert "never started; start it again" in lost[orphan.operation_id]
+
+
+def test_a_zombie_worker_and_a_pid_from_before_this_process_are_gone() -> None:
+    """A killed worker of a long-lived caller (a notebook, an in-process MCP server) stayed a zombie, which
+    os.kill(pid, 0) counts as alive; a container's server is pid 1 after every restart, so the runs its last life
+    queued looked like its own."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        deadline = time.monotonic() + 30
+        while not worker_is_gone(f"{socket.gethostname()}:{child.pid}"):  # exited, not yet waited for
+            assert time.monotonic() < deadline, "the child never became a zombie"
+            time.sleep(0.05)
+        assert Path(f"/proc/{child.pid}").exists()  # still there: a zombie, not a process gone from the table
+    finally:
+        child.wait()
+
+    me = this_worker()
+    assert worker_is_gone(me, PROCESS_STARTED - timedelta(seconds=1))
+    assert not worker_is_gone(me, utcnow())
+    assert not worker_is_gone(me)

@@ -118,7 +118,7 @@ def test_fail_orphans_only_touches_active_operations_of_that_executor(store: Ope
     external = insert(store, "external")
     store.start(external.operation_id, NOW)
 
-    failed = store.fail_orphans("local", "server restarted", NOW, lambda worker: True)
+    failed = store.fail_orphans("local", "server restarted", NOW, lambda worker, recorded_at: True)
 
     assert set(failed) == {running_local.operation_id, pending_local.operation_id}
     assert store.get(running_local.operation_id).status is OperationStatus.FAILED
@@ -132,8 +132,29 @@ def test_fail_orphans_asks_about_each_worker(store: OperationStore) -> None:
     store.start(alive.operation_id, NOW, worker="host:1")
     store.start(gone.operation_id, NOW, worker="host:2")
 
-    assert store.fail_orphans("local", "gone", NOW, lambda worker: worker == "host:2") == [gone.operation_id]
+    asked: list[tuple[str | None, datetime | None]] = []
+
+    def gone_if_2(worker: str | None, recorded_at: datetime | None) -> bool:
+        asked.append((worker, recorded_at))
+        return worker == "host:2"
+
+    assert store.fail_orphans("local", "gone", NOW, gone_if_2) == [gone.operation_id]
     assert store.get(alive.operation_id).status is OperationStatus.RUNNING
+    assert sorted(asked, key=str) == [("host:1", NOW), ("host:2", NOW)]  # each with when it was recorded
+
+
+def test_an_orphan_asked_to_stop_ends_cancelled_not_failed(store: OperationStore) -> None:
+    """A worker that died after its cancel was asked ended failed here, cancelled when the reaper saw it."""
+    stopping = insert(store, "local")
+    store.start(stopping.operation_id, NOW, worker="host:3")
+    store.request_cancel(stopping.operation_id, "stuck run", "user", NOW)
+
+    assert store.fail_orphans("local", "The server stopped.", NOW, lambda worker, recorded_at: True) == [
+        stopping.operation_id
+    ]
+    ended = store.get(stopping.operation_id)
+    assert ended.status is OperationStatus.CANCELLED
+    assert ended.error == "it was asked to stop, and the server stopped."
 
 
 def test_list_orders_newest_first_and_counts(store: OperationStore) -> None:

@@ -67,14 +67,14 @@ from trainops.service.deletion import delete_operation as purge_operation
 from trainops.service.events import Cursor, read_events
 from trainops.service.export import epochs_csv
 from trainops.service.operations import OperationsService, check_points
-from trainops.service.workers import spawn_worker, this_worker, worker_log_path
+from trainops.service.workers import TAKEOVER_SECONDS, spawn_worker, this_worker, worker_log_path
 from trainops.settings import Settings, get_settings
 
 if TYPE_CHECKING:  # the train extra's services, opened on first use (the client must import without them)
     from trainops.service.registry import ModelRegistry
     from trainops.service.training import TrainingService
 
-WORKER_START_TIMEOUT = 120.0
+WORKER_START_TIMEOUT = TAKEOVER_SECONDS
 """Seconds a new worker process gets to import torch and take its operation over."""
 _CHUNK_BYTES = 1024 * 1024
 
@@ -321,6 +321,9 @@ class LocalTrainOps(TrainOps):
         worker has taken the operation over: until then this process is its recorded worker, and returning
         earlier would leave a pending operation that nobody runs if the worker failed to start."""
         process = spawn_worker(operation.operation_id, self.settings)
+        # collected when it exits, so a worker that dies (killed, out of memory) is not left a zombie of this
+        # process, which would count as alive and keep its run "running" while this process lives
+        threading.Thread(target=process.wait, name=f"trainops-worker-{process.pid}", daemon=True).start()
         deadline = time.monotonic() + WORKER_START_TIMEOUT
         while self.service.get(operation.operation_id).status is OperationStatus.PENDING:
             code = process.poll()

@@ -22,6 +22,7 @@ import time
 from collections import deque
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from trainops.core.operation import Operation, OperationStatus
@@ -29,7 +30,13 @@ from trainops.errors import ConflictError, NotFoundError, TrainOpsError
 from trainops.schemas.operations import ExecutorJob
 from trainops.schemas.training import Resources
 from trainops.service.operations import OperationsService
-from trainops.service.workers import check_local_resources, spawn_worker, worker_is_gone, worker_log_path
+from trainops.service.workers import (
+    TAKEOVER_SECONDS,
+    check_local_resources,
+    spawn_worker,
+    worker_is_gone,
+    worker_log_path,
+)
 from trainops.settings import Settings
 
 logger = logging.getLogger("trainops.executors")
@@ -196,11 +203,21 @@ class LocalExecutor:
         with self._cond:
             if worker.operation_id in self._stopping:
                 return  # stopped by cancel(), which marks it cancelled
-        if operation.is_active:
-            self._fail(
+        if not operation.is_active:
+            return
+        how = f"was killed by {_signal_name(-code)}" if code < 0 else f"exited with code {code}"
+        reason = f"the worker process (pid {worker.process.pid}) {how} before the training ended; its log is {log}"
+        request = operation.cancel_request
+        if request is None:
+            self._fail(worker.operation_id, reason)
+            return
+        # asked to stop, it died first (killed by force, out of memory): cancelled, as the reaper ends it; unless
+        # it ended meanwhile
+        with contextlib.suppress(TrainOpsError):
+            self.service.finish(
                 worker.operation_id,
-                f"the worker process (pid {worker.process.pid}) exited with code {code} before the training ended; "
-                f"its log is {log}",
+                OperationStatus.CANCELLED,
+                error=f"its job ended after the cancel ({request.reason}) before the training ended itself: {reason}",
             )
 
     def _fail(self, operation_id: str, reason: str) -> None:
@@ -215,25 +232,35 @@ class LocalExecutor:
 # -- local workers, whoever started them -------------------------------------------------------------------------
 
 
-def local_workers_lost(operations: Sequence[Operation], *, exclude: Collection[str] = ()) -> dict[str, str]:
-    """The running local operations (not in ``exclude``) whose worker process on this host is gone, with why.
+def local_workers_lost(
+    operations: Sequence[Operation], *, exclude: Collection[str] = (), now: datetime | None = None
+) -> dict[str, str]:
+    """The active local operations (not in ``exclude``) whose process on this host is gone, with why.
 
-    Pending ones are left alone: their recorded worker is the process that created them, which may exit before
-    the worker it spawned takes them over (``trainops train --detach``).
+    A running one's process is its worker. A pending one's is the process that queued it (a server) or started
+    its worker (``trainops train --detach``), which waits until the worker takes the operation over: once that
+    process is gone and :data:`~trainops.service.workers.TAKEOVER_SECONDS` have passed since the operation was
+    created, nobody will ever start it (a server killed with trainings in its queue).
     """
+    now = now or datetime.now(UTC)
     lost: dict[str, str] = {}
     for operation in operations:
         worker = operation.metadata.worker
-        if (
-            operation.metadata.executor == "local"
-            and operation.status is OperationStatus.RUNNING
-            and operation.operation_id not in exclude
-            and worker
-            and worker_is_gone(worker)
-        ):
+        if operation.metadata.executor != "local" or operation.operation_id in exclude or not worker:
+            continue
+        if operation.status is OperationStatus.RUNNING and worker_is_gone(worker, operation.started_at):
             lost[operation.operation_id] = (
                 f"the worker process {worker} is gone (killed, out of memory or crashed) and the training never "
                 "ended; start it again"
+            )
+        elif (
+            operation.status is OperationStatus.PENDING
+            and (now - operation.created_at).total_seconds() > TAKEOVER_SECONDS
+            and worker_is_gone(worker, operation.created_at)
+        ):
+            lost[operation.operation_id] = (
+                f"the process that queued it ({worker}: a server, or the process that started its worker) is gone "
+                "and the training never started; start it again"
             )
     return lost
 
@@ -313,3 +340,11 @@ def mark_cancelled(service: OperationsService, operation_id: str, reason: str, h
         )
     except (ConflictError, NotFoundError):
         pass  # it ended (or vanished) meanwhile
+
+
+def _signal_name(number: int) -> str:
+    """``SIGKILL (signal 9)``, or ``signal 42`` for a number the system does not name."""
+    try:
+        return f"{signal.Signals(number).name} (signal {number})"
+    except ValueError:
+        return f"signal {number}"

@@ -83,7 +83,7 @@ class Reaper:
         ended: list[str] = []
         lost = self.executor.lost(active)
         if self.executor.name != "local":  # local runs left by `trainops train --detach` or an earlier server
-            lost.update(local_workers_lost(active))
+            lost.update(local_workers_lost(active, now=self._clock()))
         for operation_id, reason in lost.items():
             try:
                 self._end_lost(operation_id, reason)

@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from trainops import extras
@@ -19,17 +20,28 @@ from trainops.errors import InvalidInputError
 from trainops.schemas.training import Resources
 from trainops.settings import Settings
 
+PROCESS_STARTED = datetime.now(UTC)
+"""When this process started (as near as trainops can tell: when it first imported this module). A record of this
+process's pid made before then was made by another process that had the same pid: a container's server is pid 1
+after every restart."""
+
+TAKEOVER_SECONDS = 120.0
+"""How long a process that starts a worker waits for it to take its operation over. A pending operation whose
+recorded process is gone and that is older than this will never start: nobody queues or runs it any more."""
+
 
 def this_worker() -> str:
     """``host:pid`` of the current process."""
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def worker_is_gone(worker: str | None) -> bool:
+def worker_is_gone(worker: str | None, recorded_at: datetime | None = None) -> bool:
     """Whether ``worker`` (``host:pid``) is a process of this host that no longer runs.
 
     A worker on another host cannot be checked from here and counts as alive; an operation with no worker at
-    all (recorded before workers were) counts as gone.
+    all (recorded before workers were) counts as gone. A process that has exited but that its parent has not
+    waited for yet (a zombie) is gone. This process's own pid, recorded (``recorded_at``) before it started, was
+    another process's: gone too.
     """
     if not worker:
         return True
@@ -38,7 +50,7 @@ def worker_is_gone(worker: str | None) -> bool:
         return False
     pid = int(pid_text)
     if pid == os.getpid():
-        return False
+        return recorded_at is not None and recorded_at < PROCESS_STARTED
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -47,7 +59,16 @@ def worker_is_gone(worker: str | None) -> bool:
         return False
     except OverflowError:
         return True
-    return False
+    return _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Whether ``pid`` has exited and waits for its parent to collect it (``Z`` in ``/proc``; Linux only)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]  # the command, in parentheses, may hold spaces
 
 
 def worker_environment(settings: Settings) -> dict[str, str]:

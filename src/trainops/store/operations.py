@@ -747,30 +747,47 @@ class OperationStore:
         return DeletedRows(_operation(row), epochs=epochs, steps=steps)
 
     def fail_orphans(
-        self, executor: str, reason: str, now: datetime, is_orphan: Callable[[str | None], bool]
+        self,
+        executor: str,
+        reason: str,
+        now: datetime,
+        is_orphan: Callable[[str | None, datetime | None], bool],
     ) -> list[str]:
-        """Mark failed the active operations of ``executor`` whose worker ``is_orphan`` says is gone."""
+        """End the active operations of ``executor`` whose worker ``is_orphan`` says is gone (it is given the
+        worker and when it was recorded: the start, or the creation of one never started): ``failed`` with
+        ``reason``, or ``cancelled`` when a cancel had been asked (the process died before it stopped)."""
         active = [status.value for status in ACTIVE_STATUSES]
         with self._writing() as connection:
             rows = connection.execute(
-                select(operations.c.id, operations.c.metadata)
+                select(
+                    operations.c.id,
+                    operations.c.metadata,
+                    operations.c.created_at,
+                    operations.c.started_at,
+                    operations.c.cancel_reason,
+                )
                 .where(operations.c.executor == executor, operations.c.status.in_(active))
                 .with_for_update()
             ).all()
-            ids = [row.id for row in rows if is_orphan((row.metadata or {}).get("worker"))]
-            if ids:
+            orphans = [
+                row for row in rows if is_orphan((row.metadata or {}).get("worker"), row.started_at or row.created_at)
+            ]
+            for cancelled in (False, True):
+                ids = [row.id for row in orphans if (row.cancel_reason is not None) is cancelled]
+                if not ids:
+                    continue
                 connection.execute(
                     update(operations)
                     .where(operations.c.id.in_(ids))
                     .values(
-                        status=OperationStatus.FAILED.value,
-                        error=reason,
+                        status=(OperationStatus.CANCELLED if cancelled else OperationStatus.FAILED).value,
+                        error=f"it was asked to stop, and {reason[:1].lower()}{reason[1:]}" if cancelled else reason,
                         completed_at=now,
                         updated_at=now,
                         version=operations.c.version + 1,
                     )
                 )
-        return ids
+        return [row.id for row in orphans]
 
     # -- epochs ---------------------------------------------------------------------------------------------
 
