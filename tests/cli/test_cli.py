@@ -21,6 +21,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
+import trainops.cli.ops
 import trainops.cli.render
 from tests.live_server import LiveServer
 from tests.policies import CLI_PATIENCE_RULE
@@ -587,6 +588,27 @@ def test_watch_follows_a_live_run_through_the_events_stream_of_a_server(
     assert [int(line.split()[0]) for line in lines if line.strip()[:1].isdigit()][:8] == list(range(8))
     assert "failed" in out and "CUDA out of memory" in out
     assert "diagnosis" in out
+
+
+@pytest.mark.parametrize("where", [[], ["--url", "http://trainops.example:8000"]], ids=["local", "url"])
+def test_ctrl_c_on_watch_says_the_run_goes_on_and_how_to_cancel_it(
+    service: OperationsService, monkeypatch: pytest.MonkeyPatch, where: list[str]
+) -> None:
+    operation = service.create()
+
+    def ctrl_c(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainops.cli.ops, "follow", ctrl_c)
+    monkeypatch.setattr(trainops.cli.ops, "open_client", lambda *_: contextlib.nullcontext(None))
+
+    code, _, err = invoke("ops", "watch", operation.operation_id, *where)
+
+    assert code == 130  # 128 + SIGINT, as a shell expects
+    assert err.count("\n") == 1, err  # one line
+    assert f"Stopped watching; {operation.operation_id} goes on." in err
+    assert f'trainops ops cancel {operation.operation_id} --reason "..."{" ".join(["", *where])}' in err
+    assert service.get(operation.operation_id).cancel_request is None  # only the watching stopped
 
 
 @pytest.mark.parametrize("transport", ["local", "http"])

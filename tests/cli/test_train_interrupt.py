@@ -1,7 +1,7 @@
-"""Ctrl-C during ``trainops train``: the cancellation is recorded, the run keeps its history and best weights, and
-the command exits 130 as a shell expects of an interrupted command.
+"""Ctrl-C, SIGTERM or SIGHUP during ``trainops train``: the cancellation is recorded, the run keeps its history and
+best weights, and the command exits 128 + the signal's number (130 for Ctrl-C) as a shell expects.
 
-The command runs as a user runs it, in its own process, and gets a real SIGINT.
+The command runs as a user runs it, in its own process, and gets real signals.
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 import trainops
+from trainops.cli.train import STOP_SIGNALS, _catching_stops, _until_interrupted
 from trainops.core import OperationStatus
 from trainops.settings import Settings
 
@@ -35,6 +37,16 @@ def settings(training_settings: Settings) -> Settings:
         # a second Ctrl-C leaves at once: the run is ended cancelled now (this process was its only worker), and the
         # training thread, deep inside torch, must not abort the interpreter ("terminate called ...")
         pytest.param("ctrl-c twice", 130, "interrupted from the terminal (Ctrl-C)", id="ctrl-c-twice"),
+        # `timeout`, a scheduler, a closed terminal or a dropped ssh session: as the first Ctrl-C, not a silent death
+        # that leaves the run `running` for ever
+        pytest.param("SIGTERM", 128 + signal.SIGTERM, "stopped by SIGTERM", id="sigterm"),
+        pytest.param(
+            "SIGHUP",
+            128 + getattr(signal, "SIGHUP", 1),
+            "stopped by SIGHUP",
+            id="sighup",
+            marks=pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP on Windows"),
+        ),
         # a cancel asked elsewhere (an agent, `trainops ops cancel`) is a run that ended as asked: the command succeeds
         pytest.param("agent", 0, "enough", id="agent-cancel"),
     ],
@@ -53,9 +65,10 @@ def test_a_stopped_training_records_the_cancellation_and_exits_as_a_shell_expect
     )
     assert "patience: 100000" in strategy.read_text()
     log = tmp_path / "train.log"
-    # As a terminal starts a command: SIGINT at its default, even when the suite itself runs in the background of a
-    # shell, which ignores SIGINT there (an ignored signal is inherited; a handler is reset to the default on exec).
-    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    # As a terminal starts a command: the stop signals at their default, even when the suite itself runs in the
+    # background of a shell (which ignores SIGINT there) or under nohup (SIGHUP): an ignored signal is inherited, and
+    # the command leaves it ignored; a handler is reset to the default on exec.
+    inherited = {signum: signal.signal(signum, signal.default_int_handler) for signum in STOP_SIGNALS}
     try:
         with log.open("wb") as output:
             process = subprocess.Popen(
@@ -67,7 +80,8 @@ def test_a_stopped_training_records_the_cancellation_and_exits_as_a_shell_expect
                 stderr=subprocess.STDOUT,
             )
     finally:
-        signal.signal(signal.SIGINT, inherited)
+        for signum, handler in inherited.items():
+            signal.signal(signum, handler)
     try:
         with trainops.connect() as ops:
             deadline = time.monotonic() + 120
@@ -84,6 +98,8 @@ def test_a_stopped_training_records_the_cancellation_and_exits_as_a_shell_expect
                 if stop == "ctrl-c twice":
                     time.sleep(0.05)
                     process.send_signal(signal.SIGINT)
+            elif stop.startswith("SIG"):
+                process.send_signal(getattr(signal, stop))
             else:
                 ops.cancel_operation(operation_id, reason, requested_by="agent")
             code = process.wait(120)
@@ -104,6 +120,54 @@ def test_a_stopped_training_records_the_cancellation_and_exits_as_a_shell_expect
         assert f"Left at once: {operation_id} is recorded cancelled" in output
         assert operation.error is not None and operation.error.startswith("left with a second Ctrl-C")
         return
+    if stop.startswith("SIG"):
+        assert f"{stop}: stopping at the next batch; the best weights are kept" in output, output
     # still evaluated on its best weights, and its model version written
     assert operation.result is not None and "test_metrics" in operation.result
     assert operation.result["training_metrics"]["early_stopped"] is False
+
+
+class ServerRun:
+    """A training on a server as ``trainops train --url`` follows it: it ends cancelled once asked to stop."""
+
+    def __init__(self) -> None:
+        self.reasons: list[str] = []
+
+    def cancel_operation(self, task_id: str, reason: str, *, requested_by: str) -> None:
+        self.reasons.append(reason)
+
+    def get_operation(self, task_id: str) -> SimpleNamespace:
+        return SimpleNamespace(status=OperationStatus.CANCELLED if self.reasons else OperationStatus.RUNNING)
+
+
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP"])
+def test_a_stop_signal_to_the_follower_of_a_server_run_stops_it_as_ctrl_c_does(name: str) -> None:
+    if not hasattr(signal, name):
+        pytest.skip(f"no {name} here")
+    signum = getattr(signal, name)
+    run = ServerRun()
+    before = signal.getsignal(signum)
+
+    def watch() -> OperationStatus:
+        os.kill(os.getpid(), signum)
+        time.sleep(30)  # the handler interrupts this
+        raise AssertionError(f"{name} did not reach the command")
+
+    final, stopped_by = _until_interrupted(run, "op_training_x", watch)  # type: ignore[arg-type]
+
+    assert (final, stopped_by) == (OperationStatus.CANCELLED, signum)
+    assert run.reasons == [f"stopped by {name}"]
+    assert signal.getsignal(signum) is before  # the previous handler is back
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP on Windows")
+def test_a_stop_signal_ignored_when_the_command_starts_stays_ignored() -> None:
+    """``nohup trainops train ...``: its user asked that a closed terminal not stop it."""
+    hangup = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with _catching_stops() as stops:
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) is stops
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, hangup)

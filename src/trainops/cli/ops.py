@@ -16,7 +16,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from trainops.cli.common import JsonOption, TokenOption, UrlOption, console, open_client, print_json
+from trainops.cli.common import JsonOption, TokenOption, UrlOption, console, err_console, open_client, print_json
 from trainops.cli.listing import SortOrder, parse_moment, runs_table
 from trainops.cli.policy_options import policy_options
 from trainops.cli.render import (
@@ -317,16 +317,33 @@ def watch(
     writes JSON lines: an "epoch" event per epoch, a "signal" event per rule that fires, and a last
     "operation" event.
 
+    Ctrl-C stops the watching, not the operation (exit code 130): cancel it with trainops ops cancel.
+
     Example: trainops ops watch op_training_20250610_123456_ab12cd34
     """
     for option, seconds in (("--interval", interval), ("--timeout", timeout)):
         if seconds is not None and not (math.isfinite(seconds) and seconds >= 0):
             raise InvalidInputError(f"{option} is a number of seconds, 0 or more; got {seconds}")
-    with open_client(url, token) as ops:
-        follow_with = follow_json if json else follow
-        final = follow_with(ops, operation_id, interval, timeout, poll=poll)
+    try:
+        with open_client(url, token) as ops:
+            follow_with = follow_json if json else follow
+            final = follow_with(ops, operation_id, interval, timeout, poll=poll)
+    except KeyboardInterrupt:
+        # unlike `trainops train`, whose Ctrl-C stops its training: say which this one did
+        where = f" --url {url}" if url else ""
+        err_console.print(
+            f"Stopped watching; {operation_id} goes on. To stop it: trainops ops cancel {operation_id} "
+            f'--reason "..."{where}',
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(code=EXIT_CTRL_C) from None
     if final is OperationStatus.FAILED:
         raise typer.Exit(code=1)
+
+
+EXIT_CTRL_C = 130
+"""What a shell reports for a command ended by Ctrl-C (128 + SIGINT)."""
 
 
 def follow(

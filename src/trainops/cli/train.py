@@ -8,10 +8,10 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -105,7 +105,10 @@ def train(
     the diagnosis, and the performance on the test split.
 
     In this process on the local database by default; on a server with --url (or TRAINOPS_URL). Ctrl-C asks the
-    run to stop; it keeps its history and its best weights.
+    run to stop, here or on the server; it keeps its history and its best weights, and the command exits 130.
+    SIGTERM and SIGHUP (a closed terminal, a dropped ssh session, `timeout`, a scheduler) do the same, with the
+    signal as the reason, and exit 128 + its number; a second stop leaves at once. A signal ignored when the
+    command starts (nohup) stays ignored; for a run that outlives the terminal, use --detach.
 
     --cpus and --gpus say what the job needs: a server with TRAINOPS_EXECUTOR=ray runs it as a Ray job on a node
     that has them; here, more than this machine has is refused.
@@ -141,21 +144,44 @@ def train(
             if detach:
                 return
             task_id = started.task_id
-            final, interrupted = _until_interrupted(ops, task_id, lambda: _follow(ops, task_id, json))
+            final, stopped_by = _until_interrupted(ops, task_id, lambda: _follow(ops, task_id, json))
         else:
-            task_id, final, interrupted = _train_here(ops, request, json)
-        _finish(ops, task_id, final, json)
-        # Ctrl-C here, not a cancel asked elsewhere (that run ends cancelled and the command succeeds)
-        if interrupted:
-            raise typer.Exit(code=EXIT_INTERRUPTED)
+            task_id, final, stopped_by = _train_here(ops, request, json)
+        if stopped_by is None:
+            _finish(ops, task_id, final, json)
+            return
+        # a stop signal here, not a cancel asked elsewhere (that run ends cancelled and the command succeeds); the
+        # terminal a SIGHUP closed takes no panel, and the exit code must still say what ended the command
+        with contextlib.suppress(OSError):
+            _finish(ops, task_id, final, json)
+        raise typer.Exit(code=exit_code(stopped_by))
 
 
-EXIT_INTERRUPTED = 130
-"""What a shell reports for a command ended by Ctrl-C (128 + SIGINT)."""
+STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+"""What stops ``trainops train`` as Ctrl-C does: Ctrl-C itself, and what a closed terminal or a dropped ssh session
+(SIGHUP), ``timeout`` or a scheduler (SIGTERM) send. Windows has no SIGHUP."""
 
 
-def _train_here(ops: LocalTrainOps, request: TrainingRequest, json: bool) -> tuple[str, OperationStatus, bool]:
-    """Run the job on a thread of this process while the main thread shows it (and catches Ctrl-C)."""
+def exit_code(signum: int) -> int:
+    """What a shell reports for a command a signal ended: 128 + its number (130 for Ctrl-C)."""
+    return 128 + signum
+
+
+def stop_reason(signum: int) -> str:
+    """The cancel reason a stop signal records: Ctrl-C's is the one every interrupted run has (``INTERRUPTED``)."""
+    return INTERRUPTED if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+
+
+def _said(signum: int) -> str:
+    return "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+
+
+def _train_here(
+    ops: LocalTrainOps, request: TrainingRequest, json: bool
+) -> tuple[str, OperationStatus, signal.Signals | None]:
+    """Run the job on a thread of this process while the main thread shows it (and catches the stop signals)."""
     training = ops.training  # a clear error when the train extra is missing, before anything is recorded
     from trainops.executors.jobs import run_training  # the strategy pipeline: torch, TA-Lib, pandas
 
@@ -181,72 +207,108 @@ def _train_here(ops: LocalTrainOps, request: TrainingRequest, json: bool) -> tup
             f"[{started.timeframe}]",
             highlight=False,
         )
-    final, interrupted = _until_interrupted(
+    final, stopped_by = _until_interrupted(
         ops, started.task_id, lambda: _follow(ops, started.task_id, json, threads[0]), threads[0]
     )
     threads[0].join()
-    return started.task_id, final, interrupted
+    return started.task_id, final, stopped_by
 
 
 def _until_interrupted(
     ops: TrainOps, task_id: str, watch: Callable[[], OperationStatus], thread: threading.Thread | None = None
-) -> tuple[OperationStatus, bool]:
-    """``watch()`` the training to its end and answer how it ended and whether Ctrl-C ended it. On Ctrl-C, ask the
-    run to stop and wait for it to end (a second Ctrl-C leaves at once), so the command exits 130 with the
-    cancellation recorded."""
-    presses = _CtrlC()
-    previous = signal.signal(signal.SIGINT, presses)
-    try:
+) -> tuple[OperationStatus, signal.Signals | None]:
+    """``watch()`` the training to its end and answer how it ended and which stop signal ended the command (None: it
+    ended by itself, or by a cancel asked elsewhere). On the first Ctrl-C, SIGTERM or SIGHUP, ask the run to stop
+    (on the server too: it is this command's training) and wait for it to end; a second one leaves at once. Either
+    way the cancellation is recorded, so nothing is left ``running``."""
+    with _catching_stops() as stops:
         try:
-            return watch(), False
+            return watch(), None
         except BaseException:
-            if not presses.count:
+            if not stops.signals:
                 raise
+        first = stops.signals[0]
         try:
-            ops.cancel_operation(task_id, INTERRUPTED, requested_by="user")
-            err_console.print("Stopping at the next batch; the best weights are kept (Ctrl-C again to leave now) ...")
+            ops.cancel_operation(task_id, stop_reason(first), requested_by="user")
+            if first == signal.SIGINT:
+                _tell("Stopping at the next batch; the best weights are kept (Ctrl-C again to leave now) ...")
+            else:
+                _tell(
+                    f"{_said(first)}: stopping at the next batch; the best weights are kept (Ctrl-C or another "
+                    f"{_said(first)} to leave now) ..."
+                )
             if thread is not None:
                 thread.join()
             else:
                 while not ops.get_operation(task_id).status.is_terminal:
                     time.sleep(0.2)
         except BaseException:
-            if presses.count < 2:
+            if len(stops.signals) < 2:
                 raise
             if thread is None:  # the server's run stops by itself at its next batch
-                raise typer.Exit(code=EXIT_INTERRUPTED) from None
-            _leave_now(ops, task_id)
-        return ops.get_operation(task_id).status, True
-    finally:
-        signal.signal(signal.SIGINT, previous)
+                raise typer.Exit(code=exit_code(stops.signals[-1])) from None
+            _leave_now(ops, task_id, stops.signals[-1])
+        return ops.get_operation(task_id).status, first
 
 
-class _CtrlC:
-    """A SIGINT handler that counts the presses and raises ``KeyboardInterrupt`` as Python's own does. A press that
-    lands inside a database driver can come out as the driver's error instead (psycopg interrupted in a ping: "can't
-    change 'autocommit' now"), so what catches it asks the count, not the exception's type."""
+class _Stops:
+    """A handler of the stop signals that records them in order and raises ``KeyboardInterrupt`` as Python's own
+    SIGINT handler does. A signal that lands inside a database driver can come out as the driver's error instead
+    (psycopg interrupted in a ping: "can't change 'autocommit' now"), so what catches it asks ``signals``, not the
+    exception's type."""
 
     def __init__(self) -> None:
-        self.count = 0
+        self.signals: list[signal.Signals] = []
 
     def __call__(self, signum: int, frame: object) -> None:
-        self.count += 1
+        self.signals.append(signal.Signals(signum))
         raise KeyboardInterrupt
 
 
-LEFT_EARLY = "left with a second Ctrl-C before the training stopped: no evaluation, no model version"
+@contextlib.contextmanager
+def _catching_stops() -> Iterator[_Stops]:
+    """Handle :data:`STOP_SIGNALS` with a :class:`_Stops` inside the block, and put the previous handlers back after
+    it. Python sets handlers only in the main thread: elsewhere (an embedding application) nothing is caught. A
+    signal ignored when the command started (``nohup``, a background job) stays ignored, as its user asked."""
+    stops = _Stops()
+    previous: dict[signal.Signals, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in STOP_SIGNALS:
+            handler = signal.getsignal(signum)
+            if handler is signal.SIG_IGN:
+                continue
+            previous[signum] = handler
+            signal.signal(signum, stops)
+    try:
+        yield stops
+    finally:
+        for signum, handler in previous.items():
+            # None: a handler not set from Python, which Python cannot put back; the default is the nearest
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
 
 
-def _leave_now(ops: TrainOps, task_id: str) -> NoReturn:
-    """A second Ctrl-C while the training runs on a thread of this process: end the run now (nothing else would,
-    this process being its worker) and leave without waiting for the thread. It may be deep inside torch, whose
-    threads abort the interpreter's normal exit (``terminate called without an active exception``)."""
+def _tell(message: str) -> None:
+    """Say it on stderr, which a closed terminal (SIGHUP) no longer takes: the stop goes on all the same."""
+    with contextlib.suppress(OSError):
+        err_console.print(message, highlight=False)
+
+
+def left_early(signum: int) -> str:
+    """The error of a run whose command a second stop signal ended while its training ran in that process."""
+    return f"left with a second {_said(signum)} before the training stopped: no evaluation, no model version"
+
+
+def _leave_now(ops: TrainOps, task_id: str, signum: int) -> NoReturn:
+    """A second stop signal while the training runs on a thread of this process: end the run now (nothing else
+    would, this process being its worker) and leave without waiting for the thread. It may be deep inside torch,
+    whose threads abort the interpreter's normal exit (``terminate called without an active exception``)."""
     with contextlib.suppress(Exception):
-        ops.finish_operation(task_id, OperationStatus.CANCELLED, error=LEFT_EARLY)
-    err_console.print(f"Left at once: {task_id} is recorded cancelled ({LEFT_EARLY}).", highlight=False)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(EXIT_INTERRUPTED)
+        ops.finish_operation(task_id, OperationStatus.CANCELLED, error=left_early(signum))
+    _tell(f"Left at once: {task_id} is recorded cancelled ({left_early(signum)}).")
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError):
+            stream.flush()
+    os._exit(exit_code(signum))
 
 
 def _follow(ops: TrainOps, task_id: str, json: bool, thread: threading.Thread | None = None) -> OperationStatus:
