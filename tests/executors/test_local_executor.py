@@ -18,13 +18,14 @@ import pytest
 
 from trainops.core import OperationStatus
 from trainops.core.operation import Operation
-from trainops.errors import ConflictError
+from trainops.errors import ConflictError, ServiceUnavailableError
 from trainops.executors.local import LocalExecutor
 from trainops.schemas.training import ConfigOverrides, EarlyStoppingOverride, TrainingRequest
 from trainops.service.operations import OperationsService
 from trainops.service.training import create_training, resolve_request
 from trainops.service.workers import worker_environment, worker_log_path
 from trainops.settings import Settings
+from trainops.store import OperationStore, create_database_engine
 
 STRATEGIES = Path(__file__).resolve().parents[2] / "strategies"
 TIMEOUT = 90.0
@@ -127,6 +128,27 @@ def test_a_training_cancelled_while_queued_never_starts(
     assert not worker_log_path(settings, queued).exists()
 
 
+def ask_while_stuck(pid: int, operation_id: str, settings: Settings) -> None:
+    """Stop the worker (SIGSTOP: stuck, it cannot heed a cancel before it is killed) and ask the cancel. Stopped
+    inside a write it holds the operation's lock, and the cancel waits for it: then let it finish that write and
+    stop it again."""
+    impatient = OperationsService(
+        OperationStore(create_database_engine(settings.resolved_database_url, busy_timeout=0.5))
+    )
+    try:
+        for _ in range(20):
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                impatient.cancel(operation_id, "stuck run", requested_by="user")
+                return
+            except ServiceUnavailableError:
+                os.kill(pid, signal.SIGCONT)
+                time.sleep(0.05)
+        raise AssertionError("the worker held the operation's lock at every try")
+    finally:
+        impatient.store.engine.dispose()
+
+
 @pytest.mark.parametrize("cancel_asked", [False, True], ids=["dies", "dies-after-its-cancel"])
 def test_a_worker_that_dies_gets_its_operation_ended(
     service: OperationsService,
@@ -144,8 +166,7 @@ def test_a_worker_that_dies_gets_its_operation_ended(
     pid = int(running.metadata.worker.rpartition(":")[2])
     assert pid != os.getpid()
     if cancel_asked:
-        os.kill(pid, signal.SIGSTOP)  # stuck: it cannot heed the cancel before it is killed
-        service.cancel(operation_id, "stuck run", requested_by="user")
+        ask_while_stuck(pid, operation_id, settings)
 
     os.kill(pid, signal.SIGKILL)
 

@@ -244,3 +244,12 @@ def test_bad_database_urls_are_explained(url: str, message: str) -> None:
 
 def test_plain_postgresql_urls_use_psycopg_3() -> None:
     assert parse_database_url("postgresql://u@h/db").drivername == "postgresql+psycopg"
+
+
+def test_a_run_ended_before_it_started_has_no_start(store: OperationStore) -> None:
+    """A queue that stopped, a worker that could not be spawned: it said it started the moment it was failed."""
+    never = insert(store, "local")
+    finished = insert(store, "external")
+
+    assert store.finish(never.operation_id, OperationStatus.FAILED, NOW, error="the server stopped").started_at is None
+    assert store.finish(finished.operation_id, OperationStatus.COMPLETED, NOW).started_at == NOW  # it ran

@@ -653,8 +653,9 @@ class OperationStore:
                 values["progress"] = _progress_at(last, now, **done)
             elif progress is not None:  # failed and cancelled runs keep where they stopped: here, as last said
                 values["progress"] = _progress_at(progress, now)
-            if row.started_at is None:
-                values["started_at"] = now
+            if row.started_at is None and status is OperationStatus.COMPLETED:
+                values["started_at"] = now  # it ran: its start was never said. One failed or cancelled before it
+                # started (a queue that stopped, a worker that could not be spawned) never started at all
             self._touch(connection, row, now, **values)
         return self.get(operation_id)
 
