@@ -144,7 +144,7 @@ def strategy_result_rows(result: StrategyResult) -> list[tuple[str, Text]]:
         where = f" in {model.model_path}" if model.model_path else ""
         rows.append(("model version", Text(f"{result.model_version}{where}")))
     else:
-        rows.append(("model version", Text("none written (the model was kept in memory only)", style="dim")))
+        rows.append(("model version", Text("none written: nothing of this run to save as a model", style="dim")))
     if result.duration_seconds is not None:
         rows.append(("duration", Text(duration(result.duration_seconds))))
     return rows
