@@ -31,12 +31,10 @@ def test_rest_query_is_the_policy(settings: Settings) -> None:
     operation = create_app(settings).openapi()["paths"]["/api/v1/operations/{operation_id}/metrics"]["get"]
     parameters = {parameter["name"]: parameter for parameter in operation["parameters"]}
 
-    # besides the policy: the epochs' cursor, display thinning, the CSV export (format) and the step series'
-    # (series=steps, since_step, metric)
-    assert (
-        set(parameters) - {"operation_id", "since_epoch", "points", "series", "since_step", "metric", "format"}
-        == FIELDS
-    )
+    # besides the policy: the epochs' cursor and range, display thinning, the CSV export (format) and the step
+    # series' (series=steps, since_step, metric)
+    besides = {"operation_id", "since_epoch", "from_epoch", "to_epoch", "points", "series", "since_step", "metric"}
+    assert set(parameters) - besides - {"format"} == FIELDS
     for name in FIELDS:
         parameter = parameters[name]
         assert (parameter["in"], parameter["required"]) == ("query", False), name
