@@ -203,26 +203,17 @@ class LocalExecutor:
         with self._cond:
             if worker.operation_id in self._stopping:
                 return  # stopped by cancel(), which marks it cancelled
-        if not operation.is_active:
-            return
-        how = f"was killed by {_signal_name(-code)}" if code < 0 else f"exited with code {code}"
-        reason = f"the worker process (pid {worker.process.pid}) {how} before the training ended; its log is {log}"
-        request = operation.cancel_request
-        if request is None:
-            self._fail(worker.operation_id, reason)
-            return
-        # asked to stop, it died first (killed by force, out of memory): cancelled, as the reaper ends it; unless
-        # it ended meanwhile
-        with contextlib.suppress(TrainOpsError):
-            self.service.finish(
+        if operation.is_active:
+            how = f"was killed by {_signal_name(-code)}" if code < 0 else f"exited with code {code}"
+            self._fail(
                 worker.operation_id,
-                OperationStatus.CANCELLED,
-                error=f"its job ended after the cancel ({request.reason}) before the training ended itself: {reason}",
+                f"the worker process (pid {worker.process.pid}) {how} before the training ended; its log is {log}",
             )
 
     def _fail(self, operation_id: str, reason: str) -> None:
+        """Fail it (cancelled, if its cancel had been asked: :func:`end_lost`), unless it ended meanwhile."""
         try:
-            self.service.fail(operation_id, reason)
+            end_lost(self.service, operation_id, reason)
         except (ConflictError, NotFoundError):
             pass  # it ended (or vanished) meanwhile
         except TrainOpsError as error:
@@ -325,6 +316,26 @@ def ask_cancel(service: OperationsService, operation_id: str, reason: str) -> No
             service.cancel(operation_id, reason, requested_by="trainops")
     except (ConflictError, NotFoundError):
         pass  # it ended (or vanished) meanwhile
+
+
+def end_lost(service: OperationsService, operation_id: str, reason: str) -> OperationStatus:
+    """End an operation whose job died (``reason`` says how): ``failed``; or ``cancelled`` when its cancel had been
+    asked (perhaps by a forced stop on another thread or server), its job's end said in ``error``. Answers which.
+
+    Raises:
+        ConflictError: it ended meanwhile.
+        NotFoundError: it was deleted meanwhile.
+    """
+    request = service.get(operation_id).cancel_request
+    if request is None:
+        service.fail(operation_id, reason)
+        return OperationStatus.FAILED
+    service.finish(
+        operation_id,
+        OperationStatus.CANCELLED,
+        error=f"its job ended after the cancel ({request.reason}) before the training ended itself: {reason}",
+    )
+    return OperationStatus.CANCELLED
 
 
 def mark_cancelled(service: OperationsService, operation_id: str, reason: str, how: str) -> None:

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from trainops.core.operation import Operation, OperationStatus
 from trainops.errors import ConflictError, NotFoundError, TrainOpsError
 from trainops.executors.base import Executor
-from trainops.executors.local import local_workers_lost, mark_cancelled, stop_local_worker
+from trainops.executors.local import end_lost, local_workers_lost, mark_cancelled, stop_local_worker
 from trainops.service.operations import OperationsService
 
 logger = logging.getLogger("trainops.executors")
@@ -106,19 +106,10 @@ class Reaper:
         return ended
 
     def _end_lost(self, operation_id: str, reason: str) -> None:
-        """Fail an operation whose job died; one whose cancel was asked (perhaps after this sweep read it: a
-        forced stop on another thread or server) ends cancelled, its job's end said in ``error``."""
-        request = self.service.get(operation_id).cancel_request
-        if request is None:
-            self.service.fail(operation_id, reason)
+        if end_lost(self.service, operation_id, reason) is OperationStatus.FAILED:
             logger.warning("failed %s: %s", operation_id, reason)
-            return
-        self.service.finish(
-            operation_id,
-            OperationStatus.CANCELLED,
-            error=f"its job ended after the cancel ({request.reason}) before the training ended itself: {reason}",
-        )
-        logger.warning("cancelled %s: its job ended after the cancel: %s", operation_id, reason)
+        else:
+            logger.warning("cancelled %s: its job ended after the cancel: %s", operation_id, reason)
 
     def _force_cancel(self, operation: Operation, reason: str, now: datetime) -> bool:
         executor = operation.metadata.executor
