@@ -109,14 +109,11 @@ def check_points(points: int | None) -> None:
         )
 
 
-def epochs_in_range(
-    epochs: Sequence[EpochRecord], from_epoch: int | None = None, to_epoch: int | None = None
-) -> list[EpochRecord]:
-    """The records of ``epochs`` whose epoch lies between ``from_epoch`` and ``to_epoch``, both inclusive (an
-    unset bound does not limit).
+def check_epoch_range(from_epoch: int | None, to_epoch: int | None) -> None:
+    """Refuse a range of epochs that holds none: a bound below 0, or ``from_epoch`` after ``to_epoch``.
 
     Raises:
-        InvalidInputError: a bound below 0, or ``from_epoch`` after ``to_epoch``.
+        InvalidInputError: what is wrong, and how to send it.
     """
     for bound, name in ((from_epoch, "from_epoch"), (to_epoch, "to_epoch")):
         if bound is not None and bound < 0:
@@ -127,6 +124,13 @@ def epochs_in_range(
             "must be at most to_epoch (equal for one epoch)",
             details={"from_epoch": from_epoch, "to_epoch": to_epoch},
         )
+
+
+def epochs_in_range(
+    epochs: Sequence[EpochRecord], from_epoch: int | None = None, to_epoch: int | None = None
+) -> list[EpochRecord]:
+    """The records of ``epochs`` whose epoch lies between ``from_epoch`` and ``to_epoch``, both inclusive (an
+    unset bound does not limit); the range checked by :func:`check_epoch_range`."""
     low = -1 if from_epoch is None else from_epoch
     return [record for record in epochs if record.epoch >= low and (to_epoch is None or record.epoch <= to_epoch)]
 
@@ -548,7 +552,7 @@ class OperationsService:
                 "send either cursor (the next_cursor of the previous page) or offset, not both",
                 details={"cursor": cursor[:200], "offset": offset},
             )
-        matching = _list_filter(**filters)
+        matching = _list_filter(filters)
         if matching is None:
             return OperationPage(items=[], total=0, active=0, limit=limit, offset=offset)
         order_by = parse_sort(sort, order)
@@ -569,7 +573,7 @@ class OperationsService:
         Raises:
             InvalidInputError: a filter out of range, as :meth:`list_operations` says.
         """
-        matching = _list_filter(**filters)
+        matching = _list_filter(filters)
         if matching is None:
             return ListVersion(count=0, version_sum=0, latest_update=None, latest_seq=None)
         return self.store.list_version(matching)
@@ -666,7 +670,7 @@ class OperationsService:
                 range, or ``from_epoch`` is after ``to_epoch``.
         """
         check_points(points)
-        epochs_in_range((), from_epoch, to_epoch)  # refuse a reversed range before any I/O
+        check_epoch_range(from_epoch, to_epoch)  # before any I/O
         history, diagnosis = self._analyzed(operation_id, policy or MonitorPolicy(), version=version)
         operation, epochs = history.operation, history.epochs
         if from_epoch is not None or to_epoch is not None:
@@ -830,31 +834,20 @@ class OperationsService:
         return judged_by
 
 
-def _list_filter(
-    *,
-    status: OperationStatus | Iterable[OperationStatus] | None = None,
-    operation_type: str | None = None,
-    active_only: bool = False,
-    name: str | None = None,
-    tags: Sequence[str] | None = None,
-    q: str | None = None,
-    strategy: str | None = None,
-    symbol: str | None = None,
-    timeframe: str | None = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
-) -> OperationFilter | None:
+def _list_filter(filters: ListFilters) -> OperationFilter | None:
     """The store's filter of a list's query parameters, checked; ``None`` when nothing can match (active_only
     with only ended statuses)."""
+    status = filters.get("status")
     statuses: set[OperationStatus] = set()
     if isinstance(status, OperationStatus):
         statuses = {status}
     elif status is not None:
         statuses = set(status)
-    if active_only:
+    if filters.get("active_only", False):
         statuses = (statuses & ACTIVE_STATUSES) if statuses else set(ACTIVE_STATUSES)
         if not statuses:
             return None
+    created_after, created_before = filters.get("created_after"), filters.get("created_before")
     for moment, label in ((created_after, "created_after"), (created_before, "created_before")):
         if moment is None:
             continue
@@ -870,16 +863,17 @@ def _list_filter(
                 f"{MIN_TIMESTAMP_YEAR} and {MAX_TIMESTAMP_YEAR} (UTC), the years trainops stores",
                 details={label: moment.isoformat()},
             )
+    name, tags, q = filters.get("name"), filters.get("tags"), filters.get("q")
     try:
         return OperationFilter(
             statuses=frozenset(statuses),
-            operation_type=operation_type or None,
+            operation_type=filters.get("operation_type") or None,
             name=name.strip() if name is not None else None,
             tags=tuple(_checked(check_tags, tags)) if tags else (),
             q=q.strip() or None if q is not None else None,
-            strategy=strategy,
-            symbol=symbol,
-            timeframe=timeframe,
+            strategy=filters.get("strategy"),
+            symbol=filters.get("symbol"),
+            timeframe=filters.get("timeframe"),
             created_after=created_after,
             created_before=created_before,
         )

@@ -53,7 +53,13 @@ from trainops.schemas.operations import (
 from trainops.schemas.steps import MAX_STEPS_PER_WRITE, StepBatch
 from trainops.service.deletion import delete_operation
 from trainops.service.export import CSV_MEDIA_TYPE, ExportFormat, epochs_csv
-from trainops.service.operations import OperationsService, epochs_in_range, policy_key
+from trainops.service.operations import (
+    ListFilters,
+    OperationsService,
+    check_epoch_range,
+    epochs_in_range,
+    policy_key,
+)
 
 router = APIRouter(prefix="/operations", tags=["operations"])
 
@@ -275,30 +281,28 @@ async def list_operations(
 
     Poll with ``If-None-Match`` and the last (weak) ETag: while no run the query matches was added, deleted or
     written (a heartbeat alone is not a change), the answer is a 304 with no body, read from one aggregate query."""
-    filters = partial(
-        service.list_version,
-        status=status,
-        operation_type=operation_type,
-        active_only=active_only,
-        name=name,
-        tags=tag,
-        q=q,
-        strategy=strategy,
-        symbol=symbol,
-        timeframe=timeframe,
-        created_after=created_after,
-        created_before=created_before,
-    )
+    filters: ListFilters = {
+        "status": status,
+        "operation_type": operation_type,
+        "active_only": active_only,
+        "name": name,
+        "tags": tag,
+        "q": q,
+        "strategy": strategy,
+        "symbol": symbol,
+        "timeframe": timeframe,
+        "created_after": created_after,
+        "created_before": created_before,
+    }
     # Read before the page: a write between the two gives a page newer than its tag, so the next poll gets the
     # page again (never the reverse: a tag that claims a page it does not hold)
-    tag_ = _list_etag(request, (await call_service(service, filters)).key)
-    if if_none_match_matches(request.headers.get("if-none-match"), tag_):
-        return Response(status_code=304, headers={"ETag": tag_, "Cache-Control": "no-cache"})
+    tag_ = _list_etag(request, (await call_service(service, partial(service.list_version, **filters))).key)
     headers = {"ETag": tag_, "Cache-Control": "no-cache"}
+    if if_none_match_matches(request.headers.get("if-none-match"), tag_):
+        return Response(status_code=304, headers=headers)
     query = partial(
         service.list_operations,
-        *filters.args,
-        **filters.keywords,
+        **filters,
         limit=limit,
         offset=offset,
         sort=sort,
@@ -611,7 +615,7 @@ async def get_metrics(
     chart zoomed into epochs 2895-2923 of a thinned 5,000-epoch run asks for those at full resolution. With
     ``points``, the range is thinned, not the history; with ``since_epoch``, both apply; ``format=csv`` exports
     only the range. Each range has its own ETag."""
-    epochs_in_range((), from_epoch, to_epoch)  # a reversed range is a 422 before anything is read
+    check_epoch_range(from_epoch, to_epoch)  # a 422 before anything is read, a 304 included
     if format_ == "csv":
         return await _epochs_csv(
             operation_id, request, service, policy, since_epoch, series, points, (from_epoch, to_epoch)
