@@ -25,12 +25,15 @@ Two sets of readings, each a question of its own:
   loss against its highest and against the best validation loss, the training accuracy now and at its highest),
   beside the loss readings above. The classifier starts from the rule's answer and may overturn it: an estimate
   of the ceiling of what these readings hold, the rule included.
+- ``rule+forecast``: the rule's readings and the forecast's (``trainops.core.forecast``: the gains on the best so
+  far of its median and of either end of its 20-80% band, in percent of the best, and whether it fitted curves).
+  Does a fit of the Domhan curve families tell the classifier what the rule's trend does not?
 
 Cases whose latest loss is not finite are left out: every tool stops on them. With ``--fresh FILE ...`` the
 classifiers are also fit on every run of those corpus files (generated with another seed: ``bench/diagnosis.py
 --fresh``), the held-out half still the test: whether more curves would teach them more.
 
-    .venv/bin/python bench/diagnosis_learned.py                  # ~1 min
+    .venv/bin/python bench/diagnosis_learned.py                  # ~3 min
     .venv/bin/python bench/diagnosis_learned.py --fresh A.json   # also fit on the runs of A.json
 """
 
@@ -53,6 +56,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from trainops.core import Action, Diagnosis, MonitorPolicy, analyze
+from trainops.core.forecast import forecast
 from trainops.core.metric_definitions import policy_for_task
 from trainops.core.projection import PROJECTION_MIN_WINDOW, PROJECTION_WINDOW_FRACTION, projection
 from trainops.core.rules import find_best
@@ -138,12 +142,35 @@ def rule_readings(case: Case, diagnosis: Diagnosis) -> list[float]:
     ]
 
 
+def forecast_readings(case: Case, judged: MonitorPolicy) -> list[float]:
+    """The forecast of the monitored metric: its median's and band's gains on the best so far, in percent of the
+    best (optimistic end first), and whether it fitted curves (zeros when it has too few points to say)."""
+    series = case.curve.series(judged.monitor) or ()
+    mode = judged.resolved_mode
+    projected = forecast(list(enumerate(series[: case.seen])), mode=mode, epochs_left=case.planned - case.seen)
+    finite = [value for value in series[: case.seen] if math.isfinite(value)]
+    if projected is None or not finite:
+        return [0.0, 0.0, 0.0, 0.0]
+    sign = 1.0 if mode == "min" else -1.0
+    best = min(sign * value for value in finite)
+    scale = abs(best) or 1e-12
+
+    def gain(value: float) -> float:
+        return _clip((best - sign * value) / scale * 100, -50, 100)
+
+    optimistic, pessimistic = projected.best_value_q20, projected.best_value_q80
+    if mode == "max":
+        optimistic, pessimistic = pessimistic, optimistic
+    return [gain(optimistic), gain(projected.best_value), gain(pessimistic), float(projected.method == "ensemble")]
+
+
 @dataclass(frozen=True)
 class Table:
     """The cases with a finite latest loss: both sets of readings, the truth, the families."""
 
     loss: np.ndarray
     rule: np.ndarray
+    forecast: np.ndarray
     truth: np.ndarray
     families: np.ndarray
 
@@ -153,11 +180,15 @@ class Table:
         return self.rule[:, 0] == 1.0
 
     def readings(self, which: str) -> np.ndarray:
-        return self.loss if which == "loss" else np.hstack([self.rule, self.loss])
+        if which == "loss":
+            return self.loss
+        if which == "rule":
+            return np.hstack([self.rule, self.loss])
+        return np.hstack([self.rule, self.loss, self.forecast])
 
 
 def table(cases: Sequence[Case]) -> Table:
-    loss, rule, truth, families = [], [], [], []
+    loss, rule, forecasts, truth, families = [], [], [], [], []
     for case in cases:
         row = loss_readings(case)
         if row is None:
@@ -166,9 +197,10 @@ def table(cases: Sequence[Case]) -> Table:
         diagnosis = analyze(case.records, judged, total_epochs_planned=case.planned, with_forecast=False)
         loss.append(row)
         rule.append(rule_readings(case, diagnosis))
+        forecasts.append(forecast_readings(case, judged))
         truth.append(case.should_stop)
         families.append(case.curve.family)
-    return Table(np.array(loss), np.array(rule), np.array(truth), np.array(families))
+    return Table(np.array(loss), np.array(rule), np.array(forecasts), np.array(truth), np.array(families))
 
 
 def balanced(truth: np.ndarray, said: np.ndarray) -> tuple[float, float]:
@@ -217,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"trainops (defaults) on the same cases: balanced accuracy {ours[0]:.3f}, false stops {ours[1]:.1%}"
     )
     families = sorted(set(held.families))
-    for which in ("loss", "rule"):
+    for which in ("loss", "rule", "rule+forecast"):
         x, y, f = fit_on.readings(which), fit_on.truth, fit_on.families
         test = held.readings(which)
         print(f"\nreadings: {which}")

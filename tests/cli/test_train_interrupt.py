@@ -6,6 +6,7 @@ The command runs as a user runs it, in its own process, and gets real signals.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -54,45 +55,10 @@ def settings(training_settings: Settings) -> Settings:
 def test_a_stopped_training_records_the_cancellation_and_exits_as_a_shell_expects(
     settings: Settings, tmp_path: Path, stop: str, exit_code: int, reason: str
 ) -> None:
-    env = {key: value for key, value in os.environ.items() if key.startswith("TRAINOPS_") or key == "PATH"}
-    env |= {"COLUMNS": "200", "HOME": str(tmp_path), "OMP_NUM_THREADS": "1"}
-    # early stopping out of reach, so only the stop can end the run before its 500 epochs
-    strategy = tmp_path / "long_mean_reversion.yaml"
-    strategy.write_text(
-        (REPO / "strategies" / "mean_reversion.yaml")
-        .read_text()
-        .replace("patience: 8, min_delta: 0.0001", "patience: 100000, min_delta: 0.0")
-    )
-    assert "patience: 100000" in strategy.read_text()
-    log = tmp_path / "train.log"
-    # As a terminal starts a command: the stop signals at their default, even when the suite itself runs in the
-    # background of a shell (which ignores SIGINT there) or under nohup (SIGHUP): an ignored signal is inherited, and
-    # the command leaves it ignored; a handler is reset to the default on exec.
-    inherited = {signum: signal.signal(signum, signal.default_int_handler) for signum in STOP_SIGNALS}
-    try:
-        with log.open("wb") as output:
-            process = subprocess.Popen(
-                [str(TRAINOPS), "train", str(strategy), "--epochs", "500", "--json"],
-                cwd=REPO,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
-    finally:
-        for signum, handler in inherited.items():
-            signal.signal(signum, handler)
+    process, log = start_training(tmp_path)
     try:
         with trainops.connect() as ops:
-            deadline = time.monotonic() + 120
-            while True:  # wait until it trains: a few epochs stored
-                running = ops.list_operations(status=OperationStatus.RUNNING).items
-                if running and ops.get_metrics(running[0].operation_id).metrics.total_epochs_completed >= 2:
-                    break
-                assert process.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, f"the training did not reach epoch 2 in 120 s:\n{log.read_text()}"
-                time.sleep(0.1)
-            operation_id = running[0].operation_id
+            operation_id = wait_for_epochs(ops, process, log)
             if stop.startswith("ctrl-c"):
                 process.send_signal(signal.SIGINT)
                 if stop == "ctrl-c twice":
@@ -125,6 +91,88 @@ def test_a_stopped_training_records_the_cancellation_and_exits_as_a_shell_expect
     # still evaluated on its best weights, and its model version written
     assert operation.result is not None and "test_metrics" in operation.result
     assert operation.result["training_metrics"]["early_stopped"] is False
+
+
+def test_a_killed_training_with_no_server_is_ended_for_whoever_follows_it(settings: Settings, tmp_path: Path) -> None:
+    """SIGKILL (or the kernel's OOM killer) leaves ``trainops train`` no chance to record anything. With no server
+    (whose reaper notices in seconds), the next look at the run from this host ends it: ``ops watch`` following
+    it when it died, and ``ops list`` (the run was listed ``running`` for ever)."""
+    env = {key: value for key, value in os.environ.items() if key.startswith("TRAINOPS_") or key == "PATH"}
+    env |= {"COLUMNS": "200", "HOME": str(tmp_path), "TRAINOPS_EVENTS_POLL_INTERVAL": "0.05"}
+    process, log = start_training(tmp_path)
+    try:
+        with trainops.connect() as ops:
+            operation_id = wait_for_epochs(ops, process, log)
+        watch = subprocess.Popen(
+            [str(TRAINOPS), "ops", "watch", operation_id, "--json"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        time.sleep(1.0)  # following it
+        process.kill()
+        process.wait(30)
+        watched, errors = watch.communicate(timeout=60)
+    finally:
+        for started in (process, locals().get("watch")):
+            if isinstance(started, subprocess.Popen) and started.poll() is None:
+                started.kill()
+                started.wait(10)
+    assert watch.returncode == 1, errors.decode()
+    last = json.loads(watched.decode().splitlines()[-1])
+    assert last["event"] == "operation" and last["status"] == "failed", last
+    assert "is gone (killed, out of memory or crashed)" in last["error"], last
+    with trainops.connect() as ops:
+        operation = ops.get_operation(operation_id)
+    assert operation.status is OperationStatus.FAILED
+    assert operation.completed_at is not None
+
+
+def start_training(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
+    """``trainops train`` of a 500-epoch training in its own process, as a terminal starts it; its output goes to
+    the log answered."""
+    env = {key: value for key, value in os.environ.items() if key.startswith("TRAINOPS_") or key == "PATH"}
+    env |= {"COLUMNS": "200", "HOME": str(tmp_path), "OMP_NUM_THREADS": "1"}
+    # early stopping out of reach, so only the stop can end the run before its 500 epochs
+    strategy = tmp_path / "long_mean_reversion.yaml"
+    strategy.write_text(
+        (REPO / "strategies" / "mean_reversion.yaml")
+        .read_text()
+        .replace("patience: 8, min_delta: 0.0001", "patience: 100000, min_delta: 0.0")
+    )
+    assert "patience: 100000" in strategy.read_text()
+    log = tmp_path / "train.log"
+    # As a terminal starts a command: the stop signals at their default, even when the suite itself runs in the
+    # background of a shell (which ignores SIGINT there) or under nohup (SIGHUP): an ignored signal is inherited, and
+    # the command leaves it ignored; a handler is reset to the default on exec.
+    inherited = {signum: signal.signal(signum, signal.default_int_handler) for signum in STOP_SIGNALS}
+    try:
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                [str(TRAINOPS), "train", str(strategy), "--epochs", "500", "--json"],
+                cwd=REPO,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+    finally:
+        for signum, handler in inherited.items():
+            signal.signal(signum, handler)
+    return process, log
+
+
+def wait_for_epochs(ops: trainops.TrainOps, process: subprocess.Popen[bytes], log: Path) -> str:
+    """The id of the training ``process`` runs, once it has stored two epochs."""
+    deadline = time.monotonic() + 120
+    while True:
+        running = ops.list_operations(status=OperationStatus.RUNNING).items
+        if running and ops.get_metrics(running[0].operation_id).metrics.total_epochs_completed >= 2:
+            return running[0].operation_id
+        assert process.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, f"the training did not reach epoch 2 in 120 s:\n{log.read_text()}"
+        time.sleep(0.1)
 
 
 class ServerRun:

@@ -21,12 +21,19 @@ import pytest
 from tests.live_server import LiveServer
 from trainops.core import OperationStatus
 from trainops.core.operation import Operation
-from trainops.executors.local import LocalExecutor, local_workers_lost
+from trainops.executors.local import LocalExecutor
 from trainops.executors.reaper import Reaper
 from trainops.schemas.training import ConfigOverrides, EarlyStoppingOverride, TrainingRequest
 from trainops.service.operations import OperationsService, utcnow
 from trainops.service.training import create_training, resolve_request
-from trainops.service.workers import PROCESS_STARTED, TAKEOVER_SECONDS, spawn_worker, this_worker, worker_is_gone
+from trainops.service.workers import (
+    PROCESS_STARTED,
+    TAKEOVER_SECONDS,
+    local_workers_lost,
+    spawn_worker,
+    this_worker,
+    worker_is_gone,
+)
 from trainops.settings import Settings
 
 STRATEGIES = Path(__file__).resolve().parents[2] / "strategies"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
@@ -34,7 +35,7 @@ from trainops.core.policy import MonitorPolicy
 from trainops.core.progress import ProgressState
 from trainops.core.replay import Replay
 from trainops.core.steps import StepRecord, StepSeries
-from trainops.errors import ConfigurationError, InvalidInputError, ServiceUnavailableError
+from trainops.errors import ConfigurationError, ConflictError, InvalidInputError, NotFoundError, ServiceUnavailableError
 from trainops.schemas.artifacts import ArtifactInfo, check_artifact_path
 from trainops.schemas.data import DataFile
 from trainops.schemas.events import OperationEvent
@@ -67,7 +68,14 @@ from trainops.service.deletion import delete_operation as purge_operation
 from trainops.service.events import Cursor, read_events
 from trainops.service.export import epochs_csv
 from trainops.service.operations import OperationsService, check_points
-from trainops.service.workers import TAKEOVER_SECONDS, spawn_worker, this_worker, worker_log_path
+from trainops.service.workers import (
+    TAKEOVER_SECONDS,
+    end_lost,
+    local_workers_lost,
+    spawn_worker,
+    this_worker,
+    worker_log_path,
+)
 from trainops.settings import Settings, get_settings
 
 if TYPE_CHECKING:  # the train extra's services, opened on first use (the client must import without them)
@@ -76,6 +84,8 @@ if TYPE_CHECKING:  # the train extra's services, opened on first use (the client
 
 WORKER_START_TIMEOUT = TAKEOVER_SECONDS
 """Seconds a new worker process gets to import torch and take its operation over."""
+LOST_CHECK_SECONDS = 5.0
+"""How often a local events stream checks that the process of the run it follows is still alive."""
 _CHUNK_BYTES = 1024 * 1024
 
 
@@ -130,7 +140,21 @@ class LocalTrainOps(TrainOps):
         )
 
     def get_operation(self, operation_id: str) -> Operation:
-        return self.service.get(operation_id)
+        return self._noticed(self.service.get(operation_id))
+
+    def _noticed(self, operation: Operation) -> Operation:
+        """``operation``, ended first if it is an active local training whose process on this host is gone (killed,
+        out of memory): a server's reaper notices that within seconds, but with no server running nobody would, and
+        ``trainops ops watch`` would follow a dead run for ever. The same rule as the reaper's
+        (:func:`~trainops.service.workers.local_workers_lost`)."""
+        if not operation.is_active or operation.metadata.executor != "local":
+            return operation
+        lost = local_workers_lost([operation])
+        if not lost:
+            return operation
+        with contextlib.suppress(ConflictError, NotFoundError):  # it ended (or vanished) meanwhile
+            end_lost(self.service, operation.operation_id, lost[operation.operation_id])
+        return self.service.get(operation.operation_id)
 
     def get_job(self, operation_id: str) -> ExecutorJob | None:
         self.service.get(operation_id)  # an unknown id fails here as it does over HTTP
@@ -157,7 +181,8 @@ class LocalTrainOps(TrainOps):
         cursor: str | None = None,
         include_best: bool = False,
     ) -> ListedOperationPage:
-        page = self.service.list_operations(
+        listing = partial(
+            self.service.list_operations,
             status=status,
             operation_type=operation_type,
             active_only=active_only,
@@ -175,6 +200,9 @@ class LocalTrainOps(TrainOps):
             order=order,
             cursor=cursor,
         )
+        page = listing()
+        if [item for item in page.items if self._noticed(item) is not item]:  # each one checked
+            page = listing()  # a run listed as active had lost its process, and has just been ended
         best = self.service.best_values(page.items) if include_best else {}
         listed = [ListedOperation(**item.model_dump(), best=best.get(item.operation_id)) for item in page.items]
         return ListedOperationPage(
@@ -281,10 +309,14 @@ class LocalTrainOps(TrainOps):
                 return
             cursor = batch.cursor
             # the server's loop, without a server: a cheap version read until something changed
+            checked = time.monotonic()
             while self.service.version(operation_id).version == cursor.version:
                 time.sleep(self.settings.events_poll_interval)  # TRAINOPS_EVENTS_POLL_INTERVAL
                 if self._closed.is_set():  # a reader on another thread outlived its client: let it go
                     return
+                if time.monotonic() - checked >= LOST_CHECK_SECONDS:  # and its reaper: a dead run ends the stream
+                    checked = time.monotonic()
+                    self.get_operation(operation_id)
             batch = read_events(self.service, operation_id, cursor, points=points)
 
     def diagnose(

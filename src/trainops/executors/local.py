@@ -20,9 +20,8 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from trainops.core.operation import Operation, OperationStatus
@@ -31,10 +30,10 @@ from trainops.schemas.operations import ExecutorJob
 from trainops.schemas.training import Resources
 from trainops.service.operations import OperationsService
 from trainops.service.workers import (
-    TAKEOVER_SECONDS,
     check_local_resources,
+    end_lost,
+    local_workers_lost,
     spawn_worker,
-    worker_is_gone,
     worker_log_path,
 )
 from trainops.settings import Settings
@@ -223,39 +222,6 @@ class LocalExecutor:
 # -- local workers, whoever started them -------------------------------------------------------------------------
 
 
-def local_workers_lost(
-    operations: Sequence[Operation], *, exclude: Collection[str] = (), now: datetime | None = None
-) -> dict[str, str]:
-    """The active local operations (not in ``exclude``) whose process on this host is gone, with why.
-
-    A running one's process is its worker. A pending one's is the process that queued it (a server) or started
-    its worker (``trainops train --detach``), which waits until the worker takes the operation over: once that
-    process is gone and :data:`~trainops.service.workers.TAKEOVER_SECONDS` have passed since the operation was
-    created, nobody will ever start it (a server killed with trainings in its queue).
-    """
-    now = now or datetime.now(UTC)
-    lost: dict[str, str] = {}
-    for operation in operations:
-        worker = operation.metadata.worker
-        if operation.metadata.executor != "local" or operation.operation_id in exclude or not worker:
-            continue
-        if operation.status is OperationStatus.RUNNING and worker_is_gone(worker, operation.started_at):
-            lost[operation.operation_id] = (
-                f"the worker process {worker} is gone (killed, out of memory or crashed) and the training never "
-                "ended; start it again"
-            )
-        elif (
-            operation.status is OperationStatus.PENDING
-            and (now - operation.created_at).total_seconds() > TAKEOVER_SECONDS
-            and worker_is_gone(worker, operation.created_at)
-        ):
-            lost[operation.operation_id] = (
-                f"the process that queued it ({worker}: a server, or the process that started its worker) is gone "
-                "and the training never started; start it again"
-            )
-    return lost
-
-
 def stop_local_worker(operation: Operation, process: subprocess.Popen[bytes] | None = None) -> bool:
     """Terminate the process group of ``operation``'s worker on this host: SIGTERM, then SIGKILL to whatever of
     the group is left after :data:`STOP_SECONDS` (data loader processes included: nothing keeps holding a GPU).
@@ -316,26 +282,6 @@ def ask_cancel(service: OperationsService, operation_id: str, reason: str) -> No
             service.cancel(operation_id, reason, requested_by="trainops")
     except (ConflictError, NotFoundError):
         pass  # it ended (or vanished) meanwhile
-
-
-def end_lost(service: OperationsService, operation_id: str, reason: str) -> OperationStatus:
-    """End an operation whose job died (``reason`` says how): ``failed``; or ``cancelled`` when its cancel had been
-    asked (perhaps by a forced stop on another thread or server), its job's end said in ``error``. Answers which.
-
-    Raises:
-        ConflictError: it ended meanwhile.
-        NotFoundError: it was deleted meanwhile.
-    """
-    request = service.get(operation_id).cancel_request
-    if request is None:
-        service.fail(operation_id, reason)
-        return OperationStatus.FAILED
-    service.finish(
-        operation_id,
-        OperationStatus.CANCELLED,
-        error=f"its job ended after the cancel ({request.reason}) before the training ended itself: {reason}",
-    )
-    return OperationStatus.CANCELLED
 
 
 def mark_cancelled(service: OperationsService, operation_id: str, reason: str, how: str) -> None:

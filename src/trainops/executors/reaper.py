@@ -28,8 +28,9 @@ from datetime import UTC, datetime
 from trainops.core.operation import Operation, OperationStatus
 from trainops.errors import ConflictError, NotFoundError, TrainOpsError
 from trainops.executors.base import Executor
-from trainops.executors.local import end_lost, local_workers_lost, mark_cancelled, stop_local_worker
+from trainops.executors.local import mark_cancelled, stop_local_worker
 from trainops.service.operations import OperationsService
+from trainops.service.workers import end_lost, local_workers_lost
 
 logger = logging.getLogger("trainops.executors")
 

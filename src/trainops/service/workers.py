@@ -12,13 +12,19 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trainops import extras
+from trainops.core.operation import Operation, OperationStatus
 from trainops.errors import InvalidInputError
 from trainops.schemas.training import Resources
 from trainops.settings import Settings
+
+if TYPE_CHECKING:  # the service imports this module
+    from trainops.service.operations import OperationsService
 
 PROCESS_STARTED = datetime.now(UTC)
 """When this process started (as near as trainops can tell: when it first imported this module). A record of this
@@ -141,3 +147,59 @@ def local_gpu_count() -> int:
     import torch  # the train extra; already loaded by a server that trains
 
     return int(torch.cuda.device_count())
+
+
+# -- local workers, whoever started them -------------------------------------------------------------------------
+
+
+def local_workers_lost(
+    operations: Sequence[Operation], *, exclude: Collection[str] = (), now: datetime | None = None
+) -> dict[str, str]:
+    """The active local operations (not in ``exclude``) whose process on this host is gone, with why.
+
+    A running one's process is its worker. A pending one's is the process that queued it (a server) or started
+    its worker (``trainops train --detach``), which waits until the worker takes the operation over: once that
+    process is gone and :data:`~trainops.service.workers.TAKEOVER_SECONDS` have passed since the operation was
+    created, nobody will ever start it (a server killed with trainings in its queue).
+    """
+    now = now or datetime.now(UTC)
+    lost: dict[str, str] = {}
+    for operation in operations:
+        worker = operation.metadata.worker
+        if operation.metadata.executor != "local" or operation.operation_id in exclude or not worker:
+            continue
+        if operation.status is OperationStatus.RUNNING and worker_is_gone(worker, operation.started_at):
+            lost[operation.operation_id] = (
+                f"the worker process {worker} is gone (killed, out of memory or crashed) and the training never "
+                "ended; start it again"
+            )
+        elif (
+            operation.status is OperationStatus.PENDING
+            and (now - operation.created_at).total_seconds() > TAKEOVER_SECONDS
+            and worker_is_gone(worker, operation.created_at)
+        ):
+            lost[operation.operation_id] = (
+                f"the process that queued it ({worker}: a server, or the process that started its worker) is gone "
+                "and the training never started; start it again"
+            )
+    return lost
+
+
+def end_lost(service: OperationsService, operation_id: str, reason: str) -> OperationStatus:
+    """End an operation whose job died (``reason`` says how): ``failed``; or ``cancelled`` when its cancel had been
+    asked (perhaps by a forced stop on another thread or server), its job's end said in ``error``. Answers which.
+
+    Raises:
+        ConflictError: it ended meanwhile.
+        NotFoundError: it was deleted meanwhile.
+    """
+    request = service.get(operation_id).cancel_request
+    if request is None:
+        service.fail(operation_id, reason)
+        return OperationStatus.FAILED
+    service.finish(
+        operation_id,
+        OperationStatus.CANCELLED,
+        error=f"its job ended after the cancel ({request.reason}) before the training ended itself: {reason}",
+    )
+    return OperationStatus.CANCELLED
