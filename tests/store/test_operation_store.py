@@ -154,7 +154,10 @@ def test_an_orphan_asked_to_stop_ends_cancelled_not_failed(store: OperationStore
     ]
     ended = store.get(stopping.operation_id)
     assert ended.status is OperationStatus.CANCELLED
-    assert ended.error == "it was asked to stop, and the server stopped."
+    assert (
+        ended.error
+        == "its job ended after the cancel (stuck run) before the training ended itself: the server stopped."
+    )
 
 
 def test_list_orders_newest_first_and_counts(store: OperationStore) -> None:

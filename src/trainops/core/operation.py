@@ -307,6 +307,14 @@ class OperationPage(BaseModel):
     )
 
 
+def ended_after_cancel(cancel_reason: str, how: str) -> str:
+    """The error of an operation whose job died after its cancel was asked (``how`` it died): it ends
+    ``cancelled``, not ``failed``, since it was told to stop; this says it did not stop by itself."""
+    return (
+        f"its job ended after the cancel ({cancel_reason}) before the training ended itself: {how[:1].lower()}{how[1:]}"
+    )
+
+
 def operation_not_found(operation_id: str) -> NotFoundError:
     """The error for an id that names no operation, as every client raises it (an id of megabytes cut short)."""
     shown = operation_id if len(operation_id) <= 100 else f"{operation_id[:100]}..."

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from trainops import extras
-from trainops.core.operation import Operation, OperationStatus
+from trainops.core.operation import Operation, OperationStatus, ended_after_cancel
 from trainops.errors import InvalidInputError
 from trainops.schemas.training import Resources
 from trainops.settings import Settings
@@ -200,6 +200,6 @@ def end_lost(service: OperationsService, operation_id: str, reason: str) -> Oper
     service.finish(
         operation_id,
         OperationStatus.CANCELLED,
-        error=f"its job ended after the cancel ({request.reason}) before the training ended itself: {reason}",
+        error=ended_after_cancel(request.reason, reason),
     )
     return OperationStatus.CANCELLED

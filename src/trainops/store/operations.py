@@ -51,6 +51,7 @@ from trainops.core.operation import (
     OperationMetadata,
     OperationStatus,
     WriteAck,
+    ended_after_cancel,
     operation_not_found,
 )
 from trainops.core.policy import Mode
@@ -773,16 +774,15 @@ class OperationStore:
             orphans = [
                 row for row in rows if is_orphan((row.metadata or {}).get("worker"), row.started_at or row.created_at)
             ]
-            for cancelled in (False, True):
-                ids = [row.id for row in orphans if (row.cancel_reason is not None) is cancelled]
-                if not ids:
-                    continue
+            for row in orphans:
+                cancel = row.cancel_reason
+                error = reason if cancel is None else ended_after_cancel(cancel, reason)
                 connection.execute(
                     update(operations)
-                    .where(operations.c.id.in_(ids))
+                    .where(operations.c.id == row.id)
                     .values(
-                        status=(OperationStatus.CANCELLED if cancelled else OperationStatus.FAILED).value,
-                        error=f"it was asked to stop, and {reason[:1].lower()}{reason[1:]}" if cancelled else reason,
+                        status=(OperationStatus.FAILED if cancel is None else OperationStatus.CANCELLED).value,
+                        error=error,
                         completed_at=now,
                         updated_at=now,
                         version=operations.c.version + 1,
