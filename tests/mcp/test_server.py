@@ -293,7 +293,17 @@ def test_answers_stay_a_size_an_agent_can_read(agent: Agent, home: Home) -> None
     line = next(item for item in agent.call("list_operations", q="crashed")["operations"] if item["name"] == "crashed")
     full = agent.call("get_operation_status", operation_id=crashed.operation_id)
 
+    stretch = agent.call("get_training_metrics", operation_id=long.operation_id, from_epoch=100, to_epoch=349)
+    stretch = stretch["metrics"]
+
     assert thinned["thinned"] is True and len(thinned["epochs"]) <= 200 and thinned["epochs_stored"] == 600
+    # a stretch of a long run, read whole: the 250 epochs asked for, over the 200 points, come thinned
+    assert [record["epoch"] for record in stretch["epochs"]][:1] == [100] and stretch["epochs"][-1]["epoch"] == 349
+    assert stretch["thinned"] is True and len(stretch["epochs"]) <= 200 and stretch["best_epoch"] == 599
+    narrow = agent.call("get_training_metrics", operation_id=long.operation_id, from_epoch=590, to_epoch=594)
+    assert [record["epoch"] for record in narrow["metrics"]["epochs"]] == [590, 591, 592, 593, 594]
+    reversed_range = agent.error("get_training_metrics", operation_id=long.operation_id, from_epoch=10, to_epoch=5)
+    assert "from_epoch (10) is after to_epoch (5)" in reversed_range
     assert thinned["best_epoch"] == whole["best_epoch"] == 599  # the diagnosis is over the whole history
     assert whole["thinned"] is False and len(whole["epochs"]) == 600
     assert len(line["error"]) < 400 and line["error"].endswith("characters: get_operation_status has it all)")
@@ -426,6 +436,7 @@ def test_replay_diagnosis_dry_runs_a_policy(agent: Agent, home: Home) -> None:
         ("start_training", {"symbol": "EUR\u0000"}, "symbol contains a NUL character"),
         ("start_training", {"tags": ["a", "b\u0000"]}, "tags[1] contains a NUL character"),
         ("get_training_metrics", {"operation_id": UNKNOWN_ID, "points": 5}, "greater than or equal to 10"),
+        ("get_training_metrics", {"operation_id": UNKNOWN_ID, "from_epoch": -1}, "greater than or equal to 0"),
         # an empty strategy or symbol is no request for the defaults (it trained mean_reversion on its own symbol)
         ("start_training", {"strategy": ""}, "strategy: String should have at least 1 character"),
         ("start_training", {"symbol": ""}, "symbol: String should have at least 1 character"),

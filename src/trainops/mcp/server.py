@@ -464,6 +464,8 @@ class TrainOpsTools:
         operation_id: str,
         since_epoch: int | None = None,
         points: Annotated[int, Field(ge=10, le=100_000)] = METRICS_POINTS,
+        from_epoch: Annotated[int | None, Field(ge=0)] = None,
+        to_epoch: Annotated[int | None, Field(ge=0)] = None,
         **policy: Any,
     ) -> dict[str, Any]:
         """The per-epoch metric history of a run and the diagnosis over all of it: the tool to judge whether
@@ -475,6 +477,8 @@ class TrainOpsTools:
             points: At most this many epochs in metrics.epochs (default 200): more are thinned to the first, the
                 last, the best and each metric's extremes (metrics.thinned true; metrics.epochs_stored says how
                 many are stored). Ask for more, or for a later since_epoch, to see every epoch.
+            from_epoch, to_epoch: Only the epochs between these two (inclusive; either may be left out), before
+                any thinning: a stretch of a long run read whole, e.g. the epochs around best_epoch.
             monitor, mode, patience, stop_rule, min_improvement_pct, ...: The diagnosis policy, one parameter per
                 setting (each parameter's description says what it does; left out, its default). The default
                 projection rule stops when continuing to the planned end is projected to improve the best by no
@@ -498,12 +502,20 @@ class TrainOpsTools:
         """
         chosen = {name: value for name, value in policy.items() if value is not None}
         judged_by = MonitorPolicy.model_validate(chosen) if chosen else None
-        answer = _dump(self._ops.get_metrics(operation_id, since_epoch=since_epoch, policy=judged_by, points=points))
+        metrics = self._ops.get_metrics(
+            operation_id,
+            since_epoch=since_epoch,
+            policy=judged_by,
+            points=points,
+            from_epoch=from_epoch,
+            to_epoch=to_epoch,
+        )
+        answer = _dump(metrics)
         size = len(json.dumps(answer))
         if size > EXPORT_MAX_CHARS:
             raise ToolError(
                 f"the metrics of {operation_id} with points={points} are {size:,} characters, over this tool's limit "
-                f"of {EXPORT_MAX_CHARS:,}: ask for fewer points, or a later since_epoch"
+                f"of {EXPORT_MAX_CHARS:,}: ask for fewer points, a later since_epoch or a narrower from_epoch-to_epoch"
             )
         return answer
 
