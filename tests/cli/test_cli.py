@@ -224,6 +224,23 @@ def test_the_panel_says_when_a_silent_cluster_last_told_the_jobs_state(service: 
     assert shown[1] == "RUNNING on ray (as of 42 s ago: the ray cluster has not answered since)"
 
 
+def test_the_panel_says_a_job_running_under_an_ended_operation_is_its_process_exiting(
+    service: OperationsService,
+) -> None:
+    """A worker writes its operation's end, then exits: for that moment its job is still RUNNING."""
+    operation = service.create()
+    service.start(operation.operation_id)
+    service.finish(operation.operation_id, OperationStatus.COMPLETED)
+    job = ExecutorJob(executor="local", job_id="host:42", status="RUNNING")
+    console = Console(width=160, record=True)
+
+    console.print(trainops.cli.render.operation_panel(service.get(operation.operation_id), job))
+
+    rows = panel_rows(console.export_text())
+    assert rows["status"] == "completed"
+    assert rows["job"] == "RUNNING on local (the operation has ended; its process is exiting)"
+
+
 def test_the_performance_panel_names_features_that_never_vary() -> None:
     stored = json.loads(STORED_RESULT.read_text(encoding="utf-8"))
     stored["data"]["constant_features"] = ["rsi_14_impossible", "rsi_14_impossible_lag1"]

@@ -73,7 +73,7 @@ def operation_panel(operation: Operation, job: ExecutorJob | None = None) -> Pan
     grid.add_column()
     grid.add_row("status", status_text(operation.status))
     if job is not None:
-        grid.add_row("job", job_text(job))
+        grid.add_row("job", job_text(job, ended=operation.status.is_terminal))
     grid.add_row("type", operation.operation_type)
     grid.add_row("progress", progress_text(operation))
     epochs = str(operation.epochs_completed) + (f" of {operation.total_epochs}" if operation.total_epochs else "")
@@ -98,11 +98,14 @@ def operation_panel(operation: Operation, job: ExecutorJob | None = None) -> Pan
 JOB_STYLE = {"PENDING": "yellow", "RUNNING": "cyan", "SUCCEEDED": "green", "FAILED": "red", "STOPPED": "magenta"}
 
 
-def job_text(job: ExecutorJob) -> Text:
+def job_text(job: ExecutorJob, *, ended: bool = False) -> Text:
     """``PENDING on ray — <Ray's message>``: the job's state, its executor, its exit code once it ended, and the
-    executor's own words."""
+    executor's own words. A job still running under an operation that has ``ended`` is its process exiting (it
+    writes its end, then leaves): said so, or ``RUNNING`` reads as a contradiction of the status above it."""
     text = Text(job.status, style=JOB_STYLE.get(job.status, ""))
     text.append(f" on {job.executor}")
+    if ended and job.status in ("PENDING", "RUNNING"):
+        text.append(" (the operation has ended; its process is exiting)", style="dim")
     if job.exit_code is not None:
         text.append(f" (exit code {job.exit_code})")
     if job.message and job.message.strip():
