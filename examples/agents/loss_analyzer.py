@@ -163,7 +163,7 @@ def report(operation: dict[str, Any], metrics: dict[str, Any]) -> list[str]:
     planned = metrics["total_epochs_planned"]
     mode = "lower" if metrics["mode"] == "min" else "higher"
     lines.append(
-        f"Epochs: {len(epochs)} recorded"
+        f"Epochs: {metrics['total_epochs_completed']} recorded"
         + (f" of {planned} planned" if planned else "")
         + f"; judged on {metrics['monitor']} ({mode} is better)"
     )

@@ -60,17 +60,20 @@ def format_value(value: Any) -> str:
 
 async def monitor(session: ClientSession, operation_id: str, *, auto_stop: bool, interval: float) -> str:
     """Follow the run until it ends; returns its final status."""
-    last_epoch: int | None = None
+    last_epoch = -1  # polls with since_epoch come in order, never thinned: every epoch is printed
     seen_signals: set[str] = set()
     stop_requested = False
     while True:
         # Read the status before the metrics: epochs written before a run ended are then all in the answer.
         status = (await call(session, "get_operation_status", operation_id=operation_id))["operation"]
-        answer = await call(session, "get_training_metrics", operation_id=operation_id, since_epoch=last_epoch)
-        metrics = answer["metrics"]
-        for record in metrics["epochs"]:
-            print(epoch_line(record), flush=True)
-            last_epoch = record["epoch"]
+        while True:
+            answer = await call(session, "get_training_metrics", operation_id=operation_id, since_epoch=last_epoch)
+            metrics = answer["metrics"]
+            for record in metrics["epochs"]:
+                print(epoch_line(record), flush=True)
+                last_epoch = record["epoch"]
+            if not answer["more"]:  # more epochs than one answer holds wait: read on at once
+                break
         for signal in metrics["signals"]:
             if signal["rule"] not in seen_signals:
                 seen_signals.add(signal["rule"])

@@ -93,10 +93,18 @@ def test_export_metrics_past_its_limit_says_how_to_take_the_history(
         whole = tools.export_metrics(operation_id)
         assert whole["epochs"] == 200
 
-        monkeypatch.setattr(mcp_server, "EXPORT_MAX_CHARS", whole["chars"] - 1)
+        # the limit is on the answer as it travels: its JSON, and the text copy sent beside it
+        limit = mcp_server.wire_chars(whole) - 1
+        assert limit > 2 * whole["chars"]
+        monkeypatch.setattr(mcp_server, "ANSWER_MAX_CHARS", limit)
         with pytest.raises(ToolError) as refused:
             tools.export_metrics(operation_id)
         message = str(refused.value)
-        assert f"over this tool's limit of {whole['chars'] - 1:,}" in message
-        assert "since_epoch" in message and f"trainops ops export {operation_id}" in message
+        assert f"the csv export of {operation_id} (200 epochs, {whole['chars']:,} characters)" in message
+        assert f"over its limit of {limit:,}: take it in parts of at most about 199 epochs" in message
+        assert "with from_epoch and to_epoch" in message
+        first = tools.export_metrics(operation_id, to_epoch=99)
+        rest = tools.export_metrics(operation_id, from_epoch=100)
+        assert (first["epochs"], rest["epochs"]) == (100, 100)
+        assert first["content"] + rest["content"].partition("\n")[2] == whole["content"]  # the header once
         assert tools.export_metrics(operation_id, since_epoch=100)["epochs"] == 99

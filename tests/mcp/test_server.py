@@ -7,6 +7,7 @@ One server process serves the whole module (each start costs seconds). The train
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -46,6 +47,7 @@ EVERY_TOOL = {
     "list_operations",
     "get_operation_status",
     "get_training_metrics",
+    "get_training_steps",
     "export_metrics",
     "replay_diagnosis",
     "cancel_operation",
@@ -249,7 +251,11 @@ def test_an_agent_starts_watches_stops_and_keeps_a_training(agent: Agent) -> Non
     answer = agent.call("predict", **week, start_date="2018-01-08", end_date="2018-01-12")
     assert answer["count"] == len(answer["predictions"]) > 100  # a week of hourly bars, less a few the data lacks
     error = agent.error("predict", **week, start_date="2017-04-21", end_date="2018-02-07")  # every bar: 3 MB
-    assert re.search(r"for [\d,]+ bars from 2017-04-21 to 2018-02-07 are [\d,]+ characters, over .* 1,000,000", error)
+    assert re.search(
+        r"for [\d,]+ bars from 2017-04-21 to 2018-02-07 would take [\d,]+ characters as this tool's answer, over its "
+        r"limit of 1,000,000: ask for at most about [\d,]+ bars at a time",
+        error,
+    )
     fit = int(re.search(r"at most about ([\d,]+) bars", error)[1].replace(",", ""))  # type: ignore[index]
     assert 500 < fit < 3000
     assert "already exists" in agent.error("save_model", operation_id=task_id, model_name="agent_best")
@@ -271,7 +277,38 @@ def test_compare_runs_says_which_is_better_and_why(agent: Agent, home: Home) -> 
     assert [run["operation_id"] for run in comparison["runs"]] == [ids[1], ids[0]]
     assert comparison["runs"][1]["final_metrics"] == {"train_loss": 0.55, "val_loss": pytest.approx(0.6)}
 
-    assert "list_operations" in agent.error("compare_runs", operation_ids=[ids[0], UNKNOWN_ID])
+    unknown = agent.error("compare_runs", operation_ids=[ids[0], UNKNOWN_ID])
+    assert f"compare_runs: {UNKNOWN_ID}: no operation" in unknown and "list_operations" in unknown
+
+
+def test_compare_runs_judges_task_runs_as_get_training_metrics_does(agent: Agent, home: Home) -> None:
+    """A detection run is judged on its mAP50 (higher is better) by every tool, compare_runs included."""
+    ids = []
+    with trainops.connect(settings=home.settings) as ops:
+        for name, maps in (("sharp", [0.2, 0.5, 0.7, 0.72]), ("blurry", [0.1, 0.3, 0.4, 0.45])):
+            with ops.run(name=name, total_epochs=4, metadata={"task": "object_detection"}) as run:
+                for epoch, value in enumerate(maps):
+                    # a loss that rises while the mAP climbs: judged on val_loss the ranking would turn over
+                    run.log(
+                        epoch, train_loss=1 - value, val_loss=1 + value * (2 if name == "sharp" else 1), mAP50=value
+                    )
+            ids.append(run.operation_id)
+        plain = ops.create_operation(name="plain")
+        ops.add_epochs(plain.operation_id, [EpochRecord(epoch=0, val_loss=0.5)])
+
+    comparison = agent.call("compare_runs", operation_ids=ids)
+    alone = agent.call("get_training_metrics", operation_id=ids[0])["metrics"]
+
+    assert (comparison["monitor"], comparison["mode"]) == ("mAP50", "max") == (alone["monitor"], alone["mode"])
+    assert comparison["best_run"] == ids[0]
+    assert comparison["runs"][0]["recommendation"] == alone["recommendation"]["action"] == "continue"
+    on_loss = agent.call("compare_runs", operation_ids=ids, monitor="val_loss")
+    assert (on_loss["monitor"], on_loss["best_run"]) == ("val_loss", ids[1])
+    mixed = agent.error("compare_runs", operation_ids=[ids[0], plain.operation_id])
+    assert f"judged on different metrics ({ids[0]} on mAP50, {plain.operation_id} on val_loss)" in mixed
+    assert "pass monitor" in mixed
+    lacking = agent.error("compare_runs", operation_ids=[ids[0], plain.operation_id], monitor="mAP50")
+    assert f"{plain.operation_id}: monitor 'mAP50' is not a metric this run has reported" in lacking
 
 
 def test_answers_stay_a_size_an_agent_can_read(agent: Agent, home: Home) -> None:
@@ -308,6 +345,82 @@ def test_answers_stay_a_size_an_agent_can_read(agent: Agent, home: Home) -> None
     assert whole["thinned"] is False and len(whole["epochs"]) == 600
     assert len(line["error"]) < 400 and line["error"].endswith("characters: get_operation_status has it all)")
     assert len(full["operation"]["error"]) > 40_000
+    assert "definitions" in thinned
+
+
+def test_polling_with_since_epoch_misses_no_epoch(agent: Agent, home: Home) -> None:
+    """Polls come in order and are never thinned: an agent away for 450 epochs reads them all, 200 at a time."""
+    with trainops.connect(settings=home.settings) as ops:
+        run = ops.create_operation(total_epochs=1000, name="polled")
+        ops.add_epochs(run.operation_id, [EpochRecord(epoch=e, val_loss=1 / (e + 1)) for e in range(450)])
+
+    seen: list[int] = []
+    answers = []
+    last = -1
+    while True:
+        answer = agent.call("get_training_metrics", operation_id=run.operation_id, since_epoch=last)
+        answers.append(answer)
+        seen += [record["epoch"] for record in answer["metrics"]["epochs"]]
+        last = seen[-1]
+        if not answer["more"]:
+            break
+
+    assert seen == list(range(450))
+    assert [answer["more"] for answer in answers] == [True, True, False]
+    assert not any(answer["metrics"]["thinned"] for answer in answers)
+    assert "definitions" in answers[0]["metrics"]  # since_epoch -1: the first call
+    assert all("definitions" not in answer["metrics"] for answer in answers[1:])  # a poll: sent once
+    assert answers[-1]["metrics"]["best_epoch"] == 449  # the diagnosis over the whole history, every time
+    nothing_new = agent.call("get_training_metrics", operation_id=run.operation_id, since_epoch=449)
+    assert (nothing_new["metrics"]["epochs"], nothing_new["more"]) == ([], False)
+    # true for since_epoch was read as epoch 1: refused, as REST refuses it
+    assert "valid integer" in agent.error("get_training_metrics", operation_id=run.operation_id, since_epoch=True)
+
+
+def test_steps_of_a_run_that_reports_only_steps(agent: Agent, home: Home) -> None:
+    """A one-epoch fine-tune reports batches, not epochs: the steps tool shows its loss blowing up."""
+    with trainops.connect(settings=home.settings) as ops:
+        with ops.run(name="steps only", total_epochs=1) as run:
+            for step in range(0, 1000, 10):
+                run.step(step, {"loss": 0.1 if step < 900 else 5.0, "lr": 1e-3}, epoch=0)
+        operation_id = run.operation_id
+
+    latest = agent.call("get_training_steps", operation_id=operation_id, points=20)
+    first = agent.call("get_training_steps", operation_id=operation_id, since_step=-1, points=30, metric="loss")
+    rest = agent.call("get_training_steps", operation_id=operation_id, since_step=first["points"][-1]["step"])
+
+    assert [point["step"] for point in latest["points"]] == list(range(800, 1000, 10))
+    assert latest["points"][-1]["metrics"] == {"loss": 5.0, "lr": 1e-3}
+    assert (latest["left_out"], latest["more"], latest["thinned"]) == (80, False, False)
+    assert [point["step"] for point in first["points"]] == list(range(0, 300, 10)) and first["more"] is True
+    assert first["points"][0]["metrics"] == {"loss": 0.1}
+    assert [point["step"] for point in rest["points"]] == list(range(300, 1000, 10)) and rest["more"] is False
+    unknown = agent.error("get_training_steps", operation_id=operation_id, metric="accuracy")
+    assert "accuracy" in unknown and "loss" in unknown
+    assert "list_operations" in agent.error("get_training_steps", operation_id=UNKNOWN_ID)
+
+
+def test_answers_travel_compact_and_within_the_transports_limit(agent: Agent, home: Home) -> None:
+    """The text copy beside the structured answer is compact JSON (the SDK's own is indented), and an answer
+    past the limit is a tool error saying how to ask for less, not a transport failure."""
+    with trainops.connect(settings=home.settings) as ops:
+        wide = ops.create_operation(name="wide")
+        metrics = {f"custom_metric_{index:02d}": 0.5 for index in range(40)}
+        ops.add_epochs(
+            wide.operation_id,
+            [EpochRecord(epoch=e, train_loss=1.0, val_loss=1 / (e + 1), metrics=metrics) for e in range(1500)],
+        )
+
+    result = agent.portal.call(agent.session.call_tool, "get_operation_status", {"operation_id": wide.operation_id})
+    text = result.content[0].text
+    assert json.loads(text) == result.structured_content
+    assert text == json.dumps(result.structured_content, separators=(",", ":"))
+    too_big = agent.error("get_training_metrics", operation_id=wide.operation_id, points=1500)
+    assert re.search(
+        rf"the metrics of {wide.operation_id} with points=1500 would take [\d,]+ characters as this tool's answer, "
+        r"over its limit of 1,000,000: ask for fewer points",
+        too_big,
+    )
 
 
 def test_a_second_cancel_says_the_first_reason_stands(agent: Agent, home: Home) -> None:

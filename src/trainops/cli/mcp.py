@@ -46,10 +46,11 @@ def mcp(
     """
     from trainops.api.hosts import allowed_hosts, host_allowed, host_name  # FastAPI and the MCP SDK: imported
     from trainops.api.server import check_port  # when the command runs
-    from trainops.mcp.server import serve
+    from trainops.mcp.server import check_loopback, serve
     from trainops.settings import get_settings
 
     if transport == "http":
+        check_loopback(host)  # a refused address first: whether its port is free is beside the point
         check_port(host, port)  # as `trainops serve` checks it, before anything starts
 
     # the REST server's Host rule (a guard against DNS rebinding): the bound address's names, and

@@ -325,8 +325,17 @@ class TrainOps(ABC):
                 ``monitor`` the run never reported.
         """
 
-    def export_metrics(self, operation_id: str, *, format: ExportFormat = "csv", since_epoch: int | None = None) -> str:
-        """The stored epoch history as a file's text: every epoch (after ``since_epoch``), never thinned.
+    def export_metrics(
+        self,
+        operation_id: str,
+        *,
+        format: ExportFormat = "csv",
+        since_epoch: int | None = None,
+        from_epoch: int | None = None,
+        to_epoch: int | None = None,
+    ) -> str:
+        """The stored epoch history as a file's text: every epoch (after ``since_epoch``, between ``from_epoch``
+        and ``to_epoch``, inclusive), never thinned.
 
         ``csv``: one row per epoch, oldest first; columns ``epoch, step, timestamp, duration, train_loss,
         val_loss, train_accuracy, val_accuracy, learning_rate``, then every custom metric, sorted; empty cells
@@ -347,16 +356,19 @@ class TrainOps(ABC):
             [{'epoch': 29, 'val_loss': 0.412}]
         """
         if format == "json":
-            return self.get_metrics(operation_id, since_epoch=since_epoch).model_dump_json(indent=2)
+            metrics = self.get_metrics(operation_id, since_epoch=since_epoch, from_epoch=from_epoch, to_epoch=to_epoch)
+            return metrics.model_dump_json(indent=2)
         if format == "csv":
-            return self._metrics_csv(operation_id, since_epoch)
+            return self._metrics_csv(operation_id, since_epoch, from_epoch, to_epoch)
         raise InvalidInputError(
             f"unknown export format {format!r}: use one of {', '.join(EXPORT_FORMATS)}",
             details={"format": format, "formats": list(EXPORT_FORMATS)},
         )
 
     @abstractmethod
-    def _metrics_csv(self, operation_id: str, since_epoch: int | None) -> str:
+    def _metrics_csv(
+        self, operation_id: str, since_epoch: int | None, from_epoch: int | None, to_epoch: int | None
+    ) -> str:
         """The CSV of :meth:`export_metrics`."""
 
     @abstractmethod

@@ -541,8 +541,10 @@ class HttpTrainOps(TrainOps):
             self._etags.put(cache_key, (etag, metrics))
         return metrics
 
-    def _metrics_csv(self, operation_id: str, since_epoch: int | None) -> str:
-        params = {"format": "csv", "since_epoch": since_epoch}
+    def _metrics_csv(
+        self, operation_id: str, since_epoch: int | None, from_epoch: int | None, to_epoch: int | None
+    ) -> str:
+        params = {"format": "csv", "since_epoch": since_epoch, "from_epoch": from_epoch, "to_epoch": to_epoch}
         response = self._send("GET", f"/operations/{_id_segment(operation_id)}/metrics", params=params)
         if not response.is_success or not response.headers.get("content-type", "").startswith("text/csv"):
             self._data(response)  # raises the error the server answered

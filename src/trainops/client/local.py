@@ -67,7 +67,7 @@ from trainops.service.bootstrap import check_health, open_registry, open_trainin
 from trainops.service.deletion import delete_operation as purge_operation
 from trainops.service.events import Cursor, read_events
 from trainops.service.export import epochs_csv
-from trainops.service.operations import OperationsService, check_points
+from trainops.service.operations import OperationsService, check_epoch_range, check_points, epochs_in_range
 from trainops.service.workers import (
     TAKEOVER_SECONDS,
     end_lost,
@@ -288,8 +288,13 @@ class LocalTrainOps(TrainOps):
             to_epoch=to_epoch,
         )
 
-    def _metrics_csv(self, operation_id: str, since_epoch: int | None) -> str:
+    def _metrics_csv(
+        self, operation_id: str, since_epoch: int | None, from_epoch: int | None, to_epoch: int | None
+    ) -> str:
+        check_epoch_range(from_epoch, to_epoch)
         epochs = self.service.history(operation_id).epochs
+        if from_epoch is not None or to_epoch is not None:
+            epochs = epochs_in_range(epochs, from_epoch, to_epoch)
         if since_epoch is not None:
             epochs = [record for record in epochs if record.epoch > since_epoch]
         return "".join(epochs_csv(epochs))

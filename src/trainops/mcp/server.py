@@ -26,12 +26,14 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.transport_security import TransportSecuritySettings
-from mcp.types import ToolAnnotations
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from trainops.client import TrainOps, connect
+from trainops.core.diagnosis import TrainingMetrics
+from trainops.core.epoch import MAX_EPOCH, MAX_STEP
 from trainops.core.numbers import format_metric
 from trainops.core.operation import Operation, OperationStatus
 from trainops.core.payload import nul_at
@@ -54,6 +56,7 @@ READ_TOOLS: tuple[str, ...] = (
     "list_operations",
     "get_operation_status",
     "get_training_metrics",
+    "get_training_steps",
     "export_metrics",
     "replay_diagnosis",
     "get_operation_results",
@@ -73,13 +76,18 @@ WRITING_TOOLS: tuple[str, ...] = (
     "delete_operation",
 )
 """Tools that start, stop, save, change or delete something: left out in read-only mode."""
-DESTRUCTIVE_TOOLS: frozenset[str] = frozenset({"cancel_operation", "delete_operation"})
+DESTRUCTIVE_TOOLS: frozenset[str] = frozenset({"cancel_operation", "delete_operation", "save_model"})
+"""Tools that may destroy something: a run's training, a run, or (save_model with overwrite) a named model."""
 
-EXPORT_MAX_CHARS = 1_000_000
-"""The most text export_metrics and get_training_metrics answer (about 1 MB, also the MCP SDK client's limit on one
-streamed event): an agent's context is no place for more; past it the tool says how to take the history in parts."""
+ANSWER_MAX_CHARS = 1_000_000
+"""The most characters one answer may take on the wire: its JSON twice, as structured content and as the text copy
+the protocol sends beside it (that copy's quotes escaped). About 1 MB, the MCP SDK client's limit on one streamed
+event (an answer past it broke the HTTP transport with no word of why); an agent's context is no place for more.
+Past it the tool says how to ask for less."""
 METRICS_POINTS = 200
 """Epochs get_training_metrics answers at most unless asked for more: a 3,000-epoch run whole is over 1 MB."""
+STEP_POINTS = 500
+"""Steps get_training_steps answers at most unless asked for more."""
 LINE_TEXT_CHARS = 300
 """An error or cancel reason in a list line is cut to this many characters (a traceback may hold 100,000):
 get_operation_status gives it whole."""
@@ -87,8 +95,9 @@ get_operation_status gives it whole."""
 INSTRUCTIONS = """\
 trainops runs model training as tracked operations and tells you whether a run is learning.
 Typical loop: list_strategies and list_data -> start_training (returns task_id, the operation id) ->
-poll get_training_metrics with since_epoch = the last epoch you saw (it returns only newer epochs, and the
-diagnosis over the whole history) -> when diagnosis.recommendation.action is 'stop' or 'stop_and_restore_best',
+poll get_training_metrics with since_epoch = the last epoch you saw (it returns the newer epochs, oldest first, at
+most `points` of them: when `more` is true call again at once; and the diagnosis over the whole history) -> when
+metrics.recommendation.action is 'stop' or 'stop_and_restore_best',
 call cancel_operation with the recommendation's reason -> poll get_operation_status until it ends ->
 get_model_performance, compare_runs, save_model, predict. The recommendation projects what continuing to the
 planned end would gain, the forecast how good the run will get by then (a median with a 20-80% band), and a run
@@ -152,6 +161,11 @@ def _policy_parameters(tool: Callable[..., _R]) -> Callable[..., _R]:
     description), so it cannot drift from the model; the model checks the values, so agents read its messages.
     A parameter left out (or null) keeps the model's default."""
     fields = MonitorPolicy.model_json_schema()["properties"]
+    fields["monitor"] = fields["monitor"] | {
+        "default": None,
+        "description": fields["monitor"]["description"] + " Left out: the primary metric of the task the run "
+        "recorded (mAP50 for object detection, val_accuracy for classification), else val_loss.",
+    }
     signature = inspect.signature(tool, eval_str=True)
     own = [parameter for parameter in signature.parameters.values() if parameter.kind is not parameter.VAR_KEYWORD]
     settings = [
@@ -182,6 +196,42 @@ def _finite(value: Any) -> Any:
     if isinstance(value, list):
         return [_finite(item) for item in value]
     return value
+
+
+def wire_chars(answer: dict[str, Any]) -> int:
+    """The characters ``answer`` takes on the wire: its compact JSON, and the text copy sent beside it (the same
+    JSON as a JSON string, its quotes and backslashes escaped)."""
+    text = json.dumps(answer, separators=(",", ":"))
+    return len(text) + len(json.dumps(text))
+
+
+def _fitting(answer: dict[str, Any], what: str, advice: str) -> dict[str, Any]:
+    """``answer`` when it fits :data:`ANSWER_MAX_CHARS`; else a tool error saying how big ``what`` is and how to
+    ask for less (``advice``)."""
+    size = wire_chars(answer)
+    if size > ANSWER_MAX_CHARS:
+        raise ToolError(
+            f"{what} would take {size:,} characters as this tool's answer, over its limit of {ANSWER_MAX_CHARS:,}: "
+            f"{advice}"
+        )
+    return answer
+
+
+def _answered(fn: Callable[..., dict[str, Any]]) -> Callable[..., CallToolResult]:
+    """``fn``'s answer as the tool's result: the JSON object as structured content, and its compact text as the
+    content beside it (the SDK's own copy is indented, more than twice the size of the answer on the wire), once
+    it fits :data:`ANSWER_MAX_CHARS`."""
+
+    @functools.wraps(fn)
+    def answer(*args: Any, **kwargs: Any) -> CallToolResult:
+        advice = "ask for less (a smaller limit or points, a narrower range)"
+        result = _fitting(fn(*args, **kwargs), "the answer", advice)
+        text = json.dumps(result, separators=(",", ":"))
+        return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=result)
+
+    # the bound tool's parameters (wraps copied its function's __signature__, which still has self)
+    answer.__signature__ = inspect.signature(fn, eval_str=True)  # type: ignore[attr-defined]
+    return answer
 
 
 _LINE_FIELDS: dict[str, Any] = {
@@ -462,10 +512,10 @@ class TrainOpsTools:
     def get_training_metrics(
         self,
         operation_id: str,
-        since_epoch: int | None = None,
-        points: Annotated[int, Field(ge=10, le=100_000)] = METRICS_POINTS,
-        from_epoch: Annotated[int | None, Field(ge=0)] = None,
-        to_epoch: Annotated[int | None, Field(ge=0)] = None,
+        since_epoch: Annotated[int | None, Field(ge=-1, le=MAX_EPOCH, strict=True)] = None,
+        points: Annotated[int, Field(ge=10, le=100_000, strict=True)] = METRICS_POINTS,
+        from_epoch: Annotated[int | None, Field(ge=0, le=MAX_EPOCH, strict=True)] = None,
+        to_epoch: Annotated[int | None, Field(ge=0, le=MAX_EPOCH, strict=True)] = None,
         **policy: Any,
     ) -> dict[str, Any]:
         """The per-epoch metric history of a run and the diagnosis over all of it: the tool to judge whether
@@ -473,10 +523,12 @@ class TrainOpsTools:
 
         Args:
             operation_id: The run.
-            since_epoch: Return only epochs after this one (the diagnosis still covers the whole history).
-            points: At most this many epochs in metrics.epochs (default 200): more are thinned to the first, the
-                last, the best and each metric's extremes (metrics.thinned true; metrics.epochs_stored says how
-                many are stored). Ask for more, or for a later since_epoch, to see every epoch.
+            since_epoch: Return only epochs after this one, oldest first and never thinned: at most `points` of
+                them, and more (top level) true when newer ones wait, so call again at once with the last epoch
+                returned. Polling this way misses no epoch. The diagnosis still covers the whole history.
+            points: At most this many epochs in metrics.epochs (default 200). Without since_epoch, more are
+                thinned to the first, the last, the best and each metric's extremes (metrics.thinned true;
+                metrics.epochs_stored says how many are stored): the shape of a whole run in one answer.
             from_epoch, to_epoch: Only the epochs between these two (inclusive; either may be left out), before
                 any thinning: a stretch of a long run read whole, e.g. the epochs around best_epoch.
             monitor, mode, patience, stop_rule, min_improvement_pct, ...: The diagnosis policy, one parameter per
@@ -495,13 +547,18 @@ class TrainOpsTools:
         reason, restore_epoch; extend_by and extend_forecast when the run is still improving at its planned end:
         the epochs past it that are projected to gain min_improvement_pct, and the best by then). Act on
         recommendation: cancel_operation with its reason; extend_by says how much longer to plan the next run.
-        metrics.definitions names every metric the run reported with its tier (primary, standard, custom), label,
-        format (percent: a fraction shown as a percentage) and higher_is_better, the primary first. A run that
+        metrics.definitions (on a call without since_epoch, or with -1) names every metric the run reported with its
+        tier (primary, standard, custom), label, format (percent: a fraction shown as a percentage) and
+        higher_is_better, the primary first. A run that
         recorded its task (metadata.task, e.g. object_detection) is judged on the task's primary metric (mAP50,
         maximised) unless you pass monitor; the diagnosis's monitor and mode say which.
         """
         chosen = {name: value for name, value in policy.items() if value is not None}
         judged_by = MonitorPolicy.model_validate(chosen) if chosen else None
+        polling = since_epoch is not None and from_epoch is None and to_epoch is None
+        if polling:  # the next epochs in order, never a thinned sample: a poll must miss none
+            assert since_epoch is not None
+            to_epoch = min(since_epoch + points, MAX_EPOCH)
         metrics = self._ops.get_metrics(
             operation_id,
             since_epoch=since_epoch,
@@ -511,13 +568,50 @@ class TrainOpsTools:
             to_epoch=to_epoch,
         )
         answer = _dump(metrics)
-        size = len(json.dumps(answer))
-        if size > EXPORT_MAX_CHARS:
-            raise ToolError(
-                f"the metrics of {operation_id} with points={points} are {size:,} characters, over this tool's limit "
-                f"of {EXPORT_MAX_CHARS:,}: ask for fewer points, a later since_epoch or a narrower from_epoch-to_epoch"
-            )
-        return answer
+        if since_epoch is not None and since_epoch >= 0:  # a poll: the definitions came with the first call
+            answer["metrics"].pop("definitions", None)
+        if polling:
+            last = self._ops.get_operation(operation_id).last_epoch
+            answer["more"] = last is not None and to_epoch is not None and last > to_epoch
+        return _fitting(
+            answer,
+            f"the metrics of {operation_id} with points={points}",
+            "ask for fewer points, or a narrower from_epoch-to_epoch",
+        )
+
+    @_tool_errors
+    def get_training_steps(
+        self,
+        operation_id: str,
+        since_step: Annotated[int | None, Field(ge=-1, le=MAX_STEP, strict=True)] = None,
+        metric: Annotated[str | None, Field(min_length=1, max_length=128)] = None,
+        points: Annotated[int, Field(ge=10, le=100_000, strict=True)] = STEP_POINTS,
+    ) -> dict[str, Any]:
+        """A run's per-step (batch) series, oldest first: what it reported between epochs, such as the training
+        loss every few batches. The tool for a run whose epochs are long (a one-epoch fine-tune) or that reports
+        no epochs at all: get_training_metrics sees nothing until an epoch ends.
+
+        Args:
+            operation_id: The run.
+            since_step: Only the steps after this one, oldest first: at most `points` of them, and more true when
+                newer ones wait (call again at once with the last step returned). Left out: the latest `points`
+                steps.
+            metric: Only the steps that report this metric, each with it alone (an unknown one is an error that
+                lists the step metrics the run reported).
+            points: At most this many steps in the answer (default 500).
+
+        Returns: points (each: step, epoch, timestamp, metrics), left_out (without since_step: the stored steps
+        before the first one answered), more, max_points and thinned (the run outgrew max_points,
+        so its older steps are kept at an even spacing, not all). Empty points: the run reports no steps.
+        """
+        series = self._ops.get_steps(operation_id, since_step=since_step, metric=metric)
+        answer = _dump(series)
+        stored: list[Any] = answer.pop("points")
+        chosen = stored[:points] if since_step is not None else stored[-points:]
+        answer["points"] = chosen
+        answer["left_out"] = len(stored) - len(chosen) if since_step is None else 0
+        answer["more"] = since_step is not None and len(stored) > len(chosen)
+        return _fitting(answer, f"the steps of {operation_id} with points={points}", "ask for fewer points")
 
     @_tool_errors
     def replay_diagnosis(
@@ -537,10 +631,14 @@ class TrainOpsTools:
             policy: The settings to try, e.g. {"min_improvement_pct": 2} or {"stop_rule": "patience", "patience": 5};
                 fields left out keep their defaults: stop_rule "projection" (stop when continuing to the planned
                 end is projected to improve the best by no more than min_improvement_pct 1, at confirm_epochs 3
-                evaluations in a row), noise_allowance 0.5, monitor "val_loss", mode "auto", min_delta 0,
+                evaluations in a row), noise_allowance 0.5, monitor the primary metric of the run's task (else
+                "val_loss"), mode "auto", min_delta 0,
                 patience 10, window 10, divergence_threshold null, divergence_factor 3, check_finite true.
             total_epochs_planned: The run's planned length, for epochs_saved (default: the run's own).
-            every_epoch: Also return steps, the recommendation at every epoch (long runs make it long).
+            every_epoch: Also return steps, the recommendation at every epoch (about 350 characters an epoch: past
+                about 2,500 epochs that is over this tool's limit; changes holds every epoch where it changed).
+
+        A replay judges the history again at every epoch: a few seconds for 1,000 epochs, about 40 s for 4,000.
 
         Returns: policy (every setting used), epochs_replayed, total_epochs_planned, stop_epoch (the first epoch
         the policy says stop; null if it never would), stop_reason, restore_epoch (whose weights the stop keeps),
@@ -554,6 +652,11 @@ class TrainOpsTools:
         answer["changes"] = [_dump(step) for step in recommendation_changes(replay.steps)]
         if every_epoch:
             answer["steps"] = steps
+            return _fitting(
+                answer,
+                f"the replay of {operation_id} at every one of its {len(steps):,} epochs",
+                "leave every_epoch out: changes holds every epoch where the recommendation changed",
+            )
         return answer
 
     @_tool_errors
@@ -617,10 +720,15 @@ class TrainOpsTools:
 
     @_tool_errors
     def export_metrics(
-        self, operation_id: str, format: Literal["csv", "json"] = "csv", since_epoch: int | None = None
+        self,
+        operation_id: str,
+        format: Literal["csv", "json"] = "csv",
+        since_epoch: Annotated[int | None, Field(ge=-1, le=MAX_EPOCH, strict=True)] = None,
+        from_epoch: Annotated[int | None, Field(ge=0, le=MAX_EPOCH, strict=True)] = None,
+        to_epoch: Annotated[int | None, Field(ge=0, le=MAX_EPOCH, strict=True)] = None,
     ) -> dict[str, Any]:
-        """A run's stored epoch history as a file's text, every epoch (after since_epoch), never thinned: to
-        analyse it with your own code or hand it to a person.
+        """A run's stored epoch history as a file's text, every epoch (after since_epoch, between from_epoch and
+        to_epoch), never thinned: to analyse it with your own code or hand it to a person.
 
         Args:
             operation_id: The run.
@@ -628,26 +736,27 @@ class TrainOpsTools:
                 val_loss, train_accuracy, val_accuracy, learning_rate, then custom metrics sorted; empty cells for
                 values an epoch did not report; nan, inf, -inf kept) or "json" (the epochs and the diagnosis, as
                 get_training_metrics answers).
-            since_epoch: Only epochs after this one (to take a long history in parts).
+            since_epoch: Only epochs after this one.
+            from_epoch, to_epoch: Only the epochs between these two (inclusive; either may be left out): to take
+                a long history in parts.
 
-        Returns: operation_id, format, epochs (how many), chars and content (the text). At most 1,000,000
-        characters: past that, a tool error says how to take it in parts (since_epoch) or as a file.
+        Returns: operation_id, format, epochs (how many), chars and content (the text). The answer holds at most
+        1,000,000 characters, the content about 450,000 of them: past that, a tool error says how many epochs
+        fit, to take it in parts with from_epoch and to_epoch.
         """
-        content = self._ops.export_metrics(operation_id, format=format, since_epoch=since_epoch)
-        if len(content) > EXPORT_MAX_CHARS:
-            raise ToolError(
-                f"the {format} export of {operation_id} is {len(content):,} characters, over this tool's limit of "
-                f"{EXPORT_MAX_CHARS:,}: take it in parts with since_epoch (get_operation_status gives "
-                f"epochs_completed), or as a file with `trainops ops export {operation_id} --format {format}` or "
-                f"GET /api/v1/operations/{operation_id}/metrics?format=csv"
-            )
-        return {
-            "operation_id": operation_id,
-            "format": format,
-            "epochs": _exported_epochs(content, format),
-            "chars": len(content),
-            "content": content,
-        }
+        content = self._ops.export_metrics(
+            operation_id, format=format, since_epoch=since_epoch, from_epoch=from_epoch, to_epoch=to_epoch
+        )
+        epochs = _exported_epochs(content, format)
+        answer = {"operation_id": operation_id, "format": format, "epochs": epochs, "chars": len(content)}
+        answer["content"] = content
+        size = wire_chars(answer)
+        fit = max(1, epochs * ANSWER_MAX_CHARS // max(size, 1))
+        return _fitting(
+            answer,
+            f"the {format} export of {operation_id} ({epochs:,} epochs, {len(content):,} characters)",
+            f"take it in parts of at most about {fit:,} epochs with from_epoch and to_epoch",
+        )
 
     @_tool_errors
     def delete_operation(self, operation_id: str) -> dict[str, Any]:
@@ -695,7 +804,7 @@ class TrainOpsTools:
     def compare_runs(
         self,
         operation_ids: Annotated[list[str], Field(min_length=2, max_length=50)],
-        monitor: str = "val_loss",
+        monitor: Annotated[str | None, Field(min_length=1, max_length=128)] = None,
         mode: Literal["min", "max", "auto"] = "auto",
         min_delta: Annotated[float, Field(ge=0.0)] = 0.0,
     ) -> dict[str, Any]:
@@ -703,7 +812,9 @@ class TrainOpsTools:
 
         Args:
             operation_ids: The runs to compare.
-            monitor: Metric to judge by (default val_loss).
+            monitor: Metric to judge by. Left out, the metric get_training_metrics judges each run by: its task's
+                primary metric when it recorded one (mAP50 for object detection), else val_loss; runs judged on
+                different metrics cannot be ranked, so pass one then.
             mode: "min" (lower is better), "max", or "auto".
             min_delta: Best values closer than this count as a tie (then the healthier, faster run wins).
 
@@ -711,10 +822,28 @@ class TrainOpsTools:
         is_overfitting, is_plateaued, is_diverging, trend, recommendation), ranking (ids, best first),
         best_run and reason (the margin, and caveats such as overfitting or still running).
         """
-        policy = MonitorPolicy(monitor=monitor, mode=mode, min_delta=min_delta)
-        ids = list(dict.fromkeys(operation_ids))
-        runs = [(self._ops.get_operation(i), self._ops.get_metrics(i, policy=policy).metrics) for i in ids]
+        chosen = {"mode": mode, "min_delta": min_delta} | ({} if monitor is None else {"monitor": monitor})
+        runs = self._judged(list(dict.fromkeys(operation_ids)), MonitorPolicy(**chosen))
+        if len({metrics.monitor for _, metrics in runs}) > 1:  # no monitor given, and the runs' tasks differ
+            each = ", ".join(f"{operation.operation_id} on {metrics.monitor}" for operation, metrics in runs)
+            raise ToolError(
+                f"these runs are judged on different metrics ({each}): pass monitor, a metric every one of them "
+                "reports, to compare them on it"
+            )
         return _dump(compare(runs, min_delta=min_delta))
+
+    def _judged(self, ids: list[str], policy: MonitorPolicy) -> list[tuple[Operation, TrainingMetrics]]:
+        """Each run and its metrics under ``policy`` (with no monitor chosen, each run's task's primary metric, as
+        get_training_metrics judges it); an error names the run it is about."""
+        runs = []
+        for operation_id in ids:
+            try:
+                runs.append(
+                    (self._ops.get_operation(operation_id), self._ops.get_metrics(operation_id, policy=policy).metrics)
+                )
+            except TrainOpsError as error:
+                raise ToolError(f"{operation_id}: {tool_error_message(error)}") from None
+        return runs
 
     # -- models ---------------------------------------------------------------------------------------------
 
@@ -802,16 +931,13 @@ class TrainOpsTools:
             }
         )
         answer = _dump(self._ops.predict(request))
-        size = len(json.dumps(answer))
-        if size > EXPORT_MAX_CHARS:
-            bars = answer.get("count", 1)
-            fit = max(1, bars * EXPORT_MAX_CHARS // size)
-            raise ToolError(
-                f"the predictions of {model_name} for {bars:,} bars from {start_date} to {end_date} are {size:,} "
-                f"characters, over this tool's limit of {EXPORT_MAX_CHARS:,}: ask for at most about {fit:,} bars "
-                "at a time (a shorter start_date..end_date)"
-            )
-        return answer
+        bars = answer.get("count", 1)
+        fit = max(1, bars * ANSWER_MAX_CHARS // wire_chars(answer))
+        return _fitting(
+            answer,
+            f"the predictions of {model_name} for {bars:,} bars from {start_date} to {end_date}",
+            f"ask for at most about {fit:,} bars at a time (a shorter start_date..end_date)",
+        )
 
 
 def create_server(
@@ -853,7 +979,7 @@ def _tool(fn: Callable[..., dict[str, Any]], annotations: ToolAnnotations) -> To
     """``fn`` as a tool that refuses an argument it does not take: the SDK would drop it, and a misspelt or
     misplaced one (``epochs`` for ``config.epochs``) would run the call as if it had not been sent."""
     # the docstring without its indentation is the description agents read
-    tool = Tool.from_function(fn, description=inspect.getdoc(fn), annotations=annotations)
+    tool = Tool.from_function(_answered(fn), description=inspect.getdoc(fn), annotations=annotations)
     lenient = tool.fn_metadata.arg_model
     # the same name ("<tool>Arguments"), which the SDK's message for a refused argument gives
     tool.fn_metadata.arg_model = type(lenient.__name__, (lenient,), {"model_config": ConfigDict(extra="forbid")})

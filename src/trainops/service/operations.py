@@ -736,7 +736,8 @@ class OperationsService:
             where = f" at epoch {operation.last_epoch}" if operation.last_epoch is not None else ""
             raise ConflictError(
                 f"operation {operation_id} is still {operation.status.value}{where}; results exist once it ends. "
-                "Follow it meanwhile with `trainops ops watch` or GET /api/v1/operations/{id}/metrics.",
+                f"Follow it meanwhile with `trainops ops watch {operation_id}`, GET "
+                f"/api/v1/operations/{operation_id}/metrics or the MCP tool get_training_metrics.",
                 details={"operation_id": operation_id, "status": operation.status.value},
             )
         duration = None
