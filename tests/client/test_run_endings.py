@@ -346,6 +346,33 @@ def test_a_token_read_with_its_line_end_is_sent_without_it(settings: Settings) -
     assert Settings(api_token=f"  {TOKEN}\n").api_token == TOKEN
 
 
+def test_a_run_whose_token_is_refused_says_so_and_does_not_wait_for_a_server_that_is_up(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A forgotten token read as an outage: "begins offline ... once the server answers", a minute's wait at the
+    end for a server that was up all along, and "sync once the server is back"."""
+    guarded = settings.model_copy(update={"api_token": TOKEN})
+    with LiveServer(guarded) as server, HttpTrainOps(server.url, retries=0) as client:
+        with caplog.at_level(logging.WARNING, logger="trainops.client"):
+            with client.run(total_epochs=3, flush_timeout=60) as run:
+                for epoch in range(3):
+                    run.log(epoch, train_loss=1.0, val_loss=1.0 / (epoch + 1))
+                ended_at = time.monotonic()
+            waited = time.monotonic() - ended_at
+
+        assert waited < 5  # not the 60 s of flush_timeout: no wait brings a token
+        assert "the server refuses the token (missing or wrong bearer token" in caplog.text
+        assert f"run {run.operation_id} begins offline: its records are kept for `trainops sync`" in caplog.text
+        assert "ends while the server is away" not in caplog.text
+        assert run.unsent is not None and run.unsent.token_refused and run.unsent.epochs == 3
+        assert run.unsent.message.endswith(
+            f"send them with `trainops sync {run.operation_id}` with the server's token (--token, or "
+            "TRAINOPS_API_TOKEN)"
+        )
+        with HttpTrainOps(server.url, token=TOKEN) as authorized:
+            assert authorized.list_operations().total == 0  # nothing reached it
+
+
 def test_a_closed_client_says_so_on_both_transports(live_server: LiveServer, settings: Settings) -> None:
     """A local client went on working after close(), an HTTP one refused: code moved between them broke."""
     clients: list[TrainOps] = [HttpTrainOps(live_server.url), LocalTrainOps(open_service(settings))]

@@ -206,6 +206,11 @@ class EpochBuffer:
         return self._outage is None
 
     @property
+    def token_refused(self) -> bool:
+        """Whether the server answers but refuses the token: no wait sends anything until the token changes."""
+        return isinstance(self._outage, AuthenticationError)
+
+    @property
     def queued(self) -> bool:
         """Whether anything waits to be sent (epochs, steps, or the registration)."""
         with self._cond:

@@ -48,6 +48,7 @@ from trainops.core.payload import storable
 from trainops.core.progress import ProgressState
 from trainops.core.steps import StepRecord
 from trainops.errors import (
+    AuthenticationError,
     ConflictError,
     InvalidInputError,
     NotFoundError,
@@ -68,6 +69,9 @@ _EXACT_INT = 2**53
 """Integers a float holds exactly: larger ones take the validating path (which also refuses the too large)."""
 
 
+TOKEN_REFUSED_WAIT = 1.0
+"""Seconds at most the end of a run waits for its queued records when the server refuses the token: one more
+try, not ``flush_timeout``; the records go to the spill file for ``trainops sync`` with the right token."""
 INTERRUPTED_WAIT = 5.0
 """Seconds at most the end of a run stopped with Ctrl-C waits for its queued records: a person asked to stop now;
 what is left goes to the spill file for ``trainops sync``."""
@@ -621,7 +625,10 @@ class Run:
         final: TrainOpsError | None = None
         leftover: Leftover | None = None
         if self._buffer is not None:
-            if self.flush_timeout >= INTERRUPTED_WAIT and not self._buffer.reachable and self._buffer.queued:
+            wait = self.flush_timeout
+            if self._buffer.token_refused:  # up, and refusing: waiting changes nothing, the token must
+                wait = min(wait, TOKEN_REFUSED_WAIT)
+            elif self.flush_timeout >= INTERRUPTED_WAIT and not self._buffer.reachable and self._buffer.queued:
                 logger.warning(
                     "trainops: run %s ends while the server is away: waiting up to %g s to send what is queued; "
                     "Ctrl-C keeps it on disk for `trainops sync`",
@@ -629,7 +636,7 @@ class Run:
                     self.flush_timeout,
                 )
             try:
-                leftover = self._buffer.close(self.flush_timeout)
+                leftover = self._buffer.close(wait)
             except TrainOpsError as problem:
                 final = problem
         end = RunEnd(status, self._end_result(final), _storable_text(error))
@@ -703,7 +710,16 @@ class Run:
             path = file.path
         except (OSError, ValueError) as problem:
             reason += f"; and the spill file could not be written: {problem}"
-        self.unsent = Unsent(self.operation_id, path, epochs, steps, True, reason, registration=not self.registered)
+        self.unsent = Unsent(
+            self.operation_id,
+            path,
+            epochs,
+            steps,
+            True,
+            reason,
+            registration=not self.registered,
+            token_refused=self._buffer is not None and self._buffer.token_refused,
+        )
         logger.warning("trainops: %s", self.unsent.message)
         self.operation = self.operation.model_copy(
             update={"status": end.status, "result": end.result, "error": end.error}
@@ -877,12 +893,20 @@ def open_run(
             raise
         request = request.model_copy(update={"started_at": began})  # registered later, running since it began
         operation = _offline_operation(request)
-        logger.warning(
-            "trainops: %s; run %s begins offline: it is registered and its records sent once the server answers, "
-            "or kept for `trainops sync`. Training goes on",
-            error.message,
-            operation.operation_id,
-        )
+        if isinstance(error, AuthenticationError):
+            logger.warning(
+                "trainops: the server refuses the token (%s); run %s begins offline: its records are kept for "
+                "`trainops sync` with the server's token (--token, or TRAINOPS_API_TOKEN). Training goes on",
+                error.message,
+                operation.operation_id,
+            )
+        else:
+            logger.warning(
+                "trainops: %s; run %s begins offline: it is registered and its records sent once the server "
+                "answers, or kept for `trainops sync`. Training goes on",
+                error.message,
+                operation.operation_id,
+            )
         return Run(
             client,
             operation,

@@ -142,6 +142,8 @@ class Unsent:
     reason: str
     registration: bool = False
     """Whether the operation's registration waits too (the run never reached the server)."""
+    token_refused: bool = False
+    """Whether the server was up and refused the token (a sync needs the right one), rather than away."""
 
     @property
     def message(self) -> str:
@@ -152,9 +154,14 @@ class Unsent:
         what = ", ".join(parts)
         if self.path is None:
             return f"operation {self.operation_id}: {what} could not be sent ({self.reason}) nor kept on disk; lost"
+        when = (
+            "with the server's token (--token, or TRAINOPS_API_TOKEN)"
+            if self.token_refused
+            else "once the server is back"
+        )
         return (
             f"operation {self.operation_id}: {what} could not be sent ({self.reason}); kept in {self.path}: "
-            f"send them with `trainops sync {self.operation_id}` once the server is back"
+            f"send them with `trainops sync {self.operation_id}` {when}"
         )
 
 
