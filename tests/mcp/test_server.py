@@ -29,6 +29,7 @@ from mcp.client.streamable_http import streamable_http_client
 from typer.testing import CliRunner
 
 import trainops
+from tests.live_server import LiveServer
 from tests.policies import patience
 from trainops.cli.main import app
 from trainops.core import EpochRecord
@@ -510,7 +511,7 @@ def test_replay_diagnosis_dry_runs_a_policy(agent: Agent, home: Home) -> None:
         ("cancel_operation", {"operation_id": UNKNOWN_ID, "reason": "test"}, "Call list_operations"),
         ("get_operation_results", {"operation_id": UNKNOWN_ID}, "Call list_operations"),
         ("cancel_operation", {"operation_id": UNKNOWN_ID, "reason": "   "}, "cancelling needs a reason"),
-        ("cancel_operation", {"operation_id": UNKNOWN_ID}, "reason\n  Field required"),
+        ("cancel_operation", {"operation_id": UNKNOWN_ID}, "invalid arguments: reason: Field required"),
         ("start_training", {"strategy": "no_such"}, "available: mean_reversion"),
         ("start_training", {"strategy": "no/such/strategy.yaml"}, "does not exist"),
         ("start_training", {"config": {"epochs": 0}}, "greater than or equal to 1"),
@@ -540,9 +541,9 @@ def test_replay_diagnosis_dry_runs_a_policy(agent: Agent, home: Home) -> None:
         ("list_operations", {"limit": 0}, "greater than or equal to 1"),
         ("no_such_tool", {}, "Unknown tool"),
         # an argument a tool does not take is refused, not dropped (the call would run as if it was not sent)
-        ("list_operations", {"tags": ["baseline"]}, "tags\n  Extra inputs are not permitted"),
-        ("start_training", {"epochs": 3}, "epochs\n  Extra inputs are not permitted"),
-        ("get_training_metrics", {"operation_id": UNKNOWN_ID, "policy": {"patience": 1}}, "policy\n  Extra inputs"),
+        ("list_operations", {"tags": ["baseline"]}, "tags: not an argument of this tool, which takes active_only,"),
+        ("start_training", {"epochs": 3}, "epochs: not an argument of this tool, which takes config, device,"),
+        ("get_training_metrics", {"operation_id": UNKNOWN_ID, "policy": {"patience": 1}}, "policy: not an argument"),
         # NUL: PostgreSQL holds none in text, and SQLite's LIKE stops at one (a search for "\0x" found every run)
         ("list_operations", {"q": "\u0000zz"}, "q contains a NUL character"),
         ("get_operation_status", {"operation_id": "op\u0000x"}, "operation_id contains a NUL character"),
@@ -558,7 +559,9 @@ def test_replay_diagnosis_dry_runs_a_policy(agent: Agent, home: Home) -> None:
 def test_errors_are_tool_errors_that_say_what_to_do(
     agent: Agent, tool: str, arguments: dict[str, Any], message: str
 ) -> None:
-    assert message in agent.error(tool, **arguments)
+    error = agent.error(tool, **arguments)
+    assert message in error
+    assert "pydantic.dev" not in error and "input_value" not in error  # worded for an agent, not pydantic's dump
     assert agent.call("health")["status"] == "ok"  # the server keeps answering
 
 
@@ -618,6 +621,23 @@ def test_streamable_http_transport_with_read_only_from_the_environment(home: Hom
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def test_health_says_when_the_trainops_server_refuses_this_servers_token(home: Home) -> None:
+    """The health route is open to all: it said "ok" while every other tool failed with a 401."""
+    token = "mcp-health-token-0123456789"
+    with LiveServer(home.settings.model_copy(update={"api_token": token})) as server:
+        with stdio_agent(home, "--url", server.url) as refused:
+            health = refused.call("health")
+            failing = refused.error("list_operations")
+        with stdio_agent(home, "--url", server.url, "--token", token) as admitted:
+            fine = admitted.call("health")
+
+    assert health["status"] == "unauthorized" and health["version"] == trainops.__version__
+    assert health["error"].startswith("missing or wrong bearer token")
+    assert "TRAINOPS_API_TOKEN in its environment, or `trainops mcp --token`" in health["error"]
+    assert "bearer token" in failing
+    assert fine["status"] == "ok" and "error" not in fine
 
 
 def test_http_refuses_addresses_beyond_this_machine() -> None:

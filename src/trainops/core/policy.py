@@ -96,7 +96,9 @@ class MonitorPolicy(JsonTyped):
         "val_loss",
         min_length=1,
         max_length=128,
-        description="Metric to judge the run by: val_loss, val_accuracy or any custom metric the run reports.",
+        description="Metric to judge the run by: val_loss, val_accuracy or any custom metric the run reports. Not "
+        "chosen, a run that recorded its task is judged on the task's primary metric (mAP50 for object detection, "
+        "val_accuracy for classification) once it reports it, others on val_loss.",
     )
     mode: Literal["min", "max", "auto"] = Field(
         "auto",

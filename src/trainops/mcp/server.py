@@ -19,12 +19,13 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import date, datetime
-from typing import Annotated, Any, Literal, ParamSpec, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, ParamSpec, TypeVar, cast
 
 import uvicorn
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -39,7 +40,7 @@ from trainops.core.operation import Operation, OperationStatus
 from trainops.core.payload import nul_at
 from trainops.core.policy import MonitorPolicy
 from trainops.core.recommendation_changes import recommendation_changes
-from trainops.errors import ConfigurationError, ConflictError, NotFoundError, TrainOpsError
+from trainops.errors import AuthenticationError, ConfigurationError, ConflictError, NotFoundError, TrainOpsError
 from trainops.mcp.compare import compare_runs as compare
 from trainops.mcp.transport import DEFAULT_PORT, HTTP_PATH, Transport
 from trainops.schemas.models import PredictRequest, SaveModelRequest
@@ -161,11 +162,7 @@ def _policy_parameters(tool: Callable[..., _R]) -> Callable[..., _R]:
     description), so it cannot drift from the model; the model checks the values, so agents read its messages.
     A parameter left out (or null) keeps the model's default."""
     fields = MonitorPolicy.model_json_schema()["properties"]
-    fields["monitor"] = fields["monitor"] | {
-        "default": None,
-        "description": fields["monitor"]["description"] + " Left out: the primary metric of the task the run "
-        "recorded (mAP50 for object detection, val_accuracy for classification), else val_loss.",
-    }
+    fields["monitor"] = fields["monitor"] | {"default": None}  # not val_loss: a task run's primary metric then
     signature = inspect.signature(tool, eval_str=True)
     own = [parameter for parameter in signature.parameters.values() if parameter.kind is not parameter.VAR_KEYWORD]
     settings = [
@@ -311,13 +308,23 @@ class TrainOpsTools:
 
     @_tool_errors
     def health(self) -> dict[str, Any]:
-        """Check that trainops is reachable. Call it first if other tools fail.
+        """Check that trainops is reachable and lets this server in. Call it first if other tools fail.
 
-        Returns: status ("ok"), trainops version, database kind, schema revision, server time (UTC), and
-        read_only (true when this server leaves out start_training, cancel_operation, save_model,
-        label_operation and delete_operation).
+        Returns: status ("ok"; "unauthorized" when the trainops server answers but refuses this MCP server's
+        token, with error saying how to fix it: every other tool fails until then), trainops version, database
+        kind, schema revision, server time (UTC), and read_only (true when this server leaves out start_training,
+        cancel_operation, save_model, label_operation and delete_operation).
         """
-        return {**_dump(self._ops.health()), "read_only": self._read_only}
+        answer = {**_dump(self._ops.health()), "read_only": self._read_only}
+        try:  # the health route is open to all: a read that needs the token says whether the others will work
+            self._ops.list_operations(limit=1)
+        except AuthenticationError as error:
+            answer |= {
+                "status": "unauthorized",
+                "error": f"{error.message}; give this MCP server the trainops server's token (TRAINOPS_API_TOKEN "
+                "in its environment, or `trainops mcp --token`) and start it again",
+            }
+        return answer
 
     @_tool_errors
     def list_strategies(self) -> dict[str, Any]:
@@ -980,11 +987,47 @@ def _tool(fn: Callable[..., dict[str, Any]], annotations: ToolAnnotations) -> To
     misplaced one (``epochs`` for ``config.epochs``) would run the call as if it had not been sent."""
     # the docstring without its indentation is the description agents read
     tool = Tool.from_function(_answered(fn), description=inspect.getdoc(fn), annotations=annotations)
-    lenient = tool.fn_metadata.arg_model
-    # the same name ("<tool>Arguments"), which the SDK's message for a refused argument gives
-    tool.fn_metadata.arg_model = type(lenient.__name__, (lenient,), {"model_config": ConfigDict(extra="forbid")})
+    tool.fn_metadata.arg_model = _refusing_extras(tool.fn_metadata.arg_model, sorted(tool.parameters["properties"]))
     tool.parameters["additionalProperties"] = False  # and the input schema says so
     return tool
+
+
+def _refusing_extras(lenient: type[ArgModelBase], taken: list[str]) -> type[ArgModelBase]:
+    """The SDK's argument model of a tool (its parameters, ``taken``), refusing an argument the tool does not take,
+    and wording every refusal as the tools word their own (:class:`_ArgumentsError`)."""
+    refused: type[_ArgumentsError] = type("ArgumentsError", (_ArgumentsError,), {"taken": taken})
+
+    class Arguments(lenient):  # type: ignore[misc, valid-type]
+        model_config = ConfigDict(extra="forbid")
+
+        @classmethod
+        def model_validate(cls, obj: Any, **kwargs: Any) -> Any:
+            try:
+                return super().model_validate(obj, **kwargs)
+            except ValidationError as error:  # the SDK prints it whole: pydantic's types, inputs and links
+                raise refused.from_exception_data(error.title, cast(Any, error.errors())) from None
+
+    Arguments.__name__ = Arguments.__qualname__ = lenient.__name__  # "<tool>Arguments", as the SDK names it
+    return Arguments
+
+
+class _ArgumentsError(ValidationError):
+    """Arguments a tool's input schema refuses, worded as the tools word their own refusals (the SDK puts
+    "Error executing tool NAME: " before it): ``where: what`` for each, and for an argument the tool does not
+    take, the ones it does."""
+
+    taken: ClassVar[list[str]] = []
+
+    def __str__(self) -> str:
+        problems = []
+        for item in self.errors():
+            where = ".".join(str(part) for part in item["loc"])
+            if item["type"] == "extra_forbidden" and len(item["loc"]) == 1:
+                problems.append(f"{where}: not an argument of this tool, which takes {', '.join(self.taken)}")
+            else:
+                text = str(item["msg"]).removeprefix("Value error, ")
+                problems.append(f"{where}: {text}" if where else text)
+        return "invalid arguments: " + "; ".join(problems)
 
 
 def check_loopback(host: str) -> None:
