@@ -35,7 +35,8 @@ def test_a_missing_module_names_the_extra_and_how_to_install_it(
     error = raised.value
     assert error.message == (
         "strategy training needs the trainops[train] extra, which is not installed here (missing: "
-        "no_such_module_for_trainops); install it with: pip install 'trainops[train]'"
+        "no_such_module_for_trainops); install it with: pip install 'trainops[train]' (in a clone of trainops: pip "
+        "install -c constraints.txt '.[train]')"
     )
     assert error.details["install"] == "pip install 'trainops[train]'"
     # served as 501 and rebuilt as the same exception by the HTTP client

@@ -48,12 +48,14 @@ def require(extra: Extra, feature: str) -> None:
         >>> require("train", "strategy training")  # doctest: +SKIP
         Traceback (most recent call last):
         trainops.errors.MissingExtraError: strategy training needs the trainops[train] extra, which is not installed
-        here (missing: torch, talib); install it with: pip install 'trainops[train]'
+        here (missing: torch, talib); install it with: pip install 'trainops[train]' (in a clone of trainops: pip
+        install -c constraints.txt '.[train]')
     """
     missing = missing_modules(extra)
     if missing:
         raise MissingExtraError(
             f"{feature} needs the trainops[{extra}] extra, which is not installed here (missing: "
-            f"{', '.join(missing)}); install it with: pip install 'trainops[{extra}]'",
+            f"{', '.join(missing)}); install it with: pip install 'trainops[{extra}]' (in a clone of trainops: pip "
+            f"install -c constraints.txt '.[{extra}]')",
             details={"extra": extra, "missing": list(missing), "install": f"pip install 'trainops[{extra}]'"},
         )

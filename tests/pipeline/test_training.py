@@ -637,6 +637,8 @@ def test_stop_during_training_keeps_the_finished_epochs_and_evaluates_the_best_w
     # the model holds the best epoch's weights (not those of the 7 batches after it), and those were scored
     assert result.outcome.best_epoch is not None
     best = result.outcome.history[result.outcome.best_epoch]
+    kept = summary.training_metrics  # and its figures are those weights', not the last epoch's
+    assert (kept.kept_train_accuracy, kept.kept_val_accuracy) == (best.train_accuracy, best.val_accuracy)
     logits = torch.from_numpy(predict_logits(result.model, result.data.x_val, "cpu"))
     val_loss = float(F.cross_entropy(logits, torch.from_numpy(result.data.y_val)))
     assert val_loss == pytest.approx(best.val_loss, rel=1e-5)
@@ -776,6 +778,8 @@ def test_result_json_has_the_stored_keys_in_their_order(
         "final_val_loss",
         "final_train_accuracy",
         "final_val_accuracy",
+        "kept_train_accuracy",
+        "kept_val_accuracy",
         "best_epoch",
         "best_value",
         "monitor",

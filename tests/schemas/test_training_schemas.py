@@ -41,6 +41,16 @@ def stored() -> dict[str, Any]:
     return document
 
 
+def test_a_result_stored_before_the_kept_accuracies_reads_without_them(stored: dict[str, Any]) -> None:
+    for name in ("kept_train_accuracy", "kept_val_accuracy"):
+        del stored["training_metrics"][name]
+
+    training = StrategyResult.model_validate(stored).training_metrics
+
+    assert (training.kept_train_accuracy, training.kept_val_accuracy) == (None, None)
+    assert training.final_train_accuracy == stored["training_metrics"]["final_train_accuracy"]
+
+
 def test_a_stored_result_reads_and_writes_back_the_same_json(stored: dict[str, Any]) -> None:
     result = StrategyResult.model_validate(stored)
 

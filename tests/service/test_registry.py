@@ -148,7 +148,8 @@ def test_save_list_get_load_predict_delete(
     assert summary.source_operation == operation.operation_id
     assert summary.description == "hourly mean reversion"
     assert summary.architecture == "mlp_32_16"
-    assert summary.training_accuracy == operation.result["training_metrics"]["final_train_accuracy"]
+    # the figures of the weights the model keeps (the best epoch's, when early stopping restored them)
+    assert summary.training_accuracy == operation.result["training_metrics"]["kept_train_accuracy"]
     assert summary.test_accuracy == operation.result["test_metrics"]["test_accuracy"]
     assert summary.f1_score == operation.result["test_metrics"]["f1_score"]
     assert summary.model_path == str(version)

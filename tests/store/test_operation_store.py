@@ -109,6 +109,23 @@ def test_version_changes_with_every_write(store: OperationStore) -> None:
     assert versions == sorted(set(versions))
 
 
+def test_a_late_cancel_is_told_the_run_has_ended_and_where_to_read_how(store: OperationStore) -> None:
+    """It was told to "register a new operation to record another run", advice for a reporter, not a canceller."""
+    operation = insert(store)
+    store.finish(operation.operation_id, OperationStatus.COMPLETED, NOW)
+
+    with pytest.raises(ConflictError) as late:
+        store.request_cancel(operation.operation_id, "too slow", "agent", NOW)
+    with pytest.raises(ConflictError) as written:
+        store.write_epochs(operation.operation_id, [EpochRecord(epoch=0)], NOW)
+
+    assert late.value.message == (
+        f"operation {operation.operation_id} is already completed; it accepts no more cancel requests: there is "
+        "nothing left to stop; its results say how it ended"
+    )
+    assert written.value.message.endswith("accepts no more metrics. Register a new operation to record another run.")
+
+
 def test_fail_orphans_only_touches_active_operations_of_that_executor(store: OperationStore) -> None:
     running_local = insert(store, "local")
     store.start(running_local.operation_id, NOW)

@@ -201,6 +201,9 @@ class TrainedStrategy:
         """
         outcome = self.outcome
         last = outcome.history[-1] if outcome.history else None
+        kept = last
+        if outcome.restored_best_weights:  # the model holds best_epoch's weights: its figures describe them
+            kept = next((record for record in outcome.history if record.epoch == outcome.best_epoch), last)
         evaluation = self.evaluation
         return StrategyResult(
             strategy=self.config.name,
@@ -211,6 +214,8 @@ class TrainedStrategy:
                 final_val_loss=last.val_loss if last else None,
                 final_train_accuracy=last.train_accuracy if last else None,
                 final_val_accuracy=last.val_accuracy if last else None,
+                kept_train_accuracy=kept.train_accuracy if kept else None,
+                kept_val_accuracy=kept.val_accuracy if kept else None,
                 best_epoch=outcome.best_epoch,
                 best_value=outcome.best_value,
                 monitor=outcome.monitor,

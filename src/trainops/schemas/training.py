@@ -168,6 +168,12 @@ class StrategyTrainingMetrics(_StoredResult):
     final_val_loss: Metric | None = None
     final_train_accuracy: Metric | None = None
     final_val_accuracy: Metric | None = None
+    kept_train_accuracy: Metric | None = Field(
+        None,
+        description="the training accuracy of the weights the model keeps: best_epoch's when restored_best_weights, "
+        "else the last epoch's",
+    )
+    kept_val_accuracy: Metric | None = Field(None, description="the validation accuracy of the weights kept, likewise")
     best_epoch: int | None = None
     best_value: Metric | None = None
     monitor: str | None = None

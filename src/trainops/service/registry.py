@@ -640,14 +640,19 @@ def _headline(version: ModelVersion) -> dict[str, Any]:
     training = version.metrics.training_metrics
     test = version.metrics.test_metrics
     return {
-        "training_accuracy": _finite(training.final_train_accuracy),
-        "validation_accuracy": _finite(training.final_val_accuracy),
+        # the weights the model keeps (a version written before kept_* existed: the last epoch's)
+        "training_accuracy": _finite(_first(training.kept_train_accuracy, training.final_train_accuracy)),
+        "validation_accuracy": _finite(_first(training.kept_val_accuracy, training.final_val_accuracy)),
         "test_accuracy": _finite(test.test_accuracy),
         "f1_score": _finite(test.f1_score),
         "best_epoch": training.best_epoch,
         "epochs_completed": training.epochs_completed,
         "architecture": version.metadata.get("architecture"),
     }
+
+
+def _first(*values: float | None) -> float | None:
+    return next((value for value in values if value is not None), None)
 
 
 def _finite(value: float | None) -> float | None:

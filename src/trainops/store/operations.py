@@ -150,9 +150,12 @@ class ListVersion:
 
 
 def _finished(operation_id: str, status: str, action: str) -> ConflictError:
+    if action == "cancel requests":  # a cancel that came too late wants how the run ended, not how to report another
+        advice = ": there is nothing left to stop; its results say how it ended"
+    else:
+        advice = ". Register a new operation to record another run."
     return ConflictError(
-        f"operation {operation_id} is already {status}; it accepts no more {action}. "
-        "Register a new operation to record another run.",
+        f"operation {operation_id} is already {status}; it accepts no more {action}{advice}",
         details={"operation_id": operation_id, "status": status},
     )
 
