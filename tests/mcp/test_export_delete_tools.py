@@ -108,3 +108,18 @@ def test_export_metrics_past_its_limit_says_how_to_take_the_history(
         assert (first["epochs"], rest["epochs"]) == (100, 100)
         assert first["content"] + rest["content"].partition("\n")[2] == whole["content"]  # the header once
         assert tools.export_metrics(operation_id, since_epoch=100)["epochs"] == 99
+
+
+def test_text_no_database_can_hold_is_a_tool_error_naming_the_argument(settings: Settings) -> None:
+    """An unpaired surrogate failed in-process as an error with no message (the database driver's encoder)."""
+    with LocalTrainOps(open_service(settings)) as ops:
+        local: TrainOps = ops
+        tools = TrainOpsTools(_Facade(lambda: local), read_only=False)
+        for call, where in (
+            (lambda: tools.get_operation_status("op_\ud800"), "operation_id contains an unpaired UTF-16 surrogate"),
+            (lambda: tools.list_operations(q="a\ud800"), "q contains an unpaired UTF-16 surrogate"),
+            (lambda: tools.list_operations(q="a\x00"), "q contains a NUL character"),
+        ):
+            with pytest.raises(ToolError) as refused:
+                call()
+            assert str(refused.value).startswith(where)

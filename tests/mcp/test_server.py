@@ -157,6 +157,17 @@ def test_offers_every_tool_with_a_description_an_agent_can_act_on(agent: Agent) 
         assert tool.annotations.read_only_hint is (name not in WRITING_TOOLS), name
     assert tools["cancel_operation"].input_schema["required"] == ["operation_id", "reason"]
     assert "since_epoch" in tools["get_training_metrics"].input_schema["properties"]
+    # every parameter says what it is in the schema too (hosts that show the schema, not the description)
+    undescribed = [
+        f"{tool.name}.{name}"
+        for tool in tools.values()
+        for name, schema in tool.input_schema["properties"].items()
+        if not schema.get("description")
+    ]
+    assert undescribed == []
+    since = tools["get_training_metrics"].input_schema["properties"]["since_epoch"]["description"]
+    assert since.startswith("Return only epochs after this one, oldest first and never thinned")
+    assert tools["list_models"].input_schema["properties"]["symbol"]["description"].startswith("Only models of")
 
 
 def test_discovery_tools(agent: Agent) -> None:

@@ -68,6 +68,34 @@ def nul_at(value: Any, where: str) -> str | None:
     return None
 
 
+def text_problem(value: Any, where: str) -> str | None:
+    """What makes the first text (or key) of the JSON-like ``value`` unstorable, as :func:`check_text` words it
+    (a NUL, an unpaired surrogate), or ``None``: for arguments that go on to code that would fail on them less
+    clearly (a JSON encoder, a database driver).
+
+    >>> text_problem({"tags": ["ok", "\\ud800"]}, "")[:50]
+    'tags[1] contains an unpaired UTF-16 surrogate, whi'
+    """
+    pending: list[tuple[str, Any]] = [(where, value)]
+    while pending:
+        place, item = pending.pop()
+        texts: list[tuple[str, str]] = []
+        if isinstance(item, str):
+            texts.append((item, place))
+        elif isinstance(item, Mapping):
+            for key, child in item.items():
+                texts.append((str(key), f"a key of {place}"))
+                pending.append((f"{place}.{key}" if place else str(key), child))
+        elif isinstance(item, list | tuple):
+            pending.extend((f"{place}[{index}]", child) for index, child in enumerate(item))
+        for text, named in texts:
+            try:
+                check_text(text, named)
+            except ValueError as problem:
+                return str(problem)
+    return None
+
+
 def storable(value: Any, where: str, _depth: int = 0) -> Any:
     """A copy of a JSON-like ``value`` that every database and JSON encoder accepts.
 

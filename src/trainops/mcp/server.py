@@ -37,7 +37,7 @@ from trainops.core.diagnosis import TrainingMetrics
 from trainops.core.epoch import MAX_EPOCH, MAX_STEP
 from trainops.core.numbers import format_metric
 from trainops.core.operation import Operation, OperationStatus
-from trainops.core.payload import nul_at
+from trainops.core.payload import text_problem
 from trainops.core.policy import MonitorPolicy
 from trainops.core.recommendation_changes import recommendation_changes
 from trainops.errors import AuthenticationError, ConfigurationError, ConflictError, NotFoundError, TrainOpsError
@@ -136,11 +136,19 @@ def _validation_message(error: ValidationError) -> str:
 def _tool_errors(fn: Callable[_P, _R]) -> Callable[_P, _R]:
     """Turn trainops errors and refused values into tool errors with their message (never a crash)."""
 
+    signature = inspect.signature(fn)
+
     @functools.wraps(fn)
     def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        nul = nul_at({name: _plain(value) for name, value in kwargs.items()}, "")
-        if nul is not None:  # PostgreSQL holds no NUL in text, and SQLite's LIKE stops at one
-            raise ToolError(f"{nul} contains a NUL character (\\u0000); remove it: no name, id or text holds one")
+        # PostgreSQL holds no NUL in text, SQLite's LIKE stops at one, and no encoder writes a lone surrogate
+        try:
+            given = dict(signature.bind_partial(*args, **kwargs).arguments)
+        except TypeError:  # arguments the call itself will refuse
+            given = dict(kwargs)
+        given.pop("self", None)
+        problem = text_problem({name: _plain(value) for name, value in given.items()}, "")
+        if problem is not None:
+            raise ToolError(problem)
         try:
             return fn(*args, **kwargs)
         except TrainOpsError as error:
@@ -443,7 +451,7 @@ class TrainOpsTools:
             name: Only runs of this name (whole, ignoring case).
             tag: Only runs having all these tags.
             q: Text found (ignoring case) in the name, id, notes, strategy, task, symbol or tags.
-            strategy: Only runs of this strategy; symbol, timeframe likewise.
+            strategy, symbol, timeframe: Only runs of this strategy, symbol or timeframe.
             created_after: Created at or after this time (ISO 8601 with a zone, e.g. 2026-12-01T00:00:00Z).
             created_before: Created before this time.
             sort: "created" (newest first), "duration" (longest first) or "best:<metric>", e.g. "best:val_loss":
@@ -885,6 +893,7 @@ class TrainOpsTools:
         """List saved models, newest first, optionally only those of a symbol, timeframe or strategy.
 
         Args:
+            symbol, timeframe, strategy: Only models of this symbol, timeframe or strategy.
             limit: A page of at most this many (1-1000); all when left out.
             cursor: The next_cursor of the previous page (same filters and limit).
 
@@ -989,7 +998,53 @@ def _tool(fn: Callable[..., dict[str, Any]], annotations: ToolAnnotations) -> To
     tool = Tool.from_function(_answered(fn), description=inspect.getdoc(fn), annotations=annotations)
     tool.fn_metadata.arg_model = _refusing_extras(tool.fn_metadata.arg_model, sorted(tool.parameters["properties"]))
     tool.parameters["additionalProperties"] = False  # and the input schema says so
+    described = COMMON_ARGUMENTS | _argument_descriptions(tool.description or "")
+    for name, schema in tool.parameters["properties"].items():  # for hosts that show the schema, not the docstring
+        if "description" not in schema and name in described:
+            schema["description"] = described[name]
     return tool
+
+
+COMMON_ARGUMENTS = {
+    "operation_id": "The run's operation id (start_training's task_id; list_operations shows them).",
+    "model_name": "A saved model's name (list_models shows them).",
+    "strategy": "A strategy's name (list_strategies shows them), a mapping of its fields, or a strategy file's YAML "
+    "text.",
+    "symbol": "A market symbol, e.g. EURUSD (list_data shows those with data).",
+    "timeframe": "A bar timeframe, e.g. 1h or 1d (list_data shows those with data).",
+    "reason": "Why, in words a person reads later, e.g. the recommendation's reason.",
+    "test_date": "The one bar to predict from: a date (that day's last bar) or a time, e.g. 2018-01-10T14:00.",
+    "start_date": "The first bar of a range (a date or a time).",
+    "end_date": "The last bar of a range (a date or a time).",
+}
+"""What a parameter of that name means in every tool that takes it, for a docstring's ``Args:`` that leaves it
+out; a tool's own ``Args:`` entry wins."""
+
+
+def _argument_descriptions(doc: str) -> dict[str, str]:
+    """Each argument's text in the ``Args:`` section of a Google-style docstring, its lines joined; an entry that
+    names several (``from_epoch, to_epoch: ...``) describes each of them."""
+    lines = doc.splitlines()
+    start = next((index for index, line in enumerate(lines) if line.strip() == "Args:"), None)
+    if start is None:
+        return {}
+    indent = len(lines[start]) - len(lines[start].lstrip())
+    entries: list[tuple[list[str], list[str]]] = []
+    for line in lines[start + 1 :]:
+        depth = len(line) - len(line.lstrip())
+        if line.strip() and depth <= indent:
+            break  # the section after it (Returns:)
+        names, colon, text = line.strip().partition(": ")
+        if (
+            colon
+            and entries is not None
+            and depth == indent + 4
+            and all(name.isidentifier() for name in names.replace(" ", "").split(","))
+        ):
+            entries.append((names.replace(" ", "").split(","), [text]))
+        elif entries and line.strip():
+            entries[-1][1].append(line.strip())
+    return {name: " ".join(text) for names, text in entries for name in names}
 
 
 def _refusing_extras(lenient: type[ArgModelBase], taken: list[str]) -> type[ArgModelBase]:
