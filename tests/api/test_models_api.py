@@ -22,6 +22,7 @@ from trainops.client.local import LocalTrainOps
 from trainops.core.operation import Operation, OperationStatus
 from trainops.errors import DataError
 from trainops.executors.jobs import run_training
+from trainops.pipeline.artifacts import WEIGHTS
 from trainops.pipeline.data_files import available_data
 from trainops.pipeline.strategy import StrategyConfig, load_strategy, parse_strategy
 from trainops.schemas.models import MODEL_NAME_PATTERN
@@ -165,7 +166,7 @@ def test_save_list_load_predict_delete(api: httpx.Client, train: Callable[..., O
     assert model["model_name"] == "eurusd-mr"
     assert (model["symbol"], model["timeframe"], model["strategy"]) == ("EURUSD", "1h", "mean_reversion")
     assert model["description"] == "EURUSD hourly mean reversion"
-    assert model["training_accuracy"] == pytest.approx(result["training_metrics"]["final_train_accuracy"])
+    assert model["training_accuracy"] == pytest.approx(result["training_metrics"]["kept_train_accuracy"])
     assert model["test_accuracy"] == pytest.approx(result["test_metrics"]["test_accuracy"])
     assert moment(model["created_at"]) <= moment(saved["saved_at"])
     shown = ok(api.get("/models/eurusd-mr"))
@@ -289,6 +290,23 @@ def test_encoded_slashes_in_path_names_are_refused_with_the_rule(api: httpx.Clie
             assert f"is invalid: it must match {MODEL_NAME_PATTERN}" in message, (method, path)
 
 
+def test_a_training_stopped_before_its_first_epoch_ended_keeps_no_model(
+    api: httpx.Client, local: LocalTrainOps, settings: Settings
+) -> None:
+    """Its weights were barely trained (a fraction of an epoch, or none): saved, they were a model in name only."""
+    service = local.service
+    started = service.start(create_training(service, mean_reversion(), device="cpu").operation_id)
+    operation = service.cancel(started.operation_id, "wrong symbol", requested_by="agent")  # as a worker reads it
+
+    ended = run_training(local, operation, data_dir=settings.resolved_data_dir, models_dir=settings.resolved_models_dir)
+
+    assert ended.status is OperationStatus.CANCELLED
+    assert (ended.result or {}).get("model_version") is None
+    message = error_message(save(api, operation.operation_id, "untrained"), 409)
+    assert "without a model (it was stopped before its first epoch ended" in message
+    assert not any(settings.resolved_models_dir.rglob("*.safetensors"))
+
+
 def test_unfinished_failed_and_unknown_tasks_are_refused(
     api: httpx.Client, local: LocalTrainOps, settings: Settings
 ) -> None:
@@ -315,6 +333,21 @@ def test_unfinished_failed_and_unknown_tasks_are_refused(
     assert "no model named 'ghost'" in error_message(api.delete("/models/ghost"), 404)
     assert listed(api) == []
     assert not any(settings.resolved_models_dir.rglob("*.safetensors"))
+
+
+def test_a_damaged_version_is_a_conflict_naming_the_file(api: httpx.Client, train: Callable[..., Operation]) -> None:
+    operation = train()
+    weights = Path(ok(save(api, operation.operation_id, "eurusd-mr"))["model_path"]) / WEIGHTS
+    weights.write_bytes(weights.read_bytes()[:100])
+
+    for answer in (
+        api.post("/models/eurusd-mr/load"),
+        predict(api, test_date="2018-01-15"),
+        save(api, operation.operation_id, "eurusd-mr-again"),
+    ):
+        assert "is not a readable safetensors file" in error_message(answer, 409)
+        assert answer.json()["error"]["code"] == "invalid_artifact"
+    assert [model["model_name"] for model in listed(api)] == ["eurusd-mr"]
 
 
 # -- listing -------------------------------------------------------------------------------------------------------

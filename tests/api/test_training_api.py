@@ -8,14 +8,22 @@ process that reports into the test database.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import yaml
+from fastapi.testclient import TestClient
 
+from trainops.api import create_app
+from trainops.core.operation import Operation
+from trainops.errors import ServiceUnavailableError
+from trainops.executors.base import Executor
+from trainops.schemas.operations import ExecutorJob
+from trainops.schemas.training import Resources
 from trainops.service.workers import worker_log_path
 from trainops.settings import Settings
 
@@ -284,6 +292,70 @@ def test_a_plain_operation_is_not_a_strategy_training(api: httpx.Client) -> None
     message = error_message(api.get(f"/training/{plain}"), 422)
 
     assert f"operation {plain} is not a strategy training" in message
+
+
+# -- what the server cannot do ----------------------------------------------------------------------------------
+
+
+class RefusingCluster:
+    """An executor whose cluster takes no job: a Ray cluster that went down, as the API meets it."""
+
+    name = "ray"
+
+    def check(self, resources: Resources | None) -> None:
+        """Nothing is refused up front, as on Ray."""
+
+    def submit(self, operation_id: str, resources: Resources | None = None) -> None:
+        raise ServiceUnavailableError(
+            f"the Ray cluster at http://ray-head:8265 did not take the training {operation_id}: connection refused"
+        )
+
+    def cancel(self, operation_id: str, reason: str) -> bool:
+        return False
+
+    def view(self, operation_id: str) -> ExecutorJob | None:
+        return None
+
+    def lost(self, operations: Sequence[Operation]) -> dict[str, str]:
+        return {}
+
+    def shutdown(self) -> None:
+        """Nothing runs."""
+
+
+@contextmanager
+def server(settings: Settings, executor: Executor | None = None) -> Iterator[TestClient]:
+    """A server in this process on ``settings`` (no reaper) and, when given, ``executor``."""
+    app = create_app(settings.model_copy(update={"reaper_interval": 0}), executor=executor)
+    with TestClient(app, base_url="http://testserver/api/v1") as client:
+        yield client
+
+
+def test_a_cluster_that_does_not_take_the_training_is_a_503_and_fails_it(settings: Settings) -> None:
+    with server(settings, RefusingCluster()) as client:
+        response = client.post("/training/start", json={"config": {"epochs": 2}})
+        (failed,) = client.get("/operations", params={"status": "failed"}).json()["data"]["items"]
+
+    assert response.status_code == 503, response.text
+    message = response.json()["error"]["message"]
+    assert message.startswith("the Ray cluster at http://ray-head:8265 did not take the training op_training_")
+    assert failed["operation_id"] in message
+    assert message in failed["error"]  # recorded, with the reason
+
+
+def test_a_models_directory_that_is_a_file_is_a_500_naming_the_setting(settings: Settings, tmp_path: Path) -> None:
+    models = tmp_path / "models.txt"
+    models.write_text("not a folder", encoding="utf-8")
+
+    with server(settings.model_copy(update={"models_dir": models})) as client:
+        response = client.post("/training/start", json={"config": {"epochs": 2}})
+        stored = client.get("/operations").json()["data"]["total"]
+
+    assert response.status_code == 500, response.text
+    error = response.json()["error"]
+    assert error["code"] == "configuration_error"
+    assert "(TRAINOPS_MODELS_DIR) is a file: point TRAINOPS_MODELS_DIR at a directory" in error["message"]
+    assert stored == 0  # refused before anything was recorded
 
 
 # -- cancellation and the queue ----------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from trainops.api.deps import require_json, require_token
 from trainops.api.errors import install_error_handlers
 from trainops.api.hosts import HostCheckMiddleware, allowed_hosts
 from trainops.api.limits import BodySizeLimitMiddleware
-from trainops.api.openapi import install_openapi
+from trainops.api.openapi import TRAIN_EXTRA_ERRORS, install_openapi
 from trainops.api.query_numbers import no_nul_in_url, plain_query_numbers, single_query_values
 from trainops.api.routes import artifacts, events, health, metrics, operations
 from trainops.executors.base import Executor, open_executor
@@ -123,18 +123,17 @@ def create_app(
     # Routers are mounted on the app itself, not nested under a prefix router: each level of nesting adds a
     # round of route matching to every request.
     app.include_router(health.router, prefix=API_PREFIX)
-    for router in (operations.router, events.router, metrics.router, artifacts.router, *train_routers):
-        app.include_router(
-            router,
-            prefix=API_PREFIX,
-            dependencies=[
-                Depends(require_token),
-                Depends(require_json),
-                Depends(plain_query_numbers),
-                Depends(single_query_values),
-                Depends(no_nul_in_url),
-            ],
-        )
+    checks = [
+        Depends(require_token),
+        Depends(require_json),
+        Depends(plain_query_numbers),
+        Depends(single_query_values),
+        Depends(no_nul_in_url),
+    ]
+    for router in (operations.router, events.router, metrics.router, artifacts.router):
+        app.include_router(router, prefix=API_PREFIX, dependencies=checks)
+    for router in train_routers:  # a server without the extra answers them 501: the document says so
+        app.include_router(router, prefix=API_PREFIX, dependencies=checks, responses=TRAIN_EXTRA_ERRORS)
     install_dashboard(app, docs_path=f"{API_PREFIX}/docs", openapi_url=f"{API_PREFIX}/openapi.json")
     install_openapi(app, API_PREFIX)  # every error status a route answers, with the envelope
     return app

@@ -3,7 +3,10 @@
 Two halves, so that no status is written out twice:
 
 - :func:`errors` builds a route's ``responses=`` for the statuses that are its own (409 when a run already ended,
-  404 for a model name, 501 without an extra...): ``@router.post(..., responses=errors(404, 409))``.
+  404 for a model name...): ``@router.post(..., responses=errors(404, 409))``. Two sets of them are shared by
+  whole routers: :data:`DATABASE_ERRORS` (503) on every router whose routes read or write the database, and
+  :data:`TRAIN_EXTRA_ERRORS` (501) on the routes of the ``train`` extra, which a server installed without it
+  answers with 501 (``api/routes/unavailable.py``).
 - :func:`install_openapi` adds, when the document is built, the statuses that follow from what a route *is*
   rather than what it does: 400 (the Host check, every route), 401 (a route that checks the token), 404 (a path
   with a parameter: no such operation, no such endpoint), 413 and 415 (a route with a body), 422 (a route with
@@ -58,6 +61,21 @@ def errors(*statuses: int, **descriptions: str) -> dict[int | str, dict[str, Any
         status: {"description": descriptions.get(f"s{status}", DESCRIPTIONS[status]), "model": ErrorEnvelope}
         for status in statuses
     }
+
+
+DATABASE_ERRORS = errors(
+    503,
+    s503="the database is busy (another writer held its lock too long), unreachable, or cannot be written now; "
+    "nothing was changed: try again",
+)
+"""``responses=`` of a router whose every route reads or writes the database (``store/transactions.py`` turns a
+database that does not answer into a 503 the client may retry)."""
+
+TRAIN_EXTRA_ERRORS = errors(
+    501,
+    s501="the server is installed without the trainops[train] extra (the message says how to install it)",
+)
+"""``responses=`` of the routes of the ``train`` extra: a server installed without it answers them with 501."""
 
 
 def _error_response(status: int) -> dict[str, Any]:

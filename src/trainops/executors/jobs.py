@@ -77,7 +77,8 @@ def run_training(
             result = trained.result()
             result.model_info.device = device_name(job.device)
             run.result = result.model_dump(mode="json")  # kept if writing the model version fails
-            if models_dir is not None:
+            # a run stopped before its first epoch ended holds barely trained weights: no model to keep
+            if models_dir is not None and result.training_metrics.epochs_completed > 0:
                 path = write_model_version(trained, models_dir, operation_id=operation_id)
                 if upload_model:
                     stored = send_model_version(ops, operation_id, path)  # kept here if it cannot be sent

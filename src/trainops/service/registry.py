@@ -182,7 +182,7 @@ class ModelRegistry:
         if not isinstance(relative, str):
             raise ConflictError(
                 f"operation {operation.operation_id} ended {status.value} without a model "
-                "(it was stopped before training began, or it is not a strategy training)",
+                "(it was stopped before its first epoch ended, or it is not a strategy training)",
                 details={"status": status.value},
             )
         path = (self.models_dir / relative).resolve()

@@ -21,14 +21,14 @@ from starlette.requests import ClientDisconnect
 
 from trainops.api.deps import call_blocking
 from trainops.api.etags import if_none_match_matches
-from trainops.api.openapi import errors
+from trainops.api.openapi import DATABASE_ERRORS, errors
 from trainops.api.responses import Envelope, envelope, error_response
 from trainops.errors import InvalidInputError
 from trainops.schemas.artifacts import ARTIFACT_PATH_SCHEMA, ArtifactInfo
 from trainops.service.artifacts import ArtifactService
 from trainops.store.artifacts import CHUNK_BYTES, too_large
 
-router = APIRouter(prefix="/operations", tags=["artifacts"])
+router = APIRouter(prefix="/operations", tags=["artifacts"], responses=DATABASE_ERRORS)
 
 UPLOAD_ROUTE = ("POST", re.compile(r"/operations/[^/]+/artifacts$"))
 """The upload, for :class:`~trainops.api.limits.BodySizeLimitMiddleware`'s exemption: it limits its body itself."""
@@ -135,7 +135,10 @@ async def list_artifacts(operation_id: OperationId, artifacts: ArtifactsDep) -> 
 @router.get(
     "/{operation_id}/artifacts/{artifact_path:path}",
     response_class=StreamingResponse,
-    responses={200: {"content": {"application/octet-stream": {}}, "description": "the file's bytes"}},
+    responses={
+        200: {"content": {"application/octet-stream": {}}, "description": "the file's bytes"},
+        304: {"description": "the file is unchanged since the ETag (its SHA-256) sent in If-None-Match"},
+    },
 )
 async def download_artifact(
     operation_id: OperationId,

@@ -13,12 +13,13 @@ from fastapi import APIRouter, Header, Request, Response
 from fastapi.responses import StreamingResponse
 
 from trainops.api.deps import ServiceDep, SettingsDep, call_blocking, call_service
+from trainops.api.openapi import DATABASE_ERRORS
 from trainops.api.routes.operations import DisplayPoints, OperationId
 from trainops.service.events import Cursor, EventBatch, read_events
 from trainops.service.operations import OperationsService
 from trainops.settings import Settings
 
-router = APIRouter(prefix="/operations", tags=["operations"])
+router = APIRouter(prefix="/operations", tags=["operations"], responses=DATABASE_ERRORS)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from starlette.requests import ClientDisconnect
 
 from trainops.api.deps import call_blocking
 from trainops.api.errors import MethodNotAllowed
-from trainops.api.openapi import errors
+from trainops.api.openapi import DATABASE_ERRORS, errors
 from trainops.api.responses import error_response, flat_envelope
 from trainops.api.train_deps import RegistryDep
 from trainops.errors import InvalidInputError, PayloadTooLargeError
@@ -34,7 +34,7 @@ from trainops.schemas.models import (
     StoredModelVersion,
 )
 
-router = APIRouter(prefix="/models", tags=["models"])
+router = APIRouter(prefix="/models", tags=["models"], responses=DATABASE_ERRORS)
 
 UPLOAD_ROUTE = ("POST", re.compile(r"/models/versions$"))
 """The version upload, for :class:`~trainops.api.limits.BodySizeLimitMiddleware`'s exemption: it limits its body
@@ -50,13 +50,25 @@ _ARCHIVE_BODY = {
     }
 }
 
+_DAMAGED = "a file of the model's version is missing or damaged (the message names it)"
+
 # ``:path`` so that a name holding an encoded slash (``..%2F..%2Fetc``) still reaches the route and is refused
 # with the naming rule, instead of matching no route at all.
 # The naming rule is documented as a pattern and checked by the registry, whose 422 explains it.
 ModelName = Annotated[str, Path(description="the model's name", json_schema_extra=MODEL_NAME_SCHEMA)]
 
 
-@router.post("/save", response_model=SavedModel, responses=errors(404, s404="no such training operation"))
+@router.post(
+    "/save",
+    response_model=SavedModel,
+    responses=errors(
+        404,
+        409,
+        s404="no such training operation",
+        s409="the name is taken (send overwrite), the training has not finished, failed or left no model, or its "
+        "model version is damaged (the message says which)",
+    ),
+)
 async def save_model(body: SaveModelRequest, registry: RegistryDep) -> Response:
     """Name the model a finished training wrote. Names match ``^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$``; a taken name
     is a 409 unless ``"overwrite": true``; an unfinished or failed task is a 409 that says why."""
@@ -153,7 +165,9 @@ async def list_models(
 
 
 @router.post(
-    "/predict", response_model=PredictionAnswer | RangePredictionAnswer, responses=errors(404, s404="no such model")
+    "/predict",
+    response_model=PredictionAnswer | RangePredictionAnswer,
+    responses=errors(404, 409, s404="no such model", s409=_DAMAGED),
 )
 async def predict(body: PredictRequest, registry: RegistryDep) -> Response:
     """A signal (buy, hold, sell) with its confidence, probabilities, fuzzy memberships and the indicator values
@@ -177,7 +191,7 @@ async def get_model(model_name: ModelName, registry: RegistryDep) -> Response:
     return flat_envelope(await call_blocking(lambda: registry.get(model_name)))
 
 
-@router.post("/{model_name:path}/load", response_model=LoadedModel)
+@router.post("/{model_name:path}/load", response_model=LoadedModel, responses=errors(409, s409=_DAMAGED))
 async def load_model(model_name: ModelName, registry: RegistryDep) -> Response:
     """Load the model into memory (every file checked; a damaged one is a 409 naming it) and describe it."""
     return flat_envelope(await call_blocking(lambda: registry.load(model_name)))

@@ -13,7 +13,7 @@ from pydantic import ConfigDict
 
 from trainops.api.deps import ExecutorDep, JsonBody, ServiceDep, SettingsDep, call_blocking, call_service
 from trainops.api.etags import if_none_match_matches
-from trainops.api.openapi import errors
+from trainops.api.openapi import DATABASE_ERRORS, errors
 from trainops.api.responses import Envelope, ErrorEnvelope, WriteEnvelope, envelope
 from trainops.api.routes.artifacts import ArtifactsDep
 from trainops.core.diagnosis import OperationMetrics
@@ -61,7 +61,7 @@ from trainops.service.operations import (
     policy_key,
 )
 
-router = APIRouter(prefix="/operations", tags=["operations"])
+router = APIRouter(prefix="/operations", tags=["operations"], responses=DATABASE_ERRORS)
 
 OperationId = Annotated[
     str,

@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 
 from trainops.api.deps import ExecutorDep, call_blocking
-from trainops.api.openapi import errors
+from trainops.api.openapi import DATABASE_ERRORS, errors
 from trainops.api.responses import flat_envelope
 from trainops.api.train_deps import TrainingDep
 from trainops.schemas.training import TrainingPerformance, TrainingRequest, TrainingStarted, TrainingStatus
 from trainops.service.workers import this_worker
 
-router = APIRouter(prefix="/training", tags=["training"])
+router = APIRouter(prefix="/training", tags=["training"], responses=DATABASE_ERRORS)
 
 TaskId = Annotated[str, Path(max_length=64, description="the operation id returned by /training/start")]
 
@@ -21,7 +21,18 @@ TaskId = Annotated[str, Path(max_length=64, description="the operation id return
 @router.post(
     "/start",
     response_model=TrainingStarted,
-    responses=errors(404, s404="no strategy of that name (the message lists those there are)"),
+    responses=errors(
+        404,
+        409,
+        500,
+        503,
+        s404="no strategy of that name (the message lists those there are)",
+        s409="an operation with the task_id asked for exists (an earlier try of this request, or another run), or "
+        "the server is shutting down",
+        s500="the models directory (TRAINOPS_MODELS_DIR) is a file or cannot be created; nothing was recorded",
+        s503="the database is busy or unreachable (nothing was recorded: try again), or the Ray cluster did not "
+        "take the training (it is recorded as failed, with the reason)",
+    ),
 )
 async def start_training(body: TrainingRequest, training: TrainingDep, executor: ExecutorDep) -> Response:
     """Start training a strategy (by name from the server's strategies directory) on one symbol and timeframe,
@@ -49,7 +60,13 @@ async def get_training_status(task_id: TaskId, training: TrainingDep) -> Respons
     return flat_envelope(await call_blocking(lambda: training.status(task_id)))
 
 
-@router.get("/{task_id}/performance", response_model=TrainingPerformance)
+@router.get(
+    "/{task_id}/performance",
+    response_model=TrainingPerformance,
+    responses=errors(
+        409, s409="the training is still pending or running, or it ended without results (it failed before evaluating)"
+    ),
+)
 async def get_training_performance(task_id: TaskId, training: TrainingDep) -> Response:
     """A finished training's figures: training metrics, test metrics (loss, accuracy, precision, recall, F1)
     and model info (size, parameters, architecture). 409 while it runs."""
