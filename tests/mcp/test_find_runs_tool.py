@@ -69,5 +69,6 @@ def test_label_operation_names_tags_and_annotates_a_run(agent: Agent, home: Home
     cleared = agent.call("label_operation", operation_id=operation_id, name="", notes="")
     assert cleared["operation"]["name"] is None and cleared["notes"] is None
     assert "tag" in agent.error("label_operation", operation_id=operation_id, add_tags=["two words"])
-    assert "nothing to change" in agent.error("label_operation", operation_id=operation_id)
+    nothing = agent.error("label_operation", operation_id=operation_id)
+    assert "nothing to change: give name, add_tags, remove_tags or notes" in nothing  # the tool's own arguments
     assert agent.call("list_operations", tag=["keep"])["operations"][0]["operation_id"] == operation_id

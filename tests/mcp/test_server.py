@@ -198,6 +198,9 @@ def test_an_agent_starts_watches_stops_and_keeps_a_training(agent: Agent) -> Non
     )
     task_id = started["task_id"]
     assert (started["symbol"], started["timeframe"]) == ("EURUSD", "1h")
+    # the tools to follow it by, not the CLI's command
+    assert f"follow it with get_training_metrics(operation_id='{task_id}', since_epoch=-1)" in started["message"]
+    assert "trainops ops watch" not in started["message"]
 
     seen: list[dict[str, Any]] = []
 

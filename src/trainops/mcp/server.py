@@ -418,7 +418,15 @@ class TrainOpsTools:
             tags=tags,
             notes=notes,
         )
-        return _dump(self._ops.start_training(request))
+        started = _dump(self._ops.start_training(request))
+        task_id = started.get("task_id")
+        if isinstance(started.get("message"), str) and task_id:  # the tools to follow it by, not the CLI's
+            head = started["message"].partition("; follow it with")[0]
+            started["message"] = (
+                f"{head}; follow it with get_training_metrics(operation_id={task_id!r}, since_epoch=-1), "
+                "get_operation_status for the phase before the first epoch"
+            )
+        return started
 
     @_tool_errors
     def list_operations(
@@ -728,6 +736,8 @@ class TrainOpsTools:
             changes["name"] = name or None  # "" clears it; only spaces is refused, as a name of none
         if notes is not None:
             changes["notes"] = notes if notes else None
+        if not changes and not add_tags and not remove_tags:
+            raise ToolError("nothing to change: give name, add_tags, remove_tags or notes")
         operation = self._ops.update_operation(
             operation_id, add_tags=add_tags or (), remove_tags=remove_tags or (), **changes
         )
