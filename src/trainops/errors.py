@@ -10,6 +10,21 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 
+def sentence(message: str) -> str:
+    """``message`` ended with a full stop, unless it already ends as a sentence does (``.``, ``?`` or ``!``), for
+    a message that more words follow: ``is TRAINOPS_URL right?`` stays as it is, never ``right?.``.
+
+    >>> sentence("the database is unreachable")
+    'the database is unreachable.'
+    >>> sentence("is `trainops serve` running, and is TRAINOPS_URL right?")
+    'is `trainops serve` running, and is TRAINOPS_URL right?'
+    >>> sentence("Failed to connect to Ray at address: http://127.0.0.1:1.")
+    'Failed to connect to Ray at address: http://127.0.0.1:1.'
+    """
+    message = message.rstrip()
+    return message if message.endswith((".", "?", "!")) else f"{message}."
+
+
 class TrainOpsError(Exception):
     """Base class of every error trainops raises on purpose.
 

@@ -18,9 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
 from rich.console import Console
 from typer.testing import CliRunner
 
+import trainops.cli.common
+import trainops.cli.listing
 import trainops.cli.ops
 import trainops.cli.render
 from tests.live_server import LiveServer
@@ -102,6 +105,25 @@ def test_the_diagnosis_panel_shows_the_forecast_and_never_contradicts_its_recomm
     assert code == 0 and rows["recommendation"] == "stop"
     assert rows["verdict"] == "converged: little left to gain"
     assert rows["forecast"].startswith("0.2000 by epoch")
+
+
+def test_a_forecast_best_already_reached_reads_as_the_best_so_far(service: OperationsService) -> None:
+    # best at epoch 5, worse since, at epoch 13 of 40: no curve projects a new best, so the forecast's best is the
+    # one of epoch 5; "by epoch 5" would read as a prediction about an epoch long past
+    past_its_best = service.create(total_epochs=40)
+    losses = [0.3 + 1 / (e + 1) if e <= 5 else 0.3 + 1 / 6 + 0.01 * (e - 5) for e in range(14)]
+    service.add_epochs(past_its_best.operation_id, [EpochRecord(epoch=e, val_loss=v) for e, v in enumerate(losses)])
+
+    code, out, _ = invoke("ops", "metrics", past_its_best.operation_id)
+
+    assert code == 0
+    assert panel_rows(out)["forecast"] == "0.4667, the best so far (epoch 5): no new best expected"
+
+    # ops watch and train show the diagnosis the events stream sends, without its epochs: the same words
+    diagnosis = service.metrics(past_its_best.operation_id).metrics.model_copy(update={"epochs": []})
+    console = Console(width=160, record=True)
+    console.print(trainops.cli.render.diagnosis_panel(diagnosis))
+    assert panel_rows(console.export_text())["forecast"] == "0.4667, the best so far (epoch 5): no new best expected"
 
 
 def test_json_output_is_machine_readable(service: OperationsService) -> None:
@@ -285,8 +307,9 @@ def test_show_cuts_a_long_result_short_and_points_at_json(service: OperationsSer
     assert "... and 61 more (all of them with --json)" in out
 
 
-def test_render_docstring_examples() -> None:
-    result = doctest.testmod(trainops.cli.render)
+@pytest.mark.parametrize("module", [trainops.cli.render, trainops.cli.common, trainops.cli.listing])
+def test_docstring_examples(module: Any) -> None:
+    result = doctest.testmod(module)
 
     assert result.attempted > 0 and result.failed == 0
 
@@ -770,6 +793,50 @@ def test_a_port_in_use_is_an_error_line_before_anything_starts(settings: Setting
     assert err.startswith(f"Error: port {port} on 127.0.0.1 is in use (another trainops serve?)"), err
 
 
+def command_paths() -> list[list[str]]:
+    """Every command of ``trainops`` as typed (``["ops", "list"]``), groups included (``[]``: trainops itself)."""
+    paths = []
+
+    def walk(command: Any, path: list[str]) -> None:
+        paths.append(path)
+        for name, subcommand in getattr(command, "commands", {}).items():
+            walk(subcommand, [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    return paths
+
+
+def test_flags_show_no_value_in_any_help() -> None:
+    # Typer's rich help printed a type beside every flag (--json <bool>, --help <bool>), as if it took a value
+    for path in command_paths():
+        code, out, _ = invoke(*path, "--help")
+        assert code == 0 and "--help " in out, path
+        assert "<bool>" not in out, f"trainops {' '.join(path)} --help"
+    code, out, _ = invoke("serve", "--help")
+    assert "--port" in out and "<int range>" in out  # options that take a value still show which
+
+
+def test_every_command_but_serve_and_mcp_takes_json() -> None:
+    # as the README says; ops export writes JSON with --format json
+    leaves = [path for path in command_paths() if not getattr(command_at(path), "commands", None)]
+    without = [" ".join(path) for path in leaves if "--json" not in option_names(command_at(path))]
+    assert sorted(without) == ["mcp", "ops export", "serve"]
+
+    code, out, _ = invoke("version", "--json")
+    assert code == 0 and json.loads(out) == {"version": invoke("version")[1].strip()}
+
+
+def command_at(path: list[str]) -> Any:
+    command: Any = typer.main.get_command(app)
+    for name in path:
+        command = command.commands[name]
+    return command
+
+
+def option_names(command: Any) -> set[str]:
+    return {name for param in command.params for name in param.opts}
+
+
 def test_serve_refuses_an_open_address_without_a_token(settings: Settings) -> None:
     code, _, err = invoke("serve", "--host", "0.0.0.0", "--port", str(free_port()))
     assert code == 1
@@ -813,6 +880,8 @@ def test_serve_runs_the_api_and_fails_orphaned_local_runs(service: OperationsSer
     finally:
         server.terminate()
         server.wait(timeout=30)
+    banner = " ".join((server.stderr.read().decode() if server.stderr else "").split())  # Rich wraps it
+    assert f"dashboard at http://127.0.0.1:{port}/, API at http://127.0.0.1:{port}/api/v1" in banner
 
 
 @pytest.mark.parametrize(

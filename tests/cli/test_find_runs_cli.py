@@ -72,10 +72,28 @@ def test_list_shows_name_strategy_best_epochs_and_duration_in_120_columns(settin
     assert header.split() == ["id", "name", "status", "strategy/task", "best", "epochs", "took", "created"]
     rows = {line.split()[0]: line for line in lines if line.startswith("op_")}
     assert set(rows) == set(runs.values())  # every id whole
-    assert "0.2500 val_loss" in rows[runs["best"]] and "mean_reversi…" in rows[runs["best"]]
-    assert "2/10" in rows[runs["best"]] and "best run with a" in rows[runs["best"]]
-    assert "30.0% mAP50" in rows[runs["detector"]] and "object_detec…" in rows[runs["detector"]]  # a percent
+    assert "0.2500 val_loss" in rows[runs["best"]] and " mean_reversion " in rows[runs["best"]]
+    assert "2/10" in rows[runs["best"]] and " best run with a… " in rows[runs["best"]]  # the longer text is cut
+    assert "30.0% mAP50" in rows[runs["detector"]] and " object_detection " in rows[runs["detector"]]  # a percent
     assert " - " in rows[runs["pending"]] and "pending" in rows[runs["pending"]]
+
+
+@pytest.mark.parametrize("columns", [200, 100])
+def test_list_shows_names_and_strategies_whole_where_they_fit(settings: Settings, columns: int) -> None:
+    """The strategy column was cut to 13 characters (``mean_reversi…``) whatever the terminal's width."""
+    with trainops.connect(settings=settings) as ops:
+        run = ops.create_operation(
+            name="a run with a rather long descriptive name", metadata={"strategy": "mean_reversion_with_volume"}
+        ).operation_id
+    code, out, err = invoke("ops", "list", columns=columns)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= columns, out
+    [row] = [line for line in lines if line.startswith(run)]  # the id whole
+    if columns == 200:
+        assert " a run with a rather long descriptive name " in row and " mean_reversion_with_volume " in row
+    else:  # room for neither: both cut to the same width
+        assert " a run with … pending mean_revers… " in row, row
 
 
 def test_list_filters_sorts_and_pages(settings: Settings) -> None:

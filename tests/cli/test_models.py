@@ -29,8 +29,8 @@ from trainops.settings import Settings
 
 STRATEGIES = Path(__file__).resolve().parents[2] / "strategies"
 SIGNAL_LINE = re.compile(
-    r"^(BUY|HOLD|SELL) at 2018-01-15 23:00 \(EURUSD 1h\): confidence [\d.]+%, strength [+-][\d.]+ "
-    r"\(BUY [\d.]+%, HOLD [\d.]+%, SELL [\d.]+%\)$"
+    r"^(buy|hold|sell) at 2018-01-15 23:00 \(EURUSD 1h\): confidence [\d.]+%, strength [+-][\d.]+ "
+    r"\(buy [\d.]+%, hold [\d.]+%, sell [\d.]+%\)$"
 )
 PREDICT = ["--symbol", "EURUSD", "--timeframe", "1h"]
 

@@ -100,6 +100,17 @@ def test_an_unknown_target_and_an_unknown_operation_are_explained(settings: Sett
     assert path.exists()
 
 
+def test_an_unreachable_server_ends_each_sentence_once(settings: Settings) -> None:
+    """The HTTP client's reason ends with a question; a period after it read ``is TRAINOPS_URL right?.``."""
+    path = spill(settings, "op_training_20250101_000000_deadbeef", range(2))
+
+    code, _, error = invoke("sync", str(path), "--url", "http://127.0.0.1:9")
+
+    assert code == 1 and path.exists()
+    assert f"is TRAINOPS_URL right? {path} is kept; run `trainops sync` again later" in error
+    assert "?." not in error
+
+
 def test_a_file_that_cannot_be_read_is_reported_and_the_others_are_sent(
     local: LocalTrainOps, settings: Settings
 ) -> None:

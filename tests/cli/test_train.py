@@ -187,6 +187,32 @@ def test_train_watches_again_when_the_database_is_away_for_a_while(
     assert f"performance of {operation.operation_id}" in out
 
 
+def test_lost_sight_puts_no_period_after_a_question(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The HTTP client's reason ends with a question mark, and the line read ``is TRAINOPS_URL right?. The training
+    goes on``."""
+    reason = (
+        "cannot reach the trainops server at http://127.0.0.1:1 (ConnectError: connection refused); is "
+        "`trainops serve` running, and is TRAINOPS_URL right?"
+    )
+    watches: list[str] = []
+
+    def follow_after_an_outage(ops: Any, task_id: str, *args: Any) -> OperationStatus:
+        watches.append(task_id)
+        if len(watches) == 1:
+            raise ServiceUnavailableError(reason)
+        return OperationStatus.COMPLETED
+
+    monkeypatch.setattr(trainops.cli.train, "follow", follow_after_an_outage)
+    monkeypatch.setattr(trainops.cli.train.time, "sleep", lambda seconds: None)
+
+    unused: Any = None  # the patched follow never asks it
+    assert trainops.cli.train._follow(unused, "op_x", json=False) is OperationStatus.COMPLETED
+    err = capsys.readouterr().err
+    assert f"Lost sight of op_x: {reason} The training goes on; watching again" in err
+
+
 def test_train_json_streams_events_ending_with_the_performance(settings: Settings) -> None:
     code, out, _ = invoke("train", MEAN_REVERSION, "--epochs", "2", "--json")
 

@@ -35,6 +35,7 @@ def test_serve_with_an_unreachable_ray_cluster_is_a_one_line_error(
     assert code == 1
     assert err.startswith("Error: cannot reach the Ray cluster at http://127.0.0.1:9 (TRAINOPS_RAY_ADDRESS)")
     assert err.strip().count("\n") == 0
+    assert ".. " not in err  # Ray's reason ends with its own period: "...at address: http://127.0.0.1:9."
 
 
 def test_serve_with_ray_and_no_public_url_says_what_to_set(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -110,8 +110,8 @@ def serve(
         database = service.store.engine.url.render_as_string(hide_password=True)
         where = f"Ray jobs on {settings.ray_address}" if settings.executor == "ray" else "local worker processes"
         announce(
-            f"trainops {trainops_version()} on {database}, training in {where}: API at http://{host}:{port}/api/v1 "
-            "(docs: /api/v1/docs)"
+            f"trainops {trainops_version()} on {database}, training in {where}: dashboard at http://{host}:{port}/, "
+            f"API at http://{host}:{port}/api/v1 (docs: /api/v1/docs)"
         )
     app = create_app(settings, service=service, executor=executor, bound_host=host)
     uvicorn.run(

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from rich import box
+from rich.cells import cell_len
 from rich.table import Table
 from rich.text import Text
 
@@ -14,7 +15,7 @@ from trainops.cli.render import number, status_text, when
 from trainops.core.metric_definitions import definition_of
 from trainops.core.operation import Operation
 from trainops.errors import InvalidInputError
-from trainops.schemas.operations import BestValue, ListedOperationPage
+from trainops.schemas.operations import BestValue, ListedOperation, ListedOperationPage
 
 _AGO = re.compile(r"^(\d{1,6})\s*(m|h|d|w)$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -80,9 +81,20 @@ def what_text(operation: Operation) -> str:
     return metadata.strategy or (metadata.task.value if metadata.task else operation.operation_type)
 
 
-def runs_table(page: ListedOperationPage) -> Table:
+BEST_WIDTH = 16
+"""The best column's width at most: the value whole, the metric's name cut first (``83.0% val_accur…``)."""
+
+CUT_FLOOR = 6
+"""A name or strategy is cut to no fewer columns than this (``mean_…``): a terminal with less room left for them
+is too narrow for the table, which Rich then cuts column by column."""
+
+_HEADINGS = ("id", "name", "status", "strategy/task", "best", "epochs", "took", "created")
+
+
+def runs_table(page: ListedOperationPage, width: int = 120) -> Table:
     """One row per run: id, name, status, strategy or task, best value of its primary metric, epochs, duration
-    (``took``) and creation time, in 120 columns (long names and strategies cut with an ellipsis)."""
+    (``took``) and creation time, for a terminal ``width`` columns wide. Names and strategies show whole where they
+    fit; where they do not, the longer of them is cut first, with an ellipsis, and the other columns stay whole."""
     shown = f"{page.offset + 1}-{page.offset + len(page.items)}"
     table = Table(
         title=f"{page.total} operation(s), {page.active} active"
@@ -92,29 +104,64 @@ def runs_table(page: ListedOperationPage) -> Table:
         padding=(0, 0),
         show_edge=False,
     )
+    rows = [_run_row(operation) for operation in page.items]
+    wanted = {heading: max([len(heading)] + [_width(row[i]) for row in rows]) for i, heading in enumerate(_HEADINGS)}
+    wanted["best"] = min(wanted["best"], BEST_WIDTH)
+    cut_first = ("name", "strategy/task")
+    others = sum(wanted[heading] for heading in _HEADINGS if heading not in cut_first) + len(_HEADINGS) - 1  # spaces
+    cut = cut_to_fit(width - others, [wanted[heading] for heading in cut_first], CUT_FLOOR)
     table.add_column("id", no_wrap=True, min_width=34)
-    table.add_column("name", no_wrap=True, overflow="ellipsis", max_width=18)
+    table.add_column("name", no_wrap=True, overflow="ellipsis", max_width=cut)
     table.add_column("status", no_wrap=True)
-    table.add_column("strategy/task", no_wrap=True, overflow="ellipsis", max_width=13)
-    table.add_column("best", no_wrap=True, overflow="ellipsis", max_width=16)
+    table.add_column("strategy/task", no_wrap=True, overflow="ellipsis", max_width=cut)
+    table.add_column("best", no_wrap=True, overflow="ellipsis", max_width=BEST_WIDTH)
     table.add_column("epochs", no_wrap=True, justify="right")
     table.add_column("took", no_wrap=True, justify="right")
     table.add_column("created", no_wrap=True)
-    for operation in page.items:
-        epochs = str(operation.epochs_completed)
-        if operation.total_epochs:
-            epochs += f"/{operation.total_epochs}"
-        table.add_row(
-            operation.operation_id,
-            Text(operation.name or "-"),
-            status_text(operation.status),
-            Text(what_text(operation)),
-            best_text(operation.best, operation),
-            epochs,
-            duration_text(operation),
-            when(operation.created_at, short=True),
-        )
+    for row in rows:
+        table.add_row(*row)
     return table
+
+
+def _run_row(operation: ListedOperation) -> list[str | Text]:
+    """The cells of ``operation``'s row, under :data:`_HEADINGS` (what the user wrote as Text: printed as written)."""
+    epochs = str(operation.epochs_completed)
+    if operation.total_epochs:
+        epochs += f"/{operation.total_epochs}"
+    return [
+        operation.operation_id,
+        Text(operation.name or "-"),
+        status_text(operation.status),
+        Text(what_text(operation)),
+        best_text(operation.best, operation),
+        epochs,
+        duration_text(operation),
+        when(operation.created_at, short=True),
+    ]
+
+
+def _width(cell: str | Text) -> int:
+    return cell.cell_len if isinstance(cell, Text) else cell_len(cell)
+
+
+def cut_to_fit(room: int, wanted: list[int], floor: int) -> int | None:
+    """The width to cut columns that want ``wanted`` widths to, so that together they fit ``room``: the widest
+    cut first, none below ``floor``; ``None`` when they fit whole.
+
+    >>> cut_to_fit(60, [34, 20], floor=8)  # they fit
+    >>> cut_to_fit(40, [34, 20], floor=8)  # the longer one is cut
+    20
+    >>> cut_to_fit(20, [34, 20], floor=8)  # both are
+    10
+    >>> cut_to_fit(5, [34, 20], floor=8)  # a terminal too narrow for the table
+    8
+    """
+    if sum(wanted) <= room:
+        return None
+    cut = max(wanted)
+    while cut > floor and sum(min(width, cut) for width in wanted) > room:
+        cut -= 1
+    return cut
 
 
 class SortOrder(StrEnum):

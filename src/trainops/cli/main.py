@@ -6,10 +6,10 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from typer.core import TyperGroup
+from typer.core import TyperGroup, TyperOption
 
 from trainops.cli import data, db, models, ops, strategies
-from trainops.cli.common import err_console, error_line
+from trainops.cli.common import JsonOption, err_console, error_line, print_json
 from trainops.cli.mcp import mcp
 from trainops.cli.sync import sync
 from trainops.cli.train import train
@@ -18,8 +18,13 @@ from trainops.settings import get_settings
 from trainops.version import trainops_version
 
 
-class _FriendlyErrors(TyperGroup):
-    """Every trainops error becomes a one-line message and exit code 1, never a traceback."""
+class _TrainopsGroup(TyperGroup):
+    """The ``trainops`` group: every trainops error becomes a one-line message and exit code 1, never a traceback;
+    every flag reads as a flag in the help of every command."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # typer's vendored click.Context
+        _flags_without_value(self, ctx)  # before parsing: it is parsing --help that prints the help
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: Any) -> Any:  # typer's vendored click.Context
         try:
@@ -34,6 +39,20 @@ class _FriendlyErrors(TyperGroup):
             raise typer.Exit(code=1) from None
 
 
+def _flags_without_value(command: Any, ctx: Any) -> None:
+    """Show the flags of ``command`` and of its subcommands, ``--help`` included, without a value in their help.
+
+    Typer's rich help prints every option's type beside it, a flag's too (``--json <bool>``), which reads as if the
+    flag took a value (``--json true`` is refused); a flag's metavar is printed there only, so an empty one leaves
+    the flag bare. ``ctx`` gives the help option's names (``--help``), which subcommands inherit.
+    """
+    for option in [*command.params, command.get_help_option(ctx)]:
+        if isinstance(option, TyperOption) and option.is_flag and option.metavar is None:
+            option.metavar = ""
+    for subcommand in getattr(command, "commands", {}).values():
+        _flags_without_value(subcommand, ctx)
+
+
 def _problem(item: Any) -> str:
     message = str(item["msg"]).removeprefix("Value error, ")
     where = ".".join(str(part) for part in item["loc"])
@@ -41,7 +60,7 @@ def _problem(item: Any) -> str:
 
 
 app = typer.Typer(
-    cls=_FriendlyErrors,
+    cls=_TrainopsGroup,
     help="trainops: run, watch and steer model training.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -75,7 +94,8 @@ def serve(
         ),
     ] = False,
 ) -> None:
-    """Serve the REST API (docs at /api/v1/docs) on the configured database.
+    """Serve the web dashboard (at /) and the REST API (at /api/v1, docs at /api/v1/docs) on the configured
+    database.
 
     Example: trainops serve --port 8000
     """
@@ -85,8 +105,14 @@ def serve(
 
 
 @app.command()
-def version() -> None:
-    """Print the trainops version."""
+def version(json: JsonOption = False) -> None:
+    """Print the trainops version.
+
+    Example: trainops version --json
+    """
+    if json:
+        print_json({"version": trainops_version()})
+        return
     typer.echo(trainops_version())
 
 

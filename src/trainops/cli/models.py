@@ -232,10 +232,12 @@ def predict(
         return
     if isinstance(answer, PredictionAnswer):
         p = answer.prediction
-        probabilities = ", ".join(f"{key} {value:.1%}" for key, value in p.probabilities.items())
+        # the signal and its classes in lower case, as the range's table and counts name them (the JSON's
+        # probabilities keep the model's class names)
+        probabilities = ", ".join(f"{key.lower()} {value:.1%}" for key, value in p.probabilities.items())
         console.print(
             Text.assemble(
-                (p.signal.upper(), "bold"),
+                (p.signal, "bold"),
                 f" at {answer.test_date:%Y-%m-%d %H:%M} ({answer.symbol} {answer.timeframe}): confidence "
                 f"{p.confidence:.1%}, strength {p.signal_strength:+.3f} ({probabilities})",
             ),

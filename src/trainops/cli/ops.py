@@ -132,7 +132,7 @@ def list_operations(
     if json:
         print_json(page)
         return
-    console.print(runs_table(page))
+    console.print(runs_table(page, console.width))
     if not page.items and not any_run:
         console.print("Nothing yet. Track a run from Python with trainops.connect().run(), or POST /api/v1/operations.")
     elif not page.items:

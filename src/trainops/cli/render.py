@@ -372,15 +372,18 @@ def diagnosis_panel(metrics: TrainingMetrics) -> Panel:
     grid.add_row("verdict", verdict_text(flags, recommendation.action))
     if metrics.projection is not None:
         grid.add_row("projection", projection_text(metrics.projection))
+    # the latest epoch: the last one shown, else (a diagnosis sent without its epochs) the last its trend covers
+    latest = metrics.epochs[-1].epoch if metrics.epochs else metrics.trend.to_epoch
     if metrics.forecast is not None:
-        grid.add_row("forecast", forecast_text(metrics.forecast))
+        grid.add_row("forecast", forecast_text(metrics.forecast, latest))
     for signal in metrics.signals:
         grid.add_row("signal", signal_text(signal))
     action = recommendation.action
     grid.add_row("recommendation", Text(action.value, style=f"bold {ACTION_STYLE[action]}"))
     grid.add_row("", recommendation.reason)
     if recommendation.extend_by is not None:
-        extended = f" ({forecast_text(recommendation.extend_forecast)})" if recommendation.extend_forecast else ""
+        extension = recommendation.extend_forecast
+        extended = f" ({forecast_text(extension, latest)})" if extension else ""
         grid.add_row("extend by", Text(f"{recommendation.extend_by} epoch(s){extended}", style="green"))
     return Panel(Group(grid), title="diagnosis", title_align="left")
 
@@ -395,20 +398,30 @@ def verdict_text(flags: Sequence[str], action: Action) -> Text:
     return Text("converged: little left to gain", style="yellow")
 
 
-def forecast_text(forecast: Forecast) -> str:
+def forecast_text(forecast: Forecast, latest_epoch: int | None = None) -> str:
     """``0.2086 by epoch 99 (20-80%: 0.2050 to 0.2086)``: the projected best with its band.
+
+    A projected best at an epoch the run has already reached (``latest_epoch``) is its best so far, not a prediction
+    about a past epoch: ``0.9733, the best so far (epoch 5): no new best expected``, as the dashboard words it.
 
     >>> from trainops.core.forecast import forecast as project
     >>> forecast_text(project([(epoch, 0.0) for epoch in range(8)], mode="max", epochs_left=22))
     '0 unmoved since epoch 0 (20-80%: 0 to 0.2225)'
+    >>> past_its_best = [(0, 0.5), (1, 0.8), (2, 0.9), (3, 0.97), (4, 0.96), (5, 0.95), (6, 0.94)]
+    >>> forecast_text(project(past_its_best, mode="max", epochs_left=10), latest_epoch=6)
+    '0.9700, the best so far (epoch 3): no new best expected'
     """
     low, high = sorted((forecast.best_value_q20, forecast.best_value_q80))
     band = "" if low == high else f" (20-80%: {number(low)} to {number(high)})"
-    where = {
-        "best_so_far": "best so far",
-        "unmoved": f"unmoved since epoch {forecast.best_epoch}",
-    }.get(forecast.method, f"by epoch {forecast.best_epoch}")
-    return f"{number(forecast.best_value)} {where}{band}"
+    if forecast.method == "best_so_far":
+        where = " best so far"
+    elif forecast.method == "unmoved":
+        where = f" unmoved since epoch {forecast.best_epoch}"
+    elif latest_epoch is not None and forecast.best_epoch <= latest_epoch:
+        where = f", the best so far (epoch {forecast.best_epoch}): no new best expected"
+    else:
+        where = f" by epoch {forecast.best_epoch}"
+    return f"{number(forecast.best_value)}{where}{band}"
 
 
 def projection_text(projection: Signal) -> Text:

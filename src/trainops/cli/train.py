@@ -30,7 +30,7 @@ from trainops.cli.render import performance_panel
 from trainops.client import TrainOps
 from trainops.core.cancellation import INTERRUPTED
 from trainops.core.operation import Operation, OperationStatus
-from trainops.errors import ServiceUnavailableError
+from trainops.errors import ServiceUnavailableError, sentence
 from trainops.schemas.training import ConfigOverrides, Resources, TrainingRequest, strategy_result
 from trainops.service.workers import this_worker
 
@@ -321,7 +321,7 @@ def _follow(ops: TrainOps, task_id: str, json: bool, thread: threading.Thread | 
             return follow_json(ops, task_id, 0.5, None) if json else follow(ops, task_id, 0.5, None)
         except ServiceUnavailableError as error:
             err_console.print(
-                f"Lost sight of {task_id}: {error.message}. The training goes on"
+                f"Lost sight of {task_id}: {sentence(error.message)} The training goes on"
                 f"{'' if thread is None or thread.is_alive() else ' (it has ended)'}; watching again in "
                 f"{pause:g} s (the table starts over) ...",
                 highlight=False,

@@ -47,6 +47,7 @@ from trainops.errors import (
     NotFoundError,
     TrainOpsError,
     http_status_for,
+    sentence,
 )
 from trainops.schemas.operations import CreateOperationRequest
 
@@ -541,8 +542,8 @@ def _explained(error: TrainOpsError, leftovers: Leftovers, kind: str) -> TrainOp
         )
     if isinstance(error, AuthenticationError):
         return AuthenticationError(
-            f"{error.message}. {keep}; run `trainops sync` again with the server's token (--token or "
+            f"{sentence(error.message)} {keep}; run `trainops sync` again with the server's token (--token or "
             "TRAINOPS_API_TOKEN)",
             details=error.details,
         )
-    return type(error)(f"{error.message}. {keep}; run `trainops sync` again later", details=error.details)
+    return type(error)(f"{sentence(error.message)} {keep}; run `trainops sync` again later", details=error.details)

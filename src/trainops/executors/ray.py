@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from trainops import extras
 from trainops.core.operation import Operation, OperationStatus
-from trainops.errors import ConfigurationError, ServiceUnavailableError, TrainOpsError
+from trainops.errors import ConfigurationError, ServiceUnavailableError, TrainOpsError, sentence
 from trainops.executors.local import ask_cancel, mark_cancelled
 from trainops.executors.remote import remote_worker_environment, worker_entrypoint
 from trainops.schemas.operations import ExecutorJob, JobState
@@ -294,14 +294,15 @@ def _connect(address: str, timeout: float) -> JobSubmissionClient:
         return Client(address, headers=_ray_auth_headers())
     except RayAuthenticationError as error:
         raise ConfigurationError(
-            f"the Ray cluster at {address} (TRAINOPS_RAY_ADDRESS) refused this server: {error}. Give the server the "
-            "cluster's token as Ray's tools take it: RAY_AUTH_TOKEN, or RAY_AUTH_TOKEN_PATH (`ray get-auth-token` "
-            "on the head prints it)"
+            f"the Ray cluster at {address} (TRAINOPS_RAY_ADDRESS) refused this server: {sentence(str(error))} Give "
+            "the server the cluster's token as Ray's tools take it: RAY_AUTH_TOKEN, or RAY_AUTH_TOKEN_PATH (`ray "
+            "get-auth-token` on the head prints it)"
         ) from None
     except (OSError, RuntimeError, ValueError) as error:
         raise ConfigurationError(
-            f"cannot reach the Ray cluster at {address} (TRAINOPS_RAY_ADDRESS): {error}. Is the head running "
-            "(`ray start --head --dashboard-host 0.0.0.0`), and is this its dashboard address (port 8265 by default)?"
+            f"cannot reach the Ray cluster at {address} (TRAINOPS_RAY_ADDRESS): {sentence(str(error))} Is the head "
+            "running (`ray start --head --dashboard-host 0.0.0.0`), and is this its dashboard address (port 8265 by "
+            "default)?"
         ) from None
 
 

@@ -40,7 +40,14 @@ from trainops.core.operation import Operation, OperationStatus
 from trainops.core.payload import text_problem
 from trainops.core.policy import MonitorPolicy
 from trainops.core.recommendation_changes import recommendation_changes
-from trainops.errors import AuthenticationError, ConfigurationError, ConflictError, NotFoundError, TrainOpsError
+from trainops.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ConflictError,
+    NotFoundError,
+    TrainOpsError,
+    sentence,
+)
 from trainops.mcp.compare import compare_runs as compare
 from trainops.mcp.transport import DEFAULT_PORT, HTTP_PATH, Transport
 from trainops.schemas.models import PredictRequest, SaveModelRequest
@@ -578,9 +585,9 @@ class TrainOpsTools:
         """
         chosen = {name: value for name, value in policy.items() if value is not None}
         judged_by = MonitorPolicy.model_validate(chosen) if chosen else None
-        polling = since_epoch is not None and from_epoch is None and to_epoch is None
-        if polling:  # the next epochs in order, never a thinned sample: a poll must miss none
-            assert since_epoch is not None
+        polling = False
+        if since_epoch is not None and from_epoch is None and to_epoch is None:
+            polling = True  # the next epochs in order, never a thinned sample: a poll must miss none
             to_epoch = min(since_epoch + points, MAX_EPOCH)
         metrics = self._ops.get_metrics(
             operation_id,
@@ -799,8 +806,8 @@ class TrainOpsTools:
             return _dump(self._ops.delete_operation(operation_id))
         except ConflictError as error:
             raise ToolError(
-                f"{error.message}. Over MCP: cancel_operation with a reason, poll get_operation_status until it "
-                "ends, then delete_operation"
+                f"{sentence(error.message)} Over MCP: cancel_operation with a reason, poll get_operation_status "
+                "until it ends, then delete_operation"
             ) from None
 
     @_tool_errors
