@@ -373,6 +373,30 @@ def test_a_run_whose_token_is_refused_says_so_and_does_not_wait_for_a_server_tha
             assert authorized.list_operations().total == 0  # nothing reached it
 
 
+def test_a_run_whose_token_stops_being_accepted_keeps_its_end_at_once(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server's token was changed while the run trained, every epoch already delivered: the end's delivery
+    was retried as if the server were away, for all of flush_timeout."""
+    guarded = settings.model_copy(update={"api_token": TOKEN})
+    with (
+        LiveServer(guarded) as server,
+        HttpTrainOps(server.url, token=TOKEN, retries=0) as client,
+        caplog.at_level(logging.WARNING, logger="trainops.client"),
+    ):
+        with client.run(total_epochs=2, flush_interval=None, flush_timeout=60) as run:
+            for epoch in range(2):
+                run.log(epoch, val_loss=1.0 / (epoch + 1))  # each one stored before log returns
+            # as if the server were restarted with another token: this client's is refused from here on
+            client._http.headers["Authorization"] = "Bearer another-token-0123456789"
+            ended_at = time.monotonic()
+        waited = time.monotonic() - ended_at
+
+    assert waited < 5
+    assert run.unsent is not None and run.unsent.token_refused and run.unsent.end and run.unsent.epochs == 0
+    assert "with the server's token (--token, or TRAINOPS_API_TOKEN)" in caplog.text
+
+
 def test_a_closed_client_says_so_on_both_transports(live_server: LiveServer, settings: Settings) -> None:
     """A local client went on working after close(), an HTTP one refused: code moved between them broke."""
     clients: list[TrainOps] = [HttpTrainOps(live_server.url), LocalTrainOps(open_service(settings))]

@@ -644,7 +644,8 @@ class Run:
             self._finish_here()
             raise final
         if leftover is not None:  # the server hears the end after the epochs, or its history would be cut short
-            self._keep_end(end, leftover.file, leftover.epochs, leftover.steps, leftover.reason)
+            refused = self._buffer is not None and self._buffer.token_refused
+            self._keep_end(end, leftover.file, leftover.epochs, leftover.steps, leftover.reason, refused)
         else:
             try:
                 self.operation = self._deliver_end(end, deadline)
@@ -652,7 +653,7 @@ class Run:
                 if final is not None or not is_outage(problem):
                     self._finish_here()
                     raise
-                self._keep_end(end, None, 0, 0, problem.message)
+                self._keep_end(end, None, 0, 0, problem.message, isinstance(problem, AuthenticationError))
         self._finish_here()
         if final is not None:
             raise final
@@ -694,13 +695,18 @@ class Run:
                     raise
                 return stored
             except TrainOpsError as problem:
-                if not is_outage(problem) or time.monotonic() + pause > deadline:
+                # a refused token is no outage to wait out: the server is up, and stays refusing
+                if not is_outage(problem) or isinstance(problem, AuthenticationError):
+                    raise
+                if time.monotonic() + pause > deadline:
                     raise
             time.sleep(pause)
             pause = min(pause * 2, 5.0)
             attempt += 1
 
-    def _keep_end(self, end: RunEnd, file: UnsentFile | None, epochs: int, steps: int, reason: str) -> None:
+    def _keep_end(
+        self, end: RunEnd, file: UnsentFile | None, epochs: int, steps: int, reason: str, token_refused: bool
+    ) -> None:
         """Write the run's end after its unsent records, and say so."""
         path = None
         try:
@@ -718,7 +724,7 @@ class Run:
             True,
             reason,
             registration=not self.registered,
-            token_refused=self._buffer is not None and self._buffer.token_refused,
+            token_refused=token_refused,
         )
         logger.warning("trainops: %s", self.unsent.message)
         self.operation = self.operation.model_copy(
