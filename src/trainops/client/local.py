@@ -293,11 +293,7 @@ class LocalTrainOps(TrainOps):
     ) -> str:
         check_epoch_range(from_epoch, to_epoch)
         epochs = self.service.history(operation_id).epochs
-        if from_epoch is not None or to_epoch is not None:
-            epochs = epochs_in_range(epochs, from_epoch, to_epoch)
-        if since_epoch is not None:
-            epochs = [record for record in epochs if record.epoch > since_epoch]
-        return "".join(epochs_csv(epochs))
+        return "".join(epochs_csv(epochs_in_range(epochs, from_epoch, to_epoch, since_epoch=since_epoch)))
 
     def delete_operation(self, operation_id: str) -> DeletedOperation:
         return purge_operation(operation_id, operations=self.service, artifacts=self.artifacts, settings=self.settings)

@@ -127,11 +127,16 @@ def check_epoch_range(from_epoch: int | None, to_epoch: int | None) -> None:
 
 
 def epochs_in_range(
-    epochs: Sequence[EpochRecord], from_epoch: int | None = None, to_epoch: int | None = None
+    epochs: Sequence[EpochRecord],
+    from_epoch: int | None = None,
+    to_epoch: int | None = None,
+    *,
+    since_epoch: int | None = None,
 ) -> list[EpochRecord]:
     """The records of ``epochs`` whose epoch lies between ``from_epoch`` and ``to_epoch``, both inclusive (an
-    unset bound does not limit); the range checked by :func:`check_epoch_range`."""
-    low = -1 if from_epoch is None else from_epoch
+    unset bound does not limit), and after ``since_epoch`` when given; the range checked by
+    :func:`check_epoch_range`."""
+    low = max(-1 if from_epoch is None else from_epoch, -1 if since_epoch is None else since_epoch + 1)
     return [record for record in epochs if record.epoch >= low and (to_epoch is None or record.epoch <= to_epoch)]
 
 
@@ -673,10 +678,8 @@ class OperationsService:
         check_epoch_range(from_epoch, to_epoch)  # before any I/O
         history, diagnosis = self._analyzed(operation_id, policy or MonitorPolicy(), version=version)
         operation, epochs = history.operation, history.epochs
-        if from_epoch is not None or to_epoch is not None:
-            epochs = epochs_in_range(epochs, from_epoch, to_epoch)
-        if since_epoch is not None:
-            epochs = [record for record in epochs if record.epoch > since_epoch]
+        if (from_epoch, to_epoch, since_epoch) != (None, None, None):
+            epochs = epochs_in_range(epochs, from_epoch, to_epoch, since_epoch=since_epoch)
         thinned = points is not None and len(epochs) > points
         if points is not None and thinned:
             epochs = thin_epochs(epochs, points, best_epoch=diagnosis.best_epoch)

@@ -698,9 +698,7 @@ async def _epochs_csv(
     if if_none_match_matches(request.headers.get("if-none-match"), tag):
         return Response(status_code=304, headers={"ETag": tag})
     history = await call_blocking(partial(service.history, operation_id))
-    epochs = epochs_in_range(history.epochs, *epoch_range)
-    if since_epoch is not None:
-        epochs = [record for record in epochs if record.epoch > since_epoch]
+    epochs = epochs_in_range(history.epochs, *epoch_range, since_epoch=since_epoch)
     headers = {
         "ETag": _etag(operation_id, history.version, query_key),
         "Cache-Control": "no-cache",
