@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from trainops.core.numbers import detached, format_metric
@@ -45,6 +45,22 @@ def check_text(text: str, where: str) -> str:
     return text
 
 
+def _texts(value: Any, where: str) -> Iterator[tuple[str, str]]:
+    """Every text of the JSON-like ``value`` (named ``where``), keys included, with where it is: ``body.notes``,
+    ``tags[1]``, ``a key of body.metadata``."""
+    pending: list[tuple[str, Any]] = [(where, value)]
+    while pending:  # a stack, not recursion: a body may nest deeper than the interpreter allows
+        place, item = pending.pop()
+        if isinstance(item, str):
+            yield item, place
+        elif isinstance(item, Mapping):
+            for key, child in item.items():
+                yield str(key), f"a key of {place}"
+                pending.append((f"{place}.{key}" if place else str(key), child))
+        elif isinstance(item, list | tuple):
+            pending.extend((f"{place}[{index}]", child) for index, child in enumerate(item))
+
+
 def nul_at(value: Any, where: str) -> str | None:
     """Where the JSON-like ``value`` (named ``where``; ``""`` for a mapping of names) holds a NUL in a text or a key,
     or ``None``. It only looks: for a request whose values are checked elsewhere, to name the place first.
@@ -52,20 +68,7 @@ def nul_at(value: Any, where: str) -> str | None:
     >>> nul_at({"metadata": {"notes": "a\\x00b"}}, "body"), nul_at({"tags": ["a", "b\\x00"]}, "")
     ('body.metadata.notes', 'tags[1]')
     """
-    pending: list[tuple[str, Any]] = [(where, value)]
-    while pending:  # a stack, not recursion: a body may nest deeper than the interpreter allows
-        place, item = pending.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return place
-        elif isinstance(item, Mapping):
-            for key, child in item.items():
-                if "\x00" in str(key):
-                    return f"a key of {place}"
-                pending.append((f"{place}.{key}" if place else str(key), child))
-        elif isinstance(item, list | tuple):
-            pending.extend((f"{place}[{index}]", child) for index, child in enumerate(item))
-    return None
+    return next((place for text, place in _texts(value, where) if "\x00" in text), None)
 
 
 def text_problem(value: Any, where: str) -> str | None:
@@ -76,23 +79,11 @@ def text_problem(value: Any, where: str) -> str | None:
     >>> text_problem({"tags": ["ok", "\\ud800"]}, "")[:50]
     'tags[1] contains an unpaired UTF-16 surrogate, whi'
     """
-    pending: list[tuple[str, Any]] = [(where, value)]
-    while pending:
-        place, item = pending.pop()
-        texts: list[tuple[str, str]] = []
-        if isinstance(item, str):
-            texts.append((item, place))
-        elif isinstance(item, Mapping):
-            for key, child in item.items():
-                texts.append((str(key), f"a key of {place}"))
-                pending.append((f"{place}.{key}" if place else str(key), child))
-        elif isinstance(item, list | tuple):
-            pending.extend((f"{place}[{index}]", child) for index, child in enumerate(item))
-        for text, named in texts:
-            try:
-                check_text(text, named)
-            except ValueError as problem:
-                return str(problem)
+    for text, place in _texts(value, where):
+        try:
+            check_text(text, place)
+        except ValueError as problem:
+            return str(problem)
     return None
 
 
