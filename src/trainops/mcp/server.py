@@ -16,7 +16,7 @@ import inspect
 import ipaddress
 import json
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Literal, ParamSpec, TypeVar, cast
@@ -131,12 +131,17 @@ def tool_error_message(error: TrainOpsError) -> str:
     return message
 
 
-def _validation_message(error: ValidationError) -> str:
+def _validation_message(error: ValidationError, taken: Sequence[str] = ()) -> str:
+    """``invalid arguments: where: what; ...``; an argument the tool does not take lists the ones it does
+    (``taken``)."""
     problems = []
     for item in error.errors():
         where = ".".join(str(part) for part in item["loc"])
-        text = str(item["msg"]).removeprefix("Value error, ")
-        problems.append(f"{where}: {text}" if where else text)
+        if taken and item["type"] == "extra_forbidden" and len(item["loc"]) == 1:
+            problems.append(f"{where}: not an argument of this tool, which takes {', '.join(taken)}")
+        else:
+            text = str(item["msg"]).removeprefix("Value error, ")
+            problems.append(f"{where}: {text}" if where else text)
     return "invalid arguments: " + "; ".join(problems)
 
 
@@ -210,21 +215,28 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def wire_chars(answer: dict[str, Any]) -> int:
-    """The characters ``answer`` takes on the wire: its compact JSON, and the text copy sent beside it (the same
-    JSON as a JSON string, its quotes and backslashes escaped)."""
-    text = json.dumps(answer, separators=(",", ":"))
+def _compact(answer: dict[str, Any]) -> str:
+    return json.dumps(answer, separators=(",", ":"))
+
+
+def wire_chars(answer: dict[str, Any], text: str | None = None) -> int:
+    """The characters ``answer`` takes on the wire: its compact JSON (``text``, when already made), and the text
+    copy sent beside it (the same JSON as a JSON string, its quotes and backslashes escaped)."""
+    text = _compact(answer) if text is None else text
     return len(text) + len(json.dumps(text))
 
 
-def _fitting(answer: dict[str, Any], what: str, advice: str) -> dict[str, Any]:
+def _fitting(
+    answer: dict[str, Any], what: str, advice: str | Callable[[int], str], text: str | None = None
+) -> dict[str, Any]:
     """``answer`` when it fits :data:`ANSWER_MAX_CHARS`; else a tool error saying how big ``what`` is and how to
-    ask for less (``advice``)."""
-    size = wire_chars(answer)
+    ask for less (``advice``, or ``advice(size)`` for one that says how much fits)."""
+    size = wire_chars(answer, text)
     if size > ANSWER_MAX_CHARS:
+        said = advice(size) if callable(advice) else advice
         raise ToolError(
             f"{what} would take {size:,} characters as this tool's answer, over its limit of {ANSWER_MAX_CHARS:,}: "
-            f"{advice}"
+            f"{said}"
         )
     return answer
 
@@ -236,9 +248,9 @@ def _answered(fn: Callable[..., dict[str, Any]]) -> Callable[..., CallToolResult
 
     @functools.wraps(fn)
     def answer(*args: Any, **kwargs: Any) -> CallToolResult:
-        advice = "ask for less (a smaller limit or points, a narrower range)"
-        result = _fitting(fn(*args, **kwargs), "the answer", advice)
-        text = json.dumps(result, separators=(",", ":"))
+        result = fn(*args, **kwargs)
+        text = _compact(result)  # made once: measured, then sent
+        _fitting(result, "the answer", "ask for less (a smaller limit or points, a narrower range)", text)
         return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=result)
 
     # the bound tool's parameters (wraps copied its function's __signature__, which still has self)
@@ -782,12 +794,13 @@ class TrainOpsTools:
         epochs = _exported_epochs(content, format)
         answer = {"operation_id": operation_id, "format": format, "epochs": epochs, "chars": len(content)}
         answer["content"] = content
-        size = wire_chars(answer)
-        fit = max(1, epochs * ANSWER_MAX_CHARS // max(size, 1))
         return _fitting(
             answer,
             f"the {format} export of {operation_id} ({epochs:,} epochs, {len(content):,} characters)",
-            f"take it in parts of at most about {fit:,} epochs with from_epoch and to_epoch",
+            lambda size: (
+                f"take it in parts of at most about {max(1, epochs * ANSWER_MAX_CHARS // size):,} epochs "
+                "with from_epoch and to_epoch"
+            ),
         )
 
     @_tool_errors
@@ -965,11 +978,13 @@ class TrainOpsTools:
         )
         answer = _dump(self._ops.predict(request))
         bars = answer.get("count", 1)
-        fit = max(1, bars * ANSWER_MAX_CHARS // wire_chars(answer))
         return _fitting(
             answer,
             f"the predictions of {model_name} for {bars:,} bars from {start_date} to {end_date}",
-            f"ask for at most about {fit:,} bars at a time (a shorter start_date..end_date)",
+            lambda size: (
+                f"ask for at most about {max(1, bars * ANSWER_MAX_CHARS // size):,} bars at a time (a "
+                "shorter start_date..end_date)"
+            ),
         )
 
 
@@ -1091,15 +1106,7 @@ class _ArgumentsError(ValidationError):
     taken: ClassVar[list[str]] = []
 
     def __str__(self) -> str:
-        problems = []
-        for item in self.errors():
-            where = ".".join(str(part) for part in item["loc"])
-            if item["type"] == "extra_forbidden" and len(item["loc"]) == 1:
-                problems.append(f"{where}: not an argument of this tool, which takes {', '.join(self.taken)}")
-            else:
-                text = str(item["msg"]).removeprefix("Value error, ")
-                problems.append(f"{where}: {text}" if where else text)
-        return "invalid arguments: " + "; ".join(problems)
+        return _validation_message(self, self.taken)
 
 
 def check_loopback(host: str) -> None:
