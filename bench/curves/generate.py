@@ -657,51 +657,85 @@ def tabular(spec: Mapping[str, Any]) -> Tabular:
     return Tabular(x_train, y_train.astype("int64"), x_val, y_val.astype("int64"), classes)
 
 
-def train_sklearn(spec: Mapping[str, Any]) -> dict[str, Any]:
-    import torch
-    from torch import nn
+@dataclass
+class TabularLoop:
+    """A run of the scikit-learn families (and ``schedules``) as it trains, one epoch a call to :meth:`epoch`.
 
-    torch.manual_seed(spec["seed"])
-    data = tabular(spec)
-    regression = data.classes is None
-    loss_fn: nn.Module = nn.MSELoss() if regression else nn.CrossEntropyLoss()
-    xt, xv = torch.tensor(data.x_train), torch.tensor(data.x_val)
-    yt, yv = torch.tensor(data.y_train), torch.tensor(data.y_val)
-    if regression:
-        yt, yv = yt[:, None], yv[:, None]
-    outputs = 1 if data.classes is None else data.classes
+    Its state (the model, the optimizer, the data) is all in the object and torch's global generator, which draws
+    each epoch's order and dropout: a copy taken between epochs (``copy.deepcopy``) and a reseeded generator train
+    another future of the same run from that epoch on (``bench/diagnosis_ceiling.py``).
+    """
 
-    model = _mlp(spec, xt.shape[1], outputs)
-    optimizer = _optimizer(model, spec)
+    spec: Mapping[str, Any]
+    model: Any
+    optimizer: Any
+    loss_fn: Any
+    xt: Any
+    yt: Any
+    xv: Any
+    yv: Any
+    regression: bool
 
-    records: list[dict[str, float]] = []
-    for epoch in range(spec["epochs"]):
-        for group in optimizer.param_groups:
+    @classmethod
+    def start(cls, spec: Mapping[str, Any]) -> TabularLoop:
+        """The run before its first epoch: seeded, its data split, its model initialised."""
+        import torch
+        from torch import nn
+
+        torch.manual_seed(spec["seed"])
+        data = tabular(spec)
+        regression = data.classes is None
+        xt, xv = torch.tensor(data.x_train), torch.tensor(data.x_val)
+        yt, yv = torch.tensor(data.y_train), torch.tensor(data.y_val)
+        if regression:
+            yt, yv = yt[:, None], yv[:, None]
+        model = _mlp(spec, xt.shape[1], 1 if data.classes is None else data.classes)
+        loss_fn = nn.MSELoss() if regression else nn.CrossEntropyLoss()
+        return cls(spec, model, _optimizer(model, spec), loss_fn, xt, yt, xv, yv, regression)
+
+    def epoch(self, epoch: int) -> dict[str, float]:
+        """Train epoch ``epoch`` (0-based) and evaluate: its record."""
+        import torch
+
+        xt, yt, spec = self.xt, self.yt, self.spec
+        for group in self.optimizer.param_groups:
             group["lr"] = _learning_rate(spec, epoch)
-        model.train()
+        self.model.train()
         order = torch.randperm(len(xt))
         total, correct = 0.0, 0
         for start in range(0, len(xt), spec["batch_size"]):
             batch = order[start : start + spec["batch_size"]]
-            optimizer.zero_grad()
-            out = model(xt[batch])
-            loss = loss_fn(out, yt[batch])
+            self.optimizer.zero_grad()
+            out = self.model(xt[batch])
+            loss = self.loss_fn(out, yt[batch])
             loss.backward()
-            optimizer.step()
+            self.optimizer.step()
             total += loss.item() * len(batch)
-            if not regression:
+            if not self.regression:
                 correct += int((out.argmax(1) == yt[batch]).sum())
-        model.eval()
+        self.model.eval()
         with torch.no_grad():
-            out = model(xv)
-            record = {"train_loss": total / len(xt), "val_loss": float(loss_fn(out, yv))}
-            if not regression:
+            out = self.model(self.xv)
+            record = {"train_loss": total / len(xt), "val_loss": float(self.loss_fn(out, self.yv))}
+            if not self.regression:
                 record["train_accuracy"] = correct / len(xt)
-                record["val_accuracy"] = float((out.argmax(1) == yv).float().mean())
+                record["val_accuracy"] = float((out.argmax(1) == self.yv).float().mean())
         record["learning_rate"] = _learning_rate(spec, epoch)
-        records.append(record)
-        if not (math.isfinite(record["train_loss"]) and math.isfinite(record["val_loss"])):
-            break  # the weights are NaN now: every later epoch reports NaN, as a real loop would
+        return record
+
+
+def broken(record: Mapping[str, float]) -> bool:
+    """The weights are NaN now: every later epoch would report NaN, as a real loop's would."""
+    return not (math.isfinite(record["train_loss"]) and math.isfinite(record["val_loss"]))
+
+
+def train_sklearn(spec: Mapping[str, Any]) -> dict[str, Any]:
+    loop = TabularLoop.start(spec)
+    records: list[dict[str, float]] = []
+    for epoch in range(spec["epochs"]):
+        records.append(loop.epoch(epoch))
+        if broken(records[-1]):
+            break
     return _history(records, spec["epochs"])
 
 
