@@ -32,3 +32,11 @@ def http_ops(settings: Settings) -> Iterator[TrainOps]:
     """The HTTP facade against a live server on the test database."""
     with LiveServer(settings) as server, HttpTrainOps(server.url, retries=0) as client:
         yield client
+
+
+@pytest.fixture
+def server_ops(live_server: LiveServer) -> Iterator[TrainOps]:
+    """The API of ``live_server`` (which a training in a process of its own reports to), as the test (a person,
+    an agent) reaches it."""
+    with HttpTrainOps(live_server.url, retries=0) as client:
+        yield client

@@ -19,22 +19,16 @@ from typing import Any
 
 import pytest
 
+from tests.integrations.ddp import assert_stopped_together, log_tail, under_way
 from tests.live_server import LiveServer
 from tests.processes import LOOPBACK, clean_env, free_port
-from trainops.client import HttpTrainOps, TrainOps
+from trainops.client import TrainOps
 from trainops.core.operation import OperationStatus
 
 SCRIPT = Path(__file__).with_name("ddp_fit.py")
 
 # the processes' behaviour does not depend on the database: SQLite alone keeps the file short
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-@pytest.fixture
-def server_ops(live_server: LiveServer) -> Iterator[TrainOps]:
-    """The API the fit reports to, as the test (a person, an agent) reaches it."""
-    with HttpTrainOps(live_server.url, retries=0) as client:
-        yield client
 
 
 def start_fit(url: str, tmp_path: Path, max_epochs: int, seconds_per_epoch: float) -> subprocess.Popen[bytes]:
@@ -79,10 +73,6 @@ def finish(process: subprocess.Popen[bytes], tmp_path: Path, timeout: float) -> 
             pytest.fail(f"no {missing}: that rank's fit did not end normally:\n{log_tail(tmp_path)}")
         time.sleep(0.1)
     return [json.loads(report.read_text()) for report in reports]
-
-
-def log_tail(tmp_path: Path) -> str:
-    return (tmp_path / "fit.log").read_text()[-5000:]
 
 
 @contextlib.contextmanager
@@ -130,35 +120,11 @@ def test_a_stop_asked_through_the_api_ends_both_ranks_loops(
 ) -> None:
     max_epochs = 200  # 40 s of epochs: only the stop ends this fit in time
     with fitting(live_server.url, tmp_path, max_epochs=max_epochs, seconds_per_epoch=0.2) as process:
-        deadline = time.monotonic() + 45
-        while True:  # the fit is under way once rank 0 has stored two epochs
-            operations = server_ops.list_operations().items
-            if operations and len(server_ops.get_metrics(operations[0].operation_id).metrics.epochs) >= 2:
-                break
-            assert process.poll() is None, f"the fit ended before the stop:\n{log_tail(tmp_path)}"
-            assert time.monotonic() < deadline, f"the fit stored no two epochs in 45 s:\n{log_tail(tmp_path)}"
-            time.sleep(0.1)
-        operation_id = operations[0].operation_id
+        operation_id = under_way(server_ops, process, tmp_path, epochs=2, within=45)
         server_ops.cancel_operation(operation_id, "val_loss has plateaued", requested_by="agent")
         asked = time.monotonic()
-        rank0, rank1 = finish(process, tmp_path, timeout=20)
+        ranks = finish(process, tmp_path, timeout=20)
     stopped_after = time.monotonic() - asked
 
-    # both loops ended at the end of the same epoch, the one in which rank 0 learnt of the stop
-    assert rank0["epochs"] == rank1["epochs"]
-    last = rank0["epochs"][-1]
-    assert rank0["epochs"] == list(range(last + 1)) and last < max_epochs - 1
-    assert rank0["stopped_at"] == rank1["stopped_at"] == last
+    assert_stopped_together(server_ops, operation_id, "val_loss has plateaued", ranks, planned=max_epochs)
     assert stopped_after < 10  # a few epochs of 0.2 s: the stop is seen within a second or two
-
-    operation = server_ops.get_operation(operation_id)
-    assert operation.status is OperationStatus.CANCELLED
-    assert operation.cancel_request is not None
-    assert (operation.cancel_request.reason, operation.cancel_request.requested_by) == (
-        "val_loss has plateaued",
-        "agent",
-    )
-    metrics = server_ops.get_metrics(operation_id).metrics
-    assert [record.epoch for record in metrics.epochs] == list(range(last + 1))  # each epoch the loops ran, once
-    assert metrics.best_epoch is not None and rank0["best_epoch"] == metrics.best_epoch
-    assert rank1["operation_id"] is None and server_ops.list_operations().total == 1

@@ -20,22 +20,16 @@ from typing import Any
 
 import pytest
 
+from tests.integrations.ddp import assert_stopped_together, log_tail, under_way
 from tests.live_server import LiveServer
 from tests.processes import LOOPBACK, clean_env, free_port, stop_group
-from trainops.client import HttpTrainOps, TrainOps
+from trainops.client import TrainOps
 from trainops.core.operation import OperationStatus
 
 SCRIPT = Path(__file__).with_name("hf_ddp_fit.py")
 
 # the processes' behaviour does not depend on the database: SQLite alone keeps the file short
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-
-@pytest.fixture
-def server_ops(live_server: LiveServer) -> Iterator[TrainOps]:
-    """The API the training reports to, as the test (a person, an agent) reaches it."""
-    with HttpTrainOps(live_server.url, retries=0) as client:
-        yield client
 
 
 def start_training(url: str, tmp_path: Path, epochs: int, seconds_per_epoch: float) -> subprocess.Popen[bytes]:
@@ -79,10 +73,6 @@ def finish(process: subprocess.Popen[bytes], tmp_path: Path, timeout: float) -> 
     missing = ", ".join(report.name for report in reports if not report.exists())
     assert not missing, f"no {missing}: that rank's training did not end normally:\n{log_tail(tmp_path)}"
     return [json.loads(report.read_text()) for report in reports]
-
-
-def log_tail(tmp_path: Path) -> str:
-    return (tmp_path / "fit.log").read_text()[-5000:]
 
 
 @contextlib.contextmanager
@@ -142,36 +132,12 @@ def test_a_stop_asked_through_the_api_ends_both_ranks_loops(
 ) -> None:
     epochs = 6  # 9 s of epochs: the stop, seen within a second or two of the first epoch stored, comes before
     with training(live_server.url, tmp_path, epochs=epochs, seconds_per_epoch=1.5) as process:
-        deadline = time.monotonic() + 60
-        while True:  # the training is under way once rank 0 has stored an epoch
-            operations = server_ops.list_operations().items
-            if operations and server_ops.get_metrics(operations[0].operation_id).metrics.epochs:
-                break
-            assert process.poll() is None, f"the training ended before the stop:\n{log_tail(tmp_path)}"
-            assert time.monotonic() < deadline, f"the training stored no epoch in 60 s:\n{log_tail(tmp_path)}"
-            time.sleep(0.1)
-        operation_id = operations[0].operation_id
+        operation_id = under_way(server_ops, process, tmp_path, epochs=1, within=60)
         server_ops.cancel_operation(operation_id, "eval_loss has plateaued", requested_by="agent")
         asked = time.monotonic()
         rank0, rank1 = finish(process, tmp_path, timeout=30)
     stopped_after = time.monotonic() - asked
 
-    # both loops ended at the end of the same epoch, the one in which rank 0 learnt of the stop
-    assert rank0["epochs"] == rank1["epochs"]
-    last = rank0["epochs"][-1]
-    assert rank0["epochs"] == list(range(last + 1)) and last < epochs - 1
-    assert rank0["stopped_at"] == rank1["stopped_at"] == last
+    last = assert_stopped_together(server_ops, operation_id, "eval_loss has plateaued", (rank0, rank1), epochs)
     assert rank0["global_step"] == rank1["global_step"] == 2 * (last + 1)
     assert stopped_after < 15  # an epoch or two of 1.5 s, and torchrun's exit
-
-    operation = server_ops.get_operation(operation_id)
-    assert operation.status is OperationStatus.CANCELLED
-    assert operation.cancel_request is not None
-    assert (operation.cancel_request.reason, operation.cancel_request.requested_by) == (
-        "eval_loss has plateaued",
-        "agent",
-    )
-    metrics = server_ops.get_metrics(operation_id).metrics
-    assert [record.epoch for record in metrics.epochs] == list(range(last + 1))  # each epoch the loops ran, once
-    assert metrics.best_epoch is not None and rank0["best_epoch"] == metrics.best_epoch
-    assert rank1["operation_id"] is None and server_ops.list_operations().total == 1
