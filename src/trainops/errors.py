@@ -104,6 +104,13 @@ class AuthenticationError(TrainOpsError):
     code = "unauthorized"
 
 
+class CrossSiteRequestError(TrainOpsError):
+    """A write sent by a page of another site (``Sec-Fetch-Site``, ``Origin``): the API takes writes from its own
+    pages and from programs only."""
+
+    code = "cross_site_request"
+
+
 class ConfigurationError(TrainOpsError):
     """trainops is configured in a way that cannot work (bad URL, schema out of date, unsafe binding)."""
 
@@ -145,6 +152,7 @@ HTTP_STATUS: dict[str, int] = {
     UnsupportedMediaTypeError.code: 415,
     HostNotAllowedError.code: 400,
     AuthenticationError.code: 401,
+    CrossSiteRequestError.code: 403,
     ConfigurationError.code: 500,
     ServiceUnavailableError.code: 503,
     MissingExtraError.code: 501,
@@ -167,6 +175,7 @@ _BY_CODE: dict[str, type[TrainOpsError]] = {
         UnsupportedMediaTypeError,
         HostNotAllowedError,
         AuthenticationError,
+        CrossSiteRequestError,
         ConfigurationError,
         ServiceUnavailableError,
         MissingExtraError,

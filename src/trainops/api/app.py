@@ -14,6 +14,7 @@ from trainops import extras
 from trainops.api.dashboard import install_dashboard
 from trainops.api.deps import require_json, require_token
 from trainops.api.errors import install_error_handlers
+from trainops.api.guards import RequestGuardMiddleware
 from trainops.api.hosts import HostCheckMiddleware, allowed_hosts
 from trainops.api.limits import BodySizeLimitMiddleware
 from trainops.api.openapi import TRAIN_EXTRA_ERRORS, install_openapi
@@ -28,6 +29,10 @@ from trainops.settings import Settings, get_settings
 from trainops.version import trainops_version
 
 API_PREFIX = "/api/v1"
+OPENAPI_PATH = f"{API_PREFIX}/openapi.json"
+DOCS_PATH = f"{API_PREFIX}/docs"
+OPEN_PATHS = (f"{API_PREFIX}/health", OPENAPI_PATH, DOCS_PATH)
+"""The API's paths that need no token: liveness, the OpenAPI document and the docs page that reads it."""
 
 logger = logging.getLogger("trainops.api")
 
@@ -101,7 +106,7 @@ def create_app(
         # without internet
         docs_url=None,
         redoc_url=None,
-        openapi_url=f"{API_PREFIX}/openapi.json",
+        openapi_url=OPENAPI_PATH,
         lifespan=lifespan,
     )
     app.state.service = service
@@ -114,6 +119,13 @@ def create_app(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_request_bytes,
         exempt=[artifacts.UPLOAD_ROUTE, *train_uploads],
+    )
+    # outside the size limit: a request refused for its token or its origin is not read at all
+    app.add_middleware(
+        RequestGuardMiddleware,
+        token=settings.api_token,
+        prefix=API_PREFIX,
+        open_paths=OPEN_PATHS,
     )
     hosts = allowed_hosts(bound_host, settings.allowed_hosts, settings.public_url)
     if hosts is not None:  # added last: the outermost layer, so a refused name reaches nothing else
@@ -134,7 +146,7 @@ def create_app(
         app.include_router(router, prefix=API_PREFIX, dependencies=checks)
     for router in train_routers:  # a server without the extra answers them 501: the document says so
         app.include_router(router, prefix=API_PREFIX, dependencies=checks, responses=TRAIN_EXTRA_ERRORS)
-    install_dashboard(app, docs_path=f"{API_PREFIX}/docs", openapi_url=f"{API_PREFIX}/openapi.json")
+    install_dashboard(app, docs_path=DOCS_PATH, openapi_url=OPENAPI_PATH)
     install_openapi(app, API_PREFIX)  # every error status a route answers, with the envelope
     return app
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import secrets
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
@@ -12,8 +11,9 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
+from trainops.api.guards import WRITE_METHODS, token_refusal
 from trainops.core.payload import nul_at
-from trainops.errors import AuthenticationError, InvalidInputError, UnsupportedMediaTypeError
+from trainops.errors import InvalidInputError, UnsupportedMediaTypeError
 from trainops.executors.base import Executor
 from trainops.service.operations import OperationsService
 from trainops.settings import Settings
@@ -56,21 +56,15 @@ _BEARER = HTTPBearer(
 async def require_token(
     request: Request, _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)] = None
 ) -> None:
-    """Bearer-token check, active when the server was given a token."""
+    """Bearer-token check, active when the server was given a token. The server refuses a request without it
+    before reading its body (:class:`~trainops.api.guards.RequestGuardMiddleware`); this check holds for an app
+    mounted without that layer, and declares the token in the OpenAPI document."""
     expected: str | None = request.app.state.api_token
     if expected is None:
         return
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    # compare_digest: the time taken must not reveal how much of a guessed token was right
-    if scheme.lower() != "bearer" or not secrets.compare_digest(token.strip().encode(), expected.encode()):
-        raise AuthenticationError(
-            "missing or wrong bearer token: send 'Authorization: Bearer <TRAINOPS_API_TOKEN>' "
-            "(the client does this when TRAINOPS_API_TOKEN is set)"
-        )
-
-
-_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+    refusal = token_refusal(request.headers.get("authorization", ""), expected)
+    if refusal is not None:
+        raise refusal
 
 
 def is_json_media_type(content_type: str) -> bool:
@@ -103,7 +97,7 @@ async def require_json(request: Request) -> None:
     (``api/openapi.py``): PostgreSQL can hold it in neither text nor JSONB. One scan of the bytes finds the escape
     (JSON has no other way to write it); only a body that has one is parsed to say where.
     """
-    if request.method not in _WRITE_METHODS or _reads_raw_body(request.scope.get("route")):
+    if request.method not in WRITE_METHODS or _reads_raw_body(request.scope.get("route")):
         return
     headers = request.headers
     has_body = headers.get("content-length", "0").strip() not in ("0", "") or "transfer-encoding" in headers

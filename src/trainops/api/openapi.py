@@ -8,7 +8,8 @@ Two halves, so that no status is written out twice:
   :data:`TRAIN_EXTRA_ERRORS` (501) on the routes of the ``train`` extra, which a server installed without it
   answers with 501 (``api/routes/unavailable.py``).
 - :func:`install_openapi` adds, when the document is built, the statuses that follow from what a route *is*
-  rather than what it does: 400 (the Host check, every route), 401 (a route that checks the token), 404 (a path
+  rather than what it does: 400 (the Host check, every route), 401 (a route that checks the token), 403 (a write:
+  refused when another site's page sent it, ``api/guards.py``), 404 (a path
   with a parameter: no such operation, no such endpoint), 413 and 415 (a route with a body), 422 (a route with
   parameters or a body; FastAPI's own 422 names its ``HTTPValidationError``, which the API never sends: the
   handler in ``api/errors.py`` answers the envelope).
@@ -33,6 +34,7 @@ DESCRIPTIONS = {
     400: "the Host header names none of the server's addresses (TRAINOPS_ALLOWED_HOSTS adds names), or a "
     "malformed request",
     401: "missing or wrong bearer token (the server was given TRAINOPS_API_TOKEN)",
+    403: "a write sent by a page of another site: the API takes writes from its own pages and from programs",
     404: "no such resource",
     409: "the resource's state does not allow it (e.g. the operation already ended)",
     413: "the request body is larger than the server accepts",
@@ -118,6 +120,8 @@ def complete_errors(document: dict[str, Any], prefix: str) -> dict[str, Any]:
             _add(responses, 400)
             if operation.get("security"):
                 _add(responses, 401)
+            if method in _WRITE_METHODS:
+                _add(responses, 403)
             if any(parameter.get("in") == "path" for parameter in parameters):
                 _add(responses, 404)
             if has_body:
