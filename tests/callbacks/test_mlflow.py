@@ -358,3 +358,25 @@ def test_the_mlflow_run_shows_in_ops_show(service: OperationsService, mlflow_fil
     result = CliRunner().invoke(app, ["ops", "show", tracker.operation_id], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert f"mlflow_run_id={run_id}" in result.output
+
+
+def test_secrets_in_a_config_are_neither_stored_nor_mirrored(ops: TrainOps, mlflow_file_store: str) -> None:
+    config = {
+        "lr": 0.01,
+        "db_password": "pw-secret-1",
+        "wandb_api_key": "wk-secret-2",
+        "data_uri": "https://reader:pw-secret-3@data.example.com/set?token=tk-secret-4&split=train",
+        "max_tokens": 512,
+    }
+    with TrainingCallbacks(ops, config=config, mlflow=mlflow_file_store) as tracker:
+        tracker.on_epoch_end(0, {"val_loss": 1.0})
+    assert tracker.operation_id is not None
+
+    operation = ops.get_operation(tracker.operation_id)
+    run_id = operation.metadata.model_dump()["mlflow_run_id"]
+    mirrored = MlflowClient(mlflow_file_store).get_run(run_id).data.params
+    for parameters in (operation.metadata.parameters, mirrored):
+        assert str(parameters["lr"]) == "0.01" and str(parameters["max_tokens"]) == "512"
+        assert parameters["db_password"] == parameters["wandb_api_key"] == "<redacted>"
+        assert str(parameters["data_uri"]).startswith("https://data.example.com/set?token=")
+        assert not any(secret in repr(parameters) for secret in ("pw-secret", "wk-secret", "tk-secret"))

@@ -38,11 +38,12 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from trainops.callbacks.sinks import RunInfo
 from trainops.core.epoch import EpochRecord
 from trainops.core.operation import OperationStatus
+from trainops.core.redaction import url_without_secrets
 from trainops.errors import InvalidInputError, MissingExtraError
 
 
@@ -181,7 +182,7 @@ class MlflowSink:
         self._close_previous()
         self._last_epoch = 0
         uri = self.requested_uri or mlflow.get_tracking_uri()
-        shown = _without_credentials(uri)
+        shown = url_without_secrets(uri)  # recorded on the operation, and in messages
         _check_reachable(uri, shown, self.connect_timeout)
         abandoned = threading.Event()
         client, experiment_id, run_id = _within(
@@ -444,18 +445,6 @@ def _mlflow_key(name: str) -> str:
 
 def _take(queue: deque[_T], limit: int) -> list[_T]:
     return [queue.popleft() for _ in range(min(limit, len(queue)))]
-
-
-def _without_credentials(uri: str) -> str:
-    """``uri`` without a user name or password (``http://user:secret@host`` is recorded as ``http://host``)."""
-    parts = urlsplit(uri)
-    if not (parts.username or parts.password):
-        return uri
-    host = parts.hostname or ""
-    netloc = f"[{host}]" if ":" in host else host
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _check_reachable(uri: str, shown: str, timeout: float) -> None:

@@ -35,6 +35,7 @@ from trainops.core.metric_names import INDEX_NAMES, normalize_metrics
 from trainops.core.numbers import detached, parse_metric
 from trainops.core.operation import OperationMetadata, OperationStatus
 from trainops.core.policy import MonitorPolicy
+from trainops.core.redaction import redacted
 from trainops.errors import InvalidInputError, OperationCancelledError, ServiceUnavailableError
 from trainops.schemas.operations import CreateOperationRequest
 
@@ -233,7 +234,7 @@ class TrainingCallbacks:
             except Exception as error:
                 self._warn_once("system", f"no system metrics: {error}")
         self._open_run()
-        info = RunInfo(self.operation_id, task=self.task, config=self.config, total_epochs=self.total_epochs)
+        info = RunInfo(self.operation_id, task=self.task, config=redacted(self.config), total_epochs=self.total_epochs)
         recorded: dict[str, Any] = {}  # what the sinks ask to record on the operation (the MLflow run's ids)
         for sink in self._sinks:
             answer = sink.call("begin", info)
@@ -429,7 +430,7 @@ class TrainingCallbacks:
         if self.config:
             parameters.update(_jsonable(self.config))
         if parameters:
-            metadata["parameters"] = parameters
+            metadata["parameters"] = redacted(parameters)  # stored, listed and shown: never a password with them
         if self.task is not None:
             metadata["task"] = self.task
         metadata.setdefault("executor", "external")
