@@ -103,6 +103,7 @@ def test_purge_removes_every_row_and_file_of_the_run_and_nothing_else(
         "model_versions": 0,
         "worker_log": True,
         "models_kept": [],
+        "model_version_kept": None,
     }
     assert rows_of(database_url, operation_id, seq) == {"operations": 0, "epoch_metrics": 0, "step_metrics": 0}
     assert not files.exists() and not log.exists()

@@ -36,7 +36,7 @@ from typing import Any
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors
+from safetensors.torch import load_file as load_safetensors_file
 from safetensors.torch import save as save_safetensors
 from torch import nn
 
@@ -343,7 +343,8 @@ def _read_weights(file: Path) -> dict[str, torch.Tensor]:
     if file.stat().st_size > MAX_WEIGHTS_BYTES:
         raise ArtifactError(f"{file} is larger than {MAX_WEIGHTS_BYTES:,} bytes; it is not one trainops wrote")
     try:
-        # safetensors holds tensors and a JSON header only: reading it can never execute code
-        return dict(load_safetensors(file.read_bytes()))
+        # safetensors holds tensors and a JSON header only: reading it can never execute code. Mapped rather than
+        # read whole first, so the file's bytes are not held twice (raw, then as tensors) while it loads.
+        return load_safetensors_file(file)
     except (SafetensorError, ValueError, RuntimeError) as error:
         raise ArtifactError(f"{file} is not a readable safetensors file ({error}); the file is damaged") from None

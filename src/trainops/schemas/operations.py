@@ -231,6 +231,12 @@ class DeletedOperation(BaseModel):
     models_kept: list[str] = Field(
         description="named models made from the run: they stay and now say source_deleted: true"
     )
+    model_version_kept: str | None = Field(
+        None,
+        description="what the run's result names as its model_version and why it was left in place (only the "
+        "run's own version folder, {strategy}/{series}_vN written by it, that no named model uses is removed); "
+        "null when it was removed, is already gone, or the result names none",
+    )
 
 
 class BestValue(BaseModel):

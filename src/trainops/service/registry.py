@@ -550,9 +550,15 @@ def unpack_version(archive: Path, target: Path) -> None:
     no path of the archive is ever used as a path here, so neither ``../``, absolute names nor links can reach
     outside ``target``.
 
+    Nor can a small archive unpack into a large version: sparse members (whose holes would be written out in
+    full) are refused, and so is a member once the sizes declared so far add up to more than the archive's own
+    size, which no whole archive can (the upload route already bounds that size by
+    ``TRAINOPS_MAX_ARTIFACT_BYTES``). Both are refused before the member's bytes are copied.
+
     Raises:
         InvalidInputError: not a (plain, uncompressed) tar archive; a member that is not one of the files; a
-            link, directory or device; a file twice; a missing file.
+            link, directory, device or sparse file; a file twice; a missing file; files declaring more bytes than
+            the archive holds.
         PayloadTooLargeError: a file larger than its kind may be.
     """
     how = (
@@ -560,6 +566,8 @@ def unpack_version(archive: Path, target: Path) -> None:
         f"{' '.join(VERSION_FILES)})"
     )
     seen: set[str] = set()
+    holds = archive.stat().st_size
+    declared = 0
     try:
         with tarfile.open(archive, mode="r:") as tar:
             for member in tar:
@@ -576,6 +584,12 @@ def unpack_version(archive: Path, target: Path) -> None:
                         f"the archive's {member.name!r} is a link, directory or device, not a file; {how}",
                         details={"member": member.name},
                     )
+                if member.issparse():
+                    raise InvalidInputError(
+                        f"the archive's {name} is a sparse file ({member.size:,} bytes once its holes are filled); "
+                        f"pack the version without --sparse (-S): {how}",
+                        details={"member": name, "size_bytes": member.size},
+                    )
                 if name in seen:
                     raise InvalidInputError(f"the archive holds {name!r} twice; {how}", details={"member": name})
                 seen.add(name)
@@ -584,6 +598,13 @@ def unpack_version(archive: Path, target: Path) -> None:
                     raise PayloadTooLargeError(
                         f"the archive's {name} is {member.size:,} bytes; a model version's {name} is at most {limit:,}",
                         details={"member": name, "size_bytes": member.size, "limit_bytes": limit},
+                    )
+                declared += member.size
+                if declared > holds:
+                    raise InvalidInputError(
+                        f"the archive's files declare {declared:,} bytes up to and including {name}, more than the "
+                        f"archive holds ({holds:,} bytes): it is truncated or damaged; {how}",
+                        details={"member": name, "declared_bytes": declared, "archive_bytes": holds},
                     )
                 source = tar.extractfile(member)
                 if source is None:  # pragma: no cover - isfile() members always have content
