@@ -40,7 +40,12 @@ UrlOption = Annotated[
 ]
 TokenOption = Annotated[
     str | None,
-    typer.Option("--token", envvar="TRAINOPS_API_TOKEN", help="Bearer token for the server (prefer TRAINOPS_API_TOKEN: a command line shows in ps).", show_default=False),
+    typer.Option(
+        "--token",
+        envvar="TRAINOPS_API_TOKEN",
+        help="Bearer token for the server (prefer TRAINOPS_API_TOKEN: a command line shows in ps).",
+        show_default=False,
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
 
