@@ -4,9 +4,6 @@ process, probed with raw HTTP and used by the MCP SDK's client."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import httpx
@@ -15,7 +12,7 @@ from anyio.from_thread import start_blocking_portal
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.mcp.test_server import Home, free_port, wait_for
+from tests.mcp.test_server import Home, http_server
 from tests.mcp.test_server import home as home  # the fixture, shared with the server's tests
 
 INITIALIZE = {
@@ -29,32 +26,9 @@ HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "app
 
 @pytest.fixture(scope="module")
 def url(home: Home) -> Iterator[str]:
-    port = free_port()
-    env = {**os.environ, **home.env, "TRAINOPS_ALLOWED_HOSTS": "mcp.example,*.tunnel.example"}
-    log_path = home.logs / "mcp-http-hosts.log"
-    with log_path.open("w") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "trainops.cli", "mcp", "--transport", "http", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    address = f"http://127.0.0.1:{port}/mcp"
-    try:
-
-        def answers() -> bool:
-            assert server.poll() is None, log_path.read_text()
-            try:
-                httpx.get(address, timeout=1)
-            except httpx.TransportError:
-                return False
-            return True
-
-        wait_for(answers, "the HTTP endpoint", timeout=60)
+    hosts = {"TRAINOPS_ALLOWED_HOSTS": "mcp.example,*.tunnel.example"}
+    with http_server(home, env=hosts, log="mcp-http-hosts.log") as address:
         yield address
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
 
 
 @pytest.mark.parametrize("host", ["evil.example", "evil.example:8765", "mcp.example.evil.example", "tunnel.example"])

@@ -601,21 +601,28 @@ def free_port() -> int:
         return port
 
 
-def test_streamable_http_transport_with_read_only_from_the_environment(home: Home) -> None:
+@contextmanager
+def http_server(home: Home, *args: str, env: dict[str, str] | None = None, log: str = "mcp-http.log") -> Iterator[str]:
+    """``python -m trainops.cli mcp --transport http ARGS`` on a free port, until the block ends: yields its URL.
+
+    TRAINOPS_API_TOKEN is dropped from the inherited environment (a developer's own would make the endpoint ask for
+    it): a test that wants a token passes it in ``env`` or ``args``.
+    """
     port = free_port()
-    env = {**os.environ, **home.env, "TRAINOPS_MCP_READ_ONLY": "1"}
-    with (home.logs / "mcp-http.log").open("w") as log:
+    inherited = {name: value for name, value in os.environ.items() if name != "TRAINOPS_API_TOKEN"}
+    log_path = home.logs / log
+    with log_path.open("w") as output:
         server = subprocess.Popen(
-            [sys.executable, "-m", "trainops.cli", "mcp", "--transport", "http", "--port", str(port)],
-            env=env,
-            stdout=log,
+            [sys.executable, "-m", "trainops.cli", "mcp", "--transport", "http", "--port", str(port), *args],
+            env={**inherited, **home.env, **(env or {})},
+            stdout=output,
             stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}/mcp"
     try:
 
         def answers() -> bool:
-            assert server.poll() is None, (home.logs / "mcp-http.log").read_text()
+            assert server.poll() is None, log_path.read_text()
             try:
                 httpx.get(url, timeout=1)
             except httpx.TransportError:
@@ -623,6 +630,14 @@ def test_streamable_http_transport_with_read_only_from_the_environment(home: Hom
             return True
 
         wait_for(answers, "the HTTP endpoint", timeout=60)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def test_streamable_http_transport_with_read_only_from_the_environment(home: Home) -> None:
+    with http_server(home, env={"TRAINOPS_MCP_READ_ONLY": "1"}) as url:
 
         async def list_tools() -> set[str]:
             async with streamable_http_client(url) as (read, write), ClientSession(read, write) as session:
@@ -631,10 +646,7 @@ def test_streamable_http_transport_with_read_only_from_the_environment(home: Hom
 
         with start_blocking_portal() as portal:
             assert portal.call(list_tools) == set(READ_TOOLS)
-        assert "on http://127.0.0.1" in (home.logs / "mcp-http.log").read_text()
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
+    assert "on http://127.0.0.1" in (home.logs / "mcp-http.log").read_text()
 
 
 def test_health_says_when_the_trainops_server_refuses_this_servers_token(home: Home) -> None:
@@ -657,4 +669,4 @@ def test_health_says_when_the_trainops_server_refuses_this_servers_token(home: H
 def test_http_refuses_addresses_beyond_this_machine() -> None:
     result = CliRunner().invoke(app, ["mcp", "--transport", "http", "--host", "0.0.0.0"], env={"COLUMNS": "300"})
     assert result.exit_code == 1
-    assert result.stderr.startswith("Error: --host '0.0.0.0': the MCP HTTP endpoint has no authentication")
+    assert result.stderr.startswith("Error: --host '0.0.0.0': the MCP HTTP endpoint speaks plain HTTP")

@@ -18,13 +18,13 @@ Both run as one ASGI layer outside the body-size limit, so a refused request cos
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Collection
 from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from trainops.api.responses import error_response
+from trainops.core.bearer import bearer_token_matches
 from trainops.errors import HTTP_STATUS, AuthenticationError, CrossSiteRequestError, TrainOpsError
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -40,9 +40,7 @@ def token_refusal(authorization: str, expected: str) -> AuthenticationError | No
     >>> token_refusal("Basic abc", "s3cret-token-0123456789").code
     'unauthorized'
     """
-    scheme, _, token = authorization.partition(" ")
-    # compare_digest: the time taken must not reveal how much of a guessed token was right
-    if scheme.lower() == "bearer" and secrets.compare_digest(token.strip().encode(), expected.encode()):
+    if bearer_token_matches(authorization, expected):
         return None
     return AuthenticationError(
         "missing or wrong bearer token: send 'Authorization: Bearer <TRAINOPS_API_TOKEN>' "

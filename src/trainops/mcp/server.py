@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import ipaddress
 import json
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -29,8 +28,6 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from starlette.responses import PlainTextResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from trainops.client import TrainOps, connect
 from trainops.core.diagnosis import TrainingMetrics
@@ -42,13 +39,13 @@ from trainops.core.policy import MonitorPolicy
 from trainops.core.recommendation_changes import recommendation_changes
 from trainops.errors import (
     AuthenticationError,
-    ConfigurationError,
     ConflictError,
     NotFoundError,
     TrainOpsError,
     sentence,
 )
 from trainops.mcp.compare import compare_runs as compare
+from trainops.mcp.http_security import HttpGuard, check_loopback, loopback_host
 from trainops.mcp.transport import DEFAULT_PORT, HTTP_PATH, Transport
 from trainops.schemas.models import PredictRequest, SaveModelRequest
 from trainops.schemas.training import TRAINING, ConfigOverrides, Resources, TrainingRequest
@@ -1109,25 +1106,6 @@ class _ArgumentsError(ValidationError):
         return _validation_message(self, self.taken)
 
 
-def check_loopback(host: str) -> None:
-    """Refuse to serve MCP over HTTP beyond this machine: the endpoint has no authentication.
-
-    Raises:
-        ConfigurationError: ``host`` is not a loopback address.
-    """
-    loopback = host == "localhost"
-    if not loopback:
-        try:
-            loopback = ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            loopback = False
-    if not loopback:
-        raise ConfigurationError(
-            f"--host {host!r}: the MCP HTTP endpoint has no authentication, so it only binds loopback addresses "
-            "(127.0.0.1, ::1, localhost); reach it from elsewhere through an SSH tunnel or an authenticating proxy"
-        )
-
-
 def serve(
     transport: Transport = "stdio",
     *,
@@ -1144,10 +1122,17 @@ def serve(
     The facade is opened before serving, so a misconfiguration (a bad database URL, an unsafe host) fails here
     with its message instead of on an agent's first call.
 
-    Over HTTP, a request whose ``Host`` names another site is refused (421): a page that rebinds its own name to
-    127.0.0.1 (DNS rebinding) must not drive an endpoint that has no authentication. ``host_allowed`` says which
-    ``Host`` header values to serve (``trainops mcp`` passes the REST server's rule: the loopback names, and
-    ``TRAINOPS_ALLOWED_HOSTS``); without it, the MCP SDK's own check serves the loopback names only.
+    Over HTTP the endpoint is guarded as :mod:`trainops.mcp.http_security` explains: a ``Host`` or an ``Origin``
+    from another site is refused (421, 403), and with a ``token`` every request must send it as
+    ``Authorization: Bearer <token>`` (401).
+
+    Args:
+        token: The trainops server's bearer token (with ``url``); over HTTP also the token every client must send
+            (``trainops mcp`` passes ``--token``, else ``TRAINOPS_API_TOKEN``). ``None``: the tools go to a server
+            with the ``TRAINOPS_API_TOKEN`` of the settings, and the HTTP endpoint asks for none.
+        host_allowed: Which ``Host`` header values to serve over HTTP (``trainops mcp`` passes the REST server's
+            rule: the loopback names, and ``TRAINOPS_ALLOWED_HOSTS``); the loopback names when not given. An
+            ``Origin`` passes when its host passes this rule.
 
     Raises:
         ConfigurationError: a non-loopback ``host`` for HTTP, or trainops settings that cannot work.
@@ -1159,39 +1144,27 @@ def serve(
     if transport == "stdio":
         server.run("stdio")
         return
+    required = (token or "").strip() or None  # as the settings read TRAINOPS_API_TOKEN: without its line's end
     if announce is not None:
-        mode = " (read-only)" if read_only else ""
-        announce(f"trainops MCP server{mode} on http://{_url_host(host)}:{port}{HTTP_PATH} (streamable HTTP)")
-    if host_allowed is None:
-        server.run("streamable-http", host=host, port=port, streamable_http_path=HTTP_PATH)
-        return
-    # the SDK's check knows exact names only; ours is the REST server's (domain wildcards, any port)
+        announce(_http_banner(host, port, read_only=read_only, token_required=required is not None))
+    # the SDK's check knows exact names only and no token: the guard does both (see http_security)
     unchecked = TransportSecuritySettings(enable_dns_rebinding_protection=False)
     app = server.streamable_http_app(streamable_http_path=HTTP_PATH, transport_security=unchecked, host=host)
+    guarded = HttpGuard(app, host_allowed=host_allowed or loopback_host, token=required)
     # an agent's open session must not keep a stopped server alive: 5 s for open requests, as `trainops serve`
-    uvicorn.run(HostCheck(app, host_allowed), host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    uvicorn.run(guarded, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
 
 
-class HostCheck:
-    """Answers 421 to an HTTP request whose ``Host`` header ``allowed`` refuses, naming the setting that adds
-    names; everything else (lifespan included) passes to ``app``."""
-
-    def __init__(self, app: ASGIApp, allowed: Callable[[str], bool]) -> None:
-        self.app = app
-        self.allowed = allowed
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            sent = next((value for name, value in scope.get("headers", []) if name == b"host"), b"").decode("latin-1")
-            if not self.allowed(sent):
-                message = (
-                    f"this MCP server does not answer for the host {sent!r}. Reach it by the address it serves on "
-                    "(127.0.0.1, localhost), or add the name a proxy or tunnel forwards to TRAINOPS_ALLOWED_HOSTS "
-                    "(comma-separated) and restart it"
-                )
-                await PlainTextResponse(message, status_code=421)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+def _http_banner(host: str, port: int, *, read_only: bool, token_required: bool) -> str:
+    mode = " (read-only)" if read_only else ""
+    where = f"trainops MCP server{mode} on http://{_url_host(host)}:{port}{HTTP_PATH} (streamable HTTP)"
+    if token_required:
+        return f"{where}: clients send 'Authorization: Bearer <token>' with the token this server was given"
+    return (
+        f"{where}. No token is set, so any user or process on this machine can call its tools; to require one, "
+        "start it with TRAINOPS_API_TOKEN set (e.g. `export TRAINOPS_API_TOKEN=$(openssl rand -hex 32)`) and have "
+        "clients send 'Authorization: Bearer <token>'"
+    )
 
 
 def _url_host(host: str) -> str:
