@@ -73,10 +73,10 @@ def cross_site_refusal(method: str, host: str, origin: str | None, fetch_site: s
         return None  # not a browser: a program, which no page can drive
     if not foreign:
         return None
+    sender = f"the page at {origin}" if origin else f"a page the browser calls {fetch_site}"
     return CrossSiteRequestError(
-        f"{method} refused: it was sent by a page of another site ({origin or 'a page of another origin'}). The API "
-        "takes writes from its own pages and from programs (the client, the callbacks, curl); a page elsewhere "
-        "cannot drive it",
+        f"{method} refused: {sender} sent it, not one of this server's pages. The API takes writes from its own "
+        "pages and from programs (the client, the callbacks, curl); a page of another site cannot drive it",
         details={"origin": origin, "sec_fetch_site": fetch_site},
     )
 
