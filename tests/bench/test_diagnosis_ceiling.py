@@ -79,3 +79,19 @@ def test_every_future_of_a_case_gives_it_an_answer() -> None:
         assert forked.stops == sum(Case(future, forked.case.seen).should_stop for future in futures)
         assert forked.case.curve.val_loss[: forked.case.seen] == futures[0].val_loss[: forked.case.seen]
         assert not math.isnan(forked.q)
+
+
+def test_the_state_is_read_at_every_cut_without_changing_the_run() -> None:
+    import diagnosis_state as state
+
+    curve = min((c for c in load() if c.family == "wine"), key=lambda c: c.planned)
+
+    run, history, readings = state.train_reading(ceiling._json(curve))
+
+    assert run == curve.id
+    assert history == train_sklearn(ceiling.spec_of(curve))  # reading the state draws nothing from the run
+    assert set(readings) == {case.seen for case in cut([curve])}
+    for reading in readings.values():
+        assert len(reading) == len(state.STATE_READINGS)
+        assert all(math.isfinite(value) for value in reading)
+        assert 0 <= reading[3] <= reading[5] <= 1  # wrong and about to flip right: a part of the wrong ones
