@@ -620,6 +620,20 @@ class Tabular:
     y_val: Any
     classes: int | None
 
+    @property
+    def regression(self) -> bool:
+        return self.classes is None
+
+    def tensors(self) -> tuple[Any, Any, Any, Any]:
+        """``(x_train, y_train, x_val, y_val)`` as torch tensors, a regression's targets as columns."""
+        import torch
+
+        xt, xv = torch.tensor(self.x_train), torch.tensor(self.x_val)
+        yt, yv = torch.tensor(self.y_train), torch.tensor(self.y_val)
+        if self.regression:
+            yt, yv = yt[:, None], yv[:, None]
+        return xt, yt, xv, yv
+
 
 def tabular(spec: Mapping[str, Any]) -> Tabular:
     import numpy as np
@@ -684,11 +698,8 @@ class TabularLoop:
 
         torch.manual_seed(spec["seed"])
         data = tabular(spec)
-        regression = data.classes is None
-        xt, xv = torch.tensor(data.x_train), torch.tensor(data.x_val)
-        yt, yv = torch.tensor(data.y_train), torch.tensor(data.y_val)
-        if regression:
-            yt, yv = yt[:, None], yv[:, None]
+        regression = data.regression
+        xt, yt, xv, yv = data.tensors()
         model = _mlp(spec, xt.shape[1], 1 if data.classes is None else data.classes)
         loss_fn = nn.MSELoss() if regression else nn.CrossEntropyLoss()
         return cls(spec, model, _optimizer(model, spec), loss_fn, xt, yt, xv, yv, regression)
@@ -917,11 +928,8 @@ def train_lightning(spec: Mapping[str, Any], workdir: Path) -> dict[str, Any]:
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")  # its own
     pl.seed_everything(spec["seed"], verbose=False)
     data = tabular(spec)
-    regression = data.classes is None
-    xt, xv = torch.tensor(data.x_train), torch.tensor(data.x_val)
-    yt, yv = torch.tensor(data.y_train), torch.tensor(data.y_val)
-    if regression:
-        yt, yv = yt[:, None], yv[:, None]
+    regression = data.regression
+    xt, yt, xv, yv = data.tensors()
 
     class MLP(pl.LightningModule):
         """Logs as Lightning users do: ``train/loss``, ``train/acc`` per epoch, ``val/loss``, ``val/acc``, ``lr``."""
