@@ -20,19 +20,17 @@ import httpx
 import pytest
 
 from tests.live_server import LiveServer
+from tests.trainings import finished_training, mean_reversion
 from trainops.client import LocalTrainOps, TrainOps
-from trainops.core.operation import Operation, OperationStatus
+from trainops.core.operation import Operation
 from trainops.errors import InvalidInputError
-from trainops.executors.jobs import run_training
 from trainops.pipeline.artifacts import read_model_version
-from trainops.pipeline.strategy import StrategyConfig, load_strategy
 from trainops.schemas.models import SaveModelRequest
 from trainops.service.bootstrap import open_service
-from trainops.service.training import apply_overrides, create_training
+from trainops.service.training import create_training
 from trainops.service.workers import this_worker
 from trainops.settings import Settings, get_settings
 
-STRATEGIES = Path(__file__).resolve().parents[2] / "strategies"
 FILES = ("model.safetensors", "config.json", "features.json", "metrics.json", "metadata.json")
 LIMIT = 64 * 1024
 """The server's TRAINOPS_MAX_ARTIFACT_BYTES here: a 2-epoch mean reversion version is about 20 KB."""
@@ -52,10 +50,6 @@ def local(settings: Settings) -> Iterator[LocalTrainOps]:
     ops.close()
 
 
-def mean_reversion() -> StrategyConfig:
-    return apply_overrides(load_strategy(STRATEGIES / "mean_reversion.yaml"), epochs=2)
-
-
 @pytest.fixture
 def running(local: LocalTrainOps) -> Callable[[], Operation]:
     """A started training (as a worker has it while it sends its version)."""
@@ -71,10 +65,8 @@ def running(local: LocalTrainOps) -> Callable[[], Operation]:
 def trained(local: LocalTrainOps, tmp_path: Path) -> tuple[Operation, Path]:
     """A finished training whose version was written on "another machine" (a scratch directory), not the
     server's models directory."""
-    operation = create_training(local.service, mean_reversion(), worker=this_worker())
     scratch = tmp_path / "worker-models"
-    ended = run_training(local, operation, data_dir=local.settings.resolved_data_dir, models_dir=scratch)
-    assert ended.status is OperationStatus.COMPLETED, ended.error
+    ended = finished_training(local, local.settings, models_dir=scratch, device=None, worker=this_worker())
     return ended, scratch / str((ended.result or {})["model_version"])
 
 

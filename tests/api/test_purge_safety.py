@@ -15,16 +15,12 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.trainings import finished_training
 from trainops.client.local import LocalTrainOps
-from trainops.core.operation import Operation, OperationStatus
-from trainops.executors.jobs import run_training
+from trainops.core.operation import Operation
 from trainops.pipeline.artifacts import read_model_version
-from trainops.pipeline.strategy import load_strategy
 from trainops.service.bootstrap import open_service
-from trainops.service.training import apply_overrides, create_training
 from trainops.settings import Settings
-
-STRATEGIES = Path(__file__).resolve().parents[2] / "strategies"
 
 NAMED = "mean_reversion/EURUSD_1h_v1"
 """The version of the first training, saved as the named model ``prod-model``."""
@@ -63,13 +59,7 @@ def train(settings: Settings) -> Iterator[Callable[[], Operation]]:
     local = LocalTrainOps(open_service(settings), settings=settings)
 
     def run() -> Operation:
-        config = apply_overrides(load_strategy(STRATEGIES / "mean_reversion.yaml"), epochs=2)
-        operation = create_training(local.service, config, device="cpu")
-        ended = run_training(
-            local, operation, data_dir=settings.resolved_data_dir, models_dir=settings.resolved_models_dir
-        )
-        assert ended.status is OperationStatus.COMPLETED, ended.error
-        return ended
+        return finished_training(local, settings)
 
     yield run
     local.close()

@@ -16,16 +16,13 @@ import httpx
 import pytest
 
 from tests.api.test_model_upload_api import FILES, LIMIT, error_message, stored_files, upload
+from tests.trainings import finished_training
 from trainops.client import LocalTrainOps
-from trainops.core.operation import Operation, OperationStatus
-from trainops.executors.jobs import run_training
-from trainops.pipeline.strategy import load_strategy
+from trainops.core.operation import Operation
 from trainops.service.bootstrap import open_service
-from trainops.service.training import apply_overrides, create_training
 from trainops.service.workers import this_worker
 from trainops.settings import Settings, get_settings
 
-STRATEGIES = Path(__file__).resolve().parents[2] / "strategies"
 EXPANDED = 16 * LIMIT
 """What the hostile archives' weights declare: far over the server's limit, far under a weights file's own cap."""
 
@@ -41,11 +38,8 @@ def settings(training_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Se
 def trained(settings: Settings, tmp_path: Path) -> Iterator[tuple[Operation, Path]]:
     """A finished training whose version was written on "another machine" (a scratch directory)."""
     local = LocalTrainOps(open_service(settings), settings=settings)
-    config = apply_overrides(load_strategy(STRATEGIES / "mean_reversion.yaml"), epochs=2)
-    operation = create_training(local.service, config, worker=this_worker())
     scratch = tmp_path / "worker-models"
-    ended = run_training(local, operation, data_dir=settings.resolved_data_dir, models_dir=scratch)
-    assert ended.status is OperationStatus.COMPLETED, ended.error
+    ended = finished_training(local, settings, models_dir=scratch, device=None, worker=this_worker())
     yield ended, scratch / str((ended.result or {})["model_version"])
     local.close()
 

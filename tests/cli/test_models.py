@@ -17,14 +17,14 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.live_server import LiveServer
+from tests.trainings import finished_training
 from trainops.cli.main import app
 from trainops.client.local import LocalTrainOps
-from trainops.core.operation import Operation, OperationStatus
-from trainops.executors.jobs import run_training
+from trainops.core.operation import Operation
 from trainops.pipeline.strategy import load_strategy
 from trainops.schemas.models import MODEL_NAME_PATTERN
 from trainops.service.bootstrap import open_service
-from trainops.service.training import apply_overrides, create_training
+from trainops.service.training import create_training
 from trainops.settings import Settings
 
 STRATEGIES = Path(__file__).resolve().parents[2] / "strategies"
@@ -68,13 +68,7 @@ def train(local: LocalTrainOps, settings: Settings) -> Callable[[], Operation]:
     """``train()``: a finished 2-epoch mean reversion training whose model version is in the models directory."""
 
     def run() -> Operation:
-        config = apply_overrides(load_strategy(STRATEGIES / "mean_reversion.yaml"), epochs=2)
-        operation = create_training(local.service, config, device="cpu")
-        ended = run_training(
-            local, operation, data_dir=settings.resolved_data_dir, models_dir=settings.resolved_models_dir
-        )
-        assert ended.status is OperationStatus.COMPLETED, ended.error
-        return ended
+        return finished_training(local, settings)
 
     return run
 

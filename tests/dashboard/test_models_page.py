@@ -17,15 +17,15 @@ from playwright.sync_api import Page, expect
 
 from tests.dashboard.conftest import Dashboard, PageLog, screenshot
 from tests.live_server import LiveServer
+from tests.trainings import finished_training, mean_reversion
 from trainops import extras
 from trainops.api.routes.events import EventTiming
 from trainops.client import HttpTrainOps, LocalTrainOps
-from trainops.core.operation import Operation, OperationStatus
-from trainops.executors.jobs import run_training
-from trainops.pipeline.strategy import StrategyConfig, load_strategy, parse_strategy
+from trainops.core.operation import Operation
+from trainops.pipeline.strategy import StrategyConfig, parse_strategy
 from trainops.schemas.models import SaveModelRequest
 from trainops.service.bootstrap import open_service
-from trainops.service.training import apply_overrides, create_training
+from trainops.service.training import apply_overrides
 from trainops.settings import Settings
 
 STRATEGIES = Path(__file__).resolve().parents[2] / "strategies"
@@ -67,13 +67,7 @@ def train(dashboard: Dashboard) -> Iterator[Callable[..., Operation]]:
     local = LocalTrainOps(open_service(settings), settings=settings)
 
     def run(config: StrategyConfig | None = None) -> Operation:
-        config = config or apply_overrides(load_strategy(STRATEGIES / "mean_reversion.yaml"), epochs=2)
-        operation = create_training(local.service, config, device="cpu")
-        ended = run_training(
-            local, operation, data_dir=settings.resolved_data_dir, models_dir=settings.resolved_models_dir
-        )
-        assert ended.status is OperationStatus.COMPLETED, ended.error
-        return ended
+        return finished_training(local, settings, config)
 
     yield run
     local.close()
@@ -90,7 +84,7 @@ def test_the_registry_is_listed_with_each_models_source_run_linked(
     page: Page, dashboard: Dashboard, train: Callable[..., Operation]
 ) -> None:
     eurusd = train()
-    goog_config = apply_overrides(load_strategy(STRATEGIES / "mean_reversion.yaml"), epochs=2).to_dict()
+    goog_config = mean_reversion().to_dict()
     goog_config.update(name="goog_reversion")
     goog = train(apply_overrides(parse_strategy(goog_config, "goog_reversion"), symbol="GOOG", timeframe="1d"))
     ops = dashboard.ops
