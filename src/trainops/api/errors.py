@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from trainops.api.deps import unreadable_json
-from trainops.api.responses import error_response
+from trainops.api.responses import error_answer, error_response
 from trainops.api.server_paths import ServerPaths
 from trainops.errors import TrainOpsError, http_status_for
 
@@ -87,10 +87,7 @@ def install_error_handlers(app: FastAPI) -> None:
         message, details = paths.redact(error.message), paths.redact_details(error.details)
         if message != error.message:  # the server's log keeps what the client is not told: where the file is
             logger.info("%s %s answered %d: %s", request.method, request.url.path, status, error.message)
-        response = error_response(status, error.code, message, details)
-        if error.code == "unauthorized":
-            response.headers["WWW-Authenticate"] = "Bearer"
-        return response
+        return error_answer(error, message, details)
 
     @app.exception_handler(RequestValidationError)
     async def _request_validation(_: Request, error: RequestValidationError) -> Response:

@@ -23,9 +23,9 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from trainops.api.responses import error_response
+from trainops.api.responses import error_answer
 from trainops.core.bearer import bearer_token_matches
-from trainops.errors import HTTP_STATUS, AuthenticationError, CrossSiteRequestError, TrainOpsError
+from trainops.errors import AuthenticationError, CrossSiteRequestError, TrainOpsError
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _OWN_SITE = frozenset({"same-origin", "none"})
@@ -112,10 +112,7 @@ class RequestGuardMiddleware:
         if refusal is None:
             await self.app(scope, receive, send)
             return
-        response = error_response(HTTP_STATUS[refusal.code], refusal.code, refusal.message, refusal.details)
-        if refusal.code == AuthenticationError.code:
-            response.headers["WWW-Authenticate"] = "Bearer"
-        await response(scope, receive, send)
+        await error_answer(refusal)(scope, receive, send)
 
     def _needs_token(self, path: str) -> bool:
         return path.startswith(self.prefix) and path.rstrip("/") not in self.open_paths

@@ -9,6 +9,7 @@ from fastapi import Response
 from pydantic import BaseModel, TypeAdapter
 
 from trainops.core.operation import WriteAck
+from trainops.errors import AuthenticationError, TrainOpsError, http_status_for
 
 T = TypeVar("T")
 
@@ -63,6 +64,20 @@ def envelope(
 def error_response(status_code: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response:
     body = ErrorEnvelope(error=ErrorBody(code=code, message=message, details=details or {}))
     return Response(body.model_dump_json(), status_code=status_code, media_type="application/json")
+
+
+def error_answer(error: TrainOpsError, message: str | None = None, details: dict[str, Any] | None = None) -> Response:
+    """The answer to ``error``: its status, the envelope (with ``message``/``details`` instead of its own when
+    given) and, for a missing token, ``WWW-Authenticate: Bearer``."""
+    response = error_response(
+        http_status_for(error),
+        error.code,
+        error.message if message is None else message,
+        error.details if details is None else details,
+    )
+    if error.code == AuthenticationError.code:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
 
 
 def flat_envelope(data: BaseModel, *, status_code: int = 200) -> Response:
