@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
 from trainops.core import EpochRecord, Operation, OperationStatus
 from trainops.core.listing import OperationFilter
 from trainops.core.operation import OperationMetadata, new_operation_id
 from trainops.errors import ConfigurationError, ConflictError, NotFoundError
-from trainops.store import OperationStore, create_database_engine, current_revision, ensure_schema, head_revision
+from trainops.store import (
+    OperationStore,
+    create_database_engine,
+    current_revision,
+    ensure_schema,
+    head_revision,
+    upgrade,
+)
 from trainops.store.engine import parse_database_url
 from trainops.store.migrate import SCHEMA_REVISION
 from trainops.store.tables import epoch_metrics
@@ -246,6 +254,32 @@ def test_an_outdated_schema_is_refused_unless_migration_is_allowed(tmp_path: obj
         assert current_revision(engine) == head_revision()
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("auto_migrate", [True, False])
+def test_a_first_migration_committed_by_another_process_meanwhile_is_not_another_applications_schema(
+    tmp_path: object, monkeypatch: pytest.MonkeyPatch, auto_migrate: bool
+) -> None:
+    url = f"sqlite:///{tmp_path}/starting.db"
+    engine, other = create_database_engine(url), create_database_engine(url)
+    migrations = importlib.import_module("trainops.store.migrate")  # the package's `migrate` is the function
+
+    looks: list[str | None] = []
+
+    def look_then_another_process_migrates(engine: Engine, **options: bool) -> str | None:
+        looks.append(current_revision(engine, **options))
+        if len(looks) == 1:  # processes starting together: another one migrates right after this one's first look
+            monkeypatch.undo()
+            upgrade(other)
+        return looks[-1]
+
+    monkeypatch.setattr(migrations, "current_revision", look_then_another_process_migrates)
+    try:
+        ensure_schema(engine, auto_migrate=auto_migrate)  # no "tables that trainops did not create"
+        assert current_revision(engine) == SCHEMA_REVISION
+    finally:
+        engine.dispose()
+        other.dispose()
 
 
 @pytest.mark.parametrize(

@@ -132,8 +132,7 @@ def migrate(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
                     connection.execute(text("SET LOCAL lock_timeout = 0"))
                     connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK})
                     connection.execute(text("SELECT set_config('lock_timeout', :value, true)"), {"value": timeout})
-                before = _revision(connection)
-                _refuse_foreign(connection, before)
+                before = _checked_revision(connection)
                 if before is not None and revision != "head" and known.index(revision) < known.index(before):
                     raise InvalidInputError(
                         f"the database is at revision {before}, past {revision}: trainops does not downgrade",
@@ -151,8 +150,13 @@ def migrate(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
     return before, after
 
 
-def _refuse_foreign(connection: Connection, current: str | None) -> None:
-    """Refuse a database trainops cannot migrate: a newer trainops migrated it, or it is another application's.
+def _checked_revision(connection: Connection) -> str | None:
+    """The database's revision (``None``: never migrated), refusing a database trainops cannot migrate: a newer
+    trainops migrated it, or it is another application's.
+
+    The tables are read before the revision, in two statements that may see two states of the database: a first
+    migration that another process commits in between then shows its revision, never its tables without it (which
+    would read as another application's tables).
 
     Another application's database is told apart by its tables: one migrated by Alembic for something else (an
     MLflow tracking database) has a revision trainops never wrote and no ``operations`` table; one whose tables
@@ -160,6 +164,7 @@ def _refuse_foreign(connection: Connection, current: str | None) -> None:
     holds other tables is used: trainops' tables sit beside them, as MLflow's would.
     """
     tables = set(inspect(connection).get_table_names())
+    current = _revision(connection)
     if current is None:
         clashing = sorted(tables & set(metadata.tables))
         if clashing:
@@ -169,9 +174,9 @@ def _refuse_foreign(connection: Connection, current: str | None) -> None:
                 "its own (TRAINOPS_DATABASE_URL)",
                 details={"tables": clashing},
             )
-        return
+        return None
     if current in revisions():
-        return
+        return current
     if "operations" not in tables:
         raise ConfigurationError(
             f"the database holds another application's schema (Alembic revision {current}, no trainops tables): "
@@ -191,10 +196,12 @@ def ensure_schema(engine: Engine, *, auto_migrate: bool) -> None:
     current = current_revision(engine)
     if current == SCHEMA_REVISION:
         return
-    with engine.connect() as connection:
-        _refuse_foreign(connection, current)
     if auto_migrate:
-        upgrade(engine)
+        upgrade(engine)  # refuses a database it cannot migrate, reading it under the migration lock
+        return
+    with engine.connect() as connection:
+        current = _checked_revision(connection)
+    if current == SCHEMA_REVISION:  # another process migrated it since the first look
         return
     raise ConfigurationError(
         f"the database schema is at revision {current or 'none'} but trainops needs {SCHEMA_REVISION}: "
