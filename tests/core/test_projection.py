@@ -12,7 +12,7 @@ import random
 
 import pytest
 
-from trainops.core import Action, EpochRecord, MonitorPolicy, analyze
+from trainops.core import Action, EpochRecord, MonitorPolicy, analyze, replay
 from trainops.core.policy import Mode
 from trainops.core.projection import Projection, projected_improvement, projection
 from trainops.core.rules import Point, find_best
@@ -311,6 +311,36 @@ def test_a_step_down_in_the_learning_rate_is_not_read_as_the_curve_flattening() 
     assert aware.decay == pytest.approx(1.0)
     assert aware.rate_pace == 1.0  # the rate is flat since the step
     assert aware.trend_gain > 5 * unaware.trend_gain
+
+
+@pytest.mark.parametrize("epochs_since_step", [1, 2, 3])
+def test_just_after_a_step_the_rate_is_not_read_as_falling_on(epochs_since_step: int) -> None:
+    """A step (0.1 to 0.01, then held) within the latest epochs is a one-off, not a ten-fold fall every few epochs."""
+    values = [1.0 - 0.001 * e for e in range(20)]
+    rates = [0.1] * (20 - epochs_since_step) + [0.01] * epochs_since_step
+
+    aware = rated(values, rates, 100)
+    assert aware is not None
+
+    assert aware.rate_pace == 1.0
+
+
+def test_a_step_schedule_is_not_stopped_as_its_loss_takes_the_fall_the_step_brings() -> None:
+    """30/60/90 step decay (ResNet-style): each step is followed by the run's biggest falls."""
+
+    def loss(epoch: int) -> float:
+        if epoch < 30:
+            return 0.8 + 1.2 * math.exp(-epoch / 5)
+        if epoch < 60:
+            return 0.45 + 0.35 * math.exp(-(epoch - 30) / 3)
+        return 0.35 + 0.10 * math.exp(-(epoch - 60) / 3)
+
+    records = [
+        EpochRecord(epoch=e, train_loss=0.9 * loss(e), val_loss=loss(e), learning_rate=0.1 * 0.1 ** (e // 30))
+        for e in range(90)
+    ]
+
+    assert replay(records, total_epochs_planned=90).stop_epoch == 89  # at its planned end, with its final best
 
 
 def test_a_learning_rate_still_falling_goes_on_slowing_the_fall() -> None:

@@ -209,9 +209,17 @@ def _rate_change(rate: dict[int, float], earlier: Sequence[Point], recent: Seque
 
 
 def _rate_pace(rate: dict[int, float]) -> float:
-    """The learning rate's change per epoch over its latest :data:`RATE_PACE_EPOCHS` epochs, when it is falling
-    there (0 once it has reached zero: no rate, no fall) and has never been raised after a fall (a warm restart,
-    which may come again); otherwise 1. A warm-up from zero is a rise before any fall, not a restart."""
+    """The learning rate's change per epoch over its latest :data:`RATE_PACE_EPOCHS` epochs, when it has fallen at
+    each of them (0 once it has reached zero: no rate, no fall) and has never been raised after a fall (a warm
+    restart, which may come again); otherwise 1. A warm-up from zero is a rise before any fall, not a restart.
+
+    A step (0.1 to 0.01, then held) is not a pace: carried forward it would say the rate keeps falling ten-fold
+    every few epochs, and stop a run as its loss takes its biggest fall; a smooth schedule (cosine, exponential)
+    lowers the rate at every epoch.
+
+    >>> _rate_pace({0: 0.1, 1: 0.1, 2: 0.01, 3: 0.01, 4: 0.01}), round(_rate_pace({e: 0.5**e for e in range(5)}), 3)
+    (1.0, 0.5)
+    """
     values = [value for _, value in sorted(rate.items()) if math.isfinite(value)]
     if len(values) <= RATE_PACE_EPOCHS:
         return 1.0
@@ -220,7 +228,10 @@ def _rate_pace(rate: dict[int, float]) -> float:
         if later > earlier * WARMUP_RISE and fell:
             return 1.0  # a warm restart
         fell = fell or later < earlier
-    first, last = values[-1 - RATE_PACE_EPOCHS], values[-1]
+    latest = values[-1 - RATE_PACE_EPOCHS :]
+    if not all(later < earlier for earlier, later in pairwise(latest)):
+        return 0.0 if latest[-1] == 0.0 < latest[0] else 1.0  # held after a step (or at zero: no rate, no fall)
+    first, last = latest[0], latest[-1]
     return (last / first) ** (1.0 / RATE_PACE_EPOCHS) if 0.0 <= last < first else 1.0
 
 
