@@ -217,6 +217,28 @@ def test_min_improvement_pct_sets_what_is_worth_it() -> None:
     assert lenient.signals == []  # a projection that says continue is evidence, not a finding
 
 
+@pytest.mark.parametrize("min_delta", [0.002, 0.005, 0.01])
+def test_a_converged_run_creeping_on_within_min_delta_of_its_best_is_stopped(min_delta: float) -> None:
+    """Keras' best moves only on an improvement larger than ``min_delta``: a curve that creeps on below it is not
+    worth continuing for the distance it has already covered."""
+    val = noisy([0.05 + 0.5 * math.exp(-e / 8) for e in range(120)], 0.0001)
+    records = [EpochRecord(epoch=e, train_loss=v, val_loss=v) for e, v in enumerate(val)]
+    policy = MonitorPolicy(min_delta=min_delta)
+
+    stopped = replay(records, policy, total_epochs_planned=200)
+    latest = analyze(records, policy, total_epochs_planned=200)
+
+    assert stopped.stop_epoch is not None and stopped.stop_epoch < 119
+    assert latest.recommendation.action is Action.STOP_AND_RESTORE_BEST
+    projected = latest.projection
+    assert projected is not None and projected.parameters["min_delta"] == min_delta
+    gain = projected.evidence["projected_gain"]
+    assert isinstance(gain, float) and gain <= min_delta
+    improvement = projected.evidence["projected_improvement_pct"]
+    assert isinstance(improvement, float) and improvement > DEFAULT.min_improvement_pct  # min_delta decides ...
+    assert f"no more than min_delta ({min_delta:g})" in latest.recommendation.reason  # ... and the reason says so
+
+
 def test_the_stop_reason_says_what_continuing_would_gain() -> None:
     """The reason reads like the issue's example: epochs left, the bound, what is needed, the best epoch."""
     val = [1.0 - 0.1 * e for e in range(6)] + [0.5 - 0.00005 * (e + 1) for e in range(24)]

@@ -176,8 +176,9 @@ def extend(
         projected = forecast(monitored, mode=mode, epochs_left=epochs)
         if projected is None or projected.method != "ensemble":
             return None
-        gain_pct = sign * (best - projected.best_value) / max(abs(best), 1e-12) * 100.0
-        return projected if gain_pct > policy.min_improvement_pct else None
+        gain = sign * (best - projected.best_value)
+        gain_pct = gain / max(abs(best), 1e-12) * 100.0
+        return projected if gain_pct > policy.min_improvement_pct and gain > policy.min_delta else None
 
     # the projected gain never shrinks with more epochs: the first worth it, by bisection (the limit if none is)
     epochs = first_step(lambda step: worth(step) is not None, max(policy.patience, epochs_done))

@@ -76,8 +76,10 @@ class Projection:
     """The residual standard deviation around the line through the window's recent half."""
     noise_gain: float
     projected_best: float
+    gain: float
+    """``projected_best`` against the best so far, in the metric's units (positive: a new best)."""
     improvement_pct: float
-    """``projected_best`` against the best so far, in percent of the best (negative: no new best)."""
+    """``gain`` in percent of the best (negative: no new best)."""
 
 
 def projection(
@@ -160,9 +162,10 @@ def projection(
     if top is not None:
         projected = max(projected, -top)  # nor will a fraction pass 1
     best_value = sign * best.value
-    improvement = (best_value - projected) / max(abs(best_value), 1e-12) * 100.0
+    gain = best_value - projected
     if epochs_left == 0:
-        improvement = 0.0  # no epochs, no new best: whatever the fitted line says about the one just seen
+        gain = 0.0  # no epochs, no new best: whatever the fitted line says about the one just seen
+    improvement = gain / max(abs(best_value), 1e-12) * 100.0
     return Projection(
         epochs_left=epochs_left,
         horizon=horizon,
@@ -177,6 +180,7 @@ def projection(
         noise=noise,
         noise_gain=noise_gain,
         projected_best=sign * projected,
+        gain=gain,
         improvement_pct=improvement,
     )
 
@@ -249,8 +253,11 @@ def _decay_within(recent: Sequence[Point]) -> float:
 
 
 def worth_continuing(projected: Projection, policy: MonitorPolicy) -> bool:
-    """The projection rule's test: the projected improvement on the best beats ``policy.min_improvement_pct``."""
-    return projected.improvement_pct > policy.min_improvement_pct
+    """The projection rule's test: the projected improvement on the best beats ``policy.min_improvement_pct``, and
+    is larger than ``policy.min_delta``: a smaller one would not be an improvement (Keras' meaning), and a curve that
+    creeps on within ``min_delta`` of its best, which the best does not follow, is not worth continuing for the
+    distance it has already covered."""
+    return projected.improvement_pct > policy.min_improvement_pct and projected.gain > policy.min_delta
 
 
 def _pct(value: float) -> str:
@@ -281,6 +288,11 @@ def projected_improvement(metric: str, projected: Projection, best: Best, policy
             f"{policy.min_improvement_pct:g}% it needs (its recent fall, carried on, would reach 0 before the end); "
             f"{where}"
         )
+    elif not worth and projected.improvement_pct > policy.min_improvement_pct:
+        message = (
+            f"continuing {left} more epoch(s) is projected to improve {metric} by at most {_fmt(projected.gain)}, "
+            f"no more than min_delta ({_fmt(policy.min_delta)}): no improvement that counts; {where}"
+        )
     else:
         bound = "about" if worth else "at most"
         message = (
@@ -295,6 +307,7 @@ def projected_improvement(metric: str, projected: Projection, best: Best, policy
         message=message,
         parameters={
             "min_improvement_pct": policy.min_improvement_pct,
+            "min_delta": policy.min_delta,
             "noise_allowance": policy.noise_allowance,
             "window": policy.window,
             "window_fraction": PROJECTION_WINDOW_FRACTION,
@@ -316,6 +329,7 @@ def projected_improvement(metric: str, projected: Projection, best: Best, policy
             "noise": _r(projected.noise),
             "noise_gain": _r(projected.noise_gain),
             "projected_best": _r(projected.projected_best),
+            "projected_gain": _r(projected.gain),
             "projected_improvement_pct": _r(projected.improvement_pct, 3),
             "worth_continuing": worth,
         },
