@@ -178,6 +178,36 @@ def test_the_planned_horizon_decides() -> None:
     assert short_run.projection.evidence["epochs_left"] == 2
 
 
+@pytest.mark.parametrize(
+    ("epochs", "epochs_left"),
+    [
+        pytest.param(range(50, 100), 0, id="resumed-at-its-last-planned-epoch"),
+        pytest.param(range(50, 80), 20, id="resumed"),
+        pytest.param(range(0, 90, 10), 19, id="reported-every-10th-epoch"),
+        pytest.param(range(1, 81), 20, id="numbered-from-1"),
+        pytest.param(range(0, 80), 20, id="numbered-from-0"),
+    ],
+)
+def test_the_epochs_left_count_the_epochs_trained_not_the_records(epochs: range, epochs_left: int) -> None:
+    """A run resumed at epoch 50 (Keras' initial_epoch, a Lightning checkpoint) has trained 50 epochs before its
+    first record; one that reports every 10th epoch, 10 for each record."""
+    records = [EpochRecord(epoch=e, train_loss=0.2 + 1 / (e + 1), val_loss=0.2 + 1 / (e + 1)) for e in epochs]
+
+    diagnosis = analyze(records, total_epochs_planned=100)
+
+    assert diagnosis.projection is not None and diagnosis.projection.evidence["epochs_left"] == epochs_left
+    last_planned = 100 if epochs[0] == 1 else 99
+    assert diagnosis.forecast is not None and diagnosis.forecast.best_epoch <= last_planned
+
+
+def test_a_replay_of_a_resumed_run_saves_only_the_epochs_it_had_left() -> None:
+    records = [EpochRecord(epoch=e, train_loss=0.3, val_loss=0.3) for e in range(50, 100)]  # flat since its resume
+
+    replayed = replay(records, total_epochs_planned=100)
+
+    assert replayed.stop_epoch is not None and replayed.epochs_saved == 99 - replayed.stop_epoch
+
+
 def test_without_a_planned_length_the_run_is_assumed_to_go_on_as_long_again() -> None:
     records = history(decaying(40, rate=0.06, floor=0.3))
 

@@ -103,11 +103,12 @@ def analyze(
         candidates.append(
             rules.no_improvement(policy.monitor, best, policy, rules.trend(policy.monitor, since_best, policy, mode))
         )
-    epochs_left, horizon = _horizon(len(history), total_epochs_planned, policy)
+    done = epochs_done(len(history), history[0].epoch, history[-1].epoch) if history else 0
+    epochs_left, horizon = _horizon(done, total_epochs_planned, policy)
     extension = None
     improving = current_trend.direction is TrendDirection.IMPROVING
     if horizon == "planned" and epochs_left == 0 and best is not None and improving:  # still improving at its end
-        extension = extend(monitored, best.value, policy, mode, len(history))
+        extension = extend(monitored, best.value, policy, mode, done)
     projected = None
     if best is not None and policy.stop_rule == "projection":
         projected = _projected(monitored, rates, best, epochs_left, horizon, policy, mode, extension)
@@ -148,6 +149,18 @@ def analyze(
 
 def _int(value: object) -> int | None:
     return value if isinstance(value, int) else None
+
+
+def epochs_done(records: int, first_epoch: int, last_epoch: int) -> int:
+    """How many epochs a run has trained, from its ``records`` numbered ``first_epoch`` to ``last_epoch``: its
+    epoch numbers count when they say more than its records do, as a resumed run's (Keras' ``initial_epoch``, a
+    Lightning checkpoint) or one that reports every few epochs. Numbered from 0, as trainops' callbacks number
+    them, unless the first epoch is 1 (a loop counting from 1).
+
+    >>> epochs_done(10, 0, 9), epochs_done(10, 1, 10), epochs_done(50, 50, 99), epochs_done(30, 0, 290)
+    (10, 10, 100, 291)
+    """
+    return max(records, last_epoch + (0 if first_epoch == 1 else 1))
 
 
 def _horizon(epochs_done: int, total_epochs_planned: int | None, policy: MonitorPolicy) -> tuple[int, Horizon]:
@@ -211,7 +224,8 @@ def confirm(
         best = rules.find_best(earlier, mode, policy.min_delta)
         if best is None:
             break
-        epochs_left, horizon = _horizon(bisect_right(epochs, earlier[-1][0]), total_epochs_planned, policy)
+        then_done = epochs_done(bisect_right(epochs, earlier[-1][0]), epochs[0], earlier[-1][0])
+        epochs_left, horizon = _horizon(then_done, total_epochs_planned, policy)
         then = projection(earlier, best, epochs_left, horizon, policy, mode, rates)
         if then is None or worth_continuing(then, policy):
             break

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, Field
 
-from trainops.core.analysis import analyze
+from trainops.core.analysis import analyze, epochs_done
 from trainops.core.diagnosis import Action, SignalRule
 from trainops.core.epoch import EpochRecord
 from trainops.core.policy import MonitorPolicy
@@ -81,10 +81,10 @@ def replay(
     if stopped_at is None:
         return result
     stop = steps[stopped_at]
-    # counted in epochs, not epoch numbers: loops number from 0 or 1, and may skip some
-    length = total_epochs_planned or len(history)
+    first = history[0].epoch
+    length = total_epochs_planned or epochs_done(len(history), first, history[-1].epoch)
     result.stop_epoch = stop.epoch
     result.stop_reason = stop.reason
     result.restore_epoch = stop.restore_epoch
-    result.epochs_saved = max(length - (stopped_at + 1), 0)
+    result.epochs_saved = max(length - epochs_done(stopped_at + 1, first, stop.epoch), 0)
     return result
