@@ -208,6 +208,24 @@ def test_a_replay_of_a_resumed_run_saves_only_the_epochs_it_had_left() -> None:
     assert replayed.stop_epoch is not None and replayed.epochs_saved == 99 - replayed.stop_epoch
 
 
+def test_a_run_validated_every_other_epoch_is_projected_as_one_validated_every_epoch() -> None:
+    """An exponential slows by the same factor per epoch however often it is read: the slowing measured between
+    windows of points is spread over the epochs those windows span."""
+
+    def validated_every(every: int) -> float:
+        records = [
+            EpochRecord(epoch=e, train_loss=loss, val_loss=loss if e % every == every - 1 else None)
+            for e, loss in enumerate(decaying(100, rate=1 / 40))
+        ]
+        projected = analyze(records, total_epochs_planned=200).projection
+        assert projected is not None
+        improvement = projected.evidence["projected_improvement_pct"]
+        assert isinstance(improvement, float)
+        return improvement
+
+    assert validated_every(2) == pytest.approx(validated_every(1), rel=0.05)
+
+
 def test_without_a_planned_length_the_run_is_assumed_to_go_on_as_long_again() -> None:
     records = history(decaying(40, rate=0.06, floor=0.3))
 

@@ -136,6 +136,7 @@ def projection(
     near = fit_line([e for e, _ in half], [v for _, v in half]) or fit
     level = near.at(recent[-1][0])
     noise = near.residual_std
+    cadence = (recent[-1][0] - recent[0][0]) / (len(recent) - 1)  # epochs per evaluation: 1 when every epoch is
     decay, trend_gain = 1.0, 0.0
     rate_change, rate_pace = 1.0, 1.0
     if fit.slope < 0 and epochs_left > 0:
@@ -151,10 +152,11 @@ def projection(
         if not fit.is_significant:
             decay = min(decay, UNCOMPARED_DECAY)  # a fall the window cannot tell from noise is not kept up
         rate_pace = _rate_pace(rate)
-        per_epoch = decay ** (1.0 / len(recent)) * rate_pace
+        per_epoch = decay ** (1.0 / (len(recent) * cadence)) * rate_pace  # the decay is per window, in epochs
         steps = epochs_left if per_epoch >= 1.0 else per_epoch * (1.0 - per_epoch**epochs_left) / (1.0 - per_epoch)
         trend_gain = -fit.slope * steps
-    noise_gain = policy.noise_allowance * noise * math.sqrt(2.0 * math.log(epochs_left + 1))
+    evaluations_left = epochs_left / cadence  # the draws luck gets: a run validating every k epochs gets 1 in k
+    noise_gain = policy.noise_allowance * noise * math.sqrt(2.0 * math.log(evaluations_left + 1))
     projected = level - trend_gain - noise_gain
     if mode == "min" and all(value >= 0 for _, value in finite):
         projected = max(projected, 0.0)  # a loss that has never been negative will not become so
