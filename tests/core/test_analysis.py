@@ -389,14 +389,14 @@ CASES = [
     ),
     pytest.param(
         history(
-            [1.0, 0.8, 0.6, 0.5, 0.55, 0.6, 0.65, 0.7],
-            _down(8, step=0.1),
-            epochs=[100, 102, 104, 106, 110, 112, 120, 121],
+            [1.0, 0.8, 0.6, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75],
+            _down(9, step=0.1),
+            epochs=[100, 102, 104, 106, 110, 112, 120, 121, 125],
         ),
         MonitorPolicy(),
         Expect(
             best_epoch=106,
-            since=4,
+            since=5,
             action=Action.STOP_AND_RESTORE_BEST,
             rules=("overfitting",),
             restore=106,

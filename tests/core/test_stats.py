@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 
-from trainops.core.stats import SIGNIFICANT_T, LineFit, fit_line, percent_change
+from trainops.core.stats import SIGNIFICANT_T, LineFit, critical_t, fit_line, percent_change
 
 
 @pytest.mark.parametrize(
@@ -41,7 +42,7 @@ def test_fit_line(xs: list[float], ys: list[float], slope: float, intercept: flo
     assert fit.slope == pytest.approx(slope)
     assert fit.intercept == pytest.approx(intercept)
     assert fit.t_stat == pytest.approx(t_stat)
-    assert fit.is_significant is (abs(t_stat) >= SIGNIFICANT_T)
+    assert fit.is_significant is (abs(t_stat) >= critical_t(len(xs)))
 
 
 def test_fit_line_at_evaluates_the_fitted_line() -> None:
@@ -55,16 +56,36 @@ def test_fit_line_at_evaluates_the_fitted_line() -> None:
 @pytest.mark.parametrize(
     ("t_stat", "significant"),
     [
-        pytest.param(SIGNIFICANT_T, True, id="at-threshold"),
-        pytest.param(-SIGNIFICANT_T, True, id="at-negative-threshold"),
-        pytest.param(1.999, False, id="just-below"),
+        pytest.param(critical_t(12), True, id="at-threshold"),
+        pytest.param(-critical_t(12), True, id="at-negative-threshold"),
+        pytest.param(critical_t(12) - 0.001, False, id="just-below"),
+        pytest.param(SIGNIFICANT_T, False, id="the-many-points-threshold-is-not-enough-for-12"),
         pytest.param(0.0, False, id="zero"),
         pytest.param(math.inf, True, id="perfect-fit"),
         pytest.param(-math.inf, True, id="perfect-falling-fit"),
     ],
 )
 def test_is_significant_threshold(t_stat: float, significant: bool) -> None:
-    assert LineFit(slope=1.0, intercept=0.0, t_stat=t_stat).is_significant is significant
+    assert LineFit(slope=1.0, intercept=0.0, t_stat=t_stat, points=12).is_significant is significant
+
+
+@pytest.mark.parametrize("points", [3, 4, 5, 8, 12, 30])
+def test_pure_noise_passes_for_a_trend_as_rarely_whatever_the_number_of_points(points: int) -> None:
+    """At |t| >= 2 whatever the points, three noisy points passed for a trend in 15% of fits; Student's t for the
+    degrees of freedom keeps every size at the level 2 has for many points (4.55%)."""
+    rng = random.Random(points)
+    fits = [fit_line(range(points), [rng.gauss(0.0, 1.0) for _ in range(points)]) for _ in range(20_000)]
+
+    passed = sum(fit is not None and fit.is_significant for fit in fits) / len(fits)
+
+    assert passed == pytest.approx(0.0455, abs=0.006)
+
+
+def test_the_critical_t_is_students_at_the_level_of_2_for_many_points() -> None:
+    # scipy.stats.t.ppf(1 - 0.0455003 / 2, df) for df = 1, 2, 10, 28, 98
+    expected = {3: 13.968, 4: 4.527, 12: 2.284, 30: 2.093, 100: 2.026}
+
+    assert {points: round(critical_t(points), 3) for points in expected} == pytest.approx(expected, abs=0.004)
 
 
 @pytest.mark.parametrize(

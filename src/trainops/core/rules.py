@@ -268,10 +268,12 @@ def overfitting(train: Sequence[Point], val: Sequence[Point], policy: MonitorPol
     """Training loss falling while validation loss rises, measured from validation's best epoch to now.
 
     Both directions come from least-squares slopes over that span, so one noisy epoch neither makes nor breaks
-    the verdict: validation must rise significantly (given its noise) and by more than ``flat_tolerance_pct``
-    above its best, while training falls by more than that tolerance. The onset is the first epoch after
-    validation loss was at its best. Measuring from the best (not only over the last ``window``) catches slow
-    overfitting too, where validation creeps up a fraction of a percent per epoch for fifty epochs.
+    the verdict: validation's line over the epochs after its best must rise significantly (given its noise) and,
+    from the best epoch to now, by more than ``flat_tolerance_pct``, while training falls by more than that
+    tolerance. The onset is the first epoch after validation loss was at its best. Measuring from the best (not
+    only over the last ``window``) catches slow overfitting too, where validation creeps up a fraction of a percent
+    per epoch for fifty epochs. The best point itself is left out of validation's line: the lowest of noisy draws,
+    it would tilt a flat, noisy validation loss into a rise.
     """
     train_by_epoch = dict(train)
     paired = [(epoch, train_by_epoch[epoch], value) for epoch, value in val if epoch in train_by_epoch]
@@ -282,11 +284,13 @@ def overfitting(train: Sequence[Point], val: Sequence[Point], policy: MonitorPol
     span = [p for p in paired if p[0] >= best.epoch]
     epochs = [p[0] for p in span]
     train_fit = fit_line(epochs, [p[1] for p in span])
-    val_fit = fit_line(epochs, [p[2] for p in span])
+    # Validation's line starts after its best: the best of noisy draws is the lowest by selection, and a line
+    # through it (or a rise measured from it) would find a rise in a validation loss that is only noise.
+    val_fit = fit_line(epochs[1:], [p[2] for p in span[1:]])
     if train_fit is None or val_fit is None:
         return None
     last_epoch = epochs[-1]
-    val_rise = percent_change(best.value, val_fit.at(last_epoch))
+    val_rise = percent_change(val_fit.at(best.epoch), val_fit.at(last_epoch))
     # Training loss often decays exponentially, where a fitted line overshoots: report the measured change.
     train_fall = percent_change(span[0][1], span[-1][1])
     if val_rise is None or train_fall is None:
