@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+import trainops
 from trainops.core import EpochRecord, MonitorPolicy
-from trainops.core.policy import check_monitor
+from trainops.core.policy import check_monitor, mode_for
 from trainops.errors import InvalidInputError
 
 
@@ -67,6 +68,54 @@ def test_resolved_mode(monitor: str, mode: str, resolved: str) -> None:
 @pytest.mark.parametrize("monitor", ["val_heatmap_loss", "grad_accum_loss", "previous_loss"])
 def test_auto_mode_treats_loss_names_as_min(monitor: str) -> None:
     assert MonitorPolicy(monitor=monitor).resolved_mode == "min"
+
+
+# What Keras, Lightning/torchmetrics, Hugging Face evaluate, Ultralytics and scikit-learn report: scores (max)
+# that the name alone must give away, numbers and case suffixes included.
+SCORE_NAMES = [
+    *("rouge1", "rouge2", "rougeL", "rougeLsum", "eval_rouge1", "val_bleu4", "sacrebleu", "chrf++", "meteor"),
+    *("bertscore", "CIDEr-D", "eval_exact_match", "HasAns_exact", "val_em"),
+    *("val_ndcg", "ndcg@10", "ndcg_at_10", "val_mrr", "hits@10", "hit_rate", "pass@1"),
+    *("val_top1", "eval_top5", "val_top_1", "acc1"),
+    *("ap", "ap50", "ap75", "bbox_AP", "APs", "AR@100", "mar_100", "fitness", "pckh"),
+    *("val_psnr", "val_ssim", "ms_ssim", "si_sdr", "pesq", "fwiou", "jaccard_index", "dsc"),
+    *("val_elbo", "log_likelihood", "val_loglik"),
+    *("val_auprc", "aupr", "val_mcc", "val_kappa", "cohen_kappa", "specificity", "fbeta"),
+    *("val_spearman", "pearson", "pearsonr", "corr", "matthews_correlation", "matthews_corrcoef", "c_index"),
+    *("r_squared", "explained_variance", "cosine_similarity", "silhouette_score"),
+    *("success_rate", "ep_rew_mean", "negative_f1"),  # the F1 of the negative class, not a negated F1
+]
+# Lower is better, among them names with a score's word in them: a loss-like word or a negation wins.
+LOSS_NAMES = [
+    *("wer", "cer", "val_wer", "ter", "perplexity", "val_ppl"),
+    *("neg_elbo", "negative_elbo", "negative_log_likelihood", "neg_log_likelihood", "nll", "elbo_loss", "neg_si_sdr"),
+    *("val_loss", "grad_accum_loss", "val_heatmap_loss", "loss_rouge", "ssim_loss", "top1_err", "top_5_error"),
+    *("max_drawdown", "cap_loss", "gap", "acc_gap", "fid", "kl_divergence", "edit_distance", "lpips"),
+    *("learned_perceptual_image_patch_similarity", "brier_score", "tweedie_deviance_score", "davies_bouldin_score"),
+    *("neg_mean_squared_error", "learning_rate", "duration", "grad_norm"),
+]
+
+
+@pytest.mark.parametrize(
+    ("metric", "mode"), [*((name, "max") for name in SCORE_NAMES), *((name, "min") for name in LOSS_NAMES)]
+)
+def test_mode_for_reads_the_direction_from_the_name(metric: str, mode: str) -> None:
+    assert mode_for(metric) == mode
+    assert MonitorPolicy(monitor=metric).resolved_mode == mode
+
+
+def test_a_rising_rouge_is_an_improving_run_not_one_to_restore_to_its_first_epoch() -> None:
+    # An agent monitoring ROUGE was told to stop and restore epoch 0: auto mode read rouge1 as a loss.
+    history = [
+        EpochRecord(epoch=e, train_loss=1 / (e + 1), val_loss=1 / (e + 1), metrics={"val_rouge1": 0.2 + 0.01 * e})
+        for e in range(20)
+    ]
+
+    diagnosis = trainops.analyze(history, MonitorPolicy(monitor="val_rouge1"))
+
+    assert diagnosis.best_epoch == 19
+    assert diagnosis.recommendation.action.value == "continue"  # was stop_and_restore_best, restore_epoch 0
+    assert diagnosis.recommendation.restore_epoch is None
 
 
 @pytest.mark.parametrize(

@@ -16,56 +16,242 @@ from trainops.errors import InvalidInputError
 Mode = Literal["min", "max"]
 StopRule = Literal["projection", "patience"]
 
-_MIN_MODE_WORDS = frozenset({"loss", "error", "err", "mse", "mae", "rmse", "mape", "perplexity", "ppl", "wer", "cer"})
+_MIN_MODE_WORDS = frozenset(
+    {
+        "loss",
+        "losses",
+        "error",
+        "errors",
+        "err",
+        "nll",
+        "mse",
+        "mae",
+        "rmse",
+        "msle",
+        "rmsle",
+        "mape",
+        "smape",
+        "mase",
+        "deviance",  # Poisson/Gamma/Tweedie deviance, even as a "tweedie_deviance_score" (torchmetrics)
+        "brier",  # "brier_score": a squared error despite its name
+        "perplexity",
+        "ppl",
+        "bpd",  # bits per dimension
+        "bpc",  # bits per character
+        "wer",  # word, character and translation edit rates: the share of the text that is wrong
+        "cer",
+        "ter",
+        "distance",
+        "kl",
+        "kld",
+        "divergence",
+        "fid",  # Frechet, kernel inception and video distances
+        "kid",
+        "fvd",
+        "lpips",
+        "perceptual",  # LPIPS spelt out ("learned_perceptual_image_patch_similarity") is a distance too
+        "ece",  # expected calibration error
+        "bouldin",  # the Davies-Bouldin index, even as sklearn's "davies_bouldin_score"
+        "gap",  # a gap between two values (train and val accuracy, a duality gap) is better small
+        "drawdown",
+        "regret",
+    }
+)
 _MAX_MODE_WORDS = frozenset(
     {
+        # classification
         "acc",
         "accuracy",
+        "correct",
         "auc",
         "auroc",
-        "f1",
+        "rocauc",
+        "auprc",
+        "aupr",
+        "aucpr",
+        "prauc",
+        "gini",
         "fmeasure",
+        "fscore",
+        "fbeta",
+        "f2",
         "precision",
         "recall",
+        "sensitivity",
+        "specificity",
+        "tpr",
+        "tnr",
+        "mcc",
+        "kappa",
+        "qwk",
+        "exact",  # Hugging Face's "exact_match" and squad_v2's "exact"
+        "exactmatch",
+        "em",
+        "r2",
+        "rsquared",
+        "explained",  # explained variance
+        "score",
+        "scores",
+        # correlation and similarity
+        "corr",
+        "corrcoef",
+        "correlation",
+        "pearson",
+        "pearsonr",
+        "spearman",
+        "spearmanr",
+        "kendall",
+        "kendalltau",
+        "ccc",
+        "concordance",
+        "cindex",
+        "similarity",
+        # detection, segmentation, tracking, pose
         "iou",
         "miou",
-        "map",
-        "pck",
-        "oks",
-        "r2",
-        "score",
+        "fwiou",
+        "jaccard",
         "dice",
+        "mdice",
+        "dsc",
+        "pq",
+        "pck",
+        "pckh",
+        "oks",
+        "mota",
+        "hota",
+        "idf1",
+        "fitness",  # Ultralytics' weighted mAP
+        # text generation
         "bleu",
-        "rouge",
-        "sharpe",
+        "sacrebleu",
+        "gleu",
+        "bleurt",
+        "bertscore",
+        "meteor",
+        "spice",
+        "comet",
+        "mauve",
+        "sari",
+        # images, audio, generative models
+        "psnr",
+        "ssim",
+        "msssim",
+        "snr",
+        "sisnr",
+        "sdr",
+        "sisdr",
+        "pesq",
+        "stoi",
+        "elbo",
+        "likelihood",
+        "loglik",
+        "loglikelihood",
+        # clustering
+        "silhouette",
+        "calinski",
         # trading and reinforcement learning: more is better
+        "sharpe",
         "sortino",
         "calmar",
+        "cagr",
         "pnl",
         "profit",
         "return",
         "returns",
         "reward",
+        "rewards",
+        "rew",  # Stable-Baselines3's "ep_rew_mean"
+        "success",
         "win",
         "winrate",
+        # speed
+        "throughput",
+        "fps",
+    }
+)
+# Whole words that are a score with a number or a letter after them (word by word, so "cap" and "gap" are not AP).
+_MAX_MODE_FAMILIES = re.compile(
+    r"""
+      (map|f1|rouge|chrf|cider)[a-z0-9]*         # mAP50, f1score, rouge1, rougeLsum, chrf2, ciderd
+    | (bleu|ndcg|mrr|hits?|recall|precision)\d*  # bleu4, ndcg10, hits10, recall5
+    | (top|acc|delta)\d+                         # top1, acc5, delta1 (depth); not top1err
+    | ap(\d+|[sml])?                             # COCO's AP, AP50, AP75 and APs/APm/APl
+    | m?ar\d*                                    # COCO's average recall: AR100, torchmetrics' mar_100
+    """,
+    re.VERBOSE,
+)
+# Scores spelt as two or more words ("top_1", "pass@k", "r_squared", "c_index", "samples_per_second").
+_MAX_MODE_PHRASES = re.compile(r"(^|_)((top|pass)_(at_)?(\d+|k)|pass_rate|r_squared|c_index|per_sec(ond)?)(_|$)")
+# A maximised objective after one of these is negated into a loss: "neg_elbo", "negative_log_likelihood". Not class
+# scores: "negative_f1" is the F1 of the negative class.
+_NEGATIONS = frozenset({"neg", "negative"})
+_NEGATED_OBJECTIVES = frozenset(
+    {
+        "elbo",
+        "likelihood",
+        "loglik",
+        "loglikelihood",
+        "snr",
+        "sisnr",
+        "sdr",
+        "sisdr",
+        "psnr",
+        "ssim",
+        "similarity",
+        "reward",
+        "rewards",
+        "return",
+        "returns",
     }
 )
 
 
 def mode_for(metric: str) -> Mode:
-    """``max`` for accuracy-like metric names, ``min`` otherwise, judged word by word.
+    """``max`` for score-like metric names, ``min`` otherwise, judged word by word.
+
+    The name is split into lowercase words at anything but letters and digits (``eval/rougeLsum`` is ``eval``,
+    ``rougelsum``; ``ndcg@10`` is ``ndcg``, ``10``). A loss-like word (loss, error, nll, wer, perplexity,
+    distance, fid, kl, ...) or a negated objective (``neg_elbo``, ``negative_log_likelihood``) makes it ``min``,
+    whatever else the name says. Otherwise a score-like word makes it ``max``: accuracy, f1, auc, precision, recall,
+    the mAP, AP, ROUGE, BLEU, NDCG, MRR, hits and top-k families with their numbers, IoU, PSNR, SSIM, ELBO,
+    likelihood, correlations, kappa, MCC, reward, ... Any other name is ``min``, as a loss is. Words match whole, so
+    ``cap_loss`` and ``gap`` are not AP.
+
+    scikit-learn's negated scorers (``neg_mean_squared_error``) read as the errors they negate, ``min``, though
+    their values grow as the model improves: pass ``mode="max"`` for them.
+
+    Args:
+        metric: The metric's name, in any framework's spelling.
+
+    Returns:
+        ``"max"`` when a higher value is better, else ``"min"``.
 
     >>> mode_for("val_acc"), mode_for("val_heatmap_loss"), mode_for("mAP50"), mode_for("grad_accum_loss")
     ('max', 'min', 'max', 'min')
     >>> mode_for("val_pnl"), mode_for("win_rate"), mode_for("max_drawdown")
     ('max', 'max', 'min')
+    >>> mode_for("eval_rougeLsum"), mode_for("ndcg@10"), mode_for("val_top_1"), mode_for("val_wer")
+    ('max', 'max', 'max', 'min')
+    >>> mode_for("val_elbo"), mode_for("neg_elbo"), mode_for("negative_log_likelihood"), mode_for("negative_f1")
+    ('max', 'min', 'min', 'max')
+    >>> mode_for("val_ap50"), mode_for("cap_loss"), mode_for("gap")
+    ('max', 'min', 'min')
     """
     words = [word for word in re.split(r"[^a-z0-9]+", metric.lower()) if word]
-    if any(word in _MIN_MODE_WORDS for word in words):
+    if any(word in _MIN_MODE_WORDS for word in words) or _negates_an_objective(words):
         return "min"
-    if any(word in _MAX_MODE_WORDS or word.startswith("map") or word.startswith("f1") for word in words):
+    if any(word in _MAX_MODE_WORDS or _MAX_MODE_FAMILIES.fullmatch(word) for word in words):
         return "max"
-    return "min"
+    return "max" if _MAX_MODE_PHRASES.search("_".join(words)) else "min"
+
+
+def _negates_an_objective(words: Sequence[str]) -> bool:
+    """Whether ``neg`` or ``negative`` comes before a maximised objective: ``neg_elbo`` is a loss."""
+    return any(
+        word in _NEGATIONS and not _NEGATED_OBJECTIVES.isdisjoint(words[position + 1 :])
+        for position, word in enumerate(words)
+    )
 
 
 class MonitorPolicy(JsonTyped):
