@@ -151,7 +151,25 @@ def test_non_finite_evidence() -> None:
     assert signal.severity == "critical"
     assert signal.message == "train_loss, val_loss became non-finite (NaN or infinity) at epoch 1"
     assert signal.parameters == {"check_finite": True, "window": 10}
-    assert signal.evidence == {"first_epoch": 1, "metrics": "train_loss, val_loss", "non_finite_epochs": 3}
+    assert signal.evidence == {
+        "first_epoch": 1,
+        "metrics": "train_loss, val_loss",
+        "non_finite_epochs": 3,
+        "since_epoch": 1,
+    }
+
+
+def test_a_divergence_names_the_epoch_its_metric_went_bad_not_an_older_bad_epoch_of_another() -> None:
+    """One skipped step long ago (mixed precision) left a NaN training loss at epoch 2; validation diverges now."""
+    train = [(e, 1.0 / (e + 1)) for e in range(40)]
+    train[2] = (2, NAN)
+    val = [(e, 1.0 / (e + 1)) for e in range(39)] + [(39, NAN)]
+
+    signal = non_finite({"val_loss": val, "train_loss": train})
+
+    assert signal is not None and signal.rule == "non_finite"
+    assert signal.message == "val_loss became non-finite (NaN or infinity) at epoch 39"
+    assert (signal.evidence["since_epoch"], signal.evidence["first_epoch"]) == (39, 2)
 
 
 def test_non_finite_long_ago_is_a_recovery_not_a_divergence() -> None:

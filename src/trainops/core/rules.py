@@ -144,10 +144,13 @@ def non_finite(series: Mapping[str, Sequence[Point]], window: int = 10) -> Signa
         "non_finite_epochs": len({epoch for epochs in bad.values() for epoch in epochs}),
     }
     if recent:
+        # the epoch the named metrics went bad within the window, not a bad epoch of another one long before
+        since = min(epoch for name in recent for epoch, value in series[name][-window:] if not math.isfinite(value))
+        evidence["since_epoch"] = since
         return Signal(
             rule=SignalRule.NON_FINITE,
             severity="critical",
-            message=f"{evidence['metrics']} became non-finite (NaN or infinity) at epoch {first_epoch}",
+            message=f"{evidence['metrics']} became non-finite (NaN or infinity) at epoch {since}",
             parameters={"check_finite": True, "window": window},
             evidence=evidence,
         )
