@@ -632,3 +632,14 @@ def test_training_loss_rising_under_a_warm_up_is_not_divergence() -> None:
     assert warm.is_diverging is False
     assert warm.recommendation.action is Action.CONTINUE
     assert bare.is_diverging is True  # without the rates, the same rise reads as divergence
+
+
+def test_a_history_out_of_order_or_with_epochs_sent_again_is_judged_as_the_store_keeps_it() -> None:
+    """Oldest first, the last record of each epoch: newest first used to crash the forecast (complex powers), and
+    an epoch sent again at the end made trends run "over epochs 21-3"."""
+    records = [EpochRecord(epoch=e, train_loss=0.1 + 1 / (e + 1), val_loss=0.1 + 1 / (e + 1)) for e in range(30)]
+    resent = EpochRecord(epoch=3, train_loss=0.2, val_loss=0.2)
+    kept = [resent if record.epoch == 3 else record for record in records]
+
+    assert analyze(records[::-1], total_epochs_planned=60) == analyze(records, total_epochs_planned=60)
+    assert analyze([*records, resent], total_epochs_planned=60) == analyze(kept, total_epochs_planned=60)

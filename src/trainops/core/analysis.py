@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Sequence
+from itertools import pairwise
 
 from trainops.core import rules
 from trainops.core.diagnosis import Action, Diagnosis, Recommendation, Signal, SignalRule, Trend, TrendDirection
@@ -73,6 +74,7 @@ def analyze(
         (19, 'continue')
     """
     policy = policy or MonitorPolicy()
+    history = in_order(history)
     mode = policy.resolved_mode
     monitored = series(history, policy.monitor)
     train = series(history, "train_loss")
@@ -145,6 +147,19 @@ def analyze(
         ),
         epochs_analyzed=len(history),
     )
+
+
+def in_order(history: Sequence[EpochRecord]) -> Sequence[EpochRecord]:
+    """``history`` oldest first with one record per epoch, the last one sent (as the store keeps them): a list
+    collected across restarts, or newest first, would otherwise fit trends backwards. Returned as it is when it is
+    in order already, as the store's histories are.
+
+    >>> [r.epoch for r in in_order([EpochRecord(epoch=e) for e in (2, 0, 1, 0)])]
+    [0, 1, 2]
+    """
+    if all(earlier.epoch < later.epoch for earlier, later in pairwise(history)):
+        return history
+    return sorted({record.epoch: record for record in history}.values(), key=lambda record: record.epoch)
 
 
 def _int(value: object) -> int | None:
@@ -479,10 +494,7 @@ def recommend(
             extend_by=epochs,
             extend_forecast=extended,
         )
-    change = current_trend.percent_change
-    change_text = f"{change:+.1f}%" if change is not None else "no measurable change"
-    where = f"over epochs {current_trend.from_epoch}-{current_trend.to_epoch}"
-    trend = f"{metric} is {current_trend.direction.value} ({change_text} {where})"
+    trend = rules.trend_text(current_trend, policy)
     if projected is not None:
         return Recommendation(action=Action.CONTINUE, reason=f"Continue: {projected.message}; {trend}.")
     progress = f"; at epoch {last_epoch} of {total_epochs_planned} planned" if total_epochs_planned else ""

@@ -231,6 +231,23 @@ WARMUP_RISE = 1.01
 one-cycle's rise, a warm restart); the projection reads a rise this large after a fall as a warm restart."""
 
 
+def trend_text(found: Trend, policy: MonitorPolicy) -> str:
+    """A trend in words: "val_loss is improving (-3.2% over epochs 10-19)". A large change the fit cannot tell from
+    the noise is flat, and says so rather than read "flat (+420%)".
+
+    >>> noisy = Trend(metric="val_loss", direction="flat", percent_change=423.3, window=10, from_epoch=20, to_epoch=29)
+    >>> trend_text(noisy, MonitorPolicy())
+    'val_loss is flat (no significant trend: +423.3% fitted over epochs 20-29, within its noise)'
+    """
+    change = found.percent_change
+    where = f"over epochs {found.from_epoch}-{found.to_epoch}"
+    if change is None:
+        return f"{found.metric} is {found.direction.value} (no measurable change {where})"
+    if found.direction is TrendDirection.FLAT and abs(change) >= policy.flat_tolerance_pct:
+        return f"{found.metric} is flat (no significant trend: {change:+.1f}% fitted {where}, within its noise)"
+    return f"{found.metric} is {found.direction.value} ({change:+.1f}% {where})"
+
+
 def train_loss_rising(points: Sequence[Point], policy: MonitorPolicy, rates: Sequence[Point] = ()) -> Signal | None:
     """Training loss rising over the window, beyond ``rising_tolerance_pct`` and beyond its noise: the
     optimiser is no longer descending (learning rate too high, bad data, numerical trouble).
