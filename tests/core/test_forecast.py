@@ -15,6 +15,7 @@ import time
 import pytest
 
 import trainops.core.forecast as forecasting
+from trainops.core import EpochRecord, MonitorPolicy, analyze
 from trainops.core.forecast import Forecast, forecast
 from trainops.core.policy import Mode
 from trainops.core.rules import Point
@@ -323,3 +324,16 @@ def test_values_near_the_float_limit_fall_back_to_the_best_so_far(values: list[f
         assert "unfitted" in f.evidence
     else:
         assert f.best_value_q20 <= f.best_value <= f.best_value_q80
+
+
+def test_a_score_with_no_ceiling_is_not_capped_at_1_because_its_values_so_far_are_below_it() -> None:
+    """A Sharpe ratio climbing 0.30 -> 0.88 has no ceiling of 1, as an IoU climbing the same way has."""
+
+    def forecast_of(metric: str) -> float:
+        records = [EpochRecord(epoch=e, metrics={metric: 0.30 + 0.02 * e}) for e in range(30)]
+        diagnosis = analyze(records, MonitorPolicy(monitor=metric, mode="max"), total_epochs_planned=60)
+        assert diagnosis.forecast is not None and diagnosis.forecast.method == "ensemble"
+        return diagnosis.forecast.best_value_q80
+
+    assert forecast_of("val_sharpe") > 1.0
+    assert forecast_of("val_iou") <= 1.0

@@ -11,7 +11,7 @@ from trainops.core import rules
 from trainops.core.diagnosis import Action, Diagnosis, Recommendation, Signal, SignalRule, Trend, TrendDirection
 from trainops.core.epoch import FIELD_METRICS, EpochRecord
 from trainops.core.forecast import Forecast, first_step, forecast
-from trainops.core.policy import Mode, MonitorPolicy
+from trainops.core.policy import Mode, MonitorPolicy, unbounded_score
 from trainops.core.projection import Horizon, ceiling, projected_improvement, projection, worth_continuing
 from trainops.core.rules import Best, Point, _fmt, _r
 
@@ -80,6 +80,7 @@ def analyze(
     train = series(history, "train_loss")
     val = series(history, "val_loss")
     rates = series(history, "learning_rate")
+    fraction = _fraction(policy.monitor, monitored, mode)
 
     best = rules.find_best(monitored, mode, policy.min_delta)
     best_val = best if policy.monitor == "val_loss" else rules.find_best(val, "min", 0.0)
@@ -110,7 +111,7 @@ def analyze(
     extension = None
     improving = current_trend.direction is TrendDirection.IMPROVING
     if horizon == "planned" and epochs_left == 0 and best is not None and improving:  # still improving at its end
-        extension = extend(monitored, best.value, policy, mode, done)
+        extension = extend(monitored, best.value, policy, mode, done, fraction)
     projected = None
     if best is not None and policy.stop_rule == "projection":
         projected = _projected(monitored, rates, best, epochs_left, horizon, policy, mode, extension)
@@ -141,12 +142,20 @@ def analyze(
         trend=current_trend,
         signals=signals,
         projection=projected,
-        forecast=forecast(monitored, mode=mode, epochs_left=epochs_left) if with_forecast else None,
+        forecast=forecast(monitored, mode=mode, epochs_left=epochs_left, fraction=fraction) if with_forecast else None,
         recommendation=recommend(
             signals, best, current_trend, policy, monitored, last_epoch, total_epochs_planned, projected, extension
         ),
         epochs_analyzed=len(history),
     )
+
+
+def _fraction(metric: str, monitored: Sequence[Point], mode: Mode) -> bool | None:
+    """What the forecast is told of the monitored metric's ceiling: a fraction as trainops defines them (1 is
+    its ceiling), a score with none (a Sharpe ratio), or unknown (judged from its values)."""
+    if ceiling(metric, monitored, mode) is not None:
+        return True
+    return False if unbounded_score(metric) else None
 
 
 def in_order(history: Sequence[EpochRecord]) -> Sequence[EpochRecord]:
@@ -187,7 +196,12 @@ def _horizon(epochs_done: int, total_epochs_planned: int | None, policy: Monitor
 
 
 def extend(
-    monitored: Sequence[Point], best: float, policy: MonitorPolicy, mode: Mode, epochs_done: int
+    monitored: Sequence[Point],
+    best: float,
+    policy: MonitorPolicy,
+    mode: Mode,
+    epochs_done: int,
+    fraction: bool | None = None,
 ) -> tuple[int, Forecast] | None:
     """How many epochs past the end of a run are projected to improve its ``best`` by more than
     ``policy.min_improvement_pct``, with the forecast at that many, by the forecast's median (its cautious end);
@@ -201,7 +215,7 @@ def extend(
     sign = 1.0 if mode == "min" else -1.0
 
     def worth(epochs: int) -> Forecast | None:
-        projected = forecast(monitored, mode=mode, epochs_left=epochs)
+        projected = forecast(monitored, mode=mode, epochs_left=epochs, fraction=fraction)
         if projected is None or projected.method != "ensemble":
             return None
         gain = sign * (best - projected.best_value)

@@ -234,12 +234,14 @@ def _bins(xs: Sequence[float], ys: Sequence[float]) -> tuple[list[float], list[f
     return bx, by, bw
 
 
-def _floor(values: Sequence[float], mode: Mode) -> float:
+def _floor(values: Sequence[float], mode: Mode, fraction: bool | None = None) -> float:
     """The bound the metric cannot pass, as "lower is better" (``-inf`` when none is known): zero for a loss that
-    has never been negative; for a ``max`` metric that has stayed within [0, 1] (an accuracy), a ceiling of 1."""
+    has never been negative; for a ``max`` metric that is a fraction (an accuracy), a ceiling of 1. ``values``
+    are the metric's own (not signed)."""
     if mode == "min":
         return 0.0 if all(value >= 0.0 for value in values) else -math.inf
-    return -1.0 if all(0.0 <= value <= 1.0 for value in values) else -math.inf
+    within = all(0.0 <= value <= 1.0 for value in values)
+    return -1.0 if within and fraction is not False else -math.inf
 
 
 def _noise(ys: Sequence[float]) -> float:
@@ -260,13 +262,17 @@ def _r(value: float, digits: int = 6) -> float | None:
     return float(f"{value:.{digits}g}") if math.isfinite(value) else None
 
 
-def forecast(points: Sequence[Point], *, mode: Mode, epochs_left: int) -> Forecast | None:
+def forecast(points: Sequence[Point], *, mode: Mode, epochs_left: int, fraction: bool | None = None) -> Forecast | None:
     """Project the best value of a metric by the planned end of a run, with its 20% and 80% quantiles.
 
     Args:
         points: ``(epoch, value)`` of the monitored metric, oldest first; NaN and infinite values are skipped.
         mode: ``min`` when lower is better (losses), ``max`` when higher is (accuracies).
         epochs_left: The epochs the run still plans to train after the last point.
+        fraction: Whether a ``max`` metric is a fraction, which cannot pass 1 (an accuracy, an mAP: what
+            :func:`~trainops.core.projection.ceiling` says); ``None``: judged from its values, as one that has
+            stayed within [0, 1]. A score that only happens to lie there so far (a Sharpe ratio of 0.8) has no
+            ceiling of 1.
 
     Returns:
         ``None`` below :data:`MIN_POINTS` finite values. With no epochs left (or a metric already at its bound),
@@ -276,8 +282,9 @@ def forecast(points: Sequence[Point], *, mode: Mode, epochs_left: int) -> Foreca
 
     The arithmetic, for a ``min`` metric (a ``max`` one is mirrored):
 
-    1. The floor: zero for a loss that has never been negative, 1 for a ``max`` metric that has stayed within
-       [0, 1] (an accuracy); else as far below the best as the run has come down so far.
+    1. The floor: zero for a loss that has never been negative, 1 for a ``max`` metric that is a fraction (one
+       that has stayed within [0, 1], unless ``fraction`` says otherwise); else as far below the best as the run
+       has come down so far.
     2. Each family, ``c + a * g(x)`` with ``a >= 0`` and ``c`` at or above the floor, is fitted to the recent
        :data:`FIT_FRACTION` of the history. None may rise: a run past its best is projected to hold its level.
     3. Gains are log-ratios of the distance to the floor: a loss going from 0.4 to 0.2 over a floor of zero gains
@@ -309,9 +316,9 @@ def forecast(points: Sequence[Point], *, mode: Mode, epochs_left: int) -> Foreca
     if epochs_left <= 0:
         return _best_so_far(sign * best, best_epoch, evidence)
     if all(value == finite[0][1] for _, value in finite):
-        return _unmoved(finite, mode, evidence)
+        return _unmoved(finite, mode, evidence, fraction)
     try:
-        projected = _ensemble(finite, points[-1][0], epochs_left, mode, evidence)
+        projected = _ensemble(finite, points[-1][0], epochs_left, mode, evidence, fraction)
     except (ArithmeticError, ValueError):  # math's overflow and domain errors, on values near a float's limits
         projected = None
     if projected is None:  # values a float cannot square or divide (a diverging run): no curve to fit
@@ -320,13 +327,18 @@ def forecast(points: Sequence[Point], *, mode: Mode, epochs_left: int) -> Foreca
 
 
 def _ensemble(
-    finite: Sequence[Point], last_epoch: int, epochs_left: int, mode: Mode, evidence: ForecastEvidence
+    finite: Sequence[Point],
+    last_epoch: int,
+    epochs_left: int,
+    mode: Mode,
+    evidence: ForecastEvidence,
+    fraction: bool | None,
 ) -> Forecast | None:
     """The ensemble's forecast over ``finite`` points, signed "lower is better"; ``None`` if it is not finite."""
     sign = 1.0 if mode == "min" else -1.0
     best_epoch, best = min(finite, key=lambda point: point[1])
     ys = [value for _, value in finite]
-    floor = _floor([sign * value for value in ys], mode)
+    floor = _floor([sign * value for value in ys], mode, fraction)
     origin = finite[0][0] - 1  # x counts epochs from 1 at the first point: the families start there
     xs = [float(epoch - origin) for epoch, _ in finite]
     start = len(xs) - max(MIN_POINTS, round(FIT_FRACTION * len(xs)))
@@ -427,12 +439,12 @@ def _best_so_far(value: float, epoch: int, evidence: ForecastEvidence) -> Foreca
     )
 
 
-def _unmoved(finite: Sequence[Point], mode: Mode, evidence: ForecastEvidence) -> Forecast:
+def _unmoved(finite: Sequence[Point], mode: Mode, evidence: ForecastEvidence, fraction: bool | None) -> Forecast:
     """The forecast of a metric that has stayed at its first value (``finite``, signed "lower is better"): the
     median holds it; the optimistic end is :data:`UNMOVED_GAIN` of the way (as a log-ratio) toward the bound."""
     sign = 1.0 if mode == "min" else -1.0
     epoch, value = finite[0]
-    floor = _floor([sign * v for _, v in finite], mode)
+    floor = _floor([sign * v for _, v in finite], mode, fraction)
     if not math.isfinite(floor):
         floor = _assumed_floor([v for _, v in finite], value)
     headroom = value - floor

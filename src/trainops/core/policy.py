@@ -57,6 +57,10 @@ _MIN_MODE_WORDS = frozenset(
         "regret",
     }
 )
+_UNBOUNDED_SCORE_WORDS = frozenset(
+    # trading and reinforcement learning: more is better, with no ceiling
+    {"sharpe", "sortino", "calmar", "cagr", "pnl", "profit", "return", "returns", "reward", "rewards", "rew"}
+)  # "rew": Stable-Baselines3's "ep_rew_mean"
 _MAX_MODE_WORDS = frozenset(
     {
         # classification
@@ -150,18 +154,7 @@ _MAX_MODE_WORDS = frozenset(
         # clustering
         "silhouette",
         "calinski",
-        # trading and reinforcement learning: more is better
-        "sharpe",
-        "sortino",
-        "calmar",
-        "cagr",
-        "pnl",
-        "profit",
-        "return",
-        "returns",
-        "reward",
-        "rewards",
-        "rew",  # Stable-Baselines3's "ep_rew_mean"
+        *_UNBOUNDED_SCORE_WORDS,
         "success",
         "win",
         "winrate",
@@ -244,6 +237,17 @@ def mode_for(metric: str) -> Mode:
     if any(word in _MAX_MODE_WORDS or _MAX_MODE_FAMILIES.fullmatch(word) for word in words):
         return "max"
     return "max" if _MAX_MODE_PHRASES.search("_".join(words)) else "min"
+
+
+def unbounded_score(metric: str) -> bool:
+    """Whether ``metric`` is a score with no ceiling (a Sharpe ratio, a profit, a reward), however close to [0, 1]
+    its values have stayed so far.
+
+    >>> unbounded_score("val_sharpe"), unbounded_score("ep_rew_mean"), unbounded_score("val_iou")
+    (True, True, False)
+    """
+    words = re.split(r"[^a-z0-9]+", metric.lower())
+    return not _UNBOUNDED_SCORE_WORDS.isdisjoint(words)
 
 
 def _negates_an_objective(words: Sequence[str]) -> bool:
