@@ -643,3 +643,11 @@ def test_a_history_out_of_order_or_with_epochs_sent_again_is_judged_as_the_store
 
     assert analyze(records[::-1], total_epochs_planned=60) == analyze(records, total_epochs_planned=60)
     assert analyze([*records, resent], total_epochs_planned=60) == analyze(kept, total_epochs_planned=60)
+
+
+def test_values_too_large_to_fit_are_not_called_too_few_epochs() -> None:
+    records = [EpochRecord(epoch=e, val_loss=(0.1 + 1 / (e + 1)) * 1e300) for e in range(30)]
+
+    reason = analyze(records, total_epochs_planned=60).recommendation.reason
+
+    assert reason.startswith("val_loss's values are too large to fit a trend to"), reason

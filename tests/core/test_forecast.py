@@ -154,14 +154,24 @@ def test_the_band_allows_for_the_luck_of_the_noise() -> None:
     assert scale == pytest.approx(noise / level * math.sqrt(2.0 * math.log(61)) + trend + spread, rel=1e-4)
 
 
-def test_skips_a_nan_tail_and_counts_the_horizon_from_the_last_epoch() -> None:
+def test_a_run_whose_latest_value_is_not_finite_is_forecast_no_better_than_its_best_so_far() -> None:
+    """It has diverged (the diagnosis says stop): a curve through the epochs before says nothing of where it goes."""
     values = exponential(30)
-    tail = [*values, math.nan, math.inf]
-    f = must(forecast(points(tail), mode="min", epochs_left=68))
-    same = must(forecast(points(values), mode="min", epochs_left=70))
+    f = must(forecast(points([*values, math.nan, math.inf]), mode="min", epochs_left=68))
+
+    assert f.method == "best_so_far" and f.evidence["unfitted"] == "the latest value is not finite"
+    assert f.best_value == f.best_value_q20 == f.best_value_q80 == min(values)
     assert f.evidence["epochs_used"] == 30
-    assert all(math.isfinite(v) for v in (f.best_value, f.best_value_q20, f.best_value_q80))
-    assert f.best_value == pytest.approx(same.best_value, rel=1e-3)  # the luck of 68 epochs left, not 70
+
+
+def test_skips_a_non_finite_value_the_run_has_recovered_from() -> None:
+    values = exponential(30)
+    skipped = [*values[:10], math.nan, *values[11:]]
+    f = must(forecast(points(skipped), mode="min", epochs_left=70))
+    same = must(forecast([p for p in points(values) if p[0] != 10], mode="min", epochs_left=70))
+    assert f.evidence["epochs_used"] == 29
+    assert f.method == "ensemble"
+    assert f.best_value == pytest.approx(same.best_value, rel=1e-9)
     assert f.evidence["projected_level"] == same.evidence["projected_level"]
 
 

@@ -495,6 +495,12 @@ def recommend(
     planned = f" of {total_epochs_planned} planned" if total_epochs_planned else ""
     if current_trend.direction is TrendDirection.UNKNOWN or best is None:
         finite = sum(1 for _, value in monitored if math.isfinite(value))
+        if finite >= 3 and best is not None:  # enough points, but values a line cannot be fitted to (near 1e308)
+            return Recommendation(
+                action=Action.CONTINUE,
+                reason=f"{metric}'s values are too large to fit a trend to (best {_fmt(best.value)} at epoch "
+                f"{best.epoch}); keep training, and check that the metric is what it should be.",
+            )
         return Recommendation(
             action=Action.CONTINUE,
             reason=f"Only {finite} epoch(s){planned} with {metric}: too few to judge a trend; keep training.",

@@ -266,7 +266,8 @@ def forecast(points: Sequence[Point], *, mode: Mode, epochs_left: int, fraction:
     """Project the best value of a metric by the planned end of a run, with its 20% and 80% quantiles.
 
     Args:
-        points: ``(epoch, value)`` of the monitored metric, oldest first; NaN and infinite values are skipped.
+        points: ``(epoch, value)`` of the monitored metric, oldest first; NaN and infinite values are skipped,
+            but a latest one says the run has diverged: the best so far is its forecast.
         mode: ``min`` when lower is better (losses), ``max`` when higher is (accuracies).
         epochs_left: The epochs the run still plans to train after the last point.
         fraction: Whether a ``max`` metric is a fraction, which cannot pass 1 (an accuracy, an mAP: what
@@ -315,6 +316,8 @@ def forecast(points: Sequence[Point], *, mode: Mode, epochs_left: int, fraction:
     evidence: ForecastEvidence = {"epochs_left": max(epochs_left, 0), "epochs_used": len(finite)}
     if epochs_left <= 0:
         return _best_so_far(sign * best, best_epoch, evidence)
+    if not math.isfinite(points[-1][1]):  # diverged: no curve of what came before says where it goes now
+        return _best_so_far(sign * best, best_epoch, evidence | {"unfitted": "the latest value is not finite"})
     if all(value == finite[0][1] for _, value in finite):
         return _unmoved(finite, mode, evidence, fraction)
     try:
