@@ -9,6 +9,7 @@ Reasons are analyze()'s wording and may change; the tests read actions, epochs a
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -160,3 +161,46 @@ def test_epochs_need_not_start_at_zero_or_be_contiguous() -> None:
 
     assert [step.epoch for step in result.steps] == [2 * index + 1 for index in range(len(PLATEAU))]
     assert (result.stop_epoch, result.restore_epoch) == (9, 3)
+
+
+def _noisy_run(seed: int, epochs: int, every: int) -> list[EpochRecord]:
+    """Falling, then flat or rising, with noise; validated every ``every`` epochs; a decaying rate; a NaN or two."""
+    rng = random.Random(seed)
+    turn = rng.randrange(epochs)
+    records = []
+    for e in range(epochs):
+        val = 0.3 + math.exp(-e / 15) + (0.002 * (e - turn) if e > turn and seed % 2 else 0.0)
+        val *= 1 + rng.gauss(0.0, 0.01)
+        records.append(
+            EpochRecord(
+                epoch=e,
+                train_loss=math.nan if rng.random() < 0.02 else 0.9 * val,
+                val_loss=val if e % every == every - 1 else None,
+                learning_rate=0.1 * 0.98**e,
+            )
+        )
+    return records
+
+
+@pytest.mark.parametrize("confirm_epochs", [1, 3, 10])
+@pytest.mark.parametrize(("seed", "every"), [(1, 1), (2, 1), (3, 2), (4, 3)])
+def test_a_replay_sharing_its_verdicts_between_prefixes_says_what_analyze_says_of_each(
+    seed: int, every: int, confirm_epochs: int
+) -> None:
+    """The replay reads each earlier prefix's projection verdict once; every step, reason included, must still be
+    analyze() of the history so far."""
+    history = _noisy_run(seed, 80, every)
+    policy = MonitorPolicy(confirm_epochs=confirm_epochs)
+
+    result = replay(history, policy, total_epochs_planned=120)
+
+    for end, step in enumerate(result.steps, start=1):
+        diagnosis = analyze(history[:end], policy, total_epochs_planned=120)
+        expected = (
+            diagnosis.recommendation.action,
+            diagnosis.recommendation.reason,
+            diagnosis.recommendation.restore_epoch,
+        )
+        assert (step.action, step.reason, step.restore_epoch) == expected
+        assert step.rules == [signal.rule for signal in diagnosis.signals]
+    assert any(step.action is not Action.CONTINUE for step in result.steps)

@@ -73,8 +73,25 @@ def analyze(
         >>> diagnosis.best_epoch, diagnosis.recommendation.action.value
         (19, 'continue')
     """
-    policy = policy or MonitorPolicy()
-    history = in_order(history)
+    return analyze_prefix(
+        in_order(history), policy or MonitorPolicy(), total_epochs_planned, with_forecast=with_forecast, said_stop={}
+    )
+
+
+def analyze_prefix(
+    history: Sequence[EpochRecord],
+    policy: MonitorPolicy,
+    total_epochs_planned: int | None,
+    *,
+    with_forecast: bool,
+    said_stop: dict[int, bool],
+) -> Diagnosis:
+    """:func:`analyze` of ``history`` (in order, one record per epoch), sharing the projection's verdicts with the
+    other prefixes of one history: ``said_stop`` maps an epoch to whether the projection said stop on the history up
+    to it. The prefix ending at an epoch records its verdict there, and :func:`confirm` reads the verdicts of the
+    evaluations before the latest from it instead of projecting them again: a replay, which judges every prefix in
+    order, then projects each once (with ``confirm_epochs=1000`` it projected each up to 999 times).
+    """
     mode = policy.resolved_mode
     monitored = series(history, policy.monitor)
     train = series(history, "train_loss")
@@ -115,10 +132,12 @@ def analyze(
     projected = None
     if best is not None and policy.stop_rule == "projection":
         projected = _projected(monitored, rates, best, epochs_left, horizon, policy, mode, extension)
+        if history[-1].epoch == monitored[-1][0]:  # the projection at this epoch, as confirm reads it later
+            said_stop[monitored[-1][0]] = projected is not None and projected.evidence["worth_continuing"] is False
         if projected is not None and projected.severity != "info" and epochs_left > 0 and start is not None:
             projected = hold_unmoved(projected, start, train, policy)
         if projected is not None and projected.severity != "info" and epochs_left > 0:
-            projected = confirm(projected, history, monitored, rates, policy, mode, total_epochs_planned)
+            projected = confirm(projected, history, monitored, rates, policy, mode, total_epochs_planned, said_stop)
         if projected is not None and projected.severity == "info" and epochs_left > 0 and start is None:
             projected = stall_backed(projected, best, best_val, val, policy)
         if projected is not None and projected.severity != "info":
@@ -236,6 +255,7 @@ def confirm(
     policy: MonitorPolicy,
     mode: Mode,
     total_epochs_planned: int | None,
+    said_stop: dict[int, bool] | None = None,
 ) -> Signal:
     """A projection's stop, confirmed: it stands when the projection also found continuing not worth it at the
     ``policy.confirm_epochs - 1`` evaluations of the monitored metric before the latest, each judged on the history
@@ -243,20 +263,19 @@ def confirm(
     evaluations in a row have said stop so far.
 
     Judging the earlier evaluations again from the history keeps the diagnosis pure: whoever asks, whenever they
-    ask, the same history gets the same answer, with no state kept between calls.
+    ask, the same history gets the same answer, with no state kept between calls. ``said_stop`` holds verdicts
+    already judged on this history's earlier prefixes (:func:`analyze_prefix`).
     """
     needed = policy.confirm_epochs
     epochs = [record.epoch for record in history]
+    known = {} if said_stop is None else said_stop
     in_a_row = 1
     while in_a_row < needed and in_a_row < len(monitored):
-        earlier = monitored[: len(monitored) - in_a_row]
-        best = rules.find_best(earlier, mode, policy.min_delta)
-        if best is None:
-            break
-        then_done = epochs_done(bisect_right(epochs, earlier[-1][0]), epochs[0], earlier[-1][0])
-        epochs_left, horizon = _horizon(then_done, total_epochs_planned, policy)
-        then = projection(earlier, best, epochs_left, horizon, policy, mode, rates)
-        if then is None or worth_continuing(then, policy):
+        epoch = monitored[len(monitored) - in_a_row - 1][0]
+        if epoch not in known:
+            earlier = monitored[: len(monitored) - in_a_row]
+            known[epoch] = _said_stop(earlier, epochs, rates, policy, mode, total_epochs_planned)
+        if not known[epoch]:
             break
         in_a_row += 1
     confirmed = in_a_row >= needed
@@ -271,6 +290,24 @@ def confirm(
             f"{needed} confirm_epochs asks for"
         )
     return signal.model_copy(update=update)
+
+
+def _said_stop(
+    earlier: Sequence[Point],
+    epochs: Sequence[int],
+    rates: Sequence[Point],
+    policy: MonitorPolicy,
+    mode: Mode,
+    total_epochs_planned: int | None,
+) -> bool:
+    """Whether the projection said stop on the history up to ``earlier``'s last point (``epochs``: the history's)."""
+    best = rules.find_best(earlier, mode, policy.min_delta)
+    if best is None:
+        return False
+    then_done = epochs_done(bisect_right(epochs, earlier[-1][0]), epochs[0], earlier[-1][0])
+    epochs_left, horizon = _horizon(then_done, total_epochs_planned, policy)
+    then = projection(earlier, best, epochs_left, horizon, policy, mode, rates)
+    return then is not None and not worth_continuing(then, policy)
 
 
 def unmoved_start(monitored: Sequence[Point], policy: MonitorPolicy) -> Point | None:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, Field
 
-from trainops.core.analysis import analyze, epochs_done
+from trainops.core.analysis import analyze_prefix, epochs_done, in_order
 from trainops.core.diagnosis import Action, SignalRule
 from trainops.core.epoch import EpochRecord
 from trainops.core.policy import MonitorPolicy
@@ -63,9 +63,13 @@ def replay(
         5
     """
     policy = policy or MonitorPolicy()
+    history = in_order(history)
     steps: list[ReplayStep] = []
+    said_stop: dict[int, bool] = {}  # every prefix's projection verdict, judged once: confirm reads them
     for end in range(1, len(history) + 1):
-        diagnosis = analyze(history[:end], policy, total_epochs_planned=total_epochs_planned, with_forecast=False)
+        diagnosis = analyze_prefix(
+            history[:end], policy, total_epochs_planned, with_forecast=False, said_stop=said_stop
+        )
         recommendation = diagnosis.recommendation
         steps.append(
             ReplayStep(
