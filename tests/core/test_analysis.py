@@ -651,3 +651,20 @@ def test_values_too_large_to_fit_are_not_called_too_few_epochs() -> None:
     reason = analyze(records, total_epochs_planned=60).recommendation.reason
 
     assert reason.startswith("val_loss's values are too large to fit a trend to"), reason
+
+
+@pytest.mark.parametrize("scale", [1e-14, 1e-11, 1.0, 1e6])
+def test_the_diagnosis_does_not_depend_on_the_metric_s_units(scale: float) -> None:
+    """The same curves in other units (an MSE of small-valued targets): absolute floors made noise at 1e-11 a
+    divergence and stopped an improving run at 1e-14."""
+    rng = random.Random(5)
+    improving = [0.1 + 1 / (e + 1) for e in range(30)]
+    noisy = [0.5 * (1 + rng.gauss(0.0, 0.01)) for _ in range(30)]
+
+    def judged(values: list[float]) -> tuple[object, ...]:
+        records = [EpochRecord(epoch=e, train_loss=scale * v, val_loss=scale * v) for e, v in enumerate(values)]
+        diagnosis = analyze(records, total_epochs_planned=60)
+        return diagnosis.recommendation.action, diagnosis.is_diverging, diagnosis.trend.direction
+
+    assert judged(improving) == (Action.CONTINUE, False, TrendDirection.IMPROVING)
+    assert judged(noisy)[1:] == (False, TrendDirection.FLAT)

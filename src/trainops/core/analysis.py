@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from bisect import bisect_right
 from collections.abc import Sequence
 from itertools import pairwise
@@ -238,7 +239,7 @@ def extend(
         if projected is None or projected.method != "ensemble":
             return None
         gain = sign * (best - projected.best_value)
-        gain_pct = gain / max(abs(best), 1e-12) * 100.0
+        gain_pct = gain / max(abs(best), sys.float_info.min) * 100.0
         return projected if gain_pct > policy.min_improvement_pct and gain > policy.min_delta else None
 
     # the projected gain never shrinks with more epochs: the first worth it, by bisection (the limit if none is)

@@ -10,6 +10,7 @@ arithmetic and how its constants were calibrated (``bench/diagnosis.py --calibra
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -167,7 +168,7 @@ def projection(
     gain = best_value - projected
     if epochs_left == 0:
         gain = 0.0  # no epochs, no new best: whatever the fitted line says about the one just seen
-    improvement = gain / max(abs(best_value), 1e-12) * 100.0
+    improvement = gain / max(abs(best_value), sys.float_info.min) * 100.0  # any scale: a loss of 1e-14 too
     return Projection(
         epochs_left=epochs_left,
         horizon=horizon,

@@ -76,8 +76,10 @@ def _fit(xs: Sequence[float], ys: Sequence[float], n: int) -> LineFit | None:
     slope = sxy / sxx
     intercept = mean_y - slope * mean_x
     residual = sum((y - (intercept + slope * x)) ** 2 for x, y in zip(xs, ys, strict=True))
-    scale = max(abs(mean_y), 1.0)
     residual_std = math.sqrt(residual / (n - 2))
+    # A residual within the rounding of the values themselves is a perfect line: relative to their magnitude, so
+    # that a loss of 1e-11 with 1% noise is as noisy as one of 1 (an absolute floor called its noise a perfect line).
+    scale = max(abs(y) for y in ys)
     if residual <= (1e-12 * scale) ** 2 * n:
         t_stat = 0.0 if slope == 0 else math.copysign(math.inf, slope)
     else:
