@@ -668,3 +668,16 @@ def test_the_diagnosis_does_not_depend_on_the_metric_s_units(scale: float) -> No
 
     assert judged(improving) == (Action.CONTINUE, False, TrendDirection.IMPROVING)
     assert judged(noisy)[1:] == (False, TrendDirection.FLAT)
+
+
+def test_a_stop_at_an_epoch_that_was_not_validated_restores_the_best_validated_one() -> None:
+    """Validated every other epoch: the weights at hand (epoch 39) were never validated; Keras restores epoch 38."""
+    records = [
+        EpochRecord(epoch=e, train_loss=0.5, val_loss=(0.5 if e < 38 else 0.499) if e % 2 == 0 else None)
+        for e in range(40)
+    ]
+
+    recommendation = analyze(records, total_epochs_planned=40).recommendation  # at its planned end
+
+    assert recommendation.action is Action.STOP_AND_RESTORE_BEST
+    assert recommendation.restore_epoch == 38

@@ -147,7 +147,8 @@ def analyze_prefix(
     fired = {signal.rule: signal for signal in signals}
 
     overfit = fired.get(SignalRule.OVERFITTING)
-    last_epoch = monitored[-1][0] if monitored else (history[-1].epoch if history else None)
+    # the weights at hand are the latest epoch's, validated or not: a best before it is one to restore
+    last_epoch = history[-1].epoch if history else None
     return Diagnosis(
         monitor=policy.monitor,
         mode=mode,
