@@ -196,7 +196,27 @@ CASES = [
         id="val-accuracy-falling-after-peak",
     ),
     pytest.param(
+        # one NaN the run has recovered from (an overflow under mixed precision): evidence, not a divergence
         history([1.0, 0.8, 0.6, NAN, 0.5], [1.0, 0.8, 0.6, 0.5, 0.4]),
+        MonitorPolicy(),
+        Expect(
+            best_epoch=4,
+            since=0,
+            action=Action.CONTINUE,
+            rules=("non_finite_recovered",),
+            evidence={
+                "non_finite_recovered": {
+                    "first_epoch": 3,
+                    "metrics": "val_loss",
+                    "non_finite_epochs": 1,
+                    "last_epoch": 3,
+                }
+            },
+        ),
+        id="nan-val-loss-mid-run-recovered",
+    ),
+    pytest.param(
+        history([1.0, NAN, 0.6, NAN, 0.5], [1.0, 0.8, 0.6, 0.5, 0.4]),
         MonitorPolicy(),
         Expect(
             best_epoch=4,
@@ -204,9 +224,11 @@ CASES = [
             action=Action.STOP,
             rules=("non_finite",),
             diverging=True,
-            evidence={"non_finite": {"first_epoch": 3, "metrics": "val_loss", "non_finite_epochs": 1}},
+            evidence={
+                "non_finite": {"first_epoch": 1, "since_epoch": 1, "metrics": "val_loss", "non_finite_epochs": 2}
+            },
         ),
-        id="nan-val-loss-mid-run",
+        id="nan-val-loss-twice-within-the-window",
     ),
     pytest.param(
         history([1.0, 0.8, 0.6, 0.5, NAN], [1.0, 0.9, 0.8, 0.7, 0.6]),
@@ -223,7 +245,7 @@ CASES = [
         id="nan-val-loss-at-the-end",
     ),
     pytest.param(
-        history([1.0, 0.8, 0.6, 0.55, 0.5], [1.0, 0.8, INF, 0.5, 0.4]),
+        history([1.0, 0.8, 0.6, 0.55, 0.5], [1.0, 0.8, 0.7, 0.5, INF]),
         MonitorPolicy(),
         Expect(
             best_epoch=4,
@@ -231,20 +253,21 @@ CASES = [
             action=Action.STOP,
             rules=("non_finite",),
             diverging=True,
-            evidence={"non_finite": {"first_epoch": 2, "metrics": "train_loss"}},
+            evidence={"non_finite": {"first_epoch": 4, "metrics": "train_loss"}},
         ),
         id="infinite-train-loss",
     ),
     pytest.param(
-        history([1.0, 0.8, -INF, 0.5, 0.4]),
+        history([1.0, 0.8, 0.6, 0.5, -INF]),
         MonitorPolicy(),
         Expect(
-            best_epoch=4,
-            since=0,
-            action=Action.STOP,
+            best_epoch=3,
+            since=1,
+            action=Action.STOP_AND_RESTORE_BEST,
             rules=("non_finite",),
+            restore=3,
             diverging=True,
-            evidence={"non_finite": {"first_epoch": 2, "metrics": "val_loss"}},
+            evidence={"non_finite": {"first_epoch": 4, "metrics": "val_loss"}},
         ),
         id="minus-infinity-val-loss",
     ),
@@ -610,8 +633,9 @@ def test_a_run_that_recovered_from_one_nan_long_ago_may_continue() -> None:
     assert diagnosis.is_diverging is False
     assert diagnosis.recommendation.action is Action.CONTINUE
     assert [signal.rule for signal in diagnosis.signals] == ["non_finite_recovered"]
-    # while the NaN is recent, the same run is diverging
-    assert analyze(records[:8]).is_diverging is True
+    # while the NaN is the latest value, the same run is diverging; from the next finite epoch on, it has recovered
+    assert analyze(records[:2]).is_diverging is True
+    assert analyze(records[:3]).is_diverging is False
 
 
 def test_training_loss_rising_under_a_warm_up_is_not_divergence() -> None:

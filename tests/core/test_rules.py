@@ -149,14 +149,10 @@ def test_non_finite_evidence() -> None:
     assert signal is not None
     assert signal.rule == "non_finite"
     assert signal.severity == "critical"
-    assert signal.message == "train_loss, val_loss became non-finite (NaN or infinity) at epoch 1"
+    # train_loss has recovered from its -inf; val_loss is not finite now
+    assert signal.message == "val_loss became non-finite (NaN or infinity) at epoch 2"
     assert signal.parameters == {"check_finite": True, "window": 10}
-    assert signal.evidence == {
-        "first_epoch": 1,
-        "metrics": "train_loss, val_loss",
-        "non_finite_epochs": 3,
-        "since_epoch": 1,
-    }
+    assert signal.evidence == {"first_epoch": 1, "metrics": "val_loss", "non_finite_epochs": 3, "since_epoch": 2}
 
 
 def test_a_divergence_names_the_epoch_its_metric_went_bad_not_an_older_bad_epoch_of_another() -> None:
@@ -180,9 +176,12 @@ def test_non_finite_long_ago_is_a_recovery_not_a_divergence() -> None:
     assert signal.rule == "non_finite_recovered"
     assert signal.severity == "warning"
     assert signal.evidence == {"first_epoch": 1, "metrics": "val_loss", "non_finite_epochs": 1, "last_epoch": 1}
-    assert "has been finite for the last 10 epochs" in signal.message
-    # the same NaN inside the window is still a divergence
-    assert non_finite({"val_loss": recovered[:11], "train_loss": []}, window=10).rule == "non_finite"  # type: ignore[union-attr]
+    assert signal.message == "val_loss was non-finite at 1 epoch(s), last at epoch 1, and has been finite since"
+    # recovered as soon as the next value is finite; the NaN as the latest value, or twice in the window, diverged
+    assert non_finite({"val_loss": recovered[:3], "train_loss": []}, window=10).rule == "non_finite_recovered"  # type: ignore[union-attr]
+    assert non_finite({"val_loss": recovered[:2], "train_loss": []}, window=10).rule == "non_finite"  # type: ignore[union-attr]
+    twice = [*recovered[:5], (5, NAN), *recovered[6:]]
+    assert non_finite({"val_loss": twice[:8], "train_loss": []}, window=10).rule == "non_finite"  # type: ignore[union-attr]
 
 
 def test_non_finite_silent_on_finite_series() -> None:

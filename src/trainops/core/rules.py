@@ -133,19 +133,16 @@ def trend(metric: str, points: Sequence[Point], policy: MonitorPolicy, mode: Mod
 def non_finite(series: Mapping[str, Sequence[Point]], window: int = 10) -> Signal | None:
     """NaN or infinity in a watched series (Lightning's ``check_finite``).
 
-    Within the last ``window`` points of a series it means the run has diverged (critical). Only further back,
-    the run has recovered (a skipped step under mixed precision, one bad batch): a warning that keeps the
-    evidence but does not count as diverging, or one bad epoch long ago would block every later verdict.
+    A series whose latest value is not finite, or that was not finite more than once within its last ``window``
+    points, has diverged (critical). One non-finite value the series has since recovered from (a skipped step
+    under mixed precision, one bad batch) is a warning that keeps the evidence but does not count as diverging:
+    nor would one bad epoch long ago block every later verdict.
     """
     bad = {name: [epoch for epoch, value in points if not math.isfinite(value)] for name, points in series.items()}
     bad = {name: epochs for name, epochs in bad.items() if epochs}
     if not bad:
         return None
-    recent = {
-        name: epochs
-        for name, epochs in bad.items()
-        if any(not math.isfinite(value) for _, value in series[name][-window:])
-    }
+    recent = {name: epochs for name, epochs in bad.items() if _diverged(series[name], window)}
     first_epoch = min(epochs[0] for epochs in bad.values())
     evidence: dict[str, float | int | str] = {
         "first_epoch": first_epoch,
@@ -170,11 +167,17 @@ def non_finite(series: Mapping[str, Sequence[Point]], window: int = 10) -> Signa
         severity="warning",
         message=(
             f"{evidence['metrics']} was non-finite at {evidence['non_finite_epochs']} epoch(s), last at epoch "
-            f"{last_bad}, and has been finite for the last {window} epochs"
+            f"{last_bad}, and has been finite since"
         ),
         parameters={"check_finite": True, "window": window},
         evidence=evidence,
     )
+
+
+def _diverged(points: Sequence[Point], window: int) -> bool:
+    """Whether a series' latest value is not finite, or more than one of its last ``window`` are not."""
+    latest = points[-window:]
+    return bool(latest) and (not math.isfinite(latest[-1][1]) or sum(not math.isfinite(v) for _, v in latest) > 1)
 
 
 def divergence_threshold(metric: str, latest: Point, policy: MonitorPolicy, mode: Mode) -> Signal | None:
