@@ -69,10 +69,19 @@ def stop_group(process: subprocess.Popen[bytes], grace: float = 15.0) -> None:
 
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((LOOPBACK, 0))
-        port: int = probe.getsockname()[1]
-        return port
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports: each probe stays bound until all are drawn (drawn one by one, the kernel may
+    hand out the same port twice, and a Ray head refuses a port used twice)."""
+    with contextlib.ExitStack() as probes:
+        ports = []
+        for _ in range(count):
+            probe = probes.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            probe.bind((LOOPBACK, 0))
+            ports.append(probe.getsockname()[1])
+        return ports
 
 
 @contextlib.contextmanager

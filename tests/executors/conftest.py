@@ -27,7 +27,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.processes import LOOPBACK, clean_env, free_port
+from tests.processes import LOOPBACK, clean_env, free_ports
 
 RAY = Path(sys.executable).with_name("ray")
 START_TIMEOUT = 180.0
@@ -62,18 +62,19 @@ def ray_head() -> Iterator[RayHead]:
         TRAINOPS_HOME=str(temp_dir / "trainops"),  # a job's worker keeps its downloads here
         **{MARKER: marker},
     )
-    dashboard = free_port()
-    ports = {
-        "--port": free_port(),
-        "--dashboard-port": dashboard,
-        "--ray-client-server-port": free_port(),
-        "--dashboard-agent-listen-port": free_port(),
-        "--dashboard-agent-grpc-port": free_port(),
-        "--metrics-export-port": free_port(),
-        "--node-manager-port": free_port(),
-        "--object-manager-port": free_port(),
-        "--runtime-env-agent-port": free_port(),
-    }
+    flags = [
+        "--port",
+        "--dashboard-port",
+        "--ray-client-server-port",
+        "--dashboard-agent-listen-port",
+        "--dashboard-agent-grpc-port",
+        "--metrics-export-port",
+        "--node-manager-port",
+        "--object-manager-port",
+        "--runtime-env-agent-port",
+    ]
+    ports = dict(zip(flags, free_ports(len(flags)), strict=True))  # nine distinct ports, or Ray refuses to start
+    dashboard = ports["--dashboard-port"]
     argv = [str(RAY), "start", "--head", "--block", "--disable-usage-stats", "--node-ip-address", LOOPBACK]
     argv += ["--dashboard-host", LOOPBACK, "--include-dashboard", "true", "--temp-dir", str(temp_dir)]
     argv += ["--num-cpus", "2", "--num-gpus", "0", "--object-store-memory", str(100 * 1024 * 1024)]

@@ -3,7 +3,6 @@ trainops ends them."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import keras
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 
 from tests.integrations.recording import RecordingSink
+from tests.integrations.stops import until_the_run_hears_of_the_stop
 from trainops.callbacks import DIAGNOSIS
 from trainops.client import TrainOps
 from trainops.core.operation import OperationStatus
@@ -47,7 +47,7 @@ class Agent(keras.callbacks.Callback):  # type: ignore[misc]
         if epoch == self.at:
             assert self.callback.operation_id is not None
             self.ops.cancel_operation(self.callback.operation_id, "val_loss has plateaued", requested_by="agent")
-            time.sleep(1.2)
+            until_the_run_hears_of_the_stop(self.callback.tracker)
 
 
 class Crash(keras.callbacks.Callback):  # type: ignore[misc]

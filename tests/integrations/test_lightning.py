@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from tests.integrations.recording import RecordingSink
+from tests.integrations.stops import until_the_run_hears_of_the_stop
 from trainops.client import TrainOps
 from trainops.core.operation import OperationStatus
 from trainops.integrations.lightning import TrainOpsCallback
@@ -92,7 +92,7 @@ class Agent(pl.Callback):
         if trainer.current_epoch == self.at:
             assert self.callback.operation_id is not None
             self.ops.cancel_operation(self.callback.operation_id, "val/loss has plateaued", requested_by="agent")
-            time.sleep(1.2)
+            until_the_run_hears_of_the_stop(self.callback.tracker)
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,6 @@ epoch in trainops, and a stop asked through trainops ends the training."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from transformers import (
 )
 
 from tests.integrations.recording import RecordingSink
+from tests.integrations.stops import until_the_run_hears_of_the_stop
 from trainops.client import TrainOps
 from trainops.core.operation import OperationStatus
 from trainops.integrations.transformers import TrainOpsCallback
@@ -100,7 +100,7 @@ class Agent(TrainerCallback):
         if state.global_step == self.at_step:
             assert self.callback.operation_id is not None
             self.ops.cancel_operation(self.callback.operation_id, "eval_loss has plateaued", requested_by="agent")
-            time.sleep(1.2)
+            until_the_run_hears_of_the_stop(self.callback.tracker)
 
 
 def test_a_training_lands_every_epoch_under_canonical_names(local_ops: TrainOps, tmp_path: Path) -> None:
