@@ -6,6 +6,8 @@ The end-to-end case against a server that was killed and came back is in ``tests
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -131,3 +133,29 @@ def test_a_file_that_cannot_be_read_is_reported_and_the_others_are_sent(
     assert f"Synced {operation.operation_id}: 3 epoch(s); the operation is completed (from {good.name})." in out
     assert local.get_operation(operation.operation_id).status is OperationStatus.COMPLETED
     assert not_text.exists() and folder.exists()
+
+
+def test_a_file_its_run_is_still_writing_is_left_to_that_run(local: LocalTrainOps, settings: Settings) -> None:
+    """A live run appends to its spill file and reads it back once the server answers: sent and deleted under it,
+    the epochs it spills afterwards would be lost."""
+    operation = local.create_operation(total_epochs=6)
+    local.start_operation(operation.operation_id)
+    written = spill(settings, operation.operation_id, range(3))
+    writer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        live = written.rename(written.with_name(f"{written.stem.rpartition('-')[0]}-{writer.pid}.jsonl"))
+
+        code, out, error = invoke("sync")
+
+        assert code == 0, error
+        assert f"Skipped {live}: its run (process {writer.pid}) is still writing it" in error
+        assert live.exists() and local.get_operation(operation.operation_id).epochs_completed == 0
+    finally:
+        writer.kill()
+        writer.wait(10)
+
+    code, out, error = invoke("sync")  # that run has ended
+
+    assert code == 0, error
+    assert f"Synced {operation.operation_id}: 3 epoch(s) (from {live.name})." in out
+    assert not live.exists() and local.get_operation(operation.operation_id).epochs_completed == 3

@@ -18,7 +18,7 @@ from trainops.cli.common import (
     print_json,
 )
 from trainops.client import TrainOps
-from trainops.client.unsent import SyncResult, read_leftovers, spill_files, sync_file, unsent_dir
+from trainops.client.unsent import SyncResult, read_leftovers, spill_files, sync_file, unsent_dir, writer_running
 from trainops.errors import TrainOpsError
 
 
@@ -40,7 +40,8 @@ def sync(
     """Send the epochs, steps and run ends that runs kept in $TRAINOPS_HOME/unsent while the server was away.
 
     Each file goes, in order, to --url (or TRAINOPS_URL), else to the server the run reported to, and is deleted
-    once delivered; records the server refuses are dropped with a warning. A run that never reached the server
+    once delivered; records the server refuses are dropped with a warning. A file whose run is still writing it
+    (a live process on this machine) is left to that run. A run that never reached the server
     is registered there first, under its own id. Sending twice is harmless: epochs and steps replace those of the
     same number.
 
@@ -90,6 +91,16 @@ def sync(
             if path.parent.name in blocked:
                 failed += 1
                 err_console.print(f"Skipped {path}: an older file of that operation was not sent.")
+                continue
+            writer = writer_running(path) if path.resolve().is_relative_to(directory.resolve()) else None
+            if writer is not None:
+                blocked.add(path.parent.name)  # its newer files wait with it
+                err_console.print(
+                    f"Skipped {path}: its run (process {writer}) is still writing it, and sends it itself once the "
+                    "server answers; run `trainops sync` again after that run has ended.",
+                    highlight=False,
+                    soft_wrap=True,
+                )
                 continue
             try:
                 target = url or read_leftovers(path).url

@@ -266,6 +266,28 @@ def remove_file(path: Path) -> None:
         path.parent.rmdir()
 
 
+def writer_running(path: Path) -> int | None:
+    """The process still writing the spill file ``path``, when it runs on this machine (its pid ends the file's
+    name) and is not this one; else ``None``. A live run keeps appending to its file and reads it back to send once
+    the server answers: sent and deleted under it, the epochs it spills afterwards would be lost.
+
+    >>> print(writer_running(Path("20250610T120000000000Z-999999999.jsonl")))
+    None
+    """
+    pid = path.stem.rpartition("-")[2]
+    if not pid.isdigit() or int(pid) == os.getpid():
+        return None
+    try:
+        os.kill(int(pid), 0)  # signal 0: is it there? (sends nothing)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return int(pid)  # there, another user's
+    except (OverflowError, OSError):
+        return None  # not a pid this machine can have
+    return int(pid)
+
+
 # -- reading and syncing -----------------------------------------------------------------------------------------
 
 
