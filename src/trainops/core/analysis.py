@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import sys
 from bisect import bisect_right
 from collections.abc import Sequence
 from itertools import pairwise
@@ -13,7 +12,15 @@ from trainops.core.diagnosis import Action, Diagnosis, Recommendation, Signal, S
 from trainops.core.epoch import FIELD_METRICS, EpochRecord
 from trainops.core.forecast import Forecast, first_step, forecast
 from trainops.core.policy import Mode, MonitorPolicy, unbounded_score
-from trainops.core.projection import Horizon, ceiling, projected_improvement, projection, worth_continuing
+from trainops.core.projection import (
+    Horizon,
+    ceiling,
+    percent_of_best,
+    projected_improvement,
+    projection,
+    worth_continuing,
+    worth_gaining,
+)
 from trainops.core.rules import Best, Point, _fmt, _r
 
 STALL_BACKED_PATIENCE = 1.5
@@ -240,8 +247,7 @@ def extend(
         if projected is None or projected.method != "ensemble":
             return None
         gain = sign * (best - projected.best_value)
-        gain_pct = gain / max(abs(best), sys.float_info.min) * 100.0
-        return projected if gain_pct > policy.min_improvement_pct and gain > policy.min_delta else None
+        return projected if worth_gaining(gain, percent_of_best(gain, best), policy) else None
 
     # the projected gain never shrinks with more epochs: the first worth it, by bisection (the limit if none is)
     epochs = first_step(lambda step: worth(step) is not None, max(policy.patience, epochs_done))

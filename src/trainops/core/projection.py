@@ -168,7 +168,7 @@ def projection(
     gain = best_value - projected
     if epochs_left == 0:
         gain = 0.0  # no epochs, no new best: whatever the fitted line says about the one just seen
-    improvement = gain / max(abs(best_value), sys.float_info.min) * 100.0  # any scale: a loss of 1e-14 too
+    improvement = percent_of_best(gain, best_value)
     return Projection(
         epochs_left=epochs_left,
         horizon=horizon,
@@ -255,12 +255,22 @@ def _decay_within(recent: Sequence[Point]) -> float:
     return max(0.0, min(1.0, second.slope / first.slope)) ** 2
 
 
+def percent_of_best(gain: float, best: float) -> float:
+    """``gain`` in percent of ``best``, at any scale (a loss of 1e-14 too: no floor but zero's)."""
+    return gain / max(abs(best), sys.float_info.min) * 100.0
+
+
+def worth_gaining(gain: float, improvement_pct: float, policy: MonitorPolicy) -> bool:
+    """Whether a projected gain on the best (in the metric's units, and in percent of the best) is worth the epochs:
+    more than ``policy.min_improvement_pct``, and more than ``policy.min_delta``: a smaller one would not be an
+    improvement (Keras' meaning), and a curve that creeps on within ``min_delta`` of its best, which the best does
+    not follow, is not worth continuing for the distance it has already covered."""
+    return improvement_pct > policy.min_improvement_pct and gain > policy.min_delta
+
+
 def worth_continuing(projected: Projection, policy: MonitorPolicy) -> bool:
-    """The projection rule's test: the projected improvement on the best beats ``policy.min_improvement_pct``, and
-    is larger than ``policy.min_delta``: a smaller one would not be an improvement (Keras' meaning), and a curve that
-    creeps on within ``min_delta`` of its best, which the best does not follow, is not worth continuing for the
-    distance it has already covered."""
-    return projected.improvement_pct > policy.min_improvement_pct and projected.gain > policy.min_delta
+    """The projection rule's test (:func:`worth_gaining`) on a projection."""
+    return worth_gaining(projected.gain, projected.improvement_pct, policy)
 
 
 def _pct(value: float) -> str:
