@@ -6,6 +6,7 @@ import math
 from bisect import bisect_right
 from collections.abc import Sequence
 from itertools import pairwise
+from operator import attrgetter
 
 from trainops.core import rules
 from trainops.core.diagnosis import Action, Diagnosis, Recommendation, Signal, SignalRule, Trend, TrendDirection
@@ -275,14 +276,13 @@ def confirm(
     already judged on this history's earlier prefixes (:func:`analyze_prefix`).
     """
     needed = policy.confirm_epochs
-    epochs = [record.epoch for record in history]
     known = {} if said_stop is None else said_stop
     in_a_row = 1
     while in_a_row < needed and in_a_row < len(monitored):
         epoch = monitored[len(monitored) - in_a_row - 1][0]
         if epoch not in known:
             earlier = monitored[: len(monitored) - in_a_row]
-            known[epoch] = _said_stop(earlier, epochs, rates, policy, mode, total_epochs_planned)
+            known[epoch] = _said_stop(earlier, history, rates, policy, mode, total_epochs_planned)
         if not known[epoch]:
             break
         in_a_row += 1
@@ -302,17 +302,19 @@ def confirm(
 
 def _said_stop(
     earlier: Sequence[Point],
-    epochs: Sequence[int],
+    history: Sequence[EpochRecord],
     rates: Sequence[Point],
     policy: MonitorPolicy,
     mode: Mode,
     total_epochs_planned: int | None,
 ) -> bool:
-    """Whether the projection said stop on the history up to ``earlier``'s last point (``epochs``: the history's)."""
+    """Whether the projection said stop on ``history`` up to ``earlier``'s last point."""
     best = rules.find_best(earlier, mode, policy.min_delta)
     if best is None:
         return False
-    then_done = epochs_done(bisect_right(epochs, earlier[-1][0]), epochs[0], earlier[-1][0])
+    last = earlier[-1][0]
+    records = bisect_right(history, last, key=attrgetter("epoch"))  # the records up to it, in order
+    then_done = epochs_done(records, history[0].epoch, last)
     epochs_left, horizon = _horizon(then_done, total_epochs_planned, policy)
     then = projection(earlier, best, epochs_left, horizon, policy, mode, rates)
     return then is not None and not worth_continuing(then, policy)
