@@ -25,7 +25,7 @@ from pathlib import Path
 
 import httpx
 import psutil
-from _server import LOOPBACK, free_port
+from _server import LOOPBACK, free_ports
 from _server_process import clean_env
 
 RAY = Path(sys.executable).with_name("ray")
@@ -66,13 +66,9 @@ def ray_head(cpus: int = 2, env: Mapping[str, str] | None = None) -> Iterator[Ra
         **dict(env or {}),
         **{MARKER: marker},
     )
-    dashboard = free_port()
-    argv = [str(RAY), "start", "--head", "--block", "--disable-usage-stats", "--node-ip-address", LOOPBACK]
-    argv += ["--dashboard-host", LOOPBACK, "--include-dashboard", "true", "--temp-dir", str(temp_dir)]
-    argv += ["--num-cpus", str(cpus), "--num-gpus", "0", "--object-store-memory", str(100 * 1024 * 1024)]
-    argv += ["--dashboard-port", str(dashboard)]
-    for flag in (
+    flags = [
         "--port",
+        "--dashboard-port",
         "--ray-client-server-port",
         "--dashboard-agent-listen-port",
         "--dashboard-agent-grpc-port",
@@ -80,8 +76,14 @@ def ray_head(cpus: int = 2, env: Mapping[str, str] | None = None) -> Iterator[Ra
         "--node-manager-port",
         "--object-manager-port",
         "--runtime-env-agent-port",
-    ):
-        argv += [flag, str(free_port())]
+    ]
+    ports = dict(zip(flags, free_ports(len(flags)), strict=True))  # nine distinct ports, or Ray refuses to start
+    dashboard = ports["--dashboard-port"]
+    argv = [str(RAY), "start", "--head", "--block", "--disable-usage-stats", "--node-ip-address", LOOPBACK]
+    argv += ["--dashboard-host", LOOPBACK, "--include-dashboard", "true", "--temp-dir", str(temp_dir)]
+    argv += ["--num-cpus", str(cpus), "--num-gpus", "0", "--object-store-memory", str(100 * 1024 * 1024)]
+    for flag, port in ports.items():
+        argv += [flag, str(port)]
     log_path = temp_dir / "head.log"
     log = log_path.open("wb")
     head = subprocess.Popen(argv, env=head_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
