@@ -95,6 +95,19 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _no_trainops_environment() -> Iterator[None]:
+    """The tests start from none of the developer's ``TRAINOPS_*`` variables: with ``TRAINOPS_URL`` or
+    ``TRAINOPS_API_TOKEN`` set in a shell, tests would talk to (and write into) that server. Session-wide, so that
+    module fixtures are covered too; fixtures set what they need after this."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [name for name in os.environ if name.startswith("TRAINOPS_")]:
+            patch.delenv(name)
+        get_settings.cache_clear()
+        yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _torch_threads() -> Iterator[None]:
     """Two threads at most: the machine has two cores, shared with whatever else runs."""
     threads = torch.get_num_threads()
