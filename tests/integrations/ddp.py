@@ -20,9 +20,23 @@ def log_tail(tmp_path: Path) -> str:
     return (tmp_path / "fit.log").read_text()[-5000:]
 
 
+def database_contents(ops: TrainOps) -> str:
+    """What the database holds of every run, for a failure message: status, epochs stored, last heartbeat, progress."""
+    lines = []
+    for operation in ops.list_operations().items:
+        epochs = [record.epoch for record in ops.get_metrics(operation.operation_id).metrics.epochs]
+        lines.append(
+            f"{operation.operation_id}: {operation.status.value}, epochs stored {epochs}, "
+            f"last heard {operation.last_heard_at}, progress {operation.progress.message!r}, "
+            f"cancel {operation.cancel_request}, error {operation.error!r}"
+        )
+    return "\n".join(lines) or "no run"
+
+
 def under_way(ops: TrainOps, process: subprocess.Popen[bytes], tmp_path: Path, epochs: int, within: float) -> str:
     """The id of the one operation the training opened, once rank 0 has stored ``epochs`` epochs. A training that
-    ends or takes too long fails the test with what the last polls saw (runs listed, epochs read, seconds each)."""
+    ends or takes too long fails the test with what the last polls saw (runs listed, epochs read, seconds each)
+    and what the database holds."""
     deadline = time.monotonic() + within
     polls: list[tuple[int, int, float]] = []
     while True:
@@ -32,11 +46,16 @@ def under_way(ops: TrainOps, process: subprocess.Popen[bytes], tmp_path: Path, e
         polls.append((len(operations), stored, round(time.monotonic() - started, 2)))
         if stored >= epochs:
             return operations[0].operation_id
-        seen = f"(runs, epochs, seconds) of the last polls: {polls[-10:]}"
-        assert process.poll() is None, f"the training ended before the stop; {seen}:\n{log_tail(tmp_path)}"
-        assert time.monotonic() < deadline, (
-            f"the training stored no {epochs} epoch(s) in {within:.0f} s; {seen}:\n{log_tail(tmp_path)}"
-        )
+        if process.poll() is not None or time.monotonic() >= deadline:
+            ended = (
+                "ended before the stop"
+                if process.poll() is not None
+                else f"stored no {epochs} epoch(s) in {within:.0f} s"
+            )
+            raise AssertionError(
+                f"the training {ended}; (runs, epochs, seconds) of the last polls: {polls[-10:]}\n"
+                f"the database holds:\n{database_contents(ops)}\nfit.log:\n{log_tail(tmp_path)}"
+            )
         time.sleep(0.1)
 
 
