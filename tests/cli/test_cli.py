@@ -126,6 +126,21 @@ def test_a_forecast_best_already_reached_reads_as_the_best_so_far(service: Opera
     assert panel_rows(console.export_text())["forecast"] == "0.4667, the best so far (epoch 5): no new best expected"
 
 
+def test_a_large_change_the_fit_cannot_tell_from_noise_reads_as_flat_within_its_noise(
+    service: OperationsService,
+) -> None:
+    noisy = service.create(total_epochs=40)
+    values = [1.0, 2.0, 0.5, 1.8, 0.7, 0.2, 1.5, 0.4, 1.9, 2.4]
+    service.add_epochs(noisy.operation_id, [EpochRecord(epoch=e, val_loss=v) for e, v in enumerate(values)])
+    trend = service.metrics(noisy.operation_id).metrics.trend
+    assert trend.direction.value == "flat" and trend.within_noise and trend.percent_change is not None
+
+    code, out, _ = invoke("ops", "metrics", noisy.operation_id)
+
+    assert code == 0
+    assert panel_rows(out)["trend"] == f"flat {trend.percent_change:+.2f}% over epochs 0-9, within its noise"
+
+
 def test_json_output_is_machine_readable(service: OperationsService) -> None:
     operation_id = finished_run(service)
 

@@ -23,6 +23,7 @@ from trainops.core.rules import (
     overfitting,
     train_loss_rising,
     trend,
+    trend_text,
 )
 
 NAN = math.nan
@@ -111,6 +112,10 @@ def test_trend(
     assert result.percent_change == pytest.approx(percent_change)
     assert (result.from_epoch, result.to_epoch) == (0, len(values) - 1)
     assert result.window == policy.window
+    # flat for the noise (a constant has no change to tell from it), not for a change below the tolerance
+    assert result.within_noise is (direction is TrendDirection.FLAT and percent_change != 0.3)
+    noisy_change = result.within_noise and abs(percent_change) >= policy.flat_tolerance_pct
+    assert ("within its noise" in trend_text(result, policy)) is noisy_change
 
 
 @pytest.mark.parametrize(

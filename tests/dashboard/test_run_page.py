@@ -257,6 +257,23 @@ def test_the_diagnosis_is_drawn_on_the_chart_with_its_reason(page: Page, dashboa
     screenshot(page, "run-overfitting")
 
 
+def test_a_large_change_within_the_noise_reads_as_a_flat_trend_within_its_noise(
+    page: Page, dashboard: Dashboard
+) -> None:
+    ops = dashboard.ops
+    operation = ops.create_operation(total_epochs=40)
+    values = [1.0, 2.0, 0.5, 1.8, 0.7, 0.2, 1.5, 0.4, 1.9, 2.4]
+    ops.add_epochs(operation.operation_id, [EpochRecord(epoch=e, val_loss=v) for e, v in enumerate(values)])
+    trend = ops.get_metrics(operation.operation_id).metrics.trend
+    assert trend.direction.value == "flat" and trend.within_noise and trend.percent_change is not None
+
+    open_run(page, operation.operation_id)
+
+    expect(page.get_by_test_id("trend")).to_have_text(
+        f"→ flat {trend.percent_change:+.1f}% over epochs 0\N{EN DASH}9, within its noise"
+    )
+
+
 def test_the_chart_helpers_smooth_pair_and_redraw_the_projection_from_its_evidence(
     page: Page, dashboard: Dashboard
 ) -> None:

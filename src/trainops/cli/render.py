@@ -12,7 +12,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from trainops.core.diagnosis import Action, Signal, TrainingMetrics
+from trainops.core.diagnosis import Action, Signal, TrainingMetrics, TrendDirection
 from trainops.core.epoch import STANDARD_METRICS, EpochRecord
 from trainops.core.forecast import Forecast
 from trainops.core.operation import Operation, OperationStatus
@@ -358,7 +358,8 @@ def diagnosis_panel(metrics: TrainingMetrics) -> Panel:
     trend = metrics.trend
     change = "" if trend.percent_change is None else f" {trend.percent_change:+.2f}%"
     span = "" if trend.from_epoch is None else f" over epochs {trend.from_epoch}-{trend.to_epoch}"
-    grid.add_row("trend", f"{trend.direction.value}{change}{span}")
+    noise = ", within its noise" if change and trend.direction is TrendDirection.FLAT and trend.within_noise else ""
+    grid.add_row("trend", f"{trend.direction.value}{change}{span}{noise}")
     flags = [
         name
         for name, on in (

@@ -60,6 +60,11 @@ class Trend(BaseModel):
         None, description="fitted change over the window, in percent of the fitted start (signed)"
     )
     slope: float | None = Field(None, description="fitted change per epoch, in the metric's units")
+    within_noise: bool | None = Field(
+        None,
+        description="the fitted change cannot be told from the noise around the line (|t| below 2): a flat trend "
+        "whatever its percent_change; null when there is no fit",
+    )
     window: int
     from_epoch: int | None = None
     to_epoch: int | None = None

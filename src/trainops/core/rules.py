@@ -124,6 +124,7 @@ def trend(metric: str, points: Sequence[Point], policy: MonitorPolicy, mode: Mod
         direction=direction,
         percent_change=_r(change, 3),
         slope=_r(fit.slope, 9),
+        within_noise=abs(fit.t_stat) < TREND_T,
         window=policy.window,
         from_epoch=first,
         to_epoch=last,

@@ -1503,6 +1503,13 @@ function renderDiagnosis() {
         trend.from_epoch !== null && trend.from_epoch !== undefined
           ? h("span", { class: "muted" }, ` over epochs ${trend.from_epoch}–${trend.to_epoch}`)
           : "",
+        trend.direction === "flat" && trend.within_noise && trend.percent_change
+          ? h(
+              "span",
+              { class: "muted", title: "The fitted line's change cannot be told from the epochs' scatter around it" },
+              ", within its noise",
+            )
+          : "",
       ),
     ],
   ];
