@@ -65,8 +65,9 @@ from trainops.service.workers import worker_is_gone
 from trainops.store.operations import DeletedRows, ListVersion, OperationStore, OperationVersion
 
 MAX_REPLAY_EPOCHS = 5_000
-"""A replay analyses every prefix of the history, so its cost grows with the square of its length: about 12 s of
-one CPU at 5,000 epochs (0.5 s at 1,000). Past this a request would hold a server thread for minutes."""
+"""A replay analyses every prefix of the history, so its cost grows with the square of its length: about 35 s of
+one CPU at 5,000 epochs, 4.5 s at 2,000 and 1.1 s at 1,000 (``bench/replay.py``). Past this a request would hold a
+server thread for minutes."""
 
 ORPHAN_REASON = (
     "The trainops process running this operation stopped before it finished (server restart or crash); "
