@@ -12,7 +12,15 @@ import pytest
 from pydantic import ValidationError
 
 from trainops.errors import DataError
-from trainops.pipeline.labels import LABEL_NAMES, Label, LabelConfig, class_balance, zigzag_labels, zigzag_pivots
+from trainops.pipeline.labels import (
+    LABEL_NAMES,
+    Label,
+    LabelConfig,
+    class_balance,
+    zigzag_decided,
+    zigzag_labels,
+    zigzag_pivots,
+)
 
 B, H, S, N = 0.0, 1.0, 2.0, math.nan
 
@@ -191,3 +199,22 @@ def test_class_balance_of_nothing_is_all_zero() -> None:
 def test_class_balance_refuses_unknown_labels() -> None:
     with pytest.raises(ValueError, match=r"labels must be 0 \(BUY\), 1 \(HOLD\) or 2 \(SELL\), got \[3.0\]"):
         class_balance([0, 1, 3])
+
+
+@pytest.mark.parametrize("seed", [3, 17, 29])
+def test_a_label_is_known_from_the_bars_up_to_the_one_that_decides_it(seed: int) -> None:
+    # the definition of zigzag_decided: the prices up to that bar give the bar its final label, one bar fewer does not
+    # always (the pivot that decides it is not yet confirmed), and later prices never change it
+    close = pd.Series(100 * np.exp(np.cumsum(np.random.default_rng(seed).normal(0, 0.01, 400))))
+    config = LabelConfig(zigzag_threshold=0.03, label_lookahead=15)
+    labels = zigzag_labels(close, config)
+    decided = zigzag_decided(close, config)
+
+    assert ((decided >= 0) == labels.notna()).all()
+    assert (decided[labels.notna()] >= decided.index[labels.notna()]).all()  # decided at or after the bar
+    unknown_one_bar_earlier = 0
+    for bar in labels.index[labels.notna()][::7]:
+        at = int(decided[bar])
+        assert zigzag_labels(close.iloc[: at + 1], config)[bar] == labels[bar]
+        unknown_one_bar_earlier += bool(np.isnan(zigzag_labels(close.iloc[:at], config)[bar]))
+    assert unknown_one_bar_earlier == len(labels.index[labels.notna()][::7])  # the bar before, it had no label yet

@@ -4,6 +4,7 @@ errors, the result contract, and reproducibility."""
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from collections.abc import Callable, Mapping
@@ -25,7 +26,7 @@ from trainops.errors import DataError, OperationCancelledError, TrainingDiverged
 from trainops.pipeline.data import timeframe_delta
 from trainops.pipeline.data_files import load_ohlcv, write_sample_data
 from trainops.pipeline.evaluation import evaluate
-from trainops.pipeline.labels import LABEL_NAMES
+from trainops.pipeline.labels import LABEL_NAMES, zigzag_decided
 from trainops.pipeline.strategy import StrategyConfig, load_strategy, parse_strategy
 from trainops.pipeline.symbol_frames import load_frames
 from trainops.pipeline.trainer import predict_logits
@@ -216,9 +217,12 @@ def test_preparation_reports_combining_splitting_and_creating_the_model(
     train_rows, val_rows, test_rows = len(data.y_train), len(data.y_val), len(data.y_test)
     parameters = sum(parameter.numel() for parameter in result.model.parameters())
 
+    purged = data.purged_rows
+    assert purged > 0  # the last bars of train and of validation wait on a pivot confirmed in the next split
     assert reporter.messages(Phase.PREPARATION) == [
-        f"Combining 1 symbol(s): {train_rows + val_rows + test_rows:,} labelled rows",
-        f"Splitting in time order: {train_rows:,} train, {val_rows:,} validation, {test_rows:,} test rows",
+        f"Combining 1 symbol(s): {train_rows + val_rows + test_rows + purged:,} labelled rows",
+        f"Splitting in time order: {train_rows:,} train, {val_rows:,} validation, {test_rows:,} test rows; "
+        f"{purged:,} purged whose label a later split's prices decide",
         f"Creating model mlp_32_16: 27 inputs, {parameters:,} parameters, on cpu",
     ]
     assert [state.current_step for state in reporter.states if state.phase == Phase.PREPARATION] == [
@@ -520,11 +524,12 @@ def test_multi_symbol_processes_each_symbol_and_keeps_its_rows(two_symbols: TwoS
     data, reporter = two_symbols.data, two_symbols.reporter
 
     assert list(data.rows_per_symbol) == ["EURUSD", "GOOG"]
+    kept = {symbol: sum(len(index) for index in data.split_index[symbol].values()) for symbol in data.rows_per_symbol}
     for symbol, rows in data.rows_per_symbol.items():
-        assert rows == sum(len(index) for index in data.split_index[symbol].values())
+        assert 0.9 * rows <= kept[symbol] <= rows  # all but the few purged at the boundaries
         assert rows >= 100
     total = sum(data.rows_per_symbol.values())
-    assert len(data.y_train) + len(data.y_val) + len(data.y_test) == total
+    assert len(data.y_train) + len(data.y_val) + len(data.y_test) == sum(kept.values()) == total - data.purged_rows
     messages = reporter.messages(Phase.PREPROCESSING)
     assert messages[0] == "Processing EURUSD (1/2) [1d] - Loading data"
     assert messages[len(messages) // 2 - 1] == "Processing EURUSD (1/2) - Generating labels (ZigZag 2.00%)"
@@ -533,25 +538,65 @@ def test_multi_symbol_processes_each_symbol_and_keeps_its_rows(two_symbols: TwoS
     assert reporter.messages(Phase.PREPARATION)[0] == f"Combining 2 symbol(s): {total:,} labelled rows"
 
 
-@pytest.mark.parametrize("symbol", ["EURUSD", "GOOG"])
-def test_multi_symbol_split_is_time_ordered_within_each_symbol(two_symbols: TwoSymbols, symbol: str) -> None:
+def test_multi_symbol_split_is_on_one_time_axis(two_symbols: TwoSymbols) -> None:
+    # GOOG's daily bars (2004-2013) all come before EURUSD's (2017-2018). Split each on its own, GOOG's test bars
+    # (2011-13) came before EURUSD's training bars (2017): a model tested on a period it had trained on in another
+    # symbol. On one axis, EURUSD is all test: its bars are the newest.
     data = two_symbols.data
     split = two_symbols.job.config.training.data_split
-    index = data.split_index[symbol]
-    rows = data.rows_per_symbol[symbol]
+    goog, eurusd = data.split_index["GOOG"], data.split_index["EURUSD"]
 
-    train_rows = int(rows * split.train)
-    val_rows = int(rows * split.validation)
-    assert [len(index["train"]), len(index["validation"]), len(index["test"])] == [
-        train_rows,
-        val_rows,
-        rows - train_rows - val_rows,
-    ]
-    for part in index.values():
-        assert part.is_monotonic_increasing
-        assert part.is_unique
-    assert index["train"][-1] < index["validation"][0]
-    assert index["validation"][-1] < index["test"][0]
+    assert len(eurusd["train"]) == len(eurusd["validation"]) == 0
+    assert len(eurusd["test"]) == data.rows_per_symbol["EURUSD"]
+    assert goog["train"][-1] < goog["validation"][0] and goog["validation"][-1] < goog["test"][0]
+    assert goog["test"][-1] < eurusd["test"][0]
+    for part in (*goog.values(), *eurusd.values()):
+        assert part.is_monotonic_increasing and part.is_unique
+    # the boundary lies at the split's fraction of all the labelled rows (less those purged before it)
+    total = sum(data.rows_per_symbol.values())
+    assert int(total * split.train) - data.purged_rows <= len(data.y_train) <= int(total * split.train)
+
+
+def test_no_symbol_tests_a_period_another_trains_on(data_dir: Path, tmp_path: Path) -> None:
+    """Two symbols over overlapping months: every validation and test bar, of either, comes after every training
+    bar of both."""
+    eurusd = load_ohlcv(data_dir, "EURUSD", "1h")
+    early = eurusd.copy()
+    early.index = early.index - pd.Timedelta(days=60)  # the same market, two months earlier
+    eurusd.to_csv(tmp_path / "EURUSD_1h.csv", index_label="timestamp")
+    early.to_csv(tmp_path / "EARLY_1h.csv", index_label="timestamp")
+    config = copy.deepcopy(TWO_SYMBOLS)
+    config["training_data"] = {
+        "symbols": {"mode": "multi_symbol", "list": ["EURUSD", "EARLY"]},
+        "timeframes": {"mode": "single", "timeframe": "1h"},
+    }
+    config["training"] = {"labels": {"zigzag_threshold": 0.004, "label_lookahead": 24}}
+    data = StrategyTrainingJob(parse_strategy(config), data_dir=tmp_path, reporter=RecordingReporter()).prepare_data()
+
+    index = {symbol: data.split_index[symbol] for symbol in ("EURUSD", "EARLY")}
+    last_train = max(index[symbol]["train"][-1] for symbol in index)
+    later = [index[symbol][name] for symbol in index for name in ("validation", "test")]
+    assert all(len(part) > 0 for part in later)  # both symbols have bars in each split
+    assert last_train < min(part[0] for part in later)
+
+
+def test_no_training_or_validation_label_is_decided_by_a_later_split(two_symbols: TwoSymbols, data_dir: Path) -> None:
+    data = two_symbols.data
+    config = two_symbols.job.config
+    frames = load_frames(config, data_dir, "GOOG")
+    close = frames["1d"]["close"].loc[symbol_features(config, frames).index]  # the bars the labels were made from
+    decided = zigzag_decided(close, config.training.labels)
+    when = pd.Series(close.index[decided.clip(lower=0)], index=close.index)
+    index = data.split_index["GOOG"]
+
+    assert data.purged_rows > 0
+    assert (when.loc[index["train"]] < index["validation"][0]).all()
+    assert (when.loc[index["validation"]] < index["test"][0]).all()
+    # and what was purged is only that: the labelled bars before validation's first left out of training (its
+    # last ones) were decided after the last training bar kept
+    span = close.loc[index["train"][0] : index["validation"][0]].index[:-1]
+    left_out = span.difference(index["train"])
+    assert len(left_out) > 0 and (when.loc[left_out] > index["train"][-1]).all()
 
 
 def test_multi_symbol_rows_are_those_bars_stacked_symbol_by_symbol(two_symbols: TwoSymbols, data_dir: Path) -> None:
@@ -682,8 +727,8 @@ def test_stop_before_the_first_batch_still_returns_a_scored_run(data_dir: Path) 
         ),
         pytest.param(
             {"start_date": "2017-10-02", "end_date": "2017-10-04"},
-            r"EURUSD has \d+ labelled rows, too few for a 0\.7/0\.15/0\.15 split with at least 10 rows in "
-            r"each part; widen the date range, use a shorter timeframe or a smaller zigzag_threshold",
+            r"\d+ labelled rows are too few for a train/validation/test split with at least 10 rows in each part; "
+            r"widen the date range, use a shorter timeframe or a smaller zigzag_threshold",
             id="too few labelled rows",
         ),
     ],
@@ -819,6 +864,7 @@ def test_result_json_has_the_stored_keys_in_their_order(
         "rows",
         "rows_per_symbol",
         "dropped_rows",
+        "purged_rows",  # written when the splits' boundaries purged some rows, as they do here
         "class_balance",
         "start",
         "end",

@@ -17,7 +17,7 @@ import itertools
 import math
 from collections.abc import Iterable
 from enum import IntEnum
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -47,7 +47,11 @@ class LabelConfig(BaseModel):
         zigzag_threshold: The reversal that makes a swing count, as a fraction of price (0.02 = 2%). Smaller
             thresholds find more, shorter swings (more BUY/SELL, noisier); larger ones fewer, longer swings.
         label_lookahead: A bar gets its move's label only if the move ends (its next pivot) within this many
-            bars; further away the trade would be held too long to matter, and the bar is HOLD.
+            bars; further away the trade would be held too long to matter, and the bar is HOLD. So BUY reads "in
+            an up-swing that ends within this many bars", and the early bars of a long swing, with the most of its
+            move ahead, are HOLD. Nor does it bound the hindsight: the pivot is known only once the price has
+            turned by ``zigzag_threshold`` after it, often several times this many bars later
+            (:func:`zigzag_decided` says when each label is known).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -80,7 +84,7 @@ def zigzag_pivots(close: npt.ArrayLike, threshold: float) -> list[int]:
             prices).
         ValueError: ``threshold`` is not in (0, 1).
     """
-    return [index for index, _ in _zigzag(_prices(close), threshold)]
+    return [pivot.bar for pivot in _zigzag(_prices(close), threshold)]
 
 
 def _prices(close: npt.ArrayLike) -> npt.NDArray[np.float64]:
@@ -97,10 +101,17 @@ def _prices(close: npt.ArrayLike) -> npt.NDArray[np.float64]:
     return prices
 
 
-def _zigzag(prices: npt.NDArray[np.float64], threshold: float) -> list[tuple[int, Literal["high", "low"]]]:
+class Pivot(NamedTuple):
+    bar: int
+    kind: Literal["high", "low"]
+    confirmed: int
+    """The bar whose close confirmed it: the first that far enough the other way. Not known before that bar."""
+
+
+def _zigzag(prices: npt.NDArray[np.float64], threshold: float) -> list[Pivot]:
     if not (math.isfinite(threshold) and 0 < threshold < 1):
         raise ValueError(f"zigzag_threshold is a fraction of price (0.02 = 2%), got {threshold!r}")
-    pivots: list[tuple[int, Literal["high", "low"]]] = []
+    pivots: list[Pivot] = []
     if prices.size == 0:
         return pivots
     up, down = 1.0 + threshold, 1.0 - threshold
@@ -116,22 +127,22 @@ def _zigzag(prices: npt.NDArray[np.float64], threshold: float) -> list[tuple[int
             if price < prices[low]:
                 low = i
             if price >= prices[low] * up:
-                pivots.append((low, "low"))
+                pivots.append(Pivot(low, "low", i))
                 trend, extreme = "up", i
             elif price <= prices[high] * down:
-                pivots.append((high, "high"))
+                pivots.append(Pivot(high, "high", i))
                 trend, extreme = "down", i
         elif trend == "up":
             if price > prices[extreme]:
                 extreme = i
             elif price <= prices[extreme] * down:
-                pivots.append((extreme, "high"))
+                pivots.append(Pivot(extreme, "high", i))
                 trend, extreme = "down", i
         else:
             if price < prices[extreme]:
                 extreme = i
             elif price >= prices[extreme] * up:
-                pivots.append((extreme, "low"))
+                pivots.append(Pivot(extreme, "low", i))
                 trend, extreme = "up", i
     return pivots
 
@@ -156,13 +167,38 @@ def zigzag_labels(close: pd.Series, config: LabelConfig) -> pd.Series:
     """
     pivots = _zigzag(_prices(close), config.zigzag_threshold)
     labels = np.full(len(close), np.nan)
-    for (start, kind), (end, _) in itertools.pairwise(pivots):
-        move = Label.BUY if kind == "low" else Label.SELL
-        bars = np.arange(start + 1, end)
-        labels[bars] = np.where(end - bars <= config.label_lookahead, move, Label.HOLD)
-    for index, _ in pivots:
-        labels[index] = Label.HOLD
+    for start, end in itertools.pairwise(pivots):
+        move = Label.BUY if start.kind == "low" else Label.SELL
+        bars = np.arange(start.bar + 1, end.bar)
+        labels[bars] = np.where(end.bar - bars <= config.label_lookahead, move, Label.HOLD)
+    for pivot in pivots:
+        labels[pivot.bar] = Label.HOLD
     return pd.Series(labels, index=close.index, name="label", dtype=np.float64)
+
+
+def zigzag_decided(close: pd.Series, config: LabelConfig) -> pd.Series:
+    """When each bar's :func:`zigzag_labels` label became known: the bar whose close confirmed the pivot that
+    decides it (the next pivot for a bar inside a swing, its own for a pivot bar).
+
+    That is often further ahead than ``label_lookahead`` (which bounds how far the swing's end may lie, not when it
+    is confirmed): a purge between a training split and the next uses it (a training row whose label is decided
+    by a later split's prices is a leak of that split's prices into the targets).
+
+    Returns:
+        A series of positions into ``close`` (int64) named ``decided``, on ``close``'s index; -1 where the label is
+        NaN.
+
+    >>> close = pd.Series([100.0, 104, 110, 105, 99, 103, 108])
+    >>> zigzag_decided(close, LabelConfig(zigzag_threshold=0.05)).tolist()  # pivots 0, 2 and 4, confirmed at 2, 4, 6
+    [2, 4, 4, 6, 6, -1, -1]
+    """
+    pivots = _zigzag(_prices(close), config.zigzag_threshold)
+    decided = np.full(len(close), -1, dtype=np.int64)
+    for start, end in itertools.pairwise(pivots):
+        decided[start.bar + 1 : end.bar] = end.confirmed
+    for pivot in pivots:
+        decided[pivot.bar] = pivot.confirmed
+    return pd.Series(decided, index=close.index, name="decided", dtype=np.int64)
 
 
 def class_balance(labels: Iterable[float] | pd.Series) -> dict[str, dict[str, float | int]]:

@@ -148,7 +148,10 @@ class ModelConfig(BaseModel):
 
 
 class DataSplitConfig(BaseModel):
-    """Fractions of each symbol's bars, in time order: the oldest train, then validation, then the newest test."""
+    """Fractions of the labelled bars, in time order on one time axis for every symbol: the oldest train, then
+    validation, then the newest test. With several symbols, the boundaries are times (a bar of one symbol never
+    tests a period another trains on), so a symbol whose data ends early may have no test bars. Rows whose label a
+    later split's prices decide are purged at each boundary."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -32,9 +32,9 @@ from trainops.pipeline.evaluation import EvaluationResult, evaluate
 from trainops.pipeline.features import FeatureScaler, add_lags
 from trainops.pipeline.fuzzy import fuzzify
 from trainops.pipeline.indicators import compute_indicator, output_column, warmup_bars
-from trainops.pipeline.labels import LABEL_NAMES, class_balance, zigzag_labels
+from trainops.pipeline.labels import LABEL_NAMES, class_balance, zigzag_decided, zigzag_labels
 from trainops.pipeline.model import architecture_name, build_mlp, model_size_mb, parameter_count
-from trainops.pipeline.strategy import StrategyConfig
+from trainops.pipeline.strategy import DataSplitConfig, StrategyConfig
 from trainops.pipeline.symbol_frames import load_frames
 from trainops.pipeline.trainer import Trainer, TrainingOutcome, resolve_device
 from trainops.schemas.training import (
@@ -64,6 +64,38 @@ LabelVector = npt.NDArray[np.int64]
 
 def _silent(message: str, context: Mapping[str, Any]) -> None:
     pass
+
+
+class SymbolRows(NamedTuple):
+    """One symbol's labelled rows: features, labels, and the bar at which each label became known."""
+
+    symbol: str
+    features: pd.DataFrame
+    labels: pd.Series
+    decided: pd.Series
+    """The time of the bar whose close decided each row's label (:func:`~trainops.pipeline.labels.zigzag_decided`)."""
+
+
+def nanoseconds(times: pd.Index | pd.Series) -> npt.NDArray[np.int64]:
+    """Times as nanoseconds since 1970 (in their time zone's UTC when they have one), whatever unit pandas holds
+    them in: comparable across symbols."""
+    return pd.DatetimeIndex(times).as_unit("ns").asi8
+
+
+def split_times(indexes: Sequence[pd.Index], split: DataSplitConfig) -> tuple[int, int]:
+    """The last bar of the training split and of the validation split, on one time axis for every symbol (as
+    :func:`nanoseconds`): ``split.train`` of all the labelled rows lie at or before the
+    first, ``split.validation`` more at or before the second. Bars at the same time fall in the same split.
+
+    >>> days = pd.date_range("2024-01-01", periods=10, freq="D")
+    >>> split = DataSplitConfig(train=0.6, validation=0.2, test=0.2)
+    >>> [str(pd.Timestamp(t, unit="ns").date()) for t in split_times([days], split)]
+    ['2024-01-06', '2024-01-08']
+    """
+    times = np.sort(np.concatenate([nanoseconds(index) for index in indexes]))
+    train_end = max(int(len(times) * split.train), 1)
+    validation_end = min(train_end + max(int(len(times) * split.validation), 1), len(times))
+    return int(times[train_end - 1]), int(times[validation_end - 1])
 
 
 # -- features ---------------------------------------------------------------------------------------------------
@@ -159,6 +191,8 @@ class PreparedData:
     dropped_rows: int
     start: str | None
     end: str | None
+    purged_rows: int = 0
+    """Rows left out at the splits' boundaries: their label was decided by a later split's prices."""
     split_index: dict[str, dict[str, pd.DatetimeIndex]] = field(default_factory=dict)
     """Per symbol, the bars of each split (``train``, ``validation``, ``test``), in row order within the symbol."""
     constant_features: list[str] = field(default_factory=list)
@@ -170,6 +204,7 @@ class PreparedData:
             rows=SplitRows(train=len(self.y_train), validation=len(self.y_val), test=len(self.y_test)),
             rows_per_symbol=dict(self.rows_per_symbol),
             dropped_rows=self.dropped_rows,
+            purged_rows=self.purged_rows,
             class_balance={name: ClassShare.model_validate(share) for name, share in self.class_balance.items()},
             start=self.start,
             end=self.end,
@@ -341,15 +376,15 @@ class StrategyTrainingJob:
         per_timeframe = 1 + len(config.indicators) + len(config.fuzzy_sets)
         self._steps_total = len(symbols) * (len(config.timeframes) * per_timeframe + 2)
         self._steps_done = 0
-        rows: list[tuple[str, pd.DataFrame, pd.Series]] = []
+        rows: list[SymbolRows] = []
         dropped = 0
         for number, symbol in enumerate(symbols, start=1):
-            features, labels, lost = self._symbol_rows(symbol, number, len(symbols))
-            rows.append((symbol, features, labels))
+            symbol_rows, lost = self._symbol_rows(symbol, number, len(symbols))
+            rows.append(symbol_rows)
             dropped += lost
         return self._combine_and_split(rows, dropped)
 
-    def _symbol_rows(self, symbol: str, number: int, count: int) -> tuple[pd.DataFrame, pd.Series, int]:
+    def _symbol_rows(self, symbol: str, number: int, count: int) -> tuple[SymbolRows, int]:
         config = self.config
         prefix = f"Processing {symbol} ({number}/{count})"
         context = {"symbol": symbol}
@@ -378,38 +413,56 @@ class StrategyTrainingJob:
         self._step(f"{prefix} - Generating labels (ZigZag {config.training.labels.zigzag_threshold:.2%})", context)
         close = frames[base]["close"].loc[features.index]
         labels = zigzag_labels(close, config.training.labels)
+        decided = pd.Series(close.index[zigzag_decided(close, config.training.labels).clip(lower=0)], index=close.index)
         usable = features.notna().all(axis=1).to_numpy() & labels.notna().to_numpy()
-        return features.loc[usable], labels.loc[usable], int((~usable).sum())
+        return SymbolRows(symbol, features.loc[usable], labels.loc[usable], decided.loc[usable]), int((~usable).sum())
 
-    def _combine_and_split(self, rows: Sequence[tuple[str, pd.DataFrame, pd.Series]], dropped: int) -> PreparedData:
-        config = self.config
-        split = config.training.data_split
-        total_rows = sum(len(labels) for _, _, labels in rows)
+    def _combine_and_split(self, rows: Sequence[SymbolRows], dropped: int) -> PreparedData:
+        split = self.config.training.data_split
+        total_rows = sum(len(part.labels) for part in rows)
         self._prepare(f"Combining {len(rows)} symbol(s): {total_rows:,} labelled rows", "combine")
+        if total_rows < 3 * MIN_ROWS_PER_SPLIT:
+            raise DataError(
+                f"{total_rows:,} labelled rows are too few for a train/validation/test split with at least "
+                f"{MIN_ROWS_PER_SPLIT} rows in each part; widen the date range, use a shorter timeframe or a smaller "
+                "zigzag_threshold"
+            )
+        train_last, validation_last = split_times([part.labels.index for part in rows], split)
         parts: dict[str, list[Any]] = {name: [] for name in ("train", "validation", "test")}
         split_index: dict[str, dict[str, pd.DatetimeIndex]] = {}
-        for symbol, features, labels in rows:
-            count = len(labels)
-            train_end = int(count * split.train)
-            val_end = train_end + int(count * split.validation)
-            if min(train_end, val_end - train_end, count - val_end) < MIN_ROWS_PER_SPLIT:
-                raise DataError(
-                    f"{symbol} has {count} labelled rows, too few for a {split.train:g}/{split.validation:g}/"
-                    f"{split.test:g} split with at least {MIN_ROWS_PER_SPLIT} rows in each part; "
-                    "widen the date range, use a shorter timeframe or a smaller zigzag_threshold"
-                )
-            x = features.to_numpy(dtype=np.float32)
-            y = labels.to_numpy(dtype=np.int64)
-            # time order within each symbol: the oldest rows train, the newest test; nothing crosses over
-            parts["train"].append((x[:train_end], y[:train_end]))
-            parts["validation"].append((x[train_end:val_end], y[train_end:val_end]))
-            parts["test"].append((x[val_end:], y[val_end:]))
-            index = pd.DatetimeIndex(features.index)
-            split_index[symbol] = {
-                "train": index[:train_end],
-                "validation": index[train_end:val_end],
-                "test": index[val_end:],
+        purged = 0
+        for part in rows:
+            index = pd.DatetimeIndex(part.features.index)
+            decided = nanoseconds(part.decided)
+            at = nanoseconds(index)
+            # One time axis for every symbol: a bar of one symbol never tests a period another trains on. A row whose
+            # label is decided by a bar past its split's last bar is purged: its target would carry the next split's
+            # prices (the zigzag confirms a pivot bars after it).
+            masks = {
+                "train": at <= train_last,
+                "validation": (at > train_last) & (at <= validation_last),
+                "test": at > validation_last,
             }
+            kept = {
+                "train": masks["train"] & (decided <= train_last),
+                "validation": masks["validation"] & (decided <= validation_last),
+                "test": masks["test"],
+            }
+            purged += sum(int(masks[name].sum() - kept[name].sum()) for name in masks)
+            x = part.features.to_numpy(dtype=np.float32)
+            y = part.labels.to_numpy(dtype=np.int64)
+            for name, mask in kept.items():
+                parts[name].append((x[mask], y[mask]))
+            split_index[part.symbol] = {name: index[mask] for name, mask in kept.items()}
+        counts = {name: sum(len(y) for _, y in chunks) for name, chunks in parts.items()}
+        if min(counts.values()) < MIN_ROWS_PER_SPLIT:
+            raise DataError(
+                f"{total_rows:,} labelled rows give {counts['train']:,} train, {counts['validation']:,} validation and "
+                f"{counts['test']:,} test rows for a {split.train:g}/{split.validation:g}/{split.test:g} split in "
+                f"time order ({purged:,} purged at the boundaries); each part needs at least {MIN_ROWS_PER_SPLIT}: "
+                "widen the date range, use a shorter timeframe or a smaller zigzag_threshold",
+                details={"rows": counts, "purged": purged},
+            )
 
         def stacked(name: str) -> tuple[FloatMatrix, LabelVector]:
             return (
@@ -420,11 +473,13 @@ class StrategyTrainingJob:
         x_train, y_train = stacked("train")
         x_val, y_val = stacked("validation")
         x_test, y_test = stacked("test")
+        purge = f"; {purged:,} purged whose label a later split's prices decide" if purged else ""
         self._prepare(
-            f"Splitting in time order: {len(y_train):,} train, {len(y_val):,} validation, {len(y_test):,} test rows",
+            f"Splitting in time order: {len(y_train):,} train, {len(y_val):,} validation, {len(y_test):,} test rows"
+            f"{purge}",
             "split",
         )
-        feature_names = [str(name) for name in rows[0][1].columns]
+        feature_names = [str(name) for name in rows[0].features.columns]
         constant = [name for name, still in zip(feature_names, _constant_columns(x_train), strict=True) if still]
         if constant:
             shown = ", ".join(constant[:8]) + (f" and {len(constant) - 8} more" if len(constant) > 8 else "")
@@ -434,12 +489,12 @@ class StrategyTrainingJob:
                 "split",
             )
         scaler = None
-        if config.model.features.scale_features:
+        if self.config.model.features.scale_features:
             scaler = FeatureScaler().fit(x_train)
             x_train, x_val, x_test = (scaler.transform(x).astype(np.float32) for x in (x_train, x_val, x_test))
         all_labels = np.concatenate([y_train, y_val, y_test])
-        starts = [features.index[0] for _, features, _ in rows if len(features)]
-        ends = [features.index[-1] for _, features, _ in rows if len(features)]
+        starts = [part.features.index[0] for part in rows if len(part.features)]
+        ends = [part.features.index[-1] for part in rows if len(part.features)]
         return PreparedData(
             feature_names=feature_names,
             x_train=x_train,
@@ -450,8 +505,9 @@ class StrategyTrainingJob:
             y_test=y_test,
             scaler=scaler,
             class_balance=class_balance(all_labels.astype(np.float64)),
-            rows_per_symbol={symbol: len(labels) for symbol, _, labels in rows},
+            rows_per_symbol={part.symbol: len(part.labels) for part in rows},
             dropped_rows=dropped,
+            purged_rows=purged,
             start=min(starts).isoformat() if starts else None,
             end=max(ends).isoformat() if ends else None,
             split_index=split_index,

@@ -262,6 +262,13 @@ class DataSummary(_StoredResult):
     rows: SplitRows = Field(default_factory=SplitRows)
     rows_per_symbol: dict[str, int] = Field(default_factory=dict)
     dropped_rows: int = Field(0, description="rows left out for missing features (warm-up) or labels")
+    purged_rows: int = Field(
+        0,
+        exclude_if=lambda rows: not rows,  # written only when there are some: stored results read back alike
+        description="rows left out at the boundaries between the splits: their label was decided by a bar of a "
+        "later split (the zigzag confirms a pivot bars after it), which would leak that split's prices into the "
+        "targets",
+    )
     class_balance: dict[str, ClassShare] = Field(default_factory=dict)
     start: str | None = Field(None, description="the first labelled bar, ISO 8601")
     end: str | None = Field(None, description="the last labelled bar, ISO 8601")
