@@ -141,6 +141,18 @@ def test_a_large_change_the_fit_cannot_tell_from_noise_reads_as_flat_within_its_
     assert panel_rows(out)["trend"] == f"flat {trend.percent_change:+.2f}% over epochs 0-9, within its noise"
 
 
+def test_show_puts_the_test_accuracy_beside_that_of_always_the_most_frequent_class(service: OperationsService) -> None:
+    result = json.loads(STORED_RESULT.read_text(encoding="utf-8"))
+    result["test_metrics"].update(baseline_accuracy=0.4136, baseline_class="BUY")
+    operation = service.create(total_epochs=3, metadata={"strategy": "mean_reversion"})
+    service.complete(operation.operation_id, result=result)
+
+    code, out, _ = invoke("ops", "show", operation.operation_id)
+
+    assert code == 0
+    assert panel_rows(out)["test"] == "accuracy 46.8% (always BUY: 41.4%), F1 0.4710 (macro)"
+
+
 def test_json_output_is_machine_readable(service: OperationsService) -> None:
     operation_id = finished_run(service)
 

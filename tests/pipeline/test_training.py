@@ -274,11 +274,21 @@ def test_evaluation_reports_95_then_100_with_the_test_scores(
 ) -> None:
     result, reporter = mean_reversion
     scores = result.evaluation
+    # the baseline: always the training split's most frequent class, scored on the test rows
+    counts = {name: int((result.data.y_train == label).sum()) for label, name in enumerate(LABEL_NAMES)}
+    majority = max(counts, key=lambda name: counts[name])
+    baseline = float((result.data.y_test == LABEL_NAMES.index(majority)).mean())
+    test_metrics = result.result().test_metrics
+    assert (test_metrics.baseline_class, test_metrics.baseline_accuracy) == (majority, pytest.approx(baseline))
 
     evaluation = [state for state in reporter.states if state.phase == Phase.EVALUATION]
     assert [(state.percentage, state.message) for state in evaluation] == [
         (95.0, f"Evaluating on the test split ({len(result.data.y_test):,} rows)"),
-        (100.0, f"Test accuracy {scores.test_accuracy:.1%}, macro F1 {scores.f1_score:.3f}"),
+        (
+            100.0,
+            f"Test accuracy {scores.test_accuracy:.1%} (always {majority}: {baseline:.1%}), "
+            f"macro F1 {scores.f1_score:.3f}",
+        ),
     ]
     assert evaluation[-1].context == {"test_accuracy": scores.test_accuracy, "f1_score": scores.f1_score}
     assert reporter.events[-1] == ("progress", evaluation[-1])
@@ -849,6 +859,8 @@ def test_result_json_has_the_stored_keys_in_their_order(
         "confusion_matrix",
         "per_class",
         "support",
+        "baseline_accuracy",
+        "baseline_class",
     ]
     assert stored["test_metrics"]["per_class"]["SELL"].keys() == {"precision", "recall", "f1", "support", "accuracy"}
     assert list(stored["model_info"]) == [

@@ -139,7 +139,12 @@ def result_rows(result: Mapping[str, Any]) -> list[tuple[str, Text]]:
 def strategy_result_rows(result: StrategyResult) -> list[tuple[str, Text]]:
     """Test accuracy and macro F1, the epochs and the best one, how the run ended, the model version, the time."""
     training, test = result.training_metrics, result.test_metrics
-    rows = [("test", Text(f"accuracy {_percent(test.test_accuracy)}, F1 {number(test.f1_score)} (macro)"))]
+    baseline = (
+        f" (always {test.baseline_class}: {_percent(test.baseline_accuracy)})"
+        if test.baseline_accuracy is not None
+        else ""
+    )
+    rows = [("test", Text(f"accuracy {_percent(test.test_accuracy)}{baseline}, F1 {number(test.f1_score)} (macro)"))]
     rows.append(("best epoch", _best_epoch(training)))
     rows.append(("early stopping", _ending(training)))
     model = result.model_info

@@ -198,6 +198,14 @@ class PreparedData:
     constant_features: list[str] = field(default_factory=list)
     """Features with one value over every training row: nothing to learn from."""
 
+    def baseline(self) -> dict[str, Any]:
+        """``baseline_class``, the training split's most frequent class, and ``baseline_accuracy``, the test accuracy
+        of always predicting it (nothing when either split is empty)."""
+        if not len(self.y_train) or not len(self.y_test):
+            return {}
+        majority = int(np.bincount(self.y_train, minlength=len(LABEL_NAMES)).argmax())
+        return {"baseline_class": LABEL_NAMES[majority], "baseline_accuracy": float(np.mean(self.y_test == majority))}
+
     def summary(self) -> DataSummary:
         return DataSummary(
             features=len(self.feature_names),
@@ -275,6 +283,7 @@ class TrainedStrategy:
                 confusion_matrix=evaluation.confusion_matrix,
                 per_class=dict(evaluation.per_class),
                 support=evaluation.support,
+                **self.data.baseline(),
             ),
             model_info=StrategyModelInfo(
                 model_type=self.config.model.type,
@@ -347,12 +356,14 @@ class StrategyTrainingJob:
         result = self._timed(
             "evaluation", lambda: evaluate(model, data.x_test, data.y_test, device=self.device, class_names=LABEL_NAMES)
         )
+        majority = data.baseline()
+        baseline = f" (always {majority['baseline_class']}: {majority['baseline_accuracy']:.1%})" if majority else ""
         self.reporter.progress(
             ProgressState(
                 percentage=band_percentage(Phase.EVALUATION, 1.0),
                 phase=Phase.EVALUATION,
                 current_step="evaluation",
-                message=f"Test accuracy {result.test_accuracy:.1%}, macro F1 {result.f1_score:.3f}",
+                message=f"Test accuracy {result.test_accuracy:.1%}{baseline}, macro F1 {result.f1_score:.3f}",
                 context={"test_accuracy": result.test_accuracy, "f1_score": result.f1_score},
             )
         )

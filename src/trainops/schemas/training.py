@@ -222,6 +222,15 @@ class StrategyTestMetrics(_StoredResult):
     confusion_matrix: list[list[int]] = Field(default_factory=list)
     per_class: dict[str, ClassMetrics] = Field(default_factory=dict)
     support: int = 0
+    baseline_accuracy: Metric | None = Field(
+        None,
+        exclude_if=lambda value: value is None,  # written when known: stored results read back alike
+        description="the test accuracy of always predicting baseline_class, the training split's most frequent "
+        "class: what test_accuracy must beat before the model has learned anything",
+    )
+    baseline_class: str | None = Field(
+        None, exclude_if=lambda value: value is None, description="the training split's most frequent class"
+    )
 
 
 class StrategyModelInfo(_StoredResult):

@@ -1919,7 +1919,7 @@ function strategySections(result) {
   const info = result.model_info || {};
   const sections = [];
   const headline = {};
-  for (const key of ["test_accuracy", "f1_score", "precision", "recall", "test_loss"])
+  for (const key of ["test_accuracy", "baseline_accuracy", "f1_score", "precision", "recall", "test_loss"])
     if (key in test) headline[key] = test[key];
   const weighted = {};
   for (const key of ["precision_weighted", "recall_weighted", "f1_weighted", "support"])
@@ -2066,6 +2066,13 @@ function resultDefinition(name) {
   const known = definition(name) || definition(`val_${name}`);
   if (known) return known;
   if (name === "support") return { format: "int", label: "test samples" };
+  if (name === "baseline_accuracy")
+    return {
+      format: "percent",
+      label: "always the most frequent class",
+      description:
+        "The test accuracy of always predicting the training split's most frequent class: what the model must beat",
+    };
   if (/accuracy|precision|recall|f1|auc|iou|map/i.test(name) && !/loss/i.test(name))
     return { format: "percent", label: name.replace(/_/g, " ") };
   return null;
