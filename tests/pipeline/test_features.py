@@ -92,6 +92,23 @@ def test_constant_columns_get_scale_one(value: float) -> None:
     assert scaler.transform(np.array([[value], [value + 1.0]])).tolist() == [[0.0], [1.0]]
 
 
+def test_a_column_the_training_rows_barely_reach_is_scaled_no_finer_than_min_scale() -> None:
+    # a fuzzy set 8 of 3,470 training rows reach: its spread is 0.02, and a full membership at prediction time read
+    # as 50 standard deviations
+    rare = np.zeros((3470, 1))
+    rare[:8, 0] = 0.77
+    assert np.std(rare) < 0.05
+
+    floored = FeatureScaler(min_scale=0.05).fit(rare)
+    plain = FeatureScaler().fit(rare)
+
+    assert floored.scale.tolist() == [0.05] and plain.scale.tolist() == [pytest.approx(np.std(rare))]
+    assert floored.transform(np.array([[1.0]]))[0, 0] < 20.0 < plain.transform(np.array([[1.0]]))[0, 0]
+    assert FeatureScaler(min_scale=0.05).fit(TRAIN).scale.tolist() == FeatureScaler().fit(TRAIN).scale.tolist()
+    with pytest.raises(ValueError, match="min_scale"):
+        FeatureScaler(min_scale=-1.0)
+
+
 def test_nan_stays_nan_when_transforming() -> None:
     scaled = FeatureScaler().fit(TRAIN).transform(np.array([[np.nan, 20.0, 5.0]]))
 

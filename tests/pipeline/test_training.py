@@ -31,6 +31,7 @@ from trainops.pipeline.strategy import StrategyConfig, load_strategy, parse_stra
 from trainops.pipeline.symbol_frames import load_frames
 from trainops.pipeline.trainer import predict_logits
 from trainops.pipeline.training import (
+    MEMBERSHIP_MIN_SCALE,
     PreparedData,
     StrategyTrainingJob,
     TrainedStrategy,
@@ -626,7 +627,9 @@ def test_scaler_is_fitted_on_the_training_rows_only(two_symbols: TwoSymbols, dat
     assert varying.sum() >= len(varying) - 2
 
     np.testing.assert_allclose(data.scaler.mean, raw.mean(axis=0), rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(data.scaler.scale[varying], raw.std(axis=0)[varying], rtol=1e-9)
+    np.testing.assert_allclose(
+        data.scaler.scale[varying], np.maximum(raw.std(axis=0)[varying], MEMBERSHIP_MIN_SCALE), rtol=1e-9
+    )
     np.testing.assert_allclose(data.x_train.mean(axis=0), 0.0, atol=1e-5)
     np.testing.assert_allclose(data.x_train.std(axis=0)[varying], 1.0, atol=1e-4)
     # fitted on every row, all rows together would have mean 0; fitted on train, the later rows drift away

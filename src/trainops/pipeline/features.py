@@ -67,7 +67,13 @@ class FeatureScaler:
     [[0.0, 0.0], [3.0, 1.0]]
     """
 
-    def __init__(self) -> None:
+    def __init__(self, min_scale: float = 0.0) -> None:
+        """``min_scale``: no column is scaled by less than this (for columns with a known range: a column the
+        training rows barely reach would otherwise turn a value seen at prediction time into a z-score in the
+        tens)."""
+        if not (math.isfinite(min_scale) and min_scale >= 0.0):
+            raise ValueError(f"min_scale must be a finite number >= 0, got {min_scale!r}")
+        self.min_scale = min_scale
         self._mean: FloatArray | None = None
         self._scale: FloatArray | None = None
 
@@ -86,7 +92,8 @@ class FeatureScaler:
 
     @property
     def scale(self) -> FloatArray:
-        """Per-column training standard deviation (population, ``ddof=0``), 1 for constant columns (a copy)."""
+        """Per-column training standard deviation (population, ``ddof=0``) or ``min_scale`` if larger, 1 for
+        constant columns (a copy)."""
         return self._fitted()[1].copy()
 
     def fit(self, x: npt.ArrayLike) -> FeatureScaler:
@@ -110,7 +117,7 @@ class FeatureScaler:
         # A spread within float rounding of the mean is a constant column whose "spread" is noise.
         constant = std <= 8 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0)
         self._mean = mean
-        self._scale = np.where(constant, 1.0, std)
+        self._scale = np.where(constant, 1.0, np.maximum(std, self.min_scale))
         return self
 
     def transform(self, x: npt.ArrayLike) -> FloatArray:

@@ -51,6 +51,11 @@ from trainops.schemas.training import (
 MIN_ROWS_PER_SPLIT = 10
 """Fewer labelled rows than this in the validation or test split cannot say anything; the job refuses."""
 
+MEMBERSHIP_MIN_SCALE = 0.05
+"""The least scale of a feature (all are fuzzy memberships, in [0, 1]). A set the training rows barely reach (8 of
+3,470 in one case) had a scale of 0.02, so a bar in it at prediction time read as 50 standard deviations, far outside
+anything the model saw; at 0.05 a full membership reads at most 20. Columns that vary more are scaled as before."""
+
 MIN_TRAINING_BARS = 50
 """Bars beyond the indicators' warm-up and the lags that a symbol needs before training is worth starting."""
 
@@ -501,7 +506,7 @@ class StrategyTrainingJob:
             )
         scaler = None
         if self.config.model.features.scale_features:
-            scaler = FeatureScaler().fit(x_train)
+            scaler = FeatureScaler(min_scale=MEMBERSHIP_MIN_SCALE).fit(x_train)
             x_train, x_val, x_test = (scaler.transform(x).astype(np.float32) for x in (x_train, x_val, x_test))
         all_labels = np.concatenate([y_train, y_val, y_test])
         starts = [part.features.index[0] for part in rows if len(part.features)]
