@@ -39,7 +39,10 @@ from trainops.schemas.models import (
     SavedModel,
     SaveModelRequest,
 )
+from trainops.schemas.operations import DeletedOperation
 from trainops.schemas.training import ConfigOverrides, EarlyStoppingOverride
+from trainops.service.artifacts import open_artifacts
+from trainops.service.deletion import delete_operation
 from trainops.service.operations import OperationsService
 from trainops.service.registry import ModelRegistry
 from trainops.service.training import apply_overrides, create_training
@@ -263,6 +266,68 @@ def test_a_delete_racing_a_save_of_the_same_version_never_leaves_a_name_without_
     assert [model.model_name for model in registry.list_models()] == ["new"]
     assert version_of(models_dir, operation).is_dir()
     assert registry.load("new").model_name == "new"
+
+
+def test_a_purge_of_the_run_racing_a_save_of_its_model_never_leaves_a_name_without_files(
+    registry: ModelRegistry,
+    service: OperationsService,
+    settings: Settings,
+    train: Callable[..., Operation],
+    models_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Deleting the run for good (its purge removes the version no name uses) landing between a save's check of the
+    files and its record: both had answered success, and the name pointed at a removed folder."""
+    operation = train()
+    on_disk = settings.model_copy(update={"models_dir": models_dir})
+    insert = registry._insert
+    purges: list[threading.Thread] = []
+    purged: list[DeletedOperation] = []
+
+    def purge() -> None:
+        artifacts = open_artifacts(on_disk, service)
+        purged.append(
+            delete_operation(operation.operation_id, operations=service, artifacts=artifacts, settings=on_disk)
+        )
+
+    def insert_while_purged(*args: Any) -> Any:
+        purges.append(threading.Thread(target=purge))
+        purges[0].start()
+        purges[0].join(0.5)  # the save holds the names' lock: the purge waits for it, then finds the name
+        return insert(*args)
+
+    monkeypatch.setattr(registry, "_insert", insert_while_purged)
+    save(registry, operation, "kept")
+    purges[0].join(30)
+
+    assert purged and purged[0].model_versions == 0 and purged[0].model_version_kept is not None
+    assert version_of(models_dir, operation).is_dir()
+    assert registry.load("kept").model_name == "kept"
+
+
+def test_a_models_folder_reached_through_a_link_or_a_relative_path_saves_loads_and_deletes(
+    service: OperationsService,
+    train: Callable[..., Operation],
+    models_dir: Path,
+    market_data: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A home behind a symbolic link (macOS' /tmp, a models folder on a bigger disk) or a relative TRAINOPS_HOME
+    failed every save with a ValueError (a 500 through the API)."""
+    operation = train()
+    (tmp_path / "link").symlink_to(tmp_path, target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    for spelling in (tmp_path / "link" / "models", Path("models"), Path("link/models")):
+        registry = ModelRegistry(ModelStore(service.store.engine), service, models_dir=spelling, data_dir=market_data)
+        name = f"via_{len(registry.list_models())}"
+
+        saved = save(registry, operation, name)
+
+        assert Path(saved.model_path) == version_of(models_dir, operation)
+        assert registry.load(name).model_name == name
+    registry.delete("via_0")
+    assert version_of(models_dir, operation).is_dir()  # the other names still use it
 
 
 # -- saving: what is refused ----------------------------------------------------------------------------------

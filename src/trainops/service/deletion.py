@@ -23,6 +23,7 @@ from pathlib import Path
 
 from trainops.schemas.operations import DeletedOperation
 from trainops.service.artifacts import ArtifactService
+from trainops.service.model_names import names_locked
 from trainops.service.operations import OperationsService
 from trainops.service.workers import worker_log_path
 from trainops.settings import Settings
@@ -108,10 +109,11 @@ def _purge_version(
     foreign = _not_written_by(path, operation_id)
     if foreign is not None:
         return 0, _refused(named, foreign, operation_id)
-    users = _named_users(models, named, kept)
-    if users is not None:
-        return 0, _stays(named, users)
-    shutil.rmtree(path, ignore_errors=True)
+    with names_locked(root):  # a save that names the folder now waits, then finds it gone
+        users = _named_users(models, named, kept)
+        if users is not None:
+            return 0, _stays(named, users)
+        shutil.rmtree(path, ignore_errors=True)
     if path.exists():
         logger.warning("the model version %s of deleted operation %s could not be removed", path, operation_id)
         return 0, _stays(named, "it could not be removed (the server's log says more)")

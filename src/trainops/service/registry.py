@@ -13,15 +13,9 @@ import math
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
-
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None  # type: ignore[assignment]
 
 import pandas as pd
 
@@ -56,6 +50,7 @@ from trainops.schemas.models import (
     StoredModelVersion,
     check_model_name,
 )
+from trainops.service.model_names import locked, names_locked
 from trainops.service.operations import OperationsService, utcnow
 from trainops.service.training import strategy_of
 from trainops.store.models import ModelRecord, ModelStore
@@ -92,7 +87,7 @@ class ModelRegistry:
     ) -> None:
         self.store = store
         self.operations = operations
-        self.models_dir = models_dir
+        self.models_dir = models_dir.expanduser().resolve()  # one spelling: paths are compared to it
         self.data_dir = data_dir
         self.cache_size = cache_size
         # name -> (the version's path when it was loaded, the version)
@@ -135,11 +130,9 @@ class ModelRegistry:
         )
 
     def _names_locked(self) -> contextlib.AbstractContextManager[None]:
-        """The lock that a save (files checked, then named) and a delete (name dropped, then files) hold; none
-        while there is no models directory, hence no files to race over (nothing is written for a refused save)."""
-        if not self.models_dir.is_dir():
-            return contextlib.nullcontext()
-        return _locked(self.models_dir / ".names.lock")
+        """The lock that a save (files checked, then named), a delete (name dropped, then files) and a run's purge
+        (:mod:`trainops.service.model_names`) hold."""
+        return names_locked(self.models_dir)
 
     def _insert(
         self, name: str, path: Path, version: ModelVersion, operation: Operation, request: SaveModelRequest
@@ -283,7 +276,7 @@ class ModelRegistry:
                     "on the operation); upload the version this training wrote"
                 )
             # a retry that arrives while the first upload is still being stored finds it here, not a twin
-            with _locked(parent / f".{key}_receive.lock"):
+            with locked(parent / f".{key}_receive.lock"):
                 stored = self._version_written_by(parent, key, task_id)
                 if stored is None:
                     return self._stored(task_id, install_model_version(staging, self.models_dir, config), created=True)
@@ -530,16 +523,6 @@ class ModelRegistry:
                     shutil.rmtree(path, ignore_errors=True)
         self._loaded.pop(name)
         return summary
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive lock on ``path`` (created if missing) for the block, between threads and processes alike, where
-    the platform has ``fcntl``; elsewhere the block runs unlocked (a rare twin version is the worst case)."""
-    with path.open("a") as handle:
-        if fcntl is not None:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
 
 
 def unpack_version(archive: Path, target: Path) -> None:
