@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from trainops.core.reporter import NullReporter
-from trainops.errors import InvalidInputError
+from trainops.errors import ArtifactError, InvalidInputError
 from trainops.pipeline import prediction
 from trainops.pipeline.artifacts import ModelVersion, read_model_version, write_model_version
 from trainops.pipeline.data import timeframe_delta
@@ -212,8 +212,14 @@ def test_features_that_no_longer_match_the_model_are_refused(saved: Callable[[st
     renamed = dataclasses.replace(model.version, feature_names=list(reversed(model.version.feature_names)))
     stamp = pd.Timestamp("2018-01-10 12:00")
 
-    with pytest.raises(InvalidInputError, match="no longer match the model's: retrain it"):
+    names = model.version.feature_names
+    with pytest.raises(ArtifactError) as refused:
         predict_bars(renamed, model.frames, stamp, stamp)
+    assert str(refused.value).startswith(
+        f"the model version's features.json does not match the features its config.json computes: at column 0 "
+        f"the strategy computes {names[0]}, features.json lists {names[-1]} ({len(names)} columns computed, "
+        f"{len(names)} listed)"
+    )
 
 
 def test_a_range_over_the_limit_is_refused(saved: Callable[[str], Saved], monkeypatch: pytest.MonkeyPatch) -> None:

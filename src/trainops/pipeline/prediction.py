@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import torch
 from pydantic import BaseModel
 
-from trainops.errors import InvalidInputError
+from trainops.errors import ArtifactError, InvalidInputError
 from trainops.pipeline.artifacts import ModelVersion
 from trainops.pipeline.data import align_to_base, timeframe_delta
 from trainops.pipeline.indicators import compute_indicator
@@ -51,7 +52,7 @@ def resolve_bar(
         InvalidInputError: ``moment`` is before the first bar with complete features or past the data; the
             message gives the valid range.
     """
-    stamp, whole_day = _timestamp(moment)
+    stamp, whole_day = utc_moment(moment)
     last = pd.Timestamp(base.index[-1])
     valid = f"predictions are possible from {first_usable.isoformat()} to {last.isoformat()}"
     details = {"first": first_usable.isoformat(), "last": last.isoformat()}
@@ -67,29 +68,85 @@ def resolve_bar(
     return pd.Timestamp(index[-1])
 
 
+class RangePredictions(NamedTuple):
+    """The predictions of a range of bars, and the bars of the range that have none."""
+
+    predictions: list[BarPrediction]
+    incomplete: dict[pd.Timestamp, list[str]]
+    """Bars without complete features (an indicator undefined there: a flat or gapped stretch of the data), with
+    the features missing."""
+
+
 def predict_bars(
     version: ModelVersion,
     frames: Mapping[str, pd.DataFrame],
     start: pd.Timestamp,
     end: pd.Timestamp,
 ) -> list[BarPrediction]:
-    """Predictions for every base bar from ``start`` to ``end`` (inclusive), from bars up to ``end`` only.
+    """Predictions for every base bar from ``start`` to ``end`` (inclusive) that has complete features, from bars up
+    to ``end`` only (:func:`predict_range`, without the bars it skips)."""
+    return predict_range(version, frames, start, end).predictions
+
+
+def predict_range(
+    version: ModelVersion,
+    frames: Mapping[str, pd.DataFrame],
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+) -> RangePredictions:
+    """Predictions for every base bar from ``start`` to ``end`` (inclusive), from bars up to ``end`` only, and the
+    bars skipped for incomplete features.
 
     Features of an earlier bar do not depend on later bars, so one pass over the data up to ``end`` gives every
     bar in the range exactly what a single prediction at that bar would.
+
+    Raises:
+        InvalidInputError: more than :data:`MAX_RANGE_BARS` bars.
+        ArtifactError: the version's feature list does not match what its strategy computes (a damaged
+            ``features.json``).
     """
     config = version.config
     visible = frames_until(frames, end)
     features = symbol_features(config, visible)
-    if list(features.columns) != version.feature_names:
-        raise InvalidInputError(
-            "the strategy's features no longer match the model's: retrain it (the features were computed as "
-            f"{len(features.columns)} columns, the model expects {len(version.feature_names)})"
-        )
+    _check_feature_names(list(features.columns), version.feature_names)
     rows = features.loc[(features.index >= start) & (features.index <= end)]
     complete = rows.dropna()
     if len(complete) > MAX_RANGE_BARS:
         raise InvalidInputError(f"{len(complete):,} bars in the range; ask for at most {MAX_RANGE_BARS:,} at once")
+    missing = rows.isna().to_numpy()
+    gaps = np.flatnonzero(missing.any(axis=1))
+    names = [str(name) for name in rows.columns]
+    incomplete = {
+        pd.Timestamp(stamp): [names[column] for column in np.flatnonzero(flags)]
+        for stamp, flags in zip(pd.DatetimeIndex(rows.index)[gaps], missing[gaps], strict=True)
+    }
+    return RangePredictions(_predictions(version, visible, complete), incomplete)
+
+
+def _check_feature_names(computed: list[str], expected: list[str]) -> None:
+    """The model's inputs are the columns its ``features.json`` lists, in that order: what the strategy in its
+    ``config.json`` computes. A difference is a damaged or edited version, named at its first column."""
+    if computed == expected:
+        return
+    position = next(
+        (i for i, (mine, theirs) in enumerate(zip(computed, expected, strict=False)) if mine != theirs),
+        min(len(computed), len(expected)),
+    )
+    found = computed[position] if position < len(computed) else "nothing"
+    listed = expected[position] if position < len(expected) else "nothing"
+    raise ArtifactError(
+        f"the model version's features.json does not match the features its config.json computes: at column "
+        f"{position} the strategy computes {found}, features.json lists {listed} ({len(computed)} columns "
+        f"computed, {len(expected)} listed): its files were edited or damaged, or a trainops that computes other "
+        "features wrote it; delete the model and save a retrained run",
+        details={"column": position, "computed": found, "listed": listed},
+    )
+
+
+def _predictions(
+    version: ModelVersion, visible: Mapping[str, pd.DataFrame], complete: pd.DataFrame
+) -> list[BarPrediction]:
+    config = version.config
     if complete.empty:
         return []
     x = complete.to_numpy(dtype=np.float32)
@@ -152,7 +209,7 @@ def first_usable_bar(version: ModelVersion, frames: Mapping[str, pd.DataFrame]) 
     return pd.Timestamp(complete.index[0])
 
 
-def _timestamp(moment: date | datetime | str) -> tuple[pd.Timestamp, bool]:
+def utc_moment(moment: date | datetime | str) -> tuple[pd.Timestamp, bool]:
     """``moment`` as a tz-naive UTC timestamp, and whether it was a date (meaning the whole day)."""
     if isinstance(moment, str):
         text = moment.strip()

@@ -199,3 +199,9 @@ class RangePredictionAnswer(BaseModel):
     count: int
     predictions: list[Prediction]
     signal_counts: dict[str, int]
+    skipped: int = Field(
+        0,
+        description="bars of the range without a prediction: their features are incomplete (an indicator undefined "
+        "over a flat or gapped stretch of the data)",
+    )
+    skipped_bars: list[datetime] = Field(default_factory=list, description="the first 20 of the bars skipped")

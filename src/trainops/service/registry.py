@@ -35,7 +35,7 @@ from trainops.pipeline.artifacts import (
 )
 from trainops.pipeline.data import normalize_symbol, parse_timeframe
 from trainops.pipeline.data_files import StoredDataFile, find_data_file
-from trainops.pipeline.prediction import BarPrediction, first_usable_bar, predict_bars, resolve_bar
+from trainops.pipeline.prediction import BarPrediction, first_usable_bar, predict_range, resolve_bar, utc_moment
 from trainops.pipeline.symbol_frames import load_frames
 from trainops.schemas.models import (
     LoadedModel,
@@ -56,6 +56,9 @@ from trainops.service.training import strategy_of
 from trainops.store.models import ModelRecord, ModelStore
 
 DEFAULT_CACHE_SIZE = 8
+
+SKIPPED_SHOWN = 20
+"""A range's answer names at most this many of the bars it skipped (it counts them all)."""
 
 VERSION_FILES = (WEIGHTS, *JSON_FILES)
 """The files of a model version, each exactly once in an uploaded archive."""
@@ -90,8 +93,8 @@ class ModelRegistry:
         self.models_dir = models_dir.expanduser().resolve()  # one spelling: paths are compared to it
         self.data_dir = data_dir
         self.cache_size = cache_size
-        # name -> (the version's path when it was loaded, the version)
-        self._loaded: LRUCache[str, tuple[str, ModelVersion]] = LRUCache(cache_size)
+        # name -> (the version's path and its files' stamps when it was loaded, the version)
+        self._loaded: LRUCache[str, tuple[tuple[str, FilesStamp], ModelVersion]] = LRUCache(cache_size)
         self._frames: LRUCache[tuple[Any, ...], dict[str, pd.DataFrame]] = LRUCache(cache_size)
         # a few per model and data file: the first bar with complete features is a small answer worth keeping
         self._first: LRUCache[tuple[str, tuple[Any, ...]], pd.Timestamp] = LRUCache(4 * cache_size)
@@ -420,15 +423,17 @@ class ModelRegistry:
     def _loaded_version(self, name: str, *, reload: bool = False) -> tuple[ModelRecord, ModelVersion]:
         """The model's record and its version, from the cache unless ``reload`` (or its files changed)."""
         record = self.store.get(check_model_name(name))
+        path = self.models_dir / record.version_path
+        stamp = (record.version_path, _files_stamp(path))
         cached = self._loaded.get(name)
-        if cached is not None and cached[0] == record.version_path and not reload:
+        if cached is not None and cached[0] == stamp and not reload:
             return record, cached[1]
         try:
-            version = read_model_version(self.models_dir / record.version_path)
+            version = read_model_version(path)
         except ArtifactError:
             self._loaded.pop(name)  # damaged since it was cached: do not keep serving the old copy
             raise
-        self._loaded.put(name, (record.version_path, version))
+        self._loaded.put(name, (stamp, version))
         return record, version
 
     @property
@@ -455,26 +460,32 @@ class ModelRegistry:
                 f"model {request.model_name!r} predicts on {base} bars (it was trained on "
                 f"{'+'.join(version.config.timeframes)}); ask with timeframe {base!r}"
             )
+        if request.start_date is not None and request.end_date is not None:
+            _check_range(request.start_date, request.end_date)
         data_key, frames = self._frames_of(version, symbol)
         first = self._first_usable(version, data_key, frames)
         bars = frames[base]
         if request.test_date is not None:
             bar = resolve_bar(bars, base, request.test_date, first_usable=first)
-            [single] = predict_bars(version, frames, bar, bar)
-            return _answer(request.model_name, symbol, timeframe, single)
+            single = predict_range(version, frames, bar, bar)
+            if bar in single.incomplete:
+                raise InvalidInputError(
+                    f"the {base} bar {bar} has no complete features: {_missing(single.incomplete[bar])} undefined "
+                    "there (a flat or gapped stretch of the data leaves an indicator undefined); ask for another bar",
+                    details={"bar": str(bar), "missing": single.incomplete[bar][:20]},
+                )
+            return _answer(request.model_name, symbol, timeframe, single.predictions[0])
         assert request.start_date is not None and request.end_date is not None  # the request model checks
         end = resolve_bar(bars, base, request.end_date, first_usable=first)
         start = _first_bar_from(bars, request.start_date, first)
-        if pd.Timestamp(request.start_date) > pd.Timestamp(request.end_date):
-            raise InvalidInputError(f"start_date {request.start_date} is after end_date {request.end_date}")
         if start > end:  # the range lies between two bars (a weekend, a gap in the data)
             raise InvalidInputError(
                 f"no {base} bar from {request.start_date} to {request.end_date}: the bar before is {end}, the next "
                 f"one {start}; widen the range",
                 details={"bar_before": str(end), "next_bar": str(start)},
             )
-        series = predict_bars(version, frames, start, end)
-        predictions = [item.prediction for item in series]
+        series = predict_range(version, frames, start, end)
+        predictions = [item.prediction for item in series.predictions]
         counts = {signal: sum(1 for item in predictions if item.signal == signal) for signal in ("buy", "hold", "sell")}
         return RangePredictionAnswer(
             model_name=request.model_name,
@@ -485,6 +496,8 @@ class ModelRegistry:
             count=len(predictions),
             predictions=predictions,
             signal_counts=counts,
+            skipped=len(series.incomplete),
+            skipped_bars=[stamp.to_pydatetime() for stamp in list(series.incomplete)[:SKIPPED_SHOWN]],
         )
 
     def _frames_of(self, version: ModelVersion, symbol: str) -> tuple[tuple[Any, ...], dict[str, pd.DataFrame]]:
@@ -602,6 +615,37 @@ def unpack_version(archive: Path, target: Path) -> None:
             f"the archive lacks {', '.join(missing)}; {how}",
             details={"missing": missing, "expected": list(VERSION_FILES)},
         )
+
+
+FilesStamp = tuple[tuple[int, int] | None, ...]
+
+
+def _files_stamp(version: Path) -> FilesStamp:
+    """Each of a version's files' modification time and size (``None`` for a missing one): a cached model whose
+    files were replaced, edited or removed since is read again, so it fails as its files do rather than being
+    served from memory."""
+    stamps: list[tuple[int, int] | None] = []
+    for name in VERSION_FILES:
+        try:
+            status = (version / name).stat()
+        except OSError:
+            stamps.append(None)
+        else:
+            stamps.append((status.st_mtime_ns, status.st_size))
+    return tuple(stamps)
+
+
+def _check_range(start: date | datetime, end: date | datetime) -> None:
+    """Refuse a range that ends before it starts, time zones and a date's whole day (an ``end_date`` given as a
+    date takes in that day's bars) taken into account."""
+    first, _ = utc_moment(start)
+    last, whole_day = utc_moment(end)
+    if first >= (last + pd.Timedelta(days=1) if whole_day else last + pd.Timedelta(1)):
+        raise InvalidInputError(f"start_date {start} is after end_date {end}")
+
+
+def _missing(names: list[str]) -> str:
+    return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
 
 
 def _first_bar_from(bars: pd.DataFrame, moment: date | datetime, first: pd.Timestamp) -> pd.Timestamp:
