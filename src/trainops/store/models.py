@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Engine, Row, and_, delete, insert, or_, select
+from sqlalchemy import Engine, Row, and_, delete, insert, or_, select, text
 from sqlalchemy.exc import IntegrityError
 
 from trainops.errors import ConflictError, NotFoundError
@@ -31,6 +31,9 @@ class ModelRecord(BaseModel):
     saved_at: datetime
 
 
+_REPLACE_LOCK = 0x6D6F646C  # "modl": the class of the PostgreSQL advisory locks a replace takes, one per name
+
+
 class ModelStore:
     """Named models in the database (their files live in the models directory)."""
 
@@ -48,14 +51,22 @@ class ModelStore:
         try:
             with writing(self.engine) as connection:
                 if replace:
+                    if connection.dialect.name == "postgresql":
+                        # replaces of one name queue here (SQLite's writers queue already): two that deleted the
+                        # same row would each insert, and the second break the name's uniqueness
+                        connection.execute(
+                            text("SELECT pg_advisory_xact_lock(:kind, hashtext(:name))"),
+                            {"kind": _REPLACE_LOCK, "name": record.name},
+                        )
                     connection.execute(delete(models).where(models.c.name == record.name))
-                connection.execute(insert(models).values(**values))
+                [seq] = connection.execute(insert(models).values(**values)).inserted_primary_key or (None,)
+                # the row this call wrote, read in its transaction: another save of the name may follow at once
+                return _record(connection.execute(select(models).where(models.c.seq == seq)).one())
         except IntegrityError:
             raise ConflictError(
                 f'a model named {record.name!r} already exists; choose another name or send "overwrite": true',
                 details={"model_name": record.name},
             ) from None
-        return self.get(record.name)
 
     def get(self, name: str) -> ModelRecord:
         with reading(self.engine) as connection:
@@ -86,8 +97,16 @@ class ModelStore:
             )
         if limit is not None:
             query = query.limit(limit)
-        if symbol:
-            query = query.where(models.c.symbol == symbol)
+        if symbol:  # a model of several symbols is stored as "EURUSD+GOOG": any of them matches
+            query = query.where(
+                or_(
+                    models.c.symbol == symbol,
+                    *(
+                        models.c.symbol.like(pattern.format(_like_literal(symbol)), escape="\\")
+                        for pattern in ("{}+%", "%+{}", "%+{}+%")
+                    ),
+                )
+            )
         if timeframe:
             query = query.where(models.c.timeframe == timeframe)
         if strategy:
@@ -96,10 +115,18 @@ class ModelStore:
             return [_record(row) for row in connection.execute(query)]
 
     def delete(self, name: str) -> ModelRecord:
-        record = self.get(name)
+        """Remove the model ``name`` and return the row removed (read in the same transaction).
+
+        Raises:
+            NotFoundError: no such model.
+        """
         with writing(self.engine) as connection:
-            connection.execute(delete(models).where(models.c.name == name))
-        return record
+            row = connection.execute(select(models).where(models.c.name == name)).first()
+            if row is not None:
+                connection.execute(delete(models).where(models.c.seq == row.seq))
+        if row is None:
+            return self.get(name)  # raises the usual NotFoundError
+        return _record(row)
 
     def made_from(self, operation_id: str) -> list[str]:
         """The names of the models saved from ``operation_id``'s training, by name."""
@@ -129,3 +156,8 @@ def _record(row: Row[Any]) -> ModelRecord:
         created_at=row.created_at,
         saved_at=row.saved_at,
     )
+
+
+def _like_literal(text: str) -> str:
+    """``text`` matched literally inside a LIKE pattern (its ``%``, ``_`` and ``\\`` escaped with ``\\``)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
