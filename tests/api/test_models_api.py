@@ -290,6 +290,25 @@ def test_encoded_slashes_in_path_names_are_refused_with_the_rule(api: httpx.Clie
             assert f"is invalid: it must match {MODEL_NAME_PATTERN}" in message, (method, path)
 
 
+def test_a_newline_in_a_path_name_is_refused_not_dropped(api: httpx.Client, train: Callable[..., Operation]) -> None:
+    """``DELETE /models/eurusd-mr%0A`` names no model: it must not delete ``eurusd-mr``, whatever the router's
+    pattern makes of a final newline."""
+    ok(save(api, train().operation_id, "eurusd-mr"))
+    before = listed(api)
+    for sent, name in (("eurusd-mr%0A", "eurusd-mr\n"), ("eurusd-mr%0a", "eurusd-mr\n"), ("eurusd%0Amr", "eurusd\nmr")):
+        for method, path in (
+            ("GET", f"/models/{sent}"),
+            ("POST", f"/models/{sent}/load"),
+            ("DELETE", f"/models/{sent}"),
+        ):
+            message = error_message(api.request(method, path), 422)
+            assert f"model name {name!r} is invalid: it must match {MODEL_NAME_PATTERN}" in message, (method, path)
+    assert listed(api) == before
+    # nor is a newline after the load route's path that route: POST is not allowed on a model's path
+    assert api.post("/models/eurusd-mr/load%0A").status_code == 405
+    ok(api.post("/models/eurusd-mr/load"))
+
+
 def test_a_training_stopped_before_its_first_epoch_ended_keeps_no_model(
     api: httpx.Client, local: LocalTrainOps, settings: Settings
 ) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,17 +18,16 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.live_server import LiveServer
-from tests.trainings import finished_training
+from tests.trainings import STRATEGIES, finished_training
 from trainops.cli.main import app
 from trainops.client.local import LocalTrainOps
 from trainops.core.operation import Operation
 from trainops.pipeline.strategy import load_strategy
 from trainops.schemas.models import MODEL_NAME_PATTERN
 from trainops.service.bootstrap import open_service
-from trainops.service.training import create_training
+from trainops.service.training import apply_overrides, create_training
 from trainops.settings import Settings
 
-STRATEGIES = Path(__file__).resolve().parents[2] / "strategies"
 SIGNAL_LINE = re.compile(
     r"^(buy|hold|sell) at 2018-01-15 23:00 \(EURUSD 1h\): confidence [\d.]+%, strength [+-][\d.]+ "
     r"\(buy [\d.]+%, hold [\d.]+%, sell [\d.]+%\)$"
@@ -95,7 +95,7 @@ def test_save_list_show_load_predict_delete(
     code, out, err = invoke("save", task_id, "eurusd-mr", "--description", "hourly mean reversion")
     assert code == 0, err
     assert re.match(rf"Saved eurusd-mr \(id \d+, [\d.]+ MB\) from {task_id}\.", out), out
-    assert "Predict with: trainops models predict eurusd-mr --symbol SYMBOL --timeframe TIMEFRAME" in out
+    assert "Predict with: trainops models predict eurusd-mr --symbol EURUSD --timeframe 1h --date YYYY-MM-DD" in out
     assert names(local) == ["eurusd-mr"]
     architecture = local.get_model("eurusd-mr").architecture
     assert architecture
@@ -236,13 +236,95 @@ def test_errors_name_the_options_not_the_json_fields(train: Callable[[], Operati
     assert local.get_model("eurusd-mr").description == "second"
 
 
-def test_an_unreadable_date_is_a_usage_error(train: Callable[[], Operation]) -> None:
+def test_an_unreadable_date_names_the_option_and_the_forms(train: Callable[[], Operation]) -> None:
     invoke("save", train().operation_id, "eurusd-mr")
-    code, out, err = invoke("predict", "eurusd-mr", *PREDICT, "--date", "2018-13-45")
-    # Typer reads --date itself: a usage error (exit 2) naming the formats, as for other malformed options
-    assert code == 2
-    assert "Traceback" not in out + err
-    assert "does not match the formats" in err
+    for args, option in (
+        (["--date", "2018-13-45"], "--date"),
+        (["--start", "2018-13-45", "--end", "2018-01-12"], "--start"),
+        (["--start", "2018-01-10", "--end", "2018-13-45"], "--end"),
+    ):
+        # the request reads the dates, as the API reads them, and its message speaks of the option
+        message = one_line_error(*invoke("predict", "eurusd-mr", *PREDICT, *args))
+        assert f"{option}: '2018-13-45' is not a date; use YYYY-MM-DD or YYYY-MM-DDTHH:MM" in message, message
+        assert_speaks_options(message)
+
+
+def predicted_bars(*args: str) -> list[str]:
+    """The bars ``trainops models predict eurusd-mr ... ARGS --json`` predicted, as ``YYYY-MM-DDTHH:MM``."""
+    answer = parsed(*invoke("predict", "eurusd-mr", *PREDICT, *args, "--json"))
+    stamps = [answer["test_date"]] if "test_date" in answer else [item["timestamp"] for item in answer["predictions"]]
+    return [str(stamp)[:16] for stamp in stamps]
+
+
+def test_a_time_is_an_instant_even_at_midnight_and_a_date_the_whole_day(
+    train: Callable[[], Operation], settings: Settings
+) -> None:
+    """What the user typed decides, as the API reads the same string: ``2018-01-15T00:00`` is the midnight bar,
+    ``2018-01-15`` that day's last bar (or, for a range, all its bars)."""
+    invoke("save", train().operation_id, "eurusd-mr")
+    whole_day = [f"2018-01-15T{hour:02d}:00" for hour in range(24)]
+    with LiveServer(settings) as server:
+        for where in ([], ["--url", server.url]):
+            for args, bars in (
+                (["--date", "2018-01-15T00:00"], ["2018-01-15T00:00"]),
+                (["--date", "2018-01-15 00:00"], ["2018-01-15T00:00"]),
+                (["--date", "2018-01-15T02:00+02:00"], ["2018-01-15T00:00"]),  # a zone, as the API reads it
+                (["--date", "2018-01-15T14:00"], ["2018-01-15T14:00"]),
+                (["--date", "2018-01-15"], ["2018-01-15T23:00"]),
+                (["--start", "2018-01-15T00:00", "--end", "2018-01-15T00:00"], ["2018-01-15T00:00"]),
+                (["--start", "2018-01-15T00:00", "--end", "2018-01-15T02:00"], whole_day[:3]),
+                (["--start", "2018-01-15", "--end", "2018-01-15"], whole_day),
+            ):
+                assert predicted_bars(*args, *where) == bars, (args, where)
+
+
+# -- what to do next -------------------------------------------------------------------------------------------
+
+
+def test_the_save_hint_names_the_models_symbol_and_base_timeframe_and_runs(
+    local: LocalTrainOps, settings: Settings
+) -> None:
+    """A model trained on 1h bars in the context of 4h and 1d ones predicts on its base timeframe, 1h."""
+    config = apply_overrides(load_strategy(STRATEGIES / "multi_timeframe.yaml"), epochs=2)
+    task_id = finished_training(local, settings, config).operation_id
+    with LiveServer(settings) as server:
+        for name, where in (("mtf", []), ("mtf-remote", ["--url", server.url])):
+            code, out, err = invoke("save", task_id, name, *where)
+            assert code == 0, err
+            hint = out.splitlines()[-1]
+            expected = f"Predict with: trainops models predict {name} --symbol EURUSD --timeframe 1h --date YYYY-MM-DD"
+            assert hint == expected, where
+            command = shlex.split(hint.removeprefix("Predict with: trainops models "))
+            code, out, err = invoke(*[arg.replace("YYYY-MM-DD", "2018-01-15") for arg in command], *where)
+            assert code == 0, err
+            assert out.startswith(("buy", "hold", "sell")), out
+
+
+def test_an_empty_list_says_whether_no_model_exists_or_none_matches(
+    local: LocalTrainOps, train: Callable[[], Operation]
+) -> None:
+    task_id = train().operation_id
+    for name in ("eurusd-mr", "eurusd-mr-copy"):
+        invoke("save", task_id, name)
+    for args, says in (
+        (["--symbol", "NOPE"], "No models match --symbol NOPE. List them all with: trainops models list"),
+        (
+            ["--timeframe", "4h", "--strategy", "mean reversion"],
+            "No models match --timeframe 4h --strategy 'mean reversion'.",
+        ),
+    ):
+        code, out, err = invoke("list", *args)
+        assert code == 0, err
+        assert out.startswith(says) and "No models yet" not in out, (args, out)
+
+    # a page after the cursor that has nothing left (its models deleted since the page before)
+    code, out, _ = invoke("list", "--symbol", "EURUSD", "--limit", "1")
+    [cursor] = re.findall(r"More: add --cursor (\S+)", out)
+    invoke("delete", "eurusd-mr", "--yes")
+    code, out, err = invoke("list", "--symbol", "EURUSD", "--limit", "1", "--cursor", cursor)
+    assert code == 0, err
+    assert out.strip() == f"No more models matching --symbol EURUSD after --cursor {cursor}.", out
+    assert names(local) == ["eurusd-mr-copy"]
 
 
 # -- against a server ------------------------------------------------------------------------------------------

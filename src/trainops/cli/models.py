@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import shlex
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -20,12 +21,15 @@ from trainops.cli.common import (
     speaking_options,
 )
 from trainops.cli.render import number, when
-from trainops.schemas.models import ModelSummary, PredictionAnswer, PredictRequest, SaveModelRequest
+from trainops.errors import NotFoundError
+from trainops.schemas.models import ModelSummary, PredictionAnswer, PredictRequest, SavedModel, SaveModelRequest
 
 app = typer.Typer(help="The model registry: save, list, show, load, predict, delete.", no_args_is_help=True)
 
 NameArgument = Annotated[str, typer.Argument(help="The model's name.")]
-DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
+# Passed on as typed: the request reads a date or a time as the REST API reads the same string (a bare
+# YYYY-MM-DD is a whole day, anything with a time an instant, midnight included), and refuses what is neither.
+WHEN_METAVAR = "YYYY-MM-DD[THH:MM]"
 
 # What the user typed for each field of the request a command sends, so that errors name it (see speaking_options)
 SAVE_OPTIONS = {"task_id": "TASK_ID", "model_name": "NAME", "description": "--description", "overwrite": "--overwrite"}
@@ -77,7 +81,7 @@ def list_command(
         print_json(page if limit is not None else [model.model_dump(mode="json") for model in models])
         return
     if not models:
-        console.print("No models yet. Save one from a finished training: trainops models save TASK_ID NAME")
+        console.print(_nothing_listed(symbol, timeframe, strategy, cursor), highlight=False, soft_wrap=True)
         return
     table = Table("name", "strategy", "symbol", "timeframe", "architecture", "train acc", "test acc", "saved", "run")
     for model in models:
@@ -95,6 +99,20 @@ def list_command(
     console.print(table)
     if page.next_cursor:
         console.print(f"More: add --cursor {page.next_cursor}", highlight=False, soft_wrap=True)
+
+
+def _nothing_listed(symbol: str | None, timeframe: str | None, strategy: str | None, cursor: str | None) -> str:
+    """Why the list is empty: no model at all, or none that the filters (or the page after the cursor) let through."""
+    given = " ".join(
+        f"--{option} {shlex.quote(value)}"
+        for option, value in (("symbol", symbol), ("timeframe", timeframe), ("strategy", strategy))
+        if value is not None
+    )
+    if cursor is not None:
+        return f"No more models{f' matching {given}' if given else ''} after --cursor {shlex.quote(cursor)}."
+    if given:
+        return f"No models match {given}. List them all with: trainops models list"
+    return "No models yet. Save one from a finished training: trainops models save TASK_ID NAME"
 
 
 def _source(model: ModelSummary) -> str:
@@ -153,6 +171,7 @@ def save(
         request = SaveModelRequest(task_id=task_id, model_name=name, description=description, overwrite=overwrite)
         with open_client(url, token) as ops:
             saved = ops.save_model(request)
+            hint = "" if json else _predict_hint(saved, ops.get_model)
     if json:
         print_json(saved)
         return
@@ -160,12 +179,25 @@ def save(
         Text.assemble(
             "Saved ",
             (saved.model_name, "bold"),
-            f" (id {saved.model_id}, {saved.model_size_mb:.3f} MB) from {saved.task_id}.\nPredict with: trainops "
-            f"models predict {saved.model_name} --symbol SYMBOL --timeframe TIMEFRAME --date YYYY-MM-DD",
+            f" (id {saved.model_id}, {saved.model_size_mb:.3f} MB) from {saved.task_id}.\nPredict with: {hint}",
         ),
         highlight=False,
         soft_wrap=True,
     )
+
+
+def _predict_hint(saved: SavedModel, summary_of: Callable[[str], ModelSummary]) -> str:
+    """The command that predicts with the model just saved, with its symbol and base timeframe (the first of
+    ``1h+4h+1d``, the one predictions are asked on) filled in from its summary: the save's answer does not hold
+    them. A model deleted in between keeps the placeholders; the save itself succeeded."""
+    try:
+        model = summary_of(saved.model_name)
+    except NotFoundError:
+        symbol, timeframe = "SYMBOL", "TIMEFRAME"
+    else:
+        # a model trained on several symbols (EURUSD+GOOG) predicts on any of them: the hint names the first
+        symbol, timeframe = model.symbol.split("+")[0], model.timeframe.split("+")[0]
+    return f"trainops models predict {saved.model_name} --symbol {symbol} --timeframe {timeframe} --date YYYY-MM-DD"
 
 
 @app.command()
@@ -197,16 +229,29 @@ def predict(
     symbol: Annotated[str, typer.Option(help="Symbol to predict for.")],
     timeframe: Annotated[str, typer.Option(help="The model's (base) timeframe.")],
     date: Annotated[
-        datetime | None,
-        typer.Option(formats=DATE_FORMATS, help="Predict the last bar at or before this date.", show_default=False),
+        str | None,
+        typer.Option(
+            metavar=WHEN_METAVAR,
+            help="The bar to predict: the last one at or before this time (2018-01-15T14:00; UTC unless it names a "
+            "zone), or that day's last bar for a bare date (2018-01-15).",
+            show_default=False,
+        ),
     ] = None,
     start: Annotated[
-        datetime | None,
-        typer.Option(formats=DATE_FORMATS, help="First date of a range of predictions.", show_default=False),
+        str | None,
+        typer.Option(
+            metavar=WHEN_METAVAR,
+            help="First bar of a range: the first one at or after this time, or that day's first bar for a bare date.",
+            show_default=False,
+        ),
     ] = None,
     end: Annotated[
-        datetime | None,
-        typer.Option(formats=DATE_FORMATS, help="Last date of a range of predictions.", show_default=False),
+        str | None,
+        typer.Option(
+            metavar=WHEN_METAVAR,
+            help="Last bar of a range: the last one at or before this time, or that day's last bar for a bare date.",
+            show_default=False,
+        ),
     ] = None,
     url: UrlOption = None,
     token: TokenOption = None,
@@ -214,16 +259,16 @@ def predict(
 ) -> None:
     """A signal for one bar (--date), or the signals of a range (--start and --end), from bars up to it only.
 
-    Example: trainops models predict eurusd-mr --symbol EURUSD --timeframe 1h --date 2018-01-15
+    Example: trainops models predict eurusd-mr --symbol EURUSD --timeframe 1h --date 2018-01-15T14:00
     """
     with speaking_options(PREDICT_OPTIONS):
         request = PredictRequest(
             model_name=name,
             symbol=symbol,
             timeframe=timeframe,
-            test_date=_day_or_moment(date),
-            start_date=_day_or_moment(start),
-            end_date=_day_or_moment(end),
+            test_date=date,
+            start_date=start,
+            end_date=end,
         )
         with open_client(url, token) as ops:
             answer = ops.predict(request)
@@ -281,12 +326,3 @@ def delete(
         print_json(deleted)
         return
     console.print(f"Deleted {deleted.model_name}.", highlight=False)
-
-
-def _day_or_moment(moment: datetime | None) -> datetime | str | None:
-    """A bare date stays a date (meaning that whole day); a time makes it an instant."""
-    if moment is None:
-        return None
-    if moment.hour == moment.minute == moment.second == 0:
-        return moment.date().isoformat()
-    return moment

@@ -13,6 +13,7 @@ from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import ClientDisconnect
 
 from trainops.api.deps import call_blocking
@@ -52,8 +53,28 @@ _ARCHIVE_BODY = {
 
 _DAMAGED = "a file of the model's version is missing or damaged (the message names it)"
 
-# ``:path`` so that a name holding an encoded slash (``..%2F..%2Fetc``) still reaches the route and is refused
-# with the naming rule, instead of matching no route at all.
+
+class _WholeNameConvertor(Convertor[str]):
+    """``{model_name:model_name}``: the rest of the path as sent, so that every name reaches the registry's check
+    and a bad one is refused with the naming rule, instead of matching no route or another name.
+
+    Like ``:path`` it spans slashes (``..%2F..%2Fetc`` is refused by the rule, not a 404). Unlike ``:path`` (``.*``
+    before the route's closing ``$``, which also matches before a final newline) it keeps newlines: there
+    ``DELETE /models/x%0A`` deleted ``x`` and ``POST /models/x%0A/load`` answered "no such endpoint". The
+    lookahead leaves no newline after the name, so one always ends up in the name, which the rule refuses.
+    """
+
+    regex = r"(?s:.*)(?=[^\n]*\Z)"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("model_name", _WholeNameConvertor())  # Starlette's registry is process-wide: a specific key
+
 # The naming rule is documented as a pattern and checked by the registry, whose 422 explains it.
 ModelName = Annotated[str, Path(description="the model's name", json_schema_extra=MODEL_NAME_SCHEMA)]
 
@@ -178,26 +199,26 @@ async def predict(body: PredictRequest, registry: RegistryDep) -> Response:
 
 
 def _refuse_load_path(model_name: str) -> None:
-    """``GET`` or ``DELETE /models/x/load`` reaches the ``:path`` route of ``/models/{name}`` (so that a name
+    """``GET`` or ``DELETE /models/x/load`` reaches the route of ``/models/{name}`` (which spans slashes so that a name
     holding an encoded slash is refused by the name rule): it is the load route's path, which answers POST only."""
     if model_name.endswith("/load"):
         raise MethodNotAllowed(allow=("POST",))
 
 
-@router.get("/{model_name:path}", response_model=ModelSummary)
+@router.get("/{model_name:model_name}", response_model=ModelSummary)
 async def get_model(model_name: ModelName, registry: RegistryDep) -> Response:
     """One named model."""
     _refuse_load_path(model_name)
     return flat_envelope(await call_blocking(lambda: registry.get(model_name)))
 
 
-@router.post("/{model_name:path}/load", response_model=LoadedModel, responses=errors(409, s409=_DAMAGED))
+@router.post("/{model_name:model_name}/load", response_model=LoadedModel, responses=errors(409, s409=_DAMAGED))
 async def load_model(model_name: ModelName, registry: RegistryDep) -> Response:
     """Load the model into memory (every file checked; a damaged one is a 409 naming it) and describe it."""
     return flat_envelope(await call_blocking(lambda: registry.load(model_name)))
 
 
-@router.delete("/{model_name:path}", response_model=ModelSummary)
+@router.delete("/{model_name:model_name}", response_model=ModelSummary)
 async def delete_model(model_name: ModelName, registry: RegistryDep) -> Response:
     """Forget the model; its files are removed unless another name points at the same version."""
     _refuse_load_path(model_name)
