@@ -492,6 +492,10 @@ def test_a_tampered_version_fails_to_load_and_leaves_the_others_usable(
 
     assert str(weights) in loading.value.message
     assert str(weights) in predicting.value.message
+    assert loading.value.message.startswith("model 'damaged': ")  # which model, and what to do about it
+    assert loading.value.message.endswith(
+        "delete the model (`trainops models delete damaged`) and save a retrained run"
+    )
     assert registry.loaded == []
     assert registry.load("intact").model_info.source_operation == intact.operation_id
     assert predict(registry, "intact", test_date=date(2018, 1, 10)).model_name == "intact"

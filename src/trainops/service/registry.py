@@ -430,9 +430,13 @@ class ModelRegistry:
             return record, cached[1]
         try:
             version = read_model_version(path)
-        except ArtifactError:
+        except ArtifactError as damaged:
             self._loaded.pop(name)  # damaged since it was cached: do not keep serving the old copy
-            raise
+            raise ArtifactError(
+                f"model {name!r}: {damaged.message}. Its files cannot be trusted: delete the model (`trainops models "
+                f"delete {name}`) and save a retrained run",
+                details={**damaged.details, "model_name": name},
+            ) from None
         self._loaded.put(name, (stamp, version))
         return record, version
 
