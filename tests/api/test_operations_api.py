@@ -84,13 +84,19 @@ def test_create_takes_an_id_of_the_callers_once(api: httpx.Client) -> None:
     assert again.json()["error"]["message"] == f"operation {chosen} already exists"
     assert api.get(f"/operations/{chosen}").json()["data"]["name"] == "first"
 
-    for bad in ("op_training_x", "op_evaluation_20261207_013000_0123abcd", "op_training_20261207_013000_0123ABCD"):
+    for bad in (
+        "op_training_x",
+        "op_evaluation_20261207_013000_0123abcd",
+        "op_training_20261207_013000_0123ABCD",
+        "op_training_20261207_013000_0123abcd\n",  # a final newline passed (re.match's "$"): its CSV export crashed
+    ):
         refused = api.post("/operations", json={"operation_id": bad})
         assert refused.status_code == 422, bad
         message = refused.json()["error"]["message"]
         assert f"operation id {bad!r} is invalid: use the form op_training_20250610_123456_ab12cd34" in message
     too_long = api.post("/operations", json={"operation_id": "op_training_" + "9" * 60})
     assert too_long.status_code == 422 and "operation_id" in too_long.json()["error"]["message"]
+    assert api.post("/operations", json={"operation_type": "training\n"}).status_code == 422
     assert api.get("/operations").json()["data"]["total"] == 1
 
 

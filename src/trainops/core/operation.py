@@ -58,7 +58,7 @@ def new_operation_id(operation_type: str, now: datetime | None = None) -> str:
 
 
 def looks_like_operation_id(value: str) -> bool:
-    return bool(_OPERATION_ID.match(value))
+    return bool(_OPERATION_ID.fullmatch(value))  # not match: its "$" lets a final "\n" through
 
 
 class OperationMetadata(BaseModel):
@@ -169,7 +169,7 @@ def check_tag(value: str) -> str:
     'lr=3e-4'
     """
     tag = value.strip()
-    if not 1 <= len(tag) <= MAX_TAG_LENGTH or not _TAG.match(tag):
+    if not 1 <= len(tag) <= MAX_TAG_LENGTH or not _TAG.fullmatch(tag):
         raise ValueError(
             f"tag {value[:80]!r} is invalid: a tag has 1 to {MAX_TAG_LENGTH} characters, starts with a letter or "
             "digit and holds only ASCII letters, digits and _ . : / = + @ - (e.g. 'baseline', 'lr=3e-4')"

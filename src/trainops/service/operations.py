@@ -245,7 +245,7 @@ class OperationsService:
             InvalidInputError: ``operation_type`` is not a short lowercase name, ``total_epochs`` < 1, or a
                 malformed name, tag or notes.
         """
-        if not _TYPE.match(operation_type):
+        if not _TYPE.fullmatch(operation_type):
             raise InvalidInputError(
                 f"operation_type {operation_type!r} is invalid: use a lowercase name such as 'training' "
                 "(letters, digits and '_', at most 32 characters)"
