@@ -5,7 +5,10 @@ The columns are fixed, then open: ``epoch, step, timestamp, duration`` and the f
 is an empty cell; NaN and infinities are written ``nan``, ``inf`` and ``-inf`` (what ``float()``, ``csv`` readers
 and ``pandas.read_csv`` read back as the same values), finite numbers in Python's shortest round-trip form, times
 in ISO 8601 UTC to the microsecond (one format throughout, so that readers parse the column alike).
-``pandas.read_csv(io.StringIO(text))`` gives the history back value for value.
+``pandas.read_csv(io.StringIO(text))`` gives the history back value for value (pandas 3; pandas 2's default float
+parser rounds some values, ``float_precision="round_trip"`` reads them exactly), an empty cell and ``nan`` both as
+NaN (a ``csv`` reader tells them apart). The custom columns are those the exported epochs reported: exports of
+different ranges (``since_epoch``) can have different columns.
 """
 
 from __future__ import annotations
