@@ -311,3 +311,41 @@ def test_an_upload_left_uncommitted_stores_nothing(store: ArtifactStore) -> None
     with pytest.raises(ValueError, match="already finished"):
         upload.write(b"more")
     assert store.read(OPERATION, "model.bin") == b"committed" and info.size == 9
+
+
+# -- uploads that do not complete ---------------------------------------------------------------------------------
+
+
+def test_an_upload_refused_for_its_size_leaves_no_directory_behind(store: ArtifactStore) -> None:
+    """Its directories were made before the first byte and left empty: not listed, yet a file of that name was
+    then refused as 'a directory of artifacts has that path'."""
+    store.put(OPERATION, "kept.txt", [b"x"])
+    with pytest.raises(PayloadTooLargeError):
+        store.put(OPERATION, "ghost/deeper/w.bin", [b"0123456789"], max_bytes=4)
+
+    assert not (store.root / OPERATION / "ghost").exists()
+    assert store.put(OPERATION, "ghost", [b"a file"]).size == 6
+    assert [info.path for info in store.list(OPERATION)] == ["ghost", "kept.txt"]
+
+
+def test_an_aborted_upload_keeps_a_directory_another_upload_writes_into(store: ArtifactStore) -> None:
+    with store.upload(OPERATION, "shared/a.bin") as first, store.upload(OPERATION, "shared/b.bin") as second:
+        second.write(b"b")
+        second.commit()
+        first.abort()
+
+    assert [info.path for info in store.list(OPERATION)] == ["shared/b.bin"]
+
+
+def test_an_upload_whose_operation_is_deleted_meanwhile_stores_nothing_and_says_so(store: ArtifactStore) -> None:
+    """It failed with a FileNotFoundError (a 500), and its index entry made the deleted operation's directory
+    again, which nothing ever removed."""
+    store.put(OPERATION, "before.txt", [b"x"])
+    with store.upload(OPERATION, "sub/late.bin") as upload:
+        upload.write(b"late")
+        assert store.delete_all(OPERATION) == (1, 1)
+        with pytest.raises(NotFoundError, match=f"operation {OPERATION} was deleted while 'sub/late.bin' was being"):
+            upload.commit()
+
+    assert not (store.root / OPERATION).exists()
+    assert [path.name for path in store.root.iterdir()] == []

@@ -91,8 +91,8 @@ class ArtifactStore:
             ConflictError: a file of the operation's artifacts sits where a directory of this path goes.
         """
         target = self._file(operation_id, artifact_path)
-        directory = self._make_directory(target.parent, artifact_path)
-        return ArtifactUpload(self, operation_id, artifact_path, target, directory, max_bytes)
+        created = self._make_directory(target.parent, artifact_path)
+        return ArtifactUpload(self, operation_id, artifact_path, target, created, max_bytes)
 
     def put(
         self,
@@ -131,7 +131,14 @@ class ArtifactStore:
         with source.open("rb") as handle:
             return self.put(operation_id, artifact_path, _chunks_of(handle), max_bytes=max_bytes)
 
-    def _make_directory(self, directory: Path, artifact_path: str) -> Path:
+    def _make_directory(self, directory: Path, artifact_path: str) -> list[Path]:
+        """Make ``directory`` and return the directories this made, deepest first (an upload that does not
+        complete removes those it leaves empty: an empty directory would refuse a file of its name)."""
+        created = []
+        missing = directory
+        while missing != self.root and not missing.exists():
+            created.append(missing)
+            missing = missing.parent
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError) as error:
@@ -140,7 +147,7 @@ class ArtifactStore:
                 "its directories goes; choose another path",
                 details={"path": artifact_path},
             ) from error
-        return directory
+        return created
 
     def _write_index(self, operation_id: str, artifact_path: str, stat: os.stat_result, sha256: str) -> None:
         """Record the hash of the file of ``stat``'s inode; best effort, since a missing entry only costs a
@@ -148,6 +155,8 @@ class ArtifactStore:
         entry = {"sha256": sha256, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "inode": stat.st_ino}
         index = self._index_file(operation_id, artifact_path)
         try:
+            # never made again once the operation's directory is gone (a purge during the upload): no parents
+            (self._operation_dir(operation_id) / INDEX_DIR).mkdir(exist_ok=True)
             index.parent.mkdir(parents=True, exist_ok=True)
             descriptor, temporary = tempfile.mkstemp(dir=index.parent, prefix=UPLOAD_PREFIX, suffix=UPLOAD_SUFFIX)
             try:
@@ -269,7 +278,7 @@ class ArtifactUpload:
         operation_id: str,
         artifact_path: str,
         target: Path,
-        directory: Path,
+        created: list[Path],
         max_bytes: int | None,
     ) -> None:
         self.store = store
@@ -278,9 +287,14 @@ class ArtifactUpload:
         self.max_bytes = max_bytes
         self.size = 0
         self._target = target
-        self._directory = directory
+        self._directory = target.parent
+        self._created = created
         self._digest = hashlib.sha256()
-        descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=UPLOAD_PREFIX, suffix=UPLOAD_SUFFIX)
+        try:
+            descriptor, temporary = tempfile.mkstemp(dir=self._directory, prefix=UPLOAD_PREFIX, suffix=UPLOAD_SUFFIX)
+        except FileNotFoundError:  # another upload that made the directory gave up and removed it meanwhile
+            self._directory.mkdir(parents=True, exist_ok=True)
+            descriptor, temporary = tempfile.mkstemp(dir=self._directory, prefix=UPLOAD_PREFIX, suffix=UPLOAD_SUFFIX)
         self._temporary = temporary
         self._out: BinaryIO | None = os.fdopen(descriptor, "wb")
         self._committed = False
@@ -320,6 +334,12 @@ class ArtifactUpload:
             self.store._write_index(self.operation_id, self.artifact_path, written, sha256)
             try:
                 os.replace(self._temporary, self._target)
+            except FileNotFoundError as error:  # the operation was deleted for good meanwhile (its files with it)
+                raise NotFoundError(
+                    f"operation {self.operation_id} was deleted while {self.artifact_path!r} was being uploaded; "
+                    "nothing was stored",
+                    details={"operation_id": self.operation_id, "path": self.artifact_path},
+                ) from error
             except (IsADirectoryError, NotADirectoryError, PermissionError) as error:
                 if not self._target.is_dir():
                     raise
@@ -344,6 +364,12 @@ class ArtifactUpload:
             self._out = None
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self._temporary)
+        for directory in self._created:  # those this upload made, if it left them empty
+            try:
+                directory.rmdir()
+            except OSError:  # not empty (another upload's file), or gone
+                break
+        self._created = []
 
     def __enter__(self) -> ArtifactUpload:
         return self
