@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
+from typing import Literal
 
 import pytest
 from mcp.server.mcpserver.exceptions import ToolError
@@ -101,13 +103,47 @@ def test_export_metrics_past_its_limit_says_how_to_take_the_history(
             tools.export_metrics(operation_id)
         message = str(refused.value)
         assert f"the csv export of {operation_id} (200 epochs, {whole['chars']:,} characters)" in message
-        assert f"over its limit of {limit:,}: take it in parts of at most about 199 epochs" in message
+        assert f"over its limit of {limit:,}: take it in parts of at most about " in message
         assert "with from_epoch and to_epoch" in message
         first = tools.export_metrics(operation_id, to_epoch=99)
         rest = tools.export_metrics(operation_id, from_epoch=100)
         assert (first["epochs"], rest["epochs"]) == (100, 100)
         assert first["content"] + rest["content"].partition("\n")[2] == whole["content"]  # the header once
         assert tools.export_metrics(operation_id, since_epoch=100)["epochs"] == 99
+
+
+@pytest.mark.parametrize("export_format", ["csv", "json"])
+def test_the_parts_an_export_past_its_limit_advises_each_fit(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, export_format: Literal["csv", "json"]
+) -> None:
+    """The advice scaled the whole export linearly, but a JSON export carries the diagnosis whatever its epochs:
+    parts of the advised size were still refused."""
+    with LocalTrainOps(open_service(settings)) as ops:
+        local: TrainOps = ops
+        operation_id = local.create_operation(total_epochs=600).operation_id
+        local.add_epochs(
+            operation_id,
+            [
+                EpochRecord(epoch=e, val_loss=1 / (e + 1), train_loss=1.1 / (e + 1), metrics={"f1": e / 600})
+                for e in range(600)
+            ],
+        )
+        tools = TrainOpsTools(_Facade(lambda: local), read_only=True)
+        whole = tools.export_metrics(operation_id, format=export_format)
+        monkeypatch.setattr(mcp_server, "ANSWER_MAX_CHARS", mcp_server.wire_chars(whole) // 3)
+
+        with pytest.raises(ToolError) as refused:
+            tools.export_metrics(operation_id, format=export_format)
+        found = re.search(r"in parts of at most about ([\d,]+) epochs", str(refused.value))
+        assert found is not None, str(refused.value)
+        part = int(found.group(1).replace(",", ""))
+
+        taken = 0
+        for first in range(0, 600, part):
+            taken += tools.export_metrics(
+                operation_id, format=export_format, from_epoch=first, to_epoch=first + part - 1
+            )["epochs"]
+        assert taken == 600 and part >= 600 // 5  # each part fits, and they are not needlessly small
 
 
 def test_text_no_database_can_hold_is_a_tool_error_naming_the_argument(settings: Settings) -> None:

@@ -84,6 +84,10 @@ WRITING_TOOLS: tuple[str, ...] = (
 DESTRUCTIVE_TOOLS: frozenset[str] = frozenset({"cancel_operation", "delete_operation", "save_model"})
 """Tools that may destroy something: a run's training, a run, or (save_model with overwrite) a named model."""
 
+EXPORT_PART_MARGIN = 0.9
+"""The share of an answer's room that an export's advised part fills: epochs differ in size (a NaN against a
+17-digit number, a custom metric reported only sometimes)."""
+
 ANSWER_MAX_CHARS = 1_000_000
 """The most characters one answer may take on the wire: its JSON twice, as structured content and as the text copy
 the protocol sends beside it (that copy's quotes escaped). About 1 MB, the MCP SDK client's limit on one streamed
@@ -791,13 +795,18 @@ class TrainOpsTools:
         epochs = _exported_epochs(content, format)
         answer = {"operation_id": operation_id, "format": format, "epochs": epochs, "chars": len(content)}
         answer["content"] = content
+
+        def advice(size: int) -> str:
+            # what any part costs whatever its epochs (the answer's fields; in JSON the diagnosis too), then the
+            # epochs that fit beside it, with a margin: scaling the whole linearly advised parts still too large
+            empty = self._ops.export_metrics(operation_id, format=format, since_epoch=MAX_EPOCH)
+            fixed = wire_chars({**answer, "content": empty})
+            per_epoch = max(size - fixed, 1) / max(epochs, 1)
+            fitting = int((ANSWER_MAX_CHARS - fixed) * EXPORT_PART_MARGIN / per_epoch)
+            return f"take it in parts of at most about {max(1, fitting):,} epochs with from_epoch and to_epoch"
+
         return _fitting(
-            answer,
-            f"the {format} export of {operation_id} ({epochs:,} epochs, {len(content):,} characters)",
-            lambda size: (
-                f"take it in parts of at most about {max(1, epochs * ANSWER_MAX_CHARS // size):,} epochs "
-                "with from_epoch and to_epoch"
-            ),
+            answer, f"the {format} export of {operation_id} ({epochs:,} epochs, {len(content):,} characters)", advice
         )
 
     @_tool_errors
