@@ -79,6 +79,8 @@ def test_export_csv_and_json(where: list[str], service: OperationsService, tmp_p
     code, out, _ = invoke("ops", "export", operation_id, "--output", str(target), "--since-epoch", "2", *where)
     assert code == 0 and f"Wrote 2 epoch(s) of {operation_id} to {target}" in out
     assert list(pd.read_csv(target)["epoch"]) == [3, 4]
+    code, out, _ = invoke("ops", "export", operation_id, "--from-epoch", "1", "--to-epoch", "3", *where)
+    assert code == 0 and list(pd.read_csv(io.StringIO(out))["epoch"]) == [1, 2, 3]
 
     code, out, _ = invoke("ops", "export", operation_id, "--format", "json", *where)
     assert code == 0

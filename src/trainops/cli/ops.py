@@ -608,16 +608,21 @@ def export(
         Path | None, typer.Option("--output", "-o", help="Write to this file instead of standard output.")
     ] = None,
     since_epoch: Annotated[int | None, typer.Option(help="Only epochs after this one.")] = None,
+    from_epoch: Annotated[int | None, typer.Option(help="Only epochs from this one on (inclusive).")] = None,
+    to_epoch: Annotated[int | None, typer.Option(help="Only epochs up to this one (inclusive).")] = None,
     url: UrlOption = None,
     token: TokenOption = None,
 ) -> None:
-    """Export a run's whole epoch history as a file: every stored epoch, never thinned. Missing values are empty
-    cells; NaN and infinities are written nan, inf and -inf (pandas.read_csv reads them back).
+    """Export a run's whole epoch history as a file: every stored epoch (or those of --since-epoch, --from-epoch and
+    --to-epoch), never thinned. Missing values are empty cells; NaN and infinities are written nan, inf and -inf
+    (pandas.read_csv reads them back).
 
     Example: trainops ops export op_training_20250610_123456_ab12cd34 --format csv --output run.csv
     """
     with open_client(url, token) as ops:
-        text = ops.export_metrics(operation_id, format=export_format, since_epoch=since_epoch)
+        text = ops.export_metrics(
+            operation_id, format=export_format, since_epoch=since_epoch, from_epoch=from_epoch, to_epoch=to_epoch
+        )
     if output is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         sys.stdout.flush()
