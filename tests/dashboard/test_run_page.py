@@ -828,7 +828,12 @@ def test_a_finished_strategy_training_shows_its_result_panel(page: Page, dashboa
     expect(matrix.locator("tbody td.cell").first).to_contain_text(str(first_cell))
     expect(panel.locator(".tile[data-metric='test_accuracy']")).to_contain_text("%")
     baseline = panel.locator(".tile[data-metric='baseline_accuracy']")
-    expect(baseline).to_contain_text("always the most frequent class")
+    expect(baseline).to_contain_text("baseline")
+    expect(baseline).to_have_attribute("title", re.compile("always predicting the training split's most frequent"))
+    purged = result["data"].get("purged_rows", 0)
+    expect(panel).to_contain_text(
+        f"{result['data']['rows']['test']:,} test" + (f" · {purged:,} purged" if purged else "")
+    )
     expect(baseline).to_contain_text(f"{result['test_metrics']['baseline_accuracy'] * 100:.2f}%")
     if result.get("model_version"):
         expect(page.get_by_test_id("model-version")).to_contain_text(result["model_version"])

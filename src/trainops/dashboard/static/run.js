@@ -1991,7 +1991,8 @@ function strategySections(result) {
     [
       "Rows",
       rows.train !== undefined
-        ? `${fmtInt(rows.train)} train · ${fmtInt(rows.validation)} val · ${fmtInt(rows.test)} test`
+        ? `${fmtInt(rows.train)} train · ${fmtInt(rows.validation)} val · ${fmtInt(rows.test)} test` +
+          (data.purged_rows ? ` · ${fmtInt(data.purged_rows)} purged` : "")
         : null,
     ],
     ["Span", data.start ? `${String(data.start).slice(0, 10)} → ${String(data.end || "").slice(0, 10)}` : null],
@@ -2069,7 +2070,7 @@ function resultDefinition(name) {
   if (name === "baseline_accuracy")
     return {
       format: "percent",
-      label: "always the most frequent class",
+      label: "baseline",
       description:
         "The test accuracy of always predicting the training split's most frequent class: what the model must beat",
     };
