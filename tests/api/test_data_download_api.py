@@ -7,8 +7,11 @@ the file lands under its server name, an unchanged copy is kept without a transf
 from __future__ import annotations
 
 import hashlib
+import io
+import logging
 import os
 import shutil
+from collections.abc import Iterator
 from email.utils import formatdate
 from pathlib import Path
 
@@ -16,7 +19,8 @@ import httpx
 import pytest
 
 from trainops.client import TrainOps
-from trainops.errors import InvalidInputError, NotFoundError
+from trainops.errors import ConflictError, InvalidInputError, NotFoundError
+from trainops.pipeline import data_files
 from trainops.settings import Settings, get_settings
 
 
@@ -146,12 +150,83 @@ def test_bad_timeframes_are_refused_naming_the_valid_ones(api: httpx.Client, tim
     assert "timeframe" in message and "1h" in message
 
 
+def test_a_csv_and_a_parquet_file_for_one_pair_is_a_409(api: httpx.Client, data_dir: Path) -> None:
+    shutil.copy2(data_dir / "GOOG_1d.csv", data_dir / "GOOG_1d.parquet")
+    response = api.get("/data/GOOG/1d")
+    assert "both GOOG_1d.csv and GOOG_1d.parquet exist" in error_message(response, 409)  # the server's disk is at fault
+    assert response.json()["error"]["code"] == "conflict"
+
+
 def test_the_download_route_is_in_the_openapi_document(api: httpx.Client) -> None:
     document = api.get("/openapi.json").json()
     operation = document["paths"]["/api/v1/data/{symbol}/{timeframe}"]["get"]
-    assert set(operation["responses"]) >= {"200", "304", "404", "422"}
+    assert set(operation["responses"]) >= {"200", "304", "404", "409", "422"}
     assert "text/csv" in operation["responses"]["200"]["content"]
     assert "ETag" in operation["responses"]["200"]["headers"]
+
+
+# -- a file that changes while it is served ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def server_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """What the live server logs: uvicorn's logger does not reach the root, so caplog listens on it directly."""
+    logger = logging.getLogger("uvicorn.error")
+    logger.addHandler(caplog.handler)
+    yield caplog
+    logger.removeHandler(caplog.handler)
+
+
+@pytest.mark.parametrize("replacement", ["same size", "shorter"])
+def test_a_file_replaced_after_it_was_hashed_is_served_under_its_own_identity(
+    api: httpx.Client, data_dir: Path, monkeypatch: pytest.MonkeyPatch, replacement: str
+) -> None:
+    stored = data_dir / "EURUSD_1h.csv"
+    old = stored.read_bytes()
+    new = old.replace(b"1", b"2") if replacement == "same size" else old[: len(old) // 2]
+    hash_file = data_files._sha256
+    replaced = []
+
+    def hash_then_replace(source: io.BufferedReader) -> str:
+        digest = hash_file(source)
+        if not replaced:  # the first look hashed the old file; now the path holds a new one (atomically)
+            (data_dir / "new.tmp").write_bytes(new)
+            os.replace(data_dir / "new.tmp", stored)
+            replaced.append(stored)
+        return digest
+
+    monkeypatch.setattr(data_files, "_sha256", hash_then_replace)
+    response = api.get("/data/EURUSD/1h")
+
+    assert replaced
+    assert response.status_code == 200, response.text
+    assert response.content == new  # what the path held when the route opened it
+    assert response.headers["etag"] == f'"{hashlib.sha256(response.content).hexdigest()}"'
+    assert response.headers["content-length"] == str(len(response.content))
+
+
+@pytest.mark.parametrize("rewrite", ["truncated", "same size"])
+def test_a_file_rewritten_in_place_while_it_streams_is_cut_short_without_a_traceback(
+    api: httpx.Client, data_dir: Path, server_log: pytest.LogCaptureFixture, rewrite: str
+) -> None:
+    size = 64 * 1024 * 1024  # far more than the socket buffers: the server waits on the client, mid-file
+    big = data_dir / "BIG_1h.csv"
+    big.write_bytes(b"x" * size)
+    with api.stream("GET", "/data/BIG/1h") as response:
+        assert response.status_code == 200
+        assert response.headers["content-length"] == str(size)
+        with big.open("r+b") as out:  # rewritten in place, as DataFrame.to_csv writes, past what was sent
+            if rewrite == "truncated":
+                out.truncate(size // 2)
+            else:
+                out.seek(size - 1024 * 1024)
+                out.write(b"y" * 1024 * 1024)
+        # a complete body would not be the one the ETag names: the client must see it cut short
+        with pytest.raises(httpx.RemoteProtocolError, match="without sending complete message body"):
+            response.read()
+
+    assert [record.getMessage() for record in server_log.records if record.exc_info] == []
+    assert api.get("/data/BIG/1h").headers["etag"] == f'"{sha256(big)}"'  # the server serves on
 
 
 # -- the facade, both transports -----------------------------------------------------------------------------------
@@ -190,6 +265,14 @@ def test_a_copy_in_the_other_format_is_removed(ops: TrainOps, tmp_path: Path) ->
     (cache / "EURUSD_1h.parquet").write_bytes(b"an older copy in the other format")
     ops.download_data("EURUSD", "1h", cache)
     assert sorted(os.listdir(cache)) == ["EURUSD_1h.csv"]
+
+
+def test_a_csv_and_a_parquet_file_for_one_pair_is_a_conflict_on_both_transports(
+    ops: TrainOps, data_dir: Path, tmp_path: Path
+) -> None:
+    shutil.copy2(data_dir / "GOOG_1d.csv", data_dir / "GOOG_1d.parquet")
+    with pytest.raises(ConflictError, match=r"both GOOG_1d\.csv and GOOG_1d\.parquet exist in .*; keep one"):
+        ops.download_data("GOOG", "1d", tmp_path / "cache")
 
 
 def test_download_data_refusals_are_the_same_on_both_transports(ops: TrainOps, tmp_path: Path) -> None:

@@ -8,20 +8,21 @@ the files are, how their timestamps are written and how to pick bars between two
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
 from trainops.core.lru import LRUCache
-from trainops.errors import DataError, NotFoundError
+from trainops.errors import ConflictError, DataError, NotFoundError
 from trainops.pipeline.data import (
     SYMBOL_PATTERN,
     TIMEFRAMES,
@@ -42,6 +43,7 @@ __all__ = [
     "find_data_file",
     "load_ohlcv",
     "one_file_each",
+    "open_data_file",
     "write_sample_data",
 ]
 
@@ -145,7 +147,7 @@ class StoredDataFile:
     """One data file as it sits on disk, for serving it whole: where it is, its format, and its identity.
 
     ``sha256`` names the content (the download's strong ETag, which a worker's cache sends back to revalidate);
-    ``size`` and ``modified`` come from the same ``stat`` that keyed the digest.
+    ``size`` and ``modified`` come from the ``fstat`` of the open file that was hashed, taken before hashing it.
     """
 
     path: Path
@@ -155,6 +157,15 @@ class StoredDataFile:
     size: int
     modified: float
     sha256: str
+
+    def still_describes(self, handle: BinaryIO) -> bool:
+        """Whether the open file ``handle`` still has the size and modification time it had when it was hashed.
+
+        ``False`` once the file was rewritten in place (as ``DataFrame.to_csv`` writes): what is read from it since
+        may not be the content ``sha256`` names.
+        """
+        stat = os.fstat(handle.fileno())
+        return (stat.st_size, stat.st_mtime) == (self.size, self.modified)
 
 
 def data_file_name(symbol: str, timeframe: str, fmt: Literal["csv", "parquet"]) -> str:
@@ -167,30 +178,75 @@ def find_data_file(data_dir: Path, symbol: str, timeframe: str) -> StoredDataFil
     not read (nor checked: :func:`load_ohlcv` does that where they are used).
 
     The digest is computed once per file version (inode, size, modification time) and kept in a small cache, so
-    serving a cached worker's revalidation costs a ``stat``.
+    serving a cached worker's revalidation costs an ``open`` and an ``fstat``. To serve the file, open it with
+    :func:`open_data_file`: the path may hold another file by then.
 
     Raises:
-        DataError: a symbol or timeframe that is not one (``../etc``, ``1M``), or two files for one pair.
+        DataError: a symbol or timeframe that is not one (``../etc``, ``1M``), or a data directory that is a file.
         NotFoundError: no such file; the message lists the data sets there are.
+        ConflictError: two files hold the pair (``X_1h.csv`` and ``X_1h.parquet``): a state of the server's disk
+            that whoever keeps the data directory must fix, not a bad request.
     """
     symbol = normalize_symbol(symbol)
     timeframe = parse_timeframe(timeframe)
     try:
         path, fmt = _find_file(data_dir, symbol, timeframe)
     except DataError as error:
-        if "available" not in error.details:  # two files for one pair, or a data directory that is a file
-            raise
-        raise NotFoundError(error.message, details=error.details) from None
+        if "available" in error.details:
+            raise NotFoundError(error.message, details=error.details) from None
+        if "paths" in error.details:
+            raise ConflictError(error.message, details=error.details) from None
+        raise  # a data directory that is a file
+    stored, handle = _open_and_identify(path, symbol, timeframe, fmt)
+    handle.close()
+    return stored
+
+
+def open_data_file(stored: StoredDataFile) -> tuple[StoredDataFile, BinaryIO]:
+    """Open the file :func:`find_data_file` found, for serving it: the description returned is of the very file
+    opened (``stored`` again while the path holds the same version, re-hashed when the file was replaced or
+    rewritten since), and the handle reads from its start. The caller closes the handle.
+
+    Serve the size and SHA-256 returned here, never ``stored``'s: a file replaced (even atomically, with
+    ``os.replace``) between the two calls would otherwise go out under the other file's length and ETag.
+
+    Raises:
+        NotFoundError: the file was removed since it was found.
+        DataError: it cannot be read.
+    """
+    return _open_and_identify(stored.path, stored.symbol, stored.timeframe, stored.format)
+
+
+def _open_and_identify(
+    path: Path, symbol: str, timeframe: str, fmt: Literal["csv", "parquet"]
+) -> tuple[StoredDataFile, BinaryIO]:
+    """One open handle, ``fstat``-ed and hashed through (then rewound), as :meth:`ArtifactStore.open
+    <trainops.store.artifacts.ArtifactStore.open>` does: the digest can only be of the file the handle reads."""
     try:
-        stat = path.stat()
+        handle = path.open("rb")
+    except FileNotFoundError:  # removed since it was listed: as if it never was
+        raise NotFoundError(
+            f"the data file {path.name} was removed from the server while it was being opened; ask again, and the "
+            "answer lists the data there is",
+            details={"path": str(path)},
+        ) from None
+    except OSError as error:
+        raise _unreadable(path, error) from None
+    try:
+        stat = os.fstat(handle.fileno())
         key = (str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns)
         digest = _DIGESTS.get(key)
         if digest is None:
-            digest = _sha256(path)
+            digest = _sha256(handle)
+            handle.seek(0)
             _DIGESTS.put(key, digest)
     except OSError as error:
-        raise DataError(f"cannot read {path}: {error.strerror}", details={"path": str(path)}) from None
-    return StoredDataFile(
+        handle.close()
+        raise _unreadable(path, error) from None
+    except BaseException:
+        handle.close()
+        raise
+    stored = StoredDataFile(
         path=path,
         symbol=symbol,
         timeframe=timeframe,
@@ -199,18 +255,19 @@ def find_data_file(data_dir: Path, symbol: str, timeframe: str) -> StoredDataFil
         modified=stat.st_mtime,
         sha256=digest,
     )
+    return stored, handle
 
 
 _DIGESTS: LRUCache[tuple[str, int, int, int], str] = LRUCache(256)
 """(path, inode, size, mtime_ns) -> SHA-256: a file replaced or rewritten gets a new key."""
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _sha256(handle: io.BufferedReader) -> str:
+    return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _unreadable(path: Path, error: OSError) -> DataError:
+    return DataError(f"cannot read {path}: {error.strerror}", details={"path": str(path)})
 
 
 # --- sample data --------------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ while the server's file is unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC
 from email.utils import formatdate, parsedate_to_datetime
 from functools import partial
@@ -17,14 +17,14 @@ from typing import Annotated, BinaryIO
 from fastapi import APIRouter, Header, Path, Response
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
+from starlette.types import Send
 
 from trainops.api.deps import call_blocking
 from trainops.api.etags import if_none_match_matches
 from trainops.api.responses import Envelope, envelope
 from trainops.api.train_deps import RegistryDep, TrainingDep
-from trainops.errors import NotFoundError
 from trainops.pipeline.data import SYMBOL_TEXT_PATTERN, TIMEFRAME_TEXT_PATTERN
-from trainops.pipeline.data_files import StoredDataFile, data_file_name
+from trainops.pipeline.data_files import StoredDataFile, data_file_name, open_data_file
 from trainops.schemas.data import DATA_MEDIA_TYPES, DataFile
 
 router = APIRouter(prefix="/data", tags=["data"])
@@ -75,6 +75,7 @@ async def list_data(training: TrainingDep) -> Response:
         },
         304: {"description": "the file is unchanged since the ETag (or date) the request sent"},
         404: {"description": "no data file for this symbol and timeframe (the message lists those there are)"},
+        409: {"description": "two files hold the pair (X_1h.csv and X_1h.parquet): keep one on the server"},
         422: {"description": "the symbol or timeframe is not one (e.g. ../etc, 1M)"},
     },
 )
@@ -92,28 +93,27 @@ async def download_data(
     Example: ``curl -OJ .../api/v1/data/EURUSD/1h`` writes ``EURUSD_1h.csv``.
     """
     stored = await call_blocking(partial(registry.data_file, symbol, timeframe))
-    etag = f'"{stored.sha256}"'
-    headers = {"ETag": etag, "Last-Modified": formatdate(stored.modified, usegmt=True)}
-    if _not_modified(stored, etag, if_none_match, if_modified_since):
-        return Response(status_code=304, headers=headers)
-    try:
-        handle = await call_blocking(partial(_open, stored))
-    except FileNotFoundError:  # removed since it was found: as if it never was
-        raise NotFoundError(f"the data file {stored.path.name} was just removed from the server") from None
-    name = data_file_name(stored.symbol, stored.timeframe, stored.format)
-    headers.update(
-        {
-            "Content-Length": str(stored.size),
-            "Content-Disposition": f'attachment; filename="{name}"',  # a checked symbol: nothing to quote
-            "X-Content-Type-Options": "nosniff",
-        }
-    )
-    return StreamingResponse(
-        _file_chunks(handle),
-        media_type=DATA_MEDIA_TYPES[stored.format],
+    if _not_modified(stored, f'"{stored.sha256}"', if_none_match, if_modified_since):
+        return Response(status_code=304, headers=_identity_headers(stored))
+    # Served from one open handle, described by its own fstat and hash: the path may hold another file by now
+    served, handle = await call_blocking(partial(open_data_file, stored))
+    name = data_file_name(served.symbol, served.timeframe, served.format)
+    headers = _identity_headers(served) | {
+        "Content-Length": str(served.size),
+        "Content-Disposition": f'attachment; filename="{name}"',  # a checked symbol: nothing to quote
+        "X-Content-Type-Options": "nosniff",
+    }
+    return _SizedStreamingResponse(
+        _file_chunks(served, handle),
+        size=served.size,
+        media_type=DATA_MEDIA_TYPES[served.format],
         headers=headers,
         background=BackgroundTask(handle.close),
     )
+
+
+def _identity_headers(stored: StoredDataFile) -> dict[str, str]:
+    return {"ETag": f'"{stored.sha256}"', "Last-Modified": formatdate(stored.modified, usegmt=True)}
 
 
 def _not_modified(stored: StoredDataFile, etag: str, if_none_match: str | None, if_modified_since: str | None) -> bool:
@@ -131,11 +131,46 @@ def _not_modified(stored: StoredDataFile, etag: str, if_none_match: str | None, 
     return int(stored.modified) <= since.timestamp()
 
 
-def _open(stored: StoredDataFile) -> BinaryIO:
-    return stored.path.open("rb")
-
-
-def _file_chunks(handle: BinaryIO) -> Iterator[bytes]:
+def _file_chunks(served: StoredDataFile, handle: BinaryIO) -> Iterator[bytes]:
+    """The first ``served.size`` bytes of ``handle``, and no more: fewer when the file was rewritten in place while
+    it was read. It then comes up short, or it no longer has the size and modification time it was hashed with: the
+    last chunk is held back until that is checked, so a body that reaches its Content-Length is the one its ETag
+    names."""
     with handle:
-        while chunk := handle.read(_CHUNK_BYTES):
+        left = served.size
+        while left > 0:
+            chunk = handle.read(min(_CHUNK_BYTES, left))
+            left -= len(chunk)
+            if not chunk or (left == 0 and not served.still_describes(handle)):
+                return
             yield chunk
+
+
+class _SizedStreamingResponse(StreamingResponse):
+    """A streamed body of ``size`` bytes (its Content-Length) that ends unfinished when its chunks fall short.
+
+    The server then closes the connection, and the client sees a body shorter than announced, which an HTTP client
+    refuses (and the trainops client's verified download with it). Ending it the usual way would make the server log
+    a traceback ("Response content shorter than Content-Length") for what is no bug of the server's.
+    """
+
+    def __init__(
+        self,
+        content: Iterator[bytes],
+        *,
+        size: int,
+        media_type: str,
+        headers: Mapping[str, str],
+        background: BackgroundTask,
+    ) -> None:
+        super().__init__(content, media_type=media_type, headers=headers, background=background)
+        self.size = size
+
+    async def stream_response(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        sent = 0
+        async for chunk in self.body_iterator:
+            sent += len(chunk)
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        if sent == self.size:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
