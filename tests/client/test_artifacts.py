@@ -6,11 +6,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.live_server import LiveServer
 from trainops import InvalidInputError, NotFoundError, TrainOps
 from trainops.client import HttpTrainOps
 from trainops.errors import ArtifactError, PayloadTooLargeError
@@ -138,6 +141,28 @@ def test_files_over_the_limit_are_refused(ops: TrainOps, tmp_path: Path) -> None
     assert ops.log_artifact(operation_id, write(tmp_path / "fits.bin", b"x" * LIMIT)).size == LIMIT
 
 
+def test_a_local_path_in_the_way_of_a_download_is_named(ops: TrainOps, tmp_path: Path) -> None:
+    operation_id = ops.create_operation().operation_id
+    source = write(tmp_path / "re.txt", b"content")
+    for name in ("re.txt", "ok/name.pt", "ok/deep/name.pt"):
+        ops.upload_artifact(operation_id, name, source)
+    destination = tmp_path / "downloads"
+    (destination / "re.txt").mkdir(parents=True)
+    write(destination / "ok", b"a local file")
+
+    in_the_way = {
+        "re.txt": f"'{destination / 're.txt'}' is a directory; move it away",
+        "ok/name.pt": f"'{destination / 'ok'}' is a file, where a directory must go",
+        "ok/deep/name.pt": f"'{destination / 'ok'}' is a file, where a directory must go",
+    }
+    for name, message in in_the_way.items():
+        with pytest.raises(InvalidInputError, match=rf"^cannot download '{name}' to .*: {re.escape(message)}"):
+            ops.download_artifact(operation_id, name, destination)
+
+    assert sorted(p.name for p in destination.rglob("*")) == ["ok", "re.txt"]  # as they were, no temporary file
+    assert (destination / "ok").read_bytes() == b"a local file"
+
+
 # -- the HTTP transport alone --------------------------------------------------------------------------------------
 
 INFO = {"path": "model.bin", "size": 0, "sha256": sha(b""), "created_at": "2025-06-10T12:00:00Z"}
@@ -205,3 +230,52 @@ def test_a_download_error_is_the_servers_error(tmp_path: Path) -> None:
 
     with fake_server(httpx.MockTransport(handle)) as ops, pytest.raises(NotFoundError, match="has no artifact"):
         ops.download_artifact(OPERATION, "x.bin", tmp_path)
+
+
+class ChangingFile(httpx.BaseTransport):
+    """The way to a live server, on which ``change`` alters the file of an upload just before its body is sent: a
+    log the training still writes to, or a file rewritten meanwhile."""
+
+    def __init__(self, change: Callable[[], None]) -> None:
+        self.server = httpx.HTTPTransport()
+        self.change = change
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path.endswith("/artifacts"):
+            self.change()
+        return self.server.handle_request(request)
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def test_a_file_that_grows_while_it_is_sent_is_stored_as_it_was(live_server: LiveServer, tmp_path: Path) -> None:
+    began = os.urandom(40_000)
+    log = write(tmp_path / "train.log", began)
+
+    def log_on() -> None:
+        with log.open("ab") as out:
+            out.write(b"epoch 7: val_loss 0.25\n" * 400)
+
+    with HttpTrainOps(live_server.url, transport=ChangingFile(log_on), retries=0) as ops:
+        operation_id = ops.create_operation().operation_id
+        stored = ops.log_artifact(operation_id, log)
+        copy = ops.download_artifact(operation_id, "train.log", tmp_path / "copy")
+
+    assert log.stat().st_size > len(began)  # it grew
+    assert (stored.size, stored.sha256) == (len(began), sha(began))
+    assert copy.read_bytes() == began
+
+
+def test_a_file_that_shrinks_while_it_is_sent_is_refused(live_server: LiveServer, tmp_path: Path) -> None:
+    checkpoint = write(tmp_path / "model.pt", os.urandom(40_000))
+
+    def rewrite() -> None:
+        checkpoint.write_bytes(b"rewritten")
+
+    with HttpTrainOps(live_server.url, transport=ChangingFile(rewrite), retries=0) as ops:
+        operation_id = ops.create_operation().operation_id
+        shrank = r"^'\S+/model\.pt' shrank while it was being sent: it ended after 9 of the 40,000 bytes .*nothing"
+        with pytest.raises(InvalidInputError, match=shrank):
+            ops.log_artifact(operation_id, checkpoint)
+        assert ops.list_artifacts(operation_id) == []

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -27,6 +28,7 @@ from trainops.client.run import Run
 from trainops.client.unsent import UnsentFile, register, sync_file
 from trainops.core import EpochRecord, OperationStatus
 from trainops.core.operation import new_operation_id
+from trainops.errors import ServiceUnavailableError
 from trainops.schemas.operations import CreateOperationRequest
 from trainops.service.bootstrap import open_service
 from trainops.settings import Settings
@@ -218,6 +220,51 @@ def test_a_run_begun_while_the_server_is_down_registers_itself_once_it_is_up(
     assert operation.created_at == operation.started_at
     assert [epoch.epoch for epoch in epochs] == list(range(20)) and len(steps) == 20
     assert [item.operation_id for item in listed.items] == [run.operation_id]  # registered once
+
+
+class RegistrationGate(httpx.BaseTransport):
+    """The way to a live server that answers 503 to registering an operation until :attr:`open` is set: the server
+    was away when a run began, and is back before the run has registered itself."""
+
+    def __init__(self) -> None:
+        self.server = httpx.HTTPTransport()
+        self.open = threading.Event()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and request.url.path == "/api/v1/operations" and not self.open.is_set():
+            error = {"code": "service_unavailable", "message": "the server is starting"}
+            return httpx.Response(503, json={"success": False, "error": error})
+        return self.server.handle_request(request)
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def test_an_artifact_of_a_run_begun_offline_waits_for_its_registration(live_server: LiveServer, tmp_path: Path) -> None:
+    """Before the run has registered itself, its artifact would reach a server that knows no such operation: the
+    artifact waits a moment for the registration (asked for now, not at the run's next try in seconds), and says
+    so when it does not come."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text("lr 1e-3")
+    gate = RegistrationGate()
+    with HttpTrainOps(live_server.url, transport=gate, retries=0) as ops:
+        run = ops.run(total_epochs=3, flush_interval=2)  # tries to register every 2, then 4, then 5 seconds
+        with run:
+            run.log(0, val_loss=1.0)
+            asked = time.monotonic()
+            not_yet = rf"^run {run.operation_id} is not registered with the server yet .*log the artifact again once"
+            with pytest.raises(ServiceUnavailableError, match=not_yet):
+                run.log_artifact(notes)
+            assert time.monotonic() - asked < 4  # a moment, not the run's flush_timeout
+            assert not run.registered
+
+            gate.open.set()
+            stored = run.log_artifact(notes, artifact_path="run")
+            assert run.registered
+        listed = ops.list_artifacts(run.operation_id)
+        operation = ops.get_operation(run.operation_id)
+    assert stored.path == "run/notes.txt" and listed == [stored]
+    assert operation.status is OperationStatus.COMPLETED
 
 
 def test_a_run_that_never_reaches_the_server_is_registered_by_trainops_sync(

@@ -629,6 +629,8 @@ class TrainOps(ABC):
     def upload_artifact(self, operation_id: str, artifact_path: str, source: str | os.PathLike[str]) -> ArtifactInfo:
         """Store the local file ``source`` as exactly ``artifact_path`` among the operation's artifacts (the
         primitive under :meth:`log_artifact`, which names the file after itself). A file stored there is replaced.
+        A file still being written (``train.log`` while the training logs on) is stored as it is then, on both
+        transports: what it gains later comes with the next upload.
 
         Raises:
             InvalidInputError: ``source`` is not a file, or ``artifact_path`` is not a plain relative path.
@@ -697,7 +699,9 @@ class TrainOps(ABC):
             The local file written.
 
         Raises:
-            InvalidInputError: ``artifact_path`` is not a plain relative path, or ``destination`` is a file.
+            InvalidInputError: ``artifact_path`` is not a plain relative path, ``destination`` is a file, or a
+                local directory sits where the file goes (a file where one of its directories goes); the message
+                names the path in the way.
             NotFoundError: no such operation, or no artifact at ``artifact_path``.
             ArtifactError: the copy does not match the stored SHA-256 (a damaged transfer; nothing is written).
         """
@@ -851,8 +855,15 @@ def write_verified(
 
     Raises:
         ArtifactError: the content differs from what was stored (nothing is written).
+        InvalidInputError: a local directory sits where the file goes, or a file where one of its directories
+            goes; checked before ``chunks`` are read (the download is not wasted), and again at the rename.
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise _in_the_way(target, artifact_path) from None
+    if target.is_dir() and not target.is_symlink():  # a link is replaced, as the rename does
+        raise _in_the_way(target, artifact_path)
     descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     try:
         digest = hashlib.sha256()
@@ -870,12 +881,30 @@ def write_verified(
                 f"{(sha256 or '?')[:12]}...; download it again",
                 details={"path": artifact_path, "sha256": sha256, "size": size, "received_sha256": received},
             )
-        os.replace(temporary, target)
+        try:
+            os.replace(temporary, target)
+        except (IsADirectoryError, NotADirectoryError, FileExistsError):  # made while the content came
+            raise _in_the_way(target, artifact_path) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
     return target
+
+
+def _in_the_way(target: Path, name: str) -> InvalidInputError:
+    """The error for a local path that keeps ``name`` from being written to ``target``: ``target`` itself when it
+    is a directory, else the first of its parents that is not one."""
+    blocker, what = target, "a directory"
+    if not target.is_dir():
+        parents = reversed(target.parents)  # from the top: the one a mkdir failed on
+        blocker = next((path for path in parents if path.exists() and not path.is_dir()), target.parent)
+        what = "a file, where a directory must go"
+    return InvalidInputError(
+        f"cannot download {name!r} to {str(target)!r}: {str(blocker)!r} is {what}; move it away, or download "
+        "into another directory",
+        details={"path": name, "target": str(target), "in_the_way": str(blocker)},
+    )
 
 
 _DATA_FILE_NAME = re.compile(r"[A-Z0-9][A-Z0-9._-]{0,31}_[0-9a-z]{2,3}\.(csv|parquet)")

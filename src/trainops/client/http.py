@@ -259,8 +259,13 @@ class HttpTrainOps(TrainOps):
     ) -> httpx.Response:
         """One request, retried as :attr:`retries` says; ``body`` is sent as its JSON (``exclude_none``,
         ``exclude_defaults`` and ``exclude_unset`` as in ``model_dump_json``). ``upload`` is a file sent as the raw
-        body, streamed from its start by every attempt; with ``stream`` the answer's body is left for the caller
-        to read (and the response to close)."""
+        body, streamed from its start by every attempt: its first bytes up to the size it has now, a snapshot, as
+        the in-process client stores one (a log still being written grows meanwhile); with ``stream`` the answer's
+        body is left for the caller to read (and the response to close).
+
+        Raises:
+            InvalidInputError: ``upload`` shrank while it was sent (nothing was stored).
+        """
         content = None
         request_headers = dict(headers or {})
         if body is not None:
@@ -269,8 +274,13 @@ class HttpTrainOps(TrainOps):
             )
             request_headers["Content-Type"] = "application/json"
         query = {key: value for key, value in (params or {}).items() if value is not None}
+        size = 0
         if upload is not None:
             request_headers["Content-Type"] = "application/octet-stream"
+            # measured once, declared, and sent exactly: httpx declares the size it finds when it builds the request
+            # and then sends the file to its end, which breaks the request of a file that grows meanwhile
+            size = os.fstat(upload.fileno()).st_size
+            request_headers["Content-Length"] = str(size)
         if self._http.is_closed:
             raise ConfigurationError(
                 f"this client of {self.url} was closed (its `with` block ended, or close() was called); keep it "
@@ -281,7 +291,7 @@ class HttpTrainOps(TrainOps):
             if upload is not None:  # every attempt sends the file from its start
                 upload.seek(0)
             try:
-                sent = content if upload is None else upload
+                sent = content if upload is None else _first_bytes(upload, size)
                 request = self._http.build_request(method, path, content=sent, params=query, headers=request_headers)
                 response = self._http.send(request, stream=stream)
             except httpx.TransportError as error:
@@ -751,7 +761,10 @@ class HttpTrainOps(TrainOps):
     def upload_artifact(self, operation_id: str, artifact_path: str, source: str | os.PathLike[str]) -> ArtifactInfo:
         """As :meth:`TrainOps.upload_artifact`: the file is streamed from disk as the request body (never read
         whole into memory), and sent again from its start when a retry is needed (storing it twice is harmless:
-        the second replaces the first). A bad name is refused here, before a byte is sent."""
+        the second replaces the first). A bad name is refused here, before a byte is sent. A file still being
+        written (a log) is sent as far as it reached when the upload began, its size then declared as the
+        request's Content-Length; one that shrinks meanwhile is an :class:`InvalidInputError`, and nothing is
+        stored."""
         checked = check_artifact_path(artifact_path)
         path = f"/operations/{_id_segment(operation_id)}/artifacts"
         with local_file(source).open("rb") as handle:
@@ -784,6 +797,28 @@ class HttpTrainOps(TrainOps):
             ) from None
         finally:
             response.close()
+
+
+def _first_bytes(handle: BinaryIO, size: int) -> Iterator[bytes]:
+    """The next ``size`` bytes of ``handle``, a chunk at a time; what the file gains meanwhile is left out.
+
+    Raises:
+        InvalidInputError: the file ends before: it shrank (was rewritten) while it was sent. The request breaks
+            off unfinished, so the server stores nothing.
+    """
+    left = size
+    while left:
+        chunk = handle.read(min(_CHUNK_BYTES, left))
+        if not chunk:
+            name = getattr(handle, "name", "the file")
+            raise InvalidInputError(
+                f"{str(name)!r} shrank while it was being sent: it ended after {size - left:,} of the {size:,} "
+                "bytes it had when the upload began (rewritten meanwhile?); nothing was stored: send it again once "
+                "it is written",
+                details={"path": str(name), "size": size, "sent": size - left},
+            )
+        left -= len(chunk)
+        yield chunk
 
 
 def _header_token(token: str | None) -> str | None:

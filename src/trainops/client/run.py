@@ -82,6 +82,10 @@ OUTAGE_FLUSH_INTERVAL = 0.5
 REGISTER_WAIT = 10.0
 """Seconds at most a buffered run's start waits for the server to register it before it begins offline."""
 
+ARTIFACT_REGISTER_WAIT = 2.0
+"""Seconds at most :meth:`Run.log_artifact` waits for a run that began offline to be registered: the server may be
+back while the registration waits for the run's next try, which comes within a second when someone waits for it."""
+
 AT_EXIT_WAIT = 10.0
 """Seconds at most the interpreter's exit waits, for all runs together, to send what runs left unfinished queued."""
 
@@ -418,15 +422,49 @@ class Run:
         ``checkpoints/best.pt``), as :meth:`TrainOps.log_artifact <trainops.client.base.TrainOps.log_artifact>`
         does; it answers the stored artifact.
 
+        A run that began offline registers its operation once the server answers; until then it waits for that a
+        moment (``ARTIFACT_REGISTER_WAIT`` seconds at most) before sending the file.
+
         Raises:
             InvalidInputError: ``path`` is not a file, or a name is not plain.
-            ServiceUnavailableError: the server cannot be reached now (artifacts are not kept for later).
+            ServiceUnavailableError: the server cannot be reached now, or the run (begun offline) is not registered
+                with it yet (artifacts are not kept for later: log the file again once :attr:`registered`).
         """
+        self._wait_for_registration()
         return self.client.log_artifact(self.operation_id, path, artifact_path)
 
     def log_artifacts(self, dir_path: str | os.PathLike[str], artifact_path: str | None = None) -> list[ArtifactInfo]:
-        """Store every file below a local directory among the run's artifacts, keeping their relative paths."""
+        """Store every file below a local directory among the run's artifacts, keeping their relative paths; a
+        run that began offline waits for its registration as :meth:`log_artifact` does."""
+        self._wait_for_registration()
         return self.client.log_artifacts(self.operation_id, dir_path, artifact_path)
+
+    def _wait_for_registration(self) -> None:
+        """Return once the server knows the operation, asking the sending thread to register it now; an artifact
+        sent before would be refused as one of no operation.
+
+        Raises:
+            ServiceUnavailableError: still not registered after ``ARTIFACT_REGISTER_WAIT`` seconds.
+            TrainOpsError: the server refused the registration for good.
+        """
+        if self.registered:
+            return
+        if self._buffer is not None and not self._finished:  # a finished run's registration waits for sync
+            self._buffer.start()
+            deadline = time.monotonic() + ARTIFACT_REGISTER_WAIT
+            while not self.registered and (left := deadline - time.monotonic()) > 0:
+                with contextlib.suppress(ServiceUnavailableError):  # epochs still queued: only the registration counts
+                    self.flush(left)
+                if not self.registered:
+                    time.sleep(min(0.05, max(left, 0.0)))  # a flush with nothing queued returns at once: no spin
+        if not self.registered:
+            later = "`trainops sync` registers it" if self._finished else "it registers itself once the server answers"
+            raise ServiceUnavailableError(
+                f"run {self.operation_id} is not registered with the server yet (it began while the server could "
+                f"not be reached; {later}); artifacts are not kept for later: log the artifact again once it is "
+                "(run.registered)",
+                details={"operation_id": self.operation_id},
+            )
 
     def should_stop(self) -> CancelRequest | None:
         """The stop request when someone asked this run to stop, else ``None``; never raises for an
