@@ -7,7 +7,6 @@ SQLite and once on PostgreSQL. The PostgreSQL server is started once per session
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import torch
 from sqlalchemy import create_engine, text
 
 from tests import postgres
+from tests.environment import no_trainops_environment  # noqa: F401 (an autouse fixture)
 from tests.live_server import LiveServer
 from trainops.client import HttpTrainOps, LocalTrainOps, TrainOps
 from trainops.pipeline.data_files import write_sample_data
@@ -103,19 +103,6 @@ def training_settings(
     monkeypatch.setenv("TRAINOPS_STRATEGIES_DIR", str(STRATEGIES))
     get_settings.cache_clear()
     return get_settings()
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _no_trainops_environment() -> Iterator[None]:
-    """The tests start from none of the developer's ``TRAINOPS_*`` variables: with ``TRAINOPS_URL`` or
-    ``TRAINOPS_API_TOKEN`` set in a shell, tests would talk to (and write into) that server. Session-wide, so that
-    module fixtures are covered too; fixtures set what they need after this."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name in [name for name in os.environ if name.startswith("TRAINOPS_")]:
-            patch.delenv(name)
-        get_settings.cache_clear()
-        yield
-    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -27,6 +27,7 @@ os.environ.setdefault("YOLO_AUTOINSTALL", "false")
 import pytest
 import torch
 from matplotlib import get_data_path
+from tests.environment import no_trainops_environment  # noqa: F401 (an autouse fixture)
 from tests.live_server import LiveServer
 from ultralytics import settings as ultralytics_settings
 from ultralytics.utils import USER_CONFIG_DIR
@@ -92,19 +93,6 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     monkeypatch.setattr(socket, "getaddrinfo", guarded_lookup)
     yield attempts
     assert attempts == [], f"something tried to reach the network: {attempts}"
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _no_trainops_environment() -> Iterator[None]:
-    """The tests start from none of the developer's ``TRAINOPS_*`` variables: with ``TRAINOPS_URL`` or
-    ``TRAINOPS_API_TOKEN`` set in a shell, tests would talk to (and write into) that server. Session-wide, so that
-    module fixtures are covered too; fixtures set what they need after this."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name in [name for name in os.environ if name.startswith("TRAINOPS_")]:
-            patch.delenv(name)
-        get_settings.cache_clear()
-        yield
-    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -269,23 +269,20 @@ def test_hostile_names_are_refused_with_the_rule(api: httpx.Client, train: Calla
     message = error_message(predict(api, "../../etc", test_date="2018-01-15"), 422)
     assert MODEL_NAME_PATTERN in message
     for name in ENCODED_NAMES:
-        for method, path in (
-            ("GET", f"/models/{name}"),
-            ("POST", f"/models/{name}/load"),
-            ("DELETE", f"/models/{name}"),
-        ):
+        for method, path in name_routes(name):
             message = error_message(api.request(method, path), 422)
             assert f"is invalid: it must match {MODEL_NAME_PATTERN}" in message, (method, path)
     assert listed(api) == before
 
 
+def name_routes(name: str) -> tuple[tuple[str, str], ...]:
+    """The routes that take a model's name in their path, with ``name`` there as sent."""
+    return (("GET", f"/models/{name}"), ("POST", f"/models/{name}/load"), ("DELETE", f"/models/{name}"))
+
+
 def test_encoded_slashes_in_path_names_are_refused_with_the_rule(api: httpx.Client) -> None:
     for name in ENCODED_SLASHES:
-        for method, path in (
-            ("GET", f"/models/{name}"),
-            ("POST", f"/models/{name}/load"),
-            ("DELETE", f"/models/{name}"),
-        ):
+        for method, path in name_routes(name):
             message = error_message(api.request(method, path), 422)
             assert f"is invalid: it must match {MODEL_NAME_PATTERN}" in message, (method, path)
 
@@ -296,11 +293,7 @@ def test_a_newline_in_a_path_name_is_refused_not_dropped(api: httpx.Client, trai
     ok(save(api, train().operation_id, "eurusd-mr"))
     before = listed(api)
     for sent, name in (("eurusd-mr%0A", "eurusd-mr\n"), ("eurusd-mr%0a", "eurusd-mr\n"), ("eurusd%0Amr", "eurusd\nmr")):
-        for method, path in (
-            ("GET", f"/models/{sent}"),
-            ("POST", f"/models/{sent}/load"),
-            ("DELETE", f"/models/{sent}"),
-        ):
+        for method, path in name_routes(sent):
             message = error_message(api.request(method, path), 422)
             assert f"model name {name!r} is invalid: it must match {MODEL_NAME_PATTERN}" in message, (method, path)
     assert listed(api) == before
