@@ -89,8 +89,8 @@ def nanoseconds(times: pd.Index | pd.Series) -> npt.NDArray[np.int64]:
 
 def split_times(indexes: Sequence[pd.Index], split: DataSplitConfig) -> tuple[int, int]:
     """The last bar of the training split and of the validation split, on one time axis for every symbol (as
-    :func:`nanoseconds`): ``split.train`` of all the labelled rows lie at or before the
-    first, ``split.validation`` more at or before the second. Bars at the same time fall in the same split.
+    :func:`nanoseconds`): ``split.train`` of all the labelled rows lie at or before the first, ``split.validation``
+    more at or before the second. Bars at the same time fall in the same split.
 
     >>> days = pd.date_range("2024-01-01", periods=10, freq="D")
     >>> split = DataSplitConfig(train=0.6, validation=0.2, test=0.2)
