@@ -11,6 +11,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,14 @@ def screenshot(page: Page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def to_fixed(value: float, digits: int) -> str:
+    """``value.toFixed(digits)`` as the page's JavaScript writes it: of two equally near, the one further from zero
+    (toFixed rounds the magnitude). Python's format rounds such a tie to even, so 41.25 is "41.3" on the page and
+    "41.2" in an f-string.
+
+    >>> to_fixed(41.25, 1), f"{41.25:.1f}"
+    ('41.3', '41.2')
+    """
+    return str(Decimal(value).quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP))

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.dashboard.conftest import Dashboard, PageLog, screenshot
+from tests.dashboard.conftest import Dashboard, PageLog, screenshot, to_fixed
 from tests.live_server import LiveServer
 from tests.trainings import finished_training, mean_reversion
 from trainops import extras
@@ -110,7 +110,7 @@ def test_the_registry_is_listed_with_each_models_source_run_linked(
     expect(goog_row.locator(".col-description")).to_have_text("GOOG daily mean reversion")
     test_accuracy = listed["goog-daily"].test_accuracy
     assert test_accuracy is not None
-    expect(goog_row.locator(".col-test")).to_contain_text(f"{test_accuracy * 100:.1f}%")
+    expect(goog_row.locator(".col-test")).to_contain_text(f"{to_fixed(test_accuracy * 100, 1)}%")
     expect(goog_row.locator(".col-size")).to_have_text(re.compile(r"^\d+(\.\d)? (KB|MB)$"))
     screenshot(page, "models")
 

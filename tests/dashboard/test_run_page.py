@@ -21,7 +21,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.core.test_stall_backed import flipping_accuracy, settled_loss
-from tests.dashboard.conftest import Dashboard, PageLog, screenshot
+from tests.dashboard.conftest import Dashboard, PageLog, screenshot, to_fixed
 from trainops.client import TrainOps
 from trainops.core.epoch import EpochRecord
 from trainops.core.progress import ProgressState
@@ -181,7 +181,7 @@ def test_a_detector_that_has_found_no_box_yet_shows_how_far_such_runs_went(page:
     forecast = dashboard.ops.get_metrics(operation.operation_id).metrics.forecast
     assert forecast is not None and forecast.method == "unmoved"
     expect(page.get_by_test_id("forecast")).to_have_text(  # an mAP is a fraction: shown in percent
-        f"0.0% unmoved since epoch 0 (20-80%: 0.0% to {100 * forecast.best_value_q80:.2f}%)"
+        f"0.0% unmoved since epoch 0 (20-80%: 0.0% to {to_fixed(100 * forecast.best_value_q80, 2)}%)"
     )
     expect(page.get_by_test_id("recommendation")).to_have_attribute("data-action", "continue")
     # a curve flat at 0 is drawn on 0-100%, not on uPlot's 0-100 (0-10000% for a fraction)
@@ -270,7 +270,8 @@ def test_a_large_change_within_the_noise_reads_as_a_flat_trend_within_its_noise(
     open_run(page, operation.operation_id)
 
     expect(page.get_by_test_id("trend")).to_have_text(
-        f"→ flat {trend.percent_change:+.1f}% over epochs 0\N{EN DASH}9, within its noise"
+        f"→ flat {'+' if trend.percent_change > 0 else ''}{to_fixed(trend.percent_change, 1)}% over epochs "
+        "0\N{EN DASH}9, within its noise"
     )
 
 
@@ -834,7 +835,7 @@ def test_a_finished_strategy_training_shows_its_result_panel(page: Page, dashboa
     expect(panel).to_contain_text(
         f"{result['data']['rows']['test']:,} test" + (f" · {purged:,} purged" if purged else "")
     )
-    expect(baseline).to_contain_text(f"{result['test_metrics']['baseline_accuracy'] * 100:.2f}%")
+    expect(baseline).to_contain_text(f"{to_fixed(result['test_metrics']['baseline_accuracy'] * 100, 2)}%")
     if result.get("model_version"):
         expect(page.get_by_test_id("model-version")).to_contain_text(result["model_version"])
     expect(page.get_by_test_id("cancel-button")).to_have_count(0)
