@@ -658,9 +658,7 @@ def _first_bar_from(bars: pd.DataFrame, moment: date | datetime, first: pd.Times
     Raises:
         InvalidInputError: ``moment`` is before the first bar with complete features, or after the data.
     """
-    stamp = pd.Timestamp(moment)
-    if stamp.tzinfo is not None:
-        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    stamp, _ = utc_moment(moment)
     last = pd.Timestamp(bars.index[-1])
     valid = f"predictions are possible from {first.isoformat()} to {last.isoformat()}"
     earliest = first if isinstance(moment, datetime) else first.normalize()  # a date: any bar of that day
